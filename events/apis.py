@@ -1,0 +1,125 @@
+"""The ingestion API: ``POST /api/v1/events``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events.auth import IngestScope, request_api_key
+from events.services import IngestError, events_ingest, ingest_items_parse
+
+ReceiptSerializer = inline_serializer(
+    name="IngestReceipt",
+    fields={
+        "accepted": serializers.IntegerField(help_text="Events stored by this request."),
+        "duplicates": serializers.IntegerField(
+            help_text="Events whose event_id was already stored; nothing new written."
+        ),
+        "rejected": serializers.ListField(
+            child=inline_serializer(
+                name="RejectedEvent",
+                fields={
+                    "index": serializers.IntegerField(),
+                    "event_id": serializers.CharField(allow_null=True),
+                    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+                },
+            )
+        ),
+    },
+)
+ErrorSerializer = inline_serializer(name="ErrorDetail", fields={"detail": serializers.CharField()})
+
+
+class RawJSONParser(BaseParser):
+    """Accepts application/json without parsing: the view parses the bytes itself
+    so that size, encoding and shape errors get precise messages."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        return None
+
+
+class EventIngestApi(APIView):
+    permission_classes = [IngestScope]
+    parser_classes = [RawJSONParser]
+
+    @extend_schema(
+        operation_id="events_ingest",
+        summary="Send events (one object, or a batch of up to 1,000)",
+        description=(
+            'Body: one event object, or `{"events": [...]}` with at most 1,000 events and 1 MiB. '
+            "Each event: `event_type` (required, a registered type), `event_id` (UUID, for idempotency; "
+            "generated if absent), `tenant_id`, `user_id`, `session_id`, `occurred_at` (ISO 8601 with offset, "
+            "not more than 5 minutes in the future; defaults to now) and `metadata` (object).\n\n"
+            "The answer is a receipt. Valid events are stored even when others in the batch are rejected; "
+            "resending stores nothing twice. A 2xx means the accepted events are committed. "
+            "When every event is rejected the answer is 400 with the same receipt."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: ReceiptSerializer,
+            400: OpenApiResponse(ReceiptSerializer, description="Malformed body, or every event rejected."),
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            413: ErrorSerializer,
+            415: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+        examples=[
+            OpenApiExample(
+                "One event",
+                value={
+                    "event_id": "0b6e4a3c-3f7e-4c1e-9b8a-2f4f7d9c1a11",
+                    "tenant_id": "acme",
+                    "user_id": "u_42",
+                    "session_id": "s_9",
+                    "event_type": "REPLAY_ABORTED",
+                    "occurred_at": "2026-02-08T14:32:15+02:00",
+                    "metadata": {"user_agent": "Mozilla/5.0"},
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return Response(
+                {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
+            )
+        encoding = request.headers.get("Content-Encoding", "identity").lower()
+        if encoding not in ("", "identity"):
+            return Response(
+                {"detail": f"Content-Encoding '{encoding}' is not accepted; send uncompressed JSON."}, status=415
+            )
+        try:
+            items, is_single = ingest_items_parse(_read_body(request))
+            receipt = events_ingest(items=items, source=request_api_key(request))
+        except IngestError as exc:
+            return Response({"detail": exc.message}, status=exc.status)
+        body = receipt.as_dict()
+        if receipt.rejected and not receipt.accepted and not receipt.duplicates:
+            body["detail"] = "Every event was rejected; see 'rejected' for the reason for each."
+            return Response(body, status=400)
+        return Response(body, status=200)
+
+
+def _read_body(request: Request) -> bytes:
+    """Read at most one byte over the limit, so an oversized body is refused
+    without being buffered whole."""
+    limit = settings.INGEST_MAX_BYTES
+    length = request.headers.get("Content-Length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise IngestError(f"Request body is over the {limit} byte limit.", status=413)
+        except ValueError as exc:
+            raise IngestError("Content-Length is not a number.") from exc
+    return request._request.read(limit + 1)

@@ -1,0 +1,372 @@
+"""Writes to the event store. Every event enters through ``events_ingest``.
+
+The write path is set-based: a batch is validated in plain Python (no
+serializer per event), classified, and stored with one multi-row
+``INSERT ... SELECT FROM unnest(...) ON CONFLICT (event_id) DO NOTHING`` in the
+same transaction as the tenant upsert. When this returns, the rows are
+committed; resending the batch stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events.classification import classify_batch
+from events.models import ApiKey, ApiKeyScope, EventType
+
+ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
+MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": 64}
+METADATA_MAX_BYTES = 64 * 1024
+METADATA_MAX_DEPTH = 16
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+REGISTRY_TTL_SECONDS = 10.0
+
+
+class IngestError(Exception):
+    """The whole request is unusable; nothing was stored. Carries the HTTP status."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class EventRow:
+    """One validated event, ready for the set-based insert."""
+
+    event_id: uuid.UUID
+    tenant_id: str
+    user_id: str
+    session_id: str
+    event_type: str
+    occurred_at: datetime
+    metadata: dict[str, Any]
+    metadata_json: str
+    friction_signal: str
+    is_real: bool = True
+    exclusion_reason: str = ""
+
+
+@dataclass
+class IngestReceipt:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+# --- The event type registry, cached per process -------------------------------------
+_registry: dict[str, str] = {}
+_registry_loaded_at = 0.0
+
+
+def event_type_signals(*, refresh: bool = False) -> dict[str, str]:
+    """Registry names mapped to their friction_signal, cached for a few seconds.
+
+    A name missing from the cache triggers one reload before it is rejected, so
+    a type added in admin is accepted at once; weight edits take effect within
+    REGISTRY_TTL_SECONDS.
+    """
+    global _registry, _registry_loaded_at
+    if refresh or not _registry or time.monotonic() - _registry_loaded_at > REGISTRY_TTL_SECONDS:
+        _registry = dict(EventType.objects.values_list("name", "friction_signal"))
+        _registry_loaded_at = time.monotonic()
+    return _registry
+
+
+# --- Parsing the request body ---------------------------------------------------------
+def ingest_items_parse(body: bytes) -> tuple[list[Any], bool]:
+    """Decode a request body into the list of items it carries.
+
+    Returns ``(items, is_single)``. Raises IngestError (400 or 413) for a body
+    that is not JSON, not UTF-8, not an event object or ``{"events": [...]}``,
+    or carries more than INGEST_MAX_EVENTS events.
+    """
+    if len(body) > settings.INGEST_MAX_BYTES:
+        raise IngestError(f"Request body is over the {settings.INGEST_MAX_BYTES} byte limit.", status=413)
+    if not body.strip():
+        raise IngestError('Request body is empty: send one event object or {"events": [...]}.')
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"Request body is not valid UTF-8 (byte {exc.start}).") from exc
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
+    except RecursionError as exc:
+        raise IngestError("Malformed JSON: nested too deeply.") from exc
+
+    if isinstance(payload, list):
+        items, is_single = payload, False
+    elif isinstance(payload, dict) and "events" in payload:
+        extra = sorted(set(payload) - {"events"})
+        if extra:
+            raise IngestError(f"A batch object may only contain 'events'; unexpected keys: {', '.join(extra)}.")
+        if not isinstance(payload["events"], list):
+            raise IngestError("'events' must be an array of event objects.")
+        items, is_single = payload["events"], False
+    elif isinstance(payload, dict):
+        items, is_single = [payload], True
+    else:
+        raise IngestError('The body must be a JSON object (one event) or {"events": [...]}.')
+    if not items:
+        raise IngestError("'events' is empty: send at least one event.")
+    if len(items) > settings.INGEST_MAX_EVENTS:
+        raise IngestError(
+            f"{len(items)} events in one request; the limit is {settings.INGEST_MAX_EVENTS}. Split the batch.",
+            status=413,
+        )
+    return items, is_single
+
+
+# --- Validating one item ---------------------------------------------------------------
+def _json_value_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a metadata value cannot be stored as JSONB, or None if it can."""
+    if depth > METADATA_MAX_DEPTH:
+        return f"is nested deeper than {METADATA_MAX_DEPTH} levels."
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL character, which PostgreSQL cannot store."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains an unpaired surrogate (invalid Unicode)."
+        return None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            problem = _json_value_problem(key, depth + 1) or _json_value_problem(inner, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for inner in value:
+            problem = _json_value_problem(inner, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return "contains NaN or Infinity, which JSON does not allow."
+    return None
+
+
+def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
+    if value is None:
+        return now, None
+    if not isinstance(value, str):
+        return None, "Must be an ISO 8601 string with a UTC offset, e.g. 2026-02-08T14:32:15+02:00."
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None, f"'{value[:40]}' is not an ISO 8601 timestamp, e.g. 2026-02-08T14:32:15+02:00."
+    if parsed.tzinfo is None:
+        return None, "Must include a UTC offset (e.g. 'Z' or '+02:00'); naive times are ambiguous."
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None, "Is outside the range of representable times."
+    if parsed < EARLIEST_OCCURRED_AT:
+        return None, "Is before 2000-01-01; check the clock or the unit."
+    if parsed > now + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS):
+        return None, (
+            f"Is more than {settings.INGEST_MAX_FUTURE_SECONDS // 60} minutes in the future; check the sender's clock."
+        )
+    return parsed, None
+
+
+def event_row_validate(
+    item: Any, *, now: datetime, registry: dict[str, str]
+) -> tuple[EventRow | None, dict[str, list[str]]]:
+    """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``."""
+    if not isinstance(item, dict):
+        return None, {"non_field_errors": ["Each event must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(item) - ALLOWED_FIELDS)
+    if unknown:
+        errors["non_field_errors"] = [
+            f"Unknown field(s): {', '.join(str(k)[:40] for k in unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
+        ]
+
+    raw_id = item.get("event_id")
+    event_id: uuid.UUID | None = None
+    if raw_id is None:
+        event_id = uuid.uuid4()
+    elif not isinstance(raw_id, str):
+        errors["event_id"] = ["Must be a UUID string."]
+    else:
+        try:
+            event_id = uuid.UUID(raw_id)
+        except ValueError:
+            errors["event_id"] = [f"'{raw_id[:40]}' is not a valid UUID."]
+
+    texts: dict[str, str] = {}
+    for name in ("tenant_id", "user_id", "session_id", "event_type"):
+        value = item.get(name)
+        if value is None:
+            if name == "event_type":
+                errors[name] = ["This field is required."]
+            texts[name] = ""
+            continue
+        if not isinstance(value, str):
+            errors[name] = [f"Must be a string, not {type(value).__name__}."]
+            continue
+        if len(value) > MAX_LENGTHS[name]:
+            errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
+            continue
+        problem = _json_value_problem(value)
+        if problem:
+            errors[name] = [f"It {problem}"]
+            continue
+        texts[name] = value.strip() if name != "event_type" else value
+
+    event_type = texts.get("event_type", "")
+    if event_type and event_type not in registry:
+        registry = event_type_signals(refresh=True)
+        if event_type not in registry:
+            errors["event_type"] = [
+                f"Unknown event type '{event_type}'. Add it to the event type registry in admin, "
+                "or use a registered type."
+            ]
+
+    occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now)
+    if problem:
+        errors["occurred_at"] = [problem]
+
+    metadata = item.get("metadata")
+    metadata_json = "{}"
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
+    else:
+        problem = _json_value_problem(metadata)
+        if problem:
+            errors["metadata"] = [f"It {problem}"]
+        else:
+            metadata_json = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+            if len(metadata_json.encode()) > METADATA_MAX_BYTES:
+                errors["metadata"] = [f"Is over the {METADATA_MAX_BYTES // 1024} KiB limit per event."]
+
+    if errors:
+        return None, errors
+    assert event_id is not None and occurred_at is not None
+    return (
+        EventRow(
+            event_id=event_id,
+            tenant_id=texts["tenant_id"],
+            user_id=texts["user_id"],
+            session_id=texts["session_id"],
+            event_type=event_type,
+            occurred_at=occurred_at,
+            metadata=metadata,
+            metadata_json=metadata_json,
+            friction_signal=registry.get(event_type, ""),
+        ),
+        {},
+    )
+
+
+# --- Storing a batch ---------------------------------------------------------------------
+_INSERT_SQL = """
+WITH new_tenants AS (
+    INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
+    SELECT DISTINCT t, '', 'customer', %(now)s, '' FROM unnest(%(tenant_id)s::text[]) AS t WHERE t <> ''
+    ON CONFLICT (tenant_id) DO NOTHING
+), inserted AS (
+    INSERT INTO ops_events (event_id, tenant_id, user_id, session_id, event_type, occurred_at,
+                            received_at, metadata, source_id, friction_signal, is_real, exclusion_reason)
+    SELECT e.event_id, e.tenant_id, e.user_id, e.session_id, e.event_type, e.occurred_at,
+           %(now)s, e.metadata, %(source_id)s, e.friction_signal, e.is_real, e.exclusion_reason
+    FROM unnest(%(event_id)s::uuid[], %(tenant_id)s::text[], %(user_id)s::text[], %(session_id)s::text[],
+                %(event_type)s::text[], %(occurred_at)s::timestamptz[], %(metadata)s::jsonb[],
+                %(friction_signal)s::text[], %(is_real)s::boolean[], %(exclusion_reason)s::text[])
+         AS e(event_id, tenant_id, user_id, session_id, event_type, occurred_at, metadata,
+              friction_signal, is_real, exclusion_reason)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""
+
+
+def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> int:
+    """Insert rows in one statement; returns how many were new (the rest were duplicates).
+
+    Two identical batches racing are safe: the unique index on event_id makes
+    the second insert wait for the first and then skip its rows.
+    """
+    if not rows:
+        return 0
+    params = {
+        "now": now,
+        "source_id": source.pk if source else None,
+        "event_id": [r.event_id for r in rows],
+        "tenant_id": [r.tenant_id for r in rows],
+        "user_id": [r.user_id for r in rows],
+        "session_id": [r.session_id for r in rows],
+        "event_type": [r.event_type for r in rows],
+        "occurred_at": [r.occurred_at for r in rows],
+        "metadata": [r.metadata_json for r in rows],
+        "friction_signal": [r.friction_signal for r in rows],
+        "is_real": [r.is_real for r in rows],
+        "exclusion_reason": [r.exclusion_reason for r in rows],
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
+        (inserted,) = cursor.fetchone()
+    return int(inserted)
+
+
+def events_ingest(*, items: list[Any], source: ApiKey | None, now: datetime | None = None) -> IngestReceipt:
+    """Validate, classify and store a batch. Valid items are stored even when
+    others are rejected; the receipt says which and why."""
+    now = now or timezone.now()
+    if source is not None and source.scope != ApiKeyScope.INGEST:
+        raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
+    registry = event_type_signals()
+    receipt = IngestReceipt()
+    rows: list[EventRow] = []
+    for index, item in enumerate(items):
+        row, errors = event_row_validate(item, now=now, registry=registry)
+        if row is None:
+            given = item.get("event_id") if isinstance(item, dict) else None
+            receipt.rejected.append(
+                {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
+            )
+        else:
+            rows.append(row)
+    classify_batch(rows, source=source)
+    inserted = event_rows_store(rows, source=source, now=now)
+    receipt.accepted = inserted
+    receipt.duplicates = len(rows) - inserted
+    return receipt
+
+
+# --- API keys ------------------------------------------------------------------------------
+def api_key_create(*, name: str, scope: str, is_automation: bool = False) -> tuple[ApiKey, str]:
+    """Create a key and return it with its raw value, which is never stored."""
+    if scope not in ApiKeyScope.values:
+        raise ValueError(f"Unknown scope {scope!r}; use one of: {', '.join(ApiKeyScope.values)}.")
+    if not name.strip():
+        raise ValueError("A key needs a name that says who uses it.")
+    raw_key = ApiKey.generate_raw_key()
+    api_key = ApiKey.objects.create(
+        name=name.strip(),
+        scope=scope,
+        prefix=raw_key[: ApiKey.PREFIX_LENGTH],
+        key_hash=ApiKey.hash_raw_key(raw_key),
+        is_automation=is_automation,
+    )
+    return api_key, raw_key

@@ -1,0 +1,1 @@
+"""Models of the infra app arrive with its issue."""

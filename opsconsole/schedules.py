@@ -1,0 +1,26 @@
+"""Every periodic task, in one place.
+
+``manage.py install_schedules`` (run by ``make run`` and after deploys) creates
+the django-celery-beat rows that are missing; it never overwrites a schedule a
+founder edited in admin. Each entry says why it runs when it does, and carries
+an expiry so that a backlog of missed runs is dropped instead of piling up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    crontab: str  # "minute hour day_of_month month_of_year day_of_week"
+    expires_seconds: int
+    why: str
+    timezone: str = "UTC"
+
+
+SCHEDULES: list[Schedule] = [
+    # Apps append their entries here (one list, so every schedule is visible at a glance).
+]

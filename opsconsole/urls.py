@@ -1,0 +1,24 @@
+"""URL map. Paths named by issues (``/api/v1/events``, ``/metrics/...``, ``/ops/...``)
+are a public contract: keep them exactly. Each app owns its own ``urls.py``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Ops Console"
+admin.site.site_title = "Ops Console admin"
+admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
+
+urlpatterns = [
+    path("", include("events.urls")),
+    path("", include("customers.urls")),
+    path("", include("playbooks.urls")),
+    path("", include("infra.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+]

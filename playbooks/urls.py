@@ -1,0 +1,7 @@
+"""URLs of the playbooks app (API and pages). Included from opsconsole/urls.py."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,74 @@
+"""Shared fixtures. Tests run on PostgreSQL (the CI server, or the embedded one)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from events.models import ApiKey
+from events.services import api_key_create
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """A missing service skips the test with the reason, or fails it under REQUIRE_SERVICES=1."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of a reachable Redis, or skip (fail under REQUIRE_SERVICES=1)."""
+    import redis
+
+    url = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        skip_or_fail("no Redis configured (set REDIS_URL=redis://127.0.0.1:6379/0)")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        skip_or_fail(f"Redis at {url} is unreachable: {exc}")
+    return url
+
+
+@pytest.fixture
+def make_key(db: Any) -> Callable[..., tuple[ApiKey, str]]:
+    def _make(scope: str = "ingest", name: str = "test", **kwargs: Any) -> tuple[ApiKey, str]:
+        return api_key_create(name=name, scope=scope, **kwargs)
+
+    return _make
+
+
+@pytest.fixture
+def ingest_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
+    _, raw = make_key("ingest", "backend")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def read_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
+    _, raw = make_key("read", "dashboard")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def staff_user(db: Any) -> Any:
+    return get_user_model().objects.create_user("founder", "founder@example.com", "pw-founder-1", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff_user: Any) -> APIClient:
+    client = APIClient()
+    client.force_login(staff_user)
+    return client
