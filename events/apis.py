@@ -100,7 +100,7 @@ class EventIngestApi(APIView):
                 {"detail": f"Content-Encoding '{encoding}' is not accepted; send uncompressed JSON."}, status=415
             )
         try:
-            items, is_single = ingest_items_parse(_read_body(request))
+            items, _is_single = ingest_items_parse(_read_body(request))
             receipt = events_ingest(items=items, source=request_api_key(request))
         except IngestError as exc:
             return Response({"detail": exc.message}, status=exc.status)
