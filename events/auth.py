@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -116,3 +117,17 @@ class WriteScopeOrStaff(_ScopePermission):
 
     scopes = frozenset({ApiKeyScope.WRITE})
     allow_staff_session = True
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes bearer keys in the OpenAPI schema."""
+
+    target_class = "events.auth.ApiKeyAuthentication"
+    name = "BearerKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An Ops Console API key (`manage.py create_api_key NAME --scope ingest|read|write`).",
+        }

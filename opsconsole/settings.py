@@ -208,10 +208,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"BearerKey": {"type": "http", "scheme": "bearer"}},
-    },
-    "SECURITY": [{"BearerKey": []}],
 }
 
 # Ingestion limits: part of the public contract (documented in the API).
