@@ -1,0 +1,271 @@
+"""Ingest: events/s through the real HTTP endpoint against raw COPY, in one run.
+
+1. Generate N events (seeded, skewed) and write them as CSV and as JSON
+   batches of 500.
+2. COPY: ``psql \\copy`` of the CSV into ``ops_events`` (same table, same
+   indexes) in a scratch database; time it.
+3. HTTP: empty the table, start gunicorn with production settings, and send
+   the batches from a second process over loopback (several keep-alive
+   connections); time it and sample the web workers' peak RSS.
+4. Check: rows = events accepted, no duplicates.
+
+Run: ``python bench/ingest.py [--events 200000]`` (``bench/run.py`` calls it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BASE_DIR, OUT_DIR, base_database_url, generate_events, now_utc, scratch_database
+
+BATCH = 500
+COLUMNS = "event_id, tenant_id, user_id, session_id, event_type, occurred_at, received_at, metadata, friction_signal, is_real, exclusion_reason"
+
+
+@dataclass
+class IngestResult:
+    events: int
+    copy_seconds: float
+    http_seconds: float
+    accepted: int
+    rows_after_http: int
+    duplicate_rows: int
+    web_peak_rss_mb: float
+    senders: int
+
+    @property
+    def copy_rate(self) -> float:
+        return self.events / self.copy_seconds
+
+    @property
+    def http_rate(self) -> float:
+        return self.events / self.http_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.http_rate / self.copy_rate
+
+
+def write_inputs(count: int, seed: int, directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, batches_path = directory / "events.csv", directory / "batches.jsonl"
+    now = now_utc()
+    signals = {"REPLAY_ABORTED": "friction", "EXPORT_ABORTED": "friction", "POLICY_BLOCK_REPEAT": "friction",
+               "SESSION_IDLE_TIMEOUT": "friction", "INCIDENT_VIEWED_NO_ACTION": "hesitation",
+               "REPLAY_STARTED": "intent", "EXPORT_STARTED": "intent", "SESSION_STARTED": "engagement",
+               "SESSION_ENDED": "engagement"}  # fmt: skip
+    metadata = {"user_agent": "Mozilla/5.0 (X11; Linux x86_64)"}
+    metadata_json = json.dumps(metadata)
+    with open(csv_path, "w", newline="") as csv_file, open(batches_path, "w") as batches_file:
+        writer = csv.writer(csv_file)
+        batch: list[dict[str, object]] = []
+        for event in generate_events(count=count, tenants=max(100, count // 1000), days=30, seed=seed, now=now):
+            occurred = event.occurred_at.isoformat()
+            writer.writerow([event.event_id, event.tenant_id, event.user_id, event.session_id, event.event_type,
+                             occurred, now.isoformat(), metadata_json, signals.get(event.event_type, ""), "t", ""])  # fmt: skip
+            batch.append({"event_id": event.event_id, "tenant_id": event.tenant_id, "user_id": event.user_id,
+                          "session_id": event.session_id, "event_type": event.event_type, "occurred_at": occurred,
+                          "metadata": metadata})  # fmt: skip
+            if len(batch) == BATCH:
+                batches_file.write(json.dumps({"events": batch}) + "\n")
+                batch = []
+        if batch:
+            batches_file.write(json.dumps({"events": batch}) + "\n")
+    return csv_path, batches_path
+
+
+def copy_seconds(database_url: str, csv_path: Path) -> float:
+    """Time ``psql \\copy`` of the CSV (psycopg's COPY when psql is not installed)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ops_events")
+        conn.execute("CHECKPOINT")
+    psql = shutil.which("psql")
+    started = time.perf_counter()
+    if psql:
+        subprocess.run([psql, database_url, "-q", "-c", f"\\copy ops_events ({COLUMNS}) FROM '{csv_path}' WITH (FORMAT csv, FORCE_NOT_NULL (tenant_id, user_id, session_id, friction_signal, exclusion_reason))"], check=True)  # fmt: skip
+    else:
+        with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
+            with (
+                cursor.copy(
+                    f"COPY ops_events ({COLUMNS}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (tenant_id, user_id, session_id, friction_signal, exclusion_reason))"
+                ) as copy,
+                open(csv_path, "rb") as f,
+            ):
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+    return time.perf_counter() - started
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def send_batches(url: str, key: str, batches_path: Path, senders: int) -> dict[str, int]:
+    """Runs in the second process: post every batch, ``senders`` connections at a time."""
+    lines = batches_path.read_bytes().splitlines()
+    parsed = urlparse(url)
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
+    lock = threading.Lock()
+    cursor = iter(range(len(lines)))
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            for _attempt in range(5):
+                try:
+                    conn.request("POST", "/api/v1/events", body=lines[index], headers=headers)
+                    response = conn.getresponse()
+                    body = json.loads(response.read())
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+                    continue
+                if response.status == 200:
+                    with lock:
+                        totals["accepted"] += body["accepted"]
+                        totals["duplicates"] += body["duplicates"]
+                        totals["rejected"] += len(body["rejected"])
+                    break
+                time.sleep(0.2)
+            else:
+                with lock:
+                    totals["errors"] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return totals
+
+
+def http_seconds(
+    database_url: str, batches_path: Path, *, workers: int, senders: int
+) -> tuple[float, dict[str, int], float]:
+    import psutil
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ops_events")
+        conn.execute("CHECKPOINT")
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
+    key = subprocess.run([sys.executable, "manage.py", "create_api_key", "bench", "--scope", "ingest"], cwd=BASE_DIR,
+                         env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    port = _free_port()
+    production = {**env, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
+                  "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],  # fmt: skip
+        cwd=BASE_DIR,
+        env=production,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        peak = [0.0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            parent = psutil.Process(server.pid)
+            while not stop.is_set():
+                for child in parent.children():
+                    try:
+                        peak[0] = max(peak[0], child.memory_info().rss / 1e6)
+                    except psutil.Error:
+                        pass
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, __file__, "--send", f"http://127.0.0.1:{port}", key, str(batches_path), str(senders)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - started
+        stop.set()
+        totals = json.loads(result.stdout)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    return elapsed, totals, peak[0]
+
+
+def run(*, events: int, seed: int = 1, workers: int = 2, senders: int = 4) -> IngestResult:
+    database_url = scratch_database(base_database_url())
+    csv_path, batches_path = write_inputs(events, seed, OUT_DIR / "ingest")
+    copy_time = copy_seconds(database_url, csv_path)
+    http_time, totals, peak_rss = http_seconds(database_url, batches_path, workers=workers, senders=senders)
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM ops_events").fetchone()[0]
+        dupes = conn.execute("SELECT count(*) - count(DISTINCT event_id) FROM ops_events").fetchone()[0]
+    if totals["errors"] or totals["rejected"]:
+        raise SystemExit(f"ingest run lost batches: {totals}")
+    return IngestResult(events, copy_time, http_time, totals["accepted"], rows, dupes, peak_rss, senders)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--send":
+        url, key, path, senders = sys.argv[2], sys.argv[3], Path(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(send_batches(url, key, path, senders)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args()
+    result = run(events=args.events, workers=args.workers, senders=args.senders)
+    print(f"COPY: {result.copy_rate:,.0f} events/s; HTTP: {result.http_rate:,.0f} events/s; ratio {result.ratio:.2f}")
+    print(
+        f"rows {result.rows_after_http} = accepted {result.accepted}; duplicate rows {result.duplicate_rows}; web peak RSS {result.web_peak_rss_mb:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
