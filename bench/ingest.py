@@ -195,7 +195,7 @@ def http_seconds(
             "4",
             "--log-level",
             "warning",
-        ],  # fmt: skip
+        ],
         cwd=BASE_DIR,
         env=production,
     )
