@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "customers",
     "playbooks",
     "infra",
+    "opsconsole",  # project-wide commands: run_console, install_schedules
 ]
 
 MIDDLEWARE = [
