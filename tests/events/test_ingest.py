@@ -262,3 +262,36 @@ def test_keys_are_stored_hashed(make_key):
     key, raw = make_key("ingest")
     assert raw not in (key.key_hash, key.prefix)
     assert key.key_hash == __import__("hashlib").sha256(raw.encode()).hexdigest()
+
+
+def test_nan_in_the_body_is_a_400(ingest_client):
+    response = _post_raw(ingest_client, b'{"event_type": "LOGIN", "metadata": {"score": NaN}}')
+    assert response.status_code == 400
+    assert "NaN is not valid JSON" in response.json()["detail"]
+
+
+def test_a_lone_surrogate_in_metadata_is_rejected_per_item(ingest_client):
+    body = '{"events": [{"event_type": "LOGIN", "metadata": {"name": "\\ud800"}}, {"event_type": "LOGIN"}]}'
+    response = _post_raw(ingest_client, body)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert "unpaired surrogate" in response.json()["rejected"][0]["errors"]["metadata"][0]
+
+
+def test_a_literal_backslash_u0000_text_is_stored_as_written(ingest_client):
+    response = ingest_client.post(URL, _event(metadata={"path": "C:\\u0000dir"}), format="json")
+    assert response.json()["accepted"] == 1
+    assert Event.objects.get().metadata == {"path": "C:\\u0000dir"}
+
+
+def test_an_upper_case_event_id_is_the_same_event(ingest_client):
+    event = _event()
+    ingest_client.post(URL, event, format="json")
+    again = ingest_client.post(URL, {**event, "event_id": event["event_id"].upper()}, format="json")
+    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+
+
+def test_deeply_nested_metadata_is_stored_or_rejected_never_a_500(ingest_client):
+    body = '{"event_type": "LOGIN", "metadata": {"a": ' + "[" * 900 + "]" * 900 + "}}"
+    response = _post_raw(ingest_client, body)
+    assert response.status_code in (200, 400)
