@@ -228,8 +228,7 @@ def resource_project(
     else:
         days = (limit_bytes - current) / rate
         reason = (
-            f"{basis}. {_fmt_bytes(limit_bytes - current)} of headroom at {_fmt_bytes(rate)} per day: "
-            f"{days:.1f} days."
+            f"{basis}. {_fmt_bytes(limit_bytes - current)} of headroom at {_fmt_bytes(rate)} per day: {days:.1f} days."
         )
     projected_at = current_at + timedelta(days=days) if days is not None and days < 36500 else None
     return ResourceProjection(
@@ -402,9 +401,7 @@ def infra_overview(*, series_days: int = 30, now: datetime | None = None) -> Inf
         )
     )
     latest = window[-1] if window else InfraSnapshot.objects.filter(taken_at__lte=now).order_by("-taken_at").first()
-    maxmemory = next(
-        (s.redis_maxmemory_bytes for s in reversed(window) if s.redis_used_memory_bytes is not None), None
-    )
+    maxmemory = next((s.redis_maxmemory_bytes for s in reversed(window) if s.redis_used_memory_bytes is not None), None)
     limits = limits_get(redis_maxmemory_bytes=maxmemory)
     volume = event_volume_from(latest)
     db_storage = resource_project(
@@ -426,7 +423,8 @@ def infra_overview(*, series_days: int = 30, now: datetime | None = None) -> Inf
     if window and window[-1].redis_reason:
         # Say why Redis has no (fresh) reading rather than only "no readings".
         redis_memory = replace(
-            redis_memory, reason=f"Latest snapshot could not read Redis: {window[-1].redis_reason} {redis_memory.reason}"
+            redis_memory,
+            reason=f"Latest snapshot could not read Redis: {window[-1].redis_reason} {redis_memory.reason}",
         )
     return InfraOverview(
         generated_at=now,
