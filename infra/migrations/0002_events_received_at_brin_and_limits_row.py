@@ -6,6 +6,13 @@ defaults to the insert time, so rows sit on disk in received_at order and a
 BRIN index (a min/max per 128 pages: kilobytes for millions of rows, almost
 free to maintain on insert) narrows the scan to the last day's pages.
 
+A BRIN range is only useful once summarised; new ranges are not summarised on
+insert, and an unsummarised range is always scanned. ``autosummarize = on``
+has autovacuum summarise each range as it fills, and the snapshot also calls
+``brin_summarize_new_values`` (measured on 3 M rows / 748 MB: 1,815 buffers and
+~20 ms for the 24 h count, against 51,725 buffers and ~230 ms for the parallel
+sequential scan; with nothing summarised the BRIN scan read every page).
+
 It is built CONCURRENTLY (hence ``atomic = False``) so deploying it never
 blocks ingestion. If a concurrent build is interrupted it leaves an INVALID
 index that IF NOT EXISTS would keep; the reverse drops it, so migrating back and
@@ -30,7 +37,8 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ops_events_received_brin ON ops_events USING brin (received_at)",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ops_events_received_brin ON ops_events USING brin (received_at) "
+            "WITH (autosummarize = on)",
             "DROP INDEX CONCURRENTLY IF EXISTS ops_events_received_brin",
         ),
         migrations.RunPython(create_limits_row, migrations.RunPython.noop),
