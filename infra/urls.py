@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from infra.apis import InfraApi
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ops/infra", InfraApi.as_view(), name="ops-infra"),
+]

@@ -23,4 +23,14 @@ class Schedule:
 
 SCHEDULES: list[Schedule] = [
     # Apps append their entries here (one list, so every schedule is visible at a glance).
+    Schedule(
+        name="infra: hourly snapshot",
+        task="infra.snapshot_infra",
+        # Minute 5: the web workers have flushed the previous hour's request counts
+        # (every 10 s), so api_requests_24h covers 24 whole hours.
+        crontab="5 * * * *",
+        # A snapshot taken late is a reading at the wrong time; the next hour's run is better.
+        expires_seconds=30 * 60,
+        why="Measured database and Redis sizes for the days-to-limit projections (GET /ops/infra).",
+    ),
 ]

@@ -1,0 +1,199 @@
+"""Writes of the infra app: taking snapshots and storing request counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from events.models import Event
+from infra.models import ApiRequestCount, InfraSnapshot
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key for snapshot_infra ("infr" in ASCII): two beat
+# runs or a run and the command never take overlapping snapshots.
+SNAPSHOT_LOCK_KEY = 0x696E6672
+# Counter rows older than this are deleted by each snapshot; growth needs 14 days.
+API_REQUEST_COUNT_RETENTION_DAYS = 90
+# Below this many rows PostgreSQL's row estimate may be stale or absent (a table
+# never analysed) and an exact count is cheap, so it is counted exactly.
+EXACT_ROW_COUNT_BELOW = 100_000
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def api_request_counts_add(*, counts: Mapping[datetime, int]) -> None:
+    """Add per-hour request counts (keys are hour starts) to the hourly totals.
+
+    Idempotent it is not: each call adds. Safe under any number of concurrent
+    callers because ``count = count + EXCLUDED.count`` is applied under the row
+    lock; hours are sorted so two workers flushing the same two hours lock the
+    rows in the same order and cannot deadlock.
+    """
+    items = sorted((hour, n) for hour, n in counts.items() if n)
+    if not items:
+        return
+    hours = [hour for hour, _ in items]
+    amounts = [n for _, n in items]
+    table = ApiRequestCount._meta.db_table
+    # A savepoint, so a failure inside a caller's transaction does not poison it.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (hour, count)
+            SELECT * FROM unnest(%s::timestamptz[], %s::bigint[])
+            ON CONFLICT (hour) DO UPDATE SET count = {table}.count + EXCLUDED.count
+            """,
+            [hours, amounts],
+        )
+
+
+@dataclass(frozen=True)
+class RedisMemoryReading:
+    """``used_memory`` and ``maxmemory`` in bytes; both null with a reason when Redis was not read.
+    ``maxmemory_bytes`` is also null when Redis answered but has no limit set."""
+
+    used_memory_bytes: int | None
+    maxmemory_bytes: int | None
+    reason: str
+
+
+def _redis_location(url: str) -> str:
+    # Never put a password from the URL into a stored reason.
+    parsed = urlparse(url)
+    return f"{parsed.hostname or '?'}:{parsed.port or 6379}{parsed.path or ''}"
+
+
+def redis_memory_read(*, url: str) -> RedisMemoryReading:
+    """Read Redis memory use. Never raises: an absent or unreachable Redis is a reading with a reason."""
+    if not url:
+        return RedisMemoryReading(None, None, "Redis is not configured (set INFRA_REDIS_URL or REDIS_URL).")
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+        )
+    except ValueError as exc:
+        return RedisMemoryReading(None, None, f"INFRA_REDIS_URL is not a valid Redis URL: {exc}"[:255])
+    try:
+        info = client.info("memory")
+    except redis.RedisError as exc:
+        reason = f"Redis at {_redis_location(url)} did not answer: {type(exc).__name__}: {exc}"
+        logger.warning("infra snapshot: %s", reason)
+        return RedisMemoryReading(None, None, reason[:255])
+    finally:
+        client.close()
+    used = info.get("used_memory")
+    if used is None:
+        return RedisMemoryReading(None, None, "Redis INFO memory has no used_memory field.")
+    maxmemory = int(info.get("maxmemory") or 0)
+    return RedisMemoryReading(int(used), maxmemory or None, "")
+
+
+@dataclass(frozen=True)
+class DatabaseSizes:
+    db_size_bytes: int
+    events_table_bytes: int
+    events_row_estimate: int | None
+
+
+def database_sizes_read() -> DatabaseSizes:
+    """Sizes straight from PostgreSQL's catalog functions (no table scan)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pg_database_size(current_database()),
+                   coalesce(pg_total_relation_size(to_regclass('ops_events')), 0),
+                   (SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('ops_events'))
+            """
+        )
+        db_size, events_bytes, estimate = cursor.fetchone()
+    if estimate is None or estimate < EXACT_ROW_COUNT_BELOW:
+        # reltuples is -1 for a table never analysed and lags on a young one.
+        estimate = Event.objects.count()
+    return DatabaseSizes(int(db_size), int(events_bytes), int(estimate))
+
+
+def events_brin_summarize() -> None:
+    """Summarise the filled BRIN ranges of ops_events.received_at not yet summarised.
+
+    An unsummarised range is always scanned, so without this (or autovacuum's
+    autosummarize catching up) the 24 h count degrades to reading the table.
+    It takes a SHARE UPDATE EXCLUSIVE lock, which does not block inserts but
+    waits for a running VACUUM: the lock timeout keeps the snapshot from waiting.
+    It needs to own the index; without that, autosummarize alone has to do.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            cursor.execute(
+                "SELECT brin_summarize_new_values(i) FROM to_regclass('ops_events_received_brin') i WHERE i IS NOT NULL"
+            )
+    except DatabaseError as exc:
+        logger.info("infra snapshot: BRIN summarisation skipped (%s); relying on autosummarize", exc)
+
+
+def events_received_count(*, since: datetime, until: datetime) -> int:
+    """Events stored in [since, until). Uses the BRIN index on received_at
+    (infra migration 0002): rows arrive in received_at order, so the last day
+    is a contiguous run of block ranges."""
+    return Event.objects.filter(received_at__gte=since, received_at__lt=until).count()
+
+
+def api_requests_count(*, since: datetime, until: datetime) -> int:
+    """API requests counted in the whole hours in [since, until)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT coalesce(sum(count), 0) FROM {ApiRequestCount._meta.db_table} WHERE hour >= %s AND hour < %s",
+            [since, until],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def infra_snapshot_take(*, min_interval: timedelta | None = None) -> InfraSnapshot | None:
+    """Record one ``InfraSnapshot`` now.
+
+    Returns None (and writes nothing) when another snapshot is being taken at
+    the same moment (advisory lock), or when ``min_interval`` is given and a
+    snapshot is already newer than that (so a retried or duplicated beat run
+    does not double-weight an hour in the fit). A missing Redis never fails it.
+    """
+    now = timezone.now()
+    # Outside the transaction: a slow Redis must not hold the lock or a connection open in a transaction.
+    redis_reading = redis_memory_read(url=settings.INFRA_REDIS_URL)
+    events_brin_summarize()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SNAPSHOT_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                logger.info("infra snapshot skipped: another one is being taken")
+                return None
+        if min_interval is not None and InfraSnapshot.objects.filter(taken_at__gt=now - min_interval).exists():
+            logger.info("infra snapshot skipped: one was taken less than %s ago", min_interval)
+            return None
+        sizes = database_sizes_read()
+        this_hour = hour_floor(now)
+        snapshot = InfraSnapshot.objects.create(
+            taken_at=now,
+            db_size_bytes=sizes.db_size_bytes,
+            events_table_bytes=sizes.events_table_bytes,
+            events_row_estimate=sizes.events_row_estimate,
+            redis_used_memory_bytes=redis_reading.used_memory_bytes,
+            redis_maxmemory_bytes=redis_reading.maxmemory_bytes,
+            redis_reason=redis_reading.reason,
+            events_received_24h=events_received_count(since=now - timedelta(hours=24), until=now),
+            # Whole hours only: the current hour is still being counted by the web workers.
+            api_requests_24h=api_requests_count(since=this_hour - timedelta(hours=24), until=this_hour),
+        )
+        ApiRequestCount.objects.filter(hour__lt=now - timedelta(days=API_REQUEST_COUNT_RETENTION_DAYS)).delete()
+    return snapshot
