@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from infra.apis import InfraApi
+from infra.views import infra_page
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ops/infra", InfraApi.as_view(), name="ops-infra"),
+    path("infra/", infra_page, name="infra-page"),
 ]

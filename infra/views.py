@@ -1,0 +1,62 @@
+"""The Infrastructure page: readings over time with the fitted line projected to the limit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.safestring import SafeString
+
+from infra.selectors import InfraOverview, ResourceProjection, infra_overview
+from opsconsole.charts import HLine, Marker, Series, line_chart
+from opsconsole.pages import staff_required
+
+MB = 1024 * 1024
+# How far past today the projection is drawn when the limit is further away (or unknown).
+PROJECTION_HORIZON_DAYS = 60
+
+
+def _projection_chart(
+    overview: InfraOverview, projection: ResourceProjection, readings: list[tuple[datetime, int]]
+) -> SafeString:
+    series = [Series("Readings (MB)", [(at, size / MB) for at, size in readings])]
+    markers = [Marker(overview.generated_at, "now")]
+    hlines = []
+    if projection.limit_bytes:
+        hlines.append(HLine(projection.limit_bytes / MB, f"limit {projection.limit_bytes / MB:,.0f} MB"))
+    if projection.fit is not None and readings:
+        start = readings[0][0]
+        end = overview.generated_at + timedelta(days=PROJECTION_HORIZON_DAYS)
+        if projection.projected_limit_at is not None:
+            end = min(end, projection.projected_limit_at)
+            markers.append(Marker(projection.projected_limit_at, "limit reached"))
+        series.append(
+            Series(
+                "Fitted line, projected",
+                [(start, projection.fit.value_at(start) / MB), (end, projection.fit.value_at(end) / MB)],
+                dashed=True,
+            )
+        )
+    title = f"{projection.resource.replace('_', ' ')} over time"
+    return line_chart(series, title=title, y_label="MB", markers=markers, hlines=hlines, y_min=None)
+
+
+@staff_required
+def infra_page(request: HttpRequest) -> HttpResponse:
+    overview = infra_overview(series_days=30)
+    db_readings = [(r.taken_at, r.db_size_bytes) for r in overview.series]
+    redis_readings = [
+        (r.taken_at, r.redis_used_memory_bytes) for r in overview.series if r.redis_used_memory_bytes is not None
+    ]
+    return render(
+        request,
+        "infra/infra.html",
+        {
+            "overview": overview,
+            "resources": [
+                (overview.db_storage, _projection_chart(overview, overview.db_storage, db_readings)),
+                (overview.redis_memory, _projection_chart(overview, overview.redis_memory, redis_readings)),
+            ],
+        },
+    )
