@@ -72,3 +72,34 @@ def staff_client(staff_user: Any) -> APIClient:
     client = APIClient()
     client.force_login(staff_user)
     return client
+
+
+def _reference_data_ensure() -> None:
+    """Re-create rows that data migrations seed (event type registry, infra limits row).
+
+    A ``transaction=True`` test ends by flushing every table, data migrations'
+    rows included; tests that run after it would otherwise see an empty registry.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    from events.models import EventType
+    from infra.models import InfraLimitSettings
+
+    if not EventType.objects.exists():
+        importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
+    if not InfraLimitSettings.objects.exists():
+        importlib.import_module("infra.migrations.0002_events_received_at_brin_and_limits_row").create_limits_row(
+            apps, None
+        )
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction", bool(marker.args and marker.args[0]))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    _reference_data_ensure()

@@ -18,12 +18,11 @@ from tests.conftest import skip_or_fail
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
-# Playwright's sync API runs an event loop in the test thread; the ORM calls the
-# test itself makes (fixtures, assertions) are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync API keeps an event loop running in the main thread while
+# the browser is open, which would make every later ORM call outside this module fail.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         skip_or_fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
@@ -31,7 +30,11 @@ def chromium() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         skip_or_fail("the playwright package is not installed (pip install -r requirements-dev.txt)")
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in the test thread; the ORM calls the
+    # tests themselves make (fixtures, database flushes) are still synchronous and safe.
+    # Set only while this module's browser is open: it must never reach a deployment.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=[
