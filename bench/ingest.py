@@ -178,7 +178,8 @@ def http_seconds(
                          env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
     port = _free_port()
     production = {**env, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
-                  "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
+                  "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
+                  "INGEST_RATE_LIMIT_PER_MINUTE": "1000000"}  # fmt: skip
     server = subprocess.Popen(
         [
             sys.executable,

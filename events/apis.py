@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.auth import IngestScope, request_api_key
-from events.services import IngestError, events_ingest, ingest_items_parse
+from events.services import IngestError, events_ingest, ingest_items_parse, ingest_rate_check
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",
@@ -70,6 +70,7 @@ class EventIngestApi(APIView):
             403: ErrorSerializer,
             413: ErrorSerializer,
             415: ErrorSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="Over this key's requests per minute; see Retry-After."),
             503: ErrorSerializer,
         },
         examples=[
@@ -99,9 +100,19 @@ class EventIngestApi(APIView):
             return Response(
                 {"detail": f"Content-Encoding '{encoding}' is not accepted; send uncompressed JSON."}, status=415
             )
+        api_key = request_api_key(request)
+        if api_key is not None:
+            retry_after = ingest_rate_check(api_key=api_key)
+            if retry_after is not None:
+                response = Response(
+                    {"detail": f"Rate limit for this key reached; nothing was stored. Retry in {retry_after} s."},
+                    status=429,
+                )
+                response["Retry-After"] = str(retry_after)
+                return response
         try:
             items, _is_single = ingest_items_parse(_read_body(request))
-            receipt = events_ingest(items=items, source=request_api_key(request))
+            receipt = events_ingest(items=items, source=api_key)
         except IngestError as exc:
             return Response({"detail": exc.message}, status=exc.status)
         body = receipt.as_dict()

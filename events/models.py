@@ -95,6 +95,11 @@ class ApiKey(models.Model):
         null=True, blank=True, help_text="Set to revoke the key; it stops working at once."
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Ingest requests this key may make per minute; empty uses INGEST_RATE_LIMIT_PER_MINUTE, 0 means no limit.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -167,3 +172,23 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.tenant_id or '-'} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class IngestRateWindow(models.Model):
+    """Requests one key made in one minute: the ingest rate limiter's counter.
+
+    Disposable (the table is UNLOGGED: no WAL per request, emptied by a crash,
+    which only forgets a minute of counts); pruned hourly.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "window_start"], name="ingest_rate_window_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.window_start:%Y-%m-%d %H:%M}: {self.requests}"

@@ -33,4 +33,12 @@ SCHEDULES: list[Schedule] = [
         expires_seconds=30 * 60,
         why="Measured database and Redis sizes for the days-to-limit projections (GET /ops/infra).",
     ),
+    Schedule(
+        name="events: prune ingest rate windows",
+        task="events.prune_ingest_rate_windows",
+        # Hourly is plenty: a window matters for one minute; this only keeps the table small.
+        crontab="17 * * * *",
+        expires_seconds=30 * 60,
+        why="Deletes the per-key, per-minute ingest counters of finished windows.",
+    ),
 ]

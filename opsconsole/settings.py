@@ -220,6 +220,8 @@ SPECTACULAR_SETTINGS = {
 INGEST_MAX_EVENTS = 1000
 INGEST_MAX_BYTES = 1024 * 1024
 INGEST_MAX_FUTURE_SECONDS = 300
+# Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
+INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
 
 
 LOGGING = {

@@ -1,0 +1,112 @@
+"""Per-key ingest rate limits: 429 with Retry-After, exact under concurrent bursts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from events.models import Event, IngestRateWindow
+from events.services import api_key_create, ingest_rate_windows_prune
+
+URL = "/api/v1/events"
+
+
+def _login_event() -> dict:
+    return {"event_id": str(uuid.uuid4()), "tenant_id": "acme", "event_type": "LOGIN"}
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime(2026, 3, 2, 12, 0, 45, tzinfo=UTC), tick=False)
+def test_the_request_over_the_limit_gets_429_with_retry_after_and_stores_nothing(ingest_client, settings):
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 2
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    refused = ingest_client.post(URL, _login_event(), format="json")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "15"  # 45 s into the minute
+    assert "Rate limit" in refused.json()["detail"]
+    assert Event.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_budget_is_per_key_and_resets_each_minute(make_key, settings):
+    from rest_framework.test import APIClient
+
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 1
+    clients = []
+    for name in ("a", "b"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key('ingest', name)[1]}")
+        clients.append(client)
+    with time_machine.travel(datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC), tick=False):
+        assert [c.post(URL, _login_event(), format="json").status_code for c in clients] == [200, 200]
+        assert clients[0].post(URL, _login_event(), format="json").status_code == 429
+    with time_machine.travel(datetime(2026, 3, 2, 12, 1, 0, tzinfo=UTC), tick=False):
+        assert clients[0].post(URL, _login_event(), format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_per_key_limit_overrides_the_default_and_zero_means_unlimited(make_key, settings):
+    from rest_framework.test import APIClient
+
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 1
+    key, raw = make_key("ingest", "bulk-loader")
+    key.rate_limit_per_minute = 0
+    key.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert [client.post(URL, _login_event(), format="json").status_code for _ in range(5)] == [200] * 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_burst_is_cut_at_exactly_the_limit(live_server, settings):
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 30
+    _, raw = api_key_create(name="burst", scope="ingest")
+    statuses: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def burst() -> None:
+        barrier.wait()
+        for _ in range(5):
+            request = urllib.request.Request(
+                live_server.url + URL,
+                data=json.dumps(_login_event()).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {raw}"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                assert exc.headers["Retry-After"]
+            with lock:
+                statuses.append(status)
+
+    with time_machine.travel(datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC), tick=False):
+        threads = [threading.Thread(target=burst) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(set(statuses)) == [200, 429]
+    assert statuses.count(200) == 30
+    assert statuses.count(429) == 30
+    assert Event.objects.count() == 30
+
+
+@pytest.mark.django_db
+def test_pruning_removes_only_finished_windows(make_key):
+    key, _ = make_key("ingest")
+    with time_machine.travel(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), tick=False):
+        IngestRateWindow.objects.create(api_key=key, window_start=datetime(2026, 3, 2, 10, 0, tzinfo=UTC), requests=5)
+        IngestRateWindow.objects.create(api_key=key, window_start=datetime(2026, 3, 2, 11, 59, tzinfo=UTC), requests=5)
+        assert ingest_rate_windows_prune() == 1
+    assert IngestRateWindow.objects.get().window_start.hour == 11
