@@ -322,6 +322,11 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
             return result
     try:
         fingerprint = rules_fingerprint()
+        with connection.cursor() as cursor:
+            # Rows below this were committed before the pass started, so it covers them; the
+            # periodic pass re-checks from here instead of from the beginning of time.
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            (xmin,) = cursor.fetchone()
         quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
         with connection.cursor() as cursor:
             cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM ops_events")
@@ -345,6 +350,7 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
                     "last_full_at": now,
                     "last_full_changed": result.changed,
                     "single_page_cutoff": quiet_before,
+                    "xid_watermark": xmin,
                 },
             )
     finally:

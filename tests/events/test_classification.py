@@ -47,13 +47,21 @@ def superuser_client(db: Any) -> APIClient:
 @pytest.mark.parametrize(
     ("fields", "setup", "reason"),
     [
-        ({"user_id": "founder"}, lambda: InternalUserRule.objects.create(kind="user_id", value="founder"), "internal_user"),
+        (
+            {"user_id": "founder"},
+            lambda: InternalUserRule.objects.create(kind="user_id", value="founder"),
+            "internal_user",
+        ),
         (
             {"metadata": {"email": "Me@Team.Example"}},
             lambda: InternalUserRule.objects.create(kind="email_domain", value="team.example"),
             "internal_user",
         ),
-        ({"tenant_id": "ourselves"}, lambda: Tenant.objects.create(tenant_id="ourselves", kind="internal"), "internal_tenant"),
+        (
+            {"tenant_id": "ourselves"},
+            lambda: Tenant.objects.create(tenant_id="ourselves", kind="internal"),
+            "internal_tenant",
+        ),
         ({"tenant_id": "qa"}, lambda: Tenant.objects.create(tenant_id="qa", kind="test"), "test_traffic"),
         ({"tenant_id": "showroom"}, lambda: Tenant.objects.create(tenant_id="showroom", kind="demo"), "demo"),
         ({"metadata": {"test": True}}, None, "test_traffic"),
