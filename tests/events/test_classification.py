@@ -185,8 +185,10 @@ def test_the_sql_reclassification_agrees_with_ingestion_for_every_rule(ingest, m
     # not a bot), a user_agent that is not a string, and the browser with a customer's email.
     assert list(at_ingestion.values()).count((True, "")) == 5
     assert sorted(r for _, r in at_ingestion.values() if r) == sorted(
-        ["internal_user", "internal_user", "internal_tenant", "test_traffic", "demo"]
-        + ["test_traffic", "demo", "automation_client", "bot", "automation_client"]
+        [
+            *("internal_user", "internal_user", "internal_tenant", "test_traffic", "demo"),
+            *("test_traffic", "demo", "automation_client", "bot", "automation_client"),
+        ]
     )
 
 
