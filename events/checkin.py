@@ -60,7 +60,8 @@ def weekly_checkin_compose(*, now: datetime | None = None) -> tuple[str, str]:
         subject,
         "",
         "North star: days since last real user interaction",
-        f"  value: {_days(payload['value'])} days   status: {payload['status']}   target: 0",
+        f"  value: {_days(payload['value'])}{' days' if payload['value'] is not None else ''}"
+        f"   status: {payload['status']}   target: 0",
         f"  last interaction: {payload['last_interaction'] or 'never'}   real users: {payload['total_users']}",
         "",
         "Active real users against targets",
