@@ -1,10 +1,33 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from events.models import ApiKey, Event, EventType
+from events.classification import user_agent_pattern_problem
+from events.models import (
+    AlertNotification,
+    ApiKey,
+    DeliveryState,
+    Event,
+    EventType,
+    InternalUserRule,
+    Milestone,
+    NorthStarSettings,
+    UserAgentPattern,
+)
+from events.services import (
+    classification_rules_changed,
+    internal_user_rule_delete,
+    internal_user_rule_save,
+    user_agent_pattern_delete,
+    user_agent_pattern_save,
+)
 
 
 @admin.register(EventType)
@@ -20,6 +43,12 @@ class EventTypeAdmin(admin.ModelAdmin):
     list_filter = ["category", "counts_as_real_interaction"]
     list_editable = ["friction_weight", "engagement_weight", "counts_as_real_interaction"]
     search_fields = ["name", "description"]
+
+    def save_model(self, request: HttpRequest, obj: EventType, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "counts_as_real_interaction" in form.changed_data:
+            # Which types count changed: the real-user cache is rebuilt with the reclassification.
+            classification_rules_changed()
 
 
 @admin.register(ApiKey)
@@ -39,6 +68,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.warning(request, f"Copy this key now; it is not stored and will not be shown again: {raw_key}")
             return
         super().save_model(request, obj, form, change)
+        if "is_automation" in form.changed_data:
+            classification_rules_changed()
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: object) -> None:
@@ -72,3 +103,105 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# --- North star ------------------------------------------------------------------------------
+class _RuleAdmin(admin.ModelAdmin):
+    """Saves and deletes go through the services: each edit reclassifies history on commit."""
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._delete(list(queryset))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self._delete([obj])
+
+    def _delete(self, objs: list[Any]) -> None:
+        raise NotImplementedError
+
+    def response_post_save_change(self, request: HttpRequest, obj: Any) -> Any:
+        messages.info(request, "History is being reclassified with the new rules.")
+        return super().response_post_save_change(request, obj)
+
+
+@admin.register(InternalUserRule)
+class InternalUserRuleAdmin(_RuleAdmin):
+    list_display = ["kind", "value", "note", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["value", "note"]
+
+    def save_model(self, request: HttpRequest, obj: InternalUserRule, form: Any, change: bool) -> None:
+        internal_user_rule_save(rule=obj)
+
+    def _delete(self, objs: list[Any]) -> None:
+        internal_user_rule_delete(rules=objs)
+
+
+class UserAgentPatternForm(forms.ModelForm):
+    class Meta:
+        model = UserAgentPattern
+        fields = ["pattern", "reason", "description", "is_active"]
+
+    def clean_pattern(self) -> str:
+        pattern = self.cleaned_data["pattern"]
+        problem = user_agent_pattern_problem(pattern)
+        if problem:
+            raise ValidationError(problem)
+        return pattern
+
+
+@admin.register(UserAgentPattern)
+class UserAgentPatternAdmin(_RuleAdmin):
+    form = UserAgentPatternForm
+    list_display = ["pattern", "reason", "description", "is_active"]
+    list_filter = ["reason", "is_active"]
+    search_fields = ["pattern", "description"]
+
+    def save_model(self, request: HttpRequest, obj: UserAgentPattern, form: Any, change: bool) -> None:
+        user_agent_pattern_save(pattern=obj)
+
+    def _delete(self, objs: list[Any]) -> None:
+        user_agent_pattern_delete(patterns=objs)
+
+
+@admin.register(NorthStarSettings)
+class NorthStarSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "dau_target", "mau_target"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not NorthStarSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    list_display = ["name", "target_date", "users", "max_days", "order"]
+    list_editable = ["target_date", "users", "max_days", "order"]
+
+
+@admin.register(AlertNotification)
+class AlertNotificationAdmin(admin.ModelAdmin):
+    """Every alert and check-in sent (or not), with its delivery result."""
+
+    list_display = ["created_at", "kind", "channel", "status_from", "status_to", "state", "attempts", "sent_at"]
+    list_filter = ["kind", "channel", "state"]
+    search_fields = ["subject", "body", "last_error"]
+    readonly_fields = [f.name for f in AlertNotification._meta.fields]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Retry delivery now (failed or waiting ones)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[AlertNotification]) -> None:
+        from events.tasks import alert_notification_deliver_task
+
+        ids = list(queryset.exclude(state=DeliveryState.SENT).values_list("pk", flat=True))
+        queryset.filter(pk__in=ids).update(state=DeliveryState.RETRYING, next_attempt_at=None, attempts=0)
+        for pk in ids:
+            alert_notification_deliver_task.delay(pk)
+        self.message_user(request, f"Queued {len(ids)} notification(s) for delivery.")

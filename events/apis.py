@@ -12,7 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.auth import IngestScope, request_api_key
-from events.services import IngestError, events_ingest, ingest_items_parse, ingest_rate_check
+from events.selectors import north_star_payload
+from events.services import (
+    IngestError,
+    InteractionError,
+    events_ingest,
+    ingest_items_parse,
+    ingest_rate_check,
+    interaction_record,
+)
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",
@@ -134,3 +142,73 @@ def _read_body(request: Request) -> bytes:
         except ValueError as exc:
             raise IngestError("Content-Length is not a number.") from exc
     return request._request.read(limit + 1)
+
+
+# --- The north star ---------------------------------------------------------------------------
+class InteractionRecordApi(APIView):
+    """``POST /metrics/interaction``: the spec's recording endpoint (ingest keys)."""
+
+    permission_classes = [IngestScope]
+    parser_classes = [RawJSONParser]
+
+    @extend_schema(
+        operation_id="metrics_interaction_record",
+        summary="Record one real-user interaction",
+        description=(
+            "Body: `user_id` (required), `interaction_type` (required: signup, login, coach_call, agent_run, "
+            "decision, export, feedback, or any registered event type name), `metadata` (object), and optional "
+            "`tenant_id`, `occurred_at` (ISO 8601 with offset; defaults to now) and `event_id` (UUID, makes a "
+            "retry idempotent). Stored and classified like any event: internal, test, demo and bot traffic is "
+            "kept but never counts."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: inline_serializer(name="InteractionRecorded", fields={"status": serializers.CharField()}),
+            400: OpenApiTypes.OBJECT,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+        },
+        examples=[
+            OpenApiExample(
+                "A coach call",
+                value={"user_id": "u_42", "interaction_type": "coach_call", "metadata": {"agent": "sre"}},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return Response(
+                {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
+            )
+        try:
+            items, is_single = ingest_items_parse(_read_body(request))
+            if not is_single:
+                raise IngestError("Send one interaction object, not a batch.")
+            interaction_record(payload=items[0], source=request_api_key(request))
+        except InteractionError as exc:
+            return Response({"detail": exc.message, "errors": exc.errors}, status=exc.status)
+        except IngestError as exc:
+            return Response({"detail": exc.message}, status=exc.status)
+        return Response({"status": "recorded"}, status=200)
+
+
+class DaysSinceLastInteractionApi(APIView):
+    """``GET /metrics/days-since-last-interaction`` (read keys or a staff session)."""
+
+    @extend_schema(
+        operation_id="metrics_days_since_last_interaction",
+        summary="The north star: days since the last real user interaction",
+        description=(
+            "The spec's fields: `metric`, `value` (float days, null when there are no real users), `status` "
+            "(no_users_yet; active below 1 day; warning below 7; critical from 7), `target` (0), "
+            "`last_interaction` (ISO 8601 with offset) and `total_users` (distinct real users). Then "
+            "`current_state` (days since the first and last signup, login, core action and decision), "
+            "`daily_active_users` and `monthly_active_users` against their targets, and `milestones` "
+            "with the date each was reached."
+        ),
+        responses={200: OpenApiTypes.OBJECT, 401: ErrorSerializer, 403: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(north_star_payload())

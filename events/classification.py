@@ -1,19 +1,61 @@
-"""Real or not: decides ``is_real`` and ``exclusion_reason`` for incoming events.
+"""Real or not: decides ``is_real`` and ``exclusion_reason`` for every event.
 
-This is the one function the rest of the system relies on for "does this
-event come from a real user?". The north-star issue extends it with the rule
-tables (internal users and domains, tenant flags, user-agent patterns,
-single-page visits) and the reclassification of history.
+Two paths apply the same rules, in the same order (the first match wins):
+
+1. ``automation_client`` — the event came with an API key marked ``is_automation``;
+2. ``internal_tenant`` / ``test_traffic`` / ``demo`` — its tenant's kind is internal / test / demo;
+3. ``internal_user`` — its user id, or the domain of ``metadata.email``, is an internal user rule;
+4. ``test_traffic`` / ``demo`` — ``metadata.test`` / ``metadata.demo`` is true (``true``, ``"true"``, ``"1"``, ``"yes"``);
+5. ``automation_client`` / ``bot`` — ``metadata.user_agent`` matches an active user-agent pattern
+   (the end user's agent as the product forwards it; the HTTP User-Agent of the ingestion
+   request is the product's backend and is never looked at);
+6. ``single_page_visit`` — a PAGE_VIEW that is the only event of its session, once the session
+   has been quiet for ``SINGLE_PAGE_QUIET_MINUTES``.
+
+``classify_batch`` applies 1-5 in Python at ingestion. Rule 6 needs the whole
+session, which ingestion cannot know, so it is applied by the SQL passes below:
+``events_reclassify`` (all history, after a rule change and from
+``manage.py reclassify_events``) and ``classification_pass`` (periodic,
+incremental). ``_REASON_SQL`` is the SQL twin of ``_reason``; a test runs both over
+the same events and checks they agree.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from events.models import ApiKey, ExclusionReason
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from events.models import (
+    ApiKey,
+    ClassificationState,
+    ExclusionReason,
+    InternalUserRule,
+    InternalUserRuleKind,
+    UserAgentPattern,
+)
 
 if TYPE_CHECKING:
     from events.services import EventRow
+
+logger = logging.getLogger(__name__)
+
+# A session whose only event is one PAGE_VIEW is judged a single-page visit once it
+# has been quiet this long (a second event within it makes the visit real).
+SINGLE_PAGE_QUIET_MINUTES = 30
+# Edits made outside the services (shell, bulk SQL) reach ingestion within this bound;
+# edits through admin/services reach it at once through ``rules_version``.
+RULES_TTL_SECONDS = 60.0
+# Rows per UPDATE when reclassifying all history: bounded transactions, resumable.
+RECLASSIFY_CHUNK_ROWS = 50_000
+# pg_advisory_lock key that keeps two reclassifications from running at once.
+RECLASSIFY_LOCK_KEY = 0x0_5EA1_C1A5
 
 
 def _flag(metadata: dict[str, object], name: str) -> bool:
@@ -21,16 +63,398 @@ def _flag(metadata: dict[str, object], name: str) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("1", "true", "yes"))
 
 
+def email_domain(metadata: dict[str, object]) -> str:
+    """Lower-cased part of ``metadata.email`` after the last ``@``; empty if none."""
+    email = metadata.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        return ""
+    return email.rsplit("@", 1)[1].lower()
+
+
+# --- The rules, cached per process -------------------------------------------------------
+@dataclass
+class Rules:
+    version: int
+    loaded_at: float
+    internal_user_ids: frozenset[str] = frozenset()
+    internal_domains: frozenset[str] = frozenset()
+    user_agent_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+
+
+_rules: Rules | None = None
+
+# One statement per batch: the rules version (to drop a stale cache) and the kinds of
+# the batch's tenants that are not plain customers (usually none).
+_BATCH_LOOKUP_SQL = """
+SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
+       COALESCE((SELECT json_object_agg(tenant_id, kind) FROM customers_tenant
+                 WHERE tenant_id = ANY(%s) AND kind <> 'customer'), '{}'::json)
+"""
+
+
+def classification_rules(*, version: int, refresh: bool = False) -> Rules:
+    """The rules in force, reloaded when ``version`` moved or the TTL passed."""
+    global _rules
+    now = time.monotonic()
+    if refresh or _rules is None or _rules.version != version or now - _rules.loaded_at > RULES_TTL_SECONDS:
+        user_ids: set[str] = set()
+        domains: set[str] = set()
+        for kind, value in InternalUserRule.objects.values_list("kind", "value"):
+            if kind == InternalUserRuleKind.USER_ID:
+                user_ids.add(value)
+            else:
+                domains.add(value.lower())
+        patterns: list[tuple[re.Pattern[str], str]] = []
+        for pattern, reason in (
+            UserAgentPattern.objects.filter(is_active=True).order_by("id").values_list("pattern", "reason")
+        ):
+            try:
+                patterns.append((re.compile(pattern, re.IGNORECASE), reason))
+            except re.error:
+                # Saved through the services this cannot happen (they check); a pattern
+                # written by hand that Python rejects is skipped rather than failing ingestion.
+                logger.error("Skipping user-agent pattern %r: Python cannot compile it", pattern)
+        _rules = Rules(
+            version=version,
+            loaded_at=now,
+            internal_user_ids=frozenset(user_ids),
+            internal_domains=frozenset(domains),
+            user_agent_patterns=patterns,
+        )
+    return _rules
+
+
+def _reason(
+    *,
+    user_id: str,
+    metadata: dict[str, Any],
+    tenant_kind: str | None,
+    automation: bool,
+    rules: Rules,
+) -> str:
+    """Rules 1-5 for one event (the Python twin of ``_REASON_SQL``)."""
+    if automation:
+        return ExclusionReason.AUTOMATION_CLIENT
+    if tenant_kind == "internal":
+        return ExclusionReason.INTERNAL_TENANT
+    if tenant_kind == "test":
+        return ExclusionReason.TEST_TRAFFIC
+    if tenant_kind == "demo":
+        return ExclusionReason.DEMO
+    if (user_id and user_id in rules.internal_user_ids) or (
+        rules.internal_domains and email_domain(metadata) in rules.internal_domains
+    ):
+        return ExclusionReason.INTERNAL_USER
+    if _flag(metadata, "test"):
+        return ExclusionReason.TEST_TRAFFIC
+    if _flag(metadata, "demo"):
+        return ExclusionReason.DEMO
+    user_agent = metadata.get("user_agent")
+    if isinstance(user_agent, str):
+        for pattern, reason in rules.user_agent_patterns:
+            if pattern.search(user_agent):
+                return reason
+    return ""
+
+
 def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
-    """Set ``is_real`` and ``exclusion_reason`` on each row, in place."""
+    """Set ``is_real`` and ``exclusion_reason`` on each row, in place.
+
+    Costs one query per batch (rules version and tenant kinds) plus, after a rule
+    change, one reload of the rule tables. No query per event.
+    """
+    if not rows:
+        return
+    tenant_ids = sorted({row.tenant_id for row in rows if row.tenant_id})
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_LOOKUP_SQL, [tenant_ids])
+        version, tenant_kinds = cursor.fetchone()
+    rules = classification_rules(version=int(version or 0))
     automation = bool(source is not None and source.is_automation)
     for row in rows:
-        reason = ""
-        if automation:
-            reason = ExclusionReason.AUTOMATION_CLIENT
-        elif _flag(row.metadata, "test"):
-            reason = ExclusionReason.TEST_TRAFFIC
-        elif _flag(row.metadata, "demo"):
-            reason = ExclusionReason.DEMO
+        reason = _reason(
+            user_id=row.user_id,
+            metadata=row.metadata,
+            tenant_kind=tenant_kinds.get(row.tenant_id),
+            automation=automation,
+            rules=rules,
+        )
         row.is_real = not reason
         row.exclusion_reason = reason
+
+
+# --- Reclassifying history: set-based SQL ------------------------------------------------------
+def _flag_sql(name: str) -> str:
+    return (
+        f"(e.metadata -> '{name}' = 'true'::jsonb OR (jsonb_typeof(e.metadata -> '{name}') = 'string' "
+        f"AND lower(e.metadata ->> '{name}') IN ('1', 'true', 'yes')))"
+    )
+
+
+# Expects ops_events AS e and the %(quiet_before)s parameter. Rules are read from their
+# tables in the same statement, so an UPDATE sees one consistent set of rules.
+_REASON_SQL = f"""
+CASE
+  WHEN k.is_automation THEN 'automation_client'
+  WHEN t.kind = 'internal' THEN 'internal_tenant'
+  WHEN t.kind = 'test' THEN 'test_traffic'
+  WHEN t.kind = 'demo' THEN 'demo'
+  WHEN (e.user_id <> '' AND EXISTS (SELECT 1 FROM events_internaluserrule r
+                                    WHERE r.kind = 'user_id' AND r.value = e.user_id))
+    OR (jsonb_typeof(e.metadata -> 'email') = 'string' AND strpos(e.metadata ->> 'email', '@') > 0
+        AND EXISTS (SELECT 1 FROM events_internaluserrule r
+                    WHERE r.kind = 'email_domain'
+                      AND lower(r.value) = lower(split_part(e.metadata ->> 'email', '@', -1))))
+    THEN 'internal_user'
+  WHEN {_flag_sql("test")} THEN 'test_traffic'
+  WHEN {_flag_sql("demo")} THEN 'demo'
+  WHEN ua.reason IS NOT NULL THEN ua.reason
+  WHEN e.event_type = 'PAGE_VIEW' AND e.session_id <> '' AND e.occurred_at < %(quiet_before)s
+       AND NOT EXISTS (SELECT 1 FROM ops_events o  -- o.session_id <> '' lets it use ops_events_session
+                       WHERE o.session_id = e.session_id AND o.session_id <> '' AND o.id <> e.id)
+    THEN 'single_page_visit'
+  ELSE ''
+END
+"""
+
+_REASON_FROM_SQL = """
+FROM ops_events e
+LEFT JOIN events_apikey k ON k.id = e.source_id
+LEFT JOIN customers_tenant t ON t.tenant_id = e.tenant_id
+LEFT JOIN LATERAL (
+    SELECT p.reason FROM events_useragentpattern p
+    WHERE p.is_active AND jsonb_typeof(e.metadata -> 'user_agent') = 'string'
+      AND (e.metadata ->> 'user_agent') ~* p.pattern
+    ORDER BY p.id LIMIT 1
+) ua ON true
+"""
+
+
+def _update_sql(where: str) -> str:
+    """UPDATE ... FROM that rewrites only the rows whose reason changed.
+
+    ``where`` is a template over ``{a}`` (the table alias): it restricts both sides of
+    the join, so a chunk touches only its own id range instead of hashing the table.
+    """
+    return f"""
+    UPDATE ops_events AS target
+    SET exclusion_reason = c.reason, is_real = (c.reason = '')
+    FROM (SELECT e.id, {_REASON_SQL} AS reason {_REASON_FROM_SQL} WHERE {where.format(a="e")}) AS c
+    WHERE target.id = c.id AND {where.format(a="target")} AND target.exclusion_reason IS DISTINCT FROM c.reason
+    """
+
+
+# The real-user cache, rebuilt exactly (reclassification can shrink it).
+_REAL_USERS_REBUILD_SQL = """
+WITH agg AS (
+    SELECT e.user_id, min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
+    FROM ops_events e JOIN events_eventtype et ON et.name = e.event_type AND et.counts_as_real_interaction
+    WHERE e.is_real AND e.user_id <> ''
+    GROUP BY e.user_id
+), gone AS (
+    DELETE FROM ops_real_users r WHERE NOT EXISTS (SELECT 1 FROM agg WHERE agg.user_id = r.user_id)
+)
+INSERT INTO ops_real_users (user_id, first_interaction_at, last_interaction_at)
+SELECT user_id, first_at, last_at FROM agg
+ON CONFLICT (user_id) DO UPDATE
+SET first_interaction_at = EXCLUDED.first_interaction_at, last_interaction_at = EXCLUDED.last_interaction_at
+WHERE (ops_real_users.first_interaction_at, ops_real_users.last_interaction_at)
+      IS DISTINCT FROM (EXCLUDED.first_interaction_at, EXCLUDED.last_interaction_at)
+"""
+
+# Folds the users of some events into the cache (idempotent: LEAST/GREATEST).
+_REAL_USERS_FOLD_SQL = """
+INSERT INTO ops_real_users (user_id, first_interaction_at, last_interaction_at)
+SELECT e.user_id, min(e.occurred_at), max(e.occurred_at)
+FROM ops_events e JOIN events_eventtype et ON et.name = e.event_type AND et.counts_as_real_interaction
+WHERE e.is_real AND e.user_id <> '' AND {where}
+GROUP BY e.user_id
+ORDER BY e.user_id
+ON CONFLICT (user_id) DO UPDATE
+SET first_interaction_at = LEAST(ops_real_users.first_interaction_at, EXCLUDED.first_interaction_at),
+    last_interaction_at = GREATEST(ops_real_users.last_interaction_at, EXCLUDED.last_interaction_at)
+WHERE EXCLUDED.first_interaction_at < ops_real_users.first_interaction_at
+   OR EXCLUDED.last_interaction_at > ops_real_users.last_interaction_at
+"""
+
+# A digest of every rule that decides is_real or which users count. Small tables only.
+_FINGERPRINT_SQL = """
+SELECT md5(concat_ws('|',
+  (SELECT string_agg(kind || ':' || value, ',' ORDER BY kind, value) FROM events_internaluserrule),
+  (SELECT string_agg(id || ':' || pattern || ':' || reason, ',' ORDER BY id)
+     FROM events_useragentpattern WHERE is_active),
+  (SELECT string_agg(id::text, ',' ORDER BY id) FROM events_apikey WHERE is_automation),
+  (SELECT string_agg(tenant_id || ':' || kind, ',' ORDER BY tenant_id)
+     FROM customers_tenant WHERE kind <> 'customer'),
+  (SELECT string_agg(name, ',' ORDER BY name) FROM events_eventtype WHERE counts_as_real_interaction),
+  %s::text))
+"""
+
+
+def rules_fingerprint() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINT_SQL, [str(SINGLE_PAGE_QUIET_MINUTES)])
+        return str(cursor.fetchone()[0])
+
+
+def real_users_rebuild() -> None:
+    """Recompute the real-user cache from the event table (exact, set-based)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REAL_USERS_REBUILD_SQL)
+
+
+@dataclass
+class ReclassifyResult:
+    changed: int = 0
+    chunks: int = 0
+    skipped_locked: bool = False
+
+
+def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSIFY_CHUNK_ROWS) -> ReclassifyResult:
+    """Re-apply every rule to all history, then rebuild the real-user cache.
+
+    Idempotent and safe to rerun: each chunk of ids is one UPDATE ... FROM that
+    only writes rows whose reason changed. Guarded by an advisory lock: a second
+    caller returns at once with ``skipped_locked`` (the running pass, or the next
+    periodic pass, applies the newest rules: it compares fingerprints).
+    """
+    now = now or timezone.now()
+    result = ReclassifyResult()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RECLASSIFY_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            result.skipped_locked = True
+            return result
+    try:
+        fingerprint = rules_fingerprint()
+        with connection.cursor() as cursor:
+            # Rows below this were committed before the pass started, so it covers them; the
+            # periodic pass re-checks from here instead of from the beginning of time.
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            (xmin,) = cursor.fetchone()
+        quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM ops_events")
+            low, high = cursor.fetchone()
+        start = low
+        while start <= high:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # JIT compiles this wide CASE for every chunk (over a second each) and gains nothing.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute(
+                    _update_sql("{a}.id >= %(start)s AND {a}.id < %(stop)s"),
+                    {"start": start, "stop": start + chunk_rows, "quiet_before": quiet_before},
+                )
+                result.changed += cursor.rowcount
+            result.chunks += 1
+            start += chunk_rows
+        with transaction.atomic():
+            real_users_rebuild()
+            ClassificationState.objects.update_or_create(
+                pk=1,
+                defaults={
+                    "applied_fingerprint": fingerprint,
+                    "last_full_at": now,
+                    "last_full_changed": result.changed,
+                    "single_page_cutoff": quiet_before,
+                    "xid_watermark": xmin,
+                },
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RECLASSIFY_LOCK_KEY])
+    logger.info("Reclassified history: %s rows changed in %s chunks", result.changed, result.chunks)
+    return result
+
+
+@dataclass
+class PassResult:
+    full: ReclassifyResult | None = None
+    changed: int = 0
+
+
+def classification_pass(*, now: datetime | None = None) -> PassResult:
+    """The periodic pass (idempotent, advisory-locked through ``events_reclassify``).
+
+    - If the rules in force differ from the ones history was last classified with
+      (e.g. a tenant flagged internal in the customers admin), reclassify everything.
+    - Otherwise re-check, with set-based SQL over indexed ranges only:
+      * rows committed since the last pass (``ingest_xid`` window), which closes the
+        race of a batch classified with rules that changed while it was in flight;
+      * the sessions of PAGE_VIEWs that became quiet since the last pass, and of the
+        rows above (a late event can turn a single-page visit back into a real one).
+      Then fold the users of changed rows into the real-user cache (or rebuild it if
+      some rows stopped being real).
+    """
+    now = now or timezone.now()
+    state, _ = ClassificationState.objects.get_or_create(pk=1)
+    if state.applied_fingerprint != rules_fingerprint():
+        return PassResult(full=events_reclassify(now=now))
+    quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
+    cutoff = state.single_page_cutoff or (quiet_before - timedelta(days=1))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RECLASSIFY_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return PassResult()
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        (xmin,) = cursor.fetchone()
+        params = {
+            "lo": state.xid_watermark,
+            "hi": xmin,
+            "cutoff": cutoff,
+            "quiet_before": quiet_before,
+        }
+        # The ids to re-check, materialised once (both arms use an index:
+        # ops_events_ingest_xid, the BRIN on occurred_at, and ops_events_session).
+        cursor.execute("DROP TABLE IF EXISTS classification_recheck")
+        cursor.execute(
+            """
+            CREATE TEMP TABLE classification_recheck ON COMMIT DROP AS
+            WITH fresh AS (
+                SELECT id, session_id FROM ops_events
+                WHERE ingest_xid >= %(lo)s::text::xid8 AND ingest_xid < %(hi)s::text::xid8
+            ), quiet AS (
+                SELECT session_id FROM ops_events
+                WHERE event_type = 'PAGE_VIEW' AND session_id <> ''
+                  AND occurred_at >= %(cutoff)s AND occurred_at < %(quiet_before)s
+            ), sessions AS (
+                SELECT session_id FROM fresh WHERE session_id <> '' UNION SELECT session_id FROM quiet
+            )
+            SELECT id FROM fresh
+            UNION
+            SELECT o.id FROM ops_events o JOIN sessions s ON s.session_id = o.session_id WHERE o.session_id <> ''
+            """,
+            params,
+        )
+        cursor.execute(
+            _update_sql("{a}.id IN (SELECT id FROM classification_recheck)") + " RETURNING target.is_real",
+            params,
+        )
+        flipped = [row[0] for row in cursor.fetchall()]
+        if any(not is_real for is_real in flipped):
+            real_users_rebuild()
+        else:
+            cursor.execute(_REAL_USERS_FOLD_SQL.format(where="e.id IN (SELECT id FROM classification_recheck)"))
+        ClassificationState.objects.filter(pk=1).update(
+            xid_watermark=max(xmin, state.xid_watermark), single_page_cutoff=max(quiet_before, cutoff)
+        )
+    return PassResult(changed=len(flipped))
+
+
+def user_agent_pattern_problem(pattern: str) -> str | None:
+    """Why a user-agent pattern cannot be used by both engines, or None."""
+    if not pattern.strip():
+        return "A pattern cannot be empty."
+    if "\\b" in pattern or "(?P" in pattern or "(?<" in pattern:
+        return "Use the common subset of Python and PostgreSQL regular expressions: no \\b, no named groups."
+    try:
+        re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        return f"Python cannot compile it: {exc}."
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 'x' ~* %s", [pattern])
+    except DatabaseError as exc:  # PostgreSQL rejects the regex syntax.
+        return f"PostgreSQL cannot compile it: {str(exc).splitlines()[0]}."
+    return None

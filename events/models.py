@@ -168,6 +168,15 @@ class Event(models.Model):
             BrinIndex(fields=["occurred_at"], name="ops_events_occurred_brin"),
             # Per-tenant time ranges (customer detail, timelines).
             models.Index(fields=["tenant_id", "occurred_at"], name="ops_events_tenant_time"),
+            # The north star's "Current State": first and last real event of a type is one
+            # top-1 probe of this small partial index (real, attributed events only).
+            models.Index(
+                fields=["event_type", "occurred_at"],
+                name="ops_events_real_type_time",
+                condition=models.Q(is_real=True) & ~models.Q(user_id=""),
+            ),
+            # Single-page visits: "is this page view the only event of its session?"
+            models.Index(fields=["session_id"], name="ops_events_session", condition=~models.Q(session_id="")),
         ]
 
     def __str__(self) -> str:
@@ -192,3 +201,215 @@ class IngestRateWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.window_start:%Y-%m-%d %H:%M}: {self.requests}"
+
+
+# --- Real or not: the classification rules ---------------------------------------------
+# Editing any of these through admin (events.services) bumps the rules version and
+# queues a set-based reclassification of history; see events/classification.py.
+
+
+class InternalUserRuleKind(models.TextChoices):
+    USER_ID = "user_id", "User id (exact)"
+    EMAIL_DOMAIN = "email_domain", "Email domain (metadata.email)"
+
+
+class InternalUserRule(models.Model):
+    """The founder and the team: their events are ``internal_user``, never real."""
+
+    kind = models.CharField(max_length=16, choices=InternalUserRuleKind.choices)
+    value = models.CharField(
+        max_length=255,
+        help_text="A user id exactly as the product sends it, or an email domain such as example.com "
+        "(matched case-insensitively against the part of metadata.email after the last @).",
+    )
+    note = models.CharField(max_length=255, blank=True, help_text="Who this is, e.g. 'the founder'.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="internal_user_rule_unique")]
+        verbose_name = "internal user or domain"
+        verbose_name_plural = "internal users and domains"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"
+
+
+class UserAgentReason(models.TextChoices):
+    AUTOMATION_CLIENT = "automation_client", "Automation client (curl, scripts)"
+    BOT = "bot", "Bot, crawler or headless browser"
+
+
+class UserAgentPattern(models.Model):
+    """A case-insensitive regular expression matched against ``metadata.user_agent``
+    (the end user's agent as the product forwards it). The HTTP User-Agent of the
+    ingestion request is the product's backend and never classifies anything.
+
+    Patterns run both in Python (at ingestion) and in PostgreSQL (reclassifying
+    history), so they must use the common subset: literals, ``|``, ``()``, ``[]``,
+    ``.``, ``*``, ``+``, ``?``, ``^``, ``$``. No ``\\b`` (it means backspace in
+    PostgreSQL) and no ``(?P<...>)``; saving checks both engines accept it.
+    """
+
+    pattern = models.CharField(max_length=255, unique=True)
+    reason = models.CharField(max_length=32, choices=UserAgentReason.choices)
+    description = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "user-agent pattern"
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.reason}"
+
+
+class ClassificationState(models.Model):
+    """Singleton (pk=1): bookkeeping for the classification passes.
+
+    ``rules_version`` is bumped by every rule edit made through the services, so
+    ingestion processes drop their cached rules at once. ``applied_fingerprint``
+    is the digest of the rules the last full reclassification applied: the
+    periodic pass compares it with the rules in force and reruns the full pass on
+    any difference (this catches edits made outside the services, such as a tenant
+    flagged internal in the customers admin).
+    """
+
+    rules_version = models.BigIntegerField(default=0)
+    applied_fingerprint = models.CharField(max_length=64, blank=True)
+    # ingest_xid (as an integer) below which every row has been re-checked by the periodic pass.
+    xid_watermark = models.BigIntegerField(default=0)
+    # PAGE_VIEWs that occurred before this instant have been judged for single-page visits.
+    single_page_cutoff = models.DateTimeField(null=True, blank=True)
+    last_full_at = models.DateTimeField(null=True, blank=True)
+    last_full_changed = models.BigIntegerField(default=0, help_text="Rows the last full pass changed.")
+
+    class Meta:
+        verbose_name = "classification state"
+
+    def __str__(self) -> str:
+        return f"rules v{self.rules_version}, last full pass {self.last_full_at}"
+
+
+# --- The north star: cached per-user first/last real interaction ----------------------------
+
+
+class RealUser(models.Model):
+    """One row per real user: first and last real interaction (counting types only).
+
+    A cache of ``ops_events`` maintained by the ingest statement (an idempotent
+    LEAST/GREATEST upsert) and rebuilt from the event table by every
+    reclassification. It is what ``/metrics`` and the north-star endpoint read, so
+    neither ever scans the event table.
+    """
+
+    user_id = models.CharField(primary_key=True, max_length=255)
+    first_interaction_at = models.DateTimeField()
+    last_interaction_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "ops_real_users"
+        indexes = [
+            # max(last) for "days since", and DAU/MAU range counts.
+            models.Index(fields=["last_interaction_at"], name="ops_real_users_last"),
+            # "the date the Nth user arrived" for milestones.
+            models.Index(fields=["first_interaction_at"], name="ops_real_users_first"),
+        ]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+
+class NorthStarSettings(models.Model):
+    """Singleton (pk=1): the targets the founder sets, editable in admin."""
+
+    dau_target = models.PositiveIntegerField(default=10, help_text="Daily active real users to aim for.")
+    mau_target = models.PositiveIntegerField(default=50, help_text="Monthly (30-day) active real users to aim for.")
+
+    class Meta:
+        verbose_name = "north-star targets"
+        verbose_name_plural = "north-star targets"
+
+    def __str__(self) -> str:
+        return f"DAU target {self.dau_target}, MAU target {self.mau_target}"
+
+
+class Milestone(models.Model):
+    """A dated goal: reached on the day the number of distinct real users first hit ``users``."""
+
+    name = models.CharField(max_length=120)
+    target_date = models.DateField()
+    users = models.PositiveIntegerField(help_text="Distinct real users needed.")
+    max_days = models.FloatField(
+        null=True, blank=True, help_text="The days-since metric should be below this (empty: no limit)."
+    )
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "target_date"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Alerts ----------------------------------------------------------------------------------------
+
+
+class AlertState(models.Model):
+    """Singleton (pk=1): the north-star status the last evaluation saw, so a
+    transition is announced once and a critical reminder at most once a day."""
+
+    status = models.CharField(max_length=16, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.status or 'never evaluated'} since {self.changed_at}"
+
+
+class NotificationKind(models.TextChoices):
+    TRANSITION = "transition", "Status change"
+    REMINDER = "reminder", "Daily reminder while critical"
+    WEEKLY_CHECKIN = "weekly_checkin", "Weekly check-in"
+
+
+class NotificationChannel(models.TextChoices):
+    SLACK = "slack", "Slack incoming webhook"
+    EMAIL = "email", "Email"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Failed, will retry"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed for good"
+
+
+class AlertNotification(models.Model):
+    """One message to one channel, with its delivery result. ``dedupe_key`` is
+    unique, so an evaluation that runs twice (two workers, a retry) cannot send
+    the same announcement twice."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    channel = models.CharField(max_length=8, choices=NotificationChannel.choices)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status_from = models.CharField(max_length=16, blank=True)
+    status_to = models.CharField(max_length=16, blank=True)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    target = models.CharField(max_length=500, help_text="Webhook host or email addresses (never the secret path).")
+    state = models.CharField(max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="alert_notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} {self.status_to} ({self.state})"

@@ -13,16 +13,27 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from events.classification import classify_batch
-from events.models import ApiKey, ApiKeyScope, EventType
+from events.models import (
+    ApiKey,
+    ApiKeyScope,
+    ClassificationState,
+    EventType,
+    InternalUserRule,
+    InternalUserRuleKind,
+    UserAgentPattern,
+)
 
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
 MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": 64}
@@ -325,7 +336,22 @@ WITH batch AS (
            %(now)s, metadata, %(source_id)s, friction_signal, is_real, exclusion_reason
     FROM batch
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
+    RETURNING user_id, event_type, occurred_at, is_real
+), real_users AS (
+    -- The north star's real-user cache (events.models.RealUser), folded in the same
+    -- statement from the rows actually stored. LEAST/GREATEST make it idempotent; the
+    -- WHERE skips no-op updates so a busy user's row does not churn.
+    INSERT INTO ops_real_users (user_id, first_interaction_at, last_interaction_at)
+    SELECT i.user_id, min(i.occurred_at), max(i.occurred_at)
+    FROM inserted i JOIN events_eventtype et ON et.name = i.event_type AND et.counts_as_real_interaction
+    WHERE i.is_real AND i.user_id <> ''
+    GROUP BY i.user_id
+    ORDER BY i.user_id
+    ON CONFLICT (user_id) DO UPDATE
+    SET first_interaction_at = LEAST(ops_real_users.first_interaction_at, EXCLUDED.first_interaction_at),
+        last_interaction_at = GREATEST(ops_real_users.last_interaction_at, EXCLUDED.last_interaction_at)
+    WHERE EXCLUDED.first_interaction_at < ops_real_users.first_interaction_at
+       OR EXCLUDED.last_interaction_at > ops_real_users.last_interaction_at
 )
 SELECT count(*) FROM inserted
 """
@@ -447,3 +473,130 @@ def ingest_rate_windows_prune(*, older_than: timedelta = timedelta(hours=1)) -> 
 
     deleted, _ = IngestRateWindow.objects.filter(window_start__lt=timezone.now() - older_than).delete()
     return deleted
+
+
+# --- Classification rules (the north star) ----------------------------------------------------
+# Admin saves go through these so that a rule edit (1) reaches every ingesting process at
+# once through the rules version and (2) reclassifies history after the edit commits.
+# They hold the logic; admin.save_model only calls them.
+def classification_rules_changed() -> None:
+    """Bump the rules version and queue the set-based reclassification of history
+    (``events_reclassify_task``) for when the current transaction commits."""
+    from events.tasks import events_reclassify_task
+
+    state, _ = ClassificationState.objects.get_or_create(pk=1)
+    ClassificationState.objects.filter(pk=state.pk).update(rules_version=F("rules_version") + 1)
+    transaction.on_commit(events_reclassify_task.delay)
+
+
+def internal_user_rule_save(*, rule: InternalUserRule) -> InternalUserRule:
+    """Normalise (domains lower-case, no leading @), validate and save an internal user rule."""
+    value = rule.value.strip()
+    if rule.kind == InternalUserRuleKind.EMAIL_DOMAIN:
+        value = value.lstrip("@").lower()
+        if not value or "@" in value or " " in value or "." not in value:
+            raise ValidationError({"value": "Give a domain such as example.com (without the @)."})
+    elif not value:
+        raise ValidationError({"value": "Give the user id exactly as the product sends it."})
+    rule.value = value
+    with transaction.atomic():
+        rule.full_clean()
+        rule.save()
+        classification_rules_changed()
+    return rule
+
+
+def internal_user_rule_delete(*, rules: Iterable[InternalUserRule]) -> None:
+    with transaction.atomic():
+        InternalUserRule.objects.filter(pk__in=[r.pk for r in rules]).delete()
+        classification_rules_changed()
+
+
+def user_agent_pattern_save(*, pattern: UserAgentPattern) -> UserAgentPattern:
+    """Validate (both regex engines must accept it) and save a user-agent pattern."""
+    from events.classification import user_agent_pattern_problem
+
+    problem = user_agent_pattern_problem(pattern.pattern)
+    if problem:
+        raise ValidationError({"pattern": problem})
+    with transaction.atomic():
+        pattern.full_clean()
+        pattern.save()
+        classification_rules_changed()
+    return pattern
+
+
+def user_agent_pattern_delete(*, patterns: Iterable[UserAgentPattern]) -> None:
+    with transaction.atomic():
+        UserAgentPattern.objects.filter(pk__in=[p.pk for p in patterns]).delete()
+        classification_rules_changed()
+
+
+# --- The north star's recording endpoint ------------------------------------------------------------
+# The spec's interaction names, mapped to registry types. Any registry type name is accepted too.
+INTERACTION_TYPES: dict[str, str] = {
+    "signup": "SIGNUP",
+    "login": "LOGIN",
+    "coach_call": "CORE_ACTION",
+    "agent_run": "CORE_ACTION",
+    "decision": "DECISION",
+    "export": "EXPORT_COMPLETED",
+    "feedback": "FEEDBACK",
+}
+INTERACTION_FIELDS = frozenset({"user_id", "interaction_type", "metadata", "tenant_id", "occurred_at", "event_id"})
+
+
+def interaction_record(*, payload: Any, source: ApiKey | None, now: datetime | None = None) -> IngestReceipt:
+    """Record one interaction (``POST /metrics/interaction``) through ``events_ingest``, so it
+    is validated, classified and stored exactly like any event.
+
+    The spec's name is kept in ``metadata.interaction_type`` (unless the sender set one),
+    because several names map to one registry type (coach_call and agent_run are CORE_ACTION).
+    Raises IngestError (400) with per-field errors; nothing is stored then.
+    """
+    if not isinstance(payload, dict):
+        raise IngestError("The body must be one JSON object with user_id and interaction_type.")
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(payload) - INTERACTION_FIELDS)
+    if unknown:
+        errors["non_field_errors"] = [
+            f"Unknown field(s): {', '.join(str(k)[:40] for k in unknown)}. "
+            f"Allowed: {', '.join(sorted(INTERACTION_FIELDS))}."
+        ]
+    user_id = payload.get("user_id")
+    if not isinstance(user_id, str) or not user_id.strip():
+        errors["user_id"] = ["Required: the id of the user who interacted (a non-empty string)."]
+    interaction_type = payload.get("interaction_type")
+    event_type = ""
+    if not isinstance(interaction_type, str) or not interaction_type:
+        errors["interaction_type"] = [
+            f"Required: one of {', '.join(INTERACTION_TYPES)}, or a registered event type name."
+        ]
+    else:
+        event_type = INTERACTION_TYPES.get(interaction_type, interaction_type)
+    if errors:
+        raise InteractionError(errors)
+    item: dict[str, Any] = {k: payload[k] for k in ("tenant_id", "occurred_at", "event_id") if k in payload}
+    item["user_id"] = user_id
+    item["event_type"] = event_type
+    metadata = payload.get("metadata")
+    if isinstance(metadata, dict) and interaction_type in INTERACTION_TYPES:
+        metadata = {"interaction_type": interaction_type, **metadata}
+    elif metadata is None and interaction_type in INTERACTION_TYPES:
+        metadata = {"interaction_type": interaction_type}
+    item["metadata"] = metadata
+    receipt = events_ingest(items=[item], source=source, now=now)
+    if receipt.rejected:
+        field_errors = receipt.rejected[0]["errors"]
+        if "event_type" in field_errors:
+            field_errors["interaction_type"] = field_errors.pop("event_type")
+        raise InteractionError(field_errors)
+    return receipt
+
+
+class InteractionError(IngestError):
+    """A rejected interaction, with the reason per field."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("The interaction was not recorded; see 'errors'.", status=400)
+        self.errors = errors

@@ -1,4 +1,4 @@
-"""Celery tasks of the events app: thin wrappers around services."""
+"""Celery tasks of the events app: thin, they take ids or nothing and call a service."""
 
 from __future__ import annotations
 
@@ -17,3 +17,46 @@ def prune_ingest_rate_windows() -> int:
     deleted = ingest_rate_windows_prune()
     logger.info("pruned %d ingest rate windows", deleted)
     return deleted
+
+
+@shared_task(acks_late=True)  # idempotent: only rows whose reason changed are written
+def events_reclassify_task() -> int:
+    from events.classification import events_reclassify
+
+    return events_reclassify().changed
+
+
+@shared_task(acks_late=True)
+def classification_pass_task() -> int:
+    from events.classification import classification_pass
+
+    result = classification_pass()
+    return result.full.changed if result.full else result.changed
+
+
+@shared_task
+def north_star_alerts_evaluate_task() -> int:
+    from events.alerts import north_star_alerts_evaluate
+
+    return len(north_star_alerts_evaluate())
+
+
+@shared_task
+def alert_notification_deliver_task(notification_id: int) -> None:
+    from events.alerts import alert_notification_deliver
+
+    alert_notification_deliver(notification_id=notification_id)
+
+
+@shared_task
+def alert_notifications_retry_due_task() -> int:
+    from events.alerts import alert_notifications_retry_due
+
+    return alert_notifications_retry_due()
+
+
+@shared_task
+def weekly_checkin_task() -> int:
+    from events.checkin import weekly_checkin_send
+
+    return len(weekly_checkin_send())

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from events.apis import EventIngestApi
+from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi
+from events.views import metrics_view
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/events", EventIngestApi.as_view(), name="events-ingest"),
+    path("metrics/interaction", InteractionRecordApi.as_view(), name="metrics-interaction"),
+    path(
+        "metrics/days-since-last-interaction",
+        DaysSinceLastInteractionApi.as_view(),
+        name="metrics-days-since-last-interaction",
+    ),
+    path("metrics", metrics_view, name="metrics-prometheus"),
 ]

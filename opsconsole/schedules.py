@@ -41,4 +41,39 @@ SCHEDULES: list[Schedule] = [
         expires_seconds=30 * 60,
         why="Deletes the per-key, per-minute ingest counters of finished windows.",
     ),
+    # --- North star (events app) ---
+    Schedule(
+        name="events: classification pass",
+        task="events.tasks.classification_pass_task",
+        crontab="*/5 * * * *",
+        expires_seconds=240,
+        why="Judges single-page visits once a session has been quiet 30 minutes, re-checks rows ingested "
+        "since the last pass against the rules in force, and reclassifies all history if the rules changed "
+        "outside admin (e.g. a tenant flagged internal).",
+    ),
+    Schedule(
+        name="events: north-star alerts",
+        task="events.tasks.north_star_alerts_evaluate_task",
+        crontab="*/5 * * * *",
+        expires_seconds=240,
+        why="Announces a change of the north-star status (Slack/email) within five minutes; a daily "
+        "reminder while critical. Idempotent: a missed run is simply caught up by the next.",
+    ),
+    Schedule(
+        name="events: deliver due alert notifications",
+        task="events.tasks.alert_notifications_retry_due_task",
+        crontab="* * * * *",
+        expires_seconds=50,
+        why="Retries failed Slack/email deliveries once their backoff has passed, and picks up any "
+        "notification whose delivery task was lost.",
+    ),
+    Schedule(
+        name="events: weekly check-in",
+        task="events.tasks.weekly_checkin_task",
+        crontab="0 9 * * 5",
+        timezone="Africa/Johannesburg",
+        expires_seconds=6 * 3600,
+        why="The founder's Friday 09:00 SAST digest (north star, DAU/MAU vs targets, at-risk customers, "
+        "infrastructure days to limit). Sent once per ISO week even if it runs twice.",
+    ),
 ]

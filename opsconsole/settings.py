@@ -266,3 +266,35 @@ if not 0 <= INFRA_CRITICAL_DAYS <= INFRA_WARNING_DAYS:
     raise ImproperlyConfigured("INFRA_CRITICAL_DAYS must be between 0 and INFRA_WARNING_DAYS.")
 if INFRA_REQUEST_COUNTER_FLUSH_SECONDS < 0:
     raise ImproperlyConfigured("INFRA_REQUEST_COUNTER_FLUSH_SECONDS must be >= 0.")
+
+
+# --- North star: exporter, alerts and weekly check-in (events app) ---------------------------
+# GET /metrics is open unless this is set; then Prometheus sends it as a bearer token.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# Slack incoming webhook for north-star alerts and the weekly check-in (empty: no Slack).
+SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
+# Email recipients for the same messages (empty: no email). Sent through Django's email
+# backend, configured by EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587).
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ops-console@localhost")
+# Webhooks are only ever posted to these hosts over HTTPS (a webhook URL is a place the
+# console sends data to: an allowlist stops it being pointed at internal services).
+ALERT_WEBHOOK_ALLOWED_HOSTS = env.list("ALERT_WEBHOOK_ALLOWED_HOSTS", default=["hooks.slack.com"])
+# Hosts that may be reached over plain HTTP, e.g. 127.0.0.1 for a local receiver in tests
+# or a relay on a private network. Empty by default: nothing goes out unencrypted.
+ALERT_WEBHOOK_INSECURE_HOSTS = env.list("ALERT_WEBHOOK_INSECURE_HOSTS", default=[])
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# A failed delivery is retried after 1, 2, 4, 8, 16 minutes (capped at an hour), then given up.
+ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
+ALERT_RETRY_BASE_SECONDS = env.int("ALERT_RETRY_BASE_SECONDS", default=60)
+
+
+if SLACK_WEBHOOK_URL:
+    from opsconsole.webhooks import webhook_url_problem
+
+    _problem = webhook_url_problem(
+        SLACK_WEBHOOK_URL, allowed=ALERT_WEBHOOK_ALLOWED_HOSTS, insecure=ALERT_WEBHOOK_INSECURE_HOSTS
+    )
+    if _problem:
+        raise ImproperlyConfigured(f"SLACK_WEBHOOK_URL: {_problem}.")

@@ -74,6 +74,16 @@ def staff_client(staff_user: Any) -> APIClient:
     return client
 
 
+class _SqlRunner:
+    """Stands in for a migration's schema_editor where a seed only calls execute()."""
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
 def _reference_data_ensure() -> None:
     """Re-create rows that data migrations seed (event type registry, infra limits row).
 
@@ -84,11 +94,13 @@ def _reference_data_ensure() -> None:
 
     from django.apps import apps
 
-    from events.models import EventType
+    from events.models import EventType, NorthStarSettings
     from infra.models import InfraLimitSettings
 
     if not EventType.objects.exists():
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
+    if not NorthStarSettings.objects.exists():
+        importlib.import_module("events.migrations.0006_seed_north_star").seed(apps, _SqlRunner())
     if not InfraLimitSettings.objects.exists():
         importlib.import_module("infra.migrations.0002_events_received_at_brin_and_limits_row").create_limits_row(
             apps, None

@@ -1,0 +1,28 @@
+"""Plain Django views of the events app: the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from events.exporter import metrics_exposition
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``. Open unless ``METRICS_BEARER_TOKEN`` is set; then Prometheus
+    must send ``Authorization: Bearer <token>`` (``authorization.credentials`` in a scrape config)."""
+    token = settings.METRICS_BEARER_TOKEN
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            response = HttpResponse("Send 'Authorization: Bearer <METRICS_BEARER_TOKEN>'.\n", status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="ops-console-metrics"'
+            response["Content-Type"] = "text/plain; charset=utf-8"
+            return response
+    return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
