@@ -92,9 +92,7 @@ class TenantEventSpan(models.Model):
 
     class Meta:
         db_table = "ops_rollup_tenant_span"
-        constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "event_type"], name="ops_rollup_tenant_span_uniq")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "event_type"], name="ops_rollup_tenant_span_uniq")]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.event_type} {self.first_at:%Y-%m-%d} .. {self.last_at:%Y-%m-%d}"
@@ -227,10 +225,11 @@ class TenantMetrics(models.Model):
     plan_usage_pct = models.FloatField(null=True, blank=True, help_text="events_30d / monthly_event_limit * 100.")
 
     recent_changes = models.JSONField(default=list)
-    decay_correlation = models.CharField(max_length=200, blank=True, null=True)
+    # null (not "") is the API's "no change explains the decay" / "not at risk": part of the contract.
+    decay_correlation = models.CharField(max_length=200, blank=True, null=True)  # noqa: DJ001
 
     risk_signal_strength = models.FloatField(default=0.0, db_index=True)
-    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)
+    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     primary_risk_reason = models.CharField(max_length=300, blank=True)
     secondary_signals = models.JSONField(default=list)
     risk_components = models.JSONField(default=list)

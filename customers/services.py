@@ -122,7 +122,9 @@ def _grouping_mask(columns: tuple[str, ...]) -> int:
 def _fold_sql(where: str, *, track_xids: bool) -> str:
     masks = {name: _grouping_mask(cols) for name, cols in _GROUPING_SETS.items()}
     sets = ", ".join("(" + ", ".join(cols) + ")" for cols in _GROUPING_SETS.values())
-    tracked = "CASE WHEN e.ingest_xid >= %(new_watermark)s::text::xid8 THEN e.ingest_xid END" if track_xids else "NULL::xid8"
+    tracked = (
+        "CASE WHEN e.ingest_xid >= %(new_watermark)s::text::xid8 THEN e.ingest_xid END" if track_xids else "NULL::xid8"
+    )
     return f"""
 WITH batch AS (
     SELECT e.tenant_id, e.event_type, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.occurred_at, e.user_id,
@@ -357,16 +359,16 @@ def tenant_assess(signals: TenantSignals, *, as_of: date) -> TenantAssessment:
         if signals.last_investigation_at is not None
         else None
     )
-    age_days = (
-        (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at is not None else 0
-    )
+    age_days = (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at is not None else 0
     champion_risk = bool(
         signals.champion_user_id
         and signals.champion_prior_total >= CHAMPION_MIN_EVENTS
         and signals.champion_prior_events * 2 > signals.champion_prior_total
         and signals.champion_recent_events == 0
     )
-    cliff = signals.events_prev_7d >= CLIFF_MIN_PREVIOUS_WEEK and signals.events_7d < CLIFF_RATIO * signals.events_prev_7d
+    cliff = (
+        signals.events_prev_7d >= CLIFF_MIN_PREVIOUS_WEEK and signals.events_7d < CLIFF_RATIO * signals.events_prev_7d
+    )
     plan_usage_pct = (
         round(100.0 * signals.events_30d / signals.monthly_event_limit, 1) if signals.monthly_event_limit else None
     )
@@ -408,9 +410,7 @@ def tenant_assess(signals: TenantSignals, *, as_of: date) -> TenantAssessment:
             }
         )
 
-    silent = (
-        active_7d and days_since_investigation is not None and days_since_investigation > INVESTIGATION_GAP_DAYS
-    )
+    silent = active_7d and days_since_investigation is not None and days_since_investigation > INVESTIGATION_GAP_DAYS
     silent_points = 25 + min(25, 3 * (days_since_investigation - INVESTIGATION_GAP_DAYS)) if silent else 0.0
     component(
         "silent_churn",
@@ -451,11 +451,7 @@ def tenant_assess(signals: TenantSignals, *, as_of: date) -> TenantAssessment:
         f"(7-day stickiness {_fmt(stickiness_7d)} vs {_fmt(stickiness_30d)} weekly baseline)",
     )
 
-    never = (
-        signals.events_30d > 0
-        and signals.last_investigation_at is None
-        and age_days > INVESTIGATION_GAP_DAYS
-    )
+    never = signals.events_30d > 0 and signals.last_investigation_at is None and age_days > INVESTIGATION_GAP_DAYS
     component(
         "never_investigated",
         20.0 if never else 0.0,
@@ -636,9 +632,7 @@ def _interventions_build(
         )
     technical: list[str] = []
     if signals.policy_blocks_7d >= POLICY_FRICTION_THRESHOLD:
-        technical.append(
-            f"{signals.policy_blocks_7d} {POLICY_FRICTION_TYPE} in 7 days >= {POLICY_FRICTION_THRESHOLD}"
-        )
+        technical.append(f"{signals.policy_blocks_7d} {POLICY_FRICTION_TYPE} in 7 days >= {POLICY_FRICTION_THRESHOLD}")
     if signals.failures_7d >= SYSTEM_FAILURE_THRESHOLD:
         technical.append(f"{signals.failures_7d} REPLAY_FAILED/EXPORT_FAILED in 7 days >= {SYSTEM_FAILURE_THRESHOLD}")
     if technical:
@@ -879,7 +873,8 @@ def _metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of:
 def tenant_metrics_write(*, as_of: date, now: datetime) -> int:
     """Measure, assess and upsert every tenant's row with one statement. Call inside the run's transaction."""
     rows = [
-        _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now) for s in tenant_signals_measure(as_of=as_of)
+        _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now)
+        for s in tenant_signals_measure(as_of=as_of)
     ]
     if not rows:
         return 0
@@ -987,4 +982,3 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         result.watermark_xid = state.watermark_xid
         _metrics_finish(result, now=now)
     return result
-
