@@ -75,7 +75,7 @@ def customers_list(
     if filters.has_baseline is not None:
         qs = qs.filter(has_baseline=filters.has_baseline)
     if filters.search:
-        qs = qs.filter(Q(tenant_id__icontains=filters.search) | Q(tenant__name__icontains=filters.search))
+        qs = qs.filter(Q(tenant__tenant_id__icontains=filters.search) | Q(tenant__name__icontains=filters.search))
     return qs.order_by(order, "tenant_id")
 
 
