@@ -58,6 +58,8 @@ class TenantDayCount(models.Model):
     recompute without a rebuild.
     """
 
+    # The one unique key is the primary key: no surrogate id, so a fold writes one index per table.
+    pk = models.CompositePrimaryKey("tenant_id", "event_type", "day")
     tenant_id = models.CharField(max_length=128)
     event_type = models.CharField(max_length=64)
     day = models.DateField()
@@ -65,13 +67,6 @@ class TenantDayCount(models.Model):
 
     class Meta:
         db_table = "ops_rollup_tenant_day"
-        constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "event_type", "day"], name="ops_rollup_tenant_day_uniq")
-        ]
-        indexes = [
-            # The metrics query reads only the last 60 days: a range on day, all tenants.
-            models.Index(fields=["day"], name="ops_rollup_tenant_day_day"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.event_type} {self.day}: {self.value}"
@@ -85,6 +80,7 @@ class TenantEventSpan(models.Model):
     incrementally with LEAST/GREATEST.
     """
 
+    pk = models.CompositePrimaryKey("tenant_id", "event_type")
     tenant_id = models.CharField(max_length=128)
     event_type = models.CharField(max_length=64)
     first_at = models.DateTimeField()
@@ -92,7 +88,6 @@ class TenantEventSpan(models.Model):
 
     class Meta:
         db_table = "ops_rollup_tenant_span"
-        constraints = [models.UniqueConstraint(fields=["tenant_id", "event_type"], name="ops_rollup_tenant_span_uniq")]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.event_type} {self.first_at:%Y-%m-%d} .. {self.last_at:%Y-%m-%d}"
@@ -110,6 +105,7 @@ class SessionFrictionDayCount(models.Model):
     (the state row remembers which; a new friction type triggers a rebuild).
     """
 
+    pk = models.CompositePrimaryKey("tenant_id", "day", "session_key", "event_type")
     tenant_id = models.CharField(max_length=128)
     day = models.DateField()
     session_key = models.CharField(max_length=300)
@@ -118,12 +114,6 @@ class SessionFrictionDayCount(models.Model):
 
     class Meta:
         db_table = "ops_rollup_session_friction"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant_id", "day", "session_key", "event_type"], name="ops_rollup_session_friction_uniq"
-            )
-        ]
-        indexes = [models.Index(fields=["day"], name="ops_rollup_session_fr_day")]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.session_key} {self.day} {self.event_type}: {self.value}"
@@ -132,6 +122,7 @@ class SessionFrictionDayCount(models.Model):
 class TenantUserDayCount(models.Model):
     """Real events per tenant, user and UTC day (champion risk). Events without a user are not kept."""
 
+    pk = models.CompositePrimaryKey("tenant_id", "user_id", "day")
     tenant_id = models.CharField(max_length=128)
     user_id = models.CharField(max_length=255)
     day = models.DateField()
@@ -139,10 +130,6 @@ class TenantUserDayCount(models.Model):
 
     class Meta:
         db_table = "ops_rollup_tenant_user_day"
-        constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "user_id", "day"], name="ops_rollup_tenant_user_day_uniq")
-        ]
-        indexes = [models.Index(fields=["day"], name="ops_rollup_tenant_user_day_day")]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.user_id} {self.day}: {self.value}"

@@ -71,6 +71,9 @@ PRICING_USAGE_PCT = 90.0  # events_30d at or above 90% of Tenant.monthly_event_l
 RECENT_CHANGE_DAYS = 14
 DECAY_CORRELATION_MAX_DAYS = 14
 SERIES_DAYS = 60
+# Memory for the fold's hash aggregates (per run, SET LOCAL): with the default 4MB
+# a full rebuild spills its grouping sets to disk and sorts several times.
+FOLD_WORK_MEM = "256MB"
 
 # Risk levels: risk_signal_strength thresholds (below MEDIUM = not at risk).
 RISK_CRITICAL = 60.0
@@ -99,79 +102,103 @@ def real_events_predicate(alias: str = "e") -> str:
 # =========================================================================================
 # Rollups
 # =========================================================================================
-# One scan of the selected events feeds all four rollups through GROUPING SETS;
-# the grouped rows are routed to their table by the GROUPING() bitmask.
-_GROUP_COLUMNS = ("tenant_id", "event_type", "day", "session_key", "user_id", "tracked_xid")
-_GROUPING_SETS = {
-    "tenant_day": ("tenant_id", "event_type", "day"),
-    "tenant_span": ("tenant_id", "event_type"),
-    "session_friction": ("tenant_id", "day", "session_key", "event_type"),
-    "tenant_user_day": ("tenant_id", "user_id", "day"),
-    "tracked_xid": ("tracked_xid",),
-}
+def _fold_statements(where: str, *, track_xids: bool, into_empty: bool = False) -> list[tuple[str, str]]:
+    """The statements that add the selected events to the rollups: (name, sql) pairs.
 
+    Three aggregate passes, each a plain GROUP BY (measured: several times
+    faster than one pass with GROUPING SETS, whose five hash tables spill):
+    tenant/type/day counts (and from them the first/last times per type),
+    user/day counts, and friction counts per session for the friction types
+    only. Every pass uses the same ``where`` so they fold the same rows: the
+    snapshot filter, not the statement's own snapshot, decides what is folded.
+    """
 
-def _grouping_mask(columns: tuple[str, ...]) -> int:
-    """GROUPING(all columns) for a set: bit is 1 for each column NOT grouped (first column = highest bit)."""
-    mask = 0
-    for column in _GROUP_COLUMNS:
-        mask = (mask << 1) | (0 if column in columns else 1)
-    return mask
+    def upsert(clause: str) -> str:
+        # Into just-truncated tables every key is new: skip the speculative-insertion check.
+        return "" if into_empty else clause
 
-
-def _fold_sql(where: str, *, track_xids: bool) -> str:
-    masks = {name: _grouping_mask(cols) for name, cols in _GROUPING_SETS.items()}
-    sets = ", ".join("(" + ", ".join(cols) + ")" for cols in _GROUPING_SETS.values())
-    tracked = (
-        "CASE WHEN e.ingest_xid >= %(new_watermark)s::text::xid8 THEN e.ingest_xid END" if track_xids else "NULL::xid8"
-    )
-    return f"""
-WITH batch AS (
-    SELECT e.tenant_id, e.event_type, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.occurred_at, e.user_id,
-           CASE WHEN e.event_type = ANY(%(friction_types)s::text[])
-                THEN COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id) END AS session_key,
-           {tracked} AS tracked_xid
-    FROM ops_events e
-    WHERE {real_events_predicate("e")} AND e.tenant_id <> '' AND {where}
-), grouped AS MATERIALIZED (
-    SELECT tenant_id, event_type, day, session_key, user_id, tracked_xid,
-           GROUPING({", ".join(_GROUP_COLUMNS)}) AS g,
-           count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
-    FROM batch
-    GROUP BY GROUPING SETS ({sets})
+    selected = f"{real_events_predicate('e')} AND e.tenant_id <> '' AND {where}"
+    day = "(e.occurred_at AT TIME ZONE 'UTC')::date"
+    statements = [
+        (
+            "tenant_day",
+            f"""
+WITH agg AS MATERIALIZED (
+    SELECT e.tenant_id, e.event_type, {day} AS day, count(*) AS n,
+           min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
+    FROM ops_events e WHERE {selected}
+    GROUP BY e.tenant_id, e.event_type, {day}
 ), ins_day AS (
     INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
-    SELECT tenant_id, event_type, day, n FROM grouped WHERE g = {masks["tenant_day"]}
-    ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value
+    SELECT tenant_id, event_type, day, n FROM agg
+    {upsert("ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value")}
 ), ins_span AS (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
-    SELECT tenant_id, event_type, first_at, last_at FROM grouped WHERE g = {masks["tenant_span"]}
-    ON CONFLICT (tenant_id, event_type) DO UPDATE
-        SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at),
-            last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)
-), ins_session AS (
-    INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
-    SELECT tenant_id, day, session_key, event_type, n FROM grouped
-    WHERE g = {masks["session_friction"]} AND session_key IS NOT NULL
-    ON CONFLICT (tenant_id, day, session_key, event_type)
-        DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value
-), ins_user AS (
-    INSERT INTO ops_rollup_tenant_user_day (tenant_id, user_id, day, value)
-    SELECT tenant_id, user_id, day, n FROM grouped WHERE g = {masks["tenant_user_day"]} AND user_id <> ''
-    ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value
+    SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type
+    {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
 )
-SELECT (SELECT COALESCE(sum(n), 0) FROM grouped WHERE g = {masks["tenant_day"]}),
-       (SELECT COALESCE(array_agg(tracked_xid::text), '{{}}') FROM grouped
-         WHERE g = {masks["tracked_xid"]} AND tracked_xid IS NOT NULL)
-"""
+SELECT COALESCE(sum(n), 0) FROM agg
+""",
+        ),
+        (
+            "tenant_user_day",
+            f"""
+INSERT INTO ops_rollup_tenant_user_day (tenant_id, user_id, day, value)
+SELECT e.tenant_id, e.user_id, {day}, count(*) FROM ops_events e
+WHERE {selected} AND e.user_id <> ''
+GROUP BY e.tenant_id, e.user_id, {day}
+{upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
+""",
+        ),
+        (
+            "session_friction",
+            f"""
+INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
+SELECT e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type, count(*)
+FROM ops_events e
+WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[])
+GROUP BY e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type
+{upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
+""",
+        ),
+    ]
+    if track_xids:
+        # The folded xids at or above the next watermark: few (only transactions that
+        # committed while an older one was still running), found through the ingest_xid index.
+        statements.append(
+            (
+                "tracked_xids",
+                f"SELECT DISTINCT e.ingest_xid::text FROM ops_events e "
+                f"WHERE {selected} AND e.ingest_xid >= %(new_watermark)s::text::xid8",
+            )
+        )
+    return statements
 
 
-ROLLUP_TABLES = (
-    "ops_rollup_tenant_day",
-    "ops_rollup_tenant_span",
-    "ops_rollup_session_friction",
-    "ops_rollup_tenant_user_day",
-)
+def _fold_run(
+    where: str, params: dict[str, Any], *, track_xids: bool, into_empty: bool = False
+) -> tuple[int, list[int]]:
+    """Run the fold statements; returns (events folded, folded xids at or above the new watermark)."""
+    folded = 0
+    xids: list[int] = []
+    with connection.cursor() as cursor:
+        for name, sql in _fold_statements(where, track_xids=track_xids, into_empty=into_empty):
+            cursor.execute(sql, params)
+            if name == "tenant_day":
+                folded = int(cursor.fetchone()[0])
+            elif name == "tracked_xids":
+                xids = [int(row[0]) for row in cursor.fetchall()]
+    return folded, xids
+
+
+# Each rollup table and its primary key (the one unique constraint the fold upserts on).
+ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
+    "ops_rollup_tenant_day": ("tenant_id", "event_type", "day"),
+    "ops_rollup_tenant_span": ("tenant_id", "event_type"),
+    "ops_rollup_session_friction": ("tenant_id", "day", "session_key", "event_type"),
+    "ops_rollup_tenant_user_day": ("tenant_id", "user_id", "day"),
+}
+ROLLUP_TABLES = tuple(ROLLUP_KEYS)
 
 
 def _friction_types_current() -> list[str]:
@@ -202,17 +229,18 @@ def _rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
         " AND NOT (e.ingest_xid = ANY(%(folded)s::text[]::xid8[]))"
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _fold_sql(where, track_xids=True),
-            {
-                "watermark": str(state.watermark_xid),
-                "snapshot": snapshot,
-                "folded": [str(x) for x in state.folded_xids],
-                "new_watermark": str(xmin),
-                "friction_types": friction_types,
-            },
-        )
-        folded, new_xids = cursor.fetchone()
+        cursor.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
+    folded, new_xids = _fold_run(
+        where,
+        {
+            "watermark": str(state.watermark_xid),
+            "snapshot": snapshot,
+            "folded": [str(x) for x in state.folded_xids],
+            "new_watermark": str(xmin),
+            "friction_types": friction_types,
+        },
+        track_xids=True,
+    )
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})
     state.watermark_xid = xmin
@@ -220,17 +248,30 @@ def _rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
 
 
 def _rollups_fold_all(state: MetricsState, *, friction_types: list[str]) -> int:
-    """Empty the rollups and fold every event visible now; reset the state."""
+    """Empty the rollups and fold every event visible now; reset the state.
+
+    Bulk load, then index (PostgreSQL's advice for populating a table): the
+    primary keys are dropped, the rows inserted, and the keys rebuilt in one
+    sort each, which is several times faster than maintaining the btrees row by
+    row. All of it is transactional; TRUNCATE already holds the tables'
+    exclusive lock, so readers of the rollups wait for the commit and never see
+    them empty or unindexed.
+    """
     snapshot, xmin = _snapshot_take()
     with connection.cursor() as cursor:
-        # TRUNCATE is transactional in PostgreSQL: readers keep the old rows until commit
-        # (they wait on the lock instead of seeing empty tables).
+        cursor.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{FOLD_WORK_MEM}'")
         cursor.execute(f"TRUNCATE {', '.join(ROLLUP_TABLES)}")
-        cursor.execute(
-            _fold_sql("pg_visible_in_snapshot(e.ingest_xid, %(snapshot)s::pg_snapshot)", track_xids=True),
+        for table in ROLLUP_TABLES:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey")
+        folded, new_xids = _fold_run(
+            "pg_visible_in_snapshot(e.ingest_xid, %(snapshot)s::pg_snapshot)",
             {"snapshot": snapshot, "new_watermark": str(xmin), "friction_types": friction_types},
+            track_xids=True,
+            into_empty=True,
         )
-        folded, new_xids = cursor.fetchone()
+        for table, key in ROLLUP_KEYS.items():
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({', '.join(key)})")
     state.folded_xids = sorted(int(x) for x in new_xids)
     state.watermark_xid = xmin
     state.friction_types = friction_types
@@ -242,20 +283,17 @@ def _rollups_refold_tenants(state: MetricsState, tenant_ids: list[str]) -> int:
     with connection.cursor() as cursor:
         for table in ROLLUP_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [tenant_ids])
-        cursor.execute(
-            _fold_sql(
-                "e.tenant_id = ANY(%(tenants)s) AND (e.ingest_xid < %(watermark)s::text::xid8"
-                " OR e.ingest_xid = ANY(%(folded)s::text[]::xid8[]))",
-                track_xids=False,
-            ),
-            {
-                "tenants": tenant_ids,
-                "watermark": str(state.watermark_xid),
-                "folded": [str(x) for x in state.folded_xids],
-                "friction_types": list(state.friction_types),
-            },
-        )
-        folded, _ = cursor.fetchone()
+    folded, _ = _fold_run(
+        "e.tenant_id = ANY(%(tenants)s) AND (e.ingest_xid < %(watermark)s::text::xid8"
+        " OR e.ingest_xid = ANY(%(folded)s::text[]::xid8[]))",
+        {
+            "tenants": tenant_ids,
+            "watermark": str(state.watermark_xid),
+            "folded": [str(x) for x in state.folded_xids],
+            "friction_types": list(state.friction_types),
+        },
+        track_xids=False,
+    )
     return int(folded)
 
 

@@ -13,7 +13,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from customers.services import ROLLUP_TABLES, metrics_recompute
+from customers.services import ROLLUP_KEYS, ROLLUP_TABLES, metrics_recompute
 from tests.customers.conftest import NOW, Ev, events_store
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -59,9 +59,9 @@ def _truncate() -> None:
 def _snapshot() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with connection.cursor() as cursor:
-        for table in ROLLUP_TABLES:
-            cursor.execute(f"SELECT * FROM {table} ORDER BY 2, 3, 4, 5")
-            out[table] = [row[1:] for row in cursor.fetchall()]  # without the surrogate id
+        for table, key in ROLLUP_KEYS.items():
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+            out[table] = cursor.fetchall()
         cursor.execute("SELECT to_jsonb(m) - 'computed_at' FROM ops_tenant_metrics m ORDER BY tenant_id")
         out["ops_tenant_metrics"] = [row[0] for row in cursor.fetchall()]
     return out
