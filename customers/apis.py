@@ -35,6 +35,11 @@ HEURISTIC_NOTE = (
     "whose every component is listed in `risk_components` with its points and the measured value. "
     "Until it has been validated against real churns, treat it as 'look here first', never as a probability. "
     "Levels: critical >= 60, high >= 40, medium >= 20; below 20 a tenant is not at risk (`risk_level` null). "
+    "Interventions: `call` (immediate) when critical; `email` (today) when stickiness_delta < 0.5; "
+    "`feature_help` (this_week) after more than 7 days without INCIDENT_VIEWED or REPLAY_COMPLETED; "
+    "`technical` (today) on 3+ POLICY_BLOCK_REPEAT (or 3+ replay/export failures) in 7 days; "
+    "`pricing` (this_week) when the tenant's real events over 30 days reach 90% of its plan's "
+    "`monthly_event_limit` (set per tenant in admin). "
     "All numbers come from a cache recomputed every few minutes; `computed_at` says when."
 )
 

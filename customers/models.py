@@ -154,6 +154,9 @@ class MetricsState(models.Model):
     friction_types = models.JSONField(
         default=list, help_text="Event types with a friction weight when the session rollup was last built."
     )
+    rollups_start_day = models.DateField(
+        null=True, blank=True, help_text="First UTC day the day-level rollups keep (older days are pruned)."
+    )
     last_incremental_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_events_folded = models.BigIntegerField(default=0)

@@ -71,6 +71,12 @@ PRICING_USAGE_PCT = 90.0  # events_30d at or above 90% of Tenant.monthly_event_l
 RECENT_CHANGE_DAYS = 14
 DECAY_CORRELATION_MAX_DAYS = 14
 SERIES_DAYS = 60
+# Day-level rollups keep this many days (the 60-day series plus its 6-day rolling lead-in,
+# with margin); older rows are pruned once a day and never folded again. This bounds the
+# rollups, and so the cost of every metrics run, by tenants x days rather than by history.
+# Per-type first/last times (ops_rollup_tenant_span) cover all history.
+ROLLUP_RETENTION_DAYS = 90
+DAY_ROLLUP_TABLES = ("ops_rollup_tenant_day", "ops_rollup_tenant_user_day", "ops_rollup_session_friction")
 # Memory for the fold's hash aggregates (per run, SET LOCAL): with the default 4MB
 # a full rebuild spills its grouping sets to disk and sorts several times.
 FOLD_WORK_MEM = "256MB"
@@ -130,7 +136,7 @@ WITH agg AS MATERIALIZED (
     GROUP BY e.tenant_id, e.event_type, {day}
 ), ins_day AS (
     INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
-    SELECT tenant_id, event_type, day, n FROM agg
+    SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date
     {upsert("ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value")}
 ), ins_span AS (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
@@ -145,7 +151,7 @@ SELECT COALESCE(sum(n), 0) FROM agg
             f"""
 INSERT INTO ops_rollup_tenant_user_day (tenant_id, user_id, day, value)
 SELECT e.tenant_id, e.user_id, {day}, count(*) FROM ops_events e
-WHERE {selected} AND e.user_id <> ''
+WHERE {selected} AND e.user_id <> '' AND {day} >= %(start_day)s::date
 GROUP BY e.tenant_id, e.user_id, {day}
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
 """,
@@ -156,7 +162,7 @@ GROUP BY e.tenant_id, e.user_id, {day}
 INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
 SELECT e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type, count(*)
 FROM ops_events e
-WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[])
+WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {day} >= %(start_day)s::date
 GROUP BY e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type
 {upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
 """,
@@ -220,6 +226,20 @@ def _state_lock() -> MetricsState:
     return state
 
 
+def rollups_start_day(as_of: date) -> date:
+    return as_of - timedelta(days=ROLLUP_RETENTION_DAYS - 1)
+
+
+def _rollups_prune(state: MetricsState, *, start_day: date) -> None:
+    """Drop day-level rows older than the retention window; runs once per new day."""
+    if state.rollups_start_day == start_day:
+        return
+    with connection.cursor() as cursor:
+        for table in DAY_ROLLUP_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE day < %s", [start_day])
+    state.rollups_start_day = start_day
+
+
 def _rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
     """Fold the events committed since the last run into the rollups; advance the state."""
     snapshot, xmin = _snapshot_take()
@@ -238,6 +258,7 @@ def _rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
             "folded": [str(x) for x in state.folded_xids],
             "new_watermark": str(xmin),
             "friction_types": friction_types,
+            "start_day": state.rollups_start_day,
         },
         track_xids=True,
     )
@@ -266,12 +287,20 @@ def _rollups_fold_all(state: MetricsState, *, friction_types: list[str]) -> int:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey")
         folded, new_xids = _fold_run(
             "pg_visible_in_snapshot(e.ingest_xid, %(snapshot)s::pg_snapshot)",
-            {"snapshot": snapshot, "new_watermark": str(xmin), "friction_types": friction_types},
+            {
+                "snapshot": snapshot,
+                "new_watermark": str(xmin),
+                "friction_types": friction_types,
+                "start_day": state.rollups_start_day,
+            },
             track_xids=True,
             into_empty=True,
         )
         for table, key in ROLLUP_KEYS.items():
             cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({', '.join(key)})")
+            # Fresh statistics for the metrics query that follows in this transaction;
+            # freshly loaded tables otherwise get row estimates off by 100x and spilling plans.
+            cursor.execute(f"ANALYZE {table}")
     state.folded_xids = sorted(int(x) for x in new_xids)
     state.watermark_xid = xmin
     state.friction_types = friction_types
@@ -291,6 +320,7 @@ def _rollups_refold_tenants(state: MetricsState, tenant_ids: list[str]) -> int:
             "watermark": str(state.watermark_xid),
             "folded": [str(x) for x in state.folded_xids],
             "friction_types": list(state.friction_types),
+            "start_day": state.rollups_start_day,
         },
         track_xids=False,
     )
@@ -980,11 +1010,14 @@ def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> Rec
         if not full and not set(friction_types) <= set(state.friction_types) and state.last_full_at is not None:
             logger.info("friction types changed (%s); rebuilding the rollups", friction_types)
             full = True
+        start_day = rollups_start_day(now.astimezone(UTC).date())
         if full or state.last_full_at is None:
+            state.rollups_start_day = start_day
             result.mode = "full"
             result.events_folded = _rollups_fold_all(state, friction_types=friction_types)
             state.last_full_at = now
         else:
+            _rollups_prune(state, start_day=start_day)
             result.events_folded = _rollups_fold_new(state, friction_types=list(state.friction_types))
             state.last_incremental_at = now
         state.last_events_folded = result.events_folded

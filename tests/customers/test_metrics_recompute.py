@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
+import time_machine
 from django.db import connection, connections
 
 from customers.models import MetricsState, TenantDayCount, TenantMetrics
@@ -278,3 +279,21 @@ def test_days_use_utc_calendar_days(metrics_db):
     metrics_recompute()
     assert metrics("utc").stickiness_7d == 0.2
     assert metrics("utc").days_since_investigation == 6
+
+
+def test_it_keeps_ninety_days_of_day_rollups_and_all_history_for_last_seen(metrics_db):
+    metrics_db([Ev("old", "REPLAY_COMPLETED", days_ago(120)), Ev("old", "API_CALL", days_ago(89))])
+    metrics_recompute()
+    # 2026-03-15 minus 89 days = 2025-12-16 is the first day kept; the replay 120 days ago is not.
+    assert list(TenantDayCount.objects.values_list("event_type", "day")) == [("API_CALL", date(2025, 12, 16))]
+    assert metrics("old").last_investigation == "REPLAY_COMPLETED"
+    assert metrics("old").days_since_investigation == 120
+    # A late event older than the window is not folded into the day rollups either.
+    metrics_db([Ev("old", "EXPORT_COMPLETED", days_ago(100))])
+    assert metrics_recompute().events_folded == 1
+    assert TenantDayCount.objects.count() == 1
+    # A day later the window moves and the oldest day is pruned.
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):
+        metrics_recompute()
+    assert TenantDayCount.objects.count() == 0
+    assert MetricsState.objects.get().rollups_start_day == date(2025, 12, 17)
