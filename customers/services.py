@@ -27,6 +27,14 @@ Reclassification (is_real flips) updates rows in place and keeps their
 ingest_xid, so the incremental path cannot see it: whoever flips ``is_real``
 must call ``tenant_rollups_rebuild(tenant_ids=...)`` (or ``metrics_recompute(full=True)``).
 
+Retention: day-level rollups keep ROLLUP_RETENTION_DAYS (90) days, so each run's
+metrics pass costs tenants x days, never history; first/last times per type
+(last seen, last investigation, age) are kept for all history.
+
+Hooks: settings.METRICS_POST_RECOMPUTE_HOOKS (dotted paths) run after the
+metrics are written, inside the same transaction, as hook(as_of=, computed_at=).
+Playbook matching plugs in there and may raise a tenant's risk_level.
+
 Overlap: every writer takes the same transaction-scoped advisory lock. The
 periodic run uses ``pg_try_advisory_xact_lock`` and skips (logged) when another
 run holds it; rebuilds wait for it.
