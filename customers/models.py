@@ -27,9 +27,216 @@ class Tenant(models.Model):
     )
     first_seen_at = models.DateTimeField(default=timezone.now)
     notes = models.TextField(blank=True)
+    monthly_event_limit = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Events per 30 days the tenant's plan includes. Usage at 90% or more suggests a pricing talk.",
+    )
 
     class Meta:
         ordering = ["tenant_id"]
 
     def __str__(self) -> str:
         return self.name or self.tenant_id
+
+
+# --- The metrics engine's caches ---------------------------------------------------------
+# Everything below is derived from ``ops_events`` and is NOT authoritative: the
+# rollups and ``ops_tenant_metrics`` can be dropped and rebuilt at any time with
+# ``manage.py recompute_metrics --full``. They are shaped like Zulip's analytics
+# count tables: (tenant, what, bucket, value) with one unique constraint, so the
+# incremental path can add to them with INSERT ... ON CONFLICT DO UPDATE.
+# Days are UTC calendar days of ``occurred_at``. Only events counted as real
+# (``customers.services.REAL_EVENTS_SQL``) are folded in.
+
+
+class TenantDayCount(models.Model):
+    """Raw number of real events per tenant, event type and UTC day.
+
+    Counts, never weighted values: the event type registry's weights are
+    applied when metrics are computed, so a weight edit changes the next
+    recompute without a rebuild.
+    """
+
+    # The one unique key is the primary key: no surrogate id, so a fold writes one index per table.
+    pk = models.CompositePrimaryKey("tenant_id", "event_type", "day")
+    tenant_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=64)
+    day = models.DateField()
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ops_rollup_tenant_day"
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.event_type} {self.day}: {self.value}"
+
+
+class TenantEventSpan(models.Model):
+    """First and latest ``occurred_at`` per tenant and event type, over all history.
+
+    Kept apart from the day counts so "last investigation", "last seen" and a
+    tenant's age never need a scan of old days. ``min``/``max`` fold
+    incrementally with LEAST/GREATEST.
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "event_type")
+    tenant_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=64)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "ops_rollup_tenant_span"
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.event_type} {self.first_at:%Y-%m-%d} .. {self.last_at:%Y-%m-%d}"
+
+
+class SessionFrictionDayCount(models.Model):
+    """Raw number of friction events per tenant, session, UTC day and type.
+
+    The friction score caps each session's weighted sum at 5 and each day's at
+    10. A cap is not additive, so the rollup keeps the uncapped raw counts per
+    session and the caps are applied when metrics are computed
+    (``LEAST(sum(count * weight), 5)``); incremental additions stay exact.
+    Events without a session id are grouped per user (``user:<user_id>``).
+    Only types with a friction weight when the rows were folded are kept here
+    (the state row remembers which; a new friction type triggers a rebuild).
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "day", "session_key", "event_type")
+    tenant_id = models.CharField(max_length=128)
+    day = models.DateField()
+    session_key = models.CharField(max_length=300)
+    event_type = models.CharField(max_length=64)
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ops_rollup_session_friction"
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.session_key} {self.day} {self.event_type}: {self.value}"
+
+
+class TenantUserDayCount(models.Model):
+    """Real events per tenant, user and UTC day (champion risk). Events without a user are not kept."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "user_id", "day")
+    tenant_id = models.CharField(max_length=128)
+    user_id = models.CharField(max_length=255)
+    day = models.DateField()
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ops_rollup_tenant_user_day"
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.user_id} {self.day}: {self.value}"
+
+
+class MetricsState(models.Model):
+    """The one row that says how far the rollups have read ``ops_events``.
+
+    Invariant: every committed event with ``ingest_xid < watermark_xid`` is in
+    the rollups, and of the events with ``ingest_xid >= watermark_xid`` exactly
+    those whose xid is in ``folded_xids`` are. All transactions below the
+    watermark had finished when it was recorded, so nothing can commit under
+    it later. Updated in the same transaction as the rollups, so a crashed run
+    leaves the previous (consistent) state.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    watermark_xid = models.BigIntegerField(default=0, help_text="xid8 below which every event is folded.")
+    folded_xids = models.JSONField(
+        default=list, help_text="xid8 values at or above the watermark whose events are already folded."
+    )
+    friction_types = models.JSONField(
+        default=list, help_text="Event types with a friction weight when the session rollup was last built."
+    )
+    rollups_start_day = models.DateField(
+        null=True, blank=True, help_text="First UTC day the day-level rollups keep (older days are pruned)."
+    )
+    last_incremental_at = models.DateTimeField(null=True, blank=True)
+    last_full_at = models.DateTimeField(null=True, blank=True)
+    last_events_folded = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "ops_metrics_state"
+        verbose_name = "metrics engine state"
+        verbose_name_plural = "metrics engine state"
+
+    def __str__(self) -> str:
+        return f"watermark {self.watermark_xid}"
+
+
+class RiskLevel(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+
+
+class TenantMetrics(models.Model):
+    """One row per tenant with everything the console and the API read.
+
+    NON-AUTHORITATIVE CACHE. Rebuilt from ``ops_events`` (through the rollups)
+    by ``manage.py recompute_metrics``; written for all tenants in one
+    transaction so a page never sees half a run. ``computed_at`` says when.
+    ``as_of`` is the UTC day the windows end on (inclusive).
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, primary_key=True, on_delete=models.CASCADE, db_column="tenant_id", related_name="metrics"
+    )
+    computed_at = models.DateTimeField()
+    as_of = models.DateField(help_text="Last UTC day of every window (7 days = as_of-6 .. as_of).")
+
+    events_7d = models.BigIntegerField(default=0)
+    events_prev_7d = models.BigIntegerField(default=0, help_text="Real events in the 7 days before the last 7.")
+    events_30d = models.BigIntegerField(default=0)
+
+    stickiness_7d = models.FloatField(default=0.0)
+    stickiness_30d = models.FloatField(default=0.0, help_text="30-day engagement / 4.3 (a weekly rate).")
+    stickiness_delta = models.FloatField(null=True, blank=True, help_text="7d / 30d; null without a baseline.")
+    has_baseline = models.BooleanField(default=False, help_text="False when stickiness_30d is 0.")
+
+    friction_weighted_score = models.FloatField(default=0.0)
+    friction_events_7d = models.BigIntegerField(default=0)
+    top_friction_type = models.CharField(max_length=64, blank=True)
+
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_investigation = models.CharField(max_length=64, blank=True, help_text="Event type of the last investigation.")
+    last_investigation_at = models.DateTimeField(null=True, blank=True)
+    days_since_investigation = models.IntegerField(null=True, blank=True)
+
+    champion_user_id = models.CharField(max_length=255, blank=True)
+    champion_risk = models.BooleanField(default=False)
+    cliff = models.BooleanField(default=False)
+    plan_usage_pct = models.FloatField(null=True, blank=True, help_text="events_30d / monthly_event_limit * 100.")
+
+    recent_changes = models.JSONField(default=list)
+    # null (not "") is the API's "no change explains the decay" / "not at risk": part of the contract.
+    decay_correlation = models.CharField(max_length=200, blank=True, null=True)  # noqa: DJ001
+
+    risk_signal_strength = models.FloatField(default=0.0, db_index=True)
+    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
+    primary_risk_reason = models.CharField(max_length=300, blank=True)
+    secondary_signals = models.JSONField(default=list)
+    risk_components = models.JSONField(default=list)
+    interventions = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "ops_tenant_metrics"
+        verbose_name = "tenant metrics (cache)"
+        verbose_name_plural = "tenant metrics (cache)"
+        indexes = [
+            # Used by the at-risk query: ORDER BY risk_signal_strength DESC among at-risk tenants.
+            models.Index(
+                fields=["-risk_signal_strength"],
+                name="ops_tm_at_risk",
+                condition=models.Q(risk_level__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"metrics {self.tenant_id} ({self.computed_at:%Y-%m-%d %H:%M})"

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from customers.apis import CustomerAtRiskApi, CustomerDetailApi, CustomerListApi
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ops/customers", CustomerListApi.as_view(), name="customers-list"),
+    # Before the detail route: "at-risk" is not a tenant id.
+    path("ops/customers/at-risk", CustomerAtRiskApi.as_view(), name="customers-at-risk"),
+    path("ops/customers/<str:tenant_id>", CustomerDetailApi.as_view(), name="customers-detail"),
+]

@@ -76,4 +76,13 @@ SCHEDULES: list[Schedule] = [
         why="The founder's Friday 09:00 SAST digest (north star, DAU/MAU vs targets, at-risk customers, "
         "infrastructure days to limit). Sent once per ISO week even if it runs twice.",
     ),
+    Schedule(
+        name="customers: recompute metrics",
+        task="customers.metrics_recompute",
+        crontab="*/5 * * * *",
+        expires_seconds=240,
+        why="Folds the events committed since the last run into the rollups and refreshes ops_tenant_metrics, "
+        "so the at-risk list is at most ~5 minutes behind. Expires before the next run: a missed run is "
+        "simply covered by the next one (the fold is incremental), never queued up.",
+    ),
 ]

@@ -298,3 +298,9 @@ if SLACK_WEBHOOK_URL:
     )
     if _problem:
         raise ImproperlyConfigured(f"SLACK_WEBHOOK_URL: {_problem}.")
+
+# --- Customer metrics engine ---
+# Dotted paths of callables run after every recompute, inside its transaction, as
+# hook(as_of=date, computed_at=datetime). Playbook matching (issue 5) goes here; a
+# hook may raise a tenant's risk_level in ops_tenant_metrics and commits with the run.
+METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list("METRICS_POST_RECOMPUTE_HOOKS", default=[])

@@ -1,0 +1,286 @@
+"""The customers API: ``GET /ops/customers``, ``/ops/customers/at-risk`` and ``/ops/customers/{tenant_id}``.
+
+Read keys (or read-write keys, or a staff session). Every answer comes from the
+cache (``ops_tenant_metrics``) and the rollups through customers/selectors.py,
+which the console pages use too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers.models import RiskLevel, TenantKind, TenantMetrics
+from customers.selectors import (
+    CUSTOMER_ORDERINGS,
+    DEFAULT_CUSTOMER_ORDERING,
+    CustomerFilters,
+    customers_list,
+    tenant_daily_series,
+    tenant_metrics_get,
+    tenants_at_risk,
+)
+from events.auth import ReadScopeOrStaff
+
+HEURISTIC_NOTE = (
+    "`risk_signal_strength` (0-100) is an attention ranking, not a prediction: an additive heuristic "
+    "whose every component is listed in `risk_components` with its points and the measured value. "
+    "Until it has been validated against real churns, treat it as 'look here first', never as a probability. "
+    "Levels: critical >= 60, high >= 40, medium >= 20; below 20 a tenant is not at risk (`risk_level` null). "
+    "Interventions: `call` (immediate) when critical; `email` (today) when stickiness_delta < 0.5; "
+    "`feature_help` (this_week) after more than 7 days without INCIDENT_VIEWED or REPLAY_COMPLETED; "
+    "`technical` (today) on 3+ POLICY_BLOCK_REPEAT (or 3+ replay/export failures) in 7 days; "
+    "`pricing` (this_week) when the tenant's real events over 30 days reach 90% of its plan's "
+    "`monthly_event_limit` (set per tenant in admin). "
+    "All numbers come from a cache recomputed every few minutes; `computed_at` says when."
+)
+
+
+# --- Serializers -----------------------------------------------------------------------------
+class FounderInterventionSerializer(serializers.Serializer):
+    intervention_type = serializers.ChoiceField(choices=["call", "email", "feature_help", "pricing", "technical"])
+    priority = serializers.ChoiceField(choices=["immediate", "today", "this_week"])
+    suggested_action = serializers.CharField()
+    context = serializers.CharField()
+    expected_outcome = serializers.CharField()
+    triggering_signals = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='Measured values that triggered it, e.g. "stickiness_delta 0.28 < 0.5".',
+    )
+
+
+class RiskComponentSerializer(serializers.Serializer):
+    signal = serializers.CharField(help_text="Component name, e.g. engagement_decay.")
+    points = serializers.FloatField(help_text="Points this component adds to risk_signal_strength.")
+    max_points = serializers.FloatField()
+    value = serializers.JSONField(allow_null=True, help_text="The measured value behind it (null if not measured).")
+    explanation = serializers.CharField(help_text="How the points were computed, or why it did not trigger.")
+    reason = serializers.CharField(help_text="Founder-facing sentence; empty when the component scored 0.")
+
+
+class _MetricsBase(serializers.ModelSerializer):
+    tenant_id = serializers.CharField(source="tenant.tenant_id")
+    name = serializers.CharField(source="tenant.name")
+    kind = serializers.CharField(source="tenant.kind")
+    stickiness_delta = serializers.FloatField(
+        allow_null=True, help_text="stickiness_7d / stickiness_30d; null when there is no 30-day baseline."
+    )
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices, allow_null=True)
+
+
+class CustomerRowSerializer(_MetricsBase):
+    friction_score = serializers.FloatField(
+        source="friction_weighted_score", help_text="Weighted friction over 7 days (sessions capped at 5, days at 10)."
+    )
+
+    class Meta:
+        model = TenantMetrics
+        fields = [
+            "tenant_id",
+            "name",
+            "kind",
+            "last_seen_at",
+            "events_7d",
+            "events_30d",
+            "stickiness_7d",
+            "stickiness_30d",
+            "stickiness_delta",
+            "has_baseline",
+            "friction_score",
+            "friction_events_7d",
+            "top_friction_type",
+            "days_since_investigation",
+            "risk_level",
+            "risk_signal_strength",
+            "primary_risk_reason",
+            "computed_at",
+        ]
+
+
+class CustomerAtRiskSerializer(_MetricsBase):
+    """The spec's CustomerAtRisk with the Phase-2.1 fields."""
+
+    risk_score = serializers.FloatField(
+        source="risk_signal_strength", help_text="Deprecated alias of risk_signal_strength (Phase-2 name)."
+    )
+    last_investigation = serializers.CharField(allow_null=True, help_text="Event type of the last investigation.")
+    top_friction_type = serializers.CharField(allow_null=True)
+    secondary_signals = serializers.ListField(child=serializers.CharField())
+    recent_changes = serializers.ListField(child=serializers.CharField(), help_text='e.g. "policy_change 3 days ago".')
+    interventions = FounderInterventionSerializer(many=True)
+
+    class Meta:
+        model = TenantMetrics
+        fields = [
+            "tenant_id",
+            "name",
+            "risk_level",
+            "risk_signal_strength",
+            "risk_score",
+            "primary_risk_reason",
+            "secondary_signals",
+            "stickiness_7d",
+            "stickiness_30d",
+            "stickiness_delta",
+            "has_baseline",
+            "last_investigation",
+            "days_since_investigation",
+            "friction_events_7d",
+            "friction_weighted_score",
+            "top_friction_type",
+            "recent_changes",
+            "decay_correlation",
+            "interventions",
+            "computed_at",
+        ]
+
+    def to_representation(self, instance: TenantMetrics) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # The spec's Optional[str] fields: null rather than "" when there is nothing.
+        data["last_investigation"] = data["last_investigation"] or None
+        data["top_friction_type"] = data["top_friction_type"] or None
+        return data
+
+
+class DailyPointSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    events = serializers.IntegerField()
+    engagement = serializers.FloatField(
+        help_text="That day's weighted engagement (views 0.2, replays 0.3, exports 0.5)."
+    )
+    stickiness_7d = serializers.FloatField(help_text="7-day stickiness as of that day (rolling sum).")
+    friction_score = serializers.FloatField(help_text="That day's capped friction score (max 10).")
+
+
+class CustomerDetailSerializer(CustomerAtRiskSerializer):
+    risk_components = RiskComponentSerializer(many=True)
+    daily = serializers.SerializerMethodField()
+
+    class Meta(CustomerAtRiskSerializer.Meta):
+        fields = [
+            *CustomerAtRiskSerializer.Meta.fields,
+            "kind",
+            "as_of",
+            "last_seen_at",
+            "last_investigation_at",
+            "events_7d",
+            "events_prev_7d",
+            "events_30d",
+            "champion_risk",
+            "champion_user_id",
+            "cliff",
+            "plan_usage_pct",
+            "risk_components",
+            "daily",
+        ]
+
+    @extend_schema_field(DailyPointSerializer(many=True))
+    def get_daily(self, instance: TenantMetrics) -> list[dict[str, Any]]:
+        return DailyPointSerializer(self.context.get("daily", []), many=True).data
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    """Query parameters of GET /ops/customers; anything invalid is a 400 naming the parameter."""
+
+    kind = serializers.ChoiceField(
+        choices=[*TenantKind.values, "all"], default=TenantKind.CUSTOMER, help_text="Tenant kind; 'all' for every kind."
+    )
+    risk_level = serializers.ChoiceField(
+        choices=[*RiskLevel.values, "none"], required=False, help_text="'none' lists tenants not at risk."
+    )
+    at_risk = serializers.BooleanField(required=False, allow_null=True, default=None)
+    has_baseline = serializers.BooleanField(required=False, allow_null=True, default=None)
+    q = serializers.CharField(required=False, default="", max_length=128, help_text="Search in tenant id and name.")
+    ordering = serializers.ChoiceField(
+        choices=[*CUSTOMER_ORDERINGS, *(f"-{k}" for k in CUSTOMER_ORDERINGS)],
+        default=DEFAULT_CUSTOMER_ORDERING,
+        help_text="A column, '-' prefix for descending. Nulls sort last.",
+    )
+
+
+class AtRiskQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+class CustomerPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _query_validate(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    if not serializer.is_valid():
+        raise ValidationError(serializer.errors)
+    return dict(serializer.validated_data)
+
+
+# --- Views ------------------------------------------------------------------------------------
+class CustomerListApi(generics.ListAPIView):
+    permission_classes = [ReadScopeOrStaff]
+    serializer_class = CustomerRowSerializer
+    pagination_class = CustomerPagination
+
+    def get_queryset(self) -> QuerySet[TenantMetrics]:
+        params = _query_validate(CustomerQuerySerializer, self.request)
+        filters = CustomerFilters(
+            kind=None if params["kind"] == "all" else params["kind"],
+            risk_level=params.get("risk_level"),
+            at_risk=params.get("at_risk"),
+            has_baseline=params.get("has_baseline"),
+            search=params["q"].strip(),
+        )
+        return customers_list(filters=filters, ordering=params["ordering"])
+
+    @extend_schema(
+        operation_id="customers_list",
+        summary="Customers with stickiness, friction and risk (paginated, filterable, sortable)",
+        description=HEURISTIC_NOTE,
+        parameters=[CustomerQuerySerializer],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class CustomerAtRiskApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="customers_at_risk",
+        summary="Who should I call today? Customers at risk with suggested interventions",
+        description=HEURISTIC_NOTE
+        + " Ordered by `risk_signal_strength`, strongest first. Internal, test and demo tenants are never listed.",
+        parameters=[AtRiskQuerySerializer],
+        responses={200: CustomerAtRiskSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = _query_validate(AtRiskQuerySerializer, request)
+        return Response(CustomerAtRiskSerializer(tenants_at_risk(limit=params["limit"]), many=True).data)
+
+
+class CustomerDetailApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="customers_detail",
+        summary="One customer: every risk component and a 60-day daily series of stickiness and friction",
+        description=HEURISTIC_NOTE,
+        responses={200: CustomerDetailSerializer},
+    )
+    def get(self, request: Request, tenant_id: str) -> Response:
+        metrics = tenant_metrics_get(tenant_id=tenant_id)
+        if metrics is None:
+            raise NotFound(
+                f"No metrics for tenant '{tenant_id[:128]}': it does not exist or has not been computed yet "
+                "(metrics are recomputed every few minutes)."
+            )
+        daily = tenant_daily_series(tenant_id=tenant_id, as_of=metrics.as_of)
+        return Response(CustomerDetailSerializer(metrics, context={"daily": daily}).data)

@@ -1,0 +1,82 @@
+"""Helpers for the metrics engine tests.
+
+The incremental fold only reads rows whose transaction has committed, so every
+test that recomputes runs on a transactional database (``metrics_db``), not
+inside the usual per-test transaction. tests/conftest.py re-seeds the event
+type registry that the flush between such tests removes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+
+# The frozen "now" of every metrics test: as_of is 2026-03-15 (UTC).
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+
+def days_ago(days: float, *, hour: int = 12) -> datetime:
+    """A moment ``days`` whole days before NOW's day, at ``hour`` UTC."""
+    return NOW.replace(hour=hour) - timedelta(days=days)
+
+
+@dataclass
+class Ev:
+    tenant_id: str
+    event_type: str
+    occurred_at: datetime
+    session_id: str = "s1"
+    user_id: str = "u1"
+    is_real: bool = True
+
+
+def events_store(events: list[Ev], *, cursor: Any = None) -> None:
+    """Insert events directly (one transaction unless a cursor is given), creating their tenants."""
+    own = cursor is None
+    cur = cursor or connection.cursor()
+    try:
+        cur.executemany(
+            "INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes) "
+            "VALUES (%s, '', 'customer', %s, '') ON CONFLICT DO NOTHING",
+            [(t, NOW) for t in sorted({e.tenant_id for e in events})],
+        )
+        cur.executemany(
+            "INSERT INTO ops_events (event_id, tenant_id, user_id, session_id, event_type, occurred_at, received_at,"
+            " metadata, friction_signal, is_real, exclusion_reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, '{}', '', %s, %s)",
+            [
+                (
+                    str(uuid.uuid4()),
+                    e.tenant_id,
+                    e.user_id,
+                    e.session_id,
+                    e.event_type,
+                    e.occurred_at,
+                    NOW,
+                    e.is_real,
+                    "" if e.is_real else "test_traffic",
+                )
+                for e in events
+            ],
+        )
+    finally:
+        if own:
+            cur.close()
+
+
+@pytest.fixture
+def frozen_now() -> Iterator[datetime]:
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.fixture
+def metrics_db(transactional_db: Any, frozen_now: datetime) -> Callable[..., None]:
+    return events_store

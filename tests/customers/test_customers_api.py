@@ -1,0 +1,166 @@
+"""GET /ops/customers, /ops/customers/at-risk and /ops/customers/{tenant_id}."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from customers.models import Tenant
+from customers.services import metrics_recompute
+from tests.customers.conftest import Ev, days_ago
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _population(store) -> None:
+    """Three customers at different risk, one healthy, one internal tenant with friction."""
+    events = []
+    # "decay": 2 exports/day for days 7..29 (baseline), 1 export and 1 view this week
+    events += [Ev("decay", "EXPORT_COMPLETED", days_ago(d)) for d in range(7, 30) for _ in range(2)]
+    events += [Ev("decay", "EXPORT_COMPLETED", days_ago(2)), Ev("decay", "INCIDENT_VIEWED", days_ago(2))]
+    # "policy": 4 policy blocks in 4 sessions this week (friction 8 -> 24 points) + recent views
+    events += [Ev("policy", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"p{d}") for d in range(4)]
+    events += [Ev("policy", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
+    # "healthy": steady views every day
+    events += [Ev("healthy", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
+    # "ops": our own account, lots of friction, never at risk
+    events += [Ev("ops", "REPLAY_ABORTED", days_ago(1), session_id=f"o{i}") for i in range(5)]
+    store(events)
+    Tenant.objects.filter(tenant_id="ops").update(kind="internal")
+    Tenant.objects.filter(tenant_id="healthy").update(name="Healthy Corp")
+    metrics_recompute()
+
+
+def test_it_lists_customers_at_risk_strongest_first_with_interventions(metrics_db, read_client):
+    _population(metrics_db)
+    response = read_client.get("/ops/customers/at-risk?limit=10")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [c["tenant_id"] for c in body] == ["decay", "policy"]
+    decay = body[0]
+    # 7d: 1 export + 1 view = 0.7; 30d: 47 exports + 1 view = 23.7 -> 5.5116 weekly
+    # delta = 0.7 / 5.5116 = 0.1270 -> 45 x (1 - 0.127) = 39.3; plus a cliff (2 events vs 14 last
+    # week): 15 -> 54.3, high
+    assert decay["stickiness_7d"] == 0.7
+    assert decay["stickiness_30d"] == 5.5116
+    assert decay["stickiness_delta"] == 0.127
+    assert decay["risk_level"] == "high"
+    assert decay["risk_signal_strength"] == decay["risk_score"] == 54.3
+    assert decay["secondary_signals"][0] == "Usage cliff: 2 events this week vs 14 last week"
+    assert decay["primary_risk_reason"].startswith("Engagement decay")
+    email = next(i for i in decay["interventions"] if i["intervention_type"] == "email")
+    assert email["triggering_signals"][0] == "stickiness_delta 0.13 < 0.5"
+    assert set(decay) >= {
+        "tenant_id",
+        "risk_level",
+        "risk_signal_strength",
+        "primary_risk_reason",
+        "secondary_signals",
+        "stickiness_7d",
+        "stickiness_30d",
+        "stickiness_delta",
+        "last_investigation",
+        "days_since_investigation",
+        "friction_events_7d",
+        "friction_weighted_score",
+        "top_friction_type",
+        "recent_changes",
+        "decay_correlation",
+        "interventions",
+    }
+    policy = body[1]
+    assert policy["friction_weighted_score"] == 8.0
+    assert policy["risk_signal_strength"] == 24.0
+    assert policy["top_friction_type"] == "POLICY_BLOCK_REPEAT"
+    technical = next(i for i in policy["interventions"] if i["intervention_type"] == "technical")
+    assert technical["triggering_signals"] == ["4 POLICY_BLOCK_REPEAT in 7 days >= 3"]
+
+    assert [c["tenant_id"] for c in read_client.get("/ops/customers/at-risk?limit=1").json()] == ["decay"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten"])
+def test_it_rejects_a_bad_limit(metrics_db, read_client, query):
+    response = read_client.get(f"/ops/customers/at-risk?{query}")
+    assert response.status_code == 400
+    assert "limit" in response.json()
+
+
+def test_it_lists_filters_and_sorts_customers(metrics_db, read_client):
+    _population(metrics_db)
+    body = read_client.get("/ops/customers").json()
+    assert body["count"] == 3  # customers only by default
+    assert [r["tenant_id"] for r in body["results"]] == ["decay", "policy", "healthy"]
+    healthy = body["results"][2]
+    assert healthy["name"] == "Healthy Corp"
+    assert healthy["stickiness_7d"] == 1.4  # 7 views x 0.2
+    assert healthy["friction_score"] == 0
+    assert healthy["risk_level"] is None
+
+    by_delta = read_client.get("/ops/customers?ordering=stickiness_delta").json()["results"]
+    assert [r["tenant_id"] for r in by_delta] == ["decay", "healthy", "policy"]
+    assert [r["tenant_id"] for r in read_client.get("/ops/customers?risk_level=none").json()["results"]] == ["healthy"]
+    assert read_client.get("/ops/customers?at_risk=true").json()["count"] == 2
+    assert read_client.get("/ops/customers?kind=all").json()["count"] == 4
+    assert [r["tenant_id"] for r in read_client.get("/ops/customers?q=corp").json()["results"]] == ["healthy"]
+    page = read_client.get("/ops/customers?page_size=2&page=2").json()
+    assert [r["tenant_id"] for r in page["results"]] == ["healthy"]
+
+
+@pytest.mark.parametrize("query", ["ordering=password", "kind=alien", "risk_level=severe", "at_risk=perhaps"])
+def test_it_rejects_unknown_filters_and_orderings(metrics_db, read_client, query):
+    response = read_client.get(f"/ops/customers?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()
+
+
+def test_it_shows_one_customer_with_components_and_sixty_days(metrics_db, staff_client):
+    _population(metrics_db)
+    response = staff_client.get("/ops/customers/policy")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [c["signal"] for c in body["risk_components"]] == [
+        "silent_churn",
+        "engagement_decay",
+        "never_investigated",
+        "friction",
+        "champion_silent",
+        "usage_cliff",
+    ]
+    assert sum(c["points"] for c in body["risk_components"]) == body["risk_signal_strength"]
+    daily = body["daily"]
+    assert len(daily) == 60
+    assert daily[0]["day"] == "2026-01-15" and daily[-1]["day"] == "2026-03-15"
+    today = daily[-1]
+    # one view per day: 7-day stickiness 7 x 0.2; one policy block (2.0) today
+    assert today["stickiness_7d"] == 1.4 and today["friction_score"] == 2.0 and today["events"] == 2
+    # views began 27 days ago (2026-02-16): the day before 0, then 0.2, then 0.4
+    assert [d["stickiness_7d"] for d in daily[-29:-26]] == [0.0, 0.2, 0.4]
+    assert daily[-28]["day"] == "2026-02-16"
+
+
+def test_it_answers_404_for_an_unknown_tenant(metrics_db, read_client):
+    response = read_client.get("/ops/customers/nobody")
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+
+
+def test_it_refuses_anonymous_and_ingest_keys(metrics_db, client, ingest_client):
+    assert client.get("/ops/customers/at-risk").status_code == 401
+    assert ingest_client.get("/ops/customers").status_code == 403
+
+
+def test_it_reads_with_a_constant_number_of_queries(metrics_db, read_client):
+    def count(path: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert read_client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    metrics_db([Ev("t0", "API_CALL", days_ago(1))])
+    metrics_recompute()
+    read_client.get("/ops/customers")  # the key's first use writes last_used_at once
+    few = [count("/ops/customers"), count("/ops/customers/at-risk"), count("/ops/customers/t0")]
+    metrics_db([Ev(f"t{i}", "REPLAY_ABORTED", days_ago(1)) for i in range(1, 40)])
+    metrics_recompute()
+    many = [count("/ops/customers"), count("/ops/customers/at-risk"), count("/ops/customers/t0")]
+    assert few == many
