@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -12,6 +14,11 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["tenant_id", "name"]
     readonly_fields = ["first_seen_at"]
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        from customers.services import tenant_save
+
+        tenant_save(tenant=obj, kind_changed="kind" in form.changed_data)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -9,13 +9,15 @@ number of tenants.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
-from customers.models import TenantKind, TenantMetrics
+from customers.models import MetricsState, TenantKind, TenantMetrics
 from customers.services import FRICTION_CAP_PER_DAY, FRICTION_CAP_PER_SESSION, SERIES_DAYS
 
 # Sortable columns of the customer list (public names -> model fields).
@@ -159,3 +161,39 @@ def tenant_daily_series(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS)
         for day, events, engagement, rolling, friction in rows
         if day >= first_day
     ]
+
+
+@dataclass(frozen=True)
+class MetricsFreshness:
+    """How old the cached metrics are. ``computed_at`` is None before the first run."""
+
+    computed_at: datetime | None
+    age_minutes: float | None
+    is_stale: bool
+    level: str  # ok / warning (stale) / critical (four times the threshold) / unknown (never computed)
+
+
+def metrics_freshness(*, now: datetime | None = None) -> MetricsFreshness:
+    """From the engine's state row (one query): when the last recompute finished."""
+    now = now or timezone.now()
+    state = MetricsState.objects.filter(pk=1).values("last_incremental_at", "last_full_at").first() or {}
+    stamps = [at for at in (state.get("last_incremental_at"), state.get("last_full_at")) if at is not None]
+    if not stamps:
+        return MetricsFreshness(None, None, False, "unknown")
+    computed_at = max(stamps)
+    age = (now - computed_at).total_seconds() / 60
+    threshold = settings.METRICS_STALE_AFTER_MINUTES
+    level = "critical" if age > 4 * threshold else "warning" if age > threshold else "ok"
+    return MetricsFreshness(computed_at, age, age > threshold, level)
+
+
+def at_risk_counts_by_level() -> dict[str, int]:
+    """Customers at risk per level (one aggregate query over the cache)."""
+    rows = (
+        TenantMetrics.objects.filter(risk_level__isnull=False, tenant__kind=TenantKind.CUSTOMER)
+        .values("risk_level")
+        .annotate(n=Count("tenant_id"))
+    )
+    counts = {level: 0 for level in ("critical", "high", "medium")}
+    counts.update({row["risk_level"]: row["n"] for row in rows})
+    return counts

@@ -54,7 +54,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from customers.models import MetricsState, RiskLevel, TenantKind
+from customers.models import MetricsState, RiskLevel, Tenant, TenantKind
 
 logger = logging.getLogger(__name__)
 
@@ -1061,3 +1061,16 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         result.watermark_xid = state.watermark_xid
         _metrics_finish(result, now=now)
     return result
+
+
+def tenant_save(*, tenant: Tenant, kind_changed: bool) -> Tenant:
+    """Save a tenant edited by the founder. Flagging it internal, test or demo (or
+    back to customer) changes which of its events are real: history is reclassified
+    when the save commits, instead of at the next periodic classification pass."""
+    from events.services import classification_rules_changed
+
+    with transaction.atomic():
+        tenant.save()
+        if kind_changed:
+            classification_rules_changed()
+    return tenant

@@ -21,3 +21,11 @@ def metrics_recompute_task() -> dict[str, Any]:
 def tenant_rollups_rebuild_task(tenant_ids: list[str]) -> None:
     """Rebuild the rollups of tenants whose events were reclassified; queue it in transaction.on_commit."""
     tenant_rollups_rebuild(tenant_ids=tenant_ids)
+
+
+@shared_task(name="customers.metrics_freshness_alert", ignore_result=True)
+def metrics_freshness_alert_task() -> str:
+    """Idempotent: a level is announced once per change (the state row and dedupe key)."""
+    from customers.integrations import metrics_freshness_alert_evaluate
+
+    return metrics_freshness_alert_evaluate()

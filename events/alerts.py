@@ -26,7 +26,14 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from events.models import AlertNotification, AlertState, DeliveryState, NotificationChannel, NotificationKind
+from events.models import (
+    AlertNotification,
+    AlertState,
+    ConditionAlertState,
+    DeliveryState,
+    NotificationChannel,
+    NotificationKind,
+)
 from events.selectors import RealUsersSummary, Status, real_users_summary
 from opsconsole.webhooks import webhook_url_problem
 
@@ -166,6 +173,55 @@ def north_star_alerts_evaluate(*, now: datetime | None = None) -> list[AlertNoti
         state.evaluated_at = now
         state.save()
     return created
+
+
+# --- Watched conditions (infrastructure runway, stale metrics) ---------------------------------------
+CONDITION_SEVERITY = {"ok": 0, "unknown": 0, "warning": 1, "critical": 2}
+
+
+def condition_alert_update(
+    *, key: str, level: str, title: str, detail: str, now: datetime | None = None
+) -> list[AlertNotification]:
+    """Announce a change of a watched condition's level once (escalation and recovery).
+
+    ``level`` is ``ok``, ``warning``, ``critical`` or ``unknown`` (no data: never
+    announced by itself). The first evaluation of a healthy condition is silent.
+    Idempotent: the row lock serialises concurrent evaluations and the dedupe key
+    makes a retried run send nothing twice.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = ConditionAlertState.objects.select_for_update().filter(key=key).first()
+        previous = state.level if state else ""
+        created: list[AlertNotification] = []
+        effective_previous = previous or "ok"
+        if level != previous and level != "unknown" and not (level == "ok" and effective_previous in ("ok", "unknown")):
+            word = {"ok": "RECOVERED", "warning": "WARNING", "critical": "ALERT"}[level]
+            created = notifications_create(
+                kind=NotificationKind.CONDITION,
+                dedupe_key=f"condition:{key}:{effective_previous}->{level}@{now.isoformat()}",
+                subject=f"{word}: {title}",
+                body=f"{word}: {title}\n{detail}",
+                status_from=effective_previous,
+                status_to=level,
+            )
+        if state is None:
+            ConditionAlertState.objects.create(
+                key=key, level=level, changed_at=now, evaluated_at=now, detail=detail[:500]
+            )
+        else:
+            if level != previous:
+                state.level = level
+                state.changed_at = now
+            state.evaluated_at = now
+            state.detail = detail[:500]
+            state.save()
+    return created
+
+
+def open_conditions() -> list[ConditionAlertState]:
+    """Watched conditions currently at warning or critical (the console's "open alerts")."""
+    return list(ConditionAlertState.objects.filter(level__in=["warning", "critical"]).order_by("-changed_at"))
 
 
 # --- Delivery ---------------------------------------------------------------------------------------

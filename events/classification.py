@@ -308,6 +308,9 @@ class ReclassifyResult:
     changed: int = 0
     chunks: int = 0
     skipped_locked: bool = False
+    # Tenants with at least one event whose realness changed: their customer rollups
+    # were folded with the old answer and must be rebuilt (customers.tasks).
+    tenant_ids: set[str] = field(default_factory=set)
 
 
 def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSIFY_CHUNK_ROWS) -> ReclassifyResult:
@@ -342,10 +345,12 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
                 # JIT compiles this wide CASE for every chunk (over a second each) and gains nothing.
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute(
-                    _update_sql("{a}.id >= %(start)s AND {a}.id < %(stop)s"),
+                    _update_sql("{a}.id >= %(start)s AND {a}.id < %(stop)s") + " RETURNING target.tenant_id",
                     {"start": start, "stop": start + chunk_rows, "quiet_before": quiet_before},
                 )
-                result.changed += cursor.rowcount
+                changed_tenants = [row[0] for row in cursor.fetchall()]
+                result.changed += len(changed_tenants)
+                result.tenant_ids.update(t for t in changed_tenants if t)
             result.chunks += 1
             start += chunk_rows
         with transaction.atomic():
@@ -371,6 +376,7 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
 class PassResult:
     full: ReclassifyResult | None = None
     changed: int = 0
+    tenant_ids: set[str] = field(default_factory=set)
 
 
 def classification_pass(*, now: datetime | None = None) -> PassResult:
@@ -428,10 +434,12 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
             params,
         )
         cursor.execute(
-            _update_sql("{a}.id IN (SELECT id FROM classification_recheck)") + " RETURNING target.is_real",
+            _update_sql("{a}.id IN (SELECT id FROM classification_recheck)")
+            + " RETURNING target.is_real, target.tenant_id",
             params,
         )
-        flipped = [row[0] for row in cursor.fetchall()]
+        changed_rows = cursor.fetchall()
+        flipped = [row[0] for row in changed_rows]
         if any(not is_real for is_real in flipped):
             real_users_rebuild()
         else:
@@ -439,7 +447,7 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
         ClassificationState.objects.filter(pk=1).update(
             xid_watermark=max(xmin, state.xid_watermark), single_page_cutoff=max(quiet_before, cutoff)
         )
-    return PassResult(changed=len(flipped))
+    return PassResult(changed=len(flipped), tenant_ids={row[1] for row in changed_rows if row[1]})
 
 
 def user_agent_pattern_problem(pattern: str) -> str | None:

@@ -213,4 +213,15 @@ def seed_demo(
             progress(1)
     if buffer:
         send()
+    _plan_limit_near(plan[0].tenant_id, now=now)
     return total
+
+
+def _plan_limit_near(tenant_id: str, *, now: datetime) -> None:
+    """Give the largest healthy tenant a plan limit it is about to reach (95% used),
+    so the demo shows the pricing intervention."""
+    from events.models import Event
+
+    used = Event.objects.filter(tenant_id=tenant_id, is_real=True, occurred_at__gte=now - timedelta(days=30)).count()
+    if used:
+        Tenant.objects.filter(tenant_id=tenant_id).update(monthly_event_limit=int(used / 0.95))

@@ -369,10 +369,25 @@ class AlertState(models.Model):
         return f"{self.status or 'never evaluated'} since {self.changed_at}"
 
 
+class ConditionAlertState(models.Model):
+    """The level last announced for one watched condition (``infra:db_storage``,
+    ``metrics:freshness``...), so each change is announced once."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    level = models.CharField(max_length=16)
+    changed_at = models.DateTimeField()
+    evaluated_at = models.DateTimeField()
+    detail = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.level}"
+
+
 class NotificationKind(models.TextChoices):
     TRANSITION = "transition", "Status change"
     REMINDER = "reminder", "Daily reminder while critical"
     WEEKLY_CHECKIN = "weekly_checkin", "Weekly check-in"
+    CONDITION = "condition", "Condition (infrastructure, stale metrics)"
 
 
 class NotificationChannel(models.TextChoices):

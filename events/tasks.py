@@ -19,11 +19,22 @@ def prune_ingest_rate_windows() -> int:
     return deleted
 
 
+def _customer_rollups_refresh(tenant_ids: set[str]) -> None:
+    """Reclassified events were folded into the customer rollups with their old
+    realness; the customers app rebuilds those tenants from the event table."""
+    if tenant_ids:
+        from customers.tasks import tenant_rollups_rebuild_task
+
+        tenant_rollups_rebuild_task.delay(sorted(tenant_ids))
+
+
 @shared_task(acks_late=True)  # idempotent: only rows whose reason changed are written
 def events_reclassify_task() -> int:
     from events.classification import events_reclassify
 
-    return events_reclassify().changed
+    result = events_reclassify()
+    _customer_rollups_refresh(result.tenant_ids)
+    return result.changed
 
 
 @shared_task(acks_late=True)
@@ -31,6 +42,7 @@ def classification_pass_task() -> int:
     from events.classification import classification_pass
 
     result = classification_pass()
+    _customer_rollups_refresh(result.full.tenant_ids if result.full else result.tenant_ids)
     return result.full.changed if result.full else result.changed
 
 

@@ -27,3 +27,11 @@ def snapshot_infra() -> int | None:
     """Take one infrastructure snapshot; returns its id, or None when skipped."""
     snapshot = infra_snapshot_take(min_interval=SNAPSHOT_MIN_INTERVAL)
     return snapshot.pk if snapshot is not None else None
+
+
+@shared_task(name="infra.alerts_evaluate", ignore_result=True)
+def infra_alerts_evaluate_task() -> dict[str, str]:
+    """Idempotent: each resource's level is announced once per change."""
+    from infra.integrations import infra_alerts_evaluate
+
+    return infra_alerts_evaluate()

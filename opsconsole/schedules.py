@@ -85,4 +85,21 @@ SCHEDULES: list[Schedule] = [
         "so the at-risk list is at most ~5 minutes behind. Expires before the next run: a missed run is "
         "simply covered by the next one (the fold is incremental), never queued up.",
     ),
+    Schedule(
+        name="infra: runway alerts",
+        task="infra.alerts_evaluate",
+        # Ten minutes past: after the hourly snapshot (minute 5) has a fresh reading.
+        crontab="10 * * * *",
+        expires_seconds=30 * 60,
+        why="Warns when the database or Redis is under 14 days from its limit, and alerts under 3.",
+    ),
+    Schedule(
+        name="customers: stale metrics alert",
+        task="customers.metrics_freshness_alert",
+        crontab="*/5 * * * *",
+        expires_seconds=240,
+        why="Raises an alert when the cached customer metrics are older than METRICS_STALE_AFTER_MINUTES "
+        "(beat or the worker is down, or recomputes fail). A dead worker cannot run this: Prometheus "
+        "alerts on opsconsole_metrics_age_seconds for that case.",
+    ),
 ]

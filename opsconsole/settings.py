@@ -304,3 +304,8 @@ if SLACK_WEBHOOK_URL:
 # hook(as_of=date, computed_at=datetime). Playbook matching (issue 5) goes here; a
 # hook may raise a tenant's risk_level in ops_tenant_metrics and commits with the run.
 METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list("METRICS_POST_RECOMPUTE_HOOKS", default=[])
+
+# --- Freshness of the cached metrics ---
+# Metrics older than this are shown as stale on the pages and raise a warning (four
+# times this: critical) through the alert channels; Prometheus gets the age as a gauge.
+METRICS_STALE_AFTER_MINUTES = env.int("METRICS_STALE_AFTER_MINUTES", default=15)

@@ -23,3 +23,8 @@ class Command(BaseCommand):
         if result.skipped_locked:
             raise CommandError("Another reclassification is running; try again when it has finished.")
         self.stdout.write(f"Reclassified history: {result.changed} event(s) changed in {result.chunks} chunk(s).")
+        if result.tenant_ids:
+            from customers.services import tenant_rollups_rebuild
+
+            tenant_rollups_rebuild(tenant_ids=result.tenant_ids)
+            self.stdout.write(f"Rebuilt the customer rollups of {len(result.tenant_ids)} tenant(s).")

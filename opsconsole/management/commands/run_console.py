@@ -38,6 +38,9 @@ class Command(BaseCommand):
         if not options["no_seed"] and not Event.objects.exists():
             self.stdout.write("First run: seeding demo data…")
             call_command("seed_demo")
+            self.stdout.write("Computing the customer metrics and a first infrastructure reading…")
+            call_command("recompute_metrics", "--full")
+            call_command("snapshot_infra")
         user_model = get_user_model()
         if not user_model.objects.filter(username=DEMO_USER).exists():
             user_model.objects.create_superuser(DEMO_USER, "founder@example.com", DEMO_PASSWORD)
