@@ -98,11 +98,9 @@ class EventIngestApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        media_type = (request.content_type or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return Response(
-                {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
-            )
+        refused = _json_content_type_refusal(request)
+        if refused is not None:
+            return refused
         encoding = request.headers.get("Content-Encoding", "identity").lower()
         if encoding not in ("", "identity"):
             return Response(
@@ -128,6 +126,16 @@ class EventIngestApi(APIView):
             body["detail"] = "Every event was rejected; see 'rejected' for the reason for each."
             return Response(body, status=400)
         return Response(body, status=200)
+
+
+def _json_content_type_refusal(request: Request) -> Response | None:
+    """415 unless the body is declared as JSON (the views parse the bytes themselves)."""
+    media_type = (request.content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return Response(
+            {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
+        )
+    return None
 
 
 def _read_body(request: Request) -> bytes:
@@ -177,11 +185,9 @@ class InteractionRecordApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        media_type = (request.content_type or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return Response(
-                {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
-            )
+        refused = _json_content_type_refusal(request)
+        if refused is not None:
+            return refused
         try:
             items, is_single = ingest_items_parse(_read_body(request))
             if not is_single:

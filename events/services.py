@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from events.classification import classify_batch
+from events.classification import classify_batch, real_users_fold_sql
 from events.models import (
     ApiKey,
     ApiKeyScope,
@@ -339,22 +339,11 @@ WITH batch AS (
     RETURNING user_id, event_type, occurred_at, is_real
 ), real_users AS (
     -- The north star's real-user cache (events.models.RealUser), folded in the same
-    -- statement from the rows actually stored. LEAST/GREATEST make it idempotent; the
-    -- WHERE skips no-op updates so a busy user's row does not churn.
-    INSERT INTO ops_real_users (user_id, first_interaction_at, last_interaction_at)
-    SELECT i.user_id, min(i.occurred_at), max(i.occurred_at)
-    FROM inserted i JOIN events_eventtype et ON et.name = i.event_type AND et.counts_as_real_interaction
-    WHERE i.is_real AND i.user_id <> ''
-    GROUP BY i.user_id
-    ORDER BY i.user_id
-    ON CONFLICT (user_id) DO UPDATE
-    SET first_interaction_at = LEAST(ops_real_users.first_interaction_at, EXCLUDED.first_interaction_at),
-        last_interaction_at = GREATEST(ops_real_users.last_interaction_at, EXCLUDED.last_interaction_at)
-    WHERE EXCLUDED.first_interaction_at < ops_real_users.first_interaction_at
-       OR EXCLUDED.last_interaction_at > ops_real_users.last_interaction_at
+    -- statement from the rows actually stored.
+    {real_users_fold}
 )
 SELECT count(*) FROM inserted
-"""
+""".format(real_users_fold=real_users_fold_sql(source="inserted e", where="TRUE"))
 
 
 def _batch_json(rows: list[EventRow]) -> str:
