@@ -159,15 +159,19 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
         )
         # Raise, never lower: the engine rewrote every row this run, so a level raised by a
         # playbook that no longer matches is already gone. A tenant that was not at risk gets
-        # the playbook as its primary reason; one that was keeps its reason and gains a signal.
+        # the playbook as its primary reason (the engine's, if any, becomes the first secondary
+        # signal); one that was keeps its reason and gains the playbook as a secondary signal.
         cursor.execute(
             f"""
             UPDATE ops_tenant_metrics tm
             SET risk_level = x.level,
-                primary_risk_reason = CASE WHEN tm.primary_risk_reason = '' THEN x.reason
+                primary_risk_reason = CASE WHEN tm.risk_level IS NULL THEN x.reason
                                            ELSE tm.primary_risk_reason END,
-                secondary_signals = CASE WHEN tm.primary_risk_reason = '' THEN tm.secondary_signals
-                                         ELSE tm.secondary_signals || jsonb_build_array(x.reason) END
+                secondary_signals = CASE
+                    WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
+                    WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason)
+                                                           || tm.secondary_signals
+                    ELSE tm.secondary_signals END
             FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
             WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
             """,
