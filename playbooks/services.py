@@ -137,6 +137,9 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
         }
         for tid, (playbook, measured) in sorted(strongest.items())
     ]
+    matched_ids: dict[str, list[str]] = {}
+    for playbook, tid, _ in matches:  # sorted by playbook id: each list comes out sorted
+        matched_ids.setdefault(tid, []).append(playbook.pk)
     tm_rank = _RANK_SQL.format(col="tm.risk_level")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -180,26 +183,37 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
         raised = cursor.rowcount
         existing_rank = _RANK_SQL.format(col="ops_tenant_risk_day.risk_level")
         new_rank = _RANK_SQL.format(col="EXCLUDED.risk_level")
+        # Two statements whose plans do not depend on row estimates: ops_tenant_metrics was
+        # rewritten in this transaction and its statistics are stale, and a join of it with the
+        # matches was planned as a nested loop (minutes at 20k tenants). The day rows come from
+        # ops_tenant_metrics alone; the playbook ids are then added by primary key.
         cursor.execute(
             f"""
             INSERT INTO ops_tenant_risk_day (tenant_id, day, risk_level, risk_signal_strength, playbooks)
-            SELECT tm.tenant_id, %(d)s, tm.risk_level, tm.risk_signal_strength, COALESCE(pm.ids, '[]'::jsonb)
+            SELECT tm.tenant_id, %(d)s, tm.risk_level, tm.risk_signal_strength, '[]'::jsonb
             FROM ops_tenant_metrics tm
             JOIN customers_tenant t ON t.tenant_id = tm.tenant_id AND t.kind = 'customer'
-            LEFT JOIN (SELECT tenant_id, jsonb_agg(playbook_id ORDER BY playbook_id) AS ids
-                       FROM ops_playbook_match GROUP BY tenant_id) pm ON pm.tenant_id = tm.tenant_id
             WHERE tm.risk_level IS NOT NULL
             ON CONFLICT (tenant_id, day) DO UPDATE SET
                 risk_level = CASE WHEN {new_rank} > {existing_rank} THEN EXCLUDED.risk_level
                                   ELSE ops_tenant_risk_day.risk_level END,
                 risk_signal_strength = GREATEST(ops_tenant_risk_day.risk_signal_strength,
-                                                EXCLUDED.risk_signal_strength),
-                playbooks = (SELECT COALESCE(jsonb_agg(DISTINCT v ORDER BY v), '[]'::jsonb)
-                             FROM jsonb_array_elements_text(ops_tenant_risk_day.playbooks || EXCLUDED.playbooks) v)
+                                                EXCLUDED.risk_signal_strength)
             """,
             {"d": as_of},
         )
         days = cursor.rowcount
+        # A matched tenant is always at risk (raised above), so its day row exists.
+        cursor.execute(
+            """
+            UPDATE ops_tenant_risk_day d
+            SET playbooks = (SELECT COALESCE(jsonb_agg(DISTINCT v ORDER BY v), '[]'::jsonb)
+                             FROM jsonb_array_elements_text(d.playbooks || x.ids) v)
+            FROM jsonb_to_recordset(%(ids)s::jsonb) AS x(tenant_id text, ids jsonb)
+            WHERE d.tenant_id = x.tenant_id AND d.day = %(d)s
+            """,
+            {"d": as_of, "ids": json.dumps([{"tenant_id": t, "ids": ids} for t, ids in sorted(matched_ids.items())])},
+        )
     logger.info("playbooks: %d matches, %d tenants raised, %d risk days", len(rows), raised, days)
     return EvaluationResult(matches=len(rows), tenants_raised=raised, risk_days_written=days)
 
