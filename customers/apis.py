@@ -29,6 +29,8 @@ from customers.selectors import (
     tenants_at_risk,
 )
 from events.auth import ReadScopeOrStaff
+from playbooks.apis import MatchedPlaybookSerializer
+from playbooks.selectors import tenant_matched_playbooks
 
 HEURISTIC_NOTE = (
     "`risk_signal_strength` (0-100) is an attention ranking, not a prediction: an additive heuristic "
@@ -40,6 +42,8 @@ HEURISTIC_NOTE = (
     "`technical` (today) on 3+ POLICY_BLOCK_REPEAT (or 3+ replay/export failures) in 7 days; "
     "`pricing` (this_week) when the tenant's real events over 30 days reach 90% of its plan's "
     "`monthly_event_limit` (set per tenant in admin). "
+    "`matched_playbooks`: the founder playbooks the tenant matched at the last recompute (see /ops/playbooks); "
+    "a matched tenant is at risk at least at the playbook's level. "
     "All numbers come from a cache recomputed every few minutes; `computed_at` says when."
 )
 
@@ -116,6 +120,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
     secondary_signals = serializers.ListField(child=serializers.CharField())
     recent_changes = serializers.ListField(child=serializers.CharField(), help_text='e.g. "policy_change 3 days ago".')
     interventions = FounderInterventionSerializer(many=True)
+    matched_playbooks = serializers.SerializerMethodField()
 
     class Meta:
         model = TenantMetrics
@@ -139,8 +144,17 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "recent_changes",
             "decay_correlation",
             "interventions",
+            "matched_playbooks",
             "computed_at",
         ]
+
+    @extend_schema_field(MatchedPlaybookSerializer(many=True))
+    def get_matched_playbooks(self, instance: TenantMetrics) -> list[dict[str, Any]]:
+        # The list views pass every row's matches in the context (one query for the page).
+        matched = self.context.get("matched_playbooks")
+        if matched is None or instance.tenant_id not in matched:
+            matched = tenant_matched_playbooks(tenant_ids=[instance.tenant_id])
+        return MatchedPlaybookSerializer(matched[instance.tenant_id], many=True).data
 
     def to_representation(self, instance: TenantMetrics) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -263,7 +277,9 @@ class CustomerAtRiskApi(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _query_validate(AtRiskQuerySerializer, request)
-        return Response(CustomerAtRiskSerializer(tenants_at_risk(limit=params["limit"]), many=True).data)
+        rows = tenants_at_risk(limit=params["limit"])
+        matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
+        return Response(CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data)
 
 
 class CustomerDetailApi(APIView):

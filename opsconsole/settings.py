@@ -303,7 +303,11 @@ if SLACK_WEBHOOK_URL:
 # Dotted paths of callables run after every recompute, inside its transaction, as
 # hook(as_of=date, computed_at=datetime). Playbook matching (issue 5) goes here; a
 # hook may raise a tenant's risk_level in ops_tenant_metrics and commits with the run.
-METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list("METRICS_POST_RECOMPUTE_HOOKS", default=[])
+# The default matches the founder's playbooks after every recompute (so the at-risk
+# list and the playbooks never disagree) and records the daily risk history.
+METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
+    "METRICS_POST_RECOMPUTE_HOOKS", default=["playbooks.services.playbooks_evaluate"]
+)
 
 # --- Freshness of the cached metrics ---
 # Metrics older than this are shown as stale on the pages and raise a warning (four

@@ -1,0 +1,178 @@
+"""Admin is where the founder edits playbooks. Every save through it is recorded in
+Django's change history (LogEntry, the "History" button), and the next recompute
+evaluates what was saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from events.models import EventType
+from playbooks.conditions import METRICS, SQL_OPERATORS, condition_problems, condition_text
+from playbooks.models import (
+    ChurnRecord,
+    InterventionRecord,
+    Playbook,
+    PlaybookAction,
+    PlaybookMatch,
+    TriggerCondition,
+)
+from playbooks.selectors import playbook_preview
+
+
+class TriggerConditionForm(forms.ModelForm):
+    """Rejects an unknown metric or operator, a missing or stray window, and unknown event
+    types with messages that say what to use instead (the same checks the engine applies)."""
+
+    metric = forms.ChoiceField(
+        choices=[(key, f"{key}: {m.description}") for key, m in METRICS.items()],
+        error_messages={
+            "invalid_choice": f"Unknown metric '%(value)s'. Choose one of: {', '.join(METRICS)}.",
+        },
+    )
+    operator = forms.ChoiceField(
+        choices=[(op, op) for op in SQL_OPERATORS],
+        error_messages={
+            "invalid_choice": f"Unknown operator '%(value)s'. Choose one of: {', '.join(SQL_OPERATORS)}.",
+        },
+    )
+
+    class Meta:
+        model = TriggerCondition
+        fields = ["order", "metric", "event_types", "operator", "threshold", "window_days"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "metric" not in data or "operator" not in data:
+            return data  # the field errors already say what is wrong
+        event_types = [t.strip().upper() for t in (data.get("event_types") or "").split(",") if t.strip()]
+        data["event_types"] = ",".join(event_types)
+        problems = condition_problems(
+            metric=data["metric"],
+            operator=data["operator"],
+            threshold=data.get("threshold"),
+            window_days=data.get("window_days"),
+            event_types=event_types,
+            known_event_types=EventType.objects.values_list("name", flat=True),
+        )
+        for field, message in problems.items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
+        return data
+
+
+class TriggerConditionInline(admin.TabularInline):
+    model = TriggerCondition
+    form = TriggerConditionForm
+    extra = 0
+    min_num = 1
+    fields = ["order", "metric", "event_types", "operator", "threshold", "window_days", "reads_as"]
+    readonly_fields = ["reads_as"]
+    verbose_name = "trigger condition (all must hold)"
+
+    @admin.display(description="Reads as")
+    def reads_as(self, obj: TriggerCondition) -> str:
+        return condition_text(obj) if obj.pk else "-"
+
+
+class PlaybookActionInline(admin.StackedInline):
+    model = PlaybookAction
+    extra = 0
+    fields = [("order", "timing", "channel"), "step", "talk_track"]
+    ordering = ["order", "id"]
+    verbose_name = "action (ordered by 'order')"
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "risk_level", "enabled", "conditions_text", "matched_now"]
+    list_filter = ["risk_level", "enabled"]
+    search_fields = ["id", "name", "notes"]
+    list_editable = ["enabled"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "risk_level", "enabled"]}),
+        ("For the founder", {"fields": ["success_metric", "notes"]}),
+        ("Who matches right now", {"fields": ["matching_now"]}),
+    ]
+    readonly_fields = ["matching_now"]
+    inlines = [TriggerConditionInline, PlaybookActionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Playbook]:
+        return super().get_queryset(request).prefetch_related("conditions").annotate(match_count=Count("matches"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Playbook | None = None) -> list[str]:
+        # The slug is the API id: fixed once created.
+        return ["id", "matching_now"] if obj is not None else ["matching_now"]
+
+    @admin.display(description="Conditions (all must hold)")
+    def conditions_text(self, obj: Playbook) -> str:
+        return " AND ".join(condition_text(c) for c in obj.conditions.all()) or "(none: never matches)"
+
+    @admin.display(description="Matched at last recompute", ordering="match_count")
+    def matched_now(self, obj: Playbook) -> int:
+        return getattr(obj, "match_count", 0)
+
+    @admin.display(description="Tenants matching the saved conditions now")
+    def matching_now(self, obj: Playbook | None) -> SafeString | str:
+        if obj is None or obj.pk is None:
+            return "Save the playbook to see which tenants it matches."
+        rows = playbook_preview(playbook=obj)
+        if not rows:
+            return "No tenant matches the saved conditions against the latest metrics."
+        body = format_html_join(
+            "",
+            "<tr><td><a href='/customers/{}/'>{}</a></td><td>{}</td></tr>",
+            (
+                (tenant_id, tenant_id, "; ".join(f"{m['condition']}: {m['value']}" for m in measured))
+                for tenant_id, measured in rows
+            ),
+        )
+        return format_html(
+            "<p>{} tenant(s), evaluated live on the latest metrics (the next recompute stores this and raises "
+            "their risk level).</p><table><tr><th>Tenant</th><th>Measured</th></tr>{}</table>",
+            len(rows),
+            body,
+        )
+
+
+@admin.register(InterventionRecord)
+class InterventionRecordAdmin(admin.ModelAdmin):
+    list_display = ["date", "tenant", "playbook", "action", "channel", "outcome", "outcome_at"]
+    list_filter = ["playbook", "channel", "outcome"]
+    search_fields = ["tenant__tenant_id", "tenant__name", "action", "note"]
+    raw_id_fields = ["tenant"]
+    date_hierarchy = "date"
+    readonly_fields = ["created_at", "created_by"]
+
+
+@admin.register(ChurnRecord)
+class ChurnRecordAdmin(admin.ModelAdmin):
+    list_display = ["date", "tenant", "reason"]
+    search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
+    raw_id_fields = ["tenant"]
+    date_hierarchy = "date"
+    readonly_fields = ["created_at", "created_by"]
+
+
+@admin.register(PlaybookMatch)
+class PlaybookMatchAdmin(admin.ModelAdmin):
+    """Written by the recompute hook; shown, never edited."""
+
+    list_display = ["playbook", "tenant", "first_matched_at", "matched_at"]
+    list_filter = ["playbook"]
+    search_fields = ["tenant__tenant_id", "tenant__name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

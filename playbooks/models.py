@@ -1,1 +1,212 @@
-"""Models of the playbooks app arrive with its issue."""
+"""Founder playbooks: editable records the metrics engine evaluates, and what the founder did about them.
+
+A ``Playbook`` is data, not prose: its ``TriggerCondition`` rows name a metric
+from a fixed catalogue (playbooks/conditions.py), an operator, a threshold and
+a window, and the engine turns them into SQL after every recompute. What the
+founder does (``InterventionRecord``) and who was lost (``ChurnRecord``) are
+kept so the heuristics can be validated before anything is automated.
+
+``PlaybookMatch`` and ``TenantRiskDay`` are written by the post-recompute hook
+(playbooks.services.playbooks_evaluate). ``PlaybookMatch`` is a cache of the
+current matches (rebuilt every run); ``TenantRiskDay`` is history: one row per
+flagged tenant per UTC day, and it cannot be rebuilt from ``ops_events`` because
+playbooks and thresholds change over time. Keep it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from customers.models import RiskLevel, Tenant
+
+
+class Channel(models.TextChoices):
+    CALL = "call", "Phone call"
+    VIDEO_CALL = "video_call", "Video call"
+    EMAIL = "email", "Email"
+    IN_APP = "in_app", "In-app message"
+    SLACK = "slack", "Shared Slack channel"
+    INTERNAL = "internal", "Internal (no customer contact)"
+    OTHER = "other", "Other"
+
+
+class Operator(models.TextChoices):
+    LT = "<", "<"
+    LTE = "<=", "<="
+    GT = ">", ">"
+    GTE = ">=", ">="
+    EQ = "==", "=="
+
+
+class Playbook(models.Model):
+    """Signal -> action mapping a founder edits in admin ("learn manually before automating").
+
+    A tenant matches when every condition holds; a matched tenant is at risk at
+    least at ``risk_level``. Disabled playbooks are never evaluated.
+    """
+
+    id = models.SlugField(primary_key=True, max_length=64, help_text="Stable id used in the API, e.g. silent_churn.")
+    name = models.CharField(max_length=120)
+    risk_level = models.CharField(
+        max_length=16,
+        choices=RiskLevel.choices,
+        help_text="A matched tenant is at risk at least at this level.",
+    )
+    success_metric = models.TextField(help_text="How to tell whether the playbook worked.")
+    notes = models.TextField(blank=True, help_text="Context for the founder.")
+    enabled = models.BooleanField(default=True, help_text="Disabled playbooks are not evaluated.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class TriggerCondition(models.Model):
+    """One condition of a playbook: ``<metric> <operator> <threshold>`` over ``window_days``.
+
+    ``metric`` is a key of playbooks.conditions.METRICS. ``event_types`` (comma
+    separated) is only for ``event_count``; ``window_days`` only for windowed
+    metrics. A NULL measured value (e.g. stickiness_delta without a baseline)
+    never satisfies a condition.
+    """
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="conditions")
+    metric = models.CharField(max_length=40)
+    event_types = models.CharField(
+        max_length=300, blank=True, help_text="For event_count only: comma-separated event types, e.g. REPLAY_ABORTED."
+    )
+    operator = models.CharField(max_length=2, choices=Operator.choices)
+    threshold = models.FloatField()
+    window_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days the metric is measured over (windowed metrics only), ending today."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["playbook_id", "order", "id"]
+
+    def __str__(self) -> str:
+        from playbooks.conditions import condition_text
+
+        return condition_text(self)
+
+    def event_type_list(self) -> list[str]:
+        return [t.strip().upper() for t in self.event_types.split(",") if t.strip()]
+
+
+class PlaybookAction(models.Model):
+    """An ordered step of a playbook, with what to say."""
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="actions")
+    order = models.PositiveSmallIntegerField(default=0, help_text="Steps run in this order (1, 2, 3 ...).")
+    step = models.CharField(max_length=200, help_text="What to do, e.g. 'Send a personal check-in email'.")
+    timing = models.CharField(max_length=60, help_text="When, e.g. 'day 0', 'within 48h', 'day 7'.")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    talk_track = models.TextField(help_text="What to actually say or write.")
+
+    class Meta:
+        ordering = ["playbook_id", "order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.step} ({self.timing})"
+
+
+class PlaybookMatch(models.Model):
+    """A tenant matched by a playbook at the last recompute (cache, rewritten every run).
+
+    ``measured`` holds, per condition in order, its readable text and the value
+    that satisfied it. ``first_matched_at`` survives runs while the match holds.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="playbook_matches")
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="matches")
+    matched_at = models.DateTimeField()
+    first_matched_at = models.DateTimeField()
+    as_of = models.DateField()
+    measured = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "ops_playbook_match"
+        constraints = [models.UniqueConstraint(fields=["tenant", "playbook"], name="ops_playbook_match_unique")]
+        ordering = ["playbook_id", "tenant_id"]
+        verbose_name_plural = "playbook matches (cache)"
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} matches {self.playbook_id}"
+
+
+class TenantRiskDay(models.Model):
+    """Who was at risk when: one row per flagged customer per UTC day (history, not a cache).
+
+    Written by every recompute for the run's ``as_of`` day with an upsert: the
+    day keeps the HIGHEST level any run that day assigned (after playbooks
+    raised it) and the union of the playbooks matched that day. Tenants that
+    were not at risk have no row. Used by playbook effectiveness (comparison
+    group) and signal validation (was a churned tenant flagged, and how early).
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "day")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="risk_days")
+    day = models.DateField()
+    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices)
+    risk_signal_strength = models.FloatField(default=0.0)
+    playbooks = models.JSONField(default=list, help_text="Ids of the playbooks matched that day.")
+
+    class Meta:
+        db_table = "ops_tenant_risk_day"
+        indexes = [models.Index(fields=["day"], name="ops_risk_day_day")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day}: {self.risk_level}"
+
+
+class Outcome(models.TextChoices):
+    RETAINED = "retained", "Retained"
+    EXPANDED = "expanded", "Expanded"
+    CHURNED = "churned", "Churned"
+    NO_RESPONSE = "no_response", "No response"
+
+
+class InterventionRecord(models.Model):
+    """Something the founder did for a tenant, and later what came of it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="interventions_taken")
+    playbook = models.ForeignKey(
+        Playbook, on_delete=models.SET_NULL, null=True, blank=True, related_name="interventions"
+    )
+    action = models.CharField(max_length=300, help_text="What was done, e.g. 'Called the CTO'.")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    date = models.DateField(default=timezone.localdate, help_text="Day the intervention was taken.")
+    note = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
+    outcome_at = models.DateField(null=True, blank=True, help_text="Day the outcome was observed.")
+    outcome_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=150, blank=True, help_text="Staff user or API key that recorded it.")
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["tenant", "date"], name="ops_intervention_tenant_day")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.tenant_id}: {self.action}"
+
+
+class ChurnRecord(models.Model):
+    """A lost customer: the ground truth the risk signal is validated against."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="churns")
+    date = models.DateField(help_text="Day the customer was lost (cancelled, did not renew, went silent for good).")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} churned {self.date}"

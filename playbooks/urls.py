@@ -2,6 +2,38 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from playbooks import views
+from playbooks.apis import (
+    ChurnListCreateApi,
+    InterventionListCreateApi,
+    InterventionOutcomeApi,
+    PlaybookDetailApi,
+    PlaybookEffectivenessApi,
+    PlaybookListApi,
+    SignalValidationApi,
+)
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ops/playbooks", PlaybookListApi.as_view(), name="playbooks-list"),
+    # Before the detail route: "effectiveness" is not a playbook id.
+    path("ops/playbooks/effectiveness", PlaybookEffectivenessApi.as_view(), name="playbooks-effectiveness"),
+    path("ops/playbooks/<str:playbook_id>", PlaybookDetailApi.as_view(), name="playbooks-detail"),
+    path("ops/signal-validation", SignalValidationApi.as_view(), name="signal-validation"),
+    path("ops/interventions", InterventionListCreateApi.as_view(), name="interventions"),
+    path(
+        "ops/interventions/<int:intervention_id>/outcome", InterventionOutcomeApi.as_view(), name="intervention-outcome"
+    ),
+    path("ops/churns", ChurnListCreateApi.as_view(), name="churns"),
+    # Pages
+    path("playbooks/", views.playbooks_page, name="playbooks-page"),
+    path("playbooks/interventions/new/", views.intervention_new, name="playbooks-intervention-new"),
+    path(
+        "playbooks/interventions/<int:intervention_id>/outcome/",
+        views.intervention_outcome,
+        name="playbooks-intervention-outcome",
+    ),
+    path("playbooks/churns/new/", views.churn_new, name="playbooks-churn-new"),
+    path("playbooks/<slug:playbook_id>/", views.playbook_page, name="playbook-page"),
+]

@@ -85,7 +85,7 @@ class _SqlRunner:
 
 
 def _reference_data_ensure() -> None:
-    """Re-create rows that data migrations seed (event type registry, infra limits row).
+    """Re-create rows that data migrations seed (event type registry, infra limits row, playbooks).
 
     A ``transaction=True`` test ends by flushing every table, data migrations'
     rows included; tests that run after it would otherwise see an empty registry.
@@ -96,6 +96,7 @@ def _reference_data_ensure() -> None:
 
     from events.models import EventType, NorthStarSettings
     from infra.models import InfraLimitSettings
+    from playbooks.models import Playbook
 
     if not EventType.objects.exists():
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
@@ -105,6 +106,8 @@ def _reference_data_ensure() -> None:
         importlib.import_module("infra.migrations.0002_events_received_at_brin_and_limits_row").create_limits_row(
             apps, None
         )
+    if not Playbook.objects.exists():
+        importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
 
 
 @pytest.fixture(autouse=True)

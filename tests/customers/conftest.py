@@ -78,5 +78,8 @@ def frozen_now() -> Iterator[datetime]:
 
 
 @pytest.fixture
-def metrics_db(transactional_db: Any, frozen_now: datetime) -> Callable[..., None]:
+def metrics_db(transactional_db: Any, frozen_now: datetime, settings: Any) -> Callable[..., None]:
+    # These tests hand-compute the engine's own heuristic; the playbook hook (which may
+    # raise levels from the founder's editable playbooks) is tested in tests/playbooks.
+    settings.METRICS_POST_RECOMPUTE_HOOKS = []
     return events_store

@@ -1,0 +1,404 @@
+"""The playbooks API.
+
+Reads (read or read-write key, or a staff session): ``GET /ops/playbooks``,
+``/ops/playbooks/{id}``, ``/ops/playbooks/effectiveness``,
+``/ops/signal-validation``, ``/ops/interventions``, ``/ops/churns``.
+Writes (read-write key or a staff session; read and ingest keys get 403):
+``POST /ops/interventions``, ``POST /ops/interventions/{id}/outcome``,
+``POST /ops/churns``. Bad input is a 400 naming the field, and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers.models import RiskLevel
+from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
+from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome
+from playbooks.selectors import (
+    OBSERVATIONAL_NOTE,
+    churns_list,
+    interventions_list,
+    playbook_detail_payload,
+    playbook_effectiveness,
+    playbooks_payload,
+    signal_validation,
+)
+from playbooks.services import PlaybookInputError, churn_create, intervention_create, intervention_outcome_record
+
+PLAYBOOK_NOTE = (
+    "Playbooks are edited in Django admin. `trigger_conditions` are the conditions the engine evaluates after "
+    "every recompute, as readable text; a tenant matches when all of them hold, and is then at risk at least at "
+    "the playbook's `risk_level`. `matched_tenants` are the matches of the last recompute, with the measured "
+    "value behind each condition."
+)
+
+
+# --- Serializers -------------------------------------------------------------------------------
+class PlaybookActionSerializer(serializers.Serializer):
+    order = serializers.IntegerField()
+    step = serializers.CharField()
+    timing = serializers.CharField(help_text='When, e.g. "day 0" or "within 48h".')
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    talk_track = serializers.CharField(help_text="What to say or write.")
+
+
+class MeasuredConditionSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    metric = serializers.CharField()
+    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
+
+
+class MatchedTenantSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    name = serializers.CharField()
+    matched_since = serializers.DateTimeField(help_text="First recompute of the current run of matches.")
+    matched_at = serializers.DateTimeField(help_text="Last recompute that matched.")
+    measured = MeasuredConditionSerializer(many=True)
+
+
+class MatchedPlaybookSerializer(serializers.Serializer):
+    """A playbook a tenant matched at the last recompute (in the customers at-risk and detail answers)."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    trigger_conditions = serializers.ListField(child=serializers.CharField())
+    measured = MeasuredConditionSerializer(many=True)
+    matched_since = serializers.DateTimeField()
+
+
+class PlaybookDetailSerializer(serializers.Serializer):
+    """The spec's PlaybookDetail, plus ``enabled`` and ``matched_tenants``."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    trigger_conditions = serializers.ListField(
+        child=serializers.CharField(), help_text='e.g. "3+ POLICY_BLOCK_REPEAT in 7 days".'
+    )
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    actions = PlaybookActionSerializer(many=True)
+    success_metric = serializers.CharField()
+    notes = serializers.CharField(allow_blank=True)
+    matched_tenants = MatchedTenantSerializer(many=True)
+
+
+class RetentionSerializer(serializers.Serializer):
+    evaluable = serializers.IntegerField(help_text="Tenants followed for the whole window.")
+    retained = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="retained / evaluable; null when nothing to evaluate.")
+
+
+class GroupSerializer(serializers.Serializer):
+    tenants = serializers.IntegerField()
+    retained_30d = RetentionSerializer()
+    retained_60d = RetentionSerializer()
+
+
+class EffectivenessSerializer(serializers.Serializer):
+    playbook_id = serializers.CharField()
+    name = serializers.CharField()
+    risk_level = serializers.CharField()
+    times_applied = serializers.IntegerField(help_text="Intervention records for this playbook.")
+    outcomes = serializers.DictField(child=serializers.IntegerField(), help_text="Intervention records by outcome.")
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+    treated = GroupSerializer()
+    comparison = GroupSerializer(help_text="At-risk tenants flagged for the playbook with no intervention.")
+    observational_note = serializers.CharField()
+
+
+class EffectivenessResponseSerializer(serializers.Serializer):
+    note = serializers.CharField()
+    playbooks = EffectivenessSerializer(many=True)
+
+
+class DaysSummarySerializer(serializers.Serializer):
+    min = serializers.FloatField(allow_null=True)
+    median = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+
+
+class ChurnsByLevelSerializer(serializers.Serializer):
+    risk_level = serializers.CharField(help_text="critical, high, medium or not_flagged.")
+    churns = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    days_before = DaysSummarySerializer(
+        allow_null=True, help_text="Days between the first flag at this level and the churn."
+    )
+
+
+class FlaggedSerializer(serializers.Serializer):
+    risk_level = serializers.CharField()
+    tenants = serializers.IntegerField(help_text="Customers whose highest level ever was this one.")
+    churned = serializers.IntegerField(help_text="Of those, churned on or after the first day at that level.")
+    share_churned = serializers.FloatField(allow_null=True)
+
+
+class ValidatedChurnSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    name = serializers.CharField()
+    date = serializers.DateField()
+    reason = serializers.CharField()
+    highest_level = serializers.CharField(allow_null=True)
+    days_flagged_before = serializers.IntegerField(allow_null=True)
+
+
+class SignalValidationSerializer(serializers.Serializer):
+    as_of = serializers.DateField()
+    lookback_days = serializers.IntegerField()
+    churns_recorded = serializers.IntegerField()
+    minimum_churns_for_trust = serializers.IntegerField()
+    warning = serializers.CharField(allow_null=True)
+    churns_by_level = ChurnsByLevelSerializer(many=True)
+    flagged = FlaggedSerializer(many=True)
+    churns = ValidatedChurnSerializer(many=True)
+    risk_history_starts = serializers.DateField(allow_null=True)
+
+
+class InterventionSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.CharField()
+    playbook_id = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = InterventionRecord
+        fields = [
+            "id",
+            "tenant_id",
+            "playbook_id",
+            "action",
+            "channel",
+            "date",
+            "note",
+            "outcome",
+            "outcome_at",
+            "outcome_note",
+            "created_at",
+            "created_by",
+        ]
+
+
+class InterventionInputSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(max_length=128)
+    playbook_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    action = serializers.CharField(max_length=300)
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    date = serializers.DateField(required=False, help_text="Day taken (default today).")
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_null=True)
+    outcome_at = serializers.DateField(required=False, allow_null=True)
+
+
+class OutcomeInputSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    outcome_at = serializers.DateField(required=False, allow_null=True, help_text="Day observed (default today).")
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ChurnSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.CharField()
+
+    class Meta:
+        model = ChurnRecord
+        fields = ["id", "tenant_id", "date", "reason", "created_at", "created_by"]
+
+
+class ChurnInputSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(max_length=128)
+    date = serializers.DateField(required=False, help_text="Day the customer was lost (default today).")
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class InterventionQuerySerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(required=False, max_length=128)
+    playbook_id = serializers.CharField(required=False, max_length=64)
+
+
+class ChurnQuerySerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(required=False, max_length=128)
+
+
+def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationError(serializer.errors)
+    return dict(serializer.validated_data)
+
+
+def _recorded_by(request: Request) -> str:
+    key = request_api_key(request)
+    return f"key:{key.prefix}" if key is not None else request.user.get_username()
+
+
+class _ReadOrWrite(APIView):
+    """GET needs read scope; POST needs write scope (read-write key or staff session)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [ReadScopeOrStaff()]
+        return [WriteScopeOrStaff()]
+
+
+# --- Views ---------------------------------------------------------------------------------------
+class PlaybookListApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="playbooks_list",
+        summary="All founder playbooks with their conditions, steps and the tenants they match now",
+        description=PLAYBOOK_NOTE,
+        responses={200: PlaybookDetailSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(PlaybookDetailSerializer(playbooks_payload(), many=True).data)
+
+
+class PlaybookDetailApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="playbooks_detail",
+        summary="One playbook (PlaybookDetail) with the tenants it matches now",
+        description=PLAYBOOK_NOTE,
+        responses={200: PlaybookDetailSerializer},
+    )
+    def get(self, request: Request, playbook_id: str) -> Response:
+        payload = playbook_detail_payload(playbook_id=playbook_id)
+        if payload is None:
+            raise NotFound(f"No playbook '{playbook_id[:64]}'.")
+        return Response(PlaybookDetailSerializer(payload).data)
+
+
+class PlaybookEffectivenessApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="playbooks_effectiveness",
+        summary="Per playbook: times applied, share retained 30 and 60 days later, vs an untreated comparison group",
+        description=OBSERVATIONAL_NOTE
+        + " Treated tenants are anchored at their first intervention with the playbook; comparison tenants (flagged "
+        "for the playbook, or at its risk level, in the same period, with no intervention) at their first flag. "
+        "Retained: no churn recorded within the window and no recorded outcome of churned or no_response. Only "
+        "tenants followed for the whole window count (`evaluable`).",
+        responses={200: EffectivenessResponseSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        data = {"note": OBSERVATIONAL_NOTE, "playbooks": playbook_effectiveness()}
+        return Response(EffectivenessResponseSerializer(data).data)
+
+
+class SignalValidationApi(APIView):
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="signal_validation",
+        summary="Was the risk signal right? Recorded churns against the daily risk history",
+        description="For each recorded churn: the highest risk level in the 90 days before it and how many days "
+        "before it was first reached; for tenants flagged at each level: how many churned afterwards. "
+        "`warning` is set while fewer than 10 churns are recorded.",
+        responses={200: SignalValidationSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(SignalValidationSerializer(signal_validation()).data)
+
+
+class InterventionListCreateApi(_ReadOrWrite):
+    @extend_schema(
+        operation_id="interventions_list",
+        summary="Interventions recorded, newest first",
+        parameters=[InterventionQuerySerializer],
+        responses={200: InterventionSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = _valid(InterventionQuerySerializer, request.query_params)
+        qs = interventions_list(tenant_id=params.get("tenant_id"), playbook_id=params.get("playbook_id"))
+        return Response(InterventionSerializer(qs[:500], many=True).data)
+
+    @extend_schema(
+        operation_id="interventions_create",
+        summary="Record an intervention the founder took (read-write key or staff session)",
+        request=InterventionInputSerializer,
+        responses={201: InterventionSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(InterventionInputSerializer, request.data)
+        try:
+            record = intervention_create(
+                tenant_id=data["tenant_id"],
+                playbook_id=data.get("playbook_id") or None,
+                action=data["action"],
+                channel=data["channel"],
+                day=data.get("date"),
+                note=data["note"],
+                outcome=data.get("outcome"),
+                outcome_at=data.get("outcome_at"),
+                created_by=_recorded_by(request),
+            )
+        except PlaybookInputError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response(InterventionSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class InterventionOutcomeApi(APIView):
+    permission_classes = [WriteScopeOrStaff]
+
+    @extend_schema(
+        operation_id="interventions_outcome",
+        summary="Record (or correct) the outcome of an intervention",
+        request=OutcomeInputSerializer,
+        responses={200: InterventionSerializer},
+    )
+    def post(self, request: Request, intervention_id: int) -> Response:
+        data = _valid(OutcomeInputSerializer, request.data)
+        if not InterventionRecord.objects.filter(pk=intervention_id).exists():
+            raise NotFound(f"No intervention {intervention_id}.")
+        try:
+            record = intervention_outcome_record(
+                intervention_id=intervention_id,
+                outcome=data["outcome"],
+                outcome_at=data.get("outcome_at"),
+                note=data["note"],
+            )
+        except PlaybookInputError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response(InterventionSerializer(record).data)
+
+
+class ChurnListCreateApi(_ReadOrWrite):
+    @extend_schema(
+        operation_id="churns_list",
+        summary="Recorded churns, newest first",
+        parameters=[ChurnQuerySerializer],
+        responses={200: ChurnSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = _valid(ChurnQuerySerializer, request.query_params)
+        return Response(ChurnSerializer(churns_list(tenant_id=params.get("tenant_id"))[:500], many=True).data)
+
+    @extend_schema(
+        operation_id="churns_create",
+        summary="Mark a customer as lost (read-write key or staff session)",
+        request=ChurnInputSerializer,
+        responses={201: ChurnSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(ChurnInputSerializer, request.data)
+        try:
+            record = churn_create(
+                tenant_id=data["tenant_id"],
+                day=data.get("date"),
+                reason=data["reason"],
+                created_by=_recorded_by(request),
+            )
+        except PlaybookInputError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response(ChurnSerializer(record).data, status=status.HTTP_201_CREATED)

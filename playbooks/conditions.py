@@ -1,0 +1,255 @@
+"""The fixed catalogue of metrics a playbook condition can test, and how each becomes SQL.
+
+A condition is ``<metric> <operator> <threshold>`` (plus ``window_days`` and
+``event_types`` where the metric needs them). The admin form, the API and the
+engine all validate through ``condition_problems`` and render through
+``condition_text``, so what the founder reads is exactly what is evaluated.
+
+Every metric is measured from the metrics engine's caches for ALL tenants in
+one statement (``match_query``): scalar metrics read ``ops_tenant_metrics``
+(alias ``tm``); windowed ones aggregate ``ops_rollup_tenant_day`` (real events
+only, per UTC day, windows ending on ``as_of`` inclusive, like the engine's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+from customers.services import ROLLUP_RETENTION_DAYS
+
+
+class ConditionLike(Protocol):
+    metric: str
+    operator: str
+    threshold: float
+    window_days: int | None
+    event_types: str
+
+    def event_type_list(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    description: str
+    windowed: bool = False
+    needs_event_types: bool = False
+    # Scalar metrics: the SQL expression over ops_tenant_metrics tm (may be NULL).
+    column: str = ""
+    # Windowed metrics: the noun used in readable text ("3+ real events in 7 days").
+    noun: str = ""
+    # "days since" metrics read as "7+ days since the last investigation".
+    days_since: str = ""
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        Metric(
+            "event_count",
+            "Real events of the listed types in the last N days (rollups).",
+            windowed=True,
+            needs_event_types=True,
+        ),
+        Metric("real_events", "All real events in the last N days (rollups).", windowed=True, noun="real events"),
+        Metric(
+            "active_days",
+            "Days with at least one real event in the last N days (rollups).",
+            windowed=True,
+            noun="active days",
+        ),
+        Metric(
+            "stickiness_delta",
+            "stickiness_7d / stickiness_30d; NULL (never matches) without a 30-day baseline.",
+            column="tm.stickiness_delta",
+        ),
+        Metric("stickiness_7d", "Weighted engagement over the last 7 days.", column="tm.stickiness_7d"),
+        Metric("stickiness_30d", "Weighted engagement over 30 days / 4.3 (weekly).", column="tm.stickiness_30d"),
+        Metric(
+            "days_since_investigation",
+            "Days since the last INCIDENT_VIEWED or REPLAY_COMPLETED; NULL (never matches) if never.",
+            column="tm.days_since_investigation",
+            days_since="the last investigation",
+        ),
+        Metric(
+            "days_since_last_seen",
+            "Days since the tenant's last real event; NULL (never matches) if never seen.",
+            column="(%(d)s::date - (tm.last_seen_at AT TIME ZONE 'UTC')::date)",
+            days_since="the last real event",
+        ),
+        Metric(
+            "friction_weighted_score",
+            "Weighted friction over 7 days (sessions capped at 5, days at 10).",
+            column="tm.friction_weighted_score",
+        ),
+        Metric("friction_events_7d", "Friction events over 7 days.", column="tm.friction_events_7d"),
+        Metric("risk_signal_strength", "The engine's additive heuristic (0-100).", column="tm.risk_signal_strength"),
+        Metric(
+            "plan_usage_pct",
+            "Real events over 30 days as % of the plan's monthly limit; NULL without a limit.",
+            column="tm.plan_usage_pct",
+        ),
+    ]
+}
+SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "="}
+MAX_WINDOW_DAYS = ROLLUP_RETENTION_DAYS
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def condition_text(condition: ConditionLike) -> str:
+    """The condition as a founder reads it, e.g. "3+ POLICY_BLOCK_REPEAT in 7 days"."""
+    metric = METRICS.get(condition.metric)
+    op, t = condition.operator, _num(condition.threshold)
+    if metric is None:
+        return f"{condition.metric} {op} {t} (unknown metric)"
+    if metric.windowed:
+        types = condition.event_type_list()
+        noun = (
+            (", ".join(types[:-1]) + " or " + types[-1] if len(types) > 1 else "".join(types))
+            if metric.needs_event_types
+            else metric.noun
+        )
+        window = f"in {condition.window_days} day{'s' if condition.window_days != 1 else ''}"
+        if op == "==" and condition.threshold == 0:
+            return f"no {noun} {window}"
+        phrase = {
+            ">=": f"{t}+",
+            ">": f"more than {t}",
+            "<=": f"at most {t}",
+            "<": f"fewer than {t}",
+            "==": f"exactly {t}",
+        }[op]
+        return f"{phrase} {noun} {window}"
+    if metric.days_since and op == ">=":
+        return f"{t}+ days since {metric.days_since}"
+    if metric.days_since and op == ">":
+        return f"more than {t} days since {metric.days_since}"
+    return f"{metric.key} {op} {t}"
+
+
+def condition_problems(
+    *,
+    metric: str,
+    operator: str,
+    threshold: float | None,
+    window_days: int | None,
+    event_types: Sequence[str],
+    known_event_types: Iterable[str],
+) -> dict[str, str]:
+    """Field -> clear message for everything wrong with a condition (empty when valid)."""
+    problems: dict[str, str] = {}
+    spec = METRICS.get(metric)
+    if spec is None:
+        problems["metric"] = f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}."
+    if operator not in SQL_OPERATORS:
+        problems["operator"] = f"Unknown operator '{operator}'. Choose one of: {', '.join(SQL_OPERATORS)}."
+    if threshold is None:
+        problems["threshold"] = "A threshold is required."
+    if spec is None:
+        return problems
+    if spec.windowed:
+        if window_days is None:
+            problems["window_days"] = f"'{metric}' is measured over a window: give window_days (1-{MAX_WINDOW_DAYS})."
+        elif not 1 <= window_days <= MAX_WINDOW_DAYS:
+            problems["window_days"] = (
+                f"window_days must be between 1 and {MAX_WINDOW_DAYS} (the rollups keep {MAX_WINDOW_DAYS} days)."
+            )
+    elif window_days is not None:
+        problems["window_days"] = f"'{metric}' has a fixed window; leave window_days empty."
+    if spec.needs_event_types:
+        if not event_types:
+            problems["event_types"] = "event_count needs at least one event type, e.g. POLICY_BLOCK_REPEAT."
+        else:
+            unknown = sorted(set(event_types) - set(known_event_types))
+            if unknown:
+                problems["event_types"] = (
+                    f"Unknown event type(s): {', '.join(unknown)}. Use names from the event type registry."
+                )
+    elif event_types:
+        problems["event_types"] = f"Only event_count takes event types; leave it empty for '{metric}'."
+    return problems
+
+
+def match_query(
+    playbooks: Sequence[tuple[str, Sequence[ConditionLike]]], *, as_of: date, tenant_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """One statement that returns (playbook_id, tenant_id, [measured value per condition]) for every match.
+
+    All conditions of a playbook must hold; a NULL value fails its condition.
+    Only customer tenants (not internal/test/demo) with a metrics row are
+    considered. One pass over ``ops_rollup_tenant_day`` computes every
+    windowed condition (a FILTERed aggregate per condition), one pass over
+    ``ops_tenant_metrics`` every scalar one; the cost does not grow with the
+    number of tenants beyond those scans. Playbooks without conditions never
+    match. Identifiers in the SQL come from the catalogue; every value is a parameter.
+    """
+    params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
+    roll_cols: list[str] = []
+    value_cols: list[str] = []
+    selects: list[str] = []
+    max_window = 1
+    i = 0
+    for p_index, (playbook_id, conditions) in enumerate(playbooks):
+        if not conditions:
+            continue
+        preds: list[str] = []
+        values: list[str] = []
+        for condition in conditions:
+            metric = METRICS[condition.metric]
+            if metric.windowed:
+                assert condition.window_days is not None
+                params[f"w{i}"] = condition.window_days
+                max_window = max(max_window, condition.window_days)
+                in_window = f"r.day > %(d)s::date - %(w{i})s::int"
+                if metric.key == "event_count":
+                    params[f"t{i}"] = condition.event_type_list()
+                    agg = f"sum(r.value) FILTER (WHERE {in_window} AND r.event_type = ANY(%(t{i})s::text[]))"
+                elif metric.key == "real_events":
+                    agg = f"sum(r.value) FILTER (WHERE {in_window})"
+                else:  # active_days
+                    agg = f"count(DISTINCT r.day) FILTER (WHERE {in_window})"
+                roll_cols.append(f"{agg} AS c{i}")
+                expr = f"COALESCE(roll.c{i}, 0)"
+            else:
+                expr = metric.column
+            value_cols.append(f"{expr} AS v{i}")
+            params[f"th{i}"] = float(condition.threshold)
+            preds.append(f"b.v{i} {SQL_OPERATORS[condition.operator]} %(th{i})s::double precision")
+            values.append(f"b.v{i}")
+            i += 1
+        params[f"pb{p_index}"] = playbook_id
+        selects.append(
+            f"SELECT %(pb{p_index})s::text, b.tenant_id, jsonb_build_array({', '.join(values)}) "
+            f"FROM base b WHERE {' AND '.join(preds)}"
+        )
+    if not selects:
+        return "", params
+    params["max_w"] = max_window
+    roll = (
+        f"""roll AS (
+    SELECT r.tenant_id, {", ".join(roll_cols)} FROM ops_rollup_tenant_day r
+    WHERE r.day > %(d)s::date - %(max_w)s::int AND r.day <= %(d)s::date
+      AND (%(tenant)s::text IS NULL OR r.tenant_id = %(tenant)s::text)
+    GROUP BY r.tenant_id
+), """
+        if roll_cols
+        else ""
+    )
+    join_roll = "LEFT JOIN roll ON roll.tenant_id = tm.tenant_id" if roll_cols else ""
+    sql = f"""
+WITH {roll}base AS (
+    SELECT tm.tenant_id, {", ".join(value_cols)}
+    FROM ops_tenant_metrics tm
+    JOIN customers_tenant t ON t.tenant_id = tm.tenant_id
+    {join_roll}
+    WHERE t.kind = 'customer' AND (%(tenant)s::text IS NULL OR tm.tenant_id = %(tenant)s::text)
+)
+{" UNION ALL ".join(selects)}
+"""
+    return sql, params

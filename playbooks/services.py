@@ -1,0 +1,309 @@
+"""Writes of the playbooks app: matching playbooks after each recompute, and recording founder actions.
+
+``playbooks_evaluate`` is the metrics engine's post-recompute hook
+(settings.METRICS_POST_RECOMPUTE_HOOKS). It runs inside the recompute's
+transaction, after ``ops_tenant_metrics`` is written, and:
+
+1. evaluates every enabled playbook for all tenants in one statement
+   (playbooks.conditions.match_query);
+2. replaces ``ops_playbook_match`` with the matches (keeping ``first_matched_at``
+   for matches that still hold);
+3. raises ``ops_tenant_metrics.risk_level`` to at least the highest matched
+   playbook's level, so the at-risk list and the playbooks never disagree;
+4. upserts today's ``ops_tenant_risk_day`` row for every at-risk customer
+   (the history effectiveness and signal validation read).
+
+Everything commits with the metrics, so a reader never sees metrics from one
+run and matches from another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.models import RiskLevel, Tenant
+from events.models import EventType
+from playbooks.conditions import condition_problems, condition_text, match_query
+from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome, Playbook, TriggerCondition
+
+logger = logging.getLogger(__name__)
+
+LEVEL_RANK: dict[str | None, int] = {None: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
+# SQL twin of LEVEL_RANK (NULL -> 0).
+_RANK_SQL = "COALESCE(array_position(ARRAY['medium','high','critical']::text[], {col}::text), 0)"
+
+
+class PlaybookInputError(ValueError):
+    """Bad input to a service: ``errors`` maps field -> message (the API answers 400 with it)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class EvaluationResult:
+    matches: int
+    tenants_raised: int
+    risk_days_written: int
+
+
+def _playbooks_to_evaluate() -> list[tuple[Playbook, list[TriggerCondition]]]:
+    """Enabled playbooks with valid conditions. A playbook with an invalid condition (only
+    possible by editing outside admin) is skipped and logged, never half-evaluated."""
+    known = set(EventType.objects.values_list("name", flat=True))
+    out = []
+    for playbook in Playbook.objects.filter(enabled=True).prefetch_related("conditions"):
+        conditions = list(playbook.conditions.all())
+        bad = {
+            c.pk: problems
+            for c in conditions
+            if (
+                problems := condition_problems(
+                    metric=c.metric,
+                    operator=c.operator,
+                    threshold=c.threshold,
+                    window_days=c.window_days,
+                    event_types=c.event_type_list(),
+                    known_event_types=known,
+                )
+            )
+        }
+        if bad:
+            logger.warning("playbook %s skipped: invalid conditions %s", playbook.pk, bad)
+            continue
+        if conditions:
+            out.append((playbook, conditions))
+    return out
+
+
+def playbook_matches_measure(
+    *, as_of: date, playbooks: list[tuple[Playbook, list[TriggerCondition]]], tenant_id: str | None = None
+) -> list[tuple[Playbook, str, list[dict[str, Any]]]]:
+    """(playbook, tenant_id, measured) for every tenant each playbook matches now (one query).
+
+    ``measured`` lists, per condition, its text, metric and the value that satisfied it.
+    """
+    sql, params = match_query([(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id)
+    if not sql:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    by_id = {p.pk: (p, conds) for p, conds in playbooks}
+    out = []
+    for playbook_id, tid, values in rows:
+        playbook, conditions = by_id[playbook_id]
+        values = values if isinstance(values, list) else json.loads(values)
+        measured = [
+            {"condition": condition_text(c), "metric": c.metric, "value": v}
+            for c, v in zip(conditions, values, strict=True)
+        ]
+        out.append((playbook, tid, measured))
+    out.sort(key=lambda m: (m[0].pk, m[1]))
+    return out
+
+
+def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResult:
+    """The post-recompute hook: match, store, raise risk levels, record the day. See the module docstring.
+
+    Idempotent: running it twice for the same state changes nothing the second
+    time (matches are replaced, the day row keeps the highest level).
+    """
+    playbooks = _playbooks_to_evaluate()
+    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks)
+    rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
+
+    # Strongest playbook per tenant: the level it raises the tenant to, and why.
+    strongest: dict[str, tuple[Playbook, list[dict[str, Any]]]] = {}
+    for playbook, tid, measured in matches:
+        held = strongest.get(tid)
+        if held is None or LEVEL_RANK[playbook.risk_level] > LEVEL_RANK[held[0].risk_level]:
+            strongest[tid] = (playbook, measured)
+    raises = [
+        {
+            "tenant_id": tid,
+            "level": playbook.risk_level,
+            "rank": LEVEL_RANK[playbook.risk_level],
+            "reason": f"Playbook '{playbook.name}' matched ({playbook.risk_level}): "
+            + "; ".join(m["condition"] for m in measured),
+        }
+        for tid, (playbook, measured) in sorted(strongest.items())
+    ]
+    matched_ids: dict[str, list[str]] = {}
+    for playbook, tid, _ in matches:  # sorted by playbook id: each list comes out sorted
+        matched_ids.setdefault(tid, []).append(playbook.pk)
+    tm_rank = _RANK_SQL.format(col="tm.risk_level")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM ops_playbook_match m
+            WHERE NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, playbook_id text)
+                              WHERE x.tenant_id = m.tenant_id AND x.playbook_id = m.playbook_id)
+            """,
+            [json.dumps(rows)],
+        )
+        cursor.execute(
+            """
+            INSERT INTO ops_playbook_match (tenant_id, playbook_id, matched_at, first_matched_at, as_of, measured)
+            SELECT x.tenant_id, x.playbook_id, %(now)s, %(now)s, %(d)s, x.measured
+            FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, playbook_id text, measured jsonb)
+            ON CONFLICT (tenant_id, playbook_id) DO UPDATE
+            SET matched_at = EXCLUDED.matched_at, as_of = EXCLUDED.as_of, measured = EXCLUDED.measured
+            """,
+            {"now": computed_at, "d": as_of, "rows": json.dumps(rows)},
+        )
+        # Raise, never lower: the engine rewrote every row this run, so a level raised by a
+        # playbook that no longer matches is already gone. A tenant that was not at risk gets
+        # the playbook as its primary reason (the engine's, if any, becomes the first secondary
+        # signal); one that was keeps its reason and gains the playbook as a secondary signal.
+        cursor.execute(
+            f"""
+            UPDATE ops_tenant_metrics tm
+            SET risk_level = x.level,
+                primary_risk_reason = CASE WHEN tm.risk_level IS NULL THEN x.reason
+                                           ELSE tm.primary_risk_reason END,
+                secondary_signals = CASE
+                    WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
+                    WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason)
+                                                           || tm.secondary_signals
+                    ELSE tm.secondary_signals END
+            FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
+            WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
+            """,
+            [json.dumps(raises)],
+        )
+        raised = cursor.rowcount
+        existing_rank = _RANK_SQL.format(col="ops_tenant_risk_day.risk_level")
+        new_rank = _RANK_SQL.format(col="EXCLUDED.risk_level")
+        # Two statements whose plans do not depend on row estimates: ops_tenant_metrics was
+        # rewritten in this transaction and its statistics are stale, and a join of it with the
+        # matches was planned as a nested loop (minutes at 20k tenants). The day rows come from
+        # ops_tenant_metrics alone; the playbook ids are then added by primary key.
+        cursor.execute(
+            f"""
+            INSERT INTO ops_tenant_risk_day (tenant_id, day, risk_level, risk_signal_strength, playbooks)
+            SELECT tm.tenant_id, %(d)s, tm.risk_level, tm.risk_signal_strength, '[]'::jsonb
+            FROM ops_tenant_metrics tm
+            JOIN customers_tenant t ON t.tenant_id = tm.tenant_id AND t.kind = 'customer'
+            WHERE tm.risk_level IS NOT NULL
+            ON CONFLICT (tenant_id, day) DO UPDATE SET
+                risk_level = CASE WHEN {new_rank} > {existing_rank} THEN EXCLUDED.risk_level
+                                  ELSE ops_tenant_risk_day.risk_level END,
+                risk_signal_strength = GREATEST(ops_tenant_risk_day.risk_signal_strength,
+                                                EXCLUDED.risk_signal_strength)
+            """,
+            {"d": as_of},
+        )
+        days = cursor.rowcount
+        # A matched tenant is always at risk (raised above), so its day row exists.
+        cursor.execute(
+            """
+            UPDATE ops_tenant_risk_day d
+            SET playbooks = (SELECT COALESCE(jsonb_agg(DISTINCT v ORDER BY v), '[]'::jsonb)
+                             FROM jsonb_array_elements_text(d.playbooks || x.ids) v)
+            FROM jsonb_to_recordset(%(ids)s::jsonb) AS x(tenant_id text, ids jsonb)
+            WHERE d.tenant_id = x.tenant_id AND d.day = %(d)s
+            """,
+            {"d": as_of, "ids": json.dumps([{"tenant_id": t, "ids": ids} for t, ids in sorted(matched_ids.items())])},
+        )
+    logger.info("playbooks: %d matches, %d tenants raised, %d risk days", len(rows), raised, days)
+    return EvaluationResult(matches=len(rows), tenants_raised=raised, risk_days_written=days)
+
+
+# =========================================================================================
+# Founder actions
+# =========================================================================================
+def _tenant_get(tenant_id: str) -> Tenant:
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
+    if tenant is None:
+        raise PlaybookInputError({"tenant_id": f"Unknown tenant '{tenant_id[:128]}'."})
+    return tenant
+
+
+def intervention_create(
+    *,
+    tenant_id: str,
+    action: str,
+    channel: str,
+    playbook_id: str | None = None,
+    day: date | None = None,
+    note: str = "",
+    outcome: str | None = None,
+    outcome_at: date | None = None,
+    created_by: str = "",
+) -> InterventionRecord:
+    """Record an intervention the founder took. Raises PlaybookInputError (nothing written) on bad input."""
+    errors: dict[str, str] = {}
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
+    if tenant is None:
+        errors["tenant_id"] = f"Unknown tenant '{tenant_id[:128]}'."
+    playbook = None
+    if playbook_id:
+        playbook = Playbook.objects.filter(pk=playbook_id).first()
+        if playbook is None:
+            errors["playbook_id"] = f"Unknown playbook '{playbook_id[:64]}'."
+    if not action.strip():
+        errors["action"] = "Say what was done, e.g. 'Called the CTO'."
+    if channel not in Channel.values:
+        errors["channel"] = f"Unknown channel '{channel}'. Choose one of: {', '.join(Channel.values)}."
+    if outcome is not None and outcome not in Outcome.values:
+        errors["outcome"] = f"Unknown outcome '{outcome}'. Choose one of: {', '.join(Outcome.values)}."
+    day = day or timezone.localdate()
+    if day > timezone.localdate():
+        errors["date"] = "An intervention cannot be dated in the future."
+    if errors:
+        raise PlaybookInputError(errors)
+    return InterventionRecord.objects.create(
+        tenant=tenant,
+        playbook=playbook,
+        action=action.strip(),
+        channel=channel,
+        date=day,
+        note=note,
+        outcome=outcome,
+        outcome_at=(outcome_at or timezone.localdate()) if outcome else None,
+        created_by=created_by,
+    )
+
+
+def intervention_outcome_record(
+    *, intervention_id: int, outcome: str, outcome_at: date | None = None, note: str = ""
+) -> InterventionRecord:
+    """Set (or correct) the outcome of an intervention. Raises PlaybookInputError on bad input."""
+    intervention = InterventionRecord.objects.filter(pk=intervention_id).first()
+    if intervention is None:
+        raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
+    errors: dict[str, str] = {}
+    if outcome not in Outcome.values:
+        errors["outcome"] = f"Unknown outcome '{outcome}'. Choose one of: {', '.join(Outcome.values)}."
+    outcome_at = outcome_at or timezone.localdate()
+    if outcome_at < intervention.date:
+        errors["outcome_at"] = f"The outcome cannot come before the intervention ({intervention.date.isoformat()})."
+    if outcome_at > timezone.localdate():
+        errors["outcome_at"] = "The outcome cannot be dated in the future."
+    if errors:
+        raise PlaybookInputError(errors)
+    intervention.outcome = outcome
+    intervention.outcome_at = outcome_at
+    intervention.outcome_note = note
+    intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
+    return intervention
+
+
+def churn_create(*, tenant_id: str, day: date | None = None, reason: str = "", created_by: str = "") -> ChurnRecord:
+    """Mark a customer as lost. Raises PlaybookInputError (nothing written) on bad input."""
+    tenant = _tenant_get(tenant_id)
+    day = day or timezone.localdate()
+    if day > timezone.localdate():
+        raise PlaybookInputError({"date": "A churn cannot be dated in the future."})
+    if ChurnRecord.objects.filter(tenant=tenant, date=day).exists():
+        raise PlaybookInputError({"date": f"A churn of '{tenant_id}' on {day.isoformat()} is already recorded."})
+    return ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason.strip(), created_by=created_by)

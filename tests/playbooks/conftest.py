@@ -1,0 +1,86 @@
+"""Helpers for the playbooks tests.
+
+Matching runs inside the metrics recompute, which only folds committed events,
+so tests that recompute use a transactional database (``metrics_db``) and the
+metrics tests' frozen clock: as_of is 2026-03-15 (UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from playbooks.models import Playbook
+from tests.customers.conftest import NOW, events_store
+
+
+@pytest.fixture
+def frozen_now() -> Iterator[datetime]:
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.fixture
+def metrics_db(transactional_db: Any, frozen_now: datetime) -> Callable[..., None]:
+    return events_store
+
+
+@pytest.fixture
+def admin_client(db: Any) -> Client:
+    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def admin_form_data(playbook: Playbook, *, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The POST body of the playbook's admin change form, as the browser would send it unchanged.
+
+    ``conditions`` replaces the condition rows' values (by position); a dict
+    without ``id`` adds a new row.
+    """
+    existing = list(playbook.conditions.all())
+    rows = conditions if conditions is not None else [{} for _ in existing]
+    actions = list(playbook.actions.all())
+    data: dict[str, Any] = {
+        "name": playbook.name,
+        "risk_level": playbook.risk_level,
+        "success_metric": playbook.success_metric,
+        "notes": playbook.notes,
+        "conditions-TOTAL_FORMS": str(len(rows)),
+        "conditions-INITIAL_FORMS": str(len(existing)),
+        "conditions-MIN_NUM_FORMS": "1",
+        "conditions-MAX_NUM_FORMS": "1000",
+        "actions-TOTAL_FORMS": str(len(actions)),
+        "actions-INITIAL_FORMS": str(len(actions)),
+        "actions-MIN_NUM_FORMS": "0",
+        "actions-MAX_NUM_FORMS": "1000",
+    }
+    if playbook.enabled:
+        data["enabled"] = "on"
+    for i, row in enumerate(rows):
+        base = existing[i] if i < len(existing) else None
+        values = {
+            "id": base.pk if base else "",
+            "playbook": playbook.pk,
+            "order": base.order if base else i + 1,
+            "metric": base.metric if base else "",
+            "event_types": base.event_types if base else "",
+            "operator": base.operator if base else "",
+            "threshold": base.threshold if base else "",
+            "window_days": (base.window_days if base and base.window_days is not None else ""),
+        }
+        values.update(row)
+        for key, value in values.items():
+            data[f"conditions-{i}-{key}"] = "" if value is None else str(value)
+    for i, action in enumerate(actions):
+        for key in ("id", "order", "timing", "channel", "step", "talk_track"):
+            data[f"actions-{i}-{key}"] = str(getattr(action, key))
+        data[f"actions-{i}-playbook"] = playbook.pk
+    return data
