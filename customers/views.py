@@ -37,6 +37,8 @@ from opsconsole.pages import staff_required
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 50
 CSV_MAX_ROWS = 10_000
+# Full-width charts get a wider drawing so their text stays the size of the page's.
+CHART_WIDTH = 960
 
 # Sortable columns of the page: query value -> (selector ordering key, header).
 SORT_COLUMNS: dict[str, str] = {
@@ -216,6 +218,8 @@ def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, st
         title="Stickiness: last 7 days against the 30-day weekly baseline, 60 days",
         y_label="weighted engagement / week",
         markers=[Marker(day, ", ".join(labels)) for day, labels in sorted(by_day.items())],
+        width=CHART_WIDTH,
+        height=320,
     )
 
 
@@ -261,6 +265,8 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
                 title="Daily friction score, 60 days (each day capped at 10)",
                 y_label="friction",
                 hlines=[HLine(10.0, "day cap")],
+                width=CHART_WIDTH,
+                height=200,
             ),
             changes=changes,
             components=[
