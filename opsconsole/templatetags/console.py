@@ -11,7 +11,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -34,7 +34,7 @@ def when(value: datetime | None) -> SafeString | str:
 def trend(delta: float | None) -> SafeString | str:
     """stickiness_delta (7d / 30d) as the number, an arrow and a word: up, down or steady."""
     if delta is None:
-        return format_html('<span class="muted">no baseline</span>')
+        return mark_safe('<span class="muted">no baseline</span>')
     if delta > 1:
         arrow, word, css = "↑", "up", "trend-up"
     elif delta < 1:
