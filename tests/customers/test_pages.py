@@ -273,3 +273,20 @@ def test_it_rejects_a_malformed_timeline_position(metrics_db, staff_client, befo
     response = staff_client.get("/customers/busy/", {"before": before})
     assert response.status_code == 400
     assert "not a timeline position" in response.content.decode()
+
+
+# --- Admin -------------------------------------------------------------------------------------
+def test_admin_lists_tenants_with_their_risk_and_a_link_to_the_console(metrics_db, staff_client):
+    _population(metrics_db)
+    Tenant.objects.create(tenant_id="quiet")  # no events yet: no metrics row
+    get_user_model().objects.filter(username="founder").update(is_superuser=True)
+    body = staff_client.get("/admin/customers/tenant/").content.decode()
+    assert '<td class="field-risk_level">high</td>' in body
+    assert '<td class="field-risk_level">not at risk</td>' in body
+    assert '<td class="field-risk_level">not computed</td>' in body
+    assert '<a href="/customers/decay/">open in console</a>' in body
+    filtered = staff_client.get("/admin/customers/tenant/?metrics__risk_level=medium").content.decode()
+    assert '<a href="/customers/policy/">open in console</a>' in filtered
+    assert "/customers/decay/" not in filtered
+    change = staff_client.get("/admin/customers/tenant/decay/change/").content.decode()
+    assert 'href="/customers/decay/" class="viewsitelink"' in change
