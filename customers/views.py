@@ -219,7 +219,7 @@ def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, st
         y_label="weighted engagement / week",
         markers=[Marker(day, ", ".join(labels)) for day, labels in sorted(by_day.items())],
         width=CHART_WIDTH,
-        height=320,
+        height=260,
     )
 
 

@@ -79,7 +79,8 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     store(events)
     metrics_recompute()
     body = _today(staff_client)
-    call_list = body[body.index('<table class="at-risk">') : body.index("</table>")]
+    start = body.index('<table class="at-risk">')
+    call_list = body[start : body.index("</table>", start)]
     assert call_list.index('href="/customers/decay/"') < call_list.index('href="/customers/policy/"')
     assert "/customers/healthy/" not in call_list
     assert "54.3" in call_list and "24.0" in call_list
