@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def store(transactional_db: Any) -> Iterator[Callable[..., None]]:
     with time_machine.travel(NOW, tick=False):
         yield events_store
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # The users chart is cached per metrics run; frozen clocks repeat run timestamps across tests.
+    cache.clear()
 
 
 def _real_user(user_id: str, last: datetime) -> None:
@@ -136,6 +143,17 @@ def test_its_daily_real_users_count_each_user_once_a_day_from_the_rollup(store):
         (date(2026, 3, 15), 0),
     ]
     assert sum(users for _, users in series) == 3
+
+
+def test_its_users_chart_follows_each_metrics_run(store, staff_client):
+    store([Ev("a", "INCIDENT_VIEWED", days_ago(1), user_id=f"u{i}") for i in range(2)])
+    metrics_recompute()
+    assert "Users with a real event that day 14 Mar: 2</title>" in _today(staff_client)
+    store([Ev("a", "INCIDENT_VIEWED", days_ago(1), user_id="u7")])
+    assert "14 Mar: 2</title>" in _today(staff_client)  # the same run: the same figures
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        metrics_recompute()
+        assert "Users with a real event that day 14 Mar: 3</title>" in _today(staff_client)
 
 
 def test_it_says_how_old_the_metrics_are_and_calls_them_stale_after_fifteen_minutes(store, staff_client):

@@ -290,3 +290,12 @@ def test_admin_lists_tenants_with_their_risk_and_a_link_to_the_console(metrics_d
     assert "/customers/decay/" not in filtered
     change = staff_client.get("/admin/customers/tenant/decay/change/").content.decode()
     assert 'href="/customers/decay/" class="viewsitelink"' in change
+
+
+def test_it_shows_times_in_the_founders_time_zone(metrics_db, staff_client, settings):
+    settings.TIME_ZONE = "Africa/Johannesburg"  # UTC+2, no daylight saving
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", NOW - timedelta(hours=3))])  # 09:00 UTC
+    body = staff_client.get("/customers/acme/").content.decode()
+    assert "15 Mar 2026 11:00" in body
+    assert "3\xa0hours ago" in body
+    assert "Times in Africa/Johannesburg" in body
