@@ -104,6 +104,11 @@ def test_today_fits_a_phone(page, live_server, founder, demo):
     assert overflow <= 390, f"the page is {overflow}px wide on a 390px phone"
     assert page.get_by_test_id("north-star-status").is_visible()
     screenshot(page, "today-mobile")
+    # The Customer page too: its wide charts and tables scroll inside their cards.
+    page.goto(f"{live_server.url}/customers/{tenants_at_risk(limit=1)[0].tenant_id}/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the Customer page is {width}px wide on a 390px phone"
+    screenshot(page, "customer-mobile")
 
 
 def test_every_page_renders_on_an_empty_install(page, live_server, founder):
