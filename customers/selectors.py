@@ -17,8 +17,13 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from customers.models import MetricsState, TenantKind, TenantMetrics
-from customers.services import FRICTION_CAP_PER_DAY, FRICTION_CAP_PER_SESSION, SERIES_DAYS
+from customers.models import TenantKind, TenantMetrics
+from customers.services import (
+    FRICTION_CAP_PER_DAY,
+    FRICTION_CAP_PER_SESSION,
+    SERIES_DAYS,
+    STICKINESS_30D_WEEKLY_DIVISOR,
+)
 
 # Sortable columns of the customer list (public names -> model fields).
 CUSTOMER_ORDERINGS: dict[str, str] = {
@@ -163,28 +168,183 @@ def tenant_daily_series(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS)
     ]
 
 
+# --- Console pages ---------------------------------------------------------------------------------
+# Reads the console pages need beyond the API's. Same rule: caches and rollups, a constant number
+# of queries; the one read of ops_events (the timeline) is a keyset probe of ops_events_tenant_time.
+
+
+def stickiness_series(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS) -> list[dict[str, Any]]:
+    """``tenant_daily_series`` for the last ``days`` days plus ``stickiness_30d`` per day.
+
+    ``stickiness_30d`` on a day is the 30-day rolling engagement ending that day
+    divided by 4.3, exactly how the engine computes the tenant's stickiness_30d
+    on ``as_of`` (so the last point equals ``TenantMetrics.stickiness_30d``).
+    One query: the series is read 29 days longer and the 30-day window is summed here.
+    """
+    extended = tenant_daily_series(tenant_id=tenant_id, as_of=as_of, days=days + 29)
+    engagement = [point["engagement"] for point in extended]
+    out = []
+    for index, point in enumerate(extended[29:], start=29):
+        window = sum(engagement[index - 29 : index + 1])
+        out.append({**point, "stickiness_30d": round(window / STICKINESS_30D_WEEKLY_DIVISOR, 4)})
+    return out
+
+
+def tenant_change_days(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS) -> list[tuple[date, str]]:
+    """Change events (category ``change``: policy, model, rate limit, plan) per UTC day
+    over the ``days`` days ending on ``as_of``, oldest first, from the day rollup. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT r.day, r.event_type FROM ops_rollup_tenant_day r
+            JOIN events_eventtype et ON et.name = r.event_type AND et.category = 'change'
+            WHERE r.tenant_id = %(t)s AND r.day > %(d)s::date - %(n)s AND r.day <= %(d)s::date
+            ORDER BY r.day, r.event_type
+            """,
+            {"t": tenant_id, "d": as_of, "n": days},
+        )
+        return [(day, event_type) for day, event_type in cursor.fetchall()]
+
+
+def real_users_daily(*, as_of: date, days: int = 30) -> list[tuple[date, int]]:
+    """Distinct users with at least one real event on each UTC day, for the ``days`` days
+    ending on ``as_of`` (oldest first; 0 on a day without any).
+
+    Read from the engine's per-user day rollup (``ops_rollup_tenant_user_day``), never
+    from ops_events: cost is users x days. A user active in two tenants counts once.
+    Not the north star's DAU, which is a rolling 24 hours of interaction types only.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT d.day::date, count(DISTINCT r.user_id)
+            FROM generate_series(%(d)s::date - %(n)s + 1, %(d)s::date, interval '1 day') AS d(day)
+            LEFT JOIN ops_rollup_tenant_user_day r ON r.day = d.day::date
+            GROUP BY d.day ORDER BY d.day
+            """,
+            {"d": as_of, "n": days},
+        )
+        return [(day, int(users)) for day, users in cursor.fetchall()]
+
+
 @dataclass(frozen=True)
 class MetricsFreshness:
-    """How old the cached metrics are. ``computed_at`` is None before the first run."""
+    """When the cached metrics were last computed; ``computed_at`` None means never."""
 
     computed_at: datetime | None
-    age_minutes: float | None
-    is_stale: bool
-    level: str  # ok / warning (stale) / critical (four times the threshold) / unknown (never computed)
+    now: datetime
+    stale_after: timedelta
+
+    @property
+    def age_minutes(self) -> float | None:
+        return None if self.computed_at is None else (self.now - self.computed_at).total_seconds() / 60
+
+    @property
+    def minutes_ago(self) -> int | None:
+        age = self.age_minutes
+        return None if age is None else max(0, int(age))
+
+    @property
+    def stale_after_minutes(self) -> int:
+        return int(self.stale_after.total_seconds() // 60)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.computed_at is None or self.now - self.computed_at > self.stale_after
+
+    @property
+    def level(self) -> str:
+        """For the stale-metrics alert: ``unknown`` (never computed), ``ok``, ``warning``
+        (stale) or ``critical`` (four times the threshold)."""
+        if self.computed_at is None:
+            return "unknown"
+        age = self.now - self.computed_at
+        return "critical" if age > 4 * self.stale_after else "warning" if age > self.stale_after else "ok"
 
 
 def metrics_freshness(*, now: datetime | None = None) -> MetricsFreshness:
-    """From the engine's state row (one query): when the last recompute finished."""
-    now = now or timezone.now()
-    state = MetricsState.objects.filter(pk=1).values("last_incremental_at", "last_full_at").first() or {}
-    stamps = [at for at in (state.get("last_incremental_at"), state.get("last_full_at")) if at is not None]
-    if not stamps:
-        return MetricsFreshness(None, None, False, "unknown")
-    computed_at = max(stamps)
-    age = (now - computed_at).total_seconds() / 60
-    threshold = settings.METRICS_STALE_AFTER_MINUTES
-    level = "critical" if age > 4 * threshold else "warning" if age > threshold else "ok"
-    return MetricsFreshness(computed_at, age, age > threshold, level)
+    """The latest of: the newest ``ops_tenant_metrics.computed_at`` and the engine state's last run
+    (a run over zero tenants writes no metrics row but is still a run). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT GREATEST((SELECT max(computed_at) FROM ops_tenant_metrics),
+                            (SELECT GREATEST(last_incremental_at, last_full_at) FROM ops_metrics_state LIMIT 1))
+            """
+        )
+        (computed_at,) = cursor.fetchone()
+    return MetricsFreshness(
+        computed_at=computed_at,
+        now=now or timezone.now(),
+        stale_after=timedelta(minutes=settings.METRICS_STALE_AFTER_MINUTES),
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    id: int
+    occurred_at: datetime
+    event_type: str
+    user_id: str
+    session_id: str
+    is_real: bool
+    exclusion_reason: str
+    friction_signal: str
+    friction_weight: float
+
+    @property
+    def is_friction(self) -> bool:
+        return self.friction_weight > 0
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.occurred_at.isoformat()}~{self.id}"
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    events: list[TimelineEvent]
+    next_cursor: str | None  # pass as ``before`` for the next (older) page; None on the last page
+
+
+def timeline_cursor_parse(value: str) -> tuple[datetime, int]:
+    """``<occurred_at ISO>~<id>`` -> (occurred_at, id); ValueError when malformed."""
+    stamp, _, pk = value.rpartition("~")
+    occurred_at = datetime.fromisoformat(stamp)
+    if occurred_at.tzinfo is None:
+        raise ValueError("the cursor's time has no time zone")
+    return occurred_at, int(pk)
+
+
+def tenant_events_page(*, tenant_id: str, before: str | None = None, limit: int = 50) -> TimelinePage:
+    """A tenant's events, newest first, ``limit`` at a time (keyset pagination).
+
+    ``before`` is the ``next_cursor`` of the previous page. The WHERE keeps
+    ``occurred_at <= t`` on its own so the scan starts at the cursor in the
+    ``(tenant_id, occurred_at)`` index, whatever the tenant's history: no OFFSET.
+    Raises ValueError for a malformed cursor.
+    """
+    params: dict[str, Any] = {"t": tenant_id, "limit": limit + 1}
+    keyset = ""
+    if before:
+        params["at"], params["pk"] = timeline_cursor_parse(before)
+        keyset = "AND e.occurred_at <= %(at)s AND (e.occurred_at < %(at)s OR e.id < %(pk)s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT e.id, e.occurred_at, e.event_type, e.user_id, e.session_id, e.is_real, e.exclusion_reason,
+                   e.friction_signal, COALESCE(et.friction_weight, 0)
+            FROM ops_events e LEFT JOIN events_eventtype et ON et.name = e.event_type
+            WHERE e.tenant_id = %(t)s {keyset}
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT %(limit)s
+            """,
+            params,
+        )
+        rows = [TimelineEvent(*row) for row in cursor.fetchall()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return TimelinePage(events=rows, next_cursor=rows[-1].cursor if more else None)
 
 
 def at_risk_counts_by_level() -> dict[str, int]:

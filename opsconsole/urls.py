@@ -6,12 +6,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from opsconsole.views import today_page
 
 admin.site.site_header = "Ops Console"
 admin.site.site_title = "Ops Console admin"
 admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
+# "View site" in admin goes back to the console's Today page.
+admin.site.site_url = "/"
 
 urlpatterns = [
     path("", include("events.urls")),
@@ -23,5 +26,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=False), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    path("", today_page, name="home"),
 ]

@@ -174,7 +174,18 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
                     WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
                     WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason)
                                                            || tm.secondary_signals
-                    ELSE tm.secondary_signals END
+                    ELSE tm.secondary_signals END,
+                -- Critical means "call": the spec's rule holds whichever path made the tenant critical.
+                interventions = CASE
+                    WHEN x.level = 'critical' AND NOT tm.interventions @> '[{{"intervention_type": "call"}}]'
+                    THEN jsonb_build_array(jsonb_build_object(
+                        'intervention_type', 'call',
+                        'priority', 'immediate',
+                        'suggested_action', 'Schedule 15-min call with customer',
+                        'context', x.reason,
+                        'expected_outcome', 'Learn what changed for them and agree on one concrete next step',
+                        'triggering_signals', jsonb_build_array(x.reason))) || tm.interventions
+                    ELSE tm.interventions END
             FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
             WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
             """,

@@ -1,0 +1,275 @@
+"""Console pages of the customers app: the Customers list, one Customer, and the at-risk CSV.
+
+They read through customers/selectors.py, the same functions the API calls, so a
+number on a page and in ``/ops/customers...`` can never differ. Bad query
+parameters get a 400 page that says which one and why.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from customers.models import RiskLevel, Tenant, TenantKind, TenantMetrics
+from customers.selectors import (
+    CustomerFilters,
+    customers_list,
+    stickiness_series,
+    tenant_change_days,
+    tenant_events_page,
+    tenant_metrics_get,
+    tenants_at_risk,
+)
+from customers.services import CHANGE_LABELS
+from opsconsole.charts import HLine, Marker, Series, bar_chart, line_chart
+from opsconsole.pages import staff_required
+
+PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 50
+CSV_MAX_ROWS = 10_000
+# Full-width charts get a wider drawing so their text stays the size of the page's.
+CHART_WIDTH = 960
+
+# Sortable columns of the page: query value -> (selector ordering key, header).
+SORT_COLUMNS: dict[str, str] = {
+    "tenant": "tenant_id",
+    "signal": "risk_signal_strength",
+    "stickiness_7d": "stickiness_7d",
+    "stickiness_30d": "stickiness_30d",
+    "delta": "stickiness_delta",
+    "friction": "friction_score",
+    "investigation": "days_since_investigation",
+    "last_seen": "last_seen_at",
+}
+DEFAULT_SORT = "-signal"
+
+# What each risk component measures, in the founder's words (the engine's docstring, shortened).
+COMPONENT_HELP: dict[str, str] = {
+    "engagement_decay": "This week's stickiness against the customer's own 30-day weekly baseline: "
+    "45 x (1 - delta) when it falls.",
+    "silent_churn": "Active in the last 7 days, but nobody has investigated anything for more than 7 days.",
+    "never_investigated": "Active for more than a week and never viewed an incident or completed a replay "
+    "(the legal-only pattern).",
+    "friction": "Weighted friction over 7 days (each session capped at 5, each day at 10), 3 points per unit.",
+    "champion_silent": "One user made most of the activity before this week and has gone quiet this week.",
+    "usage_cliff": "Real events this week fell below half of last week's (with at least 10 last week).",
+}
+
+
+class CustomerListForm(forms.Form):
+    q = forms.CharField(required=False, max_length=128, label="Search tenant")
+    level = forms.ChoiceField(
+        required=False,
+        label="Level",
+        choices=[("", "Any level"), ("at_risk", "At risk (any level)"), *RiskLevel.choices, ("none", "Not at risk")],
+    )
+    kind = forms.ChoiceField(
+        required=False, label="Kind", choices=[*TenantKind.choices, ("all", "All kinds")], initial=TenantKind.CUSTOMER
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for name in SORT_COLUMNS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput,
+    )
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+def _sort_links(params: dict[str, Any], current: str) -> dict[str, dict[str, str]]:
+    """For each sortable column: the link that sorts by it (toggling direction when it is the
+    current sort) and its aria-sort value."""
+    links = {}
+    active = current.lstrip("-")
+    for name in SORT_COLUMNS:
+        if name == active:
+            next_sort = name if current.startswith("-") else f"-{name}"
+            aria = "descending" if current.startswith("-") else "ascending"
+        else:
+            next_sort = f"-{name}" if name in ("signal", "friction", "investigation", "last_seen") else name
+            aria = "none"
+        query = {k: v for k, v in params.items() if v and k not in ("sort", "page")}
+        query["sort"] = next_sort
+        links[name] = {"href": "?" + urlencode(query), "aria": aria}
+    return links
+
+
+@staff_required
+def customers_page(request: HttpRequest) -> HttpResponse:
+    form = CustomerListForm(request.GET)
+    if not form.is_valid():
+        return render(request, "customers/list.html", {"form": form, "page": None}, status=400)
+    data = form.cleaned_data
+    sort = data["sort"] or DEFAULT_SORT
+    descending = sort.startswith("-")
+    ordering = ("-" if descending else "") + SORT_COLUMNS[sort.lstrip("-")]
+    level = data["level"] or None
+    filters = CustomerFilters(
+        kind=None if data["kind"] == "all" else (data["kind"] or TenantKind.CUSTOMER),
+        risk_level=None if level == "at_risk" else level,
+        at_risk=True if level == "at_risk" else None,
+        search=data["q"].strip(),
+    )
+    paginator = Paginator(customers_list(filters=filters, ordering=ordering), PAGE_SIZE)
+    try:
+        page = paginator.page(data["page"] or 1)
+    except EmptyPage as exc:
+        raise Http404(f"There is no page {data['page']}: the list has {paginator.num_pages}.") from exc
+    params = {k: data[k] for k in ("q", "level", "kind") if data[k]}
+    params["sort"] = sort
+    return render(
+        request,
+        "customers/list.html",
+        {
+            "form": form,
+            "page": page,
+            "sort": sort,
+            "sort_links": _sort_links(params, sort),
+            "page_query": urlencode(params),
+        },
+    )
+
+
+def _csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: tenant ids and names come from the customer's product."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+CSV_COLUMNS = [
+    "tenant_id",
+    "name",
+    "risk_level",
+    "risk_signal_strength",
+    "primary_risk_reason",
+    "secondary_signals",
+    "stickiness_7d",
+    "stickiness_30d",
+    "stickiness_delta",
+    "days_since_investigation",
+    "friction_weighted_score",
+    "friction_events_7d",
+    "top_friction_type",
+    "first_intervention",
+    "first_intervention_priority",
+    "triggering_signals",
+    "recent_changes",
+    "decay_correlation",
+    "computed_at",
+]
+
+
+def _csv_row(m: TenantMetrics) -> list[Any]:
+    first = m.interventions[0] if m.interventions else {}
+    return [
+        m.tenant_id,
+        m.tenant.name,
+        m.risk_level,
+        m.risk_signal_strength,
+        m.primary_risk_reason,
+        "; ".join(m.secondary_signals),
+        m.stickiness_7d,
+        m.stickiness_30d,
+        "" if m.stickiness_delta is None else m.stickiness_delta,
+        "" if m.days_since_investigation is None else m.days_since_investigation,
+        m.friction_weighted_score,
+        m.friction_events_7d,
+        m.top_friction_type,
+        first.get("suggested_action", ""),
+        first.get("priority", ""),
+        "; ".join(first.get("triggering_signals", [])),
+        "; ".join(m.recent_changes),
+        m.decay_correlation or "",
+        m.computed_at.isoformat(),
+    ]
+
+
+@staff_required
+def at_risk_csv(request: HttpRequest) -> HttpResponse:
+    """The at-risk list (``tenants_at_risk``, as ``GET /ops/customers/at-risk``), strongest first, as CSV."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="customers-at-risk-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for metrics in tenants_at_risk(limit=CSV_MAX_ROWS):
+        writer.writerow([_csv_safe(value) for value in _csv_row(metrics)])
+    return response
+
+
+def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, str]]) -> SafeString:
+    by_day: dict[date, list[str]] = defaultdict(list)
+    for day, event_type in changes:
+        by_day[day].append(CHANGE_LABELS.get(event_type, event_type.lower()))
+    return line_chart(
+        [
+            Series("7-day stickiness", [(p["day"], p["stickiness_7d"]) for p in series]),
+            Series("30-day baseline (per week)", [(p["day"], p["stickiness_30d"]) for p in series], dashed=True),
+        ],
+        title="Stickiness: last 7 days against the 30-day weekly baseline, 60 days",
+        y_label="weighted engagement / week",
+        markers=[Marker(day, ", ".join(labels)) for day, labels in sorted(by_day.items())],
+        width=CHART_WIDTH,
+        height=260,
+    )
+
+
+def _playbook_panel(tenant_id: str) -> Any:
+    """The playbooks app's panel for this customer (matched playbooks, history, forms)."""
+    from playbooks.selectors import customer_playbook_panel
+
+    return customer_playbook_panel(tenant_id)
+
+
+@staff_required
+def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    tenant = get_object_or_404(Tenant, tenant_id=tenant_id)
+    before = request.GET.get("before") or None
+    try:
+        timeline = tenant_events_page(tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE)
+    except ValueError:
+        return render(
+            request,
+            "customers/bad_request.html",
+            {
+                "problem": "The 'before' parameter is not a timeline position from this page. Start from the newest events."
+            },
+            status=400,
+        )
+    metrics = tenant_metrics_get(tenant_id=tenant_id)
+    context: dict[str, Any] = {
+        "tenant": tenant,
+        "metrics": metrics,
+        "timeline": timeline,
+        "before": before,
+        "playbook_panel": _playbook_panel(tenant_id),
+    }
+    if metrics is not None:
+        series = stickiness_series(tenant_id=tenant_id, as_of=metrics.as_of)
+        changes = tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)
+        context.update(
+            stickiness_chart=_stickiness_chart(series, changes),
+            friction_chart=bar_chart(
+                [(p["day"], p["friction_score"]) for p in series],
+                title="Daily friction score, 60 days (each day capped at 10)",
+                y_label="friction",
+                hlines=[HLine(10.0, "day cap")],
+                width=CHART_WIDTH,
+                height=200,
+            ),
+            changes=changes,
+            components=[
+                {**component, "help": COMPONENT_HELP.get(component.get("signal", ""), "")}
+                for component in metrics.risk_components
+            ],
+        )
+    return render(request, "customers/detail.html", context)

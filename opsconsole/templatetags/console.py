@@ -1,0 +1,52 @@
+"""Template helpers shared by the console pages: times, trends and numbers said in words too.
+
+Colour and arrows are never the only signal: every helper that shows one also says it in words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def when(value: datetime | None) -> SafeString | str:
+    """A relative time ("3 hours ago") with the exact local time as its tooltip and machine value."""
+    if value is None:
+        return "never"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M %Z"),
+        naturaltime(value),
+    )
+
+
+@register.filter
+def trend(delta: float | None) -> SafeString | str:
+    """stickiness_delta (7d / 30d) as the number, an arrow and a word: up, down or steady."""
+    if delta is None:
+        return mark_safe('<span class="muted">no baseline</span>')
+    if delta > 1:
+        arrow, word, css = "↑", "up", "trend-up"
+    elif delta < 1:
+        arrow, word, css = "↓", "down", "trend-down"
+    else:
+        arrow, word, css = "→", "steady", "trend-flat"
+    return format_html(
+        '{} <span class="{}"><span aria-hidden="true">{}</span> {}</span>', f"{delta:.2f}", css, arrow, word
+    )
+
+
+@register.filter
+def signal_name(name: str) -> str:
+    """``engagement_decay`` -> ``Engagement decay``."""
+    return name.replace("_", " ").capitalize()

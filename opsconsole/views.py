@@ -1,0 +1,157 @@
+"""The Today page (``/``): the one page the founder opens in the morning.
+
+It lives in the project package, not in an app, because it reads every app
+(events: the north star and alerts; customers: who to call; infra: days to
+limit) and owns none of their data. Every number comes from the same selector
+the API and the exporter call, and the page costs a constant number of queries
+whatever the number of tenants (tests/test_today.py counts them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from customers.apis import CustomerAtRiskSerializer
+from customers.selectors import MetricsFreshness, metrics_freshness, real_users_daily, tenants_at_risk
+from events.alerts import MESSAGES
+from events.models import AlertNotification, AlertState, DeliveryState
+from events.selectors import Status, north_star_targets, real_users_summary
+from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
+from opsconsole.charts import HLine, Series, line_chart
+from opsconsole.pages import staff_required
+from playbooks.selectors import tenant_matched_playbooks
+
+TODAY_AT_RISK = 10
+DAU_CHART_DAYS = 30
+RESOURCE_NAMES = {"db_storage": "Database storage", "redis_memory": "Redis memory"}
+# The status word shown next to the big number (the alert texts' own words).
+STATUS_WORDS = {
+    Status.ACTIVE: "HEALTHY",
+    Status.WARNING: "WARNING",
+    Status.CRITICAL: "ALERT",
+    Status.NO_USERS_YET: "NO REAL USERS YET",
+}
+
+
+def _real_users_daily_cached(*, as_of: date, freshness: MetricsFreshness) -> list[tuple[date, int]]:
+    """``real_users_daily`` read once per metrics run.
+
+    The rollup it reads changes only inside a recompute, which also moves the
+    freshness timestamp, so the timestamp in the key makes a stale hit impossible.
+    Its cost grows with users x days; cached, the Today page stays flat as tenants grow.
+    """
+    if freshness.computed_at is None:
+        return real_users_daily(as_of=as_of, days=DAU_CHART_DAYS)
+    key = f"today:real_users_daily:{as_of.isoformat()}:{DAU_CHART_DAYS}:{freshness.computed_at.isoformat()}"
+    daily = cache.get(key)
+    if daily is None:
+        daily = real_users_daily(as_of=as_of, days=DAU_CHART_DAYS)
+        cache.set(key, daily, timeout=24 * 3600)
+    return daily
+
+
+def _playbook_labels(entry: dict[str, Any]) -> list[str]:
+    """Matched playbooks of an at-risk entry, whatever shape the playbooks app gives them
+    (names, slugs or objects with a name); none until that app is installed."""
+    matched = entry.get("matched_playbooks", entry.get("matched_playbook")) or []
+    if not isinstance(matched, list):
+        matched = [matched]
+    labels = []
+    for item in matched:
+        if isinstance(item, dict):
+            labels.append(str(item.get("name") or item.get("id") or item.get("slug") or ""))
+        else:
+            labels.append(str(item))
+    return [label for label in labels if label]
+
+
+def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
+    """What is wrong right now: the north-star alert state, infra resources near their
+    limit, and alert deliveries that are failing. Two queries."""
+    alerts: list[dict[str, Any]] = []
+    state = AlertState.objects.filter(pk=1).first()
+    if state is not None and state.status in (Status.WARNING, Status.CRITICAL):
+        _, meaning, action, _ = MESSAGES[state.status]
+        alerts.append(
+            {
+                "level": "critical" if state.status == Status.CRITICAL else "warning",
+                "what": f"North star: {STATUS_WORDS[state.status]}",
+                "detail": f"{meaning}. Action: {action}.",
+                "since": state.changed_at,
+            }
+        )
+    for name, projection in overview.resources.items():
+        if projection.level in (LEVEL_WARNING, LEVEL_CRITICAL):
+            alerts.append(
+                {
+                    "level": projection.level,
+                    "what": f"{RESOURCE_NAMES[name]}: {projection.days_to_limit_whole} days to the limit",
+                    "detail": projection.reason,
+                    "since": None,
+                }
+            )
+    failing = list(
+        AlertNotification.objects.filter(state__in=[DeliveryState.FAILED, DeliveryState.RETRYING])
+        .order_by("-created_at")
+        .values("subject", "channel", "state", "last_error", "created_at")[:5]
+    )
+    for notification in failing:
+        alerts.append(
+            {
+                "level": "warning",
+                "what": f"Alert delivery {notification['state']} ({notification['channel']})",
+                "detail": f"{notification['subject']} — {notification['last_error'] or 'no error recorded'}",
+                "since": notification["created_at"],
+            }
+        )
+    return alerts
+
+
+@staff_required
+def today_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    summary = real_users_summary(now=now)
+    targets = north_star_targets()
+    _, meaning, action, escalation = MESSAGES[summary.status]
+    rows = tenants_at_risk(limit=TODAY_AT_RISK)
+    # Every row's matched playbooks in one query, as the at-risk API does.
+    matched = tenant_matched_playbooks(tenant_ids=[row.tenant_id for row in rows])
+    at_risk = CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+    for entry in at_risk:
+        entry["playbooks"] = _playbook_labels(entry)
+        entry["first_intervention"] = entry["interventions"][0] if entry["interventions"] else None
+    freshness = metrics_freshness(now=now)
+    # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
+    daily = _real_users_daily_cached(as_of=now.astimezone(UTC).date(), freshness=freshness)
+    dau_chart = line_chart(
+        [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
+        title=f"Real users per day, last {DAU_CHART_DAYS} days",
+        y_label="users",
+        hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
+    )
+    overview = infra_overview(series_days=1, now=now)
+    return render(
+        request,
+        "today.html",
+        {
+            "summary": summary,
+            "status_word": STATUS_WORDS[summary.status],
+            "meaning": meaning,
+            "action": action,
+            "escalation": escalation,
+            "targets": targets,
+            "dau_on_target": summary.dau >= targets.dau_target,
+            "mau_on_target": summary.mau >= targets.mau_target,
+            "at_risk": at_risk,
+            "dau_chart": dau_chart,
+            "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
+            "alerts": _open_alerts(overview=overview),
+            "freshness": freshness,
+        },
+    )

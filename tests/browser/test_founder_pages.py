@@ -1,0 +1,122 @@
+"""The founder's pages in a real browser: Today, Customers, Customer, Infrastructure.
+
+Seeds the demo history through the ingestion service and recomputes the metrics,
+then clicks through as the founder would. Screenshots go to test-artifacts/;
+with UPDATE_README_SCREENSHOT=1 the Today screenshot also replaces
+docs/screenshots/today.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from customers.selectors import tenants_at_risk
+from customers.services import metrics_recompute
+from events.demo import seed_demo
+from tests.browser.conftest import log_in, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+README_SCREENSHOT = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots" / "today.png"
+PAGES = ["/", "/customers/", "/customers/acme/", "/customers/at-risk.csv", "/infra/"]
+
+
+@pytest.fixture
+def founder(transactional_db):
+    return get_user_model().objects.create_user("founder", "founder@example.com", "pw-founder-1", is_staff=True)
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """30 demo tenants over 60 days, ending now (the browser's cookies need the real clock)."""
+    seed_demo(tenants=30, days=60, now=timezone.now())
+    metrics_recompute(full=True)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_anonymous_users_are_redirected_to_login(page, live_server, path):
+    page.goto(f"{live_server.url}{path}")
+    assert page.url == f"{live_server.url}/login/?next={path}"
+    assert page.locator("h1").inner_text() == "Log in"
+
+
+def test_the_founder_sees_whom_to_call_and_opens_the_customer(page, live_server, founder, demo):
+    top = tenants_at_risk(limit=1)[0]
+    log_in(page, live_server.url)
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.locator("h1").inner_text() == "Today"
+    # The demo has real users in the last day: healthy, said in words next to the number.
+    assert page.get_by_test_id("north-star-status").inner_text() == "HEALTHY"
+    assert "Action: Continue collecting feedback." in page.locator(".action-line").inner_text()
+    assert "Customer metrics computed 0 minutes ago" in page.get_by_test_id("freshness").inner_text()
+    call_list = page.locator("table.at-risk")
+    assert call_list.locator("tbody tr").first.locator("a").inner_text() == (top.tenant.name or top.tenant_id)
+    assert page.locator("svg.chart").count() == 1
+    screenshot(page, "today")
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        # Tall enough to show the north star, the call list, the users chart and the runway; under 300 KB.
+        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1200, "height": 1500})
+        page.screenshot(path=str(README_SCREENSHOT), full_page=False)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+    call_list.locator("tbody tr").first.locator("a").click()
+    page.wait_for_url(f"{live_server.url}/customers/{top.tenant_id}/")
+    assert page.locator("h1").inner_text().startswith(top.tenant.name or top.tenant_id)
+    assert page.locator("h1 .status").first.inner_text() == f"{top.risk_level} risk"
+    # The stickiness lines and the friction bars, both server-rendered SVG.
+    assert page.locator("svg.chart").count() == 2
+    assert page.locator("svg.chart title").first.text_content().startswith("Stickiness")
+    assert page.locator("table.timeline tbody tr").count() == 50
+    screenshot(page, "customer")
+
+    page.get_by_role("link", name="Older events →").click()
+    assert "before=" in page.url
+    assert page.locator("table.timeline tbody tr").count() >= 1
+
+    page.goto(f"{live_server.url}/customers/")
+    rows = page.locator("table.customers tbody tr")
+    assert rows.count() == 27  # 30 demo tenants, 3 of them internal (not customers)
+    assert rows.first.get_attribute("data-tenant") == top.tenant_id
+    screenshot(page, "customers")
+    page.get_by_label("Level").select_option(top.risk_level)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(f"**level={top.risk_level}**")
+    levels = page.locator("table.customers tbody tr td:nth-child(2)").all_inner_texts()
+    assert levels and set(levels) == {top.risk_level}
+
+    page.goto(f"{live_server.url}/infra/")
+    assert page.locator("h1").inner_text() == "How long does the infrastructure last?"
+    screenshot(page, "infra-demo")
+
+
+def test_today_fits_a_phone(page, live_server, founder, demo):
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url)
+    page.wait_for_url(f"{live_server.url}/")
+    # Nothing wider than the screen except inside scrollable table wrappers.
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 390, f"the page is {overflow}px wide on a 390px phone"
+    assert page.get_by_test_id("north-star-status").is_visible()
+    screenshot(page, "today-mobile")
+    # The Customer page too: its wide charts and tables scroll inside their cards.
+    page.goto(f"{live_server.url}/customers/{tenants_at_risk(limit=1)[0].tenant_id}/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the Customer page is {width}px wide on a 390px phone"
+    screenshot(page, "customer-mobile")
+
+
+def test_every_page_renders_on_an_empty_install(page, live_server, founder):
+    log_in(page, live_server.url)
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_test_id("north-star-status").inner_text() == "NO REAL USERS YET"
+    assert "Getting started: send your first event" in page.content()
+    screenshot(page, "today-empty")
+    page.goto(f"{live_server.url}/customers/")
+    assert "No customers yet" in page.locator("table.customers").inner_text()
+    screenshot(page, "customers-empty")
