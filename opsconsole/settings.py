@@ -331,5 +331,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A killed worker's PostgreSQL backend would otherwise run its statement to the end while
 # holding the metrics advisory lock, so the redelivered task would skip. With this check the
-# server notices the dead client within seconds and rolls back (PostgreSQL 14+, Linux).
-DATABASES["default"]["OPTIONS"]["options"] = "-c client_connection_check_interval=2000"  # type: ignore[index]
+# server notices the dead client within seconds and rolls back (PostgreSQL 14+ on Linux; set 0 for an
+# older server, which refuses the parameter).
+DATABASE_CLIENT_CHECK_MS = env.int("DATABASE_CLIENT_CHECK_MS", default=2000)
+if DATABASE_CLIENT_CHECK_MS:
+    DATABASES["default"]["OPTIONS"]["options"] = f"-c client_connection_check_interval={DATABASE_CLIENT_CHECK_MS}"  # type: ignore[index]
