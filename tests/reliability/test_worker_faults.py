@@ -180,6 +180,65 @@ def test_a_worker_killed_mid_recompute_is_redelivered_and_ends_equal_to_a_full_r
             assert db.execute("SELECT sum(value) FROM ops_rollup_tenant_day").fetchone()[0] == 40_000
 
 
+def test_a_pool_process_killed_mid_recompute_requeues_the_task_at_once(tmp_path):
+    """The OOM killer picks the pool process, not the worker: the worker survives and, with
+    CELERY_TASK_REJECT_ON_WORKER_LOST, requeues the task instead of acknowledging it as failed."""
+    import psutil
+
+    with private_postgres() as pg, private_redis() as (redis_url, _):
+        env = {**_worker_env(pg.url, redis_url), "CELERY_BROKER_VISIBILITY_TIMEOUT": "3600"}  # no sweep can help
+        dsn = pg.server.get_uri(database="ops")  # type: ignore[attr-defined]
+        with psycopg.connect(dsn, autocommit=True) as db:
+            _events_load(db, first=0, count=10_000)
+            manage(["recompute_metrics"], **env)
+            _events_load(db, first=10_000, count=10_000)
+            watermark_before = _watermark(db)
+            blocker = psycopg.connect(dsn)
+            blocker.execute("LOCK TABLE ops_tenant_metrics IN EXCLUSIVE MODE")
+            log = tmp_path / "worker.log"
+            with celery_worker(log_path=log, **env) as worker:
+                wait_until(lambda: _ready(log), timeout=60, what="the worker")
+                _task_send("customers.metrics_recompute", **env)
+                wait_until(
+                    lambda: (
+                        db.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query LIKE '%%INSERT INTO ops_tenant_metrics%%'"
+                        ).fetchone()[0]
+                        == 1
+                    ),
+                    timeout=60,
+                    what="the recompute to reach its write",
+                )
+                (pool_process,) = psutil.Process(worker.pid).children()
+                pool_process.send_signal(signal.SIGKILL)
+                wait_until(
+                    lambda: (
+                        db.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%INSERT INTO ops_tenant_metrics%%' "
+                            "AND pid <> pg_backend_pid()"
+                        ).fetchone()[0]
+                        == 0
+                    ),
+                    timeout=30,
+                    what="the killed process's backend to roll back",
+                )
+                blocker.rollback()
+                blocker.close()
+                wait_until(
+                    lambda: (_watermark(db) or 0) > (watermark_before or 0),
+                    timeout=60,
+                    what="the requeued recompute to commit",
+                )
+                assert worker.poll() is None
+            text = log.read_text(errors="replace")
+            assert "WorkerLostError" in text or "exited prematurely" in text, text[-3000:]
+            assert db.execute("SELECT sum(value) FROM ops_rollup_tenant_day").fetchone()[0] == 20_000
+            folded = _cache(db)
+            manage(["recompute_metrics", "--full"], **env)
+            assert _cache(db) == folded
+
+
 def test_two_recomputes_started_at_once_one_runs_one_skips_and_both_say_so(tmp_path):
     with private_postgres() as pg:
         dsn = pg.server.get_uri(database="ops")  # type: ignore[attr-defined]
