@@ -29,6 +29,7 @@ from customers.selectors import (
     tenants_at_risk,
 )
 from events.auth import ReadScopeOrStaff
+from opsconsole.openapi import FIELD_ERRORS, error_responses
 from playbooks.apis import MatchedPlaybookSerializer
 from playbooks.selectors import tenant_matched_playbooks
 
@@ -259,6 +260,11 @@ class CustomerListApi(generics.ListAPIView):
         summary="Customers with stickiness, friction and risk (paginated, filterable, sortable)",
         description=HEURISTIC_NOTE,
         parameters=[CustomerQuerySerializer],
+        responses={
+            200: CustomerRowSerializer(many=True),
+            400: FIELD_ERRORS,
+            **error_responses(401, 403, 404, 503),
+        },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -273,7 +279,7 @@ class CustomerAtRiskApi(APIView):
         description=HEURISTIC_NOTE
         + " Ordered by `risk_signal_strength`, strongest first. Internal, test and demo tenants are never listed.",
         parameters=[AtRiskQuerySerializer],
-        responses={200: CustomerAtRiskSerializer(many=True)},
+        responses={200: CustomerAtRiskSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         params = _query_validate(AtRiskQuerySerializer, request)
@@ -289,7 +295,7 @@ class CustomerDetailApi(APIView):
         operation_id="customers_detail",
         summary="One customer: every risk component and a 60-day daily series of stickiness and friction",
         description=HEURISTIC_NOTE,
-        responses={200: CustomerDetailSerializer},
+        responses={200: CustomerDetailSerializer, **error_responses(401, 403, 404, 503)},
     )
     def get(self, request: Request, tenant_id: str) -> Response:
         metrics = tenant_metrics_get(tenant_id=tenant_id)

@@ -9,11 +9,16 @@ from celery import shared_task
 from customers.services import metrics_recompute, tenant_rollups_rebuild
 
 
-@shared_task(name="customers.metrics_recompute", acks_late=True, ignore_result=True)
-def metrics_recompute_task() -> dict[str, Any]:
+@shared_task(bind=True, name="customers.metrics_recompute", acks_late=True, ignore_result=True, max_retries=5)
+def metrics_recompute_task(self: Any) -> dict[str, Any]:
     """Incremental recompute (beat, every 5 minutes). Idempotent and overlap-safe
     (advisory lock: a second run skips), so acks_late is harmless."""
     result = metrics_recompute()
+    if result.skipped and (self.request.delivery_info or {}).get("redelivered"):
+        # Redelivered because its worker died: the dead worker's database session may still hold
+        # the lock for a moment (until PostgreSQL notices, DATABASE_CLIENT_CHECK_MS). Try again
+        # shortly rather than leave the run to the next beat tick.
+        raise self.retry(countdown=5)
     return {"skipped": result.skipped, "mode": result.mode, "events_folded": result.events_folded}
 
 

@@ -21,6 +21,7 @@ from events.services import (
     ingest_rate_check,
     interaction_record,
 )
+from opsconsole.openapi import error_responses
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",
@@ -41,7 +42,16 @@ ReceiptSerializer = inline_serializer(
         ),
     },
 )
-ErrorSerializer = inline_serializer(name="ErrorDetail", fields={"detail": serializers.CharField()})
+# A 400: a malformed body ("detail" only) or a batch whose every event was rejected (the receipt too).
+IngestRejectionSerializer = inline_serializer(
+    name="IngestRejection",
+    fields={
+        "detail": serializers.CharField(),
+        "accepted": serializers.IntegerField(required=False),
+        "duplicates": serializers.IntegerField(required=False),
+        "rejected": serializers.ListField(child=serializers.DictField(), required=False),
+    },
+)
 
 
 class RawJSONParser(BaseParser):
@@ -73,13 +83,10 @@ class EventIngestApi(APIView):
         request=OpenApiTypes.OBJECT,
         responses={
             200: ReceiptSerializer,
-            400: OpenApiResponse(ReceiptSerializer, description="Malformed body, or every event rejected."),
-            401: ErrorSerializer,
-            403: ErrorSerializer,
-            413: ErrorSerializer,
-            415: ErrorSerializer,
-            429: OpenApiResponse(ErrorSerializer, description="Over this key's requests per minute; see Retry-After."),
-            503: ErrorSerializer,
+            400: OpenApiResponse(
+                IngestRejectionSerializer, description="Malformed body, or every event rejected (with the receipt)."
+            ),
+            **error_responses(401, 403, 413, 415, 429, 503),
         },
         examples=[
             OpenApiExample(
@@ -172,9 +179,14 @@ class InteractionRecordApi(APIView):
         request=OpenApiTypes.OBJECT,
         responses={
             200: inline_serializer(name="InteractionRecorded", fields={"status": serializers.CharField()}),
-            400: OpenApiTypes.OBJECT,
-            401: ErrorSerializer,
-            403: ErrorSerializer,
+            400: OpenApiResponse(
+                inline_serializer(
+                    name="InteractionRejection",
+                    fields={"detail": serializers.CharField(), "errors": serializers.DictField(required=False)},
+                ),
+                description="Malformed body or an invalid field (`errors` names each field).",
+            ),
+            **error_responses(401, 403, 413, 415, 503),
         },
         examples=[
             OpenApiExample(
@@ -214,7 +226,7 @@ class DaysSinceLastInteractionApi(APIView):
             "`daily_active_users` and `monthly_active_users` against their targets, and `milestones` "
             "with the date each was reached."
         ),
-        responses={200: OpenApiTypes.OBJECT, 401: ErrorSerializer, 403: ErrorSerializer},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         return Response(north_star_payload())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from events.auth import ReadScopeOrStaff
 from infra.selectors import infra_overview
+from opsconsole.openapi import FIELD_ERRORS, error_responses
 
 MAX_SERIES_DAYS = 365
 
@@ -109,9 +110,6 @@ class InfraQuerySerializer(serializers.Serializer):
     )
 
 
-ErrorSerializer = inline_serializer(name="InfraErrorDetail", fields={"detail": serializers.CharField()})
-
-
 class InfraApi(APIView):
     permission_classes = [ReadScopeOrStaff]
 
@@ -127,10 +125,8 @@ class InfraApi(APIView):
         parameters=[OpenApiParameter("days", int, description="Days of daily series (1-365, default 30).")],
         responses={
             200: InfraLimitsSerializer,
-            400: OpenApiResponse(description="Invalid query parameter."),
-            401: ErrorSerializer,
-            403: ErrorSerializer,
-            503: ErrorSerializer,
+            400: FIELD_ERRORS,
+            **error_responses(401, 403, 503),
         },
     )
     def get(self, request: Request) -> Response:

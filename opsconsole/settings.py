@@ -313,3 +313,30 @@ METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
 # Metrics older than this are shown as stale on the pages and raise a warning (four
 # times this: critical) through the alert channels; Prometheus gets the age as a gauge.
 METRICS_STALE_AFTER_MINUTES = env.int("METRICS_STALE_AFTER_MINUTES", default=15)
+
+# --- Reliability: workers that die mid-task ---
+# Tasks marked acks_late (all idempotent) are acknowledged only when they finish. With Redis
+# as the broker, a task whose worker died (SIGKILL, power loss) stays "unacked" and is handed
+# out again once it is older than the visibility timeout: it must be longer than the longest
+# task, or a slow task runs twice (harmless here, the tasks are idempotent and the metrics
+# lock makes a second recompute skip, but wasteful). Running workers sweep for such tasks
+# every CELERY_BROKER_RESTORE_INTERVAL seconds; a starting worker sweeps at once.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=600)
+CELERY_BROKER_RESTORE_INTERVAL = env.int("CELERY_BROKER_RESTORE_INTERVAL", default=60)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": CELERY_BROKER_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
+    }
+# A pool process killed mid-task (the OOM killer picks the child, not the worker) requeues an
+# acks_late task instead of acknowledging it as failed: without this, that task is lost.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A killed worker's PostgreSQL backend would otherwise run its statement to the end while
+# holding the metrics advisory lock, so the redelivered task would skip. With this check the
+# server notices the dead client within seconds and rolls back (PostgreSQL 14+ on Linux; set 0 for an
+# older server, which refuses the parameter).
+DATABASE_CLIENT_CHECK_MS = env.int("DATABASE_CLIENT_CHECK_MS", default=2000)
+if DATABASE_CLIENT_CHECK_MS:
+    DATABASES["default"]["OPTIONS"]["options"] = f"-c client_connection_check_interval={DATABASE_CLIENT_CHECK_MS}"  # type: ignore[index]

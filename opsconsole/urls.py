@@ -28,3 +28,4 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", today_page, name="home"),
 ]
+handler404 = "opsconsole.views.not_found"

@@ -13,7 +13,7 @@ from datetime import UTC, date
 from typing import Any
 
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -155,3 +155,14 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "freshness": freshness,
         },
     )
+
+
+API_PREFIXES = ("/api/", "/ops/", "/metrics/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404 for the whole site: JSON for API paths (a client never has to parse an HTML
+    page, e.g. for /ops/interventions/abc/outcome), the console's page otherwise."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse({"detail": f"Nothing at {request.path}: check the path against /api/schema/."}, status=404)
+    return render(request, "404.html", {"path": request.path}, status=404)

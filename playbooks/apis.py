@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
+from opsconsole.openapi import FIELD_ERRORS, error_responses
 from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
@@ -234,6 +235,13 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
     return dict(serializer.validated_data)
 
 
+def _field_errors(exc: PlaybookInputError) -> ValidationError:
+    """DRF's field-error shape, ``{"field": ["message"]}``, like every other 400 of the API."""
+    return ValidationError(
+        {field: [message] if isinstance(message, str) else message for field, message in exc.errors.items()}
+    )
+
+
 def _recorded_by(request: Request) -> str:
     key = request_api_key(request)
     return f"key:{key.prefix}" if key is not None else request.user.get_username()
@@ -256,7 +264,7 @@ class PlaybookListApi(APIView):
         operation_id="playbooks_list",
         summary="All founder playbooks with their conditions, steps and the tenants they match now",
         description=PLAYBOOK_NOTE,
-        responses={200: PlaybookDetailSerializer(many=True)},
+        responses={200: PlaybookDetailSerializer(many=True), **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         return Response(PlaybookDetailSerializer(playbooks_payload(), many=True).data)
@@ -269,7 +277,7 @@ class PlaybookDetailApi(APIView):
         operation_id="playbooks_detail",
         summary="One playbook (PlaybookDetail) with the tenants it matches now",
         description=PLAYBOOK_NOTE,
-        responses={200: PlaybookDetailSerializer},
+        responses={200: PlaybookDetailSerializer, **error_responses(401, 403, 404, 503)},
     )
     def get(self, request: Request, playbook_id: str) -> Response:
         payload = playbook_detail_payload(playbook_id=playbook_id)
@@ -289,7 +297,7 @@ class PlaybookEffectivenessApi(APIView):
         "for the playbook, or at its risk level, in the same period, with no intervention) at their first flag. "
         "Retained: no churn recorded within the window and no recorded outcome of churned or no_response. Only "
         "tenants followed for the whole window count (`evaluable`).",
-        responses={200: EffectivenessResponseSerializer},
+        responses={200: EffectivenessResponseSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         data = {"note": OBSERVATIONAL_NOTE, "playbooks": playbook_effectiveness()}
@@ -305,7 +313,7 @@ class SignalValidationApi(APIView):
         description="For each recorded churn: the highest risk level in the 90 days before it and how many days "
         "before it was first reached; for tenants flagged at each level: how many churned afterwards. "
         "`warning` is set while fewer than 10 churns are recorded.",
-        responses={200: SignalValidationSerializer},
+        responses={200: SignalValidationSerializer, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         return Response(SignalValidationSerializer(signal_validation()).data)
@@ -316,7 +324,7 @@ class InterventionListCreateApi(_ReadOrWrite):
         operation_id="interventions_list",
         summary="Interventions recorded, newest first",
         parameters=[InterventionQuerySerializer],
-        responses={200: InterventionSerializer(many=True)},
+        responses={200: InterventionSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         params = _valid(InterventionQuerySerializer, request.query_params)
@@ -327,7 +335,7 @@ class InterventionListCreateApi(_ReadOrWrite):
         operation_id="interventions_create",
         summary="Record an intervention the founder took (read-write key or staff session)",
         request=InterventionInputSerializer,
-        responses={201: InterventionSerializer},
+        responses={201: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 415, 503)},
     )
     def post(self, request: Request) -> Response:
         data = _valid(InterventionInputSerializer, request.data)
@@ -344,7 +352,7 @@ class InterventionListCreateApi(_ReadOrWrite):
                 created_by=_recorded_by(request),
             )
         except PlaybookInputError as exc:
-            raise ValidationError(exc.errors) from exc
+            raise _field_errors(exc) from exc
         return Response(InterventionSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -355,7 +363,7 @@ class InterventionOutcomeApi(APIView):
         operation_id="interventions_outcome",
         summary="Record (or correct) the outcome of an intervention",
         request=OutcomeInputSerializer,
-        responses={200: InterventionSerializer},
+        responses={200: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 404, 415, 503)},
     )
     def post(self, request: Request, intervention_id: int) -> Response:
         data = _valid(OutcomeInputSerializer, request.data)
@@ -369,7 +377,7 @@ class InterventionOutcomeApi(APIView):
                 note=data["note"],
             )
         except PlaybookInputError as exc:
-            raise ValidationError(exc.errors) from exc
+            raise _field_errors(exc) from exc
         return Response(InterventionSerializer(record).data)
 
 
@@ -378,7 +386,7 @@ class ChurnListCreateApi(_ReadOrWrite):
         operation_id="churns_list",
         summary="Recorded churns, newest first",
         parameters=[ChurnQuerySerializer],
-        responses={200: ChurnSerializer(many=True)},
+        responses={200: ChurnSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
         params = _valid(ChurnQuerySerializer, request.query_params)
@@ -388,7 +396,7 @@ class ChurnListCreateApi(_ReadOrWrite):
         operation_id="churns_create",
         summary="Mark a customer as lost (read-write key or staff session)",
         request=ChurnInputSerializer,
-        responses={201: ChurnSerializer},
+        responses={201: ChurnSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 415, 503)},
     )
     def post(self, request: Request) -> Response:
         data = _valid(ChurnInputSerializer, request.data)
@@ -400,5 +408,5 @@ class ChurnListCreateApi(_ReadOrWrite):
                 created_by=_recorded_by(request),
             )
         except PlaybookInputError as exc:
-            raise ValidationError(exc.errors) from exc
+            raise _field_errors(exc) from exc
         return Response(ChurnSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -161,3 +161,39 @@ def gunicorn(**env: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def celery_worker(
+    *, log_path: Path, beat: bool = False, concurrency: int = 1, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery -A opsconsole worker`` (with ``-B`` for an embedded beat), in its own
+    process group so a test can SIGKILL it whole, as a crash would. Its log goes to log_path."""
+    args = [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "-l", "info", "-c", str(concurrency)]
+    args += ["-P", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if beat:
+        args += ["-B", "-s", str(log_path.with_suffix(".beat-schedule"))]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            args, cwd=BASE_DIR, env=project_env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+
+def wait_until(predicate: object, *, timeout: float, what: str, interval: float = 0.2) -> None:
+    """Poll ``predicate()`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")

@@ -173,7 +173,7 @@ def test_bad_outcomes_are_rejected(write_client, acme):
         f"/ops/interventions/{record.pk}/outcome", {"outcome": "retained", "outcome_at": "2026-03-01"}, format="json"
     )
     assert early.status_code == 400
-    assert "cannot come before the intervention (2026-03-10)" in early.json()["outcome_at"]
+    assert "cannot come before the intervention (2026-03-10)" in early.json()["outcome_at"][0]
     assert write_client.post("/ops/interventions/999999/outcome", {"outcome": "retained"}).status_code == 404
     record.refresh_from_db()
     assert record.outcome is None
@@ -186,7 +186,7 @@ def test_churns_are_recorded_once_per_day_and_listed(write_client, read_client, 
     assert response.status_code == 201, response.content
     again = write_client.post("/ops/churns", {"tenant_id": "acme", "date": "2026-03-01"}, format="json")
     assert again.status_code == 400
-    assert "already recorded" in again.json()["date"]
+    assert "already recorded" in again.json()["date"][0]
     assert write_client.post("/ops/churns", {"tenant_id": "ghost"}, format="json").status_code == 400
     assert (
         write_client.post("/ops/churns", {"tenant_id": "acme", "date": "2027-01-01"}, format="json").status_code == 400

@@ -1,0 +1,404 @@
+"""Soak: ingestion at half the measured maximum for ten minutes with the recompute running.
+
+1. A scratch database (``opsconsole_soak``), gunicorn with production settings.
+2. Measure the maximum: unpaced senders for ``--measure-seconds``; the soak rate
+   is half of it (or ``--rate`` events/s).
+3. Soak for ``--duration`` seconds (default 600) at that rate while a loop runs
+   ``manage.py recompute_metrics`` back to back (the beat task's service).
+   Failed requests are resent with the same event ids, as the emitter does.
+4. Check: rows stored = distinct event ids sent (nothing lost, no duplicates);
+   the rollups after a last recompute count every real event and equal a full
+   rebuild; the web workers' RSS at the start and end of the soak (growth).
+
+Run: ``python bench/soak.py [--duration 600] [--rate N]``; exits non-zero when a
+check fails. ``bench/run.py`` can call ``soak.run(duration=...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BASE_DIR, EVENT_MIX, base_database_url, now_utc, with_database
+
+SOAK_DB = "opsconsole_soak"
+TENANTS = 200
+
+
+@dataclass
+class SendTotals:
+    batches: int = 0
+    sent: int = 0  # events in batches that got a final 200
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries: int = 0
+    gave_up: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SoakResult:
+    duration_seconds: float
+    measured_max_rate: float | None
+    target_rate: float
+    achieved_rate: float
+    totals: SendTotals
+    rows: int
+    distinct_event_ids: int
+    real_tenant_events: int
+    rollup_events: int
+    cache_equals_full_rebuild: bool
+    recomputes: int
+    recompute_skips: int
+    recompute_max_seconds: float
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_peak_mb: float
+    worker_pids_changed: bool
+
+    @property
+    def rss_growth_pct(self) -> float:
+        return 100.0 * (self.rss_end_mb - self.rss_start_mb) / self.rss_start_mb if self.rss_start_mb else 0.0
+
+    def problems(self, *, max_rss_growth_pct: float = 25.0) -> list[str]:
+        found = []
+        if self.totals.gave_up:
+            found.append(f"{self.totals.gave_up} batches were never accepted")
+        if not (self.rows == self.distinct_event_ids == self.totals.sent):
+            found.append(f"rows {self.rows}, distinct {self.distinct_event_ids}, sent {self.totals.sent}")
+        if self.totals.accepted + self.totals.duplicates + self.totals.rejected != self.totals.sent:
+            found.append("receipts do not add up to the events sent")
+        if self.totals.rejected:
+            found.append(f"{self.totals.rejected} valid events were rejected")
+        if self.rollup_events != self.real_tenant_events:
+            found.append(f"rollups count {self.rollup_events} events, the table holds {self.real_tenant_events}")
+        if not self.cache_equals_full_rebuild:
+            found.append("the incremental rollups differ from a full rebuild")
+        if self.recomputes == 0:
+            found.append("no recompute ran during the soak")
+        if self.rss_growth_pct > max_rss_growth_pct:
+            found.append(f"web worker RSS grew {self.rss_growth_pct:.0f}% (limit {max_rss_growth_pct:.0f}%)")
+        return found
+
+
+# --- Events ------------------------------------------------------------------------------------
+def _event_templates(count: int, seed: int) -> list[str]:
+    """JSON object bodies without their event_id: a seeded mix of tenants, sessions and types
+    over the last 20 days. Each send adds a fresh event_id, so every event is new."""
+    rng = random.Random(seed)
+    now = now_utc()
+    types = [name for name, _ in EVENT_MIX]
+    weights = [weight for _, weight in EVENT_MIX]
+    templates = []
+    for _ in range(count):
+        tenant = f"t{min(int(rng.paretovariate(1.2)), TENANTS) - 1:04d}"
+        occurred = now - timedelta(seconds=rng.uniform(60, 20 * 86400))
+        templates.append(
+            json.dumps(
+                {
+                    "tenant_id": tenant,
+                    "user_id": f"{tenant}-u{rng.randint(0, 20)}",
+                    "session_id": f"{tenant}-s{rng.randint(0, 400)}",
+                    "event_type": rng.choices(types, weights)[0],
+                    "occurred_at": occurred.isoformat(),
+                }
+            )[1:-1]
+        )
+    return templates
+
+
+class Sender:
+    """``senders`` keep-alive connections posting batches of fresh events, paced to ``rate``
+    events/s (unpaced when None). A failed request is resent with the same ids."""
+
+    def __init__(self, url: str, key: str, *, senders: int, batch: int, seed: int) -> None:
+        self.url, self.key, self.senders, self.batch = urlparse(url), key, senders, batch
+        self.templates = _event_templates(5000, seed)
+        self.totals = SendTotals()
+        self.lock = threading.Lock()
+
+    def _body(self, rng: random.Random) -> bytes:
+        start = rng.randrange(len(self.templates) - self.batch)
+        items = ",".join(
+            f'{{"event_id":"{uuid.uuid4()}",{template}}}' for template in self.templates[start : start + self.batch]
+        )
+        return f'{{"events":[{items}]}}'.encode()
+
+    def _post_until_answered(
+        self, conn: http.client.HTTPConnection, body: bytes
+    ) -> tuple[dict[str, object] | None, http.client.HTTPConnection]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
+        for attempt in range(30):
+            try:
+                conn.request("POST", "/api/v1/events", body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                status = str(response.status)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+                status, payload = "connection_error", b""
+            with self.lock:
+                self.totals.statuses[status] = self.totals.statuses.get(status, 0) + 1
+                if status != "200":
+                    self.totals.retries += 1
+            if status == "200":
+                return json.loads(payload), conn
+            time.sleep(min(0.1 * 2**attempt, 5.0))
+        return None, conn
+
+    def run(self, *, seconds: float, rate: float | None) -> float:
+        """Send for ``seconds``; returns the elapsed time."""
+        stop_at = time.monotonic() + seconds
+        started = time.monotonic()
+        counter = iter(range(10**12))
+
+        def worker(index: int) -> None:
+            rng = random.Random(index)
+            conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+            while True:
+                with self.lock:
+                    number = next(counter)
+                if rate:
+                    due = started + number * self.batch / rate
+                    if due >= stop_at:
+                        break
+                    time.sleep(max(0.0, due - time.monotonic()))
+                elif time.monotonic() >= stop_at:
+                    break
+                receipt, conn = self._post_until_answered(conn, self._body(rng))
+                with self.lock:
+                    if receipt is None:
+                        self.totals.gave_up += 1
+                        continue
+                    self.totals.batches += 1
+                    self.totals.sent += self.batch
+                    self.totals.accepted += int(receipt["accepted"])  # type: ignore[call-overload]
+                    self.totals.duplicates += int(receipt["duplicates"])  # type: ignore[call-overload]
+                    self.totals.rejected += len(receipt["rejected"])  # type: ignore[arg-type]
+            conn.close()
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.senders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.monotonic() - started
+
+
+# --- Processes ---------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _manage(args: list[str], database_url: str) -> str:
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1", "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _scratch_database(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {SOAK_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {SOAK_DB}")
+    soak_url = with_database(url, SOAK_DB)
+    _manage(["migrate", "--noinput", "-v", "0"], soak_url)
+    return soak_url
+
+
+class RecomputeLoop(threading.Thread):
+    """``manage.py recompute_metrics`` back to back, ``pause`` seconds apart: the beat task's work."""
+
+    def __init__(self, database_url: str, pause: float) -> None:
+        super().__init__(daemon=True)
+        self.database_url, self.pause = database_url, pause
+        self.stop = threading.Event()
+        self.runs = self.skips = 0
+        self.max_seconds = 0.0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                out = _manage(["recompute_metrics"], self.database_url)
+            except subprocess.CalledProcessError as exc:
+                self.failures.append(exc.stderr[-500:])
+            else:
+                self.runs += 1
+                self.skips += out.startswith("skipped")
+                match = re.search(r"in ([0-9.]+)s", out)
+                if match:
+                    self.max_seconds = max(self.max_seconds, float(match.group(1)))
+            self.stop.wait(self.pause)
+
+
+def _workers_rss(server: subprocess.Popen[bytes]) -> dict[int, float]:
+    import psutil
+
+    result = {}
+    for child in psutil.Process(server.pid).children():
+        try:
+            result[child.pid] = child.memory_info().rss / 1024 / 1024
+        except psutil.Error:
+            pass
+    return result
+
+
+def _rollup_snapshot(conn: object) -> list[tuple[object, ...]]:
+    return conn.execute(  # type: ignore[attr-defined]
+        "SELECT tenant_id, event_type, day, value FROM ops_rollup_tenant_day ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def run(
+    *,
+    duration: float = 600.0,
+    rate: float | None = None,
+    measure_seconds: float = 20.0,
+    senders: int = 4,
+    workers: int = 2,
+    batch: int = 200,
+    recompute_pause: float = 5.0,
+    log: object = print,
+) -> SoakResult:
+    import psycopg
+
+    database_url = _scratch_database(base_database_url())
+    key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
+    port = _free_port()
+    production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "soak-test-only-" + "x" * 60,
+                  "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
+                  "INGEST_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
+        cwd=BASE_DIR, env=production,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    loop = RecomputeLoop(database_url, recompute_pause)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        measured = None
+        if rate is None:
+            probe = Sender(url, key, senders=senders, batch=batch, seed=2)
+            elapsed = probe.run(seconds=measure_seconds, rate=None)
+            measured = probe.totals.accepted / elapsed
+            rate = measured / 2
+            log(f"measured maximum {measured:,.0f} events/s over {elapsed:.0f} s; soaking at {rate:,.0f} events/s")
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("TRUNCATE ops_events")  # the soak's counts start from zero
+        rss_start = _workers_rss(server)
+        peak = [sum(rss_start.values())]
+        loop.start()
+        sender = Sender(url, key, senders=senders, batch=batch, seed=3)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(1.0):
+                peak[0] = max(peak[0], sum(_workers_rss(server).values()))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        elapsed = sender.run(seconds=duration, rate=rate)
+        done.set()
+        rss_end = _workers_rss(server)
+        loop.stop.set()
+        loop.join(timeout=600)
+        if loop.failures:
+            raise SystemExit(f"a recompute failed during the soak: {loop.failures[0]}")
+    finally:
+        loop.stop.set()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+    _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM ops_events").fetchone()
+        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
+        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
+        incremental = _rollup_snapshot(conn)
+        _manage(["recompute_metrics", "--full"], database_url)
+        equal = incremental == _rollup_snapshot(conn)
+    return SoakResult(
+        duration_seconds=elapsed,
+        measured_max_rate=measured,
+        target_rate=rate,
+        achieved_rate=sender.totals.sent / elapsed,
+        totals=sender.totals,
+        rows=rows,
+        distinct_event_ids=distinct,
+        real_tenant_events=real,
+        rollup_events=int(rollup),
+        cache_equals_full_rebuild=equal,
+        recomputes=loop.runs,
+        recompute_skips=loop.skips,
+        recompute_max_seconds=loop.max_seconds,
+        rss_start_mb=sum(rss_start.values()),
+        rss_end_mb=sum(rss_end.values()),
+        rss_peak_mb=peak[0],
+        worker_pids_changed=set(rss_start) != set(rss_end),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=600.0, help="soak seconds (default 600)")
+    parser.add_argument("--rate", type=float, default=None, help="events/s (default: half the measured maximum)")
+    parser.add_argument("--measure-seconds", type=float, default=20.0)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--batch", type=int, default=200, help="events per request")
+    parser.add_argument("--recompute-pause", type=float, default=5.0, help="seconds between recomputes")
+    parser.add_argument("--max-rss-growth-pct", type=float, default=25.0)
+    args = parser.parse_args()
+    result = run(
+        duration=args.duration,
+        rate=args.rate,
+        measure_seconds=args.measure_seconds,
+        senders=args.senders,
+        workers=args.workers,
+        batch=args.batch,
+        recompute_pause=args.recompute_pause,
+    )
+    summary = asdict(result) | {"rss_growth_pct": round(result.rss_growth_pct, 1)}
+    print(json.dumps(summary, indent=2, default=str))
+    problems = result.problems(max_rss_growth_pct=args.max_rss_growth_pct)
+    if problems:
+        raise SystemExit("soak failed: " + "; ".join(problems))
+    print(
+        f"soak ok: {result.totals.sent:,} events in {result.duration_seconds:.0f} s "
+        f"({result.achieved_rate:,.0f}/s), all stored once; {result.recomputes} recomputes; "
+        f"web RSS {result.rss_start_mb:.0f} -> {result.rss_end_mb:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
