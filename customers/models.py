@@ -160,6 +160,12 @@ class MetricsState(models.Model):
     last_incremental_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_events_folded = models.BigIntegerField(default=0)
+    registry_key = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Fingerprint of the event type registry the metrics were last computed with; "
+        "when it changes, the next run recomputes every tenant.",
+    )
 
     class Meta:
         db_table = "ops_metrics_state"
@@ -224,6 +230,11 @@ class TenantMetrics(models.Model):
     secondary_signals = models.JSONField(default=list)
     risk_components = models.JSONField(default=list)
     interventions = models.JSONField(default=list)
+
+    # The tenant settings this row was computed from: a run recomputes only tenants with new
+    # events or a stale row, and an edit of either setting in admin makes the row stale.
+    inputs_kind = models.CharField(max_length=16, blank=True)
+    inputs_monthly_event_limit = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "ops_tenant_metrics"
