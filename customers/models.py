@@ -160,6 +160,9 @@ class MetricsState(models.Model):
     last_incremental_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_events_folded = models.BigIntegerField(default=0)
+    last_fanout_finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="The fanned-out run whose hooks have run (compare-and-set)."
+    )
     registry_key = models.CharField(
         max_length=32,
         blank=True,
@@ -235,6 +238,9 @@ class TenantMetrics(models.Model):
     # events or a stale row, and an edit of either setting in admin makes the row stale.
     inputs_kind = models.CharField(max_length=16, blank=True)
     inputs_monthly_event_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    stale = models.BooleanField(
+        default=False, help_text="Waiting for a shard of a fanned-out recompute (the values are the previous run's)."
+    )
 
     class Meta:
         db_table = "ops_tenant_metrics"

@@ -797,7 +797,7 @@ WITH et AS (
 ), span AS (
     SELECT tenant_id, min(first_at) AS first_seen_at, max(last_at) AS last_seen_at,
            max(last_at) FILTER (WHERE event_type = ANY(%(investigation_types)s)) AS last_investigation_at,
-           (array_agg(event_type ORDER BY last_at DESC) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
+           (array_agg(event_type ORDER BY last_at DESC, event_type) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
                AS last_investigation
     FROM ops_rollup_tenant_span{where_scope} GROUP BY tenant_id
 ), eng_daily AS (
@@ -874,6 +874,7 @@ _METRICS_COLUMNS: dict[str, str] = {
     "interventions": "jsonb",
     "inputs_kind": "text",
     "inputs_monthly_event_limit": "bigint",
+    "stale": "boolean",
 }
 
 
@@ -976,6 +977,7 @@ def _metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of:
         "interventions": assessment.interventions,
         "inputs_kind": signals.kind,
         "inputs_monthly_event_limit": signals.monthly_event_limit,
+        "stale": False,
     }
 
 
@@ -984,10 +986,15 @@ def _metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of:
 _STALE_TENANTS_SQL = """
 INSERT INTO metrics_dirty (tenant_id)
 SELECT t.tenant_id FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
-WHERE m.tenant_id IS NULL OR m.as_of IS DISTINCT FROM %(d)s::date OR m.inputs_kind IS DISTINCT FROM t.kind
-   OR m.inputs_monthly_event_limit IS DISTINCT FROM t.monthly_event_limit
+WHERE (m.tenant_id IS NULL OR m.stale OR m.as_of IS DISTINCT FROM %(d)s::date OR m.inputs_kind IS DISTINCT FROM t.kind
+       OR m.inputs_monthly_event_limit IS DISTINCT FROM t.monthly_event_limit){shard}
 ON CONFLICT DO NOTHING
 """
+
+
+def _tenant_shard_sql(column: str) -> str:
+    """The shard of a tenant: a stable hash of its id, modulo the number of shards."""
+    return f"(hashtext({column}) & 2147483647) %% %(shards)s = %(shard)s"
 
 
 def _dirty_tenants_begin() -> None:
@@ -1018,17 +1025,23 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
     """
     if dirty_only:
         with connection.cursor() as cursor:
-            cursor.execute(_STALE_TENANTS_SQL, {"d": as_of})
-    rows = [
-        _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now)
-        for s in tenant_signals_measure(as_of=as_of, dirty_only=dirty_only)
-    ]
+            cursor.execute(_STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+    written = _metrics_upsert(as_of=as_of, now=now, dirty_only=dirty_only)
     if dirty_only:
         # The unchanged rows were (re)confirmed by this run: one HOT update, no recompute.
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
             )
+    return written
+
+
+def _metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
+    """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty)."""
+    rows = [
+        _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now)
+        for s in tenant_signals_measure(as_of=as_of, dirty_only=dirty_only)
+    ]
     if not rows:
         return 0
     columns = list(_METRICS_COLUMNS)
@@ -1073,13 +1086,19 @@ def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool)
         hook(as_of=as_of, computed_at=now)
 
 
-def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> RecomputeResult:
+def metrics_recompute(
+    *, full: bool = False, now: datetime | None = None, defer_metrics: bool = False
+) -> RecomputeResult:
     """Fold new events into the rollups (or rebuild them with ``full``) and rewrite ops_tenant_metrics.
 
     Idempotent and safe to run from several workers: a run that finds another
     one in progress returns ``skipped=True`` at once (logged) without writing.
     A new friction event type (weight edited from 0) makes the run a full
     rebuild, because the session rollup only keeps friction types.
+
+    With ``defer_metrics`` (phase 1 of ``metrics_recompute_fanout``) the run
+    only folds and marks the tenants to recompute as stale; shard tasks write
+    their metrics.
     """
     now = now or timezone.now()
     result = RecomputeResult(mode="full" if full else "incremental")
@@ -1114,7 +1133,11 @@ def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> Rec
         state.registry_key = registry_key
         state.save()
         result.watermark_xid = state.watermark_xid
-        _metrics_finish(result, now=now, dirty_only=dirty_only)
+        if defer_metrics:
+            result.as_of = now.astimezone(UTC).date()
+            result.tenants_written = _tenants_mark_stale(as_of=result.as_of, dirty_only=dirty_only)
+        else:
+            _metrics_finish(result, now=now, dirty_only=dirty_only)
     logger.info(
         "metrics recompute (%s): %d events folded, %d tenants written",
         result.mode,
@@ -1148,4 +1171,98 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         if registry_key != state.registry_key:
             state.registry_key = registry_key
             state.save(update_fields=["registry_key"])
+    return result
+
+
+# =========================================================================================
+# Fan-out: the metrics pass split by tenant shard across Celery workers
+# =========================================================================================
+def _tenants_mark_stale(*, as_of: date, dirty_only: bool) -> int:
+    """Mark the rows a fanned-out run must recompute (those of tenants without a row are stale anyway).
+
+    Committed with the fold: a shard task that is lost leaves its rows stale,
+    and the next run recomputes them, so nothing is skipped for good.
+    """
+    with connection.cursor() as cursor:
+        if dirty_only:
+            cursor.execute(_STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+            cursor.execute(
+                "UPDATE ops_tenant_metrics SET stale = true"
+                " WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty) AND NOT stale"
+            )
+        else:
+            cursor.execute("UPDATE ops_tenant_metrics SET stale = true")
+        cursor.execute(
+            "SELECT count(*) FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id"
+            " WHERE m.tenant_id IS NULL OR m.stale"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def tenant_metrics_shard_write(*, shard: int, shards: int, now: datetime) -> int:
+    """Recompute the stale rows of one tenant shard, in its own transaction; returns how many.
+
+    Shards hold the advisory lock SHARED, so they run side by side on several
+    workers while a fold (which needs it exclusively) waits or skips. Each
+    tenant belongs to exactly one shard, so shards never write the same row.
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
+    as_of = now.astimezone(UTC).date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [METRICS_LOCK_KEY])
+        _dirty_tenants_begin()
+        cursor.execute(
+            _STALE_TENANTS_SQL.format(shard=f" AND {_tenant_shard_sql('t.tenant_id')}"),
+            {"d": as_of, "shard": shard, "shards": shards},
+        )
+        return _metrics_upsert(as_of=as_of, now=now, dirty_only=True)
+
+
+def metrics_fanout_finish(*, now: datetime) -> bool:
+    """After the last shard: stamp every row's computed_at and run the post-recompute hooks, once.
+
+    Every shard task calls this; only a call that finds no stale row left and
+    wins the compare-and-set on the state row does the work (returns True).
+    """
+    as_of = now.astimezone(UTC).date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [METRICS_LOCK_KEY])  # waits for running shards
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id"
+            " WHERE m.tenant_id IS NULL OR m.stale OR m.as_of IS DISTINCT FROM %s)",
+            [as_of],
+        )
+        if cursor.fetchone()[0]:
+            return False
+        claimed = (
+            MetricsState.objects.filter(id=1).exclude(last_fanout_finished_at=now).update(last_fanout_finished_at=now)
+        )
+        if not claimed:
+            return False
+        cursor.execute(
+            "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
+        )
+        for hook in _post_recompute_hooks():
+            hook(as_of=as_of, computed_at=now)
+    return True
+
+
+def metrics_recompute_fanout(
+    *, shards: int, dispatch: Callable[[int, int, datetime], None], full: bool = False, now: datetime | None = None
+) -> RecomputeResult:
+    """Fold (one transaction, as metrics_recompute), then hand each tenant shard to ``dispatch``.
+
+    ``dispatch(shard, shards, now)`` must eventually run
+    ``tenant_metrics_shard_write`` and then ``metrics_fanout_finish`` for that
+    shard (customers.tasks queues a Celery task per shard). The result is the
+    same as one ``metrics_recompute`` run; readers may see shards land a few
+    seconds apart (each row is consistent on its own, and ``stale`` says which
+    rows are waiting).
+    """
+    now = now or timezone.now()
+    result = metrics_recompute(full=full, now=now, defer_metrics=True)
+    if not result.skipped:
+        for shard in range(shards):
+            dispatch(shard, shards, now)
     return result

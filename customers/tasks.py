@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
-from customers.services import metrics_recompute, tenant_rollups_rebuild
+from customers.services import (
+    metrics_fanout_finish,
+    metrics_recompute,
+    metrics_recompute_fanout,
+    tenant_metrics_shard_write,
+    tenant_rollups_rebuild,
+)
 
 
 @shared_task(name="customers.metrics_recompute", acks_late=True, ignore_result=True)
 def metrics_recompute_task() -> dict[str, Any]:
     """Incremental recompute (beat, every 5 minutes). Idempotent and overlap-safe
-    (advisory lock: a second run skips), so acks_late is harmless."""
-    result = metrics_recompute()
+    (advisory lock: a second run skips), so acks_late is harmless.
+
+    With METRICS_RECOMPUTE_SHARDS > 1 this run only folds, then queues one
+    shard task per tenant shard so several workers compute the metrics."""
+    shards = settings.METRICS_RECOMPUTE_SHARDS
+    if shards > 1:
+        result = metrics_recompute_fanout(
+            shards=shards,
+            dispatch=lambda shard, total, now: tenant_metrics_shard_write_task.delay(shard, total, now.isoformat()),
+        )
+    else:
+        result = metrics_recompute()
     return {"skipped": result.skipped, "mode": result.mode, "events_folded": result.events_folded}
 
 
@@ -21,3 +39,12 @@ def metrics_recompute_task() -> dict[str, Any]:
 def tenant_rollups_rebuild_task(tenant_ids: list[str]) -> None:
     """Rebuild the rollups of tenants whose events were reclassified; queue it in transaction.on_commit."""
     tenant_rollups_rebuild(tenant_ids=tenant_ids)
+
+
+@shared_task(name="customers.tenant_metrics_shard_write", acks_late=True, ignore_result=True)
+def tenant_metrics_shard_write_task(shard: int, shards: int, now: str) -> None:
+    """One shard of a fanned-out recompute; then the last shard runs the hooks. Idempotent: a
+    redelivered shard finds its rows no longer stale and writes nothing."""
+    moment = datetime.fromisoformat(now)
+    tenant_metrics_shard_write(shard=shard, shards=shards, now=moment)
+    metrics_fanout_finish(now=moment)

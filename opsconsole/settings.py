@@ -304,3 +304,11 @@ if SLACK_WEBHOOK_URL:
 # hook(as_of=date, computed_at=datetime). Playbook matching (issue 5) goes here; a
 # hook may raise a tenant's risk_level in ops_tenant_metrics and commits with the run.
 METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list("METRICS_POST_RECOMPUTE_HOOKS", default=[])
+
+# --- Performance at scale (issue 8) ---
+# Split the metrics pass of each recompute across Celery workers by tenant shard
+# (hash of tenant_id). 1 = one worker does the whole run (the default; enough to
+# well past 10,000 tenants, see docs/SCALING.md).
+METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
+if METRICS_RECOMPUTE_SHARDS < 1:
+    raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
