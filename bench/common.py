@@ -164,11 +164,18 @@ def events_copy(database_url: str, csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def tenants_ensure(database_url: str) -> None:
-    """Create the tenants the loaded events name (ingestion does this on first sight)."""
+def tenants_ensure(database_url: str, tenants: int = 0) -> None:
+    """Create the tenants the loaded events name (ingestion does this on first sight), and all
+    ``tenants`` generated names: the skew leaves some without events, as churned accounts are."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)"
+            " SELECT 't' || lpad(i::text, 5, '0'), '', 'customer', %s, '' FROM generate_series(0, %s - 1) i"
+            " ON CONFLICT DO NOTHING",
+            [ANCHOR - timedelta(days=90), tenants],
+        )
         conn.execute(
             "INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)"
             " SELECT tenant_id, '', 'customer', min(occurred_at), '' FROM ops_events WHERE tenant_id <> ''"

@@ -143,6 +143,10 @@ def _timed(database_url: str, sql: str, *, repeat: int = 2) -> float:
     return best
 
 
+def database_name(history: int) -> str:
+    return f"{BENCH_DB}_recompute_{history}"
+
+
 SCAN_FLOOR_SQL = "SELECT tenant_id, count(*) FROM ops_events WHERE is_real GROUP BY tenant_id"
 ROLLUP_GRAIN_SQL = (
     "SELECT count(*) FROM (SELECT tenant_id, event_type, (occurred_at AT TIME ZONE 'UTC')::date, count(*),"
@@ -151,15 +155,17 @@ ROLLUP_GRAIN_SQL = (
 
 
 def run(*, history: int, tenants: int, new_events: int, seed: int = 1, keep: bool = False) -> RecomputeResult:
+    """Measure one history size. With ``keep`` the database stays (``database_name(history)``) for the reads."""
     base = base_database_url()
     template = history_database(base, count=history, tenants=tenants, seed=seed)
-    name = f"{BENCH_DB}_recompute"
+    name = database_name(history)
     url = scratch_database(base, name, template=template)
     try:
         import psycopg
 
+        tenants_ensure(url, tenants)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE ops_events")  # a copied database has no statistics yet
+            conn.execute("VACUUM ANALYZE")  # a copied database has no statistics yet
         scan_floor = _timed(url, SCAN_FLOOR_SQL)
         rollup_grain = _timed(url, ROLLUP_GRAIN_SQL, repeat=1)
         full = recompute_child(url, mode="full", now=ANCHOR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -13,7 +14,14 @@ admin.site.site_header = "Ops Console"
 admin.site.site_title = "Ops Console admin"
 admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
 
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and the bench's framework floor: no database, no session."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", include("events.urls")),
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),
