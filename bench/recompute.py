@@ -95,8 +95,10 @@ def recompute_child(database_url: str, *, mode: str, now: datetime, extra: list[
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, now.isoformat(), *(extra or [])],
-        cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True,
+        cwd=BASE_DIR, env=env, capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode:
+        raise RuntimeError(f"recompute child ({mode}) failed:\n{out.stderr[-3000:]}")
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return RunFigures(**data)
 
