@@ -114,10 +114,37 @@ def _child(mode: str, now_text: str, extra: list[str]) -> None:
 
     now = datetime.fromisoformat(now_text)
     started = time.perf_counter()
-    if mode == "sharded":
-        from customers.services import metrics_recompute_sharded
+    if mode == "shard":
+        from customers.services import tenant_metrics_shard_write
 
-        result = metrics_recompute_sharded(shards=int(extra[0]), now=now)
+        written = tenant_metrics_shard_write(shard=int(extra[0]), shards=int(extra[1]), now=now)
+        print(
+            json.dumps({"written": written, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        )
+        return
+    if mode.startswith("fanout"):
+        # As the Celery fan-out does it: fold here, then one process per shard side by side
+        # (the workers), then the finishing step. Reports the slowest shard's RSS.
+        from customers.services import metrics_fanout_finish, metrics_recompute_fanout
+
+        shards = int(extra[0])
+        children: list[subprocess.Popen[str]] = []
+
+        def dispatch(shard: int, total: int, moment: datetime) -> None:
+            children.append(subprocess.Popen(
+                [sys.executable, __file__, "--child", "shard", moment.isoformat(), str(shard), str(total)],
+                cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
+            ))  # fmt: skip
+
+        result = metrics_recompute_fanout(shards=shards, dispatch=dispatch, full=mode == "fanout-full", now=now)
+        outputs = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
+        metrics_fanout_finish(now=now)
+        result.tenants_written = sum(o["written"] for o in outputs)
+        elapsed = time.perf_counter() - started
+        peak = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [o["peak_rss_mb"] for o in outputs])
+        print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak, "events_folded": result.events_folded,
+                          "tenants_written": result.tenants_written, "mode": f"fanout x{shards}"}))  # fmt: skip
+        return
     else:
         result = metrics_recompute(full=mode == "full", now=now)
     elapsed = time.perf_counter() - started
