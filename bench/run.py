@@ -3,7 +3,12 @@
 Each section measures the project against the physical limit on the same
 machine in the same run and reports the ratio; absolute times are context
 only (the machine is shared and noisy). `--quick` runs small sizes and asserts
-correctness only (rows = accepted, no duplicates): it never asserts a timing.
+correctness only (rows = accepted, no duplicates, incremental == full rebuild,
+every read answered 2xx): it never asserts a timing.
+
+Sections: ingest (HTTP vs COPY), full recompute (vs the single-scan aggregate),
+incremental recompute of new events on two history sizes (vs COPYing them),
+reads (vs a trivial Django view, at many vs few tenants), memory.
 """
 
 from __future__ import annotations
@@ -15,39 +20,159 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest
-from bench.common import BASE_DIR, machine_description
+from bench import ingest, reads, recompute
+from bench.common import BASE_DIR, BENCH_DB, base_database_url, database_drop, machine_description, scratch_database
+from bench.common import history_database as history_db
+
+
+def _sizes(quick: bool) -> dict[str, int]:
+    if quick:
+        return {"ingest": 20_000, "small": 20_000, "large": 60_000, "tenants": 200, "new": 5_000,
+                "few_tenants": 60, "few_events": 5_000, "duration": 2}  # fmt: skip
+    return {"ingest": 200_000, "small": 1_000_000, "large": 10_000_000, "tenants": 10_000, "new": 100_000,
+            "few_tenants": 100, "few_events": 100_000, "duration": 30}  # fmt: skip
+
+
+def _reads_at(history: int, tenants: int, *, duration: int, keep_name: str | None = None) -> reads.ReadsResult:
+    """Reads against a recomputed database: ``keep_name`` (left by the recompute section) or a new one."""
+    import psycopg
+
+    base = base_database_url()
+    if keep_name is None:
+        keep_name = f"{recompute.database_name(history)}_reads"
+        url = scratch_database(base, keep_name, template=history_db(base, count=history, tenants=tenants))
+        from bench.common import ANCHOR, tenants_ensure
+
+        tenants_ensure(url, tenants)
+        recompute.recompute_child(url, mode="full", now=ANCHOR)
+    else:
+        from bench.common import with_database
+
+        url = with_database(base, keep_name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # what autovacuum does between runs in production
+            counted = conn.execute("SELECT count(*) FROM ops_tenant_metrics").fetchone()[0]
+        result = reads.run(url, tenants=counted, duration=duration)
+    finally:
+        database_drop(base, keep_name)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, correctness only (CI)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads")
     args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    size = _sizes(args.quick)
+    rows: list[tuple[str, str, str]] = []
+    failures: list[str] = []
 
-    events = 20_000 if args.quick else 200_000
-    result = ingest.run(events=events)
-    assert result.rows_after_http == result.accepted == events, result
-    assert result.duplicate_rows == 0, result
+    if "ingest" not in skip:
+        result = ingest.run(events=size["ingest"])
+        if not (result.rows_after_http == result.accepted == size["ingest"] and result.duplicate_rows == 0):
+            failures.append(f"ingest: {result}")
+        rows += [
+            ("Ingest: raw COPY (`psql \\copy`, same table and indexes)", f"{result.copy_rate:,.0f} events/s", ""),
+            (
+                f"Ingest: HTTP `POST /api/v1/events` (gunicorn 2 workers, batches of 500, {result.senders} connections)",
+                f"{result.http_rate:,.0f} events/s",
+                f"{result.ratio:.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: rows stored = events accepted, duplicates",
+                f"{result.rows_after_http:,} = {result.accepted:,}, {result.duplicate_rows}",
+                "",
+            ),
+            ("Memory: web worker peak RSS during ingest", f"{result.web_peak_rss_mb:.0f} MB", ""),
+        ]
+        database_drop(base_database_url(), BENCH_DB)
 
-    rows = [
-        ("Ingest: raw COPY (`psql \\copy`, same table and indexes)", f"{result.copy_rate:,.0f} events/s", ""),
-        (
-            f"Ingest: HTTP `POST /api/v1/events` (gunicorn 2 workers, batches of 500, {result.senders} connections)",
-            f"{result.http_rate:,.0f} events/s",
-            f"{result.ratio:.2f} of COPY (target ≥ 0.50)",
-        ),
-        (
-            "Ingest: rows stored = events accepted, duplicates",
-            f"{result.rows_after_http:,} = {result.accepted:,}, {result.duplicate_rows}",
-            "",
-        ),
-        ("Memory: web worker peak RSS during ingest", f"{result.web_peak_rss_mb:.0f} MB", ""),
-    ]
+    results: dict[int, recompute.RecomputeResult] = {}
+    if "recompute" not in skip:
+        for history in (size["small"], size["large"]):
+            r = recompute.run(
+                history=history, tenants=size["tenants"], new_events=size["new"], keep=history == size["large"]
+            )
+            results[history] = r
+            if not r.digests_equal:
+                failures.append(f"recompute at {history}: incremental != full rebuild in {r.mismatched}")
+        big, small = results[size["large"]], results[size["small"]]
+        t = f"{size['tenants']:,} tenants"
+        rows += [
+            (f"Full recompute: lower bound, one scan `GROUP BY tenant_id` ({big.history:,} events, {t})",
+             f"{big.scan_floor_seconds:.2f} s", ""),
+            ("Full recompute: one scan at the rollup's grain (tenant, type, day; count, min, max), context",
+             f"{big.rollup_grain_seconds:.2f} s", f"{big.rollup_grain_seconds / big.scan_floor_seconds:.1f}x the scan"),
+            (f"Full recompute: `recompute_metrics --full` ({big.history:,} events, {t})", f"{big.full.seconds:.2f} s",
+             f"{big.full_ratio:.1f}x the lower bound (target ≤ 2); "
+             f"{big.full.seconds / big.rollup_grain_seconds:.1f}x the rollup-grain scan"),
+            (f"Full recompute at {small.history:,} events, for scale", f"{small.full.seconds:.2f} s",
+             f"{small.full_ratio:.1f}x its lower bound ({small.scan_floor_seconds:.2f} s)"),
+        ]  # fmt: skip
+        for r in (small, big):
+            rows += [
+                (f"Incremental: COPY of {r.new_events:,} new events on {r.history:,} of history",
+                 f"{r.copy_new_seconds:.2f} s", ""),
+                (f"Incremental: recompute folding them ({r.incremental.tenants_written:,} tenants recomputed)",
+                 f"{r.incremental.seconds:.2f} s", f"{r.incremental_ratio:.2f}x the COPY (target ≤ 1)"),
+            ]  # fmt: skip
+        rows += [
+            ("Incremental: history 10x larger, same new events", "",
+             f"{big.incremental.seconds / small.incremental.seconds:.2f}x (target ≤ 1.3)"),
+            ("Incremental: a run with nothing new / the first run of a new day (every window rolls)",
+             f"{big.idle.seconds:.2f} s / {big.next_day.seconds:.2f} s", f"at {big.history:,} events"),
+            ("Incremental == full rebuild (rollups and ops_tenant_metrics digests)",
+             "yes" if all(r.digests_equal for r in results.values()) else "NO", ""),
+            (f"Memory: recompute process peak RSS, full / incremental ({big.history:,} events)",
+             f"{big.full.peak_rss_mb:.0f} MB / {big.incremental.peak_rss_mb:.0f} MB", "target ≤ 300 MB"),
+        ]  # fmt: skip
+
+    if "reads" not in skip:
+        many = _reads_at(
+            size["large"],
+            size["tenants"],
+            duration=size["duration"],
+            keep_name=recompute.database_name(size["large"]) if size["large"] in results else None,
+        )
+        few = _reads_at(size["few_events"], size["few_tenants"], duration=size["duration"])
+        for result in (many, few):
+            for figures in result.endpoints.values():
+                if figures.errors:
+                    failures.append(f"reads: {figures.path} had {figures.errors} errors at {result.tenants} tenants")
+        floor = many.endpoints["floor"]
+        label = f"{many.connections} connections, {many.duration} s, {many.tool}"
+        rows.append((f"Reads: `GET /healthz` (trivial Django view, the floor; {label})",
+                     f"{floor.rps:,.0f} req/s, p50 {floor.p50_ms:.1f} ms, p99 {floor.p99_ms:.1f} ms", ""))  # fmt: skip
+        for name in ("at_risk", "customers", "today"):
+            at_many, at_few = many.endpoints[name], few.endpoints[name]
+            if at_many.skipped:
+                rows.append((f"Reads: `GET {at_many.path}`", f"skipped: {at_many.skipped}", ""))
+                continue
+            rows.append(
+                (
+                    f"Reads: `GET {at_many.path}` at {many.tenants:,} tenants",
+                    f"{at_many.rps:,.0f} req/s, p50 {at_many.p50_ms:.1f} ms, p99 {at_many.p99_ms:.1f} ms",
+                    f"{at_many.rps / floor.rps:.3f} of the floor's req/s (target ≥ 0.50)",
+                )
+            )
+            rows.append(
+                (
+                    f"Reads: `GET {at_few.path}` at {few.tenants:,} tenants",
+                    f"{at_few.rps:,.0f} req/s, p50 {at_few.p50_ms:.1f} ms, p99 {at_few.p99_ms:.1f} ms",
+                    f"p99 at {many.tenants:,} / at {few.tenants:,} = {at_many.p99_ms / at_few.p99_ms:.2f} (target ≤ 1.3)",
+                )
+            )
+        rows.append(("Memory: web worker peak RSS during the reads", f"{many.web_peak_rss_mb:.0f} MB", ""))
+
     table = ["| measurement | value | ratio |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    header = f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine_description()}; {events:,} events."
+    header = f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine_description()}."
     print(header)
     print("\n".join(table))
+    if failures:
+        raise SystemExit("bench correctness checks failed:\n" + "\n".join(failures))
     if not args.no_write and not args.quick:
         path = BASE_DIR / "BENCHMARKS.md"
         text = path.read_text()

@@ -160,6 +160,15 @@ class MetricsState(models.Model):
     last_incremental_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_events_folded = models.BigIntegerField(default=0)
+    last_fanout_finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="The fanned-out run whose hooks have run (compare-and-set)."
+    )
+    registry_key = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Fingerprint of the event type registry the metrics were last computed with; "
+        "when it changes, the next run recomputes every tenant.",
+    )
 
     class Meta:
         db_table = "ops_metrics_state"
@@ -225,6 +234,14 @@ class TenantMetrics(models.Model):
     risk_components = models.JSONField(default=list)
     interventions = models.JSONField(default=list)
 
+    # The tenant settings this row was computed from: a run recomputes only tenants with new
+    # events or a stale row, and an edit of either setting in admin makes the row stale.
+    inputs_kind = models.CharField(max_length=16, blank=True)
+    inputs_monthly_event_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    stale = models.BooleanField(
+        default=False, help_text="Waiting for a shard of a fanned-out recompute (the values are the previous run's)."
+    )
+
     class Meta:
         db_table = "ops_tenant_metrics"
         verbose_name = "tenant metrics (cache)"
@@ -235,6 +252,14 @@ class TenantMetrics(models.Model):
                 fields=["-risk_signal_strength"],
                 name="ops_tm_at_risk",
                 condition=models.Q(risk_level__isnull=False),
+            ),
+            # Used by the customer list's default order (GET /ops/customers?page=N): the page is
+            # read from the index instead of sorting every tenant's wide row (measured at 10,000
+            # tenants: 200 ms seq scan + sort per request -> an index range scan).
+            models.Index(
+                models.F("risk_signal_strength").desc(nulls_last=True),
+                models.F("tenant_id"),
+                name="ops_tm_list_default",
             ),
         ]
 

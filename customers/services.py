@@ -116,7 +116,9 @@ def real_events_predicate(alias: str = "e") -> str:
 # =========================================================================================
 # Rollups
 # =========================================================================================
-def _fold_statements(where: str, *, track_xids: bool, into_empty: bool = False) -> list[tuple[str, str]]:
+def _fold_statements(
+    where: str, *, track_xids: bool, into_empty: bool = False, mark_dirty: bool = False
+) -> list[tuple[str, str]]:
     """The statements that add the selected events to the rollups: (name, sql) pairs.
 
     Three aggregate passes, each a plain GROUP BY (measured: several times
@@ -125,6 +127,8 @@ def _fold_statements(where: str, *, track_xids: bool, into_empty: bool = False) 
     user/day counts, and friction counts per session for the friction types
     only. Every pass uses the same ``where`` so they fold the same rows: the
     snapshot filter, not the statement's own snapshot, decides what is folded.
+    With ``mark_dirty`` the tenants of the folded events go into the run's
+    ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
     """
 
     def upsert(clause: str) -> str:
@@ -132,6 +136,11 @@ def _fold_statements(where: str, *, track_xids: bool, into_empty: bool = False) 
         return "" if into_empty else clause
 
     selected = f"{real_events_predicate('e')} AND e.tenant_id <> '' AND {where}"
+    mark = (
+        ", ins_dirty AS (INSERT INTO metrics_dirty (tenant_id) SELECT DISTINCT tenant_id FROM agg ON CONFLICT DO NOTHING)"
+        if mark_dirty
+        else ""
+    )
     day = "(e.occurred_at AT TIME ZONE 'UTC')::date"
     statements = [
         (
@@ -150,7 +159,7 @@ WITH agg AS MATERIALIZED (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
     SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type
     {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
-)
+){mark}
 SELECT COALESCE(sum(n), 0) FROM agg
 """,
         ),
@@ -190,13 +199,13 @@ GROUP BY e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.use
 
 
 def _fold_run(
-    where: str, params: dict[str, Any], *, track_xids: bool, into_empty: bool = False
+    where: str, params: dict[str, Any], *, track_xids: bool, into_empty: bool = False, mark_dirty: bool = False
 ) -> tuple[int, list[int]]:
     """Run the fold statements; returns (events folded, folded xids at or above the new watermark)."""
     folded = 0
     xids: list[int] = []
     with connection.cursor() as cursor:
-        for name, sql in _fold_statements(where, track_xids=track_xids, into_empty=into_empty):
+        for name, sql in _fold_statements(where, track_xids=track_xids, into_empty=into_empty, mark_dirty=mark_dirty):
             cursor.execute(sql, params)
             if name == "tenant_day":
                 folded = int(cursor.fetchone()[0])
@@ -269,6 +278,7 @@ def _rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
             "start_day": state.rollups_start_day,
         },
         track_xids=True,
+        mark_dirty=True,
     )
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})
@@ -318,6 +328,9 @@ def _rollups_fold_all(state: MetricsState, *, friction_types: list[str]) -> int:
 def _rollups_refold_tenants(state: MetricsState, tenant_ids: list[str]) -> int:
     """Rebuild the rollups of some tenants from exactly the events already folded (state unchanged)."""
     with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO metrics_dirty (tenant_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", [tenant_ids]
+        )
         for table in ROLLUP_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [tenant_ids])
     folded, _ = _fold_run(
@@ -752,7 +765,7 @@ WITH et AS (
     SELECT r.tenant_id, r.event_type, r.day, r.value,
            COALESCE(et.ew, 0) AS ew, COALESCE(et.fw, 0) AS fw, et.category, et.friction_signal
     FROM ops_rollup_tenant_day r LEFT JOIN et ON et.name = r.event_type
-    WHERE r.day > %(d)s::date - 60 AND r.day <= %(d)s::date
+    WHERE r.day > %(d)s::date - 60 AND r.day <= %(d)s::date{scope_r}
 ), agg AS (
     SELECT tenant_id,
            sum(value) FILTER (WHERE day > %(d)s::date - 7) AS events_7d,
@@ -774,7 +787,7 @@ WITH et AS (
     -- Per-session cap on the session's whole weighted sum for the day, then the per-day cap.
     SELECT f.tenant_id, f.day, LEAST(sum(f.value * et.fw), %(session_cap)s) AS score
     FROM ops_rollup_session_friction f JOIN et ON et.name = f.event_type
-    WHERE f.day > %(d)s::date - 7 AND f.day <= %(d)s::date AND et.fw > 0
+    WHERE f.day > %(d)s::date - 7 AND f.day <= %(d)s::date AND et.fw > 0{scope_f}
     GROUP BY f.tenant_id, f.day, f.session_key
 ), friction AS (
     SELECT tenant_id, sum(day_score) AS score
@@ -784,9 +797,9 @@ WITH et AS (
 ), span AS (
     SELECT tenant_id, min(first_at) AS first_seen_at, max(last_at) AS last_seen_at,
            max(last_at) FILTER (WHERE event_type = ANY(%(investigation_types)s)) AS last_investigation_at,
-           (array_agg(event_type ORDER BY last_at DESC) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
+           (array_agg(event_type ORDER BY last_at DESC, event_type) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
                AS last_investigation
-    FROM ops_rollup_tenant_span GROUP BY tenant_id
+    FROM ops_rollup_tenant_span{where_scope} GROUP BY tenant_id
 ), eng_daily AS (
     SELECT tenant_id, day, sum(value * ew) AS v FROM day_rows
     WHERE ew > 0 AND day > %(d)s::date - 36 GROUP BY tenant_id, day
@@ -803,7 +816,7 @@ WITH et AS (
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
            COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent
-    FROM ops_rollup_tenant_user_day WHERE day > %(d)s::date - 37 AND day <= %(d)s::date
+    FROM ops_rollup_tenant_user_day WHERE day > %(d)s::date - 37 AND day <= %(d)s::date{scope}
     GROUP BY tenant_id, user_id
 ), champion AS (
     SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
@@ -825,7 +838,7 @@ LEFT JOIN top_friction ON top_friction.tenant_id = t.tenant_id
 LEFT JOIN friction ON friction.tenant_id = t.tenant_id
 LEFT JOIN span ON span.tenant_id = t.tenant_id
 LEFT JOIN peak ON peak.tenant_id = t.tenant_id
-LEFT JOIN champion ON champion.tenant_id = t.tenant_id
+LEFT JOIN champion ON champion.tenant_id = t.tenant_id{where_scope_t}
 """
 
 _METRICS_COLUMNS: dict[str, str] = {
@@ -859,14 +872,33 @@ _METRICS_COLUMNS: dict[str, str] = {
     "secondary_signals": "jsonb",
     "risk_components": "jsonb",
     "interventions": "jsonb",
+    "inputs_kind": "text",
+    "inputs_monthly_event_limit": "bigint",
+    "stale": "boolean",
 }
 
 
-def tenant_signals_measure(*, as_of: date) -> list[TenantSignals]:
-    """One set-based query over the rollups (last 60 days) for every tenant."""
+def _signals_sql(*, dirty_only: bool) -> str:
+    """The signals query for every tenant, or only for those in the run's ``metrics_dirty`` table.
+
+    The scope is a semi-join on the temp table (a hash join), not ``= ANY(array)``: a
+    bound array parameter is searched linearly for every rollup row.
+    """
+    scope = " AND {col} IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else ""
+    return _SIGNALS_SQL.format(
+        scope_r=scope.format(col="r.tenant_id"),
+        scope_f=scope.format(col="f.tenant_id"),
+        scope=scope.format(col="tenant_id"),
+        where_scope=" WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else "",
+        where_scope_t="\nWHERE t.tenant_id IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else "",
+    )
+
+
+def tenant_signals_measure(*, as_of: date, dirty_only: bool = False) -> list[TenantSignals]:
+    """One set-based query over the rollups (last 60 days) for every tenant (or the run's dirty ones)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _SIGNALS_SQL,
+            _signals_sql(dirty_only=dirty_only),
             {
                 "d": as_of,
                 "policy_type": POLICY_FRICTION_TYPE,
@@ -943,14 +975,72 @@ def _metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of:
         "secondary_signals": assessment.secondary_signals,
         "risk_components": assessment.risk_components,
         "interventions": assessment.interventions,
+        "inputs_kind": signals.kind,
+        "inputs_monthly_event_limit": signals.monthly_event_limit,
+        "stale": False,
     }
 
 
-def tenant_metrics_write(*, as_of: date, now: datetime) -> int:
-    """Measure, assess and upsert every tenant's row with one statement. Call inside the run's transaction."""
+# A tenant's row is stale, besides new events, when it is missing, was computed for another
+# day (every window moved), or its tenant's kind or plan limit was edited since.
+_STALE_TENANTS_SQL = """
+INSERT INTO metrics_dirty (tenant_id)
+SELECT t.tenant_id FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
+WHERE (m.tenant_id IS NULL OR m.stale OR m.as_of IS DISTINCT FROM %(d)s::date OR m.inputs_kind IS DISTINCT FROM t.kind
+       OR m.inputs_monthly_event_limit IS DISTINCT FROM t.monthly_event_limit){shard}
+ON CONFLICT DO NOTHING
+"""
+
+
+def _tenant_shard_sql(column: str) -> str:
+    """The shard of a tenant: a stable hash of its id, modulo the number of shards."""
+    return f"(hashtext({column}) & 2147483647) %% %(shards)s = %(shard)s"
+
+
+def _dirty_tenants_begin() -> None:
+    """The run's set of tenants whose metrics must be recomputed (dropped at commit)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS metrics_dirty (tenant_id text PRIMARY KEY) ON COMMIT DROP")
+
+
+def registry_key_current() -> str:
+    """A fingerprint of everything in the event type registry that the metrics read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT md5(COALESCE(string_agg(concat_ws(',', name, category, friction_signal, friction_weight,"
+            " engagement_weight), ';' ORDER BY name), '')) FROM events_eventtype"
+        )
+        return str(cursor.fetchone()[0])
+
+
+def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False) -> int:
+    """Measure, assess and upsert tenants' rows with one statement; returns how many were recomputed.
+
+    Every tenant by default. With ``dirty_only`` only the tenants in the run's
+    ``metrics_dirty`` table (folded events, a rebuild) and the stale ones (see
+    _STALE_TENANTS_SQL): any other row was computed from the same rollups, day,
+    registry and tenant settings, so recomputing it would write the same values.
+    Either way every row's ``computed_at`` becomes ``now``. Call inside the run's
+    transaction, after ``_dirty_tenants_begin()``.
+    """
+    if dirty_only:
+        with connection.cursor() as cursor:
+            cursor.execute(_STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+    written = _metrics_upsert(as_of=as_of, now=now, dirty_only=dirty_only)
+    if dirty_only:
+        # The unchanged rows were (re)confirmed by this run: one HOT update, no recompute.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
+            )
+    return written
+
+
+def _metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
+    """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty)."""
     rows = [
         _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now)
-        for s in tenant_signals_measure(as_of=as_of)
+        for s in tenant_signals_measure(as_of=as_of, dirty_only=dirty_only)
     ]
     if not rows:
         return 0
@@ -986,23 +1076,29 @@ def _post_recompute_hooks() -> list[Callable[..., None]]:
     return [import_string(path) for path in getattr(settings, "METRICS_POST_RECOMPUTE_HOOKS", [])]
 
 
-def _metrics_finish(result: RecomputeResult, *, now: datetime) -> None:
+def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool) -> None:
     as_of = now.astimezone(UTC).date()
     result.as_of = as_of
-    result.tenants_written = tenant_metrics_write(as_of=as_of, now=now)
+    result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
     # tenant's risk_level) commits together with the metrics, so readers never see the gap.
     for hook in _post_recompute_hooks():
         hook(as_of=as_of, computed_at=now)
 
 
-def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> RecomputeResult:
+def metrics_recompute(
+    *, full: bool = False, now: datetime | None = None, defer_metrics: bool = False
+) -> RecomputeResult:
     """Fold new events into the rollups (or rebuild them with ``full``) and rewrite ops_tenant_metrics.
 
     Idempotent and safe to run from several workers: a run that finds another
     one in progress returns ``skipped=True`` at once (logged) without writing.
     A new friction event type (weight edited from 0) makes the run a full
     rebuild, because the session rollup only keeps friction types.
+
+    With ``defer_metrics`` (phase 1 of ``metrics_recompute_fanout``) the run
+    only folds and marks the tenants to recompute as stale; shard tasks write
+    their metrics.
     """
     now = now or timezone.now()
     result = RecomputeResult(mode="full" if full else "incremental")
@@ -1014,7 +1110,11 @@ def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> Rec
             result.skipped = True
             return result
         state = _state_lock()
+        _dirty_tenants_begin()
         friction_types = _friction_types_current()
+        registry_key = registry_key_current()
+        # A weight or category edit changes every tenant's numbers: recompute them all.
+        dirty_only = registry_key == state.registry_key
         if not full and not set(friction_types) <= set(state.friction_types) and state.last_full_at is not None:
             logger.info("friction types changed (%s); rebuilding the rollups", friction_types)
             full = True
@@ -1024,14 +1124,20 @@ def metrics_recompute(*, full: bool = False, now: datetime | None = None) -> Rec
             result.mode = "full"
             result.events_folded = _rollups_fold_all(state, friction_types=friction_types)
             state.last_full_at = now
+            dirty_only = False
         else:
             _rollups_prune(state, start_day=start_day)
             result.events_folded = _rollups_fold_new(state, friction_types=list(state.friction_types))
             state.last_incremental_at = now
         state.last_events_folded = result.events_folded
+        state.registry_key = registry_key
         state.save()
         result.watermark_xid = state.watermark_xid
-        _metrics_finish(result, now=now)
+        if defer_metrics:
+            result.as_of = now.astimezone(UTC).date()
+            result.tenants_written = _tenants_mark_stale(as_of=result.as_of, dirty_only=dirty_only)
+        else:
+            _metrics_finish(result, now=now, dirty_only=dirty_only)
     logger.info(
         "metrics recompute (%s): %d events folded, %d tenants written",
         result.mode,
@@ -1056,10 +1162,109 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [METRICS_LOCK_KEY])
         state = _state_lock()
+        _dirty_tenants_begin()
         if ids:
             result.events_folded = _rollups_refold_tenants(state, ids)
         result.watermark_xid = state.watermark_xid
-        _metrics_finish(result, now=now)
+        registry_key = registry_key_current()
+        _metrics_finish(result, now=now, dirty_only=registry_key == state.registry_key)
+        if registry_key != state.registry_key:
+            state.registry_key = registry_key
+            state.save(update_fields=["registry_key"])
+    return result
+
+
+# =========================================================================================
+# Fan-out: the metrics pass split by tenant shard across Celery workers
+# =========================================================================================
+def _tenants_mark_stale(*, as_of: date, dirty_only: bool) -> int:
+    """Mark the rows a fanned-out run must recompute (those of tenants without a row are stale anyway).
+
+    Committed with the fold: a shard task that is lost leaves its rows stale,
+    and the next run recomputes them, so nothing is skipped for good.
+    """
+    with connection.cursor() as cursor:
+        if dirty_only:
+            cursor.execute(_STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+            cursor.execute(
+                "UPDATE ops_tenant_metrics SET stale = true"
+                " WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty) AND NOT stale"
+            )
+        else:
+            cursor.execute("UPDATE ops_tenant_metrics SET stale = true")
+        cursor.execute(
+            "SELECT count(*) FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id"
+            " WHERE m.tenant_id IS NULL OR m.stale"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def tenant_metrics_shard_write(*, shard: int, shards: int, now: datetime) -> int:
+    """Recompute the stale rows of one tenant shard, in its own transaction; returns how many.
+
+    Shards hold the advisory lock SHARED, so they run side by side on several
+    workers while a fold (which needs it exclusively) waits or skips. Each
+    tenant belongs to exactly one shard, so shards never write the same row.
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
+    as_of = now.astimezone(UTC).date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [METRICS_LOCK_KEY])
+        _dirty_tenants_begin()
+        cursor.execute(
+            _STALE_TENANTS_SQL.format(shard=f" AND {_tenant_shard_sql('t.tenant_id')}"),
+            {"d": as_of, "shard": shard, "shards": shards},
+        )
+        return _metrics_upsert(as_of=as_of, now=now, dirty_only=True)
+
+
+def metrics_fanout_finish(*, now: datetime) -> bool:
+    """After the last shard: stamp every row's computed_at and run the post-recompute hooks, once.
+
+    Every shard task calls this; only a call that finds no stale row left and
+    wins the compare-and-set on the state row does the work (returns True).
+    """
+    as_of = now.astimezone(UTC).date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [METRICS_LOCK_KEY])  # waits for running shards
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id"
+            " WHERE m.tenant_id IS NULL OR m.stale OR m.as_of IS DISTINCT FROM %s)",
+            [as_of],
+        )
+        if cursor.fetchone()[0]:
+            return False
+        claimed = (
+            MetricsState.objects.filter(id=1).exclude(last_fanout_finished_at=now).update(last_fanout_finished_at=now)
+        )
+        if not claimed:
+            return False
+        cursor.execute(
+            "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
+        )
+        for hook in _post_recompute_hooks():
+            hook(as_of=as_of, computed_at=now)
+    return True
+
+
+def metrics_recompute_fanout(
+    *, shards: int, dispatch: Callable[[int, int, datetime], None], full: bool = False, now: datetime | None = None
+) -> RecomputeResult:
+    """Fold (one transaction, as metrics_recompute), then hand each tenant shard to ``dispatch``.
+
+    ``dispatch(shard, shards, now)`` must eventually run
+    ``tenant_metrics_shard_write`` and then ``metrics_fanout_finish`` for that
+    shard (customers.tasks queues a Celery task per shard). The result is the
+    same as one ``metrics_recompute`` run; readers may see shards land a few
+    seconds apart (each row is consistent on its own, and ``stale`` says which
+    rows are waiting).
+    """
+    now = now or timezone.now()
+    result = metrics_recompute(full=full, now=now, defer_metrics=True)
+    if not result.skipped:
+        for shard in range(shards):
+            dispatch(shard, shards, now)
     return result
 
 

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
-from customers.services import metrics_recompute, tenant_rollups_rebuild
+from customers.services import (
+    metrics_fanout_finish,
+    metrics_recompute,
+    metrics_recompute_fanout,
+    tenant_metrics_shard_write,
+    tenant_rollups_rebuild,
+)
 
 
 @shared_task(bind=True, name="customers.metrics_recompute", acks_late=True, ignore_result=True, max_retries=5)
 def metrics_recompute_task(self: Any) -> dict[str, Any]:
     """Incremental recompute (beat, every 5 minutes). Idempotent and overlap-safe
-    (advisory lock: a second run skips), so acks_late is harmless."""
-    result = metrics_recompute()
+    (advisory lock: a second run skips), so acks_late is harmless.
+
+    With METRICS_RECOMPUTE_SHARDS > 1 this run only folds, then queues one
+    shard task per tenant shard so several workers compute the metrics."""
+    shards = settings.METRICS_RECOMPUTE_SHARDS
+    if shards > 1:
+        result = metrics_recompute_fanout(
+            shards=shards,
+            dispatch=lambda shard, total, now: tenant_metrics_shard_write_task.delay(shard, total, now.isoformat()),
+        )
+    else:
+        result = metrics_recompute()
     if result.skipped and (self.request.delivery_info or {}).get("redelivered"):
         # Redelivered because its worker died: the dead worker's database session may still hold
         # the lock for a moment (until PostgreSQL notices, DATABASE_CLIENT_CHECK_MS). Try again
@@ -34,3 +52,12 @@ def metrics_freshness_alert_task() -> str:
     from customers.integrations import metrics_freshness_alert_evaluate
 
     return metrics_freshness_alert_evaluate()
+
+
+@shared_task(name="customers.tenant_metrics_shard_write", acks_late=True, ignore_result=True)
+def tenant_metrics_shard_write_task(shard: int, shards: int, now: str) -> None:
+    """One shard of a fanned-out recompute; then the last shard runs the hooks. Idempotent: a
+    redelivered shard finds its rows no longer stale and writes nothing."""
+    moment = datetime.fromisoformat(now)
+    tenant_metrics_shard_write(shard=shard, shards=shards, now=moment)
+    metrics_fanout_finish(now=moment)

@@ -340,3 +340,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 DATABASE_CLIENT_CHECK_MS = env.int("DATABASE_CLIENT_CHECK_MS", default=2000)
 if DATABASE_CLIENT_CHECK_MS:
     DATABASES["default"]["OPTIONS"]["options"] = f"-c client_connection_check_interval={DATABASE_CLIENT_CHECK_MS}"  # type: ignore[index]
+
+# --- Performance at scale (issue 8) ---
+# Split the metrics pass of each recompute across Celery workers by tenant shard
+# (hash of tenant_id). 1 = one worker does the whole run (the default; enough to
+# well past 10,000 tenants, see docs/SCALING.md).
+METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
+if METRICS_RECOMPUTE_SHARDS < 1:
+    raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -16,7 +17,14 @@ admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
 # "View site" in admin goes back to the console's Today page.
 admin.site.site_url = "/"
 
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and the bench's framework floor: no database, no session."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", include("events.urls")),
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),

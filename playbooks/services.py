@@ -185,7 +185,12 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
                         'context', x.reason,
                         'expected_outcome', 'Learn what changed for them and agree on one concrete next step',
                         'triggering_signals', jsonb_build_array(x.reason))) || tm.interventions
-                    ELSE tm.interventions END
+                    ELSE tm.interventions END,
+                -- The row now differs from what the engine computed, and the engine only
+                -- recomputes tenants with new events or a stale row: marking it stale makes the
+                -- next run recompute it from the rollups, so a playbook that stops matching (a
+                -- threshold edited, a playbook disabled) stops raising it at the next recompute.
+                stale = true
             FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
             WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
             """,

@@ -43,6 +43,7 @@ PUBLIC = {
     "api-schema": "the OpenAPI description: no data",
     "api-docs": "Swagger UI over the schema: no data",
     "metrics-prometheus": "Prometheus scrape; closed by METRICS_BEARER_TOKEN (tested below)",
+    "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {"str": "acme", "slug": "acme", "int": "1", "path": "acme", "uuid": str(uuid.uuid4())}

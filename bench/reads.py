@@ -1,0 +1,261 @@
+"""Reads: p50/p99 and requests/s of the console's read endpoints against the framework floor.
+
+gunicorn with production settings serves a database whose ops_tenant_metrics
+is already computed; a load generator in a separate process (wrk when
+installed, else the Python one below) keeps 16 connections busy for each
+endpoint in turn:
+
+- ``GET /healthz`` (no database, no session): the trivial Django view, the floor;
+- ``GET /ops/customers/at-risk?limit=10`` and ``GET /ops/customers?page=2`` with a read key;
+- the Today page ``/`` with a staff session cookie, only when it answers 200
+  (until the Today page exists, ``/`` redirects and is reported as skipped).
+
+Every response must be 2xx (checked); the web workers' peak RSS is sampled.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BASE_DIR
+
+ENDPOINTS = [
+    ("floor", "/healthz", "none"),
+    ("at_risk", "/ops/customers/at-risk?limit=10", "key"),
+    ("customers", "/ops/customers?page=2", "key"),
+    ("today", "/", "session"),
+]
+
+
+@dataclass
+class EndpointFigures:
+    path: str
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    skipped: str = ""
+
+
+@dataclass
+class ReadsResult:
+    tenants: int
+    duration: int
+    connections: int
+    tool: str
+    endpoints: dict[str, EndpointFigures] = field(default_factory=dict)
+    web_peak_rss_mb: float = 0.0
+
+
+def _credentials(database_url: str) -> tuple[str, str]:
+    """A read key and a staff session cookie, made in a child process with the bench's database."""
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'opsconsole.settings'); django.setup()\n"
+        "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from events.services import api_key_create\n"
+        "User = get_user_model()\n"
+        "user, _ = User.objects.get_or_create(username='bench-staff', defaults={'is_staff': True})\n"
+        "s = SessionStore(); s[SESSION_KEY] = str(user.pk)\n"
+        "s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+        "s[HASH_SESSION_KEY] = user.get_session_auth_hash(); s.create()\n"
+        "_, raw = api_key_create(name='bench-read', scope='read')\n"
+        "print(raw, s.session_key)\n"
+    )
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
+    )
+    key, session = out.stdout.strip().splitlines()[-1].split()
+    return key, session
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _headers(kind: str, key: str, session: str) -> dict[str, str]:
+    if kind == "key":
+        return {"Authorization": f"Bearer {key}"}
+    if kind == "session":
+        return {"Cookie": f"sessionid={session}"}
+    return {}
+
+
+def _status(port: int, path: str, headers: dict[str, str]) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
+
+
+def _wrk(url: str, headers: dict[str, str], *, duration: int, connections: int) -> EndpointFigures:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            raise RuntimeError(f"wrk output without a {label}% latency:\n{out}")
+        value, unit = float(match[1]), match[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(errors_match[1]) if errors_match else 0
+    if socket_errors:
+        errors += sum(int(x) for x in socket_errors.groups())
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return EndpointFigures(path="", rps=rps, p50_ms=ms("50"), p99_ms=ms("99"), requests=requests, errors=errors)
+
+
+def python_load(url: str, headers: dict[str, str], *, duration: float, connections: int) -> dict[str, object]:
+    """The fallback load generator (runs in its own process): keep-alive connections in threads."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + duration
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        mine: list[float] = []
+        bad = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", target, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if not 200 <= response.status < 300:
+                    bad += 1
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+                continue
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {"rps": len(latencies) / elapsed, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "requests": len(latencies), "errors": errors[0]}  # fmt: skip
+
+
+def _python_tool(url: str, headers: dict[str, str], *, duration: int, connections: int) -> EndpointFigures:
+    out = subprocess.run(
+        [sys.executable, __file__, "--load", url, json.dumps(headers), str(duration), str(connections)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return EndpointFigures(path="", **json.loads(out.stdout))
+
+
+def run(database_url: str, *, tenants: int, duration: int = 30, connections: int = 16) -> ReadsResult:
+    import psutil
+
+    key, session = _credentials(database_url)
+    tool = "wrk" if shutil.which("wrk") else "python"
+    result = ReadsResult(tenants=tenants, duration=duration, connections=connections, tool=tool)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60,
+           "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
+        cwd=BASE_DIR, env=env,
+    )  # fmt: skip
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        parent = psutil.Process(server.pid)
+        while not stop.is_set():
+            for child in parent.children():
+                try:
+                    peak[0] = max(peak[0], child.memory_info().rss / 1e6)
+                except psutil.Error:
+                    pass
+            time.sleep(0.2)
+
+    try:
+        for _ in range(150):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        threading.Thread(target=sample, daemon=True).start()
+        for name, path, kind in ENDPOINTS:
+            headers = _headers(kind, key, session)
+            status = _status(port, path, headers)
+            if status != 200:
+                if name == "today":
+                    result.endpoints[name] = EndpointFigures(path=path, skipped=f"answers {status}, not 200 yet")
+                    continue
+                raise SystemExit(f"GET {path} answered {status} before the load run")
+            url = f"http://127.0.0.1:{port}{path}"
+            measure = _wrk if tool == "wrk" else _python_tool
+            measure(url, headers, duration=1 if duration < 10 else 3, connections=connections)  # warm-up
+            figures = measure(url, headers, duration=duration, connections=connections)
+            figures.path = path
+            result.endpoints[name] = figures
+    finally:
+        stop.set()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    result.web_peak_rss_mb = peak[0]
+    return result
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        url, headers, duration, connections = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
+        print(json.dumps(python_load(url, headers, duration=float(duration), connections=int(connections))))
+        return
+    url = os.environ["DATABASE_URL"]
+    result = run(url, tenants=-1, duration=int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    for name, figures in result.endpoints.items():
+        print(name, figures)
+    print(f"web peak RSS {result.web_peak_rss_mb:.0f} MB ({result.tool})")
+
+
+if __name__ == "__main__":
+    main()
