@@ -62,6 +62,9 @@ class ReadsResult:
     web_peak_rss_mb: float = 0.0
 
 
+BENCH_SECRET_KEY = "bench-only-" + "x" * 60
+
+
 def _credentials(database_url: str) -> tuple[str, str]:
     """A read key and a staff session cookie, made in a child process with the bench's database."""
     code = (
@@ -77,7 +80,9 @@ def _credentials(database_url: str) -> tuple[str, str]:
         "_, raw = api_key_create(name='bench-read', scope='read')\n"
         "print(raw, s.session_key)\n"
     )
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
+    # The same SECRET_KEY as the server: the session stores a hash keyed by it, and a
+    # session made under another key is silently logged out (the page answers 302).
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1", "SECRET_KEY": BENCH_SECRET_KEY}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
     )
@@ -195,7 +200,7 @@ def run(database_url: str, *, tenants: int, duration: int = 30, connections: int
     tool = "wrk" if shutil.which("wrk") else "python"
     result = ReadsResult(tenants=tenants, duration=duration, connections=connections, tool=tool)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60,
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest, reads, recompute
+from bench import ingest, reads, recompute, soak
 from bench.common import BASE_DIR, BENCH_DB, base_database_url, database_drop, machine_description, scratch_database
 from bench.common import history_database as history_db
 
@@ -63,7 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, correctness only (CI)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads,soak")
+    parser.add_argument("--soak-seconds", type=float, default=600.0, help="length of the soak (make bench only)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     size = _sizes(args.quick)
@@ -166,6 +167,27 @@ def main() -> None:
                 )
             )
         rows.append(("Memory: web worker peak RSS during the reads", f"{many.web_peak_rss_mb:.0f} MB", ""))
+
+    # Soak (make bench only, not bench-quick): ingestion at half the measured maximum for
+    # ten minutes with the recompute running, then sent = stored and the web worker's RSS.
+    if "soak" not in skip and not args.quick:
+        result = soak.run(duration=args.soak_seconds)
+        failures.extend(f"soak: {problem}" for problem in result.problems())
+        rows.append(
+            (
+                f"Soak: {result.duration_seconds:.0f} s of ingestion at half the measured maximum, recompute running",
+                f"{result.achieved_rate:,.0f} events/s (max measured {result.measured_max_rate or 0:,.0f}); "
+                f"sent {result.totals.sent:,} = stored {result.rows:,}, duplicates {result.rows - result.distinct_event_ids}",
+                f"{result.recomputes} recomputes; incremental = full rebuild: {result.cache_equals_full_rebuild}",
+            )
+        )
+        rows.append(
+            (
+                "Soak: web worker RSS start → end (peak)",
+                f"{result.rss_start_mb:.0f} → {result.rss_end_mb:.0f} MB ({result.rss_peak_mb:.0f})",
+                f"growth {result.rss_growth_pct:.0f}% (limit 25%)",
+            )
+        )
 
     table = ["| measurement | value | ratio |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     header = f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine_description()}."

@@ -23,6 +23,7 @@ from customers.selectors import (
     CUSTOMER_ORDERINGS,
     DEFAULT_CUSTOMER_ORDERING,
     CustomerFilters,
+    cached_per_recompute,
     customers_list,
     tenant_daily_series,
     tenant_metrics_get,
@@ -267,7 +268,11 @@ class CustomerListApi(generics.ListAPIView):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        # Keyed by the absolute URL: the page links in the answer name the host.
+        data = cached_per_recompute(
+            f"customers_list:{request.build_absolute_uri()}", lambda: super(CustomerListApi, self).get(request).data
+        )
+        return Response(data)
 
 
 class CustomerAtRiskApi(APIView):
@@ -283,9 +288,13 @@ class CustomerAtRiskApi(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _query_validate(AtRiskQuerySerializer, request)
-        rows = tenants_at_risk(limit=params["limit"])
-        matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
-        return Response(CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data)
+
+        def build() -> Any:
+            rows = tenants_at_risk(limit=params["limit"])
+            matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
+            return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+
+        return Response(cached_per_recompute(f"customers_at_risk:{params['limit']}", build))
 
 
 class CustomerDetailApi(APIView):

@@ -8,6 +8,8 @@ number of tenants.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from customers.models import TenantKind, TenantMetrics
+from customers.models import MetricsState, TenantKind, TenantMetrics
 from customers.services import (
     FRICTION_CAP_PER_DAY,
     FRICTION_CAP_PER_SESSION,
@@ -357,3 +359,35 @@ def at_risk_counts_by_level() -> dict[str, int]:
     counts = {level: 0 for level in ("critical", "high", "medium")}
     counts.update({row["risk_level"]: row["n"] for row in rows})
     return counts
+
+
+# --- Read caching for the API ------------------------------------------------------------------
+# The at-risk list and the customer list change only when a recompute writes the cache tables,
+# yet building them costs queries, JSONB decoding and serialisation on every request. Their
+# answers are kept per process, keyed by the engine's last-run stamps (one primary-key read),
+# so a finished recompute is visible at the next request. Writes that do not move those
+# stamps (a tenant rebuilt after a reclassification) show within API_CACHE_SECONDS.
+API_CACHE_SECONDS = 60
+
+
+def metrics_version() -> str:
+    """Changes whenever a recompute (incremental, full or fanned out) finishes."""
+    row = (
+        MetricsState.objects.filter(pk=1)
+        .values_list("last_incremental_at", "last_full_at", "last_fanout_finished_at")
+        .first()
+    )
+    return "none" if row is None else "|".join(str(stamp) for stamp in row)
+
+
+def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s value, reused until the next recompute (or API_CACHE_SECONDS)."""
+    from django.core.cache import cache
+
+    # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
+    cache_key = "opsconsole:" + hashlib.sha256(f"{key}|{metrics_version()}".encode()).hexdigest()
+    value = cache.get(cache_key)
+    if value is None:
+        value = build()
+        cache.set(cache_key, value, timeout=API_CACHE_SECONDS)
+    return value

@@ -118,3 +118,12 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
     transactional = marker.kwargs.get("transaction", bool(marker.args and marker.args[0]))
     request.getfixturevalue("transactional_db" if transactional else "db")
     _reference_data_ensure()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """API answers are cached per recompute in the process's cache; tests write the cache
+    tables directly, so each test starts with an empty one."""
+    from django.core.cache import cache
+
+    cache.clear()
