@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,3 +288,79 @@ def machine_description() -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+BENCH_SECRET_KEY = "bench-only-" + "x" * 60
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PeakRss:
+    """Samples the resident memory of a process's children (the gunicorn workers)
+    every 0.2 s while the block runs; ``peak_mb`` is the largest single worker seen."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid = pid
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import time
+
+        import psutil
+
+        parent = psutil.Process(self.pid)
+        while not self._stop.is_set():
+            for child in parent.children():
+                try:
+                    self.peak_mb = max(self.peak_mb, child.memory_info().rss / 1e6)
+                except psutil.Error:
+                    continue  # a worker exited between listing and reading: nothing to sample
+            time.sleep(0.2)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
+@contextmanager
+def production_server(
+    database_url: str, *, workers: int = 2, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """gunicorn with production settings (gthread, 4 threads a worker) on a free loopback
+    port; yields its base URL and process, and stops it afterwards."""
+    import signal
+    import socket
+    import time
+
+    port = free_port()
+    production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
+                  "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", **env}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
+        cwd=BASE_DIR, env=production,
+    )  # fmt: skip
+    try:
+        for _ in range(150):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

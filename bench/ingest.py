@@ -20,8 +20,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +30,16 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, OUT_DIR, base_database_url, generate_events, now_utc, scratch_database
+from bench.common import (
+    BASE_DIR,
+    OUT_DIR,
+    PeakRss,
+    base_database_url,
+    generate_events,
+    now_utc,
+    production_server,
+    scratch_database,
+)
 
 BATCH = 500
 COLUMNS = "event_id, tenant_id, user_id, session_id, event_type, occurred_at, received_at, metadata, friction_signal, is_real, exclusion_reason"
@@ -114,12 +121,6 @@ def copy_seconds(database_url: str, csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def send_batches(url: str, key: str, batches_path: Path, senders: int) -> dict[str, int]:
     """Runs in the second process: post every batch, ``senders`` connections at a time."""
     lines = batches_path.read_bytes().splitlines()
@@ -167,7 +168,6 @@ def send_batches(url: str, key: str, batches_path: Path, senders: int) -> dict[s
 def http_seconds(
     database_url: str, batches_path: Path, *, workers: int, senders: int
 ) -> tuple[float, dict[str, int], float]:
-    import psutil
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -176,64 +176,18 @@ def http_seconds(
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
     key = subprocess.run([sys.executable, "manage.py", "create_api_key", "bench", "--scope", "ingest"], cwd=BASE_DIR,
                          env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
-    port = _free_port()
-    production = {**env, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
-                  "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
-                  "INGEST_RATE_LIMIT_PER_MINUTE": "1000000"}  # fmt: skip
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opsconsole.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=BASE_DIR,
-        env=production,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        peak = [0.0]
-        stop = threading.Event()
-
-        def sample() -> None:
-            parent = psutil.Process(server.pid)
-            while not stop.is_set():
-                for child in parent.children():
-                    try:
-                        peak[0] = max(peak[0], child.memory_info().rss / 1e6)
-                    except psutil.Error:
-                        pass
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+    with (
+        production_server(database_url, workers=workers, INGEST_RATE_LIMIT_PER_MINUTE="1000000") as (url, server),
+        PeakRss(server.pid) as rss,
+    ):
         started = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, __file__, "--send", f"http://127.0.0.1:{port}", key, str(batches_path), str(senders)],
+            [sys.executable, __file__, "--send", url, key, str(batches_path), str(senders)],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         elapsed = time.perf_counter() - started
-        stop.set()
-        totals = json.loads(result.stdout)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    return elapsed, totals, peak[0]
+    totals = json.loads(result.stdout)
+    return elapsed, totals, rss.peak_mb
 
 
 def run(*, events: int, seed: int = 1, workers: int = 2, senders: int = 4) -> IngestResult:

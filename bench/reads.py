@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR
+from bench.common import BASE_DIR, BENCH_SECRET_KEY, PeakRss, production_server
 
 ENDPOINTS = [
     ("floor", "/healthz", "none"),
@@ -62,9 +60,6 @@ class ReadsResult:
     web_peak_rss_mb: float = 0.0
 
 
-BENCH_SECRET_KEY = "bench-only-" + "x" * 60
-
-
 def _credentials(database_url: str) -> tuple[str, str]:
     """A read key and a staff session cookie, made in a child process with the bench's database."""
     code = (
@@ -88,12 +83,6 @@ def _credentials(database_url: str) -> tuple[str, str]:
     )
     key, session = out.stdout.strip().splitlines()[-1].split()
     return key, session
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _headers(kind: str, key: str, session: str) -> dict[str, str]:
@@ -194,40 +183,12 @@ def _python_tool(url: str, headers: dict[str, str], *, duration: int, connection
 
 
 def run(database_url: str, *, tenants: int, duration: int = 30, connections: int = 16) -> ReadsResult:
-    import psutil
 
     key, session = _credentials(database_url)
     tool = "wrk" if shutil.which("wrk") else "python"
     result = ReadsResult(tenants=tenants, duration=duration, connections=connections, tool=tool)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
-           "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
-        cwd=BASE_DIR, env=env,
-    )  # fmt: skip
-    peak = [0.0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        parent = psutil.Process(server.pid)
-        while not stop.is_set():
-            for child in parent.children():
-                try:
-                    peak[0] = max(peak[0], child.memory_info().rss / 1e6)
-                except psutil.Error:
-                    pass
-            time.sleep(0.2)
-
-    try:
-        for _ in range(150):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        threading.Thread(target=sample, daemon=True).start()
+    with production_server(database_url) as (base_url, server), PeakRss(server.pid) as rss:
+        port = int(base_url.rsplit(":", 1)[1])
         for name, path, kind in ENDPOINTS:
             headers = _headers(kind, key, session)
             status = _status(port, path, headers)
@@ -236,17 +197,13 @@ def run(database_url: str, *, tenants: int, duration: int = 30, connections: int
                     result.endpoints[name] = EndpointFigures(path=path, skipped=f"answers {status}, not 200 yet")
                     continue
                 raise SystemExit(f"GET {path} answered {status} before the load run")
-            url = f"http://127.0.0.1:{port}{path}"
+            url = f"{base_url}{path}"
             measure = _wrk if tool == "wrk" else _python_tool
             measure(url, headers, duration=1 if duration < 10 else 3, connections=connections)  # warm-up
             figures = measure(url, headers, duration=duration, connections=connections)
             figures.path = path
             result.endpoints[name] = figures
-    finally:
-        stop.set()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    result.web_peak_rss_mb = peak[0]
+    result.web_peak_rss_mb = rss.peak_mb
     return result
 
 

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, EVENT_MIX, base_database_url, now_utc, with_database
+from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, with_database
 
 SOAK_DB = "opsconsole_soak"
 TENANTS = 200
@@ -205,12 +205,6 @@ class Sender:
 
 
 # --- Processes ---------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _manage(args: list[str], database_url: str) -> str:
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1", "LOG_LEVEL": "WARNING"}
     return subprocess.run(
@@ -288,7 +282,7 @@ def run(
 
     database_url = _scratch_database(base_database_url())
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
-    port = _free_port()
+    port = free_port()
     production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "soak-test-only-" + "x" * 60,
                   "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
                   "INGEST_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
