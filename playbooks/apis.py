@@ -367,8 +367,6 @@ class InterventionOutcomeApi(APIView):
     )
     def post(self, request: Request, intervention_id: int) -> Response:
         data = _valid(OutcomeInputSerializer, request.data)
-        if not InterventionRecord.objects.filter(pk=intervention_id).exists():
-            raise NotFound(f"No intervention {intervention_id}.")
         try:
             record = intervention_outcome_record(
                 intervention_id=intervention_id,
@@ -377,6 +375,8 @@ class InterventionOutcomeApi(APIView):
                 note=data["note"],
             )
         except PlaybookInputError as exc:
+            if "id" in exc.errors:  # the service looked the intervention up: no second query here
+                raise NotFound(exc.errors["id"]) from exc
             raise _field_errors(exc) from exc
         return Response(InterventionSerializer(record).data)
 
