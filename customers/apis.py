@@ -7,13 +7,16 @@ which the console pages use too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -232,6 +235,31 @@ class CustomerPagination(PageNumberPagination):
     max_page_size = 200
 
 
+def _answer_cached(request: Request, key: str, build: Callable[[], Any]) -> HttpResponse | Response:
+    """The answer built once per recompute; JSON clients get its cached bytes, rendered once too.
+
+    Rendering the nested risk components and interventions costs more than the
+    two small queries a cached request makes, so the bytes are what is kept.
+    Other formats (DRF's browsable page) render the cached data as usual.
+    """
+    if request.accepted_renderer.format != "json":
+        return Response(cached_per_recompute(key, build))
+    body = cached_per_recompute(f"{key}:json", lambda: JSONRenderer().render(build()))
+    return HttpResponse(body, content_type="application/json")
+
+
+def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
+    """The at-risk customers as ``GET /ops/customers/at-risk`` answers them, with their matched
+    playbooks; built once per recompute (the Today page shows the same list)."""
+
+    def build() -> list[dict[str, Any]]:
+        rows = tenants_at_risk(limit=limit)
+        matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
+        return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+
+    return cached_per_recompute(f"at_risk_answer:{limit}", build)
+
+
 def _query_validate(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     serializer = serializer_class(data=request.query_params)
     if not serializer.is_valid():
@@ -267,12 +295,13 @@ class CustomerListApi(generics.ListAPIView):
             **error_responses(401, 403, 404, 503),
         },
     )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse | Response:
         # Keyed by the absolute URL: the page links in the answer name the host.
-        data = cached_per_recompute(
-            f"customers_list:{request.build_absolute_uri()}", lambda: super(CustomerListApi, self).get(request).data
+        return _answer_cached(
+            request,
+            f"customers_list:{request.build_absolute_uri()}",
+            lambda: super(CustomerListApi, self).get(request).data,
         )
-        return Response(data)
 
 
 class CustomerAtRiskApi(APIView):
@@ -286,15 +315,12 @@ class CustomerAtRiskApi(APIView):
         parameters=[AtRiskQuerySerializer],
         responses={200: CustomerAtRiskSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
-    def get(self, request: Request) -> Response:
-        params = _query_validate(AtRiskQuerySerializer, request)
-
+    def get(self, request: Request) -> HttpResponse | Response:
         def build() -> Any:
-            rows = tenants_at_risk(limit=params["limit"])
-            matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
-            return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+            # Validated inside: only a valid query is cached, and a cached answer costs no validation.
+            return at_risk_answer(limit=_query_validate(AtRiskQuerySerializer, request)["limit"])
 
-        return Response(cached_per_recompute(f"customers_at_risk:{params['limit']}", build))
+        return _answer_cached(request, f"customers_at_risk:{request.GET.urlencode()}", build)
 
 
 class CustomerDetailApi(APIView):

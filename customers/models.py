@@ -163,6 +163,12 @@ class MetricsState(models.Model):
     last_fanout_finished_at = models.DateTimeField(
         null=True, blank=True, help_text="The fanned-out run whose hooks have run (compare-and-set)."
     )
+    last_tenants_rebuilt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The last rebuild of some tenants (after a reclassification or a tenant edit); "
+        "moves the version the cached API answers are keyed by.",
+    )
     registry_key = models.CharField(
         max_length=32,
         blank=True,

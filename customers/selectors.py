@@ -9,6 +9,7 @@ number of tenants.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -264,9 +265,7 @@ class MetricsFreshness:
         return "critical" if age > 4 * self.stale_after else "warning" if age > self.stale_after else "ok"
 
 
-def metrics_freshness(*, now: datetime | None = None) -> MetricsFreshness:
-    """The latest of: the newest ``ops_tenant_metrics.computed_at`` and the engine state's last run
-    (a run over zero tenants writes no metrics row but is still a run). One query."""
+def _metrics_computed_at() -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -274,9 +273,20 @@ def metrics_freshness(*, now: datetime | None = None) -> MetricsFreshness:
                             (SELECT GREATEST(last_incremental_at, last_full_at) FROM ops_metrics_state LIMIT 1))
             """
         )
-        (computed_at,) = cursor.fetchone()
+        return cursor.fetchone()[0]
+
+
+def metrics_freshness(*, now: datetime | None = None, per_recompute: bool = False) -> MetricsFreshness:
+    """The latest of: the newest ``ops_tenant_metrics.computed_at`` and the engine state's last run
+    (a run over zero tenants writes no metrics row but is still a run). One query.
+
+    ``per_recompute`` (pages) reuses the answer until the next recompute: the
+    newest ``computed_at`` is a scan of every tenant's row (it has no index, so a
+    recompute's stamp of every row stays a HOT update), and only a run moves it.
+    """
+    computed_at = cached_per_recompute("metrics_computed_at", _metrics_computed_at) if per_recompute else None
     return MetricsFreshness(
-        computed_at=computed_at,
+        computed_at=computed_at or _metrics_computed_at(),
         now=now or timezone.now(),
         stale_after=timedelta(minutes=settings.METRICS_STALE_AFTER_MINUTES),
     )
@@ -370,18 +380,42 @@ def at_risk_counts_by_level() -> dict[str, int]:
 API_CACHE_SECONDS = 60
 
 
+# The last version read by this process and when (time.monotonic()).
+_version_seen: tuple[float, str] = (float("-inf"), "")
+
+
 def metrics_version() -> str:
-    """Changes whenever a recompute (incremental, full or fanned out) finishes."""
-    row = (
-        MetricsState.objects.filter(pk=1)
-        .values_list("last_incremental_at", "last_full_at", "last_fanout_finished_at")
-        .first()
-    )
-    return "none" if row is None else "|".join(str(stamp) for stamp in row)
+    """Changes whenever a recompute (incremental, full or fanned out) finishes.
+
+    Read on every cached API request, so it is cheap: a plain cursor (compiling
+    the ORM query costs more than the primary-key lookup itself), and at most
+    once per METRICS_VERSION_CHECK_SECONDS per process. A recompute runs every
+    few minutes; an answer up to that many seconds older than the newest one is
+    the price of one database round trip fewer on every cached request.
+    """
+    global _version_seen
+    checked_at, version = _version_seen
+    now = time.monotonic()
+    if now - checked_at < settings.METRICS_VERSION_CHECK_SECONDS:
+        return version
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_incremental_at, last_full_at, last_fanout_finished_at, last_tenants_rebuilt_at"
+            f" FROM {MetricsState._meta.db_table}"
+            " WHERE id = 1"
+        )
+        row = cursor.fetchone()
+    version = "none" if row is None else "|".join(str(stamp) for stamp in row)
+    _version_seen = (now, version)
+    return version
 
 
 def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
-    """``build()``'s value, reused until the next recompute (or API_CACHE_SECONDS)."""
+    """``build()``'s value, reused until the next recompute (or API_CACHE_SECONDS).
+
+    The value is computed at most once per recompute and process; callers cache
+    what is expensive to make (the rendered JSON of an answer, not only its data).
+    """
     from django.core.cache import cache
 
     # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.

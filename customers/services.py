@@ -1168,9 +1168,10 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         result.watermark_xid = state.watermark_xid
         registry_key = registry_key_current()
         _metrics_finish(result, now=now, dirty_only=registry_key == state.registry_key)
-        if registry_key != state.registry_key:
-            state.registry_key = registry_key
-            state.save(update_fields=["registry_key"])
+        state.registry_key = registry_key
+        # Moves metrics_version(): the cached API answers and pages are rebuilt on the next read.
+        state.last_tenants_rebuilt_at = now
+        state.save(update_fields=["registry_key", "last_tenants_rebuilt_at"])
     return result
 
 

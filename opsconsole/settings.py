@@ -105,7 +105,7 @@ def _database_from_url(url: str) -> dict[str, object]:
         "HOST": parsed.hostname or query.get("host", [""])[0],
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_HEALTH_CHECKS": env.bool("CONN_HEALTH_CHECKS", default=True),
         "OPTIONS": {"connect_timeout": 5},
         "TEST": {"NAME": env.str("TEST_DATABASE_NAME", default=None)},
     }
@@ -317,6 +317,9 @@ METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
 # Metrics older than this are shown as stale on the pages and raise a warning (four
 # times this: critical) through the alert channels; Prometheus gets the age as a gauge.
 METRICS_STALE_AFTER_MINUTES = env.int("METRICS_STALE_AFTER_MINUTES", default=15)
+# The cached API answers are keyed by the last recompute; each web process checks which
+# recompute that is at most this often (seconds). 0 checks on every request.
+METRICS_VERSION_CHECK_SECONDS = env.float("METRICS_VERSION_CHECK_SECONDS", default=1.0)
 
 # --- Reliability: workers that die mid-task ---
 # Tasks marked acks_late (all idempotent) are acknowledged only when they finish. With Redis

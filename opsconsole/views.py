@@ -17,15 +17,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from customers.apis import CustomerAtRiskSerializer
-from customers.selectors import MetricsFreshness, metrics_freshness, real_users_daily, tenants_at_risk
+from customers.apis import at_risk_answer
+from customers.selectors import MetricsFreshness, metrics_freshness, real_users_daily
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
 from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
 from opsconsole.charts import HLine, Series, line_chart
 from opsconsole.pages import staff_required
-from playbooks.selectors import tenant_matched_playbooks
 
 TODAY_AT_RISK = 10
 DAU_CHART_DAYS = 30
@@ -119,14 +118,12 @@ def today_page(request: HttpRequest) -> HttpResponse:
     summary = real_users_summary(now=now)
     targets = north_star_targets()
     _, meaning, action, escalation = MESSAGES[summary.status]
-    rows = tenants_at_risk(limit=TODAY_AT_RISK)
-    # Every row's matched playbooks in one query, as the at-risk API does.
-    matched = tenant_matched_playbooks(tenant_ids=[row.tenant_id for row in rows])
-    at_risk = CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+    # The at-risk API's own answer (cached per recompute): the page and the API never differ.
+    at_risk = at_risk_answer(limit=TODAY_AT_RISK)
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
         entry["first_intervention"] = entry["interventions"][0] if entry["interventions"] else None
-    freshness = metrics_freshness(now=now)
+    freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
     daily = _real_users_daily_cached(as_of=now.astimezone(UTC).date(), freshness=freshness)
     dau_chart = line_chart(

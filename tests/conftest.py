@@ -126,4 +126,7 @@ def _empty_cache() -> None:
     tables directly, so each test starts with an empty one."""
     from django.core.cache import cache
 
+    import customers.selectors
+
     cache.clear()
+    customers.selectors._version_seen = (float("-inf"), "")

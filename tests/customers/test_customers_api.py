@@ -182,3 +182,56 @@ def test_the_at_risk_answer_is_reused_until_the_next_recompute(metrics_db, read_
     events_store([Ev("globex", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"g{d}") for d in range(5)])
     metrics_recompute()
     assert {row["tenant_id"] for row in read_client.get("/ops/customers/at-risk?limit=10").json()} == {"acme", "globex"}
+
+
+def test_a_cached_answer_costs_one_query_within_the_version_check_interval(
+    metrics_db, read_client, settings, django_assert_num_queries
+):
+    from customers.services import metrics_recompute
+    from tests.customers.conftest import Ev, days_ago, events_store
+
+    settings.METRICS_VERSION_CHECK_SECONDS = 3600
+    events_store([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
+    metrics_recompute(full=True)
+    first = read_client.get("/ops/customers/at-risk?limit=10")
+    with django_assert_num_queries(1):  # the key lookup: the run stamps were read a moment ago
+        again = read_client.get("/ops/customers/at-risk?limit=10")
+    assert again.content == first.content
+    assert again["Content-Type"] == "application/json"
+
+
+def test_a_revoked_key_is_refused_at_once_even_for_a_cached_answer(metrics_db, read_client, make_key, settings):
+    from django.utils import timezone
+
+    from events.models import ApiKey
+
+    settings.METRICS_VERSION_CHECK_SECONDS = 3600
+    metrics_db([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
+    metrics_recompute(full=True)
+    assert read_client.get("/ops/customers/at-risk").status_code == 200
+    ApiKey.objects.filter(name="dashboard").update(revoked_at=timezone.now())
+    response = read_client.get("/ops/customers/at-risk")
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+def test_rebuilding_a_tenant_refreshes_the_cached_answers(metrics_db, read_client):
+    """A tenant flagged internal is rebuilt (not a periodic run): it leaves the cached list at once."""
+    from customers.services import tenant_rollups_rebuild
+
+    metrics_db([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
+    metrics_recompute(full=True)
+    assert [r["tenant_id"] for r in read_client.get("/ops/customers/at-risk").json()] == ["acme"]
+    Tenant.objects.filter(tenant_id="acme").update(kind="internal")
+    tenant_rollups_rebuild(tenant_ids=["acme"])
+    assert read_client.get("/ops/customers/at-risk").json() == []
+
+
+def test_the_browsable_api_still_renders_a_cached_answer(metrics_db, staff_client):
+    metrics_db([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
+    metrics_recompute(full=True)
+    assert staff_client.get("/ops/customers/at-risk").status_code == 200  # JSON, cached
+    page = staff_client.get("/ops/customers/at-risk", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert b"acme" in page.content
