@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -60,6 +61,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ["name", "scope", "is_automation", "prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "revoked_at" in form.base_fields:
+            form.base_fields["revoked_at"].help_text = (
+                f"Set to revoke the key; every web process refuses it within {settings.API_KEY_CACHE_SECONDS:g} "
+                "seconds (API_KEY_CACHE_SECONDS)."
+            )
+        return form
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
         if not change:
             from events.services import api_key_create
@@ -74,7 +84,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: object) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())  # type: ignore[attr-defined]
-        self.message_user(request, f"Revoked {count} key(s).")
+        self.message_user(
+            request,
+            f"Revoked {count} key(s); they stop working within {settings.API_KEY_CACHE_SECONDS:g} seconds.",
+        )
 
 
 @admin.register(Event)

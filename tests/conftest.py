@@ -127,6 +127,8 @@ def _empty_cache() -> None:
     from django.core.cache import cache
 
     import customers.selectors
+    import events.auth
 
     cache.clear()
     customers.selectors._version_seen = (float("-inf"), "")
+    events.auth._keys_seen.clear()
