@@ -173,6 +173,10 @@ def _text_problem(value: str) -> str | None:
     return None
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call.
+_METADATA_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
     """Serialise metadata once; returns ``(json_text, problem)``.
 
@@ -180,7 +184,7 @@ def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
     insert sends, so each event's metadata is encoded exactly once.
     """
     try:
-        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _METADATA_ENCODE(metadata)
     except RecursionError:
         return "", "is nested too deeply."
     except ValueError:
@@ -196,7 +200,12 @@ def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
     return text, None
 
 
-def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
+def occurred_at_latest(now: datetime) -> datetime:
+    """The latest ``occurred_at`` accepted at ``now`` (INGEST_MAX_FUTURE_SECONDS of clock skew)."""
+    return now + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+
+
+def _parse_occurred_at(value: Any, now: datetime, latest: datetime) -> tuple[datetime | None, str | None]:
     if value is None:
         return now, None
     if not isinstance(value, str):
@@ -207,13 +216,14 @@ def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str 
         return None, f"'{value[:40]}' is not an ISO 8601 timestamp, e.g. 2026-02-08T14:32:15+02:00."
     if parsed.tzinfo is None:
         return None, "Must include a UTC offset (e.g. 'Z' or '+02:00'); naive times are ambiguous."
-    try:
-        parsed = parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None, "Is outside the range of representable times."
+    if parsed.tzinfo is not UTC:
+        try:
+            parsed = parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return None, "Is outside the range of representable times."
     if parsed < EARLIEST_OCCURRED_AT:
         return None, "Is before 2000-01-01; check the clock or the unit."
-    if parsed > now + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS):
+    if parsed > latest:
         return None, (
             f"Is more than {settings.INGEST_MAX_FUTURE_SECONDS // 60} minutes in the future; check the sender's clock."
         )
@@ -221,13 +231,16 @@ def _parse_occurred_at(value: Any, now: datetime) -> tuple[datetime | None, str 
 
 
 def event_row_validate(
-    item: Any, *, now: datetime, registry: dict[str, str]
+    item: Any, *, now: datetime, registry: dict[str, str], latest: datetime | None = None
 ) -> tuple[EventRow | None, dict[str, list[str]]]:
     """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``.
 
     This runs once per event on the ingest hot path: it avoids work for the
     common, valid case (no per-field dicts, one metadata serialisation).
+    ``latest`` is the latest acceptable ``occurred_at`` (computed once per batch).
     """
+    if latest is None:
+        latest = occurred_at_latest(now)
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Each event must be a JSON object."]}
     errors: dict[str, list[str]] = {}
@@ -279,7 +292,7 @@ def event_row_validate(
                 "or use a registered type."
             ]
 
-    occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now)
+    occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now, latest)
     if problem:
         errors["occurred_at"] = [problem]
 
@@ -314,17 +327,19 @@ def event_row_validate(
 
 
 # --- Storing a batch ---------------------------------------------------------------------
-# The batch travels as one JSON document, an array of positional arrays, that
-# PostgreSQL unpacks with jsonb_array_elements (measured 40% cheaper than json
-# here, where each ->> re-parses the element's text): one parameter to adapt instead
-# of ten arrays (psycopg's per-element quoting cost more than the insert), and
-# each event's metadata is spliced in as the text validation already produced.
+# The batch travels as two JSON documents, the rows' columns as positional arrays and
+# their metadata, that PostgreSQL unpacks with jsonb_array_elements (measured 40%
+# cheaper than json here, where each ->> re-parses the element's text): two parameters
+# to adapt instead of ten arrays (psycopg's per-element quoting cost more than the
+# insert); the columns are encoded in one call for the whole batch and the metadata
+# joined from the text validation already produced.
 _INSERT_SQL = """
 WITH batch AS (
     SELECT (e->>0)::uuid AS event_id, e->>1 AS tenant_id, e->>2 AS user_id, e->>3 AS session_id,
            e->>4 AS event_type, (e->>5)::timestamptz AS occurred_at, e->>6 AS friction_signal,
-           (e->>7)::boolean AS is_real, e->>8 AS exclusion_reason, (e->9)::jsonb AS metadata
-    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+           (e->>7)::boolean AS is_real, e->>8 AS exclusion_reason, m AS metadata
+    -- ROWS FROM zips the two arrays: row i's columns with row i's metadata.
+    FROM ROWS FROM (jsonb_array_elements(%(batch)s::jsonb), jsonb_array_elements(%(metadata)s::jsonb)) AS b(e, m)
 ), new_tenants AS (
     INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
     SELECT DISTINCT tenant_id, '', 'customer', %(now)s, '' FROM batch WHERE tenant_id <> ''
@@ -346,11 +361,12 @@ SELECT count(*) FROM inserted
 """.format(real_users_fold=real_users_fold_sql(source="inserted e", where="TRUE"))
 
 
-def _batch_json(rows: list[EventRow]) -> str:
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    parts = []
-    for r in rows:
-        head = dumps(
+def _batch_json(rows: list[EventRow]) -> tuple[str, str]:
+    """The batch as two JSON arrays of the same length: the columns of each row
+    (one encoder call for the whole batch) and each row's metadata, joined from
+    the text validation already produced (never encoded twice)."""
+    heads = _BATCH_ENCODE(
+        [
             [
                 r.event_id,
                 r.tenant_id,
@@ -362,9 +378,13 @@ def _batch_json(rows: list[EventRow]) -> str:
                 r.is_real,
                 r.exclusion_reason,
             ]
-        )
-        parts.append(f"{head[:-1]},{r.metadata_json}]")
-    return "[" + ",".join(parts) + "]"
+            for r in rows
+        ]
+    )
+    return heads, "[" + ",".join([r.metadata_json for r in rows]) + "]"
+
+
+_BATCH_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> int:
@@ -375,7 +395,8 @@ def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: dateti
     """
     if not rows:
         return 0
-    params = {"batch": _batch_json(rows), "now": now, "source_id": source.pk if source else None}
+    heads, metadata = _batch_json(rows)
+    params = {"batch": heads, "metadata": metadata, "now": now, "source_id": source.pk if source else None}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, params)
         (inserted,) = cursor.fetchone()
@@ -389,10 +410,11 @@ def events_ingest(*, items: list[Any], source: ApiKey | None, now: datetime | No
     if source is not None and source.scope != ApiKeyScope.INGEST:
         raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
     registry = event_type_signals()
+    latest = occurred_at_latest(now)
     receipt = IngestReceipt()
     rows: list[EventRow] = []
     for index, item in enumerate(items):
-        row, errors = event_row_validate(item, now=now, registry=registry)
+        row, errors = event_row_validate(item, now=now, registry=registry, latest=latest)
         if row is None:
             given = item.get("event_id") if isinstance(item, dict) else None
             receipt.rejected.append(

@@ -309,3 +309,16 @@ def _wait_until_no_older_transaction_runs(event_pk: int) -> None:
                 return
         time.sleep(0.5)
     pytest.fail("another transaction on the server stayed open for a minute; cannot test the xid window")
+
+
+def test_a_new_user_agent_pattern_applies_to_a_user_agent_already_judged_real(ingest):
+    """Each process remembers the verdict per user agent; a rule edit must not be hidden by it."""
+    from events.services import user_agent_pattern_save
+
+    first = event(metadata={"user_agent": "AcmeMonitor/2.0"})
+    ingest(first)
+    assert stored(first["event_id"]) == (True, "")
+    user_agent_pattern_save(pattern=UserAgentPattern(pattern=r"acmemonitor", reason="bot"))
+    second = event(metadata={"user_agent": "AcmeMonitor/2.0"})
+    ingest(second)
+    assert stored(second["event_id"]) == (False, "bot")
