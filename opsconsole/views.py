@@ -25,6 +25,7 @@ from events.selectors import Status, north_star_targets, real_users_summary
 from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
 from opsconsole.charts import HLine, Series, line_chart
 from opsconsole.pages import staff_required
+from playbooks.selectors import playbook_first_actions
 
 TODAY_AT_RISK = 10
 DAU_CHART_DAYS = 30
@@ -120,9 +121,18 @@ def today_page(request: HttpRequest) -> HttpResponse:
     _, meaning, action, escalation = MESSAGES[summary.status]
     # The at-risk API's own answer (cached per recompute): the page and the API never differ.
     at_risk = at_risk_answer(limit=TODAY_AT_RISK)
+    # A tenant matched only by a playbook that no intervention rule covers (abandoned
+    # replays, say) still gets a first step: the strongest matched playbook's first action.
+    uncovered = {e["matched_playbooks"][0]["id"] for e in at_risk if not e["interventions"] and e["matched_playbooks"]}
+    first_actions = playbook_first_actions(playbook_ids=uncovered) if uncovered else {}
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
         entry["first_intervention"] = entry["interventions"][0] if entry["interventions"] else None
+        if entry["first_intervention"] is None and entry["matched_playbooks"]:
+            playbook = entry["matched_playbooks"][0]
+            action = first_actions.get(playbook["id"])
+            if action is not None:
+                entry["first_playbook_step"] = {"playbook": playbook, "action": action}
     freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
     daily = _real_users_daily_cached(as_of=now.astimezone(UTC).date(), freshness=freshness)

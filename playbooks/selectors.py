@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +51,7 @@ from playbooks.models import (
     InterventionRecord,
     Outcome,
     Playbook,
+    PlaybookAction,
     PlaybookMatch,
     TenantRiskDay,
 )
@@ -154,6 +156,16 @@ def tenant_matched_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[st
     for entries in out.values():
         entries.sort(key=lambda e: (-LEVEL_RANK[e["risk_level"]], e["id"]))
     return out
+
+
+def playbook_first_actions(*, playbook_ids: Iterable[str]) -> dict[str, PlaybookAction]:
+    """playbook id -> its first step (by order). One query."""
+    first: dict[str, PlaybookAction] = {}
+    for action in PlaybookAction.objects.filter(playbook_id__in=list(playbook_ids)).order_by(
+        "playbook_id", "order", "id"
+    ):
+        first.setdefault(action.playbook_id, action)
+    return first
 
 
 def playbook_preview(*, playbook: Playbook) -> list[tuple[str, list[dict[str, Any]]]]:

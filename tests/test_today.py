@@ -228,3 +228,19 @@ def test_admin_links_back_to_the_console(staff_client):
     get_user_model().objects.filter(username="founder").update(is_superuser=True)
     body = staff_client.get("/admin/").content.decode()
     assert '<a href="/">View site</a>' in body
+
+
+def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store, staff_client):
+    """Abandoned replays trigger no intervention rule of the spec, only the abandonment playbook:
+    the first step is that playbook's first action, with the condition that matched."""
+    events = [Ev("quitter", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
+    events += [Ev("quitter", "REPLAY_ABORTED", days_ago(1), session_id=f"q{i}") for i in range(3)]
+    store(events)
+    metrics_recompute()
+    body = _today(staff_client)
+    start = body.index('<table class="at-risk">')
+    row = body[start : body.index("</table>", start)]
+    assert 'href="/customers/quitter/"' in row
+    assert "<strong>Day 0:</strong> Reconstruct what happened (internal (no customer contact))" in row
+    assert "because playbook &lsquo;Abandoned replays and exports&rsquo; matched:" in row
+    assert '<span class="muted">—</span>' not in row
