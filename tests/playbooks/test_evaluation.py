@@ -204,3 +204,19 @@ def test_the_daily_history_keeps_the_highest_level_of_the_day_and_one_row_per_da
         (date(2026, 3, 15), "high"),
         (date(2026, 3, 16), "high"),
     ]
+
+
+def test_a_raise_that_still_holds_costs_no_recompute_and_one_that_stops_is_undone_in_the_same_run(metrics_db):
+    metrics_db(steady("four") + blocks("four", 4))
+    metrics_recompute()
+    assert level("four") == "medium"  # raised by policy_friction
+    engine_reason = TenantMetrics.objects.get(tenant_id="four").unraised["primary_risk_reason"]
+
+    idle = metrics_recompute()  # nothing new: the raise still holds
+    assert idle.tenants_written == 0
+    assert level("four") == "medium"
+
+    Playbook.objects.filter(pk="policy_friction").update(enabled=False)
+    metrics_recompute()  # still nothing new, but the raise no longer holds
+    row = TenantMetrics.objects.get(tenant_id="four")
+    assert (row.risk_level, row.primary_risk_reason, row.unraised) == (None, engine_reason, None)
