@@ -130,9 +130,9 @@ def today_page(request: HttpRequest) -> HttpResponse:
         entry["first_intervention"] = entry["interventions"][0] if entry["interventions"] else None
         if entry["first_intervention"] is None and entry["matched_playbooks"]:
             playbook = entry["matched_playbooks"][0]
-            action = first_actions.get(playbook["id"])
-            if action is not None:
-                entry["first_playbook_step"] = {"playbook": playbook, "action": action}
+            first_action = first_actions.get(playbook["id"])
+            if first_action is not None:
+                entry["first_playbook_step"] = {"playbook": playbook, "action": first_action}
     freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
     daily = _real_users_daily_cached(as_of=now.astimezone(UTC).date(), freshness=freshness)

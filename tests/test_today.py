@@ -244,3 +244,6 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     assert "<strong>Day 0:</strong> Reconstruct what happened (internal (no customer contact))" in row
     assert "because playbook &lsquo;Abandoned replays and exports&rsquo; matched:" in row
     assert '<span class="muted">—</span>' not in row
+    # The north star's own action line is untouched by the playbook step.
+    north_star = body[: body.index('<table class="at-risk">')]
+    assert "<strong>Action:</strong>" in north_star and "Reconstruct what happened" not in north_star
