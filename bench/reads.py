@@ -210,14 +210,11 @@ def _paired(measure: Any, floor_url: str, url: str, headers: dict[str, str], *, 
         floor.append(measure(floor_url, {}, duration=slice_seconds, connections=connections))
         own.append(measure(url, headers, duration=slice_seconds, connections=connections))
 
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
     return EndpointFigures(
         path="",
         rps=sum(f.rps for f in own) / len(own),
-        p50_ms=median([f.p50_ms for f in own]),
-        p99_ms=median([f.p99_ms for f in own]),
+        p50_ms=statistics.median(f.p50_ms for f in own),
+        p99_ms=statistics.median(f.p99_ms for f in own),
         requests=sum(f.requests for f in own),
         errors=sum(f.errors for f in own) + sum(f.errors for f in floor),
         floor_rps=sum(f.rps for f in floor) / len(floor),

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -33,7 +33,7 @@ from customers.selectors import (
     tenants_at_risk,
 )
 from events.auth import ReadScopeOrStaff
-from opsconsole.openapi import FIELD_ERRORS, error_responses
+from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 from playbooks.apis import MatchedPlaybookSerializer
 from playbooks.selectors import tenant_matched_playbooks
 
@@ -260,13 +260,6 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
     return cached_per_recompute(f"at_risk_answer:{limit}", build)
 
 
-def _query_validate(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.query_params)
-    if not serializer.is_valid():
-        raise ValidationError(serializer.errors)
-    return dict(serializer.validated_data)
-
-
 # --- Views ------------------------------------------------------------------------------------
 class CustomerListApi(generics.ListAPIView):
     permission_classes = [ReadScopeOrStaff]
@@ -274,7 +267,7 @@ class CustomerListApi(generics.ListAPIView):
     pagination_class = CustomerPagination
 
     def get_queryset(self) -> QuerySet[TenantMetrics]:
-        params = _query_validate(CustomerQuerySerializer, self.request)
+        params = validated(CustomerQuerySerializer, self.request.query_params)
         filters = CustomerFilters(
             kind=None if params["kind"] == "all" else params["kind"],
             risk_level=params.get("risk_level"),
@@ -318,7 +311,7 @@ class CustomerAtRiskApi(APIView):
     def get(self, request: Request) -> HttpResponse | Response:
         def build() -> Any:
             # Validated inside: only a valid query is cached, and a cached answer costs no validation.
-            return at_risk_answer(limit=_query_validate(AtRiskQuerySerializer, request)["limit"])
+            return at_risk_answer(limit=validated(AtRiskQuerySerializer, request.query_params)["limit"])
 
         return _answer_cached(request, f"customers_at_risk:{request.GET.urlencode()}", build)
 

@@ -284,9 +284,11 @@ def metrics_freshness(*, now: datetime | None = None, per_recompute: bool = Fals
     newest ``computed_at`` is a scan of every tenant's row (it has no index, so a
     recompute's stamp of every row stays a HOT update), and only a run moves it.
     """
-    computed_at = cached_per_recompute("metrics_computed_at", _metrics_computed_at) if per_recompute else None
+    computed_at = (
+        cached_per_recompute("metrics_computed_at", _metrics_computed_at) if per_recompute else _metrics_computed_at()
+    )
     return MetricsFreshness(
-        computed_at=computed_at or _metrics_computed_at(),
+        computed_at=computed_at,
         now=now or timezone.now(),
         stale_after=timedelta(minutes=settings.METRICS_STALE_AFTER_MINUTES),
     )

@@ -50,6 +50,11 @@ _API_KEY_FIELDS = ("id", "name", "scope", "prefix", "key_hash", "is_automation",
 _API_KEY_SQL = f"SELECT {', '.join(_API_KEY_FIELDS)} FROM {ApiKey._meta.db_table} WHERE key_hash = %s"
 
 
+# key_hash -> (time.monotonic() when read, the key): this process's recently used keys.
+_keys_seen: dict[str, tuple[float, ApiKey]] = {}
+_KEYS_SEEN_MAX = 10_000
+
+
 def api_key_find(*, key_hash: str) -> ApiKey | None:
     """The key with this SHA-256, revoked or not, as the database had it at most
     API_KEY_CACHE_SECONDS ago (0: read on every call).
@@ -78,11 +83,6 @@ def api_key_find(*, key_hash: str) -> ApiKey | None:
             _keys_seen.clear()
         _keys_seen[key_hash] = (now, api_key)
     return api_key
-
-
-# key_hash -> (time.monotonic() when read, the key): this process's recently used keys.
-_keys_seen: dict[str, tuple[float, ApiKey]] = {}
-_KEYS_SEEN_MAX = 10_000
 
 
 class ApiKeyAuthentication(BaseAuthentication):

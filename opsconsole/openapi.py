@@ -9,9 +9,12 @@ operation gives without declaring it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 ErrorDetailSerializer = inline_serializer(
     name="ErrorDetail", fields={"detail": serializers.CharField(help_text="What was wrong and what to do.")}
@@ -35,3 +38,11 @@ FIELD_ERRORS = OpenApiResponse(
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """``{code: ErrorDetail}`` for each code, with a description of when it happens."""
     return {code: OpenApiResponse(ErrorDetailSerializer, description=_DESCRIPTIONS[code]) for code in codes}
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """``data`` validated by the serializer, or the 400 with DRF's field errors (``FIELD_ERRORS``)."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationError(serializer.errors)
+    return dict(serializer.validated_data)

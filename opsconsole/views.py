@@ -9,16 +9,15 @@ whatever the number of tenants (tests/test_today.py counts them).
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC
 from typing import Any
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from customers.apis import at_risk_answer
-from customers.selectors import MetricsFreshness, metrics_freshness, real_users_daily
+from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
@@ -37,23 +36,6 @@ STATUS_WORDS = {
     Status.CRITICAL: "ALERT",
     Status.NO_USERS_YET: "NO REAL USERS YET",
 }
-
-
-def _real_users_daily_cached(*, as_of: date, freshness: MetricsFreshness) -> list[tuple[date, int]]:
-    """``real_users_daily`` read once per metrics run.
-
-    The rollup it reads changes only inside a recompute, which also moves the
-    freshness timestamp, so the timestamp in the key makes a stale hit impossible.
-    Its cost grows with users x days; cached, the Today page stays flat as tenants grow.
-    """
-    if freshness.computed_at is None:
-        return real_users_daily(as_of=as_of, days=DAU_CHART_DAYS)
-    key = f"today:real_users_daily:{as_of.isoformat()}:{DAU_CHART_DAYS}:{freshness.computed_at.isoformat()}"
-    daily = cache.get(key)
-    if daily is None:
-        daily = real_users_daily(as_of=as_of, days=DAU_CHART_DAYS)
-        cache.set(key, daily, timeout=24 * 3600)
-    return daily
 
 
 def _playbook_labels(entry: dict[str, Any]) -> list[str]:
@@ -135,7 +117,12 @@ def today_page(request: HttpRequest) -> HttpResponse:
                 entry["first_playbook_step"] = {"playbook": playbook, "action": first_action}
     freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
-    daily = _real_users_daily_cached(as_of=now.astimezone(UTC).date(), freshness=freshness)
+    # Its cost grows with users x days; read once per recompute (only a run changes the rollup).
+    as_of = now.astimezone(UTC).date()
+    daily = cached_per_recompute(
+        f"today:real_users_daily:{as_of.isoformat()}:{DAU_CHART_DAYS}",
+        lambda: real_users_daily(as_of=as_of, days=DAU_CHART_DAYS),
+    )
     dau_chart = line_chart(
         [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
         title=f"Real users per day, last {DAU_CHART_DAYS} days",

@@ -10,8 +10,6 @@ Writes (read-write key or a staff session; read and ingest keys get 403):
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -22,7 +20,7 @@ from rest_framework.views import APIView
 
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
-from opsconsole.openapi import FIELD_ERRORS, error_responses
+from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
@@ -228,13 +226,6 @@ class ChurnQuerySerializer(serializers.Serializer):
     tenant_id = serializers.CharField(required=False, max_length=128)
 
 
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise ValidationError(serializer.errors)
-    return dict(serializer.validated_data)
-
-
 def _field_errors(exc: PlaybookInputError) -> ValidationError:
     """DRF's field-error shape, ``{"field": ["message"]}``, like every other 400 of the API."""
     return ValidationError(
@@ -327,7 +318,7 @@ class InterventionListCreateApi(_ReadOrWrite):
         responses={200: InterventionSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
-        params = _valid(InterventionQuerySerializer, request.query_params)
+        params = validated(InterventionQuerySerializer, request.query_params)
         qs = interventions_list(tenant_id=params.get("tenant_id"), playbook_id=params.get("playbook_id"))
         return Response(InterventionSerializer(qs[:500], many=True).data)
 
@@ -338,7 +329,7 @@ class InterventionListCreateApi(_ReadOrWrite):
         responses={201: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 415, 503)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(InterventionInputSerializer, request.data)
+        data = validated(InterventionInputSerializer, request.data)
         try:
             record = intervention_create(
                 tenant_id=data["tenant_id"],
@@ -366,7 +357,7 @@ class InterventionOutcomeApi(APIView):
         responses={200: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 404, 415, 503)},
     )
     def post(self, request: Request, intervention_id: int) -> Response:
-        data = _valid(OutcomeInputSerializer, request.data)
+        data = validated(OutcomeInputSerializer, request.data)
         try:
             record = intervention_outcome_record(
                 intervention_id=intervention_id,
@@ -389,7 +380,7 @@ class ChurnListCreateApi(_ReadOrWrite):
         responses={200: ChurnSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
-        params = _valid(ChurnQuerySerializer, request.query_params)
+        params = validated(ChurnQuerySerializer, request.query_params)
         return Response(ChurnSerializer(churns_list(tenant_id=params.get("tenant_id"))[:500], many=True).data)
 
     @extend_schema(
@@ -399,7 +390,7 @@ class ChurnListCreateApi(_ReadOrWrite):
         responses={201: ChurnSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 415, 503)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(ChurnInputSerializer, request.data)
+        data = validated(ChurnInputSerializer, request.data)
         try:
             record = churn_create(
                 tenant_id=data["tenant_id"],

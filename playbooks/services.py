@@ -140,6 +140,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
     matched_ids: dict[str, list[str]] = {}
     for playbook, tid, _ in matches:  # sorted by playbook id: each list comes out sorted
         matched_ids.setdefault(tid, []).append(playbook.pk)
+    raises_json = json.dumps(raises)  # read by the undo and the raise statements below
     tm_rank = _RANK_SQL.format(col="tm.risk_level")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -179,7 +180,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
                               WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
                                 AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
             """,
-            [json.dumps(raises)],
+            [raises_json],
         )
         # Raise, never lower: every row now carries the engine's own level or a raise that holds.
         cursor.execute(
@@ -211,7 +212,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
             FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
             WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
             """,
-            [json.dumps(raises)],
+            [raises_json],
         )
         raised = cursor.rowcount
         existing_rank = _RANK_SQL.format(col="ops_tenant_risk_day.risk_level")
