@@ -32,7 +32,11 @@ metrics pass costs tenants x days, never history; first/last times per type
 (last seen, last investigation, age) are kept for all history.
 
 Hooks: settings.METRICS_POST_RECOMPUTE_HOOKS (dotted paths) run after the
-metrics are written, inside the same transaction, as hook(as_of=, computed_at=).
+metrics are written, inside the same transaction, as
+hook(as_of=, computed_at=, dirty_only=). With ``dirty_only`` the run rewrote
+only the rows of the tenants in its ``metrics_dirty`` temp table (see
+``dirty_tenants_sql``); every other tenant's rollups, row and settings are as
+the previous run left them, so a hook may limit its work to the dirty ones.
 Playbook matching plugs in there and may raise a tenant's risk_level.
 
 Overlap: every writer takes the same transaction-scoped advisory lock. The
@@ -898,13 +902,16 @@ def _signals_sql(*, dirty_only: bool) -> str:
     The scope is a semi-join on the temp table (a hash join), not ``= ANY(array)``: a
     bound array parameter is searched linearly for every rollup row.
     """
-    scope = " AND {col} IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else ""
+
+    def scope(column: str, joiner: str = " AND ") -> str:
+        return joiner + dirty_tenants_sql(column) if dirty_only else ""
+
     return _SIGNALS_SQL.format(
-        scope_r=scope.format(col="r.tenant_id"),
-        scope_f=scope.format(col="f.tenant_id"),
-        scope=scope.format(col="tenant_id"),
-        where_scope=" WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else "",
-        where_scope_t="\nWHERE t.tenant_id IN (SELECT tenant_id FROM metrics_dirty)" if dirty_only else "",
+        scope_r=scope("r.tenant_id"),
+        scope_f=scope("f.tenant_id"),
+        scope=scope("tenant_id"),
+        where_scope=scope("tenant_id", " WHERE "),
+        where_scope_t=scope("t.tenant_id", "\nWHERE "),
     )
 
 
@@ -1018,6 +1025,15 @@ def _dirty_tenants_begin() -> None:
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS metrics_dirty (tenant_id text PRIMARY KEY) ON COMMIT DROP")
 
 
+def dirty_tenants_sql(column: str) -> str:
+    """``<column> IN (the tenants whose metrics this run rewrote)``: for hooks called with ``dirty_only``.
+
+    A semi-join on the run's temp table (a hash join), not ``= ANY(array)``, which is
+    searched linearly for every row.
+    """
+    return f"{column} IN (SELECT tenant_id FROM metrics_dirty)"
+
+
 def registry_key_current() -> str:
     """A fingerprint of everything in the event type registry that the metrics read."""
     with connection.cursor() as cursor:
@@ -1098,7 +1114,7 @@ def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool)
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
     # tenant's risk_level) commits together with the metrics, so readers never see the gap.
     for hook in _post_recompute_hooks():
-        hook(as_of=as_of, computed_at=now)
+        hook(as_of=as_of, computed_at=now, dirty_only=dirty_only)
 
 
 def metrics_recompute(
@@ -1259,8 +1275,9 @@ def metrics_fanout_finish(*, now: datetime) -> bool:
         cursor.execute(
             "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
         )
+        # The shards' dirty sets are gone with their transactions: the hooks look at every tenant.
         for hook in _post_recompute_hooks():
-            hook(as_of=as_of, computed_at=now)
+            hook(as_of=as_of, computed_at=now, dirty_only=False)
     return True
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from customers.services import ROLLUP_RETENTION_DAYS
+from customers.services import ROLLUP_RETENTION_DAYS, dirty_tenants_sql
 
 
 class ConditionLike(Protocol):
@@ -177,7 +177,11 @@ def condition_problems(
 
 
 def match_query(
-    playbooks: Sequence[tuple[str, Sequence[ConditionLike]]], *, as_of: date, tenant_id: str | None = None
+    playbooks: Sequence[tuple[str, Sequence[ConditionLike]]],
+    *,
+    as_of: date,
+    tenant_id: str | None = None,
+    dirty_only: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """One statement that returns (playbook_id, tenant_id, [measured value per condition]) for every match.
 
@@ -188,6 +192,8 @@ def match_query(
     ``ops_tenant_metrics`` every scalar one; the cost does not grow with the
     number of tenants beyond those scans. Playbooks without conditions never
     match. Identifiers in the SQL come from the catalogue; every value is a parameter.
+    With ``dirty_only`` (inside a recompute) only the tenants whose metrics the run
+    rewrote are measured (customers.services.dirty_tenants_sql).
     """
     params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
     roll_cols: list[str] = []
@@ -231,11 +237,15 @@ def match_query(
     if not selects:
         return "", params
     params["max_w"] = max_window
+
+    def scope(column: str) -> str:
+        return f" AND {dirty_tenants_sql(column)}" if dirty_only else ""
+
     roll = (
         f"""roll AS (
     SELECT r.tenant_id, {", ".join(roll_cols)} FROM ops_rollup_tenant_day r
     WHERE r.day > %(d)s::date - %(max_w)s::int AND r.day <= %(d)s::date
-      AND (%(tenant)s::text IS NULL OR r.tenant_id = %(tenant)s::text)
+      AND (%(tenant)s::text IS NULL OR r.tenant_id = %(tenant)s::text){scope("r.tenant_id")}
     GROUP BY r.tenant_id
 ), """
         if roll_cols
@@ -248,7 +258,7 @@ WITH {roll}base AS (
     FROM ops_tenant_metrics tm
     JOIN customers_tenant t ON t.tenant_id = tm.tenant_id
     {join_roll}
-    WHERE t.kind = 'customer' AND (%(tenant)s::text IS NULL OR tm.tenant_id = %(tenant)s::text)
+    WHERE t.kind = 'customer' AND (%(tenant)s::text IS NULL OR tm.tenant_id = %(tenant)s::text){scope("tm.tenant_id")}
 )
 {" UNION ALL ".join(selects)}
 """

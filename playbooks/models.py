@@ -139,6 +139,31 @@ class PlaybookMatch(models.Model):
         return f"{self.tenant_id} matches {self.playbook_id}"
 
 
+class EvaluationState(models.Model):
+    """What the last playbook evaluation covered (one row, id=1): a fingerprint of the
+    playbooks it evaluated and the day it evaluated them for.
+
+    A recompute that rewrote only some tenants' metrics (the incremental path) and finds
+    the same playbooks and day re-evaluates only those tenants: every other tenant's
+    inputs (its rollups, its metrics row, its kind) are what they were, so its matches
+    and raises still hold. A playbook edit, a new day or a full run evaluates everyone.
+    Written in the recompute's transaction, so it never runs ahead of the matches.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    playbooks_key = models.CharField(max_length=64, blank=True)
+    as_of = models.DateField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    tenants_evaluated = models.IntegerField(default=0, help_text="How many tenants the last evaluation covered.")
+
+    class Meta:
+        db_table = "ops_playbook_evaluation_state"
+        verbose_name = "playbook evaluation state"
+
+    def __str__(self) -> str:
+        return f"playbooks evaluated for {self.as_of} at {self.evaluated_at}"
+
+
 class TenantRiskDay(models.Model):
     """Who was at risk when: one row per flagged customer per UTC day (history, not a cache).
 

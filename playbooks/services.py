@@ -19,6 +19,7 @@ run and matches from another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -29,9 +30,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant
+from customers.services import dirty_tenants_sql
 from events.models import EventType
 from playbooks.conditions import condition_problems, condition_text, match_query
-from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome, Playbook, TriggerCondition
+from playbooks.models import (
+    Channel,
+    ChurnRecord,
+    EvaluationState,
+    InterventionRecord,
+    Outcome,
+    Playbook,
+    TriggerCondition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +95,20 @@ def _playbooks_to_evaluate() -> list[tuple[Playbook, list[TriggerCondition]]]:
 
 
 def playbook_matches_measure(
-    *, as_of: date, playbooks: list[tuple[Playbook, list[TriggerCondition]]], tenant_id: str | None = None
+    *,
+    as_of: date,
+    playbooks: list[tuple[Playbook, list[TriggerCondition]]],
+    tenant_id: str | None = None,
+    dirty_only: bool = False,
 ) -> list[tuple[Playbook, str, list[dict[str, Any]]]]:
     """(playbook, tenant_id, measured) for every tenant each playbook matches now (one query).
 
     ``measured`` lists, per condition, its text, metric and the value that satisfied it.
+    ``dirty_only``: only the tenants the running recompute rewrote (see match_query).
     """
-    sql, params = match_query([(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id)
+    sql, params = match_query(
+        [(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id, dirty_only=dirty_only
+    )
     if not sql:
         return []
     with connection.cursor() as cursor:
@@ -111,14 +128,39 @@ def playbook_matches_measure(
     return out
 
 
-def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResult:
+def _playbooks_key(playbooks: list[tuple[Playbook, list[TriggerCondition]]]) -> str:
+    """A fingerprint of everything about the evaluated playbooks that a match or a raise depends on."""
+    described = [
+        [
+            playbook.pk,
+            playbook.name,  # quoted in the raise's reason
+            playbook.risk_level,
+            [[c.pk, c.metric, c.operator, float(c.threshold), c.window_days, c.event_type_list()] for c in conditions],
+        ]
+        for playbook, conditions in playbooks
+    ]
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool = False) -> EvaluationResult:
     """The post-recompute hook: match, store, raise risk levels, record the day. See the module docstring.
 
     Idempotent: running it twice for the same state changes nothing the second
     time (matches are replaced, the day row keeps the highest level).
+
+    Scope: with ``dirty_only`` (the recompute rewrote only the tenants in its
+    ``metrics_dirty`` table) and the same playbooks and day as the last
+    evaluation (``EvaluationState``), only those tenants are evaluated; any other
+    tenant's inputs are unchanged, so its matches, raise and day row still hold.
+    Otherwise every tenant is. Without the scope the evaluation read every
+    tenant's rollups on every run, which made an incremental run grow with history
+    (measured at 10,000 tenants: 1.3 s of a 2.0 s idle run at 10M events).
     """
     playbooks = _playbooks_to_evaluate()
-    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks)
+    key = _playbooks_key(playbooks)
+    state, _ = EvaluationState.objects.select_for_update().get_or_create(id=1)
+    scoped = dirty_only and state.playbooks_key == key and state.as_of == as_of
+    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks, dirty_only=scoped)
     rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
 
     # Strongest playbook per tenant: the level it raises the tenant to, and why.
@@ -142,12 +184,16 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
         matched_ids.setdefault(tid, []).append(playbook.pk)
     raises_json = json.dumps(raises)  # read by the undo and the raise statements below
     tm_rank = _RANK_SQL.format(col="tm.risk_level")
+
+    def scope(column: str) -> str:
+        return f" AND {dirty_tenants_sql(column)}" if scoped else ""
+
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             DELETE FROM ops_playbook_match m
             WHERE NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, playbook_id text)
-                              WHERE x.tenant_id = m.tenant_id AND x.playbook_id = m.playbook_id)
+                              WHERE x.tenant_id = m.tenant_id AND x.playbook_id = m.playbook_id){scope("m.tenant_id")}
             """,
             [json.dumps(rows)],
         )
@@ -161,6 +207,12 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
             """,
             {"now": computed_at, "d": as_of, "rows": json.dumps(rows)},
         )
+        if scoped:
+            # The other tenants' matches were confirmed by this run too ("last recompute that matched").
+            cursor.execute(
+                "UPDATE ops_playbook_match SET matched_at = %s WHERE matched_at IS DISTINCT FROM %s",
+                [computed_at, computed_at],
+            )
         # A row a playbook raised at an earlier run and that the engine did not rewrite in this
         # one (no new events) still carries that raise. Where this run raises it differently or
         # not at all (a threshold edited, a playbook disabled or no longer matching), the engine's
@@ -168,14 +220,14 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
         # nothing: before, every raised row was marked stale instead, so every run recomputed every
         # raised tenant (measured at 10,000 tenants: 2,490 tenants, ~4 s per run with no new events).
         cursor.execute(
-            """
+            f"""
             UPDATE ops_tenant_metrics tm
             SET risk_level = tm.unraised ->> 'risk_level',
                 primary_risk_reason = tm.unraised ->> 'primary_risk_reason',
                 secondary_signals = tm.unraised -> 'secondary_signals',
                 interventions = tm.unraised -> 'interventions',
                 unraised = NULL
-            WHERE tm.unraised IS NOT NULL
+            WHERE tm.unraised IS NOT NULL{scope("tm.tenant_id")}
               AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, reason text)
                               WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
                                 AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
@@ -227,7 +279,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
             SELECT tm.tenant_id, %(d)s, tm.risk_level, tm.risk_signal_strength, '[]'::jsonb
             FROM ops_tenant_metrics tm
             JOIN customers_tenant t ON t.tenant_id = tm.tenant_id AND t.kind = 'customer'
-            WHERE tm.risk_level IS NOT NULL
+            WHERE tm.risk_level IS NOT NULL{scope("tm.tenant_id")}
             ON CONFLICT (tenant_id, day) DO UPDATE SET
                 risk_level = CASE WHEN {new_rank} > {existing_rank} THEN EXCLUDED.risk_level
                                   ELSE ops_tenant_risk_day.risk_level END,
@@ -248,7 +300,17 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime) -> EvaluationResul
             """,
             {"d": as_of, "ids": json.dumps([{"tenant_id": t, "ids": ids} for t, ids in sorted(matched_ids.items())])},
         )
-    logger.info("playbooks: %d matches, %d tenants raised, %d risk days", len(rows), raised, days)
+        state.playbooks_key, state.as_of, state.evaluated_at = key, as_of, computed_at
+        cursor.execute("SELECT count(*) FROM metrics_dirty" if scoped else "SELECT count(*) FROM ops_tenant_metrics")
+        state.tenants_evaluated = int(cursor.fetchone()[0])
+        state.save()
+    logger.info(
+        "playbooks: %d tenants evaluated, %d matches, %d tenants raised, %d risk days",
+        state.tenants_evaluated,
+        len(rows),
+        raised,
+        days,
+    )
     return EvaluationResult(matches=len(rows), tenants_raised=raised, risk_days_written=days)
 
 

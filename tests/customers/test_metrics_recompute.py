@@ -175,7 +175,7 @@ def test_it_skips_a_run_that_overlaps_another(metrics_db, settings, caplog):
     release = threading.Event()
     results = {}
 
-    def blocking_hook(*, as_of: date, computed_at: datetime) -> None:
+    def blocking_hook(*, as_of: date, computed_at: datetime, dirty_only: bool) -> None:
         in_hook.set()
         assert release.wait(30)
 
@@ -231,7 +231,7 @@ def test_a_crashed_run_leaves_the_previous_state_for_the_next_run(metrics_db, se
     assert metrics("c").stickiness_7d == 1.0
 
 
-def _crash(*, as_of: date, computed_at: datetime) -> None:
+def _crash(*, as_of: date, computed_at: datetime, dirty_only: bool) -> None:
     raise RuntimeError("simulated crash after the rollups were written")
 
 

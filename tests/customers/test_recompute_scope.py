@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HOOK_CALLS: list[tuple[Any, Any]] = []
 
 
-def record_hook(*, as_of: Any, computed_at: Any) -> None:
+def record_hook(*, as_of: Any, computed_at: Any, dirty_only: bool) -> None:
     HOOK_CALLS.append((as_of, computed_at))
 
 

@@ -15,7 +15,7 @@ from django.contrib.admin.models import LogEntry
 
 from customers.models import Tenant, TenantMetrics
 from customers.services import metrics_recompute
-from playbooks.models import Playbook, PlaybookMatch, TenantRiskDay, TriggerCondition
+from playbooks.models import EvaluationState, Playbook, PlaybookMatch, TenantRiskDay, TriggerCondition
 from tests.customers.conftest import NOW, Ev, days_ago
 from tests.playbooks.conftest import admin_form_data
 
@@ -220,3 +220,64 @@ def test_a_raise_that_still_holds_costs_no_recompute_and_one_that_stops_is_undon
     metrics_recompute()  # still nothing new, but the raise no longer holds
     row = TenantMetrics.objects.get(tenant_id="four")
     assert (row.risk_level, row.primary_risk_reason, row.unraised) == (None, engine_reason, None)
+
+
+def _evaluated_state() -> dict[str, list]:
+    """What the hook leaves behind, without the run stamps (matched_at, computed_at)."""
+    return {
+        "matches": list(
+            PlaybookMatch.objects.order_by("tenant_id", "playbook_id").values_list(
+                "tenant_id", "playbook_id", "first_matched_at", "as_of", "measured"
+            )
+        ),
+        "metrics": list(
+            TenantMetrics.objects.order_by("tenant_id").values_list(
+                "tenant_id", "risk_level", "primary_risk_reason", "secondary_signals", "interventions", "unraised"
+            )
+        ),
+        "days": list(TenantRiskDay.objects.order_by("tenant_id", "day").values_list()),
+    }
+
+
+def test_an_incremental_run_evaluates_only_the_tenants_it_rewrote_and_agrees_with_evaluating_everyone(metrics_db):
+    metrics_db(steady("a") + blocks("a", 4) + steady("b") + blocks("b", 6) + steady("c"))
+    metrics_recompute()
+    assert EvaluationState.objects.get().tenants_evaluated == 3
+    assert (matched("a"), matched("b"), matched("c")) == (["policy_friction"], ["policy_friction"], [])
+
+    later = NOW.replace(hour=14)
+    with time_machine.travel(later, tick=False):
+        metrics_db(blocks("c", 3))  # only c has new events
+        metrics_recompute()
+    assert EvaluationState.objects.get().tenants_evaluated == 1
+    assert (matched("a"), matched("b"), matched("c")) == (["policy_friction"], ["policy_friction"], ["policy_friction"])
+    assert (level("a"), level("b"), level("c")) == ("medium", "medium", "medium")
+    # The matches it did not re-measure are still confirmed by this run.
+    assert set(PlaybookMatch.objects.values_list("matched_at", flat=True)) == {later}
+    scoped = _evaluated_state()
+
+    with time_machine.travel(NOW.replace(hour=15), tick=False):
+        metrics_recompute(full=True)  # every tenant rewritten and evaluated
+    assert EvaluationState.objects.get().tenants_evaluated == 3
+    assert _evaluated_state() == scoped
+
+
+def test_a_playbook_edit_or_a_new_day_makes_the_next_run_evaluate_every_tenant(metrics_db):
+    metrics_db(steady("four") + blocks("four", 4) + steady("six") + blocks("six", 6))
+    metrics_recompute()
+    with time_machine.travel(NOW.replace(hour=13), tick=False):
+        metrics_recompute()  # nothing new, same playbooks: nobody to evaluate
+    assert EvaluationState.objects.get().tenants_evaluated == 0
+    assert (matched("four"), matched("six")) == (["policy_friction"], ["policy_friction"])
+
+    TriggerCondition.objects.filter(playbook_id="policy_friction").update(threshold=5)
+    with time_machine.travel(NOW.replace(hour=14), tick=False):
+        metrics_recompute()  # still nothing new, but the threshold moved
+    assert EvaluationState.objects.get().tenants_evaluated == 2
+    assert (matched("four"), matched("six")) == ([], ["policy_friction"])
+    assert (level("four"), level("six")) == (None, "medium")
+
+    with time_machine.travel(NOW.replace(day=16), tick=False):
+        metrics_recompute()
+    state = EvaluationState.objects.get()
+    assert (state.as_of, state.tenants_evaluated) == (date(2026, 3, 16), 2)
