@@ -1020,8 +1020,16 @@ def _tenant_shard_sql(column: str) -> str:
 
 
 def _dirty_tenants_begin() -> None:
-    """The run's set of tenants whose metrics must be recomputed (dropped at commit)."""
+    """The run's set of tenants whose metrics must be recomputed (dropped at commit).
+
+    Also switches JIT compilation off for the run's transaction: the signals and
+    playbook queries cross ``jit_above_cost`` only when the rollups are large, and then
+    spend ~0.1 s per statement compiling expressions that run over a few hundred
+    thousand rows (measured at 10M events: 1.74 -> 1.61 s for the signals query of an
+    incremental run), a cost that grew with the rollups, not with the new events.
+    """
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS metrics_dirty (tenant_id text PRIMARY KEY) ON COMMIT DROP")
 
 
