@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from customers.models import MetricsState, Tenant, TenantMetrics
+from customers.models import MetricsState, Tenant, TenantMetrics, at_risk_order
 
 
 def _console_link(tenant_id: str) -> str:
@@ -71,7 +71,7 @@ class TenantMetricsAdmin(ReadOnlyAdmin):
     list_filter = ["risk_level", "has_baseline", "champion_risk", "cliff", "tenant__kind"]
     search_fields = ["tenant__tenant_id", "tenant__name"]
     list_select_related = ["tenant"]
-    ordering = ["-risk_signal_strength"]
+    ordering = at_risk_order()  # most at risk first, as on the console
 
     def view_on_site(self, obj: TenantMetrics) -> str:
         return reverse("customer-page", args=[obj.tenant_id])

@@ -221,7 +221,9 @@ class CustomerQuerySerializer(serializers.Serializer):
     ordering = serializers.ChoiceField(
         choices=[*CUSTOMER_ORDERINGS, *(f"-{k}" for k in CUSTOMER_ORDERINGS)],
         default=DEFAULT_CUSTOMER_ORDERING,
-        help_text="A column, '-' prefix for descending. Nulls sort last.",
+        help_text="A column, '-' prefix for descending; ties by tenant_id. Nulls sort last. `risk_level` sorts by "
+        "the level (critical > high > medium > not at risk), then by `risk_signal_strength` within a level; the "
+        "default `-risk_level` is the at-risk list's order. `risk_signal_strength` sorts by the strength alone.",
     )
 
 
@@ -304,7 +306,9 @@ class CustomerAtRiskApi(APIView):
         operation_id="customers_at_risk",
         summary="Who should I call today? Customers at risk with suggested interventions",
         description=HEURISTIC_NOTE
-        + " Ordered by `risk_signal_strength`, strongest first. Internal, test and demo tenants are never listed.",
+        + " Ordered by `risk_level` (critical, then high, then medium: a matched playbook can raise a tenant above"
+        " its strength's band), then by `risk_signal_strength`, strongest first, then by `tenant_id`."
+        " Internal, test and demo tenants are never listed.",
         parameters=[AtRiskQuerySerializer],
         responses={200: CustomerAtRiskSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
     )

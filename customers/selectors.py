@@ -17,10 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from customers.models import MetricsState, TenantKind, TenantMetrics
+from customers.models import MetricsState, TenantKind, TenantMetrics, at_risk_order, risk_sort_keys
 from customers.services import (
     FRICTION_CAP_PER_DAY,
     FRICTION_CAP_PER_SESSION,
@@ -28,21 +28,25 @@ from customers.services import (
     STICKINESS_30D_WEEKLY_DIVISOR,
 )
 
-# Sortable columns of the customer list (public names -> model fields).
-CUSTOMER_ORDERINGS: dict[str, str] = {
-    "tenant_id": "tenant_id",
-    "name": "tenant__name",
-    "risk_signal_strength": "risk_signal_strength",
-    "stickiness_7d": "stickiness_7d",
-    "stickiness_30d": "stickiness_30d",
-    "stickiness_delta": "stickiness_delta",
-    "friction_score": "friction_weighted_score",
-    "events_7d": "events_7d",
-    "events_30d": "events_30d",
-    "days_since_investigation": "days_since_investigation",
-    "last_seen_at": "last_seen_at",
+# Sortable columns of the customer list: public names (an API contract) -> what they sort by.
+# The direction applies to every key of a column; ties are broken by tenant_id.
+CUSTOMER_ORDERINGS: dict[str, tuple[F | Case, ...]] = {
+    "tenant_id": (F("tenant_id"),),
+    "name": (F("tenant__name"),),
+    # The at-risk order: the level (critical > high > medium > not at risk), then the strength.
+    "risk_level": risk_sort_keys(),
+    "risk_signal_strength": (F("risk_signal_strength"),),
+    "stickiness_7d": (F("stickiness_7d"),),
+    "stickiness_30d": (F("stickiness_30d"),),
+    "stickiness_delta": (F("stickiness_delta"),),
+    "friction_score": (F("friction_weighted_score"),),
+    "events_7d": (F("events_7d"),),
+    "events_30d": (F("events_30d"),),
+    "days_since_investigation": (F("days_since_investigation"),),
+    "last_seen_at": (F("last_seen_at"),),
 }
-DEFAULT_CUSTOMER_ORDERING = "-risk_signal_strength"
+# Most at risk first: the at-risk list's order (at_risk_order()) over every tenant, served by ops_tm_list_risk.
+DEFAULT_CUSTOMER_ORDERING = "-risk_level"
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ def customers_list(
     """Tenants with their cached metrics, filtered and sorted (ties by tenant_id).
 
     ``ordering`` is a key of CUSTOMER_ORDERINGS, optionally prefixed with "-";
-    null values (e.g. stickiness_delta without a baseline) sort last either way.
+    null values (e.g. stickiness_delta without a baseline, or no risk level) sort
+    last either way. ``-risk_level`` is the at-risk order (critical, high, medium,
+    strongest first within a level), then the tenants not at risk, strongest first.
     Raises ValueError for an unknown ordering.
     """
     filters = filters or CustomerFilters()
@@ -70,8 +76,9 @@ def customers_list(
     key = ordering.lstrip("-")
     if key not in CUSTOMER_ORDERINGS:
         raise ValueError(f"Unknown ordering '{ordering}'. Use one of: {', '.join(sorted(CUSTOMER_ORDERINGS))}.")
-    field_expr = F(CUSTOMER_ORDERINGS[key])
-    order = field_expr.desc(nulls_last=True) if descending else field_expr.asc(nulls_last=True)
+    order = [
+        expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True) for expr in CUSTOMER_ORDERINGS[key]
+    ]
 
     qs = TenantMetrics.objects.select_related("tenant")
     if filters.kind is not None:
@@ -86,18 +93,20 @@ def customers_list(
         qs = qs.filter(has_baseline=filters.has_baseline)
     if filters.search:
         qs = qs.filter(Q(tenant__tenant_id__icontains=filters.search) | Q(tenant__name__icontains=filters.search))
-    return qs.order_by(order, "tenant_id")
+    return qs.order_by(*order, F("tenant_id").asc())
 
 
 def tenants_at_risk(*, limit: int = 10) -> list[TenantMetrics]:
-    """ "Who should I call today?": customers at risk, strongest signal first (one query).
+    """ "Who should I call today?": customers at risk, critical first, then high, then medium;
+    within a level the strongest signal first; ties by tenant_id (one query).
 
-    Served by the partial index ``ops_tm_at_risk``.
+    The level leads because a matched playbook can raise a tenant above its strength's
+    band. Ordered by ``at_risk_order()``, and so served by the partial index ``ops_tm_at_risk``.
     """
     return list(
         TenantMetrics.objects.select_related("tenant")
         .filter(risk_level__isnull=False, tenant__kind=TenantKind.CUSTOMER)
-        .order_by("-risk_signal_strength", "tenant_id")[:limit]
+        .order_by(*at_risk_order())[:limit]
     )
 
 

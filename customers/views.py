@@ -40,9 +40,11 @@ CSV_MAX_ROWS = 10_000
 # Full-width charts get a wider drawing so their text stays the size of the page's.
 CHART_WIDTH = 960
 
-# Sortable columns of the page: query value -> (selector ordering key, header).
+# Sortable columns of the page: query value -> the selector's ordering key.
 SORT_COLUMNS: dict[str, str] = {
     "tenant": "tenant_id",
+    # Level, then strength within a level: "-level" is the at-risk list's order (critical first).
+    "level": "risk_level",
     "signal": "risk_signal_strength",
     "stickiness_7d": "stickiness_7d",
     "stickiness_30d": "stickiness_30d",
@@ -51,7 +53,9 @@ SORT_COLUMNS: dict[str, str] = {
     "investigation": "days_since_investigation",
     "last_seen": "last_seen_at",
 }
-DEFAULT_SORT = "-signal"
+DEFAULT_SORT = "-level"
+# Columns whose first click sorts descending (the most at risk, the most recent first).
+DESCENDING_FIRST = ("level", "signal", "friction", "investigation", "last_seen")
 
 # What each risk component measures, in the founder's words (the engine's docstring, shortened).
 COMPONENT_HELP: dict[str, str] = {
@@ -94,7 +98,7 @@ def _sort_links(params: dict[str, Any], current: str) -> dict[str, dict[str, str
             next_sort = name if current.startswith("-") else f"-{name}"
             aria = "descending" if current.startswith("-") else "ascending"
         else:
-            next_sort = f"-{name}" if name in ("signal", "friction", "investigation", "last_seen") else name
+            next_sort = f"-{name}" if name in DESCENDING_FIRST else name
             aria = "none"
         query = {k: v for k, v in params.items() if v and k not in ("sort", "page")}
         query["sort"] = next_sort
@@ -195,7 +199,8 @@ def _csv_row(m: TenantMetrics) -> list[Any]:
 
 @staff_required
 def at_risk_csv(request: HttpRequest) -> HttpResponse:
-    """The at-risk list (``tenants_at_risk``, as ``GET /ops/customers/at-risk``), strongest first, as CSV."""
+    """The at-risk list (``tenants_at_risk``, as ``GET /ops/customers/at-risk``) as CSV: critical first,
+    then high, then medium, the strongest signal first within a level."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="customers-at-risk-{stamp}.csv"'

@@ -116,3 +116,13 @@ def test_the_weekly_digest_lists_the_top_at_risk_customers_and_the_runway():
     assert "acme: critical (80/100), engagement_decay → [immediate] Schedule 15-min call with customer" in body
     assert "Database storage: 2 days to limit (critical)." in body
     assert "not available yet" not in body
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_weekly_digest_lists_a_critical_customer_before_a_stronger_high_one():
+    _at_risk("acme", "high", 55)
+    _at_risk("globex", "critical", 45)  # raised above its band by a matched playbook
+    _at_risk("initech", "medium", 30)
+    _, body = weekly_checkin_compose()
+    lines = [line.split(":")[0].strip() for line in body.splitlines() if "/100)" in line]
+    assert lines == ["globex", "acme", "initech"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from customers.selectors import real_users_daily
 from customers.services import metrics_recompute
 from events.models import AlertNotification, AlertState, DeliveryState, NorthStarSettings, RealUser
 from opsconsole.views import _playbook_labels
-from tests.customers.conftest import NOW, Ev, days_ago, events_store
+from tests.customers.conftest import NOW, RANKED_AT_RISK, RANKED_TENANTS, Ev, days_ago, events_store, metrics_rows_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,6 +99,17 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     assert "because 4 POLICY_BLOCK_REPEAT in 7 days &gt;= 3" in call_list
     assert '<td data-label="Playbook">Policy friction</td>' in call_list
     assert "none matched" not in call_list
+
+
+def test_it_calls_a_critical_customer_before_a_stronger_high_one(store, staff_client):
+    """A playbook raised "globex" to critical at strength 45: it is called before "acme" (high, 55)."""
+    metrics_rows_store(RANKED_TENANTS)
+    body = _today(staff_client)
+    start = body.index('<table class="at-risk">')
+    call_list = body[start : body.index("</table>", start)]
+    assert re.findall(r'href="/customers/([^/"]+)/"', call_list) == RANKED_AT_RISK
+    globex = call_list[call_list.index('href="/customers/globex/"') : call_list.index('href="/customers/acme/"')]
+    assert '<span class="status level-critical">critical</span>' in globex and "45.0" in globex
 
 
 def test_it_says_when_nobody_is_at_risk_and_metrics_never_ran(store, staff_client):

@@ -109,6 +109,17 @@ def test_today_fits_a_phone(page, live_server, founder, demo):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the Customer page is {width}px wide on a 390px phone"
     screenshot(page, "customer-mobile")
+    # The Customers list: one card per customer, so nothing scrolls sideways, not even inside the table's wrapper.
+    page.goto(f"{live_server.url}/customers/")
+    width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= viewport, f"the Customers page is {width}px wide on a {viewport}px phone"
+    table, wrap = page.evaluate("(w => [w.scrollWidth, w.clientWidth])(document.querySelector('.table-wrap'))")
+    assert table <= wrap, f"the customer table is {table}px wide in its {wrap}px wrapper"
+    first = page.locator("table.customers tbody tr").first
+    assert first.get_attribute("data-tenant") == tenants_at_risk(limit=1)[0].tenant_id
+    assert first.locator('td[data-label="Signal"]').is_visible()
+    assert page.get_by_role("link", name="Signal").is_visible()  # the sort links stay, above the cards
+    screenshot(page, "customers-mobile")
 
 
 def test_every_page_renders_on_an_empty_install(page, live_server, founder):

@@ -37,6 +37,41 @@ class Ev:
     is_real: bool = True
 
 
+# Cached metrics as a recompute with playbooks can leave them: (tenant_id, risk_level, strength).
+# A matched playbook raised "globex" to critical at strength 45 (its band is high), "umbrella" to
+# high at 38 and "zeta" to medium at 12; "acme" and "bravo" tie at 55.
+RANKED_TENANTS: list[tuple[str, str | None, float]] = [
+    ("acme", "high", 55.0),
+    ("bravo", "high", 55.0),
+    ("calm", None, 15.0),
+    ("globex", "critical", 45.0),
+    ("hooli", "medium", 30.0),
+    ("initech", "critical", 70.0),
+    ("umbrella", "high", 38.0),
+    ("zeta", "medium", 12.0),
+]
+# Whom to call first: critical, high, medium; the strongest signal first within a level; ties by id.
+RANKED_AT_RISK = ["initech", "globex", "acme", "bravo", "umbrella", "hooli", "zeta"]
+# The order before levels came first (strength alone): the raised "globex" below "acme" and "bravo".
+RANKED_BY_STRENGTH = ["initech", "acme", "bravo", "globex", "umbrella", "hooli", "calm", "zeta"]
+
+
+def metrics_rows_store(rows: list[tuple[str, str | None, float]]) -> None:
+    """Write tenants and their cached metrics rows directly, without events or a recompute."""
+    from customers.models import Tenant, TenantMetrics
+
+    for tenant_id, level, strength in rows:
+        Tenant.objects.create(tenant_id=tenant_id, name=tenant_id.capitalize())
+        TenantMetrics.objects.create(
+            tenant_id=tenant_id,
+            risk_level=level,
+            risk_signal_strength=strength,
+            primary_risk_reason=f"{tenant_id} reason" if level else "",
+            computed_at=NOW,
+            as_of=NOW.date(),
+        )
+
+
 def events_store(events: list[Ev], *, cursor: Any = None) -> None:
     """Insert events directly (one transaction unless a cursor is given), creating their tenants."""
     own = cursor is None

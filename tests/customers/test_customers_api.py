@@ -8,7 +8,14 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.models import Tenant
 from customers.services import metrics_recompute
-from tests.customers.conftest import Ev, days_ago
+from tests.customers.conftest import (
+    RANKED_AT_RISK,
+    RANKED_BY_STRENGTH,
+    RANKED_TENANTS,
+    Ev,
+    days_ago,
+    metrics_rows_store,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,6 +84,45 @@ def test_it_lists_customers_at_risk_strongest_first_with_interventions(metrics_d
     assert technical["triggering_signals"] == ["4 POLICY_BLOCK_REPEAT in 7 days >= 3"]
 
     assert [c["tenant_id"] for c in read_client.get("/ops/customers/at-risk?limit=1").json()] == ["decay"]
+
+
+def test_it_lists_a_critical_customer_before_a_stronger_high_one(metrics_db, read_client):
+    """A playbook raised "globex" to critical at strength 45: it is called before "acme" (high, 55)."""
+    metrics_rows_store(RANKED_TENANTS)
+    body = read_client.get("/ops/customers/at-risk?limit=10").json()
+    assert [(c["tenant_id"], c["risk_level"], c["risk_signal_strength"]) for c in body] == [
+        ("initech", "critical", 70.0),
+        ("globex", "critical", 45.0),
+        ("acme", "high", 55.0),
+        ("bravo", "high", 55.0),
+        ("umbrella", "high", 38.0),
+        ("hooli", "medium", 30.0),
+        ("zeta", "medium", 12.0),
+    ]
+    assert [c["tenant_id"] for c in read_client.get("/ops/customers/at-risk?limit=3").json()] == RANKED_AT_RISK[:3]
+
+
+def test_its_customer_list_puts_the_most_at_risk_first_and_still_sorts_by_strength_alone(metrics_db, read_client):
+    metrics_rows_store(RANKED_TENANTS)
+
+    def order(query: str) -> list[str]:
+        return [r["tenant_id"] for r in read_client.get(f"/ops/customers{query}").json()["results"]]
+
+    # The default is the at-risk order, then the tenants not at risk.
+    assert order("") == order("?ordering=-risk_level") == [*RANKED_AT_RISK, "calm"]
+    assert order("?ordering=risk_level") == ["zeta", "hooli", "umbrella", "acme", "bravo", "globex", "initech", "calm"]
+    assert order("?ordering=-risk_signal_strength") == RANKED_BY_STRENGTH
+    assert order("?ordering=risk_signal_strength") == [
+        "zeta",
+        "calm",
+        "hooli",
+        "umbrella",
+        "globex",
+        "acme",  # ties by tenant_id in either direction
+        "bravo",
+        "initech",
+    ]
+    assert order("?at_risk=true&page_size=2&page=2") == ["acme", "bravo"]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten"])

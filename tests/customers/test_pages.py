@@ -14,7 +14,15 @@ from django.test import Client
 from customers.models import Tenant
 from customers.selectors import stickiness_series, tenant_events_page
 from customers.services import metrics_recompute
-from tests.customers.conftest import NOW, Ev, days_ago
+from tests.customers.conftest import (
+    NOW,
+    RANKED_AT_RISK,
+    RANKED_BY_STRENGTH,
+    RANKED_TENANTS,
+    Ev,
+    days_ago,
+    metrics_rows_store,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,8 +76,9 @@ def test_it_lists_customers_strongest_signal_first_with_the_trend_in_words(metri
     assert _rows(body) == ["decay", "policy", "healthy"]  # customers only: the internal "ops" is left out
     decay = body[body.index('data-tenant="decay"') : body.index('data-tenant="policy"')]
     assert '<span class="status level-high">high</span>' in decay
-    assert '<td class="num">54.3</td>' in decay
-    assert '<td class="num">0.70</td>' in decay and '<td class="num">5.51</td>' in decay
+    assert '<td data-label="Signal" class="num">54.3</td>' in decay
+    assert '<td data-label="Stickiness 7d" class="num">0.70</td>' in decay
+    assert '<td data-label="Stickiness 30d" class="num">5.51</td>' in decay
     # The delta with an arrow AND a word (the arrow is hidden from screen readers).
     assert '0.13 <span class="trend-down"><span aria-hidden="true">↓</span> down</span>' in decay
     healthy = body[body.index('data-tenant="healthy"') :]
@@ -104,6 +113,27 @@ def test_it_filters_and_sorts_customers(metrics_db, staff_client):
         assert response.status_code == 200, query
         assert _rows(response.content.decode()) == expected, query
     assert "No customer matches these filters." in staff_client.get("/customers/?q=nobody").content.decode()
+
+
+def test_it_lists_critical_customers_first_and_still_sorts_by_signal_alone(metrics_db, staff_client):
+    """A playbook raised "globex" to critical at strength 45: above "acme" (high, 55) by default."""
+    metrics_rows_store(RANKED_TENANTS)
+    body = staff_client.get("/customers/").content.decode()
+    assert _rows(body) == [*RANKED_AT_RISK, "calm"]
+    assert '<th scope="col" aria-sort="descending"><a href="?sort=level">Level</a></th>' in body
+    assert 'aria-sort="none"><a href="?sort=-signal">Signal</a>' in body
+    assert _rows(staff_client.get("/customers/?sort=-signal").content.decode()) == RANKED_BY_STRENGTH
+    assert _rows(staff_client.get("/customers/?sort=level").content.decode()) == [
+        "zeta",
+        "hooli",
+        "umbrella",
+        "acme",
+        "bravo",
+        "globex",
+        "initech",
+        "calm",  # not at risk: last either way
+    ]
+    assert _rows(staff_client.get("/customers/?level=critical").content.decode()) == ["initech", "globex"]
 
 
 def test_its_sort_links_keep_the_filters_and_toggle_the_direction(metrics_db, staff_client):
@@ -170,6 +200,20 @@ def test_it_exports_the_at_risk_list_as_csv(metrics_db, staff_client):
     assert decay["recent_changes"] == "policy_change 5 days ago"
     assert policy["friction_weighted_score"] == "8.0"
     assert policy["top_friction_type"] == "POLICY_BLOCK_REPEAT"
+
+
+def test_its_csv_lists_critical_customers_before_stronger_high_ones(metrics_db, staff_client):
+    metrics_rows_store(RANKED_TENANTS)
+    rows = list(csv.DictReader(io.StringIO(staff_client.get("/customers/at-risk.csv").content.decode())))
+    assert [(r["tenant_id"], r["risk_level"], r["risk_signal_strength"]) for r in rows] == [
+        ("initech", "critical", "70.0"),
+        ("globex", "critical", "45.0"),
+        ("acme", "high", "55.0"),
+        ("bravo", "high", "55.0"),
+        ("umbrella", "high", "38.0"),
+        ("hooli", "medium", "30.0"),
+        ("zeta", "medium", "12.0"),
+    ]
 
 
 def test_its_csv_neutralises_spreadsheet_formulas_in_names(metrics_db, staff_client):
