@@ -77,6 +77,8 @@ class RecomputeResult:
     idle: RunFigures
     next_day: RunFigures
     digests_equal: bool
+    grains_seconds: float = 0.0
+    recomputed_rollup_rows: int = 0
     mismatched: list[str] = field(default_factory=list)
     explain: str = ""
 
@@ -177,9 +179,25 @@ def database_name(history: int) -> str:
 
 
 SCAN_FLOOR_SQL = "SELECT tenant_id, count(*) FROM ops_events WHERE is_real GROUP BY tenant_id"
+_DAY = "date_bin('1 day', occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"  # the engine's day bucket
 ROLLUP_GRAIN_SQL = (
-    "SELECT count(*) FROM (SELECT tenant_id, event_type, (occurred_at AT TIME ZONE 'UTC')::date, count(*),"
+    f"SELECT count(*) FROM (SELECT tenant_id, event_type, {_DAY}, count(*),"
     " min(occurred_at), max(occurred_at) FROM ops_events WHERE is_real GROUP BY 1, 2, 3) x"
+)
+# The three grains a rebuild of the rollups must aggregate (customers.services._fold_statements), as
+# bare SELECTs with no writes: what any rebuild that produces these tables costs at least.
+GRAIN_SQLS = (
+    ROLLUP_GRAIN_SQL,
+    f"SELECT count(*) FROM (SELECT tenant_id, user_id, {_DAY}, count(*) FROM ops_events"
+    " WHERE is_real AND user_id <> '' GROUP BY 1, 2, 3) x",
+    f"SELECT count(*) FROM (SELECT tenant_id, {_DAY}, COALESCE(NULLIF(session_id, ''), 'user:' || user_id), event_type,"
+    " count(*) FROM ops_events WHERE is_real AND event_type IN (SELECT name FROM events_eventtype WHERE friction_weight > 0)"
+    " GROUP BY 1, 2, 3, 4) x",
+)
+# Rollup rows (60-day window) of the tenants the incremental run recomputed: the newest COPY is one transaction.
+RECOMPUTED_ROWS_SQL = (
+    "SELECT count(*) FROM ops_rollup_tenant_day r WHERE r.day > %s::date - 60 AND r.tenant_id IN"
+    " (SELECT DISTINCT tenant_id FROM ops_events WHERE ingest_xid = (SELECT max(ingest_xid) FROM ops_events))"
 )
 
 
@@ -197,11 +215,14 @@ def run(*, history: int, tenants: int, new_events: int, seed: int = 1, keep: boo
             conn.execute("VACUUM ANALYZE")  # a copied database has no statistics yet
         scan_floor = _timed(url, SCAN_FLOOR_SQL)
         rollup_grain = _timed(url, ROLLUP_GRAIN_SQL, repeat=1)
+        grains = sum(_timed(url, sql, repeat=1) for sql in GRAIN_SQLS)
         full = recompute_child(url, mode="full", now=ANCHOR)
         new_csv = events_csv(count=new_events, tenants=tenants, seed=seed + 1000, days=1, now=ANCHOR)
         copy_new = events_copy(url, new_csv)
         tenants_ensure(url)
         incremental = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=5))
+        with psycopg.connect(url) as conn:
+            recomputed_rows = conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]).fetchone()[0]
         idle = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=10))
         next_day = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
         after_incremental = digests(url)
@@ -212,6 +233,7 @@ def run(*, history: int, tenants: int, new_events: int, seed: int = 1, keep: boo
             history=history, tenants=tenants, new_events=new_events, scan_floor_seconds=scan_floor,
             rollup_grain_seconds=rollup_grain, full=full, copy_new_seconds=copy_new, incremental=incremental,
             idle=idle, next_day=next_day, digests_equal=not mismatched, mismatched=mismatched,
+            grains_seconds=grains, recomputed_rollup_rows=recomputed_rows,
         )  # fmt: skip
     finally:
         if not keep:
@@ -231,11 +253,13 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         r = run(history=size, tenants=args.tenants, new_events=args.new, keep=args.keep)
         print(f"history {r.history:,} events, {r.tenants:,} tenants")
-        print(f"  scan floor {r.scan_floor_seconds:.2f}s, rollup grain {r.rollup_grain_seconds:.2f}s")
+        print(f"  scan floor {r.scan_floor_seconds:.2f}s, rollup grain {r.rollup_grain_seconds:.2f}s,"
+              f" three grains {r.grains_seconds:.2f}s")  # fmt: skip
         print(f"  full {r.full.seconds:.2f}s ({r.full_ratio:.1f}x floor), peak RSS {r.full.peak_rss_mb:.0f} MB")
         print(f"  COPY {r.new_events:,} new {r.copy_new_seconds:.2f}s; incremental {r.incremental.seconds:.2f}s "
               f"({r.incremental_ratio:.2f}x COPY), RSS {r.incremental.peak_rss_mb:.0f} MB")  # fmt: skip
-        print(f"  idle run {r.idle.seconds:.2f}s; next-day run {r.next_day.seconds:.2f}s")
+        print(f"  idle run {r.idle.seconds:.2f}s; next-day run {r.next_day.seconds:.2f}s;"
+              f" rollup rows of the recomputed tenants {r.recomputed_rollup_rows:,}")  # fmt: skip
         print(f"  incremental == full: {r.digests_equal} {r.mismatched}")
 
 
