@@ -51,6 +51,7 @@ DIGEST_QUERIES = {
     "ops_rollup_tenant_span": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, event_type)) FROM ops_rollup_tenant_span t",
     "ops_rollup_session_friction": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day, session_key, event_type)) FROM ops_rollup_session_friction t",
     "ops_rollup_tenant_user_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, user_id, day)) FROM ops_rollup_tenant_user_day t",
+    "ops_rollup_tenant_day_summary": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day)) FROM ops_rollup_tenant_day_summary t",
     "ops_tenant_metrics": "SELECT md5(string_agg((to_jsonb(m) - 'computed_at')::text, '|' ORDER BY tenant_id)) FROM ops_tenant_metrics m",
 }  # fmt: skip
 

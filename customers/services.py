@@ -89,7 +89,12 @@ SERIES_DAYS = 60
 # rollups, and so the cost of every metrics run, by tenants x days rather than by history.
 # Per-type first/last times (ops_rollup_tenant_span) cover all history.
 ROLLUP_RETENTION_DAYS = 90
-DAY_ROLLUP_TABLES = ("ops_rollup_tenant_day", "ops_rollup_tenant_user_day", "ops_rollup_session_friction")
+DAY_ROLLUP_TABLES = (
+    "ops_rollup_tenant_day",
+    "ops_rollup_tenant_user_day",
+    "ops_rollup_session_friction",
+    "ops_rollup_tenant_day_summary",
+)
 # Memory for the fold's hash aggregates (per run, SET LOCAL): with the default 4MB
 # a full rebuild spills its grouping sets to disk and sorts several times.
 FOLD_WORK_MEM = "256MB"
@@ -121,6 +126,62 @@ def real_events_predicate(alias: str = "e") -> str:
 # =========================================================================================
 # Rollups
 # =========================================================================================
+SUMMARY_TABLE = "ops_rollup_tenant_day_summary"
+SUMMARY_COLUMNS = "tenant_id, day, events, engagement, friction_events, policy_blocks, failures, friction_score"
+_SUMMARY_PARAMS = {
+    "policy_type": POLICY_FRICTION_TYPE,
+    "session_cap": FRICTION_CAP_PER_SESSION,
+    "day_cap": FRICTION_CAP_PER_DAY,
+}
+
+
+def _summary_select(source: str, *, friction: str) -> str:
+    """SELECT of ``ops_rollup_tenant_day_summary`` rows from ``source``'s (tenant_id, event_type, day, n) rows.
+
+    The day's friction score comes from its session counts, which must already be
+    folded: ``friction="lateral"`` looks up each (tenant, day) of the result by the
+    session rollup's primary key (a fold's few days), ``"join"`` aggregates the whole
+    session rollup once (a rebuild). Weighted sums are numeric, so they are exact.
+    """
+    session_scores = """SELECT f.tenant_id, f.day, LEAST(sum(f.value * et.friction_weight::numeric), %(session_cap)s::numeric) AS score
+              FROM ops_rollup_session_friction f JOIN events_eventtype et ON et.name = f.event_type
+              WHERE et.friction_weight > 0{where} GROUP BY f.tenant_id, f.day, f.session_key"""
+    if friction == "lateral":
+        # COALESCE: a day without friction has no session rows, and LEAST ignores a NULL sum.
+        friction_join = f"""LEFT JOIN LATERAL (
+    SELECT LEAST(COALESCE(sum(x.score), 0), %(day_cap)s::numeric) AS score
+    FROM ({session_scores.format(where=" AND f.tenant_id = g.tenant_id AND f.day = g.day")}) x
+) fs ON true"""
+    else:
+        friction_join = f"""LEFT JOIN (
+    SELECT x.tenant_id, x.day, LEAST(sum(x.score), %(day_cap)s::numeric) AS score
+    FROM ({session_scores.format(where="")}) x GROUP BY x.tenant_id, x.day
+) fs ON fs.tenant_id = g.tenant_id AND fs.day = g.day"""
+    return f"""
+SELECT g.tenant_id, g.day, g.events, g.engagement, g.friction_events, g.policy_blocks, g.failures, COALESCE(fs.score, 0)
+FROM (SELECT s.tenant_id, s.day, sum(s.n) AS events,
+             sum(s.n * COALESCE(et.engagement_weight, 0)::numeric) AS engagement,
+             COALESCE(sum(s.n) FILTER (WHERE et.friction_weight > 0), 0) AS friction_events,
+             COALESCE(sum(s.n) FILTER (WHERE s.event_type = %(policy_type)s), 0) AS policy_blocks,
+             COALESCE(sum(s.n) FILTER (WHERE et.friction_signal = 'system_issue'), 0) AS failures
+      FROM {source} s LEFT JOIN events_eventtype et ON et.name = s.event_type
+      GROUP BY s.tenant_id, s.day) g
+{friction_join}"""
+
+
+def _summary_rebuild() -> None:
+    """Rebuild the day summaries from the day counts and session counts (after a registry edit)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {SUMMARY_TABLE}")
+        cursor.execute(
+            f"INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})"
+            + _summary_select(
+                "(SELECT tenant_id, event_type, day, value AS n FROM ops_rollup_tenant_day)", friction="join"
+            ),
+            _SUMMARY_PARAMS,
+        )
+
+
 def _fold_statements(
     where: str, *, track_xids: bool, into_empty: bool = False, mark_dirty: bool = False
 ) -> list[tuple[str, str]]:
@@ -128,9 +189,10 @@ def _fold_statements(
 
     Three aggregate passes, each a plain GROUP BY (measured: several times
     faster than one pass with GROUPING SETS, whose five hash tables spill):
-    tenant/type/day counts (and from them the first/last times per type),
-    user/day counts, and friction counts per session for the friction types
-    only. Every pass uses the same ``where`` so they fold the same rows: the
+    friction counts per session for the friction types only, tenant/type/day
+    counts (and from them the first/last times per type and the day summaries,
+    whose friction score reads the session counts folded just before), and
+    user/day counts. Every pass uses the same ``where`` so they fold the same rows: the
     snapshot filter, not the statement's own snapshot, decides what is folded.
     With ``mark_dirty`` the tenants of the folded events go into the run's
     ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
@@ -153,7 +215,25 @@ def _fold_statements(
     bucket = "date_bin('1 day', e.occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"
     day = "(g.bucket AT TIME ZONE 'UTC')::date"
     recent = "e.occurred_at >= %(start_at)s::timestamptz"
+    summary_source = "(SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date)"
+    summary_add = ", ".join(
+        f"{c} = {SUMMARY_TABLE}.{c} + EXCLUDED.{c}"
+        for c in ("events", "engagement", "friction_events", "policy_blocks", "failures")
+    )
     statements = [
+        (
+            "session_friction",
+            f"""
+INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
+SELECT g.tenant_id, {day}, g.session_key, g.event_type, g.n
+FROM (SELECT e.tenant_id, {bucket} AS bucket, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id) AS session_key,
+             e.event_type, count(*) AS n
+      FROM ops_events e
+      WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {recent}
+      GROUP BY e.tenant_id, {bucket}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type) g
+{upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
+""",
+        ),
         (
             "tenant_day",
             f"""
@@ -171,6 +251,10 @@ WITH agg AS MATERIALIZED (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
     SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type
     {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
+), ins_summary AS (
+    INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
+    {_summary_select(summary_source, friction="join" if into_empty else "lateral")}
+    {upsert(f"ON CONFLICT (tenant_id, day) DO UPDATE SET {summary_add}, friction_score = EXCLUDED.friction_score")}
 ){mark}
 SELECT COALESCE(sum(n), 0) FROM agg
 """,
@@ -184,19 +268,6 @@ FROM (SELECT e.tenant_id, e.user_id, {bucket} AS bucket, count(*) AS n FROM ops_
       WHERE {selected} AND e.user_id <> '' AND {recent}
       GROUP BY e.tenant_id, e.user_id, {bucket}) g
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
-""",
-        ),
-        (
-            "session_friction",
-            f"""
-INSERT INTO ops_rollup_session_friction (tenant_id, day, session_key, event_type, value)
-SELECT g.tenant_id, {day}, g.session_key, g.event_type, g.n
-FROM (SELECT e.tenant_id, {bucket} AS bucket, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id) AS session_key,
-             e.event_type, count(*) AS n
-      FROM ops_events e
-      WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {recent}
-      GROUP BY e.tenant_id, {bucket}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type) g
-{upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
 """,
         ),
     ]
@@ -220,7 +291,11 @@ def _fold_run(
     folded = 0
     xids: list[int] = []
     start_day = params.get("start_day")
-    params = {**params, "start_at": datetime.combine(start_day, dt_time.min, tzinfo=UTC) if start_day else None}
+    params = {
+        **params,
+        **_SUMMARY_PARAMS,
+        "start_at": datetime.combine(start_day, dt_time.min, tzinfo=UTC) if start_day else None,
+    }
     with connection.cursor() as cursor:
         for name, sql in _fold_statements(where, track_xids=track_xids, into_empty=into_empty, mark_dirty=mark_dirty):
             cursor.execute(sql, params)
@@ -237,6 +312,7 @@ ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "ops_rollup_tenant_span": ("tenant_id", "event_type"),
     "ops_rollup_session_friction": ("tenant_id", "day", "session_key", "event_type"),
     "ops_rollup_tenant_user_day": ("tenant_id", "user_id", "day"),
+    SUMMARY_TABLE: ("tenant_id", "day"),
 }
 ROLLUP_TABLES = tuple(ROLLUP_KEYS)
 
@@ -777,54 +853,44 @@ def _interventions_build(
 # =========================================================================================
 _SIGNALS_SQL = """
 WITH et AS (
-    SELECT name, engagement_weight AS ew, friction_weight AS fw, category, friction_signal FROM events_eventtype
-), day_rows AS (
-    SELECT r.tenant_id, r.event_type, r.day, r.value,
-           COALESCE(et.ew, 0) AS ew, COALESCE(et.fw, 0) AS fw, et.category, et.friction_signal
-    FROM ops_rollup_tenant_day r LEFT JOIN et ON et.name = r.event_type
-    WHERE r.day > %(d)s::date - 60 AND r.day <= %(d)s::date{scope_r}
+    SELECT name, friction_weight AS fw, category FROM events_eventtype
+), daily AS (
+    -- At most one row per tenant and day: the day summaries (weights and caps applied at fold time).
+    SELECT * FROM {daily}
 ), agg AS (
     SELECT tenant_id,
-           sum(value) FILTER (WHERE day > %(d)s::date - 7) AS events_7d,
-           sum(value) FILTER (WHERE day > %(d)s::date - 14 AND day <= %(d)s::date - 7) AS events_prev_7d,
-           sum(value) FILTER (WHERE day > %(d)s::date - 30) AS events_30d,
-           sum(value * ew) FILTER (WHERE day > %(d)s::date - 7) AS engagement_7d,
-           sum(value * ew) FILTER (WHERE day > %(d)s::date - 30) AS engagement_30d,
-           sum(value) FILTER (WHERE day > %(d)s::date - 7 AND fw > 0) AS friction_events_7d,
-           sum(value) FILTER (WHERE day > %(d)s::date - 7 AND event_type = %(policy_type)s) AS policy_blocks_7d,
-           sum(value) FILTER (WHERE day > %(d)s::date - 7 AND friction_signal = 'system_issue') AS failures_7d,
-           jsonb_agg(jsonb_build_array(event_type, day)) FILTER (WHERE category = 'change') AS changes
-    FROM day_rows GROUP BY tenant_id
+           sum(events) FILTER (WHERE day > %(d)s::date - 7) AS events_7d,
+           sum(events) FILTER (WHERE day > %(d)s::date - 14 AND day <= %(d)s::date - 7) AS events_prev_7d,
+           sum(events) FILTER (WHERE day > %(d)s::date - 30) AS events_30d,
+           sum(engagement) FILTER (WHERE day > %(d)s::date - 7) AS engagement_7d,
+           sum(engagement) FILTER (WHERE day > %(d)s::date - 30) AS engagement_30d,
+           sum(friction_events) FILTER (WHERE day > %(d)s::date - 7) AS friction_events_7d,
+           sum(policy_blocks) FILTER (WHERE day > %(d)s::date - 7) AS policy_blocks_7d,
+           sum(failures) FILTER (WHERE day > %(d)s::date - 7) AS failures_7d,
+           -- Each day's score is already capped per session (5) and per day (10).
+           sum(friction_score) FILTER (WHERE day > %(d)s::date - 7) AS friction_score
+    FROM daily GROUP BY tenant_id
 ), top_friction AS (
+    -- Per-type counts only where the type matters: friction types over 7 days (primary-key lookups).
     SELECT DISTINCT ON (tenant_id) tenant_id, event_type
-    FROM (SELECT tenant_id, event_type, sum(value * fw) AS w, sum(value) AS n FROM day_rows
-          WHERE day > %(d)s::date - 7 AND fw > 0 GROUP BY tenant_id, event_type) x
+    FROM (SELECT r.tenant_id, r.event_type, sum(r.value * et.fw) AS w, sum(r.value) AS n
+          FROM {friction_days} r JOIN et ON et.name = r.event_type
+          GROUP BY r.tenant_id, r.event_type) x
     ORDER BY tenant_id, w DESC, n DESC, event_type
-), session_scores AS (
-    -- Per-session cap on the session's whole weighted sum for the day, then the per-day cap.
-    SELECT f.tenant_id, f.day, LEAST(sum(f.value * et.fw), %(session_cap)s) AS score
-    FROM ops_rollup_session_friction f JOIN et ON et.name = f.event_type
-    WHERE f.day > %(d)s::date - 7 AND f.day <= %(d)s::date AND et.fw > 0{scope_f}
-    GROUP BY f.tenant_id, f.day, f.session_key
-), friction AS (
-    SELECT tenant_id, sum(day_score) AS score
-    FROM (SELECT tenant_id, day, LEAST(sum(score), %(day_cap)s) AS day_score FROM session_scores
-          GROUP BY tenant_id, day) d
-    GROUP BY tenant_id
+), changes AS (
+    SELECT r.tenant_id, jsonb_agg(jsonb_build_array(r.event_type, r.day) ORDER BY r.day, r.event_type) AS changes
+    FROM {change_days} r GROUP BY r.tenant_id
 ), span AS (
     SELECT tenant_id, min(first_at) AS first_seen_at, max(last_at) AS last_seen_at,
            max(last_at) FILTER (WHERE event_type = ANY(%(investigation_types)s)) AS last_investigation_at,
            (array_agg(event_type ORDER BY last_at DESC, event_type) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
                AS last_investigation
-    FROM ops_rollup_tenant_span{where_scope} GROUP BY tenant_id
-), eng_daily AS (
-    SELECT tenant_id, day, sum(value * ew) AS v FROM day_rows
-    WHERE ew > 0 AND day > %(d)s::date - 36 GROUP BY tenant_id, day
+    FROM {spans} GROUP BY tenant_id
 ), eng_roll AS (
     SELECT tenant_id, day,
-           sum(v) OVER (PARTITION BY tenant_id ORDER BY day RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW)
-               AS rolling
-    FROM eng_daily
+           sum(engagement::float8) OVER (PARTITION BY tenant_id ORDER BY day
+                                         RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW) AS rolling
+    FROM daily WHERE engagement > 0 AND day > %(d)s::date - 36
 ), peak AS (
     -- The latest day on which the 7-day stickiness was at its 30-day high.
     SELECT DISTINCT ON (tenant_id) tenant_id, day AS peak_day FROM eng_roll
@@ -833,8 +899,7 @@ WITH et AS (
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
            COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent
-    FROM ops_rollup_tenant_user_day WHERE day > %(d)s::date - 37 AND day <= %(d)s::date{scope}
-    GROUP BY tenant_id, user_id
+    FROM {user_days} GROUP BY tenant_id, user_id
 ), champion AS (
     SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
     FROM users u JOIN (SELECT tenant_id, sum(prior) AS total FROM users GROUP BY tenant_id) t USING (tenant_id)
@@ -844,15 +909,15 @@ WITH et AS (
 SELECT t.tenant_id, t.kind, t.monthly_event_limit,
        COALESCE(agg.events_7d, 0), COALESCE(agg.events_prev_7d, 0), COALESCE(agg.events_30d, 0),
        COALESCE(agg.engagement_7d, 0), COALESCE(agg.engagement_30d, 0),
-       COALESCE(friction.score, 0), COALESCE(agg.friction_events_7d, 0), COALESCE(top_friction.event_type, ''),
+       COALESCE(agg.friction_score, 0), COALESCE(agg.friction_events_7d, 0), COALESCE(top_friction.event_type, ''),
        COALESCE(agg.policy_blocks_7d, 0), COALESCE(agg.failures_7d, 0),
        span.first_seen_at, span.last_seen_at, COALESCE(span.last_investigation, ''), span.last_investigation_at,
        COALESCE(champion.user_id, ''), COALESCE(champion.prior, 0), COALESCE(champion.total, 0),
-       COALESCE(champion.recent, 0), COALESCE(agg.changes, '[]'::jsonb), peak.peak_day
+       COALESCE(champion.recent, 0), COALESCE(changes.changes, '[]'::jsonb), peak.peak_day
 FROM customers_tenant t
 LEFT JOIN agg ON agg.tenant_id = t.tenant_id
 LEFT JOIN top_friction ON top_friction.tenant_id = t.tenant_id
-LEFT JOIN friction ON friction.tenant_id = t.tenant_id
+LEFT JOIN changes ON changes.tenant_id = t.tenant_id
 LEFT JOIN span ON span.tenant_id = t.tenant_id
 LEFT JOIN peak ON peak.tenant_id = t.tenant_id
 LEFT JOIN champion ON champion.tenant_id = t.tenant_id{where_scope_t}
@@ -896,36 +961,69 @@ _METRICS_COLUMNS: dict[str, str] = {
 }
 
 
-def _signals_sql(*, dirty_only: bool) -> str:
-    """The signals query for every tenant, or only for those in the run's ``metrics_dirty`` table.
+def tenant_rows_sql(table: str, where: str, *, scope: str) -> str:
+    """A subquery of ``table``'s rows (alias ``x`` in ``where``) for the tenants a query covers.
 
-    The scope is a semi-join on the temp table (a hash join), not ``= ANY(array)``: a
-    bound array parameter is searched linearly for every rollup row.
+    ``scope``: "all" tenants; "dirty", the run's ``metrics_dirty`` tenants by a hash
+    semi-join (a scan of the whole table, cheapest when many tenants are dirty); or
+    "lateral", the same tenants looked up one by one through ``table``'s primary key,
+    which starts with tenant_id (cost proportional to those tenants' rows, not to the
+    table: an incremental run's few busy tenants no longer pay for everyone's rows).
+    The semi-join is on the temp table, never ``= ANY(array)``, which is searched
+    linearly for every row.
     """
+    if scope == "lateral":
+        # OFFSET 0 keeps the planner from pulling the subquery up into a hash join over the
+        # whole table (which it does, and which is what this scope exists to avoid).
+        return (
+            f"(SELECT x.* FROM metrics_dirty m CROSS JOIN LATERAL "
+            f"(SELECT * FROM {table} x WHERE x.tenant_id = m.tenant_id AND {where} OFFSET 0) x)"
+        )
+    if scope == "dirty":
+        where = f"{where} AND {dirty_tenants_sql('x.tenant_id')}"
+    return f"(SELECT * FROM {table} x WHERE {where})"
 
-    def scope(column: str, joiner: str = " AND ") -> str:
-        return joiner + dirty_tenants_sql(column) if dirty_only else ""
 
+def _signals_sql(*, scope: str) -> str:
+    """The signals query for every tenant (``scope="all"``), or for the run's ``metrics_dirty`` ones."""
+
+    window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
     return _SIGNALS_SQL.format(
-        scope_r=scope("r.tenant_id"),
-        scope_f=scope("f.tenant_id"),
-        scope=scope("tenant_id"),
-        where_scope=scope("tenant_id", " WHERE "),
-        where_scope_t=scope("t.tenant_id", "\nWHERE "),
+        daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=60), scope=scope) + " s",
+        friction_days=tenant_rows_sql(
+            "ops_rollup_tenant_day",
+            "x.event_type = ANY(%(friction_types)s::text[]) AND " + window.format(days=7),
+            scope=scope,
+        ),
+        change_days=tenant_rows_sql(
+            "ops_rollup_tenant_day",
+            "x.event_type = ANY(%(change_types)s::text[]) AND " + window.format(days=60),
+            scope=scope,
+        ),
+        spans=tenant_rows_sql("ops_rollup_tenant_span", "true", scope=scope) + " s",
+        user_days=tenant_rows_sql("ops_rollup_tenant_user_day", window.format(days=37), scope=scope) + " u",
+        where_scope_t="" if scope == "all" else f"\nWHERE {dirty_tenants_sql('t.tenant_id')}",
     )
 
 
-def tenant_signals_measure(*, as_of: date, dirty_only: bool = False) -> list[TenantSignals]:
-    """One set-based query over the rollups (last 60 days) for every tenant (or the run's dirty ones)."""
+def tenant_signals_measure(*, as_of: date, scope: str = "all") -> list[TenantSignals]:
+    """One set-based query over the rollups (last 60 days) for every tenant, or the run's dirty ones.
+
+    ``scope``: "all", or how to reach the dirty tenants ("dirty" or "lateral", see tenant_rows_sql).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            _signals_sql(dirty_only=dirty_only),
+            "SELECT COALESCE(array_agg(name) FILTER (WHERE friction_weight > 0), '{}'),"
+            " COALESCE(array_agg(name) FILTER (WHERE category = 'change'), '{}') FROM events_eventtype"
+        )
+        friction_types, change_types = cursor.fetchone()
+        cursor.execute(
+            _signals_sql(scope=scope),
             {
                 "d": as_of,
-                "policy_type": POLICY_FRICTION_TYPE,
                 "investigation_types": list(INVESTIGATION_TYPES),
-                "session_cap": FRICTION_CAP_PER_SESSION,
-                "day_cap": FRICTION_CAP_PER_DAY,
+                "friction_types": list(friction_types),
+                "change_types": list(change_types),
             },
         )
         rows = cursor.fetchall()
@@ -1033,6 +1131,20 @@ def _dirty_tenants_begin() -> None:
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS metrics_dirty (tenant_id text PRIMARY KEY) ON COMMIT DROP")
 
 
+# Up to this share of the tenants dirty, a run reaches them one by one through primary keys.
+DIRTY_LATERAL_MAX_SHARE = 0.25
+
+
+def dirty_scope() -> str:
+    """How a query should reach the run's dirty tenants (tenant_rows_sql): one by one through the
+    primary keys while they are a quarter of the tenants or fewer (an incremental run's busy
+    few), by one hash join over whole tables above that (a new day's run, where all are dirty)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (SELECT count(*) FROM metrics_dirty), (SELECT count(*) FROM customers_tenant)")
+        dirty, tenants = cursor.fetchone()
+    return "lateral" if dirty <= DIRTY_LATERAL_MAX_SHARE * tenants else "dirty"
+
+
 def dirty_tenants_sql(column: str) -> str:
     """``<column> IN (the tenants whose metrics this run rewrote)``: for hooks called with ``dirty_only``.
 
@@ -1079,7 +1191,7 @@ def _metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
     """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty)."""
     rows = [
         _metrics_row(s, tenant_assess(s, as_of=as_of), as_of=as_of, now=now)
-        for s in tenant_signals_measure(as_of=as_of, dirty_only=dirty_only)
+        for s in tenant_signals_measure(as_of=as_of, scope=dirty_scope() if dirty_only else "all")
     ]
     if not rows:
         return 0
@@ -1168,6 +1280,9 @@ def metrics_recompute(
             _rollups_prune(state, start_day=start_day)
             result.events_folded = _rollups_fold_new(state, friction_types=list(state.friction_types))
             state.last_incremental_at = now
+            if not dirty_only:
+                # The registry's weights or categories changed: the day summaries carry them.
+                _summary_rebuild()
         state.last_events_folded = result.events_folded
         state.registry_key = registry_key
         state.save()
@@ -1206,6 +1321,8 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
             result.events_folded = _rollups_refold_tenants(state, ids)
         result.watermark_xid = state.watermark_xid
         registry_key = registry_key_current()
+        if registry_key != state.registry_key:
+            _summary_rebuild()  # the day summaries carry the registry's weights
         _metrics_finish(result, now=now, dirty_only=registry_key == state.registry_key)
         state.registry_key = registry_key
         # Moves metrics_version(): the cached API answers and pages are rebuilt on the next read.

@@ -7,8 +7,8 @@ engine all validate through ``condition_problems`` and render through
 
 Every metric is measured from the metrics engine's caches for ALL tenants in
 one statement (``match_query``): scalar metrics read ``ops_tenant_metrics``
-(alias ``tm``); windowed ones aggregate ``ops_rollup_tenant_day`` (real events
-only, per UTC day, windows ending on ``as_of`` inclusive, like the engine's).
+(alias ``tm``); windowed ones aggregate the day rollups (real events only, per
+UTC day, windows ending on ``as_of`` inclusive, like the engine's).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from customers.services import ROLLUP_RETENTION_DAYS, dirty_tenants_sql
+from customers.services import ROLLUP_RETENTION_DAYS, SUMMARY_TABLE, dirty_tenants_sql, tenant_rows_sql
 
 
 class ConditionLike(Protocol):
@@ -181,25 +181,28 @@ def match_query(
     *,
     as_of: date,
     tenant_id: str | None = None,
-    dirty_only: bool = False,
+    scope: str = "all",
 ) -> tuple[str, dict[str, Any]]:
     """One statement that returns (playbook_id, tenant_id, [measured value per condition]) for every match.
 
     All conditions of a playbook must hold; a NULL value fails its condition.
     Only customer tenants (not internal/test/demo) with a metrics row are
-    considered. One pass over ``ops_rollup_tenant_day`` computes every
-    windowed condition (a FILTERed aggregate per condition), one pass over
-    ``ops_tenant_metrics`` every scalar one; the cost does not grow with the
-    number of tenants beyond those scans. Playbooks without conditions never
-    match. Identifiers in the SQL come from the catalogue; every value is a parameter.
-    With ``dirty_only`` (inside a recompute) only the tenants whose metrics the run
-    rewrote are measured (customers.services.dirty_tenants_sql).
+    considered. Windowed conditions are FILTERed aggregates over the engine's
+    rollups: event counts of the listed types over ``ops_rollup_tenant_day`` (only
+    those types' rows), real events and active days over the day summaries (one
+    row per tenant and day); scalar ones read ``ops_tenant_metrics``. The cost does
+    not grow with the number of tenants beyond those scans. Playbooks without
+    conditions never match. Identifiers in the SQL come from the catalogue; every
+    value is a parameter. ``scope`` (inside a recompute): "all" tenants, or only
+    those whose metrics the run rewrote ("dirty"/"lateral", customers.services.tenant_rows_sql).
     """
     params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
-    roll_cols: list[str] = []
+    type_cols: list[str] = []
+    day_cols: list[str] = []
     value_cols: list[str] = []
     selects: list[str] = []
-    max_window = 1
+    types_used: set[str] = set()
+    max_type_window = max_day_window = 1
     i = 0
     for p_index, (playbook_id, conditions) in enumerate(playbooks):
         if not conditions:
@@ -211,17 +214,21 @@ def match_query(
             if metric.windowed:
                 assert condition.window_days is not None
                 params[f"w{i}"] = condition.window_days
-                max_window = max(max_window, condition.window_days)
                 in_window = f"r.day > %(d)s::date - %(w{i})s::int"
                 if metric.key == "event_count":
                     params[f"t{i}"] = condition.event_type_list()
-                    agg = f"sum(r.value) FILTER (WHERE {in_window} AND r.event_type = ANY(%(t{i})s::text[]))"
-                elif metric.key == "real_events":
-                    agg = f"sum(r.value) FILTER (WHERE {in_window})"
-                else:  # active_days
-                    agg = f"count(DISTINCT r.day) FILTER (WHERE {in_window})"
-                roll_cols.append(f"{agg} AS c{i}")
-                expr = f"COALESCE(roll.c{i}, 0)"
+                    types_used.update(condition.event_type_list())
+                    max_type_window = max(max_type_window, condition.window_days)
+                    type_cols.append(
+                        f"sum(r.value) FILTER (WHERE {in_window} AND r.event_type = ANY(%(t{i})s::text[])) AS c{i}"
+                    )
+                    expr = f"COALESCE(by_type.c{i}, 0)"
+                else:
+                    max_day_window = max(max_day_window, condition.window_days)
+                    # real_events: the days' events; active_days: one summary row per day with real events.
+                    agg = "sum(r.events)" if metric.key == "real_events" else "count(*)"
+                    day_cols.append(f"{agg} FILTER (WHERE {in_window}) AS c{i}")
+                    expr = f"COALESCE(by_day.c{i}, 0)"
             else:
                 expr = metric.column
             value_cols.append(f"{expr} AS v{i}")
@@ -236,30 +243,35 @@ def match_query(
         )
     if not selects:
         return "", params
-    params["max_w"] = max_window
 
-    def scope(column: str) -> str:
-        return f" AND {dirty_tenants_sql(column)}" if dirty_only else ""
+    def window(days_param: str) -> str:
+        return (
+            f"x.day > %(d)s::date - %({days_param})s::int AND x.day <= %(d)s::date"
+            " AND (%(tenant)s::text IS NULL OR x.tenant_id = %(tenant)s::text)"
+        )
 
-    roll = (
-        f"""roll AS (
-    SELECT r.tenant_id, {", ".join(roll_cols)} FROM ops_rollup_tenant_day r
-    WHERE r.day > %(d)s::date - %(max_w)s::int AND r.day <= %(d)s::date
-      AND (%(tenant)s::text IS NULL OR r.tenant_id = %(tenant)s::text){scope("r.tenant_id")}
-    GROUP BY r.tenant_id
-), """
-        if roll_cols
-        else ""
-    )
-    join_roll = "LEFT JOIN roll ON roll.tenant_id = tm.tenant_id" if roll_cols else ""
-    sql = f"""
-WITH {roll}base AS (
+    ctes: list[str] = []
+    joins: list[str] = []
+    if type_cols:
+        params["max_tw"], params["types_used"] = max_type_window, sorted(types_used)
+        rows = tenant_rows_sql(
+            "ops_rollup_tenant_day", "x.event_type = ANY(%(types_used)s::text[]) AND " + window("max_tw"), scope=scope
+        )
+        ctes.append(f"by_type AS (SELECT r.tenant_id, {', '.join(type_cols)} FROM {rows} r GROUP BY r.tenant_id)")
+        joins.append("LEFT JOIN by_type ON by_type.tenant_id = tm.tenant_id")
+    if day_cols:
+        params["max_dw"] = max_day_window
+        rows = tenant_rows_sql(SUMMARY_TABLE, window("max_dw"), scope=scope)
+        ctes.append(f"by_day AS (SELECT r.tenant_id, {', '.join(day_cols)} FROM {rows} r GROUP BY r.tenant_id)")
+        joins.append("LEFT JOIN by_day ON by_day.tenant_id = tm.tenant_id")
+    scope_tm = "" if scope == "all" else f" AND {dirty_tenants_sql('tm.tenant_id')}"
+    ctes.append(
+        f"""base AS (
     SELECT tm.tenant_id, {", ".join(value_cols)}
     FROM ops_tenant_metrics tm
     JOIN customers_tenant t ON t.tenant_id = tm.tenant_id
-    {join_roll}
-    WHERE t.kind = 'customer' AND (%(tenant)s::text IS NULL OR tm.tenant_id = %(tenant)s::text){scope("tm.tenant_id")}
-)
-{" UNION ALL ".join(selects)}
-"""
-    return sql, params
+    {" ".join(joins)}
+    WHERE t.kind = 'customer' AND (%(tenant)s::text IS NULL OR tm.tenant_id = %(tenant)s::text){scope_tm}
+)"""
+    )
+    return f"WITH {', '.join(ctes)}\n{' UNION ALL '.join(selects)}\n", params

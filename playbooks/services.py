@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant
-from customers.services import dirty_tenants_sql
+from customers.services import dirty_scope, dirty_tenants_sql
 from events.models import EventType
 from playbooks.conditions import condition_problems, condition_text, match_query
 from playbooks.models import (
@@ -99,16 +99,14 @@ def playbook_matches_measure(
     as_of: date,
     playbooks: list[tuple[Playbook, list[TriggerCondition]]],
     tenant_id: str | None = None,
-    dirty_only: bool = False,
+    scope: str = "all",
 ) -> list[tuple[Playbook, str, list[dict[str, Any]]]]:
     """(playbook, tenant_id, measured) for every tenant each playbook matches now (one query).
 
     ``measured`` lists, per condition, its text, metric and the value that satisfied it.
-    ``dirty_only``: only the tenants the running recompute rewrote (see match_query).
+    ``scope``: every tenant, or only those the running recompute rewrote (see match_query).
     """
-    sql, params = match_query(
-        [(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id, dirty_only=dirty_only
-    )
+    sql, params = match_query([(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id, scope=scope)
     if not sql:
         return []
     with connection.cursor() as cursor:
@@ -160,7 +158,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     key = _playbooks_key(playbooks)
     state, _ = EvaluationState.objects.select_for_update().get_or_create(id=1)
     scoped = dirty_only and state.playbooks_key == key and state.as_of == as_of
-    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks, dirty_only=scoped)
+    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks, scope=dirty_scope() if scoped else "all")
     rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
 
     # Strongest playbook per tenant: the level it raises the tenant to, and why.

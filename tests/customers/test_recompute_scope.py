@@ -97,12 +97,23 @@ def test_it_recomputes_a_tenant_whose_kind_was_edited_without_new_events(metrics
 
 
 def test_it_recomputes_every_tenant_after_a_weight_edit(metrics_db):
-    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(1)), Ev("beta", "INCIDENT_VIEWED", days_ago(2))])
+    metrics_db(
+        [
+            Ev("acme", "INCIDENT_VIEWED", days_ago(1)),
+            Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(1)),
+            Ev("beta", "INCIDENT_VIEWED", days_ago(2)),
+        ]
+    )
     metrics_recompute()
-    assert TenantMetrics.objects.get(tenant_id="acme").stickiness_7d == 0.2
+    acme = TenantMetrics.objects.get(tenant_id="acme")
+    assert (acme.stickiness_7d, acme.friction_weighted_score) == (0.2, 2.0)
     EventType.objects.filter(name="INCIDENT_VIEWED").update(engagement_weight=0.7)
-    assert metrics_recompute().tenants_written == 2
-    assert TenantMetrics.objects.get(tenant_id="acme").stickiness_7d == 0.7
+    EventType.objects.filter(name="POLICY_BLOCK_REPEAT").update(friction_weight=4.0)  # still a friction type
+    result = metrics_recompute()
+    # Incremental (no new friction type), yet the day summaries were rebuilt with the new weights.
+    assert (result.mode, result.tenants_written) == ("incremental", 2)
+    acme = TenantMetrics.objects.get(tenant_id="acme")
+    assert (acme.stickiness_7d, acme.friction_weighted_score) == (0.7, 4.0)
     assert TenantMetrics.objects.get(tenant_id="beta").stickiness_7d == 0.7
 
 

@@ -239,7 +239,12 @@ def _evaluated_state() -> dict[str, list]:
     }
 
 
-def test_an_incremental_run_evaluates_only_the_tenants_it_rewrote_and_agrees_with_evaluating_everyone(metrics_db):
+@pytest.mark.parametrize("lateral", [False, True])
+def test_an_incremental_run_evaluates_only_the_tenants_it_rewrote_and_agrees_with_evaluating_everyone(
+    metrics_db, monkeypatch, lateral
+):
+    # Both ways of reaching the rewritten tenants: one by one through primary keys, or a hash join.
+    monkeypatch.setattr("customers.services.DIRTY_LATERAL_MAX_SHARE", 1.0 if lateral else 0.0)
     metrics_db(steady("a") + blocks("a", 4) + steady("b") + blocks("b", 6) + steady("c"))
     metrics_recompute()
     assert EvaluationState.objects.get().tenants_evaluated == 3
