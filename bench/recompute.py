@@ -8,8 +8,10 @@ For each history size (1M and 10M events over 10,000 tenants by default):
    rollup-grain aggregate (tenant, type, day) as context.
 3. Full recompute (``metrics_recompute(full=True)``) in a child process: wall
    time and the child's peak RSS.
-4. COPY 100,000 new events (``psql \\copy``, the table's indexes in place), then
-   the incremental recompute that folds them: both times and the ratio.
+4. In each of 3 rounds, for each size in turn: COPY the round's 100,000 new
+   events (``psql \\copy``, the table's indexes in place), then the incremental
+   recompute that folds them. Medians of the rounds; the sizes are compared
+   round by round, side by side (the machine's speed drifts between minutes).
 5. An incremental run with nothing new, and one on the next day (every
    tenant's windows roll over), for context.
 6. Correctness: the rollups and ops_tenant_metrics after the incremental runs
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,6 +84,9 @@ class RecomputeResult:
     digests_equal: bool
     grains_seconds: float = 0.0
     recomputed_rollup_rows: int = 0
+    rounds: int = 1
+    incremental_rounds: list[float] = field(default_factory=list)
+    copy_rounds: list[float] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     explain: str = ""
 
@@ -89,6 +96,9 @@ class RecomputeResult:
 
     @property
     def incremental_ratio(self) -> float:
+        """Incremental run / COPY of the same events: the median of the rounds' ratios."""
+        if self.incremental_rounds and len(self.incremental_rounds) == len(self.copy_rounds):
+            return _median([i / c for i, c in zip(self.incremental_rounds, self.copy_rounds, strict=True)])
         return self.incremental.seconds / self.copy_new_seconds
 
 
@@ -202,43 +212,86 @@ RECOMPUTED_ROWS_SQL = (
 )
 
 
-def run(*, history: int, tenants: int, new_events: int, seed: int = 1, keep: bool = False) -> RecomputeResult:
-    """Measure one history size. With ``keep`` the database stays (``database_name(history)``) for the reads."""
-    base = base_database_url()
-    template = history_database(base, count=history, tenants=tenants, seed=seed)
-    name = database_name(history)
-    url = scratch_database(base, name, template=template)
-    try:
-        import psycopg
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
 
-        tenants_ensure(url, tenants)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")  # a copied database has no statistics yet
-        scan_floor = _timed(url, SCAN_FLOOR_SQL)
-        rollup_grain = _timed(url, ROLLUP_GRAIN_SQL, repeat=1)
-        grains = sum(_timed(url, sql, repeat=1) for sql in GRAIN_SQLS)
-        full = recompute_child(url, mode="full", now=ANCHOR)
-        new_csv = events_csv(count=new_events, tenants=tenants, seed=seed + 1000, days=1, now=ANCHOR)
-        copy_new = events_copy(url, new_csv)
-        tenants_ensure(url)
-        incremental = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=5))
-        with psycopg.connect(url) as conn:
-            recomputed_rows = conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]).fetchone()[0]
-        idle = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=10))
-        next_day = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
-        after_incremental = digests(url)
-        recompute_child(url, mode="full", now=ANCHOR + timedelta(days=1, minutes=5))
-        after_full = digests(url)
-        mismatched = [t for t in after_full if after_full[t] != after_incremental[t]]
-        return RecomputeResult(
-            history=history, tenants=tenants, new_events=new_events, scan_floor_seconds=scan_floor,
-            rollup_grain_seconds=rollup_grain, full=full, copy_new_seconds=copy_new, incremental=incremental,
-            idle=idle, next_day=next_day, digests_equal=not mismatched, mismatched=mismatched,
-            grains_seconds=grains, recomputed_rollup_rows=recomputed_rows,
-        )  # fmt: skip
+
+def run_sizes(
+    *, histories: list[int], tenants: int, new_events: int, rounds: int = 3, seed: int = 1, keep: int | None = None
+) -> dict[int, RecomputeResult]:
+    """Measure every history size; the incremental rounds alternate between the sizes.
+
+    The machine's speed moves minute to minute, so the figures compared with each other
+    are taken side by side: in each of ``rounds`` rounds the same 100,000 new events are
+    COPYed into each size's database and folded by an incremental run, one size after
+    the other; each figure is the median of its rounds, and the growth with history is
+    the median of the rounds' ratios. With ``keep`` that size's database stays
+    (``database_name(keep)``) for the reads.
+    """
+    import psycopg
+
+    base = base_database_url()
+    urls: dict[int, str] = {}
+    prepared: dict[int, dict[str, Any]] = {}
+    try:
+        for history in histories:
+            template = history_database(base, count=history, tenants=tenants, seed=seed)
+            url = urls[history] = scratch_database(base, database_name(history), template=template)
+            tenants_ensure(url, tenants)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")  # a copied database has no statistics yet
+            prepared[history] = {
+                "scan_floor": _timed(url, SCAN_FLOOR_SQL),
+                "rollup_grain": _timed(url, ROLLUP_GRAIN_SQL, repeat=1),
+                "grains": sum(_timed(url, sql, repeat=1) for sql in GRAIN_SQLS),
+                "full": recompute_child(url, mode="full", now=ANCHOR),
+                "copies": [],
+                "incrementals": [],
+            }
+        for k in range(rounds):
+            new_csv = events_csv(count=new_events, tenants=tenants, seed=seed + 1000 + k, days=1, now=ANCHOR)
+            moment = ANCHOR + timedelta(minutes=5 * (k + 1))
+            for history in histories:
+                url, figures = urls[history], prepared[history]
+                figures["copies"].append(events_copy(url, new_csv))
+                tenants_ensure(url)
+                figures["incrementals"].append(recompute_child(url, mode="incremental", now=moment))
+                if k == 0:
+                    with psycopg.connect(url) as conn:
+                        figures["recomputed_rows"] = conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]).fetchone()[0]
+        results: dict[int, RecomputeResult] = {}
+        for history in histories:
+            url, figures = urls[history], prepared[history]
+            idle = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=5 * (rounds + 1)))
+            next_day = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
+            after_incremental = digests(url)
+            recompute_child(url, mode="full", now=ANCHOR + timedelta(days=1, minutes=5))
+            after_full = digests(url)
+            mismatched = [t for t in after_full if after_full[t] != after_incremental[t]]
+            runs: list[RunFigures] = figures["incrementals"]
+            median_run = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+            incremental = RunFigures(
+                seconds=_median([r.seconds for r in runs]), peak_rss_mb=max(r.peak_rss_mb for r in runs),
+                events_folded=median_run.events_folded, tenants_written=median_run.tenants_written, mode="incremental",
+            )  # fmt: skip
+            results[history] = RecomputeResult(
+                history=history, tenants=tenants, new_events=new_events, scan_floor_seconds=figures["scan_floor"],
+                rollup_grain_seconds=figures["rollup_grain"], full=figures["full"],
+                copy_new_seconds=_median(figures["copies"]), incremental=incremental, idle=idle, next_day=next_day,
+                digests_equal=not mismatched, mismatched=mismatched, grains_seconds=figures["grains"],
+                recomputed_rollup_rows=figures.get("recomputed_rows", 0), rounds=rounds,
+                incremental_rounds=[r.seconds for r in runs], copy_rounds=list(figures["copies"]),
+            )  # fmt: skip
+        return results
     finally:
-        if not keep:
-            database_drop(base, name)
+        for history in urls:
+            if history != keep:
+                database_drop(base, database_name(history))
+
+
+def history_growth(small: RecomputeResult, big: RecomputeResult) -> float:
+    """The incremental run's growth with history: the median of the rounds' side-by-side ratios."""
+    return _median([b / s for b, s in zip(big.incremental_rounds, small.incremental_rounds, strict=True)])
 
 
 def main() -> None:
@@ -249,19 +302,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--new", type=int, default=100_000)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database for profiling")
+    parser.add_argument("--rounds", type=int, default=3, help="incremental rounds, alternating the sizes")
+    parser.add_argument("--keep", action="store_true", help="keep the largest size's database for profiling")
     args = parser.parse_args()
-    for size in (int(s) for s in args.sizes.split(",")):
-        r = run(history=size, tenants=args.tenants, new_events=args.new, keep=args.keep)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = run_sizes(histories=sizes, tenants=args.tenants, new_events=args.new, rounds=args.rounds,
+                        keep=sizes[-1] if args.keep else None)  # fmt: skip
+    for r in results.values():
         print(f"history {r.history:,} events, {r.tenants:,} tenants")
         print(f"  scan floor {r.scan_floor_seconds:.2f}s, rollup grain {r.rollup_grain_seconds:.2f}s,"
               f" three grains {r.grains_seconds:.2f}s")  # fmt: skip
         print(f"  full {r.full.seconds:.2f}s ({r.full_ratio:.1f}x floor), peak RSS {r.full.peak_rss_mb:.0f} MB")
-        print(f"  COPY {r.new_events:,} new {r.copy_new_seconds:.2f}s; incremental {r.incremental.seconds:.2f}s "
+        print(f"  COPY {r.new_events:,} new {r.copy_rounds}; incremental {r.incremental_rounds} "
               f"({r.incremental_ratio:.2f}x COPY), RSS {r.incremental.peak_rss_mb:.0f} MB")  # fmt: skip
         print(f"  idle run {r.idle.seconds:.2f}s; next-day run {r.next_day.seconds:.2f}s;"
               f" rollup rows of the recomputed tenants {r.recomputed_rollup_rows:,}")  # fmt: skip
         print(f"  incremental == full: {r.digests_equal} {r.mismatched}")
+    if len(sizes) > 1:
+        print(f"growth with history: {history_growth(results[sizes[0]], results[sizes[-1]]):.2f}x")
 
 
 if __name__ == "__main__":
