@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from customers.models import MetricsState, Tenant, TenantMetrics, at_risk_order
+from customers.models import MetricsState, Tenant, TenantMetrics, at_risk_order, risk_level_rank
 
 
 def _console_link(tenant_id: str) -> str:
@@ -26,7 +26,8 @@ class TenantAdmin(admin.ModelAdmin):
         # "View on site" opens the tenant's Customer page in the console.
         return reverse("customer-page", args=[obj.tenant_id])
 
-    @admin.display(description="risk level", ordering="metrics__risk_level")
+    # Sorted by urgency (critical, high, medium), not alphabetically.
+    @admin.display(description="risk level", ordering=risk_level_rank("metrics__risk_level").desc(nulls_last=True))
     def risk_level(self, obj: Tenant) -> str:
         metrics = getattr(obj, "metrics", None)
         return (metrics.risk_level or "not at risk") if metrics is not None else "not computed"

@@ -224,12 +224,15 @@ class RiskLevel(models.TextChoices):
     MEDIUM = "medium", "Medium"
 
 
-def risk_level_rank() -> models.Case:
-    """How urgent a risk level is, as a number to sort by: critical 3, high 2, medium 1, NULL when not at risk."""
+def risk_level_rank(field: str = "risk_level") -> models.Case:
+    """How urgent a risk level is, as a number to sort by: critical 3, high 2, medium 1, NULL when not at risk.
+
+    ``field`` is the path to the level from the model sorted (``metrics__risk_level`` from a Tenant).
+    """
     return models.Case(
-        models.When(risk_level=RiskLevel.CRITICAL, then=models.Value(3)),
-        models.When(risk_level=RiskLevel.HIGH, then=models.Value(2)),
-        models.When(risk_level=RiskLevel.MEDIUM, then=models.Value(1)),
+        models.When(**{field: RiskLevel.CRITICAL}, then=models.Value(3)),
+        models.When(**{field: RiskLevel.HIGH}, then=models.Value(2)),
+        models.When(**{field: RiskLevel.MEDIUM}, then=models.Value(1)),
         output_field=models.IntegerField(),
     )
 

@@ -4,8 +4,9 @@ milestones, the top at-risk customers and infrastructure days to limit.
 The last two belong to other apps. They plug in without editing this file::
 
     # customers/apps.py, in ready():
+    from customers.integrations import at_risk_checkin_lines
     from events.checkin import checkin_section_register
-    checkin_section_register("at_risk_customers", "Top at-risk customers", customers.selectors.checkin_lines)
+    checkin_section_register("at_risk_customers", "Top at-risk customers", at_risk_checkin_lines)
 
 A section function takes ``now`` and returns the lines to print (plain text, one
 item per line), reading cached tables only. Until a section is registered the

@@ -6,12 +6,12 @@ Adding gauges from another app (no edit here)::
     class CustomersConfig(AppConfig):
         def ready(self) -> None:
             from events.exporter import metrics_provider_register
-            from customers.selectors import prometheus_metrics
-            metrics_provider_register("customers", prometheus_metrics)
+            from customers.integrations import customers_metrics
+            metrics_provider_register("customers", customers_metrics)
 
-    # customers/selectors.py
+    # customers/integrations.py
     from prometheus_client.core import GaugeMetricFamily
-    def prometheus_metrics() -> Iterable[Metric]:
+    def customers_metrics() -> Iterable[Metric]:
         gauge = GaugeMetricFamily("opsconsole_customers_at_risk", "Customers at risk, by level.", labels=["level"])
         for level, count in ...cached table...:
             gauge.add_metric([level], count)

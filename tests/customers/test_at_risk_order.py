@@ -78,3 +78,18 @@ def test_admin_lists_the_cached_metrics_most_at_risk_first(transactional_db: Any
     get_user_model().objects.filter(username="founder").update(is_superuser=True)
     body = staff_client.get("/admin/customers/tenantmetrics/").content.decode()
     assert re.findall(r'href="/admin/customers/tenantmetrics/([^/"]+)/change/', body) == [*RANKED_AT_RISK, "calm"]
+
+
+def test_admin_sorts_tenants_by_how_urgent_their_risk_level_is(transactional_db: Any, staff_client: Any) -> None:
+    metrics_rows_store(RANKED_TENANTS)
+    get_user_model().objects.filter(username="founder").update(is_superuser=True)
+    # Column 4 of the tenant list is "risk level": critical, high, medium, then not at risk (not alphabetical,
+    # which only happens to agree for the three level names); ties by the list's default order (tenant_id).
+    body = staff_client.get("/admin/customers/tenant/?o=4.1").content.decode()
+    ids = re.findall(r'href="/admin/customers/tenant/([^/"]+)/change/', body)
+    assert ids == ["globex", "initech", "acme", "bravo", "umbrella", "hooli", "zeta", "calm"]
+    reversed_ids = re.findall(
+        r'href="/admin/customers/tenant/([^/"]+)/change/',
+        staff_client.get("/admin/customers/tenant/?o=-4.1").content.decode(),
+    )
+    assert reversed_ids == ["calm", "hooli", "zeta", "acme", "bravo", "umbrella", "globex", "initech"]
