@@ -89,11 +89,13 @@ SERIES_DAYS = 60
 # rollups, and so the cost of every metrics run, by tenants x days rather than by history.
 # Per-type first/last times (ops_rollup_tenant_span) cover all history.
 ROLLUP_RETENTION_DAYS = 90
+# The day summaries (customers.models.TenantDaySummary): one row per tenant and day, weights applied.
+SUMMARY_TABLE = "ops_rollup_tenant_day_summary"
 DAY_ROLLUP_TABLES = (
     "ops_rollup_tenant_day",
     "ops_rollup_tenant_user_day",
     "ops_rollup_session_friction",
-    "ops_rollup_tenant_day_summary",
+    SUMMARY_TABLE,
 )
 # Memory for the fold's hash aggregates (per run, SET LOCAL): with the default 4MB
 # a full rebuild spills its grouping sets to disk and sorts several times.
@@ -126,7 +128,6 @@ def real_events_predicate(alias: str = "e") -> str:
 # =========================================================================================
 # Rollups
 # =========================================================================================
-SUMMARY_TABLE = "ops_rollup_tenant_day_summary"
 SUMMARY_COLUMNS = "tenant_id, day, events, engagement, friction_events, policy_blocks, failures, friction_score"
 _SUMMARY_PARAMS = {
     "policy_type": POLICY_FRICTION_TYPE,
@@ -853,10 +854,10 @@ def _interventions_build(
 # =========================================================================================
 _SIGNALS_SQL = """
 WITH et AS (
-    SELECT name, friction_weight AS fw, category FROM events_eventtype
+    SELECT name, friction_weight AS fw FROM events_eventtype
 ), daily AS (
     -- At most one row per tenant and day: the day summaries (weights and caps applied at fold time).
-    SELECT * FROM {daily}
+    SELECT * FROM {daily} s
 ), agg AS (
     SELECT tenant_id,
            sum(events) FILTER (WHERE day > %(d)s::date - 7) AS events_7d,
@@ -871,7 +872,7 @@ WITH et AS (
            sum(friction_score) FILTER (WHERE day > %(d)s::date - 7) AS friction_score
     FROM daily GROUP BY tenant_id
 ), top_friction AS (
-    -- Per-type counts only where the type matters: friction types over 7 days (primary-key lookups).
+    -- Per-type counts only where the type matters: friction types over 7 days.
     SELECT DISTINCT ON (tenant_id) tenant_id, event_type
     FROM (SELECT r.tenant_id, r.event_type, sum(r.value * et.fw) AS w, sum(r.value) AS n
           FROM {friction_days} r JOIN et ON et.name = r.event_type
@@ -885,7 +886,7 @@ WITH et AS (
            max(last_at) FILTER (WHERE event_type = ANY(%(investigation_types)s)) AS last_investigation_at,
            (array_agg(event_type ORDER BY last_at DESC, event_type) FILTER (WHERE event_type = ANY(%(investigation_types)s)))[1]
                AS last_investigation
-    FROM {spans} GROUP BY tenant_id
+    FROM {spans} s GROUP BY tenant_id
 ), eng_roll AS (
     SELECT tenant_id, day,
            sum(engagement::float8) OVER (PARTITION BY tenant_id ORDER BY day
@@ -899,7 +900,7 @@ WITH et AS (
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
            COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent
-    FROM {user_days} GROUP BY tenant_id, user_id
+    FROM {user_days} u GROUP BY tenant_id, user_id
 ), champion AS (
     SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
     FROM users u JOIN (SELECT tenant_id, sum(prior) AS total FROM users GROUP BY tenant_id) t USING (tenant_id)
@@ -989,7 +990,7 @@ def _signals_sql(*, scope: str) -> str:
 
     window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
     return _SIGNALS_SQL.format(
-        daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=60), scope=scope) + " s",
+        daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=60), scope=scope),
         friction_days=tenant_rows_sql(
             "ops_rollup_tenant_day",
             "x.event_type = ANY(%(friction_types)s::text[]) AND " + window.format(days=7),
@@ -1000,8 +1001,8 @@ def _signals_sql(*, scope: str) -> str:
             "x.event_type = ANY(%(change_types)s::text[]) AND " + window.format(days=60),
             scope=scope,
         ),
-        spans=tenant_rows_sql("ops_rollup_tenant_span", "true", scope=scope) + " s",
-        user_days=tenant_rows_sql("ops_rollup_tenant_user_day", window.format(days=37), scope=scope) + " u",
+        spans=tenant_rows_sql("ops_rollup_tenant_span", "true", scope=scope),
+        user_days=tenant_rows_sql("ops_rollup_tenant_user_day", window.format(days=37), scope=scope),
         where_scope_t="" if scope == "all" else f"\nWHERE {dirty_tenants_sql('t.tenant_id')}",
     )
 
