@@ -91,16 +91,20 @@ def _schema_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def history_database(url: str, *, count: int, tenants: int, seed: int = 1) -> str:
-    """Name of a database holding ``count`` generated events (and their tenants), built once and cached.
+HISTORY_DAYS = 60  # the default history: every event inside the metrics' 60-day windows
+
+
+def history_database(url: str, *, count: int, tenants: int, seed: int = 1, days: int = HISTORY_DAYS) -> str:
+    """Name of a database holding ``count`` generated events over ``days`` (and their tenants), built once and cached.
 
     The bench copies it (CREATE DATABASE ... TEMPLATE) for each run, so the slow
     part (generating and loading 10M events) happens once per size and schema.
     """
     import psycopg
 
-    name = f"{BENCH_DB}_h{count}_t{tenants}_s{seed}"
-    key = f"{_schema_key()}:{count}:{tenants}:{seed}"
+    span = "" if days == HISTORY_DAYS else f"_d{days}"
+    name = f"{BENCH_DB}_h{count}_t{tenants}_s{seed}{span}"
+    key = f"{_schema_key()}:{count}:{tenants}:{seed}{span}"
     admin_url = with_database(url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
@@ -108,7 +112,7 @@ def history_database(url: str, *, count: int, tenants: int, seed: int = 1) -> st
         ).fetchone()
     if row and row[0] == key:
         return name
-    csv_path = events_csv(count=count, tenants=tenants, seed=seed, days=60, now=ANCHOR)
+    csv_path = events_csv(count=count, tenants=tenants, seed=seed, days=days, now=ANCHOR)
     db_url = scratch_database(url, name)
     events_bulk_load(db_url, csv_path)
     with psycopg.connect(admin_url, autocommit=True) as conn:

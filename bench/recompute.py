@@ -1,6 +1,7 @@
 """Recompute: the metrics engine against the single-scan lower bound, in one run.
 
-For each history size (1M and 10M events over 10,000 tenants by default):
+For each history (by default over 10,000 tenants: 1M events and 10M events over the
+last 60 days, and 10M events over 600 days, 1M's daily rate with ten times the history):
 
 1. Copy the cached history database (bench/common.py builds it once).
 2. Lower bound: one hand-written aggregate that scans ops_events once
@@ -17,7 +18,7 @@ For each history size (1M and 10M events over 10,000 tenants by default):
 6. Correctness: the rollups and ops_tenant_metrics after the incremental runs
    equal a full rebuild (digests of every table).
 
-Run: ``python bench/recompute.py [--sizes 1000000,10000000] [--new 100000]``.
+Run: ``python bench/recompute.py [--sizes 1000000,10000000,10000000x600] [--new 100000]``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from bench.common import (
     ANCHOR,
     BASE_DIR,
     BENCH_DB,
+    HISTORY_DAYS,
     base_database_url,
     database_drop,
     events_copy,
@@ -58,6 +60,23 @@ DIGEST_QUERIES = {
     "ops_rollup_tenant_day_summary": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day)) FROM ops_rollup_tenant_day_summary t",
     "ops_tenant_metrics": "SELECT md5(string_agg((to_jsonb(m) - 'computed_at')::text, '|' ORDER BY tenant_id)) FROM ops_tenant_metrics m",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class History:
+    """A history to measure on: ``events`` generated over the last ``days`` (the metrics read 60).
+
+    10M events over 60 days is 10x the daily rate of 1M over 60 days (the busy tenants'
+    windows fill up); 10M over 600 days is the same daily rate as 1M over 60 days with
+    ten times the history behind it.
+    """
+
+    events: int
+    days: int = HISTORY_DAYS
+
+    @property
+    def label(self) -> str:
+        return f"{self.events:,} events over {self.days} days"
 
 
 @dataclass
@@ -82,6 +101,7 @@ class RecomputeResult:
     idle: RunFigures
     next_day: RunFigures
     digests_equal: bool
+    days: int = HISTORY_DAYS
     grains_seconds: float = 0.0
     recomputed_rollup_rows: int = 0
     rounds: int = 1
@@ -185,8 +205,9 @@ def _timed(database_url: str, sql: str, *, repeat: int = 2) -> float:
     return best
 
 
-def database_name(history: int) -> str:
-    return f"{BENCH_DB}_recompute_{history}"
+def database_name(history: History) -> str:
+    span = "" if history.days == HISTORY_DAYS else f"_d{history.days}"
+    return f"{BENCH_DB}_recompute_{history.events}{span}"
 
 
 SCAN_FLOOR_SQL = "SELECT tenant_id, count(*) FROM ops_events WHERE is_real GROUP BY tenant_id"
@@ -217,8 +238,14 @@ def _median(values: list[float]) -> float:
 
 
 def run_sizes(
-    *, histories: list[int], tenants: int, new_events: int, rounds: int = 3, seed: int = 1, keep: int | None = None
-) -> dict[int, RecomputeResult]:
+    *,
+    histories: list[History],
+    tenants: int,
+    new_events: int,
+    rounds: int = 3,
+    seed: int = 1,
+    keep: History | None = None,
+) -> dict[History, RecomputeResult]:
     """Measure every history size; the incremental rounds alternate between the sizes.
 
     The machine's speed moves minute to minute, so the figures compared with each other
@@ -231,11 +258,11 @@ def run_sizes(
     import psycopg
 
     base = base_database_url()
-    urls: dict[int, str] = {}
-    prepared: dict[int, dict[str, Any]] = {}
+    urls: dict[History, str] = {}
+    prepared: dict[History, dict[str, Any]] = {}
     try:
         for history in histories:
-            template = history_database(base, count=history, tenants=tenants, seed=seed)
+            template = history_database(base, count=history.events, tenants=tenants, seed=seed, days=history.days)
             url = urls[history] = scratch_database(base, database_name(history), template=template)
             tenants_ensure(url, tenants)
             with psycopg.connect(url, autocommit=True) as conn:
@@ -259,7 +286,7 @@ def run_sizes(
                 if k == 0:
                     with psycopg.connect(url) as conn:
                         figures["recomputed_rows"] = conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]).fetchone()[0]
-        results: dict[int, RecomputeResult] = {}
+        results: dict[History, RecomputeResult] = {}
         for history in histories:
             url, figures = urls[history], prepared[history]
             idle = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(minutes=5 * (rounds + 1)))
@@ -275,7 +302,7 @@ def run_sizes(
                 events_folded=median_run.events_folded, tenants_written=median_run.tenants_written, mode="incremental",
             )  # fmt: skip
             results[history] = RecomputeResult(
-                history=history, tenants=tenants, new_events=new_events, scan_floor_seconds=figures["scan_floor"],
+                history=history.events, days=history.days, tenants=tenants, new_events=new_events, scan_floor_seconds=figures["scan_floor"],
                 rollup_grain_seconds=figures["rollup_grain"], full=figures["full"],
                 copy_new_seconds=_median(figures["copies"]), incremental=incremental, idle=idle, next_day=next_day,
                 digests_equal=not mismatched, mismatched=mismatched, grains_seconds=figures["grains"],
@@ -299,17 +326,20 @@ def main() -> None:
         _child(sys.argv[2], sys.argv[3], sys.argv[4:])
         return
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--sizes", default="1000000,10000000,10000000x600",
+                        help="histories: events, or events x days (default 60 days)")  # fmt: skip
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--new", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="incremental rounds, alternating the sizes")
-    parser.add_argument("--keep", action="store_true", help="keep the largest size's database for profiling")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the largest, densest history's database for profiling"
+    )
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [History(*(int(p) for p in s.split("x"))) for s in args.sizes.split(",")]
     results = run_sizes(histories=sizes, tenants=args.tenants, new_events=args.new, rounds=args.rounds,
-                        keep=sizes[-1] if args.keep else None)  # fmt: skip
+                        keep=max(sizes, key=lambda h: (h.events, -h.days)) if args.keep else None)  # fmt: skip
     for r in results.values():
-        print(f"history {r.history:,} events, {r.tenants:,} tenants")
+        print(f"history {r.history:,} events over {r.days} days, {r.tenants:,} tenants")
         print(f"  scan floor {r.scan_floor_seconds:.2f}s, rollup grain {r.rollup_grain_seconds:.2f}s,"
               f" three grains {r.grains_seconds:.2f}s")  # fmt: skip
         print(f"  full {r.full.seconds:.2f}s ({r.full_ratio:.1f}x floor), peak RSS {r.full.peak_rss_mb:.0f} MB")
@@ -318,8 +348,8 @@ def main() -> None:
         print(f"  idle run {r.idle.seconds:.2f}s; next-day run {r.next_day.seconds:.2f}s;"
               f" rollup rows of the recomputed tenants {r.recomputed_rollup_rows:,}")  # fmt: skip
         print(f"  incremental == full: {r.digests_equal} {r.mismatched}")
-    if len(sizes) > 1:
-        print(f"growth with history: {history_growth(results[sizes[0]], results[sizes[-1]]):.2f}x")
+    for history in sizes[1:]:
+        print(f"growth, {history.label} / {sizes[0].label}: {history_growth(results[sizes[0]], results[history]):.2f}x")
 
 
 if __name__ == "__main__":
