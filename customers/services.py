@@ -178,7 +178,8 @@ def _summary_rebuild() -> None:
             f"INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})"
             + _summary_select(
                 "(SELECT tenant_id, event_type, day, value AS n FROM ops_rollup_tenant_day)", friction="join"
-            ),
+            )
+            + " ORDER BY g.day, g.tenant_id",  # the layout of rows arriving day by day (see _fold_statements)
             _SUMMARY_PARAMS,
         )
 
@@ -197,6 +198,14 @@ def _fold_statements(
     snapshot filter, not the statement's own snapshot, decides what is folded.
     With ``mark_dirty`` the tenants of the folded events go into the run's
     ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
+
+    Rows are inserted in (day, tenant) order: the layout rows arriving day by day
+    have, which a rebuild (hash aggregates come out in no order) must reproduce.
+    A day's upserts then touch only that day's pages, and a tenant's window is a
+    few rows on each of its days' pages instead of every row on a page of its own.
+    Measured on the bench's 10M-event history after a rebuild: the incremental run
+    at 10M went from ~1.6-1.8x to ~1.45x the same run at 1M (signals query
+    0.55-0.8 -> 0.42-0.48 s, the fold's upserts 0.56-0.8 -> 0.43-0.47 s).
     """
 
     def upsert(clause: str) -> str:
@@ -232,6 +241,7 @@ FROM (SELECT e.tenant_id, {bucket} AS bucket, COALESCE(NULLIF(e.session_id, ''),
       FROM ops_events e
       WHERE {selected} AND e.event_type = ANY(%(friction_types)s::text[]) AND {recent}
       GROUP BY e.tenant_id, {bucket}, COALESCE(NULLIF(e.session_id, ''), 'user:' || e.user_id), e.event_type) g
+ORDER BY g.bucket, g.tenant_id
 {upsert("ON CONFLICT (tenant_id, day, session_key, event_type) DO UPDATE SET value = ops_rollup_session_friction.value + EXCLUDED.value")}
 """,
         ),
@@ -246,15 +256,15 @@ WITH agg AS MATERIALIZED (
           GROUP BY e.tenant_id, e.event_type, {bucket}) g
 ), ins_day AS (
     INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
-    SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date
+    SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date ORDER BY day, tenant_id
     {upsert("ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value")}
 ), ins_span AS (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
-    SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type
+    SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type ORDER BY tenant_id
     {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
 ), ins_summary AS (
     INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
-    {_summary_select(summary_source, friction="join" if into_empty else "lateral")}
+    {_summary_select(summary_source, friction="join" if into_empty else "lateral")} ORDER BY g.day, g.tenant_id
     {upsert(f"ON CONFLICT (tenant_id, day) DO UPDATE SET {summary_add}, friction_score = EXCLUDED.friction_score")}
 ){mark}
 SELECT COALESCE(sum(n), 0) FROM agg
@@ -268,6 +278,7 @@ SELECT g.tenant_id, g.user_id, {day}, g.n
 FROM (SELECT e.tenant_id, e.user_id, {bucket} AS bucket, count(*) AS n FROM ops_events e
       WHERE {selected} AND e.user_id <> '' AND {recent}
       GROUP BY e.tenant_id, e.user_id, {bucket}) g
+ORDER BY g.bucket, g.tenant_id
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
 """,
         ),

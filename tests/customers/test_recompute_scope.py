@@ -197,3 +197,18 @@ def test_it_names_the_same_last_investigation_whatever_the_order_of_a_tie(metric
     assert TenantMetrics.objects.get(tenant_id="acme").last_investigation == "INCIDENT_VIEWED"
     metrics_recompute(full=True)
     assert TenantMetrics.objects.get(tenant_id="acme").last_investigation == "INCIDENT_VIEWED"
+
+
+def test_a_rebuild_lays_the_day_rollups_out_day_by_day(metrics_db):
+    # A rebuild writes the rows in (day, tenant) order, the layout of rows folded day by
+    # day: a day's upserts then touch only that day's pages. Hash aggregates come out in
+    # no particular order, so without the ORDER BY the physical order is scrambled.
+    metrics_db(_history())
+    metrics_recompute(full=True)
+    with connection.cursor() as cursor:
+        for table in ("ops_rollup_tenant_day", "ops_rollup_tenant_user_day", "ops_rollup_session_friction",
+                      "ops_rollup_tenant_day_summary"):  # fmt: skip
+            cursor.execute(f"SELECT day, tenant_id FROM {table} ORDER BY ctid")
+            rows = cursor.fetchall()
+            assert len(rows) >= 9, table
+            assert rows == sorted(rows), table
