@@ -899,14 +899,16 @@ WITH et AS (
                AS last_investigation
     FROM {spans} s GROUP BY tenant_id
 ), eng_roll AS (
+    -- numeric: exact, and its sum slides over the frame (float8's sum has no inverse, so
+    -- PostgreSQL re-adds the whole 7-day frame for every row).
     SELECT tenant_id, day,
-           sum(engagement::float8) OVER (PARTITION BY tenant_id ORDER BY day
-                                         RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW) AS rolling
+           sum(engagement) OVER (PARTITION BY tenant_id ORDER BY day
+                                 RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW) AS rolling
     FROM daily WHERE engagement > 0 AND day > %(d)s::date - 36
 ), peak AS (
     -- The latest day on which the 7-day stickiness was at its 30-day high.
     SELECT DISTINCT ON (tenant_id) tenant_id, day AS peak_day FROM eng_roll
-    WHERE day > %(d)s::date - 30 ORDER BY tenant_id, round(rolling::numeric, 6) DESC, day DESC
+    WHERE day > %(d)s::date - 30 ORDER BY tenant_id, rolling DESC, day DESC
 ), users AS (
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
