@@ -40,7 +40,7 @@ def _reads_at(history: int, tenants: int, *, duration: int, keep_name: str | Non
 
     base = base_database_url()
     if keep_name is None:
-        keep_name = f"{recompute.database_name(history)}_reads"
+        keep_name = f"{recompute.database_name(recompute.History(history))}_reads"
         url = scratch_database(base, keep_name, template=history_db(base, count=history, tenants=tenants))
         from bench.common import ANCHOR, tenants_ensure
 
