@@ -10,7 +10,10 @@ endpoint in turn:
 - the Today page ``/`` with a staff session cookie, only when it answers 200
   (until the Today page exists, ``/`` redirects and is reported as skipped).
 
-Every response must be 2xx (checked); the web workers' peak RSS is sampled.
+The 10,000-tenant and the 100-tenant databases are served by two gunicorns at
+once and measured in the same slices (``run_side_by_side``), so the p99 ratio
+between them compares figures taken seconds apart. Every response must be 2xx
+(checked); the web workers' peak RSS is sampled.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class EndpointFigures:
     requests: int = 0
     errors: int = 0
     skipped: str = ""
-    # The floor's req/s in the slices interleaved with this endpoint's (see _paired).
+    # The floor's req/s in the slices interleaved with this endpoint's (see _sliced).
     floor_rps: float = 0.0
+    p99_slices: list[float] = field(default_factory=list)
 
     @property
     def floor_ratio(self) -> float:
@@ -193,61 +197,96 @@ def _python_tool(url: str, headers: dict[str, str], *, duration: int, connection
 SLICES = 5
 
 
-def _paired(measure: Any, floor_url: str, url: str, headers: dict[str, str], *, duration: int,
-            connections: int) -> EndpointFigures:  # fmt: skip
-    """The endpoint and the floor in alternating slices of the same length.
+def _sliced(measure: Any, floor_url: str, targets: list[tuple[str, dict[str, str]]], *, duration: int,
+            connections: int) -> list[EndpointFigures]:  # fmt: skip
+    """One endpoint on every server and the floor, in alternating slices of the same length.
 
     The machine is shared: its speed changes by 2-3x from one half-minute to the
     next (measured: the floor alone at 670 and at 2,440 req/s minutes apart), so
-    an endpoint measured after the floor can look twice as good or bad as it is.
-    Alternating slices expose both to the same conditions; req/s is over all
-    slices, p50/p99 the median of the slices' (robust to one slowed slice).
+    figures taken minutes apart can look twice as good or bad as they are. Each
+    slice measures the floor, then the endpoint on each server (10,000 tenants, 100
+    tenants) one after the other, so all see the same conditions; req/s is over all
+    slices, p50/p99 the median of the slices' (robust to one slowed slice), and the
+    slices' own p99s are kept for side-by-side ratios (``p99_ratio``).
     """
     slice_seconds = max(1, round(duration / SLICES))
-    own: list[EndpointFigures] = []
+    own: list[list[EndpointFigures]] = [[] for _ in targets]
     floor: list[EndpointFigures] = []
     for _ in range(max(1, duration // slice_seconds)):
         floor.append(measure(floor_url, {}, duration=slice_seconds, connections=connections))
-        own.append(measure(url, headers, duration=slice_seconds, connections=connections))
+        for slices, (url, headers) in zip(own, targets, strict=True):
+            slices.append(measure(url, headers, duration=slice_seconds, connections=connections))
+    return [
+        EndpointFigures(
+            path="",
+            rps=sum(f.rps for f in slices) / len(slices),
+            p50_ms=statistics.median(f.p50_ms for f in slices),
+            p99_ms=statistics.median(f.p99_ms for f in slices),
+            requests=sum(f.requests for f in slices),
+            errors=sum(f.errors for f in slices) + sum(f.errors for f in floor),
+            floor_rps=sum(f.rps for f in floor) / len(floor),
+            p99_slices=[f.p99_ms for f in slices],
+        )
+        for slices in own
+    ]
 
-    return EndpointFigures(
-        path="",
-        rps=sum(f.rps for f in own) / len(own),
-        p50_ms=statistics.median(f.p50_ms for f in own),
-        p99_ms=statistics.median(f.p99_ms for f in own),
-        requests=sum(f.requests for f in own),
-        errors=sum(f.errors for f in own) + sum(f.errors for f in floor),
-        floor_rps=sum(f.rps for f in floor) / len(floor),
-    )
+
+def p99_ratio(many: EndpointFigures, few: EndpointFigures) -> float:
+    """p99 of ``many`` over ``few``: the median of the ratios of slices taken side by side."""
+    pairs = zip(many.p99_slices, few.p99_slices, strict=True)
+    return statistics.median(a / b for a, b in pairs if b) if many.p99_slices else many.p99_ms / few.p99_ms
 
 
 def run(database_url: str, *, tenants: int, duration: int = 30, connections: int = 16) -> ReadsResult:
+    return run_side_by_side([(database_url, tenants)], duration=duration, connections=connections)[0]
 
-    key, session = _credentials(database_url)
+
+def run_side_by_side(
+    databases: list[tuple[str, int]], *, duration: int = 30, connections: int = 16
+) -> list[ReadsResult]:
+    """Serve each (database, tenants) from its own gunicorn at once and measure them slice by slice.
+
+    The floor (``/healthz``) is measured on the first server; every other endpoint on
+    all servers within the same slices (see ``_sliced``). One ReadsResult per database.
+    """
+    from contextlib import ExitStack
+
     tool = "wrk" if shutil.which("wrk") else "python"
-    result = ReadsResult(tenants=tenants, duration=duration, connections=connections, tool=tool)
-    with production_server(database_url) as (base_url, server), PeakRss(server.pid) as rss:
-        port = int(base_url.rsplit(":", 1)[1])
+    measure = _wrk if tool == "wrk" else _python_tool
+    results = [ReadsResult(tenants=t, duration=duration, connections=connections, tool=tool) for _, t in databases]
+    with ExitStack() as stack:
+        servers = []
+        for database_url, _ in databases:
+            key, session = _credentials(database_url)
+            base_url, server = stack.enter_context(production_server(database_url))
+            servers.append((base_url, key, session, stack.enter_context(PeakRss(server.pid))))
+        floor_url = f"{servers[0][0]}/healthz"
         for name, path, kind in ENDPOINTS:
-            headers = _headers(kind, key, session)
-            status = _status(port, path, headers)
-            if status != 200:
-                if name == "today":
-                    result.endpoints[name] = EndpointFigures(path=path, skipped=f"answers {status}, not 200 yet")
-                    continue
-                raise SystemExit(f"GET {path} answered {status} before the load run")
-            url = f"{base_url}{path}"
-            measure = _wrk if tool == "wrk" else _python_tool
-            measure(url, headers, duration=1 if duration < 10 else 3, connections=connections)  # warm-up
+            targets = []
+            for result, (base_url, key, session, _) in zip(results, servers, strict=True):
+                headers = _headers(kind, key, session)
+                status = _status(int(base_url.rsplit(":", 1)[1]), path, headers)
+                if status != 200:
+                    if name == "today":
+                        break
+                    raise SystemExit(f"GET {path} answered {status} at {result.tenants} tenants before the load run")
+                targets.append((f"{base_url}{path}", headers))
+            if len(targets) < len(servers):
+                for result in results:
+                    result.endpoints[name] = EndpointFigures(path=path, skipped="answers no 200 yet")
+                continue
+            for url, headers in targets:  # warm-up
+                measure(url, headers, duration=1 if duration < 10 else 3, connections=connections)
             if name == "floor":
-                figures = measure(url, headers, duration=duration, connections=connections)
+                figures = [measure(targets[0][0], {}, duration=duration, connections=connections)]
             else:
-                figures = _paired(measure, f"{base_url}/healthz", url, headers, duration=duration,
-                                  connections=connections)  # fmt: skip
-            figures.path = path
-            result.endpoints[name] = figures
-    result.web_peak_rss_mb = rss.peak_mb
-    return result
+                figures = _sliced(measure, floor_url, targets, duration=duration, connections=connections)
+            for result, endpoint in zip(results, figures, strict=False):
+                endpoint.path = path
+                result.endpoints[name] = endpoint
+        for result, (*_, rss) in zip(results, servers, strict=True):
+            result.web_peak_rss_mb = rss.peak_mb
+    return results
 
 
 def main() -> None:
