@@ -224,15 +224,18 @@ class RiskLevel(models.TextChoices):
     MEDIUM = "medium", "Medium"
 
 
+# How urgent each risk level is, the one definition (sorting here; raising and the day's
+# history in playbooks.services). Not at risk ranks below every level.
+RISK_LEVEL_RANK: dict[RiskLevel, int] = {RiskLevel.CRITICAL: 3, RiskLevel.HIGH: 2, RiskLevel.MEDIUM: 1}
+
+
 def risk_level_rank(field: str = "risk_level") -> models.Case:
-    """How urgent a risk level is, as a number to sort by: critical 3, high 2, medium 1, NULL when not at risk.
+    """How urgent a risk level is (RISK_LEVEL_RANK), as a number to sort by; NULL when not at risk.
 
     ``field`` is the path to the level from the model sorted (``metrics__risk_level`` from a Tenant).
     """
     return models.Case(
-        models.When(**{field: RiskLevel.CRITICAL}, then=models.Value(3)),
-        models.When(**{field: RiskLevel.HIGH}, then=models.Value(2)),
-        models.When(**{field: RiskLevel.MEDIUM}, then=models.Value(1)),
+        *(models.When(**{field: level}, then=models.Value(rank)) for level, rank in RISK_LEVEL_RANK.items()),
         output_field=models.IntegerField(),
     )
 

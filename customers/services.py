@@ -203,8 +203,8 @@ def _fold_statements(
     have, which a rebuild (hash aggregates come out in no order) must reproduce.
     A day's upserts then touch only that day's pages, and a tenant's window is a
     few rows on each of its days' pages instead of every row on a page of its own.
-    Measured on the bench's 10M-event history after a rebuild: the incremental run
-    at 10M went from ~1.6-1.8x to ~1.45x the same run at 1M (signals query
+    Measured on the bench's dense 10M-event history after a rebuild: the incremental
+    run at 10M went from 1.45-1.8x to 1.28-1.49x the same run at 1M (signals query
     0.55-0.8 -> 0.42-0.48 s, the fold's upserts 0.56-0.8 -> 0.43-0.47 s).
     """
 

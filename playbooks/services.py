@@ -29,7 +29,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.models import RiskLevel, Tenant
+from customers.models import RISK_LEVEL_RANK, Tenant
 from customers.services import dirty_scope, dirty_tenants_sql
 from events.models import EventType
 from playbooks.conditions import condition_problems, condition_text, match_query
@@ -45,9 +45,13 @@ from playbooks.models import (
 
 logger = logging.getLogger(__name__)
 
-LEVEL_RANK: dict[str | None, int] = {None: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
+LEVEL_RANK: dict[str | None, int] = {None: 0, **RISK_LEVEL_RANK}
 # SQL twin of LEVEL_RANK (NULL -> 0).
-_RANK_SQL = "COALESCE(array_position(ARRAY['medium','high','critical']::text[], {col}::text), 0)"
+_RANK_SQL = (
+    "CASE {col}::text "
+    + " ".join(f"WHEN '{level.value}' THEN {rank}" for level, rank in RISK_LEVEL_RANK.items())
+    + " ELSE 0 END"
+)
 
 
 class PlaybookInputError(ValueError):
