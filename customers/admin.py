@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from customers.models import MetricsState, Tenant, TenantMetrics, at_risk_order, risk_level_rank
+from customers.services import tenant_save
 
 
 def _console_link(tenant_id: str) -> str:
@@ -37,8 +38,6 @@ class TenantAdmin(admin.ModelAdmin):
         return _console_link(obj.tenant_id)
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
-        from customers.services import tenant_save
-
         tenant_save(tenant=obj, kind_changed="kind" in form.changed_data)
 
 
