@@ -75,7 +75,7 @@ class TenantDayCount(models.Model):
 class TenantEventSpan(models.Model):
     """First and latest ``occurred_at`` per tenant and event type, over all history.
 
-    Kept apart from the day counts so "last investigation", "last seen" and a
+    Kept apart from the day counts so "last core-value event", "last seen" and a
     tenant's age never need a scan of old days. ``min``/``max`` fold
     incrementally with LEAST/GREATEST.
     """
@@ -295,7 +295,9 @@ class TenantMetrics(models.Model):
     top_friction_type = models.CharField(max_length=64, blank=True)
 
     last_seen_at = models.DateTimeField(null=True, blank=True)
-    last_investigation = models.CharField(max_length=64, blank=True, help_text="Event type of the last investigation.")
+    last_investigation = models.CharField(
+        max_length=64, blank=True, help_text="Event type of the last core-value event (the registry's core_value)."
+    )
     last_investigation_at = models.DateTimeField(null=True, blank=True)
     days_since_investigation = models.IntegerField(null=True, blank=True)
 

@@ -72,7 +72,7 @@ METRICS: dict[str, Metric] = {
         Metric("stickiness_30d", "Weighted engagement over 30 days / 4.3 (weekly).", column="tm.stickiness_30d"),
         Metric(
             "days_since_investigation",
-            "Days since the last INCIDENT_VIEWED or REPLAY_COMPLETED; NULL (never matches) if never.",
+            "Days since the last core-value event (the registry's core_value types); NULL (never matches) if never.",
             column="tm.days_since_investigation",
             days_since="the last investigation",
         ),

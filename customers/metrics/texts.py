@@ -80,13 +80,13 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9 _-]{0,39})\}")
 PLACEHOLDER_FALLBACKS = {"first_name": "there", "account": "your team", "core_action": "the product"}
 
 # The tenant's name and its main user: the champion the engine named, else the user with the most
-# events over the rollups' 30 days. Uses the primary keys of customers_tenant, ops_tenant_metrics and
-# ops_rollup_tenant_user_day (tenant_id first).
+# events in the 30 days up to its metrics' as_of. Uses the primary keys of customers_tenant,
+# ops_tenant_metrics and ops_rollup_tenant_user_day (tenant_id first).
 TALK_TRACK_TENANT_SQL = """
 SELECT t.name,
        COALESCE(NULLIF(m.champion_user_id, ''),
                 (SELECT u.user_id FROM ops_rollup_tenant_user_day u
-                 WHERE u.tenant_id = t.tenant_id AND u.day > CURRENT_DATE - 30
+                 WHERE u.tenant_id = t.tenant_id AND u.day > COALESCE(m.as_of, CURRENT_DATE) - 30
                  GROUP BY u.user_id ORDER BY sum(u.value) DESC, u.user_id LIMIT 1), '') AS user_id
 FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
 WHERE t.tenant_id = %(tenant)s

@@ -132,5 +132,14 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AlterField(
+            model_name="tenantmetrics",
+            name="last_investigation",
+            field=models.CharField(
+                blank=True,
+                help_text="Event type of the last core-value event (the registry's core_value).",
+                max_length=64,
+            ),
+        ),
         migrations.RunPython(seed, unseed),
     ]
