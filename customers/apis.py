@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.extensions import tenant_playbooks
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
@@ -37,8 +38,6 @@ from customers.selectors import (
 )
 from events.auth import ReadScopeOrStaff
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
-from playbooks.apis import MatchedPlaybookSerializer
-from playbooks.selectors import tenant_matched_playbooks
 
 
 def _heuristic_note() -> str:
@@ -80,6 +79,24 @@ class FounderInterventionSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text='Measured values that triggered it, e.g. "stickiness_delta 0.28 < 0.5".',
     )
+
+
+class MeasuredConditionSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    metric = serializers.CharField()
+    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
+
+
+class MatchedPlaybookSerializer(serializers.Serializer):
+    """A playbook a tenant matched at the last recompute (in the customers at-risk and detail answers;
+    the playbooks app provides them through customers/extensions.py)."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    trigger_conditions = serializers.ListField(child=serializers.CharField())
+    measured = MeasuredConditionSerializer(many=True)
+    matched_since = serializers.DateTimeField()
 
 
 class RiskComponentSerializer(serializers.Serializer):
@@ -181,7 +198,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
         # The list views pass every row's matches in the context (one query for the page).
         matched = self.context.get("matched_playbooks")
         if matched is None or instance.tenant_id not in matched:
-            matched = tenant_matched_playbooks(tenant_ids=[instance.tenant_id])
+            matched = tenant_playbooks(tenant_ids=[instance.tenant_id])
         return MatchedPlaybookSerializer(matched[instance.tenant_id], many=True).data
 
     def to_representation(self, instance: TenantMetrics) -> dict[str, Any]:
@@ -279,7 +296,7 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
 
     def build() -> list[dict[str, Any]]:
         rows = tenants_at_risk(limit=limit)
-        matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
+        matched = tenant_playbooks(tenant_ids=[r.tenant_id for r in rows])
         return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
 
     return cached_per_recompute(f"at_risk_answer:{limit}", build)

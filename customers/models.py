@@ -47,7 +47,7 @@ class Tenant(models.Model):
 # count tables: (tenant, what, bucket, value) with one unique constraint, so the
 # incremental path can add to them with INSERT ... ON CONFLICT DO UPDATE.
 # Days are UTC calendar days of ``occurred_at``. Only events counted as real
-# (``customers.services.REAL_EVENTS_SQL``) are folded in.
+# (``customers.metrics.fold.real_events_predicate``) are folded in.
 
 
 class TenantDayCount(models.Model):

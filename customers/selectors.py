@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
@@ -401,8 +402,6 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     The value is computed at most once per recompute and process; callers cache
     what is expensive to make (the rendered JSON of an answer, not only its data).
     """
-    from django.core.cache import cache
-
     # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
     cache_key = "opsconsole:" + hashlib.sha256(f"{key}|{metrics_version()}".encode()).hexdigest()
     value = cache.get(cache_key)

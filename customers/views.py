@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from customers.extensions import customer_panels
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
@@ -219,13 +220,6 @@ def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, st
     )
 
 
-def _playbook_panel(tenant_id: str) -> Any:
-    """The playbooks app's panel for this customer (matched playbooks, history, forms)."""
-    from playbooks.selectors import customer_playbook_panel
-
-    return customer_playbook_panel(tenant_id)
-
-
 def _component_for_page(component: dict[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
     """A stored risk component with its title and what it measures, in the vocabulary's words."""
     name = str(component.get("signal", ""))
@@ -257,7 +251,7 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "metrics": metrics,
         "timeline": timeline,
         "before": before,
-        "playbook_panel": _playbook_panel(tenant_id),
+        "panels": customer_panels(tenant_id=tenant_id),
     }
     if metrics is not None:
         vocabulary = vocabulary_current()

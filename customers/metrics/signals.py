@@ -60,6 +60,9 @@ class TenantSignals:
     stickiness_peak_day: date | None = None
 
 
+# Every rollup is reached through its primary key, which starts with tenant_id (tenant_rows_sql):
+# the day summaries and the day counts by (tenant_id, ..., day), the spans by (tenant_id, event_type),
+# the user days by (tenant_id, user_id, day); customers_tenant by its primary key.
 SIGNALS_SQL = """
 WITH et AS (
     SELECT name, friction_weight AS fw FROM events_eventtype

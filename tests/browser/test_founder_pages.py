@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from customers.metrics.recompute import metrics_recompute
 from customers.selectors import tenants_at_risk
-from events.demo import seed_demo
+from opsconsole.demo import seed_demo
 from tests.browser.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
