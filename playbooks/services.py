@@ -30,6 +30,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
 from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK, Tenant
@@ -57,7 +58,7 @@ _RANK_SQL = (
 
 
 # Every tenant with a metrics row was evaluated (ops_tenant_metrics' primary key, an index-only count).
-TENANTS_EVALUATED_SQL = "SELECT count(*) FROM ops_tenant_metrics"
+TENANTS_EVALUATED_SQL = "SELECT count(*) AS n FROM ops_tenant_metrics"
 
 
 class PlaybookInputError(ValueError):
@@ -264,7 +265,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
             state.tenants_evaluated = dirty_tenants_count()
         else:
             cursor.execute(TENANTS_EVALUATED_SQL)
-            state.tenants_evaluated = int(cursor.fetchone()[0])
+            state.tenants_evaluated = int(row_as_dict(cursor)["n"])
         state.save()
     logger.info(
         "playbooks: %d tenants evaluated, %d matches, %d tenants raised, %d risk days",

@@ -311,7 +311,7 @@ def tenant_assess(
         never_explanation = "not triggered: no event type is marked as the product's core value"
     else:
         never_explanation = text_render(
-            "not triggered: used {core_labels} at least once, inactive, or younger than {gap} days", facts
+            "not triggered: used {core_labels} at least once, inactive, or first seen {gap} days ago or less", facts
         )
     component(
         "never_investigated",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from customers.metrics.rows import row_as_dict
+
 # Up to this share of the tenants dirty, a run reaches them one by one through primary keys.
 DIRTY_LATERAL_MAX_SHARE = 0.25
 
@@ -56,7 +58,7 @@ def dirty_tenants_count() -> int:
     """How many tenants the running recompute rewrote (for a hook called with ``dirty_only``)."""
     with connection.cursor() as cursor:
         cursor.execute(DIRTY_COUNT_SQL)
-        return int(cursor.fetchone()[0])
+        return int(row_as_dict(cursor)["n"])
 
 
 def dirty_scope() -> str:
@@ -65,8 +67,8 @@ def dirty_scope() -> str:
     few), by one hash join over whole tables above that (a new day's run, where all are dirty)."""
     with connection.cursor() as cursor:
         cursor.execute(DIRTY_SHARE_SQL)
-        dirty, tenants = cursor.fetchone()
-    return "lateral" if dirty <= DIRTY_LATERAL_MAX_SHARE * tenants else "dirty"
+        counts = row_as_dict(cursor)
+    return "lateral" if counts["dirty"] <= DIRTY_LATERAL_MAX_SHARE * counts["tenants"] else "dirty"
 
 
 def dirty_tenants_sql(column: str) -> str:
