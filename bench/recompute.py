@@ -143,12 +143,12 @@ def _child(mode: str, now_text: str, extra: list[str]) -> None:
     import django
 
     django.setup()
-    from customers.services import metrics_recompute
+    from customers.metrics.recompute import metrics_recompute
 
     now = datetime.fromisoformat(now_text)
     started = time.perf_counter()
     if mode == "shard":
-        from customers.services import tenant_metrics_shard_write
+        from customers.metrics.fanout import tenant_metrics_shard_write
 
         written = tenant_metrics_shard_write(shard=int(extra[0]), shards=int(extra[1]), now=now)
         print(
@@ -158,7 +158,7 @@ def _child(mode: str, now_text: str, extra: list[str]) -> None:
     if mode.startswith("fanout"):
         # As the Celery fan-out does it: fold here, then one process per shard side by side
         # (the workers), then the finishing step. Reports the slowest shard's RSS.
-        from customers.services import metrics_fanout_finish, metrics_recompute_fanout
+        from customers.metrics.fanout import metrics_fanout_finish, metrics_recompute_fanout
 
         shards = int(extra[0])
         children: list[subprocess.Popen[str]] = []
@@ -216,7 +216,7 @@ ROLLUP_GRAIN_SQL = (
     f"SELECT count(*) FROM (SELECT tenant_id, event_type, {_DAY}, count(*),"
     " min(occurred_at), max(occurred_at) FROM ops_events WHERE is_real GROUP BY 1, 2, 3) x"
 )
-# The three grains a rebuild of the rollups must aggregate (customers.services._fold_statements), as
+# The three grains a rebuild of the rollups must aggregate (customers.metrics.fold.fold_statements), as
 # bare SELECTs with no writes: what any rebuild that produces these tables costs at least.
 GRAIN_SQLS = (
     ROLLUP_GRAIN_SQL,

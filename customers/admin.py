@@ -2,12 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from customers.models import MetricsState, Tenant, TenantMetrics, at_risk_order, risk_level_rank
+from customers.metrics.risk import RISK_COMPONENTS
+from customers.metrics.weights import WEIGHT_MAX, WEIGHT_MIN, risk_weights_activate, risk_weights_problems
+from customers.models import (
+    MetricsState,
+    RiskWeights,
+    RoleWording,
+    Tenant,
+    TenantMetrics,
+    at_risk_order,
+    risk_level_rank,
+)
+from customers.services import tenant_save
 
 
 def _console_link(tenant_id: str) -> str:
@@ -37,8 +50,6 @@ class TenantAdmin(admin.ModelAdmin):
         return _console_link(obj.tenant_id)
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
-        from customers.services import tenant_save
-
         tenant_save(tenant=obj, kind_changed="kind" in form.changed_data)
 
 
@@ -85,3 +96,71 @@ class TenantMetricsAdmin(ReadOnlyAdmin):
 @admin.register(MetricsState)
 class MetricsStateAdmin(ReadOnlyAdmin):
     list_display = ["watermark_xid", "last_incremental_at", "last_full_at", "last_events_folded"]
+
+
+class RiskWeightsForm(forms.ModelForm):
+    """One field per risk component (its maximum points, 0-100); the JSON is assembled from them."""
+
+    class Meta:
+        model = RiskWeights
+        fields = ["source", "note"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.weights if isinstance(self.instance.weights, dict) else {}
+        for component in RISK_COMPONENTS:
+            self.fields[f"max_{component.name}"] = forms.FloatField(
+                label=f"{component.name} (max points)",
+                min_value=WEIGHT_MIN,
+                max_value=WEIGHT_MAX,
+                initial=stored.get(component.name, component.max_points),
+                help_text=f"The spec's default is {component.max_points:g}.",
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        weights = {
+            c.name: cleaned[f"max_{c.name}"] for c in RISK_COMPONENTS if cleaned.get(f"max_{c.name}") is not None
+        }
+        for name, problem in risk_weights_problems(weights).items():
+            self.add_error(f"max_{name}" if f"max_{name}" in self.fields else None, problem)
+        self.instance.weights = weights
+        return cleaned
+
+
+@admin.register(RiskWeights)
+class RiskWeightsAdmin(admin.ModelAdmin):
+    """Versions of the risk components' maxima. Editing one the engine uses, or making another one
+    active, recomputes every tenant at the next run; "Make active" adopts or reverts in one click."""
+
+    form = RiskWeightsForm
+    list_display = ["version", "source", "is_active", "weights", "note", "created_by", "created_at"]
+    readonly_fields = ["version", "is_active", "created_by", "created_at"]
+    actions = ["make_active"]
+
+    def save_model(self, request: HttpRequest, obj: RiskWeights, form: Any, change: bool) -> None:
+        if not change:
+            latest = RiskWeights.objects.order_by("-version").first()
+            obj.version = (latest.version + 1) if latest else 1
+            obj.created_by = request.user.get_username()
+            obj.is_active = False  # a new version is adopted with "Make active"
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Make active (the engine uses it from the next recompute)")
+    def make_active(self, request: HttpRequest, queryset: QuerySet[RiskWeights]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version to make active.", messages.ERROR)
+            return
+        try:
+            chosen = risk_weights_activate(version=queryset.get().version)
+        except ValueError as error:
+            self.message_user(request, f"Not activated: {error}", messages.ERROR)
+            return
+        self.message_user(request, f"Version {chosen.version} is active from the next recompute.")
+
+
+@admin.register(RoleWording)
+class RoleWordingAdmin(admin.ModelAdmin):
+    """The founder's own words for a role; used only while exactly ``for_types`` hold the role."""
+
+    list_display = ["role", "text", "for_types"]

@@ -21,6 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.extensions import tenant_playbooks
+from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
+from customers.metrics.risk import RISK_COMPONENTS
+from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
 from customers.models import RiskLevel, TenantKind, TenantMetrics
 from customers.selectors import (
     CUSTOMER_ORDERINGS,
@@ -34,23 +38,34 @@ from customers.selectors import (
 )
 from events.auth import ReadScopeOrStaff
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
-from playbooks.apis import MatchedPlaybookSerializer
-from playbooks.selectors import tenant_matched_playbooks
 
-HEURISTIC_NOTE = (
-    "`risk_signal_strength` (0-100) is an attention ranking, not a prediction: an additive heuristic "
-    "whose every component is listed in `risk_components` with its points and the measured value. "
-    "Until it has been validated against real churns, treat it as 'look here first', never as a probability. "
-    "Levels: critical >= 60, high >= 40, medium >= 20; below 20 a tenant is not at risk (`risk_level` null). "
-    "Interventions: `call` (immediate) when critical; `email` (today) when stickiness_delta < 0.5; "
-    "`feature_help` (this_week) after more than 7 days without INCIDENT_VIEWED or REPLAY_COMPLETED; "
-    "`technical` (today) on 3+ POLICY_BLOCK_REPEAT (or 3+ replay/export failures) in 7 days; "
-    "`pricing` (this_week) when the tenant's real events over 30 days reach 90% of its plan's "
-    "`monthly_event_limit` (set per tenant in admin). "
-    "`matched_playbooks`: the founder playbooks the tenant matched at the last recompute (see /ops/playbooks); "
-    "a matched tenant is at risk at least at the playbook's level. "
-    "All numbers come from a cache recomputed every few minutes; `computed_at` says when."
-)
+
+def _heuristic_note() -> str:
+    """The API's description of the heuristic, from the one definition of its components and rules."""
+    levels = ", ".join(f"{level.value} >= {threshold:g}" for level, threshold in RISK_LEVEL_THRESHOLDS)
+    components = ", ".join(f"`{c.name}` (max {c.max_points:g})" for c in RISK_COMPONENTS)
+    return (
+        "`risk_signal_strength` (0-100) is an attention ranking, not a prediction: an additive heuristic "
+        "whose every component is listed in `risk_components` with its points and the measured value. "
+        "Until it has been validated against real churns, treat it as 'look here first', never as a probability. "
+        f"Components (the spec's maximum points; the active risk weights in admin may set others): {components}. "
+        f"Levels: {levels}; below {RISK_LEVEL_THRESHOLDS[-1][1]:g} a tenant is not at risk (`risk_level` null). "
+        "The event types each rule reads are the registry's roles (GET /ops/event-types): `core_value`, and "
+        "the friction signals `blocked` and `system_issue`; texts use the types' labels. "
+        f"Interventions: `call` (immediate) when critical; `email` (today) when stickiness_delta < "
+        f"{EMAIL_DELTA_THRESHOLD:g}; `feature_help` (this_week) after more than {CORE_VALUE_GAP_DAYS} days without "
+        f"a core-value event (or never one, while active); `technical` (today) on {BLOCKED_THRESHOLD}+ `blocked` "
+        f"events (or {SYSTEM_ISSUE_THRESHOLD}+ `system_issue` events) in 7 days; `pricing` (this_week) when the "
+        f"tenant's real events over 30 days reach {PRICING_USAGE_PCT:g}% of its plan's `monthly_event_limit` "
+        "(set per tenant in admin). "
+        "`last_investigation` and `days_since_investigation` keep their names: they are the last core-value event. "
+        "`matched_playbooks`: the founder playbooks the tenant matched at the last recompute (see /ops/playbooks); "
+        "a matched tenant is at risk at least at the playbook's level. "
+        "All numbers come from a cache recomputed every few minutes; `computed_at` says when."
+    )
+
+
+HEURISTIC_NOTE = _heuristic_note()
 
 
 # --- Serializers -----------------------------------------------------------------------------
@@ -66,8 +81,29 @@ class FounderInterventionSerializer(serializers.Serializer):
     )
 
 
+class MeasuredConditionSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    metric = serializers.CharField()
+    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
+
+
+class MatchedPlaybookSerializer(serializers.Serializer):
+    """A playbook a tenant matched at the last recompute (in the customers at-risk and detail answers;
+    the playbooks app provides them through customers/extensions.py)."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    trigger_conditions = serializers.ListField(child=serializers.CharField())
+    measured = MeasuredConditionSerializer(many=True)
+    matched_since = serializers.DateTimeField()
+
+
 class RiskComponentSerializer(serializers.Serializer):
-    signal = serializers.CharField(help_text="Component name, e.g. engagement_decay.")
+    signal = serializers.CharField(help_text="Component name (an identifier), e.g. engagement_decay.")
+    title = serializers.CharField(
+        required=False, help_text='How it reads, in the product\'s words, e.g. "Never used Invoice sent".'
+    )
     points = serializers.FloatField(help_text="Points this component adds to risk_signal_strength.")
     max_points = serializers.FloatField()
     value = serializers.JSONField(allow_null=True, help_text="The measured value behind it (null if not measured).")
@@ -120,10 +156,14 @@ class CustomerAtRiskSerializer(_MetricsBase):
     risk_score = serializers.FloatField(
         source="risk_signal_strength", help_text="Deprecated alias of risk_signal_strength (Phase-2 name)."
     )
-    last_investigation = serializers.CharField(allow_null=True, help_text="Event type of the last investigation.")
+    last_investigation = serializers.CharField(
+        allow_null=True, help_text="Event type of the last core-value event (the registry's core_value types)."
+    )
     top_friction_type = serializers.CharField(allow_null=True)
     secondary_signals = serializers.ListField(child=serializers.CharField())
-    recent_changes = serializers.ListField(child=serializers.CharField(), help_text='e.g. "policy_change 3 days ago".')
+    recent_changes = serializers.ListField(
+        child=serializers.CharField(), help_text='Change events in their labels, e.g. "Pipeline edited 3 days ago".'
+    )
     interventions = FounderInterventionSerializer(many=True)
     matched_playbooks = serializers.SerializerMethodField()
 
@@ -158,7 +198,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
         # The list views pass every row's matches in the context (one query for the page).
         matched = self.context.get("matched_playbooks")
         if matched is None or instance.tenant_id not in matched:
-            matched = tenant_matched_playbooks(tenant_ids=[instance.tenant_id])
+            matched = tenant_playbooks(tenant_ids=[instance.tenant_id])
         return MatchedPlaybookSerializer(matched[instance.tenant_id], many=True).data
 
     def to_representation(self, instance: TenantMetrics) -> dict[str, Any]:
@@ -173,7 +213,7 @@ class DailyPointSerializer(serializers.Serializer):
     day = serializers.DateField()
     events = serializers.IntegerField()
     engagement = serializers.FloatField(
-        help_text="That day's weighted engagement (views 0.2, replays 0.3, exports 0.5)."
+        help_text="That day's weighted engagement: sum(count x the type's engagement_weight in the registry)."
     )
     stickiness_7d = serializers.FloatField(help_text="7-day stickiness as of that day (rolling sum).")
     friction_score = serializers.FloatField(help_text="That day's capped friction score (max 10).")
@@ -256,7 +296,7 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
 
     def build() -> list[dict[str, Any]]:
         rows = tenants_at_risk(limit=limit)
-        matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
+        matched = tenant_playbooks(tenant_ids=[r.tenant_id for r in rows])
         return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
 
     return cached_per_recompute(f"at_risk_answer:{limit}", build)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily, Metric
+
+from customers.selectors import at_risk_counts_by_level, metrics_freshness, tenants_at_risk
+from events.alerts import condition_alert_update
 
 
 def customers_metrics() -> Iterable[Metric]:
     """Gauges from the cache tables only (a scrape never reads ops_events)."""
-    from customers.selectors import at_risk_counts_by_level, metrics_freshness
-
     at_risk = GaugeMetricFamily(
         "opsconsole_customers_at_risk", "Customers at risk, by level (attention ranking).", labels=["level"]
     )
@@ -30,8 +32,6 @@ def customers_metrics() -> Iterable[Metric]:
 
 
 def at_risk_checkin_lines(now: datetime) -> list[str]:
-    from customers.selectors import tenants_at_risk
-
     rows = tenants_at_risk(limit=5)
     if not rows:
         return ["No customer is at risk right now."]
@@ -47,11 +47,6 @@ def at_risk_checkin_lines(now: datetime) -> list[str]:
 
 def metrics_freshness_alert_evaluate(*, now: datetime | None = None) -> str:
     """Raise (or clear) the stale-metrics alert; returns the level."""
-    from django.conf import settings
-
-    from customers.selectors import metrics_freshness
-    from events.alerts import condition_alert_update
-
     freshness = metrics_freshness(now=now)
     if freshness.computed_at is None:
         detail = "The customer metrics have never been computed: is the Celery worker and beat running?"

@@ -47,7 +47,7 @@ class Tenant(models.Model):
 # count tables: (tenant, what, bucket, value) with one unique constraint, so the
 # incremental path can add to them with INSERT ... ON CONFLICT DO UPDATE.
 # Days are UTC calendar days of ``occurred_at``. Only events counted as real
-# (``customers.services.REAL_EVENTS_SQL``) are folded in.
+# (``customers.metrics.fold.real_events_predicate``) are folded in.
 
 
 class TenantDayCount(models.Model):
@@ -75,7 +75,7 @@ class TenantDayCount(models.Model):
 class TenantEventSpan(models.Model):
     """First and latest ``occurred_at`` per tenant and event type, over all history.
 
-    Kept apart from the day counts so "last investigation", "last seen" and a
+    Kept apart from the day counts so "last core-value event", "last seen" and a
     tenant's age never need a scan of old days. ``min``/``max`` fold
     incrementally with LEAST/GREATEST.
     """
@@ -205,8 +205,15 @@ class MetricsState(models.Model):
     registry_key = models.CharField(
         max_length=32,
         blank=True,
-        help_text="Fingerprint of the event type registry the metrics were last computed with; "
-        "when it changes, the next run recomputes every tenant.",
+        help_text="Fingerprint of everything a founder edits that the metrics read (the registry's weights, "
+        "roles and labels, the role wording, the active risk weights); when it changes, the next run "
+        "recomputes every tenant.",
+    )
+    fold_registry_key = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Fingerprint of the registry fields the day summaries carry (weights, signals); when it "
+        "changes, the next run rebuilds the day summaries from the day counts.",
     )
 
     class Meta:
@@ -288,7 +295,9 @@ class TenantMetrics(models.Model):
     top_friction_type = models.CharField(max_length=64, blank=True)
 
     last_seen_at = models.DateTimeField(null=True, blank=True)
-    last_investigation = models.CharField(max_length=64, blank=True, help_text="Event type of the last investigation.")
+    last_investigation = models.CharField(
+        max_length=64, blank=True, help_text="Event type of the last core-value event (the registry's core_value)."
+    )
     last_investigation_at = models.DateTimeField(null=True, blank=True)
     days_since_investigation = models.IntegerField(null=True, blank=True)
 
@@ -346,3 +355,80 @@ class TenantMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"metrics {self.tenant_id} ({self.computed_at:%Y-%m-%d %H:%M})"
+
+
+class WordingRole(models.TextChoices):
+    """The roles whose founder-facing words cannot be made from type labels alone."""
+
+    CORE_VALUE = "core_value", "Core value: what 'Never …' says (e.g. 'investigated')"
+    BLOCKED = "blocked", "Blocked: the technical action (e.g. 'Review and adjust policy config')"
+    SYSTEM_ISSUE = "system_issue", "System issue: the technical action (e.g. 'Investigate the failing exports')"
+
+
+class RoleWording(models.Model):
+    """The founder's own words for a role, tied to the types they were written for.
+
+    The words apply only while exactly ``for_types`` (matched case-insensitively) hold
+    the role in the event type registry; once the founder marks other types, the
+    engine's texts fall back to the types' labels ("Never used Deploy shipped"), so a
+    word written for one vocabulary never describes another. Seeded with the spec's
+    words for the spec's types (customers/migrations/0009).
+    """
+
+    role = models.CharField(max_length=16, choices=WordingRole.choices, primary_key=True)
+    for_types = models.CharField(
+        max_length=500,
+        help_text="The event type names (comma-separated) these words describe; the words apply only while "
+        "exactly these types have the role.",
+    )
+    text = models.CharField(max_length=120, help_text="The words, in the founder's voice.")
+
+    class Meta:
+        db_table = "customers_role_wording"
+        ordering = ["role"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text}"
+
+    def type_names(self) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in self.for_types.split(",") if part.strip())
+
+
+class RiskWeightsSource(models.TextChoices):
+    DEFAULT = "default", "The spec's defaults"
+    FOUNDER = "founder", "Edited by the founder"
+    LEARNED = "learned", "Learned from outcomes"
+
+
+class RiskWeights(models.Model):
+    """A version of the risk components' maximum points; exactly one is active.
+
+    ``weights`` maps a component name (customers/metrics/risk.py::RISK_COMPONENTS)
+    to its maximum points (0-100); a component left out keeps its default. The
+    engine reads the active version once per run (customers/metrics/weights.py),
+    and an edit or a switch of version recomputes every tenant at the next run.
+    Versions are kept, so adopting a learned version and going back are each one
+    click in admin ("Make active").
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    source = models.CharField(max_length=16, choices=RiskWeightsSource.choices, default=RiskWeightsSource.FOUNDER)
+    weights = models.JSONField(default=dict, help_text='Maximum points per component, e.g. {"silent_churn": 50}.')
+    note = models.CharField(max_length=255, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "customers_risk_weights"
+        ordering = ["-version"]
+        verbose_name = "risk weights version"
+        constraints = [
+            # At most one active version: the engine reads exactly one.
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="risk_weights_one_active"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.source}{', active' if self.is_active else ''})"

@@ -16,17 +16,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
 
+from customers.metrics.daily import SUMMARY_TABLE
+from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
+from customers.metrics.rows import rows_as_dicts
 from customers.models import MetricsState, TenantKind, TenantMetrics, at_risk_order, risk_sort_keys
-from customers.services import (
-    FRICTION_CAP_PER_DAY,
-    FRICTION_CAP_PER_SESSION,
-    SERIES_DAYS,
-    STICKINESS_30D_WEEKLY_DIVISOR,
-)
+
+# Days a Customer page charts.
+SERIES_DAYS = 60
 
 # Sortable columns of the customer list: public names (an API contract) -> what they sort by.
 # The direction applies to every key of a column; ties are broken by tenant_id.
@@ -114,34 +115,17 @@ def tenant_metrics_get(*, tenant_id: str) -> TenantMetrics | None:
     return TenantMetrics.objects.select_related("tenant").filter(tenant_id=tenant_id).first()
 
 
-_SERIES_SQL = """
+# The day summaries (customers/metrics/daily.py, the one daily formula) of one tenant, by their
+# primary key (tenant_id, day), with the days without events filled in.
+_SERIES_SQL = f"""
 WITH days AS (
     SELECT generate_series(%(d)s::date - %(n)s - 5, %(d)s::date, interval '1 day')::date AS day
-), engagement AS (
-    SELECT r.day, sum(r.value * et.engagement_weight) AS v
-    FROM ops_rollup_tenant_day r JOIN events_eventtype et ON et.name = r.event_type
-    WHERE r.tenant_id = %(t)s AND r.day > %(d)s::date - %(n)s - 6 AND r.day <= %(d)s::date
-      AND et.engagement_weight > 0
-    GROUP BY r.day
-), events AS (
-    SELECT day, sum(value) AS n FROM ops_rollup_tenant_day
-    WHERE tenant_id = %(t)s AND day > %(d)s::date - %(n)s AND day <= %(d)s::date GROUP BY day
-), friction AS (
-    SELECT day, LEAST(sum(session_score), %(day_cap)s) AS score
-    FROM (SELECT f.day, LEAST(sum(f.value * et.friction_weight), %(session_cap)s) AS session_score
-          FROM ops_rollup_session_friction f JOIN events_eventtype et ON et.name = f.event_type
-          WHERE f.tenant_id = %(t)s AND f.day > %(d)s::date - %(n)s AND f.day <= %(d)s::date
-            AND et.friction_weight > 0
-          GROUP BY f.day, f.session_key) s
-    GROUP BY day
 )
-SELECT days.day, COALESCE(events.n, 0), COALESCE(engagement.v, 0),
-       sum(COALESCE(engagement.v, 0)) OVER (ORDER BY days.day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW),
-       COALESCE(friction.score, 0)
+SELECT days.day, COALESCE(s.events, 0) AS events, COALESCE(s.engagement, 0) AS engagement,
+       sum(COALESCE(s.engagement, 0)) OVER (ORDER BY days.day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS rolling,
+       COALESCE(s.friction_score, 0) AS friction
 FROM days
-LEFT JOIN engagement ON engagement.day = days.day
-LEFT JOIN events ON events.day = days.day
-LEFT JOIN friction ON friction.day = days.day
+LEFT JOIN {SUMMARY_TABLE} s ON s.tenant_id = %(t)s AND s.day = days.day
 ORDER BY days.day
 """
 
@@ -155,28 +139,19 @@ def tenant_daily_series(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS)
     day at 10); ``events`` the real events that day. One query.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            _SERIES_SQL,
-            {
-                "t": tenant_id,
-                "d": as_of,
-                "n": days,
-                "session_cap": FRICTION_CAP_PER_SESSION,
-                "day_cap": FRICTION_CAP_PER_DAY,
-            },
-        )
-        rows = cursor.fetchall()
+        cursor.execute(_SERIES_SQL, {"t": tenant_id, "d": as_of, "n": days})
+        rows = rows_as_dicts(cursor)
     first_day = as_of - timedelta(days=days - 1)
     return [
         {
-            "day": day,
-            "events": int(events),
-            "engagement": round(float(engagement), 4),
-            "stickiness_7d": round(float(rolling), 4),
-            "friction_score": round(float(friction), 4),
+            "day": row["day"],
+            "events": int(row["events"]),
+            "engagement": round(float(row["engagement"]), 4),
+            "stickiness_7d": round(float(row["rolling"]), 4),
+            "friction_score": round(float(row["friction"]), 4),
         }
-        for day, events, engagement, rolling, friction in rows
-        if day >= first_day
+        for row in rows
+        if row["day"] >= first_day
     ]
 
 
@@ -427,8 +402,6 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     The value is computed at most once per recompute and process; callers cache
     what is expensive to make (the rendered JSON of an answer, not only its data).
     """
-    from django.core.cache import cache
-
     # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
     cache_key = "opsconsole:" + hashlib.sha256(f"{key}|{metrics_version()}".encode()).hexdigest()
     value = cache.get(cache_key)

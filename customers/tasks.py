@@ -1,4 +1,4 @@
-"""Celery tasks of the customers app: thin wrappers around customers/services.py."""
+"""Celery tasks of the customers app: thin wrappers around the metrics engine (customers/metrics/)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from customers.services import (
-    metrics_fanout_finish,
-    metrics_recompute,
-    metrics_recompute_fanout,
-    tenant_metrics_shard_write,
-    tenant_rollups_rebuild,
-)
+from customers.integrations import metrics_freshness_alert_evaluate
+from customers.metrics.fanout import metrics_fanout_finish, metrics_recompute_fanout, tenant_metrics_shard_write
+from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
 
 
 @shared_task(bind=True, name="customers.metrics_recompute", acks_late=True, ignore_result=True, max_retries=5)
@@ -46,11 +42,18 @@ def tenant_rollups_rebuild_task(tenant_ids: list[str]) -> None:
     tenant_rollups_rebuild(tenant_ids=tenant_ids)
 
 
+def tenants_realness_changed(tenant_ids: list[str], *, wait: bool) -> None:
+    """The customers app's realness hook (events/realness.py, registered in CustomersConfig.ready()):
+    rebuild those tenants' rollups now (``wait``) or in a task."""
+    if wait:
+        tenant_rollups_rebuild(tenant_ids=tenant_ids)
+    else:
+        tenant_rollups_rebuild_task.delay(list(tenant_ids))
+
+
 @shared_task(name="customers.metrics_freshness_alert", ignore_result=True)
 def metrics_freshness_alert_task() -> str:
     """Idempotent: a level is announced once per change (the state row and dedupe key)."""
-    from customers.integrations import metrics_freshness_alert_evaluate
-
     return metrics_freshness_alert_evaluate()
 
 

@@ -20,6 +20,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from customers.extensions import customer_panels
+from customers.metrics.risk import component_help, component_title
+from customers.metrics.texts import engagement_formula_text, vocabulary_facts
+from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import RiskLevel, Tenant, TenantKind, TenantMetrics
 from customers.selectors import (
     CustomerFilters,
@@ -30,7 +34,6 @@ from customers.selectors import (
     tenant_metrics_get,
     tenants_at_risk,
 )
-from customers.services import CHANGE_LABELS
 from opsconsole.charts import HLine, Marker, Series, bar_chart, line_chart
 from opsconsole.pages import staff_required
 
@@ -56,18 +59,6 @@ SORT_COLUMNS: dict[str, str] = {
 DEFAULT_SORT = "-level"
 # Columns whose first click sorts descending (the most at risk, the most recent first).
 DESCENDING_FIRST = ("level", "signal", "friction", "investigation", "last_seen")
-
-# What each risk component measures, in the founder's words (the engine's docstring, shortened).
-COMPONENT_HELP: dict[str, str] = {
-    "engagement_decay": "This week's stickiness against the customer's own 30-day weekly baseline: "
-    "45 x (1 - delta) when it falls.",
-    "silent_churn": "Active in the last 7 days, but nobody has investigated anything for more than 7 days.",
-    "never_investigated": "Active for more than a week and never viewed an incident or completed a replay "
-    "(the legal-only pattern).",
-    "friction": "Weighted friction over 7 days (each session capped at 5, each day at 10), 3 points per unit.",
-    "champion_silent": "One user made most of the activity before this week and has gone quiet this week.",
-    "usage_cliff": "Real events this week fell below half of last week's (with at least 10 last week).",
-}
 
 
 class CustomerListForm(forms.Form):
@@ -212,9 +203,10 @@ def at_risk_csv(request: HttpRequest) -> HttpResponse:
 
 
 def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, str]]) -> SafeString:
+    """``changes``: (day, the change type's label)."""
     by_day: dict[date, list[str]] = defaultdict(list)
-    for day, event_type in changes:
-        by_day[day].append(CHANGE_LABELS.get(event_type, event_type.lower()))
+    for day, label in changes:
+        by_day[day].append(label)
     return line_chart(
         [
             Series("7-day stickiness", [(p["day"], p["stickiness_7d"]) for p in series]),
@@ -228,11 +220,14 @@ def _stickiness_chart(series: list[dict[str, Any]], changes: list[tuple[date, st
     )
 
 
-def _playbook_panel(tenant_id: str) -> Any:
-    """The playbooks app's panel for this customer (matched playbooks, history, forms)."""
-    from playbooks.selectors import customer_playbook_panel
-
-    return customer_playbook_panel(tenant_id)
+def _component_for_page(component: dict[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
+    """A stored risk component with its title and what it measures, in the vocabulary's words."""
+    name = str(component.get("signal", ""))
+    return {
+        **component,
+        "title": component.get("title") or component_title(name, vocabulary=vocabulary),
+        "help": component_help(name, max_points=float(component.get("max_points") or 0), vocabulary=vocabulary),
+    }
 
 
 @staff_required
@@ -256,11 +251,14 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "metrics": metrics,
         "timeline": timeline,
         "before": before,
-        "playbook_panel": _playbook_panel(tenant_id),
+        "panels": customer_panels(tenant_id=tenant_id),
     }
     if metrics is not None:
+        vocabulary = vocabulary_current()
         series = stickiness_series(tenant_id=tenant_id, as_of=metrics.as_of)
-        changes = tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)
+        changes = [
+            (day, vocabulary.label(t)) for day, t in tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)
+        ]
         context.update(
             stickiness_chart=_stickiness_chart(series, changes),
             friction_chart=bar_chart(
@@ -272,9 +270,8 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
                 height=200,
             ),
             changes=changes,
-            components=[
-                {**component, "help": COMPONENT_HELP.get(component.get("signal", ""), "")}
-                for component in metrics.risk_components
-            ],
+            components=[_component_for_page(component, vocabulary) for component in metrics.risk_components],
+            engagement_formula=engagement_formula_text(vocabulary),
+            core_labels=vocabulary_facts(vocabulary)["core_labels"],
         )
     return render(request, "customers/detail.html", context)

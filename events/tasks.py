@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from events.realness import realness_changed
 from events.services import ingest_rate_windows_prune
 
 logger = logging.getLogger(__name__)
@@ -20,12 +21,9 @@ def prune_ingest_rate_windows() -> int:
 
 
 def _customer_rollups_refresh(tenant_ids: set[str]) -> None:
-    """Reclassified events were folded into the customer rollups with their old
-    realness; the customers app rebuilds those tenants from the event table."""
-    if tenant_ids:
-        from customers.tasks import tenant_rollups_rebuild_task
-
-        tenant_rollups_rebuild_task.delay(sorted(tenant_ids))
+    """Reclassified events were folded into derived tables with their old realness: the apps
+    that registered a realness hook (the customers app rebuilds those tenants) are told."""
+    realness_changed(tenant_ids, wait=False)
 
 
 @shared_task(acks_late=True)  # idempotent: only rows whose reason changed are written

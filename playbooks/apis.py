@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.apis import MeasuredConditionSerializer
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
@@ -50,29 +51,12 @@ class PlaybookActionSerializer(serializers.Serializer):
     talk_track = serializers.CharField(help_text="What to say or write.")
 
 
-class MeasuredConditionSerializer(serializers.Serializer):
-    condition = serializers.CharField()
-    metric = serializers.CharField()
-    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
-
-
 class MatchedTenantSerializer(serializers.Serializer):
     tenant_id = serializers.CharField()
     name = serializers.CharField()
     matched_since = serializers.DateTimeField(help_text="First recompute of the current run of matches.")
     matched_at = serializers.DateTimeField(help_text="Last recompute that matched.")
     measured = MeasuredConditionSerializer(many=True)
-
-
-class MatchedPlaybookSerializer(serializers.Serializer):
-    """A playbook a tenant matched at the last recompute (in the customers at-risk and detail answers)."""
-
-    id = serializers.CharField()
-    name = serializers.CharField()
-    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
-    trigger_conditions = serializers.ListField(child=serializers.CharField())
-    measured = MeasuredConditionSerializer(many=True)
-    matched_since = serializers.DateTimeField()
 
 
 class PlaybookDetailSerializer(serializers.Serializer):

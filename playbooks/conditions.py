@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from customers.services import ROLLUP_RETENTION_DAYS, SUMMARY_TABLE, dirty_tenants_sql, tenant_rows_sql
+from customers.metrics.daily import SUMMARY_TABLE
+from customers.metrics.fold import ROLLUP_RETENTION_DAYS
+from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 
 
 class ConditionLike(Protocol):
@@ -70,7 +72,7 @@ METRICS: dict[str, Metric] = {
         Metric("stickiness_30d", "Weighted engagement over 30 days / 4.3 (weekly).", column="tm.stickiness_30d"),
         Metric(
             "days_since_investigation",
-            "Days since the last INCIDENT_VIEWED or REPLAY_COMPLETED; NULL (never matches) if never.",
+            "Days since the last core-value event (the registry's core_value types); NULL (never matches) if never.",
             column="tm.days_since_investigation",
             days_since="the last investigation",
         ),
@@ -194,7 +196,7 @@ def match_query(
     not grow with the number of tenants beyond those scans. Playbooks without
     conditions never match. Identifiers in the SQL come from the catalogue; every
     value is a parameter. ``scope`` (inside a recompute): "all" tenants, or only
-    those whose metrics the run rewrote ("dirty"/"lateral", customers.services.tenant_rows_sql).
+    those whose metrics the run rewrote ("dirty"/"lateral", customers.metrics.scope.tenant_rows_sql).
     """
     params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
     type_cols: list[str] = []

@@ -19,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant
+from playbooks.conditions import condition_text
 
 
 class Channel(models.TextChoices):
@@ -90,8 +91,6 @@ class TriggerCondition(models.Model):
         ordering = ["playbook_id", "order", "id"]
 
     def __str__(self) -> str:
-        from playbooks.conditions import condition_text
-
         return condition_text(self)
 
     def event_type_list(self) -> list[str]:

@@ -43,6 +43,7 @@ from django.db import connection
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from customers.metrics.texts import talk_track_facts, talk_track_render
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from playbooks.conditions import condition_text
 from playbooks.models import (
@@ -426,9 +427,13 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
     history, and what the three forms need. Constant number of queries."""
     matched = tenant_matched_playbooks(tenant_ids=[tenant_id])[tenant_id]
     playbooks = {p.pk: p for p in playbooks_all()}
+    # Talk tracks as said to this customer: {first_name}, {account}, {core_action} filled in.
+    facts = talk_track_facts(tenant_id=tenant_id) if matched else None
     for entry in matched:
         playbook = playbooks.get(entry["id"])
         entry["actions"] = list(playbook.actions.all()) if playbook else []
+        for action in entry["actions"]:
+            action.spoken = talk_track_render(action.talk_track, facts)
         entry["success_metric"] = playbook.success_metric if playbook else ""
     return {
         "tenant_id": tenant_id,

@@ -8,8 +8,9 @@ transaction, after ``ops_tenant_metrics`` is written, and:
    (playbooks.conditions.match_query);
 2. replaces ``ops_playbook_match`` with the matches (keeping ``first_matched_at``
    for matches that still hold);
-3. raises ``ops_tenant_metrics.risk_level`` to at least the highest matched
-   playbook's level, so the at-risk list and the playbooks never disagree;
+3. raises a tenant's risk level to at least the highest matched playbook's
+   (customers.metrics.write.tenant_levels_raise, the engine's own service), so
+   the at-risk list and the playbooks never disagree;
 4. upserts today's ``ops_tenant_risk_day`` row for every at-risk customer
    (the history effectiveness and signal validation read).
 
@@ -29,8 +30,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.metrics.rows import row_as_dict
+from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
+from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK, Tenant
-from customers.services import dirty_scope, dirty_tenants_sql
 from events.models import EventType
 from playbooks.conditions import condition_problems, condition_text, match_query
 from playbooks.models import (
@@ -52,6 +55,10 @@ _RANK_SQL = (
     + " ".join(f"WHEN '{level.value}' THEN {rank}" for level, rank in RISK_LEVEL_RANK.items())
     + " ELSE 0 END"
 )
+
+
+# Every tenant with a metrics row was evaluated (ops_tenant_metrics' primary key, an index-only count).
+TENANTS_EVALUATED_SQL = "SELECT count(*) AS n FROM ops_tenant_metrics"
 
 
 class PlaybookInputError(ValueError):
@@ -184,8 +191,6 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     matched_ids: dict[str, list[str]] = {}
     for playbook, tid, _ in matches:  # sorted by playbook id: each list comes out sorted
         matched_ids.setdefault(tid, []).append(playbook.pk)
-    raises_json = json.dumps(raises)  # read by the undo and the raise statements below
-    tm_rank = _RANK_SQL.format(col="tm.risk_level")
 
     def scope(column: str) -> str:
         return f" AND {dirty_tenants_sql(column)}" if scoped else ""
@@ -215,60 +220,13 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
                 "UPDATE ops_playbook_match SET matched_at = %s WHERE matched_at IS DISTINCT FROM %s",
                 [computed_at, computed_at],
             )
-        # A row a playbook raised at an earlier run and that the engine did not rewrite in this
-        # one (no new events) still carries that raise. Where this run raises it differently or
-        # not at all (a threshold edited, a playbook disabled or no longer matching), the engine's
-        # own values are put back from ``unraised``, in this run. A raise that still holds costs
-        # nothing: before, every raised row was marked stale instead, so every run recomputed every
-        # raised tenant (measured at 10,000 tenants: 2,490 tenants, ~4 s per run with no new events).
-        cursor.execute(
-            f"""
-            UPDATE ops_tenant_metrics tm
-            SET risk_level = tm.unraised ->> 'risk_level',
-                primary_risk_reason = tm.unraised ->> 'primary_risk_reason',
-                secondary_signals = tm.unraised -> 'secondary_signals',
-                interventions = tm.unraised -> 'interventions',
-                unraised = NULL
-            WHERE tm.unraised IS NOT NULL{scope("tm.tenant_id")}
-              AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, reason text)
-                              WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
-                                AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
-            """,
-            [raises_json],
+        # The engine raises (never lowers) the levels and undoes a raise that no longer holds (a
+        # threshold edited, a playbook disabled or no longer matching); a raise that still holds
+        # costs nothing, so a run with no new events recomputes no raised tenant.
+        raised = tenant_levels_raise(
+            raises=[LevelRaise(tenant_id=r["tenant_id"], level=r["level"], reason=r["reason"]) for r in raises],
+            dirty_only=scoped,
         )
-        # Raise, never lower: every row now carries the engine's own level or a raise that holds.
-        cursor.execute(
-            f"""
-            UPDATE ops_tenant_metrics tm
-            SET risk_level = x.level,
-                primary_risk_reason = CASE WHEN tm.risk_level IS NULL THEN x.reason
-                                           ELSE tm.primary_risk_reason END,
-                secondary_signals = CASE
-                    WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
-                    WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason)
-                                                           || tm.secondary_signals
-                    ELSE tm.secondary_signals END,
-                -- Critical means "call": the spec's rule holds whichever path made the tenant critical.
-                interventions = CASE
-                    WHEN x.level = 'critical' AND NOT tm.interventions @> '[{{"intervention_type": "call"}}]'
-                    THEN jsonb_build_array(jsonb_build_object(
-                        'intervention_type', 'call',
-                        'priority', 'immediate',
-                        'suggested_action', 'Schedule 15-min call with customer',
-                        'context', x.reason,
-                        'expected_outcome', 'Learn what changed for them and agree on one concrete next step',
-                        'triggering_signals', jsonb_build_array(x.reason))) || tm.interventions
-                    ELSE tm.interventions END,
-                -- What the engine computed, kept to undo the raise when it stops holding (above).
-                unraised = COALESCE(tm.unraised, jsonb_build_object(
-                    'risk_level', tm.risk_level, 'primary_risk_reason', tm.primary_risk_reason,
-                    'secondary_signals', tm.secondary_signals, 'interventions', tm.interventions))
-            FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, level text, rank int, reason text)
-            WHERE tm.tenant_id = x.tenant_id AND {tm_rank} < x.rank
-            """,
-            [raises_json],
-        )
-        raised = cursor.rowcount
         existing_rank = _RANK_SQL.format(col="ops_tenant_risk_day.risk_level")
         new_rank = _RANK_SQL.format(col="EXCLUDED.risk_level")
         # Two statements whose plans do not depend on row estimates: ops_tenant_metrics was
@@ -303,8 +261,11 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
             {"d": as_of, "ids": json.dumps([{"tenant_id": t, "ids": ids} for t, ids in sorted(matched_ids.items())])},
         )
         state.playbooks_key, state.as_of, state.evaluated_at = key, as_of, computed_at
-        cursor.execute("SELECT count(*) FROM metrics_dirty" if scoped else "SELECT count(*) FROM ops_tenant_metrics")
-        state.tenants_evaluated = int(cursor.fetchone()[0])
+        if scoped:
+            state.tenants_evaluated = dirty_tenants_count()
+        else:
+            cursor.execute(TENANTS_EVALUATED_SQL)
+            state.tenants_evaluated = int(row_as_dict(cursor)["n"])
         state.save()
     logger.info(
         "playbooks: %d tenants evaluated, %d matches, %d tenants raised, %d risk days",

@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from customers.metrics.texts import talk_track_render
 from opsconsole.pages import staff_required
 from playbooks.selectors import (
     HORIZONS,
@@ -63,6 +64,8 @@ def playbook_page(request: HttpRequest, playbook_id: str) -> HttpResponse:
     payload = playbook_detail_payload(playbook_id=playbook_id)
     if payload is None:
         raise Http404(f"No playbook '{playbook_id}'.")
+    # The playbook's own page speaks to no one in particular: placeholders show as gaps ("[first name]").
+    payload["actions"] = [{**a, "spoken": talk_track_render(a["talk_track"], None)} for a in payload["actions"]]
     effectiveness = next(
         (_effectiveness_display(e) for e in playbook_effectiveness() if e["playbook_id"] == playbook_id), None
     )

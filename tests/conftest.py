@@ -94,12 +94,18 @@ def _reference_data_ensure() -> None:
 
     from django.apps import apps
 
+    from customers.models import RoleWording
     from events.models import EventType, NorthStarSettings
     from infra.models import InfraLimitSettings
     from playbooks.models import Playbook
 
     if not EventType.objects.exists():
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
+        # The default vocabulary's roles and change labels (the engine reads roles, not names).
+        importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
+        importlib.import_module("events.migrations.0009_i15_engine_change_labels").seed(apps, None)
+    if not RoleWording.objects.exists():
+        importlib.import_module("customers.migrations.0009_i15_engine_risk_weights_wording").seed(apps, None)
     if not NorthStarSettings.objects.exists():
         importlib.import_module("events.migrations.0006_seed_north_star").seed(apps, _SqlRunner())
     if not InfraLimitSettings.objects.exists():

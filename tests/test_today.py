@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from customers.metrics.recompute import metrics_recompute
 from customers.selectors import real_users_daily
-from customers.services import metrics_recompute
 from events.models import AlertNotification, AlertState, DeliveryState, NorthStarSettings, RealUser
 from opsconsole.views import _playbook_labels
 from tests.customers.conftest import NOW, RANKED_AT_RISK, RANKED_TENANTS, Ev, days_ago, events_store, metrics_rows_store

@@ -17,8 +17,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from customers.metrics.recompute import metrics_recompute
 from customers.selectors import customers_list, tenants_at_risk
-from customers.services import metrics_recompute
 from playbooks.models import Playbook
 from tests.customers.conftest import RANKED_AT_RISK, RANKED_TENANTS, Ev, days_ago, events_store, metrics_rows_store
 

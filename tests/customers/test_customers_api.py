@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
-from customers.services import metrics_recompute
 from tests.customers.conftest import (
     RANKED_AT_RISK,
     RANKED_BY_STRENGTH,
@@ -216,7 +216,7 @@ def test_it_reads_with_a_constant_number_of_queries(metrics_db, read_client):
 
 
 def test_the_at_risk_answer_is_reused_until_the_next_recompute(metrics_db, read_client, django_assert_max_num_queries):
-    from customers.services import metrics_recompute
+    from customers.metrics.recompute import metrics_recompute
     from tests.customers.conftest import Ev, days_ago, events_store
 
     events_store([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
@@ -233,7 +233,7 @@ def test_the_at_risk_answer_is_reused_until_the_next_recompute(metrics_db, read_
 def test_a_cached_answer_costs_one_query_within_the_version_check_interval(
     metrics_db, read_client, settings, django_assert_num_queries
 ):
-    from customers.services import metrics_recompute
+    from customers.metrics.recompute import metrics_recompute
     from tests.customers.conftest import Ev, days_ago, events_store
 
     settings.METRICS_VERSION_CHECK_SECONDS = 3600
@@ -263,7 +263,7 @@ def test_a_revoked_key_is_refused_at_once_even_for_a_cached_answer(metrics_db, r
 
 def test_rebuilding_a_tenant_refreshes_the_cached_answers(metrics_db, read_client):
     """A tenant flagged internal is rebuilt (not a periodic run): it leaves the cached list at once."""
-    from customers.services import tenant_rollups_rebuild
+    from customers.metrics.recompute import tenant_rollups_rebuild
 
     metrics_db([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])
     metrics_recompute(full=True)

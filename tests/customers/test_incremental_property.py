@@ -13,7 +13,8 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from customers.services import ROLLUP_KEYS, ROLLUP_TABLES, metrics_recompute
+from customers.metrics.fold import ROLLUP_KEYS, ROLLUP_TABLES
+from customers.metrics.recompute import metrics_recompute
 from tests.customers.conftest import NOW, Ev, events_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,7 +83,7 @@ def _store_late(events: list[Ev]) -> None:
 def test_incremental_recompute_equals_a_full_rebuild(metrics_db, monkeypatch, batches, lateral):
     # Both ways an incremental run reaches its dirty tenants (one by one through the primary
     # keys, or one hash join over whole tables) must give what the full rebuild gives.
-    monkeypatch.setattr("customers.services.DIRTY_LATERAL_MAX_SHARE", 1.0 if lateral else 0.0)
+    monkeypatch.setattr("customers.metrics.scope.DIRTY_LATERAL_MAX_SHARE", 1.0 if lateral else 0.0)
     _truncate()
     metrics_recompute()  # the first run is a full one; everything after is incremental
     for events, mode in batches:

@@ -15,8 +15,8 @@ import pytest
 import time_machine
 from django.db import connection, connections
 
+from customers.metrics.recompute import METRICS_LOCK_KEY, metrics_recompute, tenant_rollups_rebuild
 from customers.models import MetricsState, TenantDayCount, TenantMetrics
-from customers.services import METRICS_LOCK_KEY, metrics_recompute, tenant_rollups_rebuild
 from events.models import Event, EventType
 from tests.customers.conftest import NOW, Ev, days_ago, events_store
 
@@ -193,7 +193,7 @@ def test_it_skips_a_run_that_overlaps_another(metrics_db, settings, caplog):
     try:
         assert in_hook.wait(30)  # the first run holds the lock, inside its transaction
         metrics_db([Ev("a", "EXPORT_COMPLETED", days_ago(0))])
-        with caplog.at_level(logging.INFO, logger="customers.services"):
+        with caplog.at_level(logging.INFO, logger="customers.metrics.recompute"):
             second = metrics_recompute()
         assert second.skipped is True
         assert "skipped: another run holds the lock" in caplog.text

@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.selectors import stickiness_series, tenant_events_page
-from customers.services import metrics_recompute
 from tests.customers.conftest import (
     NOW,
     RANKED_AT_RISK,

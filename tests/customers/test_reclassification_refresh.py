@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import TenantMetrics
-from customers.services import metrics_recompute
 from events.models import InternalUserRule
 from events.services import internal_user_rule_save
 from tests.customers.conftest import Ev, days_ago, events_store

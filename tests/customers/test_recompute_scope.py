@@ -16,14 +16,10 @@ import time_machine
 from django.db import connection
 from django.test import override_settings
 
+from customers.metrics.fanout import metrics_fanout_finish, metrics_recompute_fanout, tenant_metrics_shard_write
+from customers.metrics.fold import ROLLUP_KEYS
+from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
-from customers.services import (
-    ROLLUP_KEYS,
-    metrics_fanout_finish,
-    metrics_recompute,
-    metrics_recompute_fanout,
-    tenant_metrics_shard_write,
-)
 from events.models import EventType
 from tests.customers.conftest import NOW, Ev, days_ago
 

@@ -1,7 +1,7 @@
 """The risk heuristic and the intervention table, on hand-built signals (no database).
 
 Every expected number below is worked out by hand from the formulas in
-customers.services.tenant_assess's docstring.
+customers.metrics.risk's docstring.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from customers.services import TenantSignals, tenant_assess
+from customers.metrics.risk import tenant_assess
+from customers.metrics.signals import TenantSignals
 
 AS_OF = date(2026, 3, 15)
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from customers.models import Tenant
-from events.demo import seed_demo
 from events.models import ApiKey, Event
+from opsconsole.demo import seed_demo
 
 pytestmark = pytest.mark.django_db
 

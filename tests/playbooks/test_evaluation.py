@@ -13,8 +13,8 @@ import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
-from customers.services import metrics_recompute
 from playbooks.models import EvaluationState, Playbook, PlaybookMatch, TenantRiskDay, TriggerCondition
 from tests.customers.conftest import NOW, Ev, days_ago
 from tests.playbooks.conftest import admin_form_data
@@ -244,7 +244,7 @@ def test_an_incremental_run_evaluates_only_the_tenants_it_rewrote_and_agrees_wit
     metrics_db, monkeypatch, lateral
 ):
     # Both ways of reaching the rewritten tenants: one by one through primary keys, or a hash join.
-    monkeypatch.setattr("customers.services.DIRTY_LATERAL_MAX_SHARE", 1.0 if lateral else 0.0)
+    monkeypatch.setattr("customers.metrics.scope.DIRTY_LATERAL_MAX_SHARE", 1.0 if lateral else 0.0)
     metrics_db(steady("a") + blocks("a", 4) + steady("b") + blocks("b", 6) + steady("c"))
     metrics_recompute()
     assert EvaluationState.objects.get().tenants_evaluated == 3

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from customers.services import metrics_recompute, tenant_rollups_rebuild
+from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
 
 
 class Command(BaseCommand):

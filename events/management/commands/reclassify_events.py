@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from events.classification import RECLASSIFY_CHUNK_ROWS, events_reclassify
+from events.realness import realness_changed
 
 
 class Command(BaseCommand):
@@ -23,8 +24,5 @@ class Command(BaseCommand):
         if result.skipped_locked:
             raise CommandError("Another reclassification is running; try again when it has finished.")
         self.stdout.write(f"Reclassified history: {result.changed} event(s) changed in {result.chunks} chunk(s).")
-        if result.tenant_ids:
-            from customers.services import tenant_rollups_rebuild
-
-            tenant_rollups_rebuild(tenant_ids=result.tenant_ids)
-            self.stdout.write(f"Rebuilt the customer rollups of {len(result.tenant_ids)} tenant(s).")
+        if result.tenant_ids and realness_changed(result.tenant_ids, wait=True):
+            self.stdout.write(f"Rebuilt what derives from the events of {len(result.tenant_ids)} tenant(s).")

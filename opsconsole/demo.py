@@ -1,5 +1,8 @@
 """A realistic, deterministic demo history, written through the ingestion service.
 
+It lives in opsconsole (the top of the dependency flow) because it writes both the events and
+the customers' tenants (kinds, plan limits); the events app never imports customers.
+
 Each tenant follows an archetype the console must recognise: healthy accounts,
 engagement that decays after a change, silent churn (the API is busy, nobody
 investigates), policy friction, abandonment, legal-only (certificates only),
@@ -21,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Tenant, TenantKind
-from events.models import ApiKey, ApiKeyScope
+from events.models import ApiKey, ApiKeyScope, Event
 from events.services import IngestReceipt, events_ingest
 
 ARCHETYPES = [
@@ -220,8 +223,6 @@ def seed_demo(
 def _plan_limit_near(tenant_id: str, *, now: datetime) -> None:
     """Give the largest healthy tenant a plan limit it is about to reach (95% used),
     so the demo shows the pricing intervention."""
-    from events.models import Event
-
     used = Event.objects.filter(tenant_id=tenant_id, is_real=True, occurred_at__gte=now - timedelta(days=30)).count()
     if used:
         Tenant.objects.filter(tenant_id=tenant_id).update(monthly_event_limit=int(used / 0.95))

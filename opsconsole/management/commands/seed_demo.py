@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from events.demo import seed_demo
+from opsconsole.demo import seed_demo
 
 
 class Command(BaseCommand):

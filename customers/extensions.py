@@ -1,0 +1,56 @@
+"""What other apps plug into the customers app, registered from their ``AppConfig.ready()``.
+
+Dependencies flow one way (events <- customers <- playbooks): customers never imports
+playbooks. The playbooks app registers here what the customers answers and pages show
+of it, like the Prometheus providers and check-in sections of events/::
+
+    # playbooks/apps.py
+    from customers.extensions import customer_panel_register, tenant_playbooks_provider_register
+    tenant_playbooks_provider_register(tenant_matched_playbooks)
+    customer_panel_register("playbooks", "playbooks/partials/customer_panel.html", customer_playbook_panel)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# tenant ids -> {tenant id: [matched playbook, shaped as customers.apis.MatchedPlaybookSerializer]}
+TenantPlaybooksProvider = Callable[..., dict[str, list[dict[str, Any]]]]
+_playbooks_provider: list[TenantPlaybooksProvider] = []
+
+
+@dataclass(frozen=True)
+class CustomerPanel:
+    """A section of the Customer page another app renders: its template, and its context as ``panel``."""
+
+    name: str
+    template: str
+    context: Callable[[str], Any]
+
+
+_panels: dict[str, CustomerPanel] = {}
+
+
+def tenant_playbooks_provider_register(provider: TenantPlaybooksProvider) -> None:
+    """Set the provider of the playbooks each tenant matched (called as ``provider(tenant_ids=[...])``)."""
+    _playbooks_provider[:] = [provider]
+
+
+def tenant_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The playbooks each tenant matched at the last recompute; an empty list for every tenant without a provider."""
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in tenant_ids}
+    for provider in _playbooks_provider:
+        out.update(provider(tenant_ids=tenant_ids))
+    return out
+
+
+def customer_panel_register(name: str, template: str, context: Callable[[str], Any]) -> None:
+    """Add (or replace, by name) a section of the Customer page: ``context(tenant_id)`` is its ``panel``."""
+    _panels[name] = CustomerPanel(name=name, template=template, context=context)
+
+
+def customer_panels(*, tenant_id: str) -> list[dict[str, Any]]:
+    """The registered sections for one customer, in registration order: [{"template", "panel"}]."""
+    return [{"template": p.template, "panel": p.context(tenant_id)} for p in _panels.values()]

@@ -1,0 +1,189 @@
+"""The intervention table as data: each rule's trigger, type, priority and text templates.
+
+``INTERVENTION_RULES`` holds the spec's table; ``interventions_build`` applies it to one
+tenant's facts (risk.py builds them) and quotes the measured values that triggered each
+intervention. Texts name the founder's labels; triggers name the product's type names.
+
+call (immediate): risk_level critical. email (today): stickiness_delta < 0.5.
+feature_help (this_week): no core-value event for more than 7 days (or never, while active).
+technical (today): 3+ blocked events or 3+ system-issue events in 7 days.
+pricing (this_week): events in 30 days at >= 90% of the tenant's monthly_event_limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from customers.metrics.signals import TenantSignals
+from customers.metrics.texts import fmt, text_render
+from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_CRITICAL
+from customers.models import RiskLevel
+
+PRIORITY_ORDER = {"immediate": 0, "today": 1, "this_week": 2}
+EMAIL_DELTA_THRESHOLD = 0.5  # "stickiness drop > 50%"
+BLOCKED_THRESHOLD = 3  # "3+ blocked events in 7 days"
+SYSTEM_ISSUE_THRESHOLD = 3  # "3+ system-issue events in 7 days"
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InterventionRule:
+    """One row of the intervention table. ``when`` decides from the facts; ``triggers`` are
+    (condition, template) pairs, each quoted when its condition holds."""
+
+    intervention_type: str
+    priority: str
+    when: Callable[[Facts], bool]
+    action: str
+    context: str
+    expected_outcome: str
+    triggers: tuple[tuple[Callable[[Facts], bool], str], ...]
+
+
+def _always(_: Facts) -> bool:
+    return True
+
+
+def _blocked(f: Facts) -> bool:
+    return bool(f["policy_blocks_7d"] >= BLOCKED_THRESHOLD)
+
+
+def _failing(f: Facts) -> bool:
+    return bool(f["failures_7d"] >= SYSTEM_ISSUE_THRESHOLD)
+
+
+CALL_RULE = InterventionRule(
+    "call",
+    "immediate",
+    lambda f: f["risk_level"] == RiskLevel.CRITICAL,
+    "Schedule 15-min call with customer",
+    "{primary}",
+    "Learn what changed for them and agree on one concrete next step",
+    ((_always, "risk_signal_strength {strength:.0f} >= {critical:.0f} (critical)"),),
+)
+INTERVENTION_RULES: tuple[InterventionRule, ...] = (
+    CALL_RULE,
+    InterventionRule(
+        "email",
+        "today",
+        lambda f: f["delta"] is not None and f["delta"] < EMAIL_DELTA_THRESHOLD,
+        "Send personalized check-in email",
+        "Engagement this week is {delta:.0%} of their usual weekly level",
+        "A reply that explains the drop, or renewed usage within a week",
+        (
+            (_always, "stickiness_delta {delta_text} < {email_threshold}"),
+            (_always, "stickiness_7d {s7_text} vs stickiness_30d {s30_text}"),
+        ),
+    ),
+    InterventionRule(
+        "feature_help",
+        "this_week",
+        lambda f: f["days"] is not None and f["days"] > CORE_VALUE_GAP_DAYS,
+        "Send feature guide or walkthrough",
+        "The last {last_core_label} at {account} was {days} days ago",
+        "Someone at {account} uses {core_labels} again within 7 days",
+        ((_always, "no {core_names} in {days} days > {gap}"),),
+    ),
+    InterventionRule(
+        "feature_help",
+        "this_week",
+        lambda f: f["days"] is None and f["never"],
+        "Send feature guide or walkthrough",
+        "{account} uses the product but has never used {core_labels}",
+        "A first {core_labels} within 7 days",
+        ((_always, "no {core_names} ever; {events_30d} events in 30 days"),),
+    ),
+    InterventionRule(
+        "technical",
+        "today",
+        lambda f: _blocked(f) or _failing(f),
+        "{technical_action}",
+        "Repeated blocks or failures are stopping their workflow",
+        "No repeated blocks or failures in the next 7 days",
+        (
+            (_blocked, "{policy_blocks_7d} {blocked_names} in 7 days >= {blocked_threshold}"),
+            (_failing, "{failures_7d} {failure_names} in 7 days >= {failure_threshold}"),
+        ),
+    ),
+    InterventionRule(
+        "pricing",
+        "this_week",
+        lambda f: f["plan_usage_pct"] is not None and f["plan_usage_pct"] >= PRICING_USAGE_PCT,
+        "Offer a plan that fits their usage before they hit the limit",
+        "{events_30d} events in 30 days on a plan of {limit}",
+        "An upgrade (expansion) instead of a blocked customer",
+        (
+            (
+                _always,
+                "events_30d {events_30d} = {plan_usage_pct:.0f}% of monthly_event_limit {limit} >= {pricing_pct:.0f}%",
+            ),
+        ),
+    ),
+)
+
+
+def intervention_render(rule: InterventionRule, facts: Facts) -> dict[str, Any]:
+    return {
+        "intervention_type": rule.intervention_type,
+        "priority": rule.priority,
+        "suggested_action": text_render(rule.action, facts),
+        "context": text_render(rule.context, facts),
+        "expected_outcome": text_render(rule.expected_outcome, facts),
+        "triggering_signals": [text_render(t, facts) for holds, t in rule.triggers if holds(facts)],
+    }
+
+
+def call_intervention(*, reason: str) -> dict[str, Any]:
+    """The call a critical tenant gets when something else (a matched playbook) made it critical."""
+    return {
+        **intervention_render(CALL_RULE, {"primary": reason, "strength": 0, "critical": 0}),
+        "triggering_signals": [reason],
+    }
+
+
+def interventions_build(
+    signals: TenantSignals,
+    *,
+    facts: Facts,
+    strength: float,
+    risk_level: str | None,
+    primary: str,
+    stickiness_7d: float,
+    stickiness_30d: float,
+    stickiness_delta: float | None,
+    days_since_core_value: int | None,
+    never_used_core_value: bool,
+    plan_usage_pct: float | None,
+) -> list[dict[str, Any]]:
+    """The rules that hold for one tenant, most urgent first, each with the values that triggered it."""
+    facts = {
+        **facts,
+        "strength": strength,
+        "critical": RISK_CRITICAL,
+        "risk_level": risk_level,
+        "primary": primary,
+        "delta": stickiness_delta,
+        "delta_text": fmt(stickiness_delta) if stickiness_delta is not None else "",
+        "s7_text": fmt(stickiness_7d),
+        "s30_text": fmt(stickiness_30d),
+        "email_threshold": EMAIL_DELTA_THRESHOLD,
+        "days": days_since_core_value,
+        "never": never_used_core_value,
+        "policy_blocks_7d": signals.policy_blocks_7d,
+        "failures_7d": signals.failures_7d,
+        "blocked_threshold": BLOCKED_THRESHOLD,
+        "failure_threshold": SYSTEM_ISSUE_THRESHOLD,
+        "technical_action": facts["blocked_action"]
+        if signals.policy_blocks_7d >= BLOCKED_THRESHOLD
+        else facts["failure_action"],
+        "plan_usage_pct": plan_usage_pct,
+        "pricing_pct": PRICING_USAGE_PCT,
+        "limit": signals.monthly_event_limit,
+        "events_30d": signals.events_30d,
+    }
+    out = [intervention_render(rule, facts) for rule in INTERVENTION_RULES if rule.when(facts)]
+    out.sort(key=lambda i: PRIORITY_ORDER[i["priority"]])
+    return out

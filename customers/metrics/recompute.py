@@ -1,0 +1,178 @@
+"""The engine's entry points: ``metrics_recompute`` (incremental or full) and ``tenant_rollups_rebuild``.
+
+Flow (one direction): ``ops_events`` (authoritative) is folded into the rollup
+tables by fold.py; the same run then computes one ``ops_tenant_metrics`` row per
+tenant (write.py: signals.py measures, risk.py assesses) and writes every row with
+one statement. Everything happens in ONE transaction, so a page never sees half a
+run and a crash leaves the previous state, which the next run simply continues from.
+
+Hooks: settings.METRICS_POST_RECOMPUTE_HOOKS (dotted paths) run after the
+metrics are written, inside the same transaction, as
+hook(as_of=, computed_at=, dirty_only=). With ``dirty_only`` the run rewrote
+only the rows of the tenants in its dirty set (scope.py); every other tenant's
+rollups, row and settings are as the previous run left them, so a hook may limit
+its work to the dirty ones (scope.dirty_tenants_sql). Playbook matching plugs in
+there and may raise a tenant's level through write.tenant_levels_raise.
+
+Overlap: every writer takes the same transaction-scoped advisory lock. The
+periodic run uses ``pg_try_advisory_xact_lock`` and skips (logged) when another
+run holds it; rebuilds wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from customers.metrics.daily import summary_rebuild
+from customers.metrics.fold import (
+    friction_types_current,
+    rollups_fold_all,
+    rollups_fold_new,
+    rollups_prune,
+    rollups_refold_tenants,
+    rollups_start_day,
+    state_lock,
+)
+from customers.metrics.rows import row_as_dict
+from customers.metrics.scope import dirty_tenants_begin
+from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
+from customers.metrics.write import tenant_metrics_write, tenants_mark_stale
+
+logger = logging.getLogger(__name__)
+
+# Advisory lock key shared by every writer of the rollups and ops_tenant_metrics
+# (an arbitrary constant; it only has to be unique within this database).
+METRICS_LOCK_KEY = 7_104_202_604
+TRY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(%s) AS locked"
+LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+
+
+@dataclass
+class RecomputeResult:
+    skipped: bool = False
+    mode: str = "incremental"
+    events_folded: int = 0
+    tenants_written: int = 0
+    watermark_xid: int = 0
+    as_of: date | None = None
+
+
+def post_recompute_hooks() -> list[Callable[..., None]]:
+    return [import_string(path) for path in getattr(settings, "METRICS_POST_RECOMPUTE_HOOKS", [])]
+
+
+def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool) -> None:
+    as_of = now.astimezone(UTC).date()
+    result.as_of = as_of
+    result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
+    # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
+    # tenant's risk_level) commits together with the metrics, so readers never see the gap.
+    for hook in post_recompute_hooks():
+        hook(as_of=as_of, computed_at=now, dirty_only=dirty_only)
+
+
+def metrics_recompute(
+    *, full: bool = False, now: datetime | None = None, defer_metrics: bool = False
+) -> RecomputeResult:
+    """Fold new events into the rollups (or rebuild them with ``full``) and rewrite ops_tenant_metrics.
+
+    Idempotent and safe to run from several workers: a run that finds another
+    one in progress returns ``skipped=True`` at once (logged) without writing.
+    A new friction event type (weight edited from 0) makes the run a full
+    rebuild, because the session rollup only keeps friction types.
+
+    With ``defer_metrics`` (phase 1 of ``metrics_recompute_fanout``) the run
+    only folds and marks the tenants to recompute as stale; shard tasks write
+    their metrics.
+    """
+    now = now or timezone.now()
+    result = RecomputeResult(mode="full" if full else "incremental")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The lock comes first: the state row read below must be the last committed one.
+        cursor.execute(TRY_LOCK_SQL, [METRICS_LOCK_KEY])
+        if not row_as_dict(cursor)["locked"]:
+            logger.info("metrics recompute skipped: another run holds the lock")
+            result.skipped = True
+            return result
+        state = state_lock()
+        dirty_tenants_begin()
+        friction_types = friction_types_current()
+        registry_key = registry_key_current()
+        fold_key = fold_registry_key_current()
+        # A weight, role, label, wording or risk-weight edit changes every tenant's numbers or
+        # texts: recompute them all.
+        dirty_only = registry_key == state.registry_key
+        if not full and not set(friction_types) <= set(state.friction_types) and state.last_full_at is not None:
+            logger.info("friction types changed (%s); rebuilding the rollups", friction_types)
+            full = True
+        start_day = rollups_start_day(now.astimezone(UTC).date())
+        if full or state.last_full_at is None:
+            state.rollups_start_day = start_day
+            result.mode = "full"
+            result.events_folded = rollups_fold_all(state, friction_types=friction_types)
+            state.last_full_at = now
+            dirty_only = False
+        else:
+            rollups_prune(state, start_day=start_day)
+            result.events_folded = rollups_fold_new(state, friction_types=list(state.friction_types))
+            state.last_incremental_at = now
+            if fold_key != state.fold_registry_key:
+                # The registry's weights or signals changed: the day summaries carry them.
+                summary_rebuild()
+        state.last_events_folded = result.events_folded
+        state.registry_key = registry_key
+        state.fold_registry_key = fold_key
+        state.save()
+        result.watermark_xid = state.watermark_xid
+        if defer_metrics:
+            result.as_of = now.astimezone(UTC).date()
+            result.tenants_written = tenants_mark_stale(as_of=result.as_of, dirty_only=dirty_only)
+        else:
+            _metrics_finish(result, now=now, dirty_only=dirty_only)
+    logger.info(
+        "metrics recompute (%s): %d events folded, %d tenants written",
+        result.mode,
+        result.events_folded,
+        result.tenants_written,
+    )
+    return result
+
+
+def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = None) -> RecomputeResult:
+    """Rebuild the rollups of these tenants from ops_events, then rewrite ops_tenant_metrics.
+
+    Call after anything changes already-folded events in place, above all a
+    reclassification that flips ``is_real``. Waits for a running recompute
+    (the same advisory lock) instead of skipping: the rebuild must happen.
+    Only events the incremental path had already folded are refolded, so the
+    watermark stays valid and newer events are still picked up by the next run.
+    """
+    now = now or timezone.now()
+    ids = sorted({str(t) for t in tenant_ids})
+    result = RecomputeResult(mode="tenants")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(LOCK_SQL, [METRICS_LOCK_KEY])
+        state = state_lock()
+        dirty_tenants_begin()
+        if ids:
+            result.events_folded = rollups_refold_tenants(state, ids)
+        result.watermark_xid = state.watermark_xid
+        registry_key = registry_key_current()
+        fold_key = fold_registry_key_current()
+        if fold_key != state.fold_registry_key:
+            summary_rebuild()  # the day summaries carry the registry's weights and signals
+        _metrics_finish(result, now=now, dirty_only=registry_key == state.registry_key)
+        state.registry_key = registry_key
+        state.fold_registry_key = fold_key
+        # Moves metrics_version(): the cached API answers and pages are rebuilt on the next read.
+        state.last_tenants_rebuilt_at = now
+        state.save(update_fields=["registry_key", "fold_registry_key", "last_tenants_rebuilt_at"])
+    return result

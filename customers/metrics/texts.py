@@ -1,0 +1,157 @@
+"""Every founder-facing text the engine writes: templates over the founder's labels and the tenant's facts.
+
+The templates themselves live with what they describe (a risk component in risk.py, an
+intervention rule in interventions.py); this module builds the facts they are filled
+from (``text_facts``), fills them (``text_render``), and fills talk tracks
+(``talk_track_facts`` / ``talk_track_render``, which the playbooks app calls).
+A text never names an event type the product does not have: every type in it
+comes from the registry (vocabulary.py), and the founder's own words for a role
+(customers.RoleWording) are used only while they describe that role's types.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from customers.metrics.rows import rows_as_dicts
+from customers.metrics.vocabulary import Vocabulary, vocabulary_current
+from customers.models import WordingRole
+
+
+def join_or(words: list[str]) -> str:
+    """ "A", "A or B", "A, B or C"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def days_ago_text(days: int) -> str:
+    if days <= 0:
+        return "today"
+    return "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def fmt(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def vocabulary_facts(vocabulary: Vocabulary) -> dict[str, str]:
+    """The vocabulary's words every template may use (independent of the tenant)."""
+    core_labels = join_or([vocabulary.label(t) for t in vocabulary.core_value]) or "the core value"
+    blocked_labels = join_or([vocabulary.label(t) for t in vocabulary.blocked]) or "blocks"
+    failure_labels = join_or([vocabulary.label(t) for t in vocabulary.system_issue]) or "failures"
+    return {
+        # Labels for prose, type names (as the product sends them) for the measured triggers.
+        "core_labels": core_labels,
+        "core_names": join_or(list(vocabulary.core_value)) or "core-value event",
+        "core_done": vocabulary.wording.get(WordingRole.CORE_VALUE, f"used {core_labels}"),
+        "blocked_labels": blocked_labels,
+        "blocked_names": "/".join(vocabulary.blocked) or "blocked events",
+        "blocked_action": vocabulary.wording.get(
+            WordingRole.BLOCKED, f"Review what keeps blocking them ({blocked_labels})"
+        ),
+        "failure_labels": failure_labels,
+        "failure_names": "/".join(vocabulary.system_issue) or "failures",
+        "failure_action": vocabulary.wording.get(
+            WordingRole.SYSTEM_ISSUE, f"Look into the repeated failures ({failure_labels})"
+        ),
+    }
+
+
+def engagement_formula_text(vocabulary: Vocabulary) -> str:
+    """How engagement is weighted, in the founder's labels: "Incident viewed 0.2, Replay completed 0.3"."""
+    parts = [f"{vocabulary.label(t)} {w:g}" for t, w in sorted(vocabulary.engagement_weights.items())]
+    return ", ".join(parts) or "no event type has an engagement weight yet"
+
+
+def text_render(template: str, facts: dict[str, Any]) -> str:
+    """Fill a template ("{account}", "{delta:.2f}") from the facts; every template's keys are in the facts."""
+    return template.format_map(facts)
+
+
+# --- Talk tracks -------------------------------------------------------------------------------------------
+# A placeholder is a name in braces: {first_name}, {first name}, {account}, {core_action}, {link}...
+PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9 _-]{0,39})\}")
+# What a placeholder reads as when the data is missing, so the sentence still reads naturally.
+PLACEHOLDER_FALLBACKS = {"first_name": "there", "account": "your team", "core_action": "the product"}
+
+# The tenant's name and its main user: the champion the engine named, else the user with the most
+# events in the 30 days up to its metrics' as_of. Uses the primary keys of customers_tenant,
+# ops_tenant_metrics and ops_rollup_tenant_user_day (tenant_id first).
+TALK_TRACK_TENANT_SQL = """
+SELECT t.name,
+       COALESCE(NULLIF(m.champion_user_id, ''),
+                (SELECT u.user_id FROM ops_rollup_tenant_user_day u
+                 WHERE u.tenant_id = t.tenant_id AND u.day > COALESCE(m.as_of, CURRENT_DATE) - 30
+                 GROUP BY u.user_id ORDER BY sum(u.value) DESC, u.user_id LIMIT 1), '') AS user_id
+FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
+WHERE t.tenant_id = %(tenant)s
+"""
+# That user's newest event carrying a name or an email; walks ops_events_tenant_time
+# (tenant_id, occurred_at) backwards from the newest event.
+TALK_TRACK_USER_SQL = """
+SELECT e.metadata ->> 'name' AS name, e.metadata ->> 'email' AS email
+FROM ops_events e
+WHERE e.tenant_id = %(tenant)s AND e.user_id = %(user)s AND (e.metadata ? 'name' OR e.metadata ? 'email')
+ORDER BY e.occurred_at DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class TalkTrackFacts:
+    """What a talk track's placeholders are filled with for one tenant ('' where there is no data)."""
+
+    first_name: str = ""
+    account: str = ""
+    core_action: str = ""
+
+
+def _first_name(name: str, email: str) -> str:
+    if name.strip():
+        return name.strip().split()[0]
+    local = email.split("@", 1)[0] if "@" in email else ""
+    word = re.split(r"[._+-]", local)[0] if local else ""
+    return word.capitalize() if word.isalpha() else ""
+
+
+def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) -> TalkTrackFacts:
+    """The tenant's facts for talk tracks (two small queries): {first_name} from the main user's
+    metadata (name, else the email's local part), {account} from the tenant's name, {core_action}
+    from the core-value labels."""
+    vocabulary = vocabulary or vocabulary_current()
+    first = account = ""
+    with connection.cursor() as cursor:
+        cursor.execute(TALK_TRACK_TENANT_SQL, {"tenant": tenant_id})
+        tenants = rows_as_dicts(cursor)
+        if tenants:
+            account = tenants[0]["name"] or ""
+            if tenants[0]["user_id"]:
+                cursor.execute(TALK_TRACK_USER_SQL, {"tenant": tenant_id, "user": tenants[0]["user_id"]})
+                users = rows_as_dicts(cursor)
+                if users:
+                    first = _first_name(users[0]["name"] or "", users[0]["email"] or "")
+    core = join_or([vocabulary.label(t) for t in vocabulary.core_value])
+    return TalkTrackFacts(first_name=first, account=account, core_action=core)
+
+
+def talk_track_render(text: str, facts: TalkTrackFacts | None) -> str:
+    """A talk track with its placeholders filled; never returns a raw {placeholder}.
+
+    With a tenant's facts, a known placeholder is filled from them or, without data,
+    reads naturally ("Hi {first_name}" -> "Hi there"); a placeholder the engine has no
+    data for ({link}, {your name}) becomes a visible gap, "[link]", for the founder to
+    fill in. Without facts (a playbook's own page) every placeholder is shown as a gap.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        words = match.group(1).strip()
+        key = re.sub(r"[\s-]+", "_", words.lower())
+        if facts is not None and key in PLACEHOLDER_FALLBACKS:
+            return getattr(facts, key) or PLACEHOLDER_FALLBACKS[key]
+        return f"[{words}]"
+
+    return PLACEHOLDER.sub(fill, text)

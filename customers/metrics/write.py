@@ -1,0 +1,269 @@
+"""ops_tenant_metrics: measure (signals.py), assess (risk.py), write every row with one statement.
+
+Also the one service other apps call to change a written row: ``tenant_levels_raise``
+(the playbooks hook raises a matched tenant's level and undoes a raise that no longer
+holds), so no other app writes ops_tenant_metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection
+
+from customers.metrics.interventions import call_intervention
+from customers.metrics.risk import TenantAssessment, tenant_assess
+from customers.metrics.rows import row_as_dict
+from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
+from customers.metrics.signals import TenantSignals, tenant_signals_measure
+from customers.metrics.vocabulary import vocabulary_current
+from customers.metrics.weights import risk_weights_current
+from customers.models import RISK_LEVEL_RANK, RiskLevel
+
+# The unchanged rows of a dirty-only run were (re)confirmed by it: one HOT update each, no recompute.
+COMPUTED_AT_STAMP_SQL = "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s"
+
+METRICS_COLUMNS: dict[str, str] = {
+    # column -> SQL type in jsonb_to_recordset
+    "tenant_id": "text",
+    "computed_at": "timestamptz",
+    "as_of": "date",
+    "events_7d": "bigint",
+    "events_prev_7d": "bigint",
+    "events_30d": "bigint",
+    "stickiness_7d": "double precision",
+    "stickiness_30d": "double precision",
+    "stickiness_delta": "double precision",
+    "has_baseline": "boolean",
+    "friction_weighted_score": "double precision",
+    "friction_events_7d": "bigint",
+    "top_friction_type": "text",
+    "last_seen_at": "timestamptz",
+    "last_investigation": "text",
+    "last_investigation_at": "timestamptz",
+    "days_since_investigation": "integer",
+    "champion_user_id": "text",
+    "champion_risk": "boolean",
+    "cliff": "boolean",
+    "plan_usage_pct": "double precision",
+    "recent_changes": "jsonb",
+    "decay_correlation": "text",
+    "risk_signal_strength": "double precision",
+    "risk_level": "text",
+    "primary_risk_reason": "text",
+    "secondary_signals": "jsonb",
+    "risk_components": "jsonb",
+    "interventions": "jsonb",
+    "inputs_kind": "text",
+    "inputs_monthly_event_limit": "bigint",
+    "stale": "boolean",
+    "unraised": "jsonb",
+}
+
+
+def metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of: date, now: datetime) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "tenant_id": signals.tenant_id,
+        "computed_at": now.isoformat(),
+        "as_of": as_of.isoformat(),
+        "events_7d": signals.events_7d,
+        "events_prev_7d": signals.events_prev_7d,
+        "events_30d": signals.events_30d,
+        "stickiness_7d": assessment.stickiness_7d,
+        "stickiness_30d": assessment.stickiness_30d,
+        "stickiness_delta": assessment.stickiness_delta,
+        "has_baseline": assessment.has_baseline,
+        "friction_weighted_score": signals.friction_weighted_score,
+        "friction_events_7d": signals.friction_events_7d,
+        "top_friction_type": signals.top_friction_type,
+        "last_seen_at": iso(signals.last_seen_at),
+        "last_investigation": signals.last_investigation,
+        "last_investigation_at": iso(signals.last_investigation_at),
+        "days_since_investigation": assessment.days_since_investigation,
+        "champion_user_id": signals.champion_user_id if assessment.champion_risk else "",
+        "champion_risk": assessment.champion_risk,
+        "cliff": assessment.cliff,
+        "plan_usage_pct": assessment.plan_usage_pct,
+        "recent_changes": assessment.recent_changes,
+        "decay_correlation": assessment.decay_correlation,
+        "risk_signal_strength": assessment.risk_signal_strength,
+        "risk_level": assessment.risk_level,
+        "primary_risk_reason": assessment.primary_risk_reason,
+        "secondary_signals": assessment.secondary_signals,
+        "risk_components": assessment.risk_components,
+        "interventions": assessment.interventions,
+        "inputs_kind": signals.kind,
+        "inputs_monthly_event_limit": signals.monthly_event_limit,
+        "stale": False,
+        "unraised": None,
+    }
+
+
+# One statement writes every row: the rows as one jsonb array, typed by METRICS_COLUMNS, upserted
+# on ops_tenant_metrics' primary key (tenant_id).
+METRICS_UPSERT_SQL = """
+INSERT INTO ops_tenant_metrics ({columns})
+SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS x({record})
+ON CONFLICT (tenant_id) DO UPDATE SET {updates}
+""".format(
+    columns=", ".join(METRICS_COLUMNS),
+    record=", ".join(f"{c} {t}" for c, t in METRICS_COLUMNS.items()),
+    updates=", ".join(f"{c} = EXCLUDED.{c}" for c in METRICS_COLUMNS if c != "tenant_id"),
+)
+
+
+def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False) -> int:
+    """Measure, assess and upsert tenants' rows with one statement; returns how many were recomputed.
+
+    Every tenant by default. With ``dirty_only`` only the tenants in the run's
+    ``metrics_dirty`` table (folded events, a rebuild) and the stale ones (see
+    STALE_TENANTS_SQL): any other row was computed from the same rollups, day,
+    registry, weights and tenant settings, so recomputing it would write the same
+    values. Either way every row's ``computed_at`` becomes ``now``. Call inside the
+    run's transaction, after ``scope.dirty_tenants_begin()``.
+    """
+    if dirty_only:
+        with connection.cursor() as cursor:
+            cursor.execute(STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+    written = metrics_upsert(as_of=as_of, now=now, dirty_only=dirty_only)
+    if dirty_only:
+        with connection.cursor() as cursor:
+            cursor.execute(COMPUTED_AT_STAMP_SQL, [now, now])
+    return written
+
+
+def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
+    """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty).
+
+    The registry's vocabulary and the active risk weights are read once, here, for the whole run.
+    """
+    vocabulary = vocabulary_current()
+    weights = risk_weights_current()
+    rows = [
+        metrics_row(s, tenant_assess(s, as_of=as_of, vocabulary=vocabulary, weights=weights), as_of=as_of, now=now)
+        for s in tenant_signals_measure(
+            as_of=as_of, scope=dirty_scope() if dirty_only else "all", vocabulary=vocabulary
+        )
+    ]
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(METRICS_UPSERT_SQL, [json.dumps(rows, allow_nan=False)])
+    return len(rows)
+
+
+# Marking rows to recompute (fan-out phase 1), by ops_tenant_metrics' primary key.
+DIRTY_MARK_STALE_SQL = (
+    f"UPDATE ops_tenant_metrics SET stale = true WHERE {dirty_tenants_sql('tenant_id')} AND NOT stale"
+)
+ALL_MARK_STALE_SQL = "UPDATE ops_tenant_metrics SET stale = true"
+STALE_COUNT_SQL = """
+SELECT count(*) AS n FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
+WHERE m.tenant_id IS NULL OR m.stale
+"""
+
+
+def tenants_mark_stale(*, as_of: date, dirty_only: bool) -> int:
+    """Mark the rows a fanned-out run must recompute (those of tenants without a row are stale anyway).
+
+    Committed with the fold: a shard task that is lost leaves its rows stale,
+    and the next run recomputes them, so nothing is skipped for good.
+    """
+    with connection.cursor() as cursor:
+        if dirty_only:
+            cursor.execute(STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+            cursor.execute(DIRTY_MARK_STALE_SQL)
+        else:
+            cursor.execute(ALL_MARK_STALE_SQL)
+        cursor.execute(STALE_COUNT_SQL)
+        return int(row_as_dict(cursor)["n"])
+
+
+# --- Raising a level (the playbooks hook) ------------------------------------------------------------
+LEVEL_RANK_SQL = (
+    "CASE {col}::text "
+    + " ".join(f"WHEN '{level.value}' THEN {rank}" for level, rank in RISK_LEVEL_RANK.items())
+    + " ELSE 0 END"
+)
+
+# A row raised at an earlier run and not rewritten by the engine in this one still carries that
+# raise. Where this run raises it differently or not at all, the engine's own values are put back
+# from ``unraised``. Uses ops_tenant_metrics' primary key per raise.
+LEVELS_UNRAISE_SQL = """
+UPDATE ops_tenant_metrics tm
+SET risk_level = tm.unraised ->> 'risk_level',
+    primary_risk_reason = tm.unraised ->> 'primary_risk_reason',
+    secondary_signals = tm.unraised -> 'secondary_signals',
+    interventions = tm.unraised -> 'interventions',
+    unraised = NULL
+WHERE tm.unraised IS NOT NULL{scope}
+  AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%(raises)s::jsonb) AS x(tenant_id text, level text, reason text)
+                  WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
+                    AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
+"""
+# Raise, never lower: every row then carries the engine's own level or a raise that holds. A raise
+# to critical adds the call (the spec's rule holds whichever path made the tenant critical).
+# Joins the raises to ops_tenant_metrics by its primary key.
+LEVELS_RAISE_SQL = """
+UPDATE ops_tenant_metrics tm
+SET risk_level = x.level,
+    primary_risk_reason = CASE WHEN tm.risk_level IS NULL THEN x.reason ELSE tm.primary_risk_reason END,
+    secondary_signals = CASE
+        WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
+        WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason) || tm.secondary_signals
+        ELSE tm.secondary_signals END,
+    interventions = CASE
+        WHEN x.level = %(critical)s AND NOT tm.interventions @> '[{{"intervention_type": "call"}}]'
+        THEN jsonb_build_array(x.call) || tm.interventions
+        ELSE tm.interventions END,
+    -- What the engine computed, kept to undo the raise when it stops holding (above).
+    unraised = COALESCE(tm.unraised, jsonb_build_object(
+        'risk_level', tm.risk_level, 'primary_risk_reason', tm.primary_risk_reason,
+        'secondary_signals', tm.secondary_signals, 'interventions', tm.interventions))
+FROM jsonb_to_recordset(%(raises)s::jsonb) AS x(tenant_id text, level text, rank int, reason text, call jsonb)
+WHERE tm.tenant_id = x.tenant_id AND {rank} < x.rank
+"""
+
+
+@dataclass(frozen=True)
+class LevelRaise:
+    """Raise ``tenant_id`` to at least ``level``, saying why (``reason`` is quoted to the founder)."""
+
+    tenant_id: str
+    level: str
+    reason: str
+
+
+def tenant_levels_raise(*, raises: list[LevelRaise], dirty_only: bool = False) -> int:
+    """Raise tenants' risk levels (never lower them) and undo earlier raises that no longer hold.
+
+    Call inside the recompute's transaction (a post-recompute hook). With ``dirty_only``
+    only the rows the run rewrote are considered for the undo (the others' raises still
+    hold: their inputs are unchanged). Returns how many rows were raised.
+    """
+    payload = json.dumps(
+        [
+            {
+                "tenant_id": r.tenant_id,
+                "level": r.level,
+                "rank": RISK_LEVEL_RANK.get(RiskLevel(r.level), 0),
+                "reason": r.reason,
+                "call": call_intervention(reason=r.reason),
+            }
+            for r in raises
+        ]
+    )
+    scope = f" AND {dirty_tenants_sql('tm.tenant_id')}" if dirty_only else ""
+    with connection.cursor() as cursor:
+        cursor.execute(LEVELS_UNRAISE_SQL.format(scope=scope), {"raises": payload})
+        cursor.execute(
+            LEVELS_RAISE_SQL.format(rank=LEVEL_RANK_SQL.format(col="tm.risk_level")),
+            {"raises": payload, "critical": RiskLevel.CRITICAL.value},
+        )
+        return cursor.rowcount
