@@ -18,7 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# OPSCONSOLE_ENV_FILE names another file (tests point it at a temporary one); the
+# first `make run` writes .env with a generated SECRET_KEY (opsconsole/dotenv.py).
+environ.Env.read_env(env.str("OPSCONSOLE_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -82,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsconsole.pages.console_context",
+                # process_restarts: children run_console restarted lately (Today's freshness line).
+                "opsconsole.supervisor.process_restarts_context",
             ],
         },
     },
@@ -361,3 +365,7 @@ if DATABASE_CLIENT_CHECK_MS:
 METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
 if METRICS_RECOMPUTE_SHARDS < 1:
     raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
+
+# --- Running it for real (issue 19) ---
+# The supervisor's record of the children it restarted (run_console; read by Today).
+SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / "run_console.json"))
