@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,3 +90,50 @@ def nginx_proxy(upstream_port: int) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+SLOW_CLIENTS = 3  # more than the two gunicorn workers
+TRICKLE_SECONDS = 8.0
+# A scrape that waits longer than this is a scrape Prometheus would have counted as down
+# (its default scrape timeout is 10 s). A failure detector, not a measured timing.
+SCRAPE_TIMEOUT_SECONDS = 5.0
+
+
+def _trickle(port: int, stop: threading.Event) -> None:
+    """POST a body one byte every 0.25 s for TRICKLE_SECONDS (a phone on a bad network)."""
+    body = b'{"events": []}'.ljust(int(TRICKLE_SECONDS / 0.25), b" ")
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer oc_slow\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        for byte in body:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.25)
+        conn.recv(1024)
+
+
+def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int) -> list[str]:
+    """Scrape scrape_url every 0.2 s while SLOW_CLIENTS trickle bodies to slow_port; each
+    scrape's outcome ("200", or "failed: ..." and the scraping stops)."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=_trickle, args=(slow_port, stop), daemon=True) for _ in range(SLOW_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # every slow client has connected and started its body
+    outcomes = []
+    deadline = time.monotonic() + TRICKLE_SECONDS - 2
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(scrape_url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+                outcomes.append(str(response.status))
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            outcomes.append(f"failed: {type(exc).__name__}")
+            break
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
