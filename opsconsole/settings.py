@@ -383,3 +383,13 @@ BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=6
 # PG_BIN_DIR when set (their major version must be at least the server's), else the PATH.
 BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
 PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+# Raw events older than this many months are deleted daily (events/retention.py); 0 keeps
+# everything (the default). Never under EVENTS_RETENTION_MIN_MONTHS: the metrics read 90 days
+# of rollups (customers.services.ROLLUP_RETENTION_DAYS) and a rebuild must find those days.
+EVENTS_RETENTION_MIN_MONTHS = 4
+EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=0)
+if EVENTS_RETENTION_MONTHS != 0 and EVENTS_RETENTION_MONTHS < EVENTS_RETENTION_MIN_MONTHS:
+    raise ImproperlyConfigured(
+        f"EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least {EVENTS_RETENTION_MIN_MONTHS} "
+        "(the metrics and their rebuild read the last 90 days)."
+    )
