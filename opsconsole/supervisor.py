@@ -69,6 +69,7 @@ class Supervisor:
     def run(self) -> int:
         """Supervise until SIGTERM/SIGINT; returns the exit status (0 after a clean stop)."""
         previous = {sig: signal.signal(sig, self._on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stopped = False
         try:
             for name, argv in self.commands.items():
                 self.children[name] = Child(name=name, argv=argv)
@@ -77,8 +78,12 @@ class Supervisor:
             while not self._stopping:
                 self._poll_once()
                 time.sleep(0.2)
+            stopped = True
             return self._stop_all()
         finally:
+            if not stopped:  # a child that could not start, or a bug: never leave the others orphaned
+                self._stopping = True
+                self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
