@@ -93,7 +93,7 @@ class Supervisor:
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         # Only sets a flag: the loop does the stopping, outside the signal handler.
         if not self._stopping:
-            self.say(f"{signal.Signals(signum).name} received: stopping web, worker and beat…")
+            self.say(f"{signal.Signals(signum).name} received: stopping {', '.join(self.children)}…")
         self._stopping = True
 
     def _start(self, child: Child) -> None:
