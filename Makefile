@@ -4,24 +4,38 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+# make run PORT=8080 serves on another port.
+PORT ?= 8000
+# bash with pipefail: the install's progress filter must not hide a failing pip.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: run test install lint bench bench-quick stop-db clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@echo "==> [1/3] Creating the virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	@$(PIP) install --quiet --upgrade pip
 
+# pip's own "Collecting ..." lines are the progress: the first install takes about a minute.
 $(STAMP): $(PY) requirements.txt requirements-dev.txt
-	$(PIP) install --quiet -r requirements-dev.txt
+	@echo "==> [2/3] Installing the pinned packages (about a minute the first time)"
+	@$(PIP) install --disable-pip-version-check -r requirements-dev.txt \
+	  | awk '/^(Collecting|Installing collected|Successfully)/ { print "    " $$0; fflush() }'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-## make run: migrate, seed demo data once, then web + Celery worker + beat (Ctrl-C stops all).
-run: install
-	DEBUG=$${DEBUG:-1} $(PY) manage.py run_console
+# The first run writes .env (a generated SECRET_KEY, DEBUG=1) so `python manage.py ...` works on its own.
+.env: | $(PY)
+	@$(PY) -m opsconsole.dotenv .env
+
+## make run [PORT=8080]: migrate, seed demo data once, then web + Celery worker + beat (Ctrl-C or SIGTERM stops all).
+run: install .env
+	@echo "==> [3/3] Starting Ops Console on port $(PORT)"
+	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT)
 
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
 test: install

@@ -1,6 +1,10 @@
 """Soak: ingestion at half the measured maximum for ten minutes with the recompute running.
 
-1. A scratch database (``opsconsole_soak``), gunicorn with production settings.
+1. A scratch database (``opsconsole_soak``), gunicorn with production settings: by default
+   the shipped production stack, gunicorn with deploy/gunicorn.conf.py behind nginx with
+   deploy/nginx/opsconsole-proxy.conf, and slow clients trickling request bodies to the
+   proxy the whole time while /metrics is scraped through it (``--direct``: gunicorn alone,
+   gthread workers, no slow clients, as before issue 19).
 2. Measure the maximum: unpaced senders for ``--measure-seconds``; the soak rate
    is half of it (or ``--rate`` events/s).
 3. Soak for ``--duration`` seconds (default 600) at that rate while a loop runs
@@ -17,6 +21,7 @@ check fails. ``bench/run.py`` can call ``soak.run(duration=...)``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -37,6 +42,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, with_database
+from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
 SOAK_DB = "opsconsole_soak"
 TENANTS = 200
@@ -73,6 +79,9 @@ class SoakResult:
     rss_end_mb: float
     rss_peak_mb: float
     worker_pids_changed: bool
+    through_proxy: bool = False
+    slow_client_scrapes: int = 0
+    slow_client_scrape_failures: list[str] = field(default_factory=list)
 
     @property
     def rss_growth_pct(self) -> float:
@@ -94,6 +103,11 @@ class SoakResult:
             found.append("the incremental rollups differ from a full rebuild")
         if self.recomputes == 0:
             found.append("no recompute ran during the soak")
+        if self.through_proxy and (self.slow_client_scrape_failures or not self.slow_client_scrapes):
+            found.append(
+                f"/metrics through the proxy beside slow clients: {self.slow_client_scrapes} answered, "
+                f"failed: {self.slow_client_scrape_failures[:3]}"
+            )
         if self.rss_growth_pct > max_rss_growth_pct:
             found.append(f"web worker RSS grew {self.rss_growth_pct:.0f}% (limit {max_rss_growth_pct:.0f}%)")
         return found
@@ -276,9 +290,9 @@ def run(
     workers: int = 2,
     batch: int = 200,
     recompute_pause: float = 5.0,
+    through_proxy: bool = True,
     log: object = print,
 ) -> SoakResult:
-    import psycopg
 
     database_url = _scratch_database(base_database_url())
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
@@ -286,13 +300,49 @@ def run(
     production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "soak-test-only-" + "x" * 60,
                   "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
                   "INGEST_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
-        cwd=BASE_DIR, env=production,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    if through_proxy:
+        # The shipped configuration; its sync workers sit behind nginx, which absorbs slow clients.
+        production |= {
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_ACCESS_LOG": "/dev/null",
+            "GUNICORN_LOG_LEVEL": "warning",
+        }
+        argv = [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
+                "-b", f"127.0.0.1:{port}"]  # fmt: skip
+    else:
+        argv = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(argv, cwd=BASE_DIR, env=production)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(nginx_proxy(port)) if through_proxy else f"http://127.0.0.1:{port}"
+        log(f"soak target: {url} ({'nginx -> gunicorn, slow clients beside' if through_proxy else 'gunicorn alone'})")
+        return _soak(
+            server=server, port=port, url=url, key=key, database_url=database_url, duration=duration, rate=rate,
+            measure_seconds=measure_seconds, senders=senders, batch=batch, recompute_pause=recompute_pause,
+            through_proxy=through_proxy, log=log,
+        )  # fmt: skip
+
+
+def _soak(
+    *,
+    server: subprocess.Popen[bytes],
+    port: int,
+    url: str,
+    key: str,
+    database_url: str,
+    duration: float,
+    rate: float | None,
+    measure_seconds: float,
+    senders: int,
+    batch: int,
+    recompute_pause: float,
+    through_proxy: bool,
+    log: object,
+) -> SoakResult:
+    import psycopg
+
     loop = RecomputeLoop(database_url, recompute_pause)
+    scrapes: list[str] = []
     try:
         for _ in range(200):
             try:
@@ -319,10 +369,21 @@ def run(
             while not done.wait(1.0):
                 peak[0] = max(peak[0], sum(_workers_rss(server).values()))
 
+        def slow_clients() -> None:
+            # Rounds of slow bodies to the proxy, /metrics scraped through it all along.
+            proxy_port = int(url.rsplit(":", 1)[1])
+            while not done.is_set():
+                scrapes.extend(scrapes_while_slow_clients_trickle(url + "/metrics", proxy_port))
+
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        trickler = threading.Thread(target=slow_clients, daemon=True)
+        if through_proxy:
+            trickler.start()
         elapsed = sender.run(seconds=duration, rate=rate)
         done.set()
+        if through_proxy:
+            trickler.join(timeout=60)
         rss_end = _workers_rss(server)
         loop.stop.set()
         loop.join(timeout=600)
@@ -359,6 +420,9 @@ def run(
         rss_end_mb=sum(rss_end.values()),
         rss_peak_mb=peak[0],
         worker_pids_changed=set(rss_start) != set(rss_end),
+        through_proxy=through_proxy,
+        slow_client_scrapes=scrapes.count("200"),
+        slow_client_scrape_failures=[outcome for outcome in scrapes if outcome != "200"],
     )
 
 
@@ -372,6 +436,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per request")
     parser.add_argument("--recompute-pause", type=float, default=5.0, help="seconds between recomputes")
     parser.add_argument("--max-rss-growth-pct", type=float, default=25.0)
+    parser.add_argument(
+        "--direct", action="store_true", help="gunicorn alone (gthread), no proxy and no slow clients (the old soak)"
+    )
     args = parser.parse_args()
     result = run(
         duration=args.duration,
@@ -381,6 +448,7 @@ def main() -> None:
         workers=args.workers,
         batch=args.batch,
         recompute_pause=args.recompute_pause,
+        through_proxy=not args.direct,
     )
     summary = asdict(result) | {"rss_growth_pct": round(result.rss_growth_pct, 1)}
     print(json.dumps(summary, indent=2, default=str))
@@ -391,6 +459,11 @@ def main() -> None:
         f"soak ok: {result.totals.sent:,} events in {result.duration_seconds:.0f} s "
         f"({result.achieved_rate:,.0f}/s), all stored once; {result.recomputes} recomputes; "
         f"web RSS {result.rss_start_mb:.0f} -> {result.rss_end_mb:.0f} MB"
+        + (
+            f"; /metrics answered {result.slow_client_scrapes} scrapes beside slow clients"
+            if result.through_proxy
+            else ""
+        )
     )
 
 

@@ -1,38 +1,63 @@
 """A dependency-free client for sending events to Ops Console.
 
 Standard library only, so a product backend can copy this one file into its
-own code base. Events are batched (up to 500 per request by default), each
-gets an ``event_id`` when it is created, and a batch is retried with
-exponential backoff on 429, 5xx and connection errors: because the ids are
-fixed before the first attempt, a retry never stores anything twice.
+own code base. Events are batched (up to 500 per request and never more than
+the server's 1 MiB body limit), each gets an ``event_id`` when it is created,
+and a batch is retried with exponential backoff on 429, 5xx and connection
+errors: because the ids are fixed before the first attempt, a retry never
+stores anything twice.
 
     emitter = OpsEmitter("https://ops.example.com", api_key="oc_...")
     emitter.replay_started(tenant_id="acme", user_id="u_42", session_id="s_9")
     emitter.export_aborted(tenant_id="acme", user_id="u_42", reason="too slow")
     emitter.flush()
 
-The emitter is thread-safe; it does not start threads of its own (call
-``flush()`` from your request teardown or a timer, or use it as a context
-manager).
+What each outcome means to the caller:
+
+- ``emit()`` returning an id: the event is queued (or already delivered). If the
+  server is unreachable it stays queued and is retried by the next ``flush()``
+  or ``emit()``; ``emit()`` never raises for that ("queued, will retry").
+- ``EventLost`` from ``emit()``: THIS event was not queued and never will be
+  sent: the buffer (``max_buffer`` events) is full, or the event alone is over
+  the body limit. Counted in ``dropped``.
+- ``flush()`` raising ``DeliveryDeferred``: a batch could not be delivered now
+  (server down, key refused); its events are still queued, nothing is lost.
+- ``flush()`` raising ``EventsLost``: the server refused some events for good
+  (a 400 with a reason, or 413 for one event on its own); they are in ``lost``
+  with the reason, and every other event went on.
+
+A batch the server refuses as too large (413) is split in halves until it fits,
+so one large batch never blocks the queue. The emitter is thread-safe; it
+starts no threads of its own (call ``flush()`` from your request teardown or a
+timer, or use it as a context manager).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-__all__ = ["EmitterError", "OpsEmitter"]
+__all__ = ["DeliveryDeferred", "EmitterError", "EventLost", "EventsLost", "LostEvent", "OpsEmitter"]
+
+logger = logging.getLogger("opsconsole.emitter")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses that are about the request's content, so splitting the batch can isolate the event at fault.
+CONTENT_STATUSES = frozenset({400, 413})
+# The server's body limit (INGEST_MAX_BYTES): batches are cut below it before they are sent.
+SERVER_MAX_BYTES = 1024 * 1024
+_ENVELOPE_BYTES = len(b'{"events": []}')
 
 
 class EmitterError(Exception):
@@ -42,6 +67,29 @@ class EmitterError(Exception):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class DeliveryDeferred(EmitterError):
+    """Nothing was lost: the events are still queued and the next flush() sends them."""
+
+
+@dataclass(frozen=True)
+class LostEvent:
+    event_id: str | None
+    reason: str
+    status: int | None = None
+
+
+class EventsLost(EmitterError):
+    """The server refused these events for good; every other event was sent or is still queued."""
+
+    def __init__(self, message: str, *, lost: list[LostEvent], status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.lost = lost
+
+
+class EventLost(EventsLost):
+    """emit(): this one event was not queued (buffer full, or too large to ever send)."""
 
 
 class OpsEmitter:
@@ -55,9 +103,15 @@ class OpsEmitter:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         timeout: float = 10.0,
+        max_buffer: int = 100_000,
+        max_request_bytes: int = SERVER_MAX_BYTES,
     ) -> None:
         if not 1 <= batch_size <= 1000:
             raise ValueError("batch_size must be between 1 and 1000 (the server's limit).")
+        if max_buffer < batch_size:
+            raise ValueError("max_buffer must be at least batch_size.")
+        if max_request_bytes < 1024:
+            raise ValueError("max_request_bytes must be at least 1024.")
         self.url = base_url.rstrip("/") + "/api/v1/events"
         self.api_key = api_key
         self.batch_size = batch_size
@@ -65,14 +119,30 @@ class OpsEmitter:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.timeout = timeout
-        self._buffer: list[dict[str, Any]] = []
+        self.max_buffer = max_buffer
+        self.max_request_bytes = max_request_bytes
+        # Each queued event with its encoded size (measured once, when it is emitted).
+        self._buffer: deque[tuple[dict[str, Any], int]] = deque()
         self._lock = threading.Lock()
+        # emit() does not retry a failing server before this (time.monotonic()): a backend
+        # emitting during an outage is not held up by a retry loop on every call.
+        self._auto_flush_after = 0.0
+        self._auto_flush_failures = 0
         self.sent = 0
         self.duplicates = 0
         self.rejected: list[dict[str, Any]] = []
-        # Every attempt's outcome ("200", "503", "connection_error", ...): what a
+        # Events given up for good (server refusal), and events refused by emit() (buffer full).
+        self.lost: list[LostEvent] = []
+        self.dropped = 0
+        self.last_error: str | None = None
+        # Every attempt's outcome ("200", "503", "413", "connection_error", ...): what a
         # backend can log or export to see how often it had to retry.
         self.attempts: Counter[str] = Counter()
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet delivered."""
+        return len(self._buffer)
 
     # --- Core --------------------------------------------------------------------------
     def emit(
@@ -86,8 +156,10 @@ class OpsEmitter:
         event_id: str | None = None,
         **metadata: Any,
     ) -> str:
-        """Queue one event; returns its event_id. Sends a batch when the buffer is full."""
-        event = {
+        """Queue one event; returns its event_id. Sends batches when a batch is full.
+
+        Raises EventLost only when this event is not queued (see the module docstring)."""
+        event: dict[str, Any] = {
             "event_id": event_id or str(uuid.uuid4()),
             "event_type": event_type,
             "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
@@ -96,29 +168,119 @@ class OpsEmitter:
         for key, value in (("tenant_id", tenant_id), ("user_id", user_id), ("session_id", session_id)):
             if value is not None:
                 event[key] = value
+        size = len(json.dumps(event).encode()) + 2  # ", " between events
+        if size + _ENVELOPE_BYTES > self.max_request_bytes:
+            self._refuse(event, f"the event is {size:,} bytes, over the {self.max_request_bytes:,}-byte body limit")
+        ready = False
         with self._lock:
-            self._buffer.append(event)
-            full = len(self._buffer) >= self.batch_size
+            if len(self._buffer) >= self.max_buffer:
+                full = True
+            else:
+                full = False
+                self._buffer.append((event, size))
+                ready = len(self._buffer) >= self.batch_size and time.monotonic() >= self._auto_flush_after
         if full:
-            self.flush()
-        return event["event_id"]
+            self._refuse(event, f"the buffer is full ({self.max_buffer:,} events waiting; is the server reachable?)")
+        if ready:
+            try:
+                self.flush()
+            except DeliveryDeferred:
+                pass  # queued, will retry: the event is safe in the buffer
+            except EventsLost:
+                pass  # other events, already logged and in self.lost
+        return str(event["event_id"])
+
+    def _refuse(self, event: dict[str, Any], reason: str) -> None:
+        self.dropped += 1
+        lost = LostEvent(event_id=str(event["event_id"]), reason=reason)
+        self.lost.append(lost)
+        logger.error("Ops Console event %s not queued: %s", lost.event_id, reason)
+        raise EventLost(f"Event {lost.event_id} was not queued: {reason}.", lost=[lost])
 
     def flush(self) -> None:
-        """Send everything queued, in batches. Raises EmitterError if a batch is lost."""
+        """Send everything queued, in batches.
+
+        Raises DeliveryDeferred when a batch could not be sent now (its events stay
+        queued), EventsLost when the server refused some events for good."""
+        lost_now: list[LostEvent] = []
         while True:
             with self._lock:
-                batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+                batch = self._take_batch()
             if not batch:
-                return
+                break
             try:
-                receipt = self._send(batch)
-            except EmitterError:
-                with self._lock:  # keep the events for a later flush
-                    self._buffer = batch + self._buffer
-                raise
-            self.sent += receipt.get("accepted", 0)
-            self.duplicates += receipt.get("duplicates", 0)
-            self.rejected.extend(receipt.get("rejected", []))
+                lost_now += self._deliver(batch)
+            except _Undelivered as undelivered:
+                lost_now += undelivered.lost
+                with self._lock:  # keep the events, in order, for a later flush
+                    self._buffer.extendleft(reversed(undelivered.remaining))
+                    self._auto_flush_failures += 1
+                    backoff = min(self.backoff_max, self.backoff_base * 2**self._auto_flush_failures)
+                    self._auto_flush_after = time.monotonic() + backoff
+                self.last_error = str(undelivered.error)
+                if lost_now:
+                    raise self._lost_error(lost_now, still_queued=True) from undelivered.error
+                raise undelivered.error from None
+        with self._lock:
+            self._auto_flush_failures = 0
+            self._auto_flush_after = 0.0
+        if lost_now:
+            raise self._lost_error(lost_now, still_queued=False)
+
+    def _lost_error(self, lost: list[LostEvent], *, still_queued: bool) -> EventsLost:
+        tail = f" {self.pending:,} events are still queued for retry." if still_queued else ""
+        return EventsLost(
+            f"Ops Console refused {len(lost)} event(s) for good (first: {lost[0].reason}); the rest went on.{tail}",
+            lost=lost,
+            status=lost[0].status,
+        )
+
+    def _take_batch(self) -> list[tuple[dict[str, Any], int]]:
+        """The next batch: at most batch_size events and max_request_bytes of body."""
+        batch: list[tuple[dict[str, Any], int]] = []
+        total = _ENVELOPE_BYTES
+        while self._buffer and len(batch) < self.batch_size and total + self._buffer[0][1] <= self.max_request_bytes:
+            item = self._buffer.popleft()
+            batch.append(item)
+            total += item[1]
+        return batch
+
+    def _deliver(self, batch: list[tuple[dict[str, Any], int]]) -> list[LostEvent]:
+        """Send one batch; split it while the server refuses it for its content. Returns the
+        events given up; raises _Undelivered with what is left if the server cannot take it now."""
+        try:
+            receipt = self._send([event for event, _ in batch])
+        except DeliveryDeferred as exc:
+            raise _Undelivered(batch, [], exc) from None
+        except _ContentRefused as refusal:
+            if len(batch) == 1:
+                lost = LostEvent(str(batch[0][0]["event_id"]), refusal.reason, refusal.status)
+                self.lost.append(lost)
+                logger.error("Ops Console refused event %s for good: %s", lost.event_id, lost.reason)
+                return [lost]
+            self.attempts["split"] += 1
+            middle = len(batch) // 2
+            halves = (batch[:middle], batch[middle:])
+            lost_in_halves: list[LostEvent] = []
+            for index, half in enumerate(halves):
+                try:
+                    lost_in_halves += self._deliver(half)
+                except _Undelivered as undelivered:
+                    # What was delivered stays delivered: only the rest goes back to the queue.
+                    later = halves[1] if index == 0 else []
+                    raise _Undelivered(
+                        undelivered.remaining + later, lost_in_halves + undelivered.lost, undelivered.error
+                    ) from None
+            return lost_in_halves
+        self.sent += receipt.get("accepted", 0)
+        self.duplicates += receipt.get("duplicates", 0)
+        rejected = receipt.get("rejected", [])
+        self.rejected.extend(rejected)
+        lost_items = [LostEvent(item.get("event_id"), f"rejected: {item.get('errors')}", 400) for item in rejected]
+        for item in lost_items:
+            logger.error("Ops Console rejected event %s: %s", item.event_id, item.reason)
+        self.lost.extend(lost_items)
+        return lost_items
 
     def _send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         body = json.dumps({"events": batch}).encode()
@@ -131,7 +293,7 @@ class OpsEmitter:
                 headers={
                     "Content-Type": "application/json",
                     "Authorization": f"Bearer {self.api_key}",
-                    "User-Agent": "ops-console-emitter/1",
+                    "User-Agent": "ops-console-emitter/2",
                 },
             )
             retry_after: float | None = None
@@ -146,8 +308,14 @@ class OpsEmitter:
                 if exc.code not in RETRY_STATUSES:
                     if exc.code == 400 and isinstance(payload, dict) and "rejected" in payload:
                         return payload  # every event rejected: a receipt, not a transport failure
-                    raise EmitterError(
-                        f"Ops Console refused the batch: HTTP {exc.code} {payload}", status=exc.code, body=payload
+                    if exc.code in CONTENT_STATUSES:
+                        detail = payload.get("detail") if isinstance(payload, dict) else payload
+                        raise _ContentRefused(f"HTTP {exc.code}: {detail}", exc.code) from exc
+                    # 401, 403, 404, 415...: the key or the URL is wrong, not the events: keep them.
+                    raise DeliveryDeferred(
+                        f"Ops Console refused the batch: HTTP {exc.code} {payload}; the events stay queued.",
+                        status=exc.code,
+                        body=payload,
                     ) from exc
                 last_error = f"HTTP {exc.code}"
                 retry_after = _retry_after(exc.headers.get("Retry-After"))
@@ -159,7 +327,9 @@ class OpsEmitter:
                 break
             delay = min(self.backoff_max, self.backoff_base * (2**attempt)) * (0.5 + random.random() / 2)
             time.sleep(max(delay, retry_after or 0.0))
-        raise EmitterError(f"Gave up after {self.max_retries + 1} attempts: {last_error}")
+        raise DeliveryDeferred(
+            f"Gave up after {self.max_retries + 1} attempts: {last_error}; the events stay queued for the next flush."
+        )
 
     def __enter__(self) -> OpsEmitter:
         return self
@@ -248,6 +418,25 @@ class OpsEmitter:
 
     def plan_changed(self, **kw: Any) -> str:
         return self.emit("PLAN_CHANGED", **kw)
+
+
+class _Undelivered(Exception):
+    """Internal: the events of a batch not yet delivered, those lost on the way, and why."""
+
+    def __init__(self, remaining: list[tuple[dict[str, Any], int]], lost: list[LostEvent], error: DeliveryDeferred):
+        super().__init__(str(error))
+        self.remaining = remaining
+        self.lost = lost
+        self.error = error
+
+
+class _ContentRefused(Exception):
+    """The server refused a request for what is in it (400 without a receipt, 413)."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
 def _read_json(exc: urllib.error.HTTPError) -> Any:

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from events.realness import realness_changed
+from events.retention import events_retention_prune
 from events.services import ingest_rate_windows_prune
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,12 @@ def prune_ingest_rate_windows() -> int:
     deleted = ingest_rate_windows_prune()
     logger.info("pruned %d ingest rate windows", deleted)
     return deleted
+
+
+@shared_task(name="events.retention_prune", ignore_result=True)
+def events_retention_prune_task() -> int:
+    """Idempotent: a second run finds only the rows retention keeps (EVENTS_RETENTION_MONTHS, 0 = keep all)."""
+    return events_retention_prune()
 
 
 def _customer_rollups_refresh(tenant_ids: set[str]) -> None:

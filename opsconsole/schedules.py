@@ -102,4 +102,13 @@ SCHEDULES: list[Schedule] = [
         "(beat or the worker is down, or recomputes fail). A dead worker cannot run this: Prometheus "
         "alerts on opsconsole_metrics_age_seconds for that case.",
     ),
+    Schedule(
+        name="events: raw-event retention",
+        task="events.retention_prune",
+        # Daily at a quiet hour; a no-op unless EVENTS_RETENTION_MONTHS is set.
+        crontab="40 3 * * *",
+        expires_seconds=6 * 3600,
+        why="Deletes ops_events older than EVENTS_RETENTION_MONTHS (default 0: keep all), keeping the first "
+        "and last event of each tenant/type and user so no metric changes (events/retention.py).",
+    ),
 ]

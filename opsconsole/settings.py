@@ -18,7 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# OPSCONSOLE_ENV_FILE names another file (tests point it at a temporary one); the
+# first `make run` writes .env with a generated SECRET_KEY (opsconsole/dotenv.py).
+environ.Env.read_env(env.str("OPSCONSOLE_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -82,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsconsole.pages.console_context",
+                # process_restarts: children run_console restarted lately (Today's freshness line).
+                "opsconsole.supervisor.process_restarts_context",
             ],
         },
     },
@@ -143,7 +147,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="UTC")
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, made to survive a database outage (opsconsole/beat.py).
+CELERY_BEAT_SCHEDULER = "opsconsole.beat:ResilientDatabaseScheduler"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
@@ -185,6 +190,8 @@ WHITENOISE_USE_FINDERS = True
 # --- Security (production values unless DEBUG) -----------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes speak plain HTTP to the backend: they are answered, not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -361,3 +368,28 @@ if DATABASE_CLIENT_CHECK_MS:
 METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
 if METRICS_RECOMPUTE_SHARDS < 1:
     raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
+
+# --- Running it for real (issue 19) ---
+# The supervisor's record of the children it restarted (run_console; read by Today).
+SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / "run_console.json"))
+# Beat re-reads the schedule (admin edits) this often, and retries a failed read this often.
+BEAT_SCHEDULE_REREAD_SECONDS = env.float("BEAT_SCHEDULE_REREAD_SECONDS", default=300.0)
+BEAT_SCHEDULE_RETRY_SECONDS = env.float("BEAT_SCHEDULE_RETRY_SECONDS", default=5.0)
+if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0:
+    raise ImproperlyConfigured("BEAT_SCHEDULE_REREAD_SECONDS and BEAT_SCHEDULE_RETRY_SECONDS must be positive.")
+# /readyz calls the console degraded when beat's newest last_run_at is older than this.
+BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
+# `manage.py backup` writes here unless --to says otherwise; pg_dump/pg_restore come from
+# PG_BIN_DIR when set (their major version must be at least the server's), else the PATH.
+BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+# Raw events older than this many months are deleted daily (events/retention.py); 0 keeps
+# everything (the default). Never under EVENTS_RETENTION_MIN_MONTHS: the metrics read 90 days
+# of rollups (customers.metrics.fold.ROLLUP_RETENTION_DAYS) and a rebuild must find those days.
+EVENTS_RETENTION_MIN_MONTHS = 4
+EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=0)
+if EVENTS_RETENTION_MONTHS != 0 and EVENTS_RETENTION_MONTHS < EVENTS_RETENTION_MIN_MONTHS:
+    raise ImproperlyConfigured(
+        f"EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least {EVENTS_RETENTION_MIN_MONTHS} "
+        "(the metrics and their rebuild read the last 90 days)."
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from opsconsole.health import healthz, readyz
 from opsconsole.views import today_page
 
 admin.site.site_header = "Ops Console"
@@ -18,13 +18,9 @@ admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
 admin.site.site_url = "/"
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness for load balancers and the bench's framework floor: no database, no session."""
-    return HttpResponse("ok", content_type="text/plain")
-
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("", include("events.urls")),
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),

@@ -1,0 +1,139 @@
+"""The shipped production stack for tests: gunicorn with deploy/gunicorn.conf.py behind nginx
+with deploy/nginx/opsconsole-proxy.conf, on free high ports as an ordinary process each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.processes import BASE_DIR, free_port, project_env, wait_for_port
+
+DEPLOY = BASE_DIR / "deploy"
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "proxy-test-only-" + "q9z" * 20,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # TLS ends at the proxy in production; here the proxy speaks plain HTTP.
+    "SECURE_SSL_REDIRECT": "0",
+}
+
+
+@pytest.fixture(name="server_database_url")
+def _server_database_url(transactional_db: object) -> str:
+    """The migrated test database as a URL, for servers started as separate processes."""
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def nginx_conf(*, run_dir: Path, listen: int, upstream: int) -> str:
+    template = (DEPLOY / "nginx" / "nginx-unprivileged.conf.in").read_text()
+    return (
+        template.replace("@RUN_DIR@", str(run_dir))
+        .replace("@LISTEN@", f"127.0.0.1:{listen}")
+        .replace("@UPSTREAM@", f"127.0.0.1:{upstream}")
+        .replace("@PROXY_CONF@", str(DEPLOY / "nginx" / "opsconsole-proxy.conf"))
+    )
+
+
+@contextmanager
+def shipped_gunicorn(*, workers: int = 2, log_path: Path | None = None, **env: str) -> Iterator[int]:
+    """gunicorn -c deploy/gunicorn.conf.py on a free port; yields the port."""
+    port = free_port()
+    environment = project_env(**PRODUCTION_ENV, GUNICORN_WORKERS=str(workers), GUNICORN_ACCESS_LOG="-", **env)
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"]
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(argv, cwd=BASE_DIR, env=environment, stdout=log, stderr=log)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def nginx_proxy(upstream_port: int) -> Iterator[str]:
+    """nginx with the shipped proxy directives in front of upstream_port; yields its base URL."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(binary):
+        raise FileNotFoundError("nginx")
+    run_dir = Path(tempfile.mkdtemp(prefix="opsconsole-nginx-"))
+    os.chmod(run_dir, 0o755)  # as root, nginx workers run as nobody and write temp files here
+    port = free_port()
+    conf = run_dir / "nginx.conf"
+    conf.write_text(nginx_conf(run_dir=run_dir, listen=port, upstream=upstream_port))
+    check = subprocess.run([binary, "-t", "-c", str(conf), "-e", str(run_dir / "error.log")], capture_output=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"nginx refused the shipped configuration: {check.stderr.decode()}")
+    process = subprocess.Popen([binary, "-c", str(conf), "-e", str(run_dir / "error.log")], stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+SLOW_CLIENTS = 3  # more than the two gunicorn workers
+TRICKLE_SECONDS = 8.0
+# A scrape that waits longer than this is a scrape Prometheus would have counted as down
+# (its default scrape timeout is 10 s). A failure detector, not a measured timing.
+SCRAPE_TIMEOUT_SECONDS = 5.0
+
+
+def _trickle(port: int, stop: threading.Event) -> None:
+    """POST a body one byte every 0.25 s for TRICKLE_SECONDS (a phone on a bad network)."""
+    body = b'{"events": []}'.ljust(int(TRICKLE_SECONDS / 0.25), b" ")
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer oc_slow\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        for byte in body:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.25)
+        conn.recv(1024)
+
+
+def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int) -> list[str]:
+    """Scrape scrape_url every 0.2 s while SLOW_CLIENTS trickle bodies to slow_port; each
+    scrape's outcome ("200", or "failed: ..." and the scraping stops)."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=_trickle, args=(slow_port, stop), daemon=True) for _ in range(SLOW_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # every slow client has connected and started its body
+    outcomes = []
+    deadline = time.monotonic() + TRICKLE_SECONDS - 2
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(scrape_url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+                outcomes.append(str(response.status))
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            outcomes.append(f"failed: {type(exc).__name__}")
+            break
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes

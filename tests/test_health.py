@@ -1,0 +1,139 @@
+"""/healthz and /readyz, and the operator-true 503s of opsconsole/middleware.py (issue 19)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+from django.test import Client
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from customers.metrics.recompute import metrics_recompute
+from events.models import Event
+from opsconsole import health
+
+
+@pytest.fixture(autouse=True)
+def _migrations_not_remembered() -> None:
+    health._migrations_applied = False
+
+
+def test_healthz_answers_ok_without_the_database():
+    response = Client().get("/healthz")
+    assert (response.status_code, response.content) == (200, b"ok")
+
+
+@pytest.mark.django_db
+def test_readyz_is_ready_with_a_fresh_recompute_and_a_beating_beat():
+    metrics_recompute()
+    every = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.create(name="t", task="x", interval=every, last_run_at=timezone.now() - timedelta(seconds=70))
+    response = Client().get("/readyz")
+    body = response.json()
+    assert (response.status_code, body["status"]) == (200, "ready"), body
+    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["migrations"] == {"ok": True, "pending": []}
+    assert body["checks"]["recompute"]["ok"] and body["checks"]["recompute"]["age_seconds"] < 60
+    assert body["checks"]["beat"]["ok"] and 69 <= body["checks"]["beat"]["last_run_age_seconds"] < 130
+
+
+@pytest.mark.django_db
+def test_readyz_stays_200_but_degraded_when_beat_is_silent_and_metrics_never_ran():
+    every = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+    silent_for = settings.BEAT_HEARTBEAT_STALE_SECONDS + 60
+    PeriodicTask.objects.create(
+        name="t", task="x", interval=every, last_run_at=timezone.now() - timedelta(seconds=silent_for)
+    )
+    response = Client().get("/readyz")
+    body = response.json()
+    assert (response.status_code, body["status"]) == (200, "degraded")
+    assert body["checks"]["recompute"] == {
+        "ok": False,
+        "age_seconds": None,
+        "stale_after_seconds": settings.METRICS_STALE_AFTER_MINUTES * 60,
+    }
+    assert body["checks"]["beat"]["ok"] is False and body["checks"]["beat"]["last_run_age_seconds"] >= silent_for
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_while_a_migration_is_not_applied():
+    latest = MigrationRecorder.Migration.objects.filter(app="events").order_by("-name").first()
+    latest.delete()  # as if the new code were deployed before `migrate` ran (rolled back after the test)
+    response = Client().get("/readyz")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["migrations"] == {"ok": False, "pending": [f"events.{latest.name}"]}
+
+
+def _ingest(client: Client, key: str, count: int = 3) -> object:
+    events = [{"event_id": str(uuid.uuid4()), "tenant_id": "acme", "event_type": "LOGIN"} for _ in range(count)]
+    return client.post(
+        "/api/v1/events",
+        data=json.dumps({"events": events}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+def _database_setting(name: str, value: str | None) -> None:
+    """ALTER DATABASE ... SET for new connections of the test database (RESET with None)."""
+    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+        database = settings.DATABASES["default"]["NAME"]
+        if value is None:
+            admin.execute(f'ALTER DATABASE "{database}" RESET {name}')
+        else:
+            admin.execute(f"ALTER DATABASE \"{database}\" SET {name} = '{value}'")
+    connection.close()  # the next request opens a connection with the new setting
+
+
+def _conninfo() -> str:
+    db = settings.DATABASES["default"]
+    return f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname=postgres"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_only_database_gets_its_own_503_message_and_log_line(make_key, caplog):
+    _, key = make_key("ingest")
+    _database_setting("default_transaction_read_only", "on")
+    try:
+        with caplog.at_level(logging.WARNING, logger="opsconsole.middleware"):
+            response = _ingest(Client(), key)
+    finally:
+        _database_setting("default_transaction_read_only", None)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["reason"] == "read_only"
+    assert "read-only" in response.json()["detail"] and "nothing was stored" in response.json()["detail"]
+    assert any("database is read-only: DATABASE_URL points at a standby" in r.getMessage() for r in caplog.records)
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_timeout_gets_its_own_503_message_and_log_line(make_key, caplog):
+    _, key = make_key("ingest")
+    _database_setting("lock_timeout", "300ms")
+    database = settings.DATABASES["default"]["NAME"]
+    try:
+        with psycopg.connect(_conninfo().replace("dbname=postgres", f"dbname={database}")) as locker:
+            # A long migration holding its lock: every statement touching ops_events waits, then times out.
+            locker.execute("LOCK TABLE ops_events IN ACCESS EXCLUSIVE MODE")
+            with caplog.at_level(logging.WARNING, logger="opsconsole.middleware"):
+                response = _ingest(Client(), key)
+            locker.rollback()
+    finally:
+        _database_setting("lock_timeout", None)
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The database did not answer in time; nothing was stored. Retry after a few seconds.",
+        "reason": "timeout",
+    }
+    assert any(r.getMessage().startswith("database timeout") for r in caplog.records)
+    assert Event.objects.count() == 0
