@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from django.db import connection
 
-from customers.models import TenantMetrics
 from customers.metrics.recompute import metrics_recompute
+from customers.models import TenantMetrics
 from events.classification import events_reclassify
 from events.models import Event
 from events.retention import events_retention_prune
