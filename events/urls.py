@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi
+from events.registry_apis import EventTypeDetailApi, EventTypeListApi
 from events.views import metrics_view
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -16,4 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="metrics-days-since-last-interaction",
     ),
     path("metrics", metrics_view, name="metrics-prometheus"),
+    # The registry's contract; <path:> because a name may hold any printable character, "/" included.
+    path("ops/event-types", EventTypeListApi.as_view(), name="event-types"),
+    path("ops/event-types/<path:name>", EventTypeDetailApi.as_view(), name="event-type"),
 ]
