@@ -91,10 +91,11 @@ ROLE_SETS: dict[str, RoleSet] = _role_sets()
 
 
 class Registry:
-    """A snapshot of every registered type (one query; the table is small)."""
+    """A snapshot of every registered type (one query; the table is small), in the order the
+    types were registered: the order a role's types are listed in founder-facing text."""
 
     def __init__(self, types: Iterable[EventType]) -> None:
-        self.types = sorted(types, key=lambda t: t.name)
+        self.types = list(types)
         self._by_lower = {t.name.lower(): t for t in self.types}
 
     def find(self, name: str) -> EventType | None:
@@ -102,7 +103,7 @@ class Registry:
         return self._by_lower.get(name.lower())
 
     def members(self, role: str, *, min_friction_weight: float | None = None) -> list[EventType]:
-        """The types in the role set ``role`` (a key of ROLE_SETS), by name."""
+        """The types in the role set ``role`` (a key of ROLE_SETS), in registry order."""
         member = ROLE_SETS[role].member
         return [
             t
@@ -112,7 +113,7 @@ class Registry:
 
 
 def event_type_registry() -> Registry:
-    return Registry(EventType.objects.all())
+    return Registry(EventType.objects.order_by("created_at", "name"))
 
 
 def _by_name(name: str) -> QuerySet[EventType]:

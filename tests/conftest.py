@@ -102,6 +102,9 @@ def _reference_data_ensure() -> None:
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
         # The default vocabulary's roles, as the later migrations set them.
         importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
+        importlib.import_module("events.migrations.0009_i15_registry_validation").integration_types_recategorise(
+            apps, None
+        )
     if not NorthStarSettings.objects.exists():
         importlib.import_module("events.migrations.0006_seed_north_star").seed(apps, _SqlRunner())
     if not InfraLimitSettings.objects.exists():
@@ -110,6 +113,7 @@ def _reference_data_ensure() -> None:
         )
     if not Playbook.objects.exists():
         importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
+        importlib.import_module("playbooks.migrations.0004_i15_registry_seeded_playbooks_in_roles").in_roles(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,25 @@ import django.db.models.functions.text
 import events.models
 from django.db import migrations, models
 
+# API_CALL is the product's integration calling in (the demo sends it without a user): machine
+# traffic that shows the account is connected, not a value a person takes. As a "value" type it
+# was indistinguishable in every role from the certificates, which the seeded "Certificates only"
+# playbook names by role (side_value: value types neither core nor weighted). Nothing in the
+# engine reads the "value" category, so no number changes.
+INTEGRATION_TYPES = ("API_CALL",)
+
+
+def integration_types_recategorise(apps, schema_editor):
+    EventType = apps.get_model("events", "EventType")
+    EventType.objects.filter(
+        name__in=INTEGRATION_TYPES, category="value", core_value=False, engagement_weight=0
+    ).update(category="engagement")
+
+
+def integration_types_restore(apps, schema_editor):
+    EventType = apps.get_model("events", "EventType")
+    EventType.objects.filter(name__in=INTEGRATION_TYPES, category="engagement").update(category="value")
+
 
 class Migration(migrations.Migration):
 
@@ -28,4 +47,5 @@ class Migration(migrations.Migration):
             name='events_eventtype_name_ci',
             constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='events_eventtype_name_ci', violation_error_message='An event type with this name already exists in another case (names match case-insensitively); edit that one instead.'),
         ),
+        migrations.RunPython(integration_types_recategorise, integration_types_restore),
     ]
