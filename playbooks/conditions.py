@@ -61,7 +61,7 @@ METRICS: dict[str, Metric] = {
     for m in [
         Metric(
             "event_count",
-            "Real events of the listed types in the last N days (rollups).",
+            "Real events of the listed types or roles (e.g. blocked events) in the last N days (rollups).",
             windowed=True,
             needs_event_types=True,
         ),
@@ -81,7 +81,7 @@ METRICS: dict[str, Metric] = {
         Metric("stickiness_30d", "Weighted engagement over 30 days / 4.3 (weekly).", column="tm.stickiness_30d"),
         Metric(
             "days_since_investigation",
-            "Days since the last INCIDENT_VIEWED or REPLAY_COMPLETED; NULL (never matches) if never.",
+            "Days since the last core-value event (the registry's core_value types); NULL (never matches) if never.",
             column="tm.days_since_investigation",
             days_since="the last investigation",
         ),
