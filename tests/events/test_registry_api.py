@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from customers.models import TenantMetrics
+from customers.services import metrics_recompute
 from events.models import ClassificationState, EventType
+from tests.customers.conftest import Ev, days_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +174,17 @@ def test_the_schema_describes_the_registry_field_by_field(staff_client):
     assert set(props) == set(INVOICE_SENT) | {"name"}
     assert "0-100" in props["friction_weight"]["description"]
     assert "blocked" in props["friction_signal"]["description"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_weight_put_takes_effect_at_the_next_incremental_recompute(make_key, metrics_db):
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(d)) for d in range(7)])
+    metrics_recompute()
+    assert TenantMetrics.objects.get(tenant_id="acme").stickiness_7d == pytest.approx(1.4)  # 7 x 0.2
+    viewed = _client(make_key, "write").get("/ops/event-types/incident_viewed").json()
+    answer = _client(make_key, "write").put(
+        "/ops/event-types/incident_viewed", {**viewed, "label": "", "engagement_weight": 1}, format="json"
+    )
+    assert answer.status_code == 200
+    assert metrics_recompute().mode == "incremental"
+    assert TenantMetrics.objects.get(tenant_id="acme").stickiness_7d == pytest.approx(7.0)  # 7 x 1

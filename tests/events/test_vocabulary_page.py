@@ -77,9 +77,11 @@ def test_today_has_no_link_once_the_events_fit_the_registry(staff_client):
 
 def test_today_names_unregistered_names_sent_in_the_window_only(staff_client):
     events_store(
-        [Ev("acme", "INCIDENT_VIEWED", days_ago(1))]
-        + [Ev("acme", "Order Completed", days_ago(2))]  # sent this month, never registered
-        + [Ev("acme", "legacy_click", days_ago(45))]  # unregistered, but not sent for 45 days
+        [
+            Ev("acme", "INCIDENT_VIEWED", days_ago(1)),
+            Ev("acme", "Order Completed", days_ago(2)),  # sent this month, never registered
+            Ev("acme", "legacy_click", days_ago(45)),  # unregistered, but not sent for 45 days
+        ]
     )
     link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
     assert "1 event name(s) arriving that are not registered (Order Completed)" in link
