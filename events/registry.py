@@ -139,9 +139,9 @@ def event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool]
 
     A name that differs only in case from a registered type replaces that type and keeps
     its first spelling. Raises django ValidationError (field -> messages) and changes
-    nothing when any field is invalid. Locked by ``SELECT ... FOR UPDATE`` on the row, and
-    the unique index on lower(name) turns two racing creates into one create and one
-    validation error, never two types.
+    nothing when any field is invalid. A replace locks the row (``SELECT ... FOR UPDATE``);
+    two racing creates of one name (in any case) meet at the unique index on lower(name),
+    and the loser retries as a replace: never two types, never an IntegrityError.
     """
     try:
         return _event_type_put(name=name, data=data)

@@ -188,3 +188,9 @@ def test_a_weight_put_takes_effect_at_the_next_incremental_recompute(make_key, m
     assert answer.status_code == 200
     assert metrics_recompute().mode == "incremental"
     assert TenantMetrics.objects.get(tenant_id="acme").stickiness_7d == pytest.approx(7.0)  # 7 x 1
+
+
+def test_a_name_with_a_newline_is_a_400_not_a_404(make_key, read_client):
+    answer = _client(make_key, "write").put("/ops/event-types/two%0Alines", {}, format="json")
+    assert answer.status_code == 400 and answer.json()["name"][0]
+    assert read_client.get("/ops/event-types/two%0Alines").status_code == 404  # GET: simply not registered
