@@ -46,7 +46,14 @@ PUBLIC = {
     "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
-SAMPLE_ARGUMENTS = {"str": "acme", "slug": "acme", "int": "1", "path": "acme", "uuid": str(uuid.uuid4())}
+SAMPLE_ARGUMENTS = {
+    "str": "acme",
+    "slug": "acme",
+    "int": "1",
+    "path": "acme",
+    "any_name": "acme",  # an event type name (events/urls.py)
+    "uuid": str(uuid.uuid4()),
+}
 
 
 @dataclass(frozen=True)
