@@ -202,3 +202,17 @@ def test_silent_churn_is_found_from_the_core_value(slotwise):
     metrics_recompute()
     assert TenantMetrics.objects.get(tenant_id="quiet").days_since_investigation == 7
     assert matched("quiet") == ["silent_churn"]
+
+
+@pytest.mark.django_db
+def test_the_playbooks_api_reads_conditions_in_the_products_types(read_client):
+    scheduling_vocabulary_install()
+    body = {p["id"]: p["trigger_conditions"] for p in read_client.get("/ops/playbooks").json()}
+    assert body["policy_friction"] == ["3+ Double-booking block in 7 days"]
+    assert body["abandonment"] == ["3+ Booking Abandoned in 7 days"]
+    assert body["legal_only"] == [
+        "1+ Availability report in 30 days",
+        "no Booking Created or Booking confirmed in 30 days",
+    ]
+    spec_words = ("POLICY", "REPLAY", "EXPORT", "CERT", "INCIDENT")
+    assert not [text for texts in body.values() for text in texts if any(w in text for w in spec_words)]
