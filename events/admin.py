@@ -22,6 +22,7 @@ from events.models import (
     NorthStarSettings,
     UserAgentPattern,
 )
+from events.registry import CLASSIFICATION_FIELDS
 from events.services import (
     classification_rules_changed,
     internal_user_rule_delete,
@@ -33,22 +34,41 @@ from events.services import (
 
 @admin.register(EventType)
 class EventTypeAdmin(admin.ModelAdmin):
+    """Validation is the model's (events/models.py), the same the API applies: a weight
+    outside 0-100, an unknown signal or role, or a name that exists in another case is a
+    form error. The Vocabulary page (/vocabulary/) links here to add a name it has seen."""
+
     list_display = [
         "name",
+        "label",
         "category",
+        "core_value",
         "friction_signal",
         "friction_weight",
         "engagement_weight",
+        "north_star_role",
+        "page_view",
         "counts_as_real_interaction",
     ]
-    list_filter = ["category", "counts_as_real_interaction"]
+    list_filter = [
+        "category",
+        "core_value",
+        "friction_signal",
+        "north_star_role",
+        "page_view",
+        "counts_as_real_interaction",
+    ]
     list_editable = ["friction_weight", "engagement_weight", "counts_as_real_interaction"]
-    search_fields = ["name", "description"]
+    search_fields = ["name", "label", "description"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: EventType | None = None) -> list[str]:
+        # The name is the key events refer to: renaming it would orphan them (and make a copy).
+        return ["name"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: EventType, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        if "counts_as_real_interaction" in form.changed_data:
-            # Which types count changed: the real-user cache is rebuilt with the reclassification.
+        if CLASSIFICATION_FIELDS & set(form.changed_data):
+            # What counts or what is a page view changed: history is reclassified.
             classification_rules_changed()
 
 

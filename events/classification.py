@@ -9,8 +9,9 @@ Two paths apply the same rules, in the same order (the first match wins):
 5. ``automation_client`` / ``bot`` — ``metadata.user_agent`` matches an active user-agent pattern
    (the end user's agent as the product forwards it; the HTTP User-Agent of the ingestion
    request is the product's backend and is never looked at);
-6. ``single_page_visit`` — a PAGE_VIEW that is the only event of its session, once the session
-   has been quiet for ``SINGLE_PAGE_QUIET_MINUTES``.
+6. ``single_page_visit`` — a page view (any type the registry marks ``page_view``; seeded:
+   PAGE_VIEW) that is the only event of its session, once the session has been quiet for
+   ``SINGLE_PAGE_QUIET_MINUTES``.
 
 ``classify_batch`` applies 1-5 in Python at ingestion. Rule 6 needs the whole
 session, which ingestion cannot know, so it is applied by the SQL passes below:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A session whose only event is one PAGE_VIEW is judged a single-page visit once it
+# A session whose only event is one page view is judged a single-page visit once it
 # has been quiet this long (a second event within it makes the visit real).
 SINGLE_PAGE_QUIET_MINUTES = 30
 # Edits made outside the services (shell, bulk SQL) reach ingestion within this bound;
@@ -222,7 +223,8 @@ CASE
   WHEN {_flag_sql("test")} THEN 'test_traffic'
   WHEN {_flag_sql("demo")} THEN 'demo'
   WHEN ua.reason IS NOT NULL THEN ua.reason
-  WHEN e.event_type = 'PAGE_VIEW' AND e.session_id <> '' AND e.occurred_at < %(quiet_before)s
+  WHEN e.event_type IN (SELECT pv.name FROM events_eventtype pv WHERE pv.page_view)  -- hashed once per statement
+       AND e.session_id <> '' AND e.occurred_at < %(quiet_before)s
        AND NOT EXISTS (SELECT 1 FROM ops_events o  -- o.session_id <> '' lets it use ops_events_session
                        WHERE o.session_id = e.session_id AND o.session_id <> '' AND o.id <> e.id)
     THEN 'single_page_visit'
@@ -310,6 +312,7 @@ SELECT md5(concat_ws('|',
   (SELECT string_agg(tenant_id || ':' || kind, ',' ORDER BY tenant_id)
      FROM customers_tenant WHERE kind <> 'customer'),
   (SELECT string_agg(name, ',' ORDER BY name) FROM events_eventtype WHERE counts_as_real_interaction),
+  (SELECT 'page_view:' || string_agg(name, ',' ORDER BY name) FROM events_eventtype WHERE page_view),
   %s::text))
 """
 
@@ -410,7 +413,7 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
     - Otherwise re-check, with set-based SQL over indexed ranges only:
       * rows committed since the last pass (``ingest_xid`` window), which closes the
         race of a batch classified with rules that changed while it was in flight;
-      * the sessions of PAGE_VIEWs that became quiet since the last pass, and of the
+      * the sessions of page views that became quiet since the last pass, and of the
         rows above (a late event can turn a single-page visit back into a real one).
       Then fold the users of changed rows into the real-user cache (or rebuild it if
       some rows stopped being real).
@@ -445,7 +448,7 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
                 WHERE ingest_xid >= %(lo)s::text::xid8 AND ingest_xid < %(hi)s::text::xid8
             ), quiet AS (
                 SELECT session_id FROM ops_events
-                WHERE event_type = 'PAGE_VIEW' AND session_id <> ''
+                WHERE event_type IN (SELECT name FROM events_eventtype WHERE page_view) AND session_id <> ''
                   AND occurred_at >= %(cutoff)s AND occurred_at < %(quiet_before)s
             ), sessions AS (
                 SELECT session_id FROM fresh WHERE session_id <> '' UNION SELECT session_id FROM quiet

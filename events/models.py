@@ -8,6 +8,7 @@ cache that ``manage.py recompute_metrics --full`` rebuilds from this table.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 
@@ -66,6 +67,14 @@ def event_type_name_validate(value: str) -> None:
         raise ValidationError("An event type name has printable characters only, with no leading or trailing space.")
 
 
+def weight_validate(value: float) -> None:
+    """A weight is a finite number (NaN passes the range validators, since it compares false)."""
+    if not math.isfinite(value):
+        raise ValidationError(
+            "A weight is a finite number between %(min)g and %(max)g.", params={"min": WEIGHT_MIN, "max": WEIGHT_MAX}
+        )
+
+
 def event_type_label_default(name: str) -> str:
     """The label a type reads as until the founder writes one: "invoice_sent" -> "Invoice sent"."""
     if "_" not in name and not name.isupper():
@@ -114,12 +123,12 @@ class EventType(models.Model):
     )
     friction_weight = models.FloatField(
         default=0.0,
-        validators=[MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
+        validators=[weight_validate, MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
         help_text="Weight in the friction score (0-100); 0 means the type is not friction.",
     )
     engagement_weight = models.FloatField(
         default=0.0,
-        validators=[MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
+        validators=[weight_validate, MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
         help_text="Weight in the stickiness score (0-100); 0 means the type does not count.",
     )
     north_star_role = models.CharField(
@@ -141,7 +150,12 @@ class EventType(models.Model):
         ordering = ["category", "name"]
         constraints = [
             # Names match case-insensitively: "Login" and "LOGIN" are one type, first spelling kept.
-            models.UniqueConstraint(Lower("name"), name="events_eventtype_name_ci"),
+            models.UniqueConstraint(
+                Lower("name"),
+                name="events_eventtype_name_ci",
+                violation_error_message="An event type with this name already exists in another case "
+                "(names match case-insensitively); edit that one instead.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(friction_weight__gte=WEIGHT_MIN, friction_weight__lte=WEIGHT_MAX)
                 & models.Q(engagement_weight__gte=WEIGHT_MIN, engagement_weight__lte=WEIGHT_MAX),

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from events.models import Milestone, NorthStarSettings
+from events.models import Milestone, NorthStarRole, NorthStarSettings
 
 METRIC_NAME = "days_since_last_real_user_interaction"
 SECONDS_PER_DAY = 86400.0
@@ -37,13 +37,34 @@ class Status:
     CRITICAL = "critical"
 
 
-# The spec's "Current State" rows: label and the registry type behind it.
-CURRENT_STATE_ROWS: list[tuple[str, str]] = [
-    ("signup", "SIGNUP"),
-    ("login", "LOGIN"),
-    ("core_action", "CORE_ACTION"),
-    ("decision", "DECISION"),
-]
+# The spec's "Current State" rows: each is a north-star role, and reads every registered
+# type the founder gave that role (events.models.NorthStarRole), so "login" works as well as "LOGIN".
+CURRENT_STATE_ROLES: tuple[str, ...] = (
+    NorthStarRole.SIGNUP,
+    NorthStarRole.LOGIN,
+    NorthStarRole.CORE_ACTION,
+    NorthStarRole.DECISION,
+)
+
+# First and last real event of the types of one role. The two scalar subqueries run once
+# per registered type of the role (usually one), each a top-1 probe of the partial index
+# ops_events_real_type_time: their predicate repeats the index's condition so the planner
+# can use it, and event_type = et.name is a parameter of each probe, not a scan.
+_CURRENT_STATE_SQL = """
+SELECT string_agg(et.name, ', ' ORDER BY et.created_at, et.name) AS event_types,
+       min(p.first_at) AS first_at,
+       max(p.last_at) AS last_at
+FROM events_eventtype et
+CROSS JOIN LATERAL (
+    SELECT (SELECT occurred_at FROM ops_events
+            WHERE event_type = et.name AND is_real AND NOT (user_id = '')
+            ORDER BY occurred_at ASC LIMIT 1) AS first_at,
+           (SELECT occurred_at FROM ops_events
+            WHERE event_type = et.name AND is_real AND NOT (user_id = '')
+            ORDER BY occurred_at DESC LIMIT 1) AS last_at
+) p
+WHERE et.north_star_role = %(role)s
+"""
 
 
 def north_star_status(days: float | None) -> str:
@@ -107,31 +128,22 @@ def north_star_targets() -> NorthStarSettings:
 
 
 def current_state(*, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Days since the first and the last real event of each "Current State" type.
+    """Days since the first and the last real event of each "Current State" role.
 
-    Each min/max is a top-1 probe of the partial index ops_events_real_type_time.
+    ``event_type`` names the registered types of the role (comma-separated; null when no
+    type has it yet). One statement per role: see _CURRENT_STATE_SQL for the index it probes.
     """
     now = now or timezone.now()
     rows: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
-        for label, event_type in CURRENT_STATE_ROWS:
-            # The predicate repeats the partial index's condition so the planner can use it.
-            cursor.execute(
-                """
-                SELECT (SELECT occurred_at FROM ops_events
-                        WHERE event_type = %(t)s AND is_real AND NOT (user_id = '')
-                        ORDER BY occurred_at ASC LIMIT 1),
-                       (SELECT occurred_at FROM ops_events
-                        WHERE event_type = %(t)s AND is_real AND NOT (user_id = '')
-                        ORDER BY occurred_at DESC LIMIT 1)
-                """,
-                {"t": event_type},
-            )
-            first_at, last_at = cursor.fetchone()
+        for role in CURRENT_STATE_ROLES:
+            cursor.execute(_CURRENT_STATE_SQL, {"role": str(role)})
+            found = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
+            first_at, last_at = found["first_at"], found["last_at"]
             rows.append(
                 {
-                    "metric": label,
-                    "event_type": event_type,
+                    "metric": str(role),
+                    "event_type": found["event_types"],
                     "days_since_first": _days_between(first_at, now),
                     "days_since_last": _days_between(last_at, now),
                     "first_at": _iso(first_at),

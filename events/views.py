@@ -1,4 +1,4 @@
-"""Plain Django views of the events app: the Prometheus scrape endpoint."""
+"""Plain Django views of the events app: the Prometheus scrape endpoint and the Vocabulary page."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from events.exporter import metrics_exposition
+from events.vocabulary import VOCABULARY_DAYS, vocabulary, vocabulary_mismatch_reasons
+from opsconsole.pages import staff_required
 
 
 @require_GET
@@ -26,3 +29,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             response["Content-Type"] = "text/plain; charset=utf-8"
             return response
     return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+@staff_required
+@require_GET
+def vocabulary_page(request: HttpRequest) -> HttpResponse:
+    """``/vocabulary/``: the names the product sends against the registry, to set roles up in one place."""
+    found = vocabulary()
+    return render(
+        request,
+        "events/vocabulary.html",
+        {"vocabulary": found, "days": VOCABULARY_DAYS, "mismatch": vocabulary_mismatch_reasons(found)},
+    )

@@ -21,6 +21,7 @@ from customers.selectors import cached_per_recompute, metrics_freshness, real_us
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
+from events.vocabulary import vocabulary_mismatch
 from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
 from opsconsole.charts import HLine, Series, line_chart
 from opsconsole.pages import staff_required
@@ -147,6 +148,8 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
             "alerts": _open_alerts(overview=overview),
             "freshness": freshness,
+            # --- Vocabulary (issue 15): a link while the product's events do not fit the registry.
+            "vocabulary_mismatch": vocabulary_mismatch(),
         },
     )
 

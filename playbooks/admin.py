@@ -13,8 +13,15 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from events.models import EventType
-from playbooks.conditions import METRICS, SQL_OPERATORS, condition_problems, condition_text
+from events.registry import event_type_registry
+from playbooks.conditions import (
+    METRICS,
+    SQL_OPERATORS,
+    condition_problems,
+    condition_text,
+    selectors_normalise,
+    selectors_split,
+)
 from playbooks.models import (
     ChurnRecord,
     InterventionRecord,
@@ -27,8 +34,10 @@ from playbooks.selectors import playbook_preview
 
 
 class TriggerConditionForm(forms.ModelForm):
-    """Rejects an unknown metric or operator, a missing or stray window, and unknown event
-    types with messages that say what to use instead (the same checks the engine applies)."""
+    """Rejects an unknown metric or operator, a missing or stray window, a threshold no metric
+    can reach (negative, 1e308), and unknown event types or roles, with messages that say what
+    to use instead (the same checks the engine applies). Type names match in any case and are
+    saved in their registered spelling; roles as '<role> events'."""
 
     metric = forms.ChoiceField(
         choices=[(key, f"{key}: {m.description}") for key, m in METRICS.items()],
@@ -51,7 +60,8 @@ class TriggerConditionForm(forms.ModelForm):
         data = super().clean()
         if "metric" not in data or "operator" not in data:
             return data  # the field errors already say what is wrong
-        event_types = [t.strip().upper() for t in (data.get("event_types") or "").split(",") if t.strip()]
+        known = [t.name for t in event_type_registry().types]
+        event_types = selectors_normalise(selectors_split(data.get("event_types") or ""), known_event_types=known)
         data["event_types"] = ",".join(event_types)
         problems = condition_problems(
             metric=data["metric"],
@@ -59,7 +69,7 @@ class TriggerConditionForm(forms.ModelForm):
             threshold=data.get("threshold"),
             window_days=data.get("window_days"),
             event_types=event_types,
-            known_event_types=EventType.objects.values_list("name", flat=True),
+            known_event_types=known,
         )
         for field, message in problems.items():
             if field in self.fields and field not in self.errors:
@@ -78,7 +88,7 @@ class TriggerConditionInline(admin.TabularInline):
 
     @admin.display(description="Reads as")
     def reads_as(self, obj: TriggerCondition) -> str:
-        return condition_text(obj) if obj.pk else "-"
+        return condition_text(obj, registry=event_type_registry()) if obj.pk else "-"
 
 
 class PlaybookActionInline(admin.StackedInline):
@@ -112,7 +122,10 @@ class PlaybookAdmin(admin.ModelAdmin):
 
     @admin.display(description="Conditions (all must hold)")
     def conditions_text(self, obj: Playbook) -> str:
-        return " AND ".join(condition_text(c) for c in obj.conditions.all()) or "(none: never matches)"
+        registry = event_type_registry()
+        return (
+            " AND ".join(condition_text(c, registry=registry) for c in obj.conditions.all()) or "(none: never matches)"
+        )
 
     @admin.display(description="Matched at last recompute", ordering="match_count")
     def matched_now(self, obj: Playbook) -> int:

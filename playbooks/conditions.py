@@ -9,10 +9,20 @@ Every metric is measured from the metrics engine's caches for ALL tenants in
 one statement (``match_query``): scalar metrics read ``ops_tenant_metrics``
 (alias ``tm``); windowed ones aggregate the day rollups (real events only, per
 UTC day, windows ending on ``as_of`` inclusive, like the engine's).
+
+``event_count`` counts types named by *selectors* (comma-separated, any case):
+a registered type's name (``invoice_sent``), or a role of the registry written
+``<role> events`` (``core_value events``, ``blocked events``, ``friction events``,
+``login events``; the roles are events.registry.ROLE_SETS), optionally
+``weighing N+`` (only the role's types whose friction weight is at least N). A
+role is resolved against the registry at every evaluation, so a playbook written
+in roles matches in any product and follows the founder's registry edits.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +31,7 @@ from typing import Any, Protocol
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.fold import ROLLUP_RETENTION_DAYS
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
+from events.registry import ROLE_SETS, Registry
 
 
 class ConditionLike(Protocol):
@@ -52,7 +63,7 @@ METRICS: dict[str, Metric] = {
     for m in [
         Metric(
             "event_count",
-            "Real events of the listed types in the last N days (rollups).",
+            "Real events of the listed types or roles (e.g. blocked events) in the last N days (rollups).",
             windowed=True,
             needs_event_types=True,
         ),
@@ -98,25 +109,99 @@ METRICS: dict[str, Metric] = {
 }
 SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "="}
 MAX_WINDOW_DAYS = ROLLUP_RETENTION_DAYS
+# No metric is negative, and none comes near a billion (event counts over the longest window
+# included): a threshold outside this range is a typo such as 1e308 or -5.
+THRESHOLD_MIN = 0.0
+THRESHOLD_MAX = 1_000_000_000.0
+# "core_value events", "friction events weighing 2+".
+_ROLE_SELECTOR_RE = re.compile(r"^\s*([a-z_]+)\s+events(?:\s+weighing\s+(\d+(?:\.\d+)?)\s*\+)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RoleSelector:
+    role: str
+    min_friction_weight: float | None = None
+
+    def __str__(self) -> str:
+        weight = "" if self.min_friction_weight is None else f" weighing {_num(self.min_friction_weight)}+"
+        return f"{self.role} events{weight}"
+
+
+def role_selector_parse(selector: str) -> RoleSelector | None:
+    """The role a selector names ("blocked events"), or None for a type name.
+
+    A phrase that reads as a role always means the role, so a condition reads the
+    same with or without the registry at hand."""
+    found = _ROLE_SELECTOR_RE.match(selector)
+    if found is None or found.group(1).lower() not in ROLE_SETS:
+        return None
+    weight = found.group(2)
+    return RoleSelector(found.group(1).lower(), None if weight is None else float(weight))
+
+
+def selectors_split(event_types: str) -> list[str]:
+    """The comma-separated selectors of a condition, stripped, as written."""
+    return [t.strip() for t in event_types.split(",") if t.strip()]
+
+
+def selectors_normalise(selectors: Sequence[str], *, known_event_types: Iterable[str]) -> list[str]:
+    """Each selector in its canonical spelling: a role as ``<role> events``, a type as registered
+    (the first spelling, whatever case the founder typed). Unknown names are kept as typed."""
+    spelled = {name.lower(): name for name in known_event_types}
+    out: list[str] = []
+    for selector in selectors:
+        role = role_selector_parse(selector)
+        out.append(str(role) if role else spelled.get(selector.lower(), selector))
+    return out
+
+
+def condition_event_types(condition: ConditionLike, *, registry: Registry) -> list[str]:
+    """The registered names the condition's selectors stand for, in registry order, once each."""
+    names: list[str] = []
+    for selector in condition.event_type_list():
+        role = role_selector_parse(selector)
+        if role is not None:
+            found = [t.name for t in registry.members(role.role, min_friction_weight=role.min_friction_weight)]
+        else:
+            event_type = registry.find(selector)
+            found = [event_type.name] if event_type else []
+        names += [n for n in found if n not in names]
+    return names
+
+
+def _selectors_noun(condition: ConditionLike, registry: Registry | None) -> str:
+    """What a windowed event_count counts, in the product's words: the types' labels where
+    the founder wrote one, else their names; a role no type has yet says so."""
+    parts: list[str] = []
+    for selector in condition.event_type_list():
+        role = role_selector_parse(selector)
+        if registry is None:
+            parts.append(selector)
+        elif role is not None:
+            members = registry.members(role.role, min_friction_weight=role.min_friction_weight)
+            parts += [t.label or t.name for t in members] or [f"{role} (no type has this role yet)"]
+        else:
+            event_type = registry.find(selector)
+            parts.append((event_type.label or event_type.name) if event_type else selector)
+    unique = list(dict.fromkeys(parts))
+    return ", ".join(unique[:-1]) + " or " + unique[-1] if len(unique) > 1 else "".join(unique)
 
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def condition_text(condition: ConditionLike) -> str:
-    """The condition as a founder reads it, e.g. "3+ POLICY_BLOCK_REPEAT in 7 days"."""
+def condition_text(condition: ConditionLike, *, registry: Registry | None = None) -> str:
+    """The condition as a founder reads it, e.g. "3+ POLICY_BLOCK_REPEAT in 7 days".
+
+    With the registry, roles read as the product's own types ("blocked events" ->
+    POLICY_BLOCK_REPEAT); without it, selectors read as written."""
     metric = METRICS.get(condition.metric)
     op, t = condition.operator, _num(condition.threshold)
     if metric is None:
         return f"{condition.metric} {op} {t} (unknown metric)"
     if metric.windowed:
-        types = condition.event_type_list()
-        noun = (
-            (", ".join(types[:-1]) + " or " + types[-1] if len(types) > 1 else "".join(types))
-            if metric.needs_event_types
-            else metric.noun
-        )
+        noun = _selectors_noun(condition, registry) if metric.needs_event_types else metric.noun
         window = f"in {condition.window_days} day{'s' if condition.window_days != 1 else ''}"
         if op == "==" and condition.threshold == 0:
             return f"no {noun} {window}"
@@ -153,6 +238,11 @@ def condition_problems(
         problems["operator"] = f"Unknown operator '{operator}'. Choose one of: {', '.join(SQL_OPERATORS)}."
     if threshold is None:
         problems["threshold"] = "A threshold is required."
+    elif not (math.isfinite(threshold) and THRESHOLD_MIN <= threshold <= THRESHOLD_MAX):
+        problems["threshold"] = (
+            f"The threshold must be a number from {_num(THRESHOLD_MIN)} to {THRESHOLD_MAX:,.0f} "
+            "(no metric is negative or anywhere near that large)."
+        )
     if spec is None:
         return problems
     if spec.windowed:
@@ -166,12 +256,16 @@ def condition_problems(
         problems["window_days"] = f"'{metric}' has a fixed window; leave window_days empty."
     if spec.needs_event_types:
         if not event_types:
-            problems["event_types"] = "event_count needs at least one event type, e.g. POLICY_BLOCK_REPEAT."
+            problems["event_types"] = (
+                "event_count needs at least one event type or role, e.g. invoice_sent or blocked events."
+            )
         else:
-            unknown = sorted(set(event_types) - set(known_event_types))
+            known = {name.lower() for name in known_event_types}
+            unknown = [t for t in event_types if role_selector_parse(t) is None and t.lower() not in known]
             if unknown:
                 problems["event_types"] = (
-                    f"Unknown event type(s): {', '.join(unknown)}. Use names from the event type registry."
+                    f"Unknown event type(s): {', '.join(unknown)}. Use names from the event type registry, "
+                    f"or a role written '<role> events' (roles: {', '.join(ROLE_SETS)})."
                 )
     elif event_types:
         problems["event_types"] = f"Only event_count takes event types; leave it empty for '{metric}'."
@@ -181,6 +275,7 @@ def condition_problems(
 def match_query(
     playbooks: Sequence[tuple[str, Sequence[ConditionLike]]],
     *,
+    registry: Registry,
     as_of: date,
     tenant_id: str | None = None,
     scope: str = "all",
@@ -195,8 +290,9 @@ def match_query(
     row per tenant and day); scalar ones read ``ops_tenant_metrics``. The cost does
     not grow with the number of tenants beyond those scans. Playbooks without
     conditions never match. Identifiers in the SQL come from the catalogue; every
-    value is a parameter. ``scope`` (inside a recompute): "all" tenants, or only
-    those whose metrics the run rewrote ("dirty"/"lateral", customers.metrics.scope.tenant_rows_sql).
+    value is a parameter; roles are resolved to the registry's types here. ``scope`` (inside a
+    recompute): "all" tenants, or only those whose metrics the run rewrote ("dirty"/"lateral",
+    customers.metrics.scope.tenant_rows_sql).
     """
     params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
     type_cols: list[str] = []
@@ -218,8 +314,9 @@ def match_query(
                 params[f"w{i}"] = condition.window_days
                 in_window = f"r.day > %(d)s::date - %(w{i})s::int"
                 if metric.key == "event_count":
-                    params[f"t{i}"] = condition.event_type_list()
-                    types_used.update(condition.event_type_list())
+                    names = condition_event_types(condition, registry=registry)
+                    params[f"t{i}"] = names
+                    types_used.update(names)
                     max_type_window = max(max_type_window, condition.window_days)
                     type_cols.append(
                         f"sum(r.value) FILTER (WHERE {in_window} AND r.event_type = ANY(%(t{i})s::text[])) AS c{i}"

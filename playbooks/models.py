@@ -19,7 +19,8 @@ from django.db import models
 from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant
-from playbooks.conditions import condition_text
+from events.registry import event_type_registry
+from playbooks.conditions import condition_text, selectors_split
 
 
 class Channel(models.TextChoices):
@@ -78,7 +79,10 @@ class TriggerCondition(models.Model):
     playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="conditions")
     metric = models.CharField(max_length=40)
     event_types = models.CharField(
-        max_length=300, blank=True, help_text="For event_count only: comma-separated event types, e.g. REPLAY_ABORTED."
+        max_length=300,
+        blank=True,
+        help_text="For event_count only: comma-separated event type names (any case) or roles written "
+        "'<role> events', e.g. invoice_sent, blocked events, core_value events, friction events weighing 2+.",
     )
     operator = models.CharField(max_length=2, choices=Operator.choices)
     threshold = models.FloatField()
@@ -91,10 +95,12 @@ class TriggerCondition(models.Model):
         ordering = ["playbook_id", "order", "id"]
 
     def __str__(self) -> str:
-        return condition_text(self)
+        # Roles read as the product's types: one read of the (small) registry.
+        return condition_text(self, registry=event_type_registry())
 
     def event_type_list(self) -> list[str]:
-        return [t.strip().upper() for t in self.event_types.split(",") if t.strip()]
+        """The selectors as saved (type names in their registered spelling, or roles)."""
+        return selectors_split(self.event_types)
 
 
 class PlaybookAction(models.Model):

@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from customers.metrics.texts import talk_track_facts, talk_track_render
 from customers.models import RiskLevel, Tenant, TenantMetrics
+from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_text
 from playbooks.models import (
     Channel,
@@ -97,13 +98,15 @@ def _matches_by_playbook(playbook_ids: list[str]) -> dict[str, list[dict[str, An
     return out
 
 
-def playbook_payload(playbook: Playbook, *, matched_tenants: list[dict[str, Any]]) -> dict[str, Any]:
+def playbook_payload(
+    playbook: Playbook, *, matched_tenants: list[dict[str, Any]], registry: Registry
+) -> dict[str, Any]:
     """The spec's PlaybookDetail (plus ``enabled`` and the tenants matched at the last recompute)."""
     return {
         "id": playbook.pk,
         "name": playbook.name,
         "enabled": playbook.enabled,
-        "trigger_conditions": [condition_text(c) for c in playbook.conditions.all()],
+        "trigger_conditions": [condition_text(c, registry=registry) for c in playbook.conditions.all()],
         "risk_level": playbook.risk_level,
         "actions": [
             {
@@ -124,32 +127,40 @@ def playbook_payload(playbook: Playbook, *, matched_tenants: list[dict[str, Any]
 def playbooks_payload() -> list[dict[str, Any]]:
     playbooks = playbooks_all()
     matches = _matches_by_playbook([p.pk for p in playbooks])
-    return [playbook_payload(p, matched_tenants=matches.get(p.pk, [])) for p in playbooks]
+    registry = event_type_registry()
+    return [playbook_payload(p, matched_tenants=matches.get(p.pk, []), registry=registry) for p in playbooks]
 
 
 def playbook_detail_payload(*, playbook_id: str) -> dict[str, Any] | None:
     playbook = playbook_get(playbook_id=playbook_id)
     if playbook is None:
         return None
-    return playbook_payload(playbook, matched_tenants=_matches_by_playbook([playbook.pk]).get(playbook.pk, []))
+    return playbook_payload(
+        playbook,
+        matched_tenants=_matches_by_playbook([playbook.pk]).get(playbook.pk, []),
+        registry=event_type_registry(),
+    )
 
 
 def tenant_matched_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """tenant_id -> playbooks it matched at the last recompute, strongest level first (two queries)."""
+    """tenant_id -> playbooks it matched at the last recompute, strongest level first (two queries,
+    and a third for the registry the conditions read in when anything matched)."""
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in tenant_ids}
     matches = (
         PlaybookMatch.objects.filter(tenant_id__in=tenant_ids)
         .select_related("playbook")
         .prefetch_related("playbook__conditions")
     )
+    registry: Registry | None = None
     for match in matches:
         playbook = match.playbook
+        registry = registry or event_type_registry()
         out[match.tenant_id].append(
             {
                 "id": playbook.pk,
                 "name": playbook.name,
                 "risk_level": playbook.risk_level,
-                "trigger_conditions": [condition_text(c) for c in playbook.conditions.all()],
+                "trigger_conditions": [condition_text(c, registry=registry) for c in playbook.conditions.all()],
                 "measured": match.measured,
                 "matched_since": match.first_matched_at,
             }
@@ -178,7 +189,9 @@ def playbook_preview(*, playbook: Playbook) -> list[tuple[str, list[dict[str, An
         return []
     return [
         (tenant_id, measured)
-        for _, tenant_id, measured in playbook_matches_measure(as_of=latest, playbooks=[(playbook, conditions)])
+        for _, tenant_id, measured in playbook_matches_measure(
+            as_of=latest, playbooks=[(playbook, conditions)], registry=event_type_registry()
+        )
     ]
 
 

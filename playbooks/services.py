@@ -34,8 +34,8 @@ from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
 from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK, Tenant
-from events.models import EventType
-from playbooks.conditions import condition_problems, condition_text, match_query
+from events.registry import Registry, event_type_registry
+from playbooks.conditions import condition_event_types, condition_problems, condition_text, match_query
 from playbooks.models import (
     Channel,
     ChurnRecord,
@@ -76,10 +76,11 @@ class EvaluationResult:
     risk_days_written: int
 
 
-def _playbooks_to_evaluate() -> list[tuple[Playbook, list[TriggerCondition]]]:
+def _playbooks_to_evaluate(*, registry: Registry) -> list[tuple[Playbook, list[TriggerCondition]]]:
     """Enabled playbooks with valid conditions. A playbook with an invalid condition (only
-    possible by editing outside admin) is skipped and logged, never half-evaluated."""
-    known = set(EventType.objects.values_list("name", flat=True))
+    possible by editing outside admin: a threshold of 1e308 or -5, a window of 30,000 days)
+    is skipped and logged, never half-evaluated, so no admin value stops a recompute."""
+    known = [t.name for t in registry.types]
     out = []
     for playbook in Playbook.objects.filter(enabled=True).prefetch_related("conditions"):
         conditions = list(playbook.conditions.all())
@@ -109,6 +110,7 @@ def playbook_matches_measure(
     *,
     as_of: date,
     playbooks: list[tuple[Playbook, list[TriggerCondition]]],
+    registry: Registry,
     tenant_id: str | None = None,
     scope: str = "all",
 ) -> list[tuple[Playbook, str, list[dict[str, Any]]]]:
@@ -117,7 +119,9 @@ def playbook_matches_measure(
     ``measured`` lists, per condition, its text, metric and the value that satisfied it.
     ``scope``: every tenant, or only those the running recompute rewrote (see match_query).
     """
-    sql, params = match_query([(p.pk, conds) for p, conds in playbooks], as_of=as_of, tenant_id=tenant_id, scope=scope)
+    sql, params = match_query(
+        [(p.pk, conds) for p, conds in playbooks], registry=registry, as_of=as_of, tenant_id=tenant_id, scope=scope
+    )
     if not sql:
         return []
     with connection.cursor() as cursor:
@@ -129,7 +133,7 @@ def playbook_matches_measure(
         playbook, conditions = by_id[playbook_id]
         values = values if isinstance(values, list) else json.loads(values)
         measured = [
-            {"condition": condition_text(c), "metric": c.metric, "value": v}
+            {"condition": condition_text(c, registry=registry), "metric": c.metric, "value": v}
             for c, v in zip(conditions, values, strict=True)
         ]
         out.append((playbook, tid, measured))
@@ -137,14 +141,26 @@ def playbook_matches_measure(
     return out
 
 
-def _playbooks_key(playbooks: list[tuple[Playbook, list[TriggerCondition]]]) -> str:
-    """A fingerprint of everything about the evaluated playbooks that a match or a raise depends on."""
+def _playbooks_key(playbooks: list[tuple[Playbook, list[TriggerCondition]]], *, registry: Registry) -> str:
+    """A fingerprint of everything about the evaluated playbooks that a match or a raise depends on,
+    roles resolved: a registry edit that changes a role's types changes it too."""
     described = [
         [
             playbook.pk,
             playbook.name,  # quoted in the raise's reason
             playbook.risk_level,
-            [[c.pk, c.metric, c.operator, float(c.threshold), c.window_days, c.event_type_list()] for c in conditions],
+            [
+                [
+                    c.pk,
+                    c.metric,
+                    c.operator,
+                    float(c.threshold),
+                    c.window_days,
+                    condition_event_types(c, registry=registry),
+                    condition_text(c, registry=registry),  # quoted in the matches and the raise's reason
+                ]
+                for c in conditions
+            ],
         ]
         for playbook, conditions in playbooks
     ]
@@ -165,11 +181,14 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     tenant's rollups on every run, which made an incremental run grow with history
     (measured at 10,000 tenants: 1.3 s of a 2.0 s idle run at 10M events).
     """
-    playbooks = _playbooks_to_evaluate()
-    key = _playbooks_key(playbooks)
+    registry = event_type_registry()
+    playbooks = _playbooks_to_evaluate(registry=registry)
+    key = _playbooks_key(playbooks, registry=registry)
     state, _ = EvaluationState.objects.select_for_update().get_or_create(id=1)
     scoped = dirty_only and state.playbooks_key == key and state.as_of == as_of
-    matches = playbook_matches_measure(as_of=as_of, playbooks=playbooks, scope=dirty_scope() if scoped else "all")
+    matches = playbook_matches_measure(
+        as_of=as_of, playbooks=playbooks, registry=registry, scope=dirty_scope() if scoped else "all"
+    )
     rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
 
     # Strongest playbook per tenant: the level it raises the tenant to, and why.

@@ -101,9 +101,13 @@ def _reference_data_ensure() -> None:
 
     if not EventType.objects.exists():
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
-        # The default vocabulary's roles and change labels (the engine reads roles, not names).
+        # The default vocabulary's roles and change labels, as the later migrations set them
+        # (the engine reads roles, not names).
         importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
         importlib.import_module("events.migrations.0009_i15_engine_change_labels").seed(apps, None)
+        importlib.import_module("events.migrations.0010_i15_registry_validation").integration_types_recategorise(
+            apps, None
+        )
     if not RoleWording.objects.exists():
         importlib.import_module("customers.migrations.0009_i15_engine_risk_weights_wording").seed(apps, None)
     if not NorthStarSettings.objects.exists():
@@ -114,6 +118,7 @@ def _reference_data_ensure() -> None:
         )
     if not Playbook.objects.exists():
         importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
+        importlib.import_module("playbooks.migrations.0004_i15_registry_seeded_playbooks_in_roles").in_roles(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,14 @@ PUBLIC = {
     "readyz": "readiness probe: database, migrations, recompute age, beat heartbeat; no customer data",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
-SAMPLE_ARGUMENTS = {"str": "acme", "slug": "acme", "int": "1", "path": "acme", "uuid": str(uuid.uuid4())}
+SAMPLE_ARGUMENTS = {
+    "str": "acme",
+    "slug": "acme",
+    "int": "1",
+    "path": "acme",
+    "any_name": "acme",  # an event type name (events/urls.py)
+    "uuid": str(uuid.uuid4()),
+}
 
 
 @dataclass(frozen=True)

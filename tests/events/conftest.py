@@ -91,3 +91,7 @@ def receiver(settings: Any) -> Iterator[Receiver]:
     yield live
     live.server.shutdown()
     live.server.server_close()
+
+
+# The metrics engine's transactional fixture, for the registry's end-to-end contract.
+from tests.customers.conftest import frozen_now, metrics_db  # noqa: E402, F401

@@ -47,6 +47,8 @@ CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "staff_session"]
 # read-write keys and staff sessions.
 ALLOWED_WRITERS = {"ingest_key"}
 ALLOWED_READERS = {"read_key", "write_key", "staff_session"}
+# Replacing configuration (PUT /ops/event-types/{name}): read-write keys and staff sessions.
+ALLOWED_REPLACERS = {"write_key", "staff_session"}
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 CHECKS = [
     not_a_server_error,
@@ -134,7 +136,7 @@ def test_every_operation_answers_every_caller_within_its_schema(path, method, ca
 
     exchange()
 
-    allowed = caller in (ALLOWED_WRITERS if method == "POST" else ALLOWED_READERS)
+    allowed = caller in {"POST": ALLOWED_WRITERS, "PUT": ALLOWED_REPLACERS}.get(method, ALLOWED_READERS)
     if not allowed:
         assert not [s for s in statuses if s < 400], f"{caller} got an answer from {method} {path}: {statuses}"
     elif mode is GenerationMode.POSITIVE and method == "GET" and "{" not in path:
@@ -158,4 +160,7 @@ def test_the_schema_lists_every_api_operation():
         ("/ops/customers/at-risk", "GET"),
         ("/ops/customers/{tenant_id}", "GET"),
         ("/ops/infra", "GET"),
+        ("/ops/event-types", "GET"),
+        ("/ops/event-types/{name}", "GET"),
+        ("/ops/event-types/{name}", "PUT"),
     }

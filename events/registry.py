@@ -1,0 +1,168 @@
+"""The event type registry as the rest of the console reads and writes it.
+
+Names match case-insensitively and keep their first spelling: ``find`` and
+``event_type_put`` look a name up by ``lower(name)`` (the unique index
+``events_eventtype_name_ci``), so "login" finds "LOGIN" and a PUT of "login"
+replaces "LOGIN" without renaming it.
+
+Validation is the model's (``EventType`` field validators, choices and
+constraints in events/models.py): the API and admin both call ``full_clean``,
+so a weight of 1e308, a signal "banana" or a 101-character label is refused in
+the same words everywhere.
+
+``ROLE_SETS`` are the sets of types a playbook condition (or any later reader)
+can name by role instead of by type name: "core_value events", "blocked events".
+They are defined here, next to the fields they read, so a new role is one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Lower
+
+from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
+from events.services import classification_rules_changed
+
+# Every field of an entry the API and admin expose, in the order they are shown.
+ENTRY_FIELDS = (
+    "name",
+    "label",
+    "category",
+    "description",
+    "core_value",
+    "friction_signal",
+    "friction_weight",
+    "engagement_weight",
+    "north_star_role",
+    "page_view",
+    "counts_as_real_interaction",
+)
+# Fields whose edit changes what is real or who counts: history is reclassified on commit.
+CLASSIFICATION_FIELDS = frozenset({"counts_as_real_interaction", "page_view"})
+
+
+@dataclass(frozen=True)
+class RoleSet:
+    key: str
+    description: str
+    member: Callable[[EventType], bool]
+
+
+def _role_sets() -> dict[str, RoleSet]:
+    sets = [
+        RoleSet("core_value", "The product's main value action (core_value).", lambda t: t.core_value),
+        RoleSet("page_view", "Page views (page_view).", lambda t: t.page_view),
+        RoleSet(
+            "engaged",
+            "Types that count in stickiness (engagement_weight above 0).",
+            lambda t: t.engagement_weight > 0,
+        ),
+        RoleSet(
+            "side_value",
+            "Value types that are neither the core value nor weighted in engagement (e.g. a certificate).",
+            lambda t: t.category == EventCategory.VALUE and not t.core_value and t.engagement_weight == 0,
+        ),
+    ]
+    sets += [
+        RoleSet(signal.value, f"Friction signal '{signal.value}': {signal.label}.", _signal_member(signal.value))
+        for signal in FrictionSignal
+    ]
+    sets += [
+        RoleSet(role.value, f"North-star role '{role.value}' ({role.label}).", _role_member(role.value))
+        for role in NorthStarRole
+    ]
+    return {s.key: s for s in sets}
+
+
+def _signal_member(signal: str) -> Callable[[EventType], bool]:
+    return lambda t: t.friction_signal == signal
+
+
+def _role_member(role: str) -> Callable[[EventType], bool]:
+    return lambda t: t.north_star_role == role
+
+
+ROLE_SETS: dict[str, RoleSet] = _role_sets()
+
+
+class Registry:
+    """A snapshot of every registered type (one query; the table is small), in the order the
+    types were registered: the order a role's types are listed in founder-facing text."""
+
+    def __init__(self, types: Iterable[EventType]) -> None:
+        self.types = list(types)
+        self._by_lower = {t.name.lower(): t for t in self.types}
+
+    def find(self, name: str) -> EventType | None:
+        """The type spelled ``name`` in any case, or None."""
+        return self._by_lower.get(name.lower())
+
+    def members(self, role: str, *, min_friction_weight: float | None = None) -> list[EventType]:
+        """The types in the role set ``role`` (a key of ROLE_SETS), in registry order."""
+        member = ROLE_SETS[role].member
+        return [
+            t
+            for t in self.types
+            if member(t) and (min_friction_weight is None or t.friction_weight >= min_friction_weight)
+        ]
+
+
+def event_type_registry() -> Registry:
+    return Registry(EventType.objects.order_by("created_at", "name"))
+
+
+def _by_name(name: str) -> QuerySet[EventType]:
+    # lower(name) = lower(%s): the expression of the unique index events_eventtype_name_ci.
+    return EventType.objects.alias(lname=Lower("name")).filter(lname=Lower(Value(name)))
+
+
+def event_type_find(*, name: str) -> EventType | None:
+    """The registered type with this name in any case, or None."""
+    return _by_name(name).first()
+
+
+def event_type_entry(event_type: EventType) -> dict[str, Any]:
+    """The API's entry for a type: every field, with ``label`` the display label."""
+    entry = {field: getattr(event_type, field) for field in ENTRY_FIELDS}
+    entry["label"] = event_type.display_label
+    return entry
+
+
+def event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool]:
+    """Create or replace the type ``name`` with ``data`` (the other fields; missing ones
+    take their defaults, as a replace does). Returns (type, created).
+
+    A name that differs only in case from a registered type replaces that type and keeps
+    its first spelling. Raises django ValidationError (field -> messages) and changes
+    nothing when any field is invalid. A replace locks the row (``SELECT ... FOR UPDATE``);
+    two racing creates of one name (in any case) meet at the unique index on lower(name),
+    and the loser retries as a replace: never two types, never an IntegrityError.
+    """
+    try:
+        return _event_type_put(name=name, data=data)
+    except IntegrityError:
+        # A concurrent PUT created the same name (in some case) first: this one replaces it.
+        return _event_type_put(name=name, data=data)
+
+
+def _event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool]:
+    with transaction.atomic():
+        existing = _by_name(name).select_for_update().first()
+        event_type = EventType(name=existing.name if existing else name)
+        if existing is not None:
+            event_type.created_at = existing.created_at
+            event_type._state.adding = False  # its unique checks then skip the row it replaces
+        for field in ENTRY_FIELDS[1:]:
+            if field in data:
+                setattr(event_type, field, data[field])
+        event_type.full_clean()
+        event_type.save(force_insert=existing is None, force_update=existing is not None)
+        before = existing or EventType()
+        if any(getattr(before, f) != getattr(event_type, f) for f in CLASSIFICATION_FIELDS):
+            classification_rules_changed()
+    return event_type, existing is None

@@ -1,0 +1,88 @@
+"""The Vocabulary page: the names the product sends against the registry, and Today's link to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from events.registry import event_type_put
+from events.vocabulary import seen_names
+from tests.customers.conftest import NOW, Ev, days_ago, events_store
+
+pytestmark = pytest.mark.django_db
+
+
+def _page(client: Any, path: str = "/vocabulary/") -> str:
+    with time_machine.travel(NOW, tick=False):
+        response = client.get(path)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_it_is_for_staff_only(db):
+    assert Client().get("/vocabulary/").status_code == 302  # to the login page
+    user = get_user_model().objects.create_user("viewer", "v@example.com", "pw-viewer-1")
+    client = Client()
+    client.force_login(user)
+    assert client.get("/vocabulary/").status_code == 403
+
+
+def test_it_lists_each_name_seen_with_counts_times_and_roles(staff_client):
+    events_store(
+        [Ev("acme", "INCIDENT_VIEWED", days_ago(d)) for d in (1, 2, 3)]
+        + [Ev("acme", "INCIDENT_VIEWED", days_ago(40))]  # before the window: not counted
+        + [Ev("acme", "login", days_ago(5, hour=9))]  # the registry spells it LOGIN
+        + [Ev("acme", "Order Completed", days_ago(2))] * 2  # sent, never registered
+    )
+    body = _page(staff_client)
+    assert seen_names(now=NOW)[0].name == "INCIDENT_VIEWED" and seen_names(now=NOW)[0].events == 3
+    viewed = body.split('data-testid="seen-INCIDENT_VIEWED"')[1].split("</tr>")[0]
+    assert '<td class="num">3</td>' in viewed
+    assert "12 Mar 2026 12:00" in viewed and "14 Mar 2026 12:00" in viewed
+    assert "core value; engagement weight 0.2" in viewed
+    login = body.split('data-testid="seen-login"')[1].split("</tr>")[0]
+    assert "yes (as <code>LOGIN</code>)" in login and "north star: login" in login
+    assert "/admin/events/eventtype/LOGIN/change/" in login
+    unknown = body.split('data-testid="seen-Order Completed"')[1].split("</tr>")[0]
+    assert "<strong>no</strong>" in unknown
+    assert 'href="/admin/events/eventtype/add/?name=Order+Completed"' in unknown
+    # Registered types the product never sent, each with its edit link.
+    assert 'data-testid="not-seen-CERT_GENERATED"' in body
+    assert 'data-testid="not-seen-LOGIN"' not in body
+    assert "/admin/events/eventtype/CERT_5FGENERATED/change/" in body  # admin's own quoting of "_"
+    assert "1 event name(s) arriving that are not registered (Order Completed)" in body
+
+
+def test_the_console_navigation_links_to_it(staff_client):
+    assert 'href="/vocabulary/"' in _page(staff_client, "/infra/")
+
+
+def test_today_links_to_it_while_no_core_value_type_has_been_seen(staff_client):
+    events_store([Ev("acme", "API_CALL", days_ago(d)) for d in range(3)])
+    body = _page(staff_client, "/")
+    link = body.split('data-testid="vocabulary-link"')[1].split("</p>")[0]
+    assert "no type marked as your core value has been seen in 30 days" in link
+    assert 'href="/vocabulary/"' in link
+
+
+def test_today_has_no_link_once_the_events_fit_the_registry(staff_client):
+    event_type_put(name="api_ping", data={"category": "engagement"})
+    events_store([Ev("acme", "INCIDENT_VIEWED", days_ago(1)), Ev("acme", "api_ping", days_ago(1))])
+    assert 'data-testid="vocabulary-link"' not in _page(staff_client, "/")
+
+
+def test_today_names_unregistered_names_sent_in_the_window_only(staff_client):
+    events_store(
+        [
+            Ev("acme", "INCIDENT_VIEWED", days_ago(1)),
+            Ev("acme", "Order Completed", days_ago(2)),  # sent this month, never registered
+            Ev("acme", "legacy_click", days_ago(45)),  # unregistered, but not sent for 45 days
+        ]
+    )
+    link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
+    assert "1 event name(s) arriving that are not registered (Order Completed)" in link
+    assert "core value" not in link  # INCIDENT_VIEWED was seen
