@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
@@ -34,7 +35,8 @@ from customers.selectors import (
 )
 from events.auth import ReadScopeOrStaff
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
-from playbooks.apis import MatchedPlaybookSerializer
+from playbooks.apis import FollowUpSerializer, MatchedPlaybookSerializer
+from playbooks.followup import at_risk_follow_ups
 from playbooks.selectors import tenant_matched_playbooks
 
 HEURISTIC_NOTE = (
@@ -126,6 +128,10 @@ class CustomerAtRiskSerializer(_MetricsBase):
     recent_changes = serializers.ListField(child=serializers.CharField(), help_text='e.g. "policy_change 3 days ago".')
     interventions = FounderInterventionSerializer(many=True)
     matched_playbooks = serializers.SerializerMethodField()
+    follow_up = serializers.SerializerMethodField(
+        help_text="What the founder did and what is next: state (to_call, in_progress, snoozed, won_back, "
+        "churned), the last action, the next step and when it is due (overdue first on Today)."
+    )
 
     class Meta:
         model = TenantMetrics
@@ -150,8 +156,18 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "decay_correlation",
             "interventions",
             "matched_playbooks",
+            "follow_up",
             "computed_at",
         ]
+
+    @extend_schema_field(FollowUpSerializer)
+    def get_follow_up(self, instance: TenantMetrics) -> dict[str, Any]:
+        # The list views pass every row's follow-up in the context (a constant number of queries).
+        follow_ups = self.context.get("follow_ups")
+        if follow_ups is None or instance.tenant_id not in follow_ups:
+            matched = tenant_matched_playbooks(tenant_ids=[instance.tenant_id])
+            follow_ups = at_risk_follow_ups(rows=[instance], matched=matched, today=timezone.localdate())
+        return FollowUpSerializer(follow_ups[instance.tenant_id]).data
 
     @extend_schema_field(MatchedPlaybookSerializer(many=True))
     def get_matched_playbooks(self, instance: TenantMetrics) -> list[dict[str, Any]]:
@@ -254,12 +270,18 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
     """The at-risk customers as ``GET /ops/customers/at-risk`` answers them, with their matched
     playbooks; built once per recompute (the Today page shows the same list)."""
 
+    today = timezone.localdate()
+
     def build() -> list[dict[str, Any]]:
         rows = tenants_at_risk(limit=limit)
         matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
-        return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+        follow_ups = at_risk_follow_ups(rows=rows, matched=matched, today=today)
+        return CustomerAtRiskSerializer(
+            rows, many=True, context={"matched_playbooks": matched, "follow_ups": follow_ups}
+        ).data
 
-    return cached_per_recompute(f"at_risk_answer:{limit}", build)
+    # Keyed by the day too: a next step comes due, and a snooze runs out, with the date.
+    return cached_per_recompute(f"at_risk_answer:{limit}:{today.isoformat()}", build)
 
 
 # --- Views ------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from customers.churn import churned_tenants_settle
 from customers.models import MetricsState, RiskLevel, Tenant, TenantKind
 
 logger = logging.getLogger(__name__)
@@ -1235,6 +1236,10 @@ class RecomputeResult:
     tenants_written: int = 0
     watermark_xid: int = 0
     as_of: date | None = None
+    # i17: what the run changed beyond the rows it wrote, for `recompute_metrics` to print:
+    # churned customers settled to "not at risk", and what each post-recompute hook returned.
+    churned_settled: int = 0
+    hook_results: list[Any] = field(default_factory=list)
 
 
 def _post_recompute_hooks() -> list[Callable[..., None]]:
@@ -1245,10 +1250,11 @@ def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool)
     as_of = now.astimezone(UTC).date()
     result.as_of = as_of
     result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
+    result.churned_settled = churned_tenants_settle()  # i17: churned customers are on no at-risk list
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
     # tenant's risk_level) commits together with the metrics, so readers never see the gap.
     for hook in _post_recompute_hooks():
-        hook(as_of=as_of, computed_at=now, dirty_only=dirty_only)
+        result.hook_results.append(hook(as_of=as_of, computed_at=now, dirty_only=dirty_only))
 
 
 def metrics_recompute(
@@ -1414,6 +1420,7 @@ def metrics_fanout_finish(*, now: datetime) -> bool:
         cursor.execute(
             "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s", [now, now]
         )
+        churned_tenants_settle()  # i17: churned customers are on no at-risk list
         # The shards' dirty sets are gone with their transactions: the hooks look at every tenant.
         for hook in _post_recompute_hooks():
             hook(as_of=as_of, computed_at=now, dirty_only=False)

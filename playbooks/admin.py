@@ -74,7 +74,10 @@ class TriggerConditionInline(admin.TabularInline):
     min_num = 1
     fields = ["order", "metric", "event_types", "operator", "threshold", "window_days", "reads_as"]
     readonly_fields = ["reads_as"]
-    verbose_name = "trigger condition (all must hold)"
+    # Both names: Django makes the plural heading by appending "s" to verbose_name otherwise
+    # ("TRIGGER CONDITION (ALL MUST HOLD)S").
+    verbose_name = "trigger condition"
+    verbose_name_plural = "trigger conditions (all must hold)"
 
     @admin.display(description="Reads as")
     def reads_as(self, obj: TriggerCondition) -> str:
@@ -86,7 +89,8 @@ class PlaybookActionInline(admin.StackedInline):
     extra = 0
     fields = [("order", "timing", "channel"), "step", "talk_track"]
     ordering = ["order", "id"]
-    verbose_name = "action (ordered by 'order')"
+    verbose_name = "action"
+    verbose_name_plural = "actions (in the order of 'order')"
 
 
 @admin.register(Playbook)

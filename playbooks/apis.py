@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
-from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome
+from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
     churns_list,
@@ -31,7 +31,14 @@ from playbooks.selectors import (
     playbooks_payload,
     signal_validation,
 )
-from playbooks.services import PlaybookInputError, churn_create, intervention_create, intervention_outcome_record
+from playbooks.services import (
+    ACTION_MAX_CHARS,
+    SNOOZE_REASON_MAX_CHARS,
+    PlaybookInputError,
+    churn_create,
+    intervention_create,
+    intervention_outcome_record,
+)
 
 PLAYBOOK_NOTE = (
     "Playbooks are edited in Django admin. `trigger_conditions` are the conditions the engine evaluates after "
@@ -73,6 +80,39 @@ class MatchedPlaybookSerializer(serializers.Serializer):
     trigger_conditions = serializers.ListField(child=serializers.CharField())
     measured = MeasuredConditionSerializer(many=True)
     matched_since = serializers.DateTimeField()
+
+
+class FollowUpActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    channel = serializers.CharField()
+    date = serializers.DateField()
+    playbook_id = serializers.CharField(allow_null=True)
+    outcome = serializers.CharField(allow_null=True, help_text="retained, expanded, churned, no_response or null.")
+
+
+class FollowUpStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    timing = serializers.CharField(help_text='The playbook\'s timing, e.g. "day 3"; empty when none.')
+    channel = serializers.CharField(help_text="How (a channel of the playbook step); empty when not set.")
+    channel_label = serializers.CharField()
+    because = serializers.CharField(help_text="Why this step: the playbook that matched or the primary reason.")
+    playbook_id = serializers.CharField(allow_null=True)
+
+
+class FollowUpSerializer(serializers.Serializer):
+    """A customer's follow-up state (playbooks/followup.py): the at-risk API's ``follow_up``."""
+
+    state = serializers.ChoiceField(choices=["to_call", "in_progress", "snoozed", "won_back", "churned"])
+    label = serializers.CharField()
+    came_back = serializers.BooleanField(help_text="Churned, then real activity resumed after the churn day.")
+    churned_on = serializers.DateField(allow_null=True)
+    last_action = FollowUpActionSerializer(allow_null=True)
+    next_step = FollowUpStepSerializer(allow_null=True)
+    due = serializers.DateField(allow_null=True, help_text="When the next step is due (in_progress).")
+    overdue = serializers.BooleanField()
+    snoozed_until = serializers.DateField(allow_null=True, help_text="Back on the call list on this day.")
+    snooze_reason = serializers.CharField()
+    sentence = serializers.CharField(help_text='e.g. "Called the CTO (phone call) on Tue 1 Dec → Day 3: ..."')
 
 
 class PlaybookDetailSerializer(serializers.Serializer):
@@ -186,21 +226,37 @@ class InterventionSerializer(serializers.ModelSerializer):
         ]
 
 
+# Errors a founder can act on, the same from the API and the page forms (which validate with
+# these serializers): what was wrong and what to use instead.
+DATE_ERRORS = {"invalid": "Date has wrong format: it is not a date (use YYYY-MM-DD)."}
+
+
+def _choice_errors(what: str, choices: list[str]) -> dict[str, str]:
+    return {"invalid_choice": f'"{{input}}" is not a valid choice. Unknown {what}: choose one of {", ".join(choices)}.'}
+
+
 class InterventionInputSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=128)
     playbook_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
-    action = serializers.CharField(max_length=300)
-    channel = serializers.ChoiceField(choices=Channel.choices)
-    date = serializers.DateField(required=False, help_text="Day taken (default today).")
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_null=True)
-    outcome_at = serializers.DateField(required=False, allow_null=True)
+    action = serializers.CharField(max_length=ACTION_MAX_CHARS)
+    channel = serializers.ChoiceField(choices=Channel.choices, error_messages=_choice_errors("channel", Channel.values))
+    date = serializers.DateField(required=False, help_text="Day taken (default today).", error_messages=DATE_ERRORS)
+    note = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(
+        choices=Outcome.choices,
+        required=False,
+        allow_null=True,
+        error_messages=_choice_errors("outcome", Outcome.values),
+    )
+    outcome_at = serializers.DateField(required=False, allow_null=True, error_messages=DATE_ERRORS)
 
 
 class OutcomeInputSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=Outcome.choices)
-    outcome_at = serializers.DateField(required=False, allow_null=True, help_text="Day observed (default today).")
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(choices=Outcome.choices, error_messages=_choice_errors("outcome", Outcome.values))
+    outcome_at = serializers.DateField(
+        required=False, allow_null=True, help_text="Day observed (default today).", error_messages=DATE_ERRORS
+    )
+    note = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
 
 
 class ChurnSerializer(serializers.ModelSerializer):
@@ -213,8 +269,18 @@ class ChurnSerializer(serializers.ModelSerializer):
 
 class ChurnInputSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=128)
-    date = serializers.DateField(required=False, help_text="Day the customer was lost (default today).")
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    date = serializers.DateField(
+        required=False, help_text="Day the customer was lost (default today).", error_messages=DATE_ERRORS
+    )
+    reason = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
+
+
+class SnoozeInputSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(max_length=128)
+    until = serializers.DateField(
+        help_text="Back on the call list on this day (after today).", error_messages=DATE_ERRORS
+    )
+    reason = serializers.CharField(max_length=SNOOZE_REASON_MAX_CHARS)
 
 
 class InterventionQuerySerializer(serializers.Serializer):

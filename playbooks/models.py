@@ -20,6 +20,10 @@ from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant
 
+# The longest note, outcome note or churn reason a founder action keeps (the API, the page
+# forms and the services check it).
+NOTE_MAX_CHARS = 5000
+
 
 class Channel(models.TextChoices):
     CALL = "call", "Phone call"
@@ -235,3 +239,27 @@ class ChurnRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} churned {self.date}"
+
+
+class Snooze(models.Model):
+    """The founder's choice to take a customer off the call list until a day, and why.
+
+    The latest snooze of a tenant whose ``until`` is today or later holds; an earlier
+    one, or one that has run out, is history. Logging an intervention after a snooze
+    does not end it: the founder said when to look again.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="snoozes")
+    until = models.DateField(help_text="Back on the call list on this day.")
+    reason = models.CharField(max_length=300, help_text="Why, e.g. 'On holiday until the 14th'.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "ops_snooze"
+        ordering = ["-created_at", "-id"]
+        # Used by the follow-up selector: a tenant's latest snoozes, newest first.
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="ops_snooze_tenant_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} snoozed until {self.until}"

@@ -45,7 +45,9 @@ from django.utils import timezone
 
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from playbooks.conditions import condition_text
+from playbooks.followup import at_risk_follow_ups, follow_ups_get
 from playbooks.models import (
+    NOTE_MAX_CHARS,
     Channel,
     ChurnRecord,
     InterventionRecord,
@@ -55,12 +57,19 @@ from playbooks.models import (
     PlaybookMatch,
     TenantRiskDay,
 )
-from playbooks.services import LEVEL_RANK, playbook_matches_measure
+from playbooks.services import (
+    ACTION_MAX_CHARS,
+    LEVEL_RANK,
+    SNOOZE_MAX_DAYS,
+    playbook_matches_measure,
+)
 
 HORIZONS = (30, 60)
 LOOKBACK_DAYS = 90
 MIN_CHURNS_FOR_TRUST = 10
 LEVELS = [RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM]
+# The snooze form's suggested day: a week, the founder changes it.
+SNOOZE_DEFAULT_DAYS = 7
 OBSERVATIONAL_NOTE = (
     "Observational, not an experiment: the founder chose whom to help, so treated and comparison tenants may "
     "differ in ways these numbers do not show. Read it as a hint of what works, never as proof."
@@ -424,6 +433,7 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
     """Context for templates/playbooks/partials/customer_panel.html (rendered as ``panel``):
     matched playbooks with their steps and talk tracks, the intervention and churn
     history, and what the three forms need. Constant number of queries."""
+    today = timezone.localdate()
     matched = tenant_matched_playbooks(tenant_ids=[tenant_id])[tenant_id]
     playbooks = {p.pk: p for p in playbooks_all()}
     for entry in matched:
@@ -439,6 +449,21 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
         "playbooks": [(p.pk, p.name) for p in playbooks.values()],
         "channels": Channel.choices,
         "outcomes": Outcome.choices,
-        "today": timezone.localdate(),
+        "today": today,
+        "tomorrow": today + timedelta(days=1),
+        "snooze_default": today + timedelta(days=SNOOZE_DEFAULT_DAYS),
+        "snooze_max": today + timedelta(days=SNOOZE_MAX_DAYS),
+        "action_max": ACTION_MAX_CHARS,
+        "note_max": NOTE_MAX_CHARS,
+        "follow_up": _customer_follow_up(tenant_id, matched=matched, today=today),
         "next": f"/customers/{quote(tenant_id, safe='')}/",
     }
+
+
+def _customer_follow_up(tenant_id: str, *, matched: list[dict[str, Any]], today: date) -> dict[str, Any] | None:
+    """The customer's follow-up as the at-risk API gives it (the same selector); None for no tenant."""
+    metrics = TenantMetrics.objects.filter(tenant_id=tenant_id).first()
+    if metrics is not None:
+        return at_risk_follow_ups(rows=[metrics], matched={tenant_id: matched}, today=today)[tenant_id]
+    follow_up = follow_ups_get(tenant_ids=[tenant_id], today=today).get(tenant_id)
+    return follow_up.as_dict() if follow_up else None

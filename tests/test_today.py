@@ -92,11 +92,14 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     assert call_list.index('href="/customers/decay/"') < call_list.index('href="/customers/policy/"')
     assert "/customers/healthy/" not in call_list
     assert "54.3" in call_list and "24.0" in call_list
-    # The engagement_decay playbook (stickiness_delta < 0.5, critical) raises "decay" to critical,
-    # and critical means a call first; "policy" matches policy_friction.
-    assert "<strong>Immediate:</strong> Schedule 15-min call with customer" in call_list
-    assert "Playbook &#x27;Engagement decay&#x27; matched (critical)" in call_list
-    assert "because 4 POLICY_BLOCK_REPEAT in 7 days &gt;= 3" in call_list
+    # The engagement_decay playbook (stickiness_delta < 0.5, critical) raises "decay" to critical;
+    # "policy" matches policy_friction. Each first step is its own playbook's first action, not one
+    # sentence for every critical customer (issue 17).
+    assert "<strong>Day 0: Look for what changed</strong>" in call_list
+    assert "because playbook &#x27;Engagement decay&#x27; matched" in call_list
+    assert "<strong>Day 0: Find the policy and decide whether the blocks are right</strong>" in call_list
+    assert "because playbook &#x27;Policy friction&#x27; matched" in call_list
+    assert call_list.count('data-state="to_call"') == 2
     assert '<td data-label="Playbook">Policy friction</td>' in call_list
     assert "none matched" not in call_list
 
@@ -253,8 +256,9 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     start = body.index('<table class="at-risk">')
     row = body[start : body.index("</table>", start)]
     assert 'href="/customers/quitter/"' in row
-    assert "<strong>Day 0:</strong> Reconstruct what happened (internal (no customer contact))" in row
-    assert "because playbook &lsquo;Abandoned replays and exports&rsquo; matched:" in row
+    assert "<strong>Day 0: Reconstruct what happened</strong>" in row
+    assert "· Internal (no customer contact)" in row
+    assert "because playbook &#x27;Abandoned replays and exports&#x27; matched" in row
     assert '<span class="muted">—</span>' not in row
     # The north star's own action line is untouched by the playbook step.
     north_star = body[: body.index('<table class="at-risk">')]
