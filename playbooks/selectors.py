@@ -24,10 +24,12 @@ Observational, not an experiment: the founder chose whom to help, so the
 groups can differ in ways the numbers do not show.
 
 Signal validation (``signal_validation``): for every recorded churn, the
-highest risk level the tenant had in the LOOKBACK_DAYS days before the churn
-date (strictly before) and how many days before the churn it first reached
-that level; and, for every tenant ever flagged, its highest level and whether
-a churn was recorded on or after the first day at that level.
+highest risk level the tenant had on the churn's day or in the LOOKBACK_DAYS
+days before it and how many days before the churn it first reached that level;
+and, for every tenant ever flagged, its level and whether it churned: a churned
+tenant's level is the one that warned of its churn (as above), any other's its
+highest level ever. One definition (``flagged_before_churn``) behind both tables,
+so a level's churned count in one is its churns in the other.
 """
 
 from __future__ import annotations
@@ -329,6 +331,15 @@ def _days_summary(values: list[int]) -> dict[str, float | None]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
+def flagged_before_churn(flag_day: date, churn_day: date) -> bool:
+    """Whether a day the tenant was flagged counts as a warning of a churn: on the churn's day or
+    in the LOOKBACK_DAYS before it. The one definition both validation tables use: before, one
+    counted the churn day and the other did not, so a churn recorded on the day of its first flag
+    read "not flagged 1 (100%)" beside "critical, churned afterwards 1".
+    """
+    return churn_day - timedelta(days=LOOKBACK_DAYS) <= flag_day <= churn_day
+
+
 def signal_validation(*, today: date | None = None) -> dict[str, Any]:
     """Was the risk signal right? Definitions in the module docstring. Three queries."""
     today = today or timezone.localdate()
@@ -345,11 +356,7 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
     per_churn = []
     lead_days: dict[str | None, list[int]] = defaultdict(list)
     for churn in churns:
-        window = [
-            (d, r)
-            for d, r in history.get(churn.tenant_id, [])
-            if churn.date - timedelta(days=LOOKBACK_DAYS) <= d < churn.date
-        ]
+        window = [(d, r) for d, r in history.get(churn.tenant_id, []) if flagged_before_churn(d, churn.date)]
         top = max((r for _, r in window), default=0)
         level = rank_level[top]
         days_before = (churn.date - min(d for d, r in window if r == top)).days if top else None
@@ -394,13 +401,17 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
             """
         )
         flagged_rows = cursor.fetchall()
-    churn_days: dict[str, list[date]] = defaultdict(list)
-    for churn in churns:
-        churn_days[churn.tenant_id].append(churn.date)
+    # A churned tenant sits in the row of the level that warned of its churn (the first table's
+    # class, its latest churn's); any other tenant in the row of its highest level ever. So the
+    # churned column of each level equals the first table's churns at that level.
+    warned_level = {c["tenant_id"]: c["highest_level"] for c in per_churn if c["highest_level"] is not None}
+    by_level: dict[str, list[str]] = defaultdict(list)
+    for tenant_id, r, _first in flagged_rows:
+        by_level[warned_level.get(tenant_id, rank_level[r])].append(tenant_id)
     flagged = []
     for level in LEVELS:
-        tenants = [(t, first) for t, r, first in flagged_rows if rank_level[r] == level]
-        churned = sum(1 for t, first in tenants if any(d >= first for d in churn_days.get(t, [])))
+        tenants = by_level.get(level, [])
+        churned = sum(1 for t in tenants if t in warned_level)
         flagged.append(
             {
                 "risk_level": level,
