@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from opsconsole.views import today_page
+from opsconsole.views import favicon, today_page
 
 admin.site.site_header = "Ops Console"
 admin.site.site_title = "Ops Console admin"
@@ -25,6 +25,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("events.urls")),
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),
@@ -37,3 +38,4 @@ urlpatterns = [
     path("", today_page, name="home"),
 ]
 handler404 = "opsconsole.views.not_found"
+handler500 = "opsconsole.views.server_error"

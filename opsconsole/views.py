@@ -10,10 +10,12 @@ whatever the number of tenants (tests/test_today.py counts them).
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
 
 from customers.apis import at_risk_answer
@@ -154,6 +156,28 @@ def today_page(request: HttpRequest) -> HttpResponse:
 
 
 API_PREFIXES = ("/api/", "/ops/", "/metrics/")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 for the whole site, DEBUG off: JSON for API paths, the console's page otherwise.
+
+    Rendered without the request's context processors (they may be what failed), so the
+    page needs nothing but the template; the error itself is in the log (django.request)."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse(
+            {"detail": "Internal error: the server log has the details. Nothing half-done was kept."}, status=500
+        )
+    return HttpResponse(loader.get_template("500.html").render({"path": request.path}), status=500)
+
+
+FAVICON = (Path(__file__).resolve().parent / "static" / "console" / "favicon.ico").read_bytes()
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever the page links (a day's cache)."""
+    response = HttpResponse(FAVICON, content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
