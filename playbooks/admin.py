@@ -30,8 +30,11 @@ class TriggerConditionForm(forms.ModelForm):
     """Rejects an unknown metric or operator, a missing or stray window, and unknown event
     types with messages that say what to use instead (the same checks the engine applies)."""
 
+    # The metric's key only in the picker (its description made the select, and so the admin
+    # form, 2,155 px wide); the descriptions are the field's help text.
     metric = forms.ChoiceField(
-        choices=[(key, f"{key}: {m.description}") for key, m in METRICS.items()],
+        choices=[(key, key) for key in METRICS],
+        help_text="; ".join(f"{key}: {m.description}" for key, m in METRICS.items()),
         error_messages={
             "invalid_choice": f"Unknown metric '%(value)s'. Choose one of: {', '.join(METRICS)}.",
         },
@@ -46,6 +49,12 @@ class TriggerConditionForm(forms.ModelForm):
     class Meta:
         model = TriggerCondition
         fields = ["order", "metric", "event_types", "operator", "threshold", "window_days"]
+        widgets = {
+            "event_types": forms.TextInput(attrs={"size": 28}),
+            "threshold": forms.NumberInput(attrs={"style": "width: 6em"}),
+            "window_days": forms.NumberInput(attrs={"style": "width: 4em"}),
+            "order": forms.NumberInput(attrs={"style": "width: 3em"}),
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

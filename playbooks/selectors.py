@@ -37,7 +37,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +52,7 @@ from playbooks.models import (
     NOTE_MAX_CHARS,
     Channel,
     ChurnRecord,
+    EvaluationState,
     InterventionRecord,
     Outcome,
     Playbook,
@@ -129,6 +130,17 @@ def playbook_payload(playbook: Playbook, *, matched_tenants: list[dict[str, Any]
         "notes": playbook.notes,
         "matched_tenants": matched_tenants,
     }
+
+
+def playbook_match_freshness() -> tuple[datetime | None, datetime | None]:
+    """(when the matches were last evaluated, when a playbook was last edited). Two queries.
+
+    The match counts on /playbooks/ are the last recompute's: the page says so, and says when
+    an edit since then has not been evaluated yet.
+    """
+    evaluated_at = EvaluationState.objects.filter(id=1).values_list("evaluated_at", flat=True).first()
+    edited_at = Playbook.objects.aggregate(last=Max("updated_at"))["last"]
+    return evaluated_at, edited_at
 
 
 def playbooks_payload() -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from playbooks.selectors import (
     interventions_list,
     playbook_detail_payload,
     playbook_effectiveness,
+    playbook_match_freshness,
     playbooks_payload,
     signal_validation,
 )
@@ -58,6 +59,7 @@ def _effectiveness_display(entry: dict[str, Any]) -> dict[str, Any]:
 def playbooks_page(request: HttpRequest) -> HttpResponse:
     effectiveness = {e["playbook_id"]: e for e in playbook_effectiveness()}
     rows = [(p, effectiveness.get(p["id"])) for p in playbooks_payload()]
+    evaluated_at, edited_at = playbook_match_freshness()
     return render(
         request,
         "playbooks/list.html",
@@ -66,6 +68,8 @@ def playbooks_page(request: HttpRequest) -> HttpResponse:
             "validation": signal_validation(),
             "observational_note": OBSERVATIONAL_NOTE,
             "recent_interventions": list(interventions_list()[:20]),
+            "evaluated_at": evaluated_at,
+            "edited_since": evaluated_at is not None and edited_at is not None and edited_at > evaluated_at,
         },
     )
 
