@@ -389,13 +389,13 @@ def first_step_choose(
         if action is not None:
             return {**_step_dict(action), "because": f"playbook '{playbook['name']}' matched"}
     wanted = PRIMARY_SIGNAL_INTERVENTION.get(signal or "")
-    chosen = next((i for i in interventions if i["intervention_type"] == wanted), None)
+    chosen = next((i for i in interventions if i.get("intervention_type") == wanted), None)
     chosen = chosen or (interventions[0] if interventions else None)
     if chosen is None:
         return None
     return {
-        "step": chosen["suggested_action"],
-        "timing": {"immediate": "today", "today": "today", "this_week": "this week"}.get(chosen["priority"], ""),
+        "step": chosen.get("suggested_action") or "",
+        "timing": {"immediate": "today", "today": "today", "this_week": "this week"}.get(chosen.get("priority"), ""),
         "channel": "",
         "playbook_id": None,
         "talk_track": "",
