@@ -61,7 +61,16 @@ def test_it_refuses_a_logged_in_non_staff_user():
     ("last_ago", "stat", "word", "css", "action", "escalation"),
     [
         (None, "∞", "NO REAL USERS YET", "no_users_yet", "Schedule launch sprint", "Review GTM strategy"),
-        (timedelta(hours=2), "0.08", "HEALTHY", "active", "Continue collecting feedback", "None, stay the course"),
+        # Issue 17: human units on the page ("2 hours", "52 minutes"), never "0.08 days".
+        (timedelta(hours=2), "2<span", "HEALTHY", "active", "Continue collecting feedback", "None, stay the course"),
+        (
+            timedelta(minutes=52),
+            "52<span",
+            "HEALTHY",
+            "active",
+            "Continue collecting feedback",
+            "None, stay the course",
+        ),
         (timedelta(days=3), "3.0", "WARNING", "warning", "Email retention campaign", "Analyze first-run experience"),
         (timedelta(days=10), "10.0", "ALERT", "critical", "Schedule launch sprint", "Review GTM strategy"),
     ],
@@ -74,6 +83,8 @@ def test_it_shows_the_north_star_with_its_status_in_words_and_the_spec_action(
     body = _today(staff_client)
     north_star = body[body.index('data-testid="north-star"') :]
     assert north_star.split(">", 1)[1].strip().startswith(stat)
+    if stat.endswith("<span"):
+        assert " days" not in north_star.split("</div>", 1)[0]
     assert f'<span class="status status-{css}" data-testid="north-star-status">{word}</span>' in body
     assert f"<strong>Action:</strong> {action}. <strong>Escalation:</strong> {escalation}." in body
 
