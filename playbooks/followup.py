@@ -331,16 +331,23 @@ def call_list_build(
 ) -> dict[str, list[dict[str, Any]]]:
     """Today's call list from the at-risk answer (with its ``follow_up``) plus the customers with
     an open follow-up or a recent win who are no longer at risk. Returns ``active`` (overdue, to
-    call, in progress; at most ``active_limit``) and ``parked`` (snoozed, won back). Two queries."""
+    call, in progress; at most ``active_limit`` to call, every open follow-up) and ``parked``
+    (snoozed, won back). Two queries."""
     listed = {entry["tenant_id"] for entry in at_risk}
     extra_ids = [t for t in follow_up_open_tenant_ids(today=today) if t not in listed]
     extra = follow_ups_get(tenant_ids=extra_ids, today=today)
-    names = dict(Tenant.objects.filter(tenant_id__in=extra_ids).values_list("tenant_id", "name"))
+    # Name and level (an open follow-up can be at risk below the rows read): one query.
+    known = {
+        tenant_id: (name, level)
+        for tenant_id, name, level in Tenant.objects.filter(tenant_id__in=extra_ids).values_list(
+            "tenant_id", "name", "metrics__risk_level"
+        )
+    }
     rows = list(at_risk) + [
         {
             "tenant_id": tenant_id,
-            "name": names.get(tenant_id, ""),
-            "risk_level": None,
+            "name": known.get(tenant_id, ("", None))[0],
+            "risk_level": known.get(tenant_id, ("", None))[1],
             "follow_up": follow_up.as_dict(),
         }
         for tenant_id, follow_up in extra.items()
@@ -348,9 +355,13 @@ def call_list_build(
     ]
     rows = [{**row, "follow_up": _follow_up_dates(row["follow_up"])} for row in rows]
     ordered = sorted(enumerate(rows), key=lambda pair: call_list_sort_key(pair[1]["follow_up"], pair[0]))
-    active = [row for _, row in ordered if row["follow_up"]["state"] in (IN_PROGRESS, TO_CALL)]
+    # Open follow-ups are the founder's own work in progress: always listed. Only the customers
+    # nobody has called yet are capped, so a busy list never hides a started cycle.
+    to_call = [row for _, row in ordered if row["follow_up"]["state"] == TO_CALL][:active_limit]
+    kept = {row["tenant_id"] for row in to_call}
+    active = [row for _, row in ordered if row["follow_up"]["state"] == IN_PROGRESS or row["tenant_id"] in kept]
     parked = [row for _, row in ordered if row["follow_up"]["state"] in (SNOOZED, WON_BACK)]
-    return {"active": active[:active_limit], "parked": parked}
+    return {"active": active, "parked": parked}
 
 
 # The engine's intervention that speaks to each primary risk component (customers/services.py
@@ -363,6 +374,10 @@ PRIMARY_SIGNAL_INTERVENTION = {
     "champion_silent": "call",
     "usage_cliff": "call",
 }
+
+
+# The first step when nothing more specific applies.
+FALLBACK_FIRST_STEP = "Read their page (what changed, where they struggle), then send a short personal check-in"
 
 
 def primary_signal(metrics: TenantMetrics) -> str | None:
@@ -392,7 +407,15 @@ def first_step_choose(
     chosen = next((i for i in interventions if i.get("intervention_type") == wanted), None)
     chosen = chosen or (interventions[0] if interventions else None)
     if chosen is None:
-        return None
+        # At risk, yet no playbook matched and no intervention rule fired: still a first move.
+        return {
+            "step": FALLBACK_FIRST_STEP,
+            "timing": "this week",
+            "channel": "",
+            "playbook_id": None,
+            "talk_track": "",
+            "because": "no playbook matches this customer yet",
+        }
     return {
         "step": chosen.get("suggested_action") or "",
         "timing": {"immediate": "today", "today": "today", "this_week": "this week"}.get(chosen.get("priority"), ""),
