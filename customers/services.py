@@ -1242,7 +1242,7 @@ class RecomputeResult:
     hook_results: list[Any] = field(default_factory=list)
 
 
-def _post_recompute_hooks() -> list[Callable[..., None]]:
+def _post_recompute_hooks() -> list[Callable[..., Any]]:
     return [import_string(path) for path in getattr(settings, "METRICS_POST_RECOMPUTE_HOOKS", [])]
 
 
