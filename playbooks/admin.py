@@ -21,6 +21,7 @@ from playbooks.models import (
     Playbook,
     PlaybookAction,
     PlaybookMatch,
+    Snooze,
     TriggerCondition,
 )
 from playbooks.selectors import playbook_preview
@@ -170,6 +171,18 @@ class ChurnRecordAdmin(admin.ModelAdmin):
     search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
     raw_id_fields = ["tenant"]
     date_hierarchy = "date"
+    readonly_fields = ["created_at", "created_by"]
+
+
+@admin.register(Snooze)
+class SnoozeAdmin(admin.ModelAdmin):
+    """The founder's snoozes (made from Today or the Customer page); editing ``until`` moves the day
+    the customer is back on the call list."""
+
+    list_display = ["tenant", "until", "reason", "created_at", "created_by"]
+    search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
+    raw_id_fields = ["tenant"]
+    date_hierarchy = "until"
     readonly_fields = ["created_at", "created_by"]
 
 
