@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from customers.extensions import tenant_playbooks
+from customers.extensions import tenant_follow_ups, tenant_playbooks
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
@@ -99,6 +100,40 @@ class MatchedPlaybookSerializer(serializers.Serializer):
     matched_since = serializers.DateTimeField()
 
 
+class FollowUpActionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    channel = serializers.CharField()
+    date = serializers.DateField()
+    playbook_id = serializers.CharField(allow_null=True)
+    outcome = serializers.CharField(allow_null=True, help_text="retained, expanded, churned, no_response or null.")
+
+
+class FollowUpStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    timing = serializers.CharField(help_text='The playbook\'s timing, e.g. "day 3"; empty when none.')
+    channel = serializers.CharField(help_text="How (a channel of the playbook step); empty when not set.")
+    channel_label = serializers.CharField()
+    because = serializers.CharField(help_text="Why this step: the playbook that matched or the primary reason.")
+    playbook_id = serializers.CharField(allow_null=True)
+
+
+class FollowUpSerializer(serializers.Serializer):
+    """A customer's follow-up state (provided by the playbooks app through customers/extensions.py):
+    the at-risk API's ``follow_up``."""
+
+    state = serializers.ChoiceField(choices=["to_call", "in_progress", "snoozed", "won_back", "churned"])
+    label = serializers.CharField()
+    came_back = serializers.BooleanField(help_text="Churned, then real activity resumed after the churn day.")
+    churned_on = serializers.DateField(allow_null=True)
+    last_action = FollowUpActionSerializer(allow_null=True)
+    next_step = FollowUpStepSerializer(allow_null=True)
+    due = serializers.DateField(allow_null=True, help_text="When the next step is due (in_progress).")
+    overdue = serializers.BooleanField()
+    snoozed_until = serializers.DateField(allow_null=True, help_text="Back on the call list on this day.")
+    snooze_reason = serializers.CharField()
+    sentence = serializers.CharField(help_text='e.g. "Called the CTO (phone call) on Tue 1 Dec → Day 3: ..."')
+
+
 class RiskComponentSerializer(serializers.Serializer):
     signal = serializers.CharField(help_text="Component name (an identifier), e.g. engagement_decay.")
     title = serializers.CharField(
@@ -166,6 +201,10 @@ class CustomerAtRiskSerializer(_MetricsBase):
     )
     interventions = FounderInterventionSerializer(many=True)
     matched_playbooks = serializers.SerializerMethodField()
+    follow_up = serializers.SerializerMethodField(
+        help_text="What the founder did and what is next: state (to_call, in_progress, snoozed, won_back, "
+        "churned), the last action, the next step and when it is due (overdue first on Today)."
+    )
 
     class Meta:
         model = TenantMetrics
@@ -190,8 +229,19 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "decay_correlation",
             "interventions",
             "matched_playbooks",
+            "follow_up",
             "computed_at",
         ]
+
+    @extend_schema_field(FollowUpSerializer(allow_null=True))
+    def get_follow_up(self, instance: TenantMetrics) -> dict[str, Any] | None:
+        # The list views pass every row's follow-up in the context (a constant number of queries).
+        follow_ups = self.context.get("follow_ups")
+        if follow_ups is None or instance.tenant_id not in follow_ups:
+            matched = tenant_playbooks(tenant_ids=[instance.tenant_id])
+            follow_ups = tenant_follow_ups(rows=[instance], matched=matched, today=timezone.localdate())
+        follow_up = follow_ups[instance.tenant_id]
+        return None if follow_up is None else FollowUpSerializer(follow_up).data
 
     @extend_schema_field(MatchedPlaybookSerializer(many=True))
     def get_matched_playbooks(self, instance: TenantMetrics) -> list[dict[str, Any]]:
@@ -294,12 +344,18 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
     """The at-risk customers as ``GET /ops/customers/at-risk`` answers them, with their matched
     playbooks; built once per recompute (the Today page shows the same list)."""
 
+    today = timezone.localdate()
+
     def build() -> list[dict[str, Any]]:
         rows = tenants_at_risk(limit=limit)
         matched = tenant_playbooks(tenant_ids=[r.tenant_id for r in rows])
-        return CustomerAtRiskSerializer(rows, many=True, context={"matched_playbooks": matched}).data
+        follow_ups = tenant_follow_ups(rows=rows, matched=matched, today=today)
+        return CustomerAtRiskSerializer(
+            rows, many=True, context={"matched_playbooks": matched, "follow_ups": follow_ups}
+        ).data
 
-    return cached_per_recompute(f"at_risk_answer:{limit}", build)
+    # Keyed by the day too: a next step comes due, and a snooze runs out, with the date.
+    return cached_per_recompute(f"at_risk_answer:{limit}:{today.isoformat()}", build)
 
 
 # --- Views ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ of it, like the Prometheus providers and check-in sections of events/::
     # playbooks/apps.py
     from customers.extensions import customer_panel_register, tenant_playbooks_provider_register
     tenant_playbooks_provider_register(tenant_matched_playbooks)
+    tenant_follow_ups_provider_register(at_risk_follow_ups)
     customer_panel_register("playbooks", "playbooks/partials/customer_panel.html", customer_playbook_panel)
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 # tenant ids -> {tenant id: [matched playbook, shaped as customers.apis.MatchedPlaybookSerializer]}
@@ -32,6 +34,11 @@ class CustomerPanel:
 
 _panels: dict[str, CustomerPanel] = {}
 
+# (rows, matched, today) -> {tenant id: the at-risk API's ``follow_up`` object}: what the founder
+# did about each at-risk customer and what is next (the playbooks app owns interventions).
+TenantFollowUpsProvider = Callable[..., dict[str, dict[str, Any]]]
+_follow_ups_provider: list[TenantFollowUpsProvider] = []
+
 
 def tenant_playbooks_provider_register(provider: TenantPlaybooksProvider) -> None:
     """Set the provider of the playbooks each tenant matched (called as ``provider(tenant_ids=[...])``)."""
@@ -43,6 +50,19 @@ def tenant_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[str, Any]]
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in tenant_ids}
     for provider in _playbooks_provider:
         out.update(provider(tenant_ids=tenant_ids))
+    return out
+
+
+def tenant_follow_ups_provider_register(provider: TenantFollowUpsProvider) -> None:
+    """Set the provider of each at-risk customer's follow-up (``provider(rows=, matched=, today=)``)."""
+    _follow_ups_provider[:] = [provider]
+
+
+def tenant_follow_ups(*, rows: list[Any], matched: dict[str, list[dict[str, Any]]], today: date) -> dict[str, Any]:
+    """tenant id -> its follow-up object; None for every row while no app provides follow-ups."""
+    out: dict[str, Any] = {row.tenant_id: None for row in rows}
+    for provider in _follow_ups_provider:
+        out.update(provider(rows=rows, matched=matched, today=today))
     return out
 
 

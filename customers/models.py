@@ -32,9 +32,20 @@ class Tenant(models.Model):
         blank=True,
         help_text="Events per 30 days the tenant's plan includes. Usage at 90% or more suggests a pricing talk.",
     )
+    churned_at = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Day of the latest recorded churn (set by recording a churn). A churned customer is on no at-risk "
+        "list until real activity resumes after this day (it then 'came back').",
+    )
 
     class Meta:
         ordering = ["tenant_id"]
+        indexes = [
+            # Used by the churn settle statement (customers/churn.py), run by every recompute:
+            # only the few churned tenants are read, never every tenant.
+            models.Index(fields=["churned_at"], name="ops_tenant_churned", condition=models.Q(churned_at__isnull=False))
+        ]
 
     def __str__(self) -> str:
         return self.name or self.tenant_id
@@ -215,6 +226,15 @@ class MetricsState(models.Model):
         help_text="Fingerprint of the registry fields the day summaries carry (weights, signals); when it "
         "changes, the next run rebuilds the day summaries from the day counts.",
     )
+    # The last failed recompute, written by the task's failure path (customers/failures.py)
+    # outside the failed transaction; cleared by the next run that succeeds.
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="First failed recompute since the last one that succeeded; null: not failing."
+    )
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_failure_task = models.CharField(max_length=200, blank=True, help_text="Task or command that failed.")
+    last_failure_message = models.TextField(blank=True, help_text="The error, as raised (type: message).")
+    failures_in_a_row = models.IntegerField(default=0)
 
     class Meta:
         db_table = "ops_metrics_state"
@@ -223,6 +243,26 @@ class MetricsState(models.Model):
 
     def __str__(self) -> str:
         return f"watermark {self.watermark_xid}"
+
+
+class AnswersVersion(models.Model):
+    """One row (id=1) whose ``changed_at`` moves when a founder action (an intervention, an
+    outcome, a snooze, a churn) changes what the cached at-risk answers show.
+
+    Kept apart from ``MetricsState``: a recompute holds that row locked for its whole run,
+    and a founder's form must never wait for a recompute. Read with the run stamps by
+    ``customers.selectors.metrics_version`` (one query).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ops_answers_version"
+        verbose_name = "cached answers version"
+
+    def __str__(self) -> str:
+        return f"answers changed at {self.changed_at}"
 
 
 class RiskLevel(models.TextChoices):

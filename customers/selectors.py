@@ -24,7 +24,7 @@ from django.utils import timezone
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
 from customers.metrics.rows import rows_as_dicts
-from customers.models import MetricsState, TenantKind, TenantMetrics, at_risk_order, risk_sort_keys
+from customers.models import AnswersVersion, MetricsState, TenantKind, TenantMetrics, at_risk_order, risk_sort_keys
 
 # Days a Customer page charts.
 SERIES_DAYS = 60
@@ -385,8 +385,11 @@ def metrics_version() -> str:
     if now - checked_at < settings.METRICS_VERSION_CHECK_SECONDS:
         return version
     with connection.cursor() as cursor:
+        # The founder actions' stamp (customers/churn.py::answers_changed) rides along: an
+        # intervention, a snooze or a churn changes the at-risk answers' follow-up state.
         cursor.execute(
-            "SELECT last_incremental_at, last_full_at, last_fanout_finished_at, last_tenants_rebuilt_at"
+            "SELECT last_incremental_at, last_full_at, last_fanout_finished_at, last_tenants_rebuilt_at,"
+            f" (SELECT changed_at FROM {AnswersVersion._meta.db_table} WHERE id = 1)"
             f" FROM {MetricsState._meta.db_table}"
             " WHERE id = 1"
         )
@@ -394,6 +397,13 @@ def metrics_version() -> str:
     version = "none" if row is None else "|".join(str(stamp) for stamp in row)
     _version_seen = (now, version)
     return version
+
+
+def metrics_version_forget() -> None:
+    """Make this process read the version again at its next cached read: called after a write
+    that moves it, so the page the founder is sent back to shows the write."""
+    global _version_seen
+    _version_seen = (float("-inf"), "")
 
 
 def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
+from customers.failures import recompute_failure_clear, recompute_failure_record
 from customers.integrations import metrics_freshness_alert_evaluate
 from customers.metrics.fanout import metrics_fanout_finish, metrics_recompute_fanout, tenant_metrics_shard_write
 from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
@@ -21,13 +22,21 @@ def metrics_recompute_task(self: Any) -> dict[str, Any]:
     With METRICS_RECOMPUTE_SHARDS > 1 this run only folds, then queues one
     shard task per tenant shard so several workers compute the metrics."""
     shards = settings.METRICS_RECOMPUTE_SHARDS
-    if shards > 1:
-        result = metrics_recompute_fanout(
-            shards=shards,
-            dispatch=lambda shard, total, now: tenant_metrics_shard_write_task.delay(shard, total, now.isoformat()),
-        )
-    else:
-        result = metrics_recompute()
+    try:
+        if shards > 1:
+            result = metrics_recompute_fanout(
+                shards=shards,
+                dispatch=lambda shard, total, now: tenant_metrics_shard_write_task.delay(shard, total, now.isoformat()),
+            )
+        else:
+            result = metrics_recompute()
+    except Exception as exc:
+        # Said plainly on Today and in the stale alert (the task, its message, since when),
+        # then re-raised: the worker log keeps the traceback and Celery its failure.
+        recompute_failure_record(task=self.name, error=exc)
+        raise
+    if not result.skipped:
+        recompute_failure_clear()
     if result.skipped and (self.request.delivery_info or {}).get("redelivered"):
         # Redelivered because its worker died: the dead worker's database session may still hold
         # the lock for a moment (until PostgreSQL notices, DATABASE_CLIENT_CHECK_MS). Try again
@@ -62,5 +71,9 @@ def tenant_metrics_shard_write_task(shard: int, shards: int, now: str) -> None:
     """One shard of a fanned-out recompute; then the last shard runs the hooks. Idempotent: a
     redelivered shard finds its rows no longer stale and writes nothing."""
     moment = datetime.fromisoformat(now)
-    tenant_metrics_shard_write(shard=shard, shards=shards, now=moment)
-    metrics_fanout_finish(now=moment)
+    try:
+        tenant_metrics_shard_write(shard=shard, shards=shards, now=moment)
+        metrics_fanout_finish(now=moment)
+    except Exception as exc:
+        recompute_failure_record(task=f"customers.tenant_metrics_shard_write (shard {shard} of {shards})", error=exc)
+        raise

@@ -41,6 +41,22 @@ class InfraSnapshot(models.Model):
     api_requests_24h = models.BigIntegerField(
         help_text="API requests counted by the request counter in the 24 whole hours before taken_at's hour."
     )
+    events_occurred_14d = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Events whose own date (occurred_at) falls in the 14 days before taken_at: the event rate by "
+        "event dates, which a history import does not inflate (null on readings taken before it was kept).",
+    )
+    events_backfilled = models.BigIntegerField(
+        default=0,
+        help_text="Events stored since the previous reading that had occurred more than a day before they "
+        "arrived (a history import or backfill): their bytes are a jump, not growth.",
+    )
+    disk_free_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Free space of the disk the embedded database lives on (null for a database server elsewhere).",
+    )
 
     class Meta:
         ordering = ["-taken_at"]

@@ -11,8 +11,13 @@ Method, per resource:
   there are at least ``INFRA_PROJECTION_MIN_POINTS`` of them spanning at least
   ``INFRA_PROJECTION_MIN_SPAN_HOURS``. Growth rate = the slope.
 * ``event_volume`` (database only): with too few snapshots, growth per day =
-  bytes per stored event (events table size / rows) x events received in the
-  last 24 hours. It ignores growth of other tables, so it is a first estimate.
+  bytes per stored event (events table size / rows) x events per day by their
+  own dates (occurred_at, the 14 days before the reading), never by arrival: a
+  history import is not growth. It ignores other tables: a first estimate.
+
+History imports between readings (events that arrived more than a day after they
+occurred, counted per reading) are taken out of the readings before the fit.
+With no limit set, the embedded database's limit is its disk: size + free space.
 * ``none``: nothing to project from; ``reason`` says why.
 
 ``days_to_limit`` = (limit - latest measured value) / growth per day. It is null
@@ -32,7 +37,7 @@ from django.db import connection
 from django.utils import timezone
 
 from infra.models import ApiRequestCount, InfraLimitSettings, InfraSnapshot
-from infra.services import hour_floor
+from infra.services import EVENT_DATES_WINDOW_DAYS, hour_floor
 
 GB = 1024**3
 MB = 1024**2
@@ -90,10 +95,17 @@ def least_squares_fit(points: Sequence[tuple[datetime, int]]) -> LinearFit | Non
 
 @dataclass(frozen=True)
 class EventVolume:
-    """Bytes per stored event and events per day, from the latest snapshot."""
+    """Bytes per stored event and events per day, from the latest snapshot.
+
+    ``events_per_day`` is read from the events' own dates (occurred_at, the 14 days before the
+    reading) so that a history import, 60 days of events arriving in one hour, does not read as
+    60 days of growth per day. ``basis`` says which count it is (older readings only have the
+    arrivals of the last 24 hours).
+    """
 
     bytes_per_event: float
-    events_per_day: int
+    events_per_day: float
+    basis: str = "events per day by their own dates"
 
     @property
     def growth_bytes_per_day(self) -> float:
@@ -103,10 +115,29 @@ class EventVolume:
 def event_volume_from(snapshot: InfraSnapshot | None) -> EventVolume | None:
     if snapshot is None or not snapshot.events_row_estimate:
         return None
+    bytes_per_event = snapshot.events_table_bytes / snapshot.events_row_estimate
+    if snapshot.events_occurred_14d is not None:
+        return EventVolume(
+            bytes_per_event=bytes_per_event,
+            events_per_day=snapshot.events_occurred_14d / EVENT_DATES_WINDOW_DAYS,
+            basis=f"events per day by their own dates over the {EVENT_DATES_WINDOW_DAYS} days before the reading",
+        )
     return EventVolume(
-        bytes_per_event=snapshot.events_table_bytes / snapshot.events_row_estimate,
-        events_per_day=snapshot.events_received_24h,
+        bytes_per_event=bytes_per_event,
+        events_per_day=float(snapshot.events_received_24h),
+        basis="events stored in the last 24 hours",
     )
+
+
+def backfill_offsets(snapshots: Sequence[InfraSnapshot], *, bytes_per_event: float | None) -> list[float]:
+    """Per reading (oldest first), the bytes history imports added since the first one: the
+    jump to take out before fitting, so an import does not read as growth."""
+    offsets, total = [], 0.0
+    for index, snapshot in enumerate(snapshots):
+        if index and bytes_per_event:
+            total += snapshot.events_backfilled * bytes_per_event
+        offsets.append(total)
+    return offsets
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,14 @@ def alert_level(days_to_limit: float | None, *, growth_known: bool) -> str:
     return LEVEL_OK
 
 
+def _hours_text(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours < 1:
+        minutes = round(hours * 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{hours:.1f} hours"
+
+
 def _fmt_bytes(value: float) -> str:
     return f"{value / GB:.3f} GB" if abs(value) >= GB else f"{value / MB:.1f} MB"
 
@@ -162,12 +201,14 @@ def resource_project(
     limit_source: str,
     event_volume: EventVolume | None = None,
     window_days: int | None = None,
+    offsets: Sequence[float] | None = None,
 ) -> ResourceProjection:
     """Project one resource from its (taken_at, bytes) readings in the window.
 
     ``event_volume`` is the fallback when the readings are too few for a fit
-    (only meaningful for the database). Pure: no queries, so it is testable
-    with known answers.
+    (only meaningful for the database). ``offsets`` (bytes per reading, in the
+    readings' order) are history imports taken out before the fit (see
+    backfill_offsets). Pure: no queries, so it is testable with known answers.
     """
     window_days = window_days or settings.INFRA_PROJECTION_WINDOW_DAYS
     min_points = settings.INFRA_PROJECTION_MIN_POINTS
@@ -190,23 +231,34 @@ def resource_project(
     current_at, current = ordered[-1]
     span = ordered[-1][0] - ordered[0][0]
     fit: LinearFit | None = None
+    imported = 0.0
     if len(ordered) >= min_points and span >= min_span:
-        fit = least_squares_fit(ordered)
+        shifts = list(offsets) if offsets is not None and len(offsets) == len(points) else [0.0] * len(points)
+        # ``points`` and ``offsets`` share an order; pair them before sorting by time.
+        paired = sorted(zip(points, shifts, strict=True))
+        imported = paired[-1][1]
+        adjusted = least_squares_fit([(at, size - shift) for (at, size), shift in paired])
+        # Back in measured bytes: the line goes through the recent readings, with the growth's slope.
+        if adjusted is not None:
+            fit = replace(adjusted, intercept_bytes=adjusted.intercept_bytes + imported)
     if fit is not None:
         method = METHOD_LEAST_SQUARES
         rate: float | None = fit.slope_bytes_per_day
-        basis = f"Least-squares line through {len(ordered)} readings over the last {window_days} days"
+        reading_word = "reading" if len(ordered) == 1 else "readings"
+        basis = f"Least-squares line through {len(ordered)} {reading_word} over the last {window_days} days"
+        if imported:
+            basis += f" (history imports of {_fmt_bytes(imported)} taken out: a jump, not growth)"
     else:
         too_few = (
-            f"Too few readings for a trend: {len(ordered)} over {span.total_seconds() / 3600:.1f} hours "
-            f"(a fit needs {min_points} over {settings.INFRA_PROJECTION_MIN_SPAN_HOURS:g} hours)"
+            f"Too few readings for a trend: {len(ordered)} reading{'s' if len(ordered) != 1 else ''} over "
+            f"{_hours_text(span)} (a trend needs {min_points} over {settings.INFRA_PROJECTION_MIN_SPAN_HOURS:g} hours)"
         )
         if event_volume is not None:
             method = METHOD_EVENT_VOLUME
             rate = event_volume.growth_bytes_per_day
             basis = (
-                f"{too_few}; projected from event volume: {event_volume.bytes_per_event:.0f} bytes per event "
-                f"x {event_volume.events_per_day} events in the last 24 hours"
+                f"{too_few}; estimated from the events instead: {event_volume.bytes_per_event:,.0f} bytes per "
+                f"event x {event_volume.events_per_day:,.0f} {event_volume.basis}"
             )
         else:
             method = METHOD_NONE
@@ -337,13 +389,18 @@ class Limits:
     redis_memory_source: str
 
 
-def limits_get(*, redis_maxmemory_bytes: int | None) -> Limits:
-    """Admin row, then settings; for Redis then Redis's own maxmemory."""
+def limits_get(
+    *, redis_maxmemory_bytes: int | None, db_size_bytes: int | None = None, disk_free_bytes: int | None = None
+) -> Limits:
+    """Admin row, then settings; for the embedded database then the disk it lives on (its size
+    plus the disk's free space, the day it stops); for Redis then Redis's own maxmemory."""
     row = InfraLimitSettings.objects.filter(pk=InfraLimitSettings.SINGLETON_PK).first()
     if row is not None and row.db_storage_limit_gb:
         db_limit, db_source = round(row.db_storage_limit_gb * GB), "admin"
     elif settings.INFRA_DB_STORAGE_LIMIT_GB:
         db_limit, db_source = round(settings.INFRA_DB_STORAGE_LIMIT_GB * GB), "settings"
+    elif disk_free_bytes is not None and db_size_bytes is not None:
+        db_limit, db_source = db_size_bytes + disk_free_bytes, "disk_free"
     else:
         db_limit, db_source = None, ""
     if row is not None and row.redis_memory_limit_mb:
@@ -402,7 +459,11 @@ def infra_overview(*, series_days: int = 30, now: datetime | None = None) -> Inf
     )
     latest = window[-1] if window else InfraSnapshot.objects.filter(taken_at__lte=now).order_by("-taken_at").first()
     maxmemory = next((s.redis_maxmemory_bytes for s in reversed(window) if s.redis_used_memory_bytes is not None), None)
-    limits = limits_get(redis_maxmemory_bytes=maxmemory)
+    limits = limits_get(
+        redis_maxmemory_bytes=maxmemory,
+        db_size_bytes=latest.db_size_bytes if latest else None,
+        disk_free_bytes=latest.disk_free_bytes if latest else None,
+    )
     volume = event_volume_from(latest)
     db_storage = resource_project(
         resource=DB_STORAGE,
@@ -411,6 +472,7 @@ def infra_overview(*, series_days: int = 30, now: datetime | None = None) -> Inf
         limit_source=limits.db_storage_source,
         event_volume=volume,
         window_days=window_days,
+        offsets=backfill_offsets(window, bytes_per_event=volume.bytes_per_event if volume else None),
     )
     redis_points = [(s.taken_at, s.redis_used_memory_bytes) for s in window if s.redis_used_memory_bytes is not None]
     redis_memory = resource_project(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,10 @@ API_REQUEST_COUNT_RETENTION_DAYS = 90
 # Below this many rows PostgreSQL's row estimate may be stale or absent (a table
 # never analysed) and an exact count is cheap, so it is counted exactly.
 EXACT_ROW_COUNT_BELOW = 100_000
+# The window of event dates the event rate is read over, when readings are too few for a trend.
+EVENT_DATES_WINDOW_DAYS = 14
+# An event that arrives more than this long after it occurred was imported, not lived.
+BACKFILL_AGE = timedelta(days=1)
 REDIS_TIMEOUT_SECONDS = 2.0
 
 
@@ -150,6 +155,35 @@ def events_received_count(*, since: datetime, until: datetime) -> int:
     return Event.objects.filter(received_at__gte=since, received_at__lt=until).count()
 
 
+def events_occurred_count(*, since: datetime, until: datetime) -> int:
+    """Events whose own date (occurred_at) is in [since, until): the rate a backfill cannot inflate.
+    Uses the BRIN index ops_events_occurred_brin."""
+    return Event.objects.filter(occurred_at__gte=since, occurred_at__lt=until).count()
+
+
+# Uses index: ops_events_received_brin (the arrival window); the age test is a filter on those rows.
+EVENTS_BACKFILLED_SQL = """
+SELECT count(*) AS backfilled FROM ops_events
+WHERE received_at >= %(since)s AND received_at < %(until)s AND occurred_at < received_at - %(age)s
+"""
+
+
+def events_backfilled_count(*, since: datetime, until: datetime) -> int:
+    """Events stored in [since, until) that had occurred more than BACKFILL_AGE before they arrived."""
+    with connection.cursor() as cursor:
+        cursor.execute(EVENTS_BACKFILLED_SQL, {"since": since, "until": until, "age": BACKFILL_AGE})
+        columns = [c.name for c in cursor.description]
+        return int(dict(zip(columns, cursor.fetchone(), strict=True))["backfilled"])
+
+
+def disk_free_read() -> int | None:
+    """Free bytes of the disk the embedded database's data directory is on; None for a server
+    elsewhere (its disk is not this machine's to measure)."""
+    if not getattr(settings, "EMBEDDED_DATABASE", False):
+        return None
+    return shutil.disk_usage(settings.VAR_DIR).free
+
+
 def api_requests_count(*, since: datetime, until: datetime) -> int:
     """API requests counted in the whole hours in [since, until)."""
     with connection.cursor() as cursor:
@@ -183,6 +217,7 @@ def infra_snapshot_take(*, min_interval: timedelta | None = None) -> InfraSnapsh
             return None
         sizes = database_sizes_read()
         this_hour = hour_floor(now)
+        previous_at = InfraSnapshot.objects.order_by("-taken_at").values_list("taken_at", flat=True).first()
         snapshot = InfraSnapshot.objects.create(
             taken_at=now,
             db_size_bytes=sizes.db_size_bytes,
@@ -194,6 +229,9 @@ def infra_snapshot_take(*, min_interval: timedelta | None = None) -> InfraSnapsh
             events_received_24h=events_received_count(since=now - timedelta(hours=24), until=now),
             # Whole hours only: the current hour is still being counted by the web workers.
             api_requests_24h=api_requests_count(since=this_hour - timedelta(hours=24), until=this_hour),
+            events_occurred_14d=events_occurred_count(since=now - timedelta(days=EVENT_DATES_WINDOW_DAYS), until=now),
+            events_backfilled=events_backfilled_count(since=previous_at or now - timedelta(hours=24), until=now),
+            disk_free_bytes=disk_free_read(),
         )
         ApiRequestCount.objects.filter(hour__lt=now - timedelta(days=API_REQUEST_COUNT_RETENTION_DAYS)).delete()
     return snapshot

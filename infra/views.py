@@ -25,19 +25,23 @@ def _projection_chart(
     hlines = []
     if projection.limit_bytes:
         hlines.append(HLine(projection.limit_bytes / MB, f"limit {projection.limit_bytes / MB:,.0f} MB"))
-    if projection.fit is not None and readings:
-        start = readings[0][0]
+    rate = projection.growth_rate_bytes_per_day
+    if rate is not None and projection.current_at is not None and projection.current_bytes is not None:
+        # Every projection, fitted or estimated, is drawn to the limit, marked with the day it crosses
+        # (or 60 days ahead when the limit is further away or not set).
         end = overview.generated_at + timedelta(days=PROJECTION_HORIZON_DAYS)
         if projection.projected_limit_at is not None:
-            end = min(end, projection.projected_limit_at)
-            markers.append(Marker(projection.projected_limit_at, "limit reached"))
-        series.append(
-            Series(
-                "Fitted line, projected",
-                [(start, projection.fit.value_at(start) / MB), (end, projection.fit.value_at(end) / MB)],
-                dashed=True,
-            )
-        )
+            end = projection.projected_limit_at
+            markers.append(Marker(end, f"limit reached {end:%-d %b %Y}"))
+        if projection.fit is not None and readings:
+            start = readings[0][0]
+            line = [(start, projection.fit.value_at(start) / MB), (end, projection.fit.value_at(end) / MB)]
+            label = "Fitted line, projected"
+        else:
+            start, at = projection.current_at, projection.current_bytes
+            line = [(start, at / MB), (end, (at + rate * (end - start).total_seconds() / 86400) / MB)]
+            label = "Estimated from the events, projected"
+        series.append(Series(label, line, dashed=True))
     title = f"{projection.resource.replace('_', ' ')} over time"
     return line_chart(series, title=title, y_label="MB", markers=markers, hlines=hlines, y_min=None)
 

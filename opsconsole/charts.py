@@ -129,8 +129,12 @@ def _axes(parts: list[str], *, x: _Scale, y: _Scale, y_ticks: list[float], x_tic
         )
     for tick in x_ticks:
         px = x(_num(tick))
+        # A label centred on a tick at either end of the axis runs past the chart and is clipped:
+        # those are anchored inwards.
+        anchor = "end" if px > x.start + x.length - 24 else "start" if px < x.start + 24 else "middle"
         parts.append(
-            f'<text class="tick" x="{px:.1f}" y="{y.start + y.length + 16:.1f}" text-anchor="middle">{escape(_x_label(tick))}</text>'
+            f'<text class="tick" x="{px:.1f}" y="{y.start + y.length + 16:.1f}" text-anchor="{anchor}">'
+            f"{escape(_x_label(tick))}</text>"
         )
     if y_label:
         parts.append(

@@ -9,7 +9,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from opsconsole.health import healthz, readyz
-from opsconsole.views import today_page
+from opsconsole.views import favicon, today_page
 
 admin.site.site_header = "Ops Console"
 admin.site.site_title = "Ops Console admin"
@@ -21,6 +21,7 @@ admin.site.site_url = "/"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("events.urls")),
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),
@@ -33,3 +34,4 @@ urlpatterns = [
     path("", today_page, name="home"),
 ]
 handler404 = "opsconsole.views.not_found"
+handler500 = "opsconsole.views.server_error"

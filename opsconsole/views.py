@@ -9,14 +9,17 @@ whatever the number of tenants (tests/test_today.py counts them).
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
 
 from customers.apis import at_risk_answer
+from customers.failures import recompute_failure_get
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
@@ -25,9 +28,13 @@ from events.vocabulary import vocabulary_mismatch
 from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
 from opsconsole.charts import HLine, Series, line_chart
 from opsconsole.pages import staff_required
-from playbooks.selectors import playbook_first_actions
+from playbooks.followup import call_list_build
+from playbooks.selectors import SNOOZE_DEFAULT_DAYS
+from playbooks.services import SNOOZE_MAX_DAYS
 
 TODAY_AT_RISK = 10
+# How many at-risk customers Today reads to fill its ten rows when some are snoozed or won back.
+TODAY_AT_RISK_READ = 30
 DAU_CHART_DAYS = 30
 RESOURCE_NAMES = {"db_storage": "Database storage", "redis_memory": "Redis memory"}
 # The status word shown next to the big number (the alert texts' own words).
@@ -102,20 +109,13 @@ def today_page(request: HttpRequest) -> HttpResponse:
     summary = real_users_summary(now=now)
     targets = north_star_targets()
     _, meaning, action, escalation = MESSAGES[summary.status]
-    # The at-risk API's own answer (cached per recompute): the page and the API never differ.
-    at_risk = at_risk_answer(limit=TODAY_AT_RISK)
-    # A tenant matched only by a playbook that no intervention rule covers (abandoned
-    # replays, say) still gets a first step: the strongest matched playbook's first action.
-    uncovered = {e["matched_playbooks"][0]["id"] for e in at_risk if not e["interventions"] and e["matched_playbooks"]}
-    first_actions = playbook_first_actions(playbook_ids=uncovered) if uncovered else {}
+    # The at-risk API's own answer (cached per recompute and founder action), each entry with its
+    # follow-up state: the page and the API never differ. Read wider than the list shows, so
+    # snoozed customers do not leave it short.
+    at_risk = at_risk_answer(limit=TODAY_AT_RISK_READ)
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
-        entry["first_intervention"] = entry["interventions"][0] if entry["interventions"] else None
-        if entry["first_intervention"] is None and entry["matched_playbooks"]:
-            playbook = entry["matched_playbooks"][0]
-            first_action = first_actions.get(playbook["id"])
-            if first_action is not None:
-                entry["first_playbook_step"] = {"playbook": playbook, "action": first_action}
+    call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
     freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
     # Its cost grows with users x days; read once per recompute (only a run changes the rollup).
@@ -143,7 +143,11 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "targets": targets,
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
-            "at_risk": at_risk,
+            "at_risk": call_list["active"],
+            "parked": call_list["parked"],
+            "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
+            "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
+            "recompute_failure": recompute_failure_get(),
             "dau_chart": dau_chart,
             "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
             "alerts": _open_alerts(overview=overview),
@@ -155,6 +159,28 @@ def today_page(request: HttpRequest) -> HttpResponse:
 
 
 API_PREFIXES = ("/api/", "/ops/", "/metrics/")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 for the whole site, DEBUG off: JSON for API paths, the console's page otherwise.
+
+    Rendered without the request's context processors (they may be what failed), so the
+    page needs nothing but the template; the error itself is in the log (django.request)."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse(
+            {"detail": "Internal error: the server log has the details. Nothing half-done was kept."}, status=500
+        )
+    return HttpResponse(loader.get_template("500.html").render({"path": request.path}), status=500)
+
+
+FAVICON = (Path(__file__).resolve().parent / "static" / "console" / "favicon.ico").read_bytes()
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever the page links (a day's cache)."""
+    response = HttpResponse(FAVICON, content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -28,6 +28,7 @@ from playbooks.models import (
     Playbook,
     PlaybookAction,
     PlaybookMatch,
+    Snooze,
     TriggerCondition,
 )
 from playbooks.selectors import playbook_preview
@@ -39,8 +40,11 @@ class TriggerConditionForm(forms.ModelForm):
     to use instead (the same checks the engine applies). Type names match in any case and are
     saved in their registered spelling; roles as '<role> events'."""
 
+    # The metric's key only in the picker (its description made the select, and so the admin
+    # form, 2,155 px wide); the descriptions are the field's help text.
     metric = forms.ChoiceField(
-        choices=[(key, f"{key}: {m.description}") for key, m in METRICS.items()],
+        choices=[(key, key) for key in METRICS],
+        help_text="; ".join(f"{key}: {m.description}" for key, m in METRICS.items()),
         error_messages={
             "invalid_choice": f"Unknown metric '%(value)s'. Choose one of: {', '.join(METRICS)}.",
         },
@@ -55,6 +59,12 @@ class TriggerConditionForm(forms.ModelForm):
     class Meta:
         model = TriggerCondition
         fields = ["order", "metric", "event_types", "operator", "threshold", "window_days"]
+        widgets = {
+            "event_types": forms.TextInput(attrs={"size": 28}),
+            "threshold": forms.NumberInput(attrs={"style": "width: 6em"}),
+            "window_days": forms.NumberInput(attrs={"style": "width: 4em"}),
+            "order": forms.NumberInput(attrs={"style": "width: 3em"}),
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -84,7 +94,10 @@ class TriggerConditionInline(admin.TabularInline):
     min_num = 1
     fields = ["order", "metric", "event_types", "operator", "threshold", "window_days", "reads_as"]
     readonly_fields = ["reads_as"]
-    verbose_name = "trigger condition (all must hold)"
+    # Both names: Django makes the plural heading by appending "s" to verbose_name otherwise
+    # ("TRIGGER CONDITION (ALL MUST HOLD)S").
+    verbose_name = "trigger condition"
+    verbose_name_plural = "trigger conditions (all must hold)"
 
     @admin.display(description="Reads as")
     def reads_as(self, obj: TriggerCondition) -> str:
@@ -96,7 +109,8 @@ class PlaybookActionInline(admin.StackedInline):
     extra = 0
     fields = [("order", "timing", "channel"), "step", "talk_track"]
     ordering = ["order", "id"]
-    verbose_name = "action (ordered by 'order')"
+    verbose_name = "action"
+    verbose_name_plural = "actions (in the order of 'order')"
 
 
 @admin.register(Playbook)
@@ -170,6 +184,18 @@ class ChurnRecordAdmin(admin.ModelAdmin):
     search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
     raw_id_fields = ["tenant"]
     date_hierarchy = "date"
+    readonly_fields = ["created_at", "created_by"]
+
+
+@admin.register(Snooze)
+class SnoozeAdmin(admin.ModelAdmin):
+    """The founder's snoozes (made from Today or the Customer page); editing ``until`` moves the day
+    the customer is back on the call list."""
+
+    list_display = ["tenant", "until", "reason", "created_at", "created_by"]
+    search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
+    raw_id_fields = ["tenant"]
+    date_hierarchy = "until"
     readonly_fields = ["created_at", "created_by"]
 
 

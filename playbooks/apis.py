@@ -22,7 +22,7 @@ from customers.apis import MeasuredConditionSerializer
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
-from playbooks.models import Channel, ChurnRecord, InterventionRecord, Outcome
+from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
     churns_list,
@@ -32,7 +32,14 @@ from playbooks.selectors import (
     playbooks_payload,
     signal_validation,
 )
-from playbooks.services import PlaybookInputError, churn_create, intervention_create, intervention_outcome_record
+from playbooks.services import (
+    ACTION_MAX_CHARS,
+    SNOOZE_REASON_MAX_CHARS,
+    PlaybookInputError,
+    churn_create,
+    intervention_create,
+    intervention_outcome_record,
+)
 
 PLAYBOOK_NOTE = (
     "Playbooks are edited in Django admin. `trigger_conditions` are the conditions the engine evaluates after "
@@ -170,21 +177,37 @@ class InterventionSerializer(serializers.ModelSerializer):
         ]
 
 
+# Errors a founder can act on, the same from the API and the page forms (which validate with
+# these serializers): what was wrong and what to use instead.
+DATE_ERRORS = {"invalid": "Date has wrong format: it is not a date (use YYYY-MM-DD)."}
+
+
+def _choice_errors(what: str, choices: list[str]) -> dict[str, str]:
+    return {"invalid_choice": f'"{{input}}" is not a valid choice. Unknown {what}: choose one of {", ".join(choices)}.'}
+
+
 class InterventionInputSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=128)
     playbook_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
-    action = serializers.CharField(max_length=300)
-    channel = serializers.ChoiceField(choices=Channel.choices)
-    date = serializers.DateField(required=False, help_text="Day taken (default today).")
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_null=True)
-    outcome_at = serializers.DateField(required=False, allow_null=True)
+    action = serializers.CharField(max_length=ACTION_MAX_CHARS)
+    channel = serializers.ChoiceField(choices=Channel.choices, error_messages=_choice_errors("channel", Channel.values))
+    date = serializers.DateField(required=False, help_text="Day taken (default today).", error_messages=DATE_ERRORS)
+    note = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(
+        choices=Outcome.choices,
+        required=False,
+        allow_null=True,
+        error_messages=_choice_errors("outcome", Outcome.values),
+    )
+    outcome_at = serializers.DateField(required=False, allow_null=True, error_messages=DATE_ERRORS)
 
 
 class OutcomeInputSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=Outcome.choices)
-    outcome_at = serializers.DateField(required=False, allow_null=True, help_text="Day observed (default today).")
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(choices=Outcome.choices, error_messages=_choice_errors("outcome", Outcome.values))
+    outcome_at = serializers.DateField(
+        required=False, allow_null=True, help_text="Day observed (default today).", error_messages=DATE_ERRORS
+    )
+    note = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
 
 
 class ChurnSerializer(serializers.ModelSerializer):
@@ -197,8 +220,18 @@ class ChurnSerializer(serializers.ModelSerializer):
 
 class ChurnInputSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=128)
-    date = serializers.DateField(required=False, help_text="Day the customer was lost (default today).")
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    date = serializers.DateField(
+        required=False, help_text="Day the customer was lost (default today).", error_messages=DATE_ERRORS
+    )
+    reason = serializers.CharField(max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
+
+
+class SnoozeInputSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(max_length=128)
+    until = serializers.DateField(
+        help_text="Back on the call list on this day (after today).", error_messages=DATE_ERRORS
+    )
+    reason = serializers.CharField(max_length=SNOOZE_REASON_MAX_CHARS)
 
 
 class InterventionQuerySerializer(serializers.Serializer):

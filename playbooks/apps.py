@@ -7,8 +7,18 @@ class PlaybooksConfig(AppConfig):
 
     def ready(self) -> None:
         # What the customers answers and the Customer page show of playbooks (customers never imports playbooks).
-        from customers.extensions import customer_panel_register, tenant_playbooks_provider_register
+        from customers.extensions import (
+            customer_panel_register,
+            tenant_follow_ups_provider_register,
+            tenant_playbooks_provider_register,
+        )
+        from events.checkin import checkin_section_register
+        from playbooks.followup import at_risk_follow_ups
+        from playbooks.integrations import at_risk_follow_up_checkin_lines
         from playbooks.selectors import customer_playbook_panel, tenant_matched_playbooks
 
         tenant_playbooks_provider_register(tenant_matched_playbooks)
+        tenant_follow_ups_provider_register(at_risk_follow_ups)
         customer_panel_register("playbooks", "playbooks/partials/customer_panel.html", customer_playbook_panel)
+        # Replaces the customers app's section of the same key (it is registered first).
+        checkin_section_register("at_risk_customers", "Top at-risk customers", at_risk_follow_up_checkin_lines)

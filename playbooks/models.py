@@ -22,6 +22,10 @@ from customers.models import RiskLevel, Tenant
 from events.registry import event_type_registry
 from playbooks.conditions import condition_text, selectors_split
 
+# The longest note, outcome note or churn reason a founder action keeps (the API, the page
+# forms and the services check it).
+NOTE_MAX_CHARS = 5000
+
 
 class Channel(models.TextChoices):
     CALL = "call", "Phone call"
@@ -240,3 +244,27 @@ class ChurnRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} churned {self.date}"
+
+
+class Snooze(models.Model):
+    """The founder's choice to take a customer off the call list until a day, and why.
+
+    The latest snooze of a tenant whose ``until`` is today or later holds; an earlier
+    one, or one that has run out, is history. Logging an intervention after a snooze
+    does not end it: the founder said when to look again.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="snoozes")
+    until = models.DateField(help_text="Back on the call list on this day.")
+    reason = models.CharField(max_length=300, help_text="Why, e.g. 'On holiday until the 14th'.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "ops_snooze"
+        ordering = ["-created_at", "-id"]
+        # Used by the follow-up selector: a tenant's latest snoozes, newest first.
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="ops_snooze_tenant_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} snoozed until {self.until}"

@@ -24,10 +24,12 @@ Observational, not an experiment: the founder chose whom to help, so the
 groups can differ in ways the numbers do not show.
 
 Signal validation (``signal_validation``): for every recorded churn, the
-highest risk level the tenant had in the LOOKBACK_DAYS days before the churn
-date (strictly before) and how many days before the churn it first reached
-that level; and, for every tenant ever flagged, its highest level and whether
-a churn was recorded on or after the first day at that level.
+highest risk level the tenant had on the churn's day or in the LOOKBACK_DAYS
+days before it and how many days before the churn it first reached that level;
+and, for every tenant ever flagged, its level and whether it churned: a churned
+tenant's level is the one that warned of its churn (as above), any other's its
+highest level ever. One definition (``flagged_before_churn``) behind both tables,
+so a level's churned count in one is its churns in the other.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -47,9 +49,12 @@ from customers.metrics.texts import talk_track_facts, talk_track_render
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_text
+from playbooks.followup import at_risk_follow_ups, follow_ups_get
 from playbooks.models import (
+    NOTE_MAX_CHARS,
     Channel,
     ChurnRecord,
+    EvaluationState,
     InterventionRecord,
     Outcome,
     Playbook,
@@ -57,12 +62,19 @@ from playbooks.models import (
     PlaybookMatch,
     TenantRiskDay,
 )
-from playbooks.services import LEVEL_RANK, playbook_matches_measure
+from playbooks.services import (
+    ACTION_MAX_CHARS,
+    LEVEL_RANK,
+    SNOOZE_MAX_DAYS,
+    playbook_matches_measure,
+)
 
 HORIZONS = (30, 60)
 LOOKBACK_DAYS = 90
 MIN_CHURNS_FOR_TRUST = 10
 LEVELS = [RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM]
+# The snooze form's suggested day: a week, the founder changes it.
+SNOOZE_DEFAULT_DAYS = 7
 OBSERVATIONAL_NOTE = (
     "Observational, not an experiment: the founder chose whom to help, so treated and comparison tenants may "
     "differ in ways these numbers do not show. Read it as a hint of what works, never as proof."
@@ -122,6 +134,17 @@ def playbook_payload(
         "notes": playbook.notes,
         "matched_tenants": matched_tenants,
     }
+
+
+def playbook_match_freshness() -> tuple[datetime | None, datetime | None]:
+    """(when the matches were last evaluated, when a playbook was last edited). Two queries.
+
+    The match counts on /playbooks/ are the last recompute's: the page says so, and says when
+    an edit since then has not been evaluated yet.
+    """
+    evaluated_at = EvaluationState.objects.filter(id=1).values_list("evaluated_at", flat=True).first()
+    edited_at = Playbook.objects.aggregate(last=Max("updated_at"))["last"]
+    return evaluated_at, edited_at
 
 
 def playbooks_payload() -> list[dict[str, Any]]:
@@ -334,6 +357,15 @@ def _days_summary(values: list[int]) -> dict[str, float | None]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
+def flagged_before_churn(flag_day: date, churn_day: date) -> bool:
+    """Whether a day the tenant was flagged counts as a warning of a churn: on the churn's day or
+    in the LOOKBACK_DAYS before it. The one definition both validation tables use: before, one
+    counted the churn day and the other did not, so a churn recorded on the day of its first flag
+    read "not flagged 1 (100%)" beside "critical, churned afterwards 1".
+    """
+    return churn_day - timedelta(days=LOOKBACK_DAYS) <= flag_day <= churn_day
+
+
 def signal_validation(*, today: date | None = None) -> dict[str, Any]:
     """Was the risk signal right? Definitions in the module docstring. Three queries."""
     today = today or timezone.localdate()
@@ -350,11 +382,7 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
     per_churn = []
     lead_days: dict[str | None, list[int]] = defaultdict(list)
     for churn in churns:
-        window = [
-            (d, r)
-            for d, r in history.get(churn.tenant_id, [])
-            if churn.date - timedelta(days=LOOKBACK_DAYS) <= d < churn.date
-        ]
+        window = [(d, r) for d, r in history.get(churn.tenant_id, []) if flagged_before_churn(d, churn.date)]
         top = max((r for _, r in window), default=0)
         level = rank_level[top]
         days_before = (churn.date - min(d for d, r in window if r == top)).days if top else None
@@ -399,13 +427,17 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
             """
         )
         flagged_rows = cursor.fetchall()
-    churn_days: dict[str, list[date]] = defaultdict(list)
-    for churn in churns:
-        churn_days[churn.tenant_id].append(churn.date)
+    # A churned tenant sits in the row of the level that warned of its churn (the first table's
+    # class, its latest churn's); any other tenant in the row of its highest level ever. So the
+    # churned column of each level equals the first table's churns at that level.
+    warned_level = {c["tenant_id"]: c["highest_level"] for c in per_churn if c["highest_level"] is not None}
+    by_level: dict[str, list[str]] = defaultdict(list)
+    for tenant_id, r, _first in flagged_rows:
+        by_level[warned_level.get(tenant_id, rank_level[r])].append(tenant_id)
     flagged = []
     for level in LEVELS:
-        tenants = [(t, first) for t, r, first in flagged_rows if rank_level[r] == level]
-        churned = sum(1 for t, first in tenants if any(d >= first for d in churn_days.get(t, [])))
+        tenants = by_level.get(level, [])
+        churned = sum(1 for t in tenants if t in warned_level)
         flagged.append(
             {
                 "risk_level": level,
@@ -438,6 +470,7 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
     """Context for templates/playbooks/partials/customer_panel.html (rendered as ``panel``):
     matched playbooks with their steps and talk tracks, the intervention and churn
     history, and what the three forms need. Constant number of queries."""
+    today = timezone.localdate()
     matched = tenant_matched_playbooks(tenant_ids=[tenant_id])[tenant_id]
     playbooks = {p.pk: p for p in playbooks_all()}
     # Talk tracks as said to this customer: {first_name}, {account}, {core_action} filled in.
@@ -457,6 +490,21 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
         "playbooks": [(p.pk, p.name) for p in playbooks.values()],
         "channels": Channel.choices,
         "outcomes": Outcome.choices,
-        "today": timezone.localdate(),
+        "today": today,
+        "tomorrow": today + timedelta(days=1),
+        "snooze_default": today + timedelta(days=SNOOZE_DEFAULT_DAYS),
+        "snooze_max": today + timedelta(days=SNOOZE_MAX_DAYS),
+        "action_max": ACTION_MAX_CHARS,
+        "note_max": NOTE_MAX_CHARS,
+        "follow_up": _customer_follow_up(tenant_id, matched=matched, today=today),
         "next": f"/customers/{quote(tenant_id, safe='')}/",
     }
+
+
+def _customer_follow_up(tenant_id: str, *, matched: list[dict[str, Any]], today: date) -> dict[str, Any] | None:
+    """The customer's follow-up as the at-risk API gives it (the same selector); None for no tenant."""
+    metrics = TenantMetrics.objects.filter(tenant_id=tenant_id).first()
+    if metrics is not None:
+        return at_risk_follow_ups(rows=[metrics], matched={tenant_id: matched}, today=today)[tenant_id]
+    follow_up = follow_ups_get(tenant_ids=[tenant_id], today=today).get(tenant_id)
+    return follow_up.as_dict() if follow_up else None

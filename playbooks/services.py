@@ -30,6 +30,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.churn import churned_gone_ids
+from customers.founder_actions import answers_changed, tenant_churned_set
 from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
 from customers.metrics.write import LevelRaise, tenant_levels_raise
@@ -37,12 +39,15 @@ from customers.models import RISK_LEVEL_RANK, Tenant
 from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_event_types, condition_problems, condition_text, match_query
 from playbooks.models import (
+    NOTE_MAX_CHARS,
     Channel,
     ChurnRecord,
     EvaluationState,
     InterventionRecord,
     Outcome,
     Playbook,
+    PlaybookMatch,
+    Snooze,
     TriggerCondition,
 )
 
@@ -74,6 +79,16 @@ class EvaluationResult:
     matches: int
     tenants_raised: int
     risk_days_written: int
+    # Matches that appeared or went away in this evaluation (a playbook edit shows here).
+    matches_changed: int = 0
+
+    def summary(self) -> str:
+        """For ``recompute_metrics``' line: what the playbooks changed."""
+        return (
+            f"{self.matches} playbook match{'es' if self.matches != 1 else ''} "
+            f"({self.matches_changed} changed), {self.tenants_raised} level{'s' if self.tenants_raised != 1 else ''} "
+            "raised by a playbook"
+        )
 
 
 def _playbooks_to_evaluate(*, registry: Registry) -> list[tuple[Playbook, list[TriggerCondition]]]:
@@ -189,6 +204,9 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     matches = playbook_matches_measure(
         as_of=as_of, playbooks=playbooks, registry=registry, scope=dirty_scope() if scoped else "all"
     )
+    # A churned customer with no real activity since is matched by no playbook.
+    gone = churned_gone_ids()
+    matches = [m for m in matches if m[1] not in gone]
     rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
 
     # Strongest playbook per tenant: the level it raises the tenant to, and why.
@@ -223,6 +241,12 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
             """,
             [json.dumps(rows)],
         )
+        changed = cursor.rowcount
+        # Whatever the scope: a customer churned since its last evaluation loses its matches now.
+        # Uses index: ops_playbook_match_unique (tenant_id first).
+        cursor.execute("DELETE FROM ops_playbook_match WHERE tenant_id = ANY(%s)", [sorted(gone)])
+        changed += cursor.rowcount
+        # RETURNING tells a new match (xmax = 0: inserted) from one that still holds (updated).
         cursor.execute(
             """
             INSERT INTO ops_playbook_match (tenant_id, playbook_id, matched_at, first_matched_at, as_of, measured)
@@ -230,9 +254,11 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
             FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, playbook_id text, measured jsonb)
             ON CONFLICT (tenant_id, playbook_id) DO UPDATE
             SET matched_at = EXCLUDED.matched_at, as_of = EXCLUDED.as_of, measured = EXCLUDED.measured
+            RETURNING (xmax = 0) AS inserted
             """,
             {"now": computed_at, "d": as_of, "rows": json.dumps(rows)},
         )
+        changed += sum(1 for (inserted,) in cursor.fetchall() if inserted)
         if scoped:
             # The other tenants' matches were confirmed by this run too ("last recompute that matched").
             cursor.execute(
@@ -293,7 +319,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
         raised,
         days,
     )
-    return EvaluationResult(matches=len(rows), tenants_raised=raised, risk_days_written=days)
+    return EvaluationResult(matches=len(rows), tenants_raised=raised, risk_days_written=days, matches_changed=changed)
 
 
 # =========================================================================================
@@ -304,6 +330,22 @@ def _tenant_get(tenant_id: str) -> Tenant:
     if tenant is None:
         raise PlaybookInputError({"tenant_id": f"Unknown tenant '{tenant_id[:128]}'."})
     return tenant
+
+
+# The longest texts a founder action keeps: the model's own column width (a longer action was a
+# DataError, a 500, from the page form) and the notes' limit the API states. One definition:
+# the API's serializers, the page forms and these services all check them.
+ACTION_MAX_CHARS = InterventionRecord._meta.get_field("action").max_length or 300
+SNOOZE_REASON_MAX_CHARS = Snooze._meta.get_field("reason").max_length or 300
+# The longest a snooze may run: a customer is never parked for good by one click.
+SNOOZE_MAX_DAYS = 90
+
+
+def _text_problems(errors: dict[str, str], **texts: tuple[str, int]) -> None:
+    """Adds an error for each text longer than its limit (``name=(text, limit)``)."""
+    for name, (text, limit) in texts.items():
+        if len(text) > limit:
+            errors[name] = f"At most {limit:,} characters ({len(text):,} given)."
 
 
 def intervention_create(
@@ -337,19 +379,23 @@ def intervention_create(
     day = day or timezone.localdate()
     if day > timezone.localdate():
         errors["date"] = "An intervention cannot be dated in the future."
+    _text_problems(errors, action=(action.strip(), ACTION_MAX_CHARS), note=(note, NOTE_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)
-    return InterventionRecord.objects.create(
-        tenant=tenant,
-        playbook=playbook,
-        action=action.strip(),
-        channel=channel,
-        date=day,
-        note=note,
-        outcome=outcome,
-        outcome_at=(outcome_at or timezone.localdate()) if outcome else None,
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        record = InterventionRecord.objects.create(
+            tenant=tenant,
+            playbook=playbook,
+            action=action.strip(),
+            channel=channel,
+            date=day,
+            note=note,
+            outcome=outcome,
+            outcome_at=(outcome_at or timezone.localdate()) if outcome else None,
+            created_by=created_by,
+        )
+        answers_changed()  # the at-risk answers' follow-up state moved
+    return record
 
 
 def intervention_outcome_record(
@@ -367,12 +413,26 @@ def intervention_outcome_record(
         errors["outcome_at"] = f"The outcome cannot come before the intervention ({intervention.date.isoformat()})."
     if outcome_at > timezone.localdate():
         errors["outcome_at"] = "The outcome cannot be dated in the future."
+    _text_problems(errors, note=(note, NOTE_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)
-    intervention.outcome = outcome
-    intervention.outcome_at = outcome_at
-    intervention.outcome_note = note
-    intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
+    with transaction.atomic():
+        intervention.outcome = outcome
+        intervention.outcome_at = outcome_at
+        intervention.outcome_note = note
+        intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
+        answers_changed()
+        if (
+            outcome == Outcome.CHURNED
+            and not ChurnRecord.objects.filter(tenant_id=intervention.tenant_id, date__gte=intervention.date).exists()
+        ):
+            # "Churned" as an outcome is a churn: recorded once, so the customer leaves every list.
+            churn_create(
+                tenant_id=intervention.tenant_id,
+                day=outcome_at,
+                reason=f"Outcome of '{intervention.action}': {note}".strip().rstrip(":")[:NOTE_MAX_CHARS],
+                created_by=intervention.created_by,
+            )
     return intervention
 
 
@@ -384,4 +444,54 @@ def churn_create(*, tenant_id: str, day: date | None = None, reason: str = "", c
         raise PlaybookInputError({"date": "A churn cannot be dated in the future."})
     if ChurnRecord.objects.filter(tenant=tenant, date=day).exists():
         raise PlaybookInputError({"date": f"A churn of '{tenant_id}' on {day.isoformat()} is already recorded."})
-    return ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason.strip(), created_by=created_by)
+    errors: dict[str, str] = {}
+    _text_problems(errors, reason=(reason.strip(), NOTE_MAX_CHARS))
+    if errors:
+        raise PlaybookInputError(errors)
+    with transaction.atomic():
+        record = ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason.strip(), created_by=created_by)
+        # The churn fact the engine reads: the customer leaves every at-risk list and playbook now.
+        latest = ChurnRecord.objects.filter(tenant=tenant).order_by("-date").values_list("date", flat=True).first()
+        tenant_churned_set(tenant_id=tenant.tenant_id, churned_on=latest)
+        if tenant.tenant_id in churned_gone_ids():
+            PlaybookMatch.objects.filter(tenant=tenant).delete()
+    return record
+
+
+def snooze_create(
+    *, tenant_id: str, until: date | None, reason: str, created_by: str = "", today: date | None = None
+) -> Snooze:
+    """Take a customer off the call list until ``until`` (the founder's choice, with a reason).
+
+    Raises PlaybookInputError (nothing written) on bad input: an unknown tenant, a day
+    not after today or more than SNOOZE_MAX_DAYS ahead, no reason or a reason too long.
+    """
+    today = today or timezone.localdate()
+    errors: dict[str, str] = {}
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
+    if tenant is None:
+        errors["tenant_id"] = f"Unknown tenant '{tenant_id[:128]}'."
+    if until is None:
+        errors["until"] = "Say until when, e.g. next Monday."
+    elif until <= today:
+        errors["until"] = "Snooze until a day after today."
+    elif (until - today).days > SNOOZE_MAX_DAYS:
+        errors["until"] = f"At most {SNOOZE_MAX_DAYS} days ahead; record a churn if the customer is lost."
+    if not reason.strip():
+        errors["reason"] = "Say why, e.g. 'On holiday until the 14th'."
+    _text_problems(errors, reason=(reason.strip(), SNOOZE_REASON_MAX_CHARS))
+    if errors:
+        raise PlaybookInputError(errors)
+    with transaction.atomic():
+        snooze = Snooze.objects.create(tenant=tenant, until=until, reason=reason.strip(), created_by=created_by)
+        answers_changed()
+    return snooze
+
+
+def snooze_end(*, tenant_id: str) -> int:
+    """Put a snoozed customer back on the call list today; returns how many snoozes ended."""
+    today = timezone.localdate()
+    with transaction.atomic():
+        ended = Snooze.objects.filter(tenant_id=tenant_id, until__gt=today).update(until=today)
+        answers_changed()
+    return ended

@@ -35,5 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="playbooks-intervention-outcome",
     ),
     path("playbooks/churns/new/", views.churn_new, name="playbooks-churn-new"),
+    path("playbooks/snoozes/new/", views.snooze_new, name="playbooks-snooze-new"),
+    path("playbooks/snoozes/end/", views.snooze_end_view, name="playbooks-snooze-end"),
     path("playbooks/<slug:playbook_id>/", views.playbook_page, name="playbook-page"),
 ]

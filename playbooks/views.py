@@ -8,7 +8,6 @@ is a 400 page that names the problem, and nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -16,19 +15,34 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.serializers import Serializer
 
 from customers.metrics.texts import talk_track_render
 from opsconsole.pages import staff_required
+from playbooks.apis import (
+    ChurnInputSerializer,
+    InterventionInputSerializer,
+    OutcomeInputSerializer,
+    SnoozeInputSerializer,
+)
 from playbooks.selectors import (
     HORIZONS,
     OBSERVATIONAL_NOTE,
     interventions_list,
     playbook_detail_payload,
     playbook_effectiveness,
+    playbook_match_freshness,
     playbooks_payload,
     signal_validation,
 )
-from playbooks.services import PlaybookInputError, churn_create, intervention_create, intervention_outcome_record
+from playbooks.services import (
+    PlaybookInputError,
+    churn_create,
+    intervention_create,
+    intervention_outcome_record,
+    snooze_create,
+    snooze_end,
+)
 
 
 def _effectiveness_display(entry: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +60,7 @@ def _effectiveness_display(entry: dict[str, Any]) -> dict[str, Any]:
 def playbooks_page(request: HttpRequest) -> HttpResponse:
     effectiveness = {e["playbook_id"]: e for e in playbook_effectiveness()}
     rows = [(p, effectiveness.get(p["id"])) for p in playbooks_payload()]
+    evaluated_at, edited_at = playbook_match_freshness()
     return render(
         request,
         "playbooks/list.html",
@@ -54,6 +69,8 @@ def playbooks_page(request: HttpRequest) -> HttpResponse:
             "validation": signal_validation(),
             "observational_note": OBSERVATIONAL_NOTE,
             "recent_interventions": list(interventions_list()[:20]),
+            "evaluated_at": evaluated_at,
+            "edited_since": evaluated_at is not None and edited_at is not None and edited_at > evaluated_at,
         },
     )
 
@@ -91,14 +108,20 @@ def _next_url(request: HttpRequest, tenant_id: str) -> str:
     return f"/customers/{tenant_id}/" if tenant_id else "/playbooks/"
 
 
-def _date(value: str, field: str, errors: dict[str, str]) -> date | None:
-    if not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        errors[field] = f"'{value[:40]}' is not a date (use YYYY-MM-DD)."
-        return None
+def _form_fields(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
+    """The posted fields a form has, empty ones left out (so a serializer applies its default)."""
+    return {name: request.POST[name] for name in names if request.POST.get(name, "").strip()}
+
+
+def _validated(serializer_class: type[Serializer], data: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """The API's own input serializer checks the page form (lengths, choices, dates), so a
+    bad form is the same 400 the API gives, never a 500 from the database."""
+    serializer = serializer_class(data=data)
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    for field, messages_ in serializer.errors.items():
+        errors[field] = " ".join(str(m) for m in messages_) if isinstance(messages_, list) else str(messages_)
+    return {}
 
 
 def _form_error(request: HttpRequest, *, what: str, errors: dict[str, str], back: str) -> HttpResponse:
@@ -110,22 +133,21 @@ def _form_error(request: HttpRequest, *, what: str, errors: dict[str, str], back
 @require_POST
 @staff_required
 def intervention_new(request: HttpRequest) -> HttpResponse:
-    post = request.POST
-    tenant_id = post.get("tenant_id", "").strip()
+    tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    day = _date(post.get("date", ""), "date", errors)
-    outcome = post.get("outcome", "").strip() or None
+    fields = ("tenant_id", "playbook_id", "action", "channel", "date", "note", "outcome")
+    data = _validated(InterventionInputSerializer, _form_fields(request, fields), errors)
     if not errors:
         try:
             record = intervention_create(
-                tenant_id=tenant_id,
-                playbook_id=post.get("playbook_id", "").strip() or None,
-                action=post.get("action", ""),
-                channel=post.get("channel", ""),
-                day=day,
-                note=post.get("note", ""),
-                outcome=outcome,
+                tenant_id=data["tenant_id"],
+                playbook_id=data.get("playbook_id") or None,
+                action=data["action"],
+                channel=data["channel"],
+                day=data.get("date"),
+                note=data.get("note", ""),
+                outcome=data.get("outcome") or None,
                 created_by=request.user.get_username(),
             )
         except PlaybookInputError as exc:
@@ -139,18 +161,17 @@ def intervention_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_required
 def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResponse:
-    post = request.POST
-    tenant_id = post.get("tenant_id", "").strip()
+    tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    outcome_at = _date(post.get("outcome_at", ""), "outcome_at", errors)
+    data = _validated(OutcomeInputSerializer, _form_fields(request, ("outcome", "outcome_at", "note")), errors)
     if not errors:
         try:
             record = intervention_outcome_record(
                 intervention_id=intervention_id,
-                outcome=post.get("outcome", ""),
-                outcome_at=outcome_at,
-                note=post.get("note", ""),
+                outcome=data["outcome"],
+                outcome_at=data.get("outcome_at"),
+                note=data.get("note", ""),
             )
         except PlaybookInputError as exc:
             errors = exc.errors
@@ -163,19 +184,56 @@ def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResp
 @require_POST
 @staff_required
 def churn_new(request: HttpRequest) -> HttpResponse:
-    post = request.POST
-    tenant_id = post.get("tenant_id", "").strip()
+    tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    day = _date(post.get("date", ""), "date", errors)
+    data = _validated(ChurnInputSerializer, _form_fields(request, ("tenant_id", "date", "reason")), errors)
     if not errors:
         try:
             record = churn_create(
-                tenant_id=tenant_id, day=day, reason=post.get("reason", ""), created_by=request.user.get_username()
+                tenant_id=data["tenant_id"],
+                day=data.get("date"),
+                reason=data.get("reason", ""),
+                created_by=request.user.get_username(),
             )
         except PlaybookInputError as exc:
             errors = exc.errors
     if errors:
         return _form_error(request, what="record the churn", errors=errors, back=back)
     messages.success(request, f"Churn recorded for {record.tenant_id} on {record.date.isoformat()}.")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+@staff_required
+def snooze_new(request: HttpRequest) -> HttpResponse:
+    """Take a customer off the call list until a day, with a reason (Today and the Customer page)."""
+    tenant_id = request.POST.get("tenant_id", "").strip()
+    back = _next_url(request, tenant_id)
+    errors: dict[str, str] = {}
+    data = _validated(SnoozeInputSerializer, _form_fields(request, ("tenant_id", "until", "reason")), errors)
+    if not errors:
+        try:
+            snooze = snooze_create(
+                tenant_id=data["tenant_id"],
+                until=data.get("until"),
+                reason=data.get("reason", ""),
+                created_by=request.user.get_username(),
+            )
+        except PlaybookInputError as exc:
+            errors = exc.errors
+    if errors:
+        return _form_error(request, what="snooze the customer", errors=errors, back=back)
+    messages.success(request, f"{snooze.tenant_id} is snoozed until {snooze.until.isoformat()}: {snooze.reason}.")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+@staff_required
+def snooze_end_view(request: HttpRequest) -> HttpResponse:
+    """Put a snoozed customer back on the call list today."""
+    tenant_id = request.POST.get("tenant_id", "").strip()[:128]
+    back = _next_url(request, tenant_id)
+    snooze_end(tenant_id=tenant_id)
+    messages.success(request, f"{tenant_id} is back on the call list.")
     return HttpResponseRedirect(back)

@@ -45,6 +45,7 @@ PUBLIC = {
     "metrics-prometheus": "Prometheus scrape; closed by METRICS_BEARER_TOKEN (tested below)",
     "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
     "readyz": "readiness probe: database, migrations, recompute age, beat heartbeat; no customer data",
+    "favicon": "the console's icon, which browsers fetch before logging in: a static file, no data",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {

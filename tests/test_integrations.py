@@ -113,7 +113,8 @@ def test_the_weekly_digest_lists_the_top_at_risk_customers_and_the_runway():
     _at_risk("acme", "critical", 80)
     _growing_database(limit_gb=10, start_gb=5.5, gb_per_day=0.5)
     _, body = weekly_checkin_compose()
-    assert "acme: critical (80/100), engagement_decay → [immediate] Schedule 15-min call with customer" in body
+    # Issue 17: each line carries the customer's follow-up state (nobody called yet: its first step).
+    assert "acme: critical (80/100), engagement_decay · To call: first: Schedule 15-min call with customer" in body
     assert "Database storage: 2 days to limit (critical)." in body
     assert "not available yet" not in body
 

@@ -61,7 +61,16 @@ def test_it_refuses_a_logged_in_non_staff_user():
     ("last_ago", "stat", "word", "css", "action", "escalation"),
     [
         (None, "∞", "NO REAL USERS YET", "no_users_yet", "Schedule launch sprint", "Review GTM strategy"),
-        (timedelta(hours=2), "0.08", "HEALTHY", "active", "Continue collecting feedback", "None, stay the course"),
+        # Issue 17: human units on the page ("2 hours", "52 minutes"), never "0.08 days".
+        (timedelta(hours=2), "2<span", "HEALTHY", "active", "Continue collecting feedback", "None, stay the course"),
+        (
+            timedelta(minutes=52),
+            "52<span",
+            "HEALTHY",
+            "active",
+            "Continue collecting feedback",
+            "None, stay the course",
+        ),
         (timedelta(days=3), "3.0", "WARNING", "warning", "Email retention campaign", "Analyze first-run experience"),
         (timedelta(days=10), "10.0", "ALERT", "critical", "Schedule launch sprint", "Review GTM strategy"),
     ],
@@ -74,6 +83,8 @@ def test_it_shows_the_north_star_with_its_status_in_words_and_the_spec_action(
     body = _today(staff_client)
     north_star = body[body.index('data-testid="north-star"') :]
     assert north_star.split(">", 1)[1].strip().startswith(stat)
+    if stat.endswith("<span"):
+        assert " days" not in north_star.split("</div>", 1)[0]
     assert f'<span class="status status-{css}" data-testid="north-star-status">{word}</span>' in body
     assert f"<strong>Action:</strong> {action}. <strong>Escalation:</strong> {escalation}." in body
 
@@ -92,11 +103,14 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     assert call_list.index('href="/customers/decay/"') < call_list.index('href="/customers/policy/"')
     assert "/customers/healthy/" not in call_list
     assert "54.3" in call_list and "24.0" in call_list
-    # The engagement_decay playbook (stickiness_delta < 0.5, critical) raises "decay" to critical,
-    # and critical means a call first; "policy" matches policy_friction.
-    assert "<strong>Immediate:</strong> Schedule 15-min call with customer" in call_list
-    assert "Playbook &#x27;Engagement decay&#x27; matched (critical)" in call_list
-    assert "because 4 POLICY_BLOCK_REPEAT in 7 days &gt;= 3" in call_list
+    # The engagement_decay playbook (stickiness_delta < 0.5, critical) raises "decay" to critical;
+    # "policy" matches policy_friction. Each first step is its own playbook's first action, not one
+    # sentence for every critical customer (issue 17).
+    assert "<strong>Day 0: Look for what changed</strong>" in call_list
+    assert "because playbook &#x27;Engagement decay&#x27; matched" in call_list
+    assert "<strong>Day 0: Find the policy and decide whether the blocks are right</strong>" in call_list
+    assert "because playbook &#x27;Policy friction&#x27; matched" in call_list
+    assert call_list.count('data-state="to_call"') == 2
     assert '<td data-label="Playbook">Policy friction</td>' in call_list
     assert "none matched" not in call_list
 
@@ -253,8 +267,9 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     start = body.index('<table class="at-risk">')
     row = body[start : body.index("</table>", start)]
     assert 'href="/customers/quitter/"' in row
-    assert "<strong>Day 0:</strong> Reconstruct what happened (internal (no customer contact))" in row
-    assert "because playbook &lsquo;Abandoned replays and exports&rsquo; matched:" in row
+    assert "<strong>Day 0: Reconstruct what happened</strong>" in row
+    assert "· Internal (no customer contact)" in row
+    assert "because playbook &#x27;Abandoned replays and exports&#x27; matched" in row
     assert '<span class="muted">—</span>' not in row
     # The north star's own action line is untouched by the playbook step.
     north_star = body[: body.index('<table class="at-risk">')]

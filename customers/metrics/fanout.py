@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.churn import churned_tenants_settle
 from customers.metrics.recompute import (
     LOCK_SQL,
     METRICS_LOCK_KEY,
@@ -71,6 +72,7 @@ def metrics_fanout_finish(*, now: datetime) -> bool:
         if not claimed:
             return False
         cursor.execute(COMPUTED_AT_STAMP_SQL, [now, now])
+        churned_tenants_settle()  # churned customers are on no at-risk list
         # The shards' dirty sets are gone with their transactions: the hooks look at every tenant.
         for hook in post_recompute_hooks():
             hook(as_of=as_of, computed_at=now, dirty_only=False)

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from customers.churn import churned_tenants_settle
 from customers.metrics.daily import summary_rebuild
 from customers.metrics.fold import (
     friction_types_current,
@@ -63,9 +65,13 @@ class RecomputeResult:
     tenants_written: int = 0
     watermark_xid: int = 0
     as_of: date | None = None
+    # What the run changed beyond the rows it wrote, for `recompute_metrics` to print:
+    # churned customers settled to "not at risk", and what each post-recompute hook returned.
+    churned_settled: int = 0
+    hook_results: list[Any] = field(default_factory=list)
 
 
-def post_recompute_hooks() -> list[Callable[..., None]]:
+def post_recompute_hooks() -> list[Callable[..., Any]]:
     return [import_string(path) for path in getattr(settings, "METRICS_POST_RECOMPUTE_HOOKS", [])]
 
 
@@ -73,10 +79,11 @@ def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool)
     as_of = now.astimezone(UTC).date()
     result.as_of = as_of
     result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
+    result.churned_settled = churned_tenants_settle()  # churned customers are on no at-risk list
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
     # tenant's risk_level) commits together with the metrics, so readers never see the gap.
     for hook in post_recompute_hooks():
-        hook(as_of=as_of, computed_at=now, dirty_only=dirty_only)
+        result.hook_results.append(hook(as_of=as_of, computed_at=now, dirty_only=dirty_only))
 
 
 def metrics_recompute(

@@ -50,3 +50,20 @@ def trend(delta: float | None) -> SafeString | str:
 def signal_name(name: str) -> str:
     """``engagement_decay`` -> ``Engagement decay``."""
     return name.replace("_", " ").capitalize()
+
+
+@register.filter
+def duration_days(days: float | None) -> SafeString | str:
+    """A duration given in days, in the unit a person reads: "52 minutes", "2 hours", "3.0 days".
+
+    The API keeps days (the spec's unit); a page never shows "0.04 days"."""
+    if days is None:
+        return "∞"
+    minutes = days * 24 * 60
+    if minutes < 60:
+        value, unit = max(0, round(minutes)), "minute"
+    elif minutes < 24 * 60:
+        value, unit = round(minutes / 60), "hour"
+    else:
+        return format_html('{}<span class="unit"> days</span>', f"{days:.1f}")
+    return format_html('{}<span class="unit"> {}{}</span>', value, unit, "" if value == 1 else "s")

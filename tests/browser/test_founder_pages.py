@@ -1,15 +1,11 @@
 """The founder's pages in a real browser: Today, Customers, Customer, Infrastructure.
 
 Seeds the demo history through the ingestion service and recomputes the metrics,
-then clicks through as the founder would. Screenshots go to test-artifacts/;
-with UPDATE_README_SCREENSHOT=1 the Today screenshot also replaces
-docs/screenshots/today.png (the README's picture).
+then clicks through as the founder would. Screenshots go to test-artifacts/
+(the README's picture is made by test_founder_morning.py, which shows the follow-up states).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,7 +18,6 @@ from tests.browser.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-README_SCREENSHOT = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots" / "today.png"
 PAGES = ["/", "/customers/", "/customers/acme/", "/customers/at-risk.csv", "/infra/"]
 
 
@@ -58,12 +53,6 @@ def test_the_founder_sees_whom_to_call_and_opens_the_customer(page, live_server,
     assert call_list.locator("tbody tr").first.locator("a").inner_text() == (top.tenant.name or top.tenant_id)
     assert page.locator("svg.chart").count() == 1
     screenshot(page, "today")
-    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
-        # Tall enough to show the north star, the call list, the users chart and the runway; under 300 KB.
-        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.set_viewport_size({"width": 1200, "height": 1500})
-        page.screenshot(path=str(README_SCREENSHOT), full_page=False)
-        page.set_viewport_size({"width": 1280, "height": 900})
 
     call_list.locator("tbody tr").first.locator("a").click()
     page.wait_for_url(f"{live_server.url}/customers/{top.tenant_id}/")

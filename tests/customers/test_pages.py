@@ -245,7 +245,12 @@ def test_it_shows_a_customer_with_charts_components_and_interventions(metrics_db
         "Usage cliff",
     ):
         assert f'<th scope="row">{name}<br>' in body
-    assert "Triggered by: stickiness_delta 0.13 &lt; 0.5" in body
+    # Issue 17: the founder sentence first, the figures one click away (<details>).
+    assert (
+        '<summary class="small">The figures behind it</summary><p class="small muted">stickiness_delta 0.13 &lt; 0.5'
+        in body
+    )
+    assert "<summary>How it was computed</summary>" in body
     assert "policy_change 5 days ago" in body
     assert 'class="status level-high">high risk</span>' in body
 

@@ -105,7 +105,8 @@ def test_it_falls_back_to_event_volume_with_too_few_points():
     assert projection.days_to_limit == pytest.approx(1_073_741_824 / 86_400_000)
     assert projection.days_to_limit_whole == 12
     assert projection.fit is None
-    assert "Too few readings" in projection.reason and "event volume" in projection.reason
+    # Issue 17: the fallback says it estimates from the events (by their own dates, not arrivals).
+    assert "Too few readings" in projection.reason and "estimated from the events instead" in projection.reason
 
 
 def test_it_says_too_few_points_when_nothing_else_can_project():
@@ -115,7 +116,7 @@ def test_it_says_too_few_points_when_nothing_else_can_project():
     assert projection.growth_rate_bytes_per_day is None
     assert projection.days_to_limit is None
     assert projection.level == "unknown"
-    assert "Too few readings for a trend: 2 over 48.0 hours" in projection.reason
+    assert "Too few readings for a trend: 2 readings over 48.0 hours" in projection.reason  # issue 17: units
 
 
 def test_it_treats_points_within_less_than_a_day_as_too_few():

@@ -114,7 +114,8 @@ def test_signal_validation_classifies_churns_by_the_level_flagged_before_them():
     risk("V2", d(2, 8), "high")
     risk("V2", d(3, 9), "high")
     churn("V2", d(3, 10))
-    # V3: flagged only on the churn day itself (not before) and after: not flagged.
+    # V3: flagged on the churn day itself (and after): flagged medium, 0 days before. Until issue 17
+    # one table counted the churn day and the other did not, and they contradicted each other.
     risk("V3", d(2, 15), "medium")
     risk("V3", d(2, 20), "medium")
     churn("V3", d(2, 15))
@@ -134,24 +135,45 @@ def test_signal_validation_classifies_churns_by_the_level_flagged_before_them():
     assert v["churns_by_level"] == [
         {"risk_level": "critical", "churns": 1, "share": 0.2, "days_before": {"min": 9, "median": 9, "max": 9}},
         {"risk_level": "high", "churns": 2, "share": 0.4, "days_before": {"min": 10, "median": 20.0, "max": 30}},
-        {"risk_level": "medium", "churns": 0, "share": 0.0, "days_before": {"min": None, "median": None, "max": None}},
-        {"risk_level": "not_flagged", "churns": 2, "share": 0.4, "days_before": None},
+        {"risk_level": "medium", "churns": 1, "share": 0.2, "days_before": {"min": 0, "median": 0, "max": 0}},
+        {"risk_level": "not_flagged", "churns": 1, "share": 0.2, "days_before": None},
     ]
     assert v["flagged"] == [
-        # V1, V2, W1, W2 reached critical; V1 and V2 churned after their first critical day.
-        {"risk_level": "critical", "tenants": 4, "churned": 2, "share_churned": 0.5},
-        {"risk_level": "high", "tenants": 1, "churned": 1, "share_churned": 1.0},  # V4
-        # V3 churned on its first medium day (counts); W3 did not churn.
+        # V1 (churned, warned critical), W1, and W2 (churned before it was ever flagged: no warning).
+        {"risk_level": "critical", "tenants": 3, "churned": 1, "share_churned": 0.333},
+        # V2 (critical 2025, outside the lookback: warned high) and V4, both churned.
+        {"risk_level": "high", "tenants": 2, "churned": 2, "share_churned": 1.0},
+        # V3 churned on its first medium day; W3 did not churn.
         {"risk_level": "medium", "tenants": 2, "churned": 1, "share_churned": 0.5},
     ]
+    # The two tables agree level by level.
+    assert [row["churns"] for row in v["churns_by_level"][:3]] == [row["churned"] for row in v["flagged"]]
     by_tenant = {c["tenant_id"]: (c["highest_level"], c["days_flagged_before"]) for c in v["churns"]}
     assert by_tenant == {
         "V1": ("critical", 9),
         "V2": ("high", 30),
-        "V3": (None, None),
+        "V3": ("medium", 0),
         "V4": ("high", 10),
         "W2": (None, None),
     }
+
+
+def test_one_churn_on_the_day_it_was_first_flagged_reads_the_same_in_both_tables():
+    """The demo's contradiction: Umbrella flagged critical today, churn recorded today."""
+    tenants("umbrella", *[f"n{i}" for i in range(9)])
+    risk("umbrella", TODAY, "critical")
+    for i in range(9):
+        risk(f"n{i}", TODAY, "critical")
+    churn("umbrella", TODAY)
+    v = signal_validation(today=TODAY)
+    assert v["churns_by_level"][0] == {
+        "risk_level": "critical",
+        "churns": 1,
+        "share": 1.0,
+        "days_before": {"min": 0, "median": 0, "max": 0},
+    }
+    assert v["churns_by_level"][-1]["churns"] == 0  # not "NOT FLAGGED 1 (100%)"
+    assert v["flagged"][0] == {"risk_level": "critical", "tenants": 10, "churned": 1, "share_churned": 0.1}
 
 
 def test_the_warning_goes_away_at_ten_churns():

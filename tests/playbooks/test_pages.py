@@ -85,7 +85,7 @@ def _panel_html(tenant_id: str, staff_user) -> str:
     )
 
 
-def test_the_customer_panel_shows_matches_history_and_three_csrf_protected_forms(acme, staff_user):
+def test_the_customer_panel_shows_matches_history_and_four_csrf_protected_forms(acme, staff_user):
     InterventionRecord.objects.create(
         tenant=acme, playbook_id="policy_friction", action="Emailed about the policy", channel="email",
         date=date(2026, 3, 10),
@@ -99,7 +99,9 @@ def test_the_customer_panel_shows_matches_history_and_three_csrf_protected_forms
     assert 'action="/playbooks/churns/new/"' in html
     assert 'data-testid="outcome-form-' in html
     assert html.count("csrfmiddlewaretoken") == html.count("<form")
-    assert html.count("<form") == 3
+    # Issue 17 adds the fourth: snooze the customer (its follow-up is in progress here).
+    assert 'action="/playbooks/snoozes/new/"' in html
+    assert html.count("<form") == 4
     assert 'name="next" value="/customers/acme/"' in html
     assert '<option value="policy_friction" selected>' in html  # the matched playbook is preselected
 
