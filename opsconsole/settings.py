@@ -361,3 +361,18 @@ if DATABASE_CLIENT_CHECK_MS:
 METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
 if METRICS_RECOMPUTE_SHARDS < 1:
     raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
+
+# --- Predicting honestly (issue 18) ---
+# The signing secret of the Stripe webhook endpoint (whsec_...). Unset: the webhook answers 400
+# and Stripe retries for days, so no billing event is lost while it is being configured.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Signatures older than this many seconds are refused (Stripe's own default): a replay of an old
+# capture cannot pass verification.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Recorded churns needed before a learned model is fitted or any figure is called trustworthy
+# (the spec: "a heuristic until validated with 10-20 real churn events").
+MIN_CHURNS_FOR_TRUST = env.int("MIN_CHURNS_FOR_TRUST", default=10)
+if MIN_CHURNS_FOR_TRUST < 1:
+    raise ImproperlyConfigured("MIN_CHURNS_FOR_TRUST must be 1 or more.")
+if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")
