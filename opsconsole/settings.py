@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "customers",
     "playbooks",
     "infra",
+    "validation",  # the walk-forward backtest of the risk signal (issue 18)
     "opsconsole",  # project-wide commands: run_console, install_schedules
 ]
 

@@ -1,0 +1,203 @@
+"""The backtest's one seam into the metrics engine (today customers/services.py).
+
+The backtest must score each as-of date D exactly as the live engine would have on
+D, from the events that had occurred by D: the same SQL and the same Python, not a
+second implementation. The engine's signals query reads five rollup tables by
+unqualified name, with day windows ending on ``as_of`` (the newest 60 days at
+most) plus the per-type first/last spans over all history. So the backtest
+builds PRIVATE copies of those tables as TEMP tables of the same names:
+PostgreSQL searches ``pg_temp`` before every other schema, so the engine's own
+fold statements write into them and its own signals query reads them, unchanged.
+
+* ``backtest_rollups(through=D0)`` creates the copies and folds every event that
+  occurred by the end of D0 (day rows from D0's retention start, spans over all
+  history), with the engine's fold statements, into empty tables.
+* ``backtest_rollups_advance(after=D_prev, through=D)`` folds the events of the
+  days (D_prev, D] the way the engine's incremental run folds new events (upserts),
+  so the spans are those of D and the day rows of D exist. Rows of days after D
+  never exist when D is measured: nothing after D is read.
+* ``backtest_day_assess(as_of=D)`` is the engine's ``tenant_signals_measure`` and
+  ``tenant_assess`` for every customer seen by D, plus the users in 7 and 30 days
+  (which the engine does not measure) from the same private rollups.
+
+Nothing here writes a live table or takes the metrics lock: the copies live in
+this database session only and are dropped when the context manager exits (or
+with the session if the process dies). While they exist this connection must run
+nothing but the backtest, which is why the backtest runs in its own Celery task
+or command. When the engine becomes a package (customers/metrics/...), only the
+imports below change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from typing import Any
+
+from django.db import connection, transaction
+
+from customers.models import TenantKind
+from customers.services import (
+    FOLD_WORK_MEM,
+    RISK_MEDIUM,
+    ROLLUP_KEYS,
+    TenantAssessment,
+    TenantSignals,
+    _fold_run,
+    _friction_types_current,
+    registry_key_current,
+    rollups_start_day,
+    tenant_assess,
+    tenant_signals_measure,
+)
+
+# The at-risk threshold: a customer is flagged from the lowest risk level up (medium).
+AT_RISK_THRESHOLD = RISK_MEDIUM
+
+# The engine's risk components and their maximum points, read from the engine itself
+# (an assessment of a customer with no events lists every component once).
+RISK_COMPONENTS: dict[str, float] = {
+    c["signal"]: float(c["max_points"])
+    for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
+}
+
+# Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy
+# of the user/day rollup (its primary key starts with tenant_id; the window is a range on day).
+USERS_WINDOWS_SQL = """
+SELECT u.tenant_id,
+       count(DISTINCT u.user_id) FILTER (WHERE u.day > %(d)s::date - 7) AS users_7d,
+       count(DISTINCT u.user_id) AS users_30d
+FROM pg_temp.ops_rollup_tenant_user_day u
+WHERE u.day > %(d)s::date - 30 AND u.day <= %(d)s::date
+GROUP BY u.tenant_id
+"""
+
+
+@dataclass
+class DayScore:
+    """One customer measured and assessed on one as-of date, as plain values."""
+
+    tenant_id: str
+    risk_signal_strength: float
+    components: dict[str, float]
+    features: dict[str, float]
+
+
+def engine_registry_key() -> str:
+    """The fingerprint of the registry the engine computes with (a run is for one registry)."""
+    return registry_key_current()
+
+
+def weights_in_force() -> str:
+    """Which risk weights the engine uses: "spec" until learned weights are adopted into the
+    engine's weights record (wired by the lead once that record exists)."""
+    return "spec"
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, dt_time.min, tzinfo=UTC)
+
+
+def _fold(*, after: date | None, through: date, into_empty: bool) -> int:
+    """Fold the events that occurred in the days (after, through] with the engine's fold statements."""
+    # Uses index: ops_events_occurred_brin (a time range of the event table).
+    where = "e.occurred_at < %(bt_until)s::timestamptz"
+    params: dict[str, Any] = {
+        "bt_until": _day_start(through + timedelta(days=1)),
+        "friction_types": _friction_types_current(),
+        "start_day": rollups_start_day(through),
+    }
+    if after is not None:
+        where += " AND e.occurred_at >= %(bt_from)s::timestamptz"
+        params["bt_from"] = _day_start(after + timedelta(days=1))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
+        folded, _ = _fold_run(where, params, track_xids=False, into_empty=into_empty)
+    return folded
+
+
+def _copies_drop() -> None:
+    with connection.cursor() as cursor:
+        for table in ROLLUP_KEYS:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+
+
+@contextmanager
+def backtest_rollups(*, through: date) -> Iterator[int]:
+    """Private rollups of every event that occurred by the end of ``through``; yields how many were folded."""
+    _copies_drop()
+    with connection.cursor() as cursor:
+        for table in ROLLUP_KEYS:
+            # LIKE resolves to the live table (no copy exists yet): same columns, no rows.
+            cursor.execute(f"CREATE TEMP TABLE {table} (LIKE {table} INCLUDING DEFAULTS)")
+    try:
+        folded = _fold(after=None, through=through, into_empty=True)
+        with connection.cursor() as cursor:
+            for table, key in ROLLUP_KEYS.items():
+                # The keys the engine's upserts and lookups rely on, built once after the bulk load.
+                cursor.execute(f"ALTER TABLE pg_temp.{table} ADD PRIMARY KEY ({', '.join(key)})")
+                cursor.execute(f"ANALYZE pg_temp.{table}")
+        yield folded
+    finally:
+        _copies_drop()
+
+
+def backtest_rollups_advance(*, after: date, through: date) -> int:
+    """Add the events of the days (after, through] to the private rollups (the engine's upserts)."""
+    if through <= after:
+        raise ValueError(f"cannot advance the backtest rollups from {after} back to {through}")
+    return _fold(after=after, through=through, into_empty=False)
+
+
+def _features(signals: TenantSignals, assessment: TenantAssessment, *, as_of: date, users: tuple[int, int]) -> dict:
+    """The per-customer features of validation/features.py, from what the engine computed."""
+    age_days = (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at else 0
+    since_core = assessment.days_since_investigation
+    points = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
+    return {
+        **{f"{name}_points": points[name] for name in RISK_COMPONENTS},
+        "stickiness_7d": float(assessment.stickiness_7d),
+        "stickiness_30d": float(assessment.stickiness_30d),
+        # Without a 30-day baseline there is no change to measure: read it as "steady".
+        "stickiness_delta": float(assessment.stickiness_delta) if assessment.stickiness_delta is not None else 1.0,
+        "events_7d": float(signals.events_7d),
+        "events_30d": float(signals.events_30d),
+        "users_7d": float(users[0]),
+        "users_30d": float(users[1]),
+        "friction_score": float(signals.friction_weighted_score),
+        # Never did the core action: as long as the customer has existed (plus a day).
+        "days_since_core_value": float(since_core if since_core is not None else age_days + 1),
+        "age_days": float(age_days),
+    }
+
+
+def backtest_day_assess(*, as_of: date) -> list[DayScore]:
+    """Every customer seen by ``as_of``, measured and assessed by the engine as of that day."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # As the engine's run does: JIT compiles for longer than these statements run.
+        cursor.execute("SET LOCAL jit = off")
+        measured = tenant_signals_measure(as_of=as_of, scope="all")
+        cursor.execute(USERS_WINDOWS_SQL, {"d": as_of})
+        names = [c.name for c in cursor.description]
+        users = {
+            r["tenant_id"]: (int(r["users_7d"]), int(r["users_30d"]))
+            for r in (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
+        }
+    out = []
+    for signals in measured:
+        # A tenant with no span had no event by as_of (it appeared later): it did not exist yet.
+        if signals.kind != TenantKind.CUSTOMER or signals.first_seen_at is None:
+            continue
+        assessment = tenant_assess(signals, as_of=as_of)
+        out.append(
+            DayScore(
+                tenant_id=signals.tenant_id,
+                risk_signal_strength=float(assessment.risk_signal_strength),
+                components={c["signal"]: float(c["points"]) for c in assessment.risk_components},
+                features=_features(signals, assessment, as_of=as_of, users=users.get(signals.tenant_id, (0, 0))),
+            )
+        )
+    return out

@@ -1,0 +1,201 @@
+"""Weights learned from the founder's own churns: a regularised logistic regression.
+
+The model (scikit-learn's ``LogisticRegression``, L2, on standardised features) reads
+the per-customer features of validation/features.py and predicts "churned within H
+days of D". It is fitted walk-forward: the learned score on D comes from a model
+trained only on observations whose label window closed before D (D' + H < D), so
+every churn it learned from is dated before D and every backtest figure of the
+learned score is out of sample. Until MIN_CHURNS_FOR_TRUST churns are in a date's
+training set, that date has no learned score.
+
+Uncertainty: the standard errors are those of the penalised maximum likelihood
+(the inverse of the penalised Fisher information at the fit, X'WX + I/C, on the
+standardised features), turned into each feature's own unit; with few churns they
+are wide, and the words say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from validation.engine import RISK_COMPONENTS
+from validation.features import FEATURE_NAMES, FEATURES
+from validation.figures import Churns, alive_on, churned_within
+
+# The inverse regularisation strength of the fit (scikit-learn's C): strong enough that a
+# handful of churns cannot produce wild coefficients, weak enough to follow a clear signal.
+REGULARISATION_C = 0.5
+# The learned model is called better than the heuristic only when its AUC beats the
+# heuristic's on the same dates by more than this (smaller gaps are noise at these sizes).
+BETTER_AUC_MARGIN = 0.05
+Z_95 = 1.96
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored score's features (validation.models.BacktestScore)."""
+
+    as_of: date
+    tenant_id: str
+    features: dict[str, float]
+
+
+@dataclass
+class FittedModel:
+    horizon: int
+    trained_on_churns: int
+    observations: int
+    coefficients: dict[str, float]  # per unit of the feature (log odds)
+    std_errors: dict[str, float | None]  # None: the feature never varied in the training set
+    scaler: StandardScaler
+    model: LogisticRegression
+
+    def predict(self, rows: Sequence[Row]) -> list[float]:
+        if not rows:
+            return []
+        matrix = self.scaler.transform(_matrix(rows))
+        return [float(p) for p in self.model.predict_proba(matrix)[:, 1]]
+
+
+def _matrix(rows: Sequence[Row]) -> np.ndarray:
+    return np.array([[float(r.features.get(name, 0.0)) for name in FEATURE_NAMES] for r in rows], dtype=float)
+
+
+def training_set(
+    rows: Sequence[Row], churns: Churns, *, horizon: int, before: date
+) -> tuple[list[Row], list[bool], int]:
+    """Observations whose H-day label window closed before ``before``, their labels, and how many
+    distinct churns are among the positives."""
+    train: list[Row] = []
+    labels: list[bool] = []
+    churn_events: set[tuple[str, date]] = set()
+    for r in rows:
+        if r.as_of + timedelta(days=horizon) >= before or not alive_on(churns, r.tenant_id, r.as_of):
+            continue
+        label = churned_within(churns, r.tenant_id, r.as_of, horizon)
+        train.append(r)
+        labels.append(label)
+        if label:
+            end = r.as_of + timedelta(days=horizon)
+            churn_events.update((r.tenant_id, c) for c in churns[r.tenant_id] if r.as_of < c <= end)
+    return train, labels, len(churn_events)
+
+
+def model_fit(
+    rows: Sequence[Row], churns: Churns, *, horizon: int, before: date, min_churns: int
+) -> FittedModel | None:
+    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
+    train, labels, churn_count = training_set(rows, churns, horizon=horizon, before=before)
+    if churn_count < min_churns or all(labels) or not any(labels):
+        return None
+    raw = _matrix(train)
+    scaler = StandardScaler().fit(raw)
+    x = scaler.transform(raw)
+    y = np.array(labels, dtype=int)
+    model = LogisticRegression(C=REGULARISATION_C, max_iter=2000).fit(x, y)
+    p = model.predict_proba(x)[:, 1]
+    design = np.hstack([np.ones((len(x), 1)), x])
+    # The penalised Fisher information; the intercept is not penalised.
+    penalty = np.eye(design.shape[1]) / REGULARISATION_C
+    penalty[0, 0] = 0.0
+    information = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+    covariance = np.linalg.pinv(information)
+    varied = scaler.scale_ > 0
+    scale = np.where(varied, scaler.scale_, 1.0)
+    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(FEATURE_NAMES)}
+    # A feature that never varied carries no information: its coefficient is 0 and has no error.
+    std_errors: dict[str, float | None] = {
+        name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
+        for i, name in enumerate(FEATURE_NAMES)
+    }
+    return FittedModel(horizon, churn_count, len(train), coefficients, std_errors, scaler, model)
+
+
+def walk_forward_scores(
+    rows: Sequence[Row], churns: Churns, *, horizon: int, min_churns: int
+) -> dict[tuple[date, str], float]:
+    """The learned score of every row whose date had enough earlier churns to learn from."""
+    by_day: dict[date, list[Row]] = {}
+    for r in rows:
+        by_day.setdefault(r.as_of, []).append(r)
+    out: dict[tuple[date, str], float] = {}
+    for day in sorted(by_day):
+        fitted = model_fit(rows, churns, horizon=horizon, before=day, min_churns=min_churns)
+        if fitted is None:
+            continue
+        for r, p in zip(by_day[day], fitted.predict(by_day[day]), strict=True):
+            out[(day, r.tenant_id)] = p
+    return out
+
+
+def coefficient_words(*, name: str, coefficient: float, std_error: float | None, horizon: int, churns: int) -> str:
+    """ "each extra week without the core action raises the odds of churn 1.4x, uncertain with 12 churns"."""
+    feature = next(f for f in FEATURES if f.name == name)
+    if std_error is None:
+        return f"{feature.label} never varied among these customers: nothing was learned about it"
+    step = feature.unit
+    ratio = math.exp(coefficient * step)
+    low = math.exp((coefficient - Z_95 * std_error) * step)
+    high = math.exp((coefficient + Z_95 * std_error) * step)
+    sure = "uncertain" if low <= 1.0 <= high else "fairly clear"
+    direction = "raises" if ratio >= 1 else "lowers"
+    return (
+        f"each extra {feature.unit_words} {direction} the odds of churn within {horizon} days {ratio:.2f}x "
+        f"(95% range {low:.2f}-{high:.2f}x), {sure} with {churns} churn{'s' if churns != 1 else ''}"
+    )
+
+
+def model_payload(fitted: FittedModel) -> dict[str, Any]:
+    return {
+        "horizon_days": fitted.horizon,
+        "trained_on_churns": fitted.trained_on_churns,
+        "observations": fitted.observations,
+        "features": [
+            {
+                "name": name,
+                "coefficient": fitted.coefficients[name],
+                "std_error": fitted.std_errors[name],
+                "in_words": coefficient_words(
+                    name=name,
+                    coefficient=fitted.coefficients[name],
+                    std_error=fitted.std_errors[name],
+                    horizon=fitted.horizon,
+                    churns=fitted.trained_on_churns,
+                ),
+            }
+            for name in FEATURE_NAMES
+        ],
+    }
+
+
+def learned_component_weights(fitted: FittedModel) -> dict[str, dict[str, float]]:
+    """The learned weights per risk component in the engine's terms (each component's maximum points).
+
+    Each component's points are a feature of the model; its coefficient per point says how
+    much a point of it moves the odds of churn, other things equal. The learned maximum of a
+    component is the spec's maximum scaled by its coefficient relative to the points-weighted
+    mean coefficient, so the maxima add up to the spec's total; a component whose points do
+    not raise the odds gets 0. Clamped to the registry's 0-100. For the lead to wire into the
+    engine's versioned weights record (adopt / revert) once it exists.
+    """
+    coefficients = {s: fitted.coefficients[f"{s}_points"] for s in RISK_COMPONENTS}
+    total = sum(RISK_COMPONENTS.values())
+    positive = {s: max(b, 0.0) for s, b in coefficients.items()}
+    mean = sum(positive[s] * RISK_COMPONENTS[s] for s in RISK_COMPONENTS) / total
+    out = {}
+    for signal, spec_max in RISK_COMPONENTS.items():
+        learned = spec_max * positive[signal] / mean if mean > 0 else spec_max
+        out[signal] = {
+            "max_points": round(min(100.0, max(0.0, learned)), 1),
+            "spec_max_points": spec_max,
+            "coefficient_per_point": coefficients[signal],
+        }
+    return out
