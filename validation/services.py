@@ -132,7 +132,10 @@ def backtest_learned_set(run: BacktestRun) -> int:
     churns = recorded_churns()
     rows = [
         Row(as_of=a, tenant_id=t, features=f)
-        for a, t, f in BacktestScore.objects.filter(run=run).values_list("as_of", "tenant_id", "features")
+        # A fixed order: the fit's floating-point sums then do not depend on how rows come back.
+        for a, t, f in BacktestScore.objects.filter(run=run)
+        .order_by("as_of", "tenant_id")
+        .values_list("as_of", "tenant_id", "features")
     ]
     learned: dict[tuple[date, str], dict[str, float]] = {}
     if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
