@@ -305,7 +305,7 @@ class SignalValidationApi(APIView):
         summary="Was the risk signal right? Recorded churns against the daily risk history",
         description="For each recorded churn: the highest risk level in the 90 days before it and how many days "
         "before it was first reached; for tenants flagged at each level: how many churned afterwards. "
-        "`warning` is set while fewer than 10 churns are recorded.",
+        "`warning` is set while fewer than MIN_CHURNS_FOR_TRUST (10 by default) churns are recorded.",
         responses={200: SignalValidationSerializer, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
