@@ -234,3 +234,17 @@ def test_the_command_runs_a_backtest_and_refuses_bad_parameters(now, capsys):
         with pytest.raises(CommandError):
             call_command("backtest_risk", *bad)
     assert BacktestRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_celery_task_runs_the_backtest_and_reports_progress(now):
+    from validation.tasks import backtest_risk_task
+
+    sim_store(sim_base({"friction": 2}, healthy=2))
+    run = backtest_run_prepare(days=21, step=7, horizons=[30])
+    result = backtest_risk_task.apply(args=[run.pk])
+    assert result.successful() and result.result == {"run_id": run.pk, "status": "done"}
+    run.refresh_from_db()
+    assert len(run.dates_done) == 4 and run.report["as_of_dates"] == sorted(run.dates_done)
+    # A redelivered task finds the run done and leaves it as it is.
+    assert backtest_risk_task.apply(args=[run.pk]).result == {"run_id": run.pk, "status": "done"}
