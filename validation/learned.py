@@ -17,7 +17,7 @@ are wide, and the words say so.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -39,13 +39,51 @@ BETTER_AUC_MARGIN = 0.05
 Z_95 = 1.96
 
 
-@dataclass(frozen=True)
-class Row:
-    """One stored score's features (validation.models.BacktestScore)."""
+@dataclass
+class FeatureTable:
+    """A run's stored features as arrays (one row per score, as_of then tenant order): a
+    10,000-customer, 26-date backtest is a 260,000 x 16 float matrix, not 260,000 dicts."""
 
-    as_of: date
-    tenant_id: str
-    features: dict[str, float]
+    as_of: list[date]
+    tenant_ids: list[str]
+    matrix: np.ndarray
+    days: np.ndarray  # as_of as ordinals, for the date masks
+
+
+def feature_table(rows: Iterable[tuple[date, str, dict[str, float]]], *, count: int) -> FeatureTable:
+    """Build the table from ``count`` (as_of, tenant_id, features) rows, streamed into a preallocated matrix."""
+    as_of: list[date] = []
+    tenant_ids: list[str] = []
+    matrix = np.zeros((count, len(FEATURE_NAMES)), dtype=float)
+    dates: dict[date, date] = {}  # one object per distinct date, not one per row
+    n = 0
+    for n, (day, tenant_id, features) in enumerate(rows, start=1):
+        as_of.append(dates.setdefault(day, day))
+        tenant_ids.append(tenant_id)
+        matrix[n - 1] = [float(features.get(name, 0.0)) for name in FEATURE_NAMES]
+    matrix = matrix[:n]
+    return FeatureTable(as_of, tenant_ids, matrix, np.array([d.toordinal() for d in as_of], dtype=np.int64))
+
+
+@dataclass
+class _Labels:
+    alive: np.ndarray  # bool: no churn on or before as_of
+    churned: np.ndarray  # bool: a churn in (as_of, as_of + H]
+    churn_event: np.ndarray  # the index of that churn in the list of churns, -1 when none
+
+
+def _labels(table: FeatureTable, churns: Churns, *, horizon: int) -> _Labels:
+    events = {(t, c): i for i, (t, c) in enumerate(sorted((t, c) for t, days in churns.items() for c in days))}
+    alive = np.zeros(len(table.as_of), dtype=bool)
+    churned = np.zeros(len(table.as_of), dtype=bool)
+    event = np.full(len(table.as_of), -1, dtype=np.int64)
+    for i, (day, tenant_id) in enumerate(zip(table.as_of, table.tenant_ids, strict=True)):
+        alive[i] = alive_on(churns, tenant_id, day)
+        if alive[i] and churned_within(churns, tenant_id, day, horizon):
+            churned[i] = True
+            end = day + timedelta(days=horizon)
+            event[i] = events[(tenant_id, min(c for c in churns[tenant_id] if day < c <= end))]
+    return _Labels(alive, churned, event)
 
 
 @dataclass
@@ -58,49 +96,24 @@ class FittedModel:
     scaler: StandardScaler
     model: LogisticRegression
 
-    def predict(self, rows: Sequence[Row]) -> list[float]:
-        if not rows:
-            return []
-        matrix = self.scaler.transform(_matrix(rows))
-        return [float(p) for p in self.model.predict_proba(matrix)[:, 1]]
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        if not len(matrix):
+            return np.zeros(0)
+        return self.model.predict_proba(self.scaler.transform(matrix))[:, 1]
 
 
-def _matrix(rows: Sequence[Row]) -> np.ndarray:
-    return np.array([[float(r.features.get(name, 0.0)) for name in FEATURE_NAMES] for r in rows], dtype=float)
-
-
-def training_set(
-    rows: Sequence[Row], churns: Churns, *, horizon: int, before: date
-) -> tuple[list[Row], list[bool], int]:
-    """Observations whose H-day label window closed before ``before``, their labels, and how many
-    distinct churns are among the positives."""
-    train: list[Row] = []
-    labels: list[bool] = []
-    churn_events: set[tuple[str, date]] = set()
-    for r in rows:
-        if r.as_of + timedelta(days=horizon) >= before or not alive_on(churns, r.tenant_id, r.as_of):
-            continue
-        label = churned_within(churns, r.tenant_id, r.as_of, horizon)
-        train.append(r)
-        labels.append(label)
-        if label:
-            end = r.as_of + timedelta(days=horizon)
-            churn_events.update((r.tenant_id, c) for c in churns[r.tenant_id] if r.as_of < c <= end)
-    return train, labels, len(churn_events)
-
-
-def model_fit(
-    rows: Sequence[Row], churns: Churns, *, horizon: int, before: date, min_churns: int
-) -> FittedModel | None:
-    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
-    train, labels, churn_count = training_set(rows, churns, horizon=horizon, before=before)
-    if churn_count < min_churns or all(labels) or not any(labels):
+def _fit(table: FeatureTable, labels: _Labels, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
+    # Observations whose H-day label window closed before ``before``: every churn they learn from is dated
+    # before it. Customers already lost on their date are not observations.
+    mask = (table.days + horizon < before.toordinal()) & labels.alive
+    y = labels.churned[mask]
+    churn_count = int(np.unique(labels.churn_event[mask & labels.churned]).size)
+    if churn_count < min_churns or y.all() or not y.any():
         return None
-    raw = _matrix(train)
+    raw = table.matrix[mask]
     scaler = StandardScaler().fit(raw)
     x = scaler.transform(raw)
-    y = np.array(labels, dtype=int)
-    model = LogisticRegression(C=REGULARISATION_C, max_iter=2000).fit(x, y)
+    model = LogisticRegression(C=REGULARISATION_C, max_iter=2000).fit(x, y.astype(int))
     p = model.predict_proba(x)[:, 1]
     design = np.hstack([np.ones((len(x), 1)), x])
     # The penalised Fisher information; the intercept is not penalised.
@@ -116,23 +129,30 @@ def model_fit(
         name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
         for i, name in enumerate(FEATURE_NAMES)
     }
-    return FittedModel(horizon, churn_count, len(train), coefficients, std_errors, scaler, model)
+    return FittedModel(horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model)
+
+
+def model_fit(
+    table: FeatureTable, churns: Churns, *, horizon: int, before: date, min_churns: int
+) -> FittedModel | None:
+    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
+    return _fit(table, _labels(table, churns, horizon=horizon), horizon=horizon, before=before, min_churns=min_churns)
 
 
 def walk_forward_scores(
-    rows: Sequence[Row], churns: Churns, *, horizon: int, min_churns: int
+    table: FeatureTable, churns: Churns, *, horizon: int, min_churns: int
 ) -> dict[tuple[date, str], float]:
     """The learned score of every row whose date had enough earlier churns to learn from."""
-    by_day: dict[date, list[Row]] = {}
-    for r in rows:
-        by_day.setdefault(r.as_of, []).append(r)
+    labels = _labels(table, churns, horizon=horizon)
     out: dict[tuple[date, str], float] = {}
-    for day in sorted(by_day):
-        fitted = model_fit(rows, churns, horizon=horizon, before=day, min_churns=min_churns)
+    for ordinal in np.unique(table.days):
+        day = date.fromordinal(int(ordinal))
+        fitted = _fit(table, labels, horizon=horizon, before=day, min_churns=min_churns)
         if fitted is None:
             continue
-        for r, p in zip(by_day[day], fitted.predict(by_day[day]), strict=True):
-            out[(day, r.tenant_id)] = p
+        (index,) = np.nonzero(table.days == ordinal)
+        for i, p in zip(index, fitted.predict(table.matrix[index]), strict=True):
+            out[(day, table.tenant_ids[i])] = float(p)
     return out
 
 

@@ -11,16 +11,51 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
 from validation.engine import AT_RISK_THRESHOLD, RISK_COMPONENTS, weights_in_force
 from validation.figures import Churns, Scored, auc, labelled, lead_days, lift_by_decile, matching_threshold
 from validation.figures import ranking_figures as figures_of
-from validation.learned import BETTER_AUC_MARGIN, Row, learned_component_weights, model_fit, model_payload
+from validation.learned import (
+    BETTER_AUC_MARGIN,
+    FeatureTable,
+    feature_table,
+    learned_component_weights,
+    model_fit,
+    model_payload,
+)
 from validation.models import BacktestRun, BacktestScore
 
 BLIND_SPOT_DAYS = 30
+# Rows fetched per round trip while streaming a run's scores (bounds the process's memory).
+STREAM_CHUNK = 5_000
+# One risk component's points on every stored score of a run (ops_backtest_score's primary key
+# starts with run_id: a range scan of the run's rows).
+COMPONENT_POINTS_SQL = """
+SELECT s.as_of, s.tenant_id, COALESCE((s.components ->> %(signal)s)::float8, 0) AS points
+FROM ops_backtest_score s WHERE s.run_id = %(run)s
+"""
+
+
+def run_feature_table(run: BacktestRun) -> FeatureTable:
+    """The run's features, streamed in a fixed order (so the fit's floating-point sums never depend
+    on the order rows come back in)."""
+    rows = BacktestScore.objects.filter(run=run).order_by("as_of", "tenant_id")
+    return feature_table(
+        rows.values_list("as_of", "tenant_id", "features").iterator(chunk_size=STREAM_CHUNK), count=rows.count()
+    )
+
+
+def _component_scores(run: BacktestRun, signal: str) -> list[Scored]:
+    with connection.cursor() as cursor:
+        cursor.execute(COMPONENT_POINTS_SQL, {"run": run.pk, "signal": signal})
+        names = [c.name for c in cursor.description]
+        return [
+            Scored(r["as_of"], r["tenant_id"], r["points"])
+            for r in (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
+        ]
 
 
 def recorded_churns() -> Churns:
@@ -61,20 +96,23 @@ def _learned_block(
 
 def backtest_report(run: BacktestRun) -> dict[str, Any]:
     churns = recorded_churns()
-    rows = list(
+    observed_through = run.end_day
+    heuristic: list[Scored] = []
+    learned_by_horizon: dict[int, list[Scored]] = {h: [] for h in run.horizons}
+    dates: dict[date, date] = {}  # one object per distinct date
+    for as_of, tenant_id, strength, learned in (
         BacktestScore.objects.filter(run=run)
         .order_by("as_of", "tenant_id")
-        .values("as_of", "tenant_id", "risk_signal_strength", "components", "features", "learned_scores")
-    )
-    observed_through = run.end_day
-    heuristic = [Scored(r["as_of"], r["tenant_id"], r["risk_signal_strength"]) for r in rows]
+        .values_list("as_of", "tenant_id", "risk_signal_strength", "learned_scores")
+        .iterator(chunk_size=STREAM_CHUNK)
+    ):
+        as_of = dates.setdefault(as_of, as_of)
+        heuristic.append(Scored(as_of, tenant_id, strength))
+        for horizon in run.horizons:
+            if learned and str(horizon) in learned:
+                learned_by_horizon[horizon].append(Scored(as_of, tenant_id, learned[str(horizon)]))
     horizons = []
     for horizon in run.horizons:
-        learned = [
-            Scored(r["as_of"], r["tenant_id"], r["learned_scores"][str(horizon)])
-            for r in rows
-            if r["learned_scores"] and str(horizon) in r["learned_scores"]
-        ]
         horizons.append(
             {
                 "days": horizon,
@@ -82,26 +120,25 @@ def backtest_report(run: BacktestRun) -> dict[str, Any]:
                     heuristic, churns, horizon=horizon, threshold=AT_RISK_THRESHOLD, observed_through=observed_through
                 ),
                 "learned": _learned_block(
-                    heuristic, learned, churns, horizon=horizon, observed_through=observed_through
+                    heuristic, learned_by_horizon[horizon], churns, horizon=horizon, observed_through=observed_through
                 ),
                 "lift_by_decile": lift_by_decile(heuristic, churns, horizon=horizon, observed_through=observed_through),
             }
         )
+    del learned_by_horizon
     first = run.horizons[0]
     components = []
     for signal in RISK_COMPONENTS:
         labelled_rows = labelled(
-            [Scored(r["as_of"], r["tenant_id"], r["components"].get(signal, 0.0)) for r in rows],
-            churns,
-            horizon=first,
-            observed_through=observed_through,
+            _component_scores(run, signal), churns, horizon=first, observed_through=observed_through
         )
         components.append(
             {"signal": signal, "auc": auc([s.score for s, _ in labelled_rows], [label for _, label in labelled_rows])}
         )
+        del labelled_rows
 
     fitted = model_fit(
-        [Row(r["as_of"], r["tenant_id"], r["features"]) for r in rows],
+        run_feature_table(run),
         churns,
         horizon=first,
         before=observed_through + timedelta(days=1),
@@ -110,7 +147,11 @@ def backtest_report(run: BacktestRun) -> dict[str, Any]:
     largest = max(run.horizons)
     _, blind = lead_days(heuristic, churns, horizon=largest, threshold=AT_RISK_THRESHOLD)
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
+    for r in (
+        BacktestScore.objects.filter(run=run, tenant_id__in={t for t, _ in blind})
+        .order_by("as_of")
+        .values("as_of", "tenant_id", "risk_signal_strength", "features")
+    ):
         by_tenant[r["tenant_id"]].append(r)
     blind_spots = [
         {
@@ -135,7 +176,7 @@ def backtest_report(run: BacktestRun) -> dict[str, Any]:
     minimum = settings.MIN_CHURNS_FOR_TRUST
     return {
         "run_id": run.pk,
-        "as_of_dates": sorted({r["as_of"].isoformat() for r in rows}),
+        "as_of_dates": sorted(d.isoformat() for d in dates),
         "churns_used": churns_used,
         "minimum_churns_for_trust": minimum,
         "warning": None

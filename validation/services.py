@@ -26,9 +26,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
-from validation.learned import Row, walk_forward_scores
+from validation.learned import walk_forward_scores
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
-from validation.report import backtest_report, recorded_churns
+from validation.report import backtest_report, recorded_churns, run_feature_table
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(as_of date, tenant_id text, learne
                                                learned_score double precision)
 WHERE s.run_id = %(run)s AND s.as_of = x.as_of AND s.tenant_id = x.tenant_id
 """
+
+
+# Rows per UPDATE of the learned scores: bounds the statement's JSON in memory.
+LEARNED_UPDATE_CHUNK = 20_000
 
 
 class BacktestInputError(ValueError):
@@ -130,17 +134,11 @@ def _scores_store(run: BacktestRun, as_of: date) -> int:
 def backtest_learned_set(run: BacktestRun) -> int:
     """Set the walk-forward learned scores of a run's rows; returns how many got one."""
     churns = recorded_churns()
-    rows = [
-        Row(as_of=a, tenant_id=t, features=f)
-        # A fixed order: the fit's floating-point sums then do not depend on how rows come back.
-        for a, t, f in BacktestScore.objects.filter(run=run)
-        .order_by("as_of", "tenant_id")
-        .values_list("as_of", "tenant_id", "features")
-    ]
+    table = run_feature_table(run)
     learned: dict[tuple[date, str], dict[str, float]] = {}
     if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
         for horizon in run.horizons:
-            scores = walk_forward_scores(rows, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST)
+            scores = walk_forward_scores(table, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST)
             for key, p in scores.items():
                 learned.setdefault(key, {})[str(horizon)] = p
     first = str(run.horizons[0])
@@ -150,8 +148,9 @@ def backtest_learned_set(run: BacktestRun) -> int:
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         BacktestScore.objects.filter(run=run).update(learned_score=None, learned_scores=None)
-        if payload:
-            cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(payload, allow_nan=False)})
+        for start in range(0, len(payload), LEARNED_UPDATE_CHUNK):
+            chunk = payload[start : start + LEARNED_UPDATE_CHUNK]
+            cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(chunk, allow_nan=False)})
         run.learned_at = timezone.now()
         run.save(update_fields=["learned_at"])
     return len(payload)
