@@ -44,6 +44,7 @@ PUBLIC = {
     "api-docs": "Swagger UI over the schema: no data",
     "metrics-prometheus": "Prometheus scrape; closed by METRICS_BEARER_TOKEN (tested below)",
     "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
+    "stripe-webhook": "Stripe calls it; every delivery must carry a valid Stripe-Signature (tests/playbooks)",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {"str": "acme", "slug": "acme", "int": "1", "path": "acme", "uuid": str(uuid.uuid4())}
