@@ -41,6 +41,7 @@ from django.db import connection, transaction
 
 from customers.models import TenantKind
 from customers.services import (
+    DAY_ROLLUP_TABLES,
     FOLD_WORK_MEM,
     RISK_MEDIUM,
     ROLLUP_KEYS,
@@ -64,8 +65,9 @@ RISK_COMPONENTS: dict[str, float] = {
     for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
 }
 
-# Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy
-# of the user/day rollup (its primary key starts with tenant_id; the window is a range on day).
+# Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy of
+# the user/day rollup: a scan of it, like the engine's own reads of its rollups (no index on day;
+# the copy holds the retention window's days only).
 USERS_WINDOWS_SQL = """
 SELECT u.tenant_id,
        count(DISTINCT u.user_id) FILTER (WHERE u.day > %(d)s::date - 7) AS users_7d,
@@ -146,13 +148,22 @@ def backtest_rollups(*, through: date) -> Iterator[int]:
 
 
 def backtest_rollups_advance(*, after: date, through: date) -> int:
-    """Add the events of the days (after, through] to the private rollups (the engine's upserts)."""
+    """Add the events of the days (after, through] to the private rollups (the engine's upserts), and
+    drop the day rows older than ``through``'s retention window, as the engine's daily prune does: the
+    copies stay the size of the live rollups, and so does the cost of measuring each date."""
     if through <= after:
         raise ValueError(f"cannot advance the backtest rollups from {after} back to {through}")
-    return _fold(after=after, through=through, into_empty=False)
+    folded = _fold(after=after, through=through, into_empty=False)
+    with connection.cursor() as cursor:
+        for table in DAY_ROLLUP_TABLES:
+            # pg_temp, spelled out: this must never reach a live table.
+            cursor.execute(f"DELETE FROM pg_temp.{table} WHERE day < %s", [rollups_start_day(through)])
+    return folded
 
 
-def _features(signals: TenantSignals, assessment: TenantAssessment, *, as_of: date, users: tuple[int, int]) -> dict:
+def _features(
+    signals: TenantSignals, assessment: TenantAssessment, *, as_of: date, users: tuple[int, int]
+) -> dict[str, float]:
     """The per-customer features of validation/features.py, from what the engine computed."""
     age_days = (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at else 0
     since_core = assessment.days_since_investigation
