@@ -156,6 +156,13 @@ def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now,
     assert learned["heuristic_on_same_dates"]["auc"] == 0.5  # every score is 0: blind
     assert learned["auc"] > 0.75
     assert run.report["model"]["trained_on_churns"] >= 4
+    # The weights in the engine's terms, for the engine's weights record to adopt.
+    from validation.engine import RISK_COMPONENTS
+    from validation.selectors import learned_weights_latest
+
+    weights = learned_weights_latest()
+    assert set(weights) == set(RISK_COMPONENTS)
+    assert all(0 <= w["max_points"] <= 100 and w["spec_max_points"] == RISK_COMPONENTS[s] for s, w in weights.items())
 
 
 @pytest.mark.django_db
