@@ -139,20 +139,15 @@ def model_fit(
     return _fit(table, _labels(table, churns, horizon=horizon), horizon=horizon, before=before, min_churns=min_churns)
 
 
-def walk_forward_scores(
-    table: FeatureTable, churns: Churns, *, horizon: int, min_churns: int
-) -> dict[tuple[date, str], float]:
-    """The learned score of every row whose date had enough earlier churns to learn from."""
+def walk_forward_scores(table: FeatureTable, churns: Churns, *, horizon: int, min_churns: int) -> np.ndarray:
+    """The learned score of every row of the table (NaN where its date had too few earlier churns)."""
     labels = _labels(table, churns, horizon=horizon)
-    out: dict[tuple[date, str], float] = {}
+    out = np.full(len(table.as_of), np.nan)
     for ordinal in np.unique(table.days):
-        day = date.fromordinal(int(ordinal))
-        fitted = _fit(table, labels, horizon=horizon, before=day, min_churns=min_churns)
-        if fitted is None:
-            continue
-        (index,) = np.nonzero(table.days == ordinal)
-        for i, p in zip(index, fitted.predict(table.matrix[index]), strict=True):
-            out[(day, table.tenant_ids[i])] = float(p)
+        fitted = _fit(table, labels, horizon=horizon, before=date.fromordinal(int(ordinal)), min_churns=min_churns)
+        if fitted is not None:
+            (index,) = np.nonzero(table.days == ordinal)
+            out[index] = fitted.predict(table.matrix[index])
     return out
 
 

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import date, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -135,25 +136,35 @@ def backtest_learned_set(run: BacktestRun) -> int:
     """Set the walk-forward learned scores of a run's rows; returns how many got one."""
     churns = recorded_churns()
     table = run_feature_table(run)
-    learned: dict[tuple[date, str], dict[str, float]] = {}
+    by_horizon: dict[str, np.ndarray] = {}
     if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
         for horizon in run.horizons:
-            scores = walk_forward_scores(table, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST)
-            for key, p in scores.items():
-                learned.setdefault(key, {})[str(horizon)] = p
+            by_horizon[str(horizon)] = walk_forward_scores(
+                table, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST
+            )
     first = str(run.horizons[0])
-    payload = [
-        {"as_of": a.isoformat(), "tenant_id": t, "learned_scores": v, "learned_score": v.get(first)}
-        for (a, t), v in learned.items()
-    ]
+    scored = 0
     with transaction.atomic(), connection.cursor() as cursor:
         BacktestScore.objects.filter(run=run).update(learned_score=None, learned_scores=None)
-        for start in range(0, len(payload), LEARNED_UPDATE_CHUNK):
-            chunk = payload[start : start + LEARNED_UPDATE_CHUNK]
-            cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(chunk, allow_nan=False)})
+        for start in range(0, len(table.as_of) if by_horizon else 0, LEARNED_UPDATE_CHUNK):
+            chunk = []
+            for i in range(start, min(start + LEARNED_UPDATE_CHUNK, len(table.as_of))):
+                values = {h: float(p[i]) for h, p in by_horizon.items() if not np.isnan(p[i])}
+                if values:
+                    chunk.append(
+                        {
+                            "as_of": table.as_of[i].isoformat(),
+                            "tenant_id": table.tenant_ids[i],
+                            "learned_scores": values,
+                            "learned_score": values.get(first),
+                        }
+                    )
+            if chunk:
+                cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(chunk, allow_nan=False)})
+                scored += len(chunk)
         run.learned_at = timezone.now()
         run.save(update_fields=["learned_at"])
-    return len(payload)
+    return scored
 
 
 def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], None] | None = None) -> BacktestRun:
