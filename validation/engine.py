@@ -9,13 +9,16 @@ builds PRIVATE copies of those tables as TEMP tables of the same names:
 PostgreSQL searches ``pg_temp`` before every other schema, so the engine's own
 fold statements write into them and its own signals query reads them, unchanged.
 
-* ``backtest_rollups(through=D0)`` creates the copies and folds every event that
-  occurred by the end of D0 (day rows from D0's retention start, spans over all
-  history), with the engine's fold statements, into empty tables.
+* ``backtest_rollups(through=D0, last=Dn)`` creates the copies and folds every
+  event that occurred by the end of D0 (day rows from D0's retention start, spans
+  over all history), with the engine's fold statements, into empty tables; then
+  copies the events of the days (D0, Dn] into a TEMP ``ops_events`` (indexed on
+  occurred_at) that the fold statements read from then on.
 * ``backtest_rollups_advance(after=D_prev, through=D)`` folds the events of the
   days (D_prev, D] the way the engine's incremental run folds new events (upserts),
-  so the spans are those of D and the day rows of D exist. Rows of days after D
-  never exist when D is measured: nothing after D is read.
+  so the spans are those of D and the day rows of D exist, and prunes day rows to
+  D's retention window as the engine does. Rows of days after D never exist when
+  D is measured: nothing after D is read.
 * ``backtest_day_assess(as_of=D)`` is the engine's ``tenant_signals_measure`` and
   ``tenant_assess`` for every customer seen by D, plus the users in 7 and 30 days
   (which the engine does not measure) from the same private rollups.
@@ -64,6 +67,20 @@ RISK_COMPONENTS: dict[str, float] = {
     c["signal"]: float(c["max_points"])
     for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
 }
+
+# The events of the days after the first as-of date, copied once into a private TEMP table that
+# shadows ops_events for the engine's fold statements (pg_temp is searched first): each date's
+# slice is then an index range of the copy, not a scan of the whole event table per date.
+# Uses index: ops_events_occurred_brin (one range scan of the live table). Only the columns the
+# fold statements read: if the engine ever reads another, they fail loudly instead of folding wrong.
+WINDOW_EVENTS_SQL = """
+CREATE TEMP TABLE ops_events AS
+SELECT e.tenant_id, e.user_id, e.session_id, e.event_type, e.occurred_at, e.is_real
+FROM ops_events e
+WHERE e.occurred_at >= %(since)s::timestamptz AND e.occurred_at < %(until)s::timestamptz
+ORDER BY e.occurred_at
+"""
+WINDOW_EVENTS_TABLE = "ops_events"
 
 # Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy of
 # the user/day rollup: a scan of it, like the engine's own reads of its rollups (no index on day;
@@ -123,13 +140,14 @@ def _fold(*, after: date | None, through: date, into_empty: bool) -> int:
 
 def _copies_drop() -> None:
     with connection.cursor() as cursor:
-        for table in ROLLUP_KEYS:
+        for table in (*ROLLUP_KEYS, WINDOW_EVENTS_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
 
 
 @contextmanager
-def backtest_rollups(*, through: date) -> Iterator[int]:
-    """Private rollups of every event that occurred by the end of ``through``; yields how many were folded."""
+def backtest_rollups(*, through: date, last: date) -> Iterator[int]:
+    """Private rollups of every event that occurred by the end of ``through``, ready to advance up to
+    ``last``; yields how many events were folded."""
     _copies_drop()
     with connection.cursor() as cursor:
         for table in ROLLUP_KEYS:
@@ -142,6 +160,13 @@ def backtest_rollups(*, through: date) -> Iterator[int]:
                 # The keys the engine's upserts and lookups rely on, built once after the bulk load.
                 cursor.execute(f"ALTER TABLE pg_temp.{table} ADD PRIMARY KEY ({', '.join(key)})")
                 cursor.execute(f"ANALYZE pg_temp.{table}")
+            if last > through:
+                cursor.execute(
+                    WINDOW_EVENTS_SQL,
+                    {"since": _day_start(through + timedelta(days=1)), "until": _day_start(last + timedelta(days=1))},
+                )
+                cursor.execute(f"CREATE INDEX ON pg_temp.{WINDOW_EVENTS_TABLE} (occurred_at)")
+                cursor.execute(f"ANALYZE pg_temp.{WINDOW_EVENTS_TABLE}")
         yield folded
     finally:
         _copies_drop()

@@ -85,11 +85,18 @@ def labelled(
     scored: Iterable[Scored], churns: Churns, *, horizon: int, observed_through: date
 ) -> list[tuple[Scored, bool]]:
     """The evaluable observations and their labels (see the module docstring)."""
-    return [
-        (s, churned_within(churns, s.tenant_id, s.as_of, horizon))
-        for s in scored
-        if s.as_of + timedelta(days=horizon) <= observed_through and alive_on(churns, s.tenant_id, s.as_of)
-    ]
+    last = observed_through - timedelta(days=horizon)
+    window = timedelta(days=horizon)
+    out = []
+    for s in scored:
+        if s.as_of > last:
+            continue
+        days = churns.get(s.tenant_id)
+        if not days:  # most customers never churned: no date to compare
+            out.append((s, False))
+        elif not any(c <= s.as_of for c in days):
+            out.append((s, any(s.as_of < c <= s.as_of + window for c in days)))
+    return out
 
 
 def _rate(hits: int, total: int) -> float | None:

@@ -94,7 +94,8 @@ def _learned_block(
     }
 
 
-def backtest_report(run: BacktestRun) -> dict[str, Any]:
+def backtest_report(run: BacktestRun, *, table: FeatureTable | None = None) -> dict[str, Any]:
+    """The report of a run; ``table`` is its feature table when the caller already read it."""
     churns = recorded_churns()
     observed_through = run.end_day
     heuristic: list[Scored] = []
@@ -138,7 +139,7 @@ def backtest_report(run: BacktestRun) -> dict[str, Any]:
         del labelled_rows
 
     fitted = model_fit(
-        run_feature_table(run),
+        table if table is not None else run_feature_table(run),
         churns,
         horizon=first,
         before=observed_through + timedelta(days=1),

@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
-from validation.learned import walk_forward_scores
+from validation.learned import FeatureTable, walk_forward_scores
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 from validation.report import backtest_report, recorded_churns, run_feature_table
 
@@ -132,10 +132,10 @@ def _scores_store(run: BacktestRun, as_of: date) -> int:
     return len(rows)
 
 
-def backtest_learned_set(run: BacktestRun) -> int:
+def backtest_learned_set(run: BacktestRun, *, table: FeatureTable | None = None) -> int:
     """Set the walk-forward learned scores of a run's rows; returns how many got one."""
     churns = recorded_churns()
-    table = run_feature_table(run)
+    table = table if table is not None else run_feature_table(run)
     by_horizon: dict[str, np.ndarray] = {}
     if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
         for horizon in run.horizons:
@@ -186,7 +186,7 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             progress(done, len(dates))
         try:
             if remaining:
-                with backtest_rollups(through=remaining[0]):
+                with backtest_rollups(through=remaining[0], last=remaining[-1]):
                     previous = remaining[0]
                     for as_of in remaining:
                         if as_of != previous:
@@ -196,8 +196,10 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                         done += 1
                         if progress:
                             progress(done, len(dates))
-            backtest_learned_set(run)
-            run.report = backtest_report(run)
+            table = run_feature_table(run)  # read once for the learning and the report
+            backtest_learned_set(run, table=table)
+            run.report = backtest_report(run, table=table)
+            del table
         except Exception as exc:
             # Recorded for admin and the API; the stored dates stay, so a rerun resumes after them.
             BacktestRun.objects.filter(pk=run.pk).update(status=BacktestStatus.FAILED, error=str(exc)[:2000])
