@@ -81,22 +81,30 @@ def churned_within(churns: Churns, tenant_id: str, day: date, horizon: int) -> b
     return any(day < c <= day + timedelta(days=horizon) for c in churns.get(tenant_id, ()))
 
 
-def labelled(
-    scored: Iterable[Scored], churns: Churns, *, horizon: int, observed_through: date
-) -> list[tuple[Scored, bool]]:
-    """The evaluable observations and their labels (see the module docstring)."""
+def labels(scored: Sequence[Scored], churns: Churns, *, horizon: int, observed_through: date) -> list[bool | None]:
+    """Per observation, in order: its label, or None when it is not evaluable (see the module docstring)."""
     last = observed_through - timedelta(days=horizon)
     window = timedelta(days=horizon)
-    out = []
+    out: list[bool | None] = []
     for s in scored:
-        if s.as_of > last:
-            continue
         days = churns.get(s.tenant_id)
-        if not days:  # most customers never churned: no date to compare
-            out.append((s, False))
-        elif not any(c <= s.as_of for c in days):
-            out.append((s, any(s.as_of < c <= s.as_of + window for c in days)))
+        if s.as_of > last:
+            out.append(None)
+        elif not days:  # most customers never churned: no date to compare
+            out.append(False)
+        elif any(c <= s.as_of for c in days):
+            out.append(None)  # already lost on that date
+        else:
+            out.append(any(s.as_of < c <= s.as_of + window for c in days))
     return out
+
+
+def labelled(
+    scored: Sequence[Scored], churns: Churns, *, horizon: int, observed_through: date
+) -> list[tuple[Scored, bool]]:
+    """The evaluable observations and their labels (see the module docstring)."""
+    marks = labels(scored, churns, horizon=horizon, observed_through=observed_through)
+    return [(s, label) for s, label in zip(scored, marks, strict=True) if label is not None]
 
 
 def _rate(hits: int, total: int) -> float | None:

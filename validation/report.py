@@ -16,7 +16,7 @@ from django.db import connection
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
 from validation.engine import AT_RISK_THRESHOLD, RISK_COMPONENTS, weights_in_force
-from validation.figures import Churns, Scored, auc, labelled, lead_days, lift_by_decile, matching_threshold
+from validation.figures import Churns, Scored, auc, labelled, labels, lead_days, lift_by_decile, matching_threshold
 from validation.figures import ranking_figures as figures_of
 from validation.learned import (
     BETTER_AUC_MARGIN,
@@ -31,11 +31,10 @@ from validation.models import BacktestRun, BacktestScore
 BLIND_SPOT_DAYS = 30
 # Rows fetched per round trip while streaming a run's scores (bounds the process's memory).
 STREAM_CHUNK = 5_000
-# One risk component's points on every stored score of a run (ops_backtest_score's primary key
-# starts with run_id: a range scan of the run's rows).
+# Every risk component's points on every stored score of a run, in the run's primary key order
+# (run_id, as_of, tenant_id: a range scan of the run's rows), one column per component.
 COMPONENT_POINTS_SQL = """
-SELECT s.as_of, s.tenant_id, COALESCE((s.components ->> %(signal)s)::float8, 0) AS points
-FROM ops_backtest_score s WHERE s.run_id = %(run)s
+SELECT {columns} FROM ops_backtest_score s WHERE s.run_id = %(run)s ORDER BY s.as_of, s.tenant_id
 """
 
 
@@ -48,22 +47,27 @@ def run_feature_table(run: BacktestRun) -> FeatureTable:
     )
 
 
-def _component_scores(run: BacktestRun, signal: str) -> list[Scored]:
-    with connection.cursor() as cursor:
-        cursor.execute(COMPONENT_POINTS_SQL, {"run": run.pk, "signal": signal})
-        names = [c.name for c in cursor.description]
-        return [
-            Scored(r["as_of"], r["tenant_id"], r["points"])
-            for r in (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
-        ]
-
-
 def recorded_churns() -> Churns:
     """Every recorded churn of a customer, by tenant (the labels of the backtest)."""
     out: Churns = defaultdict(list)
     for tenant_id, day in ChurnRecord.objects.filter(tenant__kind=TenantKind.CUSTOMER).values_list("tenant_id", "date"):
         out[tenant_id].append(day)
     return dict(out)
+
+
+def _component_aucs(run: BacktestRun, marks: list[bool | None]) -> list[dict[str, Any]]:
+    """Each component's own AUC over the evaluable observations (``marks``: labels in the run's order)."""
+    signals = list(RISK_COMPONENTS)
+    columns = ", ".join(f"COALESCE((s.components ->> %(c{i})s)::float8, 0)" for i in range(len(signals)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COMPONENT_POINTS_SQL.format(columns=columns),
+            {"run": run.pk, **{f"c{i}": signal for i, signal in enumerate(signals)}},
+        )
+        rows = cursor.fetchall()
+    evaluable = [i for i, label in enumerate(marks) if label is not None]
+    truth = [bool(marks[i]) for i in evaluable]
+    return [{"signal": signal, "auc": auc([rows[i][k] for i in evaluable], truth)} for k, signal in enumerate(signals)]
 
 
 def _learned_block(
@@ -128,15 +132,7 @@ def backtest_report(run: BacktestRun, *, table: FeatureTable | None = None) -> d
         )
     del learned_by_horizon
     first = run.horizons[0]
-    components = []
-    for signal in RISK_COMPONENTS:
-        labelled_rows = labelled(
-            _component_scores(run, signal), churns, horizon=first, observed_through=observed_through
-        )
-        components.append(
-            {"signal": signal, "auc": auc([s.score for s, _ in labelled_rows], [label for _, label in labelled_rows])}
-        )
-        del labelled_rows
+    components = _component_aucs(run, labels(heuristic, churns, horizon=first, observed_through=observed_through))
 
     fitted = model_fit(
         table if table is not None else run_feature_table(run),
