@@ -32,7 +32,7 @@ TOP_DECILE = 0.10
 TOP_N = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 10,000-customer run holds hundreds of thousands
 class Scored:
     """One customer's score on one as-of date (heuristic, a component's points, or learned)."""
 

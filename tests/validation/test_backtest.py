@@ -63,8 +63,7 @@ def test_a_date_is_scored_exactly_as_the_live_engine_scored_it_that_day(settings
     with time_machine.travel(NOW, tick=False):
         run = _backtest(days=63)
     scored = {t: (r["risk_signal_strength"], r["components"]) for (d, t), r in _scores(run).items() if d == day}
-    churned_before = set(ChurnRecord.objects.filter(date__lt=day).values_list("tenant_id", flat=True))
-    assert scored == {t: v for t, v in live.items() if t not in churned_before or t in scored}
+    assert scored == live
 
 
 @pytest.mark.django_db
