@@ -166,15 +166,24 @@ def walk_forward_scores(table: FeatureTable, churns: Churns, *, horizon: int, mi
     return out
 
 
+# Odds ratios are put in words up to this many times (a rare feature's interval can be astronomically
+# wide; math.exp overflows past e^709).
+ODDS_SHOWN_MAX = 1e6
+
+
+def _odds(log_odds: float) -> float:
+    return math.exp(max(-math.log(ODDS_SHOWN_MAX), min(math.log(ODDS_SHOWN_MAX), log_odds)))
+
+
 def coefficient_words(*, name: str, coefficient: float, std_error: float | None, horizon: int, churns: int) -> str:
     """ "each extra week without the core action raises the odds of churn 1.4x, uncertain with 12 churns"."""
     feature = next(f for f in FEATURES if f.name == name)
     if std_error is None:
         return f"{feature.label} never varied among these customers: nothing was learned about it"
     step = feature.unit
-    ratio = math.exp(coefficient * step)
-    low = math.exp((coefficient - Z_95 * std_error) * step)
-    high = math.exp((coefficient + Z_95 * std_error) * step)
+    ratio = _odds(coefficient * step)
+    low = _odds((coefficient - Z_95 * std_error) * step)
+    high = _odds((coefficient + Z_95 * std_error) * step)
     sure = "uncertain" if low <= 1.0 <= high else "fairly clear"
     direction = "raises" if ratio >= 1 else "lowers"
     return (
