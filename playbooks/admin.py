@@ -195,6 +195,10 @@ class StripeCustomerLinkAdmin(admin.ModelAdmin):
     autocomplete_fields = ["tenant"]
     readonly_fields = ["hint", "first_seen_at", "updated_at"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: StripeCustomerLink | None = None) -> list[str]:
+        # Stripe names the customer; only its tenant is the founder's to set.
+        return [*self.readonly_fields, "stripe_customer_id"] if obj is not None else self.readonly_fields
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[StripeCustomerLink]:
         # One subquery per page (ops_stripe_event_customer index), not a query per row.
         waiting = (

@@ -151,3 +151,20 @@ def test_without_a_secret_the_webhook_refuses_with_a_400_so_stripe_retries(clien
     response = _post(client, payload)
     assert response.status_code == 400 and "STRIPE_WEBHOOK_SECRET" in response.json()["detail"]
     assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_admin_lists_the_unmapped_customer_and_mapping_it_there_records_its_churn(client: Client):
+    from django.contrib.auth import get_user_model
+
+    Tenant.objects.create(tenant_id="acme")
+    _post(client, _event("evt_5", "customer.subscription.deleted", customer="cus_lost"))
+    owner = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
+    admin = Client()
+    admin.force_login(owner)
+    listing = admin.get("/admin/playbooks/stripecustomerlink/").content.decode()
+    assert "cus_lost" in listing
+    response = admin.post("/admin/playbooks/stripecustomerlink/cus_lost/change/", {"tenant": "acme"})
+    assert response.status_code == 302
+    assert ChurnRecord.objects.get().tenant_id == "acme"
+    assert StripeEvent.objects.get(event_id="evt_5").status == "recorded"
