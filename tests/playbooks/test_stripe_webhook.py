@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import stripe
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from customers.models import Tenant
+from playbooks.billing import stripe_customer_map
 from playbooks.models import ChurnRecord, PlanChangeRecord, StripeCustomerLink, StripeEvent
 
 SECRET = "whsec_test_secret_for_ops_console"
@@ -97,8 +99,6 @@ def test_an_invalid_signature_is_a_400_and_stores_nothing(client: Client):
 
 @pytest.mark.django_db
 def test_an_unknown_customer_is_acknowledged_kept_and_recorded_once_mapped(client: Client):
-    from playbooks.billing import stripe_customer_map
-
     Tenant.objects.create(tenant_id="acme")
     response = _post(client, _event("evt_9", "customer.subscription.deleted", customer="cus_new"))
     assert response.status_code == 200 and response.json()["status"] == "unmapped"
@@ -155,8 +155,6 @@ def test_without_a_secret_the_webhook_refuses_with_a_400_so_stripe_retries(clien
 
 @pytest.mark.django_db
 def test_admin_lists_the_unmapped_customer_and_mapping_it_there_records_its_churn(client: Client):
-    from django.contrib.auth import get_user_model
-
     Tenant.objects.create(tenant_id="acme")
     _post(client, _event("evt_5", "customer.subscription.deleted", customer="cus_lost"))
     owner = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW, Ev, events_store
 
 TODAY = NOW.date()
@@ -67,8 +68,6 @@ def sim_events(customers: list[SimCustomer], *, start: date = SIM_START, end: da
 
 def sim_store(customers: list[SimCustomer], **window: date) -> None:
     """Store the customers' events and their churns (ChurnRecord)."""
-    from playbooks.models import ChurnRecord
-
     events_store(sim_events(customers, **window))
     ChurnRecord.objects.bulk_create(
         ChurnRecord(tenant_id=c.tenant_id, date=c.churn_day, reason=c.mechanism)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 import time_machine
 from django.test import Client
 
+from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW
 from tests.validation.conftest import sim_base, sim_store
 from validation.figures import Scored, auc, labelled
@@ -50,16 +52,12 @@ def test_the_report_has_the_issue_shape_and_every_figure_recomputes_from_the_sco
     assert {c["signal"] for c in body["components"]} >= {"silent_churn", "engagement_decay", "friction"}
 
     # Anyone can recompute the AUC from the scores endpoint and the recorded churns.
-    from playbooks.models import ChurnRecord
-
     churns: dict[str, list] = {}
     for t, d in ChurnRecord.objects.values_list("tenant_id", "date"):
         churns.setdefault(t, []).append(d)
     scored = []
     for as_of in body["as_of_dates"]:
         rows = read_client.get("/ops/validation/backtest/scores", {"as_of": as_of}).json()
-        from datetime import date
-
         scored += [Scored(date.fromisoformat(as_of), r["tenant_id"], r["risk_signal_strength"]) for r in rows]
     pairs = labelled(scored, churns, horizon=30, observed_through=run.end_day)
     assert body["horizons"][0]["heuristic"]["auc"] == pytest.approx(

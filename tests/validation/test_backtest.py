@@ -16,10 +16,13 @@ from django.db import connection
 from customers.models import TenantMetrics
 from customers.services import metrics_recompute
 from playbooks.models import ChurnRecord
-from tests.customers.conftest import NOW
+from tests.customers.conftest import NOW, events_store
 from tests.validation.conftest import TODAY, sim_base, sim_events, sim_store
+from validation.engine import RISK_COMPONENTS
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
+from validation.selectors import learned_weights_latest
 from validation.services import backtest_run_execute, backtest_run_prepare
+from validation.tasks import backtest_risk_task
 
 MIXED = {"low_steady": 6, "decay": 6, "friction": 6}
 
@@ -57,8 +60,6 @@ def test_a_date_is_scored_exactly_as_the_live_engine_scored_it_that_day(settings
         for m in TenantMetrics.objects.all()
     }
     assert any(strength > 0 for strength, _ in live.values())  # the comparison is not all zeros
-    from tests.customers.conftest import events_store
-
     events_store(sim_events(customers, start=day + timedelta(days=1)))
     with time_machine.travel(NOW, tick=False):
         run = _backtest(days=63)
@@ -74,8 +75,6 @@ def test_no_score_on_a_date_changes_when_later_events_and_churns_are_added(now, 
     sim_store(customers, end=cut)
     before = _scores(_backtest())
     assert ChurnRecord.objects.count() < len([c for c in customers if c.churn_day])
-    from tests.customers.conftest import events_store
-
     events_store(sim_events(customers, start=cut + timedelta(days=1)))
     ChurnRecord.objects.bulk_create(
         ChurnRecord(tenant_id=c.tenant_id, date=c.churn_day, reason=c.mechanism)
@@ -156,9 +155,6 @@ def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now,
     assert learned["auc"] > 0.75
     assert run.report["model"]["trained_on_churns"] >= 4
     # The weights in the engine's terms, for the engine's weights record to adopt.
-    from validation.engine import RISK_COMPONENTS
-    from validation.selectors import learned_weights_latest
-
     weights = learned_weights_latest()
     assert set(weights) == set(RISK_COMPONENTS)
     assert all(0 <= w["max_points"] <= 100 and w["spec_max_points"] == RISK_COMPONENTS[s] for s, w in weights.items())
@@ -244,8 +240,6 @@ def test_the_command_runs_a_backtest_and_refuses_bad_parameters(now, capsys):
 
 @pytest.mark.django_db
 def test_the_celery_task_runs_the_backtest_and_reports_progress(now):
-    from validation.tasks import backtest_risk_task
-
     sim_store(sim_base({"friction": 2}, healthy=2))
     run = backtest_run_prepare(days=21, step=7, horizons=[30])
     result = backtest_risk_task.apply(args=[run.pk])

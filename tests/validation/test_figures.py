@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from validation.figures import Scored, auc, lead_days, matching_threshold, quartiles, ranking_figures
+from validation.learned import coefficient_words
 
 D = date(2026, 1, 1)
 
@@ -55,8 +56,6 @@ def test_matching_threshold_flags_as_many_as_asked():
 
 
 def test_a_coefficient_is_put_in_words_with_its_uncertainty_even_when_it_is_extreme():
-    from validation.learned import coefficient_words
-
     words = coefficient_words(name="days_since_core_value", coefficient=0.048, std_error=0.05, horizon=30, churns=12)
     # exp(0.048 x 7) = 1.40; the 95% range exp((0.048 -/+ 1.96 x 0.05) x 7) = 0.70 .. 2.78 includes 1.
     assert words == (
