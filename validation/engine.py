@@ -61,12 +61,16 @@ from customers.services import (
 # The at-risk threshold: a customer is flagged from the lowest risk level up (medium).
 AT_RISK_THRESHOLD = RISK_MEDIUM
 
-# The engine's risk components and their maximum points, read from the engine itself
-# (an assessment of a customer with no events lists every component once).
-RISK_COMPONENTS: dict[str, float] = {
-    c["signal"]: float(c["max_points"])
-    for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
-}
+
+def risk_components() -> dict[str, float]:
+    """The engine's risk components and their maximum points, read from the engine itself (an
+    assessment of a customer with no events lists every component once). A function, not a
+    constant: once the weights are data the engine reads, this must not run at import."""
+    return {
+        c["signal"]: float(c["max_points"])
+        for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
+    }
+
 
 # The events of the days after the first as-of date, copied once into a private TEMP table that
 # shadows ops_events for the engine's fold statements (pg_temp is searched first): each date's
@@ -194,7 +198,7 @@ def _features(
     since_core = assessment.days_since_investigation
     points = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
     return {
-        **{f"{name}_points": points[name] for name in RISK_COMPONENTS},
+        **{f"{name}_points": value for name, value in points.items()},
         "stickiness_7d": float(assessment.stickiness_7d),
         "stickiness_30d": float(assessment.stickiness_30d),
         # Without a 30-day baseline there is no change to measure: read it as "steady".

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from validation.engine import RISK_COMPONENTS
+from validation.engine import risk_components
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,8 @@ class Feature:
     unit_words: str  # "each extra <unit_words>"
 
 
-FEATURES: tuple[Feature, ...] = (
-    *(
-        Feature(f"{signal}_points", f"{signal.replace('_', ' ')} points", 10.0, f"10 {signal.replace('_', ' ')} points")
-        for signal in RISK_COMPONENTS
-    ),
+# The engine's own numbers besides the components' points.
+BASE_FEATURES: tuple[Feature, ...] = (
     Feature("stickiness_7d", "7-day stickiness", 1.0, "point of 7-day stickiness"),
     Feature("stickiness_30d", "30-day stickiness (weekly)", 1.0, "point of weekly 30-day stickiness"),
     Feature("stickiness_delta", "stickiness delta (7d / 30d)", 0.1, "0.1 of stickiness delta"),
@@ -35,4 +32,16 @@ FEATURES: tuple[Feature, ...] = (
     Feature("days_since_core_value", "days since the core action", 7.0, "week without the core action"),
     Feature("age_days", "customer age in days", 30.0, "month of customer age"),
 )
-FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+def features() -> tuple[Feature, ...]:
+    """Every feature: each risk component's points (named by the engine), then BASE_FEATURES."""
+    points = tuple(
+        Feature(f"{signal}_points", f"{signal.replace('_', ' ')} points", 10.0, f"10 {signal.replace('_', ' ')} points")
+        for signal in risk_components()
+    )
+    return (*points, *BASE_FEATURES)
+
+
+def feature_names() -> tuple[str, ...]:
+    return tuple(f.name for f in features())

@@ -27,8 +27,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from validation.engine import RISK_COMPONENTS
-from validation.features import FEATURE_NAMES, FEATURES
+from validation.engine import risk_components
+from validation.features import feature_names, features
 from validation.figures import Churns, alive_on, churned_within
 
 # The inverse regularisation strength of the fit (scikit-learn's C): strong enough that a
@@ -53,21 +53,23 @@ class FeatureTable:
     tenant_ids: list[str]
     matrix: np.ndarray
     days: np.ndarray  # as_of as ordinals, for the date masks
+    names: tuple[str, ...]  # the feature of each column
 
 
 def feature_table(rows: Iterable[tuple[date, str, dict[str, float]]], *, count: int) -> FeatureTable:
     """Build the table from ``count`` (as_of, tenant_id, features) rows, streamed into a preallocated matrix."""
+    names = feature_names()
     as_of: list[date] = []
     tenant_ids: list[str] = []
-    matrix = np.zeros((count, len(FEATURE_NAMES)), dtype=float)
+    matrix = np.zeros((count, len(names)), dtype=float)
     dates: dict[date, date] = {}  # one object per distinct date, not one per row
     n = 0
-    for n, (day, tenant_id, features) in enumerate(rows, start=1):
+    for n, (day, tenant_id, values) in enumerate(rows, start=1):
         as_of.append(dates.setdefault(day, day))
         tenant_ids.append(tenant_id)
-        matrix[n - 1] = [float(features.get(name, 0.0)) for name in FEATURE_NAMES]
+        matrix[n - 1] = [float(values.get(name, 0.0)) for name in names]
     matrix = matrix[:n]
-    return FeatureTable(as_of, tenant_ids, matrix, np.array([d.toordinal() for d in as_of], dtype=np.int64))
+    return FeatureTable(as_of, tenant_ids, matrix, np.array([d.toordinal() for d in as_of], dtype=np.int64), names)
 
 
 @dataclass
@@ -128,11 +130,11 @@ def _fit(table: FeatureTable, labels: _Labels, *, horizon: int, before: date, mi
     covariance = np.linalg.pinv(information)
     varied = scaler.scale_ > 0
     scale = np.where(varied, scaler.scale_, 1.0)
-    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(FEATURE_NAMES)}
+    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(table.names)}
     # A feature that never varied carries no information: its coefficient is 0 and has no error.
     std_errors: dict[str, float | None] = {
         name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
-        for i, name in enumerate(FEATURE_NAMES)
+        for i, name in enumerate(table.names)
     }
     return FittedModel(horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model)
 
@@ -177,7 +179,7 @@ def _odds(log_odds: float) -> float:
 
 def coefficient_words(*, name: str, coefficient: float, std_error: float | None, horizon: int, churns: int) -> str:
     """ "each extra week without the core action raises the odds of churn 1.4x, uncertain with 12 churns"."""
-    feature = next(f for f in FEATURES if f.name == name)
+    feature = next(f for f in features() if f.name == name)
     if std_error is None:
         return f"{feature.label} never varied among these customers: nothing was learned about it"
     step = feature.unit
@@ -210,7 +212,7 @@ def model_payload(fitted: FittedModel) -> dict[str, Any]:
                     churns=fitted.trained_on_churns,
                 ),
             }
-            for name in FEATURE_NAMES
+            for name in fitted.coefficients
         ],
     }
 
@@ -225,12 +227,13 @@ def learned_component_weights(fitted: FittedModel) -> dict[str, dict[str, float]
     not raise the odds gets 0. Clamped to the registry's 0-100. For the lead to wire into the
     engine's versioned weights record (adopt / revert) once it exists.
     """
-    coefficients = {s: fitted.coefficients[f"{s}_points"] for s in RISK_COMPONENTS}
-    total = sum(RISK_COMPONENTS.values())
+    spec = risk_components()
+    coefficients = {s: fitted.coefficients.get(f"{s}_points", 0.0) for s in spec}
+    total = sum(spec.values())
     positive = {s: max(b, 0.0) for s, b in coefficients.items()}
-    mean = sum(positive[s] * RISK_COMPONENTS[s] for s in RISK_COMPONENTS) / total
+    mean = sum(positive[s] * spec[s] for s in spec) / total
     out = {}
-    for signal, spec_max in RISK_COMPONENTS.items():
+    for signal, spec_max in spec.items():
         learned = spec_max * positive[signal] / mean if mean > 0 else spec_max
         out[signal] = {
             "max_points": round(min(100.0, max(0.0, learned)), 1),

@@ -53,7 +53,7 @@ class BacktestScore(models.Model):
     """One customer's score on one as-of date of a run.
 
     ``components`` maps each risk component to its points; ``features`` holds the
-    per-customer values the learned model reads (validation/learned.py, FEATURES);
+    per-customer values the learned model reads (validation/features.py);
     ``learned_scores`` the walk-forward learned probability per horizon (``{"30": p}``),
     null while fewer than MIN_CHURNS_FOR_TRUST churns preceded ``as_of``;
     ``learned_score`` is the first horizon's.

@@ -15,7 +15,7 @@ from django.db import connection
 
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
-from validation.engine import AT_RISK_THRESHOLD, RISK_COMPONENTS, weights_in_force
+from validation.engine import AT_RISK_THRESHOLD, risk_components, weights_in_force
 from validation.figures import Churns, Scored, auc, labelled, labels, lead_days, lift_by_decile, matching_threshold
 from validation.figures import ranking_figures as figures_of
 from validation.learned import (
@@ -57,7 +57,7 @@ def recorded_churns() -> Churns:
 
 def _component_aucs(run: BacktestRun, marks: list[bool | None]) -> list[dict[str, Any]]:
     """Each component's own AUC over the evaluable observations (``marks``: labels in the run's order)."""
-    signals = list(RISK_COMPONENTS)
+    signals = list(risk_components())
     columns = ", ".join(f"COALESCE((s.components ->> %(c{i})s)::float8, 0)" for i in range(len(signals)))
     with connection.cursor() as cursor:
         cursor.execute(

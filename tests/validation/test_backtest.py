@@ -18,7 +18,7 @@ from customers.services import metrics_recompute
 from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW, events_store
 from tests.validation.conftest import TODAY, sim_base, sim_events, sim_store
-from validation.engine import RISK_COMPONENTS
+from validation.engine import risk_components
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 from validation.selectors import learned_weights_latest
 from validation.services import backtest_run_execute, backtest_run_prepare
@@ -156,8 +156,9 @@ def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now,
     assert run.report["model"]["trained_on_churns"] >= 4
     # The weights in the engine's terms, for the engine's weights record to adopt.
     weights = learned_weights_latest()
-    assert set(weights) == set(RISK_COMPONENTS)
-    assert all(0 <= w["max_points"] <= 100 and w["spec_max_points"] == RISK_COMPONENTS[s] for s, w in weights.items())
+    spec = risk_components()
+    assert set(weights) == set(spec)
+    assert all(0 <= w["max_points"] <= 100 and w["spec_max_points"] == spec[s] for s, w in weights.items())
 
 
 @pytest.mark.django_db
