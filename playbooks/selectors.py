@@ -41,6 +41,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
@@ -71,7 +72,6 @@ from playbooks.services import (
 
 HORIZONS = (30, 60)
 LOOKBACK_DAYS = 90
-MIN_CHURNS_FOR_TRUST = 10
 LEVELS = [RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM]
 # The snooze form's suggested day: a week, the founder changes it.
 SNOOZE_DEFAULT_DAYS = 7
@@ -447,16 +447,17 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
             }
         )
     warning = None
-    if n < MIN_CHURNS_FOR_TRUST:
+    minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
+    if n < minimum:
         warning = (
             f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal. Until at least "
-            f"{MIN_CHURNS_FOR_TRUST} are recorded, treat the risk levels as an attention ranking, not a prediction."
+            f"{minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
         )
     return {
         "as_of": today,
         "lookback_days": LOOKBACK_DAYS,
         "churns_recorded": n,
-        "minimum_churns_for_trust": MIN_CHURNS_FOR_TRUST,
+        "minimum_churns_for_trust": minimum,
         "warning": warning,
         "churns_by_level": churns_by_level,
         "flagged": flagged,

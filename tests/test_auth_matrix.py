@@ -46,6 +46,7 @@ PUBLIC = {
     "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
     "readyz": "readiness probe: database, migrations, recompute age, beat heartbeat; no customer data",
     "favicon": "the console's icon, which browsers fetch before logging in: a static file, no data",
+    "stripe-webhook": "Stripe calls it; every delivery must carry a valid Stripe-Signature (tests/playbooks)",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {
