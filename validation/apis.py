@@ -93,7 +93,11 @@ class BacktestSerializer(serializers.Serializer):
     minimum_churns_for_trust = serializers.IntegerField()
     warning = serializers.CharField(allow_null=True)
     weights_in_force = serializers.CharField(
-        help_text='"spec", or "learned-<version>" once learned weights are adopted.'
+        help_text='The engine\'s risk weights now: "spec", "learned-<version>" once learned weights are adopted '
+        '(Validation page), or "founder-<version>" for weights set in admin.'
+    )
+    scored_with_weights = serializers.CharField(
+        allow_null=True, help_text="The weights the newest backtest scored with (null before any run)."
     )
     at_risk_threshold = serializers.FloatField(allow_null=True)
     horizons = HorizonSerializer(many=True)

@@ -61,14 +61,12 @@ AT_RISK_THRESHOLD = RISK_LEVEL_THRESHOLDS[-1][1]
 
 
 def risk_components() -> dict[str, float]:
-    """The engine's risk components and their maximum points, read from the engine itself (an
-    assessment of a customer with no events lists every component once). A function, not a
-    constant: once the weights are data the engine reads, this must not run at import."""
+    """The engine's risk components and the spec's maximum points, read from the engine itself (an
+    assessment of a customer with no events and no weights given lists every component once with
+    its default): the scale learned weights are expressed in, never the weights in force."""
     return {
         c["signal"]: float(c["max_points"])
-        for c in tenant_assess(
-            TenantSignals(tenant_id=""), as_of=date(2000, 1, 1), weights=risk_weights_current()
-        ).risk_components
+        for c in tenant_assess(TenantSignals(tenant_id=""), as_of=date(2000, 1, 1)).risk_components
     }
 
 

@@ -50,7 +50,9 @@ def backtest_payload() -> dict[str, Any]:
         "warning": report.get("warning")
         if run is not None
         else "No backtest has run yet: run `python manage.py backtest_risk` (or queue it with --background).",
-        "weights_in_force": report.get("weights_in_force", weights_in_force()),
+        # The engine's weights now (adopting or reverting shows at once); the run's own are beside them.
+        "weights_in_force": weights_in_force(),
+        "scored_with_weights": report.get("weights_in_force"),
         "at_risk_threshold": report.get("at_risk_threshold"),
         "horizons": report.get("horizons", []),
         "components": report.get("components", []),

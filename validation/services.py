@@ -26,10 +26,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.metrics.weights import risk_weights_activate, risk_weights_create
+from customers.models import RiskWeights, RiskWeightsSource
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
 from validation.learned import FeatureTable, walk_forward_scores
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 from validation.report import backtest_report, recorded_churns, run_feature_table
+from validation.selectors import learned_weights_latest
 
 logger = logging.getLogger(__name__)
 
@@ -212,3 +215,39 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKTEST_LOCK_KEY])
+
+
+class WeightsAdoptionError(Exception):
+    """Learned weights that cannot be adopted now; the message says why."""
+
+
+def learned_weights_adopt(*, created_by: str) -> int:
+    """Make the newest backtest's learned maxima the engine's risk weights; returns the new version.
+
+    A new customers.RiskWeights version (source "learned", who and when), activated in one
+    transaction: the next recompute scores with it, and ``spec_weights_restore`` (or "Make
+    active" on any version in admin) goes back in one click. Refused while no model was
+    fitted (fewer than MIN_CHURNS_FOR_TRUST churns) so a founder never adopts noise.
+    """
+    learned = learned_weights_latest()
+    if not learned:
+        raise WeightsAdoptionError(
+            f"No learned weights yet: a backtest with at least {settings.MIN_CHURNS_FOR_TRUST} recorded churns "
+            "fits them. Run `python manage.py backtest_risk` once enough churns are recorded."
+        )
+    version = risk_weights_create(
+        weights={signal: row["max_points"] for signal, row in learned.items()},
+        source=RiskWeightsSource.LEARNED,
+        created_by=created_by,
+        note="Adopted from the walk-forward backtest's learned model (Validation page).",
+        activate=True,
+    )
+    return version.version
+
+
+def spec_weights_restore() -> int:
+    """Go back to the spec's weights (the seeded default version); returns its version."""
+    default = RiskWeights.objects.filter(source=RiskWeightsSource.DEFAULT).order_by("version").first()
+    if default is None:
+        raise WeightsAdoptionError("The spec's default weights are missing: run `python manage.py migrate`.")
+    return risk_weights_activate(version=default.version).version

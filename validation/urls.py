@@ -11,4 +11,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ops/validation/backtest", BacktestApi.as_view(), name="validation-backtest"),
     path("ops/validation/backtest/scores", BacktestScoresApi.as_view(), name="validation-backtest-scores"),
     path("validation/", views.validation_page, name="validation-page"),
+    path("validation/weights/adopt", views.learned_weights_adopt_page, name="validation-weights-adopt"),
+    path("validation/weights/spec", views.spec_weights_restore_page, name="validation-weights-spec"),
 ]

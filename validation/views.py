@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from opsconsole.pages import staff_required
 from validation.apis import BACKTEST_NOTE
 from validation.selectors import backtest_payload
+from validation.services import WeightsAdoptionError, learned_weights_adopt, spec_weights_restore
 
 
 def _percent(value: float | None) -> str:
@@ -65,3 +67,31 @@ def validation_page(request: HttpRequest) -> HttpResponse:
         "validation/backtest.html",
         {"report": payload, "horizons": horizons, "components": components, "note": BACKTEST_NOTE},
     )
+
+
+@require_POST
+@staff_required
+def learned_weights_adopt_page(request: HttpRequest) -> HttpResponse:
+    """Adopt the learned weights (a new versioned RiskWeights row, by this user), or say why not."""
+    try:
+        version = learned_weights_adopt(created_by=request.user.get_username())
+    except WeightsAdoptionError as exc:
+        messages.error(request, str(exc))
+    except ValueError as exc:  # weights outside 0-100: risk_weights_create's own validation
+        messages.error(request, f"The learned weights were refused: {exc}")
+    else:
+        messages.success(request, f"Learned weights adopted as version {version}: the next recompute scores with them.")
+    return redirect("validation-page")
+
+
+@require_POST
+@staff_required
+def spec_weights_restore_page(request: HttpRequest) -> HttpResponse:
+    """Go back to the spec's weights in one click."""
+    try:
+        version = spec_weights_restore()
+    except WeightsAdoptionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Back to the spec's weights (version {version}) from the next recompute.")
+    return redirect("validation-page")

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from events.demo import seed_demo
 
+from customers.metrics.recompute import metrics_recompute
 from customers.selectors import tenants_at_risk
-from customers.services import metrics_recompute
+from opsconsole.demo import seed_demo
 from tests.browser.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -14,9 +14,9 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
 from customers.selectors import at_risk_counts_by_level
-from customers.services import metrics_recompute
 from events.checkin import weekly_checkin_compose
 from playbooks.followup import step_offset_days
 from playbooks.models import ChurnRecord, InterventionRecord, PlaybookMatch, Snooze

@@ -19,9 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import time_machine
 
 from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW, Ev, events_store
+from validation.services import backtest_run_execute, backtest_run_prepare
 
 TODAY = NOW.date()
 SIM_START = TODAY - timedelta(days=220)
@@ -87,3 +92,12 @@ def sim_base(
             ago = first_churn - (first_churn - last_churn) * i // max(count - 1, 1)
             out.append(SimCustomer(f"{mechanism}-{i:02d}", mechanism, TODAY - timedelta(days=ago)))
     return out
+
+
+@pytest.fixture
+def run(db: Any, settings: Any) -> Any:
+    """A finished backtest over a simulated base with enough churns for a learned model."""
+    settings.MIN_CHURNS_FOR_TRUST = 4
+    with time_machine.travel(NOW, tick=False):
+        sim_store(sim_base({"low_steady": 6, "friction": 4}, healthy=4))
+        return backtest_run_execute(backtest_run_prepare(days=126, step=7, horizons=[30, 60]))

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
-import time_machine
 from django.test import Client
 
 from playbooks.models import ChurnRecord
-from tests.customers.conftest import NOW
-from tests.validation.conftest import sim_base, sim_store
 from validation.figures import Scored, auc, labelled
-from validation.models import BacktestRun
-from validation.services import backtest_run_execute, backtest_run_prepare
-
-
-@pytest.fixture
-def run(db: Any, settings: Any) -> BacktestRun:
-    settings.MIN_CHURNS_FOR_TRUST = 4
-    with time_machine.travel(NOW, tick=False):
-        sim_store(sim_base({"low_steady": 6, "friction": 4}, healthy=4))
-        return backtest_run_execute(backtest_run_prepare(days=126, step=7, horizons=[30, 60]))
 
 
 def test_before_any_backtest_the_answer_is_empty_and_says_how_to_run_one(read_client):

@@ -13,8 +13,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from customers.metrics.recompute import metrics_recompute
 from customers.models import TenantMetrics
-from customers.services import metrics_recompute
 from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW, events_store
 from tests.validation.conftest import TODAY, sim_base, sim_events, sim_store
