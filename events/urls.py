@@ -1,11 +1,17 @@
-"""URLs of the events app (ingestion and the north-star metric). Included from opsconsole/urls.py."""
+"""URLs of the events app (ingestion, the SDK drop-in endpoints, the north-star metric and the
+parked names). Included from opsconsole/urls.py."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi
+from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi, UnregisteredEventTypesApi
+from events.sdk_apis import SEGMENT_ALIAS_VIEWS, SEGMENT_VIEWS, PostHogCaptureAliasApi, PostHogCaptureApi
 from events.views import metrics_view
+
+# PostHog's capture paths, as its SDKs post them (with and without the trailing slash: a POST
+# that APPEND_SLASH would redirect loses its body).
+POSTHOG_PATHS = ("batch", "capture", "e", "i/v0/e")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/events", EventIngestApi.as_view(), name="events-ingest"),
@@ -16,4 +22,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="metrics-days-since-last-interaction",
     ),
     path("metrics", metrics_view, name="metrics-prometheus"),
+    # Before any "ops/event-types/<name>" route: "unregistered" is not a type name here.
+    path("ops/event-types/unregistered", UnregisteredEventTypesApi.as_view(), name="event-types-unregistered"),
 ]
+for _path in POSTHOG_PATHS:
+    urlpatterns += [
+        path(f"{_path}/", PostHogCaptureApi.as_view(), name=f"posthog-{_path.replace('/', '-')}"),
+        path(_path, PostHogCaptureAliasApi.as_view()),
+    ]
+for _call, _view in SEGMENT_VIEWS.items():
+    urlpatterns += [
+        path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
+        path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
+    ]
