@@ -145,23 +145,32 @@ def body_inflate(body: bytes, *, encoding: str, max_bytes: int) -> bytes:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    else:
+    gzip = encoding in ("gzip", "x-gzip")
+    if not gzip and encoding != "deflate":
         raise IngestError(
             f"Content-Encoding '{encoding[:40]}' is not accepted; send gzip, deflate or none.", status=415
         )
-    try:
-        inflated = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise IngestError(f"The {encoding} body is corrupt ({exc}).") from exc
-    if len(inflated) > max_bytes or inflater.unconsumed_tail:
-        raise IngestError(f"Request body inflates to more than the {max_bytes} byte limit.", status=413)
-    if not inflater.eof:
-        raise IngestError(f"The {encoding} body is truncated.")
-    return inflated
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    # A gzip body may be several members back to back (RFC 1952, 2.2): inflate them all, with
+    # one budget for the lot, so a thousand small members cannot add up to a bomb either.
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(rest, max_bytes + 1 - size)
+        except zlib.error as exc:
+            raise IngestError(f"The {encoding} body is corrupt ({exc}).") from exc
+        size += len(part)
+        if size > max_bytes or inflater.unconsumed_tail:
+            raise IngestError(f"Request body inflates to more than the {max_bytes} byte limit.", status=413)
+        if not inflater.eof:
+            raise IngestError(f"The {encoding} body is truncated.")
+        parts.append(part)
+        rest = inflater.unused_data
+        if rest and not gzip:
+            raise IngestError("The deflate body has data after its end.")
+    return b"".join(parts)
 
 
 # --- JSON --------------------------------------------------------------------------------------

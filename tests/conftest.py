@@ -100,6 +100,8 @@ def _reference_data_ensure() -> None:
 
     if not EventType.objects.exists():
         importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
+        # The registry's roles (north_star_role drives /metrics/interaction) are seeded by 0008.
+        importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
     if not NorthStarSettings.objects.exists():
         importlib.import_module("events.migrations.0006_seed_north_star").seed(apps, _SqlRunner())
     if not InfraLimitSettings.objects.exists():
