@@ -12,6 +12,9 @@ from typing import Any
 # the same UUID, so a resend (or a second import of the same file) dedupes.
 EVENT_ID_NAMESPACE = uuid.UUID("5b1f3a0e-6c1d-4e63-9a57-0c2f4f6b8d21")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_CANONICAL_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# An ISO 8601 time that already carries its offset (the SDKs' usual form): passed on as is.
+_HAS_OFFSET_RE = re.compile(r".*T.*(?:Z|[+-]\d\d(?::?\d\d)?)\Z", re.IGNORECASE)
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
 
 
@@ -19,6 +22,8 @@ def sdk_event_id(value: Any, *, source: str, message: dict[str, Any]) -> str:
     """The event id for an SDK message: its own id when it is a UUID, else a UUIDv5 of it
     (``source`` keeps two SDKs' ids apart), else a UUIDv5 of the message's content."""
     if isinstance(value, str) and value:
+        if _CANONICAL_UUID_RE.fullmatch(value):
+            return value  # the common case: no UUID object per event
         if _UUID_RE.fullmatch(value):
             return str(uuid.UUID(value))
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}:{value}"))
@@ -45,6 +50,8 @@ def sdk_timestamp(value: Any) -> Any:
     """
     if not isinstance(value, str) or not value:
         return value if value else None
+    if _HAS_OFFSET_RE.match(value):
+        return value  # the validator parses it once
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

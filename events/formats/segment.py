@@ -4,7 +4,8 @@
 
 The write key travels as Basic auth (``<key>:``) or as ``writeKey`` in the body; bodies
 may be gzip (RudderStack's default). Limits as Segment documents them: 500 KB per
-batch, 32 KB per message. Mapping: ``userId`` (else ``anonymousId``) -> user,
+batch, 32 KB per message (measured on what the console stores of it, its metadata: properties,
+traits and context; the ids beside them have their own limits). Mapping: ``userId`` (else ``anonymousId``) -> user,
 ``messageId`` -> event id (a non-UUID id becomes a stable UUIDv5), ``context.groupId``
 (or a group call's ``groupId``) -> account, ``traits`` email and name -> the user's traits
 (a group call's traits -> the account's name and properties), ``context.userAgent`` ->
@@ -15,7 +16,6 @@ the other calls are stored as ``$identify``, ``$group``, ``$page``, ``$screen``,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,6 @@ CALL_EVENT_TYPES = {
     "alias": "$alias",
 }
 MESSAGE_TYPES = frozenset({"track", *CALL_EVENT_TYPES})
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class SegmentFormat:
@@ -84,11 +83,8 @@ class SegmentFormat:
         out = Translation()
         # Context sent once for a whole batch applies to each of its messages (RudderStack may).
         batch_context = payload.get("context") if isinstance(payload, dict) and self.call is None else None
-        # Every message is within 32 KB when the whole body is: measure each only otherwise.
-        messages = self._messages(payload)
-        measure = self.call is None and len(messages) > 1
-        for index, message in enumerate(messages):
-            problem = self._problem(message, measure=measure)
+        for index, message in enumerate(self._messages(payload)):
+            problem = self._problem(message)
             if problem:
                 given = message.get("messageId") if isinstance(message, dict) else None
                 out.rejected.append(
@@ -103,7 +99,7 @@ class SegmentFormat:
             out.identities.extend(identities)
         return out
 
-    def _problem(self, message: Any, *, measure: bool) -> dict[str, list[str]] | None:
+    def _problem(self, message: Any) -> dict[str, list[str]] | None:
         if not isinstance(message, dict):
             return {"non_field_errors": ["Each message must be a JSON object."]}
         call = self.call or message.get("type")
@@ -118,13 +114,6 @@ class SegmentFormat:
         for name in ("properties", "traits", "context"):
             if message.get(name) is not None and not isinstance(message[name], dict):
                 return {name: ["Must be an object."]}
-        if measure:
-            try:
-                size = len(_ENCODE(message).encode("utf-8"))
-            except (ValueError, UnicodeEncodeError):
-                return {"non_field_errors": ["The message cannot be encoded as JSON text."]}
-            if size > SEGMENT_MAX_MESSAGE_BYTES:
-                return {"non_field_errors": [f"The message is {size} bytes; the limit is 32 KB per message."]}
         return None
 
     def _message(self, message: dict[str, Any], *, batch_context: Any) -> tuple[dict[str, Any], list[Identity]]:

@@ -183,7 +183,7 @@ def test_segment_rejects_only_the_message_over_32_kb_in_a_batch():
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
     assert response.json()["rejected"][0]["index"] == 1
-    assert "32 KB" in response.json()["rejected"][0]["errors"]["non_field_errors"][0]
+    assert "32 KiB limit" in response.json()["rejected"][0]["errors"]["metadata"][0]
 
 
 def test_posthog_refuses_an_event_over_1_mib_per_item():
