@@ -15,10 +15,14 @@ from events.models import EVENT_TYPE_NAME_MAX
 from events.services import MAX_LENGTHS
 
 _TEXT_ID = {"type": "string", "maxLength": MAX_LENGTHS["user_id"]}
+# Not blank: ids are stripped, and a blank one names nobody.
+_NAMED_ID = {**_TEXT_ID, "minLength": 1, "pattern": r"\S"}
 _NAME = {
     "type": "string",
     "minLength": 1,
     "maxLength": EVENT_TYPE_NAME_MAX,
+    # Printable, no leading or trailing space (control characters are refused).
+    "pattern": r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$",
     "description": "The event type as the product sends it (1-64 printable characters; matched "
     "case-insensitively against the registry).",
 }
@@ -73,10 +77,10 @@ INTERACTION_BODY: dict[str, Any] = {
 POSTHOG_EVENT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": True,
-    "required": ["event"],
+    "required": ["event", "distinct_id"],
     "properties": {
         "event": _NAME,
-        "distinct_id": {"oneOf": [_TEXT_ID, {"type": "integer"}], "description": "The user."},
+        "distinct_id": {"oneOf": [_NAMED_ID, {"type": "integer"}], "description": "The user."},
         "uuid": {"type": "string", "format": "uuid", "description": "The event id (resends dedupe)."},
         "timestamp": _TIME,
         "offset": {"type": "integer", "minimum": 0, "description": "Milliseconds before the request (posthog-js)."},
@@ -120,18 +124,24 @@ def segment_message(call: str | None) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": True,
         **({"required": required} if required else {}),
+        "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
         "description": "userId or anonymousId is required; at most 32 KB.",
         "properties": {
             "type": {"type": "string", "enum": sorted(MESSAGE_TYPES)},
-            "userId": {"oneOf": [_TEXT_ID, {"type": "integer"}]},
-            "anonymousId": {"oneOf": [_TEXT_ID, {"type": "integer"}]},
+            "userId": {"oneOf": [_NAMED_ID, {"type": "integer"}]},
+            "anonymousId": {"oneOf": [_NAMED_ID, {"type": "integer"}]},
             "event": {**_NAME, "description": "A track call's event name."},
             "messageId": {"type": "string", "description": "The event id (a non-UUID becomes a stable UUIDv5)."},
             "timestamp": _TIME,
             "originalTimestamp": _TIME,
             "properties": _OBJECT,
             "traits": {**_OBJECT, "description": "email and name become the user's (or a group's) traits."},
-            "groupId": {"type": "string", "maxLength": MAX_LENGTHS["tenant_id"], "description": "The account."},
+            "groupId": {
+                "type": "string",
+                "maxLength": MAX_LENGTHS["tenant_id"],
+                "pattern": r"\S",
+                "description": "The account.",
+            },
             "previousId": {"type": "string"},
             "name": {"type": "string"},
             "context": {
