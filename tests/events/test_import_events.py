@@ -135,6 +135,7 @@ def test_a_line_that_is_not_json_is_counted_and_the_rest_imported(tmp_path):
     assert "appears twice" in out
 
 
+@pytest.mark.django_db(transaction=True)  # the fold reads committed transactions only, as in production
 def test_day_rollups_cover_the_imported_history_the_metrics_read(tmp_path):
     days = 40
     rows = [
