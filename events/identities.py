@@ -69,10 +69,13 @@ _INTERNAL_DOMAINS_SQL = """
 SELECT EXISTS (SELECT 1 FROM events_internaluserrule
                WHERE kind = 'email_domain' AND lower(value) = ANY(%(domains)s))
 """
-# Uses the primary key of ops_user_accounts. The latest group call wins.
+# Uses the primary key of ops_user_accounts. The latest group call wins. Memberships already
+# recorded are filtered out first (a plain probe): ON CONFLICT would lock, and so write, each
+# of their rows even when nothing changes, and most events of an SDK repeat their user's group.
 _MEMBERSHIPS_UPSERT_SQL = """
 INSERT INTO ops_user_accounts (user_id, tenant_id, updated_at)
 SELECT m->>0, m->>1, %(now)s FROM jsonb_array_elements(%(memberships)s::jsonb) AS m
+WHERE NOT EXISTS (SELECT 1 FROM ops_user_accounts a WHERE a.user_id = m->>0 AND a.tenant_id = m->>1)
 ORDER BY 1
 ON CONFLICT (user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, updated_at = EXCLUDED.updated_at
 WHERE ops_user_accounts.tenant_id <> EXCLUDED.tenant_id

@@ -117,6 +117,7 @@ class PostHogFormat:
     def translate(self, payload: Any, *, now: datetime) -> Translation:
         account_type = settings.INGEST_ACCOUNT_GROUP_TYPE
         out = Translation()
+        members: dict[str, str] = {}  # user -> account already recorded by this request
         for index, message in enumerate(self._messages(payload)):
             if not isinstance(message, dict):
                 out.rejected.append({"index": index, "event_id": None, "errors": {"event": ["Must be an object."]}})
@@ -136,10 +137,14 @@ class PostHogFormat:
                     {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
                 )
                 continue
-            user_id = sdk_text(message.get("distinct_id", properties.get("distinct_id"))) or ""
+            # The common case costs a few dict lookups: every branch below is for a key most events lack.
+            raw_user = message.get("distinct_id")
+            if raw_user is None:
+                raw_user = properties.get("distinct_id")
+            user_id = raw_user.strip() if raw_user.__class__ is str else (sdk_text(raw_user) or "")
             tenant_id = ""
             groups = properties.get("$groups")
-            if isinstance(groups, dict):
+            if groups.__class__ is dict:
                 tenant_id = sdk_text(groups.get(account_type)) or ""
             if event == "$groupidentify" and properties.get("$group_type") == account_type:
                 group_key = sdk_text(properties.get("$group_key")) or ""
@@ -155,45 +160,52 @@ class PostHogFormat:
                             item=len(out.items),
                         )
                     )
-            elif user_id and tenant_id:
+            elif user_id and tenant_id and members.get(user_id) != tenant_id:
+                # Once per user and account in a request: the batch's events repeat their user's group.
+                members[user_id] = tenant_id
                 out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
-            traits: dict[str, Any] = {}
-            for source in (
-                message.get("$set_once"),
-                properties.get("$set_once"),
-                message.get("$set"),
-                properties.get("$set"),
-            ):
-                if isinstance(source, dict):
-                    traits.update(source)
             metadata = properties
-            email = traits_email(traits)
+            if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
+                traits: dict[str, Any] = {}
+                for source in (
+                    message.get("$set_once"),
+                    properties.get("$set_once"),
+                    message.get("$set"),
+                    properties.get("$set"),
+                ):
+                    if isinstance(source, dict):
+                        traits.update(source)
+                email = traits_email(traits)
+                # Top-level $set travels in the metadata too, so the item's validation covers the traits.
+                top_level = [
+                    k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties
+                ]
+                if top_level or (email and "email" not in properties):
+                    metadata = dict(properties)
+                    for key in top_level:
+                        metadata[key] = message[key]
+                    if email:
+                        metadata.setdefault("email", email)
+                if user_id and traits:
+                    out.identities.append(
+                        Identity(
+                            user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items)
+                        )
+                    )
             user_agent = properties.get("$raw_user_agent")
-            top_level = [k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties]
-            if (
-                top_level
-                or (isinstance(user_agent, str) and "user_agent" not in properties)
-                or (email and "email" not in properties)
-            ):
-                metadata = dict(properties)
-                for key in top_level:
-                    metadata[key] = message[key]
-                if isinstance(user_agent, str):
-                    metadata.setdefault("user_agent", user_agent)
-                if email:
-                    metadata.setdefault("email", email)
-            if user_id and traits:
-                out.identities.append(
-                    Identity(user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items))
-                )
+            if user_agent.__class__ is str and "user_agent" not in properties:
+                if metadata is properties:
+                    metadata = dict(properties)
+                metadata["user_agent"] = user_agent
             occurred_at = sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset"))
+            session = properties.get("$session_id")
             out.items.append(
                 {
                     "event_id": sdk_event_id(message.get("uuid"), source="posthog", message=message),
                     "event_type": event,
                     "user_id": user_id,
                     "tenant_id": tenant_id,
-                    "session_id": sdk_text(properties.get("$session_id")) or "",
+                    "session_id": session if session.__class__ is str else (sdk_text(session) or ""),
                     "occurred_at": occurred_at,
                     "metadata": metadata,
                 }

@@ -81,6 +81,7 @@ class SegmentFormat:
 
     def translate(self, payload: Any, *, now: datetime) -> Translation:
         out = Translation()
+        members: dict[str, str] = {}  # user -> account already recorded by this request
         # Context sent once for a whole batch applies to each of its messages (RudderStack may).
         batch_context = payload.get("context") if isinstance(payload, dict) and self.call is None else None
         for index, message in enumerate(self._messages(payload)):
@@ -91,7 +92,7 @@ class SegmentFormat:
                     {"index": index, "event_id": given if isinstance(given, str) else None, "errors": problem}
                 )
                 continue
-            item, identities = self._message(message, batch_context=batch_context)
+            item, identities = self._message(message, batch_context=batch_context, members=members)
             for identity in identities:
                 identity.item = len(out.items)
             out.items.append(item)
@@ -116,7 +117,9 @@ class SegmentFormat:
                 return {name: ["Must be an object."]}
         return None
 
-    def _message(self, message: dict[str, Any], *, batch_context: Any) -> tuple[dict[str, Any], list[Identity]]:
+    def _message(
+        self, message: dict[str, Any], *, batch_context: Any, members: dict[str, str]
+    ) -> tuple[dict[str, Any], list[Identity]]:
         call = self.call or message["type"]
         context = message.get("context") or {}
         if isinstance(batch_context, dict) and batch_context:
@@ -135,7 +138,9 @@ class SegmentFormat:
                     user_id=user_id, tenant_id=tenant_id, account_name=traits_name(traits), account_properties=traits
                 )
             )
-        elif user_id and tenant_id:
+        elif user_id and tenant_id and members.get(user_id) != tenant_id:
+            # Once per user and account in a request: the batch's messages repeat their user's group.
+            members[user_id] = tenant_id
             identities.append(Identity(user_id=user_id, tenant_id=tenant_id))
         email = traits_email(person_traits)
         if user_id and person_traits:
