@@ -199,6 +199,11 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# Built once: json.loads with hooks builds a new decoder on every call (measured: a sixth of
+# the import's parse time, one call per line).
+_DECODE = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates).decode
+
+
 def json_parse(body: bytes) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys. IngestError (400) otherwise."""
     if not body.strip():
@@ -208,7 +213,7 @@ def json_parse(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise IngestError(f"Request body is not valid UTF-8 (byte {exc.start}).") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates)
+        return _DECODE(text)
     except json.JSONDecodeError as exc:
         raise IngestError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
     except RecursionError as exc:

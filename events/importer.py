@@ -89,16 +89,30 @@ class _CountingLines:
             yield line.decode("utf-8", errors="replace")
 
 
-def _jsonl_records(handle: IO[bytes], offset: int) -> Iterator[tuple[int, Any, str | None]]:
-    """(offset after the record, parsed record or None, why it is unreadable)."""
-    lines = _CountingLines(handle, offset)
-    for text in lines:
-        if not text.strip():
-            continue
+def _jsonl_records(handle: IO[bytes], offset: int) -> Iterator[tuple[int, Any]]:
+    """(offset after the record, the line's bytes): parsed a batch at a time (``_lines_parse``)."""
+    for line in handle:
+        offset += len(line)
+        if line.strip():
+            yield offset, line
+
+
+def _lines_parse(lines: list[bytes]) -> tuple[list[Any], list[str]]:
+    """A batch of JSONL lines parsed with one decoder call (as one JSON array); when that
+    fails, line by line, so each unreadable line is named and the others kept."""
+    try:
+        records = json_parse(b"[" + b",".join(lines) + b"]")
+        if isinstance(records, list) and len(records) == len(lines):
+            return records, []
+    except IngestError:
+        pass
+    records, problems = [], []
+    for line in lines:
         try:
-            yield lines.offset, json_parse(text.encode("utf-8")), None
+            records.append(json_parse(line))
         except IngestError as exc:
-            yield lines.offset, None, exc.message
+            problems.append(exc.message)
+    return records, problems
 
 
 def csv_columns_map(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
@@ -145,11 +159,11 @@ def _csv_record(row: dict[str, str], columns: dict[str, str]) -> dict[str, Any]:
 
 def _csv_records(
     handle: IO[bytes], offset: int, header: list[str], columns: dict[str, str]
-) -> Iterator[tuple[int, Any, str | None]]:
+) -> Iterator[tuple[int, Any]]:
     lines = _CountingLines(handle, offset)
     reader = csv.DictReader(iter(lines), fieldnames=header)
     for row in reader:
-        yield lines.offset, _csv_record(row, columns), None
+        yield lines.offset, _csv_record(row, columns)
 
 
 # --- Translating and storing ------------------------------------------------------------------
@@ -241,24 +255,17 @@ def events_import(
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
         batch: list[Any] = []
-        unreadable = 0
         end = offset
-        for end, record, problem in records:
+        jsonl = file_format != "csv"
+        for end, record in records:
             outcome.rows += 1
-            if problem is not None:
-                unreadable += 1
-                if len(outcome.rejections) < REJECTION_SAMPLES:
-                    outcome.rejections.append(f"row {outcome.resumed_at_row + outcome.rows}: {problem}")
-            else:
-                batch.append(record)
+            batch.append(record)
             if len(batch) >= batch_rows:
-                _batch_store(
-                    outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, unreadable=unreadable
-                )
-                batch, unreadable = [], 0
+                _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
+                batch = []
                 if progress:
                     progress(end)
-        _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, unreadable=unreadable)
+        _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
         if progress:
             progress(end)
     if run is not None:
@@ -274,10 +281,13 @@ def _batch_store(
     file_format: str,
     end: int,
     dry_run: bool,
-    unreadable: int,
+    jsonl: bool,
 ) -> None:
     now = timezone.now()
-    outcome.rejected += unreadable  # lines that are not JSON (each counted as a row)
+    if jsonl:
+        batch, problems = _lines_parse(batch)
+        outcome.rejected += len(problems)  # lines that are not JSON (each counted as a row)
+        outcome.rejections.extend(problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
     if dry_run:
         if batch:
             _observe(outcome, _translate(file_format, batch, now=now), now=now, file_format=file_format)
