@@ -250,3 +250,18 @@ def test_the_interaction_endpoint_refuses_what_the_gate_refuses():
     assert response.status_code == 400 and "appears twice" in response.json()["detail"]
     response = _post(Client(), INTERACTION, b"x", headers, HTTP_CONTENT_ENCODING="br")
     assert response.status_code == 415
+
+
+def test_posthog_refuses_a_body_over_20_mib_and_reads_one_at_the_limit():
+    _, raw = _key()
+    limit = 20 * 1024 * 1024
+    template = json.dumps({"api_key": raw, "batch": [{"event": "LOGIN", "distinct_id": "u1"}], "pad": ""})
+    at_limit = template.replace('"pad": ""', '"pad": "' + "x" * (limit - len(template)) + '"').encode()
+    assert len(at_limit) == limit
+    assert _post(Client(), "/batch/", at_limit, {}).status_code == 200
+    over = at_limit[:-2] + b' "}'
+    assert len(over) == limit + 1
+    response = _post(Client(), "/batch/", over, {})
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"Request body is over the {limit} byte limit."
+    assert Event.objects.count() == 1
