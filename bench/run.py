@@ -82,12 +82,35 @@ def main() -> None:
         result = ingest.run(events=size["ingest"])
         if not (result.rows_after_http == result.accepted == size["ingest"] and result.duplicate_rows == 0):
             failures.append(f"ingest: {result}")
+        for name, path in result.paths.items():
+            if not (path.rows == path.accepted == size["ingest"] and path.duplicate_rows == 0):
+                failures.append(f"ingest {name}: {path}")
         rows += [
             ("Ingest: raw COPY (`psql \\copy`, same table and indexes)", f"{result.copy_rate:,.0f} events/s", ""),
             (
                 f"Ingest: HTTP `POST /api/v1/events` (gunicorn 2 workers, batches of 500, {result.senders} connections)",
                 f"{result.http_rate:,.0f} events/s",
                 f"{result.ratio:.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: HTTP PostHog `POST /batch/` (same events, 500 a batch, key in the body)",
+                f"{result.rate('posthog'):,.0f} events/s",
+                f"{result.path_ratio('posthog'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: HTTP Segment `POST /v1/batch` (same events, 500 a batch, Basic auth)",
+                f"{result.rate('segment'):,.0f} events/s",
+                f"{result.path_ratio('segment'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Import: `import_events` of the same events as native JSONL (one process)",
+                f"{result.rate('import'):,.0f} events/s",
+                f"{result.path_ratio('import'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: PostHog, Segment, import: rows stored = events accepted, duplicates",
+                ", ".join(f"{p.rows:,} = {p.accepted:,}, {p.duplicate_rows}" for p in result.paths.values()),
+                "",
             ),
             (
                 "Ingest: rows stored = events accepted, duplicates",

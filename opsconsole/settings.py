@@ -234,6 +234,13 @@ INGEST_MAX_BYTES = 1024 * 1024
 INGEST_MAX_FUTURE_SECONDS = 300
 # Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
 INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
+# /api/v1/events rejects an unregistered event type (naming it) unless this is on (or the key's
+# park_unregistered flag is): then it is stored parked, as the PostHog and Segment endpoints always do.
+INGEST_PARK_UNREGISTERED = env.bool("INGEST_PARK_UNREGISTERED", default=False)
+# The PostHog group type ($groups key, $groupidentify's $group_type) that names the customer account.
+INGEST_ACCOUNT_GROUP_TYPE = env.str("INGEST_ACCOUNT_GROUP_TYPE", default="company").strip()
+if not INGEST_ACCOUNT_GROUP_TYPE:
+    raise ImproperlyConfigured("INGEST_ACCOUNT_GROUP_TYPE must name a PostHog group type, e.g. company.")
 
 
 LOGGING = {
