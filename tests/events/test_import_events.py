@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from customers.services import metrics_recompute
+from customers.metrics.recompute import metrics_recompute
 from events.models import Event, ImportRun, UserAccount
 from tests.processes import BASE_DIR, project_env
 

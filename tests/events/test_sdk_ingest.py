@@ -17,7 +17,7 @@ from posthog import Posthog
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
-from customers.services import metrics_recompute, tenant_rollups_rebuild
+from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
 from events.classification import classification_pass, events_reclassify
 from events.models import AccountTraits, ClassificationState, Event, EventType, InternalUserRule, UserAccount
 from events.services import api_key_create
