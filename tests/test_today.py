@@ -97,7 +97,7 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     assert "<strong>Immediate:</strong> Schedule 15-min call with customer" in call_list
     assert "Playbook &#x27;Engagement decay&#x27; matched (critical)" in call_list
     assert "because 4 POLICY_BLOCK_REPEAT in 7 days &gt;= 3" in call_list
-    assert '<td data-label="Playbook">Policy friction</td>' in call_list
+    assert '<td data-label="Playbook">Repeatedly blocked</td>' in call_list
     assert "none matched" not in call_list
 
 
@@ -254,7 +254,7 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     row = body[start : body.index("</table>", start)]
     assert 'href="/customers/quitter/"' in row
     assert "<strong>Day 0:</strong> Reconstruct what happened (internal (no customer contact))" in row
-    assert "because playbook &lsquo;Abandoned replays and exports&rsquo; matched:" in row
+    assert "because playbook &lsquo;Abandoned workflows&rsquo; matched:" in row
     assert '<span class="muted">—</span>' not in row
     # The north star's own action line is untouched by the playbook step.
     north_star = body[: body.index('<table class="at-risk">')]

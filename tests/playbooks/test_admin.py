@@ -18,7 +18,13 @@ def _errors(response) -> str:
 
 def test_the_five_playbooks_are_in_admin_with_their_conditions_as_text(admin_client):
     body = admin_client.get("/admin/playbooks/playbook/").content.decode()
-    for name in ("Silent churn", "Policy friction", "Abandoned replays and exports", "Engagement decay"):
+    for name in (
+        "Silent churn",
+        "Repeatedly blocked",
+        "Abandoned workflows",
+        "Engagement decay",
+        "One side feature only",
+    ):
         assert name in body
     assert "3+ POLICY_BLOCK_REPEAT in 7 days" in body
     change = admin_client.get("/admin/playbooks/playbook/engagement_decay/change/")
