@@ -227,3 +227,13 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
     assert "Forecast viewed" in texts["/playbooks/legal_only/"]
     # The customer page speaks to the customer: its talk tracks have no raw {placeholder}.
     assert not re.search(r"\{[A-Za-z][^{}]*\}", texts["/customers/hush/"])
+
+
+def test_the_first_morning_before_any_event_names_no_spec_type(transactional_db, staff_client):
+    # The founder registered Dealflow's types and has sent nothing yet: Today shows how to start.
+    EventType.objects.all().delete()
+    for name, fields in DEALFLOW_TYPES.items():
+        event_type_put(name=name, data=fields)
+    text = _visible(staff_client.get("/").content.decode())
+    assert "Getting started: send your first event" in text
+    assert _leaks({"/": text}) == {}
