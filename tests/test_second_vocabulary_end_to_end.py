@@ -18,7 +18,9 @@ are read as a founder would, and none may name the spec's vocabulary.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -210,6 +212,11 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
         response = staff_client.get(url)
         assert response.status_code == 200, url
         texts[url] = "\n".join(_texts(response.json()))
+    # The at-risk CSV: its header is the API's field names (days_since_investigation is kept by the
+    # contract); its cells are what the founder reads.
+    rows = list(csv.DictReader(io.StringIO(staff_client.get("/customers/at-risk.csv").content.decode())))
+    assert {r["tenant_id"] for r in rows} == {"hush", "stall", "gated"}
+    texts["/customers/at-risk.csv"] = "\n".join(v for r in rows for k, v in r.items() if k not in IDENTIFIER_KEYS)
     subject, body = weekly_checkin_compose(now=NOW)
     texts["weekly check-in"] = f"{subject}\n{body}"
     summary = real_users_summary(now=NOW)
