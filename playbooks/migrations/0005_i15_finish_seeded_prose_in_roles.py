@@ -9,7 +9,7 @@ weighing 2+) and {side_action} (side_value). On the default vocabulary they read
 spec's own types ("Incident viewed or Replay completed").
 
 Only text exactly as 0002 seeded it is rewritten, field by field and step by step: whatever
-the founder edited stays theirs. engagement_decay named no type and is left as it was.
+the founder edited stays theirs. engagement_decay named no type: only its one raw brace changes.
 """
 
 import importlib
@@ -118,6 +118,17 @@ IN_PRODUCT_WORDS = {
                 "Check for completions",
                 "{core_action} since the session? Record retained. Still giving up at the same step? File it as a "
                 "product bug with the session ids and tell the customer when it ships.",
+            ),
+        },
+    },
+    # Named no type; its promised-fix step had "{fix / config change / workaround}", which no
+    # placeholder matches, so the page showed it raw: now a gap the founder fills ("[what you promised]").
+    "engagement_decay": {
+        "actions": {
+            4: (
+                "Deliver what you promised",
+                "Here's {what you promised}, live on your account now. I'll check in again next week to see "
+                "whether it helped.",
             ),
         },
     },

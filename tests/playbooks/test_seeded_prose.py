@@ -59,9 +59,10 @@ def test_the_prose_is_rewritten_only_where_the_founder_left_it_as_seeded():
     steps = {a.order: a.talk_track for a in silent.actions.all()}
     assert steps[1] == "My own words."
     assert steps[2] == PROSE.IN_PRODUCT_WORDS["silent_churn"]["actions"][2][1]
-    # engagement_decay named no type: untouched.
+    # engagement_decay named no type: only its raw-brace step changes.
     decay = Playbook.objects.get(pk="engagement_decay")
     assert decay.notes == SEEDED["engagement_decay"]["notes"]
+    assert decay.actions.get(order=4).talk_track.startswith("Here's {what you promised}, live")
 
 
 def test_on_the_default_vocabulary_the_prose_reads_as_the_specs_own_types(staff_client):
