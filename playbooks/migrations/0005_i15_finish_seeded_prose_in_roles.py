@@ -208,7 +208,8 @@ def in_spec_words(apps, schema_editor):
         for pid, fields in IN_PRODUCT_WORDS.items()
     }
     for pid, fields in IN_PRODUCT_WORDS.items():
-        back[pid]["actions"] = {o: back[pid]["actions"][o] for o in fields.get("actions", {})}
+        seeded_actions = _seeded_fields(SEEDED[pid])["actions"]
+        back[pid]["actions"] = {o: seeded_actions[o] for o in fields.get("actions", {})}
     _rewrite(apps, _words(), back)
 
 
