@@ -75,7 +75,8 @@ class PlaybookDetailSerializer(serializers.Serializer):
     name = serializers.CharField()
     enabled = serializers.BooleanField()
     trigger_conditions = serializers.ListField(
-        child=serializers.CharField(), help_text='e.g. "3+ POLICY_BLOCK_REPEAT in 7 days".'
+        child=serializers.CharField(),
+        help_text='In the product\'s types, e.g. "3+ Seat limit reached in 7 days", "7+ days since the last Deal won".',
     )
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     actions = PlaybookActionSerializer(many=True)
