@@ -8,7 +8,8 @@ every read answered 2xx): it never asserts a timing.
 
 Sections: ingest (HTTP vs COPY), full recompute (vs the single-scan aggregate),
 incremental recompute of new events on two history sizes (vs COPYing them),
-reads (vs a trivial Django view, at many vs few tenants), memory.
+reads (vs a trivial Django view, at many vs few tenants), the walk-forward backtest (vs one
+full rebuild), memory.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest, reads, recompute, soak
+from bench import backtest, ingest, reads, recompute, soak
 from bench.common import BASE_DIR, BENCH_DB, base_database_url, database_drop, machine_description, scratch_database
 from bench.common import history_database as history_db
 
@@ -67,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, correctness only (CI)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads,soak")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads,backtest,soak"
+    )
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="length of the soak (make bench only)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -79,12 +82,35 @@ def main() -> None:
         result = ingest.run(events=size["ingest"])
         if not (result.rows_after_http == result.accepted == size["ingest"] and result.duplicate_rows == 0):
             failures.append(f"ingest: {result}")
+        for name, path in result.paths.items():
+            if not (path.rows == path.accepted == size["ingest"] and path.duplicate_rows == 0):
+                failures.append(f"ingest {name}: {path}")
         rows += [
             ("Ingest: raw COPY (`psql \\copy`, same table and indexes)", f"{result.copy_rate:,.0f} events/s", ""),
             (
                 f"Ingest: HTTP `POST /api/v1/events` (gunicorn 2 workers, batches of 500, {result.senders} connections)",
                 f"{result.http_rate:,.0f} events/s",
                 f"{result.ratio:.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: HTTP PostHog `POST /batch/` (same events, 500 a batch, key in the body)",
+                f"{result.rate('posthog'):,.0f} events/s",
+                f"{result.path_ratio('posthog'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: HTTP Segment `POST /v1/batch` (same events, 500 a batch, Basic auth)",
+                f"{result.rate('segment'):,.0f} events/s",
+                f"{result.path_ratio('segment'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Import: `import_events` of the same events as native JSONL (one process)",
+                f"{result.rate('import'):,.0f} events/s",
+                f"{result.path_ratio('import'):.2f} of COPY (target ≥ 0.50)",
+            ),
+            (
+                "Ingest: PostHog, Segment, import: rows stored = events accepted, duplicates",
+                ", ".join(f"{p.rows:,} = {p.accepted:,}, {p.duplicate_rows}" for p in result.paths.values()),
+                "",
             ),
             (
                 "Ingest: rows stored = events accepted, duplicates",
@@ -198,6 +224,21 @@ def main() -> None:
                 )
             )
         rows.append(("Memory: web worker peak RSS during the reads", f"{many.web_peak_rss_mb:.0f} MB", ""))
+
+    if "backtest" not in skip:
+        # The third history (the daily rate of "small", ten times the days): every as-of date of a
+        # 180-day backtest has a full history behind it.
+        bt = backtest.run(events=size["large"], tenants=size["tenants"], history_days=size["long_days"])
+        if bt.mismatched:
+            failures.append(f"backtest: {bt.mismatched} customers scored differently from the live engine on its day")
+        rows += [
+            (f"Backtest: `backtest_risk --days 180 --step 7` ({bt.dates} dates, {bt.scores:,} scores, {bt.churns} churns;"
+             f" {bt.events:,} events over {bt.history_days} days, {bt.tenants:,} tenants)",
+             f"{bt.seconds:.2f} s (scoring {bt.scoring_seconds:.2f} s)",
+             f"{bt.ratio:.2f}x one full rebuild in the same run ({bt.full.seconds:.2f} s; target ≤ 5)"),
+            ("Backtest: its last date's scores = the live engine's on that day", "yes" if not bt.mismatched else "NO", ""),
+            ("Memory: backtest process peak RSS", f"{bt.peak_rss_mb:.0f} MB", "target ≤ 500 MB"),
+        ]  # fmt: skip
 
     # Soak (make bench only, not bench-quick): ingestion at half the measured maximum for
     # ten minutes with the recompute running, then sent = stored and the web worker's RSS.

@@ -400,9 +400,10 @@ class TenantMetrics(models.Model):
 class WordingRole(models.TextChoices):
     """The roles whose founder-facing words cannot be made from type labels alone."""
 
-    CORE_VALUE = "core_value", "Core value: what 'Never …' says (e.g. 'investigated')"
-    BLOCKED = "blocked", "Blocked: the technical action (e.g. 'Review and adjust policy config')"
-    SYSTEM_ISSUE = "system_issue", "System issue: the technical action (e.g. 'Investigate the failing exports')"
+    # The examples are in no product's types in particular: the admin shows them to every founder.
+    CORE_VALUE = "core_value", "Core value: what 'Never …' says (e.g. 'won a deal')"
+    BLOCKED = "blocked", "Blocked: the technical action (e.g. 'Raise their seat limit')"
+    SYSTEM_ISSUE = "system_issue", "System issue: the technical action (e.g. 'Fix the bouncing emails')"
 
 
 class RoleWording(models.Model):

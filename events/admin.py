@@ -67,8 +67,9 @@ class EventTypeAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: EventType, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        if CLASSIFICATION_FIELDS & set(form.changed_data):
-            # What counts or what is a page view changed: history is reclassified.
+        if not change or CLASSIFICATION_FIELDS & set(form.changed_data):
+            # A new name un-parks its history; what counts or what is a page view changed:
+            # history is reclassified (on commit) either way.
             classification_rules_changed()
 
 

@@ -1,8 +1,14 @@
-"""The ingestion API: ``POST /api/v1/events``."""
+"""The console's own ingestion API (``POST /api/v1/events``, ``POST /metrics/interaction``),
+the north star, and the names parked for want of a registry entry.
+
+Both ingest views authenticate with DRF (Bearer keys) and hand the request to the one
+gate (events/gate.py) with the native format; the SDK endpoints are events/sdk_apis.py.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -11,17 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.auth import IngestScope, request_api_key
+from events.auth import IngestScope, ReadScopeOrStaff, request_api_key
+from events.formats.native import NATIVE, native_items
+from events.gate import Answer, gate_answer, gated_ingest, request_gate
+from events.parking import unregistered_event_types
+from events.schemas import INTERACTION_BODY, NATIVE_BODY
 from events.selectors import north_star_payload
-from events.services import (
-    IngestError,
-    InteractionError,
-    events_ingest,
-    ingest_items_parse,
-    ingest_rate_check,
-    interaction_record,
-)
-from opsconsole.openapi import error_responses
+from events.services import IngestError, IngestReceipt, InteractionError, interaction_record
+from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",
@@ -40,6 +43,9 @@ ReceiptSerializer = inline_serializer(
                 },
             )
         ),
+        "parked": serializers.IntegerField(
+            required=False, help_text="Of the valid events, those of unregistered types (kept, not counted)."
+        ),
     },
 )
 # A 400: a malformed body ("detail" only) or a batch whose every event was rejected (the receipt too).
@@ -55,13 +61,17 @@ IngestRejectionSerializer = inline_serializer(
 
 
 class RawJSONParser(BaseParser):
-    """Accepts application/json without parsing: the view parses the bytes itself
+    """Accepts application/json without parsing: the gate parses the bytes itself
     so that size, encoding and shape errors get precise messages."""
 
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
         return None
+
+
+def answer_response(answer: Answer) -> Response:
+    return Response(answer.body, status=answer.status, headers=answer.headers or None)
 
 
 class EventIngestApi(APIView):
@@ -72,21 +82,26 @@ class EventIngestApi(APIView):
         operation_id="events_ingest",
         summary="Send events (one object, or a batch of up to 1,000)",
         description=(
-            'Body: one event object, or `{"events": [...]}` with at most 1,000 events and 1 MiB. '
-            "Each event: `event_type` (required, a registered type), `event_id` (UUID, for idempotency; "
-            "generated if absent), `tenant_id`, `user_id`, `session_id`, `occurred_at` (ISO 8601 with offset, "
-            "not more than 5 minutes in the future; defaults to now) and `metadata` (object).\n\n"
+            'Body: one event object, or `{"events": [...]}` with at most 1,000 events and 1 MiB (after '
+            "inflating: `Content-Encoding: gzip` and chunked bodies are accepted). Each event: `event_type` "
+            "(required, 1-64 printable characters, matched case-insensitively against the registry), `event_id` "
+            "(UUID, for idempotency; generated if absent), `tenant_id` and/or `user_id` (one is required), "
+            "`session_id`, `occurred_at` (ISO 8601 with offset, not more than 5 minutes in the future; defaults "
+            "to now) and `metadata` (object, at most 64 KiB). A duplicate key anywhere in the body is refused.\n\n"
+            "An unregistered type is rejected per event, naming it, unless the key's `park_unregistered` flag "
+            "or `INGEST_PARK_UNREGISTERED` is on: then it is stored parked (kept, not counted) and listed by "
+            "`GET /ops/event-types/unregistered`.\n\n"
             "The answer is a receipt. Valid events are stored even when others in the batch are rejected; "
             "resending stores nothing twice. A 2xx means the accepted events are committed. "
             "When every event is rejected the answer is 400 with the same receipt."
         ),
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": NATIVE_BODY},
         responses={
             200: ReceiptSerializer,
             400: OpenApiResponse(
                 IngestRejectionSerializer, description="Malformed body, or every event rejected (with the receipt)."
             ),
-            **error_responses(401, 403, 413, 415, 429, 503),
+            **error_responses(401, 403, 411, 413, 415, 429, 503),
         },
         examples=[
             OpenApiExample(
@@ -105,58 +120,7 @@ class EventIngestApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        refused = _json_content_type_refusal(request)
-        if refused is not None:
-            return refused
-        encoding = request.headers.get("Content-Encoding", "identity").lower()
-        if encoding not in ("", "identity"):
-            return Response(
-                {"detail": f"Content-Encoding '{encoding}' is not accepted; send uncompressed JSON."}, status=415
-            )
-        api_key = request_api_key(request)
-        if api_key is not None:
-            retry_after = ingest_rate_check(api_key=api_key)
-            if retry_after is not None:
-                response = Response(
-                    {"detail": f"Rate limit for this key reached; nothing was stored. Retry in {retry_after} s."},
-                    status=429,
-                )
-                response["Retry-After"] = str(retry_after)
-                return response
-        try:
-            items, _is_single = ingest_items_parse(_read_body(request))
-            receipt = events_ingest(items=items, source=api_key)
-        except IngestError as exc:
-            return Response({"detail": exc.message}, status=exc.status)
-        body = receipt.as_dict()
-        if receipt.rejected and not receipt.accepted and not receipt.duplicates:
-            body["detail"] = "Every event was rejected; see 'rejected' for the reason for each."
-            return Response(body, status=400)
-        return Response(body, status=200)
-
-
-def _json_content_type_refusal(request: Request) -> Response | None:
-    """415 unless the body is declared as JSON (the views parse the bytes themselves)."""
-    media_type = (request.content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        return Response(
-            {"detail": f"Content-Type must be application/json, not '{media_type or 'missing'}'."}, status=415
-        )
-    return None
-
-
-def _read_body(request: Request) -> bytes:
-    """Read at most one byte over the limit, so an oversized body is refused
-    without being buffered whole."""
-    limit = settings.INGEST_MAX_BYTES
-    length = request.headers.get("Content-Length")
-    if length is not None:
-        try:
-            if int(length) > limit:
-                raise IngestError(f"Request body is over the {limit} byte limit.", status=413)
-        except ValueError as exc:
-            raise IngestError("Content-Length is not a number.") from exc
-    return request._request.read(limit + 1)
+        return answer_response(gated_ingest(request._request, NATIVE, api_key=request_api_key(request)))
 
 
 # --- The north star ---------------------------------------------------------------------------
@@ -171,12 +135,13 @@ class InteractionRecordApi(APIView):
         summary="Record one real-user interaction",
         description=(
             "Body: `user_id` (required), `interaction_type` (required: signup, login, coach_call, agent_run, "
-            "decision, export, feedback, or any registered event type name), `metadata` (object), and optional "
+            "decision or feedback, recorded as the registry type with that north-star role (coach_call and "
+            "agent_run: core_action), or any registered event type name), `metadata` (object), and optional "
             "`tenant_id`, `occurred_at` (ISO 8601 with offset; defaults to now) and `event_id` (UUID, makes a "
             "retry idempotent). Stored and classified like any event: internal, test, demo and bot traffic is "
-            "kept but never counts."
+            "kept but never counts. Rate-limited per key like every ingest endpoint."
         ),
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": INTERACTION_BODY},
         responses={
             200: inline_serializer(name="InteractionRecorded", fields={"status": serializers.CharField()}),
             400: OpenApiResponse(
@@ -186,7 +151,7 @@ class InteractionRecordApi(APIView):
                 ),
                 description="Malformed body or an invalid field (`errors` names each field).",
             ),
-            **error_responses(401, 403, 413, 415, 503),
+            **error_responses(401, 403, 411, 413, 415, 429, 503),
         },
         examples=[
             OpenApiExample(
@@ -197,19 +162,25 @@ class InteractionRecordApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        refused = _json_content_type_refusal(request)
-        if refused is not None:
-            return refused
-        try:
-            items, is_single = ingest_items_parse(_read_body(request))
+        refused: list[InteractionError] = []
+
+        def run() -> IngestReceipt:
+            gated = request_gate(request._request, NATIVE, api_key=request_api_key(request))
+            _, is_single = native_items(gated.payload, max_items=1)
             if not is_single:
                 raise IngestError("Send one interaction object, not a batch.")
-            interaction_record(payload=items[0], source=request_api_key(request))
-        except InteractionError as exc:
-            return Response({"detail": exc.message, "errors": exc.errors}, status=exc.status)
-        except IngestError as exc:
-            return Response({"detail": exc.message}, status=exc.status)
-        return Response({"status": "recorded"}, status=200)
+            try:
+                return interaction_record(payload=gated.payload, source=gated.api_key)
+            except InteractionError as exc:
+                refused.append(exc)  # answered with its per-field errors below
+                raise
+
+        answer = gate_answer(NATIVE, run)
+        if refused:
+            return Response({"detail": refused[0].message, "errors": refused[0].errors}, status=refused[0].status)
+        if answer.status == 200:
+            return Response({"status": "recorded"}, status=200)
+        return answer_response(answer)
 
 
 class DaysSinceLastInteractionApi(APIView):
@@ -230,3 +201,51 @@ class DaysSinceLastInteractionApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(north_star_payload())
+
+
+# --- Parked names ------------------------------------------------------------------------------
+class UnregisteredQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="How many names, most events first."
+    )
+
+
+UnregisteredNameSerializer = inline_serializer(
+    name="UnregisteredEventType",
+    fields={
+        "name": serializers.CharField(help_text="The name as the product sends it (the most used spelling)."),
+        "events": serializers.IntegerField(help_text="Parked events of this name."),
+        "first_seen": serializers.DateTimeField(),
+        "last_seen": serializers.DateTimeField(),
+        "example": serializers.DictField(help_text="The latest parked event of this name."),
+    },
+)
+
+
+class UnregisteredEventTypesApi(APIView):
+    """``GET /ops/event-types/unregistered`` (read keys or a staff session)."""
+
+    permission_classes = [ReadScopeOrStaff]
+
+    @extend_schema(
+        operation_id="event_types_unregistered",
+        summary="Names the product sends that the registry does not know (parked events)",
+        description=(
+            "Each name with its parked events (stored, never counted), first and last seen and one example. "
+            "Registering a name (admin, or `PUT /ops/event-types/{name}`) makes its parked history count from "
+            "the next recompute."
+        ),
+        parameters=[UnregisteredQuerySerializer],
+        responses={
+            200: inline_serializer(
+                name="UnregisteredEventTypes",
+                fields={"results": serializers.ListField(child=UnregisteredNameSerializer)},
+            ),
+            400: FIELD_ERRORS,
+            **error_responses(401, 403, 503),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        limit = validated(UnregisteredQuerySerializer, request.query_params)["limit"]
+        results: list[dict[str, Any]] = [name.as_dict() for name in unregistered_event_types(limit=limit)]
+        return Response({"results": results})

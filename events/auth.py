@@ -1,7 +1,8 @@
 """Bearer-key authentication and the scope permissions every API view uses.
 
-Keys travel only in the ``Authorization`` header (never a query string, so they
-stay out of access logs) and only their SHA-256 is stored.
+Keys travel in the ``Authorization`` header (Bearer; the SDK endpoints also take
+Basic auth or the SDK's body field, events/gate.py), never in a query string, so
+they stay out of access logs; only their SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class KeyUser:
 # Every authenticated request needs the key: a plain cursor, because compiling the
 # equivalent ORM query costs several times what PostgreSQL spends answering it.
 _API_KEY_FIELDS = ("id", "name", "scope", "prefix", "key_hash", "is_automation", "created_at", "revoked_at",
-                   "last_used_at", "rate_limit_per_minute")  # fmt: skip
+                   "last_used_at", "rate_limit_per_minute", "park_unregistered")  # fmt: skip
 _API_KEY_SQL = f"SELECT {', '.join(_API_KEY_FIELDS)} FROM {ApiKey._meta.db_table} WHERE key_hash = %s"
 
 
@@ -85,6 +86,27 @@ def api_key_find(*, key_hash: str) -> ApiKey | None:
     return api_key
 
 
+class ApiKeyRefused(Exception):
+    """The raw key is unknown or revoked (the message says which)."""
+
+
+def api_key_verify(raw_key: str) -> ApiKey:
+    """The live key for a raw key, however it travelled (Bearer, Basic, a body field).
+
+    Refreshes ``last_used_at`` at most once a minute. Raises ApiKeyRefused.
+    """
+    api_key = api_key_find(key_hash=ApiKey.hash_raw_key(raw_key))
+    if api_key is None:
+        raise ApiKeyRefused("Unknown API key.")
+    if api_key.revoked_at is not None:
+        raise ApiKeyRefused("This API key has been revoked.")
+    now = timezone.now()
+    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
@@ -98,15 +120,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The API key contains invalid characters.") from exc
-        api_key = api_key_find(key_hash=ApiKey.hash_raw_key(raw_key))
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("Unknown API key.")
-        if api_key.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This API key has been revoked.")
-        now = timezone.now()
-        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-            api_key.last_used_at = now
+        try:
+            api_key = api_key_verify(raw_key)
+        except ApiKeyRefused as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
         return KeyUser(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -148,6 +165,15 @@ class IngestScope(_ScopePermission):
     """Sending events: ingest keys only."""
 
     scopes = frozenset({ApiKeyScope.INGEST})
+
+
+class IngestScopeInGate(IngestScope):
+    """Sending events through the SDK endpoints: ingest keys only, checked by the gate
+    (events/gate.py) because the SDKs' keys may travel in the body, which DRF's
+    authentication runs before. Declared so every API view names its scope."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return True
 
 
 class ReadScopeOrStaff(_ScopePermission):

@@ -2,9 +2,12 @@
 
 Two paths apply the same rules, in the same order (the first match wins):
 
+0. ``unregistered`` — the type is not in the registry (matched case-insensitively): the
+   event is parked, kept and never counted, until the name is registered;
 1. ``automation_client`` — the event came with an API key marked ``is_automation``;
 2. ``internal_tenant`` / ``test_traffic`` / ``demo`` — its tenant's kind is internal / test / demo;
-3. ``internal_user`` — its user id, or the domain of ``metadata.email``, is an internal user rule;
+3. ``internal_user`` — its user id, the domain of ``metadata.email``, or the domain of the email
+   the product gave the user in an identify call (``ops_user_profiles``), is an internal user rule;
 4. ``test_traffic`` / ``demo`` — ``metadata.test`` / ``metadata.demo`` is true (``true``, ``"true"``, ``"1"``, ``"yes"``);
 5. ``automation_client`` / ``bot`` — ``metadata.user_agent`` matches an active user-agent pattern
    (the end user's agent as the product forwards it; the HTTP User-Agent of the ingestion
@@ -99,12 +102,15 @@ class Rules:
 
 _rules: Rules | None = None
 
-# One statement per batch: the rules version (to drop a stale cache) and the kinds of
-# the batch's tenants that are not plain customers (usually none).
+# One statement per batch: the rules version (to drop a stale cache), the kinds of
+# the batch's tenants that are not plain customers (usually none), and the email domains
+# identify calls gave the batch's users (primary keys of customers_tenant, ops_user_profiles).
 _BATCH_LOOKUP_SQL = """
 SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
        COALESCE((SELECT json_object_agg(tenant_id, kind) FROM customers_tenant
-                 WHERE tenant_id = ANY(%s) AND kind <> 'customer'), '{}'::json)
+                 WHERE tenant_id = ANY(%(tenants)s) AND kind <> 'customer'), '{}'::json),
+       COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
+                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json)
 """
 
 
@@ -147,8 +153,12 @@ def _reason(
     tenant_kind: str | None,
     automation: bool,
     rules: Rules,
+    parked: bool = False,
+    profile_domain: str = "",
 ) -> str:
-    """Rules 1-5 for one event (the Python twin of ``_REASON_SQL``)."""
+    """Rules 0-5 for one event (the Python twin of ``_REASON_SQL``)."""
+    if parked:
+        return ExclusionReason.UNREGISTERED
     if automation:
         return ExclusionReason.AUTOMATION_CLIENT
     if tenant_kind == "internal":
@@ -158,7 +168,8 @@ def _reason(
     if tenant_kind == "demo":
         return ExclusionReason.DEMO
     if (user_id and user_id in rules.internal_user_ids) or (
-        rules.internal_domains and email_domain(metadata) in rules.internal_domains
+        rules.internal_domains
+        and (email_domain(metadata) in rules.internal_domains or profile_domain in rules.internal_domains)
     ):
         return ExclusionReason.INTERNAL_USER
     if _flag(metadata, "test"):
@@ -180,9 +191,10 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
     if not rows:
         return
     tenant_ids = sorted({row.tenant_id for row in rows if row.tenant_id})
+    user_ids = sorted({row.user_id for row in rows if row.user_id})
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_LOOKUP_SQL, [tenant_ids])
-        version, tenant_kinds = cursor.fetchone()
+        cursor.execute(_BATCH_LOOKUP_SQL, {"tenants": tenant_ids, "users": user_ids})
+        version, tenant_kinds, profile_domains = cursor.fetchone()
     rules = classification_rules(version=int(version or 0))
     automation = bool(source is not None and source.is_automation)
     for row in rows:
@@ -192,6 +204,8 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
             tenant_kind=tenant_kinds.get(row.tenant_id),
             automation=automation,
             rules=rules,
+            parked=row.parked,
+            profile_domain=profile_domains.get(row.user_id, "") if profile_domains else "",
         )
         row.is_real = not reason
         row.exclusion_reason = reason
@@ -209,6 +223,7 @@ def _flag_sql(name: str) -> str:
 # tables in the same statement, so an UPDATE sees one consistent set of rules.
 _REASON_SQL = f"""
 CASE
+  WHEN reg.name IS NULL THEN 'unregistered'
   WHEN k.is_automation THEN 'automation_client'
   WHEN t.kind = 'internal' THEN 'internal_tenant'
   WHEN t.kind = 'test' THEN 'test_traffic'
@@ -219,6 +234,8 @@ CASE
         AND EXISTS (SELECT 1 FROM events_internaluserrule r
                     WHERE r.kind = 'email_domain'
                       AND lower(r.value) = lower(split_part(e.metadata ->> 'email', '@', -1))))
+    OR (prof.email_domain <> '' AND EXISTS (SELECT 1 FROM events_internaluserrule r
+                    WHERE r.kind = 'email_domain' AND lower(r.value) = prof.email_domain))
     THEN 'internal_user'
   WHEN {_flag_sql("test")} THEN 'test_traffic'
   WHEN {_flag_sql("demo")} THEN 'demo'
@@ -232,8 +249,12 @@ CASE
 END
 """
 
+# reg: the registry by the unique index on lower(name) (events_eventtype_name_ci); prof: the
+# user's identify traits by the primary key of ops_user_profiles.
 _REASON_FROM_SQL = """
 FROM ops_events e
+LEFT JOIN events_eventtype reg ON lower(reg.name) = lower(e.event_type)
+LEFT JOIN ops_user_profiles prof ON prof.user_id = e.user_id
 LEFT JOIN events_apikey k ON k.id = e.source_id
 LEFT JOIN customers_tenant t ON t.tenant_id = e.tenant_id
 LEFT JOIN LATERAL (
@@ -313,6 +334,12 @@ SELECT md5(concat_ws('|',
      FROM customers_tenant WHERE kind <> 'customer'),
   (SELECT string_agg(name, ',' ORDER BY name) FROM events_eventtype WHERE counts_as_real_interaction),
   (SELECT 'page_view:' || string_agg(name, ',' ORDER BY name) FROM events_eventtype WHERE page_view),
+  -- Every registered name: registering one un-parks its history.
+  (SELECT string_agg(lower(name), ',' ORDER BY lower(name)) FROM events_eventtype),
+  -- Users an identify call placed in an internal domain (ops_user_profiles_domain).
+  (SELECT string_agg(p.user_id, ',' ORDER BY p.user_id) FROM ops_user_profiles p
+     WHERE p.email_domain <> '' AND p.email_domain IN (
+       SELECT lower(value) FROM events_internaluserrule WHERE kind = 'email_domain')),
   %s::text))
 """
 
@@ -321,6 +348,24 @@ def rules_fingerprint() -> str:
     with connection.cursor() as cursor:
         cursor.execute(_FINGERPRINT_SQL, [str(SINGLE_PAGE_QUIET_MINUTES)])
         return str(cursor.fetchone()[0])
+
+
+# Registering a name takes its parked events' spelling from the registry (names match
+# case-insensitively; the engine joins the registry by exact name) and its friction signal.
+# Reads only parked rows (ops_events_parked). The classification columns are recomputed after.
+_UNPARK_SQL = """
+UPDATE ops_events e SET event_type = reg.name, friction_signal = reg.friction_signal
+FROM events_eventtype reg
+WHERE e.exclusion_reason = 'unregistered' AND lower(reg.name) = lower(e.event_type)
+  AND (e.event_type <> reg.name OR e.friction_signal <> reg.friction_signal)
+"""
+
+
+def parked_events_adopt() -> int:
+    """Give parked events of now-registered names the registry's spelling; returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UNPARK_SQL)
+        return cursor.rowcount
 
 
 def real_users_rebuild() -> None:
@@ -362,6 +407,8 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
             cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             (xmin,) = cursor.fetchone()
         quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
+        with transaction.atomic():
+            parked_events_adopt()
         with connection.cursor() as cursor:
             cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM ops_events")
             low, high = cursor.fetchone()

@@ -206,6 +206,11 @@ class ApiKey(models.Model):
         blank=True,
         help_text="Ingest requests this key may make per minute; empty uses INGEST_RATE_LIMIT_PER_MINUTE, 0 means no limit.",
     )
+    park_unregistered = models.BooleanField(
+        default=False,
+        help_text="On /api/v1/events, store events of unregistered types parked (kept, never counted, listed "
+        "under unregistered types) instead of rejecting them. The SDK endpoints always park.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -235,6 +240,9 @@ class ExclusionReason(models.TextChoices):
     BOT = "bot", "Bot or crawler"
     DEMO = "demo", "Demo account"
     SINGLE_PAGE_VISIT = "single_page_visit", "Single-page visit"
+    # Parked: the type is not in the registry yet. Kept, never counted; registering the
+    # name makes the next reclassification count it (events/classification.py).
+    UNREGISTERED = "unregistered", "Unregistered type (parked)"
 
 
 class Event(models.Model):
@@ -283,10 +291,100 @@ class Event(models.Model):
             ),
             # Single-page visits: "is this page view the only event of its session?"
             models.Index(fields=["session_id"], name="ops_events_session", condition=~models.Q(session_id="")),
+            # Parked events (unregistered types): the unregistered-types list and the rename
+            # that registering a name triggers read only these rows.
+            models.Index(
+                fields=["event_type", "occurred_at"],
+                name="ops_events_parked",
+                condition=models.Q(exclusion_reason="unregistered"),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.tenant_id or '-'} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class UserProfile(models.Model):
+    """What the product said about a user (identify calls, ``$set``/``$set_once``).
+
+    ``email_domain`` feeds the internal-user rule: an internal domain here excludes
+    the user's events, past (a reclassification) and future (``classify_batch``).
+    """
+
+    user_id = models.CharField(primary_key=True, max_length=255)
+    email = models.CharField(max_length=320, blank=True)
+    # Lower-cased part of the email after the last @, compared with the internal domains.
+    email_domain = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_user_profiles"
+        indexes = [
+            # The rules fingerprint joins the internal domains to the profiles that carry them.
+            models.Index(fields=["email_domain"], name="ops_user_profiles_domain", condition=~models.Q(email_domain=""))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} <{self.email}>"
+
+
+class UserAccount(models.Model):
+    """A user's account (tenant), remembered from group calls, ``$groups`` and
+    ``$groupidentify``, so a later event of that user with no group is attributed to it.
+
+    One account per user: the latest group call wins (a user who moves company moves).
+    """
+
+    user_id = models.CharField(primary_key=True, max_length=255)
+    tenant_id = models.CharField(max_length=128)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_user_accounts"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} -> {self.tenant_id}"
+
+
+class AccountTraits(models.Model):
+    """What the product said about an account (a group call's traits, ``$groupidentify``)."""
+
+    tenant_id = models.CharField(primary_key=True, max_length=128)
+    name = models.CharField(max_length=255, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_account_traits"
+        verbose_name_plural = "account traits"
+
+    def __str__(self) -> str:
+        return self.tenant_id
+
+
+class ImportRun(models.Model):
+    """How far ``import_events`` got through one file: a crashed import resumes here.
+
+    Written in the same transaction as each batch, so ``bytes_done`` never claims rows
+    that were not committed (the event ids dedupe anything stored twice anyway).
+    """
+
+    file_key = models.CharField(max_length=64, unique=True, help_text="Digest of the file's path, size and head.")
+    path = models.CharField(max_length=1000)
+    file_format = models.CharField(max_length=16)
+    bytes_done = models.BigIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    accepted = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rows_done} rows"
 
 
 class IngestRateWindow(models.Model):

@@ -163,6 +163,8 @@ def _event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool
         event_type.full_clean()
         event_type.save(force_insert=existing is None, force_update=existing is not None)
         before = existing or EventType()
-        if any(getattr(before, f) != getattr(event_type, f) for f in CLASSIFICATION_FIELDS):
+        # A new name un-parks its history (events stored while it was unregistered), and an
+        # edit of what counts re-judges history: both are a reclassification on commit.
+        if existing is None or any(getattr(before, f) != getattr(event_type, f) for f in CLASSIFICATION_FIELDS):
             classification_rules_changed()
     return event_type, existing is None

@@ -25,18 +25,21 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.classification import classify_batch, real_users_fold_sql
+from events.identities import Identity, accounts_attribute, identities_apply
 from events.models import (
+    EVENT_TYPE_NAME_MAX,
     ApiKey,
     ApiKeyScope,
     ClassificationState,
     EventType,
     InternalUserRule,
     InternalUserRuleKind,
+    NorthStarRole,
     UserAgentPattern,
 )
 
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
-MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": 64}
+MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": EVENT_TYPE_NAME_MAX}
 METADATA_MAX_BYTES = 64 * 1024
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 REGISTRY_TTL_SECONDS = 10.0
@@ -66,6 +69,8 @@ class EventRow:
     friction_signal: str
     is_real: bool = True
     exclusion_reason: str = ""
+    # The type is not registered: stored, never counted (exclusion_reason "unregistered").
+    parked: bool = False
 
 
 @dataclass
@@ -73,85 +78,55 @@ class IngestReceipt:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Valid events of unregistered types among accepted + duplicates (stored, not counted).
+    parked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        body: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        if self.parked:
+            body["parked"] = self.parked
+        return body
 
 
 # --- The event type registry, cached per process -------------------------------------
-_registry: dict[str, str] = {}
+@dataclass(frozen=True)
+class IngestNames:
+    """The registry as the ingest hot path needs it, cached per process: each name by its lower
+    case (names match case-insensitively and keep the registry's first spelling), and the type
+    that plays each north-star role (the oldest one, when several do). Everything else reads
+    the registry through events/registry.py."""
+
+    by_lower: dict[str, tuple[str, str]]  # lower(name) -> (name, friction_signal)
+    role_types: dict[str, str]  # north_star_role -> name
+
+    def resolve(self, name: str) -> tuple[str, str] | None:
+        return self.by_lower.get(name.lower())
+
+
+_registry = IngestNames(by_lower={}, role_types={})
 _registry_loaded_at = 0.0
 
 
-def event_type_signals(*, refresh: bool = False) -> dict[str, str]:
-    """Registry names mapped to their friction_signal, cached for a few seconds.
+def ingest_names(*, refresh: bool = False) -> IngestNames:
+    """The registry, cached for a few seconds.
 
-    A name missing from the cache triggers one reload before it is rejected, so
-    a type added in admin is accepted at once; weight edits take effect within
-    REGISTRY_TTL_SECONDS.
+    A name missing from the cache triggers one reload before it is parked or
+    rejected, so a type added in admin is accepted at once; weight edits take
+    effect within REGISTRY_TTL_SECONDS.
     """
     global _registry, _registry_loaded_at
-    if refresh or not _registry or time.monotonic() - _registry_loaded_at > REGISTRY_TTL_SECONDS:
-        _registry = dict(EventType.objects.values_list("name", "friction_signal"))
+    if refresh or not _registry.by_lower or time.monotonic() - _registry_loaded_at > REGISTRY_TTL_SECONDS:
+        by_lower: dict[str, tuple[str, str]] = {}
+        role_types: dict[str, str] = {}
+        for name, signal, role in EventType.objects.order_by("created_at", "name").values_list(
+            "name", "friction_signal", "north_star_role"
+        ):
+            by_lower.setdefault(name.lower(), (name, signal))
+            if role:
+                role_types.setdefault(role, name)
+        _registry = IngestNames(by_lower=by_lower, role_types=role_types)
         _registry_loaded_at = time.monotonic()
     return _registry
-
-
-# --- Parsing the request body ---------------------------------------------------------
-class _NonStandardJSON(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL) do not.
-    raise _NonStandardJSON(name)
-
-
-def ingest_items_parse(body: bytes) -> tuple[list[Any], bool]:
-    """Decode a request body into the list of items it carries.
-
-    Returns ``(items, is_single)``. Raises IngestError (400 or 413) for a body
-    that is not JSON, not UTF-8, not an event object or ``{"events": [...]}``,
-    or carries more than INGEST_MAX_EVENTS events.
-    """
-    if len(body) > settings.INGEST_MAX_BYTES:
-        raise IngestError(f"Request body is over the {settings.INGEST_MAX_BYTES} byte limit.", status=413)
-    if not body.strip():
-        raise IngestError('Request body is empty: send one event object or {"events": [...]}.')
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"Request body is not valid UTF-8 (byte {exc.start}).") from exc
-    try:
-        payload = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise IngestError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
-    except RecursionError as exc:
-        raise IngestError("Malformed JSON: nested too deeply.") from exc
-    except _NonStandardJSON as exc:
-        raise IngestError(f"Malformed JSON: {exc} is not valid JSON (use null or a string).") from exc
-
-    if isinstance(payload, list):
-        items, is_single = payload, False
-    elif isinstance(payload, dict) and "events" in payload:
-        extra = sorted(set(payload) - {"events"})
-        if extra:
-            raise IngestError(f"A batch object may only contain 'events'; unexpected keys: {', '.join(extra)}.")
-        if not isinstance(payload["events"], list):
-            raise IngestError("'events' must be an array of event objects.")
-        items, is_single = payload["events"], False
-    elif isinstance(payload, dict):
-        items, is_single = [payload], True
-    else:
-        raise IngestError('The body must be a JSON object (one event) or {"events": [...]}.')
-    if not items:
-        raise IngestError("'events' is empty: send at least one event.")
-    if len(items) > settings.INGEST_MAX_EVENTS:
-        raise IngestError(
-            f"{len(items)} events in one request; the limit is {settings.INGEST_MAX_EVENTS}. Split the batch.",
-            status=413,
-        )
-    return items, is_single
 
 
 # --- Validating one item ---------------------------------------------------------------
@@ -177,7 +152,7 @@ def _text_problem(value: str) -> str | None:
 _METADATA_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
+def _metadata_json(metadata: dict[str, Any], max_bytes: int = METADATA_MAX_BYTES) -> tuple[str, str | None]:
     """Serialise metadata once; returns ``(json_text, problem)``.
 
     The serialised text is both what the size limit measures and what the
@@ -195,8 +170,8 @@ def _metadata_json(metadata: dict[str, Any]) -> tuple[str, str | None]:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         return "", "contains an unpaired surrogate (invalid Unicode)."
-    if size > METADATA_MAX_BYTES:
-        return "", f"is over the {METADATA_MAX_BYTES // 1024} KiB limit per event."
+    if size > max_bytes:
+        return "", f"is over the {max_bytes // 1024} KiB limit per event."
     return text, None
 
 
@@ -231,13 +206,20 @@ def _parse_occurred_at(value: Any, now: datetime, latest: datetime) -> tuple[dat
 
 
 def event_row_validate(
-    item: Any, *, now: datetime, registry: dict[str, str], latest: datetime | None = None
+    item: Any,
+    *,
+    now: datetime,
+    registry: IngestNames,
+    latest: datetime | None = None,
+    park: bool = False,
+    metadata_max_bytes: int = METADATA_MAX_BYTES,
 ) -> tuple[EventRow | None, dict[str, list[str]]]:
     """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``.
 
     This runs once per event on the ingest hot path: it avoids work for the
     common, valid case (no per-field dicts, one metadata serialisation).
     ``latest`` is the latest acceptable ``occurred_at`` (computed once per batch).
+    An unregistered ``event_type`` is parked with ``park``, rejected without.
     """
     if latest is None:
         latest = occurred_at_latest(now)
@@ -284,13 +266,28 @@ def event_row_validate(
         texts[name] = value if name == "event_type" else value.strip()
 
     event_type = texts["event_type"]
-    if event_type and event_type not in registry:
-        registry = event_type_signals(refresh=True)
-        if event_type not in registry:
+    friction_signal = ""
+    parked = False
+    if event_type:
+        if event_type != event_type.strip() or not event_type.isprintable():
             errors["event_type"] = [
-                f"Unknown event type '{event_type}'. Add it to the event type registry in admin, "
-                "or use a registered type."
+                "An event type name has 1 to 64 printable characters, with no leading or trailing space."
             ]
+        else:
+            known = registry.resolve(event_type) or ingest_names(refresh=True).resolve(event_type)
+            if known is not None:
+                event_type, friction_signal = known
+            elif park:
+                parked = True
+            else:
+                errors["event_type"] = [
+                    f"Unknown event type '{event_type}'. Add it to the event type registry in admin, "
+                    "or use a registered type."
+                ]
+    elif "event_type" not in errors:
+        errors["event_type"] = ["An event type name has 1 to 64 printable characters."]
+    if not texts["user_id"] and not texts["tenant_id"] and "user_id" not in errors and "tenant_id" not in errors:
+        errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
 
     occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now, latest)
     if problem:
@@ -303,7 +300,7 @@ def event_row_validate(
     elif not isinstance(metadata, dict):
         errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
     else:
-        metadata_json, problem = _metadata_json(metadata)
+        metadata_json, problem = _metadata_json(metadata, metadata_max_bytes)
         if problem:
             errors["metadata"] = [f"It {problem}"]
 
@@ -320,7 +317,8 @@ def event_row_validate(
             occurred_at=occurred_at,
             metadata=metadata,
             metadata_json=metadata_json,
-            friction_signal=registry.get(event_type, ""),
+            friction_signal=friction_signal,
+            parked=parked,
         ),
         {},
     )
@@ -403,29 +401,68 @@ def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: dateti
     return int(inserted)
 
 
-def events_ingest(*, items: list[Any], source: ApiKey | None, now: datetime | None = None) -> IngestReceipt:
+def parking_wanted(source: ApiKey | None) -> bool:
+    """Whether /api/v1/events parks unregistered types for this key (a flag on the key,
+    or INGEST_PARK_UNREGISTERED for every key); otherwise it rejects them, naming the type."""
+    return bool(settings.INGEST_PARK_UNREGISTERED or (source is not None and source.park_unregistered))
+
+
+def events_ingest(
+    *,
+    items: list[Any],
+    source: ApiKey | None,
+    now: datetime | None = None,
+    park_unregistered: bool | None = None,
+    identities: list[Identity] | None = None,
+    metadata_max_bytes: int = METADATA_MAX_BYTES,
+    item_index: list[int] | None = None,
+) -> IngestReceipt:
     """Validate, classify and store a batch. Valid items are stored even when
-    others are rejected; the receipt says which and why."""
+    others are rejected; the receipt says which and why.
+
+    ``identities`` (profiles, memberships, account traits from SDK calls) are applied in
+    the same transaction, before the batch's group-less events are attributed to their
+    users' accounts. ``park_unregistered`` None means ``parking_wanted(source)``.
+    ``item_index`` maps each item to its position in the request (for the receipt).
+    """
     now = now or timezone.now()
     if source is not None and source.scope != ApiKeyScope.INGEST:
         raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
-    registry = event_type_signals()
+    park = parking_wanted(source) if park_unregistered is None else park_unregistered
+    registry = ingest_names()
     latest = occurred_at_latest(now)
     receipt = IngestReceipt()
     rows: list[EventRow] = []
+    valid: set[int] = set()
     for index, item in enumerate(items):
-        row, errors = event_row_validate(item, now=now, registry=registry, latest=latest)
+        row, errors = event_row_validate(
+            item, now=now, registry=registry, latest=latest, park=park, metadata_max_bytes=metadata_max_bytes
+        )
         if row is None:
             given = item.get("event_id") if isinstance(item, dict) else None
             receipt.rejected.append(
-                {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
+                {
+                    "index": item_index[index] if item_index is not None else index,
+                    "event_id": given if isinstance(given, str) else None,
+                    "errors": errors,
+                }
             )
         else:
             rows.append(row)
-    classify_batch(rows, source=source)
-    inserted = event_rows_store(rows, source=source, now=now)
+            valid.add(index)
+    if identities:
+        identities = [identity for identity in identities if identity.item in valid]
+    with transaction.atomic():
+        internal_changed = identities_apply(identities, now=now) if identities else False
+        accounts_attribute(rows)
+        classify_batch(rows, source=source)
+        inserted = event_rows_store(rows, source=source, now=now)
+        if internal_changed:
+            # An identify call moved a user into (or out of) an internal domain: their history too.
+            classification_rules_changed()
     receipt.accepted = inserted
     receipt.duplicates = len(rows) - inserted
+    receipt.parked = sum(1 for row in rows if row.parked)
     return receipt
 
 
@@ -544,15 +581,15 @@ def user_agent_pattern_delete(*, patterns: Iterable[UserAgentPattern]) -> None:
 
 
 # --- The north star's recording endpoint ------------------------------------------------------------
-# The spec's interaction names, mapped to registry types. Any registry type name is accepted too.
-INTERACTION_TYPES: dict[str, str] = {
-    "signup": "SIGNUP",
-    "login": "LOGIN",
-    "coach_call": "CORE_ACTION",
-    "agent_run": "CORE_ACTION",
-    "decision": "DECISION",
-    "export": "EXPORT_COMPLETED",
-    "feedback": "FEEDBACK",
+# The spec's interaction names, mapped to north-star roles; the registry says which type plays
+# each role (EventType.north_star_role). Any registered type name is accepted too.
+INTERACTION_ROLES: dict[str, str] = {
+    "signup": NorthStarRole.SIGNUP,
+    "login": NorthStarRole.LOGIN,
+    "coach_call": NorthStarRole.CORE_ACTION,
+    "agent_run": NorthStarRole.CORE_ACTION,
+    "decision": NorthStarRole.DECISION,
+    "feedback": NorthStarRole.FEEDBACK,
 }
 INTERACTION_FIELDS = frozenset({"user_id", "interaction_type", "metadata", "tenant_id", "occurred_at", "event_id"})
 
@@ -562,7 +599,7 @@ def interaction_record(*, payload: Any, source: ApiKey | None, now: datetime | N
     is validated, classified and stored exactly like any event.
 
     The spec's name is kept in ``metadata.interaction_type`` (unless the sender set one),
-    because several names map to one registry type (coach_call and agent_run are CORE_ACTION).
+    because several names map to one role (coach_call and agent_run are both core_action).
     Raises IngestError (400) with per-field errors; nothing is stored then.
     """
     if not isinstance(payload, dict):
@@ -581,22 +618,30 @@ def interaction_record(*, payload: Any, source: ApiKey | None, now: datetime | N
     event_type = ""
     if not isinstance(interaction_type, str) or not interaction_type:
         errors["interaction_type"] = [
-            f"Required: one of {', '.join(INTERACTION_TYPES)}, or a registered event type name."
+            f"Required: one of {', '.join(INTERACTION_ROLES)}, or a registered event type name."
         ]
+    elif interaction_type in INTERACTION_ROLES:
+        role = INTERACTION_ROLES[interaction_type]
+        registry = ingest_names()
+        event_type = registry.role_types.get(role) or ingest_names(refresh=True).role_types.get(role, "")
+        if not event_type:
+            errors["interaction_type"] = [
+                f"No event type plays the north-star role '{role}'; set it on one in the event type registry."
+            ]
     else:
-        event_type = INTERACTION_TYPES.get(interaction_type, interaction_type)
+        event_type = interaction_type
     if errors:
         raise InteractionError(errors)
     item: dict[str, Any] = {k: payload[k] for k in ("tenant_id", "occurred_at", "event_id") if k in payload}
     item["user_id"] = user_id
     item["event_type"] = event_type
     metadata = payload.get("metadata")
-    if isinstance(metadata, dict) and interaction_type in INTERACTION_TYPES:
+    if isinstance(metadata, dict) and interaction_type in INTERACTION_ROLES:
         metadata = {"interaction_type": interaction_type, **metadata}
-    elif metadata is None and interaction_type in INTERACTION_TYPES:
+    elif metadata is None and interaction_type in INTERACTION_ROLES:
         metadata = {"interaction_type": interaction_type}
     item["metadata"] = metadata
-    receipt = events_ingest(items=[item], source=source, now=now)
+    receipt = events_ingest(items=[item], source=source, now=now, park_unregistered=False)
     if receipt.rejected:
         field_errors = receipt.rejected[0]["errors"]
         if "event_type" in field_errors:

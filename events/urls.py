@@ -1,11 +1,13 @@
-"""URLs of the events app (ingestion and the north-star metric). Included from opsconsole/urls.py."""
+"""URLs of the events app (ingestion, the SDK drop-in endpoints, the north-star metric and the
+parked names). Included from opsconsole/urls.py."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi
+from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi, UnregisteredEventTypesApi
 from events.registry_apis import EventTypeDetailApi, EventTypeListApi
+from events.sdk_apis import SEGMENT_ALIAS_VIEWS, SEGMENT_VIEWS, PostHogCaptureAliasApi, PostHogCaptureApi
 from events.views import metrics_view, vocabulary_page
 
 
@@ -24,6 +26,10 @@ class AnyNameConverter:
 
 register_converter(AnyNameConverter, "any_name")
 
+# PostHog's capture paths, as its SDKs post them (with and without the trailing slash: a POST
+# that APPEND_SLASH would redirect loses its body).
+POSTHOG_PATHS = ("batch", "capture", "e", "i/v0/e")
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/events", EventIngestApi.as_view(), name="events-ingest"),
     path("metrics/interaction", InteractionRecordApi.as_view(), name="metrics-interaction"),
@@ -35,5 +41,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics", metrics_view, name="metrics-prometheus"),
     path("vocabulary/", vocabulary_page, name="vocabulary"),
     path("ops/event-types", EventTypeListApi.as_view(), name="event-types"),
+    # Before "ops/event-types/<name>": "unregistered" is the parked names' list, not a type name.
+    path("ops/event-types/unregistered", UnregisteredEventTypesApi.as_view(), name="event-types-unregistered"),
     path("ops/event-types/<any_name:name>", EventTypeDetailApi.as_view(), name="event-type"),
 ]
+for _path in POSTHOG_PATHS:
+    urlpatterns += [
+        path(f"{_path}/", PostHogCaptureApi.as_view(), name=f"posthog-{_path.replace('/', '-')}"),
+        path(_path, PostHogCaptureAliasApi.as_view()),
+    ]
+for _call, _view in SEGMENT_VIEWS.items():
+    urlpatterns += [
+        path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
+        path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
+    ]

@@ -24,8 +24,9 @@ _DESCRIPTIONS = {
     401: "No key, an unknown or revoked key, or a malformed Authorization header.",
     403: "The key's scope (or the user) does not allow this.",
     404: "Not found.",
-    413: "The body is over the size or count limit.",
-    415: "The body is not uncompressed application/json.",
+    411: "A chunked body this server cannot read (it did not de-chunk it); send Content-Length.",
+    413: "The body (inflated) is over the size or count limit.",
+    415: "The Content-Type or Content-Encoding is not one this endpoint takes.",
     429: "Over this key's requests per minute; see Retry-After.",
     503: "The database is unavailable; nothing was stored. See Retry-After.",
 }

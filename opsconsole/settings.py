@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "customers",
     "playbooks",
     "infra",
+    "validation",  # the walk-forward backtest of the risk signal (issue 18)
     "opsconsole",  # project-wide commands: run_console, install_schedules
 ]
 
@@ -233,6 +234,13 @@ INGEST_MAX_BYTES = 1024 * 1024
 INGEST_MAX_FUTURE_SECONDS = 300
 # Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
 INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
+# /api/v1/events rejects an unregistered event type (naming it) unless this is on (or the key's
+# park_unregistered flag is): then it is stored parked, as the PostHog and Segment endpoints always do.
+INGEST_PARK_UNREGISTERED = env.bool("INGEST_PARK_UNREGISTERED", default=False)
+# The PostHog group type ($groups key, $groupidentify's $group_type) that names the customer account.
+INGEST_ACCOUNT_GROUP_TYPE = env.str("INGEST_ACCOUNT_GROUP_TYPE", default="company").strip()
+if not INGEST_ACCOUNT_GROUP_TYPE:
+    raise ImproperlyConfigured("INGEST_ACCOUNT_GROUP_TYPE must name a PostHog group type, e.g. company.")
 
 
 LOGGING = {
@@ -393,3 +401,18 @@ if EVENTS_RETENTION_MONTHS != 0 and EVENTS_RETENTION_MONTHS < EVENTS_RETENTION_M
         f"EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least {EVENTS_RETENTION_MIN_MONTHS} "
         "(the metrics and their rebuild read the last 90 days)."
     )
+
+# --- Predicting honestly (issue 18) ---
+# The signing secret of the Stripe webhook endpoint (whsec_...). Unset: the webhook answers 400
+# and Stripe retries for days, so no billing event is lost while it is being configured.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Signatures older than this many seconds are refused (Stripe's own default): a replay of an old
+# capture cannot pass verification.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Recorded churns needed before a learned model is fitted or any figure is called trustworthy
+# (the spec: "a heuristic until validated with 10-20 real churn events").
+MIN_CHURNS_FOR_TRUST = env.int("MIN_CHURNS_FOR_TRUST", default=10)
+if MIN_CHURNS_FOR_TRUST < 1:
+    raise ImproperlyConfigured("MIN_CHURNS_FOR_TRUST must be 1 or more.")
+if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("playbooks.urls")),
     path("", include("infra.urls")),
+    path("", include("validation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=False), name="login"),

@@ -8,12 +8,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from events.registry import event_type_registry
+from playbooks.billing import stripe_customer_map
 from playbooks.conditions import (
     METRICS,
     SQL_OPERATORS,
@@ -25,10 +27,14 @@ from playbooks.conditions import (
 from playbooks.models import (
     ChurnRecord,
     InterventionRecord,
+    PlanChangeRecord,
     Playbook,
     PlaybookAction,
     PlaybookMatch,
     Snooze,
+    StripeCustomerLink,
+    StripeEvent,
+    StripeEventStatus,
     TriggerCondition,
 )
 from playbooks.selectors import playbook_preview
@@ -215,3 +221,67 @@ class PlaybookMatchAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(StripeCustomerLink)
+class StripeCustomerLinkAdmin(admin.ModelAdmin):
+    """Stripe customers and their tenants; unmapped ones first. Saving a mapping records the
+    customer's waiting churns and plan changes (playbooks.billing.stripe_customer_map)."""
+
+    list_display = ["stripe_customer_id", "tenant", "hint", "waiting_events", "first_seen_at"]
+    list_filter = [("tenant", admin.EmptyFieldListFilter)]
+    search_fields = ["stripe_customer_id", "hint", "tenant__tenant_id", "tenant__name"]
+    autocomplete_fields = ["tenant"]
+    readonly_fields = ["hint", "first_seen_at", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StripeCustomerLink | None = None) -> list[str]:
+        # Stripe names the customer; only its tenant is the founder's to set.
+        return [*self.readonly_fields, "stripe_customer_id"] if obj is not None else self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StripeCustomerLink]:
+        # One subquery per page (ops_stripe_event_customer index), not a query per row.
+        waiting = (
+            StripeEvent.objects.filter(stripe_customer_id=OuterRef("pk"), status=StripeEventStatus.UNMAPPED)
+            .values("stripe_customer_id")
+            .annotate(n=Count("event_id"))
+            .values("n")
+        )
+        # Unmapped customers (tenant NULL sorts last ascending, so descending puts them first).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(waiting=Coalesce(Subquery(waiting), 0))
+            .order_by(F("tenant_id").desc(nulls_first=True), "stripe_customer_id")
+        )
+
+    @admin.display(description="events waiting")
+    def waiting_events(self, obj: StripeCustomerLink) -> int:
+        return int(getattr(obj, "waiting", 0))
+
+    def save_model(self, request: HttpRequest, obj: StripeCustomerLink, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.tenant_id:
+            recorded = stripe_customer_map(stripe_customer_id=obj.stripe_customer_id, tenant_id=obj.tenant_id)
+            if recorded:
+                self.message_user(request, f"{recorded} waiting Stripe event(s) of this customer were recorded.")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """Every verified Stripe event received (read-only: Stripe is the source)."""
+
+    list_display = ["event_id", "event_type", "stripe_customer_id", "status", "tenant", "created_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "stripe_customer_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StripeEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(PlanChangeRecord)
+class PlanChangeRecordAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "date", "previous_plan", "plan", "stripe_event_id"]
+    search_fields = ["tenant__tenant_id", "plan", "previous_plan"]

@@ -10,7 +10,8 @@ Writes (read-write key or a staff session; read and ingest keys get 403):
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
@@ -21,7 +22,8 @@ from rest_framework.views import APIView
 from customers.apis import MeasuredConditionSerializer
 from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
-from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
+from opsconsole.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses, validated
+from playbooks.billing import BillingInputError, BillingNotConfigured, stripe_event_receive
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
@@ -73,7 +75,8 @@ class PlaybookDetailSerializer(serializers.Serializer):
     name = serializers.CharField()
     enabled = serializers.BooleanField()
     trigger_conditions = serializers.ListField(
-        child=serializers.CharField(), help_text='e.g. "3+ POLICY_BLOCK_REPEAT in 7 days".'
+        child=serializers.CharField(),
+        help_text='In the product\'s types, e.g. "3+ Seat limit reached in 7 days", "7+ days since the last Deal won".',
     )
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     actions = PlaybookActionSerializer(many=True)
@@ -320,7 +323,7 @@ class SignalValidationApi(APIView):
         summary="Was the risk signal right? Recorded churns against the daily risk history",
         description="For each recorded churn: the highest risk level in the 90 days before it and how many days "
         "before it was first reached; for tenants flagged at each level: how many churned afterwards. "
-        "`warning` is set while fewer than 10 churns are recorded.",
+        "`warning` is set while fewer than MIN_CHURNS_FOR_TRUST (10 by default) churns are recorded.",
         responses={200: SignalValidationSerializer, **error_responses(401, 403, 503)},
     )
     def get(self, request: Request) -> Response:
@@ -418,3 +421,55 @@ class ChurnListCreateApi(_ReadOrWrite):
         except PlaybookInputError as exc:
             raise _field_errors(exc) from exc
         return Response(ChurnSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+# --- Billing ---------------------------------------------------------------------------------------
+class StripeReceiptSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    status = serializers.CharField(
+        help_text="recorded (a churn or plan change was recorded), unmapped (the customer awaits a tenant "
+        "in admin; recorded once mapped) or ignored (not a churn or plan change)."
+    )
+    duplicate = serializers.BooleanField(help_text="The event id was already received: nothing was recorded again.")
+    tenant_id = serializers.CharField(allow_null=True)
+
+
+class StripeWebhookApi(APIView):
+    """Stripe calls this; it authenticates by the ``Stripe-Signature`` header, not by a key."""
+
+    authentication_classes: list[type] = []
+    permission_classes: list[type[BasePermission]] = []
+
+    @extend_schema(
+        operation_id="stripe_webhook",
+        summary="Stripe webhook: records churns (subscription deleted) and plan changes (subscription updated)",
+        description="Verified with STRIPE_WEBHOOK_SECRET; idempotent on Stripe's event id; an unknown customer "
+        "is acknowledged and listed in admin for mapping.",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: StripeReceiptSerializer,
+            400: OpenApiResponse(
+                ErrorDetailSerializer,
+                description="Invalid signature, not a Stripe event, or STRIPE_WEBHOOK_SECRET unset (Stripe retries).",
+            ),
+            **error_responses(503),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            receipt = stripe_event_receive(payload=request.body, signature=request.headers.get("Stripe-Signature"))
+        except (BillingInputError, BillingNotConfigured) as exc:
+            # Unconfigured is a 400 too (never a 5xx): Stripe retries any non-2xx for days.
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "received": True,
+                "event_id": receipt.event_id,
+                "event_type": receipt.event_type,
+                "status": receipt.status,
+                "duplicate": receipt.duplicate,
+                "tenant_id": receipt.tenant_id,
+            }
+        )

@@ -54,8 +54,10 @@ class Metric:
     column: str = ""
     # Windowed metrics: the noun used in readable text ("3+ real events in 7 days").
     noun: str = ""
-    # "days since" metrics read as "7+ days since the last investigation".
+    # "days since" metrics read as "7+ days since the last real event".
     days_since: str = ""
+    # ...or, for a role's types, in the product's words: "7+ days since the last Deploy shipped".
+    days_since_role: str = ""
 
 
 METRICS: dict[str, Metric] = {
@@ -85,7 +87,8 @@ METRICS: dict[str, Metric] = {
             "days_since_investigation",
             "Days since the last core-value event (the registry's core_value types); NULL (never matches) if never.",
             column="tm.days_since_investigation",
-            days_since="the last investigation",
+            days_since="the last core-value event",
+            days_since_role="core_value",
         ),
         Metric(
             "days_since_last_seen",
@@ -187,15 +190,27 @@ def _selectors_noun(condition: ConditionLike, registry: Registry | None) -> str:
     return ", ".join(unique[:-1]) + " or " + unique[-1] if len(unique) > 1 else "".join(unique)
 
 
+def _days_since_noun(metric: Metric, registry: Registry | None) -> str:
+    """What a "days since" metric counts from: with the registry, the last of its role's types by
+    label ("the last Deploy shipped"); otherwise the metric's own words."""
+    if registry is None or not metric.days_since_role:
+        return metric.days_since
+    labels = list(dict.fromkeys(t.display_label for t in registry.members(metric.days_since_role)))
+    if not labels:
+        return f"{metric.days_since} ({metric.days_since_role} events: no type has this role yet)"
+    return "the last " + (", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0])
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def condition_text(condition: ConditionLike, *, registry: Registry | None = None) -> str:
-    """The condition as a founder reads it, e.g. "3+ POLICY_BLOCK_REPEAT in 7 days".
+    """The condition as a founder reads it, e.g. "3+ Seat limit hit in 7 days".
 
     With the registry, roles read as the product's own types ("blocked events" ->
-    POLICY_BLOCK_REPEAT); without it, selectors read as written."""
+    the types blocking ("Seat limit hit"), "days_since_investigation >= 7" -> "7+ days since the last
+    Deploy shipped"); without it, selectors read as written."""
     metric = METRICS.get(condition.metric)
     op, t = condition.operator, _num(condition.threshold)
     if metric is None:
@@ -213,10 +228,9 @@ def condition_text(condition: ConditionLike, *, registry: Registry | None = None
             "==": f"exactly {t}",
         }[op]
         return f"{phrase} {noun} {window}"
-    if metric.days_since and op == ">=":
-        return f"{t}+ days since {metric.days_since}"
-    if metric.days_since and op == ">":
-        return f"more than {t} days since {metric.days_since}"
+    if metric.days_since and op in (">=", ">"):
+        since = _days_since_noun(metric, registry)
+        return f"{t}+ days since {since}" if op == ">=" else f"more than {t} days since {since}"
     return f"{metric.key} {op} {t}"
 
 

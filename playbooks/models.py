@@ -268,3 +268,74 @@ class Snooze(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} snoozed until {self.until}"
+
+
+# --- Billing: churns and plan changes that arrive from Stripe ---------------------------------
+class StripeCustomerLink(models.Model):
+    """Which tenant a Stripe customer is. Filled from a subscription's ``metadata.tenant_id``
+    when it names a known tenant, or by the founder in admin; ``tenant`` empty means the
+    customer is waiting to be mapped (its events are kept and recorded once it is)."""
+
+    stripe_customer_id = models.CharField(primary_key=True, max_length=255)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="stripe_customers")
+    hint = models.CharField(
+        max_length=300, blank=True, help_text="What Stripe said about the customer (metadata.tenant_id, email)."
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ops_stripe_customer_link"
+        ordering = ["stripe_customer_id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_customer_id} -> {self.tenant_id or 'unmapped'}"
+
+
+class StripeEventStatus(models.TextChoices):
+    RECORDED = "recorded", "Recorded"
+    UNMAPPED = "unmapped", "Waiting for the customer's tenant"
+    IGNORED = "ignored", "Not a churn or plan change"
+
+
+class StripeEvent(models.Model):
+    """Every verified Stripe event received, keyed by Stripe's event id: a replayed event
+    finds its row and records nothing twice, and an event whose customer is unknown is
+    kept (``unmapped``) until the founder maps the customer."""
+
+    event_id = models.CharField(primary_key=True, max_length=255)
+    event_type = models.CharField(max_length=100)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(help_text="When Stripe created the event.")
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=StripeEventStatus.choices)
+    tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    churn = models.ForeignKey(ChurnRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    payload = models.JSONField(help_text="The event's data.object, as Stripe sent it.")
+
+    class Meta:
+        db_table = "ops_stripe_event"
+        ordering = ["-created_at"]
+        # Used by the mapping of a customer: its unmapped events, oldest first.
+        indexes = [models.Index(fields=["stripe_customer_id", "status"], name="ops_stripe_event_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type} ({self.status})"
+
+
+class PlanChangeRecord(models.Model):
+    """A tenant's subscription plan changed (from ``customer.subscription.updated``)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="plan_changes")
+    date = models.DateField()
+    previous_plan = models.CharField(max_length=255, blank=True)
+    plan = models.CharField(max_length=255, blank=True)
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "ops_plan_change"
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.previous_plan or '?'} -> {self.plan or '?'} on {self.date}"

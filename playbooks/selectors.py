@@ -41,11 +41,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
-from customers.metrics.texts import talk_track_facts, talk_track_render
+from customers.metrics.texts import product_words, product_words_render, talk_track_facts, talk_track_render
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_text
@@ -71,7 +72,6 @@ from playbooks.services import (
 
 HORIZONS = (30, 60)
 LOOKBACK_DAYS = 90
-MIN_CHURNS_FOR_TRUST = 10
 LEVELS = [RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM]
 # The snooze form's suggested day: a week, the founder changes it.
 SNOOZE_DEFAULT_DAYS = 7
@@ -113,7 +113,12 @@ def _matches_by_playbook(playbook_ids: list[str]) -> dict[str, list[dict[str, An
 def playbook_payload(
     playbook: Playbook, *, matched_tenants: list[dict[str, Any]], registry: Registry
 ) -> dict[str, Any]:
-    """The spec's PlaybookDetail (plus ``enabled`` and the tenants matched at the last recompute)."""
+    """The spec's PlaybookDetail (plus ``enabled`` and the tenants matched at the last recompute).
+
+    The prose says the product's own types: {core_action}, {blocked_action}... are filled from
+    the registry's labels (customers.metrics.texts.PRODUCT_WORDS); placeholders about a tenant
+    ({first name}, {link}) stay for the page that knows whom it speaks to."""
+    words = product_words(registry)
     return {
         "id": playbook.pk,
         "name": playbook.name,
@@ -123,15 +128,15 @@ def playbook_payload(
         "actions": [
             {
                 "order": a.order,
-                "step": a.step,
+                "step": product_words_render(a.step, words),
                 "timing": a.timing,
                 "channel": a.channel,
-                "talk_track": a.talk_track,
+                "talk_track": product_words_render(a.talk_track, words),
             }
             for a in playbook.actions.all()
         ],
-        "success_metric": playbook.success_metric,
-        "notes": playbook.notes,
+        "success_metric": product_words_render(playbook.success_metric, words),
+        "notes": product_words_render(playbook.notes, words),
         "matched_tenants": matched_tenants,
     }
 
@@ -194,12 +199,17 @@ def tenant_matched_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[st
 
 
 def playbook_first_actions(*, playbook_ids: Iterable[str]) -> dict[str, PlaybookAction]:
-    """playbook id -> its first step (by order). One query."""
+    """playbook id -> its first step (by order), its step and talk track in the product's words
+    ({core_action}...: customers.metrics.texts.PRODUCT_WORDS). Two queries (the registry's too)."""
     first: dict[str, PlaybookAction] = {}
     for action in PlaybookAction.objects.filter(playbook_id__in=list(playbook_ids)).order_by(
         "playbook_id", "order", "id"
     ):
         first.setdefault(action.playbook_id, action)
+    words = product_words(event_type_registry()) if first else {}
+    for action in first.values():
+        action.step = product_words_render(action.step, words)
+        action.talk_track = product_words_render(action.talk_track, words)
     return first
 
 
@@ -447,16 +457,17 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
             }
         )
     warning = None
-    if n < MIN_CHURNS_FOR_TRUST:
+    minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
+    if n < minimum:
         warning = (
             f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal. Until at least "
-            f"{MIN_CHURNS_FOR_TRUST} are recorded, treat the risk levels as an attention ranking, not a prediction."
+            f"{minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
         )
     return {
         "as_of": today,
         "lookback_days": LOOKBACK_DAYS,
         "churns_recorded": n,
-        "minimum_churns_for_trust": MIN_CHURNS_FOR_TRUST,
+        "minimum_churns_for_trust": minimum,
         "warning": warning,
         "churns_by_level": churns_by_level,
         "flagged": flagged,
@@ -475,12 +486,14 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
     playbooks = {p.pk: p for p in playbooks_all()}
     # Talk tracks as said to this customer: {first_name}, {account}, {core_action} filled in.
     facts = talk_track_facts(tenant_id=tenant_id) if matched else None
+    words = product_words(event_type_registry()) if matched else {}
     for entry in matched:
         playbook = playbooks.get(entry["id"])
         entry["actions"] = list(playbook.actions.all()) if playbook else []
         for action in entry["actions"]:
-            action.spoken = talk_track_render(action.talk_track, facts)
-        entry["success_metric"] = playbook.success_metric if playbook else ""
+            action.step = product_words_render(action.step, words)
+            action.spoken = talk_track_render(product_words_render(action.talk_track, words), facts)
+        entry["success_metric"] = product_words_render(playbook.success_metric, words) if playbook else ""
     return {
         "tenant_id": tenant_id,
         "tenant_exists": Tenant.objects.filter(tenant_id=tenant_id).exists(),

@@ -13,6 +13,7 @@ from playbooks.apis import (
     PlaybookEffectivenessApi,
     PlaybookListApi,
     SignalValidationApi,
+    StripeWebhookApi,
 )
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -26,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "ops/interventions/<int:intervention_id>/outcome", InterventionOutcomeApi.as_view(), name="intervention-outcome"
     ),
     path("ops/churns", ChurnListCreateApi.as_view(), name="churns"),
+    path("api/v1/stripe/webhook", StripeWebhookApi.as_view(), name="stripe-webhook"),
     # Pages
     path("playbooks/", views.playbooks_page, name="playbooks-page"),
     path("playbooks/interventions/new/", views.intervention_new, name="playbooks-intervention-new"),

@@ -119,6 +119,9 @@ def _reference_data_ensure() -> None:
     if not Playbook.objects.exists():
         importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
         importlib.import_module("playbooks.migrations.0004_i15_registry_seeded_playbooks_in_roles").in_roles(apps, None)
+        importlib.import_module("playbooks.migrations.0008_i15_finish_seeded_prose_in_roles").in_product_words(
+            apps, None
+        )
 
 
 @pytest.fixture(autouse=True)

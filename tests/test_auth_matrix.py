@@ -46,6 +46,7 @@ PUBLIC = {
     "healthz": "load-balancer liveness probe: answers 'ok', reads nothing",
     "readyz": "readiness probe: database, migrations, recompute age, beat heartbeat; no customer data",
     "favicon": "the console's icon, which browsers fetch before logging in: a static file, no data",
+    "stripe-webhook": "Stripe calls it; every delivery must carry a valid Stripe-Signature (tests/playbooks)",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {
@@ -108,7 +109,9 @@ def _scope(route: Route, method: str = "GET") -> type | None:
     view = view_class(**getattr(route.callback, "initkwargs", {}))
     view.request = SimpleNamespace(method=method)
     classes = [type(permission) for permission in view.get_permissions()]
-    scopes = [c for c in classes if c in (IngestScope, ReadScopeOrStaff, WriteScopeOrStaff)]
+    # A subclass counts as its scope: the SDK endpoints' IngestScopeInGate is IngestScope checked
+    # by the ingestion gate (their keys may travel in the body).
+    scopes = [s for c in classes for s in (IngestScope, ReadScopeOrStaff, WriteScopeOrStaff) if issubclass(c, s)]
     return scopes[0] if scopes else None
 
 

@@ -104,14 +104,14 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     assert "/customers/healthy/" not in call_list
     assert "54.3" in call_list and "24.0" in call_list
     # The engagement_decay playbook (stickiness_delta < 0.5, critical) raises "decay" to critical;
-    # "policy" matches policy_friction. Each first step is its own playbook's first action, not one
-    # sentence for every critical customer (issue 17).
+    # "policy" matches policy_friction (named "Repeatedly blocked" since issue 15). Each first step
+    # is its own playbook's first action, not one sentence for every critical customer (issue 17).
     assert "<strong>Day 0: Look for what changed</strong>" in call_list
     assert "because playbook &#x27;Engagement decay&#x27; matched" in call_list
     assert "<strong>Day 0: Find the policy and decide whether the blocks are right</strong>" in call_list
-    assert "because playbook &#x27;Policy friction&#x27; matched" in call_list
+    assert "because playbook &#x27;Repeatedly blocked&#x27; matched" in call_list
     assert call_list.count('data-state="to_call"') == 2
-    assert '<td data-label="Playbook">Policy friction</td>' in call_list
+    assert '<td data-label="Playbook">Repeatedly blocked</td>' in call_list
     assert "none matched" not in call_list
 
 
@@ -269,7 +269,7 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     assert 'href="/customers/quitter/"' in row
     assert "<strong>Day 0: Reconstruct what happened</strong>" in row
     assert "· Internal (no customer contact)" in row
-    assert "because playbook &#x27;Abandoned replays and exports&#x27; matched" in row
+    assert "because playbook &#x27;Abandoned workflows&#x27; matched" in row
     assert '<span class="muted">—</span>' not in row
     # The north star's own action line is untouched by the playbook step.
     north_star = body[: body.index('<table class="at-risk">')]

@@ -20,6 +20,7 @@ from django.db import connection
 from customers.metrics.rows import rows_as_dicts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import WordingRole
+from events.registry import Registry
 
 
 def join_or(words: list[str]) -> str:
@@ -79,6 +80,19 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9 _-]{0,39})\}")
 # What a placeholder reads as when the data is missing, so the sentence still reads naturally.
 PLACEHOLDER_FALLBACKS = {"first_name": "there", "account": "your team", "core_action": "the product"}
 
+# Placeholders that name the product's own types, filled from the labels of a role of the registry
+# (events.registry.ROLE_SETS) wherever a playbook's prose is shown, a tenant at hand or not:
+# placeholder -> (role, minimum friction weight or None, what it reads as when no type has the role).
+# friction_action takes the friction types weighing 2+, the ones the seeded abandonment playbook
+# counts (playbooks/migrations/0004: "friction events weighing 2+"), not every hesitation.
+PRODUCT_WORDS: dict[str, tuple[str, float | None, str]] = {
+    "core_action": ("core_value", None, "the product"),
+    "blocked_action": ("blocked", None, "a block"),
+    "failure_action": ("system_issue", None, "a failure"),
+    "friction_action": ("friction", 2.0, "an abandoned step"),
+    "side_action": ("side_value", None, "a side feature"),
+}
+
 # The tenant's name and its main user: the champion the engine named, else the user with the most
 # events in the 30 days up to its metrics' as_of. Uses the primary keys of customers_tenant,
 # ops_tenant_metrics and ops_rollup_tenant_user_day (tenant_id first).
@@ -136,6 +150,26 @@ def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) ->
                     first = _first_name(users[0]["name"] or "", users[0]["email"] or "")
     core = join_or([vocabulary.label(t) for t in vocabulary.core_value])
     return TalkTrackFacts(first_name=first, account=account, core_action=core)
+
+
+def product_words(registry: Registry) -> dict[str, str]:
+    """Each PRODUCT_WORDS placeholder as the product says it: its role's labels, "A or B"."""
+    words = {}
+    for key, (role, min_weight, fallback) in PRODUCT_WORDS.items():
+        labels = [t.display_label for t in registry.members(role, min_friction_weight=min_weight)]
+        words[key] = join_or(list(dict.fromkeys(labels))) or fallback
+    return words
+
+
+def product_words_render(text: str, words: dict[str, str]) -> str:
+    """The text with its product-word placeholders ({core_action}, {blocked_action}...) filled from
+    ``words`` (``product_words``); every other placeholder is kept for talk_track_render."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = re.sub(r"[\s-]+", "_", match.group(1).strip().lower())
+        return words.get(key, match.group(0))
+
+    return PLACEHOLDER.sub(fill, text)
 
 
 def talk_track_render(text: str, facts: TalkTrackFacts | None) -> str:

@@ -117,9 +117,9 @@ def test_it_classifies_a_batch_with_one_query_however_many_events(ingest):
     InternalUserRule.objects.create(kind="user_id", value="founder")
     ingest(event())  # warm the per-process rules cache
     from events.classification import classify_batch
-    from events.services import event_row_validate, event_type_signals
+    from events.services import event_row_validate, ingest_names
 
-    registry = event_type_signals()
+    registry = ingest_names()
     rows = [
         event_row_validate(event(user_id=f"u{i}", tenant_id=("qa" if i % 3 else "acme")), now=NOW, registry=registry)[0]
         for i in range(200)

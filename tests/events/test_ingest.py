@@ -180,10 +180,17 @@ def test_a_wrong_content_type_is_415(ingest_client):
     assert not Event.objects.exists()
 
 
-def test_a_compressed_body_is_415(ingest_client):
-    response = _post_raw(ingest_client, b"\x1f\x8b...", HTTP_CONTENT_ENCODING="gzip")
+def test_an_encoding_it_cannot_inflate_is_415(ingest_client):
+    response = _post_raw(ingest_client, b"\x1f\x8b...", HTTP_CONTENT_ENCODING="br")
     assert response.status_code == 415
     assert "not accepted" in response.json()["detail"]
+
+
+def test_a_corrupt_gzip_body_is_400(ingest_client):
+    response = _post_raw(ingest_client, b"\x1f\x8b...", HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert "corrupt" in response.json()["detail"]
+    assert not Event.objects.exists()
 
 
 def test_more_than_1000_events_is_413_and_stores_nothing(ingest_client):
@@ -271,7 +278,10 @@ def test_nan_in_the_body_is_a_400(ingest_client):
 
 
 def test_a_lone_surrogate_in_metadata_is_rejected_per_item(ingest_client):
-    body = '{"events": [{"event_type": "LOGIN", "metadata": {"name": "\\ud800"}}, {"event_type": "LOGIN"}]}'
+    body = (
+        '{"events": [{"user_id": "u1", "event_type": "LOGIN", "metadata": {"name": "\\ud800"}},'
+        ' {"user_id": "u1", "event_type": "LOGIN"}]}'
+    )
     response = _post_raw(ingest_client, body)
     assert response.status_code == 200
     assert response.json()["accepted"] == 1

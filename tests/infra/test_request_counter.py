@@ -22,7 +22,9 @@ HOUR = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 @override_settings(INFRA_REQUEST_COUNTER_FLUSH_SECONDS=0)
 def test_it_counts_api_requests_and_not_other_pages(read_client, ingest_client, client):
     assert read_client.get("/ops/infra").status_code == 200
-    assert ingest_client.post("/api/v1/events", {"event_type": "LOGIN"}, format="json").status_code == 200
+    assert (
+        ingest_client.post("/api/v1/events", {"event_type": "LOGIN", "user_id": "u1"}, format="json").status_code == 200
+    )
     # A rejected request is load too.
     assert client.get("/ops/infra").status_code == 401
     client.get("/admin/login/")
@@ -96,13 +98,13 @@ def test_a_failing_flush_keeps_the_counts_and_the_request_succeeds(ingest_client
     with connection.cursor() as cursor:
         # A real database error for the counter's table only.
         cursor.execute("ALTER TABLE infra_api_request_count RENAME TO infra_api_request_count_away")
-    response = ingest_client.post("/api/v1/events", {"event_type": "LOGIN"}, format="json")
+    response = ingest_client.post("/api/v1/events", {"event_type": "LOGIN", "user_id": "u1"}, format="json")
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
     assert request_counter.pending() == {HOUR: 1}
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE infra_api_request_count_away RENAME TO infra_api_request_count")
-    ingest_client.post("/api/v1/events", {"event_type": "LOGIN"}, format="json")
+    ingest_client.post("/api/v1/events", {"event_type": "LOGIN", "user_id": "u1"}, format="json")
     assert request_counter.pending() == {}
     assert ApiRequestCount.objects.get(hour=HOUR).count == 2
 

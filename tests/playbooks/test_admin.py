@@ -18,7 +18,13 @@ def _errors(response) -> str:
 
 def test_the_five_playbooks_are_in_admin_with_their_conditions_as_text(admin_client):
     body = admin_client.get("/admin/playbooks/playbook/").content.decode()
-    for name in ("Silent churn", "Policy friction", "Abandoned replays and exports", "Engagement decay"):
+    for name in (
+        "Silent churn",
+        "Repeatedly blocked",
+        "Abandoned workflows",
+        "Engagement decay",
+        "One side feature only",
+    ):
         assert name in body
     assert "3+ POLICY_BLOCK_REPEAT in 7 days" in body
     change = admin_client.get("/admin/playbooks/playbook/engagement_decay/change/")
@@ -128,7 +134,7 @@ def test_the_change_page_previews_the_tenants_that_match_now(admin_client):
         ("event_count", "==", 0, 30, "A,B,C", "no A, B or C in 30 days"),
         ("real_events", "<", 5, 14, "", "fewer than 5 real events in 14 days"),
         ("stickiness_delta", "<", 0.5, None, "", "stickiness_delta < 0.5"),
-        ("days_since_investigation", ">=", 7, None, "", "7+ days since the last investigation"),
+        ("days_since_investigation", ">=", 7, None, "", "7+ days since the last core-value event"),
         ("days_since_last_seen", ">", 3, None, "", "more than 3 days since the last real event"),
     ],
 )

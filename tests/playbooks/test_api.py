@@ -51,7 +51,7 @@ def test_it_lists_the_five_seeded_playbooks_in_the_spec_shape(read_client):
     assert body["engagement_decay"]["trigger_conditions"] == ["stickiness_delta < 0.5"]
     assert body["silent_churn"]["trigger_conditions"] == [
         "1+ real events in 7 days",
-        "7+ days since the last investigation",
+        "7+ days since the last Incident viewed or Replay completed",
     ]
     for playbook in body.values():
         assert set(playbook) >= {

@@ -48,7 +48,7 @@ def test_it_matches_policy_friction_and_raises_the_tenant_into_the_at_risk_list(
     m = TenantMetrics.objects.get(tenant_id="blocked")
     assert m.risk_signal_strength == 15.0  # the engine alone: not at risk
     assert m.risk_level == "medium"  # raised by the playbook
-    assert m.primary_risk_reason == "Playbook 'Policy friction' matched (medium): 3+ POLICY_BLOCK_REPEAT in 7 days"
+    assert m.primary_risk_reason == "Playbook 'Repeatedly blocked' matched (medium): 3+ POLICY_BLOCK_REPEAT in 7 days"
     # The engine's own (sub-threshold) reason is kept as the first secondary signal.
     assert m.secondary_signals[0] == "Friction: weighted score 5.00 in 7 days (top POLICY_BLOCK_REPEAT, 4 events)"
     match = PlaybookMatch.objects.get(tenant_id="blocked")

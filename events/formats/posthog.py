@@ -1,0 +1,238 @@
+"""PostHog's capture API, for the PostHog SDKs unchanged: ``POST /batch/``, ``/capture/``,
+``/e/`` and ``/i/v0/e/``.
+
+Bodies: ``{"api_key": ..., "batch": [...]}`` (posthog-python, posthog-node), one event
+with ``api_key``, or posthog-js's array of events whose ``properties.token`` is the key,
+sent as JSON, gzip (``Content-Encoding: gzip`` or ``?compression=gzip-js``) or a form
+field ``data`` (base64 with ``compression=base64``). Mapping: ``distinct_id`` -> user,
+``uuid`` -> event id, ``timestamp`` (or ``offset``), ``properties`` -> metadata
+(``$raw_user_agent`` -> ``user_agent``, ``$session_id`` -> session), ``$set``/``$set_once``
+-> the user's traits (email and name), ``$groups[INGEST_ACCOUNT_GROUP_TYPE]`` -> account,
+``$groupidentify`` of that group type -> the account's name and properties.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+
+from events.formats.common import (
+    offset_timestamp,
+    sdk_event_id,
+    sdk_text,
+    sdk_timestamp,
+    traits_email,
+    traits_name,
+)
+from events.gate import Answer, FormatLimits, Translation, body_inflate
+from events.identities import Identity
+from events.services import IngestError, IngestReceipt
+
+# PostHog's capture service refuses bodies over 20 MB and events over 1 MB (uncompressed).
+POSTHOG_MAX_BODY_BYTES = 20 * 1024 * 1024
+POSTHOG_MAX_EVENT_BYTES = 1024 * 1024
+POSTHOG_MAX_EVENTS = 20_000
+FORM = "application/x-www-form-urlencoded"
+
+
+def _form_payload(body: bytes, query: Mapping[str, str]) -> bytes:
+    """posthog-js's form body: ``data=<json or base64 json>``, maybe ``compression=base64``."""
+    try:
+        fields = parse_qs(body.decode("ascii"), keep_blank_values=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IngestError("The form body must be 'data=<JSON or base64 JSON>'.") from exc
+    data = (fields.get("data") or [""])[0]
+    if not data:
+        raise IngestError("The form body has no 'data' field: send data=<JSON or base64 JSON>.")
+    compression = (fields.get("compression") or [query.get("compression", "")])[0]
+    if compression == "base64" or not data.lstrip().startswith(("{", "[")):
+        try:
+            return base64.b64decode(data + "=" * (-len(data) % 4), validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise IngestError("The form field 'data' is neither JSON nor base64 JSON.") from exc
+    return data.encode("utf-8")
+
+
+class PostHogFormat:
+    name = "posthog"
+    content_types = frozenset({"application/json", "text/plain", FORM})
+    parks_unregistered = True
+    limits = FormatLimits(
+        max_body_bytes=POSTHOG_MAX_BODY_BYTES, max_items=POSTHOG_MAX_EVENTS, max_item_bytes=POSTHOG_MAX_EVENT_BYTES
+    )
+
+    def payload_decode(self, body: bytes, *, content_type: str, query: Mapping[str, str]) -> bytes:
+        compression = query.get("compression", "")
+        if compression in ("gzip-js", "gzip") and body[:2] == b"\x1f\x8b":
+            body = body_inflate(body, encoding="gzip", max_bytes=self.limits.max_body_bytes)
+        if content_type == FORM:
+            return _form_payload(body, query)
+        if compression == "base64" and body[:1] not in (b"{", b"["):
+            try:
+                return base64.b64decode(body, validate=False)
+            except (binascii.Error, ValueError) as exc:
+                raise IngestError("The body is not base64 JSON (compression=base64).") from exc
+        return body
+
+    def body_key(self, payload: Any) -> str | None:
+        if isinstance(payload, dict):
+            for key in ("api_key", "token"):
+                if isinstance(payload.get(key), str):
+                    return str(payload[key])
+            first = payload.get("batch")
+            payload = first if isinstance(first, list) else [payload]
+        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+            event = payload[0]
+            properties = event.get("properties")
+            for value in (event.get("api_key"), properties.get("token") if isinstance(properties, dict) else None):
+                if isinstance(value, str):
+                    return value
+        return None
+
+    def _messages(self, payload: Any) -> list[Any]:
+        if isinstance(payload, dict) and "batch" in payload:
+            messages = payload["batch"]
+            if not isinstance(messages, list):
+                raise IngestError("'batch' must be an array of events.")
+        elif isinstance(payload, list):
+            messages = payload
+        elif isinstance(payload, dict) and "event" in payload:
+            messages = [payload]
+        else:
+            raise IngestError('The body must be {"api_key": ..., "batch": [...]}, one event, or an array of events.')
+        if not messages:
+            raise IngestError("'batch' is empty: send at least one event.")
+        if len(messages) > self.limits.max_items:
+            raise IngestError(
+                f"{len(messages)} events in one request; the limit is {self.limits.max_items}.", status=413
+            )
+        return messages
+
+    def translate(self, payload: Any, *, now: datetime) -> Translation:
+        account_type = settings.INGEST_ACCOUNT_GROUP_TYPE
+        out = Translation()
+        members: dict[str, str] = {}  # user -> account already recorded by this request
+        for index, message in enumerate(self._messages(payload)):
+            if not isinstance(message, dict):
+                out.rejected.append({"index": index, "event_id": None, "errors": {"event": ["Must be an object."]}})
+                continue
+            event = message.get("event")
+            properties = message.get("properties")
+            if properties is None:
+                properties = {}
+            errors: dict[str, list[str]] = {}
+            if not isinstance(event, str) or not event:
+                errors["event"] = ["Required: the event name (a string)."]
+            if not isinstance(properties, dict):
+                errors["properties"] = ["Must be an object."]
+            if errors:
+                given = message.get("uuid")
+                out.rejected.append(
+                    {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
+                )
+                continue
+            # The common case costs a few dict lookups: every branch below is for a key most events lack.
+            raw_user = message.get("distinct_id")
+            if raw_user is None:
+                raw_user = properties.get("distinct_id")
+            user_id = raw_user.strip() if raw_user.__class__ is str else (sdk_text(raw_user) or "")
+            tenant_id = ""
+            groups = properties.get("$groups")
+            if groups.__class__ is dict:
+                tenant_id = sdk_text(groups.get(account_type)) or ""
+            if event == "$groupidentify" and properties.get("$group_type") == account_type:
+                group_key = sdk_text(properties.get("$group_key")) or ""
+                if group_key:
+                    tenant_id = group_key
+                    group_set = properties.get("$group_set")
+                    group_set = group_set if isinstance(group_set, dict) else {}
+                    out.identities.append(
+                        Identity(
+                            tenant_id=group_key,
+                            account_name=traits_name(group_set),
+                            account_properties=group_set,
+                            item=len(out.items),
+                        )
+                    )
+            elif user_id and tenant_id and members.get(user_id) != tenant_id:
+                # Once per user and account in a request: the batch's events repeat their user's group.
+                members[user_id] = tenant_id
+                out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
+            metadata = properties
+            if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
+                traits: dict[str, Any] = {}
+                for source in (
+                    message.get("$set_once"),
+                    properties.get("$set_once"),
+                    message.get("$set"),
+                    properties.get("$set"),
+                ):
+                    if isinstance(source, dict):
+                        traits.update(source)
+                email = traits_email(traits)
+                # Top-level $set travels in the metadata too, so the item's validation covers the traits.
+                top_level = [
+                    k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties
+                ]
+                if top_level or (email and "email" not in properties):
+                    metadata = dict(properties)
+                    for key in top_level:
+                        metadata[key] = message[key]
+                    if email:
+                        metadata.setdefault("email", email)
+                if user_id and traits:
+                    out.identities.append(
+                        Identity(
+                            user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items)
+                        )
+                    )
+            user_agent = properties.get("$raw_user_agent")
+            if user_agent.__class__ is str and "user_agent" not in properties:
+                if metadata is properties:
+                    metadata = dict(properties)
+                metadata["user_agent"] = user_agent
+            occurred_at = sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset"))
+            session = properties.get("$session_id")
+            out.items.append(
+                {
+                    "event_id": sdk_event_id(message.get("uuid"), source="posthog", message=message),
+                    "event_type": event,
+                    "user_id": user_id,
+                    "tenant_id": tenant_id,
+                    "session_id": session if session.__class__ is str else (sdk_text(session) or ""),
+                    "occurred_at": occurred_at,
+                    "metadata": metadata,
+                }
+            )
+            out.item_index.append(index)
+        return out
+
+    def answer(self, receipt: IngestReceipt) -> Answer:
+        body = {"status": 1, **receipt.as_dict()}
+        if receipt.rejected and not receipt.accepted and not receipt.duplicates:
+            return Answer(
+                400,
+                {
+                    "type": "validation_error",
+                    "code": "invalid_payload",
+                    "detail": "Every event was rejected; see 'rejected'.",
+                    **receipt.as_dict(),
+                },
+            )
+        return Answer(200, body)
+
+    def refusal(self, error: IngestError) -> Answer:
+        kind = {401: "authentication_error", 429: "rate_limited", 413: "payload_too_large"}.get(error.status)
+        return Answer(
+            error.status,
+            {"type": kind or "validation_error", "code": kind or "invalid_payload", "detail": error.message},
+        )
+
+
+POSTHOG = PostHogFormat()

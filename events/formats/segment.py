@@ -1,0 +1,193 @@
+"""Segment's HTTP Tracking API, for the Segment and RudderStack SDKs unchanged:
+``POST /v1/batch``, ``/v1/track``, ``/v1/identify``, ``/v1/group``, ``/v1/page``,
+``/v1/screen``, ``/v1/alias``.
+
+The write key travels as Basic auth (``<key>:``) or as ``writeKey`` in the body; bodies
+may be gzip (RudderStack's default). Limits as Segment documents them: 500 KB per
+batch, 32 KB per message (measured on what the console stores of it, its metadata: properties,
+traits and context; the ids beside them have their own limits). Mapping: ``userId`` (else ``anonymousId``) -> user,
+``messageId`` -> event id (a non-UUID id becomes a stable UUIDv5), ``context.groupId``
+(or a group call's ``groupId``) -> account, ``traits`` email and name -> the user's traits
+(a group call's traits -> the account's name and properties), ``context.userAgent`` ->
+``metadata.user_agent``, ``properties`` -> metadata. A track call's type is its ``event``;
+the other calls are stored as ``$identify``, ``$group``, ``$page``, ``$screen``, ``$alias``
+(parked until registered, like any name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from events.formats.common import sdk_event_id, sdk_text, sdk_timestamp, traits_email, traits_name
+from events.gate import Answer, FormatLimits, Translation
+from events.identities import Identity
+from events.services import IngestError, IngestReceipt
+
+SEGMENT_MAX_BATCH_BYTES = 500 * 1024
+SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
+SEGMENT_MAX_MESSAGES = 2_500  # 500 KB of the smallest useful messages
+# The event type each non-track call is stored as.
+CALL_EVENT_TYPES = {
+    "identify": "$identify",
+    "group": "$group",
+    "page": "$page",
+    "screen": "$screen",
+    "alias": "$alias",
+}
+MESSAGE_TYPES = frozenset({"track", *CALL_EVENT_TYPES})
+
+
+class SegmentFormat:
+    """One endpoint of the Tracking API: ``call`` is the path's message type, or None for /v1/batch."""
+
+    name = "segment"
+    content_types = frozenset({"application/json", "text/plain"})
+    parks_unregistered = True
+
+    def __init__(self, call: str | None) -> None:
+        self.call = call
+        max_body = SEGMENT_MAX_BATCH_BYTES if call is None else SEGMENT_MAX_MESSAGE_BYTES
+        self.limits = FormatLimits(
+            max_body_bytes=max_body,
+            max_items=SEGMENT_MAX_MESSAGES if call is None else 1,
+            max_item_bytes=SEGMENT_MAX_MESSAGE_BYTES,
+        )
+
+    def payload_decode(self, body: bytes, *, content_type: str, query: Mapping[str, str]) -> bytes:
+        return body
+
+    def body_key(self, payload: Any) -> str | None:
+        if isinstance(payload, dict) and isinstance(payload.get("writeKey"), str):
+            return str(payload["writeKey"])
+        return None
+
+    def _messages(self, payload: Any) -> list[Any]:
+        if not isinstance(payload, dict):
+            raise IngestError('The body must be a JSON object (a message, or {"batch": [...]}).')
+        if self.call is not None:
+            return [payload]
+        messages = payload.get("batch")
+        if not isinstance(messages, list):
+            raise IngestError("'batch' is required: an array of messages.")
+        if not messages:
+            raise IngestError("'batch' is empty: send at least one message.")
+        if len(messages) > self.limits.max_items:
+            raise IngestError(
+                f"{len(messages)} messages in one batch; the limit is {self.limits.max_items}.", status=413
+            )
+        return messages
+
+    def translate(self, payload: Any, *, now: datetime) -> Translation:
+        out = Translation()
+        members: dict[str, str] = {}  # user -> account already recorded by this request
+        # Context sent once for a whole batch applies to each of its messages (RudderStack may).
+        batch_context = payload.get("context") if isinstance(payload, dict) and self.call is None else None
+        for index, message in enumerate(self._messages(payload)):
+            problem = self._problem(message)
+            if problem:
+                given = message.get("messageId") if isinstance(message, dict) else None
+                out.rejected.append(
+                    {"index": index, "event_id": given if isinstance(given, str) else None, "errors": problem}
+                )
+                continue
+            item, identities = self._message(message, batch_context=batch_context, members=members)
+            for identity in identities:
+                identity.item = len(out.items)
+            out.items.append(item)
+            out.item_index.append(index)
+            out.identities.extend(identities)
+        return out
+
+    def _problem(self, message: Any) -> dict[str, list[str]] | None:
+        if not isinstance(message, dict):
+            return {"non_field_errors": ["Each message must be a JSON object."]}
+        call = self.call or message.get("type")
+        if call not in MESSAGE_TYPES:
+            return {"type": [f"Must be one of {', '.join(sorted(MESSAGE_TYPES))}."]}
+        if call == "track" and (not isinstance(message.get("event"), str) or not message["event"]):
+            return {"event": ["Required on a track call: the event name."]}
+        if call == "group" and not sdk_text(message.get("groupId")):
+            return {"groupId": ["Required on a group call."]}
+        if not sdk_text(message.get("userId")) and not sdk_text(message.get("anonymousId")):
+            return {"userId": ["Give userId or anonymousId."]}
+        for name in ("properties", "traits", "context"):
+            if message.get(name) is not None and not isinstance(message[name], dict):
+                return {name: ["Must be an object."]}
+        return None
+
+    def _message(
+        self, message: dict[str, Any], *, batch_context: Any, members: dict[str, str]
+    ) -> tuple[dict[str, Any], list[Identity]]:
+        call = self.call or message["type"]
+        context = message.get("context") or {}
+        if isinstance(batch_context, dict) and batch_context:
+            context = {**batch_context, **context}
+        properties = message.get("properties") or {}
+        traits = message.get("traits") or {}
+        context_traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+        user_id = sdk_text(message.get("userId")) or sdk_text(message.get("anonymousId")) or ""
+        tenant_id = sdk_text(context.get("groupId")) or ""
+        identities: list[Identity] = []
+        person_traits = {**context_traits, **traits} if call == "identify" else context_traits
+        if call == "group":
+            tenant_id = sdk_text(message.get("groupId")) or ""
+            identities.append(
+                Identity(
+                    user_id=user_id, tenant_id=tenant_id, account_name=traits_name(traits), account_properties=traits
+                )
+            )
+        elif user_id and tenant_id and members.get(user_id) != tenant_id:
+            # Once per user and account in a request: the batch's messages repeat their user's group.
+            members[user_id] = tenant_id
+            identities.append(Identity(user_id=user_id, tenant_id=tenant_id))
+        email = traits_email(person_traits)
+        if user_id and person_traits:
+            identities.append(
+                Identity(user_id=user_id, email=email, name=traits_name(person_traits), traits=person_traits)
+            )
+        metadata: dict[str, Any] = dict(properties)
+        # Traits and context always travel in the metadata (so its validation covers what the
+        # identities take from them); "$traits"/"$context" when a property has the plain name.
+        for name, value in (("traits", traits), ("context", context)):
+            if value:
+                metadata[name if name not in properties else f"${name}"] = value
+        user_agent = context.get("userAgent")
+        if isinstance(user_agent, str):
+            metadata.setdefault("user_agent", user_agent)
+        if email:
+            metadata.setdefault("email", email)
+        if call in ("page", "screen") and isinstance(message.get("name"), str):
+            metadata.setdefault("name", message["name"])
+        if call == "alias" and sdk_text(message.get("previousId")):
+            metadata.setdefault("previous_id", sdk_text(message.get("previousId")))
+        timestamp = message.get("timestamp") or message.get("originalTimestamp")
+        item = {
+            "event_id": sdk_event_id(message.get("messageId"), source="segment", message=message),
+            "event_type": message["event"] if call == "track" else CALL_EVENT_TYPES[call],
+            "user_id": user_id,
+            "tenant_id": tenant_id,
+            "session_id": sdk_text(context.get("sessionId")) or "",
+            "occurred_at": sdk_timestamp(timestamp),
+            "metadata": metadata,
+        }
+        return item, identities
+
+    def answer(self, receipt: IngestReceipt) -> Answer:
+        if receipt.rejected and not receipt.accepted and not receipt.duplicates:
+            message = "Every message was rejected; see 'rejected'."
+            return Answer(400, {"code": "invalid_request", "message": message, "detail": message, **receipt.as_dict()})
+        return Answer(200, {"success": True, **receipt.as_dict()})
+
+    def refusal(self, error: IngestError) -> Answer:
+        # RudderStack's SDK reads "code" and "message" from every error answer (and crashes without them).
+        code = {401: "unauthorized", 403: "forbidden", 413: "payload_too_large", 429: "rate_limited"}
+        return Answer(
+            error.status,
+            {"code": code.get(error.status, "invalid_request"), "message": error.message, "detail": error.message},
+        )
+
+
+SEGMENT_BATCH = SegmentFormat(None)
+SEGMENT_CALLS = {call: SegmentFormat(call) for call in MESSAGE_TYPES}

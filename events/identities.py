@@ -1,0 +1,178 @@
+"""Who a user is and which account they belong to, as the product's SDK calls say.
+
+Format adapters turn identify calls, ``$set``/``$set_once``, group calls, ``$groups``
+and ``$groupidentify`` into ``Identity`` records; ``events_ingest`` applies them in the
+same transaction as the batch's events, before attributing the batch's group-less
+events to their users' accounts (so a group call and a later track call in one batch
+work too). Every statement is set-based: one per table per batch, none per identity.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+
+if TYPE_CHECKING:
+    from events.services import EventRow
+
+NAME_MAX = 255
+EMAIL_MAX = 320
+
+
+@dataclass
+class Identity:
+    """What a message says about a user or an account, besides (or instead of) an event.
+
+    ``tenant_id`` with a ``user_id`` is a membership (group call, ``$groups``);
+    ``account_name``/``account_properties`` describe ``tenant_id`` (``$groupidentify``,
+    a group call's traits); ``email``/``name``/``traits`` describe ``user_id``.
+    """
+
+    user_id: str = ""
+    tenant_id: str = ""
+    email: str | None = None
+    name: str | None = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    account_name: str | None = None
+    account_properties: dict[str, Any] = field(default_factory=dict)
+    # The position of the event item that carries these facts: they are applied only when
+    # that item is valid (its validation covers the ids and the traits, which it holds too).
+    item: int = -1
+
+
+def email_domain_of(email: str) -> str:
+    return email.rsplit("@", 1)[1].strip().lower() if "@" in email else ""
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+# Uses the primary key of ops_user_profiles. Existing email and name are kept when a
+# call does not carry them; traits merge, the newest value of each key winning.
+_PROFILES_BEFORE_SQL = "SELECT user_id, email_domain FROM ops_user_profiles WHERE user_id = ANY(%(users)s)"
+_PROFILES_UPSERT_SQL = """
+INSERT INTO ops_user_profiles (user_id, email, email_domain, name, traits, updated_at)
+SELECT p->>0, COALESCE(p->>1, ''), COALESCE(p->>2, ''), COALESCE(p->>3, ''), p->4, %(now)s
+FROM jsonb_array_elements(%(profiles)s::jsonb) AS p
+ON CONFLICT (user_id) DO UPDATE SET
+    email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE ops_user_profiles.email END,
+    email_domain = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email_domain ELSE ops_user_profiles.email_domain END,
+    name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE ops_user_profiles.name END,
+    traits = ops_user_profiles.traits || EXCLUDED.traits,
+    updated_at = EXCLUDED.updated_at
+"""
+# Uses the unique index on events_internaluserrule (kind, value): is any of these domains internal?
+_INTERNAL_DOMAINS_SQL = """
+SELECT EXISTS (SELECT 1 FROM events_internaluserrule
+               WHERE kind = 'email_domain' AND lower(value) = ANY(%(domains)s))
+"""
+# Uses the primary key of ops_user_accounts. The latest group call wins. Memberships already
+# recorded are filtered out first (a plain probe): ON CONFLICT would lock, and so write, each
+# of their rows even when nothing changes, and most events of an SDK repeat their user's group.
+_MEMBERSHIPS_UPSERT_SQL = """
+INSERT INTO ops_user_accounts (user_id, tenant_id, updated_at)
+SELECT m->>0, m->>1, %(now)s FROM jsonb_array_elements(%(memberships)s::jsonb) AS m
+WHERE NOT EXISTS (SELECT 1 FROM ops_user_accounts a WHERE a.user_id = m->>0 AND a.tenant_id = m->>1)
+ORDER BY 1
+ON CONFLICT (user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, updated_at = EXCLUDED.updated_at
+WHERE ops_user_accounts.tenant_id <> EXCLUDED.tenant_id
+"""
+# Uses the primary keys of ops_account_traits and customers_tenant. The product's name fills the
+# console's tenant name while the founder has not written another one (empty, or the product's
+# previous name), so a rename in the product shows and an edit in admin sticks.
+_ACCOUNTS_UPSERT_SQL = """
+WITH incoming AS (
+    SELECT a->>0 AS tenant_id, COALESCE(a->>1, '') AS name, a->2 AS properties
+    FROM jsonb_array_elements(%(accounts)s::jsonb) AS a
+), previous AS (
+    SELECT t.tenant_id, t.name FROM ops_account_traits t JOIN incoming i USING (tenant_id)
+), traits AS (
+    INSERT INTO ops_account_traits (tenant_id, name, properties, updated_at)
+    SELECT tenant_id, name, properties, %(now)s FROM incoming ORDER BY tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE SET
+        name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE ops_account_traits.name END,
+        properties = ops_account_traits.properties || EXCLUDED.properties,
+        updated_at = EXCLUDED.updated_at
+)
+INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
+SELECT i.tenant_id, i.name, 'customer', %(now)s, '' FROM incoming i ORDER BY i.tenant_id
+ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name
+WHERE EXCLUDED.name <> '' AND customers_tenant.name <> EXCLUDED.name
+  AND (customers_tenant.name = ''
+       OR customers_tenant.name = (SELECT p.name FROM previous p WHERE p.tenant_id = customers_tenant.tenant_id))
+"""
+# Uses the primary key of ops_user_accounts.
+_ACCOUNTS_OF_USERS_SQL = "SELECT user_id, tenant_id FROM ops_user_accounts WHERE user_id = ANY(%(users)s)"
+
+
+def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
+    """Record profiles, memberships and account traits; returns whether a user's email
+    moved into or out of an internal domain (their history must be reclassified).
+
+    Several identities for one user or account in a batch merge in order (the last
+    value of each field wins), so each row is written once per statement.
+    """
+    profiles: dict[str, list[Any]] = {}
+    memberships: dict[str, str] = {}
+    accounts: dict[str, list[Any]] = {}
+    for identity in identities:
+        if identity.user_id and (identity.email or identity.name or identity.traits):
+            row = profiles.setdefault(identity.user_id, [identity.user_id, None, None, None, {}])
+            if identity.email:
+                email = identity.email.strip()[:EMAIL_MAX]
+                row[1], row[2] = email, email_domain_of(email)[:NAME_MAX]
+            if identity.name:
+                row[3] = identity.name.strip()[:NAME_MAX]
+            row[4].update(identity.traits)
+        if identity.user_id and identity.tenant_id:
+            memberships[identity.user_id] = identity.tenant_id
+        if identity.tenant_id and (identity.account_name or identity.account_properties):
+            account = accounts.setdefault(identity.tenant_id, [identity.tenant_id, None, {}])
+            if identity.account_name:
+                account[1] = identity.account_name.strip()[:NAME_MAX]
+            account[2].update(identity.account_properties)
+    internal_changed = False
+    with connection.cursor() as cursor:
+        if profiles:
+            cursor.execute(_PROFILES_BEFORE_SQL, {"users": list(profiles)})
+            before = {row[0]: row[1] for row in cursor.fetchall()}
+            moved = {
+                domain
+                for user_id, row in profiles.items()
+                if row[2] is not None and row[2] != before.get(user_id, "")
+                for domain in (row[2], before.get(user_id, ""))
+                if domain
+            }
+            rows = sorted(profiles.values(), key=lambda r: r[0])  # one lock order: no deadlock between batches
+            cursor.execute(_PROFILES_UPSERT_SQL, {"profiles": _ENCODE(rows), "now": now})
+            if moved:
+                cursor.execute(_INTERNAL_DOMAINS_SQL, {"domains": sorted(moved)})
+                internal_changed = bool(cursor.fetchone()[0])
+        if memberships:
+            cursor.execute(_MEMBERSHIPS_UPSERT_SQL, {"memberships": _ENCODE(sorted(memberships.items())), "now": now})
+        if accounts:
+            cursor.execute(_ACCOUNTS_UPSERT_SQL, {"accounts": _ENCODE(list(accounts.values())), "now": now})
+    return internal_changed
+
+
+def accounts_attribute(rows: list[EventRow]) -> int:
+    """Give each row that names a user but no account the user's remembered account.
+
+    One query for the batch, and none when every row has its account. Returns how
+    many rows were attributed.
+    """
+    users = sorted({row.user_id for row in rows if not row.tenant_id and row.user_id})
+    if not users:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNTS_OF_USERS_SQL, {"users": users})
+        account_of = dict(cursor.fetchall())
+    attributed = 0
+    for row in rows:
+        if not row.tenant_id and row.user_id in account_of:
+            row.tenant_id = account_of[row.user_id]
+            attributed += 1
+    return attributed

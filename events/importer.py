@@ -1,0 +1,323 @@
+"""History import: a PostHog export, a Segment/RudderStack archive, native JSONL or a CSV,
+through the same write path as live ingestion (``events_ingest``: the same validation,
+classification, parking, identities and accounts).
+
+Streaming: the file is read line by line (CSV record by record) and stored in batches, so
+a file larger than memory imports in constant memory. Idempotent: every event keeps its
+id (or gets a stable UUIDv5 of its content), so a second import stores nothing. Resumable:
+``ImportRun`` records the byte offset after each committed batch, in the same transaction
+as the batch, so an import killed mid-way continues after the last committed batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from events.formats.common import EVENT_ID_NAMESPACE
+from events.formats.native import NATIVE
+from events.formats.posthog import POSTHOG
+from events.formats.segment import SEGMENT_BATCH
+from events.gate import Translation, json_parse
+from events.identities import accounts_attribute
+from events.models import ImportRun
+from events.services import (
+    ALLOWED_FIELDS,
+    IngestError,
+    event_row_validate,
+    events_ingest,
+    ingest_names,
+    occurred_at_latest,
+)
+
+FORMATS = ("native", "posthog", "segment", "csv")
+# Rows per batch: one transaction each (the checkpoint moves with it).
+IMPORT_BATCH_ROWS = 2000
+# Bytes of the file's head that, with its path and size, identify it for resuming.
+FILE_KEY_HEAD_BYTES = 64 * 1024
+REJECTION_SAMPLES = 5
+
+
+@dataclass
+class ImportOutcome:
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    parked: int = 0
+    resumed_at_row: int = 0
+    accounts: set[str] = field(default_factory=set)
+    rows_without_account: int = 0
+    unregistered: Counter[str] = field(default_factory=Counter)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    rejections: list[str] = field(default_factory=list)
+
+
+def file_key(path: str) -> str:
+    """Identifies one file's content for resuming (its path, size and first 64 KiB)."""
+    digest = hashlib.sha256(os.path.abspath(path).encode())
+    digest.update(str(os.path.getsize(path)).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FILE_KEY_HEAD_BYTES))
+    return digest.hexdigest()
+
+
+# --- Reading records -----------------------------------------------------------------------
+class _CountingLines:
+    """The file's lines, decoded, counting the bytes consumed (the resume offset)."""
+
+    def __init__(self, handle: IO[bytes], offset: int) -> None:
+        self.handle = handle
+        self.offset = offset
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.handle:
+            self.offset += len(line)
+            yield line.decode("utf-8", errors="replace")
+
+
+def _jsonl_records(handle: IO[bytes], offset: int) -> Iterator[tuple[int, Any]]:
+    """(offset after the record, the line's bytes): parsed a batch at a time (``_lines_parse``)."""
+    for line in handle:
+        offset += len(line)
+        if line.strip():
+            yield offset, line
+
+
+def _lines_parse(lines: list[bytes]) -> tuple[list[Any], list[str]]:
+    """A batch of JSONL lines parsed with one decoder call (as one JSON array); when that
+    fails, line by line, so each unreadable line is named and the others kept."""
+    try:
+        records = json_parse(b"[" + b",".join(lines) + b"]")
+        if isinstance(records, list) and len(records) == len(lines):
+            return records, []
+    except IngestError:
+        pass
+    records, problems = [], []
+    for line in lines:
+        try:
+            records.append(json_parse(line))
+        except IngestError as exc:
+            problems.append(exc.message)
+    return records, problems
+
+
+def csv_columns_map(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """Field -> column for a CSV: ``--map FIELD=COLUMN`` pairs, else columns named like fields."""
+    unknown = sorted(set(mapping) - ALLOWED_FIELDS)
+    if unknown:
+        raise IngestError(
+            f"--map names unknown field(s) {', '.join(unknown)}; fields: {', '.join(sorted(ALLOWED_FIELDS))}."
+        )
+    missing = sorted(column for column in mapping.values() if column not in header)
+    if missing:
+        raise IngestError(f"--map names column(s) the CSV does not have: {', '.join(missing)}.")
+    columns = {name: name for name in ALLOWED_FIELDS if name in header}
+    columns.update(mapping)
+    if "event_type" not in columns:
+        raise IngestError("The CSV needs an event_type column (or --map event_type=COLUMN).")
+    return columns
+
+
+def _csv_record(row: dict[str, str], columns: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as a native item: mapped columns become fields, the others metadata."""
+    used = set(columns.values())
+    item: dict[str, Any] = {}
+    for name, column in columns.items():
+        value = row.get(column)
+        if value in (None, ""):
+            continue
+        if name == "metadata":
+            try:
+                item[name] = json.loads(value)
+            except ValueError:
+                item[name] = {"metadata": value}
+        else:
+            item[name] = value
+    extra = {k: v for k, v in row.items() if k not in used and k is not None and v not in (None, "")}
+    if extra:
+        item["metadata"] = {**extra, **(item["metadata"] if isinstance(item.get("metadata"), dict) else {})}
+    if "event_id" not in item:
+        # No id column: the row's content is its identity, so a second import dedupes.
+        canonical = json.dumps(row, sort_keys=True, ensure_ascii=False)
+        item["event_id"] = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"csv:{canonical}"))
+    return item
+
+
+def _csv_records(
+    handle: IO[bytes], offset: int, header: list[str], columns: dict[str, str]
+) -> Iterator[tuple[int, Any]]:
+    lines = _CountingLines(handle, offset)
+    reader = csv.DictReader(iter(lines), fieldnames=header)
+    for row in reader:
+        yield lines.offset, _csv_record(row, columns)
+
+
+# --- Translating and storing ------------------------------------------------------------------
+def _translate(file_format: str, records: list[Any], *, now: datetime) -> Translation:
+    if file_format == "posthog":
+        return POSTHOG.translate(records, now=now)
+    if file_format == "segment":
+        return SEGMENT_BATCH.translate({"batch": records}, now=now)
+    return Translation(items=records, item_index=list(range(len(records))))
+
+
+def _metadata_max(file_format: str) -> int:
+    return {"posthog": POSTHOG.limits.max_item_bytes, "segment": SEGMENT_BATCH.limits.max_item_bytes}.get(
+        file_format, NATIVE.limits.max_item_bytes
+    )
+
+
+def _observe(outcome: ImportOutcome, translation: Translation, *, now: datetime, file_format: str) -> None:
+    """What --dry-run reports, from the rows validation would store (nothing is written)."""
+    registry = ingest_names()
+    latest = occurred_at_latest(now)
+    memberships = {i.user_id: i.tenant_id for i in translation.identities if i.user_id and i.tenant_id}
+    rows = []
+    for item in translation.items:
+        row, errors = event_row_validate(
+            item, now=now, registry=registry, latest=latest, park=True, metadata_max_bytes=_metadata_max(file_format)
+        )
+        if row is None:
+            outcome.rejected += 1
+            if len(outcome.rejections) < REJECTION_SAMPLES:
+                outcome.rejections.append(json.dumps(errors)[:300])
+            continue
+        if not row.tenant_id and row.user_id in memberships:
+            row.tenant_id = memberships[row.user_id]
+        rows.append(row)
+    outcome.rejected += len(translation.rejected)
+    accounts_attribute(rows)  # a read: the accounts already remembered for these users
+    for row in rows:
+        outcome.accepted += 1
+        if row.tenant_id:
+            outcome.accounts.add(row.tenant_id)
+        else:
+            outcome.rows_without_account += 1
+        if row.parked:
+            outcome.unregistered[row.event_type] += 1
+        outcome.first_at = min(outcome.first_at or row.occurred_at, row.occurred_at)
+        outcome.last_at = max(outcome.last_at or row.occurred_at, row.occurred_at)
+
+
+def events_import(
+    *,
+    path: str,
+    file_format: str,
+    column_map: dict[str, str] | None = None,
+    dry_run: bool = False,
+    batch_rows: int = IMPORT_BATCH_ROWS,
+    progress: Callable[[int], None] | None = None,
+) -> ImportOutcome:
+    """Import one file (see the module docstring). ``progress`` is called with the bytes read
+    after each batch. Raises IngestError for a file it cannot read at all."""
+    if file_format not in FORMATS:
+        raise IngestError(f"Unknown format '{file_format}'; use one of {', '.join(FORMATS)}.")
+    outcome = ImportOutcome()
+    key = file_key(path)
+    run: ImportRun | None = None
+    offset = 0
+    if not dry_run:
+        run, _ = ImportRun.objects.get_or_create(
+            file_key=key, defaults={"path": os.path.abspath(path)[:1000], "file_format": file_format}
+        )
+        if run.finished_at is not None:
+            # Imported before: run it again from the start (the ids dedupe; nothing is stored twice).
+            ImportRun.objects.filter(pk=run.pk).update(
+                bytes_done=0, rows_done=0, accepted=0, duplicates=0, rejected=0, finished_at=None
+            )
+            run.refresh_from_db()
+        offset = run.bytes_done
+        outcome.resumed_at_row = run.rows_done
+    with open(path, "rb") as handle:
+        if file_format == "csv":
+            header_line = handle.readline()
+            header = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig"))), [])
+            columns = csv_columns_map(header, column_map or {})
+            handle.seek(max(offset, len(header_line)))
+            records = _csv_records(handle, max(offset, len(header_line)), header, columns)
+        else:
+            if column_map:
+                raise IngestError("--map applies to CSV files only.")
+            handle.seek(offset)
+            records = _jsonl_records(handle, offset)
+        batch: list[Any] = []
+        end = offset
+        jsonl = file_format != "csv"
+        for end, record in records:
+            outcome.rows += 1
+            batch.append(record)
+            if len(batch) >= batch_rows:
+                _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
+                batch = []
+                if progress:
+                    progress(end)
+        _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
+        if progress:
+            progress(end)
+    if run is not None:
+        ImportRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), updated_at=timezone.now())
+    return outcome
+
+
+def _batch_store(
+    outcome: ImportOutcome,
+    run: ImportRun | None,
+    batch: list[Any],
+    *,
+    file_format: str,
+    end: int,
+    dry_run: bool,
+    jsonl: bool,
+) -> None:
+    now = timezone.now()
+    if jsonl:
+        batch, problems = _lines_parse(batch)
+        outcome.rejected += len(problems)  # lines that are not JSON (each counted as a row)
+        outcome.rejections.extend(problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
+    if dry_run:
+        if batch:
+            _observe(outcome, _translate(file_format, batch, now=now), now=now, file_format=file_format)
+        return
+    assert run is not None
+    with transaction.atomic():
+        if batch:
+            translation = _translate(file_format, batch, now=now)
+            receipt = events_ingest(
+                items=translation.items,
+                item_index=translation.item_index or None,
+                source=None,
+                now=now,
+                park_unregistered=True,
+                identities=translation.identities,
+                metadata_max_bytes=_metadata_max(file_format),
+            )
+            rejected = len(receipt.rejected) + len(translation.rejected)
+            for rejection in (translation.rejected + receipt.rejected)[: REJECTION_SAMPLES - len(outcome.rejections)]:
+                outcome.rejections.append(json.dumps(rejection["errors"])[:300])
+            outcome.accepted += receipt.accepted
+            outcome.duplicates += receipt.duplicates
+            outcome.parked += receipt.parked
+            outcome.rejected += rejected
+        # The checkpoint commits with the batch: a crash after this line resumes after it.
+        ImportRun.objects.filter(pk=run.pk).update(
+            bytes_done=end,
+            rows_done=run.rows_done + outcome.rows,
+            accepted=run.accepted + outcome.accepted,
+            duplicates=run.duplicates + outcome.duplicates,
+            rejected=run.rejected + outcome.rejected,
+            updated_at=now,
+        )

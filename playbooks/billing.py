@@ -1,0 +1,249 @@
+"""Churns and plan changes that arrive from billing (Stripe webhooks).
+
+A recorded churn is the ground truth the risk signal is validated against, so it
+should not depend on the founder remembering to type it in. ``POST
+/api/v1/stripe/webhook`` (playbooks/apis.py) hands the raw body and its
+``Stripe-Signature`` header to ``stripe_event_receive``:
+
+* the signature is checked with the ``stripe`` package's own verification
+  (``stripe.WebhookSignature.verify_header``, secret STRIPE_WEBHOOK_SECRET,
+  tolerance STRIPE_WEBHOOK_TOLERANCE_SECONDS); a bad one raises
+  ``BillingInputError`` and nothing is written;
+* every verified event is stored once under Stripe's event id (``StripeEvent``):
+  a replay finds the row and records nothing twice, also when two deliveries race
+  (the primary key serialises them);
+* ``customer.subscription.deleted`` records a churn (``ChurnRecord``) and
+  ``customer.subscription.updated`` with a changed plan a ``PlanChangeRecord``,
+  for the tenant named by the subscription's ``metadata.tenant_id`` or mapped to
+  the Stripe customer in admin (``StripeCustomerLink``);
+* an event whose customer is not known is kept as ``unmapped`` and the customer
+  is listed in admin; mapping it there (``stripe_customer_map``) records the
+  waiting events. Nothing accepted is lost, and none of it is a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.models import Tenant
+from playbooks.models import (
+    ChurnRecord,
+    PlanChangeRecord,
+    StripeCustomerLink,
+    StripeEvent,
+    StripeEventStatus,
+)
+
+SUBSCRIPTION_DELETED = "customer.subscription.deleted"
+SUBSCRIPTION_UPDATED = "customer.subscription.updated"
+# Who recorded a churn or plan change that came from Stripe (ChurnRecord.created_by).
+STRIPE_RECORDER = "stripe"
+
+
+class BillingInputError(ValueError):
+    """A webhook body or signature that cannot be accepted (a 400; nothing is written)."""
+
+
+class BillingNotConfigured(RuntimeError):
+    """STRIPE_WEBHOOK_SECRET is unset: nothing can be verified (a 400; Stripe retries)."""
+
+
+@dataclass
+class StripeReceipt:
+    event_id: str
+    event_type: str
+    status: str
+    duplicate: bool
+    tenant_id: str | None
+
+
+def stripe_event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event in ``payload`` once its signature is verified; raises BillingInputError otherwise."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise BillingNotConfigured("STRIPE_WEBHOOK_SECRET is not set; the event was not verified or stored.")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BillingInputError("The body is not UTF-8.") from exc
+    try:
+        stripe.WebhookSignature.verify_header(
+            text, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise BillingInputError(f"Invalid Stripe signature: {exc.user_message or exc}") from exc
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        raise BillingInputError("The body is not JSON.") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
+        raise BillingInputError("The body is not a Stripe event (no id).")
+    if not isinstance(event.get("type"), str) or not isinstance(event.get("created"), int):
+        raise BillingInputError("The body is not a Stripe event (no type or created).")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise BillingInputError("The body is not a Stripe event (no data.object).")
+    return event
+
+
+def _customer_id(obj: dict[str, Any]) -> str:
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else ""
+
+
+def _metadata_tenant_id(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata")
+    value = metadata.get("tenant_id") if isinstance(metadata, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _utc_day(timestamp: Any, fallback: date) -> date:
+    if isinstance(timestamp, int) and timestamp > 0:
+        return datetime.fromtimestamp(timestamp, tz=UTC).date()
+    return fallback
+
+
+def _plan_name(obj: Any) -> str:
+    """A plan's readable name: the nickname if set, else its id (price or plan)."""
+    if not isinstance(obj, dict):
+        return ""
+    for key in ("nickname", "lookup_key", "id"):
+        if isinstance(obj.get(key), str) and obj[key]:
+            return obj[key]
+    return ""
+
+
+def _subscription_plan(obj: dict[str, Any]) -> str:
+    items = obj.get("items")
+    data = items.get("data") if isinstance(items, dict) else None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        name = _plan_name(data[0].get("price")) or _plan_name(data[0].get("plan"))
+        if name:
+            return name
+    return _plan_name(obj.get("plan"))
+
+
+def _tenant_resolve(*, customer_id: str, obj: dict[str, Any]) -> Tenant | None:
+    """The tenant of the event's customer: metadata.tenant_id if it names a tenant, else the
+    admin mapping. An unknown customer gets an unmapped link row, listed in admin."""
+    named = _metadata_tenant_id(obj)
+    tenant = Tenant.objects.filter(tenant_id=named).first() if named else None
+    if not customer_id:
+        return tenant
+    link = StripeCustomerLink.objects.select_for_update().filter(stripe_customer_id=customer_id).first()
+    if link is None:
+        hint = f"metadata.tenant_id={named}" if named else ""
+        StripeCustomerLink.objects.create(stripe_customer_id=customer_id, tenant=tenant, hint=hint)
+        return tenant
+    if link.tenant_id is None and tenant is not None:
+        link.tenant = tenant
+        link.save(update_fields=["tenant", "updated_at"])
+    return tenant or link.tenant
+
+
+def _churn_record(*, tenant: Tenant, obj: dict[str, Any], event_created: date) -> ChurnRecord:
+    ended = obj.get("ended_at") or obj.get("canceled_at")
+    # A churn cannot be dated in the future (the founder's day may lag UTC's).
+    day = min(_utc_day(ended, event_created), timezone.localdate())
+    existing = ChurnRecord.objects.filter(tenant=tenant, date=day).first()
+    if existing is not None:
+        return existing  # already recorded (by hand, the CSV import or an earlier subscription)
+    details = obj.get("cancellation_details")
+    why = [str(details[k]) for k in ("reason", "feedback", "comment") if isinstance(details, dict) and details.get(k)]
+    reason = f"Stripe: subscription {obj.get('id', '?')} ended" + (f" ({'; '.join(why)})" if why else "")
+    return ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason, created_by=STRIPE_RECORDER)
+
+
+def _event_apply(row: StripeEvent, event: dict[str, Any], tenant: Tenant | None) -> None:
+    """Record what the event means for its tenant; sets ``row.status`` (and ``row.churn``)."""
+    obj = event["data"]["object"]
+    created_day = _utc_day(event["created"], timezone.localdate())
+    if row.event_type == SUBSCRIPTION_DELETED:
+        if tenant is None:
+            row.status = StripeEventStatus.UNMAPPED
+            return
+        row.churn = _churn_record(tenant=tenant, obj=obj, event_created=created_day)
+        row.status = StripeEventStatus.RECORDED
+        return
+    previous = event["data"].get("previous_attributes")
+    changed_plan = isinstance(previous, dict) and ("items" in previous or "plan" in previous)
+    if row.event_type != SUBSCRIPTION_UPDATED or not changed_plan:
+        row.status = StripeEventStatus.IGNORED
+        return
+    if tenant is None:
+        row.status = StripeEventStatus.UNMAPPED
+        return
+    PlanChangeRecord.objects.get_or_create(
+        stripe_event_id=row.event_id,
+        defaults={
+            "tenant": tenant,
+            "date": min(created_day, timezone.localdate()),
+            "previous_plan": _subscription_plan(previous) if isinstance(previous, dict) else "",
+            "plan": _subscription_plan(obj),
+        },
+    )
+    row.status = StripeEventStatus.RECORDED
+
+
+def stripe_event_record(event: dict[str, Any]) -> StripeReceipt:
+    """Store a verified event once and record its churn or plan change (idempotent on its id)."""
+    obj = event["data"]["object"]
+    customer_id = _customer_id(obj)
+    try:
+        with transaction.atomic():
+            row = StripeEvent(
+                event_id=event["id"][:255],
+                event_type=event["type"][:100],
+                stripe_customer_id=customer_id[:255],
+                created_at=datetime.fromtimestamp(max(event["created"], 0), tz=UTC),
+                status=StripeEventStatus.IGNORED,
+                payload=event["data"],
+            )
+            row.save(force_insert=True)
+            tenant = _tenant_resolve(customer_id=customer_id, obj=obj)
+            _event_apply(row, event, tenant)
+            row.tenant = tenant if row.status == StripeEventStatus.RECORDED else None
+            row.save(update_fields=["status", "tenant", "churn"])
+    except IntegrityError:
+        # The event id is already stored (a replay, or a concurrent delivery that won): nothing more.
+        seen = StripeEvent.objects.get(event_id=event["id"][:255])
+        return StripeReceipt(seen.event_id, seen.event_type, seen.status, True, seen.tenant_id)
+    return StripeReceipt(row.event_id, row.event_type, row.status, False, row.tenant_id)
+
+
+def stripe_event_receive(*, payload: bytes, signature: str | None) -> StripeReceipt:
+    """Verify and record one webhook delivery (see the module docstring)."""
+    return stripe_event_record(stripe_event_verify(payload=payload, signature=signature))
+
+
+def stripe_customer_map(*, stripe_customer_id: str, tenant_id: str) -> int:
+    """Map a Stripe customer to a tenant and record its waiting (unmapped) events; returns how many."""
+    with transaction.atomic():
+        tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
+        if tenant is None:
+            raise BillingInputError(f"Unknown tenant '{tenant_id}'.")
+        link, _ = StripeCustomerLink.objects.select_for_update().get_or_create(stripe_customer_id=stripe_customer_id)
+        link.tenant = tenant
+        link.save()
+        waiting = list(
+            StripeEvent.objects.select_for_update()
+            .filter(stripe_customer_id=stripe_customer_id, status=StripeEventStatus.UNMAPPED)
+            .order_by("created_at", "event_id")
+        )
+        for row in waiting:
+            event = {"id": row.event_id, "type": row.event_type, "created": int(row.created_at.timestamp())}
+            event["data"] = row.payload
+            _event_apply(row, event, tenant)
+            row.tenant = tenant if row.status == StripeEventStatus.RECORDED else None
+            row.save(update_fields=["status", "tenant", "churn"])
+    return len(waiting)

@@ -1,0 +1,253 @@
+"""The walk-forward backtest: writes of the validation app.
+
+``backtest_run_prepare`` finds the unfinished run with the same window, step,
+horizons and registry (to resume it) or creates one; ``backtest_run_execute``
+scores its remaining as-of dates in order, each date's scores committed in their
+own transaction with the date marked done, so a run that stops (a crash, a
+deploy) resumes at the first date it had not stored. It never writes a live
+metrics table and never takes the metrics lock: the engine's statements work on
+private copies of the rollups (validation/engine.py). A session advisory lock of
+its own keeps two backtests from running at once; the live engine never waits on it.
+
+When every date is stored, the walk-forward learned scores are set
+(validation/learned.py) and the report (validation/report.py) is computed and
+kept on the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.metrics.weights import risk_weights_activate, risk_weights_create
+from customers.models import RiskWeights, RiskWeightsSource
+from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
+from validation.learned import FeatureTable, walk_forward_scores
+from validation.models import BacktestRun, BacktestScore, BacktestStatus
+from validation.report import backtest_report, recorded_churns, run_feature_table
+from validation.selectors import learned_weights_latest
+
+logger = logging.getLogger(__name__)
+
+# Session advisory lock of the backtest (unique in this database; not the metrics lock).
+BACKTEST_LOCK_KEY = 7_104_202_618
+MAX_DAYS = 3660
+MAX_HORIZON_DAYS = 365
+
+# One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).
+SCORES_INSERT_SQL = """
+INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features)
+SELECT %(run)s, %(as_of)s::date, x.tenant_id, x.risk_signal_strength, x.components, x.features
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, risk_signal_strength double precision,
+                                               components jsonb, features jsonb)
+ON CONFLICT (run_id, as_of, tenant_id) DO UPDATE
+SET risk_signal_strength = EXCLUDED.risk_signal_strength, components = EXCLUDED.components,
+    features = EXCLUDED.features, learned_score = NULL, learned_scores = NULL
+"""
+# The walk-forward learned scores of a run, set in one statement (primary key lookups).
+LEARNED_UPDATE_SQL = """
+UPDATE ops_backtest_score s SET learned_scores = x.learned_scores, learned_score = x.learned_score
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(as_of date, tenant_id text, learned_scores jsonb,
+                                               learned_score double precision)
+WHERE s.run_id = %(run)s AND s.as_of = x.as_of AND s.tenant_id = x.tenant_id
+"""
+
+
+# Rows per UPDATE of the learned scores: bounds the statement's JSON in memory.
+LEARNED_UPDATE_CHUNK = 20_000
+
+
+class BacktestInputError(ValueError):
+    """Bad backtest parameters (nothing is created)."""
+
+
+class BacktestBusy(RuntimeError):
+    """Another backtest holds the backtest lock."""
+
+
+def backtest_dates(*, end_day: date, days: int, step: int) -> list[date]:
+    """Every ``step`` days ending on ``end_day``, back to ``days`` days before it, oldest first."""
+    return sorted(end_day - timedelta(days=k * step) for k in range(days // step + 1))
+
+
+def backtest_params_check(*, days: int, step: int, horizons: list[int]) -> None:
+    problems = []
+    if not 1 <= days <= MAX_DAYS:
+        problems.append(f"--days must be between 1 and {MAX_DAYS} (got {days})")
+    if not 1 <= step <= max(days, 1):
+        problems.append(f"--step must be between 1 and --days (got {step})")
+    if not horizons or any(not 1 <= h <= MAX_HORIZON_DAYS for h in horizons):
+        problems.append(f"--horizons must be days between 1 and {MAX_HORIZON_DAYS}, e.g. 30,60 (got {horizons})")
+    if len(set(horizons)) != len(horizons):
+        problems.append(f"--horizons repeats a value ({horizons})")
+    if problems:
+        raise BacktestInputError("; ".join(problems))
+
+
+def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: date | None = None) -> BacktestRun:
+    """The run to execute: the unfinished one with these parameters (resumed), or a new one."""
+    backtest_params_check(days=days, step=step, horizons=horizons)
+    end_day = end_day or timezone.now().date()
+    dates = backtest_dates(end_day=end_day, days=days, step=step)
+    registry_key = engine_registry_key()
+    existing = (
+        BacktestRun.objects.filter(
+            start_day=dates[0], end_day=end_day, step_days=step, horizons=horizons, registry_key=registry_key
+        )
+        .exclude(status=BacktestStatus.DONE)
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    return BacktestRun.objects.create(
+        start_day=dates[0],
+        end_day=end_day,
+        step_days=step,
+        horizons=horizons,
+        registry_key=registry_key,
+        dates_total=len(dates),
+    )
+
+
+def _scores_store(run: BacktestRun, as_of: date) -> int:
+    rows = [
+        {
+            "tenant_id": s.tenant_id,
+            "risk_signal_strength": s.risk_signal_strength,
+            "components": s.components,
+            "features": s.features,
+        }
+        for s in backtest_day_assess(as_of=as_of)
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": json.dumps(rows, allow_nan=False)})
+        run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
+        run.heartbeat_at = timezone.now()
+        run.save(update_fields=["dates_done", "heartbeat_at"])
+    return len(rows)
+
+
+def backtest_learned_set(run: BacktestRun, *, table: FeatureTable | None = None) -> int:
+    """Set the walk-forward learned scores of a run's rows; returns how many got one."""
+    churns = recorded_churns()
+    table = table if table is not None else run_feature_table(run)
+    by_horizon: dict[str, np.ndarray] = {}
+    if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
+        for horizon in run.horizons:
+            by_horizon[str(horizon)] = walk_forward_scores(
+                table, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST
+            )
+    first = str(run.horizons[0])
+    scored = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        BacktestScore.objects.filter(run=run).update(learned_score=None, learned_scores=None)
+        for start in range(0, len(table.as_of) if by_horizon else 0, LEARNED_UPDATE_CHUNK):
+            chunk = []
+            for i in range(start, min(start + LEARNED_UPDATE_CHUNK, len(table.as_of))):
+                values = {h: float(p[i]) for h, p in by_horizon.items() if not np.isnan(p[i])}
+                if values:
+                    chunk.append(
+                        {
+                            "as_of": table.as_of[i].isoformat(),
+                            "tenant_id": table.tenant_ids[i],
+                            "learned_scores": values,
+                            "learned_score": values.get(first),
+                        }
+                    )
+            if chunk:
+                cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(chunk, allow_nan=False)})
+                scored += len(chunk)
+        run.learned_at = timezone.now()
+        run.save(update_fields=["learned_at"])
+    return scored
+
+
+def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], None] | None = None) -> BacktestRun:
+    """Score the run's remaining dates, then learn and report (see the module docstring)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [BACKTEST_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise BacktestBusy("another backtest is running; it resumes this one's dates when it is done")
+    try:
+        claimed = BacktestRun.objects.filter(pk=run.pk).exclude(status=BacktestStatus.DONE)
+        if not claimed.update(status=BacktestStatus.RUNNING, heartbeat_at=timezone.now(), error=""):
+            run.refresh_from_db()
+            return run  # finished meanwhile (a redelivered task)
+        run.refresh_from_db()
+        dates = backtest_dates(end_day=run.end_day, days=(run.end_day - run.start_day).days, step=run.step_days)
+        remaining = [d for d in dates if d.isoformat() not in set(run.dates_done)]
+        done = len(dates) - len(remaining)
+        if progress:
+            progress(done, len(dates))
+        try:
+            if remaining:
+                with backtest_rollups(through=remaining[0], last=remaining[-1]):
+                    previous = remaining[0]
+                    for as_of in remaining:
+                        if as_of != previous:
+                            backtest_rollups_advance(after=previous, through=as_of)
+                        _scores_store(run, as_of)
+                        previous = as_of
+                        done += 1
+                        if progress:
+                            progress(done, len(dates))
+            table = run_feature_table(run)  # read once for the learning and the report
+            backtest_learned_set(run, table=table)
+            run.report = backtest_report(run, table=table)
+            del table
+        except Exception as exc:
+            # Recorded for admin and the API; the stored dates stay, so a rerun resumes after them.
+            BacktestRun.objects.filter(pk=run.pk).update(status=BacktestStatus.FAILED, error=str(exc)[:2000])
+            raise
+        run.status = BacktestStatus.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "finished_at", "report"])
+        logger.info("backtest %s done: %d dates", run.pk, len(dates))
+        return run
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKTEST_LOCK_KEY])
+
+
+class WeightsAdoptionError(Exception):
+    """Learned weights that cannot be adopted now; the message says why."""
+
+
+def learned_weights_adopt(*, created_by: str) -> int:
+    """Make the newest backtest's learned maxima the engine's risk weights; returns the new version.
+
+    A new customers.RiskWeights version (source "learned", who and when), activated in one
+    transaction: the next recompute scores with it, and ``spec_weights_restore`` (or "Make
+    active" on any version in admin) goes back in one click. Refused while no model was
+    fitted (fewer than MIN_CHURNS_FOR_TRUST churns) so a founder never adopts noise.
+    """
+    learned = learned_weights_latest()
+    if not learned:
+        raise WeightsAdoptionError(
+            f"No learned weights yet: a backtest with at least {settings.MIN_CHURNS_FOR_TRUST} recorded churns "
+            "fits them. Run `python manage.py backtest_risk` once enough churns are recorded."
+        )
+    version = risk_weights_create(
+        weights={signal: row["max_points"] for signal, row in learned.items()},
+        source=RiskWeightsSource.LEARNED,
+        created_by=created_by,
+        note="Adopted from the walk-forward backtest's learned model (Validation page).",
+        activate=True,
+    )
+    return version.version
+
+
+def spec_weights_restore() -> int:
+    """Go back to the spec's weights (the seeded default version); returns its version."""
+    default = RiskWeights.objects.filter(source=RiskWeightsSource.DEFAULT).order_by("version").first()
+    if default is None:
+        raise WeightsAdoptionError("The spec's default weights are missing: run `python manage.py migrate`.")
+    return risk_weights_activate(version=default.version).version
