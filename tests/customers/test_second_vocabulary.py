@@ -196,6 +196,18 @@ def test_no_founder_facing_text_names_a_type_the_product_does_not_have(ci_produc
         assert not SPEC_WORDS.search(re.sub(r'id="[^"]*"|class="[^"]*"', "", engine_part)), tenant_id
 
 
+def test_its_reasons_and_interventions_name_no_raw_field(ci_product, read_client):
+    # Issue 17: founder sentences with the numbers kept; the formulas (explanation) may name fields.
+    raw = re.compile(
+        r"stickiness_delta|risk_signal_strength|friction_weighted_score|days_since_investigation|events_7d"
+    )
+    at_risk = read_client.get("/ops/customers/at-risk?limit=10").json()
+    texts = [t for c in at_risk for t in _texts([c["primary_risk_reason"], c["secondary_signals"], c["interventions"]])]
+    texts += at_risk_checkin_lines(NOW)
+    assert len(texts) > 10
+    assert [t for t in texts if raw.search(t)] == []
+
+
 def test_a_role_edit_takes_effect_at_the_next_incremental_recompute(ci_product):
     # The founder decides a passed build is value too: quiet used it today, so it is not silent.
     EventType.objects.filter(name="build_passed").update(core_value=True)
