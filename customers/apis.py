@@ -78,7 +78,8 @@ class FounderInterventionSerializer(serializers.Serializer):
     expected_outcome = serializers.CharField()
     triggering_signals = serializers.ListField(
         child=serializers.CharField(),
-        help_text='Measured values that triggered it, e.g. "stickiness_delta 0.28 < 0.5".',
+        help_text="The measured values that triggered it, the plain fact first and the number kept, e.g. "
+        '"This week\'s use is 28% of normal (below 50%; ratio 0.28)".',
     )
 
 

@@ -2,7 +2,9 @@
 
 ``INTERVENTION_RULES`` holds the spec's table; ``interventions_build`` applies it to one
 tenant's facts (risk.py builds them) and quotes the measured values that triggered each
-intervention. Texts name the founder's labels; triggers name the product's type names.
+intervention. Every text is a founder's sentence in the tenant's name and the types' labels (issue 17);
+a trigger leads with the plain fact and keeps the measured number and the threshold
+("Risk signal 70 of 100: critical (60 or more)"), so it stays precise without naming a field.
 
 call (immediate): risk_level critical. email (today): stickiness_delta < 0.5.
 feature_help (this_week): no core-value event for more than 7 days (or never, while active).
@@ -61,8 +63,8 @@ CALL_RULE = InterventionRule(
     lambda f: f["risk_level"] == RiskLevel.CRITICAL,
     "Schedule 15-min call with customer",
     "{primary}",
-    "Learn what changed for them and agree on one concrete next step",
-    ((_always, "risk_signal_strength {strength:.0f} >= {critical:.0f} (critical)"),),
+    "You learn what changed for {account} and agree on one concrete next step",
+    ((_always, "Risk signal {strength:.0f} of 100: critical ({critical:.0f} or more)"),),
 )
 INTERVENTION_RULES: tuple[InterventionRule, ...] = (
     CALL_RULE,
@@ -71,11 +73,11 @@ INTERVENTION_RULES: tuple[InterventionRule, ...] = (
         "today",
         lambda f: f["delta"] is not None and f["delta"] < EMAIL_DELTA_THRESHOLD,
         "Send personalized check-in email",
-        "Engagement this week is {delta:.0%} of their usual weekly level",
-        "A reply that explains the drop, or renewed usage within a week",
+        "Usage at {account} this week is {delta_pct} of its usual weekly use",
+        "{account} replies to explain the drop, or its usage picks up within a week",
         (
-            (_always, "stickiness_delta {delta_text} < {email_threshold}"),
-            (_always, "stickiness_7d {s7_text} vs stickiness_30d {s30_text}"),
+            (_always, "This week's use is {delta_pct} of normal (below {email_threshold:.0%}; ratio {delta_text})"),
+            (_always, "Weighted use {s7_text} this week vs {s30_text} in a usual week (30-day average)"),
         ),
     ),
     InterventionRule(
@@ -85,7 +87,7 @@ INTERVENTION_RULES: tuple[InterventionRule, ...] = (
         "Send feature guide or walkthrough",
         "The last {last_core_label} at {account} was {days} days ago",
         "Someone at {account} uses {core_labels} again within 7 days",
-        ((_always, "no {core_names} in {days} days > {gap}"),),
+        ((_always, "No {core_labels} for {days} days (more than {gap})"),),
     ),
     InterventionRule(
         "feature_help",
@@ -94,18 +96,25 @@ INTERVENTION_RULES: tuple[InterventionRule, ...] = (
         "Send feature guide or walkthrough",
         "{account} uses the product but has never used {core_labels}",
         "A first {core_labels} within 7 days",
-        ((_always, "no {core_names} ever; {events_30d} events in 30 days"),),
+        ((_always, "No {core_labels} ever, though {events_30d} events came in the last 30 days"),),
     ),
     InterventionRule(
         "technical",
         "today",
         lambda f: _blocked(f) or _failing(f),
         "{technical_action}",
-        "Repeated blocks or failures are stopping their workflow",
-        "No repeated blocks or failures in the next 7 days",
+        "Repeated blocks or failures are getting in the way of {account_possessive} work",
+        "{account} works through the next 7 days without repeated blocks or failures",
         (
-            (_blocked, "{policy_blocks_7d} {blocked_names} in 7 days >= {blocked_threshold}"),
-            (_failing, "{failures_7d} {failure_names} in 7 days >= {failure_threshold}"),
+            (
+                _blocked,
+                "{policy_blocks_7d} blocked attempts in the last 7 days ({blocked_labels}; "
+                "{blocked_threshold} or more)",
+            ),
+            (
+                _failing,
+                "{failures_7d} failures in the last 7 days ({failure_labels}; {failure_threshold} or more)",
+            ),
         ),
     ),
     InterventionRule(
@@ -113,12 +122,13 @@ INTERVENTION_RULES: tuple[InterventionRule, ...] = (
         "this_week",
         lambda f: f["plan_usage_pct"] is not None and f["plan_usage_pct"] >= PRICING_USAGE_PCT,
         "Offer a plan that fits their usage before they hit the limit",
-        "{events_30d} events in 30 days on a plan of {limit}",
-        "An upgrade (expansion) instead of a blocked customer",
+        "{account} sent {events_30d} events in the last 30 days on a plan of {limit} a month",
+        "{account} upgrades (an expansion) instead of being blocked at the limit",
         (
             (
                 _always,
-                "events_30d {events_30d} = {plan_usage_pct:.0f}% of monthly_event_limit {limit} >= {pricing_pct:.0f}%",
+                "{plan_usage_pct:.0f}% of the monthly plan used: {events_30d} of {limit} events in 30 days "
+                "({pricing_pct:.0f}% or more)",
             ),
         ),
     ),
@@ -136,10 +146,10 @@ def intervention_render(rule: InterventionRule, facts: Facts) -> dict[str, Any]:
     }
 
 
-def call_intervention(*, reason: str) -> dict[str, Any]:
+def call_intervention(*, reason: str, account: str = "the customer") -> dict[str, Any]:
     """The call a critical tenant gets when something else (a matched playbook) made it critical."""
     return {
-        **intervention_render(CALL_RULE, {"primary": reason, "strength": 0, "critical": 0}),
+        **intervention_render(CALL_RULE, {"primary": reason, "strength": 0, "critical": 0, "account": account}),
         "triggering_signals": [reason],
     }
 

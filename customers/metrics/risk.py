@@ -37,7 +37,16 @@ from typing import Any
 
 from customers.metrics.interventions import interventions_build
 from customers.metrics.signals import TenantSignals
-from customers.metrics.texts import days_ago_text, fmt, text_render, vocabulary_facts
+from customers.metrics.texts import (
+    count_text,
+    day_text,
+    days_ago_text,
+    fmt,
+    pct_text,
+    possessive,
+    text_render,
+    vocabulary_facts,
+)
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
 from customers.metrics.vocabulary import SPEC_VOCABULARY, Vocabulary
 from customers.models import TenantKind
@@ -65,7 +74,8 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         50,
         "Silent churn",
         "Active in the last 7 days, but nobody has {core_done} for more than {gap} days.",
-        "Silent churn: no one at {account} has used {core_labels} for {days} days (other activity keeps arriving)",
+        "Nobody at {account} has {core_done} for {days} days, though other activity keeps arriving "
+        "({events_7d} events this week)",
         {"base": 25, "per_day": 3, "gap_days": CORE_VALUE_GAP_DAYS},
     ),
     RiskComponent(
@@ -74,14 +84,15 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         "Engagement decay",
         "This week's stickiness against the customer's own 30-day weekly baseline: {max_points:g} x (1 - delta) "
         "when it falls.",
-        "Engagement decay: stickiness_delta {delta_text} (7-day stickiness {s7:.2f} vs {s30:.2f} weekly baseline)",
+        "Usage this week is {delta_pct} of {account_possessive} normal (weighted use {s7:.2f} this week vs "
+        "{s30:.2f} in a usual week){decay_cause}",
     ),
     RiskComponent(
         "never_investigated",
         20,
         "Never {core_done}",
         "Active for more than a week, and no {core_labels} ever.",
-        "Never {core_done}: {account} uses the product ({events_30d} events in 30 days) but no {core_labels} ever",
+        "{account} uses the product ({events_30d} events in 30 days) but has never {core_done}",
         {"gap_days": CORE_VALUE_GAP_DAYS},
     ),
     RiskComponent(
@@ -89,7 +100,7 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         30,
         "Friction",
         "Weighted friction over 7 days (each session capped at 5, each day at 10), {per_unit:g} points per unit.",
-        "Friction: weighted score {score:.2f} in 7 days (top {top}, {friction_events} events)",
+        "{account} ran into {friction_events_text} in the last 7 days{top_text} (friction score {score:.2f})",
         {"per_unit": 3},
     ),
     RiskComponent(
@@ -97,7 +108,8 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         20,
         "Champion silent",
         "One user made most of the activity before this week and has gone quiet this week.",
-        "Champion silent: {champion} (the main user) has made no events in 7 days",
+        "{champion}, the main user at {account}, has gone quiet: nothing in the last 7 days after "
+        "{champion_prior_events} of {champion_prior_total} events in the month before",
         {"min_events": 10},
     ),
     RiskComponent(
@@ -105,10 +117,15 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         15,
         "Usage cliff",
         "Real events this week fell below half of last week's (with at least {min_previous} last week).",
-        "Usage cliff: {events_7d} events this week vs {events_prev_7d} last week",
+        "Activity at {account} fell to {events_7d} events this week from {events_prev_7d} last week (less than half)",
         {"ratio": 0.5, "min_previous": 10},
     ),
 )
+# The two secondary signals that are not components (they add no points), in the same words.
+PLAN_USAGE_REASON = (
+    "{account} has used {plan_usage_pct:.0f}% of its monthly event limit ({events_30d} of {limit} events in 30 days)"
+)
+RECENT_CHANGES_REASON = "Changed recently at {account}: {changes}"
 COMPONENTS_BY_NAME = {c.name: c for c in RISK_COMPONENTS}
 DEFAULT_WEIGHTS: dict[str, float] = {c.name: c.max_points for c in RISK_COMPONENTS}
 
@@ -213,11 +230,14 @@ def tenant_assess(
     recent = [(t, d) for t, d in signals.changes if 0 <= (as_of - d).days < RECENT_CHANGE_DAYS]
     recent.sort(key=lambda td: (td[1], td[0]), reverse=True)
     recent_changes = [f"{vocabulary.label(t)} {days_ago_text((as_of - d).days)}" for t, d in recent]
-    decay_correlation = _decay_correlation(signals, stickiness_delta=stickiness_delta, vocabulary=vocabulary)
+    decay_change = _decay_change(signals, stickiness_delta=stickiness_delta)
+    decay_correlation = _decay_correlation_text(decay_change, vocabulary=vocabulary)
+    account = signals.name or signals.tenant_id
 
     facts: dict[str, Any] = {
         **vocabulary_facts(vocabulary),
-        "account": signals.name or signals.tenant_id,
+        "account": account,
+        "account_possessive": possessive(account),
         "days": days_since,
         "gap": CORE_VALUE_GAP_DAYS,
         "age_days": age_days,
@@ -227,10 +247,19 @@ def tenant_assess(
         "s7": stickiness_7d,
         "s30": stickiness_30d,
         "delta_text": fmt(stickiness_delta or 0),
+        "delta_pct": pct_text(stickiness_delta or 0),
+        # "; it fell after the policy_change on 3 Nov": what the engine saw change before the fall.
+        "decay_cause": f"; it fell after the {vocabulary.label(decay_change[0])} on {day_text(decay_change[1])}"
+        if decay_change
+        else "",
         "score": signals.friction_weighted_score,
         "top": signals.top_friction_type or "-",
         "friction_events": signals.friction_events_7d,
+        "friction_events_text": count_text(signals.friction_events_7d, "friction event"),
+        "top_text": f", mostly {vocabulary.label(signals.top_friction_type)}" if signals.top_friction_type else "",
         "champion": signals.champion_user_id,
+        "champion_prior_events": signals.champion_prior_events,
+        "champion_prior_total": signals.champion_prior_total,
         "last_core_label": vocabulary.label(signals.last_investigation)
         if signals.last_investigation
         else vocabulary_facts(vocabulary)["core_labels"],
@@ -360,9 +389,13 @@ def tenant_assess(
     primary = scoring[0]["reason"] if scoring and is_customer else ""
     secondary = [c["reason"] for c in scoring[1:]] if is_customer else []
     if is_customer and plan_usage_pct is not None and plan_usage_pct >= PRICING_USAGE_PCT:
-        secondary.append(f"Plan usage at {plan_usage_pct:.0f}% of the monthly limit")
+        secondary.append(
+            text_render(
+                PLAN_USAGE_REASON, {**facts, "plan_usage_pct": plan_usage_pct, "limit": signals.monthly_event_limit}
+            )
+        )
     if is_customer and recent_changes:
-        secondary.append("Recent changes: " + ", ".join(recent_changes))
+        secondary.append(text_render(RECENT_CHANGES_REASON, {**facts, "changes": ", ".join(recent_changes)}))
 
     interventions = (
         interventions_build(
@@ -401,8 +434,9 @@ def tenant_assess(
     )
 
 
-def _decay_correlation(signals: TenantSignals, *, stickiness_delta: float | None, vocabulary: Vocabulary) -> str | None:
-    """The change closest before the 7-day stickiness began to fall (within 14 days), in words."""
+def _decay_change(signals: TenantSignals, *, stickiness_delta: float | None) -> tuple[str, date, date] | None:
+    """The change closest before the 7-day stickiness began to fall (within 14 days):
+    (its type, its day, the first day of the fall), or None."""
     if stickiness_delta is None or stickiness_delta >= 1 or signals.stickiness_peak_day is None:
         return None
     decline_start = signals.stickiness_peak_day + timedelta(days=1)
@@ -414,6 +448,14 @@ def _decay_correlation(signals: TenantSignals, *, stickiness_delta: float | None
     if not candidates:
         return None
     d, t = max(candidates)
+    return t, d, decline_start
+
+
+def _decay_correlation_text(change: tuple[str, date, date] | None, *, vocabulary: Vocabulary) -> str | None:
+    """The decay_correlation field: the change and the fall's first day, exact (ISO dates)."""
+    if change is None:
+        return None
+    t, d, decline_start = change
     gap = (decline_start - d).days
     when = "on the day" if gap == 0 else f"{gap} day{'s' if gap != 1 else ''} before"
     return (

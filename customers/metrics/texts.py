@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.db import connection
@@ -38,6 +39,28 @@ def days_ago_text(days: int) -> str:
 
 def fmt(value: float) -> str:
     return f"{value:.2f}"
+
+
+def pct_text(ratio: float) -> str:
+    """A ratio as a founder reads it: 0.04 -> "4%"; a fall to almost nothing still reads as a number."""
+    if 0 < ratio < 0.005:
+        return "under 1%"
+    return f"{ratio:.0%}"
+
+
+def count_text(count: int, noun: str) -> str:
+    """ "1 friction event", "4 friction events"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def day_text(day: date) -> str:
+    """A day in a sentence: "3 Nov" (the exact ISO date stays in the fields and the formulas)."""
+    return f"{day.day} {day:%b}"
+
+
+def possessive(name: str) -> str:
+    """ "Acme's", "Initech Labs'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def vocabulary_facts(vocabulary: Vocabulary) -> dict[str, str]:

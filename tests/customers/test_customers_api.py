@@ -54,10 +54,15 @@ def test_it_lists_customers_at_risk_strongest_first_with_interventions(metrics_d
     assert decay["stickiness_delta"] == 0.127
     assert decay["risk_level"] == "high"
     assert decay["risk_signal_strength"] == decay["risk_score"] == 54.3
-    assert decay["secondary_signals"][0] == "Usage cliff: 2 events this week vs 14 last week"
-    assert decay["primary_risk_reason"].startswith("Engagement decay")
+    assert (
+        decay["secondary_signals"][0]
+        == "Activity at decay fell to 2 events this week from 14 last week (less than half)"
+    )
+    assert decay["primary_risk_reason"].startswith(
+        "Usage this week is 13% of decay's normal (weighted use 0.70 this week vs 5.51"
+    )
     email = next(i for i in decay["interventions"] if i["intervention_type"] == "email")
-    assert email["triggering_signals"][0] == "stickiness_delta 0.13 < 0.5"
+    assert email["triggering_signals"][0] == "This week's use is 13% of normal (below 50%; ratio 0.13)"
     assert set(decay) >= {
         "tenant_id",
         "risk_level",
@@ -81,7 +86,7 @@ def test_it_lists_customers_at_risk_strongest_first_with_interventions(metrics_d
     assert policy["risk_signal_strength"] == 24.0
     assert policy["top_friction_type"] == "POLICY_BLOCK_REPEAT"
     technical = next(i for i in policy["interventions"] if i["intervention_type"] == "technical")
-    assert technical["triggering_signals"] == ["4 POLICY_BLOCK_REPEAT in 7 days >= 3"]
+    assert technical["triggering_signals"] == ["4 blocked attempts in the last 7 days (Policy block repeat; 3 or more)"]
 
     assert [c["tenant_id"] for c in read_client.get("/ops/customers/at-risk?limit=1").json()] == ["decay"]
 

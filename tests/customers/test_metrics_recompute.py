@@ -65,7 +65,7 @@ def test_it_marks_a_tenant_without_baseline_with_a_null_delta(metrics_db):
     assert (m.stickiness_7d, m.stickiness_30d, m.stickiness_delta, m.has_baseline) == (0, 0, None, False)
     # Active for 18 days, never an investigation: the legal-only pattern.
     assert m.risk_level == "medium"
-    assert m.primary_risk_reason.startswith("Never investigated")
+    assert m.primary_risk_reason == "legal uses the product (10 events in 30 days) but has never investigated"
 
 
 def test_it_caps_friction_per_session_and_per_day(metrics_db):
@@ -125,7 +125,9 @@ def test_it_finds_a_silent_champion_and_a_cliff(metrics_db):
     # champion 20 + cliff 15 + never investigated 20 (active for 19 days, no view or replay)
     assert m.risk_signal_strength == 55
     assert m.risk_level == "high"
-    assert m.primary_risk_reason.startswith("Never investigated")  # ties go to the earlier component
+    assert m.primary_risk_reason.startswith(
+        "team uses the product (25 events in 30 days)"
+    )  # ties go to the earlier component
 
 
 def test_it_lists_recent_changes_and_correlates_the_decay(metrics_db):

@@ -196,7 +196,7 @@ def test_it_exports_the_at_risk_list_as_csv(metrics_db, staff_client):
     assert decay["risk_level"] == "high" and decay["risk_signal_strength"] == "54.3"
     assert decay["stickiness_delta"] == "0.127"
     assert decay["first_intervention_priority"] == "today"
-    assert decay["triggering_signals"].startswith("stickiness_delta 0.13 < 0.5")
+    assert decay["triggering_signals"].startswith("This week's use is 13% of normal (below 50%; ratio 0.13)")
     assert decay["recent_changes"] == "policy_change 5 days ago"
     assert policy["friction_weighted_score"] == "8.0"
     assert policy["top_friction_type"] == "POLICY_BLOCK_REPEAT"
@@ -247,7 +247,7 @@ def test_it_shows_a_customer_with_charts_components_and_interventions(metrics_db
         assert f'<th scope="row">{name}<br>' in body
     # Issue 17: the founder sentence first, the figures one click away (<details>).
     assert (
-        '<summary class="small">The figures behind it</summary><p class="small muted">stickiness_delta 0.13 &lt; 0.5'
+        '<summary class="small">The figures behind it</summary><p class="small muted">This week&#x27;s use is 13% of normal'
         in body
     )
     assert "<summary>How it was computed</summary>" in body

@@ -61,11 +61,16 @@ def test_it_suggests_an_email_only_below_half_the_baseline():
     assert below.stickiness_delta == 0.48
     email = next(i for i in below.interventions if i["intervention_type"] == "email")
     assert email["priority"] == "today"
-    assert email["triggering_signals"] == ["stickiness_delta 0.48 < 0.5", "stickiness_7d 2.40 vs stickiness_30d 5.00"]
+    assert email["triggering_signals"] == [
+        "This week's use is 48% of normal (below 50%; ratio 0.48)",
+        "Weighted use 2.40 this week vs 5.00 in a usual week (30-day average)",
+    ]
     # 45 x (1 - 0.48) = 23.4 -> medium, primary reason is the decay.
     assert points(below, "engagement_decay") == 23.4
     assert below.risk_level == "medium"
-    assert below.primary_risk_reason.startswith("Engagement decay: stickiness_delta 0.48")
+    assert below.primary_risk_reason.startswith(
+        "Usage this week is 48% of acme's normal (weighted use 2.40 this week vs 5.00"
+    )
 
 
 def test_it_suggests_feature_help_after_more_than_seven_days_without_investigation():
@@ -84,12 +89,12 @@ def test_it_suggests_feature_help_after_more_than_seven_days_without_investigati
     assert nine.days_since_investigation == 9
     help_ = next(i for i in nine.interventions if i["intervention_type"] == "feature_help")
     assert help_["priority"] == "this_week"
-    assert help_["triggering_signals"] == ["no INCIDENT_VIEWED or REPLAY_COMPLETED in 9 days > 7"]
+    assert help_["triggering_signals"] == ["No Incident viewed or Replay completed for 9 days (more than 7)"]
     # silent churn: 25 + min(25, 3 x (9 - 7)) = 31 -> medium, and it is the primary reason.
     assert points(nine, "silent_churn") == 31
     assert nine.risk_signal_strength == 31
     assert nine.risk_level == "medium"
-    assert nine.primary_risk_reason.startswith("Silent churn")
+    assert nine.primary_risk_reason.startswith("Nobody at acme has investigated for 9 days")
 
 
 def test_it_counts_stopped_engagement_once_as_silent_churn():
@@ -117,7 +122,7 @@ def test_it_suggests_a_technical_review_from_three_policy_blocks():
     assert "technical" not in types(two)
     three = tenant_assess(signals(events_7d=3, policy_blocks_7d=3), as_of=AS_OF)
     technical = next(i for i in three.interventions if i["intervention_type"] == "technical")
-    assert technical["triggering_signals"] == ["3 POLICY_BLOCK_REPEAT in 7 days >= 3"]
+    assert technical["triggering_signals"] == ["3 blocked attempts in the last 7 days (Policy block repeat; 3 or more)"]
     assert technical["suggested_action"] == "Review and adjust policy config"
 
 
@@ -127,7 +132,9 @@ def test_it_suggests_pricing_at_ninety_percent_of_the_plan():
     assert "pricing" not in types(below)
     at_limit = tenant_assess(signals(events_30d=900, monthly_event_limit=1000), as_of=AS_OF)
     pricing = next(i for i in at_limit.interventions if i["intervention_type"] == "pricing")
-    assert pricing["triggering_signals"] == ["events_30d 900 = 90% of monthly_event_limit 1000 >= 90%"]
+    assert pricing["triggering_signals"] == [
+        "90% of the monthly plan used: 900 of 1000 events in 30 days (90% or more)"
+    ]
     no_limit = tenant_assess(signals(events_30d=10**6), as_of=AS_OF)
     assert no_limit.plan_usage_pct is None
 
@@ -161,7 +168,7 @@ def test_it_calls_a_critical_tenant_immediately_from_sixty_points(friction, expe
     if calls:
         assert result.interventions[0]["intervention_type"] == "call"
         assert result.interventions[0]["priority"] == "immediate"
-        assert result.interventions[0]["triggering_signals"] == ["risk_signal_strength 60 >= 60 (critical)"]
+        assert result.interventions[0]["triggering_signals"] == ["Risk signal 60 of 100: critical (60 or more)"]
 
 
 @pytest.mark.parametrize(
@@ -215,7 +222,7 @@ def test_it_flags_an_active_tenant_that_never_investigated_once_it_is_a_week_old
     legal_only = tenant_assess(signals(events_30d=40, events_7d=10, first_seen_at=at(date(2026, 3, 7))), as_of=AS_OF)
     assert points(legal_only, "never_investigated") == 20
     assert legal_only.risk_level == "medium"
-    assert legal_only.primary_risk_reason.startswith("Never investigated")
+    assert legal_only.primary_risk_reason == ("acme uses the product (40 events in 30 days) but has never investigated")
     assert types(legal_only) == ["feature_help"]
 
 

@@ -135,13 +135,14 @@ def test_silent_churn_is_found_from_the_products_core_value(ci_product):
     assert m.risk_signal_strength == 59.7
     assert m.risk_level == "high"
     assert m.primary_risk_reason == (
-        "Silent churn: no one at Quiet Corp has used Deploy shipped for 20 days (other activity keeps arriving)"
+        "Nobody at Quiet Corp has used Deploy shipped for 20 days, though other activity keeps arriving "
+        "(43 events this week)"
     )
     assert m.recent_changes == ["Pipeline edited 3 days ago"]
     assert [i["intervention_type"] for i in m.interventions] == ["feature_help"]
     help_ = m.interventions[0]
     assert help_["context"] == "The last Deploy shipped at Quiet Corp was 20 days ago"
-    assert help_["triggering_signals"] == ["no deploy_shipped in 20 days > 7"]
+    assert help_["triggering_signals"] == ["No Deploy shipped for 20 days (more than 7)"]
 
 
 def test_it_ranks_the_silent_churn_first_and_leaves_the_healthy_out(ci_product, read_client):
@@ -158,9 +159,11 @@ def test_the_blocked_signal_drives_friction_and_the_technical_intervention(ci_pr
     # 4 sessions x 2.5 = 10 (each under the session cap of 5; the day at its cap of 10): 3 x 10 = 30
     assert m.friction_weighted_score == 10.0
     assert m.risk_signal_strength == 30
-    assert m.primary_risk_reason == "Friction: weighted score 10.00 in 7 days (top quota_blocked, 4 events)"
+    assert m.primary_risk_reason == (
+        "Gridlock Inc ran into 4 friction events in the last 7 days, mostly Build quota reached (friction score 10.00)"
+    )
     technical = next(i for i in m.interventions if i["intervention_type"] == "technical")
-    assert technical["triggering_signals"] == ["4 quota_blocked in 7 days >= 3"]
+    assert technical["triggering_signals"] == ["4 blocked attempts in the last 7 days (Build quota reached; 3 or more)"]
     # The spec's words ("policy config") were written for its own blocked type, not this one.
     assert technical["suggested_action"] == "Review what keeps blocking them (Build quota reached)"
 
@@ -171,7 +174,7 @@ def test_an_account_that_never_used_the_core_value_is_named_in_its_words(ci_prod
     assert never["points"] == 20
     assert never["title"] == "Never used Deploy shipped"
     assert m.primary_risk_reason == (
-        "Never used Deploy shipped: Nocore Ltd uses the product (80 events in 30 days) but no Deploy shipped ever"
+        "Nocore Ltd uses the product (80 events in 30 days) but has never used Deploy shipped"
     )
     (help_,) = m.interventions
     assert help_["expected_outcome"] == "A first Deploy shipped within 7 days"
@@ -191,6 +194,18 @@ def test_no_founder_facing_text_names_a_type_the_product_does_not_have(ci_produc
         start = html.index('id="summary-title"')
         engine_part = html[start : html.index("</section>", html.index('id="interventions-title"'))]
         assert not SPEC_WORDS.search(re.sub(r'id="[^"]*"|class="[^"]*"', "", engine_part)), tenant_id
+
+
+def test_its_reasons_and_interventions_name_no_raw_field(ci_product, read_client):
+    # Issue 17: founder sentences with the numbers kept; the formulas (explanation) may name fields.
+    raw = re.compile(
+        r"stickiness_delta|risk_signal_strength|friction_weighted_score|days_since_investigation|events_7d"
+    )
+    at_risk = read_client.get("/ops/customers/at-risk?limit=10").json()
+    texts = [t for c in at_risk for t in _texts([c["primary_risk_reason"], c["secondary_signals"], c["interventions"]])]
+    texts += at_risk_checkin_lines(NOW)
+    assert len(texts) > 10
+    assert [t for t in texts if raw.search(t)] == []
 
 
 def test_a_role_edit_takes_effect_at_the_next_incremental_recompute(ci_product):

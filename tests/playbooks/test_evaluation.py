@@ -50,7 +50,9 @@ def test_it_matches_policy_friction_and_raises_the_tenant_into_the_at_risk_list(
     assert m.risk_level == "medium"  # raised by the playbook
     assert m.primary_risk_reason == "Playbook 'Repeatedly blocked' matched (medium): 3+ POLICY_BLOCK_REPEAT in 7 days"
     # The engine's own (sub-threshold) reason is kept as the first secondary signal.
-    assert m.secondary_signals[0] == "Friction: weighted score 5.00 in 7 days (top POLICY_BLOCK_REPEAT, 4 events)"
+    assert m.secondary_signals[0] == (
+        "blocked ran into 4 friction events in the last 7 days, mostly Policy block repeat (friction score 5.00)"
+    )
     match = PlaybookMatch.objects.get(tenant_id="blocked")
     assert match.measured == [{"condition": "3+ POLICY_BLOCK_REPEAT in 7 days", "metric": "event_count", "value": 4}]
     assert match.as_of == date(2026, 3, 15)
