@@ -33,13 +33,15 @@ SELECT md5(COALESCE(string_agg(concat_ws(',', name, category, friction_signal, f
 FROM events_eventtype
 """
 # Everything the metrics and their texts read: the registry's fields (roles and labels too), the
-# role wording and the active risk weights. A change recomputes every tenant at the next run.
+# role wording, the active risk weights and the version of the engine's text templates. A change
+# recomputes every tenant at the next run.
 METRICS_KEY_SQL = """
 SELECT md5(concat_ws('|',
     (SELECT string_agg(concat_ws(',', name, label, category, core_value, friction_signal, friction_weight,
             engagement_weight), ';' ORDER BY name) FROM events_eventtype),
     (SELECT string_agg(concat_ws(',', role, for_types, text), ';' ORDER BY role) FROM customers_role_wording),
-    (SELECT concat_ws(',', version, weights::text) FROM customers_risk_weights WHERE is_active)
+    (SELECT concat_ws(',', version, weights::text) FROM customers_risk_weights WHERE is_active),
+    'texts-' || %(texts_version)s::text
 )) AS key
 """
 
@@ -107,10 +109,16 @@ def vocabulary_current() -> Vocabulary:
     return vocabulary_from_rows(registry, wording)
 
 
+# Bump when the engine's text templates (risk.py, interventions.py, texts.py) change: the stored
+# rows hold rendered sentences, so an upgrade that rewords them recomputes every tenant once.
+TEXTS_VERSION = 2
+
+
 def registry_key_current() -> str:
-    """A fingerprint of everything a founder edits that the metrics read (see METRICS_KEY_SQL)."""
+    """A fingerprint of everything a founder edits that the metrics read (see METRICS_KEY_SQL),
+    and of the texts' version."""
     with connection.cursor() as cursor:
-        cursor.execute(METRICS_KEY_SQL)
+        cursor.execute(METRICS_KEY_SQL, {"texts_version": TEXTS_VERSION})
         return str(row_as_dict(cursor)["key"])
 
 
