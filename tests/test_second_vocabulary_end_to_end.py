@@ -175,8 +175,9 @@ def test_the_silent_churn_account_is_found_from_deals_won_and_named_in_those_wor
     assert points["engagement_decay"] == 12.1
     assert m.risk_signal_strength == 62.1
     assert m.risk_level == "critical"
+    # This week: 7 days x 3 deals created + the pipeline rename 4 days ago = 22 events.
     assert m.primary_risk_reason == (
-        "Silent churn: no one at Hush Ltd has used Deal won for 20 days (other activity keeps arriving)"
+        "Nobody at Hush Ltd has used Deal won for 20 days, though other activity keeps arriving (22 events this week)"
     )
     assert Playbook.objects.get(pk="silent_churn").matches.filter(tenant_id="hush").exists()
 
@@ -225,8 +226,8 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
 
     assert _leaks(texts) == {}
     # The product's own words are where they belong.
-    assert "no one at Hush Ltd has used Deal won for 20 days" in texts["/ops/customers/at-risk?limit=10"]
-    assert "no one at Hush Ltd has used Deal won for 20 days" in texts["/customers/hush/"]
+    assert "Nobody at Hush Ltd has used Deal won for 20 days" in texts["/ops/customers/at-risk?limit=10"]
+    assert "Nobody at Hush Ltd has used Deal won for 20 days" in texts["/customers/hush/"]
     assert "Hush Ltd" in texts["weekly check-in"]
     assert "7+ days since the last Deal won" in texts["/playbooks/silent_churn/"]
     assert "Seat limit reached" in texts["/playbooks/policy_friction/"]

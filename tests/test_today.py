@@ -108,7 +108,7 @@ def test_it_lists_whom_to_call_with_the_first_step_and_why(store, staff_client):
     # is its own playbook's first action, not one sentence for every critical customer (issue 17).
     assert "<strong>Day 0: Look for what changed</strong>" in call_list
     assert "because playbook &#x27;Engagement decay&#x27; matched" in call_list
-    assert "<strong>Day 0: Find the policy and decide whether the blocks are right</strong>" in call_list
+    assert "<strong>Day 0: Find what blocks them and decide whether the blocks are right</strong>" in call_list
     assert "because playbook &#x27;Repeatedly blocked&#x27; matched" in call_list
     assert call_list.count('data-state="to_call"') == 2
     assert '<td data-label="Playbook">Repeatedly blocked</td>' in call_list

@@ -82,7 +82,7 @@ def test_nobody_contacted_is_to_call_with_a_first_step_of_its_own_playbook(at_ri
     follow_ups = _follow_ups(staff_client)
     assert follow_ups["decay"]["state"] == "to_call" and follow_ups["decay"]["last_action"] is None
     assert follow_ups["decay"]["next_step"]["step"] == "Look for what changed"
-    assert follow_ups["policy"]["next_step"]["step"] == "Find the policy and decide whether the blocks are right"
+    assert follow_ups["policy"]["next_step"]["step"] == "Find what blocks them and decide whether the blocks are right"
 
 
 def test_a_logged_call_shows_what_was_done_and_the_next_step_with_its_due_day(at_risk, staff_client):
