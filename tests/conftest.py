@@ -105,6 +105,7 @@ def _reference_data_ensure() -> None:
         # (the engine reads roles, not names).
         importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
         importlib.import_module("events.migrations.0009_i15_engine_change_labels").seed(apps, None)
+        importlib.import_module("events.migrations.0012_change_labels_in_words").in_words(apps, None)
         importlib.import_module("events.migrations.0010_i15_registry_validation").integration_types_recategorise(
             apps, None
         )

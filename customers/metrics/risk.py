@@ -248,7 +248,7 @@ def tenant_assess(
         "s30": stickiness_30d,
         "delta_text": fmt(stickiness_delta or 0),
         "delta_pct": pct_text(stickiness_delta or 0),
-        # "; it fell after the policy_change on 3 Nov": what the engine saw change before the fall.
+        # "; it fell after the policy change on 3 Nov": what the engine saw change before the fall.
         "decay_cause": f"; it fell after the {vocabulary.label(decay_change[0])} on {day_text(decay_change[1])}"
         if decay_change
         else "",

@@ -129,7 +129,7 @@ def fold_registry_key_current() -> str:
         return str(row_as_dict(cursor)["key"])
 
 
-# The seeded default vocabulary (events/migrations 0002, 0008 and 0009, customers/migrations/0009),
+# The seeded default vocabulary (events/migrations 0002, 0008, 0009 and 0012, customers/migrations/0009),
 # for callers that assess hand-built signals without a database (tests, offline backtests). The
 # engine itself always passes vocabulary_current().
 SPEC_VOCABULARY = vocabulary_from_rows(
@@ -141,10 +141,10 @@ SPEC_VOCABULARY = vocabulary_from_rows(
             ("POLICY_BLOCK_REPEAT", "", EventCategory.FRICTION, False, FrictionSignal.BLOCKED),
             ("REPLAY_FAILED", "", EventCategory.FRICTION, False, FrictionSignal.SYSTEM_ISSUE),
             ("EXPORT_FAILED", "", EventCategory.FRICTION, False, FrictionSignal.SYSTEM_ISSUE),
-            ("POLICY_CHANGED", "policy_change", EventCategory.CHANGE, False, ""),
-            ("MODEL_SWITCHED", "model_switch", EventCategory.CHANGE, False, ""),
-            ("RATE_LIMIT_CHANGED", "rate_limit_change", EventCategory.CHANGE, False, ""),
-            ("PLAN_CHANGED", "plan_change", EventCategory.CHANGE, False, ""),
+            ("POLICY_CHANGED", "policy change", EventCategory.CHANGE, False, ""),
+            ("MODEL_SWITCHED", "model switch", EventCategory.CHANGE, False, ""),
+            ("RATE_LIMIT_CHANGED", "rate limit change", EventCategory.CHANGE, False, ""),
+            ("PLAN_CHANGED", "plan change", EventCategory.CHANGE, False, ""),
         ]
     ],
     [

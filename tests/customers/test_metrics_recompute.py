@@ -137,10 +137,10 @@ def test_it_lists_recent_changes_and_correlates_the_decay(metrics_db):
     metrics_db(events)
     metrics_recompute()
     m = metrics("pol")
-    assert m.recent_changes == ["policy_change 7 days ago"]
+    assert m.recent_changes == ["policy change 7 days ago"]
     # The 7-day stickiness peaked on 2026-03-07 (the last day with replays), fell from 2026-03-08.
     assert m.decay_correlation == (
-        "policy_change on 2026-03-08, on the day the 7-day stickiness began to fall (2026-03-08)"
+        "policy change on 2026-03-08, on the day the 7-day stickiness began to fall (2026-03-08)"
     )
     assert m.stickiness_delta == 0
 

@@ -197,7 +197,7 @@ def test_it_exports_the_at_risk_list_as_csv(metrics_db, staff_client):
     assert decay["stickiness_delta"] == "0.127"
     assert decay["first_intervention_priority"] == "today"
     assert decay["triggering_signals"].startswith("This week's use is 13% of normal (below 50%; ratio 0.13)")
-    assert decay["recent_changes"] == "policy_change 5 days ago"
+    assert decay["recent_changes"] == "policy change 5 days ago"
     assert policy["friction_weighted_score"] == "8.0"
     assert policy["top_friction_type"] == "POLICY_BLOCK_REPEAT"
 
@@ -234,7 +234,7 @@ def test_it_shows_a_customer_with_charts_components_and_interventions(metrics_db
     assert "<title>Stickiness: last 7 days against the 30-day weekly baseline, 60 days</title>" in body
     assert "<title>Daily friction score, 60 days (each day capped at 10)</title>" in body
     # The change event is marked on the stickiness chart (policy change 5 days ago: 10 Mar).
-    assert "<title>policy_change (10 Mar)</title>" in body
+    assert "<title>policy change (10 Mar)</title>" in body
     # Every component is listed with what it measures.
     for name in (
         "Silent churn",
@@ -251,7 +251,7 @@ def test_it_shows_a_customer_with_charts_components_and_interventions(metrics_db
         in body
     )
     assert "<summary>How it was computed</summary>" in body
-    assert "policy_change 5 days ago" in body
+    assert "policy change 5 days ago" in body
     assert 'class="status level-high">high risk</span>' in body
 
 

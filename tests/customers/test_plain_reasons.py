@@ -122,12 +122,12 @@ def test_the_decay_reason_keeps_its_numbers_and_names_the_change_before_the_fall
     # the day the fall began (peak 9 Mar).
     assert decayed.stickiness_delta == 0.0391
     assert decayed.decay_correlation == (
-        "model_switch on 2026-03-10, on the day the 7-day stickiness began to fall (2026-03-10)"
+        "model switch on 2026-03-10, on the day the 7-day stickiness began to fall (2026-03-10)"
     )
     decay = next(c for c in decayed.risk_components if c["signal"] == "engagement_decay")
     assert decay["reason"] == (
         "Usage this week is 4% of Acme's normal (weighted use 0.40 this week vs 10.23 in a usual week); "
-        "it fell after the model_switch on 10 Mar"
+        "it fell after the model switch on 10 Mar"
     )
     # The formula stays one click away, in the explanation.
     assert decay["explanation"].startswith("stickiness_delta 0.04 (0.40 this week vs 10.23 weekly over 30 days)")

@@ -250,10 +250,10 @@ def test_it_names_recent_changes_and_the_change_before_the_decay():
         ),
         as_of=AS_OF,
     )
-    assert result.recent_changes == ["model_switch today", "policy_change 3 days ago"]
+    assert result.recent_changes == ["model switch today", "policy change 3 days ago"]
     # Decline began 2026-03-12; the policy change that day is the closest before (the switch came after).
     assert result.decay_correlation == (
-        "policy_change on 2026-03-12, on the day the 7-day stickiness began to fall (2026-03-12)"
+        "policy change on 2026-03-12, on the day the 7-day stickiness began to fall (2026-03-12)"
     )
 
 
