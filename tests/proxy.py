@@ -101,11 +101,13 @@ SCRAPE_TIMEOUT_SECONDS = 5.0
 
 def _trickle(port: int, stop: threading.Event) -> None:
     """POST a body one byte every 0.25 s for TRICKLE_SECONDS (a phone on a bad network)."""
-    body = b'{"events": []}'.ljust(int(TRICKLE_SECONDS / 0.25), b" ")
+    # PostHog's /batch/ carries its key in the body, so the server must read the whole body before it
+    # can answer: a bearer key in a header would be refused at once and free the worker (issue 16's gate).
+    body = b'{"api_key": "oc_slow", "batch": []}'.ljust(int(TRICKLE_SECONDS / 0.25), b" ")
     with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
         conn.sendall(
-            b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer oc_slow\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+            b"POST /batch/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         for byte in body:
             if stop.is_set():
