@@ -58,6 +58,11 @@ class Metric:
     days_since: str = ""
     # ...or, for a role's types, in the product's words: "7+ days since the last Deploy shipped".
     days_since_role: str = ""
+    # Scalar metrics: what the founder reads ("this week's use below 50% of normal"); ``percent``
+    # shows a ratio threshold as a percentage, ``unit`` follows the threshold ("of 100").
+    reads_as: str = ""
+    percent: bool = False
+    unit: str = ""
 
 
 METRICS: dict[str, Metric] = {
@@ -80,9 +85,22 @@ METRICS: dict[str, Metric] = {
             "stickiness_delta",
             "stickiness_7d / stickiness_30d; NULL (never matches) without a 30-day baseline.",
             column="tm.stickiness_delta",
+            reads_as="this week's use",
+            percent=True,
+            unit=" of normal",
         ),
-        Metric("stickiness_7d", "Weighted engagement over the last 7 days.", column="tm.stickiness_7d"),
-        Metric("stickiness_30d", "Weighted engagement over 30 days / 4.3 (weekly).", column="tm.stickiness_30d"),
+        Metric(
+            "stickiness_7d",
+            "Weighted engagement over the last 7 days.",
+            column="tm.stickiness_7d",
+            reads_as="weighted use this week",
+        ),
+        Metric(
+            "stickiness_30d",
+            "Weighted engagement over 30 days / 4.3 (weekly).",
+            column="tm.stickiness_30d",
+            reads_as="weighted use in a usual week",
+        ),
         Metric(
             "days_since_investigation",
             "Days since the last core-value event (the registry's core_value types); NULL (never matches) if never.",
@@ -100,13 +118,27 @@ METRICS: dict[str, Metric] = {
             "friction_weighted_score",
             "Weighted friction over 7 days (sessions capped at 5, days at 10).",
             column="tm.friction_weighted_score",
+            reads_as="friction score over 7 days",
         ),
-        Metric("friction_events_7d", "Friction events over 7 days.", column="tm.friction_events_7d"),
-        Metric("risk_signal_strength", "The engine's additive heuristic (0-100).", column="tm.risk_signal_strength"),
+        Metric(
+            "friction_events_7d",
+            "Friction events over 7 days.",
+            column="tm.friction_events_7d",
+            reads_as="friction events in 7 days",
+        ),
+        Metric(
+            "risk_signal_strength",
+            "The engine's additive heuristic (0-100).",
+            column="tm.risk_signal_strength",
+            reads_as="risk signal",
+            unit=" of 100",
+        ),
         Metric(
             "plan_usage_pct",
             "Real events over 30 days as % of the plan's monthly limit; NULL without a limit.",
             column="tm.plan_usage_pct",
+            reads_as="plan used",
+            unit="% of the monthly limit",
         ),
     ]
 }
@@ -228,10 +260,18 @@ def condition_text(condition: ConditionLike, *, registry: Registry | None = None
             "==": f"exactly {t}",
         }[op]
         return f"{phrase} {noun} {window}"
-    if metric.days_since and op in (">=", ">"):
+    if metric.days_since:
         since = _days_since_noun(metric, registry)
-        return f"{t}+ days since {since}" if op == ">=" else f"more than {t} days since {since}"
-    return f"{metric.key} {op} {t}"
+        if op in (">=", ">"):
+            return f"{t}+ days since {since}" if op == ">=" else f"more than {t} days since {since}"
+        return f"{_DAYS_OPERATOR_WORDS[op]} {t} day{'s' if t != '1' else ''} since {since}"
+    value = f"{condition.threshold * 100:g}%" if metric.percent else t
+    return f"{metric.reads_as or metric.key} {_SCALAR_OPERATOR_WORDS[op]} {value}{metric.unit}"
+
+
+# How a comparison reads in a sentence ("this week's use below 50% of normal").
+_SCALAR_OPERATOR_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "exactly"}
+_DAYS_OPERATOR_WORDS = {"<": "fewer than", "<=": "at most", "==": "exactly"}
 
 
 def condition_problems(

@@ -122,7 +122,7 @@ def test_the_change_page_previews_the_tenants_that_match_now(admin_client):
         )
     body = admin_client.get("/admin/playbooks/playbook/engagement_decay/change/").content.decode()
     assert "1 tenant(s), evaluated live" in body
-    assert "/customers/sliding/" in body and "stickiness_delta &lt; 0.5: 0.3" in body
+    assert "/customers/sliding/" in body and "this week&#x27;s use below 50% of normal: 0.3" in body
     assert "/customers/steady/" not in body
 
 
@@ -133,7 +133,7 @@ def test_the_change_page_previews_the_tenants_that_match_now(admin_client):
         ("event_count", ">", 2, 1, "REPLAY_ABORTED", "more than 2 REPLAY_ABORTED in 1 day"),
         ("event_count", "==", 0, 30, "A,B,C", "no A, B or C in 30 days"),
         ("real_events", "<", 5, 14, "", "fewer than 5 real events in 14 days"),
-        ("stickiness_delta", "<", 0.5, None, "", "stickiness_delta < 0.5"),
+        ("stickiness_delta", "<", 0.5, None, "", "this week's use below 50% of normal"),
         ("days_since_investigation", ">=", 7, None, "", "7+ days since the last core-value event"),
         ("days_since_last_seen", ">", 3, None, "", "more than 3 days since the last real event"),
     ],

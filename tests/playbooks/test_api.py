@@ -48,7 +48,7 @@ def test_it_lists_the_five_seeded_playbooks_in_the_spec_shape(read_client):
     }
     assert body["policy_friction"]["trigger_conditions"] == ["3+ POLICY_BLOCK_REPEAT in 7 days"]
     assert body["abandonment"]["trigger_conditions"] == ["3+ REPLAY_ABORTED or EXPORT_ABORTED in 7 days"]
-    assert body["engagement_decay"]["trigger_conditions"] == ["stickiness_delta < 0.5"]
+    assert body["engagement_decay"]["trigger_conditions"] == ["this week's use below 50% of normal"]
     assert body["silent_churn"]["trigger_conditions"] == [
         "1+ real events in 7 days",
         "7+ days since the last Incident viewed or Replay completed",
