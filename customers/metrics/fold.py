@@ -34,6 +34,7 @@ from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_P
 from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
 from customers.models import MetricsState
+from events.cluster import prepared_transactions_settle
 
 # Day-level rollups keep this many days (the 60-day series plus its 6-day rolling lead-in,
 # with margin); older rows are pruned once a day and never folded again. This bounds the
@@ -218,6 +219,8 @@ def snapshot_take() -> tuple[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(SNAPSHOT_SQL)
         row = row_as_dict(cursor)
+    # On Citus, a transaction this snapshot calls finished may still be committing on a worker.
+    prepared_transactions_settle()
     return row["snapshot"], int(row["xmin"])
 
 
