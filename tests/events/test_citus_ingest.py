@@ -39,13 +39,13 @@ def _batch(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _worker_data_directory() -> tuple[int, str]:
+def _worker_data_directory() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0 ORDER BY nodeport LIMIT 1")
         (port,) = cursor.fetchone()
     with psycopg.connect(host="127.0.0.1", port=port, dbname="postgres", user="postgres") as worker:
         (data,) = worker.execute("SHOW data_directory").fetchone()
-    return port, data
+    return data
 
 
 def _restart(data: str) -> None:
@@ -60,7 +60,7 @@ def _restart(data: str) -> None:
 def test_http_ingest_stores_exactly_the_accepted_events_across_a_worker_restart(live_server, settings):
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 0
     _, raw = api_key_create(name="citus", scope="ingest")
-    port, data = _worker_data_directory()
+    data = _worker_data_directory()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {raw}"
     accepted = duplicates = refused = 0
