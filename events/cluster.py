@@ -47,6 +47,26 @@ def citus_present() -> bool:
     return cached[1]
 
 
+def citus_session_configure(sender=None, connection=None, **kwargs) -> None:
+    """On each new connection to a coordinator: run multi-shard writes over one connection per node.
+
+    A transaction that writes several shards of a table and then reads or writes them again (a
+    recompute, a playbook pass, a reference-table edit after a distributed read) otherwise fails
+    when Citus opened parallel connections for the first statement.
+    """
+    from django.db import connection as default
+
+    target = connection or default
+    if target.vendor != "postgresql":
+        return
+    with target.cursor() as cursor:
+        cursor.execute(CITUS_PRESENT_SQL)
+        present = cursor.fetchone() is not None
+        if present:
+            cursor.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
+    target._opsconsole_citus = (id(target.connection), present)
+
+
 def _prepared_now() -> set[tuple[int, str]]:
     with connection.cursor() as cursor:
         cursor.execute(PREPARED_ON_NODES_SQL)

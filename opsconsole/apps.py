@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -7,7 +8,10 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
+        from events.cluster import citus_session_configure
+
         post_migrate.connect(_distribute_after_migrate, sender=self)
+        connection_created.connect(citus_session_configure, dispatch_uid="opsconsole.citus_session")
 
 
 def _distribute_after_migrate(sender, using="default", **kwargs) -> None:

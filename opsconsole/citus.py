@@ -42,6 +42,11 @@ DISTRIBUTED = (
 )
 REFERENCE = (
     "events_eventtype",
+    # Read by the reclassification, which runs on every node: the keys, the rules, the identify traits.
+    "events_apikey",
+    "events_internaluserrule",
+    "events_useragentpattern",
+    "ops_user_profiles",
     "playbooks_playbook",
     "playbooks_triggercondition",
     "playbooks_playbookaction",

@@ -35,7 +35,7 @@ shared_buffers = 128MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-citus.shard_count = 8
+citus.shard_count = ${CITUS_SHARD_COUNT:-4}
 CONF
     fi
     if ! pg_isready -h 127.0.0.1 -p "$p" -q; then
