@@ -17,6 +17,9 @@ class OpsConsoleConfig(AppConfig):
 def _distribute_after_migrate(sender, using="default", **kwargs) -> None:
     # On a Citus coordinator every migrate (and so every fresh test database) ends distributed;
     # on plain PostgreSQL this is one catalog probe.
+    from django.conf import settings
+
     from opsconsole.citus import distribute
 
-    distribute()
+    if settings.CITUS_DISTRIBUTE_ON_MIGRATE:
+        distribute()

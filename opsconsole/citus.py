@@ -130,6 +130,7 @@ def distribute(*, stdout=None) -> list[str]:
             cursor.execute(f'ALTER TABLE {fk.table} DROP CONSTRAINT "{fk.name}"')
         for table in todo_reference:
             cursor.execute("SELECT create_reference_table(%s)", [table])
+            _local_rows_drop(cursor, table)
             done.append(f"{table}: reference table")
         for table in todo_distributed:
             _primary_key_with_tenant(cursor, table)
@@ -137,6 +138,7 @@ def distribute(*, stdout=None) -> list[str]:
             cursor.execute(
                 "SELECT create_distributed_table(%s, %s, colocate_with => %s)", [table, DISTRIBUTION_COLUMN, anchor]
             )
+            _local_rows_drop(cursor, table)
             done.append(f"{table}: distributed by {DISTRIBUTION_COLUMN}")
         for fk in fks:
             if foreign_key_kept(fk):
@@ -149,6 +151,12 @@ def distribute(*, stdout=None) -> list[str]:
         else:
             log.info("distribute: %s", line)
     return done
+
+
+def _local_rows_drop(cursor, table: str) -> None:
+    # Placing a table that holds rows copies them to the shards and leaves the originals in the
+    # coordinator's shell table, where they would only take disk.
+    cursor.execute("SELECT truncate_local_data_after_distributing_table(%s)", [table])
 
 
 def _primary_key_with_tenant(cursor, table: str) -> None:

@@ -4,6 +4,7 @@
 #   deploy/citus/cluster.sh stop
 # Three nodes on one box test correctness and measure overheads, not speed-up.
 # Ports: CITUS_PORT (coordinator, default 5440), then the next two for the workers. Data under CITUS_DIR (default var/citus).
+# Citus itself is built from the shared release source when pg_config's library directory lacks it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,7 +17,13 @@ psql_on() { local p=$1; shift; psql -h 127.0.0.1 -p "$p" -U postgres -v ON_ERROR
 
 start() {
   if [ ! -f "$(pg_config --pkglibdir)/citus.so" ]; then
-    bash ../shared/citus/install.sh
+    # The release source and its build script (CITUS_SOURCE, or the shared folder beside the checkout).
+    local source=${CITUS_SOURCE:-}
+    for candidate in "$source" ../shared/citus /work/shared/citus; do
+      [ -n "$candidate" ] && [ -f "$candidate/install.sh" ] && { source=$candidate; break; }
+    done
+    [ -f "$source/install.sh" ] || { echo "Citus is not installed and no install.sh was found (set CITUS_SOURCE)" >&2; exit 1; }
+    bash "$source/install.sh"
   fi
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
