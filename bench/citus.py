@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,17 @@ from bench.common import (
 from bench.recompute import digests, recompute_child
 
 CLUSTER = BASE_DIR / "deploy" / "citus" / "cluster.sh"
-CITUS_PORT = int(os.environ.get("CITUS_PORT", "5440"))
+# The bench starts its own cluster (its own port and scratch directory) and stops it afterwards,
+# so it never measures, or disturbs, a developer's cluster on the default port.
+CITUS_PORT = int(os.environ.get("BENCH_CITUS_PORT", "5460"))
+
+
+def _cluster(*args: str) -> None:
+    env = {**os.environ, "CITUS_PORT": str(CITUS_PORT), "CITUS_DIR": _CLUSTER_DIR}
+    subprocess.run([str(CLUSTER), *args], check=True, capture_output=True, env=env)
+
+
+_CLUSTER_DIR = ""
 
 
 @dataclass
@@ -65,11 +77,11 @@ def _citus_database(name: str) -> str:
     """A fresh database on every node of the local cluster, migrated (and so distributed)."""
     import psycopg
 
-    subprocess.run([str(CLUSTER), "start"], check=True, capture_output=True)
+    _cluster("start")
     for port in (CITUS_PORT, CITUS_PORT + 1, CITUS_PORT + 2):
         with psycopg.connect(f"postgres://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    subprocess.run([str(CLUSTER), "start", name], check=True, capture_output=True)
+    _cluster("start", name)
     url = f"postgres://postgres@127.0.0.1:{CITUS_PORT}/{name}"
     manage(["migrate", "--noinput", "-v", "0"], url)
     return url
@@ -147,6 +159,16 @@ def _measure(url: str, *, ingest_inputs: dict[str, Path], history: Path, new: Pa
 
 
 def run(*, events: int, new_events: int, tenants: int, ingest_events: int) -> CitusResult:
+    global _CLUSTER_DIR
+    _CLUSTER_DIR = tempfile.mkdtemp(prefix="opsconsole-bench-citus-")
+    try:
+        return _run(events=events, new_events=new_events, tenants=tenants, ingest_events=ingest_events)
+    finally:
+        _cluster("stop")
+        shutil.rmtree(_CLUSTER_DIR, ignore_errors=True)
+
+
+def _run(*, events: int, new_events: int, tenants: int, ingest_events: int) -> CitusResult:
     history = events_csv(count=events, tenants=tenants, seed=11, days=60, now=ANCHOR)
     new = events_csv(count=new_events, tenants=tenants, seed=12, days=2, now=ANCHOR)
     ingest_inputs = ingest.write_inputs(ingest_events, 13, OUT_DIR / "citus-ingest")[0]
