@@ -10,7 +10,7 @@ PORT ?= 8000
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test install lint bench bench-quick stop-db clean
+.PHONY: run test test-citus install lint bench bench-quick stop-db clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -40,6 +40,14 @@ run: install .env
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-citus: the suite again on a local three-node Citus cluster (deploy/citus/cluster.sh builds
+## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).
+CITUS_PORT ?= 5440
+test-citus: install
+	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start test_citus
+	DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
+	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ every read answered 2xx): it never asserts a timing.
 Sections: ingest (HTTP vs COPY), full recompute (vs the single-scan aggregate),
 incremental recompute of new events on two history sizes (vs COPYing them),
 reads (vs a trivial Django view, at many vs few tenants), the walk-forward backtest (vs one
-full rebuild), memory.
+full rebuild), Citus (a three-node cluster beside plain PostgreSQL), memory.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backtest, ingest, reads, recompute, soak
+from bench import backtest, citus, ingest, reads, recompute, soak
 from bench.common import BASE_DIR, BENCH_DB, base_database_url, database_drop, machine_description, scratch_database
 from bench.common import history_database as history_db
 
@@ -30,9 +30,10 @@ def _sizes(quick: bool) -> dict[str, int]:
     # "long_days": the third history, "large" events at "small"'s daily rate (ten times the days).
     if quick:
         return {"ingest": 20_000, "small": 20_000, "large": 60_000, "long_days": 180, "tenants": 200, "new": 5_000,
-                "few_tenants": 60, "few_events": 5_000, "duration": 2}  # fmt: skip
+                "few_tenants": 60, "few_events": 5_000, "duration": 2, "citus": 20_000, "citus_ingest": 5_000}  # fmt: skip
     return {"ingest": 200_000, "small": 1_000_000, "large": 10_000_000, "long_days": 600, "tenants": 10_000,
-            "new": 100_000, "few_tenants": 100, "few_events": 100_000, "duration": 30}  # fmt: skip
+            "new": 100_000, "few_tenants": 100, "few_events": 100_000, "duration": 30, "citus": 1_000_000,
+            "citus_ingest": 100_000}  # fmt: skip
 
 
 def _reads_database(history: int, tenants: int, *, keep_name: str | None = None) -> tuple[str, str]:
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, correctness only (CI)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads,backtest,soak"
+        "--skip", default="", help="comma-separated sections to skip: ingest,recompute,reads,backtest,citus,soak"
     )
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="length of the soak (make bench only)")
     args = parser.parse_args()
@@ -239,6 +240,13 @@ def main() -> None:
             ("Backtest: its last date's scores = the live engine's on that day", "yes" if not bt.mismatched else "NO", ""),
             ("Memory: backtest process peak RSS", f"{bt.peak_rss_mb:.0f} MB", "target ≤ 500 MB"),
         ]  # fmt: skip
+
+    # Citus: the same history on plain PostgreSQL and on a three-node cluster on this machine.
+    if "citus" not in skip:
+        result = citus.run(events=size["citus"], new_events=size["new"], tenants=size["tenants"],
+                           ingest_events=size["citus_ingest"])  # fmt: skip
+        failures.extend(citus.failures(result))
+        rows += citus.rows(result, size["citus_ingest"])
 
     # Soak (make bench only, not bench-quick): ingestion at half the measured maximum for
     # ten minutes with the recompute running, then sent = stored and the web worker's RSS.

@@ -243,7 +243,8 @@ CASE
   WHEN e.event_type IN (SELECT pv.name FROM events_eventtype pv WHERE pv.page_view)  -- hashed once per statement
        AND e.session_id <> '' AND e.occurred_at < %(quiet_before)s
        AND NOT EXISTS (SELECT 1 FROM ops_events o  -- o.session_id <> '' lets it use ops_events_session
-                       WHERE o.session_id = e.session_id AND o.session_id <> '' AND o.id <> e.id)
+                       WHERE o.session_id = e.session_id AND o.session_id <> '' AND o.id <> e.id
+                         AND o.tenant_id = e.tenant_id)  -- a session is one account's (and Citus joins on it)
     THEN 'single_page_visit'
   ELSE ''
 END
@@ -275,8 +276,8 @@ def _update_sql(where: str) -> str:
     return f"""
     UPDATE ops_events AS target
     SET exclusion_reason = c.reason, is_real = (c.reason = '')
-    FROM (SELECT e.id, {_REASON_SQL} AS reason {_REASON_FROM_SQL} WHERE {where.format(a="e")}) AS c
-    WHERE target.id = c.id AND {where.format(a="target")} AND target.exclusion_reason IS DISTINCT FROM c.reason
+    FROM (SELECT e.id, e.tenant_id, {_REASON_SQL} AS reason {_REASON_FROM_SQL} WHERE {where.format(a="e")}) AS c
+    WHERE target.id = c.id AND target.tenant_id = c.tenant_id AND {where.format(a="target")} AND target.exclusion_reason IS DISTINCT FROM c.reason
     """
 
 

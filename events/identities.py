@@ -82,27 +82,28 @@ WHERE ops_user_accounts.tenant_id <> EXCLUDED.tenant_id
 """
 # Uses the primary keys of ops_account_traits and customers_tenant. The product's name fills the
 # console's tenant name while the founder has not written another one (empty, or the product's
-# previous name), so a rename in the product shows and an edit in admin sticks.
+# previous name), so a rename in the product shows and an edit in admin sticks. Three statements
+# (the previous names, the traits, the tenants) rather than one with a CTE read inside ON CONFLICT,
+# which Citus cannot send to the node holding the row.
+_ACCOUNTS_PREVIOUS_SQL = "SELECT tenant_id, name FROM ops_account_traits WHERE tenant_id = ANY(%(tenants)s::text[])"
 _ACCOUNTS_UPSERT_SQL = """
-WITH incoming AS (
-    SELECT a->>0 AS tenant_id, COALESCE(a->>1, '') AS name, a->2 AS properties
-    FROM jsonb_array_elements(%(accounts)s::jsonb) AS a
-), previous AS (
-    SELECT t.tenant_id, t.name FROM ops_account_traits t JOIN incoming i USING (tenant_id)
-), traits AS (
-    INSERT INTO ops_account_traits (tenant_id, name, properties, updated_at)
-    SELECT tenant_id, name, properties, %(now)s FROM incoming ORDER BY tenant_id
-    ON CONFLICT (tenant_id) DO UPDATE SET
-        name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE ops_account_traits.name END,
-        properties = ops_account_traits.properties || EXCLUDED.properties,
-        updated_at = EXCLUDED.updated_at
-)
+INSERT INTO ops_account_traits (tenant_id, name, properties, updated_at)
+SELECT a->>0, COALESCE(a->>1, ''), a->2, %(now)s FROM jsonb_array_elements(%(accounts)s::jsonb) AS a ORDER BY 1
+ON CONFLICT (tenant_id) DO UPDATE SET
+    name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE ops_account_traits.name END,
+    properties = ops_account_traits.properties || EXCLUDED.properties,
+    updated_at = EXCLUDED.updated_at
+"""
+_ACCOUNT_TENANTS_INSERT_SQL = """
 INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
-SELECT i.tenant_id, i.name, 'customer', %(now)s, '' FROM incoming i ORDER BY i.tenant_id
-ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name
-WHERE EXCLUDED.name <> '' AND customers_tenant.name <> EXCLUDED.name
-  AND (customers_tenant.name = ''
-       OR customers_tenant.name = (SELECT p.name FROM previous p WHERE p.tenant_id = customers_tenant.tenant_id))
+SELECT x.tenant_id, x.name, 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[], %(names)s::text[]) AS x(tenant_id, name)
+ORDER BY 1
+ON CONFLICT (tenant_id) DO NOTHING
+"""
+_ACCOUNT_TENANTS_RENAME_SQL = """
+UPDATE customers_tenant t SET name = x.name
+FROM unnest(%(tenants)s::text[], %(names)s::text[], %(previous)s::text[]) AS x(tenant_id, name, previous)
+WHERE t.tenant_id = x.tenant_id AND x.name <> '' AND t.name <> x.name AND (t.name = '' OR t.name = x.previous)
 """
 # Uses the primary key of ops_user_accounts.
 _ACCOUNTS_OF_USERS_SQL = "SELECT user_id, tenant_id FROM ops_user_accounts WHERE user_id = ANY(%(users)s)"
@@ -154,7 +155,16 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
         if memberships:
             cursor.execute(_MEMBERSHIPS_UPSERT_SQL, {"memberships": _ENCODE(sorted(memberships.items())), "now": now})
         if accounts:
-            cursor.execute(_ACCOUNTS_UPSERT_SQL, {"accounts": _ENCODE(list(accounts.values())), "now": now})
+            ordered = sorted(accounts.values(), key=lambda a: a[0])
+            tenants, names = [a[0] for a in ordered], [a[1] or "" for a in ordered]
+            cursor.execute(_ACCOUNTS_PREVIOUS_SQL, {"tenants": tenants})
+            previous = dict(cursor.fetchall())
+            cursor.execute(_ACCOUNTS_UPSERT_SQL, {"accounts": _ENCODE(ordered), "now": now})
+            cursor.execute(_ACCOUNT_TENANTS_INSERT_SQL, {"tenants": tenants, "names": names, "now": now})
+            cursor.execute(
+                _ACCOUNT_TENANTS_RENAME_SQL,
+                {"tenants": tenants, "names": names, "previous": [previous.get(t) for t in tenants]},
+            )
     return internal_changed
 
 

@@ -251,7 +251,9 @@ class Event(models.Model):
     ``exclusion_reason``), which ``reclassify_events`` recomputes from the rules.
     """
 
-    event_id = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Client-supplied for idempotency.")
+    # Unique per account, not globally (ops_events_tenant_event below): Citus requires every unique key of a
+    # table distributed by tenant_id to include it, and a retry carries the same account as its first send.
+    event_id = models.UUIDField(default=uuid.uuid4, help_text="Client-supplied for idempotency (unique per account).")
     tenant_id = models.CharField(
         max_length=128, blank=True, help_text="Customer account; empty for a user-level event such as a signup."
     )
@@ -277,6 +279,10 @@ class Event(models.Model):
 
     class Meta:
         db_table = "ops_events"
+        constraints = [
+            # The ingest statement's ON CONFLICT (tenant_id, event_id) arbiter: a resend stores nothing twice.
+            models.UniqueConstraint(fields=["tenant_id", "event_id"], name="ops_events_tenant_event"),
+        ]
         indexes = [
             # Time-range scans over the whole table (full recompute, retention).
             BrinIndex(fields=["occurred_at"], name="ops_events_occurred_brin"),

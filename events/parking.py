@@ -17,19 +17,18 @@ from typing import Any
 from django.db import connection
 
 # Uses ops_events_parked (partial on exclusion_reason = 'unregistered', (event_type, occurred_at)):
-# the aggregate reads only parked rows, and each example is one backward probe of the same index.
+# the aggregate reads only parked rows, and each name's example is one backward probe of the same
+# index (a statement per name, which Citus runs as a top-1 on each shard).
 _UNREGISTERED_SQL = """
-SELECT p.event_type, p.events, p.first_seen, p.last_seen,
-       ex.event_id, ex.user_id, ex.tenant_id, ex.occurred_at, ex.metadata
-FROM (SELECT event_type, count(*) AS events, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
-      FROM ops_events WHERE exclusion_reason = 'unregistered'
-      GROUP BY event_type) p
-CROSS JOIN LATERAL (
-    SELECT e.event_id::text AS event_id, e.user_id, e.tenant_id, e.occurred_at, e.metadata
-    FROM ops_events e
-    WHERE e.exclusion_reason = 'unregistered' AND e.event_type = p.event_type
-    ORDER BY e.occurred_at DESC LIMIT 1
-) ex
+SELECT event_type, count(*) AS events, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
+FROM ops_events WHERE exclusion_reason = 'unregistered'
+GROUP BY event_type
+"""
+_EXAMPLE_SQL = """
+SELECT e.event_id::text AS event_id, e.user_id, e.tenant_id, e.occurred_at, e.metadata
+FROM ops_events e
+WHERE e.exclusion_reason = 'unregistered' AND e.event_type = %(name)s
+ORDER BY e.occurred_at DESC LIMIT 1
 """
 
 
@@ -58,6 +57,10 @@ def unregistered_event_types(*, limit: int = 100) -> list[UnregisteredName]:
         cursor.execute(_UNREGISTERED_SQL)
         columns = [c.name for c in cursor.description]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            cursor.execute(_EXAMPLE_SQL, {"name": row["event_type"]})
+            example_columns = [c.name for c in cursor.description]
+            row.update(dict(zip(example_columns, cursor.fetchone(), strict=True)))
     merged: dict[str, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (-r["events"], r["event_type"])):
         example = {

@@ -46,24 +46,14 @@ CURRENT_STATE_ROLES: tuple[str, ...] = (
     NorthStarRole.DECISION,
 )
 
-# First and last real event of the types of one role. The two scalar subqueries run once
-# per registered type of the role (usually one), each a top-1 probe of the partial index
-# ops_events_real_type_time: their predicate repeats the index's condition so the planner
-# can use it, and event_type = et.name is a parameter of each probe, not a scan.
-_CURRENT_STATE_SQL = """
-SELECT string_agg(et.name, ', ' ORDER BY et.created_at, et.name) AS event_types,
-       min(p.first_at) AS first_at,
-       max(p.last_at) AS last_at
-FROM events_eventtype et
-CROSS JOIN LATERAL (
-    SELECT (SELECT occurred_at FROM ops_events
-            WHERE event_type = et.name AND is_real AND NOT (user_id = '')
-            ORDER BY occurred_at ASC LIMIT 1) AS first_at,
-           (SELECT occurred_at FROM ops_events
-            WHERE event_type = et.name AND is_real AND NOT (user_id = '')
-            ORDER BY occurred_at DESC LIMIT 1) AS last_at
-) p
-WHERE et.north_star_role = %(role)s
+# The registered types of one role, in the order the page names them.
+_ROLE_TYPES_SQL = "SELECT name FROM events_eventtype WHERE north_star_role = %(role)s ORDER BY created_at, name"
+# First and last real event of one type: min and max become two top-1 probes of the partial index
+# ops_events_real_type_time (the predicate repeats the index's condition so the planner can use
+# it); on Citus each shard answers its own probes. One statement per type (a role has usually one).
+_TYPE_SPAN_SQL = """
+SELECT min(occurred_at) AS first_at, max(occurred_at) AS last_at FROM ops_events
+WHERE event_type = %(name)s AND is_real AND NOT (user_id = '')
 """
 
 
@@ -131,15 +121,22 @@ def current_state(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Days since the first and the last real event of each "Current State" role.
 
     ``event_type`` names the registered types of the role (comma-separated; null when no
-    type has it yet). One statement per role: see _CURRENT_STATE_SQL for the index it probes.
+    type has it yet). One statement per registered type: see _TYPE_SPAN_SQL for the index it probes.
     """
     now = now or timezone.now()
     rows: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
         for role in CURRENT_STATE_ROLES:
-            cursor.execute(_CURRENT_STATE_SQL, {"role": str(role)})
-            found = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
-            first_at, last_at = found["first_at"], found["last_at"]
+            cursor.execute(_ROLE_TYPES_SQL, {"role": str(role)})
+            names = [name for (name,) in cursor.fetchall()]
+            firsts, lasts = [], []
+            for name in names:
+                cursor.execute(_TYPE_SPAN_SQL, {"name": name})
+                first, last = cursor.fetchone()
+                firsts += [first] if first else []
+                lasts += [last] if last else []
+            first_at, last_at = min(firsts, default=None), max(lasts, default=None)
+            found = {"event_types": ", ".join(names) or None}
             rows.append(
                 {
                     "metric": str(role),

@@ -2,7 +2,7 @@
 
 The write path is set-based: a batch is validated in plain Python (no
 serializer per event), classified, and stored with one multi-row
-``INSERT ... SELECT FROM jsonb_array_elements(...) ON CONFLICT (event_id) DO NOTHING`` in the
+``INSERT ... SELECT FROM jsonb_array_elements(...) ON CONFLICT (tenant_id, event_id) DO NOTHING`` in the
 same transaction as the tenant upsert. When this returns, the rows are
 committed; resending the batch stores nothing twice.
 """
@@ -348,7 +348,7 @@ WITH batch AS (
     SELECT event_id, tenant_id, user_id, session_id, event_type, occurred_at,
            %(now)s, metadata, %(source_id)s, friction_signal, is_real, exclusion_reason
     FROM batch
-    ON CONFLICT (event_id) DO NOTHING
+    ON CONFLICT (tenant_id, event_id) DO NOTHING  -- ops_events_tenant_event
     RETURNING user_id, event_type, occurred_at, is_real
 ), real_users AS (
     -- The north star's real-user cache (events.models.RealUser), folded in the same
@@ -388,7 +388,7 @@ _BATCH_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enco
 def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> int:
     """Insert rows in one statement; returns how many were new (the rest were duplicates).
 
-    Two identical batches racing are safe: the unique index on event_id makes
+    Two identical batches racing are safe: the unique index on (tenant_id, event_id) makes
     the second insert wait for the first and then skip its rows.
     """
     if not rows:

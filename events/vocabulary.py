@@ -20,6 +20,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from events.cluster import citus_present
 from events.models import EventType
 from events.registry import Registry, event_type_registry
 
@@ -170,6 +171,31 @@ WHERE n.event_type IS NOT NULL
 """
 
 
+# The same loose index scan one probe at a time, for Citus (no recursive CTE over a distributed
+# table): each step is a top-1 probe of ops_events_real_type_time on every shard.
+_NEXT_NAME_SQL = """
+SELECT min(event_type) AS name FROM ops_events WHERE event_type > %(after)s AND is_real AND NOT (user_id = '')
+"""
+_NAME_LAST_SEEN_SQL = """
+SELECT max(occurred_at) AS last_seen FROM ops_events WHERE event_type = %(name)s AND is_real AND NOT (user_id = '')
+"""
+
+
+def _names_last_seen(cursor) -> list[tuple[str, object]]:
+    if not citus_present():
+        cursor.execute(_NAMES_LAST_SEEN_SQL)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
+    found, after = [], ""
+    while True:
+        cursor.execute(_NEXT_NAME_SQL, {"after": after})
+        (name,) = cursor.fetchone()
+        if name is None:
+            return found
+        cursor.execute(_NAME_LAST_SEEN_SQL, {"name": name})
+        found.append((name, cursor.fetchone()[0]))
+        after = name
+
+
 def vocabulary_mismatch(*, now: datetime | None = None) -> list[str]:
     """What Today's link to the Vocabulary page says: ``vocabulary_mismatch_reasons`` over the
     names real users sent in the window. Two cheap queries (the registry, and index probes per
@@ -177,12 +203,6 @@ def vocabulary_mismatch(*, now: datetime | None = None) -> list[str]:
     since = (now or timezone.now()) - timedelta(days=VOCABULARY_DAYS)
     registry = event_type_registry()
     with connection.cursor() as cursor:
-        cursor.execute(_NAMES_LAST_SEEN_SQL)
-        columns = [c.name for c in cursor.description]
-        recent = [
-            row["name"]
-            for row in (dict(zip(columns, r, strict=True)) for r in cursor.fetchall())
-            if row["last_seen"] >= since
-        ]
+        recent = [name for name, last_seen in _names_last_seen(cursor) if last_seen >= since]
     rows = [VocabularyRow(name=name, seen=None, event_type=registry.find(name)) for name in recent]
     return vocabulary_mismatch_reasons(Vocabulary(since=since, seen=rows, not_seen=[]))

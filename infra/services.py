@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from events.cluster import citus_present
 from events.models import Event
 from infra.models import ApiRequestCount, InfraSnapshot
 
@@ -112,21 +113,33 @@ class DatabaseSizes:
     events_row_estimate: int | None
 
 
+DATABASE_SIZES_SQL = """
+SELECT pg_database_size(current_database()) AS db_size,
+       coalesce(pg_total_relation_size(to_regclass('ops_events')), 0) AS events_bytes,
+       (SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('ops_events')) AS estimate
+"""
+# On Citus the coordinator holds only the tables' shells: the sizes are the sum over every node,
+# and the row estimate the sum of the shards' own (each node's catalog knows only its shards).
+CITUS_DATABASE_SIZES_SQL = """
+SELECT (SELECT sum(result::bigint) FROM run_command_on_all_nodes(
+            $$SELECT pg_database_size(current_database())$$) WHERE success) AS db_size,
+       citus_total_relation_size('ops_events') AS events_bytes,
+       (SELECT sum(greatest(result::bigint, 0)) FROM run_command_on_shards('ops_events',
+            $$SELECT reltuples::bigint FROM pg_class WHERE oid = '%s'::regclass$$) WHERE success) AS estimate
+"""
+
+
 def database_sizes_read() -> DatabaseSizes:
-    """Sizes straight from PostgreSQL's catalog functions (no table scan)."""
+    """Sizes straight from PostgreSQL's catalog functions (no table scan), summed over the nodes on Citus."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT pg_database_size(current_database()),
-                   coalesce(pg_total_relation_size(to_regclass('ops_events')), 0),
-                   (SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('ops_events'))
-            """
-        )
-        db_size, events_bytes, estimate = cursor.fetchone()
+        cursor.execute(CITUS_DATABASE_SIZES_SQL if citus_present() else DATABASE_SIZES_SQL)
+        columns = [c.name for c in cursor.description]
+        row = dict(zip(columns, cursor.fetchone(), strict=True))
+    estimate = row["estimate"]
     if estimate is None or estimate < EXACT_ROW_COUNT_BELOW:
         # reltuples is -1 for a table never analysed and lags on a young one.
         estimate = Event.objects.count()
-    return DatabaseSizes(int(db_size), int(events_bytes), int(estimate))
+    return DatabaseSizes(int(row["db_size"]), int(row["events_bytes"]), int(estimate))
 
 
 def events_brin_summarize() -> None:

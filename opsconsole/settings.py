@@ -377,6 +377,14 @@ METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
 if METRICS_RECOMPUTE_SHARDS < 1:
     raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
 
+# --- Citus (issue 20) ---
+# How long a fold waits for distributed transactions still committing on the workers before it
+# asks Citus to recover them, and then again before it gives up (the run fails; nothing is skipped).
+METRICS_CITUS_SETTLE_SECONDS = env.float("METRICS_CITUS_SETTLE_SECONDS", default=10.0)
+# On a Citus coordinator every migrate ends by distributing what is not distributed yet; switch it
+# off to choose the moment for a large database yourself (python manage.py distribute).
+CITUS_DISTRIBUTE_ON_MIGRATE = env.bool("CITUS_DISTRIBUTE_ON_MIGRATE", default=True)
+
 # --- Running it for real (issue 19) ---
 # The supervisor's record of the children it restarted (run_console; read by Today).
 SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / "run_console.json"))

@@ -66,6 +66,17 @@ _RANK_SQL = (
 TENANTS_EVALUATED_SQL = "SELECT count(*) AS n FROM ops_tenant_metrics"
 
 
+# The day rows of the matched tenants (ops_tenant_risk_day's primary key: tenant_id, day).
+RISK_DAY_PLAYBOOKS_SQL = (
+    "SELECT tenant_id, playbooks FROM ops_tenant_risk_day WHERE day = %(d)s AND tenant_id = ANY(%(tenants)s::text[])"
+)
+RISK_DAY_PLAYBOOKS_WRITE_SQL = """
+UPDATE ops_tenant_risk_day d SET playbooks = x.ids
+FROM unnest(%(tenants)s::text[], %(ids)s::jsonb[]) AS x(tenant_id, ids)
+WHERE d.tenant_id = x.tenant_id AND d.day = %(d)s
+"""
+
+
 class PlaybookInputError(ValueError):
     """Bad input to a service: ``errors`` maps field -> message (the API answers 400 with it)."""
 
@@ -233,13 +244,13 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
         return f" AND {dirty_tenants_sql(column)}" if scoped else ""
 
     with transaction.atomic(), connection.cursor() as cursor:
+        # Keys as one text array (tenant, unit separator, playbook): a comparison Citus pushes to each shard.
         cursor.execute(
             f"""
             DELETE FROM ops_playbook_match m
-            WHERE NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%s::jsonb) AS x(tenant_id text, playbook_id text)
-                              WHERE x.tenant_id = m.tenant_id AND x.playbook_id = m.playbook_id){scope("m.tenant_id")}
+            WHERE (m.tenant_id || chr(31) || m.playbook_id) <> ALL(%s::text[]){scope("m.tenant_id")}
             """,
-            [json.dumps(rows)],
+            [[f"{r['tenant_id']}\x1f{r['playbook_id']}" for r in rows]],
         )
         changed = cursor.rowcount
         # Whatever the scope: a customer churned since its last evaluation loses its matches now.
@@ -294,17 +305,20 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
             {"d": as_of},
         )
         days = cursor.rowcount
-        # A matched tenant is always at risk (raised above), so its day row exists.
-        cursor.execute(
-            """
-            UPDATE ops_tenant_risk_day d
-            SET playbooks = (SELECT COALESCE(jsonb_agg(DISTINCT v ORDER BY v), '[]'::jsonb)
-                             FROM jsonb_array_elements_text(d.playbooks || x.ids) v)
-            FROM jsonb_to_recordset(%(ids)s::jsonb) AS x(tenant_id text, ids jsonb)
-            WHERE d.tenant_id = x.tenant_id AND d.day = %(d)s
-            """,
-            {"d": as_of, "ids": json.dumps([{"tenant_id": t, "ids": ids} for t, ids in sorted(matched_ids.items())])},
-        )
+        # A matched tenant is always at risk (raised above), so its day row exists. The day's ids are
+        # merged here and written back by key (Citus runs no subquery in an UPDATE's SET).
+        if matched_ids:
+            cursor.execute(RISK_DAY_PLAYBOOKS_SQL, {"d": as_of, "tenants": sorted(matched_ids)})
+            merged = {
+                row[0]: sorted(
+                    set(json.loads(row[1]) if isinstance(row[1], str) else row[1]) | set(matched_ids[row[0]])
+                )
+                for row in cursor.fetchall()
+            }
+            cursor.execute(
+                RISK_DAY_PLAYBOOKS_WRITE_SQL,
+                {"d": as_of, "tenants": list(merged), "ids": [json.dumps(ids) for ids in merged.values()]},
+            )
         state.playbooks_key, state.as_of, state.evaluated_at = key, as_of, computed_at
         if scoped:
             state.tenants_evaluated = dirty_tenants_count()

@@ -14,6 +14,40 @@ from events.models import ApiKey
 from events.services import api_key_create
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# The second CI run sets it (a three-node Citus cluster, .ci/run); the session checks it is true.
+ON_CITUS = os.environ.get("OPSCONSOLE_TEST_CITUS") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what cannot run on this kind of server, and say so: nothing leaves the run unseen."""
+    kept, dropped = [], []
+    for item in items:
+        other = item.get_closest_marker("not_on_citus") if ON_CITUS else item.get_closest_marker("citus")
+        (dropped if other else kept).append((item, other))
+    if not dropped:
+        return
+    config.hook.pytest_deselected(items=[item for item, _ in dropped])
+    items[:] = [item for item, _ in kept]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        where = "on Citus (one server's plans or storage)" if ON_CITUS else "on plain PostgreSQL (they need Citus)"
+        reporter.write_line(f"{len(dropped)} test(s) deselected {where}:")
+        for item, marker in dropped:
+            why = (marker.args[0] if marker.args else marker.kwargs.get("why", "")) if ON_CITUS else "needs Citus"
+            reporter.write_line(f"  {item.nodeid}: {why}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_kind_checked(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """OPSCONSOLE_TEST_CITUS must say what the database is, or the deselection above would lie."""
+    from events.cluster import citus_present
+
+    with django_db_blocker.unblock():
+        actual = citus_present()
+    if actual != ON_CITUS:
+        pytest.exit(
+            f"OPSCONSOLE_TEST_CITUS={int(ON_CITUS)} but the test database {'is' if actual else 'is not'} Citus.", 2
+        )
 
 
 def skip_or_fail(reason: str) -> None:

@@ -34,6 +34,7 @@ from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_P
 from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
 from customers.models import MetricsState
+from events.cluster import citus_present, prepared_transactions_settle
 
 # Day-level rollups keep this many days (the 60-day series plus its 6-day rolling lead-in,
 # with margin); older rows are pruned once a day and never folded again. This bounds the
@@ -142,7 +143,7 @@ WITH agg AS MATERIALIZED (
     {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
 ), ins_summary AS (
     INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
-    {summary_select(summary_source, friction="join" if into_empty else "lateral")} ORDER BY g.day, g.tenant_id
+    {summary_select(summary_source, friction="join" if into_empty else ("scoped" if citus_present() else "lateral"))} ORDER BY g.day, g.tenant_id
     {upsert(f"ON CONFLICT (tenant_id, day) DO UPDATE SET {summary_add}, friction_score = EXCLUDED.friction_score")}
 ){mark}
 SELECT COALESCE(sum(n), 0) AS folded FROM agg
@@ -218,6 +219,8 @@ def snapshot_take() -> tuple[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(SNAPSHOT_SQL)
         row = row_as_dict(cursor)
+    # On Citus, a transaction this snapshot calls finished may still be committing on a worker.
+    prepared_transactions_settle()
     return row["snapshot"], int(row["xmin"])
 
 

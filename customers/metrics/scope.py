@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import connection
 
 from customers.metrics.rows import row_as_dict
+from events.cluster import citus_present
 
 # Up to this share of the tenants dirty, a run reaches them one by one through primary keys.
 DIRTY_LATERAL_MAX_SHARE = 0.25
@@ -64,7 +65,11 @@ def dirty_tenants_count() -> int:
 def dirty_scope() -> str:
     """How a query should reach the run's dirty tenants (tenant_rows_sql): one by one through the
     primary keys while they are a quarter of the tenants or fewer (an incremental run's busy
-    few), by one hash join over whole tables above that (a new day's run, where all are dirty)."""
+    few), by one hash join over whole tables above that (a new day's run, where all are dirty).
+    On Citus always the semi-join: it sends the dirty ids to each shard, where the lateral probe
+    of a coordinator temp table cannot go."""
+    if citus_present():
+        return "dirty"
     with connection.cursor() as cursor:
         cursor.execute(DIRTY_SHARE_SQL)
         counts = row_as_dict(cursor)

@@ -16,7 +16,7 @@ from django.db import connection
 
 from customers.metrics.interventions import call_intervention
 from customers.metrics.risk import TenantAssessment, tenant_assess
-from customers.metrics.rows import row_as_dict
+from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.vocabulary import vocabulary_current
@@ -186,48 +186,23 @@ def tenants_mark_stale(*, as_of: date, dirty_only: bool) -> int:
 
 
 # --- Raising a level (the playbooks hook) ------------------------------------------------------------
-LEVEL_RANK_SQL = (
-    "CASE {col}::text "
-    + " ".join(f"WHEN '{level.value}' THEN {rank}" for level, rank in RISK_LEVEL_RANK.items())
-    + " ELSE 0 END"
+# The rows a raise may touch: those carrying an earlier raise (in scope), and the raises' tenants.
+# Uses ops_tenant_metrics' primary key for the raises' tenants. The new values are worked out in
+# Python (raises are a few rows) and written back by key: one statement shape that plain PostgreSQL
+# and Citus (no non-immutable functions over a distributed row in an UPDATE) both run.
+_LEVELS_COLUMNS = (
+    "tm.tenant_id, tm.risk_level, tm.primary_risk_reason, tm.secondary_signals, tm.interventions, tm.unraised"
 )
-
-# A row raised at an earlier run and not rewritten by the engine in this one still carries that
-# raise. Where this run raises it differently or not at all, the engine's own values are put back
-# from ``unraised``. Uses ops_tenant_metrics' primary key per raise.
-LEVELS_UNRAISE_SQL = """
+LEVELS_RAISED_BEFORE_SQL = f"SELECT {_LEVELS_COLUMNS} FROM ops_tenant_metrics tm WHERE tm.unraised IS NOT NULL{{scope}}"
+LEVELS_RAISE_TENANTS_SQL = f"SELECT {_LEVELS_COLUMNS} FROM ops_tenant_metrics tm WHERE tm.tenant_id = ANY(%s::text[])"
+LEVELS_WRITE_SQL = """
 UPDATE ops_tenant_metrics tm
-SET risk_level = tm.unraised ->> 'risk_level',
-    primary_risk_reason = tm.unraised ->> 'primary_risk_reason',
-    secondary_signals = tm.unraised -> 'secondary_signals',
-    interventions = tm.unraised -> 'interventions',
-    unraised = NULL
-WHERE tm.unraised IS NOT NULL{scope}
-  AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(%(raises)s::jsonb) AS x(tenant_id text, level text, reason text)
-                  WHERE x.tenant_id = tm.tenant_id AND x.level = tm.risk_level
-                    AND (tm.primary_risk_reason = x.reason OR tm.secondary_signals ? x.reason))
-"""
-# Raise, never lower: every row then carries the engine's own level or a raise that holds. A raise
-# to critical adds the call (the spec's rule holds whichever path made the tenant critical).
-# Joins the raises to ops_tenant_metrics by its primary key.
-LEVELS_RAISE_SQL = """
-UPDATE ops_tenant_metrics tm
-SET risk_level = x.level,
-    primary_risk_reason = CASE WHEN tm.risk_level IS NULL THEN x.reason ELSE tm.primary_risk_reason END,
-    secondary_signals = CASE
-        WHEN tm.risk_level IS NOT NULL THEN tm.secondary_signals || jsonb_build_array(x.reason)
-        WHEN tm.primary_risk_reason <> '' THEN jsonb_build_array(tm.primary_risk_reason) || tm.secondary_signals
-        ELSE tm.secondary_signals END,
-    interventions = CASE
-        WHEN x.level = %(critical)s AND NOT tm.interventions @> '[{{"intervention_type": "call"}}]'
-        THEN jsonb_build_array(x.call) || tm.interventions
-        ELSE tm.interventions END,
-    -- What the engine computed, kept to undo the raise when it stops holding (above).
-    unraised = COALESCE(tm.unraised, jsonb_build_object(
-        'risk_level', tm.risk_level, 'primary_risk_reason', tm.primary_risk_reason,
-        'secondary_signals', tm.secondary_signals, 'interventions', tm.interventions))
-FROM jsonb_to_recordset(%(raises)s::jsonb) AS x(tenant_id text, level text, rank int, reason text, call jsonb)
-WHERE tm.tenant_id = x.tenant_id AND {rank} < x.rank
+SET risk_level = x.risk_level, primary_risk_reason = x.primary_risk_reason,
+    secondary_signals = x.secondary_signals, interventions = x.interventions, unraised = x.unraised
+FROM unnest(%(tenants)s::text[], %(levels)s::text[], %(primary)s::text[], %(secondary)s::jsonb[],
+            %(interventions)s::jsonb[], %(unraised)s::jsonb[])
+     AS x(tenant_id, risk_level, primary_risk_reason, secondary_signals, interventions, unraised)
+WHERE tm.tenant_id = x.tenant_id
 """
 
 
@@ -247,23 +222,105 @@ def tenant_levels_raise(*, raises: list[LevelRaise], dirty_only: bool = False) -
     only the rows the run rewrote are considered for the undo (the others' raises still
     hold: their inputs are unchanged). Returns how many rows were raised.
     """
-    payload = json.dumps(
-        [
-            {
-                "tenant_id": r.tenant_id,
-                "level": r.level,
-                "rank": RISK_LEVEL_RANK.get(RiskLevel(r.level), 0),
-                "reason": r.reason,
-                "call": call_intervention(reason=r.reason),
-            }
-            for r in raises
-        ]
-    )
     scope = f" AND {dirty_tenants_sql('tm.tenant_id')}" if dirty_only else ""
     with connection.cursor() as cursor:
-        cursor.execute(LEVELS_UNRAISE_SQL.format(scope=scope), {"raises": payload})
-        cursor.execute(
-            LEVELS_RAISE_SQL.format(rank=LEVEL_RANK_SQL.format(col="tm.risk_level")),
-            {"raises": payload, "critical": RiskLevel.CRITICAL.value},
+        cursor.execute(LEVELS_RAISED_BEFORE_SQL.format(scope=scope))
+        rows = {row["tenant_id"]: _decoded(row, undo_candidate=True) for row in rows_as_dicts(cursor)}
+        cursor.execute(LEVELS_RAISE_TENANTS_SQL, [sorted({r.tenant_id for r in raises} - set(rows))])
+        rows.update({row["tenant_id"]: _decoded(row, undo_candidate=False) for row in rows_as_dicts(cursor)})
+    written: dict[str, dict[str, Any]] = {}
+    for tenant_id, row in rows.items():
+        # A row raised earlier and not rewritten by the engine since still carries that raise:
+        # where this run raises it differently or not at all, the engine's own values come back.
+        if not row["undo_candidate"]:
+            continue
+        holds = any(
+            r.tenant_id == tenant_id
+            and r.level == row["risk_level"]
+            and (row["primary_risk_reason"] == r.reason or r.reason in (row["secondary_signals"] or []))
+            for r in raises
         )
-        return cursor.rowcount
+        if not holds:
+            u = row["unraised"]
+            written[tenant_id] = row = {
+                "tenant_id": tenant_id, "risk_level": u.get("risk_level"),
+                "primary_risk_reason": u.get("primary_risk_reason"), "secondary_signals": u.get("secondary_signals"),
+                "interventions": u.get("interventions"), "unraised": None,
+            }  # fmt: skip
+            rows[tenant_id] = row
+    raised = 0
+    for r in _strongest_per_tenant(raises):
+        row = rows.get(r.tenant_id)
+        if row is None or _rank(row["risk_level"]) >= _rank(r.level):
+            continue
+        written[r.tenant_id] = rows[r.tenant_id] = _raised(row, r)
+        raised += 1
+    if written:
+        values = list(written.values())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                LEVELS_WRITE_SQL,
+                {
+                    "tenants": [v["tenant_id"] for v in values],
+                    "levels": [v["risk_level"] for v in values],
+                    "primary": [v["primary_risk_reason"] for v in values],
+                    "secondary": [_json(v["secondary_signals"]) for v in values],
+                    "interventions": [_json(v["interventions"]) for v in values],
+                    "unraised": [_json(v["unraised"]) for v in values],
+                },
+            )
+    return raised
+
+
+def _decoded(row: dict[str, Any], *, undo_candidate: bool) -> dict[str, Any]:
+    # Django's psycopg connection hands jsonb back as text.
+    for column in ("secondary_signals", "interventions", "unraised"):
+        if isinstance(row[column], str):
+            row[column] = json.loads(row[column])
+    return {**row, "undo_candidate": undo_candidate}
+
+
+def _rank(level: str | None) -> int:
+    try:
+        return RISK_LEVEL_RANK.get(RiskLevel(level), 0) if level else 0
+    except ValueError:
+        return 0
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _strongest_per_tenant(raises: list[LevelRaise]) -> list[LevelRaise]:
+    """One raise per tenant, the highest level (the first given among equals)."""
+    best: dict[str, LevelRaise] = {}
+    for r in raises:
+        if r.tenant_id not in best or _rank(r.level) > _rank(best[r.tenant_id].level):
+            best[r.tenant_id] = r
+    return list(best.values())
+
+
+def _raised(row: dict[str, Any], r: LevelRaise) -> dict[str, Any]:
+    """The row after raising it to ``r.level``: what LEVELS_RAISE did, with the engine's values kept to undo it."""
+    secondary = list(row["secondary_signals"] or [])
+    interventions = list(row["interventions"] or [])
+    if row["risk_level"] is not None:
+        secondary = [*secondary, r.reason]
+    elif row["primary_risk_reason"]:
+        secondary = [row["primary_risk_reason"], *secondary]
+    if r.level == RiskLevel.CRITICAL.value and not any(i.get("intervention_type") == "call" for i in interventions):
+        interventions = [call_intervention(reason=r.reason), *interventions]
+    unraised = row["unraised"]
+    if unraised is None:
+        unraised = {
+            "risk_level": row["risk_level"], "primary_risk_reason": row["primary_risk_reason"],
+            "secondary_signals": row["secondary_signals"], "interventions": row["interventions"],
+        }  # fmt: skip
+    return {
+        "tenant_id": row["tenant_id"],
+        "risk_level": r.level,
+        "primary_risk_reason": r.reason if row["risk_level"] is None else row["primary_risk_reason"],
+        "secondary_signals": secondary,
+        "interventions": interventions,
+        "unraised": unraised,
+    }

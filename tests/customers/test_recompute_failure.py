@@ -58,6 +58,9 @@ def _unrefuse() -> None:
         cursor.execute("DROP TRIGGER test_refuse_metrics ON ops_tenant_metrics")
 
 
+@pytest.mark.not_on_citus(
+    "makes the write fail with a trigger on ops_tenant_metrics, and Citus refuses triggers on distributed tables"
+)
 def test_a_failing_recompute_is_named_on_today_in_the_alert_and_in_prometheus(
     refusing_metrics: None, staff_client: Any, settings: Any
 ) -> None:

@@ -168,6 +168,9 @@ def test_it_takes_no_snapshot_while_another_is_being_taken():
         other.close()
 
 
+@pytest.mark.not_on_citus(
+    "reads one server's EXPLAIN of the BRIN index; on Citus the index lives on the shards, summarised by autosummarize there"
+)
 def test_the_24_hour_event_count_can_use_the_received_at_brin_index():
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -196,6 +199,9 @@ def _heap_blocks_read_for_last_day(now: datetime) -> int:
     return heap_blocks(plan)
 
 
+@pytest.mark.not_on_citus(
+    "summarises the coordinator's BRIN index and reads its EXPLAIN; the shards' indexes are the workers'"
+)
 @pytest.mark.django_db(transaction=True)
 @time_machine.travel(NOW, tick=False)
 def test_the_snapshot_summarises_the_brin_index_so_the_count_reads_only_the_last_day():
