@@ -149,6 +149,44 @@ def _text_problem(value: str) -> str | None:
     return None
 
 
+_TENANT_MAX, _USER_MAX, _SESSION_MAX, _TYPE_MAX = (
+    MAX_LENGTHS[k] for k in ("tenant_id", "user_id", "session_id", "event_type")
+)
+
+
+def _texts_common(item: dict[str, Any]) -> dict[str, str] | None:
+    """The four text fields of the common event (strings or absent, within their limits,
+    ASCII without NUL: one check over the four), or None when any needs the field-by-field
+    checks and their messages. A missing event_type always takes the long way (its error)."""
+    tenant_id = item.get("tenant_id")
+    tenant_id = "" if tenant_id is None else tenant_id
+    user_id = item.get("user_id")
+    user_id = "" if user_id is None else user_id
+    session_id = item.get("session_id")
+    session_id = "" if session_id is None else session_id
+    event_type = item.get("event_type")
+    if not (
+        event_type.__class__ is str
+        and tenant_id.__class__ is str
+        and user_id.__class__ is str
+        and session_id.__class__ is str
+        and len(tenant_id) <= _TENANT_MAX
+        and len(user_id) <= _USER_MAX
+        and len(session_id) <= _SESSION_MAX
+        and len(event_type) <= _TYPE_MAX
+    ):
+        return None
+    joined = tenant_id + user_id + session_id + event_type
+    if not joined.isascii() or "\x00" in joined:
+        return None
+    return {
+        "tenant_id": tenant_id.strip(),
+        "user_id": user_id.strip(),
+        "session_id": session_id.strip(),
+        "event_type": event_type,
+    }
+
+
 # Built once: json.dumps with non-default options builds a new encoder on every call.
 _METADATA_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -247,24 +285,26 @@ def event_row_validate(
         except ValueError:
             errors["event_id"] = [f"'{raw_id[:40]}' is not a valid UUID."]
 
-    texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
-    for name in texts:
-        value = item.get(name)
-        if value is None:
-            if name == "event_type":
-                errors[name] = ["This field is required."]
-            continue
-        if value.__class__ is not str:
-            errors[name] = [f"Must be a string, not {type(value).__name__}."]
-            continue
-        if len(value) > MAX_LENGTHS[name]:
-            errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
-            continue
-        problem = _text_problem(value)
-        if problem:
-            errors[name] = [f"It {problem}"]
-            continue
-        texts[name] = value if name == "event_type" else value.strip()
+    texts = _texts_common(item)
+    if texts is None:
+        texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
+        for name in texts:
+            value = item.get(name)
+            if value is None:
+                if name == "event_type":
+                    errors[name] = ["This field is required."]
+                continue
+            if value.__class__ is not str:
+                errors[name] = [f"Must be a string, not {type(value).__name__}."]
+                continue
+            if len(value) > MAX_LENGTHS[name]:
+                errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
+                continue
+            problem = _text_problem(value)
+            if problem:
+                errors[name] = [f"It {problem}"]
+                continue
+            texts[name] = value if name == "event_type" else value.strip()
 
     event_type = texts["event_type"]
     friction_signal = ""
