@@ -44,8 +44,9 @@ from events.services import (
 )
 
 FORMATS = ("native", "posthog", "segment", "csv")
-# Rows per batch: one transaction each (the checkpoint moves with it). Measured: 5,000 rows
-# spread the per-batch work (a commit, the identity and lookup statements) over more events.
+# Rows per batch: one transaction each (the checkpoint moves with it). 5,000 (was 2,000) spreads
+# the per-batch work (a commit, the identity and lookup statements) over more events; two
+# batches are in memory at a time (one stored, one parsed ahead).
 IMPORT_BATCH_ROWS = 5000
 # Bytes of the file's head that, with its path and size, identify it for resuming.
 FILE_KEY_HEAD_BYTES = 64 * 1024
