@@ -28,11 +28,12 @@ import http.client
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlparse
@@ -60,44 +61,60 @@ ENDPOINTS = {"native": "/api/v1/events", "posthog": "/batch/", "segment": "/v1/b
 
 @dataclass
 class PathResult:
-    """One ingestion path over all rounds: seconds, events accepted, rows stored, duplicate rows."""
+    """One ingestion path over all rounds: events accepted, rows stored, duplicate rows, and
+    per round its rate and its ratio to the COPY of the same rows in the same round."""
 
     seconds: float = 0.0
     accepted: int = 0
     rows: int = 0
     duplicate_rows: int = 0
+    round_rates: list[float] = field(default_factory=list)
+    round_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.round_rates)
+
+    @property
+    def ratio(self) -> float:
+        """The median of the rounds' ratios (each taken side by side with its own COPY)."""
+        return statistics.median(self.round_ratios)
+
+    def ratios_text(self) -> str:
+        return ", ".join(f"{r:.2f}" for r in self.round_ratios)
 
 
 @dataclass
 class IngestResult:
     events: int
-    copy_seconds: float
-    http_seconds: float
-    accepted: int
-    rows_after_http: int
-    duplicate_rows: int
+    copy_rates: list[float]
     web_peak_rss_mb: float
     senders: int
-    # posthog, segment (HTTP) and import (events_import of JSONL), each against the same COPY.
+    # native, posthog, segment (HTTP) and import (events_import of JSONL), each against the same COPY.
     paths: dict[str, PathResult]
+    # import_events of a larger file (1,000,000 events in make bench) against COPY of the same rows.
+    large_import: LargeImportResult | None = None
 
     def rate(self, path: str) -> float:
-        return self.events / self.paths[path].seconds
+        return self.paths[path].rate
 
     def path_ratio(self, path: str) -> float:
-        return self.rate(path) / self.copy_rate
+        return self.paths[path].ratio
 
     @property
     def copy_rate(self) -> float:
-        return self.events / self.copy_seconds
+        return statistics.median(self.copy_rates)
 
     @property
-    def http_rate(self) -> float:
-        return self.events / self.http_seconds
+    def rounds(self) -> int:
+        return len(self.copy_rates)
 
-    @property
-    def ratio(self) -> float:
-        return self.http_rate / self.copy_rate
+
+@dataclass
+class LargeImportResult:
+    events: int
+    copy_rates: list[float]
+    path: PathResult
 
 
 def _posthog_event(event: dict[str, object], metadata: dict[str, str]) -> dict[str, object]:
@@ -113,9 +130,15 @@ def _segment_message(event: dict[str, object], metadata: dict[str, str]) -> dict
                         "userAgent": metadata["user_agent"]}}  # fmt: skip
 
 
-def write_inputs(count: int, seed: int, directory: Path, *, rounds: int = 1) -> list[dict[str, Path]]:
+KINDS = ("csv", "native", "posthog", "segment", "import")
+
+
+def write_inputs(
+    count: int, seed: int, directory: Path, *, rounds: int = 1, kinds: tuple[str, ...] = KINDS
+) -> list[dict[str, Path]]:
     """The events as ``rounds`` sets of inputs (CSV for COPY; native, PostHog and Segment
-    batch bodies, one per line; native JSONL for the import), whole batches each."""
+    batch bodies, one per line; native JSONL for the import), whole batches each.
+    ``kinds`` limits which are written (the large import needs only the CSV and the JSONL)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = now_utc()
     signals = {"REPLAY_ABORTED": "friction", "EXPORT_ABORTED": "friction", "POLICY_BLOCK_REPEAT": "friction",
@@ -125,16 +148,19 @@ def write_inputs(count: int, seed: int, directory: Path, *, rounds: int = 1) -> 
     metadata = {"user_agent": "Mozilla/5.0 (X11; Linux x86_64)"}
     metadata_json = json.dumps(metadata)
     batches_per_round = max(1, -(-count // BATCH) // rounds)
-    kinds = ("csv", "native", "posthog", "segment", "import")
     paths = [{kind: directory / f"{kind}-{i}.{'csv' if kind == 'csv' else 'jsonl'}" for kind in kinds}
              for i in range(rounds)]  # fmt: skip
     files = [{kind: open(path, "w", newline="") for kind, path in round_paths.items()} for round_paths in paths]
 
     def flush(round_files: dict[str, TextIO], batch: list[dict[str, object]]) -> None:
-        round_files["native"].write(json.dumps({"events": batch}) + "\n")
-        round_files["posthog"].write(json.dumps({"batch": [_posthog_event(e, metadata) for e in batch]}) + "\n")
-        round_files["segment"].write(json.dumps({"batch": [_segment_message(e, metadata) for e in batch]}) + "\n")
-        round_files["import"].write("".join(json.dumps(e) + "\n" for e in batch))
+        if "native" in round_files:
+            round_files["native"].write(json.dumps({"events": batch}) + "\n")
+        if "posthog" in round_files:
+            round_files["posthog"].write(json.dumps({"batch": [_posthog_event(e, metadata) for e in batch]}) + "\n")
+        if "segment" in round_files:
+            round_files["segment"].write(json.dumps({"batch": [_segment_message(e, metadata) for e in batch]}) + "\n")
+        if "import" in round_files:
+            round_files["import"].write("".join(json.dumps(e) + "\n" for e in batch))
 
     try:
         batch: list[dict[str, object]] = []
@@ -269,29 +295,73 @@ def _rows_and_duplicates(database_url: str) -> tuple[int, int]:
     return int(rows), int(dupes)
 
 
-def run(*, events: int, seed: int = 1, workers: int = 2, senders: int = 4, rounds: int = 4) -> IngestResult:
-    """COPY and HTTP in alternating rounds, each round into the emptied table.
+def _warm_up(url: str, key: str, inputs: dict[str, Path], senders: int) -> None:
+    """A few batches to every endpoint before anything is timed: each web worker imports the
+    URL configuration (the whole project, scikit-learn included: seconds of CPU) on its first
+    request, a start-up cost that is not the endpoint's throughput. The rows are emptied after."""
+    directory = OUT_DIR / "ingest" / "warm"
+    directory.mkdir(parents=True, exist_ok=True)
+    for endpoint in ENDPOINTS:
+        lines = inputs[endpoint].read_bytes().splitlines()[: 4 * senders]
+        sample = directory / f"{endpoint}.jsonl"
+        sample.write_bytes(b"\n".join(lines) + b"\n")
+        subprocess.run(
+            [sys.executable, __file__, "--send", url, key, str(sample), str(senders * 2), endpoint],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+
+
+def _import_round(env: dict[str, str], jsonl: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--import", str(jsonl)],
+        check=True, capture_output=True, text=True, cwd=BASE_DIR, env=env,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _path_round(path: PathResult, *, events: int, seconds: float, accepted: int, copy_rate: float, url: str) -> None:
+    rows, dupes = _rows_and_duplicates(url)
+    path.seconds += seconds
+    path.accepted += accepted
+    path.rows += rows
+    path.duplicate_rows += dupes
+    path.round_rates.append(events / seconds)
+    path.round_ratios.append(events / seconds / copy_rate)
+
+
+def run(
+    *, events: int, seed: int = 1, workers: int = 2, senders: int = 4, rounds: int = 4, import_events: int = 0,
+    import_rounds: int = 2,
+) -> IngestResult:  # fmt: skip
+    """COPY and every path in alternating rounds, each round into the emptied table.
 
     The machine is shared and its speed moves by 1.5x from minute to minute
     (measured: COPY of the same 200,000 events at 24,800 and at 41,000 events/s);
-    alternating exposes both to the same conditions. Rows = accepted and no
-    duplicates are checked after every HTTP round.
+    alternating exposes both to the same conditions, and each path's ratio is the
+    median of its rounds' ratios to the COPY of the same rows in the same round.
+    Rows = accepted and no duplicates are checked after every round.
+
+    ``import_events`` > 0 adds the large import: that many events as one JSONL file,
+    ``import_rounds`` times COPY then ``events_import`` of the same rows.
     """
     database_url = scratch_database(base_database_url())
     inputs = write_inputs(events, seed, OUT_DIR / "ingest", rounds=rounds)
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1"}
     key = subprocess.run([sys.executable, "manage.py", "create_api_key", "bench", "--scope", "ingest"], cwd=BASE_DIR,
                          env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
-    copy_time = 0.0
+    copy_rates: list[float] = []
     totals: dict[str, dict[str, int]] = {}
     paths = {name: PathResult() for name in (*ENDPOINTS, "import")}
     with (
         production_server(database_url, workers=workers, INGEST_RATE_LIMIT_PER_MINUTE="1000000") as (url, server),
         PeakRss(server.pid) as rss,
     ):
+        _warm_up(url, key, inputs[0], senders)
         for round_inputs in inputs:
+            round_events = _csv_rows(round_inputs["csv"])
             _table_empty(database_url)
-            copy_time += copy_seconds(database_url, round_inputs["csv"])
+            copy_rate = round_events / copy_seconds(database_url, round_inputs["csv"])
+            copy_rates.append(copy_rate)
             for endpoint in ENDPOINTS:
                 _table_empty(database_url)
                 out = subprocess.run(
@@ -299,33 +369,54 @@ def run(*, events: int, seed: int = 1, workers: int = 2, senders: int = 4, round
                     check=True, capture_output=True, text=True,
                 )  # fmt: skip
                 sent = json.loads(out.stdout)
-                paths[endpoint].seconds += sent.pop("seconds")
-                paths[endpoint].accepted += sent["accepted"]
                 endpoint_totals = totals.setdefault(endpoint, {"duplicates": 0, "rejected": 0, "errors": 0})
                 for name in endpoint_totals:
                     endpoint_totals[name] += sent[name]
-                rows, dupes = _rows_and_duplicates(database_url)
-                paths[endpoint].rows += rows
-                paths[endpoint].duplicate_rows += dupes
+                _path_round(paths[endpoint], events=round_events, seconds=sent["seconds"], accepted=sent["accepted"],
+                            copy_rate=copy_rate, url=database_url)  # fmt: skip
             _table_empty(database_url)
-            out = subprocess.run(
-                [sys.executable, __file__, "--import", str(round_inputs["import"])],
-                check=True, capture_output=True, text=True, cwd=BASE_DIR, env=env,
-            )  # fmt: skip
-            imported = json.loads(out.stdout.strip().splitlines()[-1])
-            paths["import"].seconds += imported["seconds"]
-            paths["import"].accepted += imported["accepted"]
+            imported = _import_round(env, round_inputs["import"])
             totals.setdefault("import", {"rejected": 0})["rejected"] += imported["rejected"]
-            rows, dupes = _rows_and_duplicates(database_url)
-            paths["import"].rows += rows
-            paths["import"].duplicate_rows += dupes
+            _path_round(paths["import"], events=round_events, seconds=imported["seconds"],
+                        accepted=int(imported["accepted"]), copy_rate=copy_rate, url=database_url)  # fmt: skip
+    large = None
+    if import_events:
+        large = _large_import(database_url, env, events=import_events, seed=seed + 1, rounds=import_rounds)
+        totals["large import"] = {"rejected": large.rejected}
     if any(t.get("errors") or t.get("rejected") for t in totals.values()):
         raise SystemExit(f"ingest run lost batches: {totals}")
-    native = paths.pop("native")
-    return IngestResult(
-        events, copy_time, native.seconds, native.accepted, native.rows, native.duplicate_rows, rss.peak_mb, senders,
-        paths,
-    )  # fmt: skip
+    return IngestResult(events, copy_rates, rss.peak_mb, senders, paths, large.result if large else None)
+
+
+@dataclass
+class _LargeImport:
+    result: LargeImportResult
+    rejected: int
+
+
+def _large_import(database_url: str, env: dict[str, str], *, events: int, seed: int, rounds: int) -> _LargeImport:
+    """``rounds`` times: COPY the events into the emptied table, then ``events_import`` of the
+    same events as one JSONL file into the emptied table (each round a fresh import: the
+    checkpoint table is emptied too, so nothing is skipped as already imported)."""
+    (files,) = write_inputs(events, seed, OUT_DIR / "ingest-large", kinds=("csv", "import"))
+    copy_rates: list[float] = []
+    path = PathResult()
+    rejected = 0
+    for _ in range(rounds):
+        _table_empty(database_url)
+        copy_rate = events / copy_seconds(database_url, files["csv"])
+        copy_rates.append(copy_rate)
+        _table_empty(database_url)
+        imported = _import_round(env, files["import"])
+        rejected += int(imported["rejected"])
+        _path_round(path, events=events, seconds=imported["seconds"], accepted=int(imported["accepted"]),
+                    copy_rate=copy_rate, url=database_url)  # fmt: skip
+    return _LargeImport(LargeImportResult(events, copy_rates, path), rejected)
+
+
+def _csv_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
 
 
 def main() -> None:
@@ -340,16 +431,27 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--import-events", type=int, default=0, help="also time import_events of this many (JSONL)")
     args = parser.parse_args()
-    result = run(events=args.events, workers=args.workers, senders=args.senders)
-    print(f"COPY: {result.copy_rate:,.0f} events/s; HTTP: {result.http_rate:,.0f} events/s; ratio {result.ratio:.2f}")
+    result = run(
+        events=args.events, workers=args.workers, senders=args.senders, rounds=args.rounds,
+        import_events=args.import_events,
+    )  # fmt: skip
     print(
-        f"rows {result.rows_after_http} = accepted {result.accepted}; duplicate rows {result.duplicate_rows}; web peak RSS {result.web_peak_rss_mb:.0f} MB"
+        f"COPY: {result.copy_rate:,.0f} events/s (median of {result.rounds} rounds); web peak RSS {result.web_peak_rss_mb:.0f} MB"
     )
     for name, path in result.paths.items():
         print(
-            f"{name}: {result.rate(name):,.0f} events/s, ratio {result.path_ratio(name):.2f} of COPY; "
+            f"{name}: {path.rate:,.0f} events/s, {path.ratio:.2f} of COPY (rounds: {path.ratios_text()}); "
             f"rows {path.rows} = accepted {path.accepted}; duplicate rows {path.duplicate_rows}"
+        )
+    if result.large_import:
+        large = result.large_import
+        print(
+            f"import of {large.events:,}: {large.path.rate:,.0f} events/s, {large.path.ratio:.2f} of COPY "
+            f"({statistics.median(large.copy_rates):,.0f} events/s; rounds: {large.path.ratios_text()}); "
+            f"rows {large.path.rows} = accepted {large.path.accepted}; duplicate rows {large.path.duplicate_rows}"
         )
 
 

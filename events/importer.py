@@ -19,6 +19,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -43,8 +44,10 @@ from events.services import (
 )
 
 FORMATS = ("native", "posthog", "segment", "csv")
-# Rows per batch: one transaction each (the checkpoint moves with it).
-IMPORT_BATCH_ROWS = 2000
+# Rows per batch: one transaction each (the checkpoint moves with it). 5,000 (was 2,000) spreads
+# the per-batch work (a commit, the identity and lookup statements) over more events; two
+# batches are in memory at a time (one stored, one parsed ahead).
+IMPORT_BATCH_ROWS = 5000
 # Bytes of the file's head that, with its path and size, identify it for resuming.
 FILE_KEY_HEAD_BYTES = 64 * 1024
 REJECTION_SAMPLES = 5
@@ -254,48 +257,81 @@ def events_import(
                 raise IngestError("--map applies to CSV files only.")
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
-        batch: list[Any] = []
-        end = offset
         jsonl = file_format != "csv"
-        for end, record in records:
-            outcome.rows += 1
-            batch.append(record)
-            if len(batch) >= batch_rows:
-                _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
-                batch = []
-                if progress:
-                    progress(end)
-        _batch_store(outcome, run, batch, file_format=file_format, end=end, dry_run=dry_run, jsonl=jsonl)
-        if progress:
-            progress(end)
+        # One batch is parsed and translated (pure Python, in a thread) while the one before it
+        # is validated and stored: the parse runs while this thread waits for PostgreSQL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
+            pending: _Pending | None = None
+            for end, batch in _batched(records, batch_rows, outcome):
+                prepared = pool.submit(_prepare, batch, file_format=file_format, jsonl=jsonl)
+                if pending is not None:
+                    _batch_store(outcome, run, pending, file_format=file_format, dry_run=dry_run)
+                    if progress:
+                        progress(pending.end)
+                pending = _Pending(prepared, end=end, rows=outcome.rows)
+            if pending is None:  # nothing to read after the offset: the checkpoint still closes
+                pending = _Pending(pool.submit(_prepare, [], file_format=file_format, jsonl=jsonl), offset, 0)
+            _batch_store(outcome, run, pending, file_format=file_format, dry_run=dry_run)
+            if progress:
+                progress(pending.end)
     if run is not None:
         ImportRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), updated_at=timezone.now())
     return outcome
 
 
+@dataclass
+class _Pending:
+    """A batch read from the file: its preparation (a future), the offset after it and the
+    rows read through it (the checkpoint's figures)."""
+
+    prepared: Future[tuple[Translation | None, list[str], datetime]]
+    end: int
+    rows: int
+
+
+def _batched(
+    records: Iterator[tuple[int, Any]], batch_rows: int, outcome: ImportOutcome
+) -> Iterator[tuple[int, list[Any]]]:
+    """(offset after the batch, its records), ``batch_rows`` at a time; counts the rows read."""
+    batch: list[Any] = []
+    end = 0
+    for end, record in records:
+        outcome.rows += 1
+        batch.append(record)
+        if len(batch) >= batch_rows:
+            yield end, batch
+            batch = []
+    if batch:
+        yield end, batch
+
+
+def _prepare(batch: list[Any], *, file_format: str, jsonl: bool) -> tuple[Translation | None, list[str], datetime]:
+    """Parse (JSONL) and translate one batch: no database, so it can run beside a store."""
+    now = timezone.now()
+    problems: list[str] = []
+    if jsonl:
+        batch, problems = _lines_parse(batch)
+    return (_translate(file_format, batch, now=now) if batch else None), problems, now
+
+
 def _batch_store(
     outcome: ImportOutcome,
     run: ImportRun | None,
-    batch: list[Any],
+    pending: _Pending,
     *,
     file_format: str,
-    end: int,
     dry_run: bool,
-    jsonl: bool,
 ) -> None:
-    now = timezone.now()
-    if jsonl:
-        batch, problems = _lines_parse(batch)
-        outcome.rejected += len(problems)  # lines that are not JSON (each counted as a row)
-        outcome.rejections.extend(problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
+    translation, problems, now = pending.prepared.result()
+    outcome.rejected += len(problems)  # lines that are not JSON (each counted as a row)
+    outcome.rejections.extend(problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
     if dry_run:
-        if batch:
-            _observe(outcome, _translate(file_format, batch, now=now), now=now, file_format=file_format)
+        if translation is not None:
+            _observe(outcome, translation, now=now, file_format=file_format)
         return
     assert run is not None
     with transaction.atomic():
-        if batch:
-            translation = _translate(file_format, batch, now=now)
+        if translation is not None:
             receipt = events_ingest(
                 items=translation.items,
                 item_index=translation.item_index or None,
@@ -314,8 +350,8 @@ def _batch_store(
             outcome.rejected += rejected
         # The checkpoint commits with the batch: a crash after this line resumes after it.
         ImportRun.objects.filter(pk=run.pk).update(
-            bytes_done=end,
-            rows_done=run.rows_done + outcome.rows,
+            bytes_done=pending.end,
+            rows_done=run.rows_done + pending.rows,
             accepted=run.accepted + outcome.accepted,
             duplicates=run.duplicates + outcome.duplicates,
             rejected=run.rejected + outcome.rejected,

@@ -305,3 +305,32 @@ def test_deeply_nested_metadata_is_stored_or_rejected_never_a_500(ingest_client)
     body = '{"event_type": "LOGIN", "metadata": {"a": ' + "[" * 900 + "]" * 900 + "}}"
     response = _post_raw(ingest_client, body)
     assert response.status_code in (200, 400)
+
+
+def test_it_stores_ids_and_metadata_with_tabs_backslashes_and_line_breaks_exactly(ingest_client):
+    # The batch travels to PostgreSQL in COPY's text format, where these characters mean something.
+    event = _event(
+        tenant_id="acme\\eu",
+        user_id="u\t1",
+        session_id="s\n1\r",
+        metadata={"path": "C:\\Users\\a", "note": "two\nlines\ttab", "quote": '"\\"', "unicode": "é\u2028"},
+    )
+    response = ingest_client.post(URL, {"events": [event, _event()]}, format="json")
+    assert response.json()["accepted"] == 2
+    stored = Event.objects.get(event_id=event["event_id"])
+    assert (stored.tenant_id, stored.user_id, stored.session_id) == ("acme\\eu", "u\t1", "s\n1")
+    assert stored.metadata == {"path": "C:\\Users\\a", "note": "two\nlines\ttab", "quote": '"\\"', "unicode": "é\u2028"}
+
+
+def test_two_batches_in_one_transaction_store_each_once(ingest_client):
+    # The staging table is emptied by the insert that reads it, not only at commit.
+    from django.db import transaction
+
+    from events.services import events_ingest
+
+    first, second = [_event(), _event()], [_event()]
+    with transaction.atomic():
+        assert events_ingest(items=first, source=None).accepted == 2
+        receipt = events_ingest(items=second + first, source=None)
+    assert (receipt.accepted, receipt.duplicates) == (1, 2)
+    assert Event.objects.count() == 3
