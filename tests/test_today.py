@@ -250,6 +250,17 @@ def test_it_reads_matched_playbooks_in_any_shape_the_playbooks_app_gives():
     assert _playbook_labels({"matched_playbook": {"id": "legal_only"}}) == ["legal_only"]
 
 
+def test_it_links_to_the_validation_page_whether_or_not_anyone_is_at_risk(store, staff_client):
+    link = re.compile(r'data-testid="validation-link">Does the risk signal predict churn\? <a href="/validation/">')
+    assert link.search(_today(staff_client))  # nobody at risk, metrics never ran
+    events_store(_tenants_at_risk(2))
+    metrics_recompute(full=True)
+    cache.clear()
+    body = _today(staff_client)
+    assert 'data-testid="call-row-' in body and link.search(body)
+    assert staff_client.get("/validation/").status_code == 200
+
+
 def test_admin_links_back_to_the_console(staff_client):
     get_user_model().objects.filter(username="founder").update(is_superuser=True)
     body = staff_client.get("/admin/").content.decode()

@@ -32,6 +32,7 @@ or command. Every engine name the backtest uses is imported here and nowhere els
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import DatabaseError, connection, transaction
 
 from customers.metrics.fold import (
     DAY_ROLLUP_TABLES,
@@ -55,6 +57,15 @@ from customers.metrics.thresholds import RISK_LEVEL_THRESHOLDS
 from customers.metrics.vocabulary import registry_key_current, vocabulary_current
 from customers.metrics.weights import risk_weights_current
 from customers.models import RiskWeights, RiskWeightsSource, TenantKind
+
+# The session's buffers for its TEMP tables (PostgreSQL's default is 8MB): the private rollups of
+# a 10M-event history are far larger, and every fold and signals query works on them, so with the
+# default each date's statements page them through the kernel. Only a limit: buffers are taken as
+# used, in the backtest's own connection. It can be set only before the session first uses a TEMP
+# table (a second run in the same connection keeps the first one's).
+BACKTEST_TEMP_BUFFERS = "512MB"
+
+logger = logging.getLogger(__name__)
 
 # The at-risk threshold: a customer is flagged from the lowest risk level up (medium).
 AT_RISK_THRESHOLD = RISK_LEVEL_THRESHOLDS[-1][1]
@@ -144,6 +155,18 @@ def _fold(*, after: date | None, through: date, into_empty: bool) -> int:
     return folded
 
 
+def _temp_buffers_raise() -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET temp_buffers = '{BACKTEST_TEMP_BUFFERS}'")  # the session's, past the transaction
+    except DatabaseError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.InvalidParameterValue):
+            raise
+        # This session has used a TEMP table before (an earlier backtest in the same connection):
+        # it keeps its buffers, and the backtest runs as it would with the default, only slower.
+        logger.info("backtest keeps the session's temp_buffers: %s", exc)
+
+
 def _copies_drop() -> None:
     with connection.cursor() as cursor:
         for table in (*ROLLUP_KEYS, WINDOW_EVENTS_TABLE):
@@ -154,6 +177,7 @@ def _copies_drop() -> None:
 def backtest_rollups(*, through: date, last: date) -> Iterator[int]:
     """Private rollups of every event that occurred by the end of ``through``, ready to advance up to
     ``last``; yields how many events were folded."""
+    _temp_buffers_raise()
     _copies_drop()
     with connection.cursor() as cursor:
         for table in ROLLUP_KEYS:

@@ -5,9 +5,11 @@ the per-customer features of validation/features.py and predicts "churned within
 days of D". It is fitted walk-forward: the learned score on D comes from a model
 trained only on observations whose label window closed before D (D' + H < D), so
 every churn it learned from is dated before D and every backtest figure of the
-learned score is out of sample. The model is refitted every LEARNED_REFIT_DAYS; a date
-in between is scored by the latest model (trained before an even earlier date). Until
-MIN_CHURNS_FOR_TRUST churns are in a date's training set, that date has no learned score.
+learned score is out of sample. It runs inside the backtest, date by date (``WalkForward``):
+the model scoring D is fitted before any date after D has been measured. The model is
+refitted every LEARNED_REFIT_DAYS; a date in between is scored by the latest model (trained
+before an even earlier date). Until MIN_CHURNS_FOR_TRUST churns are in a date's training
+set, that date has no learned score.
 
 Uncertainty: the standard errors are those of the penalised maximum likelihood
 (the inverse of the penalised Fisher information at the fit, X'WX + I/C, on the
@@ -17,10 +19,10 @@ are wide, and the words say so.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -28,8 +30,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from validation.engine import risk_components
-from validation.features import feature_names, features
-from validation.figures import Churns, alive_on, churned_within
+from validation.features import features
+from validation.figures import ChurnMarks, Churns, Rows, churn_marks
 
 # The inverse regularisation strength of the fit (scikit-learn's C): strong enough that a
 # handful of churns cannot produce wild coefficients, weak enough to follow a clear signal.
@@ -45,52 +47,43 @@ LEARNED_REFIT_DAYS = 28
 
 
 @dataclass
-class FeatureTable:
-    """A run's stored features as arrays (one row per score, as_of then tenant order): a
+class ScoreTable:
+    """A run's stored scores as arrays, one row per score in (as_of, tenant) order: a
     10,000-customer, 26-date backtest is a 260,000 x 16 float matrix, not 260,000 dicts."""
 
-    as_of: list[date]
-    tenant_ids: list[str]
-    matrix: np.ndarray
-    days: np.ndarray  # as_of as ordinals, for the date masks
+    rows: Rows  # the as-of date and customer of each row
+    matrix: np.ndarray  # the features (validation/features.py), one column per name
     names: tuple[str, ...]  # the feature of each column
+    strength: np.ndarray  # the heuristic: risk_signal_strength
+    learned: dict[int, np.ndarray]  # the walk-forward learned score per horizon; NaN where none
 
+    def column(self, name: str) -> np.ndarray:
+        return self.matrix[:, self.names.index(name)]
 
-def feature_table(rows: Iterable[tuple[date, str, dict[str, float]]], *, count: int) -> FeatureTable:
-    """Build the table from ``count`` (as_of, tenant_id, features) rows, streamed into a preallocated matrix."""
-    names = feature_names()
-    as_of: list[date] = []
-    tenant_ids: list[str] = []
-    matrix = np.zeros((count, len(names)), dtype=float)
-    dates: dict[date, date] = {}  # one object per distinct date, not one per row
-    n = 0
-    for n, (day, tenant_id, values) in enumerate(rows, start=1):
-        as_of.append(dates.setdefault(day, day))
-        tenant_ids.append(tenant_id)
-        matrix[n - 1] = [float(values.get(name, 0.0)) for name in names]
-    matrix = matrix[:n]
-    return FeatureTable(as_of, tenant_ids, matrix, np.array([d.toordinal() for d in as_of], dtype=np.int64), names)
+    def tenant_id_of_rows(self) -> np.ndarray:
+        return self.rows.tenant_ids[self.rows.tenant]
 
+    def subset(self, mask: np.ndarray) -> ScoreTable:
+        return ScoreTable(
+            self.rows.subset(mask), self.matrix[mask], self.names, self.strength[mask],
+            {h: v[mask] for h, v in self.learned.items()},
+        )  # fmt: skip
 
-@dataclass
-class _Labels:
-    alive: np.ndarray  # bool: no churn on or before as_of
-    churned: np.ndarray  # bool: a churn in (as_of, as_of + H]
-    churn_event: np.ndarray  # the index of that churn in the list of churns, -1 when none
-
-
-def _labels(table: FeatureTable, churns: Churns, *, horizon: int) -> _Labels:
-    events = {(t, c): i for i, (t, c) in enumerate(sorted((t, c) for t, days in churns.items() for c in days))}
-    alive = np.zeros(len(table.as_of), dtype=bool)
-    churned = np.zeros(len(table.as_of), dtype=bool)
-    event = np.full(len(table.as_of), -1, dtype=np.int64)
-    for i, (day, tenant_id) in enumerate(zip(table.as_of, table.tenant_ids, strict=True)):
-        alive[i] = alive_on(churns, tenant_id, day)
-        if alive[i] and churned_within(churns, tenant_id, day, horizon):
-            churned[i] = True
-            end = day + timedelta(days=horizon)
-            event[i] = events[(tenant_id, min(c for c in churns[tenant_id] if day < c <= end))]
-    return _Labels(alive, churned, event)
+    @classmethod
+    def concatenate(cls, parts: list[ScoreTable], *, names: tuple[str, ...], horizons: list[int]) -> ScoreTable:
+        if not parts:
+            return cls(
+                Rows.of([], []), np.zeros((0, len(names))), names, np.zeros(0), {h: np.zeros(0) for h in horizons}
+            )
+        return cls(
+            Rows.of(
+                np.concatenate([p.rows.day for p in parts]), np.concatenate([p.tenant_id_of_rows() for p in parts])
+            ),
+            np.concatenate([p.matrix for p in parts]),
+            names,
+            np.concatenate([p.strength for p in parts]),
+            {h: np.concatenate([p.learned[h] for p in parts]) for h in horizons},
+        )
 
 
 @dataclass
@@ -109,10 +102,10 @@ class FittedModel:
         return self.model.predict_proba(self.scaler.transform(matrix))[:, 1]
 
 
-def _fit(table: FeatureTable, labels: _Labels, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
+def _fit(table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
     # Observations whose H-day label window closed before ``before``: every churn they learn from is dated
     # before it. Customers already lost on their date are not observations.
-    mask = (table.days + horizon < before.toordinal()) & labels.alive
+    mask = (table.rows.day + horizon < before.toordinal()) & labels.alive
     y = labels.churned[mask]
     churn_count = int(np.unique(labels.churn_event[mask & labels.churned]).size)
     if churn_count < min_churns or y.all() or not y.any():
@@ -139,33 +132,81 @@ def _fit(table: FeatureTable, labels: _Labels, *, horizon: int, before: date, mi
     return FittedModel(horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model)
 
 
-def model_fit(
-    table: FeatureTable, churns: Churns, *, horizon: int, before: date, min_churns: int
-) -> FittedModel | None:
+def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
     """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
-    return _fit(table, _labels(table, churns, horizon=horizon), horizon=horizon, before=before, min_churns=min_churns)
+    labels = churn_marks(table.rows, churns, horizon=horizon)
+    return _fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
 
 
-def walk_forward_scores(table: FeatureTable, churns: Churns, *, horizon: int, min_churns: int) -> np.ndarray:
-    """The learned score of every row of the table (NaN where its date had too few earlier churns).
-
-    The model is refitted every LEARNED_REFIT_DAYS (and on every date until the first fit
-    succeeds); a date between refits is scored by the latest model, which was trained on what
-    was known before ITS date, earlier still: out of sample either way.
-    """
-    labels = _labels(table, churns, horizon=horizon)
-    out = np.full(len(table.as_of), np.nan)
+@dataclass
+class _Schedule:
     fitted: FittedModel | None = None
-    fitted_on = -(10**9)
-    for ordinal in np.unique(table.days):
-        if fitted is None or ordinal - fitted_on >= LEARNED_REFIT_DAYS:
-            refit = _fit(table, labels, horizon=horizon, before=date.fromordinal(int(ordinal)), min_churns=min_churns)
+    fitted_on: int = -(10**9)  # the ordinal of the date it was fitted for
+
+
+class WalkForward:
+    """The walk-forward learned scores, one as-of date at a time, oldest first.
+
+    ``score(day, part)`` gives the learned score of ``day``'s customers from a model trained
+    only on the dates already given (so on churns dated before ``day``; see ``_fit``), then
+    keeps ``part`` to learn from on later dates: the learning cannot see a date it has not
+    reached. The model is refitted every LEARNED_REFIT_DAYS (and on every date until the first
+    fit succeeds); a date in between is scored by the latest model, trained on what was known
+    before ITS date, earlier still: out of sample either way. ``replay`` brings a resumed run's
+    stored dates back in, refitting on the same schedule, so its next date is scored as it would
+    have been had the run never stopped.
+    """
+
+    def __init__(self, churns: Churns, *, horizons: list[int], min_churns: int, names: tuple[str, ...]) -> None:
+        self.churns = churns
+        self.horizons = list(horizons)
+        self.min_churns = min_churns
+        self.names = names
+        self._parts: list[ScoreTable] = []
+        self._table: ScoreTable | None = None
+        self._schedule = {h: _Schedule() for h in self.horizons}
+        # Every churn a fit before a date could learn from is dated before it (a cheap test first).
+        self._churn_days = sorted(d for days in churns.values() for d in days)
+
+    def table(self) -> ScoreTable:
+        """Every date given so far as one table."""
+        if self._table is None:
+            self._table = ScoreTable.concatenate(self._parts, names=self.names, horizons=self.horizons)
+            self._parts = [self._table] if len(self._table.rows) else []
+        return self._table
+
+    def _keep(self, part: ScoreTable) -> None:
+        self._parts.append(part)
+        self._table = None
+
+    def _advance(self, day: date) -> None:
+        known = bisect.bisect_left(self._churn_days, day)
+        for horizon, schedule in self._schedule.items():
+            if schedule.fitted is not None and day.toordinal() - schedule.fitted_on < LEARNED_REFIT_DAYS:
+                continue
+            if known < self.min_churns or not self._parts:
+                continue  # _fit would find too few churns
+            table = self.table()
+            labels = churn_marks(table.rows, self.churns, horizon=horizon)
+            refit = _fit(table, labels, horizon=horizon, before=day, min_churns=self.min_churns)
             if refit is not None:
-                fitted, fitted_on = refit, int(ordinal)
-        if fitted is not None:
-            (index,) = np.nonzero(table.days == ordinal)
-            out[index] = fitted.predict(table.matrix[index])
-    return out
+                schedule.fitted, schedule.fitted_on = refit, day.toordinal()
+
+    def score(self, day: date, part: ScoreTable) -> dict[int, np.ndarray]:
+        """The learned scores of ``day``'s rows per horizon (NaN without a model yet), set on ``part``."""
+        self._advance(day)
+        part.learned = {
+            h: s.fitted.predict(part.matrix) if s.fitted is not None else np.full(len(part.rows), np.nan)
+            for h, s in self._schedule.items()
+        }
+        self._keep(part)
+        return part.learned
+
+    def replay(self, stored: ScoreTable) -> None:
+        """A resumed run's stored dates (their learned scores stand as stored)."""
+        for day in np.unique(stored.rows.day):
+            self._advance(date.fromordinal(int(day)))
+            self._keep(stored.subset(stored.rows.day == day))
 
 
 # Odds ratios are put in words up to this many times (a rare feature's interval can be astronomically

@@ -10,18 +10,27 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
 from validation.engine import AT_RISK_THRESHOLD, risk_components, weights_in_force
-from validation.figures import Churns, Scored, auc, labelled, labels, lead_days, lift_by_decile, matching_threshold
-from validation.figures import ranking_figures as figures_of
+from validation.features import feature_names
+from validation.figures import (
+    Churns,
+    Rows,
+    evaluable_labels,
+    figures_of,
+    lead_times,
+    lift_by_decile,
+    matching_threshold,
+)
+from validation.figures import auc as auc_of
 from validation.learned import (
     BETTER_AUC_MARGIN,
-    FeatureTable,
-    feature_table,
+    ScoreTable,
     learned_component_weights,
     model_fit,
     model_payload,
@@ -29,22 +38,60 @@ from validation.learned import (
 from validation.models import BacktestRun, BacktestScore
 
 BLIND_SPOT_DAYS = 30
-# Rows fetched per round trip while streaming a run's scores (bounds the process's memory).
-STREAM_CHUNK = 5_000
-# Every risk component's points on every stored score of a run, in the run's primary key order
-# (run_id, as_of, tenant_id: a range scan of the run's rows), one column per component.
-COMPONENT_POINTS_SQL = """
-SELECT {columns} FROM ops_backtest_score s WHERE s.run_id = %(run)s ORDER BY s.as_of, s.tenant_id
+# One as-of date of a run, as one row of arrays in tenant order: its primary key's order (run_id,
+# as_of, tenant_id), so the read is a range scan of the key and the arrays need no sort of their
+# own. A date is 10,000 customers at most a few MB; the whole run is never in Python objects at once.
+# {features}: one float per feature (0 when a score lacks it); {learned}: one per horizon (NULL: none).
+RUN_DATE_SCORES_SQL = """
+SELECT array_agg(s.tenant_id ORDER BY s.tenant_id) AS tenant_ids,
+       array_agg(s.risk_signal_strength ORDER BY s.tenant_id) AS risk_signal_strength,
+       array_agg(ARRAY[{features}] ORDER BY s.tenant_id) AS features,
+       array_agg(ARRAY[{learned}] ORDER BY s.tenant_id) AS learned
+FROM ops_backtest_score s
+WHERE s.run_id = %(run)s AND s.as_of = %(as_of)s
 """
 
 
-def run_feature_table(run: BacktestRun) -> FeatureTable:
-    """The run's features, streamed in a fixed order (so the fit's floating-point sums never depend
-    on the order rows come back in)."""
-    rows = BacktestScore.objects.filter(run=run).order_by("as_of", "tenant_id")
-    return feature_table(
-        rows.values_list("as_of", "tenant_id", "features").iterator(chunk_size=STREAM_CHUNK), count=rows.count()
+def _run_date_scores_sql(*, features: int, horizons: int) -> str:
+    return RUN_DATE_SCORES_SQL.format(
+        features=", ".join(f"COALESCE((s.features ->> %(f{i})s)::float8, 0)" for i in range(features)),
+        learned=", ".join(f"(s.learned_scores ->> %(h{i})s)::float8" for i in range(horizons)),
     )
+
+
+def run_score_table(run: BacktestRun) -> ScoreTable:
+    """The run's stored scores as arrays, read date by date (see RUN_DATE_SCORES_SQL)."""
+    names = feature_names()
+    horizons = list(run.horizons)
+    sql = _run_date_scores_sql(features=len(names), horizons=len(horizons))
+    params: dict[str, Any] = {
+        "run": run.pk,
+        **{f"f{i}": name for i, name in enumerate(names)},
+        **{f"h{i}": str(h) for i, h in enumerate(horizons)},
+    }
+    parts = []
+    with connection.cursor() as cursor:
+        for as_of in sorted(date.fromisoformat(d) for d in run.dates_done):
+            cursor.execute(sql, {**params, "as_of": as_of})
+            columns = [c.name for c in cursor.description]
+            row = dict(zip(columns, cursor.fetchone(), strict=True))
+            if row["tenant_ids"] is None:
+                continue  # a date with no customer yet
+            tenant_ids = np.asarray(row["tenant_ids"], dtype=str)
+            # Python's order of the ids, not the database collation's: the order the backtest
+            # scored them in, so a fit's floating-point sums are the same either way.
+            order = np.argsort(tenant_ids, kind="stable")
+            learned = np.asarray(row["learned"], dtype=float).reshape(-1, len(horizons))[order]  # NULL: NaN
+            parts.append(
+                ScoreTable(
+                    Rows.of(np.full(len(order), as_of.toordinal(), dtype=np.int64), tenant_ids[order]),
+                    np.asarray(row["features"], dtype=float).reshape(-1, len(names))[order],
+                    names,
+                    np.asarray(row["risk_signal_strength"], dtype=float)[order],
+                    {h: np.ascontiguousarray(learned[:, i]) for i, h in enumerate(horizons)},
+                )
+            )
+    return ScoreTable.concatenate(parts, names=names, horizons=horizons)
 
 
 def recorded_churns() -> Churns:
@@ -55,36 +102,31 @@ def recorded_churns() -> Churns:
     return dict(out)
 
 
-def _component_aucs(run: BacktestRun, marks: list[bool | None]) -> list[dict[str, Any]]:
-    """Each component's own AUC over the evaluable observations (``marks``: labels in the run's order)."""
-    signals = list(risk_components())
-    columns = ", ".join(f"COALESCE((s.components ->> %(c{i})s)::float8, 0)" for i in range(len(signals)))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            COMPONENT_POINTS_SQL.format(columns=columns),
-            {"run": run.pk, **{f"c{i}": signal for i, signal in enumerate(signals)}},
-        )
-        rows = cursor.fetchall()
-    evaluable = [i for i, label in enumerate(marks) if label is not None]
-    truth = [bool(marks[i]) for i in evaluable]
-    return [{"signal": signal, "auc": auc([rows[i][k] for i in evaluable], truth)} for k, signal in enumerate(signals)]
+def _component_aucs(table: ScoreTable, marks: np.ndarray) -> list[dict[str, Any]]:
+    """Each component's own AUC over the evaluable observations (``marks``: evaluable_labels of the
+    table's rows). A component's points are stored as the feature ``<signal>_points``
+    (validation/engine.py), the same numbers as the score's ``components``."""
+    evaluable = marks >= 0
+    truth = marks[evaluable] == 1
+    return [
+        {"signal": signal, "auc": auc_of(table.column(f"{signal}_points")[evaluable], truth)}
+        for signal in risk_components()
+    ]
 
 
-def _learned_block(
-    heuristic: list[Scored], learned: list[Scored], churns: Churns, *, horizon: int, observed_through: date
-) -> dict[str, Any] | None:
+def _learned_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_through: date) -> dict[str, Any] | None:
     """The learned score's figures beside the heuristic's on the same observations, compared at the same
     number of customers flagged (the learned threshold flags as many as the at-risk threshold does)."""
-    if not learned:
+    scored = ~np.isnan(table.learned[horizon])
+    if not scored.any():
         return None
-    keys = {(s.as_of, s.tenant_id) for s in learned}
-    same = [s for s in heuristic if (s.as_of, s.tenant_id) in keys]
-    evaluable = labelled(same, churns, horizon=horizon, observed_through=observed_through)
-    flags = sum(1 for s, _ in evaluable if s.score >= AT_RISK_THRESHOLD)
-    evaluable_keys = {(s.as_of, s.tenant_id) for s, _ in evaluable}
-    threshold = matching_threshold([s for s in learned if (s.as_of, s.tenant_id) in evaluable_keys], flags=flags)
-    figures = figures_of(learned, churns, horizon=horizon, threshold=threshold, observed_through=observed_through)
-    baseline = figures_of(same, churns, horizon=horizon, threshold=AT_RISK_THRESHOLD, observed_through=observed_through)
+    rows, learned, heuristic = table.rows.subset(scored), table.learned[horizon][scored], table.strength[scored]
+    evaluable = evaluable_labels(rows, churns, horizon=horizon, observed_through=observed_through) >= 0
+    flags = int((heuristic[evaluable] >= AT_RISK_THRESHOLD).sum())
+    threshold = matching_threshold(learned[evaluable], flags=flags)
+    window = {"horizon": horizon, "observed_through": observed_through}
+    figures = figures_of(rows, learned, churns, threshold=threshold, **window)
+    baseline = figures_of(rows, heuristic, churns, threshold=AT_RISK_THRESHOLD, **window)
     better = (
         figures["auc"] is not None
         and baseline["auc"] is not None
@@ -98,51 +140,36 @@ def _learned_block(
     }
 
 
-def backtest_report(run: BacktestRun, *, table: FeatureTable | None = None) -> dict[str, Any]:
-    """The report of a run; ``table`` is its feature table when the caller already read it."""
+def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
+    """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table)."""
     churns = recorded_churns()
     observed_through = run.end_day
-    heuristic: list[Scored] = []
-    learned_by_horizon: dict[int, list[Scored]] = {h: [] for h in run.horizons}
-    dates: dict[date, date] = {}  # one object per distinct date
-    for as_of, tenant_id, strength, learned in (
-        BacktestScore.objects.filter(run=run)
-        .order_by("as_of", "tenant_id")
-        .values_list("as_of", "tenant_id", "risk_signal_strength", "learned_scores")
-        .iterator(chunk_size=STREAM_CHUNK)
-    ):
-        as_of = dates.setdefault(as_of, as_of)
-        heuristic.append(Scored(as_of, tenant_id, strength))
-        for horizon in run.horizons:
-            if learned and str(horizon) in learned:
-                learned_by_horizon[horizon].append(Scored(as_of, tenant_id, learned[str(horizon)]))
+    table = table if table is not None else run_score_table(run)
+    rows = table.rows
     horizons = []
     for horizon in run.horizons:
+        window = {"horizon": horizon, "observed_through": observed_through}
         horizons.append(
             {
                 "days": horizon,
-                "heuristic": figures_of(
-                    heuristic, churns, horizon=horizon, threshold=AT_RISK_THRESHOLD, observed_through=observed_through
-                ),
-                "learned": _learned_block(
-                    heuristic, learned_by_horizon[horizon], churns, horizon=horizon, observed_through=observed_through
-                ),
-                "lift_by_decile": lift_by_decile(heuristic, churns, horizon=horizon, observed_through=observed_through),
+                "heuristic": figures_of(rows, table.strength, churns, threshold=AT_RISK_THRESHOLD, **window),
+                "learned": _learned_block(table, churns, **window),
+                "lift_by_decile": lift_by_decile(rows, table.strength, churns, **window),
             }
         )
-    del learned_by_horizon
     first = run.horizons[0]
-    components = _component_aucs(run, labels(heuristic, churns, horizon=first, observed_through=observed_through))
-
+    components = _component_aucs(
+        table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
+    )
     fitted = model_fit(
-        table if table is not None else run_feature_table(run),
+        table,
         churns,
         horizon=first,
         before=observed_through + timedelta(days=1),
         min_churns=settings.MIN_CHURNS_FOR_TRUST,
     )
     largest = max(run.horizons)
-    _, blind = lead_days(heuristic, churns, horizon=largest, threshold=AT_RISK_THRESHOLD)
+    _, blind = lead_times(rows, table.strength, churns, horizon=largest, threshold=AT_RISK_THRESHOLD)
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in (
         BacktestScore.objects.filter(run=run, tenant_id__in={t for t, _ in blind})
@@ -173,7 +200,7 @@ def backtest_report(run: BacktestRun, *, table: FeatureTable | None = None) -> d
     minimum = settings.MIN_CHURNS_FOR_TRUST
     return {
         "run_id": run.pk,
-        "as_of_dates": sorted(d.isoformat() for d in dates),
+        "as_of_dates": [date.fromordinal(int(d)).isoformat() for d in np.unique(rows.day)],
         "churns_used": churns_used,
         "minimum_churns_for_trust": minimum,
         "warning": None

@@ -9,9 +9,10 @@ metrics table and never takes the metrics lock: the engine's statements work on
 private copies of the rollups (validation/engine.py). A session advisory lock of
 its own keeps two backtests from running at once; the live engine never waits on it.
 
-When every date is stored, the walk-forward learned scores are set
-(validation/learned.py) and the report (validation/report.py) is computed and
-kept on the run.
+Each date's walk-forward learned scores are computed as the date is scored, from a
+model fitted on the dates before it (validation/learned.py ``WalkForward``), and stored
+with it. When every date is stored, the report (validation/report.py) is computed from
+the same scores, held as arrays since they were scored, and kept on the run.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from django.utils import timezone
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
-from validation.learned import FeatureTable, walk_forward_scores
-from validation.models import BacktestRun, BacktestScore, BacktestStatus
-from validation.report import backtest_report, recorded_churns, run_feature_table
+from validation.features import feature_names
+from validation.figures import Rows
+from validation.learned import ScoreTable, WalkForward
+from validation.models import BacktestRun, BacktestStatus
+from validation.report import backtest_report, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
 
 logger = logging.getLogger(__name__)
@@ -43,25 +46,17 @@ MAX_HORIZON_DAYS = 365
 
 # One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).
 SCORES_INSERT_SQL = """
-INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features)
-SELECT %(run)s, %(as_of)s::date, x.tenant_id, x.risk_signal_strength, x.components, x.features
+INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features,
+                                learned_scores, learned_score)
+SELECT %(run)s, %(as_of)s::date, x.tenant_id, x.risk_signal_strength, x.components, x.features,
+       x.learned_scores, x.learned_score
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, risk_signal_strength double precision,
-                                               components jsonb, features jsonb)
+                                               components jsonb, features jsonb, learned_scores jsonb,
+                                               learned_score double precision)
 ON CONFLICT (run_id, as_of, tenant_id) DO UPDATE
 SET risk_signal_strength = EXCLUDED.risk_signal_strength, components = EXCLUDED.components,
-    features = EXCLUDED.features, learned_score = NULL, learned_scores = NULL
+    features = EXCLUDED.features, learned_scores = EXCLUDED.learned_scores, learned_score = EXCLUDED.learned_score
 """
-# The walk-forward learned scores of a run, set in one statement (primary key lookups).
-LEARNED_UPDATE_SQL = """
-UPDATE ops_backtest_score s SET learned_scores = x.learned_scores, learned_score = x.learned_score
-FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(as_of date, tenant_id text, learned_scores jsonb,
-                                               learned_score double precision)
-WHERE s.run_id = %(run)s AND s.as_of = x.as_of AND s.tenant_id = x.tenant_id
-"""
-
-
-# Rows per UPDATE of the learned scores: bounds the statement's JSON in memory.
-LEARNED_UPDATE_CHUNK = 20_000
 
 
 class BacktestInputError(ValueError):
@@ -117,16 +112,36 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
     )
 
 
-def _scores_store(run: BacktestRun, as_of: date) -> int:
-    rows = [
-        {
-            "tenant_id": s.tenant_id,
-            "risk_signal_strength": s.risk_signal_strength,
-            "components": s.components,
-            "features": s.features,
-        }
-        for s in backtest_day_assess(as_of=as_of)
-    ]
+def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
+    """Score one date: the engine's assessment of every customer, the learned scores from the dates
+    before it (``walk``), stored in one statement with the date marked done."""
+    scores = sorted(backtest_day_assess(as_of=as_of), key=lambda s: s.tenant_id)
+    names = walk.names
+    part = ScoreTable(
+        Rows.of(np.full(len(scores), as_of.toordinal(), dtype=np.int64), [s.tenant_id for s in scores]),
+        np.asarray([[s.features.get(name, 0.0) for name in names] for s in scores], dtype=float).reshape(
+            -1, len(names)
+        ),
+        names,
+        np.asarray([s.risk_signal_strength for s in scores], dtype=float),
+        {},
+    )
+    learned = walk.score(as_of, part)
+    first = walk.horizons[0]
+    rows = []
+    for i, s in enumerate(scores):
+        # A horizon without a model yet is left out (its score is null); NaN never reaches JSON.
+        values = {str(h): float(v[i]) for h, v in learned.items() if not np.isnan(v[i])}
+        rows.append(
+            {
+                "tenant_id": s.tenant_id,
+                "risk_signal_strength": s.risk_signal_strength,
+                "components": s.components,
+                "features": s.features,
+                "learned_scores": values or None,
+                "learned_score": values.get(str(first)),
+            }
+        )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": json.dumps(rows, allow_nan=False)})
         run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
@@ -135,39 +150,20 @@ def _scores_store(run: BacktestRun, as_of: date) -> int:
     return len(rows)
 
 
-def backtest_learned_set(run: BacktestRun, *, table: FeatureTable | None = None) -> int:
-    """Set the walk-forward learned scores of a run's rows; returns how many got one."""
+def _walk_forward(run: BacktestRun) -> WalkForward:
+    """The run's learning, with its stored dates replayed (a resumed run); it learns nothing with
+    fewer than MIN_CHURNS_FOR_TRUST churns recorded."""
     churns = recorded_churns()
-    table = table if table is not None else run_feature_table(run)
-    by_horizon: dict[str, np.ndarray] = {}
-    if sum(len(v) for v in churns.values()) >= settings.MIN_CHURNS_FOR_TRUST:
-        for horizon in run.horizons:
-            by_horizon[str(horizon)] = walk_forward_scores(
-                table, churns, horizon=horizon, min_churns=settings.MIN_CHURNS_FOR_TRUST
-            )
-    first = str(run.horizons[0])
-    scored = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        BacktestScore.objects.filter(run=run).update(learned_score=None, learned_scores=None)
-        for start in range(0, len(table.as_of) if by_horizon else 0, LEARNED_UPDATE_CHUNK):
-            chunk = []
-            for i in range(start, min(start + LEARNED_UPDATE_CHUNK, len(table.as_of))):
-                values = {h: float(p[i]) for h, p in by_horizon.items() if not np.isnan(p[i])}
-                if values:
-                    chunk.append(
-                        {
-                            "as_of": table.as_of[i].isoformat(),
-                            "tenant_id": table.tenant_ids[i],
-                            "learned_scores": values,
-                            "learned_score": values.get(first),
-                        }
-                    )
-            if chunk:
-                cursor.execute(LEARNED_UPDATE_SQL, {"run": run.pk, "rows": json.dumps(chunk, allow_nan=False)})
-                scored += len(chunk)
-        run.learned_at = timezone.now()
-        run.save(update_fields=["learned_at"])
-    return scored
+    minimum = settings.MIN_CHURNS_FOR_TRUST
+    walk = WalkForward(
+        churns if sum(len(v) for v in churns.values()) >= minimum else {},
+        horizons=list(run.horizons),
+        min_churns=minimum,
+        names=feature_names(),
+    )
+    if run.dates_done:
+        walk.replay(run_score_table(run))
+    return walk
 
 
 def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], None] | None = None) -> BacktestRun:
@@ -188,28 +184,29 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
         if progress:
             progress(done, len(dates))
         try:
+            walk = _walk_forward(run)
             if remaining:
                 with backtest_rollups(through=remaining[0], last=remaining[-1]):
                     previous = remaining[0]
                     for as_of in remaining:
                         if as_of != previous:
                             backtest_rollups_advance(after=previous, through=as_of)
-                        _scores_store(run, as_of)
+                        _scores_store(run, as_of, walk)
                         previous = as_of
                         done += 1
                         if progress:
                             progress(done, len(dates))
-            table = run_feature_table(run)  # read once for the learning and the report
-            backtest_learned_set(run, table=table)
-            run.report = backtest_report(run, table=table)
-            del table
+            # The scores as stored, held as arrays since they were scored: the report reads no row again.
+            run.report = backtest_report(run, table=walk.table())
+            run.learned_at = timezone.now()
+            del walk
         except Exception as exc:
             # Recorded for admin and the API; the stored dates stay, so a rerun resumes after them.
             BacktestRun.objects.filter(pk=run.pk).update(status=BacktestStatus.FAILED, error=str(exc)[:2000])
             raise
         run.status = BacktestStatus.DONE
         run.finished_at = timezone.now()
-        run.save(update_fields=["status", "finished_at", "report"])
+        run.save(update_fields=["status", "finished_at", "report", "learned_at"])
         logger.info("backtest %s done: %d dates", run.pk, len(dates))
         return run
     finally:

@@ -50,9 +50,10 @@ def test_ranking_figures_on_a_small_case_worked_by_hand():
 
 
 def test_matching_threshold_flags_as_many_as_asked():
-    scored = [Scored(D, str(i), s) for i, s in enumerate([0.9, 0.1, 0.5, 0.7])]
-    assert matching_threshold(scored, flags=2) == 0.7
-    assert matching_threshold(scored, flags=0) == float("inf")
+    scores = [0.9, 0.1, 0.5, 0.7]
+    assert matching_threshold(scores, flags=2) == 0.7
+    assert matching_threshold(scores, flags=9) == 0.1
+    assert matching_threshold(scores, flags=0) == float("inf")
 
 
 def test_a_coefficient_is_put_in_words_with_its_uncertainty_even_when_it_is_extreme():
