@@ -102,7 +102,8 @@ def _copy_text(rows: list[EventRow]) -> str:
             (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
              r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)
         )  # fmt: skip
-        if head.count("\t") != _HEAD_TABS or _COPY_SPECIAL_RE.search(head):  # rare: ids with a backslash or a control character
+        # Rare: ids with a backslash or a control character.
+        if head.count("\t") != _HEAD_TABS or _COPY_SPECIAL_RE.search(head):
             head = "\t".join(
                 v.translate(_COPY_ESCAPES)
                 for v in (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
