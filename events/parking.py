@@ -16,9 +16,24 @@ from typing import Any
 
 from django.db import connection
 
+from events.cluster import citus_present
+
 # Uses ops_events_parked (partial on exclusion_reason = 'unregistered', (event_type, occurred_at)):
-# the aggregate reads only parked rows, and each name's example is one backward probe of the same
-# index (a statement per name, which Citus runs as a top-1 on each shard).
+# the aggregate reads only parked rows, and each example is one backward probe of the same index.
+_UNREGISTERED_WITH_EXAMPLES_SQL = """
+SELECT p.event_type, p.events, p.first_seen, p.last_seen,
+       ex.event_id, ex.user_id, ex.tenant_id, ex.occurred_at, ex.metadata
+FROM (SELECT event_type, count(*) AS events, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
+      FROM ops_events WHERE exclusion_reason = 'unregistered'
+      GROUP BY event_type) p
+CROSS JOIN LATERAL (
+    SELECT e.event_id::text AS event_id, e.user_id, e.tenant_id, e.occurred_at, e.metadata
+    FROM ops_events e
+    WHERE e.exclusion_reason = 'unregistered' AND e.event_type = p.event_type
+    ORDER BY e.occurred_at DESC LIMIT 1
+) ex
+"""
+# Citus cannot push that lateral probe to the shards: the aggregate, then one probe per name there.
 _UNREGISTERED_SQL = """
 SELECT event_type, count(*) AS events, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
 FROM ops_events WHERE exclusion_reason = 'unregistered'
@@ -54,10 +69,11 @@ def unregistered_event_types(*, limit: int = 100) -> list[UnregisteredName]:
     """Parked names, most events first. Spellings that differ only in case are one name
     (the registry matches case-insensitively); the most used spelling names it."""
     with connection.cursor() as cursor:
-        cursor.execute(_UNREGISTERED_SQL)
+        on_citus = citus_present()
+        cursor.execute(_UNREGISTERED_SQL if on_citus else _UNREGISTERED_WITH_EXAMPLES_SQL)
         columns = [c.name for c in cursor.description]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        for row in rows:
+        for row in rows if on_citus else []:
             cursor.execute(_EXAMPLE_SQL, {"name": row["event_type"]})
             example_columns = [c.name for c in cursor.description]
             row.update(dict(zip(example_columns, cursor.fetchone(), strict=True)))
