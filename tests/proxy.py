@@ -93,41 +93,51 @@ def nginx_proxy(upstream_port: int) -> Iterator[str]:
 
 
 SLOW_CLIENTS = 3  # more than the two gunicorn workers
-TRICKLE_SECONDS = 8.0
+BYTE_INTERVAL_SECONDS = 0.25
+# Long enough that the slow bodies are still arriving when the last scrape ends, even on a loaded
+# machine; the clients are stopped as soon as the scrapes are done.
+TRICKLE_MAX_SECONDS = 120.0
+SCRAPES = 5
 # A scrape that waits longer than this is a scrape Prometheus would have counted as down
 # (its default scrape timeout is 10 s). A failure detector, not a measured timing.
 SCRAPE_TIMEOUT_SECONDS = 5.0
 
 
-def _trickle(port: int, stop: threading.Event) -> None:
-    """POST a body one byte every 0.25 s for TRICKLE_SECONDS (a phone on a bad network)."""
+def _trickle(port: int, stop: threading.Event, started: threading.Barrier) -> None:
+    """POST a body one byte every BYTE_INTERVAL_SECONDS until told to stop (a phone on a bad network)."""
     # PostHog's /batch/ carries its key in the body, so the server must read the whole body before it
     # can answer: a bearer key in a header would be refused at once and free the worker (issue 16's gate).
-    body = b'{"api_key": "oc_slow", "batch": []}'.ljust(int(TRICKLE_SECONDS / 0.25), b" ")
+    body = b'{"api_key": "oc_slow", "batch": []}'.ljust(int(TRICKLE_MAX_SECONDS / BYTE_INTERVAL_SECONDS), b" ")
     with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
         conn.sendall(
             b"POST /batch/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
-        for byte in body:
-            if stop.is_set():
+        conn.sendall(body[:1])
+        started.wait(timeout=60)
+        for byte in body[1:]:
+            if stop.wait(BYTE_INTERVAL_SECONDS):
                 return
             conn.sendall(bytes([byte]))
-            time.sleep(0.25)
         conn.recv(1024)
 
 
-def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int) -> list[str]:
-    """Scrape scrape_url every 0.2 s while SLOW_CLIENTS trickle bodies to slow_port; each
-    scrape's outcome ("200", or "failed: ..." and the scraping stops)."""
+def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int, scrapes: int = SCRAPES) -> list[str]:
+    """Scrape scrape_url `scrapes` times while SLOW_CLIENTS are in the middle of their bodies to
+    slow_port; each scrape's outcome ("200", or "failed: ..." and the scraping stops). The count of
+    scrapes is fixed, not the time they take, so a slow machine makes the test slower, not different;
+    "failed: clients finished" means the bodies ran out first, so the run proved nothing."""
     stop = threading.Event()
-    threads = [threading.Thread(target=_trickle, args=(slow_port, stop), daemon=True) for _ in range(SLOW_CLIENTS)]
+    started = threading.Barrier(SLOW_CLIENTS + 1)
+    threads = [
+        threading.Thread(target=_trickle, args=(slow_port, stop, started), daemon=True) for _ in range(SLOW_CLIENTS)
+    ]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # every slow client has connected and started its body
+    started.wait(timeout=60)  # every slow client has connected and started its body
+    time.sleep(1.0)  # and the server side has picked each of them up
     outcomes = []
-    deadline = time.monotonic() + TRICKLE_SECONDS - 2
-    while time.monotonic() < deadline:
+    for _ in range(scrapes):
         try:
             with urllib.request.urlopen(scrape_url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
                 outcomes.append(str(response.status))
@@ -135,6 +145,8 @@ def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int) -> list[
             outcomes.append(f"failed: {type(exc).__name__}")
             break
         time.sleep(0.2)
+    if not all(thread.is_alive() for thread in threads):
+        outcomes.append("failed: clients finished")
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
