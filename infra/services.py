@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -131,10 +132,17 @@ SELECT (SELECT sum(result::bigint) FROM run_command_on_all_nodes(
 
 def database_sizes_read() -> DatabaseSizes:
     """Sizes straight from PostgreSQL's catalog functions (no table scan), summed over the nodes on Citus."""
-    with connection.cursor() as cursor:
-        cursor.execute(CITUS_DATABASE_SIZES_SQL if citus_present() else DATABASE_SIZES_SQL)
-        columns = [c.name for c in cursor.description]
-        row = dict(zip(columns, cursor.fetchone(), strict=True))
+    if citus_present():
+        # Citus refuses its size functions in a transaction that has written to several shards (a
+        # caller's own, say); sizes are storage, not transactional, so a short connection of their own.
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as own:
+            cursor = own.execute(CITUS_DATABASE_SIZES_SQL)
+            row = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(DATABASE_SIZES_SQL)
+            columns = [c.name for c in cursor.description]
+            row = dict(zip(columns, cursor.fetchone(), strict=True))
     estimate = row["estimate"]
     if estimate is None or estimate < EXACT_ROW_COUNT_BELOW:
         # reltuples is -1 for a table never analysed and lags on a young one.

@@ -8,9 +8,13 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from events.cluster import citus_session_configure
 
-        post_migrate.connect(_distribute_after_migrate, sender=self)
+        # post_migrate is sent once per app that has models (this one has none), after every
+        # migration of the run: one such app is the one signal per migrate.
+        post_migrate.connect(_distribute_after_migrate, sender=apps.get_app_config("events"))
         connection_created.connect(citus_session_configure, dispatch_uid="opsconsole.citus_session")
 
 

@@ -36,6 +36,7 @@ from customers.models import (
     TenantMetrics,
     TenantUserDayCount,
 )
+from events.cluster import citus_present
 from events.models import Event, IngestRateWindow
 from playbooks.models import EvaluationState, PlaybookMatch
 
@@ -100,8 +101,18 @@ def _connection_args() -> tuple[list[str], dict[str, str]]:
     return args, env
 
 
+# pg_dump of a Citus coordinator holds the distributed tables' empty shells, not the shards' rows:
+# a backup that looked complete would restore without a single event.
+CITUS_REFUSAL = (
+    "backup and restore use pg_dump of one server, and on a Citus cluster the rows live in the workers' "
+    "shards: back up every node together instead (docs/DEPLOY.md, 'Backups on a Citus cluster')."
+)
+
+
 def backup_create(*, to_dir: Path, now: datetime | None = None) -> Path:
     """Write one consistent dump into ``to_dir``; returns its path. A failed dump leaves no file."""
+    if citus_present():
+        raise BackupError(CITUS_REFUSAL)
     to_dir.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     target = to_dir / f"opsconsole-{stamp}.dump"
@@ -129,6 +140,8 @@ def restore_load(*, dump: Path) -> None:
     """pg_restore ``dump`` into the configured database, which must be empty; all or nothing."""
     if not dump.is_file():
         raise BackupError(f"{dump} is not a file.")
+    if citus_present():
+        raise BackupError(CITUS_REFUSAL)
     tables = _public_tables()
     if tables:
         raise BackupError(

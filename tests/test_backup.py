@@ -78,6 +78,10 @@ def _metrics(database: str) -> list[dict]:
     return rows
 
 
+@pytest.mark.not_on_citus(
+    "pg_dump of one server; on Citus the rows live in the workers' shards and backup refuses "
+    "(test_on_citus_backup_and_restore_refuse_with_the_reason)"
+)
 def test_a_backup_taken_during_ingestion_restores_into_an_empty_database_with_the_same_metrics(
     live_server, tmp_path, empty_database
 ):
@@ -135,6 +139,10 @@ def test_a_backup_taken_during_ingestion_restores_into_an_empty_database_with_th
     assert restored_metrics == _metrics(source)
 
 
+@pytest.mark.not_on_citus(
+    "pg_dump of one server; on Citus the rows live in the workers' shards and backup refuses "
+    "(test_on_citus_backup_and_restore_refuse_with_the_reason)"
+)
 def test_restore_refuses_a_database_that_is_not_empty_and_changes_nothing(tmp_path):
     not_a_dump = tmp_path / "notes.dump"
     not_a_dump.write_text("not a dump")
@@ -152,3 +160,17 @@ def test_restore_of_a_file_that_is_not_a_dump_leaves_the_empty_database_empty(tm
     assert "pg_restore failed, nothing was restored" in refused.value.stderr  # type: ignore[attr-defined]
     with psycopg.connect(_conninfo(empty_database)) as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+
+
+@pytest.mark.citus
+def test_on_citus_backup_and_restore_refuse_with_the_reason_and_write_no_file(tmp_path):
+    source = _server_url(settings.DATABASES["default"]["NAME"])
+    with pytest.raises(Exception) as refused:
+        manage(["backup", "--to", str(tmp_path)], DATABASE_URL=source)
+    assert "on a Citus cluster the rows live in the workers' shards" in refused.value.stderr  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []
+    a_file = tmp_path / "opsconsole.dump"
+    a_file.write_bytes(b"PGDMP")
+    with pytest.raises(Exception) as refused:
+        manage(["restore", str(a_file)], DATABASE_URL=source)
+    assert "back up every node together" in refused.value.stderr  # type: ignore[attr-defined]

@@ -301,10 +301,11 @@ def _wait_until_no_older_transaction_runs(event_pk: int) -> None:
 
     for _ in range(120):
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT ingest_xid < pg_snapshot_xmin(pg_current_snapshot()) FROM ops_events WHERE id = %s",
-                [event_pk],
-            )
+            # Two statements: on Citus the row's query runs on a worker, whose snapshot is not the
+            # coordinator's (ingest_xid is the coordinator's xid).
+            cursor.execute("SELECT ingest_xid::text AS xid FROM ops_events WHERE id = %s", [event_pk])
+            xid = cursor.fetchone()[0]
+            cursor.execute("SELECT %s::xid8 < pg_snapshot_xmin(pg_current_snapshot())", [xid])
             if cursor.fetchone()[0]:
                 return
         time.sleep(0.5)
