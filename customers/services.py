@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from customers.models import Tenant
-from events.services import classification_rules_changed
+from events.rules import classification_rules_changed
 
 
 def tenant_save(*, tenant: Tenant, kind_changed: bool) -> Tenant:

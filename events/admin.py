@@ -23,7 +23,7 @@ from events.models import (
     UserAgentPattern,
 )
 from events.registry import CLASSIFICATION_FIELDS
-from events.services import (
+from events.rules import (
     classification_rules_changed,
     internal_user_rule_delete,
     internal_user_rule_save,
@@ -34,7 +34,7 @@ from events.services import (
 
 @admin.register(EventType)
 class EventTypeAdmin(admin.ModelAdmin):
-    """Validation is the model's (events/models.py), the same the API applies: a weight
+    """Validation is the model's (events/models/vocabulary.py), the same the API applies: a weight
     outside 0-100, an unknown signal or role, or a name that exists in another case is a
     form error. The Vocabulary page (/vocabulary/) links here to add a name it has seen."""
 

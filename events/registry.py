@@ -6,7 +6,7 @@ Names match case-insensitively and keep their first spelling: ``find`` and
 replaces "LOGIN" without renaming it.
 
 Validation is the model's (``EventType`` field validators, choices and
-constraints in events/models.py): the API and admin both call ``full_clean``,
+constraints in events/models/vocabulary.py): the API and admin both call ``full_clean``,
 so a weight of 1e308, a signal "banana" or a 101-character label is refused in
 the same words everywhere.
 
@@ -26,7 +26,7 @@ from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
-from events.services import classification_rules_changed
+from events.rules import classification_rules_changed
 
 # Every field of an entry the API and admin expose, in the order they are shown.
 ENTRY_FIELDS = (

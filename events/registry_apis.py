@@ -3,7 +3,7 @@
 Infrastructure-as-code describes a product through it. Reading needs a read or
 read-write key or a staff session; writing a read-write key or a staff session.
 The serializer only checks JSON types and documents each field; every value is
-validated by the model (events/models.py) through ``event_type_put``, exactly as
+validated by the model (events/models/vocabulary.py) through ``event_type_put``, exactly as
 admin validates it. An edit takes effect at the next incremental recompute (the
 engine's registry fingerprint sees it).
 """

@@ -13,15 +13,12 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from events.classification import classify_batch
@@ -30,13 +27,10 @@ from events.models import (
     EVENT_TYPE_NAME_MAX,
     ApiKey,
     ApiKeyScope,
-    ClassificationState,
     EventType,
-    InternalUserRule,
-    InternalUserRuleKind,
     NorthStarRole,
-    UserAgentPattern,
 )
+from events.rules import classification_rules_changed
 from events.store import event_rows_store
 
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
@@ -485,63 +479,6 @@ def ingest_rate_windows_prune(*, older_than: timedelta = timedelta(hours=1)) -> 
 
     deleted, _ = IngestRateWindow.objects.filter(window_start__lt=timezone.now() - older_than).delete()
     return deleted
-
-
-# --- Classification rules (the north star) ----------------------------------------------------
-# Admin saves go through these so that a rule edit (1) reaches every ingesting process at
-# once through the rules version and (2) reclassifies history after the edit commits.
-# They hold the logic; admin.save_model only calls them.
-def classification_rules_changed() -> None:
-    """Bump the rules version and queue the set-based reclassification of history
-    (``events_reclassify_task``) for when the current transaction commits."""
-    from events.tasks import events_reclassify_task
-
-    state, _ = ClassificationState.objects.get_or_create(pk=1)
-    ClassificationState.objects.filter(pk=state.pk).update(rules_version=F("rules_version") + 1)
-    transaction.on_commit(events_reclassify_task.delay)
-
-
-def internal_user_rule_save(*, rule: InternalUserRule) -> InternalUserRule:
-    """Normalise (domains lower-case, no leading @), validate and save an internal user rule."""
-    value = rule.value.strip()
-    if rule.kind == InternalUserRuleKind.EMAIL_DOMAIN:
-        value = value.lstrip("@").lower()
-        if not value or "@" in value or " " in value or "." not in value:
-            raise ValidationError({"value": "Give a domain such as example.com (without the @)."})
-    elif not value:
-        raise ValidationError({"value": "Give the user id exactly as the product sends it."})
-    rule.value = value
-    with transaction.atomic():
-        rule.full_clean()
-        rule.save()
-        classification_rules_changed()
-    return rule
-
-
-def internal_user_rule_delete(*, rules: Iterable[InternalUserRule]) -> None:
-    with transaction.atomic():
-        InternalUserRule.objects.filter(pk__in=[r.pk for r in rules]).delete()
-        classification_rules_changed()
-
-
-def user_agent_pattern_save(*, pattern: UserAgentPattern) -> UserAgentPattern:
-    """Validate (both regex engines must accept it) and save a user-agent pattern."""
-    from events.classification import user_agent_pattern_problem
-
-    problem = user_agent_pattern_problem(pattern.pattern)
-    if problem:
-        raise ValidationError({"pattern": problem})
-    with transaction.atomic():
-        pattern.full_clean()
-        pattern.save()
-        classification_rules_changed()
-    return pattern
-
-
-def user_agent_pattern_delete(*, patterns: Iterable[UserAgentPattern]) -> None:
-    with transaction.atomic():
-        UserAgentPattern.objects.filter(pk__in=[p.pk for p in patterns]).delete()
-        classification_rules_changed()
 
 
 # --- The north star's recording endpoint ------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from customers.metrics.recompute import metrics_recompute
 from customers.models import TenantMetrics
 from events.models import InternalUserRule
-from events.services import internal_user_rule_save
+from events.rules import internal_user_rule_save
 from tests.customers.conftest import Ev, days_ago, events_store
 
 pytestmark = pytest.mark.django_db(transaction=True)

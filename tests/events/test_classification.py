@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from customers.models import Tenant
 from events.classification import classification_pass, events_reclassify
 from events.models import ClassificationState, Event, InternalUserRule, RealUser, UserAgentPattern
+from events.rules import internal_user_rule_save
 from events.selectors import real_users_summary
-from events.services import internal_user_rule_save
 
 pytestmark = pytest.mark.django_db
 
@@ -314,7 +314,7 @@ def _wait_until_no_older_transaction_runs(event_pk: int) -> None:
 
 def test_a_new_user_agent_pattern_applies_to_a_user_agent_already_judged_real(ingest):
     """Each process remembers the verdict per user agent; a rule edit must not be hidden by it."""
-    from events.services import user_agent_pattern_save
+    from events.rules import user_agent_pattern_save
 
     first = event(metadata={"user_agent": "AcmeMonitor/2.0"})
     ingest(first)
