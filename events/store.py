@@ -98,17 +98,12 @@ def _copy_text(rows: list[EventRow]) -> str:
     """
     lines = []
     for r in rows:
-        head = "\t".join(
-            (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
-             r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)
-        )  # fmt: skip
+        fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
+                  r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)  # fmt: skip
+        head = "\t".join(fields)
         # Rare: ids with a backslash or a control character.
         if head.count("\t") != _HEAD_TABS or _COPY_SPECIAL_RE.search(head):
-            head = "\t".join(
-                v.translate(_COPY_ESCAPES)
-                for v in (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
-                          r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)
-            )  # fmt: skip
+            head = "\t".join(v.translate(_COPY_ESCAPES) for v in fields)
         metadata = r.metadata_json
         if "\\" in metadata:
             metadata = metadata.replace("\\", "\\\\")
