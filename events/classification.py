@@ -301,28 +301,34 @@ WHERE (ops_real_users.first_interaction_at, ops_real_users.last_interaction_at)
 """
 
 
-def real_users_fold_sql(*, source: str, where: str) -> str:
-    """Fold the users of some events into the real-user cache.
-
-    ``source`` is a relation with user_id, event_type, occurred_at and is_real
-    (``ops_events e`` or the ingest statement's ``inserted e``). LEAST/GREATEST make
-    it idempotent; the WHERE on the update skips no-op writes so a busy user's row
-    does not churn; ORDER BY takes row locks in one order (no deadlock between
-    concurrent batches).
-    """
+def real_users_upsert_sql(select: str) -> str:
+    """Upsert users into the real-user cache from ``select`` (user_id, first, last; ordered by
+    user_id). LEAST/GREATEST make it idempotent; the WHERE on the update skips no-op writes so
+    a busy user's row does not churn; the caller's ORDER BY takes row locks in one order (no
+    deadlock between concurrent batches)."""
     return f"""
     INSERT INTO ops_real_users (user_id, first_interaction_at, last_interaction_at)
-    SELECT e.user_id, min(e.occurred_at), max(e.occurred_at)
-    FROM {source} JOIN events_eventtype et ON et.name = e.event_type AND et.counts_as_real_interaction
-    WHERE e.is_real AND e.user_id <> '' AND {where}
-    GROUP BY e.user_id
-    ORDER BY e.user_id
+    {select}
     ON CONFLICT (user_id) DO UPDATE
     SET first_interaction_at = LEAST(ops_real_users.first_interaction_at, EXCLUDED.first_interaction_at),
         last_interaction_at = GREATEST(ops_real_users.last_interaction_at, EXCLUDED.last_interaction_at)
     WHERE EXCLUDED.first_interaction_at < ops_real_users.first_interaction_at
        OR EXCLUDED.last_interaction_at > ops_real_users.last_interaction_at
     """
+
+
+def real_users_fold_sql(*, source: str, where: str) -> str:
+    """Fold the users of some events into the real-user cache.
+
+    ``source`` is a relation with user_id, event_type, occurred_at and is_real
+    (``ops_events e`` or the ingest statement's ``inserted e``).
+    """
+    return real_users_upsert_sql(f"""
+    SELECT e.user_id, min(e.occurred_at), max(e.occurred_at)
+    FROM {source} JOIN events_eventtype et ON et.name = e.event_type AND et.counts_as_real_interaction
+    WHERE e.is_real AND e.user_id <> '' AND {where}
+    GROUP BY e.user_id
+    ORDER BY e.user_id""")
 
 
 # A digest of every rule that decides is_real or which users count. Small tables only.

@@ -93,6 +93,9 @@ class IngestNames:
 
     by_lower: dict[str, tuple[str, str]]  # lower(name) -> (name, friction_signal)
     role_types: dict[str, str]  # north_star_role -> name
+    # The names that count as a real interaction (the store's fast path checks them against
+    # the table in its own statement, so a stale cache is noticed, never used).
+    real_interaction: frozenset[str] = frozenset()
 
     def resolve(self, name: str) -> tuple[str, str] | None:
         return self.by_lower.get(name.lower())
@@ -113,13 +116,16 @@ def ingest_names(*, refresh: bool = False) -> IngestNames:
     if refresh or not _registry.by_lower or time.monotonic() - _registry_loaded_at > REGISTRY_TTL_SECONDS:
         by_lower: dict[str, tuple[str, str]] = {}
         role_types: dict[str, str] = {}
-        for name, signal, role in EventType.objects.order_by("created_at", "name").values_list(
-            "name", "friction_signal", "north_star_role"
+        real_interaction: set[str] = set()
+        for name, signal, role, counts in EventType.objects.order_by("created_at", "name").values_list(
+            "name", "friction_signal", "north_star_role", "counts_as_real_interaction"
         ):
             by_lower.setdefault(name.lower(), (name, signal))
             if role:
                 role_types.setdefault(role, name)
-        _registry = IngestNames(by_lower=by_lower, role_types=role_types)
+            if counts:
+                real_interaction.add(name)
+        _registry = IngestNames(by_lower=by_lower, role_types=role_types, real_interaction=frozenset(real_interaction))
         _registry_loaded_at = time.monotonic()
     return _registry
 
@@ -414,7 +420,7 @@ def events_ingest(
         internal_changed = identities_apply(identities, now=now) if identities else False
         accounts_attribute(rows)
         classify_batch(rows, source=source)
-        inserted = event_rows_store(rows, source=source, now=now)
+        inserted = event_rows_store(rows, source=source, now=now, real_interaction=registry.real_interaction)
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.
             classification_rules_changed()

@@ -12,6 +12,14 @@ literal into the query (client-side binding); both were among the largest costs 
 The staging table is ``ON COMMIT DELETE ROWS`` and the insert empties it as it reads it
 (``DELETE ... RETURNING``), so two batches in one transaction (a test, an import) never see
 each other's rows, and nothing survives a rollback.
+
+Most batches are all new, so the staged statement is the fallback: a batch is first COPYed
+straight into ``ops_events`` inside a savepoint (COPY's multi-row inserts, no staging, no
+speculative insertion), with its tenants and real users upserted from per-batch aggregates.
+A batch holding any event already stored fails that COPY on ``ops_events_tenant_event``; the
+savepoint is rolled back and the staged statement stores the new rows and skips the rest.
+On a Citus coordinator every batch takes the staged statement: a worker's unique violation
+reaches the coordinator as an internal error of the COPY, not one a caller can tell apart.
 """
 
 from __future__ import annotations
@@ -21,9 +29,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+import psycopg.errors
 from django.db import connection, transaction
 
-from events.classification import real_users_fold_sql
+from events.classification import real_users_fold_sql, real_users_upsert_sql
+from events.cluster import citus_present
 
 if TYPE_CHECKING:
     from events.models import ApiKey
@@ -34,9 +44,10 @@ if TYPE_CHECKING:
 EVENTS_CONFLICT_TARGET = "(tenant_id, event_id)"
 
 STAGE_TABLE = "ops_events_ingest_stage"
+# The COPY text's columns, for the staging table and for ops_events alike.
 _STAGE_COLUMNS = (
     "event_id, tenant_id, user_id, session_id, event_type, occurred_at, friction_signal, is_real, "
-    "exclusion_reason, metadata"
+    "exclusion_reason, metadata, received_at, source_id"
 )
 # Session-local (no WAL, no catalog bloat: created once per connection). Text, not the
 # table's varchar(n): validation enforces the lengths, and the insert casts on the way in.
@@ -44,10 +55,14 @@ STAGE_CREATE_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     event_id uuid NOT NULL, tenant_id text NOT NULL, user_id text NOT NULL, session_id text NOT NULL,
     event_type text NOT NULL, occurred_at timestamptz NOT NULL, friction_signal text NOT NULL,
-    is_real boolean NOT NULL, exclusion_reason text NOT NULL, metadata jsonb NOT NULL
+    is_real boolean NOT NULL, exclusion_reason text NOT NULL, metadata jsonb NOT NULL,
+    received_at timestamptz NOT NULL, source_id bigint
 ) ON COMMIT DELETE ROWS
 """
 STAGE_COPY_SQL = f"COPY {STAGE_TABLE} ({_STAGE_COLUMNS}) FROM STDIN"
+# The fast path: every index of ops_events is maintained as by any insert; the unique one
+# (ops_events_tenant_event) refuses the whole COPY when one event is already stored.
+EVENTS_COPY_SQL = f"COPY ops_events ({_STAGE_COLUMNS}) FROM STDIN"
 
 # Uses the unique index of EVENTS_CONFLICT_TARGET (ops_events_tenant_event) for the dedupe,
 # customers_tenant_pkey for the tenants, ops_real_users_pkey for the fold.
@@ -62,7 +77,7 @@ WITH batch AS (
     INSERT INTO ops_events (event_id, tenant_id, user_id, session_id, event_type, occurred_at,
                             received_at, metadata, source_id, friction_signal, is_real, exclusion_reason)
     SELECT event_id, tenant_id, user_id, session_id, event_type, occurred_at,
-           %(now)s, metadata, %(source_id)s, friction_signal, is_real, exclusion_reason
+           received_at, metadata, source_id, friction_signal, is_real, exclusion_reason
     FROM batch
     ON CONFLICT {conflict_target} DO NOTHING
     RETURNING user_id, event_type, occurred_at, is_real
@@ -79,10 +94,39 @@ SELECT count(*) FROM inserted
     real_users_fold=real_users_fold_sql(source="inserted e", where="TRUE"),
 )
 
+# After the fast path's COPY: the batch's tenants (customers_tenant_pkey), and the real-user
+# fold (ops_real_users_pkey) from each user's first and last event of a type that counts as a
+# real interaction, which is all the fold reads of the rows. The types are the web worker's
+# cached registry: the statement answers whether they are still the table's (same snapshot),
+# and the caller rolls the batch back to the staged statement when they are not.
+BATCH_UPSERTS_SQL = """
+WITH registry AS (
+    SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction
+), current AS (
+    SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[] AS ok FROM registry
+), new_tenants AS (
+    INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
+    SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
+    ON CONFLICT (tenant_id) DO NOTHING
+), real_users AS (
+    {real_users_upsert}
+)
+SELECT ok AS registry_current FROM current
+""".format(
+    real_users_upsert=real_users_upsert_sql("""
+    SELECT u.user_id, u.first_at, u.last_at
+    FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
+         AS u(user_id, first_at, last_at)
+    WHERE (SELECT ok FROM current)
+    ORDER BY u.user_id"""),
+)
+
+
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
 # are counted instead: they separate the columns).
 _COPY_SPECIAL_RE = re.compile(r"[\\\n\r]")
 _HEAD_TABS = 8
+NULL_TEXT = "\\N"  # COPY text's NULL
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 # Connections (psycopg's, which live as long as the PostgreSQL session) whose staging table
@@ -90,12 +134,13 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _staged: WeakKeyDictionary[object, bool] = WeakKeyDictionary()
 
 
-def _copy_text(rows: list[EventRow]) -> str:
+def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None) -> str:
     """The rows in COPY's text format, in ``_STAGE_COLUMNS`` order.
 
     Validation refused NUL and invalid Unicode; the metadata is the JSON text validation
     produced (JSON escapes its own control characters, so only its backslashes need doubling).
     """
+    tail = f"\t{received_at}\t{NULL_TEXT if source_id is None else source_id}\n"
     lines = []
     for r in rows:
         fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
@@ -107,19 +152,59 @@ def _copy_text(rows: list[EventRow]) -> str:
         metadata = r.metadata_json
         if "\\" in metadata:
             metadata = metadata.replace("\\", "\\\\")
-        lines.append(f"{head}\t{metadata}\n")
+        lines.append(f"{head}\t{metadata}{tail}")
     return "".join(lines)
 
 
-def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> int:
+def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: frozenset[str]) -> dict[str, object]:
+    """The fast path's upsert parameters: the batch's tenants, and each user's first and last
+    real event of a type in ``real_interaction`` (timestamps as text: psycopg adapts a list of
+    datetimes element by element, measured at several times the cost of the text)."""
+    spans: dict[str, list[datetime]] = {}
+    for r in rows:
+        if r.is_real and r.user_id and r.event_type in real_interaction:
+            span = spans.get(r.user_id)
+            if span is None:
+                spans[r.user_id] = [r.occurred_at, r.occurred_at]
+            elif r.occurred_at < span[0]:
+                span[0] = r.occurred_at
+            elif r.occurred_at > span[1]:
+                span[1] = r.occurred_at
+    users = sorted(spans)
+    return {
+        "now": now,
+        "real_types": sorted(real_interaction),
+        "tenants": sorted({r.tenant_id for r in rows if r.tenant_id}),
+        "users": users,
+        "firsts": [spans[user][0].isoformat() for user in users],
+        "lasts": [spans[user][1].isoformat() for user in users],
+    }
+
+
+class _RegistryMoved(Exception):
+    """The cached real-interaction types are not the table's: the staged statement folds instead."""
+
+
+def _already_stored(error: psycopg.errors.UniqueViolation) -> bool:
+    # On Citus the shard's copy of the constraint carries the shard id as a suffix.
+    return (error.diag.constraint_name or "").startswith("ops_events_tenant_event")
+
+
+def event_rows_store(
+    rows: list[EventRow], *, source: ApiKey | None, now: datetime, real_interaction: frozenset[str]
+) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
+    ``real_interaction`` is the registry's names that count as a real interaction, as the
+    caller's cache has them (a stale set costs the staged path, never a wrong fold).
     Two identical batches racing are safe: the unique index on the conflict target makes
-    the second insert wait for the first and then skip its rows.
+    the second writer wait for the first and then skip its rows (on either path).
     """
     if not rows:
         return 0
-    text = _copy_text(rows)
+    text = _copy_text(rows, received_at=now.isoformat(), source_id=source.pk if source else None)
+    if not citus_present() and _copied(rows, text, now=now, real_interaction=real_interaction):
+        return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = connection.connection
         if raw not in _staged:
@@ -128,6 +213,25 @@ def event_rows_store(rows: list[EventRow], *, source: ApiKey | None, now: dateti
             transaction.on_commit(lambda: _staged.__setitem__(raw, True))
         with cursor.cursor.copy(STAGE_COPY_SQL) as copy:
             copy.write(text)
-        cursor.execute(EVENTS_INSERT_SQL, {"now": now, "source_id": source.pk if source else None})
+        cursor.execute(EVENTS_INSERT_SQL, {"now": now})
         (inserted,) = cursor.fetchone()
     return int(inserted)
+
+
+def _copied(rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str]) -> bool:
+    """The fast path: True when the whole batch was new and is stored; False (nothing changed)
+    when an event was already stored or the cached registry is stale."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside the caller's transaction
+            with cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
+                copy.write(text)
+            cursor.execute(BATCH_UPSERTS_SQL, _batch_aggregates(rows, now, real_interaction))
+            if not cursor.fetchone()[0]:
+                raise _RegistryMoved
+        return True
+    except psycopg.errors.UniqueViolation as error:
+        if not _already_stored(error):
+            raise
+    except _RegistryMoved:
+        pass
+    return False

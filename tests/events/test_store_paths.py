@@ -1,0 +1,158 @@
+"""The event store's two paths (events/store.py): the straight COPY of a batch that is all new,
+and the staged insert it falls back to when any event of the batch is already stored.
+
+The oracle is the set of events itself: the stored rows are the distinct (tenant, event id)
+pairs with the first-stored copy winning, the real-user cache equals ``real_users_rebuild``
+over the stored rows, and every tenant named is registered, whichever path stored a batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customers.models import Tenant
+from events import store
+from events.classification import real_users_rebuild
+from events.cluster import citus_present
+from events.models import Event, EventType, RealUser
+from events.services import EventRow, ingest_names
+from events.store import event_rows_store as _event_rows_store
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+IDS = [uuid.UUID(int=i + 1) for i in range(12)]
+
+
+def _row(event_id: uuid.UUID, tenant: str, user: str, event_type: str, minutes: int, *, real: bool = True) -> EventRow:
+    return EventRow(
+        event_id=str(event_id),
+        tenant_id=tenant,
+        user_id=user,
+        session_id="",
+        event_type=event_type,
+        occurred_at=T0 - timedelta(minutes=minutes),
+        metadata={"n": minutes},
+        metadata_json=f'{{"n":{minutes}}}',
+        friction_signal="",
+        is_real=real,
+        exclusion_reason="" if real else "test_traffic",
+    )
+
+
+_rows = st.builds(
+    _row,
+    st.sampled_from(IDS),
+    st.sampled_from(["acme", "globex", ""]),
+    st.sampled_from(["u1", "u2", ""]),
+    # LOGIN counts as a real interaction; API_CALL does not (the fold joins the registry).
+    st.sampled_from(["LOGIN", "API_CALL"]),
+    st.integers(min_value=0, max_value=60 * 24 * 40),
+    real=st.booleans(),
+)
+
+
+def event_rows_store(rows: list[EventRow], *, source: None, now: datetime, real_interaction=None) -> int:
+    if real_interaction is None:
+        real_interaction = ingest_names(refresh=True).real_interaction
+    return _event_rows_store(rows, source=source, now=now, real_interaction=real_interaction)
+
+
+def _cache() -> list[tuple[str, datetime, datetime]]:
+    return sorted(RealUser.objects.values_list("user_id", "first_interaction_at", "last_interaction_at"))
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(st.lists(_rows, max_size=8), min_size=1, max_size=4),
+    # A web worker's registry cache may be stale: then the staged statement must fold instead.
+    stale=st.lists(st.booleans(), min_size=4, max_size=4),
+)
+def test_either_path_stores_each_event_once_and_folds_the_real_users_exactly(batches, stale):
+    assert not EventType.objects.get(name="API_CALL").counts_as_real_interaction
+    current = ingest_names(refresh=True).real_interaction
+    with transaction.atomic():
+        expected: dict[tuple[str, str], EventRow] = {}
+        for batch, cache_stale in zip(batches, stale, strict=False):
+            new = {(r.tenant_id, r.event_id) for r in batch} - set(expected)
+            cached = current | {"API_CALL"} if cache_stale else current
+            assert event_rows_store(batch, source=None, now=T0, real_interaction=cached) == len(new)
+            for r in batch:
+                expected.setdefault((r.tenant_id, r.event_id), r)
+        stored = {
+            (tenant, str(event_id)): (user, occurred)
+            for tenant, event_id, user, occurred in Event.objects.values_list(
+                "tenant_id", "event_id", "user_id", "occurred_at"
+            )
+        }
+        assert stored == {key: (r.user_id, r.occurred_at) for key, r in expected.items()}
+        assert set(Tenant.objects.values_list("tenant_id", flat=True)) == {t for t, _ in expected if t}
+        folded = _cache()
+        RealUser.objects.all().delete()
+        real_users_rebuild()
+        assert folded == _cache()
+        transaction.set_rollback(True)
+
+
+def _staged_statements(queries: CaptureQueriesContext) -> int:
+    return sum(1 for q in queries.captured_queries if f"DELETE FROM {store.STAGE_TABLE}" in q["sql"])
+
+
+@pytest.mark.django_db
+def test_a_batch_holding_a_stored_event_takes_the_staged_path_and_stores_only_the_rest():
+    first = [_row(IDS[0], "acme", "u1", "LOGIN", 30), _row(IDS[1], "acme", "u1", "LOGIN", 20)]
+    with CaptureQueriesContext(connection) as queries:
+        assert event_rows_store(first, source=None, now=T0) == 2
+    # All new: the straight COPY (on Citus every batch is staged).
+    assert _staged_statements(queries) == (1 if citus_present() else 0)
+    second = [_row(IDS[1], "acme", "u1", "LOGIN", 20), _row(IDS[2], "acme", "u1", "LOGIN", 5)]
+    with CaptureQueriesContext(connection) as queries:
+        assert event_rows_store(second, source=None, now=T0) == 1
+    assert _staged_statements(queries) == 1
+    stale = frozenset({"LOGIN", "API_CALL"})  # API_CALL no longer counts, the cache has not seen it yet
+    with CaptureQueriesContext(connection) as queries:
+        assert (
+            event_rows_store([_row(IDS[3], "acme", "u2", "API_CALL", 1)], source=None, now=T0, real_interaction=stale)
+            == 1
+        )
+    assert _staged_statements(queries) == 1
+    assert sorted(str(e) for e in Event.objects.values_list("event_id", flat=True)) == [str(i) for i in IDS[:4]]
+    assert _cache() == [("u1", T0 - timedelta(minutes=30), T0 - timedelta(minutes=5))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_racing_with_the_same_batch_store_it_once():
+    """Both COPY at once: the second waits on the unique index, then falls back and skips every row."""
+    batch = [_row(uuid.uuid4(), "acme", f"u{i % 3}", "LOGIN", i) for i in range(200)]
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                results.append(event_rows_store(batch, source=None, now=T0))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert sorted(results) == [0, 200]
+    assert Event.objects.count() == 200
+    assert _cache() == [(f"u{k}", T0 - timedelta(minutes=max(range(k, 200, 3))), T0 - timedelta(minutes=k))
+                        for k in range(3)]  # fmt: skip
