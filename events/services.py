@@ -49,7 +49,7 @@ class IngestError(Exception):
         self.status = status
 
 
-@dataclass
+@dataclass(slots=True)
 class EventRow:
     """One validated event, ready for the set-based insert."""
 
@@ -187,8 +187,24 @@ def _texts_common(item: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
-# Built once: json.dumps with non-default options builds a new encoder on every call.
-_METADATA_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Built once and reused: JSONEncoder.encode builds a new C encoder on every call, which was a
+# third of the cost of encoding one event's metadata. Same output as json.dumps with these
+# options; no circular check (the metadata comes from parsed JSON, which has no cycles).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+
+
+def _metadata_encode(metadata: dict[str, Any]) -> str:
+    if _C_ENCODER is None:
+        return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return "".join(_C_ENCODER(metadata, 0))
 
 
 def _metadata_json(metadata: dict[str, Any], max_bytes: int = METADATA_MAX_BYTES) -> tuple[str, str | None]:
@@ -198,17 +214,20 @@ def _metadata_json(metadata: dict[str, Any], max_bytes: int = METADATA_MAX_BYTES
     insert sends, so each event's metadata is encoded exactly once.
     """
     try:
-        text = _METADATA_ENCODE(metadata)
+        text = _metadata_encode(metadata)
     except RecursionError:
         return "", "is nested too deeply."
     except ValueError:
         return "", "contains NaN or Infinity, which JSON does not allow."
     if "\\u0000" in text and _NUL_ESCAPE_RE.search(text):
         return "", "contains a NUL character, which PostgreSQL cannot store."
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "", "contains an unpaired surrogate (invalid Unicode)."
+    if text.isascii():  # O(1) in CPython: the common case needs no encoding to be measured
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "", "contains an unpaired surrogate (invalid Unicode)."
     if size > max_bytes:
         return "", f"is over the {max_bytes // 1024} KiB limit per event."
     return text, None

@@ -50,7 +50,7 @@ def sdk_timestamp(value: Any) -> Any:
     """
     if not isinstance(value, str) or not value:
         return value if value else None
-    if _HAS_OFFSET_RE.match(value):
+    if value.endswith(("Z", "+00:00")) or _HAS_OFFSET_RE.match(value):  # the endswith: what SDKs send
         return value  # the validator parses it once
     try:
         parsed = datetime.fromisoformat(value)

@@ -389,3 +389,36 @@ def test_a_gzip_bomb_is_refused_without_inflating_it(ingest_client):
         assert response.status_code == status, encoding
         assert message in response.json()["detail"]
     assert not Event.objects.exists()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(metadata=st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_the_metadata_text_is_what_json_dumps_writes(metadata):
+    """The reused C encoder (events/services.py) writes exactly json.dumps's text, which is
+    what the size limit measures and what is stored."""
+    from events.services import _metadata_json
+
+    expected = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text, problem = _metadata_json(metadata, 10**9)
+    if problem:
+        assert "surrogate" in problem or "NUL" in problem
+    else:
+        assert text == expected
+
+
+def test_metadata_nested_past_the_recursion_limit_is_refused_not_a_crash():
+    from events.services import _metadata_json
+
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    assert _metadata_json(deep) == ("", "is nested too deeply.")
+    assert _metadata_json({"x": float("nan")})[1] == "contains NaN or Infinity, which JSON does not allow."
