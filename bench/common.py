@@ -341,10 +341,12 @@ class PeakRss:
 
 @contextmanager
 def production_server(
-    database_url: str, *, workers: int = 2, **env: str
+    database_url: str, *, workers: int | None = 2, deployed: bool = False, **env: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """gunicorn with production settings (gthread, 4 threads a worker) on a free loopback
-    port; yields its base URL and process, and stops it afterwards."""
+    """gunicorn with production settings on a free loopback port; yields its base URL and
+    process, and stops it afterwards. ``deployed``: deploy/gunicorn.conf.py as docs/DEPLOY.md
+    runs it (sync workers, ``workers`` None for its own count, access log written to /dev/null);
+    otherwise gthread with 4 threads a worker (the reads, which hold connections open)."""
     import signal
     import socket
     import time
@@ -352,11 +354,17 @@ def production_server(
     port = free_port()
     production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
                   "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", **env}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
-        cwd=BASE_DIR, env=production,
-    )  # fmt: skip
+    if deployed:
+        production.update(
+            GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_ACCESS_LOG=os.devnull, GUNICORN_LOG_LEVEL="warning"
+        )
+        if workers is not None:
+            production["GUNICORN_WORKERS"] = str(workers)
+        command = [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py")]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                   "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=BASE_DIR, env=production)
     try:
         for _ in range(150):
             try:

@@ -6,10 +6,10 @@
    ``import_events``.
 2. COPY: ``psql \\copy`` of the CSV into ``ops_events`` (same table, same
    indexes) in a scratch database; time it.
-3. HTTP: empty the table, and send the batches to gunicorn (production
-   settings) from a second process over loopback (several keep-alive
-   connections); time it and sample the web workers' peak RSS. Once per endpoint:
-   native, PostHog, Segment.
+3. HTTP: empty the table, and send the batches to gunicorn as docs/DEPLOY.md runs
+   it (deploy/gunicorn.conf.py: sync workers, its own worker count) from a second
+   process over loopback (several connections at once); time it and sample the web
+   workers' peak RSS. Once per endpoint: native, PostHog, Segment.
 4. Import: empty the table and time ``events_import`` of the JSONL (one process,
    the command's own code path without its start-up).
 5. Check after each: rows = events accepted, no duplicates.
@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlparse
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,6 +92,7 @@ class IngestResult:
     copy_rates: list[float]
     web_peak_rss_mb: float
     senders: int
+    web_workers: int
     # native, posthog, segment (HTTP) and import (events_import of JSONL), each against the same COPY.
     paths: dict[str, PathResult]
     # import_events of a larger file (1,000,000 events in make bench) against COPY of the same rows.
@@ -330,7 +333,7 @@ def _path_round(path: PathResult, *, events: int, seconds: float, accepted: int,
 
 
 def run(
-    *, events: int, seed: int = 1, workers: int = 2, senders: int = 4, rounds: int = 4, import_events: int = 0,
+    *, events: int, seed: int = 1, workers: int | None = None, senders: int = 4, rounds: int = 4, import_events: int = 0,
     import_rounds: int = 2,
 ) -> IngestResult:  # fmt: skip
     """COPY and every path in alternating rounds, each round into the emptied table.
@@ -353,10 +356,14 @@ def run(
     totals: dict[str, dict[str, int]] = {}
     paths = {name: PathResult() for name in (*ENDPOINTS, "import")}
     with (
-        production_server(database_url, workers=workers, INGEST_RATE_LIMIT_PER_MINUTE="1000000") as (url, server),
+        production_server(database_url, workers=workers, deployed=True, INGEST_RATE_LIMIT_PER_MINUTE="1000000") as (
+            url,
+            server,
+        ),
         PeakRss(server.pid) as rss,
     ):
         _warm_up(url, key, inputs[0], senders)
+        web_workers = len(psutil.Process(server.pid).children())
         for round_inputs in inputs:
             round_events = _csv_rows(round_inputs["csv"])
             _table_empty(database_url)
@@ -385,7 +392,7 @@ def run(
         totals["large import"] = {"rejected": large.rejected}
     if any(t.get("errors") or t.get("rejected") for t in totals.values()):
         raise SystemExit(f"ingest run lost batches: {totals}")
-    return IngestResult(events, copy_rates, rss.peak_mb, senders, paths, large.result if large else None)
+    return IngestResult(events, copy_rates, rss.peak_mb, senders, web_workers, paths, large.result if large else None)
 
 
 @dataclass
@@ -429,7 +436,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the deploy config's)")
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--import-events", type=int, default=0, help="also time import_events of this many (JSONL)")

@@ -153,7 +153,7 @@ def main() -> None:
         native, posthog, segment, imported = (result.paths[n] for n in ("native", "posthog", "segment", "import"))
         rows += [
             (f"Ingest: raw COPY (`psql \\copy`, same table and indexes; {rounds})", f"{result.copy_rate:,.0f} events/s", ""),
-            (f"Ingest: HTTP `POST /api/v1/events` (gunicorn 2 workers, batches of 500, {result.senders} connections)",
+            (f"Ingest: HTTP `POST /api/v1/events` (gunicorn as deployed: {result.web_workers} sync workers; batches of 500, {result.senders} connections)",
              f"{native.rate:,.0f} events/s", ratio_text(native)),
             ("Ingest: HTTP PostHog `POST /batch/` (same events, 500 a batch, key in the body)",
              f"{posthog.rate:,.0f} events/s", ratio_text(posthog)),

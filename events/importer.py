@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from events.formats.common import EVENT_ID_NAMESPACE
@@ -37,10 +38,12 @@ from events.models import ImportRun
 from events.services import (
     ALLOWED_FIELDS,
     IngestError,
+    ValidatedBatch,
     event_row_validate,
-    events_ingest,
+    events_validate,
     ingest_names,
     occurred_at_latest,
+    validated_store,
 )
 
 FORMATS = ("native", "posthog", "segment", "csv")
@@ -258,22 +261,25 @@ def events_import(
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
         jsonl = file_format != "csv"
-        # One batch is parsed and translated (pure Python, in a thread) while the one before it
-        # is validated and stored: the parse runs while this thread waits for PostgreSQL.
+        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run)
+        # One batch is parsed, translated and validated (Python, in a thread) while the one before
+        # it is classified and stored: the preparation runs while this thread waits for PostgreSQL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
             pending: _Pending | None = None
             for end, batch in _batched(records, batch_rows, outcome):
-                prepared = pool.submit(_prepare, batch, file_format=file_format, jsonl=jsonl)
+                prepared = pool.submit(prepare, batch)
                 if pending is not None:
                     _batch_store(outcome, run, pending, file_format=file_format, dry_run=dry_run)
                     if progress:
                         progress(pending.end)
                 pending = _Pending(prepared, end=end, rows=outcome.rows)
             if pending is None:  # nothing to read after the offset: the checkpoint still closes
-                pending = _Pending(pool.submit(_prepare, [], file_format=file_format, jsonl=jsonl), offset, 0)
+                pending = _Pending(pool.submit(prepare, []), offset, 0)
             _batch_store(outcome, run, pending, file_format=file_format, dry_run=dry_run)
             if progress:
                 progress(pending.end)
+            # A registry reload during validation opened a connection in the thread: close it there.
+            pool.submit(connections.close_all).result()
     if run is not None:
         ImportRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), updated_at=timezone.now())
     return outcome
@@ -284,7 +290,7 @@ class _Pending:
     """A batch read from the file: its preparation (a future), the offset after it and the
     rows read through it (the checkpoint's figures)."""
 
-    prepared: Future[tuple[Translation | None, list[str], datetime]]
+    prepared: Future[_Prepared]
     end: int
     rows: int
 
@@ -305,13 +311,33 @@ def _batched(
         yield end, batch
 
 
-def _prepare(batch: list[Any], *, file_format: str, jsonl: bool) -> tuple[Translation | None, list[str], datetime]:
-    """Parse (JSONL) and translate one batch: no database, so it can run beside a store."""
+@dataclass
+class _Prepared:
+    translation: Translation | None
+    problems: list[str]  # lines that are not JSON
+    now: datetime
+    validated: ValidatedBatch | None  # None for a dry run, which validates in _observe
+
+
+def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool) -> _Prepared:
+    """Parse (JSONL), translate and validate one batch: no write, so it can run beside a store."""
     now = timezone.now()
     problems: list[str] = []
     if jsonl:
         batch, problems = _lines_parse(batch)
-    return (_translate(file_format, batch, now=now) if batch else None), problems, now
+    translation = _translate(file_format, batch, now=now) if batch else None
+    validated = None
+    if validate and translation is not None:
+        validated = events_validate(
+            items=translation.items,
+            item_index=translation.item_index or None,
+            source=None,
+            now=now,
+            park_unregistered=True,
+            identities=translation.identities,
+            metadata_max_bytes=_metadata_max(file_format),
+        )
+    return _Prepared(translation, problems, now, validated)
 
 
 def _batch_store(
@@ -322,25 +348,18 @@ def _batch_store(
     file_format: str,
     dry_run: bool,
 ) -> None:
-    translation, problems, now = pending.prepared.result()
-    outcome.rejected += len(problems)  # lines that are not JSON (each counted as a row)
-    outcome.rejections.extend(problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
+    prepared = pending.prepared.result()
+    translation, now = prepared.translation, prepared.now
+    outcome.rejected += len(prepared.problems)  # lines that are not JSON (each counted as a row)
+    outcome.rejections.extend(prepared.problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
     if dry_run:
         if translation is not None:
             _observe(outcome, translation, now=now, file_format=file_format)
         return
     assert run is not None
     with transaction.atomic():
-        if translation is not None:
-            receipt = events_ingest(
-                items=translation.items,
-                item_index=translation.item_index or None,
-                source=None,
-                now=now,
-                park_unregistered=True,
-                identities=translation.identities,
-                metadata_max_bytes=_metadata_max(file_format),
-            )
+        if translation is not None and prepared.validated is not None:
+            receipt = validated_store(prepared.validated, source=None, now=now)
             rejected = len(receipt.rejected) + len(translation.rejected)
             for rejection in (translation.rejected + receipt.rejected)[: REJECTION_SAMPLES - len(outcome.rejections)]:
                 outcome.rejections.append(json.dumps(rejection["errors"])[:300])

@@ -390,6 +390,76 @@ def parking_wanted(source: ApiKey | None) -> bool:
     return bool(settings.INGEST_PARK_UNREGISTERED or (source is not None and source.park_unregistered))
 
 
+@dataclass
+class ValidatedBatch:
+    """A batch after validation: the rows to store, the items refused (with their reasons),
+    the identities of valid items, and the registry the rows were resolved against."""
+
+    rows: list[EventRow]
+    rejected: list[dict[str, Any]]
+    identities: list[Identity]
+    registry: IngestNames
+
+
+def events_validate(
+    *,
+    items: list[Any],
+    source: ApiKey | None,
+    now: datetime,
+    park_unregistered: bool | None = None,
+    identities: list[Identity] | None = None,
+    metadata_max_bytes: int = METADATA_MAX_BYTES,
+    item_index: list[int] | None = None,
+) -> ValidatedBatch:
+    """The first half of ``events_ingest``: pure Python but for a registry reload, so an import
+    runs it beside the store of the batch before (see ``events_ingest`` for the arguments)."""
+    if source is not None and source.scope != ApiKeyScope.INGEST:
+        raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
+    park = parking_wanted(source) if park_unregistered is None else park_unregistered
+    registry = ingest_names()
+    latest = occurred_at_latest(now)
+    rejected: list[dict[str, Any]] = []
+    rows: list[EventRow] = []
+    valid: set[int] = set()
+    for index, item in enumerate(items):
+        row, errors = event_row_validate(
+            item, now=now, registry=registry, latest=latest, park=park, metadata_max_bytes=metadata_max_bytes
+        )
+        if row is None:
+            given = item.get("event_id") if isinstance(item, dict) else None
+            rejected.append(
+                {
+                    "index": item_index[index] if item_index is not None else index,
+                    "event_id": given if isinstance(given, str) else None,
+                    "errors": errors,
+                }
+            )
+        else:
+            rows.append(row)
+            valid.add(index)
+    kept = [identity for identity in identities if identity.item in valid] if identities else []
+    return ValidatedBatch(rows=rows, rejected=rejected, identities=kept, registry=registry)
+
+
+def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> IngestReceipt:
+    """The second half of ``events_ingest``: identities, accounts, classification and the
+    store, in one transaction."""
+    rows = batch.rows
+    with transaction.atomic():
+        internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
+        accounts_attribute(rows)
+        classify_batch(rows, source=source)
+        inserted = event_rows_store(rows, source=source, now=now, real_interaction=batch.registry.real_interaction)
+        if internal_changed:
+            # An identify call moved a user into (or out of) an internal domain: their history too.
+            classification_rules_changed()
+    receipt = IngestReceipt(rejected=batch.rejected)
+    receipt.accepted = inserted
+    receipt.duplicates = len(rows) - inserted
+    receipt.parked = sum(1 for row in rows if row.parked)
+    return receipt
+
+
 def events_ingest(
     *,
     items: list[Any],
@@ -409,44 +479,16 @@ def events_ingest(
     ``item_index`` maps each item to its position in the request (for the receipt).
     """
     now = now or timezone.now()
-    if source is not None and source.scope != ApiKeyScope.INGEST:
-        raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
-    park = parking_wanted(source) if park_unregistered is None else park_unregistered
-    registry = ingest_names()
-    latest = occurred_at_latest(now)
-    receipt = IngestReceipt()
-    rows: list[EventRow] = []
-    valid: set[int] = set()
-    for index, item in enumerate(items):
-        row, errors = event_row_validate(
-            item, now=now, registry=registry, latest=latest, park=park, metadata_max_bytes=metadata_max_bytes
-        )
-        if row is None:
-            given = item.get("event_id") if isinstance(item, dict) else None
-            receipt.rejected.append(
-                {
-                    "index": item_index[index] if item_index is not None else index,
-                    "event_id": given if isinstance(given, str) else None,
-                    "errors": errors,
-                }
-            )
-        else:
-            rows.append(row)
-            valid.add(index)
-    if identities:
-        identities = [identity for identity in identities if identity.item in valid]
-    with transaction.atomic():
-        internal_changed = identities_apply(identities, now=now) if identities else False
-        accounts_attribute(rows)
-        classify_batch(rows, source=source)
-        inserted = event_rows_store(rows, source=source, now=now, real_interaction=registry.real_interaction)
-        if internal_changed:
-            # An identify call moved a user into (or out of) an internal domain: their history too.
-            classification_rules_changed()
-    receipt.accepted = inserted
-    receipt.duplicates = len(rows) - inserted
-    receipt.parked = sum(1 for row in rows if row.parked)
-    return receipt
+    batch = events_validate(
+        items=items,
+        source=source,
+        now=now,
+        park_unregistered=park_unregistered,
+        identities=identities,
+        metadata_max_bytes=metadata_max_bytes,
+        item_index=item_index,
+    )
+    return validated_store(batch, source=source, now=now)
 
 
 # --- API keys ------------------------------------------------------------------------------
