@@ -43,6 +43,7 @@ from events.services import (
     events_validate,
     ingest_names,
     occurred_at_latest,
+    validated_classify,
     validated_store,
 )
 
@@ -261,7 +262,7 @@ def events_import(
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
         jsonl = file_format != "csv"
-        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run)
+        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run, previous=[True])
         # One batch is parsed, translated and validated (Python, in a thread) while the one before
         # it is classified and stored: the preparation runs while this thread waits for PostgreSQL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
@@ -319,8 +320,14 @@ class _Prepared:
     validated: ValidatedBatch | None  # None for a dry run, which validates in _observe
 
 
-def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool) -> _Prepared:
-    """Parse (JSONL), translate and validate one batch: no write, so it can run beside a store."""
+def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool, previous: list[bool]) -> _Prepared:
+    """Parse (JSONL), translate and validate one batch: no write, so it can run beside a store.
+
+    Runs in the one preparation thread, batch after batch: ``previous`` holds whether the batch
+    prepared before this one (now being stored) carries identities. When neither does, this
+    batch's classification and COPY text are prepared here too (reads only, on this thread's
+    connection): nothing the store in flight writes can change them.
+    """
     now = timezone.now()
     problems: list[str] = []
     if jsonl:
@@ -337,6 +344,9 @@ def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool)
             identities=translation.identities,
             metadata_max_bytes=_metadata_max(file_format),
         )
+        if not validated.identities and not previous[0]:
+            validated_classify(validated, source=None, now=now)
+        previous[0] = bool(validated.identities)
     return _Prepared(translation, problems, now, validated)
 
 

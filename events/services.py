@@ -31,7 +31,7 @@ from events.models import (
     NorthStarRole,
 )
 from events.rules import classification_rules_changed
-from events.store import event_rows_store
+from events.store import event_rows_store, rows_copy_text
 
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
 MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": EVENT_TYPE_NAME_MAX}
@@ -399,6 +399,8 @@ class ValidatedBatch:
     rejected: list[dict[str, Any]]
     identities: list[Identity]
     registry: IngestNames
+    # Set by ``validated_classify``: the rows are attributed and classified, and this is their COPY text.
+    copy_text: str | None = None
 
 
 def events_validate(
@@ -441,15 +443,29 @@ def events_validate(
     return ValidatedBatch(rows=rows, rejected=rejected, identities=kept, registry=registry)
 
 
+def validated_classify(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> None:
+    """Attribute and classify a batch without identities, and prepare its COPY text, ahead of
+    its store. Correct only while no write the batch depends on is in flight (memberships,
+    profiles and rule changes come from identities): ``import_events`` calls it when neither
+    this batch nor the one being stored carries any."""
+    assert not batch.identities
+    accounts_attribute(batch.rows)
+    classify_batch(batch.rows, source=source)
+    batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
+
+
 def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> IngestReceipt:
     """The second half of ``events_ingest``: identities, accounts, classification and the
-    store, in one transaction."""
+    store, in one transaction (the middle two done already by ``validated_classify``)."""
     rows = batch.rows
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
-        accounts_attribute(rows)
-        classify_batch(rows, source=source)
-        inserted = event_rows_store(rows, source=source, now=now, real_interaction=batch.registry.real_interaction)
+        if batch.copy_text is None:
+            accounts_attribute(rows)
+            classify_batch(rows, source=source)
+        inserted = event_rows_store(
+            rows, source=source, now=now, real_interaction=batch.registry.real_interaction, text=batch.copy_text
+        )
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.
             classification_rules_changed()

@@ -190,19 +190,31 @@ def _already_stored(error: psycopg.errors.UniqueViolation) -> bool:
     return (error.diag.constraint_name or "").startswith("ops_events_tenant_event")
 
 
+def rows_copy_text(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> str:
+    """What ``event_rows_store`` sends for these rows (an import prepares it ahead of the store)."""
+    return _copy_text(rows, received_at=now.isoformat(), source_id=source.pk if source else None)
+
+
 def event_rows_store(
-    rows: list[EventRow], *, source: ApiKey | None, now: datetime, real_interaction: frozenset[str]
+    rows: list[EventRow],
+    *,
+    source: ApiKey | None,
+    now: datetime,
+    real_interaction: frozenset[str],
+    text: str | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
     ``real_interaction`` is the registry's names that count as a real interaction, as the
-    caller's cache has them (a stale set costs the staged path, never a wrong fold).
+    caller's cache has them (a stale set costs the staged path, never a wrong fold). ``text``
+    is ``rows_copy_text`` of the rows when the caller prepared it.
     Two identical batches racing are safe: the unique index on the conflict target makes
     the second writer wait for the first and then skip its rows (on either path).
     """
     if not rows:
         return 0
-    text = _copy_text(rows, received_at=now.isoformat(), source_id=source.pk if source else None)
+    if text is None:
+        text = rows_copy_text(rows, source=source, now=now)
     if not citus_present() and _copied(rows, text, now=now, real_interaction=real_interaction):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:

@@ -180,3 +180,89 @@ def test_an_import_killed_mid_way_resumes_after_its_last_committed_batch(tmp_pat
     assert f"stored {40_000 - run.rows_done}, already there 0" in out.getvalue()
     assert Event.objects.count() == 40_000
     assert ImportRun.objects.get().finished_at is not None
+
+
+def _segment_and_native_mix() -> list[dict[str, Any]]:
+    """Messages whose classification depends on earlier batches: a group call, then group-less
+    tracks; an identify with an internal email, then that user's tracks; a test tenant and an
+    internal user id set up before the import; plain tracks between them."""
+    t = START
+    messages: list[dict[str, Any]] = []
+
+    def track(user: str, n: int, **context: Any) -> None:
+        for i in range(n):
+            messages.append({"type": "track", "event": "LOGIN", "userId": user, "messageId": f"{user}-{len(messages)}",
+                             "timestamp": (t + timedelta(minutes=len(messages))).isoformat(),
+                             "context": context, "properties": {"i": i}})  # fmt: skip
+
+    track("plain", 7, groupId="acme")
+    messages.append(
+        {"type": "group", "userId": "g1", "groupId": "globex", "messageId": "grp", "timestamp": t.isoformat()}
+    )
+    track("g1", 6)  # no group on the call: the membership above attributes them
+    messages.append({"type": "identify", "userId": "team", "traits": {"email": "me@us.example"}, "messageId": "idn",
+                     "timestamp": t.isoformat()})  # fmt: skip
+    track("team", 5, groupId="acme")  # internal by the identify's domain
+    track("founder", 4, groupId="acme")  # internal by a user-id rule
+    track("tester", 4, groupId="sandbox")  # a test tenant
+    track("plain", 9, groupId="acme")
+    return messages
+
+
+def _stored() -> list[tuple[str, str, bool, str]]:
+    return sorted(Event.objects.values_list("user_id", "tenant_id", "is_real", "exclusion_reason").order_by())
+
+
+@pytest.mark.django_db(transaction=True)  # the preparation thread reads committed rules, as in production
+@pytest.mark.parametrize("batch_rows", [2, 1])
+def test_batches_classified_in_the_preparation_thread_match_those_classified_at_their_store(
+    tmp_path, monkeypatch, batch_rows
+):
+    """The oracle is the same import with every batch attributed and classified inside its
+    store's transaction (``validated_classify`` disabled), batch by batch as before. Batches
+    without identities that follow one without identities (g1's group-less tracks here) are
+    classified ahead, in the preparation thread."""
+    from customers.models import Tenant
+    from events import importer
+    from events.models import InternalUserRule, UserProfile
+
+    InternalUserRule.objects.create(kind="user_id", value="founder")
+    InternalUserRule.objects.create(kind="email_domain", value="us.example")
+    Tenant.objects.create(tenant_id="sandbox", kind="test")
+    path = _write_jsonl(tmp_path / "segment.jsonl", _segment_and_native_mix())
+    ahead: list[int] = []
+    real_classify = importer.validated_classify
+
+    def counting(batch: Any, **kwargs: Any) -> None:
+        ahead.append(len(batch.rows))
+        real_classify(batch, **kwargs)
+
+    monkeypatch.setattr(importer, "validated_classify", counting)
+    outcome = importer.events_import(path=path, file_format="segment", batch_rows=batch_rows)
+    assert (outcome.rows, outcome.accepted, outcome.rejected) == (37, 37, 0)
+    threaded = _stored()
+    Event.objects.all().delete()
+    ImportRun.objects.all().delete()
+    UserAccount.objects.all().delete()
+    UserProfile.objects.all().delete()
+    assert len(ahead) >= 2, "no batch was classified in the preparation thread"
+    assert threaded == _stored_oracle(path, batch_rows, monkeypatch, importer)
+    facts = set(threaded)
+    assert ("g1", "globex", True, "") in facts
+    assert ("team", "acme", False, "internal_user") in facts
+    assert ("founder", "acme", False, "internal_user") in facts
+    assert ("tester", "sandbox", False, "test_traffic") in facts
+    assert ("plain", "acme", True, "") in facts
+
+
+def _stored_oracle(path: str, batch_rows: int, monkeypatch: Any, importer: Any) -> list[tuple[str, str, bool, str]]:
+    from events.models import UserProfile
+
+    monkeypatch.setattr(importer, "validated_classify", lambda batch, **kwargs: None)
+    importer.events_import(path=path, file_format="segment", batch_rows=batch_rows)
+    rows = _stored()
+    Event.objects.all().delete()
+    ImportRun.objects.all().delete()
+    UserAccount.objects.all().delete()
+    UserProfile.objects.all().delete()
+    return rows
