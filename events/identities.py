@@ -109,6 +109,17 @@ WHERE t.tenant_id = x.tenant_id AND x.name <> '' AND t.name <> x.name AND (t.nam
 _ACCOUNTS_OF_USERS_SQL = "SELECT user_id, tenant_id FROM ops_user_accounts WHERE user_id = ANY(%(users)s)"
 
 
+def memberships_of(identities: list[Identity]) -> dict[str, str]:
+    """User -> account as ``identities_apply`` records them (the last call of a user wins)."""
+    return {i.user_id: i.tenant_id for i in identities if i.user_id and i.tenant_id}
+
+
+def identities_touch_emails(identities: list[Identity]) -> bool:
+    """Whether applying these may move a user into or out of an internal domain (an email),
+    which changes how that user's events are classified."""
+    return any(i.user_id and i.email for i in identities)
+
+
 def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
     """Record profiles, memberships and account traits; returns whether a user's email
     moved into or out of an internal domain (their history must be reclassified).
@@ -117,7 +128,7 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
     value of each field wins), so each row is written once per statement.
     """
     profiles: dict[str, list[Any]] = {}
-    memberships: dict[str, str] = {}
+    memberships = memberships_of(identities)
     accounts: dict[str, list[Any]] = {}
     for identity in identities:
         if identity.user_id and (identity.email or identity.name or identity.traits):
@@ -128,8 +139,6 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
             if identity.name:
                 row[3] = identity.name.strip()[:NAME_MAX]
             row[4].update(identity.traits)
-        if identity.user_id and identity.tenant_id:
-            memberships[identity.user_id] = identity.tenant_id
         if identity.tenant_id and (identity.account_name or identity.account_properties):
             account = accounts.setdefault(identity.tenant_id, [identity.tenant_id, None, {}])
             if identity.account_name:
@@ -168,18 +177,23 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
     return internal_changed
 
 
-def accounts_attribute(rows: list[EventRow]) -> int:
+def accounts_attribute(rows: list[EventRow], *, pending: dict[str, str] | None = None) -> int:
     """Give each row that names a user but no account the user's remembered account.
 
-    One query for the batch, and none when every row has its account. Returns how
-    many rows were attributed.
+    ``pending``: memberships about to be recorded (an import's batch in flight), which win
+    over the ones stored. One query for the batch, and none when every row has its account.
+    Returns how many rows were attributed.
     """
-    users = sorted({row.user_id for row in rows if not row.tenant_id and row.user_id})
-    if not users:
+    pending = pending or {}
+    users = sorted({row.user_id for row in rows if not row.tenant_id and row.user_id and row.user_id not in pending})
+    account_of: dict[str, str] = {}
+    if users:
+        with connection.cursor() as cursor:
+            cursor.execute(_ACCOUNTS_OF_USERS_SQL, {"users": users})
+            account_of = dict(cursor.fetchall())
+    account_of.update(pending)
+    if not account_of:
         return 0
-    with connection.cursor() as cursor:
-        cursor.execute(_ACCOUNTS_OF_USERS_SQL, {"users": users})
-        account_of = dict(cursor.fetchall())
     attributed = 0
     for row in rows:
         if not row.tenant_id and row.user_id in account_of:

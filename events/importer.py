@@ -33,7 +33,7 @@ from events.formats.native import NATIVE
 from events.formats.posthog import POSTHOG
 from events.formats.segment import SEGMENT_BATCH
 from events.gate import Translation, json_parse
-from events.identities import accounts_attribute
+from events.identities import accounts_attribute, identities_touch_emails, memberships_of
 from events.models import ImportRun
 from events.services import (
     ALLOWED_FIELDS,
@@ -262,7 +262,7 @@ def events_import(
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
         jsonl = file_format != "csv"
-        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run, previous=[True])
+        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run, previous=_InFlight())
         # One batch is parsed, translated and validated (Python, in a thread) while the one before
         # it is classified and stored: the preparation runs while this thread waits for PostgreSQL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
@@ -320,13 +320,23 @@ class _Prepared:
     validated: ValidatedBatch | None  # None for a dry run, which validates in _observe
 
 
-def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool, previous: list[bool]) -> _Prepared:
+@dataclass
+class _InFlight:
+    """What the batch prepared last (the one being stored while the next is prepared) writes
+    that classification reads: whether it carries an email, and its memberships."""
+
+    emails: bool = True  # before the first batch: nothing is known, so nothing is classified ahead
+    memberships: dict[str, str] = field(default_factory=dict)
+
+
+def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool, previous: _InFlight) -> _Prepared:
     """Parse (JSONL), translate and validate one batch: no write, so it can run beside a store.
 
-    Runs in the one preparation thread, batch after batch: ``previous`` holds whether the batch
-    prepared before this one (now being stored) carries identities. When neither does, this
-    batch's classification and COPY text are prepared here too (reads only, on this thread's
-    connection): nothing the store in flight writes can change them.
+    Runs in the one preparation thread, batch after batch, so ``previous`` describes the batch
+    being stored meanwhile. When neither carries an email, this batch's attribution (the stored
+    batch's memberships over the remembered ones), classification and COPY text are prepared
+    here too, with reads on this thread's connection: nothing the store in flight writes can
+    change them.
     """
     now = timezone.now()
     problems: list[str] = []
@@ -344,9 +354,10 @@ def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool,
             identities=translation.identities,
             metadata_max_bytes=_metadata_max(file_format),
         )
-        if not validated.identities and not previous[0]:
-            validated_classify(validated, source=None, now=now)
-        previous[0] = bool(validated.identities)
+        emails = identities_touch_emails(validated.identities)
+        if not emails and not previous.emails:
+            validated_classify(validated, source=None, now=now, in_flight=previous.memberships)
+        previous.emails, previous.memberships = emails, memberships_of(validated.identities)
     return _Prepared(translation, problems, now, validated)
 
 

@@ -22,7 +22,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.classification import classify_batch
-from events.identities import Identity, accounts_attribute, identities_apply
+from events.identities import (
+    Identity,
+    accounts_attribute,
+    identities_apply,
+    identities_touch_emails,
+    memberships_of,
+)
 from events.models import (
     EVENT_TYPE_NAME_MAX,
     ApiKey,
@@ -443,13 +449,18 @@ def events_validate(
     return ValidatedBatch(rows=rows, rejected=rejected, identities=kept, registry=registry)
 
 
-def validated_classify(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> None:
-    """Attribute and classify a batch without identities, and prepare its COPY text, ahead of
-    its store. Correct only while no write the batch depends on is in flight (memberships,
-    profiles and rule changes come from identities): ``import_events`` calls it when neither
-    this batch nor the one being stored carries any."""
-    assert not batch.identities
-    accounts_attribute(batch.rows)
+def validated_classify(
+    batch: ValidatedBatch, *, source: ApiKey | None, now: datetime, in_flight: dict[str, str] | None = None
+) -> None:
+    """Attribute and classify a batch ahead of its store, and prepare its COPY text.
+
+    Correct only while nothing the outcome depends on is being written: ``import_events``
+    calls it when neither this batch nor the one being stored carries an email (which can
+    move a user into an internal domain), and passes the stored batch's memberships as
+    ``in_flight``; this batch's own memberships win over those, as they do at its store.
+    """
+    assert not identities_touch_emails(batch.identities)
+    accounts_attribute(batch.rows, pending={**(in_flight or {}), **memberships_of(batch.identities)})
     classify_batch(batch.rows, source=source)
     batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
 
