@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import partial
 from typing import IO, Any
 
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from events.formats.common import EVENT_ID_NAMESPACE
@@ -262,7 +262,10 @@ def events_import(
             handle.seek(offset)
             records = _jsonl_records(handle, offset)
         jsonl = file_format != "csv"
-        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=not dry_run, previous=_InFlight())
+        # The thread reads on its own connection, so it sees committed rows only: inside a caller's
+        # transaction (whose rules or registry it could not see) it parses and translates only.
+        ahead = not dry_run and not connection.in_atomic_block
+        prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=ahead, previous=_InFlight())
         # One batch is parsed, translated and validated (Python, in a thread) while the one before
         # it is classified and stored: the preparation runs while this thread waits for PostgreSQL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
@@ -317,7 +320,19 @@ class _Prepared:
     translation: Translation | None
     problems: list[str]  # lines that are not JSON
     now: datetime
-    validated: ValidatedBatch | None  # None for a dry run, which validates in _observe
+    validated: ValidatedBatch | None  # None when not validated ahead (the store validates; a dry run, _observe)
+
+
+def _validate(translation: Translation, *, now: datetime, file_format: str) -> ValidatedBatch:
+    return events_validate(
+        items=translation.items,
+        item_index=translation.item_index or None,
+        source=None,
+        now=now,
+        park_unregistered=True,
+        identities=translation.identities,
+        metadata_max_bytes=_metadata_max(file_format),
+    )
 
 
 @dataclass
@@ -330,7 +345,8 @@ class _InFlight:
 
 
 def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool, previous: _InFlight) -> _Prepared:
-    """Parse (JSONL), translate and validate one batch: no write, so it can run beside a store.
+    """Parse (JSONL), translate and (``validate``) validate one batch: no write, so it can run
+    beside a store.
 
     Runs in the one preparation thread, batch after batch, so ``previous`` describes the batch
     being stored meanwhile. When neither carries an email, this batch's attribution (the stored
@@ -345,15 +361,7 @@ def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool,
     translation = _translate(file_format, batch, now=now) if batch else None
     validated = None
     if validate and translation is not None:
-        validated = events_validate(
-            items=translation.items,
-            item_index=translation.item_index or None,
-            source=None,
-            now=now,
-            park_unregistered=True,
-            identities=translation.identities,
-            metadata_max_bytes=_metadata_max(file_format),
-        )
+        validated = _validate(translation, now=now, file_format=file_format)
         emails = identities_touch_emails(validated.identities)
         if not emails and not previous.emails:
             validated_classify(validated, source=None, now=now, in_flight=previous.memberships)
@@ -379,8 +387,9 @@ def _batch_store(
         return
     assert run is not None
     with transaction.atomic():
-        if translation is not None and prepared.validated is not None:
-            receipt = validated_store(prepared.validated, source=None, now=now)
+        if translation is not None:
+            validated = prepared.validated or _validate(translation, now=now, file_format=file_format)
+            receipt = validated_store(validated, source=None, now=now)
             rejected = len(receipt.rejected) + len(translation.rejected)
             for rejection in (translation.rejected + receipt.rejected)[: REJECTION_SAMPLES - len(outcome.rejections)]:
                 outcome.rejections.append(json.dumps(rejection["errors"])[:300])

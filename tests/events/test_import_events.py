@@ -267,3 +267,25 @@ def _stored_oracle(path: str, batch_rows: int, monkeypatch: Any, importer: Any) 
     UserAccount.objects.all().delete()
     UserProfile.objects.all().delete()
     return rows
+
+
+def test_inside_a_callers_transaction_the_import_sees_its_uncommitted_registry_and_rules(tmp_path):
+    """The preparation thread reads on its own connection (committed rows only), so inside a
+    transaction (this test's) every batch is validated and classified at its store instead."""
+    from events.models import EventType, InternalUserRule
+
+    EventType.objects.create(name="BRAND_NEW_CALL", friction_signal="")
+    InternalUserRule.objects.create(kind="user_id", value="insider")
+    rows = [
+        {"event_id": str(uuid.uuid4()), "tenant_id": "acme", "user_id": "insider" if i % 2 else "outsider",
+         "event_type": "BRAND_NEW_CALL", "occurred_at": (START + timedelta(minutes=i)).isoformat()}
+        for i in range(12)
+    ]  # fmt: skip
+    from events.importer import events_import
+
+    outcome = events_import(path=_write_jsonl(tmp_path / "native.jsonl", rows), file_format="native", batch_rows=2)
+    assert (outcome.accepted, outcome.parked) == (12, 0)
+    assert set(Event.objects.values_list("user_id", "is_real", "exclusion_reason")) == {
+        ("outsider", True, ""),
+        ("insider", False, "internal_user"),
+    }
