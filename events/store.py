@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import psycopg.errors
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.cluster import citus_present
@@ -185,9 +185,12 @@ class _RegistryMoved(Exception):
     """The cached real-interaction types are not the table's: the staged statement folds instead."""
 
 
-def _already_stored(error: psycopg.errors.UniqueViolation) -> bool:
-    # On Citus the shard's copy of the constraint carries the shard id as a suffix.
-    return (error.diag.constraint_name or "").startswith("ops_events_tenant_event")
+def _already_stored(error: IntegrityError) -> bool:
+    """Whether Django's IntegrityError is the unique index refusing an event stored before."""
+    cause = error.__cause__
+    return isinstance(cause, psycopg.errors.UniqueViolation) and (cause.diag.constraint_name or "") == (
+        "ops_events_tenant_event"
+    )
 
 
 def rows_copy_text(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> str:
@@ -223,7 +226,8 @@ def event_rows_store(
             cursor.execute(STAGE_CREATE_SQL)
             # Marked once the creation committed: a rolled back transaction takes the table with it.
             transaction.on_commit(lambda: _staged.__setitem__(raw, True))
-        with cursor.cursor.copy(STAGE_COPY_SQL) as copy:
+        # Django's error classes (a full disk, a timeout: the 503s of opsconsole/middleware.py), as for execute.
+        with connection.wrap_database_errors, cursor.cursor.copy(STAGE_COPY_SQL) as copy:
             copy.write(text)
         cursor.execute(EVENTS_INSERT_SQL, {"now": now})
         (inserted,) = cursor.fetchone()
@@ -235,13 +239,13 @@ def _copied(rows: list[EventRow], text: str, *, now: datetime, real_interaction:
     when an event was already stored or the cached registry is stale."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside the caller's transaction
-            with cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
+            with connection.wrap_database_errors, cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
                 copy.write(text)
             cursor.execute(BATCH_UPSERTS_SQL, _batch_aggregates(rows, now, real_interaction))
             if not cursor.fetchone()[0]:
                 raise _RegistryMoved
         return True
-    except psycopg.errors.UniqueViolation as error:
+    except IntegrityError as error:
         if not _already_stored(error):
             raise
     except _RegistryMoved:
