@@ -20,10 +20,11 @@ from rest_framework.views import APIView
 from events.auth import IngestScope, ReadScopeOrStaff, request_api_key
 from events.formats.native import NATIVE, native_items
 from events.gate import Answer, gate_answer, gated_ingest, request_gate
+from events.interactions import InteractionError, interaction_record
 from events.parking import unregistered_event_types
 from events.schemas import INTERACTION_BODY, NATIVE_BODY
 from events.selectors import north_star_payload
-from events.services import IngestError, IngestReceipt, InteractionError, interaction_record
+from events.services import IngestError, IngestReceipt
 from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 
 ReceiptSerializer = inline_serializer(

@@ -34,7 +34,8 @@ from django.utils import timezone
 from events.auth import ApiKeyRefused, api_key_verify
 from events.identities import Identity
 from events.models import ApiKey, ApiKeyScope
-from events.services import IngestError, IngestReceipt, events_ingest, ingest_rate_check
+from events.ratelimit import ingest_rate_check
+from events.services import IngestError, IngestReceipt, events_ingest
 
 # Each read from the WSGI input asks for at most this much (a chunked body has no length).
 READ_CHUNK_BYTES = 64 * 1024

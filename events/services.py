@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from events.classification import classify_batch
@@ -34,7 +34,6 @@ from events.models import (
     ApiKey,
     ApiKeyScope,
     EventType,
-    NorthStarRole,
 )
 from events.rules import classification_rules_changed
 from events.store import event_rows_store, rows_copy_text
@@ -534,120 +533,3 @@ def api_key_create(*, name: str, scope: str, is_automation: bool = False) -> tup
         is_automation=is_automation,
     )
     return api_key, raw_key
-
-
-# --- Rate limiting ---------------------------------------------------------------------------
-_RATE_SQL = """
-INSERT INTO events_ingestratewindow (api_key_id, window_start, requests) VALUES (%s, %s, 1)
-ON CONFLICT (api_key_id, window_start) DO UPDATE SET requests = events_ingestratewindow.requests + 1
-RETURNING requests
-"""
-
-
-def ingest_rate_check(*, api_key: ApiKey, now: datetime | None = None) -> int | None:
-    """Count one ingest request against the key's per-minute budget.
-
-    Returns None when the request may proceed, or the seconds until the window
-    resets (for ``Retry-After``). One atomic upsert: correct across any number
-    of web workers, and it needs nothing but PostgreSQL (ingestion must keep
-    working while Redis is down).
-    """
-    limit = api_key.rate_limit_per_minute
-    if limit is None:
-        limit = settings.INGEST_RATE_LIMIT_PER_MINUTE
-    if not limit:
-        return None
-    now = now or timezone.now()
-    window_start = now.replace(second=0, microsecond=0)
-    with connection.cursor() as cursor:
-        cursor.execute(_RATE_SQL, [api_key.pk, window_start])
-        (requests,) = cursor.fetchone()
-    if requests <= limit:
-        return None
-    return max(1, 60 - now.second)
-
-
-def ingest_rate_windows_prune(*, older_than: timedelta = timedelta(hours=1)) -> int:
-    """Delete counters of finished windows; returns how many rows went."""
-    from events.models import IngestRateWindow
-
-    deleted, _ = IngestRateWindow.objects.filter(window_start__lt=timezone.now() - older_than).delete()
-    return deleted
-
-
-# --- The north star's recording endpoint ------------------------------------------------------------
-# The spec's interaction names, mapped to north-star roles; the registry says which type plays
-# each role (EventType.north_star_role). Any registered type name is accepted too.
-INTERACTION_ROLES: dict[str, str] = {
-    "signup": NorthStarRole.SIGNUP,
-    "login": NorthStarRole.LOGIN,
-    "coach_call": NorthStarRole.CORE_ACTION,
-    "agent_run": NorthStarRole.CORE_ACTION,
-    "decision": NorthStarRole.DECISION,
-    "feedback": NorthStarRole.FEEDBACK,
-}
-INTERACTION_FIELDS = frozenset({"user_id", "interaction_type", "metadata", "tenant_id", "occurred_at", "event_id"})
-
-
-def interaction_record(*, payload: Any, source: ApiKey | None, now: datetime | None = None) -> IngestReceipt:
-    """Record one interaction (``POST /metrics/interaction``) through ``events_ingest``, so it
-    is validated, classified and stored exactly like any event.
-
-    The spec's name is kept in ``metadata.interaction_type`` (unless the sender set one),
-    because several names map to one role (coach_call and agent_run are both core_action).
-    Raises IngestError (400) with per-field errors; nothing is stored then.
-    """
-    if not isinstance(payload, dict):
-        raise IngestError("The body must be one JSON object with user_id and interaction_type.")
-    errors: dict[str, list[str]] = {}
-    unknown = sorted(set(payload) - INTERACTION_FIELDS)
-    if unknown:
-        errors["non_field_errors"] = [
-            f"Unknown field(s): {', '.join(str(k)[:40] for k in unknown)}. "
-            f"Allowed: {', '.join(sorted(INTERACTION_FIELDS))}."
-        ]
-    user_id = payload.get("user_id")
-    if not isinstance(user_id, str) or not user_id.strip():
-        errors["user_id"] = ["Required: the id of the user who interacted (a non-empty string)."]
-    interaction_type = payload.get("interaction_type")
-    event_type = ""
-    if not isinstance(interaction_type, str) or not interaction_type:
-        errors["interaction_type"] = [
-            f"Required: one of {', '.join(INTERACTION_ROLES)}, or a registered event type name."
-        ]
-    elif interaction_type in INTERACTION_ROLES:
-        role = INTERACTION_ROLES[interaction_type]
-        registry = ingest_names()
-        event_type = registry.role_types.get(role) or ingest_names(refresh=True).role_types.get(role, "")
-        if not event_type:
-            errors["interaction_type"] = [
-                f"No event type plays the north-star role '{role}'; set it on one in the event type registry."
-            ]
-    else:
-        event_type = interaction_type
-    if errors:
-        raise InteractionError(errors)
-    item: dict[str, Any] = {k: payload[k] for k in ("tenant_id", "occurred_at", "event_id") if k in payload}
-    item["user_id"] = user_id
-    item["event_type"] = event_type
-    metadata = payload.get("metadata")
-    if isinstance(metadata, dict) and interaction_type in INTERACTION_ROLES:
-        metadata = {"interaction_type": interaction_type, **metadata}
-    elif metadata is None and interaction_type in INTERACTION_ROLES:
-        metadata = {"interaction_type": interaction_type}
-    item["metadata"] = metadata
-    receipt = events_ingest(items=[item], source=source, now=now, park_unregistered=False)
-    if receipt.rejected:
-        field_errors = receipt.rejected[0]["errors"]
-        if "event_type" in field_errors:
-            field_errors["interaction_type"] = field_errors.pop("event_type")
-        raise InteractionError(field_errors)
-    return receipt
-
-
-class InteractionError(IngestError):
-    """A rejected interaction, with the reason per field."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("The interaction was not recorded; see 'errors'.", status=400)
-        self.errors = errors

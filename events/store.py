@@ -45,7 +45,7 @@ EVENTS_CONFLICT_TARGET = "(tenant_id, event_id)"
 
 STAGE_TABLE = "ops_events_ingest_stage"
 # The COPY text's columns, for the staging table and for ops_events alike.
-_STAGE_COLUMNS = (
+_COPY_COLUMNS = (
     "event_id, tenant_id, user_id, session_id, event_type, occurred_at, friction_signal, is_real, "
     "exclusion_reason, metadata, received_at, source_id"
 )
@@ -59,10 +59,10 @@ CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     received_at timestamptz NOT NULL, source_id bigint
 ) ON COMMIT DELETE ROWS
 """
-STAGE_COPY_SQL = f"COPY {STAGE_TABLE} ({_STAGE_COLUMNS}) FROM STDIN"
+STAGE_COPY_SQL = f"COPY {STAGE_TABLE} ({_COPY_COLUMNS}) FROM STDIN"
 # The fast path: every index of ops_events is maintained as by any insert; the unique one
 # (ops_events_tenant_event) refuses the whole COPY when one event is already stored.
-EVENTS_COPY_SQL = f"COPY ops_events ({_STAGE_COLUMNS}) FROM STDIN"
+EVENTS_COPY_SQL = f"COPY ops_events ({_COPY_COLUMNS}) FROM STDIN"
 
 # Uses the unique index of EVENTS_CONFLICT_TARGET (ops_events_tenant_event) for the dedupe,
 # customers_tenant_pkey for the tenants, ops_real_users_pkey for the fold.
@@ -89,7 +89,7 @@ WITH batch AS (
 SELECT count(*) FROM inserted
 """.format(
     stage=STAGE_TABLE,
-    columns=_STAGE_COLUMNS,
+    columns=_COPY_COLUMNS,
     conflict_target=EVENTS_CONFLICT_TARGET,
     real_users_fold=real_users_fold_sql(source="inserted e", where="TRUE"),
 )
@@ -135,7 +135,7 @@ _staged: WeakKeyDictionary[object, bool] = WeakKeyDictionary()
 
 
 def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None) -> str:
-    """The rows in COPY's text format, in ``_STAGE_COLUMNS`` order.
+    """The rows in COPY's text format, in ``_COPY_COLUMNS`` order.
 
     Validation refused NUL and invalid Unicode; the metadata is the JSON text validation
     produced (JSON escapes its own control characters, so only its backslashes need doubling).

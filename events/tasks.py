@@ -6,9 +6,9 @@ import logging
 
 from celery import shared_task
 
+from events.ratelimit import ingest_rate_windows_prune
 from events.realness import realness_changed
 from events.retention import events_retention_prune
-from events.services import ingest_rate_windows_prune
 
 logger = logging.getLogger(__name__)
 

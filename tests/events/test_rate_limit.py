@@ -13,7 +13,8 @@ import pytest
 import time_machine
 
 from events.models import Event, IngestRateWindow
-from events.services import api_key_create, ingest_rate_windows_prune
+from events.ratelimit import ingest_rate_windows_prune
+from events.services import api_key_create
 
 URL = "/api/v1/events"
 
