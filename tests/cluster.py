@@ -26,7 +26,8 @@ def postgres_bin_dir() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
+def as_server_user(argv: list[str]) -> list[str]:
+    """``argv`` run as the ``postgres`` system user when this process is root (PostgreSQL refuses root)."""
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *argv]
     return argv
@@ -46,7 +47,7 @@ class Cluster:
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
-            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", *args]),
+            as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", *args]),
             check=True,
             capture_output=True,
         )
@@ -91,7 +92,7 @@ def private_cluster() -> Iterator[Cluster]:
     if os.geteuid() == 0:
         shutil.chown(data_dir, "postgres", "postgres")
     subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8"]),
+        as_server_user([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8"]),
         check=True,
         capture_output=True,
     )

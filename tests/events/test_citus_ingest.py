@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ import requests
 from django.db import connection
 
 from events.services import api_key_create
+from tests.cluster import as_server_user
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -25,8 +27,12 @@ PER_BATCH = 50
 TENANTS = [f"acct-{i}" for i in range(40)]
 
 
+# One second per event from three days back: however many batches the restart takes, none is in the future.
+START = datetime.now(UTC) - timedelta(days=3)
+
+
 def _batch(n: int) -> list[dict[str, Any]]:
-    start = datetime.now(UTC) - timedelta(days=1)
+    start = START
     return [
         {
             "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"citus-ingest/{n}/{i}")),
@@ -39,37 +45,63 @@ def _batch(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _worker_data_directory() -> str:
+@dataclass(frozen=True)
+class _Worker:
+    port: int
+    data_directory: str
+    bin_directory: str
+
+    def started_at(self) -> datetime:
+        with psycopg.connect(host="127.0.0.1", port=self.port, dbname="postgres", user="postgres") as worker:
+            (started,) = worker.execute("SELECT pg_postmaster_start_time()").fetchone()
+        return started
+
+
+def _first_worker() -> _Worker:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nodeport FROM pg_dist_node WHERE groupid > 0 ORDER BY nodeport LIMIT 1")
         (port,) = cursor.fetchone()
     with psycopg.connect(host="127.0.0.1", port=port, dbname="postgres", user="postgres") as worker:
         (data,) = worker.execute("SHOW data_directory").fetchone()
-    return data
+        # The worker's own binaries: the pg_ctl that started it is the one that may restart it.
+        (bin_directory,) = worker.execute("SELECT setting FROM pg_config WHERE name = 'BINDIR'").fetchone()
+    return _Worker(port, data, bin_directory)
 
 
-def _restart(data: str) -> None:
-    subprocess.run(
-        ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", data, "-m", "fast", "-w", "restart"],
-        check=True,
-        capture_output=True,
-        env={"PATH": "/usr/lib/postgresql/15/bin:/usr/bin:/bin"},
-    )
+def _restart(worker: _Worker, failures: list[BaseException]) -> None:
+    time.sleep(0.5)
+    try:
+        pg_ctl = f"{worker.bin_directory}/pg_ctl"
+        # -l sends the server's output to its log: without it the server holds this pipe open for ever.
+        log = f"{worker.data_directory}/log"
+        subprocess.run(
+            as_server_user([pg_ctl, "-D", worker.data_directory, "-l", log, "-m", "fast", "-w", "restart"]),
+            check=True,
+            capture_output=True,
+        )
+    except (
+        BaseException
+    ) as error:  # the main thread fails the test with it: a restart that did not happen proves nothing
+        failures.append(error)
 
 
 def test_http_ingest_stores_exactly_the_accepted_events_across_a_worker_restart(live_server, settings):
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 0
     _, raw = api_key_create(name="citus", scope="ingest")
-    data = _worker_data_directory()
+    worker = _first_worker()
+    started_before = worker.started_at()
+    failures: list[BaseException] = []
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {raw}"
     accepted = duplicates = refused = 0
     restarted_after: int | None = None
-    restarter = threading.Thread(target=lambda: (time.sleep(0.5), _restart(data)))
+    restarter = threading.Thread(target=_restart, args=(worker, failures))
     restarter.start()
     n = 0
+    deadline = time.monotonic() + 180  # a restart that hangs fails the test instead of sending for ever
     # Batches before, during and after the restart: at least BATCHES, and ten after it finished.
     while n < BATCHES or restarter.is_alive() or n < (restarted_after or 0) + 10:
+        assert time.monotonic() < deadline, f"the worker restart had not finished after {n} batches"
         if restarted_after is None and not restarter.is_alive():
             restarted_after = n
         while True:
@@ -90,6 +122,10 @@ def test_http_ingest_stores_exactly_the_accepted_events_across_a_worker_restart(
             assert again.status_code == 200 and again.json()["accepted"] == 0
         n += 1
     restarter.join()
+    assert not failures, failures
+    # This test's own coordinator session cached a connection to the worker that went away.
+    connection.close()
+    assert worker.started_at() > started_before  # the worker really went down and came back mid-stream
     assert restarted_after is not None and 0 < restarted_after
     with connection.cursor() as cursor:
         # A second phase the restart interrupted is Citus's recovery's to finish (it runs each minute).

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from events.classification import events_reclassify, real_users_rebuild
 from events.models import Event, EventType, Milestone, NorthStarSettings, RealUser
+from tests.conftest import ON_CITUS
 
 pytestmark = pytest.mark.django_db
 
@@ -176,6 +177,9 @@ def test_it_never_scans_the_event_table_to_answer(read_client, ingest):
     # Only the Current State probes touch ops_events; each must be an index probe of the partial index.
     assert len(event_queries) == 4
     with connection.cursor() as cursor:
+        if ON_CITUS:
+            # EXPLAIN shows a shard's plan, made on a worker: the SET below must reach it too.
+            cursor.execute("SET LOCAL citus.propagate_set_commands = 'local'")
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would otherwise be seq-scanned
         cursor.execute("EXPLAIN " + event_queries[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
