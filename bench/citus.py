@@ -29,6 +29,8 @@ from bench.common import (
     database_drop,
     events_copy,
     events_csv,
+    events_stored,
+    events_tables_empty,
     manage,
     production_server,
     tenants_ensure,
@@ -107,23 +109,6 @@ def _drop_citus(name: str) -> None:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _truncate(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE ops_events, ops_real_users, ops_user_accounts")
-
-
-def _rows(url: str) -> tuple[int, int]:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(*) - count(DISTINCT (tenant_id, event_id)) FROM ops_events"
-        ).fetchone()
-    return int(row[0]), int(row[1])
-
-
 def _http(url: str, batches: Path, figures: ServerFigures) -> None:
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1"}
     key = subprocess.run([sys.executable, "manage.py", "create_api_key", "bench-citus", "--scope", "ingest"],
@@ -140,12 +125,12 @@ def _http(url: str, batches: Path, figures: ServerFigures) -> None:
 
 def _measure(url: str, *, ingest_inputs: dict[str, Path], history: Path, new: Path) -> ServerFigures:
     figures = ServerFigures()
-    _truncate(url)
+    events_tables_empty(url)
     figures.copy_seconds = events_copy(url, ingest_inputs["csv"])
-    _truncate(url)
+    events_tables_empty(url)
     _http(url, ingest_inputs["native"], figures)
-    figures.rows, figures.duplicate_rows = _rows(url)
-    _truncate(url)
+    figures.rows, figures.duplicate_rows = events_stored(url)
+    events_tables_empty(url)
     events_copy(url, history)
     tenants_ensure(url)
     figures.full_seconds = recompute_child(url, mode="full", now=ANCHOR).seconds

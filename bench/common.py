@@ -169,6 +169,24 @@ def events_copy(database_url: str, csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
+def events_tables_empty(database_url: str) -> None:
+    """Empty what ingest writes, and checkpoint: every timed round starts from the same empty tables."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ops_events, ops_real_users, ops_user_accounts, events_importrun")
+        conn.execute("CHECKPOINT")
+
+
+def events_stored(database_url: str) -> tuple[int, int]:
+    """Rows in ops_events and how many repeat an event id (every generated event has its own id)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*), count(*) - count(DISTINCT event_id) FROM ops_events").fetchone()
+    return int(row[0]), int(row[1])
+
+
 def tenants_ensure(database_url: str, tenants: int = 0) -> None:
     """Create the tenants the loaded events name (ingestion does this on first sight), and all
     ``tenants`` generated names: the skew leaves some without events, as churned accounts are."""

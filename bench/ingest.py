@@ -27,7 +27,6 @@ import csv
 import http.client
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,9 @@ from bench.common import (
     OUT_DIR,
     PeakRss,
     base_database_url,
+    events_copy,
+    events_stored,
+    events_tables_empty,
     generate_events,
     now_utc,
     production_server,
@@ -54,7 +56,6 @@ from bench.common import (
 )
 
 BATCH = 500
-COLUMNS = "event_id, tenant_id, user_id, session_id, event_type, occurred_at, received_at, metadata, friction_signal, is_real, exclusion_reason"
 
 
 # The endpoints measured beside COPY: name -> (path, how the key travels).
@@ -191,27 +192,6 @@ def write_inputs(
     return paths
 
 
-def copy_seconds(database_url: str, csv_path: Path) -> float:
-    """Time ``psql \\copy`` of the CSV (psycopg's COPY when psql is not installed)."""
-    import psycopg
-
-    psql = shutil.which("psql")
-    started = time.perf_counter()
-    if psql:
-        subprocess.run([psql, database_url, "-q", "-c", f"\\copy ops_events ({COLUMNS}) FROM '{csv_path}' WITH (FORMAT csv, FORCE_NOT_NULL (tenant_id, user_id, session_id, friction_signal, exclusion_reason))"], check=True)  # fmt: skip
-    else:
-        with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
-            with (
-                cursor.copy(
-                    f"COPY ops_events ({COLUMNS}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (tenant_id, user_id, session_id, friction_signal, exclusion_reason))"
-                ) as copy,
-                open(csv_path, "rb") as f,
-            ):
-                while chunk := f.read(1 << 20):
-                    copy.write(chunk)
-    return time.perf_counter() - started
-
-
 def send_batches(url: str, key: str, batches_path: Path, senders: int, endpoint: str = "native") -> dict[str, float]:
     """Runs in the second process: post every batch, ``senders`` connections at a time, to
     ``endpoint`` (native: Bearer key; PostHog: api_key in the body; Segment: Basic auth)."""
@@ -268,14 +248,6 @@ def send_batches(url: str, key: str, batches_path: Path, senders: int, endpoint:
     return totals
 
 
-def _table_empty(database_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE ops_events, ops_real_users, ops_user_accounts, events_importrun")
-        conn.execute("CHECKPOINT")
-
-
 def import_seconds(path: Path) -> dict[str, float]:
     """Runs in a second process (Django set up there): time ``events_import`` of the JSONL."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
@@ -287,15 +259,6 @@ def import_seconds(path: Path) -> dict[str, float]:
     started = time.perf_counter()
     outcome = events_import(path=str(path), file_format="native")
     return {"seconds": time.perf_counter() - started, "accepted": outcome.accepted, "rejected": outcome.rejected}
-
-
-def _rows_and_duplicates(database_url: str) -> tuple[int, int]:
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT count(*) FROM ops_events").fetchone()[0]
-        dupes = conn.execute("SELECT count(*) - count(DISTINCT event_id) FROM ops_events").fetchone()[0]
-    return int(rows), int(dupes)
 
 
 def _warm_up(url: str, key: str, inputs: dict[str, Path], senders: int) -> None:
@@ -323,7 +286,7 @@ def _import_round(env: dict[str, str], jsonl: Path) -> dict[str, float]:
 
 
 def _path_round(path: PathResult, *, events: int, seconds: float, accepted: int, copy_rate: float, url: str) -> None:
-    rows, dupes = _rows_and_duplicates(url)
+    rows, dupes = events_stored(url)
     path.seconds += seconds
     path.accepted += accepted
     path.rows += rows
@@ -366,11 +329,11 @@ def run(
         web_workers = len(psutil.Process(server.pid).children())
         for round_inputs in inputs:
             round_events = _csv_rows(round_inputs["csv"])
-            _table_empty(database_url)
-            copy_rate = round_events / copy_seconds(database_url, round_inputs["csv"])
+            events_tables_empty(database_url)
+            copy_rate = round_events / events_copy(database_url, round_inputs["csv"])
             copy_rates.append(copy_rate)
             for endpoint in ENDPOINTS:
-                _table_empty(database_url)
+                events_tables_empty(database_url)
                 out = subprocess.run(
                     [sys.executable, __file__, "--send", url, key, str(round_inputs[endpoint]), str(senders), endpoint],
                     check=True, capture_output=True, text=True,
@@ -381,7 +344,7 @@ def run(
                     endpoint_totals[name] += sent[name]
                 _path_round(paths[endpoint], events=round_events, seconds=sent["seconds"], accepted=sent["accepted"],
                             copy_rate=copy_rate, url=database_url)  # fmt: skip
-            _table_empty(database_url)
+            events_tables_empty(database_url)
             imported = _import_round(env, round_inputs["import"])
             totals.setdefault("import", {"rejected": 0})["rejected"] += imported["rejected"]
             _path_round(paths["import"], events=round_events, seconds=imported["seconds"],
@@ -410,10 +373,10 @@ def _large_import(database_url: str, env: dict[str, str], *, events: int, seed: 
     path = PathResult()
     rejected = 0
     for _ in range(rounds):
-        _table_empty(database_url)
-        copy_rate = events / copy_seconds(database_url, files["csv"])
+        events_tables_empty(database_url)
+        copy_rate = events / events_copy(database_url, files["csv"])
         copy_rates.append(copy_rate)
-        _table_empty(database_url)
+        events_tables_empty(database_url)
         imported = _import_round(env, files["import"])
         rejected += int(imported["rejected"])
         _path_round(path, events=events, seconds=imported["seconds"], accepted=int(imported["accepted"]),
