@@ -33,14 +33,13 @@ START = datetime.now(UTC) - timedelta(days=3)
 
 
 def _batch(n: int) -> list[dict[str, Any]]:
-    start = START
     return [
         {
             "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"citus-ingest/{n}/{i}")),
             "event_type": "INCIDENT_VIEWED",
             "tenant_id": TENANTS[(n * PER_BATCH + i) % len(TENANTS)],
             "user_id": f"user-{i % 7}",
-            "occurred_at": (start + timedelta(seconds=n * PER_BATCH + i)).isoformat(),
+            "occurred_at": (START + timedelta(seconds=n * PER_BATCH + i)).isoformat(),
         }
         for i in range(PER_BATCH)
     ]
@@ -79,9 +78,8 @@ def _restart(worker: _Worker, failures: list[BaseException]) -> None:
             check=True,
             capture_output=True,
         )
-    except (
-        BaseException
-    ) as error:  # the main thread fails the test with it: a restart that did not happen proves nothing
+    except BaseException as error:
+        # The main thread fails the test with it: a restart that did not happen proves nothing.
         failures.append(error)
 
 
@@ -148,6 +146,6 @@ def test_http_ingest_stores_exactly_the_accepted_events_across_a_worker_restart(
         cursor.execute("SELECT count(*), count(DISTINCT (tenant_id, event_id)) FROM ops_events")
         rows, distinct = cursor.fetchone()
     # Every batch stored exactly once, and every event answered as stored exactly once.
-    assert rows == distinct == n * PER_BATCH
+    assert rows == distinct == n * PER_BATCH, (rows, distinct, n, refused)
     assert accepted + resent_duplicates == n * PER_BATCH
     assert first_try_duplicates == 0
