@@ -72,6 +72,12 @@ DATABASE_FAILURES: tuple[DatabaseFailure, ...] = (
         detail="The database connection was lost or refused; nothing was stored. Retry after a few seconds.",
         log="database connection lost or refused: is PostgreSQL running and reachable at DATABASE_URL?",
         sqlstates=("57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006", "53300"),
+        # A Citus coordinator relays a worker going away as an InternalError (XX000) with these texts.
+        phrases=(
+            "terminating connection due to administrator command",
+            "failure on connection marked as essential",
+            "connection to the remote node",
+        ),
     ),
 )
 _CONNECTION_LOST = DATABASE_FAILURES[-1]

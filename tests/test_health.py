@@ -137,3 +137,18 @@ def test_a_database_timeout_gets_its_own_503_message_and_log_line(make_key, capl
     }
     assert any(r.getMessage().startswith("database timeout") for r in caplog.records)
     assert Event.objects.count() == 0
+
+
+def test_a_worker_lost_behind_a_citus_coordinator_is_a_503_not_a_500():
+    from django.db import InternalError
+
+    from opsconsole.middleware import database_failure_classify
+
+    for text in (
+        "terminating connection due to administrator command",
+        "failure on connection marked as essential: 127.0.0.1:5451",
+        "connection to the remote node postgres@127.0.0.1:5451 failed with the following error: Connection refused",
+    ):
+        failure = database_failure_classify(InternalError(text))
+        assert failure is not None and failure.reason == "connection_lost", text
+    assert database_failure_classify(InternalError("some other internal error")) is None
