@@ -206,6 +206,19 @@ class CustomerAtRiskSerializer(_MetricsBase):
         help_text="What the founder did and what is next: state (to_call, in_progress, snoozed, won_back, "
         "churned), the last action, the next step and when it is due (overdue first on Today)."
     )
+    churn_probability_30d = serializers.FloatField(
+        allow_null=True,
+        help_text="The adopted churn model's calibrated chance of churn within its horizon (30 days); null while "
+        "the heuristic orders the list.",
+    )
+    ranking_model = serializers.CharField(
+        help_text='The score this row is ordered by: "spec" (the heuristic, risk_signal_strength) or '
+        '"learned-<version>" (the adopted churn model\'s probability).'
+    )
+    churn_drivers = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="What raised the model's probability most, in plain words ({feature, words, contribution}).",
+    )
 
     class Meta:
         model = TenantMetrics
@@ -214,6 +227,9 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "name",
             "risk_level",
             "risk_signal_strength",
+            "churn_probability_30d",
+            "ranking_model",
+            "churn_drivers",
             "risk_score",
             "primary_risk_reason",
             "secondary_signals",

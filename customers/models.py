@@ -288,12 +288,14 @@ def risk_level_rank(field: str = "risk_level") -> models.Case:
 
 
 def risk_sort_keys() -> tuple[models.Case, models.F]:
-    """What "most at risk first" sorts by: the level, then the signal strength within a level.
+    """What "most at risk first" sorts by: the level, then the ranking score within a level.
 
-    Level first because a matched playbook can raise a tenant above its strength's band
-    (strength 45 but critical): that tenant is called before a merely high one at 55.
+    The ranking score is the score in force (``customers/metrics/ranking.py``): the heuristic's
+    strength, or 100 x the adopted churn model's probability. Level first because a matched
+    playbook can raise a tenant above its score's band (strength 45 but critical): that tenant
+    is called before a merely high one at 55.
     """
-    return (risk_level_rank(), models.F("risk_signal_strength"))
+    return (risk_level_rank(), models.F("ranking_score"))
 
 
 def at_risk_order() -> list[models.OrderBy]:
@@ -351,6 +353,16 @@ class TenantMetrics(models.Model):
     decay_correlation = models.CharField(max_length=200, blank=True, null=True)  # noqa: DJ001
 
     risk_signal_strength = models.FloatField(default=0.0, db_index=True)
+    # What orders every list: risk_signal_strength under the heuristic, 100 x churn_probability_30d when an
+    # adopted churn model is in force (ranking_model says which: "spec" or "learned-<version>").
+    ranking_score = models.FloatField(default=0.0)
+    ranking_model = models.CharField(max_length=32, default="spec")
+    churn_probability_30d = models.FloatField(
+        null=True, blank=True, help_text="The adopted churn model's calibrated chance of churn within 30 days."
+    )
+    churn_drivers = models.JSONField(
+        default=list, help_text="The features that raised the model's probability most, in plain words."
+    )
     risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     primary_risk_reason = models.CharField(max_length=300, blank=True)
     secondary_signals = models.JSONField(default=list)
@@ -473,3 +485,46 @@ class RiskWeights(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version} ({self.source}{', active' if self.is_active else ''})"
+
+
+class ChurnModel(models.Model):
+    """A version of the learned churn model; at most one is active (adopted).
+
+    ``definition`` is everything the engine scores with (customers/metrics/churn_model.py):
+    the features in order, their standardisation, the coefficients, the intercept and the
+    calibration, as fitted walk-forward by a backtest (validation/). Adopting a version and
+    going back are each one click on the Validation page; who and when are kept.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    definition = models.JSONField()
+    evidence = models.JSONField(default=dict, help_text="How it did out of sample when adopted (AUCs, churns).")
+    backtest_run_id = models.IntegerField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    is_active = models.BooleanField(default=False)
+    deactivated_by = models.CharField(max_length=150, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "customers_churn_model"
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="churn_model_one_active")
+        ]
+
+    def __str__(self) -> str:
+        return f"churn model v{self.version}{' (active)' if self.is_active else ''}"
+
+
+class PeerLevelsDay(models.Model):
+    """The customers' levels of use on one as-of day (customers/metrics/peers.py). NON-AUTHORITATIVE CACHE:
+    measured by the first run of a day (a full run measures it again) so that every run of the day
+    compares accounts with the same reference."""
+
+    as_of = models.DateField(primary_key=True)
+    levels = models.JSONField()
+    measured_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_peer_levels"

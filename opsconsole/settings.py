@@ -422,5 +422,14 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", d
 MIN_CHURNS_FOR_TRUST = env.int("MIN_CHURNS_FOR_TRUST", default=10)
 if MIN_CHURNS_FOR_TRUST < 1:
     raise ImproperlyConfigured("MIN_CHURNS_FOR_TRUST must be 1 or more.")
+# Which score orders every list of customers at risk: "spec" (the heuristic, always), "learned" (the
+# churn model adopted on the Validation page, while one is), "auto" ("learned" once a finished backtest
+# shows the model beating the heuristic out of sample with MIN_CHURNS_FOR_TRUST churns; it adopts it).
+RISK_RANKING_CHOICES = ("spec", "learned", "auto")
+RISK_RANKING = env.str("RISK_RANKING", default="auto")
+if RISK_RANKING not in RISK_RANKING_CHOICES:
+    raise ImproperlyConfigured(
+        f"RISK_RANKING must be one of {', '.join(RISK_RANKING_CHOICES)} (got {RISK_RANKING!r})."
+    )
 if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
     raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")

@@ -51,6 +51,8 @@ from customers.metrics.fold import (
     friction_types_current,
     rollups_start_day,
 )
+from customers.metrics.features import tenant_features, type_counts_measure
+from customers.metrics.peers import peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.thresholds import RISK_LEVEL_THRESHOLDS
@@ -98,14 +100,7 @@ WINDOW_EVENTS_TABLE = "ops_events"
 # Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy of
 # the user/day rollup: a scan of it, like the engine's own reads of its rollups (no index on day;
 # the copy holds the retention window's days only).
-USERS_WINDOWS_SQL = """
-SELECT u.tenant_id,
-       count(DISTINCT u.user_id) FILTER (WHERE u.day > %(d)s::date - 7) AS users_7d,
-       count(DISTINCT u.user_id) AS users_30d
-FROM pg_temp.ops_rollup_tenant_user_day u
-WHERE u.day > %(d)s::date - 30 AND u.day <= %(d)s::date
-GROUP BY u.tenant_id
-"""
+
 
 
 @dataclass
@@ -216,30 +211,6 @@ def backtest_rollups_advance(*, after: date, through: date) -> int:
     return folded
 
 
-def _features(
-    signals: TenantSignals, assessment: TenantAssessment, *, as_of: date, users: tuple[int, int]
-) -> dict[str, float]:
-    """The per-customer features of validation/features.py, from what the engine computed."""
-    age_days = (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at else 0
-    since_core = assessment.days_since_investigation
-    points = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
-    return {
-        **{f"{name}_points": value for name, value in points.items()},
-        "stickiness_7d": float(assessment.stickiness_7d),
-        "stickiness_30d": float(assessment.stickiness_30d),
-        # Without a 30-day baseline there is no change to measure: read it as "steady".
-        "stickiness_delta": float(assessment.stickiness_delta) if assessment.stickiness_delta is not None else 1.0,
-        "events_7d": float(signals.events_7d),
-        "events_30d": float(signals.events_30d),
-        "users_7d": float(users[0]),
-        "users_30d": float(users[1]),
-        "friction_score": float(signals.friction_weighted_score),
-        # Never did the core action: as long as the customer has existed (plus a day).
-        "days_since_core_value": float(since_core if since_core is not None else age_days + 1),
-        "age_days": float(age_days),
-    }
-
-
 def backtest_day_assess(*, as_of: date) -> list[DayScore]:
     """Every customer seen by ``as_of``, measured and assessed by the engine as of that day."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -248,25 +219,31 @@ def backtest_day_assess(*, as_of: date) -> list[DayScore]:
         # The registry and the weights in force, read as the live run reads them.
         vocabulary = vocabulary_current()
         weights = risk_weights_current()
-        measured = tenant_signals_measure(as_of=as_of, scope="all", vocabulary=vocabulary)
-        cursor.execute(USERS_WINDOWS_SQL, {"d": as_of})
-        names = [c.name for c in cursor.description]
-        users = {
-            r["tenant_id"]: (int(r["users_7d"]), int(r["users_30d"]))
-            for r in (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
-        }
+        # The customers' levels of that day, from the private rollups (what the live engine measured that day).
+        measured = tenant_signals_measure(
+            as_of=as_of, scope="all", vocabulary=vocabulary, peers=peer_levels_measure(as_of=as_of)
+        )
+    types = tuple(sorted(vocabulary.labels))
+    type_counts = type_counts_measure(as_of=as_of, scope="all")
     out = []
     for signals in measured:
         # A tenant with no span had no event by as_of (it appeared later): it did not exist yet.
         if signals.kind != TenantKind.CUSTOMER or signals.first_seen_at is None:
             continue
         assessment = tenant_assess(signals, as_of=as_of, vocabulary=vocabulary, weights=weights)
+        components = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
         out.append(
             DayScore(
                 tenant_id=signals.tenant_id,
                 risk_signal_strength=float(assessment.risk_signal_strength),
-                components={c["signal"]: float(c["points"]) for c in assessment.risk_components},
-                features=_features(signals, assessment, as_of=as_of, users=users.get(signals.tenant_id, (0, 0))),
+                components=components,
+                features=tenant_features(
+                    signals,
+                    as_of=as_of,
+                    types=types,
+                    type_counts=type_counts.get(signals.tenant_id, {}),
+                    points=components,
+                ),
             )
         )
     return out

@@ -1,47 +1,33 @@
-"""The per-customer features the learned model reads, defined once: the backtest stores
-them (validation/engine.py computes them from the engine's own numbers), the model
-fits them, the API and the page name them, and the coefficients are put in words
-with each feature's unit.
-"""
+"""The features the backtest stores and the learned model reads: the engine's feature registry
+(customers/metrics/features.py) over the registry's event types, then each risk component's points."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from django.db import connection
 
+from customers.metrics.features import feature_label, feature_unit
+from customers.metrics.features import feature_names as engine_feature_names
 from validation.engine import risk_components
 
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    label: str  # what it is, in the founder's words
-    unit: float  # the step a coefficient is put in words for
-    unit_words: str  # "each extra <unit_words>"
+REGISTRY_TYPES_SQL = "SELECT name FROM events_eventtype ORDER BY name"
 
 
-# The engine's own numbers besides the components' points.
-BASE_FEATURES: tuple[Feature, ...] = (
-    Feature("stickiness_7d", "7-day stickiness", 1.0, "point of 7-day stickiness"),
-    Feature("stickiness_30d", "30-day stickiness (weekly)", 1.0, "point of weekly 30-day stickiness"),
-    Feature("stickiness_delta", "stickiness delta (7d / 30d)", 0.1, "0.1 of stickiness delta"),
-    Feature("events_7d", "events in 7 days", 10.0, "10 events in 7 days"),
-    Feature("events_30d", "events in 30 days", 10.0, "10 events in 30 days"),
-    Feature("users_7d", "users in 7 days", 1.0, "user active in 7 days"),
-    Feature("users_30d", "users in 30 days", 1.0, "user active in 30 days"),
-    Feature("friction_score", "friction score (7 days)", 1.0, "point of friction score"),
-    Feature("days_since_core_value", "days since the core action", 7.0, "week without the core action"),
-    Feature("age_days", "customer age in days", 30.0, "month of customer age"),
-)
-
-
-def features() -> tuple[Feature, ...]:
-    """Every feature: each risk component's points (named by the engine), then BASE_FEATURES."""
-    points = tuple(
-        Feature(f"{signal}_points", f"{signal.replace('_', ' ')} points", 10.0, f"10 {signal.replace('_', ' ')} points")
-        for signal in risk_components()
-    )
-    return (*points, *BASE_FEATURES)
+def registry_types() -> tuple[str, ...]:
+    """The registry's event type names, sorted (a run is for one registry: BacktestRun.registry_key)."""
+    with connection.cursor() as cursor:
+        cursor.execute(REGISTRY_TYPES_SQL)
+        return tuple(str(r[0]) for r in cursor.fetchall())
 
 
 def feature_names() -> tuple[str, ...]:
-    return tuple(f.name for f in features())
+    """Every feature of the registry in force, then the component points (``<signal>_points``)."""
+    return (*engine_feature_names(registry_types()), *(f"{s}_points" for s in risk_components()))
+
+
+def feature_words(name: str) -> tuple[str, float, str]:
+    """(label, unit, unit words) of a feature, a component's points included."""
+    if name.endswith("_points"):
+        signal = name.removesuffix("_points").replace("_", " ")
+        return f"{signal} points", 10.0, f"10 {signal} points"
+    unit, words = feature_unit(name)
+    return feature_label(name), unit, words

@@ -282,3 +282,47 @@ def lift_by_decile(
     hits = np.bincount(decile, weights=truth, minlength=DECILES)
     base = _rate(int(truth.sum()), len(truth))
     return [_ratio(_rate(int(h), int(t)), base) for h, t in zip(hits, totals, strict=True)]
+
+
+# Resamples of the AUC's bootstrap interval (fewer on very large runs: the interval is narrow there anyway).
+BOOTSTRAP_ROUNDS = 200
+BOOTSTRAP_ROUNDS_LARGE = 60
+BOOTSTRAP_LARGE_ROWS = 100_000
+
+
+def auc_interval(
+    rows: Rows, scores: np.ndarray, churns: Churns, *, horizon: int, observed_through: date, seed: int = 7
+) -> list[float] | None:
+    """The AUC's 95% bootstrap interval [low, high]: customers resampled with replacement (each with all
+    of its dates, since one customer's dates are not independent), the AUC of each resample, its 2.5th and
+    97.5th percentiles. Seeded, so a report is reproducible. None without churners and non-churners."""
+    marks = evaluable_labels(rows, churns, horizon=horizon, observed_through=observed_through)
+    evaluable = marks >= 0
+    tenant, score, truth = rows.tenant[evaluable], scores[evaluable], marks[evaluable] == 1
+    if not truth.any() or truth.all():
+        return None
+    order = np.argsort(tenant, kind="stable")
+    codes, starts, counts = np.unique(tenant[order], return_index=True, return_counts=True)
+    rounds = BOOTSTRAP_ROUNDS if len(score) <= BOOTSTRAP_LARGE_ROWS else BOOTSTRAP_ROUNDS_LARGE
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        picked = rng.integers(0, len(codes), size=len(codes))
+        index = np.concatenate([order[starts[i] : starts[i] + counts[i]] for i in picked])
+        value = _auc(score[index], truth[index])
+        if value is not None:
+            values.append(value)
+    if not values:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def shuffled_within_dates(rows: Rows, scores: np.ndarray, *, seed: int) -> np.ndarray:
+    """The same scores dealt out at random among each date's customers: what chance would rank."""
+    rng = np.random.default_rng(seed)
+    out = scores.copy()
+    for day in np.unique(rows.day):
+        index = np.flatnonzero(rows.day == day)
+        out[index] = scores[rng.permutation(index)]
+    return out

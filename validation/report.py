@@ -21,6 +21,9 @@ from validation.features import feature_names
 from validation.figures import (
     Churns,
     Rows,
+    auc_interval,
+    quartiles,
+    shuffled_within_dates,
     evaluable_labels,
     figures_of,
     lead_times,
@@ -29,7 +32,7 @@ from validation.figures import (
 )
 from validation.figures import auc as auc_of
 from validation.learned import (
-    BETTER_AUC_MARGIN,
+    RANKED_BY_MODEL,
     ScoreTable,
     learned_component_weights,
     model_fit,
@@ -46,7 +49,9 @@ RUN_DATE_SCORES_SQL = """
 SELECT array_agg(s.tenant_id ORDER BY s.tenant_id) AS tenant_ids,
        array_agg(s.risk_signal_strength ORDER BY s.tenant_id) AS risk_signal_strength,
        array_agg(ARRAY[{features}] ORDER BY s.tenant_id) AS features,
-       array_agg(ARRAY[{learned}] ORDER BY s.tenant_id) AS learned
+       array_agg(ARRAY[{learned}] ORDER BY s.tenant_id) AS learned,
+       array_agg(ARRAY[{ranking}] ORDER BY s.tenant_id) AS ranking,
+       array_agg(ARRAY[{ranked_by}] ORDER BY s.tenant_id) AS ranked_by
 FROM ops_backtest_score s
 WHERE s.run_id = %(run)s AND s.as_of = %(as_of)s
 """
@@ -56,6 +61,10 @@ def _run_date_scores_sql(*, features: int, horizons: int) -> str:
     return RUN_DATE_SCORES_SQL.format(
         features=", ".join(f"COALESCE((s.features ->> %(f{i})s)::float8, 0)" for i in range(features)),
         learned=", ".join(f"(s.learned_scores ->> %(h{i})s)::float8" for i in range(horizons)),
+        ranking=", ".join(f"(s.ranking_scores ->> %(h{i})s)::float8" for i in range(horizons)),
+        ranked_by=", ".join(
+            f"COALESCE((s.ranking_models ->> %(h{i})s) = '{RANKED_BY_MODEL}', false)::int::float8" for i in range(horizons)
+        ),
     )
 
 
@@ -82,6 +91,8 @@ def run_score_table(run: BacktestRun) -> ScoreTable:
             # scored them in, so a fit's floating-point sums are the same either way.
             order = np.argsort(tenant_ids, kind="stable")
             learned = np.asarray(row["learned"], dtype=float).reshape(-1, len(horizons))[order]  # NULL: NaN
+            ranking = np.asarray(row["ranking"], dtype=float).reshape(-1, len(horizons))[order]
+            ranked_by = np.asarray(row["ranked_by"], dtype=float).reshape(-1, len(horizons))[order]
             parts.append(
                 ScoreTable(
                     Rows.of(np.full(len(order), as_of.toordinal(), dtype=np.int64), tenant_ids[order]),
@@ -89,6 +100,8 @@ def run_score_table(run: BacktestRun) -> ScoreTable:
                     names,
                     np.asarray(row["risk_signal_strength"], dtype=float)[order],
                     {h: np.ascontiguousarray(learned[:, i]) for i, h in enumerate(horizons)},
+                    {h: np.ascontiguousarray(ranking[:, i]) for i, h in enumerate(horizons)},
+                    {h: np.ascontiguousarray(ranked_by[:, i]) for i, h in enumerate(horizons)},
                 )
             )
     return ScoreTable.concatenate(parts, names=names, horizons=horizons)
@@ -127,16 +140,47 @@ def _learned_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_
     window = {"horizon": horizon, "observed_through": observed_through}
     figures = figures_of(rows, learned, churns, threshold=threshold, **window)
     baseline = figures_of(rows, heuristic, churns, threshold=AT_RISK_THRESHOLD, **window)
+    learned_interval = auc_interval(rows, learned, churns, **window)
+    heuristic_interval = auc_interval(rows, heuristic, churns, **window)
+    # Better only when the learned score's interval lies wholly above the heuristic's point estimate.
     better = (
         figures["auc"] is not None
         and baseline["auc"] is not None
-        and figures["auc"] - baseline["auc"] > BETTER_AUC_MARGIN
+        and learned_interval is not None
+        and learned_interval[0] > baseline["auc"]
     )
     return {
         **figures,
+        "auc_interval": learned_interval,
         "threshold": threshold if flags else None,
-        "heuristic_on_same_dates": baseline,
+        "heuristic_on_same_dates": {**baseline, "auc_interval": heuristic_interval},
         "verdict": "better" if better else "no better",
+    }
+
+
+def _ranking_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_through: date) -> dict[str, Any]:
+    """The score that ordered the list on each date: its figures, the AUC's interval, its lead time beside
+    the lead time of the same scores shuffled within each date (chance), and how many dates the model ordered."""
+    window = {"horizon": horizon, "observed_through": observed_through}
+    scores = table.ranking[horizon]
+    by_model = table.ranked_by_model[horizon] > 0
+    # The heuristic's threshold on its own scale, the model's flagging as many as the heuristic would.
+    flags = int((table.strength >= AT_RISK_THRESHOLD).sum())
+    threshold = matching_threshold(scores, flags=flags)
+    figures = figures_of(table.rows, scores, churns, threshold=threshold, **window)
+    shuffled = shuffled_within_dates(table.rows, scores, seed=horizon)
+    chance_leads, _ = lead_times(table.rows, shuffled, churns, horizon=horizon, threshold=threshold)
+    dates = np.unique(table.rows.day)
+    model_dates = np.unique(table.rows.day[by_model])
+    return {
+        **figures,
+        "auc_interval": auc_interval(table.rows, scores, churns, **window),
+        "lead_days_by_chance": quartiles(chance_leads),
+        "threshold": threshold if flags else None,
+        "as_of_dates_ordered_by_model": int(model_dates.size),
+        "as_of_dates_total": int(dates.size),
+        "ordered_by": RANKED_BY_MODEL if model_dates.size and model_dates.size == dates.size
+        else ("mixed" if model_dates.size else "spec"),
     }
 
 
@@ -152,8 +196,12 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         horizons.append(
             {
                 "days": horizon,
-                "heuristic": figures_of(rows, table.strength, churns, threshold=AT_RISK_THRESHOLD, **window),
+                "heuristic": {
+                    **figures_of(rows, table.strength, churns, threshold=AT_RISK_THRESHOLD, **window),
+                    "auc_interval": auc_interval(rows, table.strength, churns, **window),
+                },
                 "learned": _learned_block(table, churns, **window),
+                "ranking": _ranking_block(table, churns, **window),
                 "lift_by_decile": lift_by_decile(rows, table.strength, churns, **window),
             }
         )
@@ -213,6 +261,8 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         "weights_in_force": weights_in_force(),
         "at_risk_threshold": AT_RISK_THRESHOLD,
         "horizons": horizons,
+        # The score that ordered the list, at the first horizon (every horizon's is in "horizons").
+        "ranking": {"days": first, **horizons[0]["ranking"]} if horizons else None,
         "components": components,
         "model": model_payload(fitted) if fitted is not None else None,
         "learned_component_weights": learned_component_weights(fitted) if fitted is not None else None,

@@ -32,7 +32,7 @@ from customers.models import RiskWeights, RiskWeightsSource
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
 from validation.features import feature_names
 from validation.figures import Rows
-from validation.learned import ScoreTable, WalkForward
+from validation.learned import RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable, WalkForward
 from validation.models import BacktestRun, BacktestStatus
 from validation.report import backtest_report, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
@@ -47,15 +47,17 @@ MAX_HORIZON_DAYS = 365
 # One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).
 SCORES_INSERT_SQL = """
 INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features,
-                                learned_scores, learned_score)
+                                learned_scores, learned_score, ranking_scores, ranking_models)
 SELECT %(run)s, %(as_of)s::date, x.tenant_id, x.risk_signal_strength, x.components, x.features,
-       x.learned_scores, x.learned_score
+       x.learned_scores, x.learned_score, x.ranking_scores, x.ranking_models
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, risk_signal_strength double precision,
                                                components jsonb, features jsonb, learned_scores jsonb,
-                                               learned_score double precision)
+                                               learned_score double precision, ranking_scores jsonb,
+                                               ranking_models jsonb)
 ON CONFLICT (run_id, as_of, tenant_id) DO UPDATE
 SET risk_signal_strength = EXCLUDED.risk_signal_strength, components = EXCLUDED.components,
-    features = EXCLUDED.features, learned_scores = EXCLUDED.learned_scores, learned_score = EXCLUDED.learned_score
+    features = EXCLUDED.features, learned_scores = EXCLUDED.learned_scores, learned_score = EXCLUDED.learned_score,
+    ranking_scores = EXCLUDED.ranking_scores, ranking_models = EXCLUDED.ranking_models
 """
 
 
@@ -126,12 +128,12 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
         np.asarray([s.risk_signal_strength for s in scores], dtype=float),
         {},
     )
-    learned = walk.score(as_of, part)
+    walk.score(as_of, part)
     first = walk.horizons[0]
     rows = []
     for i, s in enumerate(scores):
         # A horizon without a model yet is left out (its score is null); NaN never reaches JSON.
-        values = {str(h): float(v[i]) for h, v in learned.items() if not np.isnan(v[i])}
+        values = {str(h): float(v[i]) for h, v in part.learned.items() if not np.isnan(v[i])}
         rows.append(
             {
                 "tenant_id": s.tenant_id,
@@ -140,6 +142,10 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
                 "features": s.features,
                 "learned_scores": values or None,
                 "learned_score": values.get(str(first)),
+                "ranking_scores": {str(h): float(v[i]) for h, v in part.ranking.items()},
+                "ranking_models": {
+                    str(h): RANKED_BY_MODEL if v[i] else RANKED_BY_HEURISTIC for h, v in part.ranked_by_model.items()
+                },
             }
         )
     with transaction.atomic(), connection.cursor() as cursor:

@@ -36,6 +36,7 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from customers.metrics.interventions import interventions_build
+from customers.metrics.quiet import QUIET_COMPONENTS, RiskComponent, friction_rate_factor, quiet_components_score
 from customers.metrics.signals import TenantSignals
 from customers.metrics.texts import (
     count_text,
@@ -54,18 +55,6 @@ from customers.models import TenantKind
 STICKINESS_30D_WEEKLY_DIVISOR = 4.3
 RECENT_CHANGE_DAYS = 14
 DECAY_CORRELATION_MAX_DAYS = 14
-
-
-@dataclass(frozen=True)
-class RiskComponent:
-    """One component of the heuristic. Templates are filled from the tenant's facts (see ``tenant_assess``)."""
-
-    name: str
-    max_points: float  # the spec's default; the active RiskWeights version may set another (0-100)
-    title: str  # how a page names it, e.g. "Never {core_done}"
-    help: str  # what it measures, for pages
-    reason: str  # the founder-facing sentence when it scores
-    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 RISK_COMPONENTS: tuple[RiskComponent, ...] = (
@@ -99,9 +88,10 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         "friction",
         30,
         "Friction",
-        "Weighted friction over 7 days (each session capped at 5, each day at 10), {per_unit:g} points per unit.",
+        "Weighted friction over 7 days (each session capped at 5, each day at 10), {per_unit:g} points per unit, "
+        "in full when friction is at least {full_rate_per_100:g} of every 100 events (less in proportion).",
         "{account} ran into {friction_events_text} in the last 7 days{top_text} (friction score {score:.2f})",
-        {"per_unit": 3},
+        {"per_unit": 3, "full_rate_per_100": 20},
     ),
     RiskComponent(
         "champion_silent",
@@ -120,6 +110,7 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         "Activity at {account} fell to {events_7d} events this week from {events_prev_7d} last week (less than half)",
         {"ratio": 0.5, "min_previous": 10},
     ),
+    *QUIET_COMPONENTS,
 )
 # The two secondary signals that are not components (they add no points), in the same words.
 PLAN_USAGE_REASON = (
@@ -351,13 +342,16 @@ def tenant_assess(
 
     friction_spec = COMPONENTS_BY_NAME["friction"]
     per_unit = friction_spec.thresholds["per_unit"]
+    # Friction as a rate: busy accounts abort and fail more in absolute terms, so a count alone points
+    # at the healthiest accounts; the score counts in full only where friction is a large share of use.
+    rate_factor, rate_text = friction_rate_factor(signals, full_rate=friction_spec.thresholds["full_rate_per_100"])
     component(
         "friction",
-        min(friction_spec.max_points, per_unit * signals.friction_weighted_score),
+        min(friction_spec.max_points, per_unit * signals.friction_weighted_score) * rate_factor,
         round(signals.friction_weighted_score, 4),
         f"friction_weighted_score {fmt(signals.friction_weighted_score)} over 7 days "
         f"({signals.friction_events_7d} friction events, top {signals.top_friction_type or '-'}): "
-        f"min({friction_spec.max_points:g}, {per_unit:g} x {fmt(signals.friction_weighted_score)})",
+        f"min({friction_spec.max_points:g}, {per_unit:g} x {fmt(signals.friction_weighted_score)}){rate_text}",
     )
 
     component(
@@ -379,6 +373,10 @@ def tenant_assess(
         else f"not triggered: {signals.events_7d} events this week vs {signals.events_prev_7d} last week "
         f"(needs < half, with at least {cliff_rule['min_previous']:g} last week)",
     )
+
+    for name, points, value, explanation in quiet_components_score(signals, facts=facts, age_days=age_days,
+                                                                   vocabulary=vocabulary):
+        component(name, points, value, explanation)
 
     is_customer = signals.kind == TenantKind.CUSTOMER
     strength = round(min(100.0, sum(c["points"] for c in components)), 1) if is_customer else 0.0

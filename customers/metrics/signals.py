@@ -16,6 +16,7 @@ from datetime import date, datetime
 from django.db import connection
 
 from customers.metrics.daily import SUMMARY_TABLE
+from customers.metrics.peers import PeerLevels
 from customers.metrics.rows import rows_as_dicts
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
@@ -58,7 +59,28 @@ class TenantSignals:
     champion_recent_events: int = 0
     changes: list[tuple[str, date]] = field(default_factory=list)  # (event type, day), last 60 days
     stickiness_peak_day: date | None = None
+    # Level and shape of use over the rollups' 90 days (peers.py compares the level with the other customers).
+    events_28d: int = 0
+    events_prev_28d: int = 0  # the 28 days before the last 28
+    events_90d: int = 0
+    active_days_28d: int = 0  # days with at least one real event
+    active_days_90d: int = 0
+    friction_events_28d: int = 0
+    # The account's first 28 days the rollups hold (its first weeks when it is young): events and days covered.
+    early_events: int = 0
+    early_days: int = 0
+    core_events_7d: int = 0
+    core_events_28d: int = 0
+    core_events_90d: int = 0
+    users_7d: int = 0
+    users_28d: int = 0
+    # Where the account's 28-day level stands among the customers' (0 = the lowest, 1 = the highest);
+    # None with too few customers to compare with (set by peers.py, not by the query).
+    peer_level_pct: float | None = None
 
+
+# The longest window the signals read: the rollups' whole retention (fold.py keeps 90 days).
+SIGNAL_WINDOW_DAYS = 90
 
 # Every rollup is reached through its primary key, which starts with tenant_id (tenant_rows_sql):
 # the day summaries and the day counts by (tenant_id, ..., day), the spans by (tenant_id, event_type),
@@ -80,8 +102,28 @@ WITH et AS (
            sum(policy_blocks) FILTER (WHERE day > %(d)s::date - 7) AS policy_blocks_7d,
            sum(failures) FILTER (WHERE day > %(d)s::date - 7) AS failures_7d,
            -- Each day's score is already capped per session (5) and per day (10).
-           sum(friction_score) FILTER (WHERE day > %(d)s::date - 7) AS friction_score
+           sum(friction_score) FILTER (WHERE day > %(d)s::date - 7) AS friction_score,
+           sum(events) FILTER (WHERE day > %(d)s::date - 28) AS events_28d,
+           sum(events) FILTER (WHERE day > %(d)s::date - 56 AND day <= %(d)s::date - 28) AS events_prev_28d,
+           sum(events) AS events_90d,
+           count(*) FILTER (WHERE day > %(d)s::date - 28 AND events > 0) AS active_days_28d,
+           count(*) FILTER (WHERE events > 0) AS active_days_90d,
+           sum(friction_events) FILTER (WHERE day > %(d)s::date - 28) AS friction_events_28d,
+           min(day) AS first_day
     FROM daily GROUP BY tenant_id
+), early AS (
+    -- The first 28 days of the account the rollups hold: its first weeks while it is young.
+    SELECT d.tenant_id, sum(d.events) AS early_events,
+           least(28, %(d)s::date - min(a.first_day) + 1) AS early_days
+    FROM daily d JOIN agg a ON a.tenant_id = d.tenant_id
+    WHERE d.day < a.first_day + 28
+    GROUP BY d.tenant_id
+), core AS (
+    SELECT r.tenant_id,
+           sum(r.value) FILTER (WHERE r.day > %(d)s::date - 7) AS core_7d,
+           sum(r.value) FILTER (WHERE r.day > %(d)s::date - 28) AS core_28d,
+           sum(r.value) AS core_90d
+    FROM {core_days} r GROUP BY r.tenant_id
 ), top_friction AS (
     -- Per-type counts only where the type matters: friction types over 7 days.
     SELECT DISTINCT ON (tenant_id) tenant_id, event_type
@@ -112,8 +154,12 @@ WITH et AS (
 ), users AS (
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
-           COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent
+           COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent,
+           COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 28), 0) AS last_28d
     FROM {user_days} u GROUP BY tenant_id, user_id
+), user_counts AS (
+    SELECT tenant_id, count(*) FILTER (WHERE recent > 0) AS users_7d, count(*) FILTER (WHERE last_28d > 0) AS users_28d
+    FROM users GROUP BY tenant_id
 ), champion AS (
     SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
     FROM users u JOIN (SELECT tenant_id, sum(prior) AS total FROM users GROUP BY tenant_id) t USING (tenant_id)
@@ -132,14 +178,24 @@ SELECT t.tenant_id, t.name, t.kind, t.monthly_event_limit,
        span.last_investigation_at,
        COALESCE(champion.user_id, '') AS champion_user_id, COALESCE(champion.prior, 0) AS champion_prior_events,
        COALESCE(champion.total, 0) AS champion_prior_total, COALESCE(champion.recent, 0) AS champion_recent_events,
-       COALESCE(changes.changes, '[]'::jsonb) AS changes, peak.peak_day AS stickiness_peak_day
+       COALESCE(changes.changes, '[]'::jsonb) AS changes, peak.peak_day AS stickiness_peak_day,
+       COALESCE(agg.events_28d, 0) AS events_28d, COALESCE(agg.events_prev_28d, 0) AS events_prev_28d,
+       COALESCE(agg.events_90d, 0) AS events_90d, COALESCE(agg.active_days_28d, 0) AS active_days_28d,
+       COALESCE(agg.active_days_90d, 0) AS active_days_90d, COALESCE(agg.friction_events_28d, 0) AS friction_events_28d,
+       COALESCE(early.early_events, 0) AS early_events, COALESCE(early.early_days, 0) AS early_days,
+       COALESCE(core.core_7d, 0) AS core_events_7d, COALESCE(core.core_28d, 0) AS core_events_28d,
+       COALESCE(core.core_90d, 0) AS core_events_90d,
+       COALESCE(user_counts.users_7d, 0) AS users_7d, COALESCE(user_counts.users_28d, 0) AS users_28d
 FROM customers_tenant t
 LEFT JOIN agg ON agg.tenant_id = t.tenant_id
 LEFT JOIN top_friction ON top_friction.tenant_id = t.tenant_id
 LEFT JOIN changes ON changes.tenant_id = t.tenant_id
 LEFT JOIN span ON span.tenant_id = t.tenant_id
 LEFT JOIN peak ON peak.tenant_id = t.tenant_id
-LEFT JOIN champion ON champion.tenant_id = t.tenant_id{where_scope_t}
+LEFT JOIN champion ON champion.tenant_id = t.tenant_id
+LEFT JOIN early ON early.tenant_id = t.tenant_id
+LEFT JOIN core ON core.tenant_id = t.tenant_id
+LEFT JOIN user_counts ON user_counts.tenant_id = t.tenant_id{where_scope_t}
 """
 
 
@@ -148,7 +204,12 @@ def _signals_sql(*, scope: str) -> str:
 
     window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
     return SIGNALS_SQL.format(
-        daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=60), scope=scope),
+        daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=SIGNAL_WINDOW_DAYS), scope=scope),
+        core_days=tenant_rows_sql(
+            "ops_rollup_tenant_day",
+            "x.event_type = ANY(%(core_value_types)s::text[]) AND " + window.format(days=SIGNAL_WINDOW_DAYS),
+            scope=scope,
+        ),
         friction_days=tenant_rows_sql(
             "ops_rollup_tenant_day",
             "x.event_type = ANY(%(friction_types)s::text[]) AND " + window.format(days=7),
@@ -166,13 +227,14 @@ def _signals_sql(*, scope: str) -> str:
 
 
 def tenant_signals_measure(
-    *, as_of: date, scope: str = "all", vocabulary: Vocabulary | None = None
+    *, as_of: date, scope: str = "all", vocabulary: Vocabulary | None = None, peers: PeerLevels | None = None
 ) -> list[TenantSignals]:
     """One set-based query over the rollups (last 60 days) for every tenant, or the run's dirty ones.
 
     ``scope``: "all", or how to reach the dirty tenants ("dirty" or "lateral", see tenant_rows_sql).
     ``vocabulary``: the registry's roles (read now when not given); its core-value types
     decide ``last_investigation`` (the last core-value event).
+    ``peers``: the customers' levels to place each account among (peers.py); None: not placed.
     """
     vocabulary = vocabulary or vocabulary_current()
     with connection.cursor() as cursor:
@@ -188,7 +250,17 @@ def tenant_signals_measure(
             },
         )
         rows = rows_as_dicts(cursor)
-    return [_signals_from_row(row) for row in rows]
+    measured = [_signals_from_row(row) for row in rows]
+    if peers is not None:
+        for signals in measured:
+            signals.peer_level_pct = peers.level(active_days=signals.active_days_28d, events=signals.events_28d)
+    return measured
+
+
+INT_LEVEL_FIELDS = (
+    "events_28d", "events_prev_28d", "events_90d", "active_days_28d", "active_days_90d", "friction_events_28d",
+    "early_events", "early_days", "core_events_7d", "core_events_28d", "core_events_90d", "users_7d", "users_28d",
+)  # fmt: skip
 
 
 def _signals_from_row(row: dict[str, object]) -> TenantSignals:
@@ -218,4 +290,5 @@ def _signals_from_row(row: dict[str, object]) -> TenantSignals:
         champion_recent_events=int(row["champion_recent_events"]),  # type: ignore[call-overload]
         changes=[(t, date.fromisoformat(d)) for t, d in changes],  # type: ignore[union-attr]
         stickiness_peak_day=row["stickiness_peak_day"],  # type: ignore[arg-type]
+        **{name: int(row[name]) for name in INT_LEVEL_FIELDS},  # type: ignore[call-overload]
     )

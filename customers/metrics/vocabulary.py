@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection
 
 from customers.metrics.rows import row_as_dict, rows_as_dicts
@@ -33,7 +34,7 @@ SELECT md5(COALESCE(string_agg(concat_ws(',', name, category, friction_signal, f
 FROM events_eventtype
 """
 # Everything the metrics and their texts read: the registry's fields (roles and labels too), the
-# role wording, the active risk weights and the version of the engine's text templates. A change
+# role wording, the active risk weights, the adopted churn model and the ranking setting, and the version of the engine's text templates. A change
 # recomputes every tenant at the next run.
 METRICS_KEY_SQL = """
 SELECT md5(concat_ws('|',
@@ -41,6 +42,8 @@ SELECT md5(concat_ws('|',
             engagement_weight), ';' ORDER BY name) FROM events_eventtype),
     (SELECT string_agg(concat_ws(',', role, for_types, text), ';' ORDER BY role) FROM customers_role_wording),
     (SELECT concat_ws(',', version, weights::text) FROM customers_risk_weights WHERE is_active),
+    (SELECT 'model-' || version FROM customers_churn_model WHERE is_active),
+    'ranking-' || %(ranking)s::text,
     'texts-' || %(texts_version)s::text
 )) AS key
 """
@@ -118,7 +121,7 @@ def registry_key_current() -> str:
     """A fingerprint of everything a founder edits that the metrics read (see METRICS_KEY_SQL),
     and of the texts' version."""
     with connection.cursor() as cursor:
-        cursor.execute(METRICS_KEY_SQL, {"texts_version": TEXTS_VERSION})
+        cursor.execute(METRICS_KEY_SQL, {"texts_version": TEXTS_VERSION, "ranking": settings.RISK_RANKING})
         return str(row_as_dict(cursor)["key"])
 
 

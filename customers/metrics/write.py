@@ -14,14 +14,25 @@ from typing import Any
 
 from django.db import connection
 
+from customers.metrics.churn_model import (
+    RANKED_BY_HEURISTIC,
+    ChurnScore,
+    ModelInForce,
+    churn_score,
+    learned_level,
+    probability_text,
+    ranking_in_force,
+)
+from customers.metrics.features import tenant_features, type_counts_measure
 from customers.metrics.interventions import call_intervention
+from customers.metrics.peers import PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
 from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.vocabulary import vocabulary_current
 from customers.metrics.weights import risk_weights_current
-from customers.models import RISK_LEVEL_RANK, RiskLevel
+from customers.models import RISK_LEVEL_RANK, RiskLevel, TenantKind
 
 # The unchanged rows of a dirty-only run were (re)confirmed by it: one HOT update each, no recompute.
 COMPUTED_AT_STAMP_SQL = "UPDATE ops_tenant_metrics SET computed_at = %s WHERE computed_at IS DISTINCT FROM %s"
@@ -53,6 +64,10 @@ METRICS_COLUMNS: dict[str, str] = {
     "decay_correlation": "text",
     "risk_signal_strength": "double precision",
     "risk_level": "text",
+    "ranking_score": "double precision",
+    "ranking_model": "text",
+    "churn_probability_30d": "double precision",
+    "churn_drivers": "jsonb",
     "primary_risk_reason": "text",
     "secondary_signals": "jsonb",
     "risk_components": "jsonb",
@@ -94,6 +109,10 @@ def metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of: 
         "decay_correlation": assessment.decay_correlation,
         "risk_signal_strength": assessment.risk_signal_strength,
         "risk_level": assessment.risk_level,
+        "ranking_score": assessment.risk_signal_strength,
+        "ranking_model": RANKED_BY_HEURISTIC,
+        "churn_probability_30d": None,
+        "churn_drivers": [],
         "primary_risk_reason": assessment.primary_risk_reason,
         "secondary_signals": assessment.secondary_signals,
         "risk_components": assessment.risk_components,
@@ -141,21 +160,77 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
 def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
     """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty).
 
-    The registry's vocabulary and the active risk weights are read once, here, for the whole run.
+    The registry's vocabulary, the active risk weights, the customers' levels of the day and the
+    model in force are read once, here, for the whole run.
     """
     vocabulary = vocabulary_current()
     weights = risk_weights_current()
-    rows = [
-        metrics_row(s, tenant_assess(s, as_of=as_of, vocabulary=vocabulary, weights=weights), as_of=as_of, now=now)
-        for s in tenant_signals_measure(
-            as_of=as_of, scope=dirty_scope() if dirty_only else "all", vocabulary=vocabulary
-        )
-    ]
+    scope = dirty_scope() if dirty_only else "all"
+    peers = peer_levels_day(as_of=as_of, refresh=not dirty_only)
+    model = ranking_in_force()
+    measured = tenant_signals_measure(as_of=as_of, scope=scope, vocabulary=vocabulary, peers=peers)
+    types = tuple(sorted(vocabulary.labels))
+    type_counts = type_counts_measure(as_of=as_of, scope=scope) if model is not None else {}
+    rows = []
+    for s in measured:
+        assessment = tenant_assess(s, as_of=as_of, vocabulary=vocabulary, weights=weights)
+        row = metrics_row(s, assessment, as_of=as_of, now=now)
+        if model is not None and s.kind == TenantKind.CUSTOMER:
+            points = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
+            features = tenant_features(
+                s, as_of=as_of, types=types, type_counts=type_counts.get(s.tenant_id, {}), points=points
+            )
+            row.update(learned_row(model, churn_score(model, features=features, signals=s), assessment))
+        rows.append(row)
     if not rows:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(METRICS_UPSERT_SQL, [json.dumps(rows, allow_nan=False)])
     return len(rows)
+
+
+def learned_row(model: ModelInForce, score: ChurnScore, assessment: TenantAssessment) -> dict[str, Any]:
+    """The columns the model sets: its probability orders the row, and its level is the probability's."""
+    level = learned_level(score.probability, base_rate=float(model.definition.get("base_rate", 0.0)))
+    primary = assessment.primary_risk_reason
+    if level is not None and not primary and score.drivers:
+        primary = f"{probability_text(score.probability, horizon=model.horizon).capitalize()}: {score.drivers[0]['words']}"
+    return {
+        "ranking_score": round(100.0 * score.probability, 4),
+        "ranking_model": model.name,
+        "churn_probability_30d": score.probability,
+        "churn_drivers": score.drivers,
+        "risk_level": level,
+        "primary_risk_reason": primary,
+    }
+
+
+PEER_LEVELS_STORE_SQL = """
+INSERT INTO ops_peer_levels (as_of, levels, measured_at) VALUES (%(d)s, %(levels)s::jsonb, now())
+ON CONFLICT (as_of) DO {action}
+"""
+PEER_LEVELS_READ_SQL = "SELECT levels FROM ops_peer_levels WHERE as_of = %(d)s"  # its primary key
+
+
+def peer_levels_day(*, as_of: date, refresh: bool) -> PeerLevels:
+    """The customers' levels of ``as_of``: the day's stored ones, measured by the day's first run (and again
+    by a full one, ``refresh``); the first stored wins a race, so every run of the day reads the same."""
+    with connection.cursor() as cursor:
+        if not refresh:
+            cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
+            stored = cursor.fetchone()
+            if stored is not None:
+                return PeerLevels.from_json(stored[0] if isinstance(stored[0], dict) else json.loads(stored[0]))
+        measured = peer_levels_measure(as_of=as_of)
+        action = "UPDATE SET levels = EXCLUDED.levels, measured_at = EXCLUDED.measured_at" if refresh else "NOTHING"
+        cursor.execute(
+            PEER_LEVELS_STORE_SQL.format(action=action), {"d": as_of, "levels": json.dumps(measured.as_json())}
+        )
+        if refresh:
+            return measured
+        cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
+        stored = cursor.fetchone()
+    return PeerLevels.from_json(stored[0] if isinstance(stored[0], dict) else json.loads(stored[0]))
 
 
 # Marking rows to recompute (fan-out phase 1), by ops_tenant_metrics' primary key.

@@ -66,6 +66,7 @@ def metrics_rows_store(rows: list[tuple[str, str | None, float]]) -> None:
             tenant_id=tenant_id,
             risk_level=level,
             risk_signal_strength=strength,
+            ranking_score=strength,  # the heuristic orders the list (no churn model adopted)
             primary_risk_reason=f"{tenant_id} reason" if level else "",
             computed_at=NOW,
             as_of=NOW.date(),

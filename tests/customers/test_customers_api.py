@@ -177,6 +177,9 @@ def test_it_shows_one_customer_with_components_and_sixty_days(metrics_db, staff_
         "friction",
         "champion_silent",
         "usage_cliff",
+        "low_usage",
+        "below_own_level",
+        "not_onboarded",
     ]
     assert sum(c["points"] for c in body["risk_components"]) == body["risk_signal_strength"]
     daily = body["daily"]

@@ -63,9 +63,11 @@ def test_it_marks_a_tenant_without_baseline_with_a_null_delta(metrics_db):
     metrics_recompute()
     m = metrics("legal")
     assert (m.stickiness_7d, m.stickiness_30d, m.stickiness_delta, m.has_baseline) == (0, 0, None, False)
-    # Active for 18 days, never an investigation: the legal-only pattern.
-    assert m.risk_level == "medium"
-    assert m.primary_risk_reason == "legal uses the product (10 events in 30 days) but has never investigated"
+    # Active for 18 days, never an investigation: the legal-only pattern, and a young account that never
+    # onboarded: never investigated 20 + not onboarded 25 = 45.
+    assert m.risk_level == "high" and m.risk_signal_strength == 45
+    assert m.primary_risk_reason == "legal started 18 days ago and has never investigated"
+    assert m.secondary_signals[0] == "legal uses the product (10 events in 30 days) but has never investigated"
 
 
 def test_it_caps_friction_per_session_and_per_day(metrics_db):
@@ -123,11 +125,11 @@ def test_it_finds_a_silent_champion_and_a_cliff(metrics_db):
     champion = next(c for c in m.risk_components if c["signal"] == "champion_silent")
     assert champion["points"] == 20
     # champion 20 + cliff 15 + never investigated 20 (active for 19 days, no view or replay)
-    assert m.risk_signal_strength == 55
-    assert m.risk_level == "high"
-    assert m.primary_risk_reason.startswith(
-        "team uses the product (25 events in 30 days)"
-    )  # ties go to the earlier component
+    # + not onboarded 25 (19 days old and never the core value)
+    assert m.risk_signal_strength == 80
+    assert m.risk_level == "critical"
+    assert m.primary_risk_reason == "team started 19 days ago and has never investigated"
+    assert m.secondary_signals[0].startswith("team uses the product (25 events in 30 days)")  # ties: the earlier
 
 
 def test_it_lists_recent_changes_and_correlates_the_decay(metrics_db):

@@ -24,6 +24,9 @@ DEFAULTS = {
     "friction": 30.0,
     "champion_silent": 20.0,
     "usage_cliff": 15.0,
+    "low_usage": 30.0,
+    "below_own_level": 20.0,
+    "not_onboarded": 25.0,
 }
 
 

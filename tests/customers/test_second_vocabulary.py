@@ -147,10 +147,11 @@ def test_silent_churn_is_found_from_the_products_core_value(ci_product):
 
 def test_it_ranks_the_silent_churn_first_and_leaves_the_healthy_out(ci_product, read_client):
     body = read_client.get("/ops/customers/at-risk?limit=10").json()
+    # nocore is young and never used the core value: never-used 20 + not onboarded 25 = 45, high.
     assert [(c["tenant_id"], c["risk_level"]) for c in body] == [
         ("quiet", "high"),
+        ("nocore", "high"),
         ("gridlock", "medium"),
-        ("nocore", "medium"),
     ]
 
 
@@ -173,7 +174,9 @@ def test_an_account_that_never_used_the_core_value_is_named_in_its_words(ci_prod
     never = next(c for c in m.risk_components if c["signal"] == "never_investigated")
     assert never["points"] == 20
     assert never["title"] == "Never used Deploy shipped"
-    assert m.primary_risk_reason == (
+    # Young too: the not-onboarded component (25) leads, in the same words.
+    assert m.primary_risk_reason == "Nocore Ltd started 19 days ago and has never used Deploy shipped"
+    assert m.secondary_signals[0] == (
         "Nocore Ltd uses the product (80 events in 30 days) but has never used Deploy shipped"
     )
     (help_,) = m.interventions

@@ -120,7 +120,7 @@ def test_engagement_decay_is_critical_and_a_tenant_without_baseline_never_matche
     assert PlaybookMatch.objects.get(tenant_id="decay").measured[0]["value"] == 0.1792
     assert TenantMetrics.objects.get(tenant_id="api").stickiness_delta is None
     assert matched("api") == []
-    assert level("api") == "medium"  # the engine's never_investigated; no playbook changes it
+    assert level("api") == "high"  # the engine's never_investigated 20 + not onboarded 25; no playbook changes it
 
 
 @pytest.mark.parametrize(("last_investigation_days_ago", "expected"), [(6, []), (7, ["silent_churn"])])

@@ -33,7 +33,7 @@ def test_the_report_has_the_issue_shape_and_every_figure_recomputes_from_the_sco
         }
         assert set(h["heuristic"]["lead_days"]) == {"median", "p25", "p75"}
     assert body["horizons"][0]["learned"] is not None
-    assert {f["name"] for f in body["model"]["features"]} >= {"days_since_core_value", "events_30d", "users_7d"}
+    assert {f["name"] for f in body["model"]["features"]} >= {"log_days_since_core_value", "log_events_28d", "log_users_28d", "peer_level"}
     assert all("churn" in f["in_words"] for f in body["model"]["features"])
     assert {c["signal"] for c in body["components"]} >= {"silent_churn", "engagement_decay", "friction"}
 
@@ -79,7 +79,7 @@ def test_the_validation_page_shows_each_horizon_the_model_in_words_and_the_blind
     page = staff_client.get("/validation/").content.decode()
     assert 'data-testid="horizon-30"' in page and 'data-testid="horizon-60"' in page
     assert 'data-testid="learned-30"' in page
-    assert "each extra week without the core action" in page
+    assert "other things equal, each extra" in page
     assert "low_steady-05" in page  # a churn the heuristic never flagged, with its last 30 days
     assert 'data-testid="too-few-churns"' not in page
     assert 'href="/validation/"' in staff_client.get("/playbooks/").content.decode()

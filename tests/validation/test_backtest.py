@@ -151,7 +151,8 @@ def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now,
     run = _backtest(horizons=[30])
     learned = run.report["horizons"][0]["learned"]
     assert learned is not None and learned["verdict"] == "better"
-    assert learned["heuristic_on_same_dates"]["auc"] == 0.5  # every score is 0: blind
+    # Every low account looks the same to the heuristic (its low-use points are equal among them): nearly blind.
+    assert learned["heuristic_on_same_dates"]["auc"] < 0.6
     assert learned["auc"] > 0.75
     assert run.report["model"]["trained_on_churns"] >= 4
     # The weights in the engine's terms, for the engine's weights record to adopt.

@@ -57,12 +57,16 @@ def test_matching_threshold_flags_as_many_as_asked():
 
 
 def test_a_coefficient_is_put_in_words_with_its_uncertainty_even_when_it_is_extreme():
-    words = coefficient_words(name="days_since_core_value", coefficient=0.048, std_error=0.05, horizon=30, churns=12)
-    # exp(0.048 x 7) = 1.40; the 95% range exp((0.048 -/+ 1.96 x 0.05) x 7) = 0.70 .. 2.78 includes 1.
+    words = coefficient_words(name="friction_per_100", coefficient=0.048, std_error=0.05, horizon=30, churns=12)
+    # exp(0.048 x 5) = 1.27; the 95% range exp((0.048 -/+ 1.96 x 0.05) x 5) = 0.78 .. 2.08 includes 1.
     assert words == (
-        "each extra week without the core action raises the odds of churn within 30 days 1.40x "
-        "(95% range 0.70-2.78x), uncertain with 12 churns"
+        "other things equal, each extra 5 friction events per 100 raises the odds of churn within 30 days 1.27x "
+        "(95% range 0.78-2.08x), uncertain with 12 churns"
     )
     huge = coefficient_words(name="friction_points", coefficient=90.0, std_error=200.0, horizon=30, churns=3)
-    assert "1000000.00x" in huge and "uncertain with 3 churns" in huge
-    assert "never varied" in coefficient_words(name="age_days", coefficient=0.0, std_error=None, horizon=30, churns=12)
+    # Past the display cap the words say so; the cap itself is never shown as if it were the value.
+    assert "raises the odds of churn within 30 days more than 1,000,000x" in huge
+    assert "1000000" not in huge and "uncertain with 3 churns" in huge
+    assert "never varied" in coefficient_words(
+        name="log_tenure_days", coefficient=0.0, std_error=None, horizon=30, churns=12
+    )
