@@ -8,9 +8,11 @@ read cache's version (customers/selectors.py), which imports the engine's consta
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from customers.churn import churned_tenants_settle
@@ -22,7 +24,14 @@ def answers_changed() -> None:
     """Say that a founder action (an intervention, an outcome, a snooze, a churn) changed what
     the cached answers show: moves ``metrics_version``, here at once, elsewhere within
     METRICS_VERSION_CHECK_SECONDS."""
-    AnswersVersion.objects.update_or_create(id=1, defaults={"changed_at": timezone.now()})
+    now = timezone.now()
+    # Strictly later than the last stamp, so every action moves the version even when two come
+    # within the clock's resolution, or the clock stepped back (an NTP correction, a frozen clock).
+    moved = AnswersVersion.objects.filter(id=1).update(
+        changed_at=Greatest(Value(now), F("changed_at") + timedelta(microseconds=1))
+    )
+    if not moved:
+        AnswersVersion.objects.get_or_create(id=1, defaults={"changed_at": now})
     metrics_version_forget()
 
 
