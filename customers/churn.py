@@ -1,7 +1,8 @@
 """The churn fact the metrics engine reads: a churned customer is on no at-risk list.
 
 ``Tenant.churned_at`` is the day of the customer's latest recorded churn (the
-playbooks app records churns and calls ``customers.founder_actions.tenant_churned_set``; this app never
+playbooks app records churns through its one churn service, which calls
+``customers.founder_actions.tenants_churned_set``; this app never
 imports it). A churned tenant with no real activity after that day is "gone":
 every recompute settles its metrics row to "not at risk" (``churned_tenants_settle``,
 called by the engine in one line after it writes the rows), so it leaves the

@@ -24,6 +24,7 @@ from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from opsconsole.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses, validated
 from playbooks.billing import BillingInputError, BillingNotConfigured, stripe_event_receive
+from playbooks.churns import churn_record
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
@@ -38,7 +39,6 @@ from playbooks.services import (
     ACTION_MAX_CHARS,
     SNOOZE_REASON_MAX_CHARS,
     PlaybookInputError,
-    churn_create,
     intervention_create,
     intervention_outcome_record,
 )
@@ -412,7 +412,7 @@ class ChurnListCreateApi(_ReadOrWrite):
     def post(self, request: Request) -> Response:
         data = validated(ChurnInputSerializer, request.data)
         try:
-            record = churn_create(
+            record = churn_record(
                 tenant_id=data["tenant_id"],
                 day=data.get("date"),
                 reason=data["reason"],

@@ -25,6 +25,7 @@ from playbooks.apis import (
     OutcomeInputSerializer,
     SnoozeInputSerializer,
 )
+from playbooks.churns import churn_record
 from playbooks.selectors import (
     HORIZONS,
     OBSERVATIONAL_NOTE,
@@ -37,7 +38,6 @@ from playbooks.selectors import (
 )
 from playbooks.services import (
     PlaybookInputError,
-    churn_create,
     intervention_create,
     intervention_outcome_record,
     snooze_create,
@@ -190,7 +190,7 @@ def churn_new(request: HttpRequest) -> HttpResponse:
     data = _validated(ChurnInputSerializer, _form_fields(request, ("tenant_id", "date", "reason")), errors)
     if not errors:
         try:
-            record = churn_create(
+            record = churn_record(
                 tenant_id=data["tenant_id"],
                 day=data.get("date"),
                 reason=data.get("reason", ""),
