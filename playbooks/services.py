@@ -466,3 +466,47 @@ def snooze_end(*, tenant_id: str) -> int:
         ended = Snooze.objects.filter(tenant_id=tenant_id, until__gt=today).update(until=today)
         answers_changed()
     return ended
+
+
+# --- Undo: each founder action can be taken back from the Customer page (and the API where it
+# has the create). Each moves the answers version, so the cached lists show it at the next read.
+# A churn is taken back through the one churn service (playbooks/churns.py::churn_delete).
+def intervention_delete(*, intervention_id: int) -> InterventionRecord:
+    """Take back a logged step (an intervention) as if it was never logged; returns it as it was.
+    A churn its "churned" outcome recorded is a churn of its own and stays (undo it there).
+    Raises PlaybookInputError when there is no such intervention."""
+    with transaction.atomic():
+        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
+        if intervention is None:
+            raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
+        InterventionRecord.objects.filter(pk=intervention_id).delete()
+        answers_changed()
+    return intervention
+
+
+def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
+    """Take back an intervention's outcome: the step is open again (in progress). A churn a
+    "churned" outcome recorded stays (undo it there). Raises PlaybookInputError when there is
+    no such intervention or it has no outcome."""
+    with transaction.atomic():
+        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
+        if intervention is None:
+            raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
+        if intervention.outcome is None:
+            raise PlaybookInputError({"outcome": "This intervention has no outcome to take back."})
+        intervention.outcome, intervention.outcome_at, intervention.outcome_note = None, None, ""
+        intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
+        answers_changed()
+    return intervention
+
+
+def snooze_delete(*, snooze_id: int) -> Snooze:
+    """Take back a snooze as if it was never made (an earlier snooze still running holds again);
+    returns it as it was. Raises PlaybookInputError when there is no such snooze."""
+    with transaction.atomic():
+        snooze = Snooze.objects.select_for_update().filter(pk=snooze_id).first()
+        if snooze is None:
+            raise PlaybookInputError({"id": f"No snooze {snooze_id}."})
+        Snooze.objects.filter(pk=snooze_id).delete()
+        answers_changed()
+    return snooze

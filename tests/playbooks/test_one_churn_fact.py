@@ -27,22 +27,11 @@ from customers.models import Tenant, TenantMetrics
 from playbooks.billing import stripe_customer_map
 from playbooks.churns import churn_record
 from playbooks.models import ChurnRecord, PlaybookMatch
-from tests.customers.conftest import Ev, days_ago
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STRIPE_SECRET = "whsec_test_secret_for_ops_console"
 TODAY = date(2026, 3, 15)
-
-
-@pytest.fixture
-def at_risk(metrics_db: Any) -> None:
-    events = [Ev("decay", "EXPORT_COMPLETED", days_ago(d)) for d in range(7, 30) for _ in range(2)]
-    events += [Ev("decay", "EXPORT_COMPLETED", days_ago(2)), Ev("decay", "INCIDENT_VIEWED", days_ago(2))]
-    events += [Ev("policy", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"p{d}") for d in range(4)]
-    events += [Ev("policy", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
-    metrics_db(events)
-    metrics_recompute()
 
 
 @pytest.fixture
@@ -80,7 +69,8 @@ def _back_after_the_next_recompute(client: Any, tenant_id: str) -> None:
 
 def test_the_console_form_takes_the_customer_off_the_list(at_risk, staff_client):
     assert "decay" in _at_risk_ids(staff_client)
-    assert staff_client.post("/playbooks/churns/new/", {"tenant_id": "decay", "reason": "Left"}).status_code == 302
+    form = {"tenant_id": "decay", "reason": "Left", "confirm": "yes"}
+    assert staff_client.post("/playbooks/churns/new/", form).status_code == 302
     _gone(staff_client, "decay")
 
 
