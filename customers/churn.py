@@ -17,7 +17,7 @@ last real event of the tenant and "activity after the churn" is real activity.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from django.db import connection
 
@@ -45,6 +45,12 @@ FROM customers_tenant t
 LEFT JOIN ops_tenant_metrics tm ON tm.tenant_id = t.tenant_id
 WHERE t.churned_at IS NOT NULL
 """
+
+
+def churn_came_back(*, churned_at: date | None, last_seen_at: datetime | None) -> bool:
+    """Real activity on a UTC day after the churn day: the Python twin of ``came_back`` in
+    CHURNED_TENANTS_SQL, for a page that already holds the tenant and its metrics row."""
+    return churned_at is not None and last_seen_at is not None and last_seen_at.astimezone(UTC).date() > churned_at
 
 
 def churned_tenants_settle() -> int:

@@ -1,5 +1,6 @@
 """Every founder action can be taken back from the Customer page (and the API where it has the
 create): a churn (recorded only after a confirmation), an outcome, a snooze and a logged step.
+Churned and follow-up states show on the Customers list and in the at-risk CSV.
 
 The clock is the metrics tests' (2026-03-15 12:00 UTC). "decay" and "policy" are at risk
 (tests/playbooks/conftest.py). Nothing clears the cache between an action and the read: each
@@ -8,7 +9,10 @@ undo must move the answers version itself.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -172,3 +176,52 @@ def test_the_api_takes_back_a_churn_an_outcome_and_an_intervention(at_risk, writ
     assert not InterventionRecord.objects.exists()
     assert _follow_ups(read_client)["decay"]["state"] == "to_call"
     assert write_client.delete(f"/ops/interventions/{intervention_id}").status_code == 404
+
+
+# --- The Customers list and the at-risk CSV -------------------------------------------------------------
+def _level_cell(body: str, tenant_id: str) -> str:
+    row = body[body.index(f'<tr data-tenant="{tenant_id}">') :]
+    row = row[: row.index("</tr>")]
+    return row[row.index('data-label="Level"') : row.index('data-label="Signal"')]
+
+
+def test_the_customers_list_says_churned_and_each_follow_up(at_risk, staff_client):
+    churn_record(tenant_id="decay")
+    staff_client.post("/playbooks/snoozes/new/", {"tenant_id": "policy", "until": "2026-03-20", "reason": "Away"})
+    body = staff_client.get("/customers/").content.decode()
+    decay = _level_cell(body, "decay")
+    assert "churned 15 Mar 2026" in decay and "not at risk" not in decay
+    assert "Snoozed until 20 Mar" in _level_cell(body, "policy")
+
+
+def test_the_at_risk_csv_says_each_follow_up_and_a_churn_the_customer_came_back_from(at_risk, staff_client):
+    churn_record(tenant_id="decay", day=date(2026, 3, 10))  # decay was active on the 13th: it came back
+    staff_client.post("/playbooks/snoozes/new/", {"tenant_id": "policy", "until": "2026-03-20", "reason": "Away"})
+    rows = list(csv.DictReader(io.StringIO(staff_client.get("/customers/at-risk.csv").content.decode())))
+    by_id = {r["tenant_id"]: r for r in rows}
+    assert (by_id["decay"]["follow_up"], by_id["decay"]["churned_on"], by_id["decay"]["came_back"]) == (
+        "to_call",
+        "2026-03-10",
+        "yes",
+    )
+    assert (by_id["policy"]["follow_up"], by_id["policy"]["churned_on"], by_id["policy"]["came_back"]) == (
+        "snoozed",
+        "",
+        "",
+    )
+    assert "decay" in by_id and by_id["decay"]["risk_level"]  # a came-back customer is at risk, never blank
+
+
+def test_admin_lists_a_churned_customer_as_churned_and_leaves_its_churn_state_to_the_churns(at_risk, admin_client):
+    churn_record(tenant_id="decay")
+    body = admin_client.get("/admin/customers/tenant/").content.decode()
+    assert '<td class="field-risk_level">churned 2026-03-15</td>' in body
+    # The churn state is not a field to type in: saving the customer leaves it as the churns say.
+    change = admin_client.get("/admin/customers/tenant/decay/change/").content.decode()
+    assert 'name="churned_at"' not in change
+    saved = admin_client.post(
+        "/admin/customers/tenant/decay/change/",
+        {"tenant_id": "decay", "name": "Decay", "kind": "customer", "churned_at": ""},
+    )
+    assert saved.status_code == 302
+    assert Tenant.objects.get(tenant_id="decay").churned_at == date(2026, 3, 15)
