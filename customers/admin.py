@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from customers.churn import churn_came_back
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.weights import WEIGHT_MAX, WEIGHT_MIN, risk_weights_activate, risk_weights_problems
 from customers.models import (
@@ -32,7 +33,9 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["tenant_id", "name", "kind", "risk_level", "monthly_event_limit", "first_seen_at", "console"]
     list_filter = ["kind", "metrics__risk_level"]
     search_fields = ["tenant_id", "name"]
-    readonly_fields = ["first_seen_at"]
+    # The churn state is set only by recording or deleting a churn (playbooks/churns.py), so the
+    # customer's lists follow it; typed in here, it would disagree with the churns recorded.
+    readonly_fields = ["first_seen_at", "churned_at"]
     list_select_related = ["metrics"]
 
     def view_on_site(self, obj: Tenant) -> str:
@@ -43,7 +46,12 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.display(description="risk level", ordering=risk_level_rank("metrics__risk_level").desc(nulls_last=True))
     def risk_level(self, obj: Tenant) -> str:
         metrics = getattr(obj, "metrics", None)
-        return (metrics.risk_level or "not at risk") if metrics is not None else "not computed"
+        if metrics is None:
+            return "not computed"
+        came_back = churn_came_back(churned_at=obj.churned_at, last_seen_at=metrics.last_seen_at)
+        if obj.churned_at is not None and not came_back:
+            return f"churned {obj.churned_at.isoformat()}"  # never "not at risk"
+        return metrics.risk_level or "not at risk"
 
     @admin.display(description="console")
     def console(self, obj: Tenant) -> str:

@@ -1,7 +1,8 @@
 """The churn fact the metrics engine reads: a churned customer is on no at-risk list.
 
 ``Tenant.churned_at`` is the day of the customer's latest recorded churn (the
-playbooks app records churns and calls ``customers.founder_actions.tenant_churned_set``; this app never
+playbooks app records churns through its one churn service, which calls
+``customers.founder_actions.tenants_churned_set``; this app never
 imports it). A churned tenant with no real activity after that day is "gone":
 every recompute settles its metrics row to "not at risk" (``churned_tenants_settle``,
 called by the engine in one line after it writes the rows), so it leaves the
@@ -16,7 +17,7 @@ last real event of the tenant and "activity after the churn" is real activity.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from django.db import connection
 
@@ -44,6 +45,12 @@ FROM customers_tenant t
 LEFT JOIN ops_tenant_metrics tm ON tm.tenant_id = t.tenant_id
 WHERE t.churned_at IS NOT NULL
 """
+
+
+def churn_came_back(*, churned_at: date | None, last_seen_at: datetime | None) -> bool:
+    """Real activity on a UTC day after the churn day: the Python twin of ``came_back`` in
+    CHURNED_TENANTS_SQL, for a page that already holds the tenant and its metrics row."""
+    return churned_at is not None and last_seen_at is not None and last_seen_at.astimezone(UTC).date() > churned_at
 
 
 def churned_tenants_settle() -> int:

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from customers.extensions import customer_panels
+from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
@@ -118,6 +118,13 @@ def customers_page(request: HttpRequest) -> HttpResponse:
         page = paginator.page(data["page"] or 1)
     except EmptyPage as exc:
         raise Http404(f"There is no page {data['page']}: the list has {paginator.num_pages}.") from exc
+    rows = list(page.object_list)
+    # Each row's follow-up state (churned, snoozed, in progress ...), as the at-risk API says it:
+    # a churned customer reads "churned", never "not at risk". A constant number of queries.
+    follow_ups = _follow_ups(rows)
+    for row in rows:
+        row.follow_up = follow_ups.get(row.tenant_id)
+    page.object_list = rows
     params = {k: data[k] for k in ("q", "level", "kind") if data[k]}
     params["sort"] = sort
     return render(
@@ -131,6 +138,12 @@ def customers_page(request: HttpRequest) -> HttpResponse:
             "page_query": urlencode(params),
         },
     )
+
+
+def _follow_ups(rows: list[TenantMetrics]) -> dict[str, Any]:
+    """tenant id -> its follow-up object (the at-risk API's ``follow_up``; None without the playbooks app)."""
+    matched = tenant_playbooks(tenant_ids=[row.tenant_id for row in rows])
+    return tenant_follow_ups(rows=rows, matched=matched, today=timezone.localdate())
 
 
 def _csv_safe(value: Any) -> Any:
@@ -160,11 +173,18 @@ CSV_COLUMNS = [
     "recent_changes",
     "decay_correlation",
     "computed_at",
+    # The follow-up: its state word (to_call, in_progress, snoozed, won_back, churned), and the
+    # churn day with whether the customer came back after it.
+    "follow_up",
+    "churned_on",
+    "came_back",
 ]
 
 
-def _csv_row(m: TenantMetrics) -> list[Any]:
+def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None) -> list[Any]:
     first = m.interventions[0] if m.interventions else {}
+    follow_up = follow_up or {}
+    churned_on = follow_up.get("churned_on")
     return [
         m.tenant_id,
         m.tenant.name,
@@ -185,6 +205,9 @@ def _csv_row(m: TenantMetrics) -> list[Any]:
         "; ".join(m.recent_changes),
         m.decay_correlation or "",
         m.computed_at.isoformat(),
+        follow_up.get("state", ""),
+        churned_on.isoformat() if churned_on else "",
+        "yes" if follow_up.get("came_back") else "",
     ]
 
 
@@ -197,8 +220,10 @@ def at_risk_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="customers-at-risk-{stamp}.csv"'
     writer = csv.writer(response)
     writer.writerow(CSV_COLUMNS)
-    for metrics in tenants_at_risk(limit=CSV_MAX_ROWS):
-        writer.writerow([_csv_safe(value) for value in _csv_row(metrics)])
+    rows = tenants_at_risk(limit=CSV_MAX_ROWS)
+    follow_ups = _follow_ups(rows)
+    for metrics in rows:
+        writer.writerow([_csv_safe(value) for value in _csv_row(metrics, follow_ups.get(metrics.tenant_id))])
     return response
 
 

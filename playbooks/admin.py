@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 
 from events.registry import event_type_registry
 from playbooks.billing import stripe_customer_map
+from playbooks.churns import churn_delete, churn_problems, churn_record, churn_update, churns_delete
 from playbooks.conditions import (
     METRICS,
     SQL_OPERATORS,
@@ -184,13 +185,58 @@ class InterventionRecordAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "created_by"]
 
 
+class ChurnRecordForm(forms.ModelForm):
+    """Checks a churn as the form and the API do (no future day, one churn per customer and day),
+    with the same words, before anything is saved."""
+
+    class Meta:
+        model = ChurnRecord
+        fields = ["tenant", "date", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("tenant") is None or data.get("date") is None:
+            return data  # the field errors already say what is wrong
+        problems = churn_problems(
+            tenant_id=data["tenant"].tenant_id,
+            day=data["date"],
+            reason=(data.get("reason") or "").strip(),
+            churn_id=self.instance.pk,
+        )
+        for field, message in problems.items():
+            self.add_error(field if field in self.fields else None, message)
+        return data
+
+
 @admin.register(ChurnRecord)
 class ChurnRecordAdmin(admin.ModelAdmin):
-    list_display = ["date", "tenant", "reason"]
+    """Recorded churns. Adding, editing and deleting here (one or many) go through the one churn
+    service (playbooks/churns.py), so the customer's churn state and every at-risk list follow:
+    deleting a customer's only churn un-churns it."""
+
+    form = ChurnRecordForm
+    list_display = ["date", "tenant", "reason", "created_by"]
     search_fields = ["tenant__tenant_id", "tenant__name", "reason"]
     raw_id_fields = ["tenant"]
     date_hierarchy = "date"
     readonly_fields = ["created_at", "created_by"]
+
+    def save_model(self, request: HttpRequest, obj: ChurnRecord, form: Any, change: bool) -> None:
+        if change:
+            saved = churn_update(churn_id=obj.pk, tenant_id=obj.tenant_id, day=obj.date, reason=obj.reason)
+        else:
+            saved = churn_record(
+                tenant_id=obj.tenant_id, day=obj.date, reason=obj.reason, created_by=request.user.get_username()
+            )
+        # Admin's history entry and redirect read the saved row.
+        obj.pk, obj.created_at, obj.created_by, obj.reason = saved.pk, saved.created_at, saved.created_by, saved.reason
+
+    def delete_model(self, request: HttpRequest, obj: ChurnRecord) -> None:
+        churn_delete(churn_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChurnRecord]) -> None:
+        # The bulk action too: one transaction, every customer concerned settled once.
+        churns_delete(churn_ids=list(queryset.values_list("pk", flat=True)))
 
 
 @admin.register(Snooze)

@@ -5,7 +5,9 @@ Reads (read or read-write key, or a staff session): ``GET /ops/playbooks``,
 ``/ops/signal-validation``, ``/ops/interventions``, ``/ops/churns``.
 Writes (read-write key or a staff session; read and ingest keys get 403):
 ``POST /ops/interventions``, ``POST /ops/interventions/{id}/outcome``,
-``POST /ops/churns``. Bad input is a 400 naming the field, and writes nothing.
+``POST /ops/churns``, and their undo: ``DELETE /ops/interventions/{id}``,
+``DELETE /ops/interventions/{id}/outcome``, ``DELETE /ops/churns/{id}``. Bad input is a 400
+naming the field, and writes nothing; an unknown id is a 404.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from customers.models import RiskLevel
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from opsconsole.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses, validated
 from playbooks.billing import BillingInputError, BillingNotConfigured, stripe_event_receive
+from playbooks.churns import churn_delete, churn_record
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.selectors import (
     OBSERVATIONAL_NOTE,
@@ -38,8 +41,9 @@ from playbooks.services import (
     ACTION_MAX_CHARS,
     SNOOZE_REASON_MAX_CHARS,
     PlaybookInputError,
-    churn_create,
     intervention_create,
+    intervention_delete,
+    intervention_outcome_clear,
     intervention_outcome_record,
 )
 
@@ -391,6 +395,40 @@ class InterventionOutcomeApi(APIView):
             raise _field_errors(exc) from exc
         return Response(InterventionSerializer(record).data)
 
+    @extend_schema(
+        operation_id="interventions_outcome_undo",
+        summary="Take back the outcome of an intervention: the step is open again",
+        description="A churn that a `churned` outcome recorded is a churn of its own and stays: "
+        "`DELETE /ops/churns/{id}` takes it back.",
+        request=None,
+        responses={200: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 404, 503)},
+    )
+    def delete(self, request: Request, intervention_id: int) -> Response:
+        try:
+            record = intervention_outcome_clear(intervention_id=intervention_id)
+        except PlaybookInputError as exc:
+            if "id" in exc.errors:
+                raise NotFound(exc.errors["id"]) from exc
+            raise _field_errors(exc) from exc
+        return Response(InterventionSerializer(record).data)
+
+
+class InterventionDetailApi(APIView):
+    permission_classes = [WriteScopeOrStaff]
+
+    @extend_schema(
+        operation_id="interventions_delete",
+        summary="Take back a logged intervention, as if it was never logged (read-write key or staff session)",
+        request=None,
+        responses={204: None, **error_responses(401, 403, 404, 503)},
+    )
+    def delete(self, request: Request, intervention_id: int) -> Response:
+        try:
+            intervention_delete(intervention_id=intervention_id)
+        except PlaybookInputError as exc:
+            raise NotFound(exc.errors["id"]) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class ChurnListCreateApi(_ReadOrWrite):
     @extend_schema(
@@ -412,7 +450,7 @@ class ChurnListCreateApi(_ReadOrWrite):
     def post(self, request: Request) -> Response:
         data = validated(ChurnInputSerializer, request.data)
         try:
-            record = churn_create(
+            record = churn_record(
                 tenant_id=data["tenant_id"],
                 day=data.get("date"),
                 reason=data["reason"],
@@ -421,6 +459,26 @@ class ChurnListCreateApi(_ReadOrWrite):
         except PlaybookInputError as exc:
             raise _field_errors(exc) from exc
         return Response(ChurnSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class ChurnDetailApi(APIView):
+    permission_classes = [WriteScopeOrStaff]
+
+    @extend_schema(
+        operation_id="churns_delete",
+        summary="Take back a recorded churn (read-write key or staff session)",
+        description="Through the one churn service: with no churn left the customer is un-churned, and the next "
+        "recompute puts it back on the at-risk lists if it is still at risk; with an earlier churn left, that one "
+        "holds.",
+        request=None,
+        responses={204: None, **error_responses(401, 403, 404, 503)},
+    )
+    def delete(self, request: Request, churn_id: int) -> Response:
+        try:
+            churn_delete(churn_id=churn_id)
+        except PlaybookInputError as exc:
+            raise NotFound(exc.errors["id"]) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Billing ---------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ should not depend on the founder remembering to type it in. ``POST
 * every verified event is stored once under Stripe's event id (``StripeEvent``):
   a replay finds the row and records nothing twice, also when two deliveries race
   (the primary key serialises them);
-* ``customer.subscription.deleted`` records a churn (``ChurnRecord``) and
+* ``customer.subscription.deleted`` records a churn through the one churn service
+  (``playbooks.churns.churn_record``: the customer leaves every at-risk list at once) and
   ``customer.subscription.updated`` with a changed plan a ``PlanChangeRecord``,
   for the tenant named by the subscription's ``metadata.tenant_id`` or mapped to
   the Stripe customer in admin (``StripeCustomerLink``);
@@ -34,7 +35,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import Tenant
+from playbooks.churns import churn_record
 from playbooks.models import (
+    NOTE_MAX_CHARS,
     ChurnRecord,
     PlanChangeRecord,
     StripeCustomerLink,
@@ -155,13 +158,19 @@ def _churn_record(*, tenant: Tenant, obj: dict[str, Any], event_created: date) -
     ended = obj.get("ended_at") or obj.get("canceled_at")
     # A churn cannot be dated in the future (the founder's day may lag UTC's).
     day = min(_utc_day(ended, event_created), timezone.localdate())
-    existing = ChurnRecord.objects.filter(tenant=tenant, date=day).first()
-    if existing is not None:
-        return existing  # already recorded (by hand, the CSV import or an earlier subscription)
     details = obj.get("cancellation_details")
     why = [str(details[k]) for k in ("reason", "feedback", "comment") if isinstance(details, dict) and details.get(k)]
     reason = f"Stripe: subscription {obj.get('id', '?')} ended" + (f" ({'; '.join(why)})" if why else "")
-    return ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason, created_by=STRIPE_RECORDER)
+    # The one churn service: the customer leaves every list in this transaction. A churn already
+    # recorded that day (by hand, the CSV import or an earlier subscription) is the same churn.
+    # The reason is cut to the length every churn keeps: Stripe's feedback is the customer's text.
+    return churn_record(
+        tenant_id=tenant.tenant_id,
+        day=day,
+        reason=reason[:NOTE_MAX_CHARS],
+        created_by=STRIPE_RECORDER,
+        keep_recorded=True,
+    )
 
 
 def _event_apply(row: StripeEvent, event: dict[str, Any], tenant: Tenant | None) -> None:

@@ -16,11 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Tenant
-from playbooks.models import ChurnRecord
+from playbooks.churns import ChurnArrival, churns_record
 
 REQUIRED_COLUMNS = ("tenant_id", "churned_at")
 IMPORT_RECORDER = "import_churns"
@@ -100,16 +99,11 @@ def churns_import(lines: Iterable[str]) -> ChurnImportResult:
     if problems:
         raise ChurnImportError(problems)
     result = ChurnImportResult(ignored_columns=[c for c in header if c not in (*REQUIRED_COLUMNS, "reason")])
-    with transaction.atomic():
-        existing = set(
-            ChurnRecord.objects.filter(tenant_id__in={t for t, _ in wanted}).values_list("tenant_id", "date")
-        )
-        new = [
-            ChurnRecord(tenant_id=t, date=d, reason=reason, created_by=IMPORT_RECORDER)
+    # The one churn service: the customers leave every at-risk list in the same transaction.
+    result.created, result.already_recorded = churns_record(
+        churns=[
+            ChurnArrival(tenant_id=t, day=d, reason=reason, created_by=IMPORT_RECORDER)
             for (t, d), reason in sorted(wanted.items())
-            if (t, d) not in existing
         ]
-        ChurnRecord.objects.bulk_create(new)
-    result.created = len(new)
-    result.already_recorded = len(wanted) - len(new)
+    )
     return result

@@ -61,6 +61,7 @@ from playbooks.models import (
     Playbook,
     PlaybookAction,
     PlaybookMatch,
+    Snooze,
     TenantRiskDay,
 )
 from playbooks.services import (
@@ -480,7 +481,8 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
 def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
     """Context for templates/playbooks/partials/customer_panel.html (rendered as ``panel``):
     matched playbooks with their steps and talk tracks, the intervention and churn
-    history, and what the three forms need. Constant number of queries."""
+    history, the snooze that holds, and what the forms (and their undo) need. Constant number
+    of queries."""
     today = timezone.localdate()
     matched = tenant_matched_playbooks(tenant_ids=[tenant_id])[tenant_id]
     playbooks = {p.pk: p for p in playbooks_all()}
@@ -500,6 +502,7 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
         "matched": matched,
         "interventions": list(interventions_list(tenant_id=tenant_id)[:50]),
         "churns": list(churns_list(tenant_id=tenant_id)),
+        "snooze": _snooze_holding(tenant_id, today=today),
         "playbooks": [(p.pk, p.name) for p in playbooks.values()],
         "channels": Channel.choices,
         "outcomes": Outcome.choices,
@@ -512,6 +515,13 @@ def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
         "follow_up": _customer_follow_up(tenant_id, matched=matched, today=today),
         "next": f"/customers/{quote(tenant_id, safe='')}/",
     }
+
+
+def _snooze_holding(tenant_id: str, *, today: date) -> Snooze | None:
+    """The snooze that parks the customer now, as the follow-up reads it (its latest, running past
+    today), for its undo. Uses index: ops_snooze_tenant_latest."""
+    latest = Snooze.objects.filter(tenant_id=tenant_id).order_by("-created_at", "-id").first()
+    return latest if latest is not None and latest.until > today else None
 
 
 def _customer_follow_up(tenant_id: str, *, matched: list[dict[str, Any]], today: date) -> dict[str, Any] | None:

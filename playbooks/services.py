@@ -31,13 +31,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.churn import churned_gone_ids
-from customers.founder_actions import answers_changed, tenant_churned_set
+from customers.founder_actions import answers_changed
 from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
 from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK, Tenant
 from events.registry import Registry, event_type_registry
+from playbooks.churns import churn_record
 from playbooks.conditions import condition_event_types, condition_problems, condition_text, match_query
+from playbooks.errors import PlaybookInputError, text_problems
 from playbooks.models import (
     NOTE_MAX_CHARS,
     Channel,
@@ -46,7 +48,6 @@ from playbooks.models import (
     InterventionRecord,
     Outcome,
     Playbook,
-    PlaybookMatch,
     Snooze,
     TriggerCondition,
 )
@@ -75,14 +76,6 @@ UPDATE ops_tenant_risk_day d SET playbooks = x.ids
 FROM unnest(%(tenants)s::text[], %(ids)s::jsonb[]) AS x(tenant_id, ids)
 WHERE d.tenant_id = x.tenant_id AND d.day = %(d)s
 """
-
-
-class PlaybookInputError(ValueError):
-    """Bad input to a service: ``errors`` maps field -> message (the API answers 400 with it)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass
@@ -339,13 +332,6 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
 # =========================================================================================
 # Founder actions
 # =========================================================================================
-def _tenant_get(tenant_id: str) -> Tenant:
-    tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
-    if tenant is None:
-        raise PlaybookInputError({"tenant_id": f"Unknown tenant '{tenant_id[:128]}'."})
-    return tenant
-
-
 # The longest texts a founder action keeps: the model's own column width (a longer action was a
 # DataError, a 500, from the page form) and the notes' limit the API states. One definition:
 # the API's serializers, the page forms and these services all check them.
@@ -353,13 +339,6 @@ ACTION_MAX_CHARS = InterventionRecord._meta.get_field("action").max_length or 30
 SNOOZE_REASON_MAX_CHARS = Snooze._meta.get_field("reason").max_length or 300
 # The longest a snooze may run: a customer is never parked for good by one click.
 SNOOZE_MAX_DAYS = 90
-
-
-def _text_problems(errors: dict[str, str], **texts: tuple[str, int]) -> None:
-    """Adds an error for each text longer than its limit (``name=(text, limit)``)."""
-    for name, (text, limit) in texts.items():
-        if len(text) > limit:
-            errors[name] = f"At most {limit:,} characters ({len(text):,} given)."
 
 
 def intervention_create(
@@ -393,7 +372,7 @@ def intervention_create(
     day = day or timezone.localdate()
     if day > timezone.localdate():
         errors["date"] = "An intervention cannot be dated in the future."
-    _text_problems(errors, action=(action.strip(), ACTION_MAX_CHARS), note=(note, NOTE_MAX_CHARS))
+    text_problems(errors, action=(action.strip(), ACTION_MAX_CHARS), note=(note, NOTE_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)
     with transaction.atomic():
@@ -427,7 +406,7 @@ def intervention_outcome_record(
         errors["outcome_at"] = f"The outcome cannot come before the intervention ({intervention.date.isoformat()})."
     if outcome_at > timezone.localdate():
         errors["outcome_at"] = "The outcome cannot be dated in the future."
-    _text_problems(errors, note=(note, NOTE_MAX_CHARS))
+    text_problems(errors, note=(note, NOTE_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)
     with transaction.atomic():
@@ -441,35 +420,13 @@ def intervention_outcome_record(
             and not ChurnRecord.objects.filter(tenant_id=intervention.tenant_id, date__gte=intervention.date).exists()
         ):
             # "Churned" as an outcome is a churn: recorded once, so the customer leaves every list.
-            churn_create(
+            churn_record(
                 tenant_id=intervention.tenant_id,
                 day=outcome_at,
                 reason=f"Outcome of '{intervention.action}': {note}".strip().rstrip(":")[:NOTE_MAX_CHARS],
                 created_by=intervention.created_by,
             )
     return intervention
-
-
-def churn_create(*, tenant_id: str, day: date | None = None, reason: str = "", created_by: str = "") -> ChurnRecord:
-    """Mark a customer as lost. Raises PlaybookInputError (nothing written) on bad input."""
-    tenant = _tenant_get(tenant_id)
-    day = day or timezone.localdate()
-    if day > timezone.localdate():
-        raise PlaybookInputError({"date": "A churn cannot be dated in the future."})
-    if ChurnRecord.objects.filter(tenant=tenant, date=day).exists():
-        raise PlaybookInputError({"date": f"A churn of '{tenant_id}' on {day.isoformat()} is already recorded."})
-    errors: dict[str, str] = {}
-    _text_problems(errors, reason=(reason.strip(), NOTE_MAX_CHARS))
-    if errors:
-        raise PlaybookInputError(errors)
-    with transaction.atomic():
-        record = ChurnRecord.objects.create(tenant=tenant, date=day, reason=reason.strip(), created_by=created_by)
-        # The churn fact the engine reads: the customer leaves every at-risk list and playbook now.
-        latest = ChurnRecord.objects.filter(tenant=tenant).order_by("-date").values_list("date", flat=True).first()
-        tenant_churned_set(tenant_id=tenant.tenant_id, churned_on=latest)
-        if tenant.tenant_id in churned_gone_ids():
-            PlaybookMatch.objects.filter(tenant=tenant).delete()
-    return record
 
 
 def snooze_create(
@@ -493,7 +450,7 @@ def snooze_create(
         errors["until"] = f"At most {SNOOZE_MAX_DAYS} days ahead; record a churn if the customer is lost."
     if not reason.strip():
         errors["reason"] = "Say why, e.g. 'On holiday until the 14th'."
-    _text_problems(errors, reason=(reason.strip(), SNOOZE_REASON_MAX_CHARS))
+    text_problems(errors, reason=(reason.strip(), SNOOZE_REASON_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)
     with transaction.atomic():
@@ -509,3 +466,47 @@ def snooze_end(*, tenant_id: str) -> int:
         ended = Snooze.objects.filter(tenant_id=tenant_id, until__gt=today).update(until=today)
         answers_changed()
     return ended
+
+
+# --- Undo: each founder action can be taken back from the Customer page (and the API where it
+# has the create). Each moves the answers version, so the cached lists show it at the next read.
+# A churn is taken back through the one churn service (playbooks/churns.py::churn_delete).
+def intervention_delete(*, intervention_id: int) -> InterventionRecord:
+    """Take back a logged step (an intervention) as if it was never logged; returns it as it was.
+    A churn its "churned" outcome recorded is a churn of its own and stays (undo it there).
+    Raises PlaybookInputError when there is no such intervention."""
+    with transaction.atomic():
+        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
+        if intervention is None:
+            raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
+        InterventionRecord.objects.filter(pk=intervention_id).delete()
+        answers_changed()
+    return intervention
+
+
+def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
+    """Take back an intervention's outcome: the step is open again (in progress). A churn a
+    "churned" outcome recorded stays (undo it there). Raises PlaybookInputError when there is
+    no such intervention or it has no outcome."""
+    with transaction.atomic():
+        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
+        if intervention is None:
+            raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
+        if intervention.outcome is None:
+            raise PlaybookInputError({"outcome": "This intervention has no outcome to take back."})
+        intervention.outcome, intervention.outcome_at, intervention.outcome_note = None, None, ""
+        intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
+        answers_changed()
+    return intervention
+
+
+def snooze_delete(*, snooze_id: int) -> Snooze:
+    """Take back a snooze as if it was never made (an earlier snooze still running holds again);
+    returns it as it was. Raises PlaybookInputError when there is no such snooze."""
+    with transaction.atomic():
+        snooze = Snooze.objects.select_for_update().filter(pk=snooze_id).first()
+        if snooze is None:
+            raise PlaybookInputError({"id": f"No snooze {snooze_id}."})
+        Snooze.objects.filter(pk=snooze_id).delete()
+        answers_changed()
+    return snooze

@@ -6,7 +6,9 @@ from django.urls import URLPattern, URLResolver, path
 
 from playbooks import views
 from playbooks.apis import (
+    ChurnDetailApi,
     ChurnListCreateApi,
+    InterventionDetailApi,
     InterventionListCreateApi,
     InterventionOutcomeApi,
     PlaybookDetailApi,
@@ -23,10 +25,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ops/playbooks/<str:playbook_id>", PlaybookDetailApi.as_view(), name="playbooks-detail"),
     path("ops/signal-validation", SignalValidationApi.as_view(), name="signal-validation"),
     path("ops/interventions", InterventionListCreateApi.as_view(), name="interventions"),
+    path("ops/interventions/<int:intervention_id>", InterventionDetailApi.as_view(), name="intervention-detail"),
     path(
         "ops/interventions/<int:intervention_id>/outcome", InterventionOutcomeApi.as_view(), name="intervention-outcome"
     ),
     path("ops/churns", ChurnListCreateApi.as_view(), name="churns"),
+    path("ops/churns/<int:churn_id>", ChurnDetailApi.as_view(), name="churn-detail"),
     path("api/v1/stripe/webhook", StripeWebhookApi.as_view(), name="stripe-webhook"),
     # Pages
     path("playbooks/", views.playbooks_page, name="playbooks-page"),
@@ -36,8 +40,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.intervention_outcome,
         name="playbooks-intervention-outcome",
     ),
+    path(
+        "playbooks/interventions/<int:intervention_id>/undo/",
+        views.intervention_undo,
+        name="playbooks-intervention-undo",
+    ),
+    path(
+        "playbooks/interventions/<int:intervention_id>/outcome/undo/",
+        views.intervention_outcome_undo,
+        name="playbooks-intervention-outcome-undo",
+    ),
     path("playbooks/churns/new/", views.churn_new, name="playbooks-churn-new"),
+    path("playbooks/churns/<int:churn_id>/undo/", views.churn_undo, name="playbooks-churn-undo"),
     path("playbooks/snoozes/new/", views.snooze_new, name="playbooks-snooze-new"),
     path("playbooks/snoozes/end/", views.snooze_end_view, name="playbooks-snooze-end"),
+    path("playbooks/snoozes/<int:snooze_id>/undo/", views.snooze_undo, name="playbooks-snooze-undo"),
     path("playbooks/<slug:playbook_id>/", views.playbook_page, name="playbook-page"),
 ]

@@ -1,5 +1,6 @@
 """Playbook pages (``/playbooks/``, ``/playbooks/<id>/``) and the POST targets of the
-Customer page's playbook panel (log an intervention, record its outcome, record a churn).
+Customer page's playbook panel (log an intervention, record its outcome, record a churn after a
+confirmation step, snooze) and their undo (each founder action can be taken back).
 
 Staff only (``staff_required``), CSRF on every form (Django's middleware). The
 forms post here and come back to the customer page with a message; bad input
@@ -13,6 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.serializers import Serializer
@@ -25,9 +27,11 @@ from playbooks.apis import (
     OutcomeInputSerializer,
     SnoozeInputSerializer,
 )
+from playbooks.churns import churn_delete, churn_problems, churn_record
 from playbooks.selectors import (
     HORIZONS,
     OBSERVATIONAL_NOTE,
+    churns_list,
     interventions_list,
     playbook_detail_payload,
     playbook_effectiveness,
@@ -37,10 +41,12 @@ from playbooks.selectors import (
 )
 from playbooks.services import (
     PlaybookInputError,
-    churn_create,
     intervention_create,
+    intervention_delete,
+    intervention_outcome_clear,
     intervention_outcome_record,
     snooze_create,
+    snooze_delete,
     snooze_end,
 )
 
@@ -184,22 +190,31 @@ def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResp
 @require_POST
 @staff_required
 def churn_new(request: HttpRequest) -> HttpResponse:
+    """Record a churn in two steps: the form's values are checked, then shown on a confirmation
+    page whose button posts them again with ``confirm=yes``; only that records the churn (a churn
+    takes the customer off every list, so it is never one click)."""
     tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
     data = _validated(ChurnInputSerializer, _form_fields(request, ("tenant_id", "date", "reason")), errors)
+    day, reason = data.get("date") or timezone.localdate(), data.get("reason", "").strip()
     if not errors:
-        try:
-            record = churn_create(
-                tenant_id=data["tenant_id"],
-                day=data.get("date"),
-                reason=data.get("reason", ""),
-                created_by=request.user.get_username(),
-            )
-        except PlaybookInputError as exc:
-            errors = exc.errors
+        # The service's own checks (unknown customer, already recorded) before the confirmation.
+        errors = churn_problems(tenant_id=data["tenant_id"], day=day, reason=reason)
     if errors:
         return _form_error(request, what="record the churn", errors=errors, back=back)
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "playbooks/churn_confirm.html",
+            {"tenant_id": data["tenant_id"], "day": day, "reason": reason, "back": back},
+        )
+    try:
+        record = churn_record(
+            tenant_id=data["tenant_id"], day=day, reason=reason, created_by=request.user.get_username()
+        )
+    except PlaybookInputError as exc:
+        return _form_error(request, what="record the churn", errors=exc.errors, back=back)
     messages.success(request, f"Churn recorded for {record.tenant_id} on {record.date.isoformat()}.")
     return HttpResponseRedirect(back)
 
@@ -237,3 +252,69 @@ def snooze_end_view(request: HttpRequest) -> HttpResponse:
     snooze_end(tenant_id=tenant_id)
     messages.success(request, f"{tenant_id} is back on the call list.")
     return HttpResponseRedirect(back)
+
+
+# --- Undo -------------------------------------------------------------------------------------
+def _undo_done(request: HttpRequest, *, tenant_id: str, said: str) -> HttpResponse:
+    messages.success(request, said)
+    return HttpResponseRedirect(_next_url(request, tenant_id))
+
+
+def _undo_gone(request: HttpRequest, *, what: str) -> HttpResponse:
+    """Already taken back (a second click, another tab): nothing to do, said plainly."""
+    messages.warning(request, f"Nothing to undo: {what} was already taken back.")
+    return HttpResponseRedirect(_next_url(request, request.POST.get("tenant_id", "").strip()[:128]))
+
+
+@require_POST
+@staff_required
+def churn_undo(request: HttpRequest, churn_id: int) -> HttpResponse:
+    """Take back a recorded churn, through the one churn service: with no churn left the
+    customer is un-churned and back on the lists at the next recompute."""
+    try:
+        churn = churn_delete(churn_id=churn_id)
+    except PlaybookInputError:
+        return _undo_gone(request, what="this churn")
+    left = churns_list(tenant_id=churn.tenant_id).first()
+    said = f"Churn of {churn.tenant_id} on {churn.date.isoformat()} undone: " + (
+        f"the churn of {left.date.isoformat()} still holds."
+        if left is not None
+        else "it is back on the at-risk lists at the next recompute if still at risk."
+    )
+    return _undo_done(request, tenant_id=churn.tenant_id, said=said)
+
+
+@require_POST
+@staff_required
+def intervention_undo(request: HttpRequest, intervention_id: int) -> HttpResponse:
+    """Take back a logged step, as if it was never logged."""
+    try:
+        record = intervention_delete(intervention_id=intervention_id)
+    except PlaybookInputError:
+        return _undo_gone(request, what="this step")
+    said = f"Step undone for {record.tenant_id}: {record.action} ({record.date.isoformat()})."
+    return _undo_done(request, tenant_id=record.tenant_id, said=said)
+
+
+@require_POST
+@staff_required
+def intervention_outcome_undo(request: HttpRequest, intervention_id: int) -> HttpResponse:
+    """Take back an intervention's outcome: the step is open again."""
+    try:
+        record = intervention_outcome_clear(intervention_id=intervention_id)
+    except PlaybookInputError:
+        return _undo_gone(request, what="this outcome")
+    return _undo_done(request, tenant_id=record.tenant_id, said=f"Outcome undone: {record.action} is open again.")
+
+
+@require_POST
+@staff_required
+def snooze_undo(request: HttpRequest, snooze_id: int) -> HttpResponse:
+    """Take back a snooze, as if it was never made."""
+    try:
+        snooze = snooze_delete(snooze_id=snooze_id)
+    except PlaybookInputError:
+        return _undo_gone(request, what="this snooze")
+    return _undo_done(
+        request, tenant_id=snooze.tenant_id, said=f"Snooze undone: {snooze.tenant_id} is back on the call list."
+    )

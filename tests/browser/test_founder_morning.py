@@ -110,7 +110,10 @@ def test_the_founders_morning(page: Any, live_server: Any, founder: Any, demo: l
     # 4. A churn: the second customer leaves every list at once.
     page.goto(f"{live_server.url}/customers/{churned}/")
     page.fill("#pb-churn-reason", "Moved to a competitor")
-    page.get_by_role("button", name="Record churn").click()
+    page.get_by_role("button", name="Record churn…").click()
+    # Never one click: a confirmation page says what it does first.
+    assert "Moved to a competitor" in page.get_by_test_id("churn-confirm").inner_text()
+    page.get_by_role("button", name="Yes, record the churn").click()
     page.wait_for_url(f"{live_server.url}/customers/{churned}/")
     assert page.get_by_test_id("follow-up").get_attribute("data-state") == "churned"
     assert "churned" in page.locator("h1 .status").first.inner_text()

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
+from customers.metrics.recompute import metrics_recompute
 from playbooks.models import Playbook
-from tests.customers.conftest import NOW, events_store
+from tests.customers.conftest import NOW, Ev, days_ago, events_store
 
 
 @pytest.fixture
@@ -29,6 +31,19 @@ def frozen_now() -> Iterator[datetime]:
 @pytest.fixture
 def metrics_db(transactional_db: Any, frozen_now: datetime) -> Callable[..., None]:
     return events_store
+
+
+@pytest.fixture
+def at_risk(metrics_db: Any) -> None:
+    """Two customers at risk after a recompute: "decay" (Engagement decay, critical; last real
+    activity on the 13th) and "policy" (Policy friction; active every day to the 15th)."""
+    events = [Ev("decay", "EXPORT_COMPLETED", days_ago(d)) for d in range(7, 30) for _ in range(2)]
+    events += [Ev("decay", "EXPORT_COMPLETED", days_ago(2)), Ev("decay", "INCIDENT_VIEWED", days_ago(2))]
+    events += [Ev("policy", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"p{d}") for d in range(4)]
+    events += [Ev("policy", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
+    metrics_db(events)
+    metrics_recompute()
+    cache.clear()
 
 
 @pytest.fixture

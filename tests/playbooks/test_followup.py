@@ -25,21 +25,6 @@ from tests.customers.conftest import Ev, days_ago
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _decay_and_policy() -> list[Ev]:
-    events = [Ev("decay", "EXPORT_COMPLETED", days_ago(d)) for d in range(7, 30) for _ in range(2)]
-    events += [Ev("decay", "EXPORT_COMPLETED", days_ago(2)), Ev("decay", "INCIDENT_VIEWED", days_ago(2))]
-    events += [Ev("policy", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"p{d}") for d in range(4)]
-    events += [Ev("policy", "INCIDENT_VIEWED", days_ago(d)) for d in range(0, 28)]
-    return events
-
-
-@pytest.fixture
-def at_risk(metrics_db: Any) -> None:
-    metrics_db(_decay_and_policy())
-    metrics_recompute()
-    cache.clear()
-
-
 def _follow_ups(client: Any) -> dict[str, dict[str, Any]]:
     response = client.get("/ops/customers/at-risk?limit=10")
     assert response.status_code == 200
@@ -145,7 +130,9 @@ def test_no_response_puts_the_customer_back_to_call_with_the_last_attempt(at_ris
 
 def test_a_churned_customer_leaves_every_list_and_comes_back_only_with_real_activity(at_risk, staff_client, metrics_db):
     assert PlaybookMatch.objects.filter(tenant_id="decay").exists()
-    response = staff_client.post("/playbooks/churns/new/", {"tenant_id": "decay", "reason": "Moved to a competitor"})
+    response = staff_client.post(
+        "/playbooks/churns/new/", {"tenant_id": "decay", "reason": "Moved to a competitor", "confirm": "yes"}
+    )
     assert response.status_code == 302
     assert Tenant.objects.get(tenant_id="decay").churned_at == date(2026, 3, 15)
     # At once, before any recompute: the API, Today, the gauge, the matches, the check-in.

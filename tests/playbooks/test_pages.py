@@ -99,9 +99,11 @@ def test_the_customer_panel_shows_matches_history_and_four_csrf_protected_forms(
     assert 'action="/playbooks/churns/new/"' in html
     assert 'data-testid="outcome-form-' in html
     assert html.count("csrfmiddlewaretoken") == html.count("<form")
-    # Issue 17 adds the fourth: snooze the customer (its follow-up is in progress here).
+    # Issue 17 adds the fourth: snooze the customer (its follow-up is in progress here); the fifth
+    # takes the logged step back.
     assert 'action="/playbooks/snoozes/new/"' in html
-    assert html.count("<form") == 4
+    assert 'data-testid="intervention-undo-' in html
+    assert html.count("<form") == 5
     assert 'name="next" value="/customers/acme/"' in html
     assert '<option value="policy_friction" selected>' in html  # the matched playbook is preselected
 
@@ -136,7 +138,8 @@ def test_logging_an_intervention_from_the_panel_goes_back_to_the_customer(staff_
     record.refresh_from_db()
     assert (record.outcome, record.outcome_at) == ("expanded", date(2026, 3, 15))
     churn = staff_client.post(
-        "/playbooks/churns/new/", {"tenant_id": "acme", "date": "2026-03-15", "reason": "Went in-house"}
+        "/playbooks/churns/new/",
+        {"tenant_id": "acme", "date": "2026-03-15", "reason": "Went in-house", "confirm": "yes"},
     )
     assert churn.status_code == 302 and churn["Location"] == "/customers/acme/"
     assert ChurnRecord.objects.get().reason == "Went in-house"
