@@ -109,13 +109,14 @@ FROM unnest(%(tenants)s::text[], %(names)s::text[], %(previous)s::text[]) AS x(t
 WHERE t.tenant_id = x.tenant_id AND x.name <> '' AND t.name <> x.name AND (t.name = '' OR t.name = x.previous)
 """
 # Uses the primary keys of ops_user_aliases, ops_user_profiles and ops_user_accounts. An id the
-# product already identified (a profile, an account, or an alias pointing at it) is a person of
+# product already identified (an email, an account, or an alias pointing at it; posthog-js's
+# $set_once of the first page seen is no identification) is a person of
 # its own, never an alias: the ingest key is public in a web page, and a forged identify must not
 # take over someone else's history (PostHog refuses to merge an identified person the same way).
 _ALIAS_TARGETS_SQL = """
 SELECT x.id, COALESCE(a.user_id, '') AS aliased_to,
        EXISTS (SELECT 1 FROM ops_user_aliases t WHERE t.user_id = x.id)
-       OR EXISTS (SELECT 1 FROM ops_user_profiles p WHERE p.user_id = x.id)
+       OR EXISTS (SELECT 1 FROM ops_user_profiles p WHERE p.user_id = x.id AND p.email <> '')
        OR EXISTS (SELECT 1 FROM ops_user_accounts m WHERE m.user_id = x.id) AS identified
 FROM unnest(%(ids)s::text[]) AS x(id) LEFT JOIN ops_user_aliases a ON a.alias_id = x.id
 """
@@ -137,6 +138,18 @@ _REAL_USERS_OF_ALIASES_DELETE_SQL = """
 DELETE FROM ops_real_users WHERE user_id = ANY(%(aliases)s)
 RETURNING user_id, first_interaction_at, last_interaction_at
 """
+# An alias being recorded and a batch of its tenant-less events being stored must not cross:
+# the batch could read "no alias" before the link commits, and the link's re-attribution could
+# run before the batch commits, leaving an anonymous event behind. Each side locks the ids it
+# touches (the link exclusively, the batch shared), so one waits for the other; in id order,
+# so two batches never wait for each other in a circle.
+ALIAS_LOCK_CLASS = 0x0A11A5
+_ALIASES_LOCK_SQL = (
+    "SELECT pg_advisory_xact_lock(%(cls)s, hashtext(x)) FROM unnest(%(ids)s::text[]) AS x ORDER BY hashtext(x)"
+)
+_ALIASES_LOCK_SHARED_SQL = (
+    "SELECT pg_advisory_xact_lock_shared(%(cls)s, hashtext(x)) FROM unnest(%(ids)s::text[]) AS x ORDER BY hashtext(x)"
+)
 # Uses the primary key of ops_user_aliases.
 _ALIASES_OF_USERS_SQL = "SELECT alias_id, user_id FROM ops_user_aliases WHERE alias_id = ANY(%(users)s)"
 # Uses the unique index ops_events_tenant_event: which of these ids are stored without an account.
@@ -173,6 +186,7 @@ def aliases_record(identities: list[Identity], *, now: datetime) -> int:
     if not pairs:
         return 0
     with connection.cursor() as cursor:
+        cursor.execute(_ALIASES_LOCK_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": sorted(pairs)})
         cursor.execute(_ALIAS_TARGETS_SQL, {"ids": sorted(set(pairs) | set(pairs.values()))})
         known = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
         links: dict[str, str] = {}
@@ -208,13 +222,14 @@ def aliases_record(identities: list[Identity], *, now: datetime) -> int:
 
 
 def aliases_resolve(rows: list[EventRow]) -> int:
-    """Give each row sent under an alias its person's user id (one query for the batch, none
-    when no row is tenant-less: an anonymous visitor's events carry no account). Returns how
-    many rows changed."""
+    """Give each row sent under an alias its person's user id (two statements for the batch,
+    none when no row is tenant-less: an anonymous visitor's events carry no account). Returns
+    how many rows changed. Must run in the transaction that stores the rows (the lock)."""
     users = sorted({row.user_id for row in rows if not row.tenant_id and row.user_id})
     if not users:
         return 0
     with connection.cursor() as cursor:
+        cursor.execute(_ALIASES_LOCK_SHARED_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": users})
         cursor.execute(_ALIASES_OF_USERS_SQL, {"users": users})
         person_of = dict(cursor.fetchall())
     changed = 0
@@ -250,6 +265,9 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
                 account[1] = identity.account_name.strip()[:NAME_MAX]
             account[2].update(identity.account_properties)
     internal_changed = False
+    # Before the profiles and memberships: those of this very batch (an identify's traits, a
+    # group call) must not make its previous id look identified already.
+    aliases_record(identities, now=now)
     with connection.cursor() as cursor:
         if profiles:
             cursor.execute(_PROFILES_BEFORE_SQL, {"users": list(profiles)})
@@ -279,7 +297,6 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
                 _ACCOUNT_TENANTS_RENAME_SQL,
                 {"tenants": tenants, "names": names, "previous": [previous.get(t) for t in tenants]},
             )
-    aliases_record(identities, now=now)
     return internal_changed
 
 

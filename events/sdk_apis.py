@@ -13,7 +13,9 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -161,9 +163,10 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class _BrowserSdkConfigView(View):
     """A configuration answer the browser SDKs fetch on every page load: no key is checked
-    (it reveals nothing and stores nothing), no session or CSRF is involved, and CORS
+    (it reveals nothing and stores nothing), no session is read (so no CSRF token), and CORS
     lets any page read it (events/cors.py)."""
 
     cors_ingest = True

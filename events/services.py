@@ -460,7 +460,7 @@ def validated_classify(
     ``in_flight``; this batch's own memberships win over those, as they do at its store.
     """
     assert not identities_touch_emails(batch.identities)
-    aliases_resolve(batch.rows)
+    aliases_resolve(batch.rows)  # ahead of the store: a link made meanwhile by live traffic is not waited for
     accounts_attribute(batch.rows, pending={**(in_flight or {}), **memberships_of(batch.identities)})
     classify_batch(batch.rows, source=source)
     batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
