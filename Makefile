@@ -37,14 +37,21 @@ run: install .env
 	@echo "==> [3/3] Starting Ops Console on port $(PORT)"
 	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT)
 
+# The browser SDKs the browser tests drive, pinned by package.json and package-lock.json: installed
+# again only when the lockfile changes (npm ci writes node_modules/.package-lock.json). Without npm
+# those tests skip with the reason (fail under REQUIRE_SERVICES=1).
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	  else echo "npm not found: the browser SDK tests will skip (apt-get install npm)"; fi
+
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
-test: install
+test: install node_modules/.package-lock.json
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make test-citus: the suite again on a local three-node Citus cluster (deploy/citus/cluster.sh builds
 ## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).
 CITUS_PORT ?= 5440
-test-citus: install
+test-citus: install node_modules/.package-lock.json
 	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start test_citus
 	DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
 	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(PYTEST_ARGS)

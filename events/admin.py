@@ -79,7 +79,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["scope", "is_automation", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
-    fields = ["name", "scope", "is_automation", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = [
+        "name",
+        "scope",
+        "is_automation",
+        "allowed_origins",
+        "rate_limit_per_minute",
+        "park_unregistered",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
 
     def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any) -> Any:
@@ -95,7 +106,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if not change:
             from events.services import api_key_create
 
-            _, raw_key = api_key_create(name=obj.name, scope=obj.scope, is_automation=obj.is_automation)
+            created, raw_key = api_key_create(name=obj.name, scope=obj.scope, is_automation=obj.is_automation)
+            ApiKey.objects.filter(pk=created.pk).update(
+                allowed_origins=obj.allowed_origins,
+                rate_limit_per_minute=obj.rate_limit_per_minute,
+                park_unregistered=obj.park_unregistered,
+            )
             messages.warning(request, f"Copy this key now; it is not stored and will not be shown again: {raw_key}")
             return
         super().save_model(request, obj, form, change)

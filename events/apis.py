@@ -77,6 +77,7 @@ def answer_response(answer: Answer) -> Response:
 
 class EventIngestApi(APIView):
     permission_classes = [IngestScope]
+    cors_ingest = True  # a web page may send (events/cors.py)
     parser_classes = [RawJSONParser]
 
     @extend_schema(
@@ -129,6 +130,7 @@ class InteractionRecordApi(APIView):
     """``POST /metrics/interaction``: the spec's recording endpoint (ingest keys)."""
 
     permission_classes = [IngestScope]
+    cors_ingest = True
     parser_classes = [RawJSONParser]
 
     @extend_schema(

@@ -47,7 +47,7 @@ class KeyUser:
 # Every authenticated request needs the key: a plain cursor, because compiling the
 # equivalent ORM query costs several times what PostgreSQL spends answering it.
 _API_KEY_FIELDS = ("id", "name", "scope", "prefix", "key_hash", "is_automation", "created_at", "revoked_at",
-                   "last_used_at", "rate_limit_per_minute", "park_unregistered")  # fmt: skip
+                   "last_used_at", "rate_limit_per_minute", "park_unregistered", "allowed_origins")  # fmt: skip
 _API_KEY_SQL = f"SELECT {', '.join(_API_KEY_FIELDS)} FROM {ApiKey._meta.db_table} WHERE key_hash = %s"
 
 

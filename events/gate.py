@@ -271,6 +271,19 @@ class RateLimited(IngestError):
         self.retry_after = retry_after
 
 
+def origin_enforce(request: HttpRequest, api_key: ApiKey) -> None:
+    """403 when a browser page sends with a key that does not allow its origin (the key's
+    ``allowed_origins``; a read or write key allows none). Requests without Origin (server
+    SDKs, curl) are not a browser's and pass. events/cors.py makes the 403 readable by the page."""
+    origin = request.META.get("HTTP_ORIGIN", "")
+    if origin and not api_key.origin_allowed(origin):
+        raise IngestError(
+            f"This key does not accept events from web pages on {origin[:100]}: add the origin to the key's "
+            "allowed origins (admin, API keys), or leave that list empty to allow any.",
+            status=403,
+        )
+
+
 def rate_limit_enforce(api_key: ApiKey) -> None:
     retry_after = ingest_rate_check(api_key=api_key)
     if retry_after is not None:
@@ -307,6 +320,7 @@ def request_gate(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | N
         if raw_key is not None:
             api_key = ingest_key_resolve(raw_key)
     if api_key is not None:
+        origin_enforce(request, api_key)
         # Before reading the body: a limited sender costs one upsert, not a parse.
         rate_limit_enforce(api_key)
     limit = fmt.limits.max_body_bytes
@@ -321,6 +335,7 @@ def request_gate(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | N
         if raw_key is None and user is not None and user.is_authenticated:
             raise IngestError("A console session cannot send events; send an ingest key.", status=403)
         api_key = ingest_key_resolve(raw_key)
+        origin_enforce(request, api_key)
         rate_limit_enforce(api_key)
     return GatedBody(payload=payload, api_key=api_key)
 

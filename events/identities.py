@@ -39,6 +39,9 @@ class Identity:
     traits: dict[str, Any] = field(default_factory=dict)
     account_name: str | None = None
     account_properties: dict[str, Any] = field(default_factory=dict)
+    # An id the same person had before (posthog-js's anonymous distinct_id, analytics.js's
+    # anonymousId): its tenant-less history becomes ``user_id``'s, and so do its later events.
+    previous_id: str = ""
     # The position of the event item that carries these facts: they are applied only when
     # that item is valid (its validation covers the ids and the traits, which it holds too).
     item: int = -1
@@ -105,6 +108,54 @@ UPDATE customers_tenant t SET name = x.name
 FROM unnest(%(tenants)s::text[], %(names)s::text[], %(previous)s::text[]) AS x(tenant_id, name, previous)
 WHERE t.tenant_id = x.tenant_id AND x.name <> '' AND t.name <> x.name AND (t.name = '' OR t.name = x.previous)
 """
+# Uses the primary keys of ops_user_aliases, ops_user_profiles and ops_user_accounts. An id the
+# product already identified (an email, an account, or an alias pointing at it; posthog-js's
+# $set_once of the first page seen is no identification) is a person of
+# its own, never an alias: the ingest key is public in a web page, and a forged identify must not
+# take over someone else's history (PostHog refuses to merge an identified person the same way).
+_ALIAS_TARGETS_SQL = """
+SELECT x.id, COALESCE(a.user_id, '') AS aliased_to,
+       EXISTS (SELECT 1 FROM ops_user_aliases t WHERE t.user_id = x.id)
+       OR EXISTS (SELECT 1 FROM ops_user_profiles p WHERE p.user_id = x.id AND p.email <> '')
+       OR EXISTS (SELECT 1 FROM ops_user_accounts m WHERE m.user_id = x.id) AS identified
+FROM unnest(%(ids)s::text[]) AS x(id) LEFT JOIN ops_user_aliases a ON a.alias_id = x.id
+"""
+_ALIASES_INSERT_SQL = """
+INSERT INTO ops_user_aliases (alias_id, user_id, created_at)
+SELECT x.alias_id, x.user_id, %(now)s FROM unnest(%(aliases)s::text[], %(users)s::text[]) AS x(alias_id, user_id)
+ORDER BY 1
+ON CONFLICT (alias_id) DO NOTHING
+"""
+# Uses the partial index ops_events_tenantless_user: an anonymous visitor's events carry no account.
+# One shard on Citus (tenant_id is the distribution column, and it does not change).
+_HISTORY_REATTRIBUTE_SQL = """
+UPDATE ops_events e SET user_id = x.user_id
+FROM unnest(%(aliases)s::text[], %(users)s::text[]) AS x(alias_id, user_id)
+WHERE e.tenant_id = '' AND e.user_id = x.alias_id
+"""
+# The aliases' rows of the real-user cache, folded into their users' (real_users_upsert_sql).
+_REAL_USERS_OF_ALIASES_DELETE_SQL = """
+DELETE FROM ops_real_users WHERE user_id = ANY(%(aliases)s)
+RETURNING user_id, first_interaction_at, last_interaction_at
+"""
+# An alias being recorded and a batch of its tenant-less events being stored must not cross:
+# the batch could read "no alias" before the link commits, and the link's re-attribution could
+# run before the batch commits, leaving an anonymous event behind. Each side locks the ids it
+# touches (the link exclusively, the batch shared), so one waits for the other; in id order,
+# so two batches never wait for each other in a circle.
+ALIAS_LOCK_CLASS = 0x0A11A5
+_ALIASES_LOCK_SQL = (
+    "SELECT pg_advisory_xact_lock(%(cls)s, hashtext(x)) FROM unnest(%(ids)s::text[]) AS x ORDER BY hashtext(x)"
+)
+_ALIASES_LOCK_SHARED_SQL = (
+    "SELECT pg_advisory_xact_lock_shared(%(cls)s, hashtext(x)) FROM unnest(%(ids)s::text[]) AS x ORDER BY hashtext(x)"
+)
+# Uses the primary key of ops_user_aliases.
+_ALIASES_OF_USERS_SQL = "SELECT alias_id, user_id FROM ops_user_aliases WHERE alias_id = ANY(%(users)s)"
+# Uses the unique index ops_events_tenant_event: which of these ids are stored without an account.
+_STORED_TENANTLESS_SQL = (
+    "SELECT event_id::text FROM ops_events WHERE tenant_id = '' AND event_id = ANY(%(ids)s::uuid[])"
+)
 # Uses the primary key of ops_user_accounts.
 _ACCOUNTS_OF_USERS_SQL = "SELECT user_id, tenant_id FROM ops_user_accounts WHERE user_id = ANY(%(users)s)"
 
@@ -116,8 +167,77 @@ def memberships_of(identities: list[Identity]) -> dict[str, str]:
 
 def identities_touch_emails(identities: list[Identity]) -> bool:
     """Whether applying these may move a user into or out of an internal domain (an email),
-    which changes how that user's events are classified."""
-    return any(i.user_id and i.email for i in identities)
+    which changes how that user's events are classified, or make one id another's alias,
+    which changes whose events they are: either way the batch's rows are attributed and
+    classified only inside the transaction that applies them."""
+    return any(i.user_id and (i.email or i.previous_id) for i in identities)
+
+
+def aliases_record(identities: list[Identity], *, now: datetime) -> int:
+    """Link each ``previous_id`` to its ``user_id`` and re-attribute the previous id's
+    tenant-less history (its events and its real-user row) to the user; returns how many
+    events changed hands.
+
+    An id already linked keeps its first link (the person it turned out to be does not
+    change); an id the product already identified is never made an alias (see
+    ``_ALIAS_TARGETS_SQL``); a user that is itself an alias is followed to its person.
+    """
+    pairs = {i.previous_id: i.user_id for i in identities if i.previous_id and i.user_id and i.previous_id != i.user_id}
+    if not pairs:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_ALIASES_LOCK_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": sorted(pairs)})
+        cursor.execute(_ALIAS_TARGETS_SQL, {"ids": sorted(set(pairs) | set(pairs.values()))})
+        known = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+        links: dict[str, str] = {}
+        for previous_id, user_id in sorted(pairs.items()):
+            person = known[user_id][0] or links.get(user_id) or user_id
+            aliased_to, identified = known[previous_id]
+            if aliased_to or identified or previous_id == person:
+                continue
+            links[previous_id] = person
+        if not links:
+            return 0
+        aliases, users = list(links), list(links.values())
+        cursor.execute(_ALIASES_INSERT_SQL, {"aliases": aliases, "users": users, "now": now})
+        cursor.execute(_HISTORY_REATTRIBUTE_SQL, {"aliases": aliases, "users": users})
+        moved = cursor.rowcount
+        cursor.execute(_REAL_USERS_OF_ALIASES_DELETE_SQL, {"aliases": aliases})
+        spans: dict[str, list[Any]] = {}
+        for alias_id, first_at, last_at in cursor.fetchall():
+            span = spans.setdefault(links[alias_id], [links[alias_id], first_at, last_at])
+            span[1], span[2] = min(span[1], first_at), max(span[2], last_at)
+        if spans:
+            from events.classification import real_users_upsert_sql
+
+            rows = sorted(spans.values())
+            cursor.execute(
+                real_users_upsert_sql(
+                    "SELECT * FROM unnest(%(users)s::text[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[]) "
+                    "ORDER BY 1"
+                ),
+                {"users": [r[0] for r in rows], "firsts": [r[1] for r in rows], "lasts": [r[2] for r in rows]},
+            )
+    return moved
+
+
+def aliases_resolve(rows: list[EventRow]) -> int:
+    """Give each row sent under an alias its person's user id (two statements for the batch,
+    none when no row is tenant-less: an anonymous visitor's events carry no account). Returns
+    how many rows changed. Must run in the transaction that stores the rows (the lock)."""
+    users = sorted({row.user_id for row in rows if not row.tenant_id and row.user_id})
+    if not users:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_ALIASES_LOCK_SHARED_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": users})
+        cursor.execute(_ALIASES_OF_USERS_SQL, {"users": users})
+        person_of = dict(cursor.fetchall())
+    changed = 0
+    for row in rows:
+        if not row.tenant_id and row.user_id in person_of:
+            row.user_id = person_of[row.user_id]
+            changed += 1
+    return changed
 
 
 def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
@@ -145,6 +265,9 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
                 account[1] = identity.account_name.strip()[:NAME_MAX]
             account[2].update(identity.account_properties)
     internal_changed = False
+    # Before the profiles and memberships: those of this very batch (an identify's traits, a
+    # group call) must not make its previous id look identified already.
+    aliases_record(identities, now=now)
     with connection.cursor() as cursor:
         if profiles:
             cursor.execute(_PROFILES_BEFORE_SQL, {"users": list(profiles)})
@@ -194,9 +317,17 @@ def accounts_attribute(rows: list[EventRow], *, pending: dict[str, str] | None =
     account_of.update(pending)
     if not account_of:
         return 0
+    # A resend of an event first stored before its user's account was known stays where it
+    # is (the unique key is per account), so it is a duplicate rather than a second copy.
+    candidates = [str(row.event_id) for row in rows if not row.tenant_id and row.user_id in account_of]
+    stored_tenantless: set[str] = set()
+    if candidates:
+        with connection.cursor() as cursor:
+            cursor.execute(_STORED_TENANTLESS_SQL, {"ids": candidates})
+            stored_tenantless = {row[0] for row in cursor.fetchall()}
     attributed = 0
     for row in rows:
-        if not row.tenant_id and row.user_id in account_of:
+        if not row.tenant_id and row.user_id in account_of and str(row.event_id) not in stored_tenantless:
             row.tenant_id = account_of[row.user_id]
             attributed += 1
     return attributed

@@ -9,8 +9,13 @@ which all three honour). Unregistered names are parked, never rejected.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -21,7 +26,7 @@ from events.apis import RawJSONParser, answer_response
 from events.auth import IngestScopeInGate
 from events.formats.posthog import POSTHOG
 from events.formats.segment import SEGMENT_BATCH, SEGMENT_CALLS, SegmentFormat
-from events.gate import IngestFormat, gated_ingest
+from events.gate import IngestFormat, gated_ingest, ingest_key_resolve, origin_enforce
 from events.schemas import (
     POSTHOG_BODY,
     POSTHOG_ERROR,
@@ -31,6 +36,7 @@ from events.schemas import (
     SEGMENT_OK,
     segment_message,
 )
+from events.services import IngestError
 from opsconsole.openapi import error_responses
 
 # The statuses the gate answers with, in each format's error shape.
@@ -51,6 +57,7 @@ class SdkIngestApi(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IngestScopeInGate]
     parser_classes = [_AnyBodyParser]
+    cors_ingest = True  # posthog-js and analytics.js post from the product's web pages (events/cors.py)
     fmt: IngestFormat
 
     def post(self, request: Request) -> Response:
@@ -112,3 +119,139 @@ SEGMENT_VIEWS = {"batch": _segment_view(SEGMENT_BATCH)} | {
 SEGMENT_ALIAS_VIEWS = {"batch": _segment_view(SEGMENT_BATCH, documented=False)} | {
     call: _segment_view(fmt, documented=False) for call, fmt in sorted(SEGMENT_CALLS.items())
 }
+
+
+# --- What the browser SDKs read before they send ------------------------------------------------
+# posthog-js's remote config (/array/<key>/config, config.js) and its flags (/flags, /decide):
+# no feature flags, no session recording, no surveys, no site apps, nothing loaded from
+# elsewhere. posthog-js then sends events only, gzip-compressed (it reads supportedCompression).
+POSTHOG_REMOTE_CONFIG: dict[str, Any] = {
+    "supportedCompression": ["gzip", "gzip-js"],
+    "hasFeatureFlags": False,
+    "autocapture_opt_out": False,
+    "capturePerformance": False,
+    "autocaptureExceptions": False,
+    "errorTracking": {"autocaptureExceptions": False, "suppressionRules": []},
+    "logs": {"captureConsoleLogs": False},
+    "elementsChainAsString": True,
+    "sessionRecording": False,
+    "surveys": False,
+    "productTours": False,
+    "heatmaps": False,
+    "captureDeadClicks": False,
+    "conversations": False,
+    "defaultIdentifiedOnly": True,
+    "siteApps": [],
+    "toolbarParams": {},
+    "isAuthenticated": False,
+}
+# /flags (v2) and /decide (v1) in one answer: each version reads its own keys and ignores the rest.
+POSTHOG_FLAGS: dict[str, Any] = {
+    **POSTHOG_REMOTE_CONFIG,
+    "flags": {},
+    "featureFlags": {},
+    "featureFlagPayloads": {},
+    "errorsWhileComputingFlags": False,
+    "quotaLimited": [],
+}
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a script: ASCII only (so no U+2028 line break), and no ``<``, ``>`` or
+    ``&`` that could close a tag if the text is ever inlined."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class _BrowserSdkConfigView(View):
+    """A configuration answer the browser SDKs fetch on every page load: no key is checked
+    (it reveals nothing and stores nothing), no session is read (so no CSRF token), and CORS
+    lets any page read it (events/cors.py)."""
+
+    cors_ingest = True
+    http_method_names = ["get", "post", "options"]
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = HttpResponse(status=204)
+        response["Allow"] = "GET, POST, OPTIONS"
+        return response
+
+
+class PostHogFlagsView(_BrowserSdkConfigView):
+    """``/flags`` (posthog-js's v2) and ``/decide``: no flags, no recordings, no surveys.
+    The body (the visitor's distinct id, groups, maybe gzip) is not read: the answer is the same for all."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(POSTHOG_FLAGS)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(POSTHOG_FLAGS)
+
+
+class PostHogRemoteConfigView(_BrowserSdkConfigView):
+    """``/array/<key>/config`` (JSON) and ``/array/<key>/config.js`` (the script posthog-js loads
+    first, which hands it the same config under its key)."""
+
+    script = False
+    http_method_names = ["get", "options"]
+
+    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+        if not self.script:
+            return JsonResponse(POSTHOG_REMOTE_CONFIG)
+        body = (
+            "(function(){var w=window;w._POSTHOG_REMOTE_CONFIG=w._POSTHOG_REMOTE_CONFIG||{};"
+            f"w._POSTHOG_REMOTE_CONFIG[{_script_json(key)}]={{config:{_script_json(POSTHOG_REMOTE_CONFIG)},siteApps:[]}};}})();"
+        )
+        return HttpResponse(body, content_type="application/javascript; charset=utf-8")
+
+
+def segment_settings(*, write_key: str, api_host: str, protocol: str) -> dict[str, Any]:
+    """analytics.js's project settings with its one destination, ``Segment.io``, pointed at
+    the console (``api_host`` is host[:port]/v1): no other destinations, no middleware, no
+    metrics sent to Segment."""
+    return {
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": api_host,
+                "protocol": protocol,
+                "unbundledIntegrations": [],
+                "addBundledMetadata": True,
+                "maybeBundledConfigIds": {},
+            }
+        },
+        "plan": {
+            "track": {"__default": {"enabled": True, "integrations": {}}},
+            "identify": {"__default": {"enabled": True}},
+            "group": {"__default": {"enabled": True}},
+        },
+        "edgeFunction": {},
+        "analyticsNextEnabled": True,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": False,
+        "remotePlugins": [],
+    }
+
+
+class SegmentSettingsView(_BrowserSdkConfigView):
+    """``GET /v1/projects/<writeKey>/settings``: what analytics.js loads from its CDN, so
+    ``AnalyticsBrowser.load({writeKey, cdnURL: <the console>})`` needs no Segment CDN. The write
+    key must be a live ingest key that allows the page's origin (a clear 401/403 otherwise)."""
+
+    http_method_names = ["get", "options"]
+
+    def get(self, request: HttpRequest, write_key: str) -> HttpResponse:
+        try:
+            api_key = ingest_key_resolve(write_key)
+            origin_enforce(request, api_key)
+        except IngestError as exc:
+            return JsonResponse(SEGMENT_BATCH.refusal(exc).body, status=exc.status)
+        settings = segment_settings(
+            write_key=write_key,
+            api_host=f"{request.get_host()}/v1",
+            protocol="https" if request.is_secure() else "http",
+        )
+        return JsonResponse(settings)

@@ -25,6 +25,7 @@ from events.classification import classify_batch
 from events.identities import (
     Identity,
     accounts_attribute,
+    aliases_resolve,
     identities_apply,
     identities_touch_emails,
     memberships_of,
@@ -459,6 +460,7 @@ def validated_classify(
     ``in_flight``; this batch's own memberships win over those, as they do at its store.
     """
     assert not identities_touch_emails(batch.identities)
+    aliases_resolve(batch.rows)  # ahead of the store: a link made meanwhile by live traffic is not waited for
     accounts_attribute(batch.rows, pending={**(in_flight or {}), **memberships_of(batch.identities)})
     classify_batch(batch.rows, source=source)
     batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
@@ -471,6 +473,7 @@ def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: dateti
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
         if batch.copy_text is None:
+            aliases_resolve(rows)
             accounts_attribute(rows)
             classify_batch(rows, source=source)
         inserted = event_rows_store(

@@ -7,7 +7,15 @@ from django.urls import URLPattern, URLResolver, path, register_converter
 
 from events.apis import DaysSinceLastInteractionApi, EventIngestApi, InteractionRecordApi, UnregisteredEventTypesApi
 from events.registry_apis import EventTypeDetailApi, EventTypeListApi
-from events.sdk_apis import SEGMENT_ALIAS_VIEWS, SEGMENT_VIEWS, PostHogCaptureAliasApi, PostHogCaptureApi
+from events.sdk_apis import (
+    SEGMENT_ALIAS_VIEWS,
+    SEGMENT_VIEWS,
+    PostHogCaptureAliasApi,
+    PostHogCaptureApi,
+    PostHogFlagsView,
+    PostHogRemoteConfigView,
+    SegmentSettingsView,
+)
 from events.views import metrics_view, vocabulary_page
 
 
@@ -29,6 +37,16 @@ register_converter(AnyNameConverter, "any_name")
 # PostHog's capture paths, as its SDKs post them (with and without the trailing slash: a POST
 # that APPEND_SLASH would redirect loses its body).
 POSTHOG_PATHS = ("batch", "capture", "e", "i/v0/e")
+# analytics.js (analytics-next) posts each call to the first letter of its type under its apiHost.
+SEGMENT_SHORT_PATHS = {
+    "t": "track",
+    "p": "page",
+    "i": "identify",
+    "g": "group",
+    "a": "alias",
+    "s": "screen",
+    "b": "batch",
+}
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/events", EventIngestApi.as_view(), name="events-ingest"),
@@ -44,6 +62,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Before "ops/event-types/<name>": "unregistered" is the parked names' list, not a type name.
     path("ops/event-types/unregistered", UnregisteredEventTypesApi.as_view(), name="event-types-unregistered"),
     path("ops/event-types/<any_name:name>", EventTypeDetailApi.as_view(), name="event-type"),
+    # What posthog-js and analytics.js read on every page load before they send.
+    path("flags/", PostHogFlagsView.as_view(), name="posthog-flags"),
+    path("flags", PostHogFlagsView.as_view(), name="posthog-flags-unslashed"),
+    path("decide/", PostHogFlagsView.as_view(), name="posthog-decide"),
+    path("decide", PostHogFlagsView.as_view(), name="posthog-decide-unslashed"),
+    path("array/<str:key>/config", PostHogRemoteConfigView.as_view(), name="posthog-config"),
+    path("array/<str:key>/config.js", PostHogRemoteConfigView.as_view(script=True), name="posthog-config-js"),
+    path("v1/projects/<str:write_key>/settings", SegmentSettingsView.as_view(), name="segment-settings"),
 ]
 for _path in POSTHOG_PATHS:
     urlpatterns += [
@@ -55,3 +81,5 @@ for _call, _view in SEGMENT_VIEWS.items():
         path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
         path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
     ]
+for _short, _call in SEGMENT_SHORT_PATHS.items():
+    urlpatterns.append(path(f"v1/{_short}", SEGMENT_ALIAS_VIEWS[_call].as_view(), name=f"segment-short-{_short}"))

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the database middleware, so its 503 carries the CORS headers a web page needs to read it.
+    "events.cors.IngestCorsMiddleware",
     "opsconsole.middleware.DatabaseUnavailableMiddleware",
     # Counts API requests per hour in memory; adds them to PostgreSQL every few seconds.
     "infra.middleware.ApiRequestCounterMiddleware",

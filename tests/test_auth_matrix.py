@@ -47,6 +47,13 @@ PUBLIC = {
     "readyz": "readiness probe: database, migrations, recompute age, beat heartbeat; no customer data",
     "favicon": "the console's icon, which browsers fetch before logging in: a static file, no data",
     "stripe-webhook": "Stripe calls it; every delivery must carry a valid Stripe-Signature (tests/playbooks)",
+    "posthog-flags": "posthog-js's flags on every page load: the same empty answer for all, reads and stores nothing",
+    "posthog-decide": "posthog-js's older flags path: the same empty answer for all, reads and stores nothing",
+    "posthog-flags-unslashed": "the same as posthog-flags",
+    "posthog-decide-unslashed": "the same as posthog-decide",
+    "posthog-config": "posthog-js's remote config: a constant (no flags, no recordings, no surveys)",
+    "posthog-config-js": "the same constant as the script posthog-js loads",
+    "segment-settings": "analytics.js's settings: the write key in the path must be a live ingest key; no data",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
 SAMPLE_ARGUMENTS = {

@@ -3,12 +3,15 @@
 
 Bodies: ``{"api_key": ..., "batch": [...]}`` (posthog-python, posthog-node), one event
 with ``api_key``, or posthog-js's array of events whose ``properties.token`` is the key,
-sent as JSON, gzip (``Content-Encoding: gzip`` or ``?compression=gzip-js``) or a form
-field ``data`` (base64 with ``compression=base64``). Mapping: ``distinct_id`` -> user,
+sent as JSON, gzip (``Content-Encoding: gzip``, or recognised by its magic bytes whatever the
+content type says: posthog-js sends it as text/plain, with or without ``?compression=gzip-js``)
+or a form field ``data`` (base64 with ``compression=base64``), by fetch or sendBeacon. The
+project key (``properties.token``) is a credential and is never stored. Mapping: ``distinct_id`` -> user,
 ``uuid`` -> event id, ``timestamp`` (or ``offset``), ``properties`` -> metadata
 (``$raw_user_agent`` -> ``user_agent``, ``$session_id`` -> session), ``$set``/``$set_once``
 -> the user's traits (email and name), ``$groups[INGEST_ACCOUNT_GROUP_TYPE]`` -> account,
-``$groupidentify`` of that group type -> the account's name and properties.
+``$groupidentify`` of that group type -> the account's name and properties, ``$identify``'s
+``$anon_distinct_id`` (and ``$create_alias``'s ``alias``) -> the same person as ``distinct_id``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ POSTHOG_MAX_BODY_BYTES = 20 * 1024 * 1024
 POSTHOG_MAX_EVENT_BYTES = 1024 * 1024
 POSTHOG_MAX_EVENTS = 20_000
 FORM = "application/x-www-form-urlencoded"
+GZIP_MAGIC = b"\x1f\x8b"
+# posthog-js puts the project key in every event's properties: it is a credential, never stored.
+KEY_PROPERTIES = ("token",)
 
 
 def _form_payload(body: bytes, query: Mapping[str, str]) -> bytes:
@@ -69,8 +75,15 @@ class PostHogFormat:
 
     def payload_decode(self, body: bytes, *, content_type: str, query: Mapping[str, str]) -> bytes:
         compression = query.get("compression", "")
-        if compression in ("gzip-js", "gzip") and body[:2] == b"\x1f\x8b":
+        # Recognised by its magic bytes: posthog-js sends gzip as text/plain, with or without
+        # ?compression=gzip-js (its native CompressionStream path leaves the parameter out).
+        if body[:2] == GZIP_MAGIC:
             body = body_inflate(body, encoding="gzip", max_bytes=self.limits.max_body_bytes)
+        elif compression in ("gzip-js", "gzip"):
+            raise IngestError(
+                f"The body is not gzip data although the request says compression={compression}; "
+                "send gzip, or leave the parameter out."
+            )
         if content_type == FORM:
             return _form_payload(body, query)
         if compression == "base64" and body[:1] not in (b"{", b"["):
@@ -165,6 +178,15 @@ class PostHogFormat:
                 members[user_id] = tenant_id
                 out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
             metadata = properties
+            if "token" in properties:
+                metadata = {k: v for k, v in properties.items() if k not in KEY_PROPERTIES}
+            previous_id = ""
+            if event == "$identify":
+                previous_id = sdk_text(properties.get("$anon_distinct_id")) or ""
+            elif event == "$create_alias":
+                previous_id = sdk_text(properties.get("alias")) or ""
+            if previous_id and user_id:
+                out.identities.append(Identity(user_id=user_id, previous_id=previous_id, item=len(out.items)))
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
                 traits: dict[str, Any] = {}
                 for source in (
@@ -181,7 +203,7 @@ class PostHogFormat:
                     k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties
                 ]
                 if top_level or (email and "email" not in properties):
-                    metadata = dict(properties)
+                    metadata = dict(metadata)
                     for key in top_level:
                         metadata[key] = message[key]
                     if email:

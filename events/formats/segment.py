@@ -6,7 +6,8 @@ The write key travels as Basic auth (``<key>:``) or as ``writeKey`` in the body;
 may be gzip (RudderStack's default). Limits as Segment documents them: 500 KB per
 batch, 32 KB per message (measured on what the console stores of it, its metadata: properties,
 traits and context; the ids beside them have their own limits). Mapping: ``userId`` (else ``anonymousId``) -> user,
-``messageId`` -> event id (a non-UUID id becomes a stable UUIDv5), ``context.groupId``
+``messageId`` -> event id (a non-UUID id becomes a stable UUIDv5), identify's ``anonymousId``
+beside its ``userId`` and alias's ``previousId`` -> the same person (events/identities.py), ``context.groupId``
 (or a group call's ``groupId``) -> account, ``traits`` email and name -> the user's traits
 (a group call's traits -> the account's name and properties), ``context.userAgent`` ->
 ``metadata.user_agent``, ``properties`` -> metadata. A track call's type is its ``event``;
@@ -142,6 +143,15 @@ class SegmentFormat:
             # Once per user and account in a request: the batch's messages repeat their user's group.
             members[user_id] = tenant_id
             identities.append(Identity(user_id=user_id, tenant_id=tenant_id))
+        # The anonymous id a visitor had before logging in is the same person as the user id:
+        # analytics.js sends both on identify, and alias names the previous id outright.
+        previous_id = ""
+        if call == "identify" and sdk_text(message.get("userId")):
+            previous_id = sdk_text(message.get("anonymousId")) or ""
+        elif call == "alias":
+            previous_id = sdk_text(message.get("previousId")) or ""
+        if previous_id and user_id and previous_id != user_id:
+            identities.append(Identity(user_id=user_id, previous_id=previous_id))
         email = traits_email(person_traits)
         if user_id and person_traits:
             identities.append(

@@ -15,6 +15,7 @@ from events.models.event import (
 from events.models.identities import (
     AccountTraits,
     UserAccount,
+    UserAlias,
     UserProfile,
 )
 from events.models.keys import (
@@ -85,6 +86,7 @@ __all__ = [
     "UserAccount",
     "UserAgentPattern",
     "UserAgentReason",
+    "UserAlias",
     "UserProfile",
     "event_type_label_default",
     "event_type_name_validate",

@@ -76,6 +76,9 @@ class Event(models.Model):
             ),
             # Single-page visits: "is this page view the only event of its session?"
             models.Index(fields=["session_id"], name="ops_events_session", condition=~models.Q(session_id="")),
+            # An anonymous visitor's history, re-attributed when they identify (events/identities.py):
+            # tenant-less events only, which is what an anonymous visitor sends, so the index stays small.
+            models.Index(fields=["user_id"], name="ops_events_tenantless_user", condition=models.Q(tenant_id="")),
             # Parked events (unregistered types): the unregistered-types list and the rename
             # that registering a name triggers read only these rows.
             models.Index(

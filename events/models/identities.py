@@ -64,3 +64,25 @@ class AccountTraits(models.Model):
 
     def __str__(self) -> str:
         return self.tenant_id
+
+
+class UserAlias(models.Model):
+    """An id the product used for a person before it knew them (posthog-js's anonymous
+    ``distinct_id``, analytics.js's ``anonymousId``) and the user it turned out to be.
+
+    Written by ``$identify`` with ``$anon_distinct_id``, ``$create_alias``, Segment's alias
+    call and an identify carrying both ids. The alias's tenant-less history is re-attributed
+    to the user when the link is made, and a later event under the alias is stored as the
+    user's, so one person is one real user.
+    """
+
+    alias_id = models.CharField(primary_key=True, max_length=255)
+    user_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_user_aliases"
+        verbose_name_plural = "user aliases"
+
+    def __str__(self) -> str:
+        return f"{self.alias_id} -> {self.user_id}"

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+# A web origin as a browser sends it in the Origin header: scheme, host, optional port, no path.
+ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
+
+
+def origin_validate(value: str) -> None:
+    if not ORIGIN_RE.fullmatch(value):
+        raise ValidationError(
+            f"'{value[:80]}' is not an origin: write it as the browser sends it, e.g. https://app.example.com "
+            "(scheme, host and port only; no path, no trailing slash)."
+        )
 
 
 class ApiKeyScope(models.TextChoices):
@@ -49,6 +63,14 @@ class ApiKey(models.Model):
         help_text="On /api/v1/events, store events of unregistered types parked (kept, never counted, listed "
         "under unregistered types) instead of rejecting them. The SDK endpoints always park.",
     )
+    allowed_origins = ArrayField(
+        models.CharField(max_length=255, validators=[origin_validate]),
+        default=list,
+        blank=True,
+        help_text="Web pages (origins, e.g. https://www.example.com) whose browsers may send events with this "
+        "ingest key, comma-separated; empty allows any origin (an ingest key shipped in a page is public anyway). "
+        "Read and read-write keys never answer a cross-origin request.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -60,6 +82,12 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a browser page on ``origin`` may use this key (the gate's CORS check)."""
+        if self.scope != ApiKeyScope.INGEST:
+            return False
+        return not self.allowed_origins or origin.lower() in (o.lower() for o in self.allowed_origins)
 
     @staticmethod
     def hash_raw_key(raw_key: str) -> str:
