@@ -396,7 +396,7 @@ if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0:
 # /readyz calls the console degraded when beat's newest last_run_at is older than this.
 BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
 # `manage.py backup` writes here unless --to says otherwise; pg_dump/pg_restore come from
-# PG_BIN_DIR when set (their major version must be at least the server's), else the PATH.
+# PG_BIN_DIR when set, else from where the server's major version has them (opsconsole/backup.py).
 BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
 PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
 # Raw events older than this many months are deleted daily (events/retention.py); 0 keeps
