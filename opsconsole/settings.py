@@ -290,6 +290,15 @@ if INFRA_REQUEST_COUNTER_FLUSH_SECONDS < 0:
 # --- North star: exporter, alerts and weekly check-in (events app) ---------------------------
 # GET /metrics is open unless this is set; then Prometheus sends it as a bearer token.
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# /metrics holds user and at-risk counts: with DEBUG off an open one must be asked for by name
+# (a firewall or the proxy closes it); `check --deploy` still warns (opsconsole/checks.py).
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+if not DEBUG and not METRICS_BEARER_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "GET /metrics would be open to anyone (user counts, at-risk counts): set METRICS_BEARER_TOKEN "
+        "(python -m opsconsole.dotenv --production ENV_FILE generates one) and give it to Prometheus, "
+        "or set METRICS_PUBLIC=1 if something else already closes /metrics."
+    )
 # Slack incoming webhook for north-star alerts and the weekly check-in (empty: no Slack).
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 # Email recipients for the same messages (empty: no email). Sent through Django's email
