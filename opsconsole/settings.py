@@ -8,6 +8,7 @@ Every value comes from an environment variable (or a ``.env`` file next to
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Login throttling on /login/ and /admin/login/ (settings below; lockouts listed in admin).
+    "axes",
     "events",
     "customers",
     "playbooks",
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
@@ -168,6 +173,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out account or address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, on every login form: the console's and admin's). After
+# AXES_FAILURE_LIMIT failed logins for one account, or from one address, that account or address
+# is refused for AXES_COOLOFF_MINUTES (counted again from each further failure) with a page that says
+# when to retry; a successful login clears the account's failures. Admin → Axes → Access attempts
+# lists the lockouts; deleting one unlocks at once.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.float("AXES_COOLOFF_MINUTES", default=15.0)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES <= 0:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be 1 or more and AXES_COOLOFF_MINUTES positive.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Each on its own: one account from many addresses, and one address trying many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "opsconsole.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "opsconsole.login_throttle.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
