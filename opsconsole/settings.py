@@ -431,6 +431,16 @@ if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0:
     raise ImproperlyConfigured("BEAT_SCHEDULE_REREAD_SECONDS and BEAT_SCHEDULE_RETRY_SECONDS must be positive.")
 # /readyz calls the console degraded when beat's newest last_run_at is older than this.
 BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
+# /readyz fails (database_writable) while a write refused for a full disk or a read-only database is
+# more recent than this many seconds and nothing was stored since: the load balancer takes the node
+# out, and tries it again after this long without a new refusal. Recorded in this file, shared by the
+# node's processes (opsconsole/middleware.py).
+READYZ_WRITE_FAILURE_SECONDS = env.int("READYZ_WRITE_FAILURE_SECONDS", default=60)
+DATABASE_WRITE_FAILURE_FILE = env.path(
+    "DATABASE_WRITE_FAILURE_FILE", default=str(VAR_DIR / "database_write_failure.json")
+)
+# /readyz's disk check: free space under this on var/ (and the embedded database's disk) is a failure.
+READYZ_MIN_FREE_MB = env.int("READYZ_MIN_FREE_MB", default=200)
 # `manage.py backup` writes here unless --to says otherwise; pg_dump/pg_restore come from
 # PG_BIN_DIR when set, else from where the server's major version has them (opsconsole/backup.py).
 BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
