@@ -427,8 +427,13 @@ SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / 
 # Beat re-reads the schedule (admin edits) this often, and retries a failed read this often.
 BEAT_SCHEDULE_REREAD_SECONDS = env.float("BEAT_SCHEDULE_REREAD_SECONDS", default=300.0)
 BEAT_SCHEDULE_RETRY_SECONDS = env.float("BEAT_SCHEDULE_RETRY_SECONDS", default=5.0)
-if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0:
-    raise ImproperlyConfigured("BEAT_SCHEDULE_REREAD_SECONDS and BEAT_SCHEDULE_RETRY_SECONDS must be positive.")
+# While the database is down beat sends nothing and retries the read, doubling the wait up to this
+# (opsconsole/beat.py); the first read that succeeds sends the tasks it held, the recompute included.
+BEAT_SCHEDULE_RETRY_MAX_SECONDS = env.float("BEAT_SCHEDULE_RETRY_MAX_SECONDS", default=30.0)
+if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_MAX_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "BEAT_SCHEDULE_REREAD_SECONDS, BEAT_SCHEDULE_RETRY_SECONDS and BEAT_SCHEDULE_RETRY_MAX_SECONDS must be positive."
+    )
 # /readyz calls the console degraded when beat's newest last_run_at is older than this.
 BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
 # /readyz fails (database_writable) while a write refused for a full disk or a read-only database is
