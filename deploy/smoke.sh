@@ -36,9 +36,7 @@ PROXY="http://127.0.0.1:$PROXY_PORT"
 
 step "step 3: the environment file (deploy/systemd/opsconsole.env, filled in)"
 SMOKE_REDIS_URL="$REDIS_URL"
-SMOKE_SECRET_KEY=$("$PY" -c "import secrets; print(secrets.token_urlsafe(64))")
-sed -e "s#^SECRET_KEY=.*#SECRET_KEY=$SMOKE_SECRET_KEY#" \
-    -e "s#^ALLOWED_HOSTS=.*#ALLOWED_HOSTS=127.0.0.1,localhost#" \
+sed -e "s#^ALLOWED_HOSTS=.*#ALLOWED_HOSTS=127.0.0.1,localhost#" \
     -e "s#^CSRF_TRUSTED_ORIGINS=.*#CSRF_TRUSTED_ORIGINS=$PROXY#" \
     -e "s#^DATABASE_URL=.*#DATABASE_URL=$SERVER_URL/$DB_NAME#" \
     -e "s#^REDIS_URL=.*#REDIS_URL=$SMOKE_REDIS_URL#" \
@@ -49,6 +47,9 @@ sed -e "s#^SECRET_KEY=.*#SECRET_KEY=$SMOKE_SECRET_KEY#" \
 # Plain HTTP here: no certificate on a CI box (step 7 of DEPLOY.md is certbot).
 echo "SECURE_SSL_REDIRECT=0" >> "$RUN/opsconsole.env"
 echo "SUPERVISOR_STATE_FILE=$RUN/run_console.json" >> "$RUN/opsconsole.env"
+# The secrets as DEPLOY.md generates them: SECRET_KEY, and the /metrics token with Prometheus' copy.
+"$PY" -m opsconsole.dotenv --production "$RUN/opsconsole.env" --metrics-token-file "$RUN/opsconsole_metrics_token" >/dev/null
+grep -q '^METRICS_BEARER_TOKEN=.\{32,\}' "$RUN/opsconsole.env" || fail "no /metrics token was generated"
 set -a; . "$RUN/opsconsole.env"; set +a
 
 step "step 4: database, migrations, schedules, static files"
@@ -113,12 +114,17 @@ session=$(awk '$6 == "sessionid" {print $7}' "$RUN/jar")
 curl -fs -H "Cookie: sessionid=$session" "$PROXY/" -o "$RUN/today.html" || fail "Today does not answer"
 grep -q "<h1>Today</h1>" "$RUN/today.html" || fail "Today did not render"
 
-step "slow clients through the proxy while /metrics is scraped"
-DJANGO_SETTINGS_MODULE=opsconsole.settings "$PY" - "$PROXY" <<'PYTHON' || fail "/metrics stalled behind slow clients"
+step "/metrics is closed without the token Prometheus was given"
+open_metrics=$(curl -s -o /dev/null -w '%{http_code}' "$PROXY/metrics")
+[ "$open_metrics" = 401 ] || fail "/metrics answered $open_metrics without a token"
+
+step "slow clients through the proxy while /metrics is scraped (with Prometheus' token)"
+DJANGO_SETTINGS_MODULE=opsconsole.settings "$PY" - "$PROXY" "$RUN/opsconsole_metrics_token" <<'PYTHON' || fail "/metrics stalled behind slow clients"
 import sys
+from pathlib import Path
 from tests.proxy import scrapes_while_slow_clients_trickle
-proxy = sys.argv[1]
-outcomes = scrapes_while_slow_clients_trickle(proxy + "/metrics", int(proxy.rsplit(":", 1)[1]))
+proxy, token = sys.argv[1], Path(sys.argv[2]).read_text().strip()
+outcomes = scrapes_while_slow_clients_trickle(proxy + "/metrics", int(proxy.rsplit(":", 1)[1]), bearer_token=token)
 print(f"    /metrics scrapes while slow clients trickled: {outcomes.count('200')} x 200, others: {[o for o in outcomes if o != '200']}")
 sys.exit(0 if outcomes and set(outcomes) == {"200"} else 1)
 PYTHON

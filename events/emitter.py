@@ -10,32 +10,43 @@ stores anything twice.
     emitter = OpsEmitter("https://ops.example.com", api_key="oc_...")
     emitter.replay_started(tenant_id="acme", user_id="u_42", session_id="s_9")
     emitter.export_aborted(tenant_id="acme", user_id="u_42", reason="too slow")
-    emitter.flush()
+    emitter.flush(timeout=5)
+
+Sending happens on the emitter's own background thread (a daemon, started by the
+first ``emit()``): ``emit()`` only puts the event in the bounded queue and returns,
+whatever the server does, so a product emitting from its request handlers never
+waits on Ops Console, not even while it is down or answering ``Retry-After: 60``.
+The thread sends a batch as soon as one is full or ``flush_interval`` seconds after
+the oldest queued event, and backs off between failed rounds (honouring the
+server's ``Retry-After``). When the process exits, the queue is flushed for at most
+``exit_flush_timeout`` seconds; what is still queued then is logged as lost.
 
 What each outcome means to the caller:
 
 - ``emit()`` returning an id: the event is queued (or already delivered). If the
-  server is unreachable it stays queued and is retried by the next ``flush()``
-  or ``emit()``; ``emit()`` never raises for that ("queued, will retry").
+  server is unreachable it stays queued and the thread retries it; ``emit()``
+  never raises for that ("queued, will retry").
 - ``EventLost`` from ``emit()``: THIS event was not queued and never will be
-  sent: the buffer (``max_buffer`` events) is full, or the event alone is over
-  the body limit. Counted in ``dropped``.
-- ``flush()`` raising ``DeliveryDeferred``: a batch could not be delivered now
-  (server down, key refused); its events are still queued, nothing is lost.
+  sent: the buffer (``max_buffer`` events, counting those being sent) is full,
+  or the event alone is over the body limit. Counted in ``dropped``.
+- ``flush(timeout=...)`` raising ``DeliveryDeferred``: what was queued could not
+  be delivered within the timeout, or a round of sending failed (server down, key
+  refused); the events are still queued, nothing is lost.
 - ``flush()`` raising ``EventsLost``: the server refused some events for good
-  (a 400 with a reason, or 413 for one event on its own); they are in ``lost``
-  with the reason, and every other event went on.
+  (a 400 with a reason, or 413 for one event on its own) since the last flush;
+  they are in ``lost`` with the reason, and every other event went on.
 
 A batch the server refuses as too large (413) is split in halves until it fits,
-so one large batch never blocks the queue. The emitter is thread-safe; it
-starts no threads of its own (call ``flush()`` from your request teardown or a
-timer, or use it as a context manager).
+so one large batch never blocks the queue. The emitter is thread-safe and
+fork-safe (a child process starts its own sending thread with an empty queue).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -58,6 +69,8 @@ CONTENT_STATUSES = frozenset({400, 413})
 # The server's body limit (INGEST_MAX_BYTES): batches are cut below it before they are sent.
 SERVER_MAX_BYTES = 1024 * 1024
 _ENVELOPE_BYTES = len(b'{"events": []}')
+# The longest Retry-After honoured: a server asking for more is retried after this.
+RETRY_AFTER_MAX_SECONDS = 60.0
 
 
 class EmitterError(Exception):
@@ -70,7 +83,14 @@ class EmitterError(Exception):
 
 
 class DeliveryDeferred(EmitterError):
-    """Nothing was lost: the events are still queued and the next flush() sends them."""
+    """Nothing was lost: the events are still queued and the sending thread goes on trying."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, body: Any = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        # The server's Retry-After on the last attempt (seconds): the thread waits at least this long.
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,8 @@ class OpsEmitter:
         timeout: float = 10.0,
         max_buffer: int = 100_000,
         max_request_bytes: int = SERVER_MAX_BYTES,
+        flush_interval: float = 2.0,
+        exit_flush_timeout: float = 5.0,
     ) -> None:
         if not 1 <= batch_size <= 1000:
             raise ValueError("batch_size must be between 1 and 1000 (the server's limit).")
@@ -112,6 +134,8 @@ class OpsEmitter:
             raise ValueError("max_buffer must be at least batch_size.")
         if max_request_bytes < 1024:
             raise ValueError("max_request_bytes must be at least 1024.")
+        if flush_interval <= 0 or exit_flush_timeout < 0:
+            raise ValueError("flush_interval must be positive and exit_flush_timeout not negative.")
         self.url = base_url.rstrip("/") + "/api/v1/events"
         self.api_key = api_key
         self.batch_size = batch_size
@@ -121,13 +145,8 @@ class OpsEmitter:
         self.timeout = timeout
         self.max_buffer = max_buffer
         self.max_request_bytes = max_request_bytes
-        # Each queued event with its encoded size (measured once, when it is emitted).
-        self._buffer: deque[tuple[dict[str, Any], int]] = deque()
-        self._lock = threading.Lock()
-        # emit() does not retry a failing server before this (time.monotonic()): a backend
-        # emitting during an outage is not held up by a retry loop on every call.
-        self._auto_flush_after = 0.0
-        self._auto_flush_failures = 0
+        self.flush_interval = flush_interval
+        self.exit_flush_timeout = exit_flush_timeout
         self.sent = 0
         self.duplicates = 0
         self.rejected: list[dict[str, Any]] = []
@@ -138,11 +157,37 @@ class OpsEmitter:
         # Every attempt's outcome ("200", "503", "413", "connection_error", ...): what a
         # backend can log or export to see how often it had to retry.
         self.attempts: Counter[str] = Counter()
+        self._reset_queue()
+
+    def _reset_queue(self) -> None:
+        """The queue and the sending thread's state (again in a forked child: its parent's thread is gone)."""
+        # Each queued event with its encoded size (measured once, when it is emitted).
+        self._buffer: deque[tuple[dict[str, Any], int]] = deque()
+        # One lock for the queue and the counters below; the thread and flush() wait on it.
+        self._cond = threading.Condition(threading.Lock())
+        self._in_flight = 0  # events taken by the thread and not yet delivered or put back
+        self._queued_total = 0  # events ever queued; flush() waits until as many are settled
+        self._settled_total = 0  # events delivered or given up
+        self._oldest_queued_at: float | None = None  # time.monotonic() of the oldest waiting event
+        self._failed_rounds = 0  # rounds that could not deliver, ever (flush() watches it)
+        self._consecutive_failures = 0  # since the last success: the backoff's exponent
+        self._retry_at = 0.0  # time.monotonic() before which the thread does not retry on its own
+        self._last_failure: DeliveryDeferred | None = None
+        self._unreported_lost: list[LostEvent] = []  # lost while sending, not yet raised by flush()
+        self._flush_waiters = 0
+        # A flush() asks for sending now, ignoring the backoff, until a round fails: then the flush
+        # returns, and the thread waits its backoff (the next flush() asks again).
+        self._flush_asked = False
+        self._closing = False
+        # Set by flush() and close(): cuts short a retry wait (the caller wants an attempt now).
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet delivered."""
-        return len(self._buffer)
+        """Events queued and not yet delivered (those being sent included)."""
+        return len(self._buffer) + self._in_flight
 
     # --- Core --------------------------------------------------------------------------
     def emit(
@@ -156,9 +201,10 @@ class OpsEmitter:
         event_id: str | None = None,
         **metadata: Any,
     ) -> str:
-        """Queue one event; returns its event_id. Sends batches when a batch is full.
+        """Queue one event and return its event_id at once; the sending thread delivers it.
 
-        Raises EventLost only when this event is not queued (see the module docstring)."""
+        Never touches the network. Raises EventLost only when this event is not queued
+        (see the module docstring)."""
         event: dict[str, Any] = {
             "event_id": event_id or str(uuid.uuid4()),
             "event_type": event_type,
@@ -171,69 +217,178 @@ class OpsEmitter:
         size = len(json.dumps(event).encode()) + 2  # ", " between events
         if size + _ENVELOPE_BYTES > self.max_request_bytes:
             self._refuse(event, f"the event is {size:,} bytes, over the {self.max_request_bytes:,}-byte body limit")
-        ready = False
-        with self._lock:
-            if len(self._buffer) >= self.max_buffer:
-                full = True
-            else:
-                full = False
+        self._ensure_thread()
+        with self._cond:
+            closed = self._closing
+            full = self.pending >= self.max_buffer
+            if not (full or closed):
                 self._buffer.append((event, size))
-                ready = len(self._buffer) >= self.batch_size and time.monotonic() >= self._auto_flush_after
+                self._queued_total += 1
+                if self._oldest_queued_at is None:
+                    self._oldest_queued_at = time.monotonic()
+                if len(self._buffer) in (1, self.batch_size):  # the thread's next due time changed
+                    self._cond.notify_all()
+        if closed:
+            self._refuse(event, "the emitter is closed")
         if full:
             self._refuse(event, f"the buffer is full ({self.max_buffer:,} events waiting; is the server reachable?)")
-        if ready:
-            try:
-                self.flush()
-            except DeliveryDeferred:
-                pass  # queued, will retry: the event is safe in the buffer
-            except EventsLost:
-                pass  # other events, already logged and in self.lost
         return str(event["event_id"])
 
     def _refuse(self, event: dict[str, Any], reason: str) -> None:
-        self.dropped += 1
-        lost = LostEvent(event_id=str(event["event_id"]), reason=reason)
-        self.lost.append(lost)
+        with self._cond:
+            self.dropped += 1
+            lost = LostEvent(event_id=str(event["event_id"]), reason=reason)
+            self.lost.append(lost)
         logger.error("Ops Console event %s not queued: %s", lost.event_id, reason)
         raise EventLost(f"Event {lost.event_id} was not queued: {reason}.", lost=[lost])
 
-    def flush(self) -> None:
-        """Send everything queued, in batches.
+    def flush(self, timeout: float | None = None) -> None:
+        """Have the sending thread deliver everything queued now, waiting at most ``timeout``
+        seconds (None: until it is delivered or a round of sending fails).
 
-        Raises DeliveryDeferred when a batch could not be sent now (its events stay
-        queued), EventsLost when the server refused some events for good."""
-        lost_now: list[LostEvent] = []
-        while True:
-            with self._lock:
-                batch = self._take_batch()
-            if not batch:
-                break
+        Raises DeliveryDeferred when the events queued before this call are not all delivered
+        (a round failed, or the timeout passed; they stay queued), EventsLost when the server
+        refused some events for good since the last flush()."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        if self._buffer or self._pid != os.getpid():
+            self._ensure_thread()
+        with self._cond:
+            target = self._queued_total
+            failed_rounds_before = self._failed_rounds
+            self._flush_waiters += 1
+            self._flush_asked = True
+            self._wake.set()
+            self._cond.notify_all()
             try:
-                lost_now += self._deliver(batch)
-            except _Undelivered as undelivered:
-                lost_now += undelivered.lost
-                with self._lock:  # keep the events, in order, for a later flush
-                    self._buffer.extendleft(reversed(undelivered.remaining))
-                    self._auto_flush_failures += 1
-                    backoff = min(self.backoff_max, self.backoff_base * 2**self._auto_flush_failures)
-                    self._auto_flush_after = time.monotonic() + backoff
-                self.last_error = str(undelivered.error)
-                if lost_now:
-                    raise self._lost_error(lost_now, still_queued=True) from undelivered.error
-                raise undelivered.error from None
-        with self._lock:
-            self._auto_flush_failures = 0
-            self._auto_flush_after = 0.0
+                while self._settled_total < target and self._failed_rounds == failed_rounds_before:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            finally:
+                self._flush_waiters -= 1
+            lost_now, self._unreported_lost = self._unreported_lost, []
+            delivered = self._settled_total >= target
+            failure = self._last_failure if self._failed_rounds != failed_rounds_before else None
+            pending = self.pending
+        if delivered:
+            if lost_now:
+                raise self._lost_error(lost_now, pending=0)
+            return
+        if failure is not None:
+            deferred = DeliveryDeferred(str(failure), status=failure.status, body=failure.body)
+        else:
+            deferred = DeliveryDeferred(
+                f"Not delivered within {timeout} s (last error: {self.last_error or 'none, still sending'}); "
+                f"{pending:,} events stay queued and the emitter goes on sending them."
+            )
         if lost_now:
-            raise self._lost_error(lost_now, still_queued=False)
+            raise self._lost_error(lost_now, pending=pending) from deferred
+        raise deferred
 
-    def _lost_error(self, lost: list[LostEvent], *, still_queued: bool) -> EventsLost:
-        tail = f" {self.pending:,} events are still queued for retry." if still_queued else ""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush for at most ``timeout`` seconds (default ``exit_flush_timeout``), then stop the
+        sending thread. What is still queued then is logged and stays in ``pending``."""
+        timeout = self.exit_flush_timeout if timeout is None else timeout
+        try:
+            self.flush(timeout=timeout)
+        finally:
+            with self._cond:
+                self._closing = True
+                self._wake.set()
+                self._cond.notify_all()
+            _open_emitters.discard(self)
+            if self.pending:
+                logger.error(
+                    "Ops Console emitter closed with %d events not delivered (last error: %s)",
+                    self.pending,
+                    self.last_error,
+                )
+
+    def _lost_error(self, lost: list[LostEvent], *, pending: int) -> EventsLost:
+        tail = f" {pending:,} events are still queued for retry." if pending else ""
         return EventsLost(
             f"Ops Console refused {len(lost)} event(s) for good (first: {lost[0].reason}); the rest went on.{tail}",
             lost=lost,
             status=lost[0].status,
         )
+
+    # --- The sending thread ---------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():  # a forked child: the parent's thread and lock state are not ours
+            self._reset_queue()
+        if self._thread is not None:
+            return
+        with self._cond:
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(target=self._run, name="ops-console-emitter", daemon=True)
+                self._thread.start()
+                _open_emitters.add(self)
+
+    def _next_batch(self) -> list[tuple[dict[str, Any], int]] | None:
+        """Wait until a batch is due, take it (None: closed and nothing left). Holds the lock."""
+        while True:
+            if self._closing and (not self._buffer or self._flush_waiters == 0):
+                return None
+            now = time.monotonic()
+            if self._buffer:
+                asked = (self._flush_asked and self._flush_waiters > 0) or self._closing
+                due_at = min(
+                    now if len(self._buffer) >= self.batch_size else float("inf"),
+                    (self._oldest_queued_at or now) + self.flush_interval,
+                )
+                if asked or now >= max(due_at, self._retry_at):
+                    batch = self._take_batch()
+                    self._in_flight = len(batch)
+                    self._oldest_queued_at = now if self._buffer else None
+                    return batch
+                self._cond.wait(max(due_at, self._retry_at) - now)
+            else:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self._wake.clear()
+            try:
+                lost = self._deliver(batch)
+            except _Undelivered as undelivered:
+                self._round_failed(len(batch), undelivered)
+            except Exception as exc:  # a bug must not kill the thread and strand the queue
+                logger.exception("Ops Console emitter: unexpected error while sending")
+                error = DeliveryDeferred(f"{type(exc).__name__}: {exc}; the events stay queued.")
+                self._round_failed(len(batch), _Undelivered(batch, [], error))
+            else:
+                with self._cond:
+                    self._in_flight = 0
+                    self._settled_total += len(batch)
+                    self._unreported_lost += lost
+                    self._consecutive_failures = 0
+                    self._retry_at = 0.0
+                    self._cond.notify_all()
+
+    def _round_failed(self, taken: int, undelivered: _Undelivered) -> None:
+        """Put what was not delivered back at the head of the queue, in order, and back off."""
+        error = undelivered.error
+        with self._cond:
+            self._buffer.extendleft(reversed(undelivered.remaining))
+            self._in_flight = 0
+            self._settled_total += taken - len(undelivered.remaining)
+            self._unreported_lost += undelivered.lost
+            self._consecutive_failures += 1
+            backoff = min(self.backoff_max, self.backoff_base * 2**self._consecutive_failures)
+            self._retry_at = time.monotonic() + max(backoff, error.retry_after or 0.0)
+            if self._oldest_queued_at is None:
+                self._oldest_queued_at = time.monotonic()
+            self.last_error = str(error)
+            self._last_failure = error
+            self._failed_rounds += 1
+            self._flush_asked = False
+            self._cond.notify_all()
+        logger.warning("Ops Console emitter: %s", error)
 
     def _take_batch(self) -> list[tuple[dict[str, Any], int]]:
         """The next batch: at most batch_size events and max_request_bytes of body."""
@@ -285,6 +440,7 @@ class OpsEmitter:
     def _send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         body = json.dumps({"events": batch}).encode()
         last_error = "no attempt made"
+        retry_after: float | None = None
         for attempt in range(self.max_retries + 1):
             request = urllib.request.Request(
                 self.url,
@@ -293,10 +449,10 @@ class OpsEmitter:
                 headers={
                     "Content-Type": "application/json",
                     "Authorization": f"Bearer {self.api_key}",
-                    "User-Agent": "ops-console-emitter/2",
+                    "User-Agent": "ops-console-emitter/3",
                 },
             )
-            retry_after: float | None = None
+            retry_after = None
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     receipt = json.loads(response.read() or b"{}")
@@ -326,9 +482,12 @@ class OpsEmitter:
             if attempt == self.max_retries:
                 break
             delay = min(self.backoff_max, self.backoff_base * (2**attempt)) * (0.5 + random.random() / 2)
-            time.sleep(max(delay, retry_after or 0.0))
+            # A flush() or close() cuts the wait short once: its caller wants an attempt now.
+            if self._wake.wait(max(delay, retry_after or 0.0)):
+                self._wake.clear()
         raise DeliveryDeferred(
-            f"Gave up after {self.max_retries + 1} attempts: {last_error}; the events stay queued for the next flush."
+            f"Gave up after {self.max_retries + 1} attempts: {last_error}; the events stay queued and are retried.",
+            retry_after=retry_after,
         )
 
     def __enter__(self) -> OpsEmitter:
@@ -337,7 +496,7 @@ class OpsEmitter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.flush()
+        self.close()
 
     # --- The spec's events --------------------------------------------------------------
     def signup(self, *, user_id: str, email: str | None = None, **kw: Any) -> str:
@@ -448,6 +607,24 @@ def _read_json(exc: urllib.error.HTTPError) -> Any:
 
 def _retry_after(value: str | None) -> float | None:
     try:
-        return min(float(value), 60.0) if value else None
+        return min(float(value), RETRY_AFTER_MAX_SECONDS) if value else None
     except ValueError:
         return None
+
+
+# Emitters with a sending thread: the process's exit flushes them, all within one bound.
+_open_emitters: set[OpsEmitter] = set()
+
+
+def _flush_open_emitters_at_exit() -> None:
+    emitters = list(_open_emitters)
+    deadline = time.monotonic() + max((emitter.exit_flush_timeout for emitter in emitters), default=0.0)
+    for emitter in emitters:
+        try:
+            emitter.close(timeout=max(0.0, min(emitter.exit_flush_timeout, deadline - time.monotonic())))
+        except EmitterError as exc:
+            logger.error("Ops Console emitter at exit: %s", exc)
+
+
+# Runs before the daemon sending threads are stopped, after every non-daemon thread has ended.
+atexit.register(_flush_open_emitters_at_exit)

@@ -11,6 +11,7 @@ class OpsConsoleConfig(AppConfig):
         from django.apps import apps
 
         from events.cluster import citus_session_configure
+        from opsconsole import checks  # noqa: F401  (registers the project's deploy checks)
 
         # post_migrate is sent once per app that has models (this one has none), after every
         # migration of the run: one such app is the one signal per migrate.

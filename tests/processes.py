@@ -137,7 +137,7 @@ def gunicorn(**env: str) -> Iterator[str]:
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="0",
         CONN_MAX_AGE="60",
-        **env,
+        **{"METRICS_PUBLIC": "1", **env},  # the fault tests are not about /metrics' token
     )
     process = subprocess.Popen(
         [

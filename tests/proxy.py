@@ -30,6 +30,8 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     # TLS ends at the proxy in production; here the proxy speaks plain HTTP.
     "SECURE_SSL_REDIRECT": "0",
+    # /metrics closed, as the shipped setup has it: the scrapes send this token.
+    "METRICS_BEARER_TOKEN": "proxy-test-metrics-only-" + "m4t" * 8,
 }
 
 
@@ -122,7 +124,9 @@ def _trickle(port: int, stop: threading.Event, started: threading.Barrier) -> No
         conn.recv(1024)
 
 
-def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int, scrapes: int = SCRAPES) -> list[str]:
+def scrapes_while_slow_clients_trickle(
+    scrape_url: str, slow_port: int, scrapes: int = SCRAPES, *, bearer_token: str = ""
+) -> list[str]:
     """Scrape scrape_url `scrapes` times while SLOW_CLIENTS are in the middle of their bodies to
     slow_port; each scrape's outcome ("200", or "failed: ..." and the scraping stops). The count of
     scrapes is fixed, not the time they take, so a slow machine makes the test slower, not different;
@@ -139,7 +143,9 @@ def scrapes_while_slow_clients_trickle(scrape_url: str, slow_port: int, scrapes:
     outcomes = []
     for _ in range(scrapes):
         try:
-            with urllib.request.urlopen(scrape_url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+            headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+            scrape = urllib.request.Request(scrape_url, headers=headers)
+            with urllib.request.urlopen(scrape, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
                 outcomes.append(str(response.status))
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             outcomes.append(f"failed: {type(exc).__name__}")

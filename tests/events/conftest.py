@@ -95,3 +95,17 @@ def receiver(settings: Any) -> Iterator[Receiver]:
 
 # The metrics engine's transactional fixture, for the registry's end-to-end contract.
 from tests.customers.conftest import frozen_now, metrics_db  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _emitters_closed() -> Iterator[None]:
+    """Each test's emitters stop their sending threads when it ends (a dead test host is not
+    retried for the rest of the run, nor flushed at the run's exit)."""
+    from events import emitter
+
+    yield
+    for open_emitter in list(emitter._open_emitters):
+        try:
+            open_emitter.close(timeout=0)
+        except emitter.EmitterError:
+            pass  # what a test left undelivered on purpose

@@ -1,4 +1,4 @@
-"""A full disk and a stopped server, each with its own 503 (issue 19). *process*
+"""A full disk and a stopped server, each with its own 503, and /readyz failing on both. *process*
 
 A private cluster (tests/cluster.py) keeps ops_events in a tablespace on a 4 MB tmpfs;
 ingestion through gunicorn fills it. The answer must name the disk, not "the database
@@ -72,7 +72,11 @@ def test_a_full_disk_and_a_stopped_server_each_get_their_own_503():
             key = manage(["create_api_key", "disk", "--scope", "ingest"], DATABASE_URL=cluster.url("ops"))
             key = key.strip().splitlines()[-1]
             accepted: list[str] = []
-            with gunicorn(DATABASE_URL=cluster.url("ops"), INGEST_RATE_LIMIT_PER_MINUTE="0") as url:
+            with gunicorn(
+                DATABASE_URL=cluster.url("ops"),
+                INGEST_RATE_LIMIT_PER_MINUTE="0",
+                DATABASE_WRITE_FAILURE_FILE=str(volume.parent / f"{volume.name}-write-failure.json"),
+            ) as url:
                 status, body, retry_after = 200, {}, None
                 for _ in range(200):  # 4 MB fills after a few dozen batches
                     events = [
@@ -93,8 +97,10 @@ def test_a_full_disk_and_a_stopped_server_each_get_their_own_503():
                 assert accepted, "the disk was full before anything was stored"
                 stored = cluster.psql("SELECT count(*) FROM ops_events", database="ops")
                 assert int(stored) == len(accepted)
-                # The web process is still ready (the database answers): it is the disk, not the server.
-                assert _get(url + "/readyz")[0] == 200
+                # The database answers, but nothing can be stored: /readyz takes the node out, naming the disk.
+                ready_status, ready = _get(url + "/readyz")
+                assert ready_status == 503 and ready["checks"]["database"] == {"ok": True}, ready
+                assert ready["checks"]["database_writable"]["reason"] == "disk_full", ready
 
                 cluster.stop()
                 status, body, retry_after = _post(url, key, [{"event_id": str(uuid.uuid4()), "event_type": "LOGIN"}])

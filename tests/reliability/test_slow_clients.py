@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import skip_or_fail
 from tests.proxy import (  # noqa: F401 (_server_database_url is a fixture)
+    PRODUCTION_ENV,
     SCRAPES,
     _server_database_url,
     nginx_proxy,
@@ -31,10 +32,14 @@ def test_metrics_keeps_answering_while_slow_clients_trickle_their_bodies(through
     with shipped_gunicorn(DATABASE_URL=server_database_url, workers=2) as app_port:
         if through == "gunicorn alone":
             # The failure of issue 19: sync workers wait on the slow bodies, the scrape times out.
-            outcomes = scrapes_while_slow_clients_trickle(f"http://127.0.0.1:{app_port}/metrics", app_port)
+            outcomes = scrapes_while_slow_clients_trickle(
+                f"http://127.0.0.1:{app_port}/metrics", app_port, bearer_token=PRODUCTION_ENV["METRICS_BEARER_TOKEN"]
+            )
             assert outcomes and outcomes[-1].startswith("failed: ") and "clients finished" not in outcomes[-1], outcomes
             return
         with nginx_proxy(app_port) as proxy:
             proxy_port = int(proxy.rsplit(":", 1)[1])
-            outcomes = scrapes_while_slow_clients_trickle(proxy + "/metrics", proxy_port)
+            outcomes = scrapes_while_slow_clients_trickle(
+                proxy + "/metrics", proxy_port, bearer_token=PRODUCTION_ENV["METRICS_BEARER_TOKEN"]
+            )
             assert outcomes == ["200"] * SCRAPES, outcomes

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.backup import CACHE_TABLES, BackupError, backup_create
+from opsconsole.backup import CACHE_TABLES, BackupError, backup_create, backup_exposure
 
 
 class Command(BaseCommand):
@@ -28,4 +28,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Backup written: {path} ({path.stat().st_size:,} bytes; caches left out: {len(CACHE_TABLES)})"
         )
+        exposed_to = backup_exposure(path.parent)
+        if exposed_to:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"Warning: {path.parent} can be listed by {exposed_to}; the backup itself is mode 0600. "
+                    f"chmod 700 {path.parent} to keep even its name private."
+                )
+            )
         self.stdout.write(str(path))

@@ -17,10 +17,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dump", type=Path, help="A .dump file written by `manage.py backup`.")
+        parser.add_argument(
+            "--accept-world-readable",
+            action="store_true",
+            help="Restore a dump every user of this machine can read (refused by default: it may have been replaced).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            restore_load(dump=options["dump"])
+            restore_load(dump=options["dump"], accept_world_readable=options["accept_world_readable"])
         except (BackupError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write("Restored; applying the migrations of this version…")
