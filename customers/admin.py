@@ -48,7 +48,7 @@ class TenantAdmin(admin.ModelAdmin):
         metrics = getattr(obj, "metrics", None)
         if metrics is None:
             return "not computed"
-        came_back = churn_came_back(churned_at=obj.churned_at, last_seen_at=metrics.last_seen_at)
+        came_back = churn_came_back(churned_on=obj.churned_at, last_seen_at=metrics.last_seen_at)
         if obj.churned_at is not None and not came_back:
             return f"churned {obj.churned_at.isoformat()}"  # never "not at risk"
         return metrics.risk_level or "not at risk"

@@ -47,10 +47,10 @@ WHERE t.churned_at IS NOT NULL
 """
 
 
-def churn_came_back(*, churned_at: date | None, last_seen_at: datetime | None) -> bool:
+def churn_came_back(*, churned_on: date | None, last_seen_at: datetime | None) -> bool:
     """Real activity on a UTC day after the churn day: the Python twin of ``came_back`` in
     CHURNED_TENANTS_SQL, for a page that already holds the tenant and its metrics row."""
-    return churned_at is not None and last_seen_at is not None and last_seen_at.astimezone(UTC).date() > churned_at
+    return churned_on is not None and last_seen_at is not None and last_seen_at.astimezone(UTC).date() > churned_on
 
 
 def churned_tenants_settle() -> int:

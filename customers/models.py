@@ -510,7 +510,9 @@ class ChurnModel(models.Model):
         db_table = "customers_churn_model"
         ordering = ["-version"]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="churn_model_one_active")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="churn_model_one_active"
+            )
         ]
 
     def __str__(self) -> str:
@@ -519,7 +521,7 @@ class ChurnModel(models.Model):
 
 class PeerLevelsDay(models.Model):
     """The customers' levels of use on one as-of day (customers/metrics/peers.py). NON-AUTHORITATIVE CACHE:
-    measured by the first run of a day (a full run measures it again) so that every run of the day
+    measured by the first run of a day (with enough customers to compare with) so that every run of the day
     compares accounts with the same reference."""
 
     as_of = models.DateField(primary_key=True)
@@ -528,3 +530,6 @@ class PeerLevelsDay(models.Model):
 
     class Meta:
         db_table = "ops_peer_levels"
+
+    def __str__(self) -> str:
+        return f"peer levels of {self.as_of}"

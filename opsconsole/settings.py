@@ -193,6 +193,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 # Each on its own: one account from many addresses, and one address trying many accounts.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# Each login otherwise logs a line at INFO ("Deleted 0 failed login attempts"), drowning the logs that matter.
+AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "opsconsole.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "opsconsole.login_throttle.client_address"
 AXES_HTTP_RESPONSE_CODE = 429
@@ -255,6 +257,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the choice "which score orders the list" wherever a field offers it.
+    "ENUM_NAME_OVERRIDES": {"RankingScoreEnum": ["spec", "learned"]},
 }
 
 # Ingestion limits: part of the public contract (documented in the API).
@@ -482,8 +486,6 @@ if MIN_CHURNS_FOR_TRUST < 1:
 RISK_RANKING_CHOICES = ("spec", "learned", "auto")
 RISK_RANKING = env.str("RISK_RANKING", default="auto")
 if RISK_RANKING not in RISK_RANKING_CHOICES:
-    raise ImproperlyConfigured(
-        f"RISK_RANKING must be one of {', '.join(RISK_RANKING_CHOICES)} (got {RISK_RANKING!r})."
-    )
+    raise ImproperlyConfigured(f"RISK_RANKING must be one of {', '.join(RISK_RANKING_CHOICES)} (got {RISK_RANKING!r}).")
 if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
     raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")

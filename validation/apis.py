@@ -40,6 +40,24 @@ class FiguresSerializer(serializers.Serializer):
     observations = serializers.IntegerField()
     churned_within_horizon = serializers.IntegerField()
     as_of_dates = serializers.IntegerField()
+    auc_interval = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        required=False,
+        help_text="The AUC's 95% bootstrap interval [low, high] (customers resampled with all their dates).",
+    )
+
+
+class RankingFiguresSerializer(FiguresSerializer):
+    """The score that ordered the list on each date: the churn model's once it was chosen, else the heuristic's."""
+
+    threshold = serializers.FloatField(allow_null=True)
+    lead_days_by_chance = LeadDaysSerializer(
+        help_text="Lead time of the same scores shuffled within each date: what chance would give."
+    )
+    as_of_dates_ordered_by_model = serializers.IntegerField()
+    as_of_dates_total = serializers.IntegerField()
+    ordered_by = serializers.ChoiceField(choices=["spec", "learned", "mixed"])
 
 
 class LearnedFiguresSerializer(FiguresSerializer):
@@ -54,6 +72,7 @@ class HorizonSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     heuristic = FiguresSerializer()
     learned = LearnedFiguresSerializer(allow_null=True)
+    ranking = RankingFiguresSerializer(allow_null=True, required=False)
     lift_by_decile = serializers.ListField(child=serializers.FloatField(allow_null=True))
 
 
@@ -105,12 +124,33 @@ class BacktestSerializer(serializers.Serializer):
     model = ModelSerializer(allow_null=True)
     learned_component_weights = serializers.JSONField(allow_null=True)
     blind_spots = serializers.JSONField()
+    ranking = RankingFiguresSerializer(
+        allow_null=True, help_text="The score that ordered the list, at the first horizon (see each horizon's too)."
+    )
+    ranking_choice = serializers.ChoiceField(
+        choices=["spec", "learned"],
+        allow_null=True,
+        help_text="Which score the walk-forward judgement on the past chose at the end of the run.",
+    )
+    ranking_in_force = serializers.CharField(
+        help_text='What orders the lists now: "spec" (the heuristic) or "learned-<version>" (an adopted churn model).'
+    )
 
 
 class ScoreSerializer(serializers.Serializer):
     tenant_id = serializers.CharField()
     risk_signal_strength = serializers.FloatField()
     learned_score = serializers.FloatField(allow_null=True)
+    ranking_score = serializers.FloatField(
+        allow_null=True,
+        help_text="The customer's place on that date's list by the score that ordered it (1 at the top, 0 at the "
+        "bottom): the churn model's probability once the walk-forward judgement chose it, the heuristic before.",
+    )
+    ranking_model = serializers.ChoiceField(choices=["spec", "learned"], allow_null=True)
+    churn_probability = serializers.DictField(
+        child=serializers.FloatField(),
+        help_text='The churn model\'s calibrated probability per horizon, e.g. {"30": 0.12}; empty before a model.',
+    )
 
 
 class ScoresQuerySerializer(serializers.Serializer):

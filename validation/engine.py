@@ -43,6 +43,7 @@ from typing import Any
 import psycopg
 from django.db import DatabaseError, connection, transaction
 
+from customers.metrics.features import tenant_features, type_counts_measure
 from customers.metrics.fold import (
     DAY_ROLLUP_TABLES,
     FOLD_WORK_MEM,
@@ -51,9 +52,8 @@ from customers.metrics.fold import (
     friction_types_current,
     rollups_start_day,
 )
-from customers.metrics.features import tenant_features, type_counts_measure
 from customers.metrics.peers import peer_levels_measure
-from customers.metrics.risk import TenantAssessment, tenant_assess
+from customers.metrics.risk import tenant_assess
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.thresholds import RISK_LEVEL_THRESHOLDS
 from customers.metrics.vocabulary import registry_key_current, vocabulary_current
@@ -100,7 +100,6 @@ WINDOW_EVENTS_TABLE = "ops_events"
 # Users with events in the 7 and 30 days ending on as_of, from the backtest's private copy of
 # the user/day rollup: a scan of it, like the engine's own reads of its rollups (no index on day;
 # the copy holds the retention window's days only).
-
 
 
 @dataclass

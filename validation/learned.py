@@ -208,7 +208,11 @@ def _select(
     heuristic_cal = _calibrate(table.strength[train], y[train])
     held_out_churns = _distinct_churns(labels, newer)
     if _distinct_churns(labels, older) < min_churns or held_out_churns < 1 or not (y[newer] == 0).any():
-        return Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC), None, heuristic_cal
+        return (
+            Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC),
+            None,
+            heuristic_cal,
+        )
     index, weights = _sample(older, y, seed=cut)
     scaler = StandardScaler().fit(table.matrix[index])
     inner = _logistic(scaler.transform(table.matrix[index]), y[index], weights)
@@ -255,9 +259,7 @@ def _fit(table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, m
         name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
         for i, name in enumerate(table.names)
     }
-    selection, calibration, heuristic_calibration = _select(
-        table, labels, mask, horizon=horizon, min_churns=min_churns
-    )
+    selection, calibration, heuristic_calibration = _select(table, labels, mask, horizon=horizon, min_churns=min_churns)
     return FittedModel(
         horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
         calibration, heuristic_calibration, selection, float(y.mean()),

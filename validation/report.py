@@ -22,25 +22,28 @@ from validation.figures import (
     Churns,
     Rows,
     auc_interval,
-    quartiles,
-    shuffled_within_dates,
     evaluable_labels,
     figures_of,
     lead_times,
     lift_by_decile,
     matching_threshold,
+    quartiles,
+    shuffled_within_dates,
 )
 from validation.figures import auc as auc_of
 from validation.learned import (
+    RANKED_BY_HEURISTIC,
     RANKED_BY_MODEL,
     ScoreTable,
     learned_component_weights,
+    model_definition,
     model_fit,
     model_payload,
 )
 from validation.models import BacktestRun, BacktestScore
 
 BLIND_SPOT_DAYS = 30
+ADOPTED_HORIZON_DAYS = 30
 # One as-of date of a run, as one row of arrays in tenant order: its primary key's order (run_id,
 # as_of, tenant_id), so the read is a range scan of the key and the arrays need no sort of their
 # own. A date is 10,000 customers at most a few MB; the whole run is never in Python objects at once.
@@ -63,7 +66,8 @@ def _run_date_scores_sql(*, features: int, horizons: int) -> str:
         learned=", ".join(f"(s.learned_scores ->> %(h{i})s)::float8" for i in range(horizons)),
         ranking=", ".join(f"(s.ranking_scores ->> %(h{i})s)::float8" for i in range(horizons)),
         ranked_by=", ".join(
-            f"COALESCE((s.ranking_models ->> %(h{i})s) = '{RANKED_BY_MODEL}', false)::int::float8" for i in range(horizons)
+            f"COALESCE((s.ranking_models ->> %(h{i})s) = '{RANKED_BY_MODEL}', false)::int::float8"
+            for i in range(horizons)
         ),
     )
 
@@ -179,7 +183,8 @@ def _ranking_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_
         "threshold": threshold if flags else None,
         "as_of_dates_ordered_by_model": int(model_dates.size),
         "as_of_dates_total": int(dates.size),
-        "ordered_by": RANKED_BY_MODEL if model_dates.size and model_dates.size == dates.size
+        "ordered_by": RANKED_BY_MODEL
+        if model_dates.size and model_dates.size == dates.size
         else ("mixed" if model_dates.size else "spec"),
     }
 
@@ -209,10 +214,12 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     components = _component_aucs(
         table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
     )
+    # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
+    model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
     fitted = model_fit(
         table,
         churns,
-        horizon=first,
+        horizon=model_horizon,
         before=observed_through + timedelta(days=1),
         min_churns=settings.MIN_CHURNS_FOR_TRUST,
     )
@@ -265,6 +272,11 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         "ranking": {"days": first, **horizons[0]["ranking"]} if horizons else None,
         "components": components,
         "model": model_payload(fitted) if fitted is not None else None,
+        # What the live engine scores with once adopted (customers.ChurnModel), and which score the past chose.
+        "model_definition": model_definition(fitted) if fitted is not None else None,
+        "ranking_choice": fitted.selection.chosen
+        if fitted is not None and fitted.selection is not None
+        else RANKED_BY_HEURISTIC,
         "learned_component_weights": learned_component_weights(fitted) if fitted is not None else None,
         "blind_spots": blind_spots,
     }

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from customers.models import ChurnModel
 from validation.engine import weights_in_force
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 
@@ -59,7 +60,19 @@ def backtest_payload() -> dict[str, Any]:
         "model": report.get("model"),
         "learned_component_weights": report.get("learned_component_weights"),
         "blind_spots": report.get("blind_spots", []),
+        "ranking": report.get("ranking"),
+        "ranking_choice": report.get("ranking_choice"),
+        "model_definition": report.get("model_definition"),
+        "ranking_in_force": ranking_in_force_name(),
     }
+
+
+def ranking_in_force_name() -> str:
+    """What orders the lists now: "spec", or "learned-<version>" while an adopted model is in force."""
+    if settings.RISK_RANKING == "spec":
+        return "spec"
+    active = ChurnModel.objects.filter(is_active=True).only("version").first()
+    return f"learned-{active.version}" if active is not None else "spec"
 
 
 def backtest_scores(*, as_of: date, horizon: int | None = None) -> list[dict[str, Any]]:
@@ -71,19 +84,23 @@ def backtest_scores(*, as_of: date, horizon: int | None = None) -> list[dict[str
     run = backtest_latest()
     if run is None:
         return []
-    key = str(horizon) if horizon is not None else None
+    key = str(horizon if horizon is not None else run.horizons[0])
     rows = (
         BacktestScore.objects.filter(run=run, as_of=as_of)
         .order_by("tenant_id")
-        .values_list("tenant_id", "risk_signal_strength", "learned_score", "learned_scores")
-    )
+        .values_list("tenant_id", "risk_signal_strength", "learned_score", "learned_scores", "ranking_scores",
+                     "ranking_models")
+    )  # fmt: skip
     return [
         {
             "tenant_id": tenant_id,
             "risk_signal_strength": strength,
-            "learned_score": (scores or {}).get(key) if key is not None else learned,
+            "learned_score": (scores or {}).get(key) if horizon is not None else learned,
+            "ranking_score": (ranking or {}).get(key),
+            "ranking_model": (ranked_by or {}).get(key),
+            "churn_probability": scores or {},
         }
-        for tenant_id, strength, learned, scores in rows
+        for tenant_id, strength, learned, scores, ranking, ranked_by in rows
     ]
 
 

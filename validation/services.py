@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
+from validation.adoption import ranking_auto_apply
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
 from validation.features import feature_names
 from validation.figures import Rows
@@ -213,6 +214,8 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
         run.status = BacktestStatus.DONE
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at", "report", "learned_at"])
+        # RISK_RANKING=auto: the list follows what this run's walk-forward judgement chose.
+        ranking_auto_apply(run)
         logger.info("backtest %s done: %d dates", run.pk, len(dates))
         return run
     finally:

@@ -13,4 +13,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("validation/", views.validation_page, name="validation-page"),
     path("validation/weights/adopt", views.learned_weights_adopt_page, name="validation-weights-adopt"),
     path("validation/weights/spec", views.spec_weights_restore_page, name="validation-weights-spec"),
+    path("validation/model/adopt", views.churn_model_adopt_page, name="validation-model-adopt"),
+    path("validation/model/stop", views.churn_model_stop_page, name="validation-model-stop"),
 ]

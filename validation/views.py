@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from customers.models import ChurnModel
 from opsconsole.pages import staff_required
+from validation.adoption import ModelAdoptionError, churn_model_adopt_latest, churn_model_back_to_heuristic
 from validation.apis import BACKTEST_NOTE
+from validation.features import feature_words
 from validation.selectors import backtest_payload
 from validation.services import WeightsAdoptionError, learned_weights_adopt, spec_weights_restore
 
@@ -65,8 +69,100 @@ def validation_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "validation/backtest.html",
-        {"report": payload, "horizons": horizons, "components": components, "note": BACKTEST_NOTE},
+        {
+            "report": payload,
+            "horizons": horizons,
+            "components": components,
+            "note": BACKTEST_NOTE,
+            "ranking": _ranking_display(payload),
+            "model_features": _model_features(payload),
+        },
     )
+
+
+RANKING_SETTING_WORDS = {
+    "spec": "the heuristic always orders the list, whatever the backtest finds.",
+    "learned": "the churn model you adopt here orders the list; until you do, the heuristic does.",
+    "auto": "each finished backtest decides: the churn model orders the list once it beats the heuristic out of "
+    "sample with enough churns, and the heuristic again if it stops doing so.",
+}
+MODEL_FEATURES_SHOWN = 10
+
+
+def _ranking_display(payload: dict[str, Any]) -> dict[str, Any]:
+    active = ChurnModel.objects.filter(is_active=True).first()
+    setting = settings.RISK_RANKING
+    ranking = payload.get("ranking")
+    figures = None
+    if ranking:
+        lead, chance = ranking["lead_days"], ranking["lead_days_by_chance"]
+        interval = ranking.get("auc_interval")
+        figures = {
+            "auc": _number(ranking["auc"]),
+            "interval": "—" if not interval else f"{interval[0]:.2f} to {interval[1]:.2f}",
+            "lift": "—" if ranking["top_decile_lift"] is None else f"{ranking['top_decile_lift']:.1f}x",
+            "lead": "—" if lead["median"] is None else f"{lead['median']:.0f} days",
+            "lead_chance": "—" if chance["median"] is None else f"{chance['median']:.0f} days",
+            "model_dates": ranking["as_of_dates_ordered_by_model"],
+            "dates": ranking["as_of_dates_total"],
+        }
+    choice = payload.get("ranking_choice")
+    selection = (payload.get("model") or {}).get("selection") or {}
+    choice_words = ""
+    if selection.get("learned_auc") is not None and selection.get("heuristic_auc") is not None:
+        choice_words = (
+            f"On the newest part of the past, held out from its fit, the churn model reached AUC "
+            f"{selection['learned_auc']:.2f} against the heuristic's {selection['heuristic_auc']:.2f} "
+            f"({selection['held_out_churns']} churns): "
+            + ("the model is the better guide." if choice == "learned" else "not enough better to trust it yet.")
+        )
+    return {
+        "in_force": "the heuristic (risk signal)"
+        if active is None or setting == "spec"
+        else f"the churn model, version {active.version}",
+        "active": active,
+        "setting": setting,
+        "setting_words": RANKING_SETTING_WORDS[setting],
+        "figures": figures,
+        "choice_words": choice_words,
+        "can_adopt": bool(payload.get("model_definition")) and setting != "spec",
+    }
+
+
+def _model_features(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The features with the largest effect per standard deviation (the definition's coefficients)."""
+    definition = payload.get("model_definition") or {}
+    model = payload.get("model") or {}
+    weight = dict(zip(definition.get("features", []), definition.get("coef", []), strict=True))
+    ranked = sorted(model.get("features", []), key=lambda f: -abs(weight.get(f["name"], 0.0)))
+    return [{"label": feature_words(f["name"])[0], "in_words": f["in_words"]} for f in ranked[:MODEL_FEATURES_SHOWN]]
+
+
+@require_POST
+@staff_required
+def churn_model_adopt_page(request: HttpRequest) -> HttpResponse:
+    """Order the lists by the newest backtest's churn model (a new version, by this user), or say why not."""
+    try:
+        model = churn_model_adopt_latest(created_by=request.user.get_username())
+    except ModelAdoptionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Churn model version {model.version} adopted: the next recompute orders the list by it."
+        )
+    return redirect("validation-page")
+
+
+@require_POST
+@staff_required
+def churn_model_stop_page(request: HttpRequest) -> HttpResponse:
+    """Back to the heuristic in one click."""
+    stopped = churn_model_back_to_heuristic(by=request.user.get_username())
+    if stopped is None:
+        messages.info(request, "The heuristic already orders the list.")
+    else:
+        messages.success(request, "Back to the heuristic: the next recompute orders the list by the risk signal.")
+    return redirect("validation-page")
 
 
 @require_POST

@@ -6,10 +6,10 @@ event in the rollups' window: its active days and events over the last 28 days, 
 An account's level is the mean of its two mid-rank percentiles (0 = below every other
 customer, 1 = above every other), None while fewer than PEERS_MIN customers exist.
 
-The live engine measures the reference once per as-of day (``peer_levels_for``: a
-day's runs read the stored one, so an incremental run and a full rebuild on the same
-day compare with the same customers; a full rebuild measures it again); the backtest
-measures it on each as-of date from its private rollups (``peer_levels_measure``).
+The live engine measures the reference once per as-of day (write.py ``peer_levels_day``:
+every later run of the day, a full rebuild included, reads the stored one, so an incremental
+run and a rebuild on the same day compare with the same customers); the backtest measures it
+on each as-of date from its private rollups (``peer_levels_measure``).
 """
 
 from __future__ import annotations
@@ -82,10 +82,3 @@ def peer_levels_measure(*, as_of: date) -> PeerLevels:
         tuple(sorted(int(r["active_days"]) for r in rows)),
         tuple(sorted(int(r["events"]) for r in rows)),
     )
-
-
-def peer_levels_for(*, as_of: date, stored: dict[str, Any] | None, refresh: bool) -> PeerLevels:
-    """The live reference of ``as_of``: the stored one of that day, or measured now (``refresh``: always)."""
-    if stored and not refresh and stored.get("as_of") == as_of.isoformat():
-        return PeerLevels.from_json(stored)
-    return peer_levels_measure(as_of=as_of)

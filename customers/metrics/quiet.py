@@ -42,8 +42,7 @@ QUIET_COMPONENTS: tuple[RiskComponent, ...] = (
         "not_onboarded",
         25,
         "New and never {core_done}",
-        "A customer younger than {max_age_days:g} days (and older than {min_age_days:g}) that has never "
-        "{core_done}.",
+        "A customer younger than {max_age_days:g} days (and older than {min_age_days:g}) that has never {core_done}.",
         "{account} started {age_days} days ago and has never {core_done}",
         {"max_age_days": 60, "min_age_days": 7},
     ),

@@ -31,7 +31,7 @@ Internal, test and demo tenants are never at risk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
@@ -374,8 +374,9 @@ def tenant_assess(
         f"(needs < half, with at least {cliff_rule['min_previous']:g} last week)",
     )
 
-    for name, points, value, explanation in quiet_components_score(signals, facts=facts, age_days=age_days,
-                                                                   vocabulary=vocabulary):
+    for name, points, value, explanation in quiet_components_score(
+        signals, facts=facts, age_days=age_days, vocabulary=vocabulary
+    ):
         component(name, points, value, explanation)
 
     is_customer = signals.kind == TenantKind.CUSTOMER

@@ -25,7 +25,7 @@ from customers.metrics.churn_model import (
 )
 from customers.metrics.features import tenant_features, type_counts_measure
 from customers.metrics.interventions import call_intervention
-from customers.metrics.peers import PeerLevels, peer_levels_measure
+from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
 from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
@@ -166,7 +166,7 @@ def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
     vocabulary = vocabulary_current()
     weights = risk_weights_current()
     scope = dirty_scope() if dirty_only else "all"
-    peers = peer_levels_day(as_of=as_of, refresh=not dirty_only)
+    peers = peer_levels_day(as_of=as_of)
     model = ranking_in_force()
     measured = tenant_signals_measure(as_of=as_of, scope=scope, vocabulary=vocabulary, peers=peers)
     types = tuple(sorted(vocabulary.labels))
@@ -194,7 +194,9 @@ def learned_row(model: ModelInForce, score: ChurnScore, assessment: TenantAssess
     level = learned_level(score.probability, base_rate=float(model.definition.get("base_rate", 0.0)))
     primary = assessment.primary_risk_reason
     if level is not None and not primary and score.drivers:
-        primary = f"{probability_text(score.probability, horizon=model.horizon).capitalize()}: {score.drivers[0]['words']}"
+        primary = (
+            f"{probability_text(score.probability, horizon=model.horizon).capitalize()}: {score.drivers[0]['words']}"
+        )
     return {
         "ranking_score": round(100.0 * score.probability, 4),
         "ranking_model": model.name,
@@ -205,32 +207,34 @@ def learned_row(model: ModelInForce, score: ChurnScore, assessment: TenantAssess
     }
 
 
-PEER_LEVELS_STORE_SQL = """
+# The first usable measurement of a day wins (a race of two runs keeps one); one with too few customers to
+# compare with is replaced, so a history imported during the day is compared with at the next run.
+PEER_LEVELS_STORE_SQL = f"""
 INSERT INTO ops_peer_levels (as_of, levels, measured_at) VALUES (%(d)s, %(levels)s::jsonb, now())
-ON CONFLICT (as_of) DO {action}
+ON CONFLICT (as_of) DO UPDATE SET levels = EXCLUDED.levels, measured_at = EXCLUDED.measured_at
+WHERE jsonb_array_length(ops_peer_levels.levels -> 'active_days') < {PEERS_MIN}
 """
 PEER_LEVELS_READ_SQL = "SELECT levels FROM ops_peer_levels WHERE as_of = %(d)s"  # its primary key
 
 
-def peer_levels_day(*, as_of: date, refresh: bool) -> PeerLevels:
-    """The customers' levels of ``as_of``: the day's stored ones, measured by the day's first run (and again
-    by a full one, ``refresh``); the first stored wins a race, so every run of the day reads the same."""
+def _stored_peer_levels(cursor: Any, as_of: date) -> PeerLevels | None:
+    cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return PeerLevels.from_json(row[0] if isinstance(row[0], dict) else json.loads(row[0]))
+
+
+def peer_levels_day(*, as_of: date) -> PeerLevels:
+    """The customers' levels of ``as_of``: measured by the day's first run and read by every later one, a full
+    rebuild included, so an incremental run and a rebuild on the same day compare with the same customers."""
     with connection.cursor() as cursor:
-        if not refresh:
-            cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
-            stored = cursor.fetchone()
-            if stored is not None:
-                return PeerLevels.from_json(stored[0] if isinstance(stored[0], dict) else json.loads(stored[0]))
+        stored = _stored_peer_levels(cursor, as_of)
+        if stored is not None and stored.size >= PEERS_MIN:
+            return stored
         measured = peer_levels_measure(as_of=as_of)
-        action = "UPDATE SET levels = EXCLUDED.levels, measured_at = EXCLUDED.measured_at" if refresh else "NOTHING"
-        cursor.execute(
-            PEER_LEVELS_STORE_SQL.format(action=action), {"d": as_of, "levels": json.dumps(measured.as_json())}
-        )
-        if refresh:
-            return measured
-        cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
-        stored = cursor.fetchone()
-    return PeerLevels.from_json(stored[0] if isinstance(stored[0], dict) else json.loads(stored[0]))
+        cursor.execute(PEER_LEVELS_STORE_SQL, {"d": as_of, "levels": json.dumps(measured.as_json())})
+        return _stored_peer_levels(cursor, as_of) or measured
 
 
 # Marking rows to recompute (fan-out phase 1), by ops_tenant_metrics' primary key.

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from customers.metrics.churn_model import probability_text
+
 register = template.Library()
 
 
@@ -67,3 +69,11 @@ def duration_days(days: float | None) -> SafeString | str:
     else:
         return format_html('{}<span class="unit"> days</span>', f"{days:.1f}")
     return format_html('{}<span class="unit"> {}{}</span>', value, unit, "" if value == 1 else "s")
+
+
+@register.filter
+def churn_chance(probability: float | None) -> str:
+    """ "chance of churn within 30 days: 23%" (the adopted churn model's words, customers/metrics/churn_model.py)."""
+    if probability is None:
+        return ""
+    return probability_text(float(probability), horizon=30)

@@ -51,9 +51,7 @@ class SimAccount:
     onset_days: int = 0  # decay / friction spell: days before the churn it begins
 
 
-def _hazard_churn(
-    rng: np.random.Generator, *, joined: date, end: date, daily: "callable"
-) -> date | None:  # type: ignore[valid-type]
+def _hazard_churn(rng: np.random.Generator, *, joined: date, end: date, daily: callable) -> date | None:  # type: ignore[valid-type]
     day = joined + timedelta(days=1)
     while day <= end:
         if rng.random() < daily((day - joined).days):
@@ -105,7 +103,9 @@ def decay_base(n: int, *, seed: int, today: date, history_days: int = 330) -> li
             span = (today - earliest).days
             if span > 0:
                 account.churn_day = earliest + timedelta(days=int(rng.integers(0, span)))
-                account.onset_days = int(rng.integers(21, 50)) if account.mechanism == "decay" else int(rng.integers(21, 36))
+                account.onset_days = (
+                    int(rng.integers(21, 50)) if account.mechanism == "decay" else int(rng.integers(21, 36))
+                )
             else:
                 account.mechanism = ""
         out.append(account)
@@ -136,9 +136,7 @@ def _day_rows(rng: np.random.Generator, a: SimAccount, day: date) -> list[tuple[
     for k in range(n_friction + friction_extra):
         user = f"u{int(rng.integers(0, a.users))}"
         session = f"f{k}-{day.isoformat()}" if k >= n_friction else f"{user}-{day.isoformat()}"
-        rows.append(
-            (FRICTION_TYPES[k % 3], user, session, base + timedelta(minutes=int(rng.integers(0, 600))))
-        )
+        rows.append((FRICTION_TYPES[k % 3], user, session, base + timedelta(minutes=int(rng.integers(0, 600)))))
     return rows
 
 
@@ -163,7 +161,9 @@ def sim_store(accounts: list[SimAccount], *, seed: int, today: date) -> int:
                 day = a.joined
                 while day <= last:
                     for kind, user, session, at in _day_rows(rng, a, day):
-                        copy.write_row((str(uuid.uuid4()), a.tenant_id, user, session, kind, at, now, "{}", "", True, ""))
+                        copy.write_row(
+                            (str(uuid.uuid4()), a.tenant_id, user, session, kind, at, now, "{}", "", True, "")
+                        )
                         count += 1
                     day += timedelta(days=1)
     ChurnRecord.objects.bulk_create(

@@ -33,7 +33,12 @@ def test_the_report_has_the_issue_shape_and_every_figure_recomputes_from_the_sco
         }
         assert set(h["heuristic"]["lead_days"]) == {"median", "p25", "p75"}
     assert body["horizons"][0]["learned"] is not None
-    assert {f["name"] for f in body["model"]["features"]} >= {"log_days_since_core_value", "log_events_28d", "log_users_28d", "peer_level"}
+    assert {f["name"] for f in body["model"]["features"]} >= {
+        "log_days_since_core_value",
+        "log_events_28d",
+        "log_users_28d",
+        "peer_level",
+    }
     assert all("churn" in f["in_words"] for f in body["model"]["features"])
     assert {c["signal"] for c in body["components"]} >= {"silent_churn", "engagement_decay", "friction"}
 

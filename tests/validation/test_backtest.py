@@ -41,7 +41,14 @@ def _scores(run: BacktestRun) -> dict[tuple[Any, str], dict[str, Any]]:
     return {
         (r["as_of"], r["tenant_id"]): r
         for r in BacktestScore.objects.filter(run=run).values(
-            "as_of", "tenant_id", "risk_signal_strength", "components", "features", "learned_scores"
+            "as_of",
+            "tenant_id",
+            "risk_signal_strength",
+            "components",
+            "features",
+            "learned_scores",
+            "ranking_scores",
+            "ranking_models",
         )
     }
 
