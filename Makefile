@@ -10,7 +10,7 @@ PORT ?= 8000
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test test-citus install lint bench bench-quick stop-db clean
+.PHONY: run test test-default-install test-citus install lint bench bench-quick stop-db clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -40,6 +40,11 @@ run: install .env
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-default-install: the tests that hand the database to a child process (the launcher, backup and
+## restore, import, gunicorn), again on the embedded PostgreSQL under var/ as a fresh clone runs them (no DATABASE_URL).
+test-default-install: install
+	env -u DATABASE_URL $(PY) -m pytest -m default_install $(PYTEST_ARGS)
 
 ## make test-citus: the suite again on a local three-node Citus cluster (deploy/citus/cluster.sh builds
 ## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).

@@ -19,9 +19,9 @@ from django.conf import settings
 
 from opsconsole.dotenv import dotenv_write_first_run
 from opsconsole.supervisor import child_restarts_recent
-from tests.processes import BASE_DIR, free_port, project_env, wait_for_port, wait_until
+from tests.processes import BASE_DIR, database_conninfo, database_url, free_port, project_env, wait_for_port, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.default_install]
 
 
 def _alive(pid: int) -> bool:
@@ -84,12 +84,11 @@ def test_a_child_that_keeps_crashing_is_restarted_with_backoff_and_the_others_ke
 def launcher_database() -> str:
     """A throwaway database on the test server for run_console, which migrates it."""
     name = f"{settings.DATABASES['default']['TEST']['NAME'] or 'test_opsconsole'}_launcher"
-    admin = settings.DATABASES["default"]
-    conninfo = f"host={admin['HOST']} port={admin['PORT'] or 5432} user={admin['USER']} dbname=postgres"
+    conninfo = database_conninfo()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{admin['USER']}@{admin['HOST']}:{admin['PORT'] or 5432}/{name}"
+    yield database_url(name)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -166,8 +165,7 @@ def _production_like_env(**overrides: str) -> dict[str, str]:
 @pytest.mark.django_db(transaction=True)
 def test_the_first_run_env_file_lets_the_readme_commands_work_as_written(tmp_path):
     dotenv = tmp_path / ".env"
-    database = settings.DATABASES["default"]
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+    url = database_url()
     command = [sys.executable, "manage.py", "create_api_key", "readme-check", "--scope", "ingest"]
     env = _production_like_env(OPSCONSOLE_ENV_FILE=str(dotenv), DATABASE_URL=url)
 

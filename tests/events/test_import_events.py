@@ -23,9 +23,9 @@ from django.db import connection
 
 from customers.metrics.recompute import metrics_recompute
 from events.models import Event, ImportRun, UserAccount
-from tests.processes import BASE_DIR, project_env
+from tests.processes import BASE_DIR, database_url, project_env
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.default_install, pytest.mark.django_db]
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
 
 
@@ -159,9 +159,7 @@ def test_an_import_killed_mid_way_resumes_after_its_last_committed_batch(tmp_pat
         for i in range(40_000)
     ]  # fmt: skip
     path = _write_jsonl(tmp_path / "big.jsonl", rows)
-    settings_dict = connection.settings_dict
-    url = f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
-    env = project_env(DATABASE_URL=f"{url}/{settings_dict['NAME']}")
+    env = project_env(DATABASE_URL=database_url())
     command = [sys.executable, "manage.py", "import_events", path, "--batch-rows", "500", "--no-progress"]
     process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
