@@ -39,5 +39,10 @@ def vocabulary_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "events/vocabulary.html",
-        {"vocabulary": found, "days": VOCABULARY_DAYS, "mismatch": vocabulary_mismatch_reasons(found)},
+        {
+            "vocabulary": found,
+            "days": VOCABULARY_DAYS,
+            "mismatch": vocabulary_mismatch_reasons(found),
+            "strict_ingest": settings.INGEST_REJECT_UNREGISTERED,
+        },
     )

@@ -43,3 +43,9 @@ def test_a_non_postgres_database_url_is_refused():
     result = _manage("check", DEBUG="1", DATABASE_URL="sqlite:///db.sqlite3")
     assert result.returncode != 0
     assert "DATABASE_URL must be a postgres:// URL" in result.stderr
+
+
+def test_parking_and_the_strict_mode_together_refuse_to_start():
+    result = _manage("check", DEBUG="1", INGEST_PARK_UNREGISTERED="1", INGEST_REJECT_UNREGISTERED="1")
+    assert result.returncode != 0
+    assert "INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED are both on" in result.stderr

@@ -86,3 +86,19 @@ def test_today_names_unregistered_names_sent_in_the_window_only(staff_client):
     link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
     assert "1 event name(s) arriving that are not registered (Order Completed)" in link
     assert "core value" not in link  # INCIDENT_VIEWED was seen
+
+
+def test_names_sent_through_the_api_before_they_are_described_are_parked_and_listed(staff_client, ingest_client):
+    sent = [
+        {"tenant_id": "acme", "user_id": "u1", "event_type": name, "occurred_at": days_ago(1).isoformat()}
+        for name in ("Task moved", "Task moved", "INCIDENT_VIEWED")
+    ]
+    with time_machine.travel(NOW, tick=False):
+        receipt = ingest_client.post("/api/v1/events", {"events": sent}, format="json").json()
+    assert (receipt["accepted"], receipt["parked_types"]) == (3, ["Task moved"])
+    page = _page(staff_client)
+    moved = page.split('data-testid="seen-Task moved"')[1].split("</tr>")[0]
+    assert '<td class="num">2</td>' in moved and "<strong>no</strong>" in moved
+    assert "are parked: kept, never counted, until you register them" in page
+    link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
+    assert "1 event name(s) arriving that are not registered (Task moved)" in link
