@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from events.cluster import citus_present
 from events.models import EventType
-from events.registry import Registry, event_type_registry
+from events.registry import Registry, event_type_registry, example_event_type_names
 
 VOCABULARY_DAYS = 30
 # The names seen are an aggregate over a month of events: each process reuses it this long
@@ -101,6 +101,13 @@ class Vocabulary:
     @property
     def unregistered(self) -> list[VocabularyRow]:
         return [row for row in self.seen if not row.registered]
+
+    @property
+    def examples_not_seen(self) -> list[VocabularyRow]:
+        """The example types (seeded on a fresh install) not sent in the window: what the page
+        offers to remove (the removal itself keeps any that history holds)."""
+        examples = example_event_type_names()
+        return [row for row in self.not_seen if row.name in examples]
 
     @property
     def core_value_seen(self) -> bool:
