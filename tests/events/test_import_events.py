@@ -94,6 +94,23 @@ def test_a_segment_archive_imports_with_its_memberships_and_stores_nothing_twice
     assert "stored 0, already there 12" in _run(path, "--format", "segment")
 
 
+def test_native_lines_without_an_event_id_are_stored_once_however_often_the_file_is_imported(tmp_path):
+    lines = [
+        {"tenant_id": "acme", "user_id": "u1", "event_type": "LOGIN", "occurred_at": START.isoformat()},
+        {"tenant_id": "acme", "user_id": "u2", "event_type": "LOGIN", "occurred_at": START.isoformat()},
+        {"tenant_id": "acme", "user_id": "u1", "event_type": "LOGIN", "occurred_at": START.isoformat(),
+         "event_id": None},  # null, as some exporters write it: the same as absent
+    ]  # fmt: skip
+    path = _write_jsonl(tmp_path / "native.jsonl", [*lines[:2], {**lines[0], "metadata": {"plan": "pro"}}])
+    for _ in range(3):
+        _run(path)
+    assert Event.objects.count() == 3
+    assert sorted(Event.objects.values_list("user_id", flat=True)) == ["u1", "u1", "u2"]
+    # The same content under a null event_id is the same event: nothing more is stored.
+    _run(_write_jsonl(tmp_path / "again.jsonl", [lines[2]]))
+    assert Event.objects.count() == 3
+
+
 def test_a_csv_imports_with_a_column_map_and_a_second_run_stores_nothing(tmp_path):
     path = tmp_path / "history.csv"
     rows = ["when,who,account,what,plan"]
