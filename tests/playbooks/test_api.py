@@ -95,7 +95,7 @@ def test_effectiveness_and_validation_answer_with_their_notes(read_client):
     assert len(eff["playbooks"]) == 5
     val = read_client.get("/ops/signal-validation").json()
     assert val["churns_recorded"] == 0
-    assert val["warning"].startswith("Only 0 churns recorded")
+    assert val["warning"].startswith("No churn recorded yet: nothing to judge the risk signal against.")
 
 
 def test_a_read_write_key_records_an_intervention_and_later_its_outcome(write_client, acme):
