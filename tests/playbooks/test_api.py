@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
@@ -31,7 +31,8 @@ def write_client(make_key) -> APIClient:
 
 @pytest.fixture
 def acme(db) -> Tenant:
-    return Tenant.objects.create(tenant_id="acme", name="Acme")
+    # A customer since January: the interventions below are dated within its life.
+    return Tenant.objects.create(tenant_id="acme", name="Acme", first_seen_at=datetime(2026, 1, 5, tzinfo=UTC))
 
 
 def test_it_lists_the_five_seeded_playbooks_in_the_spec_shape(read_client):
