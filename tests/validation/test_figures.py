@@ -66,3 +66,23 @@ def test_a_coefficient_is_put_in_words_with_its_uncertainty_even_when_it_is_extr
     huge = coefficient_words(name="friction_points", coefficient=90.0, std_error=200.0, horizon=30, churns=3)
     assert "1000000.00x" in huge and "uncertain with 3 churns" in huge
     assert "never varied" in coefficient_words(name="age_days", coefficient=0.0, std_error=None, horizon=30, churns=12)
+
+
+def test_the_page_shows_a_missing_lift_as_a_bare_dash_never_with_its_unit():
+    from pathlib import Path
+
+    from validation.views import _figures_display
+
+    figures = {
+        "auc": None,
+        "top_decile_lift": None,
+        "precision_at_threshold": None,
+        "recall_at_threshold": None,
+        "precision_at_10": None,
+        "lead_days": {"median": None, "p25": None, "p75": None},
+        "observations": 0,
+    }
+    assert _figures_display(figures)["lift"] == "—"
+    assert _figures_display({**figures, "top_decile_lift": 2.46})["lift"] == "2.5x"
+    template = (Path(__file__).resolve().parents[2] / "templates" / "validation" / "backtest.html").read_text()
+    assert "}}x" not in template.replace(" ", "")  # the unit comes with the number, or not at all
