@@ -32,10 +32,12 @@ install: $(STAMP)
 .env: | $(PY)
 	@$(PY) -m opsconsole.dotenv .env
 
-## make run [PORT=8080]: migrate, seed demo data once, then web + Celery worker + beat (Ctrl-C or SIGTERM stops all).
+## make run [PORT=8080] [SEED=0]: migrate, seed demo data once (SEED=0: start clean, no demo data or demo
+## login), then web + Celery worker + beat (Ctrl-C or SIGTERM stops all).
+SEED ?= 1
 run: install .env
 	@echo "==> [3/3] Starting Ops Console on port $(PORT)"
-	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT)
+	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT) $(if $(filter 0,$(SEED)),--no-seed,)
 
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
 test: install

@@ -136,9 +136,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL == "filesystem://":
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (VAR_DIR / "celery" / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # The worker's control exchange files too, which kombu would otherwise write to ./control.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "data_folder_in": str(VAR_DIR / "celery" / "in"),
         "data_folder_out": str(VAR_DIR / "celery" / "in"),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),

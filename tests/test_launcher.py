@@ -146,6 +146,8 @@ def test_run_console_restarts_a_killed_worker_and_stops_everything_on_sigterm(tm
         output = log.read_text()
         assert "worker was killed by SIGKILL; restarting it in 1 s" in output
         assert "SIGTERM received: stopping" in output and "Stopped." in output
+        # Each child stops itself (its pool too): no pool process is reported dead as an ERROR.
+        assert "ERROR" not in output, output
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -153,6 +155,37 @@ def test_run_console_restarts_a_killed_worker_and_stops_everything_on_sigterm(tm
         for pid in _state(state).values():
             if pid.get("pid") and _alive(pid["pid"]):
                 os.killpg(pid["pid"], signal.SIGKILL)
+
+
+def test_run_console_prints_the_url_once_the_port_answers_and_how_to_create_the_first_login(
+    tmp_path, launcher_database
+):
+    port = free_port()
+    env = project_env(DATABASE_URL=launcher_database, SUPERVISOR_STATE_FILE=str(tmp_path / "state.json"))
+    launcher = subprocess.Popen(
+        [sys.executable, "-u", "manage.py", "run_console", "--no-seed", "--only", "web", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        before = []
+        for line in launcher.stdout:
+            if "running at" in line:
+                break
+            before.append(line)
+        else:
+            pytest.fail("run_console ended without printing its URL:\n" + "".join(before))
+        # The line is printed once the web server answers: a connection now must succeed.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200
+        assert "createsuperuser" in next(launcher.stdout)  # a clean start has no login yet
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.communicate(timeout=60)
 
 
 def _production_like_env(**overrides: str) -> dict[str, str]:
