@@ -223,6 +223,10 @@ def event_type_delete(*, name: str, retire: bool = False) -> tuple[EventType, st
             return None
         if not event_type_names_with_events([event_type.name]):
             event_type.delete()
+            # This process's ingest stops resolving the name at once (others within its cache's
+            # few seconds, REGISTRY_TTL_SECONDS): a later event of the name is parked. Safe before
+            # the commit: were it rolled back, a name missing from the cache is reloaded when seen.
+            _ingest_names_reload()
             return event_type, "deleted"
         if not retire:
             raise EventTypeHasEvents(event_type.name)
@@ -239,7 +243,14 @@ def example_event_types_unsent_delete() -> list[str]:
         examples = [t.name for t in _examples().select_for_update()]
         unsent = sorted(set(examples) - event_type_names_with_events(examples))
         EventType.objects.filter(name__in=unsent).delete()
+        _ingest_names_reload()
     return unsent
+
+
+def _ingest_names_reload() -> None:
+    from events.services import ingest_names  # the ingest's cache; events.services imports this app's rules
+
+    ingest_names(refresh=True)
 
 
 def _examples() -> QuerySet[EventType]:
