@@ -10,7 +10,7 @@ PORT ?= 8000
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test test-citus install lint bench bench-quick stop-db clean
+.PHONY: run test test-default-install test-citus install lint bench bench-quick stop-db clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -32,10 +32,12 @@ install: $(STAMP)
 .env: | $(PY)
 	@$(PY) -m opsconsole.dotenv .env
 
-## make run [PORT=8080]: migrate, seed demo data once, then web + Celery worker + beat (Ctrl-C or SIGTERM stops all).
+## make run [PORT=8080] [SEED=0]: migrate, seed demo data once (SEED=0: start clean, no demo data or demo
+## login), then web + Celery worker + beat (Ctrl-C or SIGTERM stops all).
+SEED ?= 1
 run: install .env
 	@echo "==> [3/3] Starting Ops Console on port $(PORT)"
-	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT)
+	DEBUG=$${DEBUG:-1} exec $(PY) manage.py run_console --port $(PORT) $(if $(filter 0,$(SEED)),--no-seed,)
 
 # The browser SDKs the browser tests drive, pinned by package.json and package-lock.json: installed
 # again only when the lockfile changes (npm ci writes node_modules/.package-lock.json). Without npm
@@ -47,6 +49,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
 test: install node_modules/.package-lock.json
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-default-install: the tests that hand the database to a child process (the launcher, backup and
+## restore, import, gunicorn), again on the embedded PostgreSQL under var/ as a fresh clone runs them (no DATABASE_URL).
+test-default-install: install
+	env -u DATABASE_URL $(PY) -m pytest -m default_install $(PYTEST_ARGS)
 
 ## make test-citus: the suite again on a local three-node Citus cluster (deploy/citus/cluster.sh builds
 ## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).

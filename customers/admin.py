@@ -11,7 +11,12 @@ from django.utils.html import format_html
 
 from customers.churn import churn_came_back
 from customers.metrics.risk import RISK_COMPONENTS
-from customers.metrics.weights import WEIGHT_MAX, WEIGHT_MIN, risk_weights_activate, risk_weights_problems
+from customers.metrics.weights import (
+    NOT_A_NUMBER,
+    WEIGHT_SCALE_HELP,
+    risk_weights_activate,
+    risk_weights_problems,
+)
 from customers.models import (
     MetricsState,
     RiskWeights,
@@ -106,8 +111,22 @@ class MetricsStateAdmin(ReadOnlyAdmin):
     list_display = ["watermark_xid", "last_incremental_at", "last_full_at", "last_events_folded"]
 
 
-class RiskWeightsForm(forms.ModelForm):
-    """One field per risk component (its maximum points, 0-100); the JSON is assembled from them."""
+def _component_fields() -> dict[str, forms.Field]:
+    """One form field per risk component, declared on the class so admin renders them."""
+    return {
+        f"max_{component.name}": forms.FloatField(
+            label=f"{component.name} (max points)",
+            required=False,
+            error_messages={"invalid": NOT_A_NUMBER},
+            help_text=WEIGHT_SCALE_HELP.format(default=component.max_points),
+        )
+        for component in RISK_COMPONENTS
+    }
+
+
+class _RiskWeightsFormBase(forms.ModelForm):
+    """One field per risk component (its maximum points, 0-100); the JSON is assembled from them
+    and checked by ``risk_weights_problems``, the service's own validation and words."""
 
     class Meta:
         model = RiskWeights
@@ -117,16 +136,11 @@ class RiskWeightsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = self.instance.weights if isinstance(self.instance.weights, dict) else {}
         for component in RISK_COMPONENTS:
-            self.fields[f"max_{component.name}"] = forms.FloatField(
-                label=f"{component.name} (max points)",
-                min_value=WEIGHT_MIN,
-                max_value=WEIGHT_MAX,
-                initial=stored.get(component.name, component.max_points),
-                help_text=f"The spec's default is {component.max_points:g}.",
-            )
+            self.fields[f"max_{component.name}"].initial = stored.get(component.name, component.max_points)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        # A field left empty is a component left out: it keeps its default.
         weights = {
             c.name: cleaned[f"max_{c.name}"] for c in RISK_COMPONENTS if cleaned.get(f"max_{c.name}") is not None
         }
@@ -134,6 +148,11 @@ class RiskWeightsForm(forms.ModelForm):
             self.add_error(f"max_{name}" if f"max_{name}" in self.fields else None, problem)
         self.instance.weights = weights
         return cleaned
+
+
+# Declared, not added in __init__: admin lays its form out from the class's fields, and a field it
+# does not render is a required field missing from every POST ("Please correct the errors below").
+RiskWeightsForm = type("RiskWeightsForm", (_RiskWeightsFormBase,), _component_fields())
 
 
 @admin.register(RiskWeights)

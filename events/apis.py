@@ -47,6 +47,11 @@ ReceiptSerializer = inline_serializer(
         "parked": serializers.IntegerField(
             required=False, help_text="Of the valid events, those of unregistered types (kept, not counted)."
         ),
+        "parked_types": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="The unregistered names among them, as sent: register them to have them counted.",
+        ),
     },
 )
 # A 400: a malformed body ("detail" only) or a batch whose every event was rejected (the receipt too).
@@ -90,9 +95,10 @@ class EventIngestApi(APIView):
             "(UUID, for idempotency; generated if absent), `tenant_id` and/or `user_id` (one is required), "
             "`session_id`, `occurred_at` (ISO 8601 with offset, not more than 5 minutes in the future; defaults "
             "to now) and `metadata` (object, at most 64 KiB). A duplicate key anywhere in the body is refused.\n\n"
-            "An unregistered type is rejected per event, naming it, unless the key's `park_unregistered` flag "
-            "or `INGEST_PARK_UNREGISTERED` is on: then it is stored parked (kept, not counted) and listed by "
-            "`GET /ops/event-types/unregistered`.\n\n"
+            "An unregistered type is stored parked (kept, not counted until you register it), named in the "
+            "receipt's `parked_types` and listed by `GET /ops/event-types/unregistered` and on the Vocabulary "
+            "page. With `INGEST_REJECT_UNREGISTERED=1` it is rejected per event instead, naming it, unless the "
+            "key's `park_unregistered` flag is on.\n\n"
             "The answer is a receipt. Valid events are stored even when others in the batch are rejected; "
             "resending stores nothing twice. A 2xx means the accepted events are committed. "
             "When every event is rejected the answer is 400 with the same receipt."

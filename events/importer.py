@@ -28,7 +28,7 @@ from typing import IO, Any
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from events.formats.common import EVENT_ID_NAMESPACE
+from events.formats.common import EVENT_ID_NAMESPACE, sdk_event_id
 from events.formats.native import NATIVE
 from events.formats.posthog import POSTHOG
 from events.formats.segment import SEGMENT_BATCH
@@ -179,6 +179,12 @@ def _translate(file_format: str, records: list[Any], *, now: datetime) -> Transl
         return POSTHOG.translate(records, now=now)
     if file_format == "segment":
         return SEGMENT_BATCH.translate({"batch": records}, now=now)
+    for record in records:
+        if isinstance(record, dict) and record.get("event_id") is None:
+            # No id on the line: its content is its identity (as a CSV row's is), so a second
+            # import of the file dedupes instead of storing every such line again.
+            content = {key: value for key, value in record.items() if key != "event_id"}
+            record["event_id"] = sdk_event_id(None, source="native", message=content)
     return Translation(items=records, item_index=list(range(len(records))))
 
 

@@ -17,11 +17,13 @@ They are defined here, next to the fields they read, so a new role is one entry.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 
@@ -168,3 +170,88 @@ def _event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool
         if existing is None or any(getattr(before, f) != getattr(event_type, f) for f in CLASSIFICATION_FIELDS):
             classification_rules_changed()
     return event_type, existing is None
+
+
+# --- Removing a type --------------------------------------------------------------------
+# The fields a retired type keeps: what it is called. Every role and weight takes its default,
+# so no text, condition or score reads it any more; its events stay stored and registered.
+RETIRE_KEEPS = ("label", "description")
+
+# Which of the names have any stored event (real, parked or excluded). No index leads with
+# event_type for every row (the partial ones cover real and parked rows only), so this is one
+# pass over ops_events for all the names asked about: a rare founder action, never a page read.
+_NAMES_WITH_EVENTS_SQL = """
+SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
+WHERE EXISTS (SELECT 1 FROM ops_events e WHERE e.event_type = n.name)
+"""
+
+
+class EventTypeHasEvents(Exception):
+    """The type's events are stored: deleting it would park its history; retire it instead."""
+
+
+@cache
+def example_event_type_names() -> frozenset[str]:
+    """The example vocabulary seeded on a fresh install (the spec's types), as the migration
+    that seeds it defines them: the one definition."""
+    seed = importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid")
+    return frozenset(row[0] for row in seed.EVENT_TYPES)
+
+
+def event_type_names_with_events(names: Iterable[str]) -> set[str]:
+    """Those of ``names`` (registry spellings) that any stored event carries."""
+    names = list(names)
+    if not names:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_NAMES_WITH_EVENTS_SQL, {"names": names})
+        return {row[0] for row in cursor.fetchall()}
+
+
+def event_type_delete(*, name: str, retire: bool = False) -> tuple[EventType, str] | None:
+    """Remove the type ``name`` (any case). Returns (the type, "deleted" or "retired"), or
+    None when no type has that name.
+
+    A type no stored event carries is deleted. One whose events are stored raises
+    ``EventTypeHasEvents`` unless ``retire``: then it stays registered (its history is kept
+    and never parked) with every role and weight dropped (``RETIRE_KEEPS``), so nothing reads
+    it any more; that edit is a registry edit like any other (history re-judged on commit).
+    """
+    with transaction.atomic():
+        event_type = _by_name(name).select_for_update().first()
+        if event_type is None:
+            return None
+        if not event_type_names_with_events([event_type.name]):
+            event_type.delete()
+            # This process's ingest stops resolving the name at once (others within its cache's
+            # few seconds, REGISTRY_TTL_SECONDS): a later event of the name is parked. Safe before
+            # the commit: were it rolled back, a name missing from the cache is reloaded when seen.
+            _ingest_names_reload()
+            return event_type, "deleted"
+        if not retire:
+            raise EventTypeHasEvents(event_type.name)
+        kept = {field: getattr(event_type, field) for field in RETIRE_KEEPS}
+        retired, _ = event_type_put(name=event_type.name, data=kept)
+        return retired, "retired"
+
+
+def example_event_types_unsent_delete() -> list[str]:
+    """Delete every example type (``example_event_type_names``) no stored event carries: the
+    founder's first tidy-up, so no text names a type the product never sent. Returns their
+    names, sorted. A type the product did send is kept, whatever its name."""
+    with transaction.atomic():
+        examples = [t.name for t in _examples().select_for_update()]
+        unsent = sorted(set(examples) - event_type_names_with_events(examples))
+        EventType.objects.filter(name__in=unsent).delete()
+        _ingest_names_reload()
+    return unsent
+
+
+def _ingest_names_reload() -> None:
+    from events.services import ingest_names  # the ingest's cache; events.services imports this app's rules
+
+    ingest_names(refresh=True)
+
+
+def _examples() -> QuerySet[EventType]:
+    return EventType.objects.filter(name__in=example_event_type_names())

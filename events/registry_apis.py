@@ -1,4 +1,4 @@
-"""The registry's REST contract: ``GET /ops/event-types``, ``GET`` and ``PUT /ops/event-types/{name}``.
+"""The registry's REST contract: ``GET /ops/event-types``, ``GET``, ``PUT`` and ``DELETE /ops/event-types/{name}``.
 
 Infrastructure-as-code describes a product through it. Reading needs a read or
 read-write key or a staff session; writing a read-write key or a staff session.
@@ -24,8 +24,14 @@ from rest_framework.views import APIView
 
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
-from events.registry import event_type_entry, event_type_find, event_type_put
-from opsconsole.openapi import FIELD_ERRORS, error_responses
+from events.registry import (
+    EventTypeHasEvents,
+    event_type_delete,
+    event_type_entry,
+    event_type_find,
+    event_type_put,
+)
+from opsconsole.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses
 
 
 def _help(field: str) -> str:
@@ -68,6 +74,9 @@ class EventTypeSerializer(serializers.Serializer):
     counts_as_real_interaction = serializers.BooleanField(required=False, help_text=_help("counts_as_real_interaction"))
 
 
+# ?retire= on DELETE: what it may say, and what each value means.
+RETIRE_CHOICES = {"1": True, "true": True, "0": False, "false": False}
+
 NAME_PARAMETER = OpenApiParameter(
     "name",
     OpenApiTypes.STR,
@@ -102,7 +111,7 @@ class EventTypeListApi(APIView):
 
 class EventTypeDetailApi(APIView):
     def get_permissions(self) -> list[BasePermission]:
-        return [WriteScopeOrStaff() if self.request.method == "PUT" else ReadScopeOrStaff()]
+        return [WriteScopeOrStaff() if self.request.method in ("PUT", "DELETE") else ReadScopeOrStaff()]
 
     @extend_schema(
         operation_id="event_types_get",
@@ -148,3 +157,52 @@ class EventTypeDetailApi(APIView):
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
         return Response(event_type_entry(event_type), status=201 if created else 200)
+
+    @extend_schema(
+        operation_id="event_types_delete",
+        summary="Remove an event type, or retire it while its events are stored",
+        description=(
+            "A type no stored event carries is deleted (204); a later event of that name is parked. While events "
+            "of the type are stored the answer is 409, since deleting it would park its history: send "
+            "`?retire=1` to retire it instead (200 with the entry): it stays registered and its history stays "
+            "stored, with every role and weight dropped (label and description kept), so no text, condition or "
+            "score reads it any more. Takes effect at the next incremental recompute."
+        ),
+        parameters=[
+            NAME_PARAMETER,
+            OpenApiParameter(
+                "retire",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=list(RETIRE_CHOICES),
+                description="1 (or true): retire the type when its events are stored, instead of answering 409.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(EventTypeSerializer, description="Retired: its events are stored."),
+            204: OpenApiResponse(description="Deleted: no stored event carried it."),
+            400: FIELD_ERRORS,
+            409: OpenApiResponse(ErrorDetailSerializer, description="Events of it are stored; retire it instead."),
+            **error_responses(401, 403, 404, 503),
+        },
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        given = request.query_params.get("retire", "0").strip().lower()
+        if given not in RETIRE_CHOICES:
+            raise ValidationError({"retire": [f"'{given}' is not one of: {', '.join(RETIRE_CHOICES)}."]})
+        try:
+            removed = event_type_delete(name=name, retire=RETIRE_CHOICES[given])
+        except EventTypeHasEvents as exc:
+            return Response(
+                {
+                    "detail": f"Events of '{exc}' are stored, and deleting the type would park them. Retire it "
+                    "instead (DELETE with ?retire=1): its history is kept and its roles and weights are dropped."
+                },
+                status=409,
+            )
+        if removed is None:
+            raise NotFound(f"No event type is registered as '{name}' (in any case).")
+        event_type, outcome = removed
+        if outcome == "deleted":
+            return Response(status=204)
+        return Response(event_type_entry(event_type))

@@ -79,13 +79,16 @@ class IngestReceipt:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    # Valid events of unregistered types among accepted + duplicates (stored, not counted).
+    # Valid events of unregistered types among accepted + duplicates (stored, not counted),
+    # and their names as sent, so the sender learns at once which names await a description.
     parked: int = 0
+    parked_types: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
         if self.parked:
             body["parked"] = self.parked
+            body["parked_types"] = self.parked_types
         return body
 
 
@@ -277,13 +280,15 @@ def event_row_validate(
     latest: datetime | None = None,
     park: bool = False,
     metadata_max_bytes: int = METADATA_MAX_BYTES,
+    reload_unknown: bool = True,
 ) -> tuple[EventRow | None, dict[str, list[str]]]:
     """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``.
 
     This runs once per event on the ingest hot path: it avoids work for the
     common, valid case (no per-field dicts, one metadata serialisation).
     ``latest`` is the latest acceptable ``occurred_at`` (computed once per batch).
-    An unregistered ``event_type`` is parked with ``park``, rejected without.
+    An unregistered ``event_type`` is parked with ``park``, rejected without; a name the
+    cached registry lacks reloads it first unless ``reload_unknown`` is off (the caller did).
     """
     if latest is None:
         latest = occurred_at_latest(now)
@@ -340,7 +345,9 @@ def event_row_validate(
                 "An event type name has 1 to 64 printable characters, with no leading or trailing space."
             ]
         else:
-            known = registry.resolve(event_type) or ingest_names(refresh=True).resolve(event_type)
+            known = registry.resolve(event_type)
+            if known is None and reload_unknown:
+                known = ingest_names(refresh=True).resolve(event_type)
             if known is not None:
                 event_type, friction_signal = known
             elif park:
@@ -391,9 +398,12 @@ def event_row_validate(
 
 
 def parking_wanted(source: ApiKey | None) -> bool:
-    """Whether /api/v1/events parks unregistered types for this key (a flag on the key,
-    or INGEST_PARK_UNREGISTERED for every key); otherwise it rejects them, naming the type."""
-    return bool(settings.INGEST_PARK_UNREGISTERED or (source is not None and source.park_unregistered))
+    """Whether /api/v1/events parks unregistered types for this key: by default, unless
+    INGEST_REJECT_UNREGISTERED asks for the strict mode and the key's own flag does not ask
+    for parking. Not parked, an event of an unregistered type is rejected, naming the type."""
+    if source is not None and source.park_unregistered:
+        return True
+    return bool(settings.INGEST_PARK_UNREGISTERED or not settings.INGEST_REJECT_UNREGISTERED)
 
 
 @dataclass
@@ -425,13 +435,26 @@ def events_validate(
         raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
     park = parking_wanted(source) if park_unregistered is None else park_unregistered
     registry = ingest_names()
+    # A name the cached registry lacks reloads it once per batch, not once per event: parked
+    # names are the usual case for a product not described yet.
+    if any(
+        isinstance(item, dict) and isinstance(item.get("event_type"), str) and not registry.resolve(item["event_type"])
+        for item in items
+    ):
+        registry = ingest_names(refresh=True)
     latest = occurred_at_latest(now)
     rejected: list[dict[str, Any]] = []
     rows: list[EventRow] = []
     valid: set[int] = set()
     for index, item in enumerate(items):
         row, errors = event_row_validate(
-            item, now=now, registry=registry, latest=latest, park=park, metadata_max_bytes=metadata_max_bytes
+            item,
+            now=now,
+            registry=registry,
+            latest=latest,
+            park=park,
+            metadata_max_bytes=metadata_max_bytes,
+            reload_unknown=False,
         )
         if row is None:
             given = item.get("event_id") if isinstance(item, dict) else None
@@ -485,7 +508,9 @@ def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: dateti
     receipt = IngestReceipt(rejected=batch.rejected)
     receipt.accepted = inserted
     receipt.duplicates = len(rows) - inserted
-    receipt.parked = sum(1 for row in rows if row.parked)
+    parked = [row.event_type for row in rows if row.parked]
+    receipt.parked = len(parked)
+    receipt.parked_types = sorted(set(parked))
     return receipt
 
 

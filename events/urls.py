@@ -16,7 +16,7 @@ from events.sdk_apis import (
     PostHogRemoteConfigView,
     SegmentSettingsView,
 )
-from events.views import metrics_view, vocabulary_page
+from events.views import metrics_view, vocabulary_examples_remove, vocabulary_page
 
 
 class AnyNameConverter:
@@ -58,6 +58,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("metrics", metrics_view, name="metrics-prometheus"),
     path("vocabulary/", vocabulary_page, name="vocabulary"),
+    path("vocabulary/examples/remove", vocabulary_examples_remove, name="vocabulary-examples-remove"),
     path("ops/event-types", EventTypeListApi.as_view(), name="event-types"),
     # Before "ops/event-types/<name>": "unregistered" is the parked names' list, not a type name.
     path("ops/event-types/unregistered", UnregisteredEventTypesApi.as_view(), name="event-types-unregistered"),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from events.exporter import metrics_exposition
+from events.registry import example_event_types_unsent_delete
 from events.vocabulary import VOCABULARY_DAYS, vocabulary, vocabulary_mismatch_reasons
 from opsconsole.pages import staff_required
 
@@ -39,5 +41,24 @@ def vocabulary_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "events/vocabulary.html",
-        {"vocabulary": found, "days": VOCABULARY_DAYS, "mismatch": vocabulary_mismatch_reasons(found)},
+        {
+            "vocabulary": found,
+            "days": VOCABULARY_DAYS,
+            "mismatch": vocabulary_mismatch_reasons(found),
+            "strict_ingest": settings.INGEST_REJECT_UNREGISTERED,
+        },
     )
+
+
+@staff_required
+@require_POST
+def vocabulary_examples_remove(request: HttpRequest) -> HttpResponse:
+    """``POST /vocabulary/examples/remove``: delete every example type the product never sent,
+    so no text, condition or talk track names one; types with stored events are kept."""
+    removed = example_event_types_unsent_delete()
+    if removed:
+        noun = "example type" if len(removed) == 1 else "example types"
+        messages.success(request, f"Removed {len(removed)} {noun} your product never sent: {', '.join(removed)}.")
+    else:
+        messages.info(request, "Every example type left has events stored; nothing was removed.")
+    return redirect("vocabulary")

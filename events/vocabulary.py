@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from events.cluster import citus_present
 from events.models import EventType
-from events.registry import Registry, event_type_registry
+from events.registry import Registry, event_type_registry, example_event_type_names
 
 VOCABULARY_DAYS = 30
 # The names seen are an aggregate over a month of events: each process reuses it this long
@@ -103,6 +103,13 @@ class Vocabulary:
         return [row for row in self.seen if not row.registered]
 
     @property
+    def examples_not_seen(self) -> list[VocabularyRow]:
+        """The example types (seeded on a fresh install) not sent in the window: what the page
+        offers to remove (the removal itself keeps any that history holds)."""
+        examples = example_event_type_names()
+        return [row for row in self.not_seen if row.name in examples]
+
+    @property
     def core_value_seen(self) -> bool:
         return any(row.event_type is not None and row.event_type.core_value for row in self.seen)
 
@@ -150,21 +157,28 @@ def vocabulary_mismatch_reasons(found: Vocabulary) -> list[str]:
     return reasons
 
 
-# Each distinct name among real, attributed events with its last time: a loose index scan of the
-# partial index ops_events_real_type_time (one top-1 probe per name to find the next name, one for
-# its last time), so its cost follows the number of names, not of events. Today reads it.
-_NAMES_LAST_SEEN_SQL = """
+# Each distinct name among some events with its last time: a loose index scan (one top-1 probe
+# per name to find the next name, one for its last time), so its cost follows the number of names,
+# not of events. Today reads it over two partial indexes, each named by its rows' predicate:
+# ops_events_real_type_time (real, attributed events) and ops_events_parked (parked events).
+_REAL = "{o}is_real AND NOT ({o}user_id = '')"  # Uses index: ops_events_real_type_time
+_PARKED = "{o}exclusion_reason = 'unregistered'"  # Uses index: ops_events_parked
+
+
+def _names_last_seen_sql(rows: str) -> str:
+    where, where_o = rows.format(o=""), rows.format(o="o.")
+    return f"""
 WITH RECURSIVE names AS (
-    (SELECT event_type FROM ops_events WHERE is_real AND NOT (user_id = '') ORDER BY event_type LIMIT 1)
+    (SELECT event_type FROM ops_events WHERE {where} ORDER BY event_type LIMIT 1)
     UNION ALL
     SELECT (SELECT o.event_type FROM ops_events o
-            WHERE o.event_type > names.event_type AND o.is_real AND NOT (o.user_id = '')
+            WHERE o.event_type > names.event_type AND {where_o}
             ORDER BY o.event_type LIMIT 1)
     FROM names WHERE names.event_type IS NOT NULL
 )
 SELECT n.event_type AS name,
        (SELECT o.occurred_at FROM ops_events o
-        WHERE o.event_type = n.event_type AND o.is_real AND NOT (o.user_id = '')
+        WHERE o.event_type = n.event_type AND {where_o}
         ORDER BY o.occurred_at DESC LIMIT 1) AS last_seen
 FROM names n
 WHERE n.event_type IS NOT NULL
@@ -172,37 +186,39 @@ WHERE n.event_type IS NOT NULL
 
 
 # The same loose index scan one probe at a time, for Citus (no recursive CTE over a distributed
-# table): each step is a top-1 probe of ops_events_real_type_time on every shard.
-_NEXT_NAME_SQL = """
-SELECT min(event_type) AS name FROM ops_events WHERE event_type > %(after)s AND is_real AND NOT (user_id = '')
-"""
-_NAME_LAST_SEEN_SQL = """
-SELECT max(occurred_at) AS last_seen FROM ops_events WHERE event_type = %(name)s AND is_real AND NOT (user_id = '')
-"""
+# table): each step is a top-1 probe of the partial index on every shard.
+def _next_name_sql(rows: str) -> str:
+    return f"SELECT min(event_type) AS name FROM ops_events WHERE event_type > %(after)s AND {rows.format(o='')}"
 
 
-def _names_last_seen(cursor) -> list[tuple[str, object]]:
+def _name_last_seen_sql(rows: str) -> str:
+    return f"SELECT max(occurred_at) AS last_seen FROM ops_events WHERE event_type = %(name)s AND {rows.format(o='')}"
+
+
+def _names_last_seen(cursor, rows: str = _REAL) -> list[tuple[str, object]]:
     if not citus_present():
-        cursor.execute(_NAMES_LAST_SEEN_SQL)
+        cursor.execute(_names_last_seen_sql(rows))
         return [(row[0], row[1]) for row in cursor.fetchall()]
     found, after = [], ""
     while True:
-        cursor.execute(_NEXT_NAME_SQL, {"after": after})
+        cursor.execute(_next_name_sql(rows), {"after": after})
         (name,) = cursor.fetchone()
         if name is None:
             return found
-        cursor.execute(_NAME_LAST_SEEN_SQL, {"name": name})
+        cursor.execute(_name_last_seen_sql(rows), {"name": name})
         found.append((name, cursor.fetchone()[0]))
         after = name
 
 
 def vocabulary_mismatch(*, now: datetime | None = None) -> list[str]:
     """What Today's link to the Vocabulary page says: ``vocabulary_mismatch_reasons`` over the
-    names real users sent in the window. Two cheap queries (the registry, and index probes per
+    names real users sent in the window and the names parked in it. Two cheap queries (the registry, and index probes per
     name: _NAMES_LAST_SEEN_SQL), never a scan of a month of events on every morning's page."""
     since = (now or timezone.now()) - timedelta(days=VOCABULARY_DAYS)
     registry = event_type_registry()
     with connection.cursor() as cursor:
+        # Real names, then parked ones (never real: the names a product sends before describing them).
         recent = [name for name, last_seen in _names_last_seen(cursor) if last_seen >= since]
+        recent += [name for name, last_seen in _names_last_seen(cursor, _PARKED) if last_seen >= since]
     rows = [VocabularyRow(name=name, seen=None, event_type=registry.find(name)) for name in recent]
     return vocabulary_mismatch_reasons(Vocabulary(since=since, seen=rows, not_seen=[]))

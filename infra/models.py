@@ -82,6 +82,7 @@ class ApiRequestCount(models.Model):
         db_table = "infra_api_request_count"
         ordering = ["-hour"]
         verbose_name = "API request count (hourly)"
+        verbose_name_plural = "API request counts (hourly)"
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} {self.count}"

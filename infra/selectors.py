@@ -47,6 +47,9 @@ DB_STORAGE = "db_storage"
 REDIS_MEMORY = "redis_memory"
 RESOURCES = (DB_STORAGE, REDIS_MEMORY)
 
+# Beyond this a runway reads "over a year": a count of days that far out is noise, not a plan.
+RUNWAY_IN_DAYS_MAX = 365
+
 METHOD_LEAST_SQUARES = "least_squares"
 METHOD_EVENT_VOLUME = "event_volume"
 METHOD_NONE = "none"
@@ -162,6 +165,16 @@ class ResourceProjection:
     def days_to_limit_whole(self) -> int | None:
         """Whole days left (rounded down): the spec's integer field."""
         return None if self.days_to_limit is None else math.floor(self.days_to_limit)
+
+    @property
+    def runway_words(self) -> str | None:
+        """The runway as pages say it: "1 day", "85 days", "over a year" (None: no projection)."""
+        days = self.days_to_limit_whole
+        if days is None:
+            return None
+        if days > RUNWAY_IN_DAYS_MAX:
+            return "over a year"
+        return f"{days:,} day{'' if days == 1 else 's'}"
 
     @property
     def growth_rate_gb_per_day(self) -> float | None:

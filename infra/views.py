@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString
 
-from infra.selectors import InfraOverview, ResourceProjection, infra_overview
+from infra.selectors import RUNWAY_IN_DAYS_MAX, InfraOverview, ResourceProjection, infra_overview
 from opsconsole.charts import HLine, Marker, Series, line_chart
 from opsconsole.pages import staff_required
 
@@ -27,12 +27,16 @@ def _projection_chart(
         hlines.append(HLine(projection.limit_bytes / MB, f"limit {projection.limit_bytes / MB:,.0f} MB"))
     rate = projection.growth_rate_bytes_per_day
     if rate is not None and projection.current_at is not None and projection.current_bytes is not None:
-        # Every projection, fitted or estimated, is drawn to the limit, marked with the day it crosses
-        # (or 60 days ahead when the limit is further away or not set).
+        # Every projection, fitted or estimated, is drawn to the limit, marked with the day it crosses,
+        # while that is within a year; otherwise (or with no limit) 60 days ahead, and the limit line
+        # is left out too, so the axes fit the readings rather than a line years away and far above.
         end = overview.generated_at + timedelta(days=PROJECTION_HORIZON_DAYS)
-        if projection.projected_limit_at is not None:
-            end = projection.projected_limit_at
+        crossing = projection.projected_limit_at
+        if crossing is not None and crossing <= overview.generated_at + timedelta(days=RUNWAY_IN_DAYS_MAX):
+            end = crossing
             markers.append(Marker(end, f"limit reached {end:%-d %b %Y}"))
+        elif hlines:
+            hlines.clear()
         if projection.fit is not None and readings:
             start = readings[0][0]
             line = [(start, projection.fit.value_at(start) / MB), (end, projection.fit.value_at(end) / MB)]

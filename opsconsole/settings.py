@@ -143,9 +143,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL == "filesystem://":
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (VAR_DIR / "celery" / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # The worker's control exchange files too, which kombu would otherwise write to ./control.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "data_folder_in": str(VAR_DIR / "celery" / "in"),
         "data_folder_out": str(VAR_DIR / "celery" / "in"),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
@@ -267,9 +269,16 @@ INGEST_MAX_BYTES = 1024 * 1024
 INGEST_MAX_FUTURE_SECONDS = 300
 # Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
 INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
-# /api/v1/events rejects an unregistered event type (naming it) unless this is on (or the key's
-# park_unregistered flag is): then it is stored parked, as the PostHog and Segment endpoints always do.
+# /api/v1/events parks an event of an unregistered type (stored, never counted, listed on Vocabulary),
+# as the PostHog and Segment endpoints do: a new product's own names arrive before it describes them.
+# INGEST_REJECT_UNREGISTERED=1 is the strict mode (each such event refused, naming its type), except for
+# keys whose park_unregistered flag is on. INGEST_PARK_UNREGISTERED=1 parks for every key, as it always did.
 INGEST_PARK_UNREGISTERED = env.bool("INGEST_PARK_UNREGISTERED", default=False)
+INGEST_REJECT_UNREGISTERED = env.bool("INGEST_REJECT_UNREGISTERED", default=False)
+if INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED:
+    raise ImproperlyConfigured(
+        "INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED are both on: unset one (parking is the default)."
+    )
 # The PostHog group type ($groups key, $groupidentify's $group_type) that names the customer account.
 INGEST_ACCOUNT_GROUP_TYPE = env.str("INGEST_ACCOUNT_GROUP_TYPE", default="company").strip()
 if not INGEST_ACCOUNT_GROUP_TYPE:

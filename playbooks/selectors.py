@@ -461,8 +461,11 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
     minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
     if n < minimum:
         warning = (
-            f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal. Until at least "
-            f"{minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
+            "No churn recorded yet: nothing to judge the risk signal against."
+            if n == 0
+            else f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal."
+        ) + (
+            f" Until at least {minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
         )
     return {
         "as_of": today,

@@ -341,6 +341,19 @@ SNOOZE_REASON_MAX_CHARS = Snooze._meta.get_field("reason").max_length or 300
 SNOOZE_MAX_DAYS = 90
 
 
+# The tenant's earliest event: one probe of ops_events_tenant_time (tenant_id, occurred_at).
+TENANT_FIRST_EVENT_SQL = "SELECT min(occurred_at) AS first_at FROM ops_events WHERE tenant_id = %(tenant)s"
+
+
+def tenant_first_day(tenant: Tenant) -> date:
+    """The first day of the customer's life: its first event or its first sighting, the earlier."""
+    with connection.cursor() as cursor:
+        cursor.execute(TENANT_FIRST_EVENT_SQL, {"tenant": tenant.tenant_id})
+        first_event = cursor.fetchone()[0]
+    first = min(filter(None, (first_event, tenant.first_seen_at)))
+    return timezone.localdate(first)
+
+
 def intervention_create(
     *,
     tenant_id: str,
@@ -372,6 +385,15 @@ def intervention_create(
     day = day or timezone.localdate()
     if day > timezone.localdate():
         errors["date"] = "An intervention cannot be dated in the future."
+    elif tenant is not None:
+        # Before the customer's life began (its first event, or when the console first saw it,
+        # whichever is earlier: an import brings older events) there was nothing to act on.
+        first_day = tenant_first_day(tenant)
+        if day < first_day:
+            errors["date"] = (
+                f"{day.isoformat()} is before {tenant.name or tenant.tenant_id} was first seen "
+                f"({first_day.isoformat()}): date the intervention between then and today."
+            )
     text_problems(errors, action=(action.strip(), ACTION_MAX_CHARS), note=(note, NOTE_MAX_CHARS))
     if errors:
         raise PlaybookInputError(errors)

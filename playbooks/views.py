@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework.serializers import Serializer
+from rest_framework.serializers import CharField, ChoiceField, DateField, Serializer
 
 from customers.metrics.texts import talk_track_render
 from opsconsole.pages import staff_required
@@ -130,9 +130,55 @@ def _validated(serializer_class: type[Serializer], data: dict[str, str], errors:
     return {}
 
 
-def _form_error(request: HttpRequest, *, what: str, errors: dict[str, str], back: str) -> HttpResponse:
+# Fields a form carries but the founder never types: posted again unseen.
+_CARRIED_FIELDS = frozenset({"tenant_id", "playbook_id"})
+
+
+def _refill(request: HttpRequest, serializer_class: type[Serializer], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The form's fields as the founder typed them, each with the input its serializer field calls
+    for (a choice list, a date, a long text), so the error page shows the form again filled in."""
+    fields = serializer_class().fields
+    refill = []
+    for name in names:
+        field = fields.get(name)
+        kind = "text"
+        if name in _CARRIED_FIELDS or field is None:
+            kind = "hidden"
+        elif isinstance(field, ChoiceField):
+            kind = "select"
+        elif isinstance(field, DateField):
+            kind = "date"
+        elif isinstance(field, CharField) and (field.max_length or 0) > 300:
+            kind = "textarea"
+        refill.append(
+            {
+                "name": name,
+                "kind": kind,
+                "value": request.POST.get(name, ""),
+                "required": field is not None and field.required,
+                "choices": list(field.choices.items()) if isinstance(field, ChoiceField) else [],
+            }
+        )
+    return refill
+
+
+def _form_error(
+    request: HttpRequest,
+    *,
+    what: str,
+    errors: dict[str, str],
+    back: str,
+    serializer_class: type[Serializer] | None = None,
+    fields: tuple[str, ...] = (),
+) -> HttpResponse:
+    """The 400 page naming each problem; with the form's serializer and fields, the form again with
+    what was typed, posting to the same place, so nothing typed is lost to an error."""
+    refill = _refill(request, serializer_class, fields) if serializer_class is not None else []
     return render(
-        request, "playbooks/form_error.html", {"what": what, "errors": sorted(errors.items()), "back": back}, status=400
+        request,
+        "playbooks/form_error.html",
+        {"what": what, "errors": sorted(errors.items()), "back": back, "refill": refill, "action": request.path},
+        status=400,
     )
 
 
@@ -159,7 +205,14 @@ def intervention_new(request: HttpRequest) -> HttpResponse:
         except PlaybookInputError as exc:
             errors = exc.errors
     if errors:
-        return _form_error(request, what="log the intervention", errors=errors, back=back)
+        return _form_error(
+            request,
+            what="log the intervention",
+            errors=errors,
+            back=back,
+            serializer_class=InterventionInputSerializer,
+            fields=fields,
+        )
     messages.success(request, f"Intervention logged for {record.tenant_id}: {record.action}.")
     return HttpResponseRedirect(back)
 
@@ -170,7 +223,8 @@ def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResp
     tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    data = _validated(OutcomeInputSerializer, _form_fields(request, ("outcome", "outcome_at", "note")), errors)
+    fields = ("outcome", "outcome_at", "note")
+    data = _validated(OutcomeInputSerializer, _form_fields(request, fields), errors)
     if not errors:
         try:
             record = intervention_outcome_record(
@@ -182,7 +236,14 @@ def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResp
         except PlaybookInputError as exc:
             errors = exc.errors
     if errors:
-        return _form_error(request, what="record the outcome", errors=errors, back=back)
+        return _form_error(
+            request,
+            what="record the outcome",
+            errors=errors,
+            back=back,
+            serializer_class=OutcomeInputSerializer,
+            fields=(*fields, "tenant_id"),
+        )
     messages.success(request, f"Outcome recorded: {record.get_outcome_display()} ({record.action}).")
     return HttpResponseRedirect(back)
 
@@ -226,7 +287,8 @@ def snooze_new(request: HttpRequest) -> HttpResponse:
     tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    data = _validated(SnoozeInputSerializer, _form_fields(request, ("tenant_id", "until", "reason")), errors)
+    fields = ("tenant_id", "until", "reason")
+    data = _validated(SnoozeInputSerializer, _form_fields(request, fields), errors)
     if not errors:
         try:
             snooze = snooze_create(
@@ -238,7 +300,14 @@ def snooze_new(request: HttpRequest) -> HttpResponse:
         except PlaybookInputError as exc:
             errors = exc.errors
     if errors:
-        return _form_error(request, what="snooze the customer", errors=errors, back=back)
+        return _form_error(
+            request,
+            what="snooze the customer",
+            errors=errors,
+            back=back,
+            serializer_class=SnoozeInputSerializer,
+            fields=fields,
+        )
     messages.success(request, f"{snooze.tenant_id} is snoozed until {snooze.until.isoformat()}: {snooze.reason}.")
     return HttpResponseRedirect(back)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from psycopg.conninfo import make_conninfo
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -106,6 +108,33 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     finally:
         process.kill()
         process.wait()
+
+
+def database_url(name: str | None = None) -> str:
+    """The test server as a ``DATABASE_URL`` a child process can use: the test database, or ``name``.
+
+    The embedded server (no ``DATABASE_URL``) listens on a socket directory only, and a path in a
+    URL's host part reads as a host name and a database; libpq takes it as ``?host=``, encoded.
+    """
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="") + (":" + quote(db["PASSWORD"], safe="") if db["PASSWORD"] else "")
+    host, port, name = db["HOST"] or "127.0.0.1", db["PORT"], quote(name or db["NAME"], safe="")
+    if host.startswith("/"):
+        return f"postgres://{user}@{':' + str(port) if port else ''}/{name}?host={quote(host, safe='')}"
+    return f"postgres://{user}@{host}:{port or 5432}/{name}"
+
+
+def database_conninfo(name: str = "postgres") -> str:
+    """The test server as a libpq conninfo for psycopg (default: its maintenance database)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    parts = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"], "dbname": name}
+    if db["PASSWORD"]:
+        parts["password"] = db["PASSWORD"]
+    return make_conninfo(**parts)
 
 
 def project_env(**overrides: str) -> dict[str, str]:

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from tests.processes import BASE_DIR, free_port, project_env, wait_for_port
+from tests.processes import BASE_DIR, database_url, free_port, project_env, wait_for_port
 
 DEPLOY = BASE_DIR / "deploy"
 
@@ -38,8 +37,7 @@ PRODUCTION_ENV = {
 @pytest.fixture(name="server_database_url")
 def _server_database_url(transactional_db: object) -> str:
     """The migrated test database as a URL, for servers started as separate processes."""
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    return database_url()
 
 
 def nginx_conf(*, run_dir: Path, listen: int, upstream: int) -> str:

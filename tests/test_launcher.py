@@ -19,9 +19,9 @@ from django.conf import settings
 
 from opsconsole.dotenv import dotenv_write_first_run
 from opsconsole.supervisor import child_restarts_recent
-from tests.processes import BASE_DIR, free_port, project_env, wait_for_port, wait_until
+from tests.processes import BASE_DIR, database_conninfo, database_url, free_port, project_env, wait_for_port, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.default_install]
 
 
 def _alive(pid: int) -> bool:
@@ -84,12 +84,11 @@ def test_a_child_that_keeps_crashing_is_restarted_with_backoff_and_the_others_ke
 def launcher_database() -> str:
     """A throwaway database on the test server for run_console, which migrates it."""
     name = f"{settings.DATABASES['default']['TEST']['NAME'] or 'test_opsconsole'}_launcher"
-    admin = settings.DATABASES["default"]
-    conninfo = f"host={admin['HOST']} port={admin['PORT'] or 5432} user={admin['USER']} dbname=postgres"
+    conninfo = database_conninfo()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://{admin['USER']}@{admin['HOST']}:{admin['PORT'] or 5432}/{name}"
+    yield database_url(name)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -147,6 +146,8 @@ def test_run_console_restarts_a_killed_worker_and_stops_everything_on_sigterm(tm
         output = log.read_text()
         assert "worker was killed by SIGKILL; restarting it in 1 s" in output
         assert "SIGTERM received: stopping" in output and "Stopped." in output
+        # Each child stops itself (its pool too): no pool process is reported dead as an ERROR.
+        assert "ERROR" not in output, output
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -154,6 +155,37 @@ def test_run_console_restarts_a_killed_worker_and_stops_everything_on_sigterm(tm
         for pid in _state(state).values():
             if pid.get("pid") and _alive(pid["pid"]):
                 os.killpg(pid["pid"], signal.SIGKILL)
+
+
+def test_run_console_prints_the_url_once_the_port_answers_and_how_to_create_the_first_login(
+    tmp_path, launcher_database
+):
+    port = free_port()
+    env = project_env(DATABASE_URL=launcher_database, SUPERVISOR_STATE_FILE=str(tmp_path / "state.json"))
+    launcher = subprocess.Popen(
+        [sys.executable, "-u", "manage.py", "run_console", "--no-seed", "--only", "web", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        before = []
+        for line in launcher.stdout:
+            if "running at" in line:
+                break
+            before.append(line)
+        else:
+            pytest.fail("run_console ended without printing its URL:\n" + "".join(before))
+        # The line is printed once the web server answers: a connection now must succeed.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200
+        assert "createsuperuser" in next(launcher.stdout)  # a clean start has no login yet
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.communicate(timeout=60)
 
 
 def _production_like_env(**overrides: str) -> dict[str, str]:
@@ -166,8 +198,7 @@ def _production_like_env(**overrides: str) -> dict[str, str]:
 @pytest.mark.django_db(transaction=True)
 def test_the_first_run_env_file_lets_the_readme_commands_work_as_written(tmp_path):
     dotenv = tmp_path / ".env"
-    database = settings.DATABASES["default"]
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+    url = database_url()
     command = [sys.executable, "manage.py", "create_api_key", "readme-check", "--scope", "ingest"]
     env = _production_like_env(OPSCONSOLE_ENV_FILE=str(dotenv), DATABASE_URL=url)
 

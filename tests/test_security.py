@@ -13,14 +13,12 @@ from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 
-from tests.processes import BASE_DIR, gunicorn
+from tests.processes import BASE_DIR, database_url, gunicorn
 from tests.test_auth_matrix import ROUTES
 
 pytestmark = pytest.mark.django_db
@@ -29,15 +27,11 @@ pytestmark = pytest.mark.django_db
 # --- Headers ---------------------------------------------------------------------------------
 def _database_url() -> str:
     """The test database, as a URL the gunicorn subprocess can use."""
-    params = connection.settings_dict
-    host = params["HOST"] or ""
-    user = quote(params["USER"]) + (":" + quote(params["PASSWORD"]) if params["PASSWORD"] else "")
-    netloc = f"{user}@{host}:{params['PORT']}" if host and not host.startswith("/") else f"{user}@"
-    query = f"?host={quote(host)}" if host.startswith("/") else ""
-    return f"postgres://{netloc}/{params['NAME']}{query}"
+    return database_url()
 
 
 @pytest.mark.slow
+@pytest.mark.default_install
 def test_production_settings_send_hsts_and_the_other_security_headers():
     with gunicorn(DATABASE_URL=_database_url()) as url:
         for path in ("/login/", "/ops/customers"):

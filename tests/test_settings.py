@@ -103,3 +103,9 @@ def test_the_shipped_env_file_once_filled_in_starts_with_metrics_closed_and_prom
         timeout=120,
     )
     assert started.returncode == 0, started.stdout + started.stderr
+
+
+def test_parking_and_the_strict_mode_together_refuse_to_start():
+    result = _manage("check", DEBUG="1", INGEST_PARK_UNREGISTERED="1", INGEST_REJECT_UNREGISTERED="1")
+    assert result.returncode != 0
+    assert "INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED are both on" in result.stderr

@@ -261,8 +261,13 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         "warning": None
         if churns_used >= minimum
         else (
-            f"Only {churns_used} churn{'s' if churns_used != 1 else ''} in the backtest window: too few to judge "
-            f"the risk signal or learn weights. Until at least {minimum} are recorded, read the risk levels as an "
+            (
+                "No churn in the backtest window: nothing to judge the risk signal against or learn weights from."
+                if churns_used == 0
+                else f"Only {churns_used} churn{'s' if churns_used != 1 else ''} in the backtest window: too few "
+                "to judge the risk signal or learn weights."
+            )
+            + f" Until at least {minimum} are recorded, read the risk levels as an "
             "attention ranking, not a prediction."
         ),
         "weights_in_force": weights_in_force(),

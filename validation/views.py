@@ -27,13 +27,18 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _times(value: float | None) -> str:
+    """A lift with its unit ("2.5x"), or a bare dash when there is none: never "—x"."""
+    return "—" if value is None else f"{value:.1f}x"
+
+
 def _figures_display(figures: dict[str, Any] | None) -> dict[str, str] | None:
     if figures is None:
         return None
     lead = figures["lead_days"]
     return {
         "auc": _number(figures["auc"]),
-        "lift": _number(figures["top_decile_lift"], 1),
+        "lift": _times(figures["top_decile_lift"]),
         "precision": _percent(figures["precision_at_threshold"]),
         "recall": _percent(figures["recall_at_threshold"]),
         "precision_at_10": _percent(figures["precision_at_10"]),
@@ -61,7 +66,7 @@ def validation_page(request: HttpRequest) -> HttpResponse:
                 "verdict": h["learned"]["verdict"] if h["learned"] else None,
                 # Bars of the lift chart: (decile, lift text, width in percent of the tallest).
                 "lift_bars": [
-                    (i + 1, _number(v, 1), 0 if v is None else round(100 * v / top)) for i, v in enumerate(lifts)
+                    (i + 1, _times(v), 0 if v is None else round(100 * v / top)) for i, v in enumerate(lifts)
                 ],
             }
         )

@@ -92,9 +92,17 @@ def engagement_formula_text(vocabulary: Vocabulary) -> str:
     return ", ".join(parts) or "no event type has an engagement weight yet"
 
 
+# A count of one followed by a plural noun the templates use ("{events_7d} events"): said in the
+# singular once filled. Not after a digit or a decimal point, so "11 events" and "0.1 days" stay.
+_ONE_THEN_PLURAL = re.compile(
+    r"(?<![\d.,])(1 (?:event|day|failure|blocked attempt|churn|session|user|week|step|customer))s\b"
+)
+
+
 def text_render(template: str, facts: dict[str, Any]) -> str:
-    """Fill a template ("{account}", "{delta:.2f}") from the facts; every template's keys are in the facts."""
-    return template.format_map(facts)
+    """Fill a template ("{account}", "{delta:.2f}") from the facts; every template's keys are in the facts.
+    A filled count of one reads in the singular ("1 event this week")."""
+    return _ONE_THEN_PLURAL.sub(r"\1", template.format_map(facts))
 
 
 # --- Talk tracks -------------------------------------------------------------------------------------------
@@ -147,12 +155,28 @@ class TalkTrackFacts:
     core_action: str = ""
 
 
-def _first_name(name: str, email: str) -> str:
+# Mailboxes that belong to a team, not a person: "Hi Support" is worse than "Hi there".
+ROLE_MAILBOXES = frozenset(
+    {"admin", "billing", "contact", "dev", "hello", "help", "info", "noreply", "ops", "sales", "support", "team"}
+)
+
+
+def _first_name(name: str, email: str, *, company: tuple[str, ...] = ()) -> str:
+    """A person's first name from a name or an email ("jane.doe@..." -> "Jane"), or "" when none is
+    known: never a word of the company (``company``: its id, name and the email's domain), a team
+    mailbox, or a piece of a login id ("acme-u0")."""
+    taken = {word for part in company for word in re.split(r"[\s._+-]+", part.lower()) if word}
+    if "@" in email:
+        taken |= {word for word in re.split(r"[.-]+", email.rsplit("@", 1)[1].lower()) if word}
     if name.strip():
-        return name.strip().split()[0]
+        word = name.strip().split()[0]
+        return "" if word.lower() in taken else word
     local = email.split("@", 1)[0] if "@" in email else ""
-    word = re.split(r"[._+-]", local)[0] if local else ""
-    return word.capitalize() if word.isalpha() else ""
+    pieces = re.split(r"[._+-]", local) if local else []
+    if not pieces or not all(piece.isalpha() for piece in pieces):
+        return ""
+    word = pieces[0].lower()
+    return "" if word in taken or word in ROLE_MAILBOXES else word.capitalize()
 
 
 def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) -> TalkTrackFacts:
@@ -170,7 +194,7 @@ def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) ->
                 cursor.execute(TALK_TRACK_USER_SQL, {"tenant": tenant_id, "user": tenants[0]["user_id"]})
                 users = rows_as_dicts(cursor)
                 if users:
-                    first = _first_name(users[0]["name"] or "", users[0]["email"] or "")
+                    first = _first_name(users[0]["name"] or "", users[0]["email"] or "", company=(tenant_id, account))
     core = join_or([vocabulary.label(t) for t in vocabulary.core_value])
     return TalkTrackFacts(first_name=first, account=account, core_action=core)
 

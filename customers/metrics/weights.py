@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 WEIGHT_MIN = 0.0
 WEIGHT_MAX = 100.0
+# What a component's maximum means, in the words every place that edits one shows.
+NOT_A_NUMBER = "Maximum points must be a number."
+WEIGHT_SCALE_HELP = (
+    "The most points this component adds to the 0-100 risk signal: 1 barely moves it, 100 lets this "
+    "component alone fill the whole signal; 0 turns it off. Empty: the spec's default, {default:g}."
+)
 
 
 def risk_weights_problems(weights: Any) -> dict[str, str]:
@@ -33,7 +39,7 @@ def risk_weights_problems(weights: Any) -> dict[str, str]:
         if name not in COMPONENTS_BY_NAME:
             problems[str(name)] = f"Unknown component '{name}'. Choose from: {', '.join(COMPONENTS_BY_NAME)}."
         elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            problems[name] = "Maximum points must be a number."
+            problems[name] = NOT_A_NUMBER
         elif not WEIGHT_MIN <= value <= WEIGHT_MAX:
             problems[name] = f"Maximum points must lie in {WEIGHT_MIN:g}-{WEIGHT_MAX:g} (got {value:g})."
     return problems

@@ -42,7 +42,7 @@ def native_items(payload: Any, *, max_items: int) -> tuple[list[Any], bool]:
 class NativeFormat:
     name = "native"
     content_types = frozenset({"application/json"})
-    parks_unregistered = False  # the key's flag or INGEST_PARK_UNREGISTERED decide (events_ingest)
+    parks_unregistered = False  # the settings and the key's flag decide (events.services.parking_wanted)
 
     @property
     def limits(self) -> FormatLimits:

@@ -66,6 +66,12 @@ def weight_validate(value: float) -> None:
         )
 
 
+def choice_error(what: str, choices: type[models.TextChoices], *, blank: bool = False) -> dict[str, str]:
+    """A field's invalid-choice message that lists the valid choices, in the API's and admin's words."""
+    empty = " or leave it empty" if blank else ""
+    return {"invalid_choice": f"%(value)r is not {what}; choose one of: {', '.join(choices.values)}{empty}."}
+
+
 def event_type_label_default(name: str) -> str:
     """The label a type reads as until the founder writes one: "invoice_sent" -> "Invoice sent"."""
     if "_" not in name and not name.isupper():
@@ -98,7 +104,12 @@ class EventType(models.Model):
         blank=True,
         help_text='A human name used in every founder-facing text, e.g. "Invoice sent". Empty: derived from the name.',
     )
-    category = models.CharField(max_length=16, choices=EventCategory.choices, default=EventCategory.CUSTOM)
+    category = models.CharField(
+        max_length=16,
+        choices=EventCategory.choices,
+        default=EventCategory.CUSTOM,
+        error_messages=choice_error("a category", EventCategory),
+    )
     description = models.CharField(max_length=255, blank=True)
     core_value = models.BooleanField(
         default=False,
@@ -109,23 +120,28 @@ class EventType(models.Model):
         max_length=32,
         blank=True,
         choices=FrictionSignal.choices,
+        error_messages=choice_error("a friction signal", FrictionSignal, blank=True),
         help_text="What this type says about the experience; copied onto each event at ingestion. "
         "blocked feeds the repeated-block rule, system_issue counts failures.",
     )
     friction_weight = models.FloatField(
         default=0.0,
         validators=[weight_validate, MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
-        help_text="Weight in the friction score (0-100); 0 means the type is not friction.",
+        help_text="Friction points one event of this type adds to its session (0-100; a session's and a day's "
+        "friction are capped): 1 is a small stumble, 100 means one event alone fills the session's cap; 0 means the "
+        "type is not friction.",
     )
     engagement_weight = models.FloatField(
         default=0.0,
         validators=[weight_validate, MinValueValidator(WEIGHT_MIN), MaxValueValidator(WEIGHT_MAX)],
-        help_text="Weight in the stickiness score (0-100); 0 means the type does not count.",
+        help_text="How much one event of this type counts as use in the stickiness score (0-100): 1 is one unit "
+        "of use, 100 counts one event like 100 events of weight 1; 0 means the type does not count.",
     )
     north_star_role = models.CharField(
         max_length=16,
         blank=True,
         choices=NorthStarRole.choices,
+        error_messages=choice_error("a north-star role", NorthStarRole, blank=True),
         help_text="The north star's lifecycle step this type is (its current-state rows and /metrics/interaction).",
     )
     page_view = models.BooleanField(

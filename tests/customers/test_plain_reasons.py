@@ -182,3 +182,15 @@ def test_the_other_reasons_read_as_sentences_in_the_products_words() -> None:
         "Nobody at Acme has used Deploy shipped for 20 days, though other activity keeps arriving (30 events this week)"
     )
     assert never.primary_risk_reason == "Acme uses the product (40 events in 30 days) but has never used Deploy shipped"
+
+
+def test_a_count_of_one_reads_in_the_singular() -> None:
+    signals = TenantSignals(
+        tenant_id="acme", name="Acme", first_seen_at=at(date(2026, 1, 1)), events_7d=1, events_prev_7d=11
+    )
+    cliff = next(
+        c
+        for c in tenant_assess(signals, as_of=AS_OF, vocabulary=SPEC_VOCABULARY).risk_components
+        if c["signal"] == "usage_cliff"
+    )
+    assert cliff["reason"] == "Activity at Acme fell to 1 event this week from 11 last week (less than half)"

@@ -120,3 +120,27 @@ def test_the_largest_registry_weights_still_recompute(metrics_db):
     # The session cap holds whatever the weight: 5 for the REPLAY_ABORTED session, 2.5 for the other.
     assert m.friction_weighted_score == 7.5
     assert m.stickiness_7d == 700.0  # 7 exports x 100
+
+
+def test_admin_shows_a_field_per_component_with_what_1_and_100_mean(admin_client):
+    page = admin_client.get("/admin/customers/riskweights/add/").content.decode()
+    for name, default in DEFAULTS.items():
+        assert f'name="max_{name}" value="{default:g}"' in page
+    assert "1 barely moves it, 100 lets this component alone fill the whole signal" in page
+
+
+def test_admin_saves_what_its_own_form_sends_and_an_empty_field_keeps_the_default(admin_client):
+    data = _form(silent_churn=30)
+    data["max_usage_cliff"] = ""
+    assert admin_client.post("/admin/customers/riskweights/add/", data).status_code == 302
+    weights = RiskWeights.objects.get(version=2).weights
+    assert weights["silent_churn"] == 30.0 and "usage_cliff" not in weights
+
+
+def test_admin_refuses_a_word_in_the_services_words(admin_client):
+    response = admin_client.post("/admin/customers/riskweights/add/", _form(friction="banana"))
+    assert response.context_data["adminform"].form.errors["max_friction"] == ["Maximum points must be a number."]
+    response = admin_client.post("/admin/customers/riskweights/add/", _form(friction="100.5"))
+    assert response.context_data["adminform"].form.errors["max_friction"] == [
+        "Maximum points must lie in 0-100 (got 100.5)."
+    ]

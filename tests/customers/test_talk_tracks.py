@@ -60,6 +60,24 @@ def test_the_champion_users_name_or_email_gives_the_first_name(metrics_db):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_company_word_or_a_login_id_is_never_taken_for_a_first_name(metrics_db):
+    for tenant, user, metadata in [
+        ("aperture", "aperture-u0", {"email": "aperture-u0@aperture.example"}),  # a login id, as the demo has
+        ("initech", "u_i", {"email": "initech@gmail.com"}),  # the company's own word
+        ("hooli", "u_h", {"name": "Hooli Platform Team"}),  # an account's name as a user's name
+        ("umbrella", "u_u", {"email": "support@umbrella.example"}),  # a team mailbox
+    ]:
+        metrics_db([Ev(tenant, "INCIDENT_VIEWED", days_ago(d), user_id=user) for d in range(3)])
+        _event_with_metadata(tenant, user, metadata)
+    Tenant.objects.filter(tenant_id="hooli").update(name="Hooli")
+    metrics_recompute()
+    for tenant in ("aperture", "initech", "hooli", "umbrella"):
+        facts = talk_track_facts(tenant_id=tenant)
+        assert facts.first_name == "", tenant
+        assert talk_track_render("Hi {first_name},", facts) == "Hi there,"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_customer_page_says_the_matched_playbooks_talk_track_to_the_customer(metrics_db, settings, staff_client):
     settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.services.playbooks_evaluate"]
     # 4 repeated policy blocks this week, one per session: the seeded "Repeatedly blocked" playbook (policy_friction) matches.

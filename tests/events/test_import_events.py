@@ -23,9 +23,9 @@ from django.db import connection
 
 from customers.metrics.recompute import metrics_recompute
 from events.models import Event, ImportRun, UserAccount
-from tests.processes import BASE_DIR, project_env
+from tests.processes import BASE_DIR, database_url, project_env
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.default_install, pytest.mark.django_db]
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
 
 
@@ -94,6 +94,23 @@ def test_a_segment_archive_imports_with_its_memberships_and_stores_nothing_twice
     assert "stored 0, already there 12" in _run(path, "--format", "segment")
 
 
+def test_native_lines_without_an_event_id_are_stored_once_however_often_the_file_is_imported(tmp_path):
+    lines = [
+        {"tenant_id": "acme", "user_id": "u1", "event_type": "LOGIN", "occurred_at": START.isoformat()},
+        {"tenant_id": "acme", "user_id": "u2", "event_type": "LOGIN", "occurred_at": START.isoformat()},
+        {"tenant_id": "acme", "user_id": "u1", "event_type": "LOGIN", "occurred_at": START.isoformat(),
+         "event_id": None},  # null, as some exporters write it: the same as absent
+    ]  # fmt: skip
+    path = _write_jsonl(tmp_path / "native.jsonl", [*lines[:2], {**lines[0], "metadata": {"plan": "pro"}}])
+    for _ in range(3):
+        _run(path)
+    assert Event.objects.count() == 3
+    assert sorted(Event.objects.values_list("user_id", flat=True)) == ["u1", "u1", "u2"]
+    # The same content under a null event_id is the same event: nothing more is stored.
+    _run(_write_jsonl(tmp_path / "again.jsonl", [lines[2]]))
+    assert Event.objects.count() == 3
+
+
 def test_a_csv_imports_with_a_column_map_and_a_second_run_stores_nothing(tmp_path):
     path = tmp_path / "history.csv"
     rows = ["when,who,account,what,plan"]
@@ -159,9 +176,7 @@ def test_an_import_killed_mid_way_resumes_after_its_last_committed_batch(tmp_pat
         for i in range(40_000)
     ]  # fmt: skip
     path = _write_jsonl(tmp_path / "big.jsonl", rows)
-    settings_dict = connection.settings_dict
-    url = f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
-    env = project_env(DATABASE_URL=f"{url}/{settings_dict['NAME']}")
+    env = project_env(DATABASE_URL=database_url())
     command = [sys.executable, "manage.py", "import_events", path, "--batch-rows", "500", "--no-progress"]
     process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import Tenant
-from events.models import Event, EventType
+from events.models import ApiKey, Event, EventType
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"
@@ -91,18 +91,51 @@ def test_the_same_event_id_twice_in_one_batch_is_stored_once(ingest_client):
 
 def test_a_partial_batch_stores_the_valid_items_and_explains_the_rest(ingest_client):
     good = [_event(), _event()]
-    bad_type = _event(event_type="TELEPORTED")
     bad_time = _event(occurred_at="yesterday")
-    response = ingest_client.post(URL, {"events": [good[0], bad_type, good[1], bad_time, "nope"]}, format="json")
+    response = ingest_client.post(URL, {"events": [good[0], bad_time, good[1], "nope"]}, format="json")
     assert response.status_code == 200
     body = response.json()
     assert (body["accepted"], body["duplicates"]) == (2, 0)
-    assert [r["index"] for r in body["rejected"]] == [1, 3, 4]
-    assert body["rejected"][0]["event_id"] == bad_type["event_id"]
-    assert "Unknown event type 'TELEPORTED'" in body["rejected"][0]["errors"]["event_type"][0]
-    assert "ISO 8601" in body["rejected"][1]["errors"]["occurred_at"][0]
-    assert body["rejected"][2]["errors"] == {"non_field_errors": ["Each event must be a JSON object."]}
+    assert [r["index"] for r in body["rejected"]] == [1, 3]
+    assert body["rejected"][0]["event_id"] == bad_time["event_id"]
+    assert "ISO 8601" in body["rejected"][0]["errors"]["occurred_at"][0]
+    assert body["rejected"][1]["errors"] == {"non_field_errors": ["Each event must be a JSON object."]}
     assert set(Event.objects.values_list("event_id", flat=True)) == {uuid.UUID(e["event_id"]) for e in good}
+
+
+def test_a_name_the_registry_does_not_know_is_parked_and_named_in_the_receipt(ingest_client):
+    own = [_event(event_type="Task moved"), _event(event_type="Task moved"), _event(event_type="Board opened")]
+    response = ingest_client.post(URL, {"events": [_event(), *own]}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {
+        "accepted": 4,
+        "duplicates": 0,
+        "rejected": [],
+        "parked": 3,
+        "parked_types": ["Board opened", "Task moved"],
+    }
+    parked = Event.objects.filter(exclusion_reason="unregistered", is_real=False)
+    assert sorted(parked.values_list("event_type", flat=True)) == ["Board opened", "Task moved", "Task moved"]
+
+
+def test_the_strict_mode_rejects_an_unregistered_name_naming_it(ingest_client, settings):
+    settings.INGEST_REJECT_UNREGISTERED = True
+    good, own = _event(), _event(event_type="TELEPORTED")
+    body = ingest_client.post(URL, {"events": [good, own]}, format="json").json()
+    assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [1])
+    assert body["rejected"][0]["event_id"] == own["event_id"]
+    assert "Unknown event type 'TELEPORTED'" in body["rejected"][0]["errors"]["event_type"][0]
+    assert list(Event.objects.values_list("event_type", flat=True)) == ["REPLAY_STARTED"]
+
+
+def test_a_key_asking_to_park_still_parks_in_the_strict_mode(make_key, settings):
+    settings.INGEST_REJECT_UNREGISTERED = True
+    key, raw = make_key("ingest", "legacy-backend")
+    ApiKey.objects.filter(pk=key.pk).update(park_unregistered=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = client.post(URL, _event(event_type="TELEPORTED"), format="json").json()
+    assert (body["accepted"], body["rejected"], body["parked_types"]) == (1, [], ["TELEPORTED"])
 
 
 @pytest.mark.parametrize(
@@ -147,9 +180,13 @@ def test_occurred_at_more_than_five_minutes_ahead_is_rejected_per_item(ingest_cl
 
 
 def test_a_type_added_in_the_registry_is_accepted_at_once(ingest_client):
-    assert ingest_client.post(URL, _event(event_type="INVOICE_PAID"), format="json").status_code == 400
+    assert ingest_client.post(URL, _event(event_type="INVOICE_PAID"), format="json").json()["parked"] == 1
     EventType.objects.create(name="INVOICE_PAID", category="custom")
-    assert ingest_client.post(URL, _event(event_type="INVOICE_PAID"), format="json").json()["accepted"] == 1
+    assert ingest_client.post(URL, _event(event_type="INVOICE_PAID"), format="json").json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": [],
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,17 @@
-"""The registry's REST contract: GET /ops/event-types, GET and PUT /ops/event-types/{name}."""
+"""The registry's REST contract: GET /ops/event-types, GET, PUT and DELETE /ops/event-types/{name}."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.metrics.recompute import metrics_recompute
 from customers.models import TenantMetrics
 from events.models import ClassificationState, EventType
-from tests.customers.conftest import Ev, days_ago
+from tests.customers.conftest import Ev, days_ago, events_store
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +195,93 @@ def test_a_name_with_a_newline_is_a_400_not_a_404(make_key, read_client):
     answer = _client(make_key, "write").put("/ops/event-types/two%0Alines", {}, format="json")
     assert answer.status_code == 400 and answer.json()["name"][0]
     assert read_client.get("/ops/event-types/two%0Alines").status_code == 404  # GET: simply not registered
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            "friction_signal",
+            "'banana' is not a friction signal; choose one of: "
+            "friction, hesitation, intent, system_issue, blocked, engagement or leave it empty.",
+        ),
+        (
+            "north_star_role",
+            "'banana' is not a north-star role; choose one of: "
+            "signup, login, core_action, decision, feedback or leave it empty.",
+        ),
+        (
+            "category",
+            "'banana' is not a category; choose one of: friction, intent, value, engagement, lifecycle, change, custom.",
+        ),
+    ],
+)
+def test_a_bad_choice_is_answered_with_the_valid_choices(make_key, field, message):
+    answer = _client(make_key, "write").put("/ops/event-types/LOGIN", {field: "banana"}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()[field] == [message]
+
+
+def test_the_weight_scales_say_what_1_and_100_mean(staff_client):
+    props = staff_client.get("/api/schema/?format=json").json()["components"]["schemas"]["EventType"]["properties"]
+    assert (
+        "1 is a small stumble, 100 means one event alone fills the session's cap"
+        in props["friction_weight"]["description"]
+    )
+    assert (
+        "1 is one unit of use, 100 counts one event like 100 events of weight 1"
+        in props["engagement_weight"]["description"]
+    )
+
+
+def test_a_type_never_sent_is_deleted_and_its_name_parks_afterwards(make_key, ingest_client):
+    writer = _client(make_key, "write")
+    assert writer.delete("/ops/event-types/cert_generated").status_code == 204  # any case
+    assert not EventType.objects.filter(name="CERT_GENERATED").exists()
+    assert writer.get("/ops/event-types/CERT_GENERATED").status_code == 404
+    sent = {"tenant_id": "acme", "user_id": "u1", "event_type": "CERT_GENERATED"}
+    assert ingest_client.post("/api/v1/events", sent, format="json").json()["parked_types"] == ["CERT_GENERATED"]
+    assert writer.delete("/ops/event-types/CERT_GENERATED").status_code == 404
+
+
+def test_a_type_with_stored_events_is_409_unless_asked_to_retire_it(make_key):
+    events_store([Ev("acme", "REPLAY_FAILED", days_ago(3)), Ev("acme", "REPLAY_FAILED", days_ago(2), is_real=False)])
+    writer = _client(make_key, "write")
+    refused = writer.delete("/ops/event-types/REPLAY_FAILED")
+    assert refused.status_code == 409
+    assert "?retire=1" in refused.json()["detail"]
+    assert EventType.objects.get(name="REPLAY_FAILED").friction_signal == "system_issue"  # unchanged
+
+    retired = writer.delete("/ops/event-types/REPLAY_FAILED?retire=1")
+    assert retired.status_code == 200
+    assert retired.json() == {
+        "name": "REPLAY_FAILED",
+        "label": "Replay failed",
+        "category": "custom",
+        "description": "Replay failed with an error",
+        "core_value": False,
+        "friction_signal": "",
+        "friction_weight": 0.0,
+        "engagement_weight": 0.0,
+        "north_star_role": "",
+        "page_view": False,
+        "counts_as_real_interaction": False,
+    }
+    with connection.cursor() as cursor:  # the history is kept, neither deleted nor parked
+        cursor.execute("SELECT count(*) FROM ops_events WHERE event_type = 'REPLAY_FAILED'")
+        assert cursor.fetchone()[0] == 2
+
+
+def test_a_bad_retire_value_lists_the_valid_ones(make_key):
+    answer = _client(make_key, "write").delete("/ops/event-types/LOGIN?retire=please")
+    assert answer.status_code == 400
+    assert answer.json() == {"retire": ["'please' is not one of: 1, true, 0, false."]}
+    assert EventType.objects.filter(name="LOGIN").exists()
+
+
+def test_only_a_write_key_or_staff_may_delete(read_client, ingest_client, staff_client):
+    assert read_client.delete("/ops/event-types/CERT_GENERATED").status_code == 403
+    assert ingest_client.delete("/ops/event-types/CERT_GENERATED").status_code == 403
+    assert APIClient().delete("/ops/event-types/CERT_GENERATED").status_code == 401
+    assert EventType.objects.filter(name="CERT_GENERATED").exists()
+    assert staff_client.delete("/ops/event-types/CERT_GENERATED").status_code == 204

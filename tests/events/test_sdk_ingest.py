@@ -21,7 +21,7 @@ from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuil
 from events.classification import classification_pass, events_reclassify
 from events.models import AccountTraits, ClassificationState, Event, EventType, InternalUserRule, UserAccount
 from events.services import api_key_create
-from tests.processes import gunicorn
+from tests.processes import database_url, gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -199,11 +199,9 @@ def test_parked_names_are_listed_and_count_once_registered(posthog_client, make_
     assert Client(HTTP_AUTHORIZATION=f"Bearer {read}").get("/ops/event-types/unregistered").json()["results"] == []
 
 
+@pytest.mark.default_install
 def test_a_chunked_body_is_read_whole_through_gunicorn(raw_key):
-    database = connection.settings_dict
-    url = (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    )
+    url = database_url()
     events = [{"event_id": str(uuid.uuid4()), "user_id": "c1", "event_type": "LOGIN"} for _ in range(300)]
     body = json.dumps({"events": events}).encode()
 

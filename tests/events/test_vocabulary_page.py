@@ -86,3 +86,41 @@ def test_today_names_unregistered_names_sent_in_the_window_only(staff_client):
     link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
     assert "1 event name(s) arriving that are not registered (Order Completed)" in link
     assert "core value" not in link  # INCIDENT_VIEWED was seen
+
+
+def test_names_sent_through_the_api_before_they_are_described_are_parked_and_listed(staff_client, ingest_client):
+    sent = [
+        {"tenant_id": "acme", "user_id": "u1", "event_type": name, "occurred_at": days_ago(1).isoformat()}
+        for name in ("Task moved", "Task moved", "INCIDENT_VIEWED")
+    ]
+    with time_machine.travel(NOW, tick=False):
+        receipt = ingest_client.post("/api/v1/events", {"events": sent}, format="json").json()
+    assert (receipt["accepted"], receipt["parked_types"]) == (3, ["Task moved"])
+    page = _page(staff_client)
+    moved = page.split('data-testid="seen-Task moved"')[1].split("</tr>")[0]
+    assert '<td class="num">2</td>' in moved and "<strong>no</strong>" in moved
+    assert "are parked: kept, never counted, until you register them" in page
+    link = _page(staff_client, "/").split('data-testid="vocabulary-link"')[1].split("</p>")[0]
+    assert "1 event name(s) arriving that are not registered (Task moved)" in link
+
+
+def test_one_action_removes_every_example_type_the_product_never_sent(staff_client):
+    from events.models import EventType
+
+    event_type_put(name="Task moved", data={"category": "value", "core_value": True})
+    events_store([Ev("acme", "LOGIN", days_ago(1)), Ev("acme", "EXPORT_FAILED", days_ago(90))])
+    page = _page(staff_client)
+    assert 'data-testid="remove-examples"' in page
+    with time_machine.travel(NOW, tick=False):
+        response = staff_client.post("/vocabulary/examples/remove", follow=True)
+    body = response.content.decode()
+    assert "Removed 25 example types your product never sent: API_CALL, CERT_DOWNLOADED," in body
+    # Sent (this month or long ago) or the founder's own: kept.
+    assert set(EventType.objects.values_list("name", flat=True)) == {"LOGIN", "EXPORT_FAILED", "Task moved"}
+    # EXPORT_FAILED, sent long ago, is still offered (the page reads 30 days); the action keeps it.
+    assert "1 not sent in 30 days" in _page(staff_client)
+
+
+def test_removing_the_examples_is_a_post_for_staff_only(db, staff_client):
+    assert staff_client.get("/vocabulary/examples/remove").status_code == 405
+    assert Client().post("/vocabulary/examples/remove").status_code == 302  # to the login page

@@ -65,3 +65,15 @@ def test_the_hourly_snapshot_is_installed_as_an_editable_schedule():
     task = PeriodicTask.objects.get(task="infra.snapshot_infra")
     assert (task.crontab.minute, task.crontab.hour) == ("5", "*")
     assert task.expire_seconds == 1800
+
+
+def test_every_admin_list_is_named_in_a_plural_that_reads(admin_client):
+    import re
+
+    from django.contrib import admin
+
+    for model in admin.site._registry:
+        plural = str(model._meta.verbose_name_plural)
+        assert not re.search(r"\)s$|[^aeiou]ys$", plural), f"{model.__name__}: {plural}"  # "(hourly)s", "summarys"
+    index = admin_client.get("/admin/").content.decode()
+    assert "API request counts (hourly)" in index and "(hourly)s" not in index

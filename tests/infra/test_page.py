@@ -33,3 +33,45 @@ def test_the_page_shows_days_to_limit_and_draws_the_projection(staff_client):
     assert "Fitted line, projected" in body
     assert "limit 1,024 MB" in body
     assert body.count("<svg") == 2
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_runway_beyond_a_year_reads_over_a_year_and_the_chart_fits_the_readings(staff_client):
+    # 100 MB growing 0.01 MB a day against a 100 GB limit: about 28,000 years away.
+    for day in range(8):
+        InfraSnapshot.objects.create(
+            taken_at=NOW - timedelta(days=7 - day),
+            db_size_bytes=int((100 + 0.01 * day) * MB),
+            events_table_bytes=50 * MB,
+            events_received_24h=1000,
+            api_requests_24h=0,
+        )
+    limits = InfraLimitSettings.objects.get()
+    limits.db_storage_limit_gb = 100
+    limits.save()
+    body = staff_client.get("/infra/").content.decode()
+    assert '<div class="stat" data-testid="days-db_storage">over a year</div>' in body
+    chart = body.split('aria-labelledby="res-db_storage"')[1].split("</section>")[0]
+    # Drawn 60 days ahead, with neither the crossing nor the limit line centuries away and far above.
+    assert "Fitted line, projected" in chart
+    assert "limit reached" not in chart and "limit 102,400 MB" not in chart
+    assert "9 May" in chart  # the projection's end, 60 days after 10 Mar
+    today = staff_client.get("/").content.decode()
+    assert 'data-testid="days-db_storage">over a year</td>' in today
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_day_left_is_said_in_the_singular(staff_client):
+    for day in range(8):
+        InfraSnapshot.objects.create(
+            taken_at=NOW - timedelta(days=7 - day),
+            db_size_bytes=(960 + 8 * day) * MB,
+            events_table_bytes=50 * MB,
+            events_received_24h=1000,
+            api_requests_24h=0,
+        )
+    limits = InfraLimitSettings.objects.get()
+    limits.db_storage_limit_gb = 1
+    limits.save()
+    # (1024 - 1016) / 8 = 1 day left.
+    assert '<div class="stat" data-testid="days-db_storage">1 day</div>' in staff_client.get("/infra/").content.decode()

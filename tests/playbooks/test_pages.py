@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
@@ -26,7 +26,8 @@ def _frozen():
 
 @pytest.fixture
 def acme(db) -> Tenant:
-    tenant = Tenant.objects.create(tenant_id="acme", name="Acme Corp")
+    # A customer since January: the interventions below are dated within its life.
+    tenant = Tenant.objects.create(tenant_id="acme", name="Acme Corp", first_seen_at=datetime(2026, 1, 5, tzinfo=UTC))
     PlaybookMatch.objects.create(
         tenant=tenant,
         playbook_id="policy_friction",
@@ -45,7 +46,8 @@ def test_the_list_shows_every_playbook_and_the_validation_warning(staff_client, 
     assert body.count('data-testid="playbook-') == 5
     assert "3+ POLICY_BLOCK_REPEAT in 7 days" in body
     assert "Was the risk signal right?" in body
-    assert "Only 0 churns recorded: too few to judge the risk signal." in body
+    assert "No churn recorded yet: nothing to judge the risk signal against." in body
+    assert "Only 0 churns" not in body
     assert "Observational" in body
 
 
@@ -180,3 +182,44 @@ def test_forms_without_a_csrf_token_are_refused(staff_user, acme):
     response = client.post("/playbooks/interventions/new/", {"tenant_id": "acme", "action": "x", "channel": "call"})
     assert response.status_code == 403
     assert not InterventionRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        ("1999-03-10", "1999-03-10 is before Acme Corp was first seen (2026-01-05): date the intervention between"),
+        ("2026-03-16", "An intervention cannot be dated in the future."),
+    ],
+)
+def test_an_intervention_dated_outside_the_customers_life_is_refused_in_words(staff_client, acme, day, message):
+    response = staff_client.post(
+        "/playbooks/interventions/new/", {"tenant_id": "acme", "action": "Called", "channel": "call", "date": day}
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert not InterventionRecord.objects.exists()
+
+
+def test_a_form_refused_shows_again_with_what_was_typed(staff_client, acme):
+    typed = {
+        "tenant_id": "acme",
+        "next": "/customers/acme/",
+        "action": "Called the CTO about the policy",
+        "channel": "email",
+        "date": "1999-03-10",
+        "note": "Long talk; they will relax it",
+    }
+    response = staff_client.post("/playbooks/interventions/new/", typed)
+    assert response.status_code == 400
+    form = response.content.decode().split('data-testid="form-again"')[1].split("</form>")[0]
+    assert 'action="/playbooks/interventions/new/"' in response.content.decode()
+    assert 'name="action" value="Called the CTO about the policy"' in form
+    assert '<option value="email" selected>' in form
+    assert 'type="date" name="date" value="1999-03-10"' in form
+    assert ">Long talk; they will relax it</textarea>" in form
+    assert 'type="hidden" name="tenant_id" value="acme"' in form
+    assert 'type="hidden" name="next" value="/customers/acme/"' in form
+    # Corrected and sent again from that page: saved, and back on the customer page.
+    again = staff_client.post("/playbooks/interventions/new/", {**typed, "date": "2026-03-14"})
+    assert again.status_code == 302 and again["Location"] == "/customers/acme/"
+    assert InterventionRecord.objects.get().note == "Long talk; they will relax it"

@@ -22,7 +22,7 @@ from tests.proxy import (  # noqa: F401 (_server_database_url is a fixture)
     shipped_gunicorn,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.default_install]
 
 
 @pytest.mark.parametrize("through", ["nginx", "gunicorn alone"])

@@ -70,3 +70,23 @@ def test_a_coefficient_is_put_in_words_with_its_uncertainty_even_when_it_is_extr
     assert "never varied" in coefficient_words(
         name="log_tenure_days", coefficient=0.0, std_error=None, horizon=30, churns=12
     )
+
+
+def test_the_page_shows_a_missing_lift_as_a_bare_dash_never_with_its_unit():
+    from pathlib import Path
+
+    from validation.views import _figures_display
+
+    figures = {
+        "auc": None,
+        "top_decile_lift": None,
+        "precision_at_threshold": None,
+        "recall_at_threshold": None,
+        "precision_at_10": None,
+        "lead_days": {"median": None, "p25": None, "p75": None},
+        "observations": 0,
+    }
+    assert _figures_display(figures)["lift"] == "—"
+    assert _figures_display({**figures, "top_decile_lift": 2.46})["lift"] == "2.5x"
+    template = (Path(__file__).resolve().parents[2] / "templates" / "validation" / "backtest.html").read_text()
+    assert "}}x" not in template.replace(" ", "")  # the unit comes with the number, or not at all

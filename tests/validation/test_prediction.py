@@ -75,7 +75,9 @@ def _probability(definition: dict[str, Any], features: dict[str, float]) -> floa
     """The model by hand: the intercept plus each coefficient times the standardised feature, calibrated."""
     z = definition["intercept"] + sum(
         c * (features.get(n, 0.0) - m) / s
-        for n, m, s, c in zip(definition["features"], definition["mean"], definition["scale"], definition["coef"])
+        for n, m, s, c in zip(
+            definition["features"], definition["mean"], definition["scale"], definition["coef"], strict=True
+        )
     )
     calibration = definition.get("calibration")
     if calibration:

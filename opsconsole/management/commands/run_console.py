@@ -13,6 +13,7 @@ nginx configuration in deploy/nginx/ (docs/DEPLOY.md).
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any
 
@@ -37,6 +38,15 @@ def port_number(value: str) -> int:
     if not 1 <= port <= 65535:
         raise CommandError(f"--port must be between 1 and 65535, got {port}.")
     return port
+
+
+def port_answers(host: str, port: int) -> bool:
+    """Whether something accepts connections on host:port now."""
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 def child_commands(*, port: int, host: str, web_server: str, only: tuple[str, ...]) -> dict[str, list[str]]:
@@ -118,20 +128,29 @@ class Command(BaseCommand):
             if not user_model.objects.filter(username=DEMO_USER).exists():
                 user_model.objects.create_superuser(DEMO_USER, "founder@example.com", DEMO_PASSWORD)
 
+        login = f"Log in as '{DEMO_USER}' with password '{DEMO_PASSWORD}'. " if demo else ""
+        if not demo and not get_user_model().objects.filter(is_staff=True).exists():
+            login = "No login yet: create one with `.venv/bin/python manage.py createsuperuser`. "
+
+        def announce() -> None:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nOps Console is running at http://{options['host']}:{port}/ ({', '.join(only)})\n"
+                    f"{login}Ctrl-C (or SIGTERM) stops everything; a child that crashes is restarted.\n"
+                )
+            )
+            self.stdout.flush()
+
+        self.stdout.write(f"Starting {', '.join(only)}…")
         supervisor = Supervisor(
             commands=child_commands(port=port, host=options["host"], web_server=web_server, only=only),
             cwd=settings.BASE_DIR,
             state_path=supervisor_state_path(),
             say=lambda line: self.stdout.write(line),
+            # The URL is printed once the web server answers on its port (at once without a web child).
+            ready=(lambda: port_answers(options["host"], port)) if "web" in only else None,
+            on_ready=announce,
         )
-        login = f"Log in as '{DEMO_USER}' with password '{DEMO_PASSWORD}'. " if demo else ""
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\nOps Console is running at http://{options['host']}:{port}/ ({', '.join(only)})\n"
-                f"{login}Ctrl-C (or SIGTERM) stops everything; a child that crashes is restarted.\n"
-            )
-        )
-        self.stdout.flush()
         status = supervisor.run()
         if status:
             raise CommandError(f"stopped with status {status}")
