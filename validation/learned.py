@@ -55,8 +55,12 @@ BETTER_AUC_MARGIN = 0.02
 # The newer share of the training dates the candidates are judged (and the score calibrated) on.
 SELECTION_HOLDOUT_SHARE = 0.4
 Z_95 = 1.96
-# Days between walk-forward refits: four weeks of new churns rarely move a model trained on months of them.
-LEARNED_REFIT_DAYS = 28
+# Days between walk-forward refits: every other weekly date, so the first model that beats the heuristic
+# on the past orders the list within two weeks (refits are cheap: FIT_MAX_ROWS).
+LEARNED_REFIT_DAYS = 14
+# The older part of the training dates must hold this share of MIN_CHURNS_FOR_TRUST churns to fit the
+# model that is judged on the newer part (the whole set still needs them all to be adopted).
+SELECTION_MIN_CHURNS_SHARE = 0.5
 # At most this many observations per fit: every churned one, and the others sampled (seeded) and
 # weighted back up, so a 10,000-customer backtest fits in seconds and its probabilities stay calibrated.
 FIT_MAX_ROWS = 60_000
@@ -207,7 +211,11 @@ def _select(
     y = labels.churned
     heuristic_cal = _calibrate(table.strength[train], y[train])
     held_out_churns = _distinct_churns(labels, newer)
-    if _distinct_churns(labels, older) < min_churns or held_out_churns < 1 or not (y[newer] == 0).any():
+    if (
+        _distinct_churns(labels, older) < min_churns * SELECTION_MIN_CHURNS_SHARE
+        or held_out_churns < 1
+        or not (y[newer] == 0).any()
+    ):
         return (
             Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC),
             None,

@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 # Session advisory lock of the backtest (unique in this database; not the metrics lock).
 BACKTEST_LOCK_KEY = 7_104_202_618
 MAX_DAYS = 3660
+# What `backtest_risk` and the Validation page's button run when nothing else is asked for.
+BACKTEST_DEFAULT_DAYS = 180
+BACKTEST_DEFAULT_STEP = 7
+BACKTEST_DEFAULT_HORIZONS = [30, 60]
 MAX_HORIZON_DAYS = 365
 
 # One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).

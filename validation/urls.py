@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("validation/weights/spec", views.spec_weights_restore_page, name="validation-weights-spec"),
     path("validation/model/adopt", views.churn_model_adopt_page, name="validation-model-adopt"),
     path("validation/model/stop", views.churn_model_stop_page, name="validation-model-stop"),
+    path("validation/backtest/start", views.backtest_start_page, name="validation-backtest-start"),
 ]

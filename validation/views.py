@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -16,7 +17,17 @@ from validation.adoption import ModelAdoptionError, churn_model_adopt_latest, ch
 from validation.apis import BACKTEST_NOTE
 from validation.features import feature_words
 from validation.selectors import backtest_payload
-from validation.services import WeightsAdoptionError, learned_weights_adopt, spec_weights_restore
+from validation.services import (
+    BACKTEST_DEFAULT_DAYS,
+    BACKTEST_DEFAULT_HORIZONS,
+    BACKTEST_DEFAULT_STEP,
+    BacktestInputError,
+    WeightsAdoptionError,
+    backtest_run_prepare,
+    learned_weights_adopt,
+    spec_weights_restore,
+)
+from validation.tasks import backtest_risk_task
 
 
 def _percent(value: float | None) -> str:
@@ -195,4 +206,23 @@ def spec_weights_restore_page(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Back to the spec's weights (version {version}) from the next recompute.")
+    return redirect("validation-page")
+
+
+@require_POST
+@staff_required
+def backtest_start_page(request: HttpRequest) -> HttpResponse:
+    """Queue a backtest with the command's defaults (or resume the unfinished one); the page shows its progress."""
+    try:
+        run = backtest_run_prepare(
+            days=BACKTEST_DEFAULT_DAYS, step=BACKTEST_DEFAULT_STEP, horizons=BACKTEST_DEFAULT_HORIZONS
+        )
+    except BacktestInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("validation-page")
+    transaction.on_commit(lambda: backtest_risk_task.delay(run.pk))
+    messages.success(
+        request,
+        f"Backtest {run.pk} queued ({run.dates_total} dates); this page shows its progress and its figures when it is done.",
+    )
     return redirect("validation-page")

@@ -230,7 +230,11 @@ def mixed_batch(draw: st.DrawFn) -> tuple[list[Any], set[int], list[dict[str, An
 
 
 # --- Properties -----------------------------------------------------------------------------
-def test_a_mixed_batch_stores_each_valid_event_exactly_once(ingest_client):
+def test_a_mixed_batch_stores_each_valid_event_exactly_once(ingest_client, settings):
+    # The strict mode, where an unregistered name is one of the ways an event is broken (by default it
+    # is parked and stored; tests/events/test_ingest.py covers that).
+    settings.INGEST_REJECT_UNREGISTERED = True
+
     @FUZZ
     @given(mixed_batch())
     def check(case: tuple[list[Any], dict[int, str], list[dict[str, Any]]]) -> None:

@@ -59,7 +59,15 @@ def test_the_report_has_the_issue_shape_and_every_figure_recomputes_from_the_sco
 def test_scores_of_a_date_list_every_customer_with_the_learned_score_of_the_asked_horizon(read_client, run):
     last = run.report["as_of_dates"][-1]
     rows = read_client.get("/ops/validation/backtest/scores", {"as_of": last}).json()
-    assert rows and {"tenant_id", "risk_signal_strength", "learned_score"} == set(rows[0])
+    assert rows and set(rows[0]) == {
+        "tenant_id",
+        "risk_signal_strength",
+        "learned_score",
+        "ranking_score",
+        "ranking_model",
+        "churn_probability",
+    }
+    assert all(0 <= r["ranking_score"] <= 1 and r["ranking_model"] in ("spec", "learned") for r in rows)
     assert any(r["learned_score"] is not None for r in rows)
     sixty = read_client.get("/ops/validation/backtest/scores", {"as_of": last, "horizon": 60}).json()
     assert [r["tenant_id"] for r in sixty] == [r["tenant_id"] for r in rows]

@@ -257,3 +257,28 @@ def test_the_celery_task_runs_the_backtest_and_reports_progress(now):
     assert len(run.dates_done) == 4 and run.report["as_of_dates"] == sorted(run.dates_done)
     # A redelivered task finds the run done and leaves it as it is.
     assert backtest_risk_task.apply(args=[run.pk]).result == {"run_id": run.pk, "status": "done"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_validation_page_starts_a_backtest_in_the_background_and_shows_its_figures(now):
+    from celery import current_app
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    sim_store(sim_base({"friction": 2}, healthy=2))
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("founder", is_staff=True))
+    assert 'data-testid="start-backtest"' in client.get("/validation/").content.decode()
+    assert client.get("/validation/backtest/start").status_code == 405
+    # The queued task runs in this process (Celery's eager mode), as a worker would run it.
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        response = client.post("/validation/backtest/start")
+    finally:
+        current_app.conf.task_always_eager = eager
+    assert response.status_code == 302
+    run = BacktestRun.objects.get()
+    assert run.status == BacktestStatus.DONE and len(run.dates_done) == run.dates_total == 26
+    page = client.get("/validation/").content.decode()
+    assert 'data-testid="backtest-progress"' not in page and 'data-testid="ranking-figures"' in page

@@ -7,6 +7,9 @@ from django.db import transaction
 from tqdm import tqdm
 
 from validation.services import (
+    BACKTEST_DEFAULT_DAYS,
+    BACKTEST_DEFAULT_HORIZONS,
+    BACKTEST_DEFAULT_STEP,
     BacktestBusy,
     BacktestInputError,
     backtest_run_execute,
@@ -30,9 +33,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--days", type=int, default=180, help="How far back the first as-of date is.")
-        parser.add_argument("--step", type=int, default=7, help="Days between as-of dates.")
-        parser.add_argument("--horizons", default="30,60", help="Churn horizons in days, e.g. 30,60.")
+        parser.add_argument(
+            "--days", type=int, default=BACKTEST_DEFAULT_DAYS, help="How far back the first as-of date is."
+        )
+        parser.add_argument("--step", type=int, default=BACKTEST_DEFAULT_STEP, help="Days between as-of dates.")
+        parser.add_argument(
+            "--horizons",
+            default=",".join(map(str, BACKTEST_DEFAULT_HORIZONS)),
+            help="Churn horizons in days, e.g. 30,60.",
+        )
         parser.add_argument(
             "--background", action="store_true", help="Queue it as a Celery task instead of running it here."
         )
