@@ -54,6 +54,15 @@ WHERE m.last_seen_at IS NOT NULL AND (s.tenant_id IS NULL OR s.risk_signal_stren
 """
 
 
+# The backtest's churn model adopted as a founder would (customers.ChurnModel), straight from its report.
+MODEL_ADOPT_SQL = """
+INSERT INTO customers_churn_model (version, definition, evidence, backtest_run_id, created_by, created_at, is_active,
+                                   deactivated_by)
+SELECT 1, r.report -> 'model_definition', '{}'::jsonb, r.id, 'bench', now(), true, ''
+FROM ops_backtest_run r WHERE r.id = %(run)s AND r.report -> 'model_definition' <> 'null'::jsonb
+"""
+
+
 @dataclass
 class BacktestResult:
     events: int
@@ -67,6 +76,15 @@ class BacktestResult:
     scores: int
     churns: int
     mismatched: int
+    # A new day's run (every customer recomputed) under the heuristic, then under the adopted model.
+    day_run_spec: RunFigures | None = None
+    day_run_model: RunFigures | None = None
+
+    @property
+    def model_scoring_ratio(self) -> float | None:
+        if self.day_run_spec is None or self.day_run_model is None:
+            return None
+        return self.day_run_model.seconds / self.day_run_spec.seconds
 
     @property
     def ratio(self) -> float:
@@ -132,10 +150,26 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
         data = json.loads(out.stdout.strip().splitlines()[-1])
         with psycopg.connect(url) as conn:
             mismatched = conn.execute(MISMATCH_SQL, {"run": data["run"], "day": ANCHOR.date()}).fetchone()[0]
+        # Scoring every customer with the adopted model: a new day's incremental run (every row is stale)
+        # under the heuristic, then the next day's with the model adopted.
+        previous = os.environ.get("RISK_RANKING")
+        try:
+            os.environ["RISK_RANKING"] = "spec"
+            day_spec = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
+            with psycopg.connect(url, autocommit=True) as conn:
+                adopted = conn.execute(MODEL_ADOPT_SQL, {"run": data["run"]}).rowcount
+            os.environ["RISK_RANKING"] = "learned"
+            day_model = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=2)) if adopted else None
+        finally:
+            if previous is None:
+                os.environ.pop("RISK_RANKING", None)
+            else:
+                os.environ["RISK_RANKING"] = previous
         return BacktestResult(
             events=events, tenants=tenants, history_days=history_days, full=full, seconds=data["seconds"],
             scoring_seconds=data["scoring_seconds"], peak_rss_mb=data["peak_rss_mb"], dates=data["dates"],
-            scores=data["scores"], churns=churns, mismatched=mismatched,
+            scores=data["scores"], churns=churns, mismatched=mismatched, day_run_spec=day_spec,
+            day_run_model=day_model,
         )  # fmt: skip
     finally:
         database_drop(base, name)
@@ -154,7 +188,9 @@ def main() -> None:
     r = run(events=args.events, tenants=args.tenants, history_days=args.days)
     print(f"full rebuild {r.full.seconds:.2f}s; backtest {r.seconds:.2f}s ({r.ratio:.2f}x; scoring {r.scoring_seconds:.2f}s)"
           f", peak RSS {r.peak_rss_mb:.0f} MB, {r.dates} dates, {r.scores:,} scores, {r.churns} churns,"
-          f" mismatched {r.mismatched}")  # fmt: skip
+          f" mismatched {r.mismatched}; a new day's run {r.day_run_spec.seconds if r.day_run_spec else 0:.2f}s under"
+          f" the heuristic, {r.day_run_model.seconds if r.day_run_model else 0:.2f}s with the model"
+          f" ({r.model_scoring_ratio or 0:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
