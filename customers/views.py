@@ -178,6 +178,11 @@ CSV_COLUMNS = [
     "follow_up",
     "churned_on",
     "came_back",
+    # The score in force: the adopted churn model's chance of churn within 30 days and what raised it most
+    # (empty while the heuristic orders the list), and which score ordered the row.
+    "churn_probability_30d",
+    "ranking_model",
+    "churn_drivers",
 ]
 
 
@@ -208,6 +213,9 @@ def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None) -> list[Any]:
         follow_up.get("state", ""),
         churned_on.isoformat() if churned_on else "",
         "yes" if follow_up.get("came_back") else "",
+        "" if m.churn_probability_30d is None else m.churn_probability_30d,
+        m.ranking_model,
+        "; ".join(d["words"] for d in m.churn_drivers or []),
     ]
 
 

@@ -4,6 +4,8 @@ orders the list is judged and chosen walk-forward, and once adopted the live lis
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from typing import Any
 
@@ -122,6 +124,10 @@ def test_an_adopted_model_orders_every_list_with_the_features_the_backtest_measu
         assert "chance of churn within 30 days: " in page.lower()
         today = client.get("/").content.decode()
         assert f'data-testid="churn-chance-{top["tenant_id"]}"' in today
+        rows = list(csv.DictReader(io.StringIO(client.get("/customers/at-risk.csv").content.decode())))
+        assert [r["tenant_id"] for r in rows[: len(body)]] == [r["tenant_id"] for r in body]
+        assert float(rows[0]["churn_probability_30d"]) == pytest.approx(top["churn_probability_30d"])
+        assert rows[0]["ranking_model"] == f"learned-{adopted.version}" and rows[0]["churn_drivers"]
 
         # One click back to the heuristic: the next recompute orders by the risk signal again.
         assert client.post("/validation/model/stop").status_code == 302
