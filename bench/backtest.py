@@ -35,6 +35,7 @@ from bench.common import (
     base_database_url,
     database_drop,
     history_database,
+    production_env,
     scratch_database,
     tenants_ensure,
 )
@@ -139,8 +140,7 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(CHURN_SHARE_SQL, {"end": ANCHOR.date() - timedelta(days=1), "days": days, "percent": 2})
             churns = conn.execute("SELECT count(*) FROM playbooks_churnrecord").fetchone()[0]
-        env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60,
-               "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = production_env(url)
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(days), str(step)], cwd=BASE_DIR, env=env, capture_output=True,
             text=True,

@@ -315,6 +315,13 @@ def now_utc() -> datetime:
 BENCH_SECRET_KEY = "bench-only-" + "x" * 60
 
 
+def production_env(database_url: str) -> dict[str, str]:
+    """The environment of a bench process run as production runs (DEBUG off). /metrics is declared public:
+    the bench serves loopback only, and the soak scrapes it."""
+    return {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", "METRICS_PUBLIC": "1"}  # fmt: skip
+
+
 def free_port() -> int:
     import socket
 
@@ -370,8 +377,7 @@ def production_server(
     import time
 
     port = free_port()
-    production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": BENCH_SECRET_KEY,
-                  "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING", **env}  # fmt: skip
+    production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", **env}
     if deployed:
         production.update(
             GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_ACCESS_LOG=os.devnull, GUNICORN_LOG_LEVEL="warning"

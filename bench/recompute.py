@@ -47,6 +47,7 @@ from bench.common import (
     events_copy,
     events_csv,
     history_database,
+    production_env,
     scratch_database,
     tenants_ensure,
 )
@@ -124,8 +125,7 @@ class RecomputeResult:
 
 def recompute_child(database_url: str, *, mode: str, now: datetime, extra: list[str] | None = None) -> RunFigures:
     """Run one recompute in a fresh process (as the Celery worker would) and return its figures."""
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-" + "x" * 60,
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = production_env(database_url)
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, now.isoformat(), *(extra or [])],
         cwd=BASE_DIR, env=env, capture_output=True, text=True,

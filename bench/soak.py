@@ -41,7 +41,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, with_database
+from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, production_env, with_database
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
 SOAK_DB = "opsconsole_soak"
@@ -297,9 +297,7 @@ def run(
     database_url = _scratch_database(base_database_url())
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
     port = free_port()
-    production = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "soak-test-only-" + "x" * 60,
-                  "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING",
-                  "INGEST_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
+    production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", "INGEST_RATE_LIMIT_PER_MINUTE": "0"}
     if through_proxy:
         # The shipped configuration; its sync workers sit behind nginx, which absorbs slow clients.
         production |= {
