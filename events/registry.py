@@ -180,9 +180,9 @@ RETIRE_KEEPS = ("label", "description")
 # Which of the names have any stored event (real, parked or excluded). No index leads with
 # event_type for every row (the partial ones cover real and parked rows only), so this is one
 # pass over ops_events for all the names asked about: a rare founder action, never a page read.
+# A plain DISTINCT (not a correlated EXISTS over unnest, which Citus cannot plan).
 _NAMES_WITH_EVENTS_SQL = """
-SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
-WHERE EXISTS (SELECT 1 FROM ops_events e WHERE e.event_type = n.name)
+SELECT DISTINCT e.event_type AS name FROM ops_events e WHERE e.event_type = ANY(%(names)s::text[])
 """
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -72,14 +72,17 @@ def churn_problems(
     return errors
 
 
+# The namespace of the churn service's per-customer advisory locks (two-key form: this, hashtext(tenant_id)).
+CHURN_LOCK_NAMESPACE = 7_104_202_619
+
+
 def _tenants_lock(tenant_ids: Iterable[str]) -> None:
-    """Lock the customers' rows for the transaction, in one order (no deadlock between two callers)."""
-    list(
-        Tenant.objects.select_for_update()
-        .filter(tenant_id__in=set(tenant_ids))
-        .order_by("tenant_id")
-        .values_list("tenant_id", flat=True)
-    )
+    """Serialise the churn writes of these customers for the transaction, in one order (no deadlock
+    between two callers). Advisory locks rather than FOR UPDATE: a Citus coordinator cannot lock rows
+    of a distributed table across shards, and the lock only has to exclude another churn write."""
+    with connection.cursor() as cursor:
+        for tenant_id in sorted(set(tenant_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [CHURN_LOCK_NAMESPACE % 2**31, tenant_id])
 
 
 def _churn_state_settle(tenant_ids: Iterable[str]) -> None:
@@ -168,8 +171,16 @@ def churn_update(*, churn_id: int, tenant_id: str, day: date, reason: str) -> Ch
         if errors:
             raise PlaybookInputError(errors)
         was = record.tenant_id
-        record.tenant_id, record.date, record.reason = tenant_id, day, reason
-        record.save(update_fields=["tenant", "date", "reason"])
+        if tenant_id == was:
+            record.date, record.reason = day, reason
+            record.save(update_fields=["date", "reason"])
+        else:
+            # Another customer: a new row (the customer is a Citus cluster's distribution column, which an
+            # UPDATE may not change), the old one gone, in the same transaction.
+            ChurnRecord.objects.filter(pk=churn_id).delete()
+            record = ChurnRecord.objects.create(
+                tenant_id=tenant_id, date=day, reason=reason, created_by=record.created_by, created_at=record.created_at
+            )
         _churn_state_settle([was, tenant_id])
     return record
 

@@ -497,11 +497,13 @@ def intervention_delete(*, intervention_id: int) -> InterventionRecord:
     """Take back a logged step (an intervention) as if it was never logged; returns it as it was.
     A churn its "churned" outcome recorded is a churn of its own and stays (undo it there).
     Raises PlaybookInputError when there is no such intervention."""
+    # No row lock (a Citus coordinator cannot take one across shards): the delete's own count says
+    # whether this call took it back, so two racing undos cannot both succeed.
     with transaction.atomic():
-        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
-        if intervention is None:
+        intervention = InterventionRecord.objects.filter(pk=intervention_id).first()
+        deleted, _ = InterventionRecord.objects.filter(pk=intervention_id).delete() if intervention else (0, {})
+        if not deleted:
             raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
-        InterventionRecord.objects.filter(pk=intervention_id).delete()
         answers_changed()
     return intervention
 
@@ -511,13 +513,16 @@ def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
     "churned" outcome recorded stays (undo it there). Raises PlaybookInputError when there is
     no such intervention or it has no outcome."""
     with transaction.atomic():
-        intervention = InterventionRecord.objects.select_for_update().filter(pk=intervention_id).first()
+        intervention = InterventionRecord.objects.filter(pk=intervention_id).first()
         if intervention is None:
             raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
-        if intervention.outcome is None:
+        # Compare-and-set instead of a row lock (see intervention_delete): only a row with an outcome clears.
+        cleared = InterventionRecord.objects.filter(pk=intervention_id, outcome__isnull=False).update(
+            outcome=None, outcome_at=None, outcome_note=""
+        )
+        if not cleared:
             raise PlaybookInputError({"outcome": "This intervention has no outcome to take back."})
         intervention.outcome, intervention.outcome_at, intervention.outcome_note = None, None, ""
-        intervention.save(update_fields=["outcome", "outcome_at", "outcome_note"])
         answers_changed()
     return intervention
 
@@ -526,9 +531,9 @@ def snooze_delete(*, snooze_id: int) -> Snooze:
     """Take back a snooze as if it was never made (an earlier snooze still running holds again);
     returns it as it was. Raises PlaybookInputError when there is no such snooze."""
     with transaction.atomic():
-        snooze = Snooze.objects.select_for_update().filter(pk=snooze_id).first()
-        if snooze is None:
+        snooze = Snooze.objects.filter(pk=snooze_id).first()
+        deleted, _ = Snooze.objects.filter(pk=snooze_id).delete() if snooze else (0, {})
+        if not deleted:
             raise PlaybookInputError({"id": f"No snooze {snooze_id}."})
-        Snooze.objects.filter(pk=snooze_id).delete()
         answers_changed()
     return snooze
