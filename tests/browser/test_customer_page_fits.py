@@ -17,7 +17,7 @@ from customers.metrics.recompute import metrics_recompute
 from customers.selectors import tenants_at_risk
 from opsconsole.demo import seed_demo
 from playbooks.services import intervention_create
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import chart_text_sizes, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,16 +31,6 @@ FORMS = (
     "form[data-testid^=intervention-undo-]",
     "details.snooze",
 )
-
-# Each chart text's size as drawn: its computed font size (in the SVG's user units) times the
-# SVG's scale on the screen (CSS px per user unit).
-CHART_TEXT_SIZES = """
-[...document.querySelectorAll('svg.chart')].flatMap(svg => {
-  const scale = svg.getScreenCTM().a;
-  return [...svg.querySelectorAll('text')].filter(t => t.getClientRects().length)
-    .map(t => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * scale]);
-})
-"""
 
 
 @pytest.fixture
@@ -119,7 +109,7 @@ def test_on_a_phone_every_form_stays_on_screen_and_chart_text_is_readable(
 
     for fold in page.locator("details.fold > summary").all():
         fold.click()
-    sizes = page.evaluate(CHART_TEXT_SIZES)
+    sizes = chart_text_sizes(page)
     assert len(sizes) >= 10
     small = [(text, round(size, 1)) for text, size in sizes if size < 11]
     assert not small, f"chart text under 11px on a phone: {small[:5]}"

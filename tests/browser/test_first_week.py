@@ -25,7 +25,7 @@ from customers.models import RiskWeights, Tenant
 from events.models import Event, EventType
 from events.services import ingest_names
 from playbooks.models import ChurnRecord
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import chart_text_sizes, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -198,6 +198,10 @@ def test_a_new_founders_first_week(page: Any, live_server: Any, monkeypatch: Any
     screenshot(page, f"first-week-{size}-4-today")
     # The reasons speak of the product's own types (its failing exports), never of an example's.
     assert "Export failed" in page.get_by_test_id("call-row-initech").inner_text()
+    # Its chart of active users is readable on either screen, and nothing is wider than the screen.
+    sizes = chart_text_sizes(page)
+    assert sizes and min(size for _, size in sizes) >= 11, sorted(sizes, key=lambda s: s[1])[:3]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     for word in EXAMPLE_WORDS:
         assert word.lower() not in today.lower(), f"Today says {word!r}"
     row = page.get_by_test_id(f"call-row-{QUIET}")
