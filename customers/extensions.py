@@ -8,7 +8,12 @@ of it, like the Prometheus providers and check-in sections of events/::
     from customers.extensions import customer_panel_register, tenant_playbooks_provider_register
     tenant_playbooks_provider_register(tenant_matched_playbooks)
     tenant_follow_ups_provider_register(at_risk_follow_ups)
-    customer_panel_register("playbooks", "playbooks/partials/customer_panel.html", customer_playbook_panel)
+    customer_panel_register(
+        "playbooks",
+        "playbooks/partials/customer_panel.html",
+        customer_playbook_panel,
+        actions_template="playbooks/partials/customer_actions.html",
+    )
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ _playbooks_provider: list[TenantPlaybooksProvider] = []
 
 @dataclass(frozen=True)
 class CustomerPanel:
-    """A section of the Customer page another app renders: its template, and its context as ``panel``."""
+    """A section of the Customer page another app renders: its template, and its context as ``panel``.
+
+    ``actions_template`` (optional) renders what the founder does about the customer (the follow-up
+    and its forms): the page shows it right under the summary, so it is on the first screen, and
+    ``template`` (the longer record) further down. Both get the same ``panel``, computed once."""
 
     name: str
     template: str
     context: Callable[[str], Any]
+    actions_template: str = ""
 
 
 _panels: dict[str, CustomerPanel] = {}
@@ -66,11 +76,17 @@ def tenant_follow_ups(*, rows: list[Any], matched: dict[str, list[dict[str, Any]
     return out
 
 
-def customer_panel_register(name: str, template: str, context: Callable[[str], Any]) -> None:
+def customer_panel_register(
+    name: str, template: str, context: Callable[[str], Any], *, actions_template: str = ""
+) -> None:
     """Add (or replace, by name) a section of the Customer page: ``context(tenant_id)`` is its ``panel``."""
-    _panels[name] = CustomerPanel(name=name, template=template, context=context)
+    _panels[name] = CustomerPanel(name=name, template=template, context=context, actions_template=actions_template)
 
 
 def customer_panels(*, tenant_id: str) -> list[dict[str, Any]]:
-    """The registered sections for one customer, in registration order: [{"template", "panel"}]."""
-    return [{"template": p.template, "panel": p.context(tenant_id)} for p in _panels.values()]
+    """The registered sections for one customer, in registration order:
+    [{"template", "actions_template", "panel"}] (``actions_template`` empty when the section has none)."""
+    return [
+        {"template": p.template, "actions_template": p.actions_template, "panel": p.context(tenant_id)}
+        for p in _panels.values()
+    ]

@@ -39,6 +39,9 @@ from opsconsole.pages import staff_required
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 50
+# The timeline's first page is short so the Customer page stays about two screens; "Older events"
+# pages on by the full page size from where it ends.
+TIMELINE_FIRST_PAGE_SIZE = 10
 CSV_MAX_ROWS = 10_000
 # Full-width charts get a wider drawing so their text stays the size of the page's.
 CHART_WIDTH = 960
@@ -268,7 +271,9 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
     tenant = get_object_or_404(Tenant, tenant_id=tenant_id)
     before = request.GET.get("before") or None
     try:
-        timeline = tenant_events_page(tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE)
+        timeline = tenant_events_page(
+            tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE if before else TIMELINE_FIRST_PAGE_SIZE
+        )
     except ValueError:
         return render(
             request,
@@ -292,6 +297,7 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         changes = [
             (day, vocabulary.label(t)) for day, t in tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)
         ]
+        components = [_component_for_page(component, vocabulary) for component in metrics.risk_components]
         context.update(
             stickiness_chart=_stickiness_chart(series, changes),
             friction_chart=bar_chart(
@@ -303,7 +309,8 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
                 height=200,
             ),
             changes=changes,
-            components=[_component_for_page(component, vocabulary) for component in metrics.risk_components],
+            components=components,
+            scored_components=sum(1 for component in components if component.get("points")),
             engagement_formula=engagement_formula_text(vocabulary),
             core_labels=vocabulary_facts(vocabulary)["core_labels"],
         )

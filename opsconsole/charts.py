@@ -114,8 +114,10 @@ def _empty(title: str, width: int) -> SafeString:
 
 def _open(title: str, description: str, width: int, height: int) -> list[str]:
     return [
+        # --chart-width: a phone draws the chart at this width, one user unit per CSS pixel, so its
+        # text is as large as the stylesheet says (console.css), scrolling sideways.
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" preserveAspectRatio="xMidYMid meet" '
-        f'xmlns="http://www.w3.org/2000/svg">',
+        f'style="--chart-width: {width}px" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title><desc>{escape(description)}</desc>",
     ]
 

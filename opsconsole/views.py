@@ -36,6 +36,7 @@ TODAY_AT_RISK = 10
 # How many at-risk customers Today reads to fill its ten rows when some are snoozed or won back.
 TODAY_AT_RISK_READ = 30
 DAU_CHART_DAYS = 30
+DAU_CHART_WIDTH = 480
 RESOURCE_NAMES = {"db_storage": "Database storage", "redis_memory": "Redis memory"}
 # The status word shown next to the big number (the alert texts' own words).
 STATUS_WORDS = {
@@ -129,6 +130,10 @@ def today_page(request: HttpRequest) -> HttpResponse:
         title=f"Real users per day, last {DAU_CHART_DAYS} days",
         y_label="users",
         hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
+        # About the width of its half of the page at 1366 px, so its text is drawn at the page's
+        # size there, and a phone scrolls it only a little (console.css).
+        width=DAU_CHART_WIDTH,
+        height=200,
     )
     overview = infra_overview(series_days=1, now=now)
     return render(

@@ -19,6 +19,12 @@ class PlaybooksConfig(AppConfig):
 
         tenant_playbooks_provider_register(tenant_matched_playbooks)
         tenant_follow_ups_provider_register(at_risk_follow_ups)
-        customer_panel_register("playbooks", "playbooks/partials/customer_panel.html", customer_playbook_panel)
+        # The follow-up and the founder's forms go on the page's first screen, the longer record below.
+        customer_panel_register(
+            "playbooks",
+            "playbooks/partials/customer_panel.html",
+            customer_playbook_panel,
+            actions_template="playbooks/partials/customer_actions.html",
+        )
         # Replaces the customers app's section of the same key (it is registered first).
         checkin_section_register("at_risk_customers", "Top at-risk customers", at_risk_follow_up_checkin_lines)

@@ -482,7 +482,7 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
 
 # --- The Customer page's panel ---------------------------------------------------------------
 def customer_playbook_panel(tenant_id: str) -> dict[str, Any]:
-    """Context for templates/playbooks/partials/customer_panel.html (rendered as ``panel``):
+    """Context for templates/playbooks/partials/customer_actions.html and customer_panel.html (both as ``panel``):
     matched playbooks with their steps and talk tracks, the intervention and churn
     history, the snooze that holds, and what the forms (and their undo) need. Constant number
     of queries."""

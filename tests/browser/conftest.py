@@ -74,3 +74,19 @@ def log_in(
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+# Each shown chart text's size as drawn, in CSS px: its computed font size (in the SVG's user
+# units) times the SVG's scale on the screen (CSS px per user unit).
+_CHART_TEXT_SIZES = """
+[...document.querySelectorAll('svg.chart')].flatMap(svg => {
+  const scale = svg.getScreenCTM().a;
+  return [...svg.querySelectorAll('text')].filter(t => t.getClientRects().length)
+    .map(t => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * scale]);
+})
+"""
+
+
+def chart_text_sizes(page: Any) -> list[tuple[str, float]]:
+    """(text, size in CSS px) of every chart text shown on the page (folded charts are not shown)."""
+    return [(text, size) for text, size in page.evaluate(_CHART_TEXT_SIZES)]

@@ -170,6 +170,7 @@ def test_on_a_phone_charts_open_on_the_latest_weeks_and_no_page_is_wider(
     log_in(page, live_server.url)
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/customers/{demo[0]}/")
+    page.locator("details[data-testid=charts] > summary").click()
     wraps = page.evaluate(
         "[...document.querySelectorAll('.chart-wrap')].map(w => { const s = w.firstElementChild.getBoundingClientRect();"
         " const r = w.getBoundingClientRect(); return [s.width > r.width, Math.round(s.right - r.right)]; })"

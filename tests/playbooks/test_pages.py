@@ -80,10 +80,13 @@ def test_pages_are_for_staff_only(client, db):
 
 
 def _panel_html(tenant_id: str, staff_user) -> str:
+    """Both parts of the panel as the Customer page shows them: the follow-up and the forms, then the record."""
     request = RequestFactory().get(f"/customers/{tenant_id}/")
     request.user = staff_user
-    return render_to_string(
-        "playbooks/partials/customer_panel.html", {"panel": customer_playbook_panel(tenant_id)}, request=request
+    context = {"panel": customer_playbook_panel(tenant_id)}
+    return "".join(
+        render_to_string(f"playbooks/partials/{name}.html", context, request=request)
+        for name in ("customer_actions", "customer_panel")
     )
 
 
