@@ -32,6 +32,7 @@ from validation.figures import (
 )
 from validation.figures import auc as auc_of
 from validation.learned import (
+    FEATURE_DTYPE,
     RANKED_BY_HEURISTIC,
     RANKED_BY_MODEL,
     ScoreTable,
@@ -100,7 +101,7 @@ def run_score_table(run: BacktestRun) -> ScoreTable:
             parts.append(
                 ScoreTable(
                     Rows.of(np.full(len(order), as_of.toordinal(), dtype=np.int64), tenant_ids[order]),
-                    np.asarray(row["features"], dtype=float).reshape(-1, len(names))[order],
+                    np.asarray(row["features"], dtype=FEATURE_DTYPE).reshape(-1, len(names))[order],
                     names,
                     np.asarray(row["risk_signal_strength"], dtype=float)[order],
                     {h: np.ascontiguousarray(learned[:, i]) for i, h in enumerate(horizons)},

@@ -33,7 +33,7 @@ from validation.adoption import ranking_auto_apply
 from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
 from validation.features import feature_names
 from validation.figures import Rows
-from validation.learned import RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable, WalkForward
+from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable, WalkForward
 from validation.models import BacktestRun, BacktestStatus
 from validation.report import backtest_report, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
@@ -126,7 +126,7 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
     names = walk.names
     part = ScoreTable(
         Rows.of(np.full(len(scores), as_of.toordinal(), dtype=np.int64), [s.tenant_id for s in scores]),
-        np.asarray([[s.features.get(name, 0.0) for name in names] for s in scores], dtype=float).reshape(
+        np.asarray([[s.features.get(name, 0.0) for name in names] for s in scores], dtype=FEATURE_DTYPE).reshape(
             -1, len(names)
         ),
         names,
