@@ -108,16 +108,16 @@ WITH et AS (
            sum(events) AS events_90d,
            count(*) FILTER (WHERE day > %(d)s::date - 28 AND events > 0) AS active_days_28d,
            count(*) FILTER (WHERE events > 0) AS active_days_90d,
-           sum(friction_events) FILTER (WHERE day > %(d)s::date - 28) AS friction_events_28d,
-           min(day) AS first_day
+           sum(friction_events) FILTER (WHERE day > %(d)s::date - 28) AS friction_events_28d
     FROM daily GROUP BY tenant_id
 ), early AS (
-    -- The first 28 days of the account the rollups hold: its first weeks while it is young.
-    SELECT d.tenant_id, sum(d.events) AS early_events,
-           least(28, %(d)s::date - min(a.first_day) + 1) AS early_days
-    FROM daily d JOIN agg a ON a.tenant_id = d.tenant_id
-    WHERE d.day < a.first_day + 28
-    GROUP BY d.tenant_id
+    -- The first 28 days of the account the rollups hold: its first weeks while it is young. A window over
+    -- each tenant's days, not a join back to agg: the backtest's private copies have no fresh statistics,
+    -- and a misestimated join of the two turned into a nested loop over every day row.
+    SELECT x.tenant_id, sum(x.events) FILTER (WHERE x.day < x.first_day + 28) AS early_events,
+           least(28, %(d)s::date - min(x.first_day) + 1) AS early_days
+    FROM (SELECT tenant_id, day, events, min(day) OVER (PARTITION BY tenant_id) AS first_day FROM daily) x
+    GROUP BY x.tenant_id
 ), core AS (
     SELECT r.tenant_id,
            sum(r.value) FILTER (WHERE r.day > %(d)s::date - 7) AS core_7d,
