@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import gzip
 import http.client
 import json
 import os
@@ -58,8 +59,14 @@ from bench.common import (
 BATCH = 500
 
 
-# The endpoints measured beside COPY: name -> (path, how the key travels).
-ENDPOINTS = {"native": "/api/v1/events", "posthog": "/batch/", "segment": "/v1/batch"}
+# The endpoints measured beside COPY: name -> path (how the key travels: ``send_batches``).
+# posthog-js posts its batch to /e/ as a JSON array, gzip as text/plain with ?compression=gzip-js.
+ENDPOINTS = {"native": "/api/v1/events", "posthog": "/batch/", "segment": "/v1/batch",
+             "posthog_js": "/e/?ip=0&ver=1.449.2", "posthog_js_gzip": "/e/?compression=gzip-js&ip=0&ver=1.449.2"}  # fmt: skip
+# Both posthog-js rows send the same file, gzipped or not just before the timed requests.
+BODIES = {"posthog_js_gzip": "posthog_js"}
+# posthog-js puts the project key in every event; the sender writes the bench key in its place.
+POSTHOG_JS_TOKEN = "@@token@@"
 
 
 @dataclass
@@ -127,6 +134,26 @@ def _posthog_event(event: dict[str, object], metadata: dict[str, str]) -> dict[s
                                                               "$session_id": event["session_id"], **metadata}}  # fmt: skip
 
 
+def _posthog_js_event(event: dict[str, object], user_agent: str) -> dict[str, object]:
+    """One event as posthog-js 1.449 batches it from a page: its per-event browser properties
+    (what tests/browser/test_browser_sdks.py sees it send), the project key as ``token``."""
+    occurred = str(event["occurred_at"]).replace("+00:00", "Z")
+    return {"uuid": event["event_id"], "event": event["event_type"], "timestamp": occurred,
+            "properties": {"$os": "Linux", "$os_version": "", "$browser": "Chrome", "$device_type": "Desktop",
+                           "$timezone": "Europe/Berlin", "$timezone_offset": -60, "$current_url":
+                           "https://www.example.com/app/replays", "$host": "www.example.com", "$pathname": "/app/replays",
+                           "$raw_user_agent": user_agent, "$browser_version": 131, "$browser_language": "en-US",
+                           "$browser_language_prefix": "en", "$screen_height": 1080, "$screen_width": 1920,
+                           "$viewport_height": 900, "$viewport_width": 1280, "$lib": "web", "$lib_version": "1.449.2",
+                           "$insert_id": str(event["event_id"])[:16], "$time": 1764892800.123,
+                           "distinct_id": event["user_id"], "$device_id": f"d-{event['user_id']}",
+                           "$session_id": event["session_id"], "$window_id": f"w-{event['session_id']}",
+                           "$pageview_id": f"p-{event['session_id']}", "$is_identified": True,
+                           "$groups": {"company": event["tenant_id"]}, "$referrer": "$direct",
+                           "$referring_domain": "$direct", "$lib_rate_limit_remaining_tokens": 99,
+                           "token": POSTHOG_JS_TOKEN}}  # fmt: skip
+
+
 def _segment_message(event: dict[str, object], metadata: dict[str, str]) -> dict[str, object]:
     return {"type": "track", "event": event["event_type"], "userId": event["user_id"], "messageId": event["event_id"],
             "timestamp": event["occurred_at"], "properties": {},
@@ -134,7 +161,7 @@ def _segment_message(event: dict[str, object], metadata: dict[str, str]) -> dict
                         "userAgent": metadata["user_agent"]}}  # fmt: skip
 
 
-KINDS = ("csv", "native", "posthog", "segment", "import")
+KINDS = ("csv", "native", "posthog", "segment", "posthog_js", "import")
 
 
 def write_inputs(
@@ -163,6 +190,9 @@ def write_inputs(
             round_files["posthog"].write(json.dumps({"batch": [_posthog_event(e, metadata) for e in batch]}) + "\n")
         if "segment" in round_files:
             round_files["segment"].write(json.dumps({"batch": [_segment_message(e, metadata) for e in batch]}) + "\n")
+        if "posthog_js" in round_files:
+            user_agent = metadata["user_agent"]
+            round_files["posthog_js"].write(json.dumps([_posthog_js_event(e, user_agent) for e in batch]) + "\n")
         if "import" in round_files:
             round_files["import"].write("".join(json.dumps(e) + "\n" for e in batch))
 
@@ -196,6 +226,10 @@ def send_batches(url: str, key: str, batches_path: Path, senders: int, endpoint:
     """Runs in the second process: post every batch, ``senders`` connections at a time, to
     ``endpoint`` (native: Bearer key; PostHog: api_key in the body; Segment: Basic auth)."""
     lines = batches_path.read_bytes().splitlines()
+    if endpoint.startswith("posthog_js"):  # prepared before the clock starts, as a page has its batch ready
+        lines = [line.replace(POSTHOG_JS_TOKEN.encode(), key.encode()) for line in lines]
+        if endpoint == "posthog_js_gzip":
+            lines = [gzip.compress(line, compresslevel=6) for line in lines]
     parsed = urlparse(url)
     totals: dict[str, int] = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
     lock = threading.Lock()
@@ -208,6 +242,9 @@ def send_batches(url: str, key: str, batches_path: Path, senders: int, endpoint:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         elif endpoint == "posthog":
             del headers["Authorization"]
+        elif endpoint.startswith("posthog_js"):  # the key is each event's token; a page sends its Origin
+            headers = {"Content-Type": "text/plain" if endpoint.endswith("gzip") else "application/json",
+                       "Origin": "https://www.example.com"}  # fmt: skip
         while True:
             with lock:
                 index = next(cursor, None)
@@ -268,7 +305,7 @@ def _warm_up(url: str, key: str, inputs: dict[str, Path], senders: int) -> None:
     directory = OUT_DIR / "ingest" / "warm"
     directory.mkdir(parents=True, exist_ok=True)
     for endpoint in ENDPOINTS:
-        lines = inputs[endpoint].read_bytes().splitlines()[: 4 * senders]
+        lines = inputs[BODIES.get(endpoint, endpoint)].read_bytes().splitlines()[: 4 * senders]
         sample = directory / f"{endpoint}.jsonl"
         sample.write_bytes(b"\n".join(lines) + b"\n")
         subprocess.run(
@@ -335,7 +372,8 @@ def run(
             for endpoint in ENDPOINTS:
                 events_tables_empty(database_url)
                 out = subprocess.run(
-                    [sys.executable, __file__, "--send", url, key, str(round_inputs[endpoint]), str(senders), endpoint],
+                    [sys.executable, __file__, "--send", url, key, str(round_inputs[BODIES.get(endpoint, endpoint)]), str(senders),
+                     endpoint],
                     check=True, capture_output=True, text=True,
                 )  # fmt: skip
                 sent = json.loads(out.stdout)

@@ -151,6 +151,7 @@ def main() -> None:
             return f"{path.ratio:.2f} of COPY (target ≥ 0.50; {rounds}: {path.ratios_text()})"
 
         native, posthog, segment, imported = (result.paths[n] for n in ("native", "posthog", "segment", "import"))
+        posthog_js, posthog_js_gzip = result.paths["posthog_js"], result.paths["posthog_js_gzip"]
         rows += [
             (f"Ingest: raw COPY (`psql \\copy`, same table and indexes; {rounds})", f"{result.copy_rate:,.0f} events/s", ""),
             (f"Ingest: HTTP `POST /api/v1/events` (gunicorn as deployed: {result.web_workers} sync workers; batches of 500, {result.senders} connections)",
@@ -159,6 +160,10 @@ def main() -> None:
              f"{posthog.rate:,.0f} events/s", ratio_text(posthog)),
             ("Ingest: HTTP Segment `POST /v1/batch` (same events, 500 a batch, Basic auth)",
              f"{segment.rate:,.0f} events/s", ratio_text(segment)),
+            ("Ingest: HTTP posthog-js `POST /e/` (same events as posthog-js batches them from a page: its browser properties, the key as each event's token; 500 a batch, uncompressed JSON)",
+             f"{posthog_js.rate:,.0f} events/s", ratio_text(posthog_js)),
+            ("Ingest: HTTP posthog-js `POST /e/?compression=gzip-js` (the same bodies gzipped, as text/plain)",
+             f"{posthog_js_gzip.rate:,.0f} events/s", ratio_text(posthog_js_gzip)),
             (f"Import: `import_events` of the same events as native JSONL (one process, {size['ingest'] // result.rounds:,} a round)",
              f"{imported.rate:,.0f} events/s", ratio_text(imported)),
         ]  # fmt: skip

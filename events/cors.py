@@ -28,7 +28,7 @@ ALLOWED_METHODS = "GET, POST, OPTIONS"
 # Chromium caps this at 2 hours; a preflight per page view is what it saves.
 PREFLIGHT_MAX_AGE_SECONDS = 7200
 # A cross-origin script reads only the CORS-safelisted response headers unless told otherwise;
-# the SDKs wait for Retry-After on a 429.
+# analytics-next waits out Retry-After on a 429 (posthog-js does not retry one: README).
 EXPOSED_HEADERS = "Retry-After"
 
 
