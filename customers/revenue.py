@@ -23,6 +23,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.founder_actions import answers_changed
 from customers.models import RevenueSource, Tenant, TenantMetrics, TenantRevenue, TenantRevenueDay
 
 # ISO 4217 active codes (the list the standard's maintenance agency publishes), so a typo such as
@@ -128,6 +129,8 @@ def tenant_revenue_settle(*, row: TenantRevenue, day: date) -> TenantRevenue:
             tenant_id=row.tenant_id, day=day, defaults={"mrr": mrr, "currency": currency, "source": source}
         )
     TenantMetrics.objects.filter(tenant_id=row.tenant_id).update(mrr=mrr)
+    # The cached at-risk answers show the MRR: move their version as a founder action does.
+    answers_changed()
     return row
 
 
