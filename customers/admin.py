@@ -23,9 +23,11 @@ from customers.models import (
     RoleWording,
     Tenant,
     TenantMetrics,
+    TenantRevenue,
     at_risk_order,
     risk_level_rank,
 )
+from customers.revenue import RevenueInputError, currency_clean, mrr_clean, tenant_founder_revenue_set
 from customers.services import tenant_save
 
 
@@ -191,3 +193,39 @@ class RoleWordingAdmin(admin.ModelAdmin):
     """The founder's own words for a role; used only while exactly ``for_types`` hold the role."""
 
     list_display = ["role", "text", "for_types"]
+
+
+class TenantRevenueForm(forms.ModelForm):
+    """The founder's override, checked like every other source (a negative amount or an unknown
+    currency is a form error, never a 500)."""
+
+    class Meta:
+        model = TenantRevenue
+        fields = ["tenant", "founder_mrr", "founder_currency"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("founder_mrr") is not None:
+            try:
+                mrr_clean(data["founder_mrr"])
+                data["founder_currency"] = currency_clean(data.get("founder_currency") or "")
+            except RevenueInputError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
+@admin.register(TenantRevenue)
+class TenantRevenueAdmin(admin.ModelAdmin):
+    form = TenantRevenueForm
+    list_display = ["tenant", "mrr", "currency", "source", "plan", "stripe_mrr", "traits_mrr", "founder_mrr"]
+    list_filter = ["source", "currency"]
+    search_fields = ["tenant__tenant_id", "tenant__name"]
+    readonly_fields = ["mrr", "currency", "source", "stripe_mrr", "stripe_currency", "traits_mrr", "plan", "updated_at"]
+    raw_id_fields = ["tenant"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TenantRevenue | None = None) -> list[str]:
+        return [*self.readonly_fields, "tenant"] if obj is not None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: TenantRevenue, form: Any, change: bool) -> None:
+        # Through the one service: the figure in force, the day's history row and the metrics row move together.
+        tenant_founder_revenue_set(tenant=obj.tenant, mrr=obj.founder_mrr, currency=obj.founder_currency)

@@ -219,6 +219,18 @@ class CustomerAtRiskSerializer(_MetricsBase):
         child=serializers.DictField(),
         help_text="What raised the model's probability most, in plain words ({feature, words, contribution}).",
     )
+    mrr = serializers.FloatField(
+        allow_null=True,
+        help_text="Monthly recurring revenue (major unit, e.g. dollars) in `mrr_currency`: the founder's figure, "
+        "else billing's (Stripe), else the account's `mrr` trait; null when unknown.",
+    )
+    mrr_currency = serializers.SerializerMethodField(help_text="ISO 4217 code of `mrr`; null when unknown.")
+    expected_loss = serializers.FloatField(
+        allow_null=True,
+        help_text="What this customer's churn would cost per month: churn_probability_30d x mrr, or, while the "
+        "heuristic orders the list, risk_signal_strength / 100 x mrr (an attention weight, not a probability). "
+        "Null when mrr is unknown.",
+    )
 
     class Meta:
         model = TenantMetrics
@@ -230,6 +242,9 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "churn_probability_30d",
             "ranking_model",
             "churn_drivers",
+            "mrr",
+            "mrr_currency",
+            "expected_loss",
             "risk_score",
             "primary_risk_reason",
             "secondary_signals",
@@ -249,6 +264,10 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "follow_up",
             "computed_at",
         ]
+
+    def get_mrr_currency(self, instance: TenantMetrics) -> str | None:
+        revenue = getattr(instance.tenant, "revenue", None) if instance.mrr is not None else None
+        return revenue.currency if revenue is not None and revenue.currency else None
 
     @extend_schema_field(FollowUpSerializer(allow_null=True))
     def get_follow_up(self, instance: TenantMetrics) -> dict[str, Any] | None:
@@ -419,8 +438,10 @@ class CustomerAtRiskApi(APIView):
         operation_id="customers_at_risk",
         summary="Who should I call today? Customers at risk with suggested interventions",
         description=HEURISTIC_NOTE
-        + " Ordered by `risk_level` (critical, then high, then medium: a matched playbook can raise a tenant above"
-        " its strength's band), then by `risk_signal_strength`, strongest first, then by `tenant_id`."
+        + " Ordered as CALL_LIST_ORDER says: by risk, that is `risk_level` (critical, then high, then medium: a"
+        " matched playbook can raise a tenant above its strength's band), then the score in force, strongest first,"
+        " then `tenant_id`; or by `expected_loss`, largest first (unknown MRR last), then by risk. `auto` (the"
+        " default) orders by expected loss once most customers at risk have an MRR."
         " Internal, test and demo tenants are never listed.",
         parameters=[AtRiskQuerySerializer],
         responses={200: CustomerAtRiskSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},

@@ -308,6 +308,14 @@ def at_risk_order() -> list[models.OrderBy]:
     return [*(key.desc(nulls_last=True) for key in risk_sort_keys()), models.F("tenant_id").asc()]
 
 
+def expected_loss_order() -> list[models.OrderBy]:
+    """The other order a call list can take: the most revenue expected to be lost first
+    (``expected_loss``: the ranking score / 100 x MRR), then the at-risk order's keys, then tenant_id.
+    Customers whose MRR is unknown (null) come last, in risk order. Served by ``ops_tm_at_risk_loss``.
+    """
+    return [models.F("expected_loss").desc(nulls_last=True), *at_risk_order()]
+
+
 class TenantMetrics(models.Model):
     """One row per tenant with everything the console and the API read.
 
@@ -363,6 +371,17 @@ class TenantMetrics(models.Model):
     churn_drivers = models.JSONField(
         default=list, help_text="The features that raised the model's probability most, in plain words."
     )
+    # The customer's monthly recurring revenue (customers/revenue.py, ops_tenant_revenue), copied here by the
+    # engine's write and by every revenue change, so a list ordered by what is at stake is read from one index.
+    mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # What the customer's churn would cost: the chance of churn (ranking_score = 100 x the adopted model's
+    # probability) x MRR; under the heuristic, the risk strength / 100 x MRR (an attention weight, not a
+    # probability). Null while the MRR is unknown. In the customer's own currency.
+    expected_loss = models.GeneratedField(
+        expression=models.F("ranking_score") * models.F("mrr") / models.Value(100.0),
+        output_field=models.FloatField(),
+        db_persist=True,
+    )
     risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     primary_risk_reason = models.CharField(max_length=300, blank=True)
     secondary_signals = models.JSONField(default=list)
@@ -395,6 +414,11 @@ class TenantMetrics(models.Model):
             # Used by the customer list's default order (-risk_level, the same at_risk_order() over
             # every tenant, not-at-risk ones last): GET /ops/customers?page=N and /customers/.
             models.Index(*at_risk_order(), name="ops_tm_list_risk"),
+            # Used by the at-risk query ordered by expected loss (CALL_LIST_ORDER): expected_loss_order()
+            # among at-risk tenants, read in order with a LIMIT like ops_tm_at_risk.
+            models.Index(
+                *expected_loss_order(), name="ops_tm_at_risk_loss", condition=models.Q(risk_level__isnull=False)
+            ),
             # Used by the customer list sorted by ordering=-risk_signal_strength (its default until
             # 0007): the page is read from the index instead of sorting every tenant's wide row
             # (measured at 10,000 tenants: 200 ms seq scan + sort per request -> an index range scan).
@@ -533,3 +557,91 @@ class PeerLevelsDay(models.Model):
 
     def __str__(self) -> str:
         return f"peer levels of {self.as_of}"
+
+
+# --- Revenue ------------------------------------------------------------------------------------
+# What each customer pays per month (customers/revenue.py). Billing (the Stripe webhook and the
+# subscriptions export), the product's account traits and the founder each give a figure; the one
+# in force is the founder's if set, else billing's once billing is connected, else the traits'.
+
+
+class RevenueSource(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    TRAITS = "traits", "Account traits (mrr)"
+    FOUNDER = "founder", "Set by the founder"
+
+
+class TenantRevenue(models.Model):
+    """A customer's monthly recurring revenue now, per source, and the figure in force.
+
+    Amounts are in the currency's major unit (dollars, not cents), normalised to a month.
+    ``mrr`` null: nothing is known. Edit ``founder_mrr`` in admin to override the others.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, primary_key=True, on_delete=models.CASCADE, db_column="tenant_id", related_name="revenue"
+    )
+    mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
+    currency = models.CharField(max_length=3, blank=True, editable=False)
+    source = models.CharField(max_length=16, choices=RevenueSource.choices, blank=True, editable=False)
+    billing_connected = models.BooleanField(
+        default=False, help_text="Billing (Stripe) has reported this customer: its figure wins over the traits'."
+    )
+    stripe_mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
+    stripe_currency = models.CharField(max_length=3, blank=True, editable=False)
+    traits_mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
+    traits_currency = models.CharField(max_length=3, blank=True, editable=False)
+    plan = models.CharField(max_length=200, blank=True, help_text="The plan, from billing or the traits.")
+    traits_seen_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The account traits' updated_at last read."
+    )
+    founder_mrr = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Your own figure (per month, e.g. 490.00); it wins over billing and traits. Empty: not set.",
+    )
+    founder_currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code, e.g. USD.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ops_tenant_revenue"
+        verbose_name = "revenue (MRR)"
+        verbose_name_plural = "revenue (MRR)"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(mrr__gte=0), name="ops_tenant_revenue_mrr_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(founder_mrr__gte=0), name="ops_tenant_revenue_founder_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.mrr} {self.currency}"
+
+
+class TenantRevenueDay(models.Model):
+    """The MRR in force from ``day`` on (until the tenant's next row): one row per tenant and day it changed.
+
+    The history the churned, expansion and contraction figures are read from.
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "day")
+    tenant_id = models.CharField(max_length=128)
+    day = models.DateField()
+    mrr = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    source = models.CharField(max_length=16, choices=RevenueSource.choices)
+
+    class Meta:
+        db_table = "ops_tenant_revenue_day"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(mrr__gte=0), name="ops_tenant_revenue_day_not_negative")
+        ]
+        indexes = [
+            # Used by the month's churned / expansion / contraction figures (revenue_figures): one month's rows.
+            models.Index(fields=["day"], name="ops_tenant_revenue_day_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day}: {self.mrr} {self.currency}"

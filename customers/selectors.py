@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,15 @@ from django.utils import timezone
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
 from customers.metrics.rows import rows_as_dicts
-from customers.models import AnswersVersion, MetricsState, TenantKind, TenantMetrics, at_risk_order, risk_sort_keys
+from customers.models import (
+    AnswersVersion,
+    MetricsState,
+    TenantKind,
+    TenantMetrics,
+    at_risk_order,
+    expected_loss_order,
+    risk_sort_keys,
+)
 
 # Days a Customer page charts.
 SERIES_DAYS = 60
@@ -97,18 +106,116 @@ def customers_list(
     return qs.order_by(*order, F("tenant_id").asc())
 
 
-def tenants_at_risk(*, limit: int = 10) -> list[TenantMetrics]:
-    """ "Who should I call today?": customers at risk, critical first, then high, then medium;
-    within a level the strongest signal first; ties by tenant_id (one query).
+# CALL_LIST_ORDER=auto orders by expected loss once more than this share of the customers at risk have an MRR.
+EXPECTED_LOSS_MIN_SHARE = 0.5
+CALL_LIST_ORDERS = {"risk": at_risk_order, "expected_loss": expected_loss_order}
 
-    The level leads because a matched playbook can raise a tenant above its strength's
-    band. Ordered by ``at_risk_order()``, and so served by the partial index ``ops_tm_at_risk``.
-    """
-    return list(
-        TenantMetrics.objects.select_related("tenant")
-        .filter(risk_level__isnull=False, tenant__kind=TenantKind.CUSTOMER)
-        .order_by(*at_risk_order())[:limit]
+
+def call_list_order_in_force() -> str:
+    """``risk`` or ``expected_loss``: the setting CALL_LIST_ORDER, or under ``auto`` expected loss when
+    the MRR of most customers at risk is known (one aggregate over the at-risk partial index)."""
+    if settings.CALL_LIST_ORDER != "auto":
+        return settings.CALL_LIST_ORDER
+    counts = TenantMetrics.objects.filter(risk_level__isnull=False, tenant__kind=TenantKind.CUSTOMER).aggregate(
+        n=Count("tenant_id"), known=Count("mrr")
     )
+    return "expected_loss" if counts["n"] and counts["known"] > counts["n"] * EXPECTED_LOSS_MIN_SHARE else "risk"
+
+
+def tenants_at_risk(*, limit: int = 10, order: str | None = None) -> list[TenantMetrics]:
+    """ "Who should I call today?": customers at risk (one query), in ``order`` (default: the one in force).
+
+    ``risk``: critical first, then high, then medium; within a level the strongest signal first; ties
+    by tenant_id (``at_risk_order()``, served by the partial index ``ops_tm_at_risk``). The level leads
+    because a matched playbook can raise a tenant above its strength's band. ``expected_loss``: the most
+    revenue expected to be lost first, then the risk order (``expected_loss_order()``, ``ops_tm_at_risk_loss``).
+    """
+    keys = CALL_LIST_ORDERS[order or call_list_order_in_force()]
+    return list(
+        TenantMetrics.objects.select_related("tenant", "tenant__revenue")
+        .filter(risk_level__isnull=False, tenant__kind=TenantKind.CUSTOMER)
+        .order_by(*keys())[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class RevenueFigures:
+    """One currency's revenue figures (major unit per month); the customers are of kind customer."""
+
+    currency: str
+    mrr: Decimal
+    customers: int
+    at_risk_mrr: Decimal
+    at_risk_customers: int
+    churned_mrr: Decimal
+    expansion_mrr: Decimal
+    contraction_mrr: Decimal
+
+
+# MRR now and at risk, per currency. Uses ops_tenant_revenue's and ops_tenant_metrics' primary keys.
+_REVENUE_NOW_SQL = """
+SELECT r.currency,
+       sum(r.mrr) AS mrr,
+       count(*) FILTER (WHERE r.mrr > 0) AS customers,
+       coalesce(sum(r.mrr) FILTER (WHERE m.risk_level IS NOT NULL), 0) AS at_risk_mrr,
+       count(*) FILTER (WHERE m.risk_level IS NOT NULL AND r.mrr > 0) AS at_risk_customers
+FROM ops_tenant_revenue r
+JOIN customers_tenant c ON c.tenant_id = r.tenant_id AND c.kind = 'customer'
+LEFT JOIN ops_tenant_metrics m ON m.tenant_id = r.tenant_id
+WHERE r.mrr IS NOT NULL
+GROUP BY r.currency
+"""
+# The month's moves: each history row of the month against the tenant's row before it (which may
+# be older than the month). To 0: churned; up from above 0: expansion; down but above 0: contraction.
+# Uses the index ops_tenant_revenue_day_day for the month's tenants, then their rows by primary key.
+_REVENUE_MOVES_SQL = """
+WITH moved AS (
+    SELECT DISTINCT tenant_id FROM ops_tenant_revenue_day WHERE day >= %(start)s AND day <= %(end)s
+), steps AS (
+    SELECT d.tenant_id, d.day, d.mrr, d.currency,
+           lag(d.mrr) OVER w AS before, lag(d.currency) OVER w AS before_currency
+    FROM ops_tenant_revenue_day d JOIN moved USING (tenant_id)
+    WINDOW w AS (PARTITION BY d.tenant_id ORDER BY d.day)
+)
+SELECT s.currency,
+       coalesce(sum(s.before) FILTER (WHERE s.mrr = 0 AND s.before > 0), 0) AS churned_mrr,
+       coalesce(sum(s.mrr - s.before) FILTER (WHERE s.before > 0 AND s.mrr > s.before), 0) AS expansion_mrr,
+       coalesce(sum(s.before - s.mrr) FILTER (WHERE s.mrr > 0 AND s.mrr < s.before), 0) AS contraction_mrr
+FROM steps s JOIN customers_tenant c ON c.tenant_id = s.tenant_id AND c.kind = 'customer'
+WHERE s.day >= %(start)s AND s.day <= %(end)s AND s.currency = s.before_currency
+GROUP BY s.currency
+"""
+
+
+def revenue_figures(*, today: date | None = None) -> list[RevenueFigures]:
+    """MRR, revenue at risk, and this month's churned, expansion and contraction MRR, one entry per
+    currency, the largest MRR first (two queries). A change of currency is neither expansion nor
+    contraction."""
+    today = today or timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(_REVENUE_NOW_SQL)
+        names = [c.name for c in cursor.description]
+        now = {row["currency"]: row for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall())}
+        cursor.execute(_REVENUE_MOVES_SQL, {"start": today.replace(day=1), "end": today})
+        names = [c.name for c in cursor.description]
+        moves = {row["currency"]: row for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall())}
+    zero = Decimal("0.00")
+    figures = []
+    for currency in sorted(set(now) | set(moves)):
+        a, m = now.get(currency, {}), moves.get(currency, {})
+        figures.append(
+            RevenueFigures(
+                currency=currency,
+                mrr=a.get("mrr") or zero,
+                customers=a.get("customers") or 0,
+                at_risk_mrr=a.get("at_risk_mrr") or zero,
+                at_risk_customers=a.get("at_risk_customers") or 0,
+                churned_mrr=m.get("churned_mrr") or zero,
+                expansion_mrr=m.get("expansion_mrr") or zero,
+                contraction_mrr=m.get("contraction_mrr") or zero,
+            )
+        )
+    return sorted(figures, key=lambda f: (-f.mrr, f.currency))
 
 
 def tenant_metrics_get(*, tenant_id: str) -> TenantMetrics | None:

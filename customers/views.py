@@ -186,6 +186,10 @@ CSV_COLUMNS = [
     "churn_probability_30d",
     "ranking_model",
     "churn_drivers",
+    # What is at stake: the monthly recurring revenue (and its currency) and the expected loss, as the API.
+    "mrr",
+    "mrr_currency",
+    "expected_loss",
 ]
 
 
@@ -219,7 +223,15 @@ def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None) -> list[Any]:
         "" if m.churn_probability_30d is None else m.churn_probability_30d,
         m.ranking_model,
         "; ".join(d["words"] for d in m.churn_drivers or []),
+        "" if m.mrr is None else m.mrr,
+        _mrr_currency(m),
+        "" if m.expected_loss is None else round(m.expected_loss, 2),
     ]
+
+
+def _mrr_currency(m: TenantMetrics) -> str:
+    revenue = getattr(m.tenant, "revenue", None) if m.mrr is not None else None
+    return revenue.currency if revenue is not None else ""
 
 
 @staff_required

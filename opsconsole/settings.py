@@ -496,5 +496,19 @@ RISK_RANKING_CHOICES = ("spec", "learned", "auto")
 RISK_RANKING = env.str("RISK_RANKING", default="auto")
 if RISK_RANKING not in RISK_RANKING_CHOICES:
     raise ImproperlyConfigured(f"RISK_RANKING must be one of {', '.join(RISK_RANKING_CHOICES)} (got {RISK_RANKING!r}).")
+# Revenue (customers/revenue.py). The currency of an account's `mrr` trait sent without a `currency` trait.
+REVENUE_DEFAULT_CURRENCY = env.str("REVENUE_DEFAULT_CURRENCY", default="USD").strip().upper()
+if len(REVENUE_DEFAULT_CURRENCY) != 3 or not REVENUE_DEFAULT_CURRENCY.isalpha():
+    raise ImproperlyConfigured(
+        f"REVENUE_DEFAULT_CURRENCY must be an ISO 4217 code such as USD (got {REVENUE_DEFAULT_CURRENCY!r})."
+    )
+# How the call list (Today, the at-risk API and CSV) is ordered: `risk` (level, then score), `expected_loss`
+# (chance of churn x MRR, most at stake first) or `auto`: expected loss once most customers at risk have an MRR.
+CALL_LIST_ORDER_CHOICES = ("auto", "risk", "expected_loss")
+CALL_LIST_ORDER = env.str("CALL_LIST_ORDER", default="auto")
+if CALL_LIST_ORDER not in CALL_LIST_ORDER_CHOICES:
+    raise ImproperlyConfigured(
+        f"CALL_LIST_ORDER must be one of {', '.join(CALL_LIST_ORDER_CHOICES)} (got {CALL_LIST_ORDER!r})."
+    )
 if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
     raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")

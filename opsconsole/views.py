@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
-from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily
+from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
@@ -104,6 +104,28 @@ def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
     return alerts
 
 
+# How an amount reads: the symbol for the currencies founders mostly bill in, the ISO code otherwise.
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def money_words(amount: Any, currency: str) -> str:
+    """``$1,234`` (whole units: a figure to act on, not an invoice), ``1,234 CHF`` without a symbol."""
+    whole = f"{round(float(amount)):,}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{whole}" if symbol else f"{whole} {currency}"
+
+
+def _revenue_at_risk_words(figures: list[Any]) -> str:
+    """ "Revenue at risk: $X across N customers" per currency (the largest first); empty without any MRR."""
+    parts = [
+        f"{money_words(f.at_risk_mrr, f.currency)} across {f.at_risk_customers} "
+        f"customer{'' if f.at_risk_customers == 1 else 's'}"
+        for f in figures
+        if f.mrr > 0
+    ]
+    return f"Revenue at risk: {'; '.join(parts)}" if parts else ""
+
+
 @staff_required
 def today_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -117,6 +139,10 @@ def today_page(request: HttpRequest) -> HttpResponse:
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
     call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
+    # Read once per recompute or founder action (a revenue change moves the same version).
+    figures = cached_per_recompute(
+        f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()
+    )
     freshness = metrics_freshness(now=now, per_recompute=True)
     # Rollup days are UTC days (the engine's windows), so the chart ends on today's UTC date.
     # Its cost grows with users x days; read once per recompute (only a run changes the rollup).
@@ -149,6 +175,7 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
             "at_risk": call_list["active"],
+            "revenue_at_risk": _revenue_at_risk_words(figures),
             "parked": call_list["parked"],
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),

@@ -295,7 +295,7 @@ class StripeCustomerLink(models.Model):
 class StripeEventStatus(models.TextChoices):
     RECORDED = "recorded", "Recorded"
     UNMAPPED = "unmapped", "Waiting for the customer's tenant"
-    IGNORED = "ignored", "Not a churn or plan change"
+    IGNORED = "ignored", "Not a churn, plan or revenue change"
 
 
 class StripeEvent(models.Model):
@@ -339,3 +339,30 @@ class PlanChangeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.previous_plan or '?'} -> {self.plan or '?'} on {self.date}"
+
+
+class StripeSubscription(models.Model):
+    """A Stripe subscription's monthly revenue as of the newest event (or export row) that described it.
+
+    ``described_at`` is that event's ``created`` time: an older event delivered later changes
+    nothing here (Stripe does not deliver in order). A customer's billed MRR is the sum of its
+    subscriptions' ``mrr`` (a canceled subscription's is 0), per currency.
+    """
+
+    subscription_id = models.CharField(primary_key=True, max_length=255)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=32, blank=True, help_text="Stripe's status (active, trialing, canceled...).")
+    mrr = models.DecimalField(max_digits=14, decimal_places=2, help_text="Per month, in the currency's major unit.")
+    currency = models.CharField(max_length=3)
+    plan = models.CharField(max_length=255, blank=True)
+    described_at = models.DateTimeField(help_text="When Stripe created the newest event (or export) applied.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ops_stripe_subscription"
+        # Used by the sum of a tenant's subscriptions after each change.
+        indexes = [models.Index(fields=["tenant"], name="ops_stripe_subscription_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.mrr} {self.currency} ({self.status})"

@@ -47,6 +47,7 @@ from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_tenants_begin
 from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
 from customers.metrics.write import tenant_metrics_write, tenants_mark_stale
+from customers.revenue import revenue_traits_apply
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class RecomputeResult:
     # What the run changed beyond the rows it wrote, for `recompute_metrics` to print:
     # churned customers settled to "not at risk", and what each post-recompute hook returned.
     churned_settled: int = 0
+    # Accounts' mrr traits read (customers/revenue.py) and those skipped, with why.
+    revenue_traits_applied: int = 0
+    revenue_traits_skipped: list[str] = field(default_factory=list)
     hook_results: list[Any] = field(default_factory=list)
 
 
@@ -78,6 +82,10 @@ def post_recompute_hooks() -> list[Callable[..., Any]]:
 def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool) -> None:
     as_of = now.astimezone(UTC).date()
     result.as_of = as_of
+    # Before the write: each row written carries the MRR in force (expected_loss follows it).
+    result.revenue_traits_applied, result.revenue_traits_skipped = revenue_traits_apply(
+        default_currency=settings.REVENUE_DEFAULT_CURRENCY
+    )
     result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
     result.churned_settled = churned_tenants_settle()  # churned customers are on no at-risk list
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a

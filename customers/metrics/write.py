@@ -125,13 +125,16 @@ def metrics_row(signals: TenantSignals, assessment: TenantAssessment, *, as_of: 
 
 
 # One statement writes every row: the rows as one jsonb array, typed by METRICS_COLUMNS, upserted
-# on ops_tenant_metrics' primary key (tenant_id).
+# on ops_tenant_metrics' primary key (tenant_id). Each row carries the customer's MRR in force
+# (ops_tenant_revenue, by its primary key), so expected_loss follows the new ranking score.
 METRICS_UPSERT_SQL = """
-INSERT INTO ops_tenant_metrics ({columns})
-SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS x({record})
-ON CONFLICT (tenant_id) DO UPDATE SET {updates}
+INSERT INTO ops_tenant_metrics ({columns}, mrr)
+SELECT {x_columns}, r.mrr FROM jsonb_to_recordset(%s::jsonb) AS x({record})
+LEFT JOIN ops_tenant_revenue r ON r.tenant_id = x.tenant_id
+ON CONFLICT (tenant_id) DO UPDATE SET {updates}, mrr = EXCLUDED.mrr
 """.format(
     columns=", ".join(METRICS_COLUMNS),
+    x_columns=", ".join(f"x.{c}" for c in METRICS_COLUMNS),
     record=", ".join(f"{c} {t}" for c, t in METRICS_COLUMNS.items()),
     updates=", ".join(f"{c} = EXCLUDED.{c}" for c in METRICS_COLUMNS if c != "tenant_id"),
 )

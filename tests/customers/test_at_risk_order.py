@@ -68,8 +68,10 @@ def _plan(run: Callable[[], Any]) -> str:
 def test_the_at_risk_list_and_the_default_customer_list_are_read_from_an_index(transactional_db: Any) -> None:
     metrics_rows_store(RANKED_TENANTS)
 
-    at_risk = _plan(lambda: tenants_at_risk(limit=10))
-    assert "ops_tm_at_risk" in at_risk and "Sort" not in at_risk, at_risk
+    at_risk = _plan(lambda: tenants_at_risk(limit=10, order="risk"))
+    assert "ops_tm_at_risk " in at_risk + " " and "Sort" not in at_risk, at_risk
+    by_loss = _plan(lambda: tenants_at_risk(limit=10, order="expected_loss"))
+    assert "ops_tm_at_risk_loss" in by_loss and "Sort" not in by_loss, by_loss
     default_page = _plan(lambda: list(customers_list()[50:100]))
     assert "ops_tm_list_risk" in default_page and "Sort" not in default_page, default_page
     by_strength = _plan(lambda: list(customers_list(ordering="-risk_signal_strength")[:50]))
