@@ -152,18 +152,16 @@ class RevenueFigures:
     contraction_mrr: Decimal
 
 
-# MRR now and at risk, per currency. Uses ops_tenant_revenue's and ops_tenant_metrics' primary keys.
-_REVENUE_NOW_SQL = """
-SELECT r.currency,
-       sum(r.mrr) AS mrr,
-       count(*) FILTER (WHERE r.mrr > 0) AS customers,
-       coalesce(sum(r.mrr) FILTER (WHERE m.risk_level IS NOT NULL), 0) AS at_risk_mrr,
-       count(*) FILTER (WHERE m.risk_level IS NOT NULL AND r.mrr > 0) AS at_risk_customers
-FROM ops_tenant_revenue r
-JOIN customers_tenant c ON c.tenant_id = r.tenant_id AND c.kind = 'customer'
-LEFT JOIN ops_tenant_metrics m ON m.tenant_id = r.tenant_id
-WHERE r.mrr IS NOT NULL
-GROUP BY r.currency
+# The revenue tables stay on a Citus coordinator (as billing's do), so no statement joins them with the
+# per-account tables: the customers and their risk are read for the revenue's tenants by id, and the sums
+# are made here. MRR in force per tenant: ops_tenant_revenue (read whole, one row per customer).
+_REVENUE_NOW_SQL = "SELECT tenant_id, currency, mrr FROM ops_tenant_revenue WHERE mrr IS NOT NULL"
+# Which of those tenants are customers, and at risk. Uses customers_tenant's and ops_tenant_metrics'
+# primary keys (co-located on Citus).
+_CUSTOMERS_AT_RISK_SQL = """
+SELECT c.tenant_id, m.risk_level IS NOT NULL AS at_risk
+FROM customers_tenant c LEFT JOIN ops_tenant_metrics m ON m.tenant_id = c.tenant_id
+WHERE c.kind = 'customer' AND c.tenant_id = ANY(%(ids)s::text[])
 """
 # The month's moves: each history row of the month against the tenant's row before it (which may
 # be older than the month). To 0: churned; up from above 0: expansion; down but above 0: contraction.
@@ -177,44 +175,55 @@ WITH moved AS (
     FROM ops_tenant_revenue_day d JOIN moved USING (tenant_id)
     WINDOW w AS (PARTITION BY d.tenant_id ORDER BY d.day)
 )
-SELECT s.currency,
-       coalesce(sum(s.before) FILTER (WHERE s.mrr = 0 AND s.before > 0), 0) AS churned_mrr,
-       coalesce(sum(s.mrr - s.before) FILTER (WHERE s.before > 0 AND s.mrr > s.before), 0) AS expansion_mrr,
-       coalesce(sum(s.before - s.mrr) FILTER (WHERE s.mrr > 0 AND s.mrr < s.before), 0) AS contraction_mrr
-FROM steps s JOIN customers_tenant c ON c.tenant_id = s.tenant_id AND c.kind = 'customer'
-WHERE s.day >= %(start)s AND s.day <= %(end)s AND s.currency = s.before_currency
-GROUP BY s.currency
+SELECT s.tenant_id, s.currency, s.mrr, s.before
+FROM steps s
+WHERE s.day >= %(start)s AND s.day <= %(end)s AND s.currency = s.before_currency AND s.before IS NOT NULL
 """
 
 
 def revenue_figures(*, today: date | None = None) -> list[RevenueFigures]:
     """MRR, revenue at risk, and this month's churned, expansion and contraction MRR, one entry per
-    currency, the largest MRR first (two queries). A change of currency is neither expansion nor
+    currency, the largest MRR first (three queries). A change of currency is neither expansion nor
     contraction."""
     today = today or timezone.localdate()
     with connection.cursor() as cursor:
         cursor.execute(_REVENUE_NOW_SQL)
-        names = [c.name for c in cursor.description]
-        now = {row["currency"]: row for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall())}
+        now = rows_as_dicts(cursor)
         cursor.execute(_REVENUE_MOVES_SQL, {"start": today.replace(day=1), "end": today})
-        names = [c.name for c in cursor.description]
-        moves = {row["currency"]: row for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall())}
+        moves = rows_as_dicts(cursor)
+        ids = sorted({r["tenant_id"] for r in now} | {r["tenant_id"] for r in moves})
+        cursor.execute(_CUSTOMERS_AT_RISK_SQL, {"ids": ids})
+        at_risk = {r["tenant_id"]: bool(r["at_risk"]) for r in rows_as_dicts(cursor)}
     zero = Decimal("0.00")
-    figures = []
-    for currency in sorted(set(now) | set(moves)):
-        a, m = now.get(currency, {}), moves.get(currency, {})
-        figures.append(
-            RevenueFigures(
-                currency=currency,
-                mrr=a.get("mrr") or zero,
-                customers=a.get("customers") or 0,
-                at_risk_mrr=a.get("at_risk_mrr") or zero,
-                at_risk_customers=a.get("at_risk_customers") or 0,
-                churned_mrr=m.get("churned_mrr") or zero,
-                expansion_mrr=m.get("expansion_mrr") or zero,
-                contraction_mrr=m.get("contraction_mrr") or zero,
-            )
-        )
+    sums: dict[str, dict[str, Any]] = {}
+
+    def of(currency: str) -> dict[str, Any]:
+        return sums.setdefault(
+            currency,
+            {"mrr": zero, "customers": 0, "at_risk_mrr": zero, "at_risk_customers": 0, "churned_mrr": zero,
+             "expansion_mrr": zero, "contraction_mrr": zero},
+        )  # fmt: skip
+
+    for r in now:
+        if r["tenant_id"] not in at_risk:
+            continue  # not a customer (internal, test, demo)
+        f = of(r["currency"])
+        f["mrr"] += r["mrr"]
+        f["customers"] += 1 if r["mrr"] > 0 else 0
+        if at_risk[r["tenant_id"]]:
+            f["at_risk_mrr"] += r["mrr"]
+            f["at_risk_customers"] += 1 if r["mrr"] > 0 else 0
+    for r in moves:
+        if r["tenant_id"] not in at_risk:
+            continue
+        f = of(r["currency"])
+        if r["mrr"] == 0 and r["before"] > 0:
+            f["churned_mrr"] += r["before"]
+        elif r["before"] > 0 and r["mrr"] > r["before"]:
+            f["expansion_mrr"] += r["mrr"] - r["before"]
+        elif 0 < r["mrr"] < r["before"]:
+            f["contraction_mrr"] += r["before"] - r["mrr"]
+    figures = [RevenueFigures(currency=currency, **values) for currency, values in sums.items()]
     return sorted(figures, key=lambda f: (-f.mrr, f.currency))
 
 
