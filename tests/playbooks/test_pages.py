@@ -14,6 +14,7 @@ from django.utils import timezone
 from customers.models import Tenant
 from playbooks.models import ChurnRecord, InterventionRecord, PlaybookMatch
 from playbooks.selectors import customer_playbook_panel
+from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ def acme(db) -> Tenant:
 
 
 def test_the_list_shows_every_playbook_and_the_validation_warning(staff_client, acme):
+    example_types_sent()
     response = staff_client.get("/playbooks/")
     body = response.content.decode()
     assert response.status_code == 200
