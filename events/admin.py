@@ -66,6 +66,8 @@ class EventTypeAdmin(admin.ModelAdmin):
         return ["name"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: EventType, form: Any, change: bool) -> None:
+        # A type the founder saved is theirs, an example no more: texts may name it unsent.
+        obj.is_example = False
         super().save_model(request, obj, form, change)
         if not change or CLASSIFICATION_FIELDS & set(form.changed_data):
             # A new name un-parks its history; what counts or what is a page view changed:

@@ -20,12 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.rules import classification_rules_changed
@@ -53,29 +55,62 @@ class RoleSet:
     key: str
     description: str
     member: Callable[[EventType], bool]
+    # What a text says for the role while none of its types speaks for the product (a plural
+    # noun: "no failures in 7 days", "7+ days since the last core action").
+    plain: str = ""
+
+
+# The plain words of the friction signals and north-star roles, as plural nouns.
+SIGNAL_PLAIN = {
+    FrictionSignal.FRICTION: "abandoned steps",
+    FrictionSignal.HESITATION: "hesitations",
+    FrictionSignal.INTENT: "started actions",
+    FrictionSignal.SYSTEM_ISSUE: "failures",
+    FrictionSignal.BLOCKED: "blocks",
+    FrictionSignal.ENGAGEMENT: "session events",
+}
+NORTH_STAR_PLAIN = {
+    NorthStarRole.SIGNUP: "signups",
+    NorthStarRole.LOGIN: "logins",
+    NorthStarRole.CORE_ACTION: "core actions",
+    NorthStarRole.DECISION: "decisions",
+    NorthStarRole.FEEDBACK: "feedback",
+}
 
 
 def _role_sets() -> dict[str, RoleSet]:
     sets = [
-        RoleSet("core_value", "The product's main value action (core_value).", lambda t: t.core_value),
-        RoleSet("page_view", "Page views (page_view).", lambda t: t.page_view),
+        RoleSet("core_value", "The product's main value action (core_value).", lambda t: t.core_value, "core actions"),
+        RoleSet("page_view", "Page views (page_view).", lambda t: t.page_view, "page views"),
         RoleSet(
             "engaged",
             "Types that count in stickiness (engagement_weight above 0).",
             lambda t: t.engagement_weight > 0,
+            "events that count as use",
         ),
         RoleSet(
             "side_value",
             "Value types that are neither the core value nor weighted in engagement (e.g. a certificate).",
             lambda t: t.category == EventCategory.VALUE and not t.core_value and t.engagement_weight == 0,
+            "side-feature events",
         ),
     ]
     sets += [
-        RoleSet(signal.value, f"Friction signal '{signal.value}': {signal.label}.", _signal_member(signal.value))
+        RoleSet(
+            signal.value,
+            f"Friction signal '{signal.value}': {signal.label}.",
+            _signal_member(signal.value),
+            SIGNAL_PLAIN[signal],
+        )
         for signal in FrictionSignal
     ]
     sets += [
-        RoleSet(role.value, f"North-star role '{role.value}' ({role.label}).", _role_member(role.value))
+        RoleSet(
+            role.value,
+            f"North-star role '{role.value}' ({role.label}).",
+            _role_member(role.value),
+            NORTH_STAR_PLAIN[role],
+        )
         for role in NorthStarRole
     ]
     return {s.key: s for s in sets}
@@ -92,30 +127,82 @@ def _role_member(role: str) -> Callable[[EventType], bool]:
 ROLE_SETS: dict[str, RoleSet] = _role_sets()
 
 
+# --- Which types speak for the product ---------------------------------------------------
+# A type speaks in founder-facing texts (a text's labels, a playbook condition's role, a talk
+# track's words) unless it is an untouched example (``EventType.is_example``) the product has
+# not sent in this many days: the spec's vocabulary never speaks for a product that never sent
+# it. What is measured is unchanged: an unsent type only ever counts zero.
+SPEAKING_DAYS = 90
+# Which of the names the product sent since %(since)s (real events, as the metrics engine folds
+# them into its per-type spans). Uses index: ops_span_type_last (event_type, last_at), one probe
+# per name asked about (the untouched examples only); never a read of ops_events.
+_NAMES_SENT_SQL = """
+SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
+WHERE EXISTS (SELECT 1 FROM ops_rollup_tenant_span s WHERE s.event_type = n.name AND s.last_at >= %(since)s)
+"""
+
+
+def event_type_names_sent(names: Iterable[str], *, now: datetime | None = None) -> set[str]:
+    """Those of ``names`` (registry spellings) the product sent in the last SPEAKING_DAYS days."""
+    names = list(names)
+    if not names:
+        return set()
+    since = (now or timezone.now()) - timedelta(days=SPEAKING_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(_NAMES_SENT_SQL, {"names": names, "since": since})
+        return {row[0] for row in cursor.fetchall()}
+
+
+def event_types_speaking(types: Iterable[EventType], *, now: datetime | None = None) -> frozenset[str]:
+    """The names of ``types`` that speak for the product: every type but an untouched example
+    not sent in SPEAKING_DAYS days. One query while untouched examples are registered, else none."""
+    types = list(types)
+    sent = event_type_names_sent([t.name for t in types if t.is_example], now=now)
+    return frozenset(t.name for t in types if not t.is_example or t.name in sent)
+
+
 class Registry:
     """A snapshot of every registered type (one query; the table is small), in the order the
-    types were registered: the order a role's types are listed in founder-facing text."""
+    types were registered: the order a role's types are listed in founder-facing text.
 
-    def __init__(self, types: Iterable[EventType]) -> None:
+    ``speaking`` (the names that speak for the product, ``event_types_speaking``) is read on
+    first use; without a reader every type speaks."""
+
+    def __init__(
+        self, types: Iterable[EventType], *, speaking: Callable[[list[EventType]], frozenset[str]] | None = None
+    ) -> None:
         self.types = list(types)
         self._by_lower = {t.name.lower(): t for t in self.types}
+        self._speaking_read = speaking
+        self._speaking: frozenset[str] | None = None
+
+    @property
+    def speaking(self) -> frozenset[str]:
+        if self._speaking is None:
+            read = self._speaking_read
+            self._speaking = read(self.types) if read else frozenset(t.name for t in self.types)
+        return self._speaking
 
     def find(self, name: str) -> EventType | None:
         """The type spelled ``name`` in any case, or None."""
         return self._by_lower.get(name.lower())
 
-    def members(self, role: str, *, min_friction_weight: float | None = None) -> list[EventType]:
-        """The types in the role set ``role`` (a key of ROLE_SETS), in registry order."""
+    def members(
+        self, role: str, *, min_friction_weight: float | None = None, speaking: bool = False
+    ) -> list[EventType]:
+        """The types in the role set ``role`` (a key of ROLE_SETS), in registry order; with
+        ``speaking``, only those that speak for the product (what a text may name)."""
         member = ROLE_SETS[role].member
-        return [
+        found = [
             t
             for t in self.types
             if member(t) and (min_friction_weight is None or t.friction_weight >= min_friction_weight)
         ]
+        return [t for t in found if t.name in self.speaking] if speaking else found
 
 
 def event_type_registry() -> Registry:
-    return Registry(EventType.objects.order_by("created_at", "name"))
+    return Registry(EventType.objects.order_by("created_at", "name"), speaking=event_types_speaking)
 
 
 def _by_name(name: str) -> QuerySet[EventType]:
@@ -155,6 +242,8 @@ def event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool]
 def _event_type_put(*, name: str, data: dict[str, Any]) -> tuple[EventType, bool]:
     with transaction.atomic():
         existing = _by_name(name).select_for_update().first()
+        # A new instance: every field not in ``data`` takes its default, and ``is_example`` is
+        # cleared (a type the founder wrote is theirs, named in texts whether sent or not).
         event_type = EventType(name=existing.name if existing else name)
         if existing is not None:
             event_type.created_at = existing.created_at

@@ -191,7 +191,10 @@ def selectors_normalise(selectors: Sequence[str], *, known_event_types: Iterable
 
 
 def condition_event_types(condition: ConditionLike, *, registry: Registry) -> list[str]:
-    """The registered names the condition's selectors stand for, in registry order, once each."""
+    """The registered names the condition's selectors stand for, in registry order, once each.
+
+    Every type in a role, spoken for the product or not: what a condition measures never
+    depends on which types its text may name (an unsent type counts zero either way)."""
     names: list[str] = []
     for selector in condition.event_type_list():
         role = role_selector_parse(selector)
@@ -204,17 +207,30 @@ def condition_event_types(condition: ConditionLike, *, registry: Registry) -> li
     return names
 
 
+def _role_plain(role: RoleSelector) -> str:
+    """A role in plain words, for when none of its types speaks for the product ("failures",
+    "abandoned steps weighing 2+")."""
+    weight = "" if role.min_friction_weight is None else f" weighing {_num(role.min_friction_weight)}+"
+    return ROLE_SETS[role.role].plain + weight
+
+
 def _selectors_noun(condition: ConditionLike, registry: Registry | None) -> str:
-    """What a windowed event_count counts, in the product's words: the types' labels where
-    the founder wrote one, else their names; a role no type has yet says so."""
+    """What a windowed event_count counts, in the product's words: the labels (else the names)
+    of the role's types that speak for the product (an example type it never sent does not);
+    while none does, the role's plain word, saying so when no type has the role at all."""
     parts: list[str] = []
     for selector in condition.event_type_list():
         role = role_selector_parse(selector)
         if registry is None:
             parts.append(selector)
         elif role is not None:
-            members = registry.members(role.role, min_friction_weight=role.min_friction_weight)
-            parts += [t.label or t.name for t in members] or [f"{role} (no type has this role yet)"]
+            speaking = registry.members(role.role, min_friction_weight=role.min_friction_weight, speaking=True)
+            if speaking:
+                parts += [t.label or t.name for t in speaking]
+            elif registry.members(role.role, min_friction_weight=role.min_friction_weight):
+                parts.append(_role_plain(role))
+            else:
+                parts.append(f"{role} (no type has this role yet)")
         else:
             event_type = registry.find(selector)
             parts.append((event_type.label or event_type.name) if event_type else selector)
@@ -227,7 +243,10 @@ def _days_since_noun(metric: Metric, registry: Registry | None) -> str:
     label ("the last Deploy shipped"); otherwise the metric's own words."""
     if registry is None or not metric.days_since_role:
         return metric.days_since
-    labels = list(dict.fromkeys(t.display_label for t in registry.members(metric.days_since_role)))
+    speaking = registry.members(metric.days_since_role, speaking=True)
+    labels = list(dict.fromkeys(t.display_label for t in speaking))
+    if not labels and registry.members(metric.days_since_role):
+        return metric.days_since  # only types the product never sent: the plain words
     if not labels:
         return f"{metric.days_since} ({metric.days_since_role} events: no type has this role yet)"
     return "the last " + (", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0])

@@ -257,13 +257,16 @@ def churn_new(request: HttpRequest) -> HttpResponse:
     tenant_id = request.POST.get("tenant_id", "").strip()
     back = _next_url(request, tenant_id)
     errors: dict[str, str] = {}
-    data = _validated(ChurnInputSerializer, _form_fields(request, ("tenant_id", "date", "reason")), errors)
+    fields = ("tenant_id", "date", "reason")
+    # A refused churn shows its form again as typed (the date, the reason), like every founder form.
+    refused = {"what": "record the churn", "back": back, "serializer_class": ChurnInputSerializer, "fields": fields}
+    data = _validated(ChurnInputSerializer, _form_fields(request, fields), errors)
     day, reason = data.get("date") or timezone.localdate(), data.get("reason", "").strip()
     if not errors:
         # The service's own checks (unknown customer, already recorded) before the confirmation.
         errors = churn_problems(tenant_id=data["tenant_id"], day=day, reason=reason)
     if errors:
-        return _form_error(request, what="record the churn", errors=errors, back=back)
+        return _form_error(request, errors=errors, **refused)
     if request.POST.get("confirm") != "yes":
         return render(
             request,
@@ -275,7 +278,7 @@ def churn_new(request: HttpRequest) -> HttpResponse:
             tenant_id=data["tenant_id"], day=day, reason=reason, created_by=request.user.get_username()
         )
     except PlaybookInputError as exc:
-        return _form_error(request, what="record the churn", errors=exc.errors, back=back)
+        return _form_error(request, errors=exc.errors, **refused)
     messages.success(request, f"Churn recorded for {record.tenant_id} on {record.date.isoformat()}.")
     return HttpResponseRedirect(back)
 

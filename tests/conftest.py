@@ -143,6 +143,7 @@ def _reference_data_ensure() -> None:
         importlib.import_module("events.migrations.0010_i15_registry_validation").integration_types_recategorise(
             apps, None
         )
+        importlib.import_module("events.migrations.0016_example_types_marked").examples_mark(apps, None)
     if not RoleWording.objects.exists():
         importlib.import_module("customers.migrations.0009_i15_engine_risk_weights_wording").seed(apps, None)
     if not NorthStarSettings.objects.exists():

@@ -196,12 +196,13 @@ def test_healthy_friction_and_blocked_accounts_read_as_such(dealflow):
     assert technical["suggested_action"] == "Review what keeps blocking them (Seat limit reached)"
 
 
-def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealflow, staff_client):
+def _surfaces(staff_client: Any, tenants: list[str]) -> tuple[dict[str, str], list[str], list[dict[str, str]]]:
+    """Every text a founder reads: (surface -> text, the pages among them, the at-risk CSV's rows)."""
     pages = ["/", "/customers/", "/playbooks/", "/vocabulary/"]
-    pages += [f"/customers/{t}/" for t in TENANTS]
+    pages += [f"/customers/{t}/" for t in tenants]
     pages += [f"/playbooks/{p}/" for p in Playbook.objects.values_list("pk", flat=True)]
     apis = ["/ops/customers/at-risk?limit=10", "/ops/customers", "/metrics/days-since-last-interaction"]
-    apis += [f"/ops/customers/{t}" for t in TENANTS]
+    apis += [f"/ops/customers/{t}" for t in tenants]
     apis += ["/ops/playbooks", "/ops/playbooks/effectiveness", "/ops/signal-validation"]
     apis += [f"/ops/playbooks/{p}" for p in Playbook.objects.values_list("pk", flat=True)]
     texts: dict[str, str] = {}
@@ -216,14 +217,18 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
     # The at-risk CSV: its header is the API's field names (days_since_investigation is kept by the
     # contract); its cells are what the founder reads.
     rows = list(csv.DictReader(io.StringIO(staff_client.get("/customers/at-risk.csv").content.decode())))
-    assert {r["tenant_id"] for r in rows} == {"hush", "stall", "gated"}
     texts["/customers/at-risk.csv"] = "\n".join(v for r in rows for k, v in r.items() if k not in IDENTIFIER_KEYS)
     subject, body = weekly_checkin_compose(now=NOW)
     texts["weekly check-in"] = f"{subject}\n{body}"
     summary = real_users_summary(now=NOW)
     for status in MESSAGES:
         texts[f"alert {status}"] = "\n".join(alert_message(status=status, summary=summary))
+    return texts, pages, rows
 
+
+def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealflow, staff_client):
+    texts, pages, rows = _surfaces(staff_client, list(TENANTS))
+    assert {r["tenant_id"] for r in rows} == {"hush", "stall", "gated"}
     assert _leaks(texts) == {}
     # The product's own words are where they belong.
     assert "Nobody at Hush Ltd has used Deal won for 20 days" in texts["/ops/customers/at-risk?limit=10"]
@@ -237,6 +242,50 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
     # (The Vocabulary page documents the REST path "PUT /ops/event-types/{name}": not a placeholder.)
     braces = {url: re.findall(r"\{[^{}]*\}", texts[url]) for url in pages if url != "/vocabulary/"}
     assert {url: found for url, found in braces.items() if found} == {}
+
+
+# --- Dealflow beside the example vocabulary ------------------------------------------------------------
+# The founder described Dealflow's types and left the example types registered (the Vocabulary
+# page offers to remove them; many will not bother): the examples were never sent, so they must
+# never speak for Dealflow. "viewer" only views forecasts (Dealflow's side feature).
+@pytest.fixture
+def dealflow_beside_examples(transactional_db: Any, settings: Any) -> Iterator[datetime]:
+    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.services.playbooks_evaluate"]
+    with time_machine.travel(NOW, tick=False):
+        assert EventType.objects.filter(is_example=True).count() == 27
+        for name, fields in DEALFLOW_TYPES.items():
+            event_type_put(name=name, data=fields)
+        events_store([*_history(), *_daily("viewer", "forecast_viewed", range(20), 1)])
+        for tenant_id, name in {**TENANTS, "viewer": "Viewer AB"}.items():
+            Tenant.objects.filter(tenant_id=tenant_id).update(name=name)
+        metrics_recompute()
+        yield NOW
+
+
+def test_the_example_types_it_never_sent_never_speak_for_the_product(dealflow_beside_examples, staff_client):
+    texts, _pages, rows = _surfaces(staff_client, [*TENANTS, "viewer"])
+    assert {r["tenant_id"] for r in rows} >= {"hush", "stall", "gated", "viewer"}
+    # The Vocabulary page lists the registry, examples included, to offer removing them: the one
+    # place they are named, as what they are.
+    vocabulary = texts.pop("/vocabulary/")
+    assert "Cert downloaded" in vocabulary
+    assert _leaks(texts) == {}
+    # The product's own words, and only them, where the examples share the role.
+    assert "Nobody at Hush Ltd has used Deal won for 20 days" in texts["/customers/hush/"]
+    assert "7+ days since the last Deal won" in texts["/playbooks/silent_churn/"]
+    assert "Review what keeps blocking them (Seat limit reached)" in texts["/ops/customers/gated"]
+    assert "Forecast viewed" in texts["/customers/viewer/"]  # the side feature's talk track
+
+
+def test_a_seeded_playbook_in_roles_matches_the_products_own_side_feature(dealflow_beside_examples):
+    legal_only = Playbook.objects.get(pk="legal_only")
+    match = legal_only.matches.get(tenant_id="viewer")
+    # Forecasts viewed on days 0..19 (20 in 30 days); no deal created or won.
+    assert match.measured == [
+        {"condition": "1+ Forecast viewed in 30 days", "metric": "event_count", "value": 20},
+        {"condition": "no deal_created or Deal won in 30 days", "metric": "event_count", "value": 0},
+    ]
+    assert not legal_only.matches.filter(tenant_id="gated").exists()  # gated wins deals too
 
 
 def test_the_first_morning_before_any_event_names_no_spec_type(transactional_db, staff_client):

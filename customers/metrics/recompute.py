@@ -120,15 +120,12 @@ def metrics_recompute(
         state = state_lock()
         dirty_tenants_begin()
         friction_types = friction_types_current()
-        registry_key = registry_key_current()
         fold_key = fold_registry_key_current()
-        # A weight, role, label, wording or risk-weight edit changes every tenant's numbers or
-        # texts: recompute them all.
-        dirty_only = registry_key == state.registry_key
         if not full and not set(friction_types) <= set(state.friction_types) and state.last_full_at is not None:
             logger.info("friction types changed (%s); rebuilding the rollups", friction_types)
             full = True
         start_day = rollups_start_day(now.astimezone(UTC).date())
+        dirty_only = True
         if full or state.last_full_at is None:
             state.rollups_start_day = start_day
             result.mode = "full"
@@ -142,6 +139,11 @@ def metrics_recompute(
             if fold_key != state.fold_registry_key:
                 # The registry's weights or signals changed: the day summaries carry them.
                 summary_rebuild()
+        # A weight, role, label, wording or risk-weight edit changes every tenant's numbers or
+        # texts: recompute them all. Read after the fold, so an example type this run's events
+        # first sent (it now speaks in the texts) rewords every tenant in this same run.
+        registry_key = registry_key_current(now=now)
+        dirty_only = dirty_only and registry_key == state.registry_key
         state.last_events_folded = result.events_folded
         state.registry_key = registry_key
         state.fold_registry_key = fold_key
@@ -180,7 +182,7 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         if ids:
             result.events_folded = rollups_refold_tenants(state, ids)
         result.watermark_xid = state.watermark_xid
-        registry_key = registry_key_current()
+        registry_key = registry_key_current(now=now)
         fold_key = fold_registry_key_current()
         if fold_key != state.fold_registry_key:
             summary_rebuild()  # the day summaries carry the registry's weights and signals

@@ -5,8 +5,10 @@ intervention rule in interventions.py); this module builds the facts they are fi
 from (``text_facts``), fills them (``text_render``), and fills talk tracks
 (``talk_track_facts`` / ``talk_track_render``, which the playbooks app calls).
 A text never names an event type the product does not have: every type in it
-comes from the registry (vocabulary.py), and the founder's own words for a role
-(customers.RoleWording) are used only while they describe that role's types.
+comes from the registry (vocabulary.py) and speaks for the product (an example
+type the product never sent does not: events.registry.event_types_speaking), and
+the founder's own words for a role (customers.RoleWording) are used only while
+they describe that role's types.
 """
 
 from __future__ import annotations
@@ -64,22 +66,23 @@ def possessive(name: str) -> str:
 
 
 def vocabulary_facts(vocabulary: Vocabulary) -> dict[str, str]:
-    """The vocabulary's words every template may use (independent of the tenant)."""
-    core_labels = join_or([vocabulary.label(t) for t in vocabulary.core_value]) or "the core value"
-    blocked_labels = join_or([vocabulary.label(t) for t in vocabulary.blocked]) or "blocks"
-    failure_labels = join_or([vocabulary.label(t) for t in vocabulary.system_issue]) or "failures"
+    """The vocabulary's words every template may use (independent of the tenant). Only the types
+    that speak for the product are named; a role with none reads as its plain word."""
+    core_labels = join_or(vocabulary.speaking_labels(vocabulary.core_value)) or "the core value"
+    blocked_labels = join_or(vocabulary.speaking_labels(vocabulary.blocked)) or "blocks"
+    failure_labels = join_or(vocabulary.speaking_labels(vocabulary.system_issue)) or "failures"
     return {
         # Labels for prose, type names (as the product sends them) for the measured triggers.
         "core_labels": core_labels,
-        "core_names": join_or(list(vocabulary.core_value)) or "core-value event",
+        "core_names": join_or(list(vocabulary.speaking_of(vocabulary.core_value))) or "core-value event",
         "core_done": vocabulary.wording.get(WordingRole.CORE_VALUE, f"used {core_labels}"),
         "blocked_labels": blocked_labels,
-        "blocked_names": "/".join(vocabulary.blocked) or "blocked events",
+        "blocked_names": "/".join(vocabulary.speaking_of(vocabulary.blocked)) or "blocked events",
         "blocked_action": vocabulary.wording.get(
             WordingRole.BLOCKED, f"Review what keeps blocking them ({blocked_labels})"
         ),
         "failure_labels": failure_labels,
-        "failure_names": "/".join(vocabulary.system_issue) or "failures",
+        "failure_names": "/".join(vocabulary.speaking_of(vocabulary.system_issue)) or "failures",
         "failure_action": vocabulary.wording.get(
             WordingRole.SYSTEM_ISSUE, f"Look into the repeated failures ({failure_labels})"
         ),
@@ -88,7 +91,10 @@ def vocabulary_facts(vocabulary: Vocabulary) -> dict[str, str]:
 
 def engagement_formula_text(vocabulary: Vocabulary) -> str:
     """How engagement is weighted, in the founder's labels: "Incident viewed 0.2, Replay completed 0.3"."""
-    parts = [f"{vocabulary.label(t)} {w:g}" for t, w in sorted(vocabulary.engagement_weights.items())]
+    weighted = vocabulary.speaking_of(tuple(sorted(vocabulary.engagement_weights)))
+    parts = [f"{vocabulary.label(t)} {vocabulary.engagement_weights[t]:g}" for t in weighted]
+    if not parts and vocabulary.engagement_weights:
+        return "no type with an engagement weight has been sent yet"
     return ", ".join(parts) or "no event type has an engagement weight yet"
 
 
@@ -195,15 +201,16 @@ def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) ->
                 users = rows_as_dicts(cursor)
                 if users:
                     first = _first_name(users[0]["name"] or "", users[0]["email"] or "", company=(tenant_id, account))
-    core = join_or([vocabulary.label(t) for t in vocabulary.core_value])
+    core = join_or(vocabulary.speaking_labels(vocabulary.core_value))
     return TalkTrackFacts(first_name=first, account=account, core_action=core)
 
 
 def product_words(registry: Registry) -> dict[str, str]:
-    """Each PRODUCT_WORDS placeholder as the product says it: its role's labels, "A or B"."""
+    """Each PRODUCT_WORDS placeholder as the product says it: the labels of its role's types that
+    speak for the product, "A or B"; its plain word while none does."""
     words = {}
     for key, (role, min_weight, fallback) in PRODUCT_WORDS.items():
-        labels = [t.display_label for t in registry.members(role, min_friction_weight=min_weight)]
+        labels = [t.display_label for t in registry.members(role, min_friction_weight=min_weight, speaking=True)]
         words[key] = join_or(list(dict.fromkeys(labels))) or fallback
     return words
 

@@ -152,6 +152,10 @@ class EventType(models.Model):
         help_text="Whether this type moves 'days since last real user interaction'.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # An example type (the spec's, seeded on a fresh install) no founder has saved since: it
+    # speaks in founder-facing texts only once the product sends it (events.registry
+    # ``event_types_speaking``). Saving the type in admin or through the API clears it.
+    is_example = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["category", "name"]

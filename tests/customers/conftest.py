@@ -107,6 +107,23 @@ def events_store(events: list[Ev], *, cursor: Any = None) -> None:
             cur.close()
 
 
+def example_types_sent(*, at: datetime | None = None) -> None:
+    """As if the spec's product had sent every example type (at ``at``, else now): the metrics
+    engine's per-type spans say so, and the examples speak in texts. For tests that read the
+    default vocabulary as the spec's own product does, without a history of events."""
+    from django.utils import timezone
+
+    from events.registry import example_event_type_names
+
+    when = at or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, event_type) DO UPDATE SET last_at = EXCLUDED.last_at",
+            [("example-product", name, when, when) for name in sorted(example_event_type_names())],
+        )
+
+
 @pytest.fixture
 def frozen_now() -> Iterator[datetime]:
     with time_machine.travel(NOW, tick=False):

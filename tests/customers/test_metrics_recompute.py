@@ -64,10 +64,11 @@ def test_it_marks_a_tenant_without_baseline_with_a_null_delta(metrics_db):
     m = metrics("legal")
     assert (m.stickiness_7d, m.stickiness_30d, m.stickiness_delta, m.has_baseline) == (0, 0, None, False)
     # Active for 18 days, never an investigation: the legal-only pattern, and a young account that never
-    # onboarded: never investigated 20 + not onboarded 25 = 45.
+    # onboarded: never investigated 20 + not onboarded 25 = 45. No incident or replay was ever sent
+    # here, so the example's own words ("investigated") do not speak for this product: the plain ones.
     assert m.risk_level == "high" and m.risk_signal_strength == 45
-    assert m.primary_risk_reason == "legal started 18 days ago and has never investigated"
-    assert m.secondary_signals[0] == "legal uses the product (10 events in 30 days) but has never investigated"
+    assert m.primary_risk_reason == "legal started 18 days ago and has never used the core value"
+    assert m.secondary_signals[0] == "legal uses the product (10 events in 30 days) but has never used the core value"
 
 
 def test_it_caps_friction_per_session_and_per_day(metrics_db):
@@ -128,7 +129,8 @@ def test_it_finds_a_silent_champion_and_a_cliff(metrics_db):
     # + not onboarded 25 (19 days old and never the core value)
     assert m.risk_signal_strength == 80
     assert m.risk_level == "critical"
-    assert m.primary_risk_reason == "team started 19 days ago and has never investigated"
+    # No incident or replay was ever sent: the core value in plain words, not the example's.
+    assert m.primary_risk_reason == "team started 19 days ago and has never used the core value"
     assert m.secondary_signals[0].startswith("team uses the product (25 events in 30 days)")  # ties: the earlier
 
 

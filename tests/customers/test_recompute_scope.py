@@ -69,7 +69,9 @@ def _today() -> list[Ev]:
 
 
 def test_it_recomputes_only_tenants_with_new_events_and_stamps_every_row(metrics_db):
-    metrics_db(_history())
+    # The product has sent exports before (40 days ago), so today's export is no first: it rewords
+    # no text, and only its tenant is rewritten.
+    metrics_db([*_history(), Ev("acme11", "EXPORT_COMPLETED", days_ago(40))])
     assert metrics_recompute().tenants_written == 12
     metrics_db([Ev("acme03", "EXPORT_COMPLETED", days_ago(0))])
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
@@ -212,3 +214,15 @@ def test_a_rebuild_lays_the_day_rollups_out_day_by_day(metrics_db):
             rows = cursor.fetchall()
             assert len(rows) >= 9, table
             assert rows == sorted(rows), table
+
+
+def test_an_example_type_sent_for_the_first_time_rewords_every_tenant_in_that_run(metrics_db):
+    """The texts name only the types the product sent (or the founder registered): the first
+    export ever sent makes "Export completed" speak, so every tenant's texts are rewritten."""
+    metrics_db(_history())
+    assert metrics_recompute().tenants_written == 12
+    metrics_db([Ev("acme03", "EXPORT_COMPLETED", days_ago(0))])
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        assert metrics_recompute().tenants_written == 12
+    with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
+        assert metrics_recompute().tenants_written == 0

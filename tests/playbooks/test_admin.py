@@ -7,6 +7,7 @@ from django.contrib.admin.models import LogEntry
 
 from playbooks.conditions import condition_problems, condition_text
 from playbooks.models import Playbook, TriggerCondition
+from tests.customers.conftest import example_types_sent
 from tests.playbooks.conftest import admin_form_data
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,7 @@ def _errors(response) -> str:
 
 
 def test_the_five_playbooks_are_in_admin_with_their_conditions_as_text(admin_client):
+    example_types_sent()
     body = admin_client.get("/admin/playbooks/playbook/").content.decode()
     for name in (
         "Silent churn",

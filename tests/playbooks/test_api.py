@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from customers.models import Tenant
 from playbooks.models import ChurnRecord, InterventionRecord
+from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
 TODAY = date(2026, 3, 15)
@@ -36,6 +37,7 @@ def acme(db) -> Tenant:
 
 
 def test_it_lists_the_five_seeded_playbooks_in_the_spec_shape(read_client):
+    example_types_sent()  # the spec's own product: its types read by name
     response = read_client.get("/ops/playbooks")
     assert response.status_code == 200
     body = {p["id"]: p for p in response.json()}

@@ -14,6 +14,7 @@ from django.utils import timezone
 from customers.models import Tenant
 from playbooks.models import ChurnRecord, InterventionRecord, PlaybookMatch
 from playbooks.selectors import customer_playbook_panel
+from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ def acme(db) -> Tenant:
 
 
 def test_the_list_shows_every_playbook_and_the_validation_warning(staff_client, acme):
+    example_types_sent()
     response = staff_client.get("/playbooks/")
     body = response.content.decode()
     assert response.status_code == 200
@@ -201,6 +203,31 @@ def test_an_intervention_dated_outside_the_customers_life_is_refused_in_words(st
     assert response.status_code == 400
     assert message in response.content.decode().replace("&#x27;", "'")
     assert not InterventionRecord.objects.exists()
+
+
+def test_a_refused_churn_shows_its_form_again_with_what_was_typed(staff_client, acme):
+    typed = {
+        "tenant_id": "acme",
+        "next": "/customers/acme/",
+        "date": "2099-01-01",
+        "reason": "Moved to a competitor after the price rise",
+    }
+    response = staff_client.post("/playbooks/churns/new/", typed)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "A churn cannot be dated in the future." in body
+    form = body.split('data-testid="form-again"')[1].split("</form>")[0]
+    assert 'action="/playbooks/churns/new/"' in body
+    assert 'type="date" name="date" value="2099-01-01"' in form
+    assert ">Moved to a competitor after the price rise</textarea>" in form
+    assert 'type="hidden" name="tenant_id" value="acme"' in form
+    assert 'type="hidden" name="next" value="/customers/acme/"' in form
+    assert not ChurnRecord.objects.exists()
+    # Corrected and sent again from that page: the confirmation step, with the reason kept.
+    again = staff_client.post("/playbooks/churns/new/", {**typed, "date": "2026-03-10"})
+    assert again.status_code == 200
+    assert "Moved to a competitor after the price rise" in again.content.decode()
+    assert not ChurnRecord.objects.exists()
 
 
 def test_a_form_refused_shows_again_with_what_was_typed(staff_client, acme):

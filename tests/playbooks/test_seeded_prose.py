@@ -11,6 +11,7 @@ from customers.metrics.texts import product_words, product_words_render
 from events.models import EventType
 from events.registry import event_type_put, event_type_registry
 from playbooks.models import Playbook, PlaybookAction
+from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,7 @@ def test_the_prose_is_rewritten_only_where_the_founder_left_it_as_seeded():
 
 
 def test_on_the_default_vocabulary_the_prose_reads_as_the_specs_own_types(staff_client):
+    example_types_sent()
     body = staff_client.get("/ops/playbooks/silent_churn").json()
     assert body["success_metric"] == (
         "Incident viewed or Replay completed again from a named user within 14 days of the first email, and at "
