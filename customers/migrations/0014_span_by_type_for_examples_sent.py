@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0012_churn_model_and_ranking'),
+        ('customers', '0013_revenue_per_customer'),
     ]
 
     operations = [
