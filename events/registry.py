@@ -134,11 +134,12 @@ ROLE_SETS: dict[str, RoleSet] = _role_sets()
 # it. What is measured is unchanged: an unsent type only ever counts zero.
 SPEAKING_DAYS = 90
 # Which of the names the product sent since %(since)s (real events, as the metrics engine folds
-# them into its per-type spans). Uses index: ops_span_type_last (event_type, last_at), one probe
-# per name asked about (the untouched examples only); never a read of ops_events.
+# them into its per-type spans). Uses index: ops_span_type_last (event_type, last_at), a range per
+# name asked about (the untouched examples only); never a read of ops_events. A plain DISTINCT, not a
+# correlated EXISTS over unnest, which a Citus coordinator cannot plan.
 _NAMES_SENT_SQL = """
-SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
-WHERE EXISTS (SELECT 1 FROM ops_rollup_tenant_span s WHERE s.event_type = n.name AND s.last_at >= %(since)s)
+SELECT DISTINCT s.event_type AS name FROM ops_rollup_tenant_span s
+WHERE s.event_type = ANY(%(names)s::text[]) AND s.last_at >= %(since)s
 """
 
 
