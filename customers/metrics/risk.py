@@ -23,7 +23,12 @@ friction            30    min(30, 3 * friction_weighted_score)
 champion_silent     20    one user made > 50% of the user events in the 30 days before
                           the last 7 (at least 10 events) and none in the last 7
 usage_cliff         15    events_7d < 0.5 * events_prev_7d, events_prev_7d >= 10
+low_usage           30    graded below the middle of the customers' 28-day levels (quiet.py)
+below_own_level     20    graded below 60% of the account's earliest 4 weeks on record
+not_onboarded       25    7 < age <= 60 days and never a core-value event
 ==================  ====  ==============================================================
+
+Friction's points are scaled by its rate: in full from 20 friction events per 100 events.
 
 Levels: critical >= 60, high >= 40, medium >= 20, else not at risk (null).
 Internal, test and demo tenants are never at risk.
