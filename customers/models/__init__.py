@@ -1,0 +1,71 @@
+"""Customer accounts and the caches, settings and versions the metrics engine keeps about them, one topic per
+module (tenant, rollups, metrics, tunables, prediction, revenue). Django finds an app's models in its ``models``
+module, so this one imports them all; code imports from the topic."""
+
+from __future__ import annotations
+
+from customers.models.metrics import (
+    RISK_LEVEL_RANK,
+    RiskLevel,
+    TenantMetrics,
+    at_risk_order,
+    expected_loss_order,
+    risk_level_rank,
+    risk_sort_keys,
+)
+from customers.models.prediction import (
+    ChurnModel,
+    PeerLevelsDay,
+)
+from customers.models.revenue import (
+    RevenueSource,
+    TenantRevenue,
+    TenantRevenueDay,
+)
+from customers.models.rollups import (
+    AnswersVersion,
+    MetricsState,
+    SessionFrictionDayCount,
+    TenantDayCount,
+    TenantDaySummary,
+    TenantEventSpan,
+    TenantUserDayCount,
+)
+from customers.models.tenant import (
+    Tenant,
+    TenantKind,
+)
+from customers.models.tunables import (
+    RiskWeights,
+    RiskWeightsSource,
+    RoleWording,
+    WordingRole,
+)
+
+__all__ = [
+    "RISK_LEVEL_RANK",
+    "AnswersVersion",
+    "ChurnModel",
+    "MetricsState",
+    "PeerLevelsDay",
+    "RevenueSource",
+    "RiskLevel",
+    "RiskWeights",
+    "RiskWeightsSource",
+    "RoleWording",
+    "SessionFrictionDayCount",
+    "Tenant",
+    "TenantDayCount",
+    "TenantDaySummary",
+    "TenantEventSpan",
+    "TenantKind",
+    "TenantMetrics",
+    "TenantRevenue",
+    "TenantRevenueDay",
+    "TenantUserDayCount",
+    "WordingRole",
+    "at_risk_order",
+    "expected_loss_order",
+    "risk_level_rank",
+    "risk_sort_keys",
+]
