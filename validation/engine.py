@@ -43,7 +43,7 @@ from typing import Any
 import psycopg
 from django.db import DatabaseError, connection, transaction
 
-from customers.metrics.features import tenant_features, type_counts_measure
+from customers.metrics.features import feature_types, tenant_features, type_counts_measure
 from customers.metrics.fold import (
     DAY_ROLLUP_TABLES,
     FOLD_WORK_MEM,
@@ -222,7 +222,7 @@ def backtest_day_assess(*, as_of: date) -> list[DayScore]:
         measured = tenant_signals_measure(
             as_of=as_of, scope="all", vocabulary=vocabulary, peers=peer_levels_measure(as_of=as_of)
         )
-    types = tuple(sorted(vocabulary.labels))
+    types = feature_types(vocabulary)
     type_counts = type_counts_measure(as_of=as_of, scope="all")
     out = []
     for signals in measured:

@@ -3,25 +3,15 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
-from customers.metrics.features import feature_label, feature_unit
+from customers.metrics.features import feature_label, feature_types, feature_unit
 from customers.metrics.features import feature_names as engine_feature_names
+from customers.metrics.vocabulary import vocabulary_current
 from validation.engine import risk_components
-
-REGISTRY_TYPES_SQL = "SELECT name FROM events_eventtype ORDER BY name"
-
-
-def registry_types() -> tuple[str, ...]:
-    """The registry's event type names, sorted (a run is for one registry: BacktestRun.registry_key)."""
-    with connection.cursor() as cursor:
-        cursor.execute(REGISTRY_TYPES_SQL)
-        return tuple(str(r[0]) for r in cursor.fetchall())
 
 
 def feature_names() -> tuple[str, ...]:
     """Every feature of the registry in force, then the component points (``<signal>_points``)."""
-    return (*engine_feature_names(registry_types()), *(f"{s}_points" for s in risk_components()))
+    return (*engine_feature_names(feature_types(vocabulary_current())), *(f"{s}_points" for s in risk_components()))
 
 
 def feature_words(name: str) -> tuple[str, float, str]:

@@ -41,6 +41,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
 from validation.engine import risk_components
 from validation.features import feature_words
 from validation.figures import ChurnMarks, Churns, Rows, auc, churn_marks
@@ -64,8 +65,6 @@ SELECTION_MIN_CHURNS_SHARE = 0.5
 # At most this many observations per fit: every churned one, and the others sampled (seeded) and
 # weighted back up, so a 10,000-customer backtest fits in seconds and its probabilities stay calibrated.
 FIT_MAX_ROWS = 60_000
-RANKED_BY_HEURISTIC = "spec"
-RANKED_BY_MODEL = "learned"
 # The feature matrix's type: single precision halves a 10,000-customer run's largest array (some eighty
 # features per score), and the features are counts, logs and shares that need no more digits.
 FEATURE_DTYPE = np.float32

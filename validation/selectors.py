@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from customers.models import ChurnModel
+from customers.metrics.churn_model import RANKED_BY_HEURISTIC, ranking_in_force
 from validation.engine import weights_in_force
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 
@@ -69,10 +69,8 @@ def backtest_payload() -> dict[str, Any]:
 
 def ranking_in_force_name() -> str:
     """What orders the lists now: "spec", or "learned-<version>" while an adopted model is in force."""
-    if settings.RISK_RANKING == "spec":
-        return "spec"
-    active = ChurnModel.objects.filter(is_active=True).only("version").first()
-    return f"learned-{active.version}" if active is not None else "spec"
+    model = ranking_in_force()
+    return model.name if model is not None else RANKED_BY_HEURISTIC
 
 
 def backtest_scores(*, as_of: date, horizon: int | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from customers.metrics.churn_model import RANKED_BY_HEURISTIC
 from customers.models import ChurnModel
 from opsconsole.pages import staff_required
 from validation.adoption import ModelAdoptionError, churn_model_adopt_latest, churn_model_back_to_heuristic
@@ -134,8 +135,8 @@ def _ranking_display(payload: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "in_force": "the heuristic (risk signal)"
-        if active is None or setting == "spec"
-        else f"the churn model, version {active.version}",
+        if payload["ranking_in_force"] == RANKED_BY_HEURISTIC
+        else f"the churn model, version {payload['ranking_in_force'].removeprefix('learned-')}",
         "active": active,
         "setting": setting,
         "setting_words": RANKING_SETTING_WORDS[setting],

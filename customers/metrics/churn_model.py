@@ -26,7 +26,9 @@ from customers.metrics.features import feature_sentence
 from customers.metrics.signals import TenantSignals
 from customers.models import ChurnModel, RiskLevel
 
+# What orders the lists, in the names the API and the stored scores use.
 RANKED_BY_HEURISTIC = "spec"
+RANKED_BY_MODEL = "learned"
 # Levels under the model: its probability as a multiple of the training base rate, most urgent first.
 LEARNED_LEVEL_LIFTS: tuple[tuple[RiskLevel, float], ...] = (
     (RiskLevel.CRITICAL, 4.0),

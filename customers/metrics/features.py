@@ -25,6 +25,7 @@ from customers.metrics.rows import rows_as_dicts
 from customers.metrics.scope import tenant_rows_sql
 from customers.metrics.signals import SIGNAL_WINDOW_DAYS, TenantSignals
 from customers.metrics.texts import count_text, pct_text
+from customers.metrics.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ GROUP BY r.tenant_id, r.event_type
 
 def type_feature_name(event_type: str, days: int) -> str:
     return f"type_{days}d:{event_type}"
+
+
+def feature_types(vocabulary: Vocabulary) -> tuple[str, ...]:
+    """The event types with per-type features: every registered name, sorted (the live engine and the
+    backtest both read them from the registry they compute with)."""
+    return tuple(sorted(vocabulary.labels))
 
 
 def feature_names(types: tuple[str, ...]) -> tuple[str, ...]:

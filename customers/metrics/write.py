@@ -23,7 +23,7 @@ from customers.metrics.churn_model import (
     probability_text,
     ranking_in_force,
 )
-from customers.metrics.features import tenant_features, type_counts_measure
+from customers.metrics.features import feature_types, tenant_features, type_counts_measure
 from customers.metrics.interventions import call_intervention
 from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
@@ -172,7 +172,7 @@ def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
     peers = peer_levels_day(as_of=as_of)
     model = ranking_in_force()
     measured = tenant_signals_measure(as_of=as_of, scope=scope, vocabulary=vocabulary, peers=peers)
-    types = tuple(sorted(vocabulary.labels))
+    types = feature_types(vocabulary)
     type_counts = type_counts_measure(as_of=as_of, scope=scope) if model is not None else {}
     rows = []
     for s in measured:
