@@ -100,6 +100,10 @@ class Browser:
         self.page.goto(f"{origin}/{name}")
 
     def close(self) -> None:
+        # Leave the page first and give the server a moment: the SDKs send a beacon on unload, and one
+        # landing during the test database's flush deadlocks with it (plain PostgreSQL and Citus alike).
+        self.page.goto("about:blank")
+        self.page.wait_for_timeout(1000)
         self.context.close()
 
 
