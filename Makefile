@@ -63,9 +63,13 @@ test-citus: install node_modules/.package-lock.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
 	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(PYTEST_ARGS)
 
+## make lint: what CI checks before the tests: ruff (lint and format), the layers (.importlinter) and
+## mypy against mypy-baseline.txt (new errors fail; `$(PY) -m tools.typecheck --update` records fixes).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/lint-imports
+	DEBUG=1 $(PY) -m tools.typecheck
 
 bench: install
 	$(PY) bench/run.py

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import FIELD_ERRORS, error_responses, validated
 from customers.extensions import tenant_follow_ups, tenant_playbooks
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
@@ -38,7 +39,6 @@ from customers.selectors import (
     tenants_at_risk,
 )
 from events.auth import ReadScopeOrStaff
-from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 
 
 def _heuristic_note() -> str:

@@ -22,9 +22,9 @@ from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
-from customers.metrics.rows import rows_as_dicts
 from customers.models import (
     AnswersVersion,
     MetricsState,

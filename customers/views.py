@@ -20,6 +20,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from core.charts import HLine, Marker, Series, bar_chart, line_chart
+from core.pages import staff_required
 from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
@@ -34,8 +36,6 @@ from customers.selectors import (
     tenant_metrics_get,
     tenants_at_risk,
 )
-from opsconsole.charts import HLine, Marker, Series, bar_chart, line_chart
-from opsconsole.pages import staff_required
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 50

@@ -104,7 +104,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             )
         return form
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if not change:
             from events.services import api_key_create
 

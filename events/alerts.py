@@ -26,6 +26,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from core.webhooks import webhook_url_problem
 from events.models import (
     AlertNotification,
     AlertState,
@@ -35,7 +36,6 @@ from events.models import (
     NotificationKind,
 )
 from events.selectors import RealUsersSummary, Status, real_users_summary
-from opsconsole.webhooks import webhook_url_problem
 
 logger = logging.getLogger(__name__)
 

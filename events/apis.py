@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import FIELD_ERRORS, error_responses, validated
 from events.auth import IngestScope, ReadScopeOrStaff, request_api_key
 from events.formats.native import NATIVE, native_items
 from events.gate import Answer, gate_answer, gated_ingest, request_gate
@@ -25,7 +26,6 @@ from events.parking import unregistered_event_types
 from events.schemas import INTERACTION_BODY, NATIVE_BODY
 from events.selectors import north_star_payload
 from events.services import IngestError, IngestReceipt
-from opsconsole.openapi import FIELD_ERRORS, error_responses, validated
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",

@@ -43,7 +43,7 @@ def citus_present() -> bool:
         with connection.cursor() as cursor:
             cursor.execute(CITUS_PRESENT_SQL)
             cached = (key, cursor.fetchone() is not None)
-        connection._opsconsole_citus = cached
+        setattr(connection, "_opsconsole_citus", cached)  # noqa: B010 (per connection, not a declared attribute)
     return cached[1]
 
 
@@ -64,7 +64,7 @@ def citus_session_configure(sender=None, connection=None, **kwargs) -> None:
         present = cursor.fetchone() is not None
         if present:
             cursor.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
-    target._opsconsole_citus = (id(target.connection), present)
+    setattr(target, "_opsconsole_citus", (id(target.connection), present))  # noqa: B010 (as above)
 
 
 def _prepared_now() -> set[tuple[int, str]]:

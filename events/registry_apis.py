@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses
 from events.auth import ReadScopeOrStaff, WriteScopeOrStaff
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.registry import (
@@ -31,7 +32,6 @@ from events.registry import (
     event_type_find,
     event_type_put,
 )
-from opsconsole.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses
 
 
 def _help(field: str) -> str:

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import error_responses
 from events.apis import RawJSONParser, answer_response
 from events.auth import IngestScopeInGate
 from events.formats.posthog import POSTHOG
@@ -37,7 +38,6 @@ from events.schemas import (
     segment_message,
 )
 from events.services import IngestError
-from opsconsole.openapi import error_responses
 
 # The statuses the gate answers with, in each format's error shape.
 _REFUSALS = (400, 401, 403, 411, 413, 415, 429)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.admin.utils import quote
@@ -195,11 +196,12 @@ def _name_last_seen_sql(rows: str) -> str:
     return f"SELECT max(occurred_at) AS last_seen FROM ops_events WHERE event_type = %(name)s AND {rows.format(o='')}"
 
 
-def _names_last_seen(cursor, rows: str = _REAL) -> list[tuple[str, object]]:
+def _names_last_seen(cursor: Any, rows: str = _REAL) -> list[tuple[str, datetime | None]]:
     if not citus_present():
         cursor.execute(_names_last_seen_sql(rows))
         return [(row[0], row[1]) for row in cursor.fetchall()]
-    found, after = [], ""
+    found: list[tuple[str, datetime | None]] = []
+    after = ""
     while True:
         cursor.execute(_next_name_sql(rows), {"after": after})
         (name,) = cursor.fetchone()
@@ -218,7 +220,7 @@ def vocabulary_mismatch(*, now: datetime | None = None) -> list[str]:
     registry = event_type_registry()
     with connection.cursor() as cursor:
         # Real names, then parked ones (never real: the names a product sends before describing them).
-        recent = [name for name, last_seen in _names_last_seen(cursor) if last_seen >= since]
-        recent += [name for name, last_seen in _names_last_seen(cursor, _PARKED) if last_seen >= since]
+        recent = [name for name, last_seen in _names_last_seen(cursor) if last_seen and last_seen >= since]
+        recent += [name for name, last_seen in _names_last_seen(cursor, _PARKED) if last_seen and last_seen >= since]
     rows = [VocabularyRow(name=name, seen=None, event_type=registry.find(name)) for name in recent]
     return vocabulary_mismatch_reasons(Vocabulary(since=since, seen=rows, not_seen=[]))

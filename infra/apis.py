@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import FIELD_ERRORS, error_responses
 from events.auth import ReadScopeOrStaff
 from infra.selectors import infra_overview
-from opsconsole.openapi import FIELD_ERRORS, error_responses
 
 MAX_SERIES_DAYS = 365
 

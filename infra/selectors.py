@@ -31,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -73,7 +74,7 @@ class LinearFit:
         return self.intercept_bytes + self.slope_bytes_per_day * (at - self.origin).total_seconds() / SECONDS_PER_DAY
 
 
-def least_squares_fit(points: Sequence[tuple[datetime, int]]) -> LinearFit | None:
+def least_squares_fit(points: Sequence[tuple[datetime, float]]) -> LinearFit | None:
     """Ordinary least squares of bytes on days since the first point.
 
     None when fewer than two points or all points share one instant (the slope
@@ -227,7 +228,12 @@ def resource_project(
     min_points = settings.INFRA_PROJECTION_MIN_POINTS
     min_span = timedelta(hours=settings.INFRA_PROJECTION_MIN_SPAN_HOURS)
     ordered = sorted(points)
-    base = {"resource": resource, "limit_bytes": limit_bytes, "limit_source": limit_source, "points": len(ordered)}
+    base: dict[str, Any] = {
+        "resource": resource,
+        "limit_bytes": limit_bytes,
+        "limit_source": limit_source,
+        "points": len(ordered),
+    }
     if not ordered:
         return ResourceProjection(
             **base,

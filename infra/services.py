@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.rows import row_as_dict
 from events.cluster import citus_present
 from events.models import Event
 from infra.models import ApiRequestCount, InfraSnapshot
@@ -136,13 +137,11 @@ def database_sizes_read() -> DatabaseSizes:
         # Citus refuses its size functions in a transaction that has written to several shards (a
         # caller's own, say); sizes are storage, not transactional, so a short connection of their own.
         with psycopg.connect(**connection.get_connection_params(), autocommit=True) as own:
-            cursor = own.execute(CITUS_DATABASE_SIZES_SQL)
-            row = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
+            row = row_as_dict(own.execute(CITUS_DATABASE_SIZES_SQL))
     else:
         with connection.cursor() as cursor:
             cursor.execute(DATABASE_SIZES_SQL)
-            columns = [c.name for c in cursor.description]
-            row = dict(zip(columns, cursor.fetchone(), strict=True))
+            row = row_as_dict(cursor)
     estimate = row["estimate"]
     if estimate is None or estimate < EXACT_ROW_COUNT_BELOW:
         # reltuples is -1 for a table never analysed and lags on a young one.
@@ -185,16 +184,17 @@ def events_occurred_count(*, since: datetime, until: datetime) -> int:
 # Uses index: ops_events_received_brin (the arrival window); the age test is a filter on those rows.
 EVENTS_BACKFILLED_SQL = """
 SELECT count(*) AS backfilled FROM ops_events
-WHERE received_at >= %(since)s AND received_at < %(until)s AND occurred_at < received_at - %(age)s
+WHERE received_at >= %(since)s AND received_at < %(until)s AND occurred_at < received_at - make_interval(secs => %(age_seconds)s)
 """
 
 
 def events_backfilled_count(*, since: datetime, until: datetime) -> int:
     """Events stored in [since, until) that had occurred more than BACKFILL_AGE before they arrived."""
     with connection.cursor() as cursor:
-        cursor.execute(EVENTS_BACKFILLED_SQL, {"since": since, "until": until, "age": BACKFILL_AGE})
-        columns = [c.name for c in cursor.description]
-        return int(dict(zip(columns, cursor.fetchone(), strict=True))["backfilled"])
+        cursor.execute(
+            EVENTS_BACKFILLED_SQL, {"since": since, "until": until, "age_seconds": BACKFILL_AGE.total_seconds()}
+        )
+        return int(row_as_dict(cursor)["backfilled"])
 
 
 def disk_free_read() -> int | None:

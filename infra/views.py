@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString
 
+from core.charts import HLine, Marker, Series, line_chart
+from core.pages import staff_required
 from infra.selectors import RUNWAY_IN_DAYS_MAX, InfraOverview, ResourceProjection, infra_overview
-from opsconsole.charts import HLine, Marker, Series, line_chart
-from opsconsole.pages import staff_required
 
 MB = 1024 * 1024
 # How far past today the projection is drawn when the limit is further away (or unknown).

@@ -39,6 +39,7 @@ class RereadIntervalScheduler(DatabaseScheduler):
     hard-codes 300 s). No error handling: what the tests run to show the library's failure."""
 
     _read_failures = 0  # consecutive failed reads; the subclass counts them
+    _last_full_sync: datetime.datetime | None  # the library's mark of its last full read
 
     def reread_interval(self) -> float:
         """Seconds until the next schedule read: the retry interval after a failure, doubling with

@@ -61,7 +61,7 @@ def env_file_secrets_fill(path: Path, *, metrics_token_file: Path | None = None)
         pattern = re.compile(rf"^\s*#?\s*{name}=(.*)$")
         matches = [i for i, line in enumerate(lines) if pattern.match(line)]
         uncommented = [i for i in matches if not lines[i].lstrip().startswith("#")]
-        index = (uncommented or matches or [None])[0]
+        index = next(iter(uncommented or matches), None)
         current = pattern.match(lines[index]) if index is not None else None
         if index is not None and current is not None and not lines[index].lstrip().startswith("#"):
             value = current.group(1).strip()

@@ -1,35 +1,18 @@
-"""What every console page shares: staff-only access and the page frame's context."""
+"""The page frame's context, which reads the events app: wiring, so it lives in the project package."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
-
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous users go to the login page; a logged-in non-staff user gets 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_staff:
-            raise PermissionDenied("The console is for staff users.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from events.models import Event
 
 
 def console_context(request: HttpRequest) -> dict[str, Any]:
     """Context processor: whether any event has arrived yet (drives 'Getting started')
     and the host the snippets should name. One indexed query per page."""
     if not request.path.startswith(("/admin/", "/api/")) and request.user.is_authenticated:
-        from events.models import Event
-
         return {
             "has_events": Event.objects.only("pk").exists(),
             "console_host": request.build_absolute_uri("/").rstrip("/"),

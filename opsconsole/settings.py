@@ -362,7 +362,7 @@ ALERT_RETRY_BASE_SECONDS = env.int("ALERT_RETRY_BASE_SECONDS", default=60)
 
 
 if SLACK_WEBHOOK_URL:
-    from opsconsole.webhooks import webhook_url_problem
+    from core.webhooks import webhook_url_problem
 
     _problem = webhook_url_problem(
         SLACK_WEBHOOK_URL, allowed=ALERT_WEBHOOK_ALLOWED_HOSTS, insecure=ALERT_WEBHOOK_INSECURE_HOSTS

@@ -18,6 +18,8 @@ from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
 
+from core.charts import HLine, Series, line_chart
+from core.pages import staff_required
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
@@ -26,8 +28,6 @@ from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
 from events.vocabulary import vocabulary_mismatch
 from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
-from opsconsole.charts import HLine, Series, line_chart
-from opsconsole.pages import staff_required
 from playbooks.followup import call_list_build
 from playbooks.selectors import SNOOZE_DEFAULT_DAYS
 from playbooks.services import SNOOZE_MAX_DAYS

@@ -74,7 +74,7 @@ class TriggerConditionForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if "metric" not in data or "operator" not in data:
             return data  # the field errors already say what is wrong
         known = [t.name for t in event_type_registry().types]
@@ -194,7 +194,7 @@ class ChurnRecordForm(forms.ModelForm):
         fields = ["tenant", "date", "reason"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("tenant") is None or data.get("date") is None:
             return data  # the field errors already say what is wrong
         problems = churn_problems(

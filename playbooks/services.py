@@ -30,9 +30,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rows import row_as_dict
 from customers.churn import churned_gone_ids
 from customers.founder_actions import answers_changed
-from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tenants_sql
 from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK, Tenant

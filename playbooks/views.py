@@ -19,8 +19,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.serializers import CharField, ChoiceField, DateField, Serializer
 
+from core.pages import staff_required
 from customers.metrics.texts import talk_track_render
-from opsconsole.pages import staff_required
 from playbooks.apis import (
     ChurnInputSerializer,
     InterventionInputSerializer,
@@ -259,7 +259,12 @@ def churn_new(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     fields = ("tenant_id", "date", "reason")
     # A refused churn shows its form again as typed (the date, the reason), like every founder form.
-    refused = {"what": "record the churn", "back": back, "serializer_class": ChurnInputSerializer, "fields": fields}
+    refused: dict[str, Any] = {
+        "what": "record the churn",
+        "back": back,
+        "serializer_class": ChurnInputSerializer,
+        "fields": fields,
+    }
     data = _validated(ChurnInputSerializer, _form_fields(request, fields), errors)
     day, reason = data.get("date") or timezone.localdate(), data.get("reason", "").strip()
     if not errors:

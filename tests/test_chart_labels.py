@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from opsconsole.charts import Series, line_chart
+from core.charts import Series, line_chart
 
 
 def test_the_first_and_last_x_labels_are_anchored_inside_the_chart() -> None:

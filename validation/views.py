@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core.pages import staff_required
 from customers.metrics.churn_model import RANKED_BY_HEURISTIC
 from customers.models import ChurnModel
-from opsconsole.pages import staff_required
 from validation.adoption import ModelAdoptionError, churn_model_adopt_latest, churn_model_back_to_heuristic
 from validation.apis import BACKTEST_NOTE
 from validation.features import feature_words

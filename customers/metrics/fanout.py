@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
 from customers.metrics.recompute import (
     LOCK_SQL,
@@ -21,7 +22,6 @@ from customers.metrics.recompute import (
     metrics_recompute,
     post_recompute_hooks,
 )
-from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import STALE_TENANTS_SQL, dirty_tenants_begin, tenant_shard_sql
 from customers.metrics.write import COMPUTED_AT_STAMP_SQL, metrics_upsert
 from customers.models import MetricsState

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import connection
 
-from customers.metrics.rows import rows_as_dicts
+from core.rows import rows_as_dicts
 from customers.metrics.scope import tenant_rows_sql
 from customers.metrics.signals import SIGNAL_WINDOW_DAYS, TenantSignals
 from customers.metrics.texts import count_text, pct_text

@@ -30,8 +30,8 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
-from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
 from customers.models import MetricsState
 from events.cluster import citus_present, prepared_transactions_settle

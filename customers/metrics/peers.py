@@ -21,8 +21,8 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import rows_as_dicts
 from customers.metrics.daily import SUMMARY_TABLE
-from customers.metrics.rows import rows_as_dicts
 
 # Fewer customers than this and "fewer than most of your customers" means nothing.
 PEERS_MIN = 10

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
 from customers.metrics.daily import summary_rebuild
 from customers.metrics.fold import (
@@ -43,7 +44,6 @@ from customers.metrics.fold import (
     rollups_start_day,
     state_lock,
 )
-from customers.metrics.rows import row_as_dict
 from customers.metrics.scope import dirty_tenants_begin
 from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
 from customers.metrics.write import tenant_metrics_write, tenants_mark_stale

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from customers.metrics.rows import row_as_dict
+from core.rows import row_as_dict
 from events.cluster import citus_present
 
 # Up to this share of the tenants dirty, a run reaches them one by one through primary keys.

@@ -15,9 +15,9 @@ from datetime import date, datetime
 
 from django.db import connection
 
+from core.rows import rows_as_dicts
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.peers import PeerLevels
-from customers.metrics.rows import rows_as_dicts
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import TenantKind

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import connection
 
-from customers.metrics.rows import rows_as_dicts
+from core.rows import rows_as_dicts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import WordingRole
 from events.registry import Registry

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection
 
-from customers.metrics.rows import row_as_dict, rows_as_dicts
+from core.rows import row_as_dict, rows_as_dicts
 from customers.models import WordingRole
 from events.models import EventCategory, FrictionSignal, event_type_label_default
 from events.registry import event_type_names_sent

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.churn_model import (
     RANKED_BY_HEURISTIC,
     ChurnScore,
@@ -27,7 +28,6 @@ from customers.metrics.features import feature_types, tenant_features, type_coun
 from customers.metrics.interventions import call_intervention
 from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
-from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.vocabulary import vocabulary_current

@@ -83,7 +83,7 @@ class Command(BaseCommand):
         if not options["dry_run"]:
             return
         write(f"Accounts found: {len(outcome.accounts)}; rows with no account: {outcome.rows_without_account}.")
-        if outcome.first_at:
+        if outcome.first_at and outcome.last_at:
             write(f"First event: {outcome.first_at.isoformat()}; last event: {outcome.last_at.isoformat()}.")
         if outcome.unregistered:
             write("Names not registered (would be parked):")
