@@ -4,7 +4,7 @@
    the shipped production stack, gunicorn with deploy/gunicorn.conf.py behind nginx with
    deploy/nginx/opsconsole-proxy.conf, and slow clients trickling request bodies to the
    proxy the whole time while /metrics is scraped through it (``--direct``: gunicorn alone,
-   gthread workers, no slow clients, as before issue 19).
+   gthread workers, no slow clients, as the project first deployed).
 2. Measure the maximum: unpaced senders for ``--measure-seconds``; the soak rate
    is half of it (or ``--rate`` events/s).
 3. Soak for ``--duration`` seconds (default 600) at that rate while a loop runs

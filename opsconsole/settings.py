@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     "customers",
     "playbooks",
     "infra",
-    "validation",  # the walk-forward backtest of the risk signal (issue 18)
+    "validation",  # the walk-forward backtest of the risk signal
     "opsconsole",  # project-wide commands: run_console, install_schedules
 ]
 
@@ -372,7 +372,7 @@ if SLACK_WEBHOOK_URL:
 
 # --- Customer metrics engine ---
 # Dotted paths of callables run after every recompute, inside its transaction, as
-# hook(as_of=date, computed_at=datetime). Playbook matching (issue 5) goes here; a
+# hook(as_of=date, computed_at=datetime). Playbook matching goes here; a
 # hook may raise a tenant's risk_level in ops_tenant_metrics and commits with the run.
 # The default matches the founder's playbooks after every recompute (so the at-risk
 # list and the playbooks never disagree) and records the daily risk history.
@@ -421,7 +421,7 @@ DATABASE_CLIENT_CHECK_MS = env.int("DATABASE_CLIENT_CHECK_MS", default=2000)
 if DATABASE_CLIENT_CHECK_MS:
     DATABASES["default"]["OPTIONS"]["options"] = f"-c client_connection_check_interval={DATABASE_CLIENT_CHECK_MS}"  # type: ignore[index]
 
-# --- Performance at scale (issue 8) ---
+# --- Performance at scale ---
 # Split the metrics pass of each recompute across Celery workers by tenant shard
 # (hash of tenant_id). 1 = one worker does the whole run (the default; enough to
 # well past 10,000 tenants, see docs/SCALING.md).
@@ -429,7 +429,7 @@ METRICS_RECOMPUTE_SHARDS = env.int("METRICS_RECOMPUTE_SHARDS", default=1)
 if METRICS_RECOMPUTE_SHARDS < 1:
     raise ImproperlyConfigured("METRICS_RECOMPUTE_SHARDS must be 1 or more.")
 
-# --- Citus (issue 20) ---
+# --- Citus ---
 # How long a fold waits for distributed transactions still committing on the workers before it
 # asks Citus to recover them, and then again before it gives up (the run fails; nothing is skipped).
 METRICS_CITUS_SETTLE_SECONDS = env.float("METRICS_CITUS_SETTLE_SECONDS", default=10.0)
@@ -437,7 +437,7 @@ METRICS_CITUS_SETTLE_SECONDS = env.float("METRICS_CITUS_SETTLE_SECONDS", default
 # off to choose the moment for a large database yourself (python manage.py distribute).
 CITUS_DISTRIBUTE_ON_MIGRATE = env.bool("CITUS_DISTRIBUTE_ON_MIGRATE", default=True)
 
-# --- Running it for real (issue 19) ---
+# --- Running it for real ---
 # The supervisor's record of the children it restarted (run_console; read by Today).
 SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / "run_console.json"))
 # Beat re-reads the schedule (admin edits) this often, and retries a failed read this often.
@@ -477,7 +477,7 @@ if EVENTS_RETENTION_MONTHS != 0 and EVENTS_RETENTION_MONTHS < EVENTS_RETENTION_M
         "(the metrics and their rebuild read the last 90 days)."
     )
 
-# --- Predicting honestly (issue 18) ---
+# --- Predicting honestly ---
 # The signing secret of the Stripe webhook endpoint (whsec_...). Unset: the webhook answers 400
 # and Stripe retries for days, so no billing event is lost while it is being configured.
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")

@@ -184,7 +184,7 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
             "alerts": _open_alerts(overview=overview),
             "freshness": freshness,
-            # --- Vocabulary (issue 15): a link while the product's events do not fit the registry.
+            # A link while the product's events do not fit the registry.
             "vocabulary_mismatch": vocabulary_mismatch(),
         },
     )

@@ -2,7 +2,7 @@
 
 ``INTERVENTION_RULES`` holds the spec's table; ``interventions_build`` applies it to one
 tenant's facts (risk.py builds them) and quotes the measured values that triggered each
-intervention. Every text is a founder's sentence in the tenant's name and the types' labels (issue 17);
+intervention. Every text is a founder's sentence in the tenant's name and the types' labels;
 a trigger leads with the plain fact and keeps the measured number and the threshold
 ("Risk signal 70 of 100: critical (60 or more)"), so it stays precise without naming a field.
 
