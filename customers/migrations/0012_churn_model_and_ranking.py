@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0011_i15_finish_wording_examples'),
+        ('customers', '0011_role_wording_for_examples'),
     ]
 
     operations = [

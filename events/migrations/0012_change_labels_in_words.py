@@ -25,6 +25,6 @@ def as_identifiers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("events", "0011_i16_ingest_parking_identities")]
+    dependencies = [("events", "0011_parking_and_identities")]
 
     operations = [migrations.RunPython(in_words, as_identifiers)]

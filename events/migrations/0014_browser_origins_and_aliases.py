@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('events', '0013_i20_event_id_unique_per_tenant'),
+        ('events', '0013_event_id_unique_per_tenant'),
     ]
 
     operations = [

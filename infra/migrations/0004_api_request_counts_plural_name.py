@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('infra', '0003_i17_loop_growth_by_event_dates'),
+        ('infra', '0003_growth_by_event_dates'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('playbooks', '0005_i17_loop_snooze'),
+        ('playbooks', '0005_snooze'),
     ]
 
     operations = [

@@ -24,8 +24,8 @@ def churn_state_from_records(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0011_i15_finish_wording_examples"),
-        ("playbooks", "0008_i15_finish_seeded_prose_in_roles"),
+        ("customers", "0011_role_wording_for_examples"),
+        ("playbooks", "0008_seeded_prose_in_roles"),
     ]
 
     operations = [migrations.RunPython(churn_state_from_records, migrations.RunPython.noop)]

@@ -15,7 +15,7 @@ from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
 
-PROSE = importlib.import_module("playbooks.migrations.0008_i15_finish_seeded_prose_in_roles")
+PROSE = importlib.import_module("playbooks.migrations.0008_seeded_prose_in_roles")
 SEEDED = PROSE.SEEDED
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('validation', '0001_i18_predict_backtest'),
+        ('validation', '0001_backtest'),
     ]
 
     operations = [

@@ -4,9 +4,12 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("customers", "0011_i15_finish_wording_examples")]
+
 
     dependencies = [
-        ('customers', '0010_i17_loop_churn_failures_answers'),
+        ('customers', '0010_churn_state_and_recompute_failures'),
     ]
 
     operations = [

@@ -37,6 +37,9 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("customers", "0009_i15_engine_risk_weights_wording")]
+
     dependencies = [
         ("customers", "0008_tenant_day_summary"),
     ]

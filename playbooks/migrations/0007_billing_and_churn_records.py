@@ -6,6 +6,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("playbooks", "0007_i18_predict_billing")]
+
 
     dependencies = [
         ('customers', '0008_tenant_day_summary'),

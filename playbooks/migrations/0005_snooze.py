@@ -6,10 +6,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("playbooks", "0005_i17_loop_snooze")]
+
 
     dependencies = [
-        ('customers', '0010_i17_loop_churn_failures_answers'),
-        ('playbooks', '0004_i15_registry_seeded_playbooks_in_roles'),
+        ('customers', '0010_churn_state_and_recompute_failures'),
+        ('playbooks', '0004_seeded_playbooks_in_roles'),
     ]
 
     operations = [

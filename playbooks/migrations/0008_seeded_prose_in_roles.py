@@ -214,6 +214,9 @@ def in_spec_words(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("playbooks", "0007_i18_predict_billing")]
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("playbooks", "0008_i15_finish_seeded_prose_in_roles")]
+
+    dependencies = [("playbooks", "0007_billing_and_churn_records")]
 
     operations = [migrations.RunPython(in_product_words, in_spec_words)]

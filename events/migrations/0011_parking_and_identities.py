@@ -5,9 +5,12 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("events", "0011_i16_ingest_parking_identities")]
+
 
     dependencies = [
-        ('events', '0010_i15_registry_validation'),
+        ('events', '0010_registry_validation'),
     ]
 
     operations = [

@@ -6,6 +6,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("validation", "0001_i18_predict_backtest")]
+
 
     initial = True
 

@@ -4,9 +4,12 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("customers", "0010_i17_loop_churn_failures_answers")]
+
 
     dependencies = [
-        ('customers', '0009_i15_engine_risk_weights_wording'),
+        ('customers', '0009_risk_weights_and_registry_keys'),
     ]
 
     operations = [

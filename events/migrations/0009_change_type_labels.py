@@ -25,6 +25,9 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("events", "0009_i15_engine_change_labels")]
+
     dependencies = [
         ("events", "0008_event_type_roles"),
     ]

@@ -5,6 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("events", "0013_i20_event_id_unique_per_tenant")]
+
     dependencies = [
         ("events", "0012_change_labels_in_words"),
     ]

@@ -26,9 +26,12 @@ def integration_types_restore(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("events", "0010_i15_registry_validation")]
+
 
     dependencies = [
-        ('events', '0009_i15_engine_change_labels'),
+        ('events', '0009_change_type_labels'),
     ]
 
     operations = [

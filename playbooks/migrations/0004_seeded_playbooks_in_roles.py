@@ -67,9 +67,12 @@ def in_names(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("playbooks", "0004_i15_registry_seeded_playbooks_in_roles")]
+
     dependencies = [
         ("playbooks", "0003_evaluation_state"),
-        ("events", "0010_i15_registry_validation"),
+        ("events", "0010_registry_validation"),
     ]
 
     operations = [migrations.RunPython(in_roles, in_names)]

@@ -4,6 +4,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed for what it does; an install that applied it under its old name keeps it applied.
+    replaces = [("infra", "0003_i17_loop_growth_by_event_dates")]
+
 
     dependencies = [
         ('infra', '0002_events_received_at_brin_and_limits_row'),
