@@ -140,9 +140,7 @@ def _reference_data_ensure() -> None:
         importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
         importlib.import_module("events.migrations.0009_change_type_labels").seed(apps, None)
         importlib.import_module("events.migrations.0012_change_labels_in_words").in_words(apps, None)
-        importlib.import_module("events.migrations.0010_registry_validation").integration_types_recategorise(
-            apps, None
-        )
+        importlib.import_module("events.migrations.0010_registry_validation").integration_types_recategorise(apps, None)
         importlib.import_module("events.migrations.0016_example_types_marked").examples_mark(apps, None)
     if not RoleWording.objects.exists():
         importlib.import_module("customers.migrations.0009_risk_weights_and_registry_keys").seed(apps, None)
@@ -155,9 +153,7 @@ def _reference_data_ensure() -> None:
     if not Playbook.objects.exists():
         importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
         importlib.import_module("playbooks.migrations.0004_seeded_playbooks_in_roles").in_roles(apps, None)
-        importlib.import_module("playbooks.migrations.0008_seeded_prose_in_roles").in_product_words(
-            apps, None
-        )
+        importlib.import_module("playbooks.migrations.0008_seeded_prose_in_roles").in_product_words(apps, None)
 
 
 @pytest.fixture(autouse=True)
