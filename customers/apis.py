@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from core.openapi import FIELD_ERRORS, error_responses, validated
 from customers.extensions import tenant_follow_ups, tenant_playbooks
+from customers.metrics.daily import FRICTION_CAPS_TEXT
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
@@ -159,7 +160,7 @@ class _MetricsBase(serializers.ModelSerializer):
 
 class CustomerRowSerializer(_MetricsBase):
     friction_score = serializers.FloatField(
-        source="friction_weighted_score", help_text="Weighted friction over 7 days (sessions capped at 5, days at 10)."
+        source="friction_weighted_score", help_text=f"Weighted friction over 7 days ({FRICTION_CAPS_TEXT})."
     )
 
     class Meta:

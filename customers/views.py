@@ -23,6 +23,7 @@ from django.utils.safestring import SafeString
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
 from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
+from customers.metrics.daily import FRICTION_CAP_PER_DAY
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
@@ -314,9 +315,9 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
             stickiness_chart=_stickiness_chart(series, changes),
             friction_chart=bar_chart(
                 [(p["day"], p["friction_score"]) for p in series],
-                title="Daily friction score, 60 days (each day capped at 10)",
+                title=f"Daily friction score, 60 days (each day capped at {FRICTION_CAP_PER_DAY:g})",
                 y_label="friction",
-                hlines=[HLine(10.0, "day cap")],
+                hlines=[HLine(FRICTION_CAP_PER_DAY, "day cap")],
                 width=CHART_WIDTH,
                 height=200,
             ),

@@ -88,7 +88,7 @@ class Rules:
     user_agent_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     # user agent -> the first matching pattern's reason ("" for none), for these rules only.
     # Senders repeat a handful of user agents; the patterns are searched once per distinct one
-    # (measured: the pattern loop was ~27% of a web worker's CPU during bulk ingest).
+    # (the pattern loop was a large share of a web worker's CPU during bulk ingest).
     user_agent_reasons: dict[str, str] = field(default_factory=dict)
 
     def user_agent_reason(self, user_agent: str) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from customers.metrics.daily import SUMMARY_TABLE
+from customers.metrics.daily import FRICTION_CAPS_TEXT, SUMMARY_TABLE
 from customers.metrics.fold import ROLLUP_RETENTION_DAYS
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from events.registry import ROLE_SETS, Registry
@@ -116,7 +116,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "friction_weighted_score",
-            "Weighted friction over 7 days (sessions capped at 5, days at 10).",
+            f"Weighted friction over 7 days ({FRICTION_CAPS_TEXT}).",
             column="tm.friction_weighted_score",
             reads_as="friction score over 7 days",
         ),

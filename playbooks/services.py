@@ -197,8 +197,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     evaluation (``EvaluationState``), only those tenants are evaluated; any other
     tenant's inputs are unchanged, so its matches, raise and day row still hold.
     Otherwise every tenant is. Without the scope the evaluation read every
-    tenant's rollups on every run, which made an incremental run grow with history
-    (measured at 10,000 tenants: 1.3 s of a 2.0 s idle run at 10M events).
+    tenant's rollups on every run, which made an incremental run grow with history.
     """
     registry = event_type_registry()
     playbooks = _playbooks_to_evaluate(registry=registry)

@@ -71,8 +71,8 @@ def fold_statements(
 ) -> list[tuple[str, str]]:
     """The statements that add the selected events to the rollups: (name, sql) pairs.
 
-    Three aggregate passes, each a plain GROUP BY (measured: several times
-    faster than one pass with GROUPING SETS, whose five hash tables spill):
+    Three aggregate passes, each a plain GROUP BY (faster than one pass
+    with GROUPING SETS, whose five hash tables spill):
     friction counts per session for the friction types only, tenant/type/day
     counts (and from them the first/last times per type and the day summaries,
     whose friction score reads the session counts folded just before), and
@@ -84,10 +84,8 @@ def fold_statements(
     Rows are inserted in (day, tenant) order: the layout rows arriving day by day
     have, which a rebuild (hash aggregates come out in no order) must reproduce.
     A day's upserts then touch only that day's pages, and a tenant's window is a
-    few rows on each of its days' pages instead of every row on a page of its own.
-    Measured on the bench's dense 10M-event history after a rebuild: the incremental
-    run at 10M went from 1.45-1.8x to 1.28-1.49x the same run at 1M (signals query
-    0.55-0.8 -> 0.42-0.48 s, the fold's upserts 0.56-0.8 -> 0.43-0.47 s).
+    few rows on each of its days' pages instead of every row on a page of its own
+    (BENCHMARKS.md, "history 10x denser", has what it changed).
     """
 
     def upsert(clause: str) -> str:
@@ -101,7 +99,7 @@ def fold_statements(
         else ""
     )
     # The UTC day of each event, as a bucket start: date_bin on the timestamptz is ~30% cheaper
-    # per row than (occurred_at AT TIME ZONE 'UTC')::date (measured over 10M events), and the
+    # per row than (occurred_at AT TIME ZONE 'UTC')::date, and the
     # conversion to a date runs once per group instead of once per event. "day >= start_day"
     # is written as "occurred_at >= start_day 00:00 UTC" for the same reason.
     bucket = "date_bin('1 day', e.occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"

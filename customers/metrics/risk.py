@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
+from customers.metrics.daily import FRICTION_CAPS_TEXT
 from customers.metrics.interventions import interventions_build
 from customers.metrics.quiet import QUIET_COMPONENTS, RiskComponent, friction_rate_factor, quiet_components_score
 from customers.metrics.signals import TenantSignals
@@ -93,7 +94,7 @@ RISK_COMPONENTS: tuple[RiskComponent, ...] = (
         "friction",
         30,
         "Friction",
-        "Weighted friction over 7 days (each session capped at 5, each day at 10), {per_unit:g} points per unit, "
+        "Weighted friction over 7 days (" + FRICTION_CAPS_TEXT + "), {per_unit:g} points per unit, "
         "in full when friction is at least {full_rate_per_100:g} of every 100 events (less in proportion).",
         "{account} ran into {friction_events_text} in the last 7 days{top_text} (friction score {score:.2f})",
         {"per_unit": 3, "full_rate_per_100": 20},

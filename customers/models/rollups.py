@@ -97,8 +97,8 @@ class TenantDaySummary(models.Model):
     10M events than at 1M in the bench). This table holds at most one row per day, so
     recomputing a tenant reads at most ~60 rows. The weighted sums are exact decimals
     (``numeric``), so adding a fold's delta gives exactly what a rebuild gives.
-    ``friction_score`` is the day's capped friction (each session capped at 5, the day
-    at 10), recomputed from the day's session counts whenever the day gets new events.
+    ``friction_score`` is the day's capped friction (customers/metrics/daily.py:
+    FRICTION_CAPS_TEXT), recomputed from the day's session counts whenever the day gets new events.
 
     Unlike the other rollups it depends on the event type registry: the run that sees
     a registry edit rebuilds it from the day counts (no event is read again).
