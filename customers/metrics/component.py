@@ -1,13 +1,54 @@
-"""The shape of a risk component: what it is called, its default maximum, its thresholds and texts."""
+"""The shape of a risk component: what it is called, its default maximum, its thresholds and texts, and
+how it scores one tenant.
+
+A component scores from an ``Assessing`` (the tenant's measured signals and the facts derived from them
+once, shared by every component and by the texts) and returns ``Scored``: its points at the default
+maximum, the value it read, and the explanation of how the points came about. ``tenant_assess``
+(risk.py) loops over the components, scales each one's points to its active weight and writes its
+founder-facing reason from ``reason`` and the facts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from customers.metrics.signals import TenantSignals
+    from customers.metrics.vocabulary import Vocabulary
+
+
+class Scored(NamedTuple):
+    points: float  # at the component's default maximum; tenant_assess scales them to the active weight
+    value: Any  # the measured value the page and the API show beside the points
+    explanation: str  # how the points came about, or why the component did not fire
+
+
+@dataclass(frozen=True)
+class Assessing:
+    """One tenant as the components see it: its signals and what is derived from them once."""
+
+    signals: TenantSignals
+    as_of: date
+    vocabulary: Vocabulary
+    facts: dict[str, Any]  # what every text template is filled from (account, counts, labels...)
+    stickiness_7d: float
+    stickiness_30d: float
+    stickiness_delta: float | None  # None without a 30-day baseline
+    days_since_core_value: int | None  # None: never
+    age_days: int
+    silent: bool  # active this week, no core value for longer than the gap (silent_churn)
+    never_used_core_value: bool  # the never_investigated condition
+    champion_risk: bool
+    cliff: bool
 
 
 @dataclass(frozen=True)
 class RiskComponent:
-    """One component of the heuristic. Templates are filled from the tenant's facts (see ``tenant_assess``)."""
+    """One component of the heuristic. Templates are filled from the tenant's facts (``Assessing.facts``
+    and the component's own thresholds)."""
 
     name: str
     max_points: float  # the default; the active RiskWeights version may set another (0-100)
@@ -15,3 +56,5 @@ class RiskComponent:
     help: str  # what it measures, for pages
     reason: str  # the founder-facing sentence when it scores
     thresholds: dict[str, float] = field(default_factory=dict)
+    # How it scores one tenant; None only for a component defined for its texts alone.
+    score: Callable[[RiskComponent, Assessing], Scored] | None = None

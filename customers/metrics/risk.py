@@ -40,9 +40,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from customers.metrics.daily import FRICTION_CAPS_TEXT
+from customers.metrics.component import Assessing, RiskComponent
+from customers.metrics.decline import (
+    CHAMPION_SILENT,
+    ENGAGEMENT_DECAY,
+    NEVER_INVESTIGATED,
+    SILENT_CHURN,
+    USAGE_CLIFF,
+)
+from customers.metrics.friction import FRICTION
 from customers.metrics.interventions import interventions_build
-from customers.metrics.quiet import QUIET_COMPONENTS, RiskComponent, friction_rate_factor, quiet_components_score
+from customers.metrics.quiet import QUIET_COMPONENTS, quiet_facts
 from customers.metrics.signals import TenantSignals
 from customers.metrics.texts import (
     count_text,
@@ -63,59 +71,14 @@ RECENT_CHANGE_DAYS = 14
 DECAY_CORRELATION_MAX_DAYS = 14
 
 
+# The order is the order of ties for the primary reason and of the components on every page.
 RISK_COMPONENTS: tuple[RiskComponent, ...] = (
-    RiskComponent(
-        "silent_churn",
-        50,
-        "Silent churn",
-        "Active in the last 7 days, but nobody has {core_done} for more than {gap} days.",
-        "Nobody at {account} has {core_done} for {days} days, though other activity keeps arriving "
-        "({events_7d} events this week)",
-        {"base": 25, "per_day": 3, "gap_days": CORE_VALUE_GAP_DAYS},
-    ),
-    RiskComponent(
-        "engagement_decay",
-        45,
-        "Engagement decay",
-        "This week's stickiness against the customer's own 30-day weekly baseline: {max_points:g} x (1 - delta) "
-        "when it falls.",
-        "Usage this week is {delta_pct} of {account_possessive} normal (weighted use {s7:.2f} this week vs "
-        "{s30:.2f} in a usual week){decay_cause}",
-    ),
-    RiskComponent(
-        "never_investigated",
-        20,
-        "Never {core_done}",
-        "Active for more than a week, and no {core_labels} ever.",
-        "{account} uses the product ({events_30d} events in 30 days) but has never {core_done}",
-        {"gap_days": CORE_VALUE_GAP_DAYS},
-    ),
-    RiskComponent(
-        "friction",
-        30,
-        "Friction",
-        "Weighted friction over 7 days (" + FRICTION_CAPS_TEXT + "), {per_unit:g} points per unit, "
-        "in full when friction is at least {full_rate_per_100:g} of every 100 events (less in proportion).",
-        "{account} ran into {friction_events_text} in the last 7 days{top_text} (friction score {score:.2f})",
-        {"per_unit": 3, "full_rate_per_100": 20},
-    ),
-    RiskComponent(
-        "champion_silent",
-        20,
-        "Champion silent",
-        "One user made most of the activity before this week and has gone quiet this week.",
-        "{champion}, the main user at {account}, has gone quiet: nothing in the last 7 days after "
-        "{champion_prior_events} of {champion_prior_total} events in the month before",
-        {"min_events": 10},
-    ),
-    RiskComponent(
-        "usage_cliff",
-        15,
-        "Usage cliff",
-        "Real events this week fell below half of last week's (with at least {min_previous} last week).",
-        "Activity at {account} fell to {events_7d} events this week from {events_prev_7d} last week (less than half)",
-        {"ratio": 0.5, "min_previous": 10},
-    ),
+    SILENT_CHURN,
+    ENGAGEMENT_DECAY,
+    NEVER_INVESTIGATED,
+    FRICTION,
+    CHAMPION_SILENT,
+    USAGE_CLIFF,
     *QUIET_COMPONENTS,
 )
 # The two secondary signals that are not components (they add no points), in the same words.
@@ -183,54 +146,22 @@ def _scale_note(name: str, weights: dict[str, float]) -> str:
     return "" if active == default else f", scaled to a maximum of {active:g} (x {active:g}/{default:g})"
 
 
-def tenant_assess(
-    signals: TenantSignals,
-    *,
-    as_of: date,
-    vocabulary: Vocabulary | None = None,
-    weights: dict[str, float] | None = None,
-) -> TenantAssessment:
-    """Stickiness, the additive risk heuristic and the interventions for one tenant (see the module docstring).
-
-    ``vocabulary``: the registry's roles and labels (the seeded default when not given);
-    ``weights``: each component's maximum points (the spec's defaults when not given).
-    """
-    vocabulary = vocabulary or SPEC_VOCABULARY
-    weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabulary) -> Assessing:
+    """What every component reads of one tenant, derived once: stickiness, ages, the conditions some
+    components share, and the facts every text is filled from."""
     stickiness_7d = round(signals.engagement_7d, 4)
     stickiness_30d = round(signals.engagement_30d / STICKINESS_30D_WEEKLY_DIVISOR, 4)
-    has_baseline = stickiness_30d > 0
-    stickiness_delta = round(stickiness_7d / stickiness_30d, 4) if has_baseline else None
-
+    stickiness_delta = round(stickiness_7d / stickiness_30d, 4) if stickiness_30d > 0 else None
     days_since = (
         (as_of - signals.last_investigation_at.astimezone(UTC).date()).days
         if signals.last_investigation_at is not None
         else None
     )
     age_days = (as_of - signals.first_seen_at.astimezone(UTC).date()).days if signals.first_seen_at is not None else 0
-    champion = COMPONENTS_BY_NAME["champion_silent"].thresholds
-    champion_risk = bool(
-        signals.champion_user_id
-        and signals.champion_prior_total >= champion["min_events"]
-        and signals.champion_prior_events * 2 > signals.champion_prior_total
-        and signals.champion_recent_events == 0
-    )
-    cliff_rule = COMPONENTS_BY_NAME["usage_cliff"].thresholds
-    cliff = (
-        signals.events_prev_7d >= cliff_rule["min_previous"]
-        and signals.events_7d < cliff_rule["ratio"] * signals.events_prev_7d
-    )
-    plan_usage_pct = (
-        round(100.0 * signals.events_30d / signals.monthly_event_limit, 1) if signals.monthly_event_limit else None
-    )
-
-    recent = [(t, d) for t, d in signals.changes if 0 <= (as_of - d).days < RECENT_CHANGE_DAYS]
-    recent.sort(key=lambda td: (td[1], td[0]), reverse=True)
-    recent_changes = [f"{vocabulary.label(t)} {days_ago_text((as_of - d).days)}" for t, d in recent]
+    champion = CHAMPION_SILENT.thresholds
+    cliff_rule = USAGE_CLIFF.thresholds
     decay_change = _decay_change(signals, stickiness_delta=stickiness_delta)
-    decay_correlation = _decay_correlation_text(decay_change, vocabulary=vocabulary)
     account = signals.name or signals.tenant_id
-
     facts: dict[str, Any] = {
         **vocabulary_facts(vocabulary),
         "account": account,
@@ -260,176 +191,122 @@ def tenant_assess(
         "last_core_label": vocabulary.label(signals.last_investigation)
         if signals.last_investigation
         else vocabulary_facts(vocabulary)["core_labels"],
+        **quiet_facts(signals),
     }
-    components: list[dict[str, Any]] = []
-
-    def component(name: str, points: float, value: Any, explanation: str) -> None:
-        spec = COMPONENTS_BY_NAME[name]
-        scored = round(_scaled(points, name=name, weights=weights), 1)
-        components.append(
-            {
-                "signal": name,
-                "title": text_render(spec.title, facts),
-                "points": scored,
-                "max_points": weights[name],
-                "value": value,
-                "explanation": explanation + (_scale_note(name, weights) if points > 0 else ""),
-                # The founder-facing sentence, only for a component that scored.
-                "reason": text_render(spec.reason, facts) if scored > 0 else "",
-            }
-        )
-
-    active_7d = signals.events_7d > 0
-    silent_rule = COMPONENTS_BY_NAME["silent_churn"].thresholds
-    silent = active_7d and days_since is not None and days_since > CORE_VALUE_GAP_DAYS
-    silent_points = (
-        silent_rule["base"] + min(silent_rule["base"], silent_rule["per_day"] * (days_since - CORE_VALUE_GAP_DAYS))
-        if silent and days_since is not None
-        else 0.0
-    )
-    component(
-        "silent_churn",
-        silent_points,
-        days_since,
-        text_render(
-            "active ({events_7d} events in 7 days) but no {core_labels} for {days} days: "
-            "{base:g} + min({base:g}, {per_day:g} x ({days} - {gap}))",
-            {**facts, **silent_rule},
-        )
-        if silent
-        else text_render(
-            "not triggered: needs activity in the last 7 days and the last {core_labels} more than {gap} days ago",
-            facts,
-        ),
-    )
-
-    decay_points = 0.0
-    if stickiness_delta is not None and stickiness_delta < 1:
-        if silent and stickiness_7d == 0:
-            decay_explanation = (
-                f"stickiness_delta {fmt(stickiness_delta)}: engagement stopped entirely, counted once as silent_churn"
-            )
-        else:
-            decay_points = COMPONENTS_BY_NAME["engagement_decay"].max_points * (1 - stickiness_delta)
-            decay_explanation = (
-                f"stickiness_delta {fmt(stickiness_delta)} ({fmt(stickiness_7d)} this week vs "
-                f"{fmt(stickiness_30d)} weekly over 30 days): "
-                f"{COMPONENTS_BY_NAME['engagement_decay'].max_points:g} x (1 - {fmt(stickiness_delta)})"
-            )
-    elif stickiness_delta is None:
-        decay_explanation = "not triggered: no 30-day baseline (stickiness_30d is 0)"
-    else:
-        decay_explanation = f"not triggered: stickiness_delta {fmt(stickiness_delta)} >= 1 (steady or accelerating)"
-    component("engagement_decay", decay_points, stickiness_delta, decay_explanation)
-
-    # Without a core value in the registry there is nothing to have never used.
-    never = (
-        bool(vocabulary.core_value)
+    return Assessing(
+        signals=signals,
+        as_of=as_of,
+        vocabulary=vocabulary,
+        facts=facts,
+        stickiness_7d=stickiness_7d,
+        stickiness_30d=stickiness_30d,
+        stickiness_delta=stickiness_delta,
+        days_since_core_value=days_since,
+        age_days=age_days,
+        silent=signals.events_7d > 0 and days_since is not None and days_since > CORE_VALUE_GAP_DAYS,
+        # Without a core value in the registry there is nothing to have never used.
+        never_used_core_value=bool(vocabulary.core_value)
         and signals.events_30d > 0
         and signals.last_investigation_at is None
-        and age_days > CORE_VALUE_GAP_DAYS
-    )
-    if never:
-        never_explanation = text_render(
-            "{events_30d} events in 30 days, first seen {age_days} days ago, never a {core_names}", facts
-        )
-    elif not vocabulary.core_value:
-        never_explanation = "not triggered: no event type is marked as the product's core value"
-    else:
-        never_explanation = text_render(
-            "not triggered: used {core_labels} at least once, inactive, or first seen {gap} days ago or less", facts
-        )
-    component(
-        "never_investigated",
-        COMPONENTS_BY_NAME["never_investigated"].max_points if never else 0.0,
-        signals.events_30d if never else None,
-        never_explanation,
+        and age_days > CORE_VALUE_GAP_DAYS,
+        champion_risk=bool(
+            signals.champion_user_id
+            and signals.champion_prior_total >= champion["min_events"]
+            and signals.champion_prior_events * 2 > signals.champion_prior_total
+            and signals.champion_recent_events == 0
+        ),
+        cliff=signals.events_prev_7d >= cliff_rule["min_previous"]
+        and signals.events_7d < cliff_rule["ratio"] * signals.events_prev_7d,
     )
 
-    friction_spec = COMPONENTS_BY_NAME["friction"]
-    per_unit = friction_spec.thresholds["per_unit"]
-    # Friction as a rate: busy accounts abort and fail more in absolute terms, so a count alone points
-    # at the healthiest accounts; the score counts in full only where friction is a large share of use.
-    rate_factor, rate_text = friction_rate_factor(signals, full_rate=friction_spec.thresholds["full_rate_per_100"])
-    component(
-        "friction",
-        min(friction_spec.max_points, per_unit * signals.friction_weighted_score) * rate_factor,
-        round(signals.friction_weighted_score, 4),
-        f"friction_weighted_score {fmt(signals.friction_weighted_score)} over 7 days "
-        f"({signals.friction_events_7d} friction events, top {signals.top_friction_type or '-'}): "
-        f"min({friction_spec.max_points:g}, {per_unit:g} x {fmt(signals.friction_weighted_score)}){rate_text}",
-    )
 
-    component(
-        "champion_silent",
-        COMPONENTS_BY_NAME["champion_silent"].max_points if champion_risk else 0.0,
-        signals.champion_user_id if champion_risk else None,
-        f"user {signals.champion_user_id} made {signals.champion_prior_events} of {signals.champion_prior_total} "
-        "user events in the 30 days before the last 7, and none in the last 7"
-        if champion_risk
-        else "not triggered: no single user made more than half of the events and then went silent",
-    )
+def component_assess(component: RiskComponent, a: Assessing, *, weights: dict[str, float]) -> dict[str, Any]:
+    """One component's entry in ``risk_components``: its points scaled to the active weight, the value it
+    read, how the points came about, and the founder-facing sentence when it scored."""
+    assert component.score is not None, component.name
+    points, value, explanation = component.score(component, a)
+    scored = round(_scaled(points, name=component.name, weights=weights), 1)
+    return {
+        "signal": component.name,
+        "title": text_render(component.title, a.facts),
+        "points": scored,
+        "max_points": weights[component.name],
+        "value": value,
+        "explanation": explanation + (_scale_note(component.name, weights) if points > 0 else ""),
+        "reason": text_render(component.reason, a.facts) if scored > 0 else "",
+    }
 
-    component(
-        "usage_cliff",
-        COMPONENTS_BY_NAME["usage_cliff"].max_points if cliff else 0.0,
-        signals.events_7d,
-        f"{signals.events_7d} events this week < half of {signals.events_prev_7d} last week"
-        if cliff
-        else f"not triggered: {signals.events_7d} events this week vs {signals.events_prev_7d} last week "
-        f"(needs < half, with at least {cliff_rule['min_previous']:g} last week)",
-    )
 
-    for name, points, value, explanation in quiet_components_score(
-        signals, facts=facts, age_days=age_days, vocabulary=vocabulary
-    ):
-        component(name, points, value, explanation)
+def tenant_assess(
+    signals: TenantSignals,
+    *,
+    as_of: date,
+    vocabulary: Vocabulary | None = None,
+    weights: dict[str, float] | None = None,
+) -> TenantAssessment:
+    """Stickiness, the additive risk heuristic and the interventions for one tenant (see the module docstring).
+
+    ``vocabulary``: the registry's roles and labels (the seeded default when not given);
+    ``weights``: each component's maximum points (the default risk weights when not given).
+    """
+    vocabulary = vocabulary or SPEC_VOCABULARY
+    weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    a = tenant_assessing(signals, as_of=as_of, vocabulary=vocabulary)
+    components = [component_assess(component, a, weights=weights) for component in RISK_COMPONENTS]
 
     is_customer = signals.kind == TenantKind.CUSTOMER
     strength = round(min(100.0, sum(c["points"] for c in components)), 1) if is_customer else 0.0
     risk_level = risk_level_for(strength)
+    plan_usage_pct = (
+        round(100.0 * signals.events_30d / signals.monthly_event_limit, 1) if signals.monthly_event_limit else None
+    )
+    recent = [(t, d) for t, d in signals.changes if 0 <= (as_of - d).days < RECENT_CHANGE_DAYS]
+    recent.sort(key=lambda td: (td[1], td[0]), reverse=True)
+    recent_changes = [f"{vocabulary.label(t)} {days_ago_text((as_of - d).days)}" for t, d in recent]
 
-    # Primary reason: the component with the most points (ties: the order above).
+    # Primary reason: the component with the most points (ties: the order of RISK_COMPONENTS).
     scoring = sorted((c for c in components if c["points"] > 0), key=lambda c: -c["points"])
     primary = scoring[0]["reason"] if scoring and is_customer else ""
     secondary = [c["reason"] for c in scoring[1:]] if is_customer else []
     if is_customer and plan_usage_pct is not None and plan_usage_pct >= PRICING_USAGE_PCT:
         secondary.append(
             text_render(
-                PLAN_USAGE_REASON, {**facts, "plan_usage_pct": plan_usage_pct, "limit": signals.monthly_event_limit}
+                PLAN_USAGE_REASON, {**a.facts, "plan_usage_pct": plan_usage_pct, "limit": signals.monthly_event_limit}
             )
         )
     if is_customer and recent_changes:
-        secondary.append(text_render(RECENT_CHANGES_REASON, {**facts, "changes": ", ".join(recent_changes)}))
+        secondary.append(text_render(RECENT_CHANGES_REASON, {**a.facts, "changes": ", ".join(recent_changes)}))
 
     interventions = (
         interventions_build(
             signals,
-            facts=facts,
+            facts=a.facts,
             strength=strength,
             risk_level=risk_level,
             primary=primary,
-            stickiness_7d=stickiness_7d,
-            stickiness_30d=stickiness_30d,
-            stickiness_delta=stickiness_delta,
-            days_since_core_value=days_since,
-            never_used_core_value=never,
+            stickiness_7d=a.stickiness_7d,
+            stickiness_30d=a.stickiness_30d,
+            stickiness_delta=a.stickiness_delta,
+            days_since_core_value=a.days_since_core_value,
+            never_used_core_value=a.never_used_core_value,
             plan_usage_pct=plan_usage_pct,
         )
         if is_customer
         else []
     )
     return TenantAssessment(
-        stickiness_7d=stickiness_7d,
-        stickiness_30d=stickiness_30d,
-        stickiness_delta=stickiness_delta,
-        has_baseline=has_baseline,
-        days_since_investigation=days_since,
-        champion_risk=champion_risk,
-        cliff=cliff,
+        stickiness_7d=a.stickiness_7d,
+        stickiness_30d=a.stickiness_30d,
+        stickiness_delta=a.stickiness_delta,
+        has_baseline=a.stickiness_30d > 0,
+        days_since_investigation=a.days_since_core_value,
+        champion_risk=a.champion_risk,
+        cliff=a.cliff,
         plan_usage_pct=plan_usage_pct,
         recent_changes=recent_changes,
-        decay_correlation=decay_correlation,
+        decay_correlation=_decay_correlation_text(
+            _decay_change(signals, stickiness_delta=a.stickiness_delta), vocabulary=vocabulary
+        ),
         risk_signal_strength=strength,
         risk_level=risk_level,
         primary_risk_reason=primary,
