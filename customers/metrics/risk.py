@@ -4,10 +4,11 @@ risk_signal_strength is an ATTENTION RANKING, NOT A PREDICTION: the sum of the
 component points, capped at 100. Every component is returned with its points,
 the measured value, an explanation and a founder-facing reason.
 
-Each component is defined once in RISK_COMPONENTS (name, the spec's maximum points,
-thresholds, text templates). Its points are the spec's formula scaled to the active
-maximum (customers.RiskWeights, read once per run by weights.py): with the spec's
-defaults the numbers are exactly the spec's.
+Each component is defined once, with its scoring and its texts (name, default maximum points,
+thresholds, templates), in decline.py, friction.py or quiet.py; RISK_COMPONENTS orders them and
+``tenant_assess`` loops over them. Its points are the source documents' formula scaled to the
+active maximum (customers.RiskWeights, read once per run by weights.py): with the default risk
+weights the numbers are exactly the documents'.
 
 ==================  ====  ==============================================================
 component           max   points (spec defaults)
