@@ -17,7 +17,6 @@ They are defined here, next to the fields they read, so a new role is one entry.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from events.defaults import DEFAULT_VOCABULARY
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.rules import classification_rules_changed
 
@@ -282,10 +282,8 @@ class EventTypeHasEvents(Exception):
 
 @cache
 def example_event_type_names() -> frozenset[str]:
-    """The example vocabulary seeded on a fresh install (the spec's types), as the migration
-    that seeds it defines them: the one definition."""
-    seed = importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid")
-    return frozenset(row[0] for row in seed.EVENT_TYPES)
+    """The example vocabulary seeded on a fresh install: the default vocabulary's names."""
+    return frozenset(t.name for t in DEFAULT_VOCABULARY)
 
 
 def event_type_names_with_events(names: Iterable[str]) -> set[str]:

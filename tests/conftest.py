@@ -108,52 +108,23 @@ def staff_client(staff_user: Any) -> APIClient:
     return client
 
 
-class _SqlRunner:
-    """Stands in for a migration's schema_editor where a seed only calls execute()."""
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-
-
 def _reference_data_ensure() -> None:
-    """Re-create rows that data migrations seed (event type registry, infra limits row, playbooks).
+    """Re-create the rows a fresh install is seeded with (each app's defaults module).
 
-    A ``transaction=True`` test ends by flushing every table, data migrations'
-    rows included; tests that run after it would otherwise see an empty registry.
+    A ``transaction=True`` test ends by flushing every table, the seeded rows included;
+    tests that run after it would otherwise see an empty registry.
     """
-    import importlib
-
     from django.apps import apps
 
-    from customers.models import RoleWording
-    from events.models import EventType, NorthStarSettings
-    from infra.models import InfraLimitSettings
-    from playbooks.models import Playbook
+    from customers.defaults import customers_defaults_seed
+    from events.defaults import events_defaults_seed
+    from infra.defaults import infra_defaults_seed
+    from playbooks.defaults import playbooks_defaults_seed
 
-    if not EventType.objects.exists():
-        importlib.import_module("events.migrations.0002_seed_event_types_and_ingest_xid").seed(apps, None)
-        # The default vocabulary's roles and change labels, as the later migrations set them
-        # (the engine reads roles, not names).
-        importlib.import_module("events.migrations.0008_event_type_roles").roles_seed(apps, _SqlRunner())
-        importlib.import_module("events.migrations.0009_change_type_labels").seed(apps, None)
-        importlib.import_module("events.migrations.0012_change_labels_in_words").in_words(apps, None)
-        importlib.import_module("events.migrations.0010_registry_validation").integration_types_recategorise(apps, None)
-        importlib.import_module("events.migrations.0016_example_types_marked").examples_mark(apps, None)
-    if not RoleWording.objects.exists():
-        importlib.import_module("customers.migrations.0009_risk_weights_and_registry_keys").seed(apps, None)
-    if not NorthStarSettings.objects.exists():
-        importlib.import_module("events.migrations.0006_seed_north_star").seed(apps, _SqlRunner())
-    if not InfraLimitSettings.objects.exists():
-        importlib.import_module("infra.migrations.0002_events_received_at_brin_and_limits_row").create_limits_row(
-            apps, None
-        )
-    if not Playbook.objects.exists():
-        importlib.import_module("playbooks.migrations.0002_seed_playbooks").seed(apps, None)
-        importlib.import_module("playbooks.migrations.0004_seeded_playbooks_in_roles").in_roles(apps, None)
-        importlib.import_module("playbooks.migrations.0008_seeded_prose_in_roles").in_product_words(apps, None)
+    events_defaults_seed(apps)
+    customers_defaults_seed(apps)
+    infra_defaults_seed(apps)
+    playbooks_defaults_seed(apps)
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ class RoleWording(models.Model):
 
 
 class RiskWeightsSource(models.TextChoices):
-    DEFAULT = "default", "The spec's defaults"
+    DEFAULT = "default", "The default risk weights"
     FOUNDER = "founder", "Edited by the founder"
     LEARNED = "learned", "Learned from outcomes"
 
