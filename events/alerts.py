@@ -26,6 +26,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from core.tasks import task_queue
 from core.webhooks import webhook_url_problem
 from events.models import (
     AlertNotification,
@@ -40,6 +41,8 @@ from events.selectors import RealUsersSummary, Status, real_users_summary
 logger = logging.getLogger(__name__)
 
 REMINDER_INTERVAL = timedelta(days=1)
+# Delivery runs in the worker (events/tasks.py, which imports this module): queued by name.
+DELIVER_TASK = "events.tasks.alert_notification_deliver_task"
 RETRY_CAP_SECONDS = 3600
 
 # The spec's texts: what it means, the action, the escalation.
@@ -106,8 +109,6 @@ def notifications_create(
 ) -> list[AlertNotification]:
     """One notification per configured channel; a dedupe key already used creates nothing.
     Delivery is queued for when the transaction commits."""
-    from events.tasks import alert_notification_deliver_task
-
     created: list[AlertNotification] = []
     for channel, target in _channels():
         notification, was_created = AlertNotification.objects.get_or_create(
@@ -124,7 +125,7 @@ def notifications_create(
         )
         if was_created:
             created.append(notification)
-            transaction.on_commit(lambda pk=notification.pk: alert_notification_deliver_task.delay(pk))
+            transaction.on_commit(lambda pk=notification.pk: task_queue(DELIVER_TASK, pk))
     return created
 
 

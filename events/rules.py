@@ -13,17 +13,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from core.tasks import task_queue
 from events.models import ClassificationState, InternalUserRule, InternalUserRuleKind, UserAgentPattern
+
+# The set-based reclassification of history (events/tasks.py, which imports this module): queued by name.
+RECLASSIFY_TASK = "events.tasks.events_reclassify_task"
 
 
 def classification_rules_changed() -> None:
     """Bump the rules version and queue the set-based reclassification of history
     (``events_reclassify_task``) for when the current transaction commits."""
-    from events.tasks import events_reclassify_task
-
     state, _ = ClassificationState.objects.get_or_create(pk=1)
     ClassificationState.objects.filter(pk=state.pk).update(rules_version=F("rules_version") + 1)
-    transaction.on_commit(events_reclassify_task.delay)
+    transaction.on_commit(lambda: task_queue(RECLASSIFY_TASK))
 
 
 def internal_user_rule_save(*, rule: InternalUserRule) -> InternalUserRule:
