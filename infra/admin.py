@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from infra.models import ApiRequestCount, InfraLimitSettings, InfraSnapshot
-from infra.selectors import GB, MB
+from infra.projection import GB, MB
 
 
 @admin.register(InfraLimitSettings)

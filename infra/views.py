@@ -10,7 +10,8 @@ from django.utils.safestring import SafeString
 
 from core.charts import HLine, Marker, Series, line_chart
 from core.pages import staff_required
-from infra.selectors import RUNWAY_IN_DAYS_MAX, InfraOverview, ResourceProjection, infra_overview
+from infra.projection import RUNWAY_IN_DAYS_MAX, ResourceProjection
+from infra.selectors import InfraOverview, infra_overview
 
 MB = 1024 * 1024
 # How far past today the projection is drawn when the limit is further away (or unknown).

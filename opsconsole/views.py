@@ -27,7 +27,8 @@ from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
 from events.vocabulary import vocabulary_mismatch
-from infra.selectors import LEVEL_CRITICAL, LEVEL_WARNING, infra_overview
+from infra.projection import LEVEL_CRITICAL, LEVEL_WARNING
+from infra.selectors import infra_overview
 from playbooks.followup import call_list_build
 from playbooks.selectors import SNOOZE_DEFAULT_DAYS
 from playbooks.services import SNOOZE_MAX_DAYS

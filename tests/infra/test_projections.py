@@ -12,14 +12,8 @@ import time_machine
 from django.test import override_settings
 
 from infra.models import InfraLimitSettings
-from infra.selectors import (
-    EventVolume,
-    infra_alert_levels,
-    infra_days_to_limit,
-    infra_overview,
-    least_squares_fit,
-    resource_project,
-)
+from infra.projection import EventVolume, least_squares_fit, resource_project
+from infra.selectors import infra_alert_levels, infra_days_to_limit, infra_overview
 
 GIB = 1024**3
 MIB = 1024**2

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from infra.selectors import GB, MB
+from infra.projection import GB, MB
 from infra.services import infra_snapshot_take
 
 
