@@ -203,6 +203,66 @@ def _fmt_bytes(value: float) -> str:
     return f"{value / GB:.3f} GB" if abs(value) >= GB else f"{value / MB:.1f} MB"
 
 
+def _growth(
+    ordered: list[tuple[datetime, int]],
+    *,
+    points: Sequence[tuple[datetime, int]],
+    offsets: Sequence[float] | None,
+    event_volume: EventVolume | None,
+    window_days: int,
+) -> tuple[LinearFit | None, str, float | None, str]:
+    """How fast the resource grows: (the fit, the method, bytes per day, the words for how it was found)."""
+    min_points = settings.INFRA_PROJECTION_MIN_POINTS
+    span = ordered[-1][0] - ordered[0][0]
+    if len(ordered) >= min_points and span >= timedelta(hours=settings.INFRA_PROJECTION_MIN_SPAN_HOURS):
+        shifts = list(offsets) if offsets is not None and len(offsets) == len(points) else [0.0] * len(points)
+        # ``points`` and ``offsets`` share an order; pair them before sorting by time.
+        paired = sorted(zip(points, shifts, strict=True))
+        imported = paired[-1][1]
+        adjusted = least_squares_fit([(at, size - shift) for (at, size), shift in paired])
+        if adjusted is not None:
+            # Back in measured bytes: the line goes through the recent readings, with the growth's slope.
+            fit = replace(adjusted, intercept_bytes=adjusted.intercept_bytes + imported)
+            reading_word = "reading" if len(ordered) == 1 else "readings"
+            basis = f"Least-squares line through {len(ordered)} {reading_word} over the last {window_days} days"
+            if imported:
+                basis += f" (history imports of {_fmt_bytes(imported)} taken out: a jump, not growth)"
+            return fit, METHOD_LEAST_SQUARES, fit.slope_bytes_per_day, basis
+    too_few = (
+        f"Too few readings for a trend: {len(ordered)} reading{'s' if len(ordered) != 1 else ''} over "
+        f"{_hours_text(span)} (a trend needs {min_points} over {settings.INFRA_PROJECTION_MIN_SPAN_HOURS:g} hours)"
+    )
+    if event_volume is None:
+        return None, METHOD_NONE, None, too_few
+    return (
+        None,
+        METHOD_EVENT_VOLUME,
+        event_volume.growth_bytes_per_day,
+        f"{too_few}; estimated from the events instead: {event_volume.bytes_per_event:,.0f} bytes per "
+        f"event x {event_volume.events_per_day:,.0f} {event_volume.basis}",
+    )
+
+
+def _days_to_limit(
+    current: float, *, limit_bytes: int | None, rate: float | None, basis: str
+) -> tuple[float | None, str]:
+    """Days until ``limit_bytes`` at ``rate`` bytes per day (None when it is never reached), and why."""
+    if limit_bytes is None:
+        return None, f"{basis}. No limit is set, so there are no days to a limit."
+    if current >= limit_bytes:
+        return 0.0, f"{basis}. Already at or over the limit ({_fmt_bytes(current)} of {_fmt_bytes(limit_bytes)})."
+    if rate is None:
+        return None, f"{basis}."
+    if rate == 0:
+        return None, f"{basis}. Not growing (flat), so the limit is never reached at this rate."
+    if rate < 0:
+        return None, f"{basis}. Shrinking ({_fmt_bytes(rate)} per day), so the limit is not being approached."
+    days = (limit_bytes - current) / rate
+    return days, (
+        f"{basis}. {_fmt_bytes(limit_bytes - current)} of headroom at {_fmt_bytes(rate)} per day: {days:.1f} days."
+    )
+
+
 def resource_project(
     *,
     resource: str,
@@ -221,8 +281,6 @@ def resource_project(
     backfill_offsets). Pure: no queries, so it is testable with known answers.
     """
     window_days = window_days or settings.INFRA_PROJECTION_WINDOW_DAYS
-    min_points = settings.INFRA_PROJECTION_MIN_POINTS
-    min_span = timedelta(hours=settings.INFRA_PROJECTION_MIN_SPAN_HOURS)
     ordered = sorted(points)
     base: dict[str, Any] = {
         "resource": resource,
@@ -244,59 +302,10 @@ def resource_project(
             "or wait for the hourly task.",
         )
     current_at, current = ordered[-1]
-    span = ordered[-1][0] - ordered[0][0]
-    fit: LinearFit | None = None
-    imported = 0.0
-    if len(ordered) >= min_points and span >= min_span:
-        shifts = list(offsets) if offsets is not None and len(offsets) == len(points) else [0.0] * len(points)
-        # ``points`` and ``offsets`` share an order; pair them before sorting by time.
-        paired = sorted(zip(points, shifts, strict=True))
-        imported = paired[-1][1]
-        adjusted = least_squares_fit([(at, size - shift) for (at, size), shift in paired])
-        # Back in measured bytes: the line goes through the recent readings, with the growth's slope.
-        if adjusted is not None:
-            fit = replace(adjusted, intercept_bytes=adjusted.intercept_bytes + imported)
-    if fit is not None:
-        method = METHOD_LEAST_SQUARES
-        rate: float | None = fit.slope_bytes_per_day
-        reading_word = "reading" if len(ordered) == 1 else "readings"
-        basis = f"Least-squares line through {len(ordered)} {reading_word} over the last {window_days} days"
-        if imported:
-            basis += f" (history imports of {_fmt_bytes(imported)} taken out: a jump, not growth)"
-    else:
-        too_few = (
-            f"Too few readings for a trend: {len(ordered)} reading{'s' if len(ordered) != 1 else ''} over "
-            f"{_hours_text(span)} (a trend needs {min_points} over {settings.INFRA_PROJECTION_MIN_SPAN_HOURS:g} hours)"
-        )
-        if event_volume is not None:
-            method = METHOD_EVENT_VOLUME
-            rate = event_volume.growth_bytes_per_day
-            basis = (
-                f"{too_few}; estimated from the events instead: {event_volume.bytes_per_event:,.0f} bytes per "
-                f"event x {event_volume.events_per_day:,.0f} {event_volume.basis}"
-            )
-        else:
-            method = METHOD_NONE
-            rate = None
-            basis = too_few
-
-    days: float | None = None
-    if limit_bytes is None:
-        reason = f"{basis}. No limit is set, so there are no days to a limit."
-    elif current >= limit_bytes:
-        days = 0.0
-        reason = f"{basis}. Already at or over the limit ({_fmt_bytes(current)} of {_fmt_bytes(limit_bytes)})."
-    elif rate is None:
-        reason = f"{basis}."
-    elif rate == 0:
-        reason = f"{basis}. Not growing (flat), so the limit is never reached at this rate."
-    elif rate < 0:
-        reason = f"{basis}. Shrinking ({_fmt_bytes(rate)} per day), so the limit is not being approached."
-    else:
-        days = (limit_bytes - current) / rate
-        reason = (
-            f"{basis}. {_fmt_bytes(limit_bytes - current)} of headroom at {_fmt_bytes(rate)} per day: {days:.1f} days."
-        )
+    fit, method, rate, basis = _growth(
+        ordered, points=points, offsets=offsets, event_volume=event_volume, window_days=window_days
+    )
+    days, reason = _days_to_limit(current, limit_bytes=limit_bytes, rate=rate, basis=basis)
     projected_at = current_at + timedelta(days=days) if days is not None and days < 36500 else None
     return ResourceProjection(
         **base,
