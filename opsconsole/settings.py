@@ -377,7 +377,7 @@ if SLACK_WEBHOOK_URL:
 # The default matches the founder's playbooks after every recompute (so the at-risk
 # list and the playbooks never disagree) and records the daily risk history.
 METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
-    "METRICS_POST_RECOMPUTE_HOOKS", default=["playbooks.services.playbooks_evaluate"]
+    "METRICS_POST_RECOMPUTE_HOOKS", default=["playbooks.evaluation.playbooks_evaluate"]
 )
 
 # --- API keys ---

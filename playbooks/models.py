@@ -7,7 +7,7 @@ founder does (``InterventionRecord``) and who was lost (``ChurnRecord``) are
 kept so the heuristics can be validated before anything is automated.
 
 ``PlaybookMatch`` and ``TenantRiskDay`` are written by the post-recompute hook
-(playbooks.services.playbooks_evaluate). ``PlaybookMatch`` is a cache of the
+(playbooks.evaluation.playbooks_evaluate). ``PlaybookMatch`` is a cache of the
 current matches (rebuilt every run); ``TenantRiskDay`` is history: one row per
 flagged tenant per UTC day, and it cannot be rebuilt from ``ops_events`` because
 playbooks and thresholds change over time. Keep it.

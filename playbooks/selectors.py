@@ -50,6 +50,7 @@ from customers.metrics.texts import product_words, product_words_render, talk_tr
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_text
+from playbooks.evaluation import LEVEL_RANK, playbook_matches_measure
 from playbooks.followup import at_risk_follow_ups, follow_ups_get
 from playbooks.models import (
     NOTE_MAX_CHARS,
@@ -64,12 +65,7 @@ from playbooks.models import (
     Snooze,
     TenantRiskDay,
 )
-from playbooks.services import (
-    ACTION_MAX_CHARS,
-    LEVEL_RANK,
-    SNOOZE_MAX_DAYS,
-    playbook_matches_measure,
-)
+from playbooks.services import ACTION_MAX_CHARS, SNOOZE_MAX_DAYS
 
 HORIZONS = (30, 60)
 LOOKBACK_DAYS = 90

@@ -108,7 +108,7 @@ def _history() -> list[Ev]:
 
 @pytest.fixture
 def dealflow(transactional_db: Any, settings: Any) -> Iterator[datetime]:
-    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.services.playbooks_evaluate"]
+    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.evaluation.playbooks_evaluate"]
     with time_machine.travel(NOW, tick=False):
         # As a founder would: the spec's defaults out, the product's own types in.
         EventType.objects.all().delete()
@@ -250,7 +250,7 @@ def test_no_founder_facing_surface_names_a_type_the_product_does_not_have(dealfl
 # never speak for Dealflow. "viewer" only views forecasts (Dealflow's side feature).
 @pytest.fixture
 def dealflow_beside_examples(transactional_db: Any, settings: Any) -> Iterator[datetime]:
-    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.services.playbooks_evaluate"]
+    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.evaluation.playbooks_evaluate"]
     with time_machine.travel(NOW, tick=False):
         assert EventType.objects.filter(is_example=True).count() == 27
         for name, fields in DEALFLOW_TYPES.items():

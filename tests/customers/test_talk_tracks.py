@@ -78,7 +78,7 @@ def test_a_company_word_or_a_login_id_is_never_taken_for_a_first_name(metrics_db
 
 @pytest.mark.django_db(transaction=True)
 def test_the_customer_page_says_the_matched_playbooks_talk_track_to_the_customer(metrics_db, settings, staff_client):
-    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.services.playbooks_evaluate"]
+    settings.METRICS_POST_RECOMPUTE_HOOKS = ["playbooks.evaluation.playbooks_evaluate"]
     # 4 repeated policy blocks this week, one per session: the seeded "Repeatedly blocked" playbook (policy_friction) matches.
     events = [Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"p{d}", user_id="u_dana") for d in range(4)]
     events += [Ev("acme", "INCIDENT_VIEWED", days_ago(d), user_id="u_dana") for d in range(28)]
