@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from core.openapi import FIELD_ERRORS, error_responses, validated
 from customers.extensions import tenant_follow_ups, tenant_playbooks
-from customers.metrics.daily import FRICTION_CAPS_TEXT
+from customers.metrics.friction import FRICTION_CAPS_TEXT
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS

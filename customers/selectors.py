@@ -252,7 +252,7 @@ def tenant_daily_series(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS)
     ``engagement`` is that day's weighted engagement; ``stickiness_7d`` the
     7-day rolling sum ending that day (what stickiness_7d was on that day);
     ``friction_score`` that day's capped friction (FRICTION_CAPS_TEXT
-    in customers/metrics/daily.py); ``events`` the real events that day. One query.
+    in customers/metrics/friction.py); ``events`` the real events that day. One query.
     """
     with connection.cursor() as cursor:
         cursor.execute(_SERIES_SQL, {"t": tenant_id, "d": as_of, "n": days})

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
 from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
-from customers.metrics.daily import FRICTION_CAP_PER_DAY
+from customers.metrics.friction import FRICTION_CAP_PER_DAY
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from customers.metrics.daily import FRICTION_CAPS_TEXT, SUMMARY_TABLE
+from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.fold import ROLLUP_RETENTION_DAYS
+from customers.metrics.friction import FRICTION_CAPS_TEXT
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from events.registry import ROLE_SETS, Registry
 

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 from django.db import connection
 
+from customers.metrics.friction import FRICTION_CAP_PER_DAY, FRICTION_CAP_PER_SESSION
 from events.models import FrictionSignal
 
-FRICTION_CAP_PER_SESSION = 5.0
-FRICTION_CAP_PER_DAY = 10.0
-# How every page, help text and API description states the caps: read from the two numbers above.
-FRICTION_CAPS_TEXT = f"each session capped at {FRICTION_CAP_PER_SESSION:g}, each day at {FRICTION_CAP_PER_DAY:g}"
 # The day summaries (customers.models.TenantDaySummary): one row per tenant and day, weights applied.
 SUMMARY_TABLE = "ops_rollup_tenant_day_summary"
 SUMMARY_COLUMNS = "tenant_id, day, events, engagement, friction_events, policy_blocks, failures, friction_score"

@@ -1,12 +1,24 @@
-"""The friction component: weighted friction over 7 days (the day summaries' capped scores), counted
-in full only where friction is a large share of the account's use."""
+"""Friction, every knob but the per-type weights (those are the event types' ``friction_weight``, in
+admin; their defaults in events/defaults.py): the caps the day summaries apply (daily.py), and the risk
+component that scores weighted friction over 7 days, in full only where friction is a large share of
+the account's use."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from customers.metrics.component import Assessing, RiskComponent, Scored
-from customers.metrics.daily import FRICTION_CAPS_TEXT
-from customers.metrics.signals import TenantSignals
 from customers.metrics.texts import fmt
+
+if TYPE_CHECKING:
+    from customers.metrics.signals import TenantSignals
+
+# A session's weighted friction counts up to the first cap, a day's up to the second: one bad session
+# or one bad day cannot fill the 7-day score alone.
+FRICTION_CAP_PER_SESSION = 5.0
+FRICTION_CAP_PER_DAY = 10.0
+# How every page, help text and API description states the caps: read from the two numbers above.
+FRICTION_CAPS_TEXT = f"each session capped at {FRICTION_CAP_PER_SESSION:g}, each day at {FRICTION_CAP_PER_DAY:g}"
 
 
 def friction_rate_factor(signals: TenantSignals, *, full_rate: float) -> tuple[float, str]:

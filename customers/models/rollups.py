@@ -97,7 +97,7 @@ class TenantDaySummary(models.Model):
     10M events than at 1M in the bench). This table holds at most one row per day, so
     recomputing a tenant reads at most ~60 rows. The weighted sums are exact decimals
     (``numeric``), so adding a fold's delta gives exactly what a rebuild gives.
-    ``friction_score`` is the day's capped friction (customers/metrics/daily.py:
+    ``friction_score`` is the day's capped friction (customers/metrics/friction.py:
     FRICTION_CAPS_TEXT), recomputed from the day's session counts whenever the day gets new events.
 
     Unlike the other rollups it depends on the event type registry: the run that sees
