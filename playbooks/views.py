@@ -9,6 +9,7 @@ is a 400 page that names the problem, and nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -182,70 +183,78 @@ def _form_error(
     )
 
 
-@require_POST
-@staff_required
-def intervention_new(request: HttpRequest) -> HttpResponse:
-    tenant_id = request.POST.get("tenant_id", "").strip()
-    back = _next_url(request, tenant_id)
+def _form_post(
+    request: HttpRequest,
+    *,
+    what: str,
+    serializer_class: type[Serializer],
+    fields: tuple[str, ...],
+    act: Callable[[dict[str, Any]], Any],
+    said: Callable[[Any], str],
+    refill: tuple[str, ...] = (),
+) -> HttpResponse:
+    """A founder form's one flow: validate the fields as the API does, ``act`` through the service, then
+    back to the page with ``said(result)``; a refusal shows the form again as typed, with the reasons."""
+    back = _next_url(request, request.POST.get("tenant_id", "").strip())
     errors: dict[str, str] = {}
-    fields = ("tenant_id", "playbook_id", "action", "channel", "date", "note", "outcome")
-    data = _validated(InterventionInputSerializer, _form_fields(request, fields), errors)
+    data = _validated(serializer_class, _form_fields(request, fields), errors)
     if not errors:
         try:
-            record = intervention_create(
-                tenant_id=data["tenant_id"],
-                playbook_id=data.get("playbook_id") or None,
-                action=data["action"],
-                channel=data["channel"],
-                day=data.get("date"),
-                note=data.get("note", ""),
-                outcome=data.get("outcome") or None,
-                created_by=request.user.get_username(),
-            )
+            result = act(data)
         except PlaybookInputError as exc:
             errors = exc.errors
     if errors:
         return _form_error(
             request,
-            what="log the intervention",
+            what=what,
             errors=errors,
             back=back,
-            serializer_class=InterventionInputSerializer,
-            fields=fields,
+            serializer_class=serializer_class,
+            fields=(*fields, *refill),
         )
-    messages.success(request, f"Intervention logged for {record.tenant_id}: {record.action}.")
+    messages.success(request, said(result))
     return HttpResponseRedirect(back)
+
+
+@require_POST
+@staff_required
+def intervention_new(request: HttpRequest) -> HttpResponse:
+    return _form_post(
+        request,
+        what="log the intervention",
+        serializer_class=InterventionInputSerializer,
+        fields=("tenant_id", "playbook_id", "action", "channel", "date", "note", "outcome"),
+        act=lambda data: intervention_create(
+            tenant_id=data["tenant_id"],
+            playbook_id=data.get("playbook_id") or None,
+            action=data["action"],
+            channel=data["channel"],
+            day=data.get("date"),
+            note=data.get("note", ""),
+            outcome=data.get("outcome") or None,
+            created_by=request.user.get_username(),
+        ),
+        said=lambda record: f"Intervention logged for {record.tenant_id}: {record.action}.",
+    )
 
 
 @require_POST
 @staff_required
 def intervention_outcome(request: HttpRequest, intervention_id: int) -> HttpResponse:
-    tenant_id = request.POST.get("tenant_id", "").strip()
-    back = _next_url(request, tenant_id)
-    errors: dict[str, str] = {}
-    fields = ("outcome", "outcome_at", "note")
-    data = _validated(OutcomeInputSerializer, _form_fields(request, fields), errors)
-    if not errors:
-        try:
-            record = intervention_outcome_record(
-                intervention_id=intervention_id,
-                outcome=data["outcome"],
-                outcome_at=data.get("outcome_at"),
-                note=data.get("note", ""),
-            )
-        except PlaybookInputError as exc:
-            errors = exc.errors
-    if errors:
-        return _form_error(
-            request,
-            what="record the outcome",
-            errors=errors,
-            back=back,
-            serializer_class=OutcomeInputSerializer,
-            fields=(*fields, "tenant_id"),
-        )
-    messages.success(request, f"Outcome recorded: {record.get_outcome_display()} ({record.action}).")
-    return HttpResponseRedirect(back)
+    return _form_post(
+        request,
+        what="record the outcome",
+        serializer_class=OutcomeInputSerializer,
+        fields=("outcome", "outcome_at", "note"),
+        refill=("tenant_id",),
+        act=lambda data: intervention_outcome_record(
+            intervention_id=intervention_id,
+            outcome=data["outcome"],
+            outcome_at=data.get("outcome_at"),
+            note=data.get("note", ""),
+        ),
+        said=lambda record: f"Outcome recorded: {record.get_outcome_display()} ({record.action}).",
+    )
 
 
 @require_POST
@@ -292,32 +301,19 @@ def churn_new(request: HttpRequest) -> HttpResponse:
 @staff_required
 def snooze_new(request: HttpRequest) -> HttpResponse:
     """Take a customer off the call list until a day, with a reason (Today and the Customer page)."""
-    tenant_id = request.POST.get("tenant_id", "").strip()
-    back = _next_url(request, tenant_id)
-    errors: dict[str, str] = {}
-    fields = ("tenant_id", "until", "reason")
-    data = _validated(SnoozeInputSerializer, _form_fields(request, fields), errors)
-    if not errors:
-        try:
-            snooze = snooze_create(
-                tenant_id=data["tenant_id"],
-                until=data.get("until"),
-                reason=data.get("reason", ""),
-                created_by=request.user.get_username(),
-            )
-        except PlaybookInputError as exc:
-            errors = exc.errors
-    if errors:
-        return _form_error(
-            request,
-            what="snooze the customer",
-            errors=errors,
-            back=back,
-            serializer_class=SnoozeInputSerializer,
-            fields=fields,
-        )
-    messages.success(request, f"{snooze.tenant_id} is snoozed until {snooze.until.isoformat()}: {snooze.reason}.")
-    return HttpResponseRedirect(back)
+    return _form_post(
+        request,
+        what="snooze the customer",
+        serializer_class=SnoozeInputSerializer,
+        fields=("tenant_id", "until", "reason"),
+        act=lambda data: snooze_create(
+            tenant_id=data["tenant_id"],
+            until=data.get("until"),
+            reason=data.get("reason", ""),
+            created_by=request.user.get_username(),
+        ),
+        said=lambda snooze: f"{snooze.tenant_id} is snoozed until {snooze.until.isoformat()}: {snooze.reason}.",
+    )
 
 
 @require_POST
