@@ -12,6 +12,9 @@ naming the field, and writes nothing; an unknown id is a 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -257,6 +260,20 @@ def _field_errors(exc: PlaybookInputError) -> ValidationError:
     )
 
 
+T = TypeVar("T")
+
+
+def _service(call: Callable[[], T]) -> T:
+    """Run a founder action's service; its refusal as the API says it: an unknown id (the service looked
+    it up, so no second query here) is a 404, anything else a 400 by field."""
+    try:
+        return call()
+    except PlaybookInputError as exc:
+        if "id" in exc.errors:
+            raise NotFound(exc.errors["id"]) from exc
+        raise _field_errors(exc) from exc
+
+
 def _recorded_by(request: Request) -> str:
     key = request_api_key(request)
     return f"key:{key.prefix}" if key is not None else request.user.get_username()
@@ -354,8 +371,8 @@ class InterventionListCreateApi(_ReadOrWrite):
     )
     def post(self, request: Request) -> Response:
         data = validated(InterventionInputSerializer, request.data)
-        try:
-            record = intervention_create(
+        record = _service(
+            lambda: intervention_create(
                 tenant_id=data["tenant_id"],
                 playbook_id=data.get("playbook_id") or None,
                 action=data["action"],
@@ -366,8 +383,7 @@ class InterventionListCreateApi(_ReadOrWrite):
                 outcome_at=data.get("outcome_at"),
                 created_by=_recorded_by(request),
             )
-        except PlaybookInputError as exc:
-            raise _field_errors(exc) from exc
+        )
         return Response(InterventionSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -382,17 +398,14 @@ class InterventionOutcomeApi(APIView):
     )
     def post(self, request: Request, intervention_id: int) -> Response:
         data = validated(OutcomeInputSerializer, request.data)
-        try:
-            record = intervention_outcome_record(
+        record = _service(
+            lambda: intervention_outcome_record(
                 intervention_id=intervention_id,
                 outcome=data["outcome"],
                 outcome_at=data.get("outcome_at"),
                 note=data["note"],
             )
-        except PlaybookInputError as exc:
-            if "id" in exc.errors:  # the service looked the intervention up: no second query here
-                raise NotFound(exc.errors["id"]) from exc
-            raise _field_errors(exc) from exc
+        )
         return Response(InterventionSerializer(record).data)
 
     @extend_schema(
@@ -404,12 +417,7 @@ class InterventionOutcomeApi(APIView):
         responses={200: InterventionSerializer, 400: FIELD_ERRORS, **error_responses(401, 403, 404, 503)},
     )
     def delete(self, request: Request, intervention_id: int) -> Response:
-        try:
-            record = intervention_outcome_clear(intervention_id=intervention_id)
-        except PlaybookInputError as exc:
-            if "id" in exc.errors:
-                raise NotFound(exc.errors["id"]) from exc
-            raise _field_errors(exc) from exc
+        record = _service(lambda: intervention_outcome_clear(intervention_id=intervention_id))
         return Response(InterventionSerializer(record).data)
 
 
@@ -423,10 +431,7 @@ class InterventionDetailApi(APIView):
         responses={204: None, **error_responses(401, 403, 404, 503)},
     )
     def delete(self, request: Request, intervention_id: int) -> Response:
-        try:
-            intervention_delete(intervention_id=intervention_id)
-        except PlaybookInputError as exc:
-            raise NotFound(exc.errors["id"]) from exc
+        _service(lambda: intervention_delete(intervention_id=intervention_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -449,15 +454,14 @@ class ChurnListCreateApi(_ReadOrWrite):
     )
     def post(self, request: Request) -> Response:
         data = validated(ChurnInputSerializer, request.data)
-        try:
-            record = churn_record(
+        record = _service(
+            lambda: churn_record(
                 tenant_id=data["tenant_id"],
                 day=data.get("date"),
                 reason=data["reason"],
                 created_by=_recorded_by(request),
             )
-        except PlaybookInputError as exc:
-            raise _field_errors(exc) from exc
+        )
         return Response(ChurnSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -474,10 +478,7 @@ class ChurnDetailApi(APIView):
         responses={204: None, **error_responses(401, 403, 404, 503)},
     )
     def delete(self, request: Request, churn_id: int) -> Response:
-        try:
-            churn_delete(churn_id=churn_id)
-        except PlaybookInputError as exc:
-            raise NotFound(exc.errors["id"]) from exc
+        _service(lambda: churn_delete(churn_id=churn_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
