@@ -21,6 +21,7 @@ from django.utils import timezone
 from core.charts import HLine, Series, line_chart
 from core.pages import staff_required
 from customers.apis import at_risk_answer
+from customers.contacts import contacts_people
 from customers.failures import recompute_failure_get
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
@@ -139,6 +140,7 @@ def today_page(request: HttpRequest) -> HttpResponse:
     at_risk = at_risk_answer(limit=TODAY_AT_RISK_READ)
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
+        entry["people"] = contacts_people(entry["contacts"])
     call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
