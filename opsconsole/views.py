@@ -117,7 +117,7 @@ def money_words(amount: Any, currency: str) -> str:
     return f"{symbol}{whole}" if symbol else f"{whole} {currency}"
 
 
-def _revenue_at_risk_words(figures: list[Any]) -> str:
+def revenue_at_risk_words(figures: list[Any]) -> str:
     """ "Revenue at risk: $X across N customers" per currency (the largest first); empty without any MRR."""
     parts = [
         f"{money_words(f.at_risk_mrr, f.currency)} across {f.at_risk_customers} "
@@ -126,6 +126,17 @@ def _revenue_at_risk_words(figures: list[Any]) -> str:
         if f.mrr > 0
     ]
     return f"Revenue at risk: {'; '.join(parts)}" if parts else ""
+
+
+def revenue_month_words(figures: list[Any]) -> list[str]:
+    """This month's moves per currency, from the revenue history: "This month (USD): churned $490,
+    expansion $120, contraction $0." Only currencies that moved."""
+    return [
+        f"This month ({f.currency}): churned {money_words(f.churned_mrr, f.currency)}, expansion "
+        f"{money_words(f.expansion_mrr, f.currency)}, contraction {money_words(f.contraction_mrr, f.currency)}."
+        for f in figures
+        if f.churned_mrr or f.expansion_mrr or f.contraction_mrr
+    ]
 
 
 @staff_required
@@ -178,7 +189,8 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
             "at_risk": call_list["active"],
-            "revenue_at_risk": _revenue_at_risk_words(figures),
+            "revenue_at_risk": revenue_at_risk_words(figures),
+            "revenue_month": revenue_month_words(figures),
             "parked": call_list["parked"],
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
