@@ -226,3 +226,27 @@ def test_stale_metrics_skip_the_day_with_a_note_and_a_fresh_run_that_day_sends_i
         assert morning_digest_send() == SENT
     assert len(slack.requests) == 1 and len(smtp.messages) == 1
     assert MorningDigestDay.objects.get().state == "sent"
+
+
+def test_two_workers_at_the_same_moment_send_it_once(morning, channels):
+    from django.db import connection
+
+    slack, smtp = channels
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            outcomes.append(morning_digest_send())
+        finally:
+            connection.close()
+
+    with time_machine.travel(LOCAL_13_05, tick=False):
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(outcomes) == [ALREADY_SENT, SENT]
+    assert len(slack.requests) == 1 and len(smtp.messages) == 1
