@@ -296,7 +296,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
         contacts = self.context.get("contacts")
         if contacts is None or instance.tenant_id not in contacts:
             contacts = tenant_contacts_get(tenant_ids=[instance.tenant_id])
-        return ContactSerializer(contacts[instance.tenant_id], many=True).data
+        return list(ContactSerializer(contacts[instance.tenant_id], many=True).data)
 
     @extend_schema_field(FollowUpSerializer(allow_null=True))
     def get_follow_up(self, instance: TenantMetrics) -> dict[str, Any] | None:

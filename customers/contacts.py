@@ -119,7 +119,7 @@ def contact_roles_of(role_trait: Any, title_trait: Any) -> tuple[str, list[str]]
     said = [v.strip() for v in (role_trait, title_trait) if isinstance(v, str) and v.strip()]
     words = " ".join(_words(v) for v in said)
     roles = [
-        role
+        str(role)
         for role in (ContactRole.ADMIN, ContactRole.BUYER)
         if any(f" {phrase} " in words for phrase in CONTACT_ROLE_WORDS[role])
     ]

@@ -131,7 +131,8 @@ class _Line:
     """One row's values by their column, each error named by line and the file's column name."""
 
     def __init__(self, line: int, row: dict[str, str], names: dict[str, str]) -> None:
-        self.line, self.row, self.names, self.problems = line, row, names, []
+        self.line, self.row, self.names = line, row, names
+        self.problems: list[str] = []
 
     def get(self, key: str) -> str:
         return (self.row.get(self.names[key]) or "").strip() if key in self.names else ""

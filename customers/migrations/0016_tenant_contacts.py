@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0014_span_by_type_for_examples_sent'),
+        ('customers', '0015_default_risk_weights_named'),
     ]
 
     operations = [
