@@ -21,7 +21,7 @@ from django.utils import timezone
 from core.charts import HLine, Series, line_chart
 from core.pages import staff_required
 from customers.apis import at_risk_answer
-from customers.contacts import contacts_people
+from customers.contacts import contacts_people, tenant_contacts_get
 from customers.failures import recompute_failure_get
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
@@ -153,6 +153,13 @@ def today_page(request: HttpRequest) -> HttpResponse:
         entry["playbooks"] = _playbook_labels(entry)
         entry["people"] = contacts_people(entry["contacts"])
     call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
+    # A follow-up still open for a customer no longer at risk is listed too, without the at-risk
+    # answer's contacts: its people are read with one query for all of them.
+    missing = [row for row in call_list["active"] if "people" not in row]
+    if missing:
+        found = tenant_contacts_get(tenant_ids=[row["tenant_id"] for row in missing])
+        for row in missing:
+            row["people"] = contacts_people(found.get(row["tenant_id"], []))
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
         f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()

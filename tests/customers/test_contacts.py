@@ -156,3 +156,25 @@ def test_the_api_the_csv_today_and_the_customer_page_name_the_contacts(metrics_d
     assert "Bob Stone" in row and "(admin)" in row and "Carol Finch" in row and "(buyer)" in row
     # One person in two roles is listed once.
     assert page.count("billing@globex.io") == 1 and "(champion, buyer)" in page
+
+
+def test_today_names_the_contact_of_a_customer_in_progress_but_no_longer_at_risk(metrics_db, staff_client):
+    # calm: one user every day for 28 days (not at risk); the founder had called them this week.
+    metrics_db([Ev("calm", "INCIDENT_VIEWED", days_ago(d), user_id="u_cal") for d in range(28)])
+    _identify(Identity(user_id="u_cal", name="Cal Smith", email="cal@calm.io"))
+    metrics_recompute()
+    response = staff_client.post(
+        "/playbooks/interventions/new/",
+        {"tenant_id": "calm", "channel": "call", "action": "Checked in", "date": "2026-03-13", "next": "/"},
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    cache.clear()
+    assert read_at_risk_ids(staff_client) == []
+    with time_machine.travel(NOW, tick=False):
+        today = staff_client.get("/").content.decode()
+    row = today.split('data-testid="call-row-calm"', 1)[1].split("</tr>", 1)[0]
+    assert "Cal Smith" in row and "cal@calm.io" in row and "(champion)" in row
+
+
+def read_at_risk_ids(client: Any) -> list[str]:
+    return [entry["tenant_id"] for entry in client.get("/ops/customers/at-risk?limit=10").json()]
