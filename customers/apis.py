@@ -23,12 +23,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.openapi import FIELD_ERRORS, error_responses, validated
+from customers.contacts import tenant_contacts_get
 from customers.extensions import tenant_follow_ups, tenant_playbooks
 from customers.metrics.friction import FRICTION_CAPS_TEXT
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
-from customers.models import RiskLevel, TenantKind, TenantMetrics
+from customers.models import ContactRole, RiskLevel, TenantKind, TenantMetrics
 from customers.selectors import (
     CUSTOMER_ORDERINGS,
     DEFAULT_CUSTOMER_ORDERING,
@@ -136,6 +137,18 @@ class FollowUpSerializer(serializers.Serializer):
     sentence = serializers.CharField(help_text='e.g. "Called the CTO (phone call) on Tue 1 Dec → Day 3: ..."')
 
 
+class ContactSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ContactRole.choices)
+    name = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True)
+    title = serializers.CharField(
+        allow_null=True, help_text="The person's role or title trait, as the product sent it."
+    )
+    last_seen = serializers.DateField(allow_null=True, help_text="UTC day of their newest real event in this account.")
+    user_id = serializers.CharField()
+    events_30d = serializers.IntegerField(help_text="Their real events in this account over the last 30 days.")
+
+
 class RiskComponentSerializer(serializers.Serializer):
     signal = serializers.CharField(help_text="Component name (an identifier), e.g. engagement_decay.")
     title = serializers.CharField(
@@ -220,6 +233,12 @@ class CustomerAtRiskSerializer(_MetricsBase):
         child=serializers.DictField(),
         help_text="What raised the model's probability most, in plain words ({feature, words, contribution}).",
     )
+    contacts = serializers.SerializerMethodField(
+        help_text="Whom to call: the champion (the real user with the most real events in the last 30 days) and, "
+        "where the identify traits `role` or `title` say so, the admin and the buyer; each with name, email, "
+        "title (the trait as sent), last_seen (the UTC day of their newest real event here), user_id and "
+        "events_30d. Null name or email: the product never sent it. Empty when nobody is known."
+    )
     mrr = serializers.FloatField(
         allow_null=True,
         help_text="Monthly recurring revenue (major unit, e.g. dollars) in `mrr_currency`: the founder's figure, "
@@ -243,6 +262,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
             "churn_probability_30d",
             "ranking_model",
             "churn_drivers",
+            "contacts",
             "mrr",
             "mrr_currency",
             "expected_loss",
@@ -269,6 +289,14 @@ class CustomerAtRiskSerializer(_MetricsBase):
     def get_mrr_currency(self, instance: TenantMetrics) -> str | None:
         revenue = getattr(instance.tenant, "revenue", None) if instance.mrr is not None else None
         return revenue.currency if revenue is not None and revenue.currency else None
+
+    @extend_schema_field(ContactSerializer(many=True))
+    def get_contacts(self, instance: TenantMetrics) -> list[dict[str, Any]]:
+        # The list views pass every row's contacts in the context (one query for the page).
+        contacts = self.context.get("contacts")
+        if contacts is None or instance.tenant_id not in contacts:
+            contacts = tenant_contacts_get(tenant_ids=[instance.tenant_id])
+        return list(ContactSerializer(contacts[instance.tenant_id], many=True).data)
 
     @extend_schema_field(FollowUpSerializer(allow_null=True))
     def get_follow_up(self, instance: TenantMetrics) -> dict[str, Any] | None:
@@ -387,8 +415,9 @@ def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
         rows = tenants_at_risk(limit=limit)
         matched = tenant_playbooks(tenant_ids=[r.tenant_id for r in rows])
         follow_ups = tenant_follow_ups(rows=rows, matched=matched, today=today)
+        contacts = tenant_contacts_get(tenant_ids=[r.tenant_id for r in rows])
         return CustomerAtRiskSerializer(
-            rows, many=True, context={"matched_playbooks": matched, "follow_ups": follow_ups}
+            rows, many=True, context={"matched_playbooks": matched, "follow_ups": follow_ups, "contacts": contacts}
         ).data
 
     # Keyed by the day too: a next step comes due, and a snooze runs out, with the date.

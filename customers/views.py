@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
+from customers.contacts import contacts_people, contacts_words, tenant_contacts_get
 from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
 from customers.metrics.friction import FRICTION_CAP_PER_DAY
 from customers.metrics.risk import component_help, component_title
@@ -191,10 +192,12 @@ CSV_COLUMNS = [
     "mrr",
     "mrr_currency",
     "expected_loss",
+    # Whom to call: each person once with their roles, email and the day last seen (customers/contacts.py).
+    "contacts",
 ]
 
 
-def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None) -> list[Any]:
+def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None, contacts: list[dict[str, Any]]) -> list[Any]:
     first = m.interventions[0] if m.interventions else {}
     follow_up = follow_up or {}
     churned_on = follow_up.get("churned_on")
@@ -227,6 +230,7 @@ def _csv_row(m: TenantMetrics, follow_up: dict[str, Any] | None) -> list[Any]:
         "" if m.mrr is None else m.mrr,
         _mrr_currency(m),
         "" if m.expected_loss is None else round(m.expected_loss, 2),
+        contacts_words(contacts),
     ]
 
 
@@ -246,8 +250,10 @@ def at_risk_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(CSV_COLUMNS)
     rows = tenants_at_risk(limit=CSV_MAX_ROWS)
     follow_ups = _follow_ups(rows)
+    contacts = tenant_contacts_get(tenant_ids=[row.tenant_id for row in rows])
     for metrics in rows:
-        writer.writerow([_csv_safe(value) for value in _csv_row(metrics, follow_ups.get(metrics.tenant_id))])
+        values = _csv_row(metrics, follow_ups.get(metrics.tenant_id), contacts.get(metrics.tenant_id, []))
+        writer.writerow([_csv_safe(value) for value in values])
     return response
 
 
@@ -303,6 +309,7 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "timeline": timeline,
         "before": before,
         "panels": customer_panels(tenant_id=tenant_id),
+        "people": contacts_people(tenant_contacts_get(tenant_ids=[tenant_id])[tenant_id]),
     }
     if metrics is not None:
         vocabulary = vocabulary_current()

@@ -19,6 +19,8 @@ from events.models import (
     EventType,
     InternalUserRule,
     Milestone,
+    MorningDigestDay,
+    MorningDigestSettings,
     NorthStarSettings,
     UserAgentPattern,
 )
@@ -223,6 +225,31 @@ class NorthStarSettingsAdmin(admin.ModelAdmin):
         return not NorthStarSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(MorningDigestSettings)
+class MorningDigestSettingsAdmin(admin.ModelAdmin):
+    """The morning digest: on or off, from which hour, to which channels (one row)."""
+
+    list_display = ["__str__", "enabled", "send_hour", "slack", "email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not MorningDigestSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(MorningDigestDay)
+class MorningDigestDayAdmin(admin.ModelAdmin):
+    """Each day's digest: sent, or skipped and why (written by the digest only)."""
+
+    list_display = ["day", "state", "note", "updated_at"]
+    list_filter = ["state"]
+    readonly_fields = ["day", "state", "note", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 

@@ -105,12 +105,23 @@ def _channels() -> list[tuple[str, str]]:
 
 
 def notifications_create(
-    *, kind: str, dedupe_key: str, subject: str, body: str, status_from: str = "", status_to: str = ""
+    *,
+    kind: str,
+    dedupe_key: str,
+    subject: str,
+    body: str,
+    status_from: str = "",
+    status_to: str = "",
+    slack_blocks: list[dict[str, Any]] | None = None,
+    channels: frozenset[str] | None = None,
 ) -> list[AlertNotification]:
-    """One notification per configured channel; a dedupe key already used creates nothing.
-    Delivery is queued for when the transaction commits."""
+    """One notification per configured channel (of ``channels``, when given); a dedupe key already
+    used creates nothing. ``slack_blocks``: Block Kit blocks Slack shows, ``body`` their fallback
+    text (and the email). Delivery is queued for when the transaction commits."""
     created: list[AlertNotification] = []
     for channel, target in _channels():
+        if channels is not None and channel not in channels:
+            continue
         notification, was_created = AlertNotification.objects.get_or_create(
             dedupe_key=f"{dedupe_key}:{channel}",
             defaults={
@@ -121,6 +132,7 @@ def notifications_create(
                 "target": target[:500],
                 "status_from": status_from,
                 "status_to": status_to,
+                "slack_blocks": slack_blocks if channel == NotificationChannel.SLACK else None,
             },
         )
         if was_created:
@@ -243,8 +255,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def slack_webhook_post(*, url: str, text: str) -> None:
-    """POST ``{"text": ...}`` to a Slack incoming webhook (or a compatible receiver)."""
+def slack_webhook_post(*, url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+    """POST ``{"text": ...}`` (with Block Kit ``blocks``, when given) to a Slack incoming webhook
+    (or a compatible receiver)."""
     problem = webhook_url_problem(
         url, allowed=settings.ALERT_WEBHOOK_ALLOWED_HOSTS, insecure=settings.ALERT_WEBHOOK_INSECURE_HOSTS
     )
@@ -252,7 +265,7 @@ def slack_webhook_post(*, url: str, text: str) -> None:
         raise PermanentDeliveryError(problem)
     request = urllib.request.Request(
         url,
-        data=json.dumps({"text": text}).encode(),
+        data=json.dumps({"text": text, **({"blocks": blocks} if blocks else {})}).encode(),
         headers={"Content-Type": "application/json", "User-Agent": "ops-console-alerts"},
         method="POST",
     )
@@ -272,7 +285,7 @@ def _send(notification: AlertNotification) -> None:
     if notification.channel == NotificationChannel.SLACK:
         if not settings.SLACK_WEBHOOK_URL:
             raise PermanentDeliveryError("SLACK_WEBHOOK_URL is no longer set.")
-        slack_webhook_post(url=settings.SLACK_WEBHOOK_URL, text=notification.body)
+        slack_webhook_post(url=settings.SLACK_WEBHOOK_URL, text=notification.body, blocks=notification.slack_blocks)
         return
     recipients = [address for address in notification.target.split(",") if address]
     try:

@@ -39,6 +39,7 @@ DISTRIBUTED = (
     "playbooks_interventionrecord",
     "playbooks_churnrecord",
     "ops_snooze",
+    "ops_tenant_contacts",
 )
 REFERENCE = (
     "events_eventtype",

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Tenant, TenantKind
+from events.identities import Identity, identities_apply
 from events.models import ApiKey, ApiKeyScope, Event
 from events.services import IngestReceipt, events_ingest
 
@@ -47,6 +48,13 @@ BROWSER_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
 )
 INTERNAL_DOMAIN = "opsconsole.dev"
+# Who the demo's users are, as an identify call says it: a name, an email, and for the first two of
+# each account the traits that make them its admin and its buyer (customers/contacts.py).
+PEOPLE = [
+    "Ada Moreau", "Ben Okafor", "Chloe Park", "Diego Santos", "Elif Yilmaz", "Farah Haddad", "Gus Lindqvist",
+    "Hana Sato", "Ivan Petrov", "Jade Walker", "Kofi Mensah", "Lena Vogel", "Mateo Rossi", "Nora Byrne",
+]  # fmt: skip
+DEMO_ROLE_TRAITS = [{"role": "admin"}, {"title": "Head of Operations"}]
 
 
 @dataclass
@@ -191,6 +199,7 @@ def seed_demo(
                     "notes": f"demo: {tenant.archetype}",
                 },
             )
+        identities_apply(_demo_people(plan), now=now)
     source, _ = ApiKey.objects.get_or_create(
         name="demo-seed",
         defaults={"scope": ApiKeyScope.INGEST, "prefix": "demo", "key_hash": uuid.uuid4().hex + uuid.uuid4().hex},
@@ -218,6 +227,20 @@ def seed_demo(
         send()
     _plan_limit_near(plan[0].tenant_id, now=now)
     return total
+
+
+def _demo_people(plan: list[DemoTenant]) -> list[Identity]:
+    """Each customer user's identify traits (deterministic, no random draw: the events stay the same)."""
+    people = []
+    for t_index, tenant in enumerate(plan):
+        if tenant.archetype == "internal":
+            continue
+        for u_index, user in enumerate(tenant.users):
+            name = PEOPLE[(t_index * 3 + u_index) % len(PEOPLE)]
+            traits = DEMO_ROLE_TRAITS[u_index] if u_index < len(DEMO_ROLE_TRAITS) else {}
+            email = f"{name.split()[0].lower()}@{tenant.tenant_id}.example"
+            people.append(Identity(user_id=user, name=name, email=email, traits=dict(traits)))
+    return people
 
 
 def _plan_limit_near(tenant_id: str, *, now: datetime) -> None:

@@ -103,6 +103,18 @@ SCHEDULES: list[Schedule] = [
         "alerts on opsconsole_metrics_age_seconds for that case.",
     ),
     Schedule(
+        name="opsconsole: morning digest",
+        task="opsconsole.morning_digest",
+        # A check every five minutes, not a crontab at the hour: the hour is the founder's, edited in
+        # admin (Morning digest settings) as data, and a run missed at the hour is caught up by the next.
+        crontab="*/5 * * * *",
+        expires_seconds=240,
+        why="Sends the morning digest (north star, revenue at risk, the top five calls, overdue steps) to Slack "
+        "and email once a day from the founder's hour in TIME_ZONE; off until switched on in admin. The day's "
+        "row is claimed once, so two workers or a restart never send it twice; skipped with a note while the "
+        "metrics are stale.",
+    ),
+    Schedule(
         name="events: raw-event retention",
         task="events.retention_prune",
         # Daily at a quiet hour; a no-op unless EVENTS_RETENTION_MONTHS is set.

@@ -370,6 +370,16 @@ if SLACK_WEBHOOK_URL:
     if _problem:
         raise ImproperlyConfigured(f"SLACK_WEBHOOK_URL: {_problem}.")
 
+# The console's own address as the founder opens it (e.g. https://ops.example.com): the morning digest
+# links each customer and step to it. Empty: the digest goes out without links and says so.
+CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="").rstrip("/")
+if CONSOLE_BASE_URL and (
+    urlparse(CONSOLE_BASE_URL).scheme not in ("http", "https") or not urlparse(CONSOLE_BASE_URL).hostname
+):
+    raise ImproperlyConfigured(
+        f"CONSOLE_BASE_URL must be the console's http(s) address, e.g. https://ops.example.com (got {CONSOLE_BASE_URL!r})."
+    )
+
 # --- Customer metrics engine ---
 # Dotted paths of callables run after every recompute, inside its transaction, as
 # hook(as_of=date, computed_at=datetime). Playbook matching goes here; a

@@ -21,6 +21,7 @@ from django.utils import timezone
 from core.charts import HLine, Series, line_chart
 from core.pages import staff_required
 from customers.apis import at_risk_answer
+from customers.contacts import contacts_people, tenant_contacts_get
 from customers.failures import recompute_failure_get
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
@@ -116,7 +117,7 @@ def money_words(amount: Any, currency: str) -> str:
     return f"{symbol}{whole}" if symbol else f"{whole} {currency}"
 
 
-def _revenue_at_risk_words(figures: list[Any]) -> str:
+def revenue_at_risk_words(figures: list[Any]) -> str:
     """ "Revenue at risk: $X across N customers" per currency (the largest first); empty without any MRR."""
     parts = [
         f"{money_words(f.at_risk_mrr, f.currency)} across {f.at_risk_customers} "
@@ -125,6 +126,17 @@ def _revenue_at_risk_words(figures: list[Any]) -> str:
         if f.mrr > 0
     ]
     return f"Revenue at risk: {'; '.join(parts)}" if parts else ""
+
+
+def revenue_month_words(figures: list[Any]) -> list[str]:
+    """This month's moves per currency, from the revenue history: "This month (USD): churned $490,
+    expansion $120, contraction $0." Only currencies that moved."""
+    return [
+        f"This month ({f.currency}): churned {money_words(f.churned_mrr, f.currency)}, expansion "
+        f"{money_words(f.expansion_mrr, f.currency)}, contraction {money_words(f.contraction_mrr, f.currency)}."
+        for f in figures
+        if f.churned_mrr or f.expansion_mrr or f.contraction_mrr
+    ]
 
 
 @staff_required
@@ -139,7 +151,15 @@ def today_page(request: HttpRequest) -> HttpResponse:
     at_risk = at_risk_answer(limit=TODAY_AT_RISK_READ)
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
+        entry["people"] = contacts_people(entry["contacts"])
     call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
+    # A follow-up still open for a customer no longer at risk is listed too, without the at-risk
+    # answer's contacts: its people are read with one query for all of them.
+    missing = [row for row in call_list["active"] if "people" not in row]
+    if missing:
+        found = tenant_contacts_get(tenant_ids=[row["tenant_id"] for row in missing])
+        for row in missing:
+            row["people"] = contacts_people(found.get(row["tenant_id"], []))
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
         f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()
@@ -176,7 +196,8 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
             "at_risk": call_list["active"],
-            "revenue_at_risk": _revenue_at_risk_words(figures),
+            "revenue_at_risk": revenue_at_risk_words(figures),
+            "revenue_month": revenue_month_words(figures),
             "parked": call_list["parked"],
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),

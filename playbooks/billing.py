@@ -310,7 +310,7 @@ def subscription_revenue_record(
     return True
 
 
-def _tenant_resolve(*, customer_id: str, obj: dict[str, Any]) -> Tenant | None:
+def stripe_tenant_resolve(*, customer_id: str, obj: dict[str, Any]) -> Tenant | None:
     """The tenant of the event's customer: metadata.tenant_id if it names a tenant, else the
     admin mapping. An unknown customer gets an unmapped link row, listed in admin."""
     named = _metadata_tenant_id(obj)
@@ -405,7 +405,7 @@ def stripe_event_record(event: dict[str, Any]) -> StripeReceipt:
                 payload=event["data"],
             )
             row.save(force_insert=True)
-            tenant = _tenant_resolve(customer_id=customer_id, obj=obj)
+            tenant = stripe_tenant_resolve(customer_id=customer_id, obj=obj)
             _event_apply(row, event, tenant)
             row.tenant = tenant if row.status == StripeEventStatus.RECORDED else None
             row.save(update_fields=["status", "tenant", "churn"])

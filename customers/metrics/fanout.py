@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
+from customers.contacts import tenant_contacts_write
 from customers.metrics.recompute import (
     LOCK_SQL,
     METRICS_LOCK_KEY,
@@ -22,7 +23,7 @@ from customers.metrics.recompute import (
     metrics_recompute,
     post_recompute_hooks,
 )
-from customers.metrics.scope import STALE_TENANTS_SQL, dirty_tenants_begin, tenant_shard_sql
+from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_begin, tenant_shard_sql
 from customers.metrics.write import COMPUTED_AT_STAMP_SQL, metrics_upsert
 from customers.models import MetricsState
 
@@ -51,7 +52,10 @@ def tenant_metrics_shard_write(*, shard: int, shards: int, now: datetime) -> int
             STALE_TENANTS_SQL.format(shard=f" AND {tenant_shard_sql('t.tenant_id')}"),
             {"d": as_of, "shard": shard, "shards": shards},
         )
-        return metrics_upsert(as_of=as_of, now=now, dirty_only=True)
+        written = metrics_upsert(as_of=as_of, now=now, dirty_only=True)
+        # The shard's accounts' people to call, in the same transaction as their rows.
+        tenant_contacts_write(as_of=as_of, now=now, scope=dirty_scope())
+        return written
 
 
 def metrics_fanout_finish(*, now: datetime) -> bool:

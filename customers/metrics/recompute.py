@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 
 from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
+from customers.contacts import tenant_contacts_write
 from customers.metrics.daily import summary_rebuild
 from customers.metrics.fold import (
     friction_types_current,
@@ -44,7 +45,7 @@ from customers.metrics.fold import (
     rollups_start_day,
     state_lock,
 )
-from customers.metrics.scope import dirty_tenants_begin
+from customers.metrics.scope import dirty_scope, dirty_tenants_begin
 from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
 from customers.metrics.write import tenant_metrics_write, tenants_mark_stale
 from customers.revenue import revenue_traits_apply
@@ -87,6 +88,8 @@ def _metrics_finish(result: RecomputeResult, *, now: datetime, dirty_only: bool)
         default_currency=settings.REVENUE_DEFAULT_CURRENCY
     )
     result.tenants_written = tenant_metrics_write(as_of=as_of, now=now, dirty_only=dirty_only)
+    # The person to call at each rewritten account, in the same transaction as its row.
+    tenant_contacts_write(as_of=as_of, now=now, scope=dirty_scope() if dirty_only else "all")
     result.churned_settled = churned_tenants_settle()  # churned customers are on no at-risk list
     # Still inside the run's transaction: a hook (e.g. playbook matching, which may raise a
     # tenant's risk_level) commits together with the metrics, so readers never see the gap.

@@ -130,20 +130,17 @@ PRODUCT_WORDS: dict[str, tuple[str, float | None, str]] = {
     "side_action": ("side_value", None, "a side feature"),
 }
 
-# The tenant's name and its main user: the champion the engine named, else the user with the most
-# events in the 30 days up to its metrics' as_of. Uses the primary keys of customers_tenant,
-# ops_tenant_metrics and ops_rollup_tenant_user_day (tenant_id first).
+# The tenant's name and its champion (customers/contacts.py: the real user most active over 30 days)
+# with the name and email the identify traits gave. Uses the primary keys of customers_tenant and
+# ops_tenant_contacts (co-located on Citus).
 TALK_TRACK_TENANT_SQL = """
-SELECT t.name,
-       COALESCE(NULLIF(m.champion_user_id, ''),
-                (SELECT u.user_id FROM ops_rollup_tenant_user_day u
-                 WHERE u.tenant_id = t.tenant_id AND u.day > COALESCE(m.as_of, CURRENT_DATE) - 30
-                 GROUP BY u.user_id ORDER BY sum(u.value) DESC, u.user_id LIMIT 1), '') AS user_id
-FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
+SELECT t.name, COALESCE(c.user_id, '') AS user_id, COALESCE(c.name, '') AS contact_name,
+       COALESCE(c.email, '') AS contact_email
+FROM customers_tenant t LEFT JOIN ops_tenant_contacts c ON c.tenant_id = t.tenant_id AND c.role = 'champion'
 WHERE t.tenant_id = %(tenant)s
 """
-# That user's newest event carrying a name or an email; walks ops_events_tenant_time
-# (tenant_id, occurred_at) backwards from the newest event.
+# A champion the identify traits never named: that user's newest event carrying a name or an email
+# in its metadata; walks ops_events_tenant_time (tenant_id, occurred_at) backwards from the newest event.
 TALK_TRACK_USER_SQL = """
 SELECT e.metadata ->> 'name' AS name, e.metadata ->> 'email' AS email
 FROM ops_events e
@@ -186,9 +183,10 @@ def _first_name(name: str, email: str, *, company: tuple[str, ...] = ()) -> str:
 
 
 def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) -> TalkTrackFacts:
-    """The tenant's facts for talk tracks (two small queries): {first_name} from the main user's
-    metadata (name, else the email's local part), {account} from the tenant's name, {core_action}
-    from the core-value labels."""
+    """The tenant's facts for talk tracks (one or two small queries): {first_name} from the champion's
+    name (else the email's local part) as the identify traits give it, else as its events' metadata
+    do; never a word of the company. {account} from the tenant's name, {core_action} from the
+    core-value labels. No champion or no usable name: '' (talk_track_render reads it as "there")."""
     vocabulary = vocabulary or vocabulary_current()
     first = account = ""
     with connection.cursor() as cursor:
@@ -196,11 +194,13 @@ def talk_track_facts(*, tenant_id: str, vocabulary: Vocabulary | None = None) ->
         tenants = rows_as_dicts(cursor)
         if tenants:
             account = tenants[0]["name"] or ""
-            if tenants[0]["user_id"]:
+            name, email = tenants[0]["contact_name"], tenants[0]["contact_email"]
+            if tenants[0]["user_id"] and not (name or email):
                 cursor.execute(TALK_TRACK_USER_SQL, {"tenant": tenant_id, "user": tenants[0]["user_id"]})
                 users = rows_as_dicts(cursor)
                 if users:
-                    first = _first_name(users[0]["name"] or "", users[0]["email"] or "", company=(tenant_id, account))
+                    name, email = users[0]["name"] or "", users[0]["email"] or ""
+            first = _first_name(name, email, company=(tenant_id, account))
     core = join_or(vocabulary.speaking_labels(vocabulary.core_value))
     return TalkTrackFacts(first_name=first, account=account, core_action=core)
 

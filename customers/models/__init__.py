@@ -1,9 +1,13 @@
 """Customer accounts and the caches, settings and versions the metrics engine keeps about them, one topic per
-module (tenant, rollups, metrics, tunables, prediction, revenue). Django finds an app's models in its ``models``
+module (tenant, rollups, metrics, tunables, prediction, revenue, contacts). Django finds an app's models in its ``models``
 module, so this one imports them all; code imports from the topic."""
 
 from __future__ import annotations
 
+from customers.models.contacts import (
+    ContactRole,
+    TenantContact,
+)
 from customers.models.metrics import (
     RISK_LEVEL_RANK,
     RiskLevel,
@@ -46,6 +50,7 @@ __all__ = [
     "RISK_LEVEL_RANK",
     "AnswersVersion",
     "ChurnModel",
+    "ContactRole",
     "MetricsState",
     "PeerLevelsDay",
     "RevenueSource",
@@ -55,6 +60,7 @@ __all__ = [
     "RoleWording",
     "SessionFrictionDayCount",
     "Tenant",
+    "TenantContact",
     "TenantDayCount",
     "TenantDaySummary",
     "TenantEventSpan",

@@ -7,6 +7,11 @@ cache that ``manage.py recompute_metrics --full`` rebuilds from this table.
 
 from __future__ import annotations
 
+from events.models.digest import (
+    DigestDayState,
+    MorningDigestDay,
+    MorningDigestSettings,
+)
 from events.models.event import (
     Event,
     ExclusionReason,
@@ -68,6 +73,7 @@ __all__ = [
     "ClassificationState",
     "ConditionAlertState",
     "DeliveryState",
+    "DigestDayState",
     "Event",
     "EventCategory",
     "EventType",
@@ -78,6 +84,8 @@ __all__ = [
     "InternalUserRule",
     "InternalUserRuleKind",
     "Milestone",
+    "MorningDigestDay",
+    "MorningDigestSettings",
     "NorthStarRole",
     "NorthStarSettings",
     "NotificationChannel",

@@ -73,6 +73,7 @@ class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Daily reminder while critical"
     WEEKLY_CHECKIN = "weekly_checkin", "Weekly check-in"
     CONDITION = "condition", "Condition (infrastructure, stale metrics)"
+    MORNING_DIGEST = "morning_digest", "Morning digest"
 
 
 class NotificationChannel(models.TextChoices):
@@ -106,6 +107,11 @@ class AlertNotification(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    slack_blocks = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Slack Block Kit blocks sent with the text (the text is the fallback and the email body).",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -56,6 +56,12 @@ def _at_risk_api(page: Any, base_url: str) -> dict[str, dict[str, Any]]:
     return {entry["tenant_id"]: entry["follow_up"] for entry in json.loads(response.text())}
 
 
+def _at_risk_contacts(page: Any, base_url: str) -> dict[str, list[dict[str, Any]]]:
+    response = page.request.get(f"{base_url}/ops/customers/at-risk?limit=100")
+    assert response.status == 200
+    return {entry["tenant_id"]: entry["contacts"] for entry in json.loads(response.text())}
+
+
 def _width(page: Any) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
@@ -69,6 +75,20 @@ def test_the_founders_morning(page: Any, live_server: Any, founder: Any, demo: l
     page.wait_for_url(f"{live_server.url}/")
     assert [state for _, state in _rows(page)[:3]] == ["to_call"] * 3
     assert _width(page) <= viewport["width"]
+    # Whom to call, on every row: its champion by name and email (the demo's identify traits), and the
+    # account's admin and buyer where its traits name them, each inside the page's width.
+    people = _at_risk_contacts(page, live_server.url)
+    for tenant_id, _ in _rows(page):
+        contact = page.get_by_test_id(f"contact-{tenant_id}-1")
+        assert contact.is_visible(), tenant_id
+        box = contact.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport["width"], (tenant_id, box)
+        champion = people[tenant_id][0]
+        assert champion["role"] == "champion" and champion["name"] and champion["email"], champion
+        assert champion["name"] in contact.inner_text() and "champion" in contact.inner_text()
+        row = page.get_by_test_id(f"call-row-{tenant_id}").inner_text()
+        for person in people[tenant_id]:
+            assert person["name"] in row, (tenant_id, person)
     screenshot(page, f"morning-{size}-1-today")
 
     # 1. Call the top customer: logged on its page as done four days ago, on its matched playbook.

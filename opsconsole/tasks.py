@@ -1,0 +1,13 @@
+"""Celery tasks of the project package: the ones that read every app (as the Today page does)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="opsconsole.morning_digest", ignore_result=True)
+def morning_digest_task() -> str:
+    # Idempotent (the day's row is claimed once), so a run lost with a worker is simply the next one.
+    from opsconsole.digest import morning_digest_send
+
+    return morning_digest_send()
