@@ -51,7 +51,7 @@ def _heuristic_note() -> str:
         "`risk_signal_strength` (0-100) is an attention ranking, not a prediction: an additive heuristic "
         "whose every component is listed in `risk_components` with its points and the measured value. "
         "Until it has been validated against real churns, treat it as 'look here first', never as a probability. "
-        f"Components (the spec's maximum points; the active risk weights in admin may set others): {components}. "
+        f"Components (the default maximum points; the active risk weights in admin may set others): {components}. "
         f"Levels: {levels}; below {RISK_LEVEL_THRESHOLDS[-1][1]:g} a tenant is not at risk (`risk_level` null). "
         "The event types each rule reads are the registry's roles (GET /ops/event-types): `core_value`, and "
         "the friction signals `blocked` and `system_issue`; texts use the types' labels. "
@@ -201,7 +201,7 @@ class CustomerRowSerializer(_MetricsBase):
 
 
 class CustomerAtRiskSerializer(_MetricsBase):
-    """The spec's CustomerAtRisk with the Phase-2.1 fields."""
+    """The source documents' CustomerAtRisk, with the fields added since."""
 
     risk_score = serializers.FloatField(
         source="risk_signal_strength", help_text="Deprecated alias of risk_signal_strength (Phase-2 name)."
@@ -318,7 +318,7 @@ class CustomerAtRiskSerializer(_MetricsBase):
 
     def to_representation(self, instance: TenantMetrics) -> dict[str, Any]:
         data = super().to_representation(instance)
-        # The spec's Optional[str] fields: null rather than "" when there is nothing.
+        # The documented Optional[str] fields: null rather than "" when there is nothing.
         data["last_investigation"] = data["last_investigation"] or None
         data["top_friction_type"] = data["top_friction_type"] or None
         return data

@@ -28,7 +28,7 @@ from core.rows import rows_as_dicts
 from customers.metrics.scope import tenant_rows_sql
 from customers.models import ContactRole
 
-# Days of activity that make the champion (the spec's "most active over 30 days").
+# Days of activity that make the champion ("most active over 30 days").
 CHAMPION_WINDOW_DAYS = 30
 # The identify traits read for a person's role in the account, in this order (the first that is text).
 CONTACT_ROLE_TRAITS = ("role", "title")

@@ -45,7 +45,7 @@ REMINDER_INTERVAL = timedelta(days=1)
 DELIVER_TASK = "events.tasks.alert_notification_deliver_task"
 RETRY_CAP_SECONDS = 3600
 
-# The spec's texts: what it means, the action, the escalation.
+# The north star's texts (docs/source): what it means, the action, the escalation.
 MESSAGES: dict[str, tuple[str, str, str, str]] = {
     Status.CRITICAL: (
         "🚨 ALERT: Days since last user interaction = 7+",

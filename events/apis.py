@@ -133,7 +133,7 @@ class EventIngestApi(APIView):
 
 # --- The north star ---------------------------------------------------------------------------
 class InteractionRecordApi(APIView):
-    """``POST /metrics/interaction``: the spec's recording endpoint (ingest keys)."""
+    """``POST /metrics/interaction``: the north star's recording endpoint (ingest keys)."""
 
     permission_classes = [IngestScope]
     cors_ingest = True
@@ -199,7 +199,7 @@ class DaysSinceLastInteractionApi(APIView):
         operation_id="metrics_days_since_last_interaction",
         summary="The north star: days since the last real user interaction",
         description=(
-            "The spec's fields: `metric`, `value` (float days, null when there are no real users), `status` "
+            "The documented fields: `metric`, `value` (float days, null when there are no real users), `status` "
             "(no_users_yet; active below 1 day; warning below 7; critical from 7), `target` (0), "
             "`last_interaction` (ISO 8601 with offset) and `total_users` (distinct real users). Then "
             "`current_state` (days since the first and last signup, login, core action and decision), "

@@ -498,7 +498,7 @@ class OpsEmitter:
     ) -> None:
         self.close()
 
-    # --- The spec's events --------------------------------------------------------------
+    # --- The default vocabulary's events --------------------------------------------------------------
     def signup(self, *, user_id: str, email: str | None = None, **kw: Any) -> str:
         return self.emit("SIGNUP", user_id=user_id, **({"email": email} if email else {}), **kw)
 
@@ -506,7 +506,7 @@ class OpsEmitter:
         return self.emit("LOGIN", user_id=user_id, **kw)
 
     def core_action(self, *, user_id: str, action: str, **kw: Any) -> str:
-        """The product's core action (the spec's coach call or agent run)."""
+        """The product's core action (a coach call or an agent run in the source documents)."""
         return self.emit("CORE_ACTION", user_id=user_id, action=action, **kw)
 
     def decision(self, *, user_id: str, **kw: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from events.models import ApiKey, NorthStarRole
 from events.services import IngestError, IngestReceipt, events_ingest, ingest_names
 
-# The spec's interaction names, mapped to north-star roles; the registry says which type plays
+# The north star's interaction names, mapped to north-star roles; the registry says which type plays
 # each role (EventType.north_star_role). Any registered type name is accepted too.
 INTERACTION_ROLES: dict[str, str] = {
     "signup": NorthStarRole.SIGNUP,
@@ -26,7 +26,7 @@ def interaction_record(*, payload: Any, source: ApiKey | None, now: datetime | N
     """Record one interaction (``POST /metrics/interaction``) through ``events_ingest``, so it
     is validated, classified and stored exactly like any event.
 
-    The spec's name is kept in ``metadata.interaction_type`` (unless the sender set one),
+    The interaction's name is kept in ``metadata.interaction_type`` (unless the sender set one),
     because several names map to one role (coach_call and agent_run are both core_action).
     Raises IngestError (400) with per-field errors; nothing is stored then.
     """

@@ -130,7 +130,7 @@ ROLE_SETS: dict[str, RoleSet] = _role_sets()
 # --- Which types speak for the product ---------------------------------------------------
 # A type speaks in founder-facing texts (a text's labels, a playbook condition's role, a talk
 # track's words) unless it is an untouched example (``EventType.is_example``) the product has
-# not sent in this many days: the spec's vocabulary never speaks for a product that never sent
+# not sent in this many days: the default vocabulary never speaks for a product that never sent
 # it. What is measured is unchanged: an unsent type only ever counts zero.
 SPEAKING_DAYS = 90
 # Which of the names the product sent since %(since)s (real events, as the metrics engine folds

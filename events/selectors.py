@@ -37,7 +37,7 @@ class Status:
     CRITICAL = "critical"
 
 
-# The spec's "Current State" rows: each is a north-star role, and reads every registered
+# The north star's "Current State" rows: each is a north-star role, and reads every registered
 # type the founder gave that role (events.models.NorthStarRole), so "login" works as well as "LOGIN".
 CURRENT_STATE_ROLES: tuple[str, ...] = (
     NorthStarRole.SIGNUP,
@@ -194,7 +194,7 @@ def _against_target(value: int, target: int) -> dict[str, Any]:
 
 
 def north_star_payload(*, now: datetime | None = None) -> dict[str, Any]:
-    """The body of ``GET /metrics/days-since-last-interaction``: exactly the spec's six
+    """The body of ``GET /metrics/days-since-last-interaction``: exactly the documented six
     fields first, then the Current State table, DAU/MAU against targets and milestones."""
     now = now or timezone.now()
     summary = real_users_summary(now=now)

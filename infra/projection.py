@@ -160,7 +160,7 @@ class ResourceProjection:
 
     @property
     def days_to_limit_whole(self) -> int | None:
-        """Whole days left (rounded down): the spec's integer field."""
+        """Whole days left (rounded down): the documented integer field."""
         return None if self.days_to_limit is None else math.floor(self.days_to_limit)
 
     @property

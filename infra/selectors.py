@@ -158,7 +158,7 @@ class InfraOverview:
     latest_snapshot: InfraSnapshot | None
     series: list[DailyReading] = field(default_factory=list)
 
-    # The spec's InfraLimits fields.
+    # The documented InfraLimits fields.
     @property
     def db_storage_days_to_limit(self) -> int | None:
         return self.db_storage.days_to_limit_whole

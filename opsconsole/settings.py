@@ -495,7 +495,7 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # capture cannot pass verification.
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Recorded churns needed before a learned model is fitted or any figure is called trustworthy
-# (the spec: "a heuristic until validated with 10-20 real churn events").
+# (the source documents: "a heuristic until validated with 10-20 real churn events").
 MIN_CHURNS_FOR_TRUST = env.int("MIN_CHURNS_FOR_TRUST", default=10)
 if MIN_CHURNS_FOR_TRUST < 1:
     raise ImproperlyConfigured("MIN_CHURNS_FOR_TRUST must be 1 or more.")

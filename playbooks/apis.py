@@ -76,7 +76,7 @@ class MatchedTenantSerializer(serializers.Serializer):
 
 
 class PlaybookDetailSerializer(serializers.Serializer):
-    """The spec's PlaybookDetail, plus ``enabled`` and ``matched_tenants``."""
+    """The documented PlaybookDetail, plus ``enabled`` and ``matched_tenants``."""
 
     id = serializers.CharField()
     name = serializers.CharField()

@@ -110,7 +110,7 @@ def _matches_by_playbook(playbook_ids: list[str]) -> dict[str, list[dict[str, An
 def playbook_payload(
     playbook: Playbook, *, matched_tenants: list[dict[str, Any]], registry: Registry
 ) -> dict[str, Any]:
-    """The spec's PlaybookDetail (plus ``enabled`` and the tenants matched at the last recompute).
+    """The documented PlaybookDetail (plus ``enabled`` and the tenants matched at the last recompute).
 
     The prose says the product's own types: {core_action}, {blocked_action}... are filled from
     the registry's labels (customers.metrics.texts.PRODUCT_WORDS); placeholders about a tenant

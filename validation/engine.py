@@ -74,7 +74,7 @@ AT_RISK_THRESHOLD = RISK_LEVEL_THRESHOLDS[-1][1]
 
 
 def risk_components() -> dict[str, float]:
-    """The engine's risk components and the spec's maximum points, read from the engine itself (an
+    """The engine's risk components and their default maximum points, read from the engine itself (an
     assessment of a customer with no events and no weights given lists every component once with
     its default): the scale learned weights are expressed in, never the weights in force."""
     return {

@@ -104,7 +104,7 @@ def backtest_scores(*, as_of: date, horizon: int | None = None) -> list[dict[str
 
 def learned_weights_latest() -> dict[str, dict[str, float]] | None:
     """The learned weights per risk component (the engine's terms: each component's maximum points,
-    beside the spec's) of the newest finished run, or None while too few churns are recorded.
+    beside the defaults) of the newest finished run, or None while too few churns are recorded.
 
     For the engine's versioned weights record to adopt; see validation.learned.learned_component_weights.
     """

@@ -256,8 +256,8 @@ def learned_weights_adopt(*, created_by: str) -> int:
 
 
 def spec_weights_restore() -> int:
-    """Go back to the spec's weights (the seeded default version); returns its version."""
+    """Go back to the default weights (the seeded default version); returns its version."""
     default = RiskWeights.objects.filter(source=RiskWeightsSource.DEFAULT).order_by("version").first()
     if default is None:
-        raise WeightsAdoptionError("The spec's default weights are missing: run `python manage.py migrate`.")
+        raise WeightsAdoptionError("The default risk weights are missing: run `python manage.py migrate`.")
     return risk_weights_activate(version=default.version).version

@@ -200,13 +200,13 @@ def learned_weights_adopt_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_required
 def spec_weights_restore_page(request: HttpRequest) -> HttpResponse:
-    """Go back to the spec's weights in one click."""
+    """Go back to the default weights in one click."""
     try:
         version = spec_weights_restore()
     except WeightsAdoptionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Back to the spec's weights (version {version}) from the next recompute.")
+        messages.success(request, f"Back to the default weights (version {version}) from the next recompute.")
     return redirect("validation-page")
 
 

@@ -1,6 +1,6 @@
 """The intervention table as data: each rule's trigger, type, priority and text templates.
 
-``INTERVENTION_RULES`` holds the spec's table; ``interventions_build`` applies it to one
+``INTERVENTION_RULES`` holds the source documents' table; ``interventions_build`` applies it to one
 tenant's facts (risk.py builds them) and quotes the measured values that triggered each
 intervention. Every text is a founder's sentence in the tenant's name and the types' labels;
 a trigger leads with the plain fact and keeps the measured number and the threshold

@@ -11,7 +11,7 @@ active maximum (customers.RiskWeights, read once per run by weights.py): with th
 weights the numbers are exactly the documents'.
 
 ==================  ====  ==============================================================
-component           max   points (spec defaults)
+component           max   points (default weights)
 ==================  ====  ==============================================================
 engagement_decay    45    45 * (1 - stickiness_delta) when there is a baseline and
                           delta < 1; 0 when silent_churn fires and stickiness_7d is 0
@@ -135,7 +135,7 @@ def component_title(name: str, *, vocabulary: Vocabulary) -> str:
 
 
 def _scaled(points: float, *, name: str, weights: dict[str, float]) -> float:
-    """The spec's points for a component, scaled to its active maximum (exact when it is the default)."""
+    """The source documents' points for a component, scaled to its active maximum (exact when it is the default)."""
     default = COMPONENTS_BY_NAME[name].max_points
     active = weights.get(name, default)
     return points if active == default else points * active / default

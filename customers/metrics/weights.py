@@ -26,7 +26,7 @@ WEIGHT_MAX = 100.0
 NOT_A_NUMBER = "Maximum points must be a number."
 WEIGHT_SCALE_HELP = (
     "The most points this component adds to the 0-100 risk signal: 1 barely moves it, 100 lets this "
-    "component alone fill the whole signal; 0 turns it off. Empty: the spec's default, {default:g}."
+    "component alone fill the whole signal; 0 turns it off. Empty: the default, {default:g}."
 )
 
 

@@ -21,8 +21,8 @@ class RoleWording(models.Model):
     The words apply only while exactly ``for_types`` (matched case-insensitively) hold
     the role in the event type registry; once the founder marks other types, the
     engine's texts fall back to the types' labels ("Never used Deploy shipped"), so a
-    word written for one vocabulary never describes another. Seeded with the spec's
-    words for the spec's types (customers/migrations/0009).
+    word written for one vocabulary never describes another. Seeded with words for the
+    default vocabulary's types (customers/defaults.py).
     """
 
     role = models.CharField(max_length=16, choices=WordingRole.choices, primary_key=True)

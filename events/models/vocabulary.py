@@ -86,7 +86,7 @@ class EventType(models.Model):
     Every concept the engine uses is a property of types here, never a type name
     in code: ``core_value`` (the product's main value action), ``friction_signal``
     and ``friction_weight``, ``engagement_weight``, ``north_star_role``,
-    ``page_view``, ``label``. The spec's taxonomy is only the seeded default.
+    ``page_view``, ``label``. The source documents' taxonomy is only the seeded default vocabulary.
     Names are matched case-insensitively and keep the first spelling (one unique
     index on ``lower(name)``). Weights are read by the metrics engine; editing
     one changes the next recompute.
@@ -152,7 +152,7 @@ class EventType(models.Model):
         help_text="Whether this type moves 'days since last real user interaction'.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # An example type (the spec's, seeded on a fresh install) no founder has saved since: it
+    # An example type (the default vocabulary's, seeded on a fresh install) no founder has saved since: it
     # speaks in founder-facing texts only once the product sends it (events.registry
     # ``event_types_speaking``). Saving the type in admin or through the API clears it.
     is_example = models.BooleanField(default=False, editable=False)

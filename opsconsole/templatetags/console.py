@@ -58,7 +58,7 @@ def signal_name(name: str) -> str:
 def duration_days(days: float | None) -> SafeString | str:
     """A duration given in days, in the unit a person reads: "52 minutes", "2 hours", "3.0 days".
 
-    The API keeps days (the spec's unit); a page never shows "0.04 days"."""
+    The API keeps days (the documented unit); a page never shows "0.04 days"."""
     if days is None:
         return "∞"
     minutes = days * 24 * 60
