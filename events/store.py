@@ -18,11 +18,13 @@ straight into ``ops_events`` inside a savepoint (COPY's multi-row inserts, no st
 speculative insertion), with its tenants and real users upserted from per-batch aggregates.
 A batch holding any event already stored fails that COPY on ``ops_events_tenant_event``; the
 savepoint is rolled back and the staged statement stores the new rows and skips the rest.
+A caller whose whole transaction can be done again (a web request) goes without the
+savepoint and does exactly that instead (``BatchRestage``).
 On a Citus coordinator the same: a worker's unique violation reaches the coordinator as an
 internal error of the COPY, told apart by the shard's index it names, and the savepoint's
 rollback reaches the workers. The batch's ids are not looked up before the COPY: that
-statement goes to every shard, and cost more on the three-node cluster (~15 ms a batch) than
-the failed COPY of a resend.
+statement goes to every shard, and on the three-node cluster it cost more per batch than the
+failed COPY of a resend does (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
     real_users_upsert=_REAL_USERS_UPSERT_SQL,
 )
 # On Citus the tenants are a statement of their own: inside the statement above, an insert into
-# the distributed customers_tenant is planned through the coordinator (measured on the three-node
-# cluster: 4-60 ms a batch), while multi-row VALUES go straight to each tenant's shard (1-2 ms).
+# the distributed customers_tenant is planned through the coordinator (several times slower, and
+# the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
 CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL)
 
 
@@ -204,6 +206,11 @@ def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: fro
     }
 
 
+class BatchRestage(Exception):
+    """The fast path's COPY cannot stand and had no savepoint: the caller's transaction is to be
+    rolled back, and the batch stored again with ``staged=True``."""
+
+
 class _RegistryMoved(Exception):
     """The cached real-interaction types are not the table's: the staged statement folds instead."""
 
@@ -229,6 +236,8 @@ def event_rows_store(
     now: datetime,
     real_interaction: frozenset[str],
     text: str | None = None,
+    savepoint: bool = True,
+    staged: bool = False,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -237,12 +246,17 @@ def event_rows_store(
     is ``rows_copy_text`` of the rows when the caller prepared it.
     Two identical batches racing are safe: the unique index on the conflict target makes
     the second writer wait for the first and then skip its rows (on either path).
+
+    ``savepoint=False`` saves the fast path's savepoint (two round trips) for a caller whose
+    transaction holds nothing it could not do again: when the COPY cannot stand, this raises
+    ``BatchRestage`` instead of falling back, and the caller rolls back and calls again with
+    ``staged=True``.
     """
     if not rows:
         return 0
     if text is None:
         text = rows_copy_text(rows, source=source, now=now)
-    if _copied(rows, text, now=now, real_interaction=real_interaction):
+    if not staged and _copied(rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = connection.connection
@@ -258,11 +272,15 @@ def event_rows_store(
     return int(inserted)
 
 
-def _copied(rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str]) -> bool:
+def _copied(
+    rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str], savepoint: bool
+) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
-    when an event was already stored or the cached registry is stale."""
+    when an event was already stored or the cached registry is stale (``BatchRestage`` then,
+    without a savepoint to return to)."""
     try:
-        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside the caller's transaction
+        # A savepoint inside the caller's transaction, unless the caller does without.
+        with transaction.atomic(savepoint=savepoint), connection.cursor() as cursor:
             with connection.wrap_database_errors, cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
                 copy.write(text)
             aggregates = _batch_aggregates(rows, now, real_interaction)
@@ -279,6 +297,9 @@ def _copied(rows: list[EventRow], text: str, *, now: datetime, real_interaction:
     except (IntegrityError, InternalError) as error:
         if not _already_stored(error):
             raise
+        if not savepoint and connection.in_atomic_block:
+            raise BatchRestage from error
     except _RegistryMoved:
-        pass
+        if not savepoint and connection.in_atomic_block:
+            raise BatchRestage from None
     return False
