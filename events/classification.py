@@ -173,6 +173,11 @@ def _reason(
         and (email_domain(metadata) in rules.internal_domains or profile_domain in rules.internal_domains)
     ):
         return ExclusionReason.INTERNAL_USER
+    return _metadata_reason(metadata, rules)
+
+
+def _metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
+    """Rules 4-5: what the event's own metadata says (test or demo flags, the user agent)."""
     if _flag(metadata, "test"):
         return ExclusionReason.TEST_TRAFFIC
     if _flag(metadata, "demo"):
@@ -198,6 +203,14 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
         version, tenant_kinds, profile_domains = cursor.fetchone()
     rules = classification_rules(version=int(version or 0))
     automation = bool(source is not None and source.is_automation)
+    if not (automation or tenant_kinds or profile_domains or rules.internal_user_ids or rules.internal_domains):
+        # The usual batch: rules 1-3 cannot match, so each row's own metadata decides (or parking).
+        unregistered = ExclusionReason.UNREGISTERED.value
+        for row in rows:
+            reason = unregistered if row.parked else _metadata_reason(row.metadata, rules)
+            row.is_real = not reason
+            row.exclusion_reason = reason
+        return
     for row in rows:
         reason = _reason(
             user_id=row.user_id,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from events.classification import classify_batch
@@ -37,7 +37,7 @@ from events.models import (
     EventType,
 )
 from events.rules import classification_rules_changed
-from events.store import event_rows_store, rows_copy_text
+from events.store import BatchRestage, event_rows_store, rows_copy_text
 
 ALLOWED_FIELDS = frozenset({"event_id", "tenant_id", "user_id", "session_id", "event_type", "occurred_at", "metadata"})
 MAX_LENGTHS = {"tenant_id": 128, "user_id": 255, "session_id": 255, "event_type": EVENT_TYPE_NAME_MAX}
@@ -489,9 +489,8 @@ def validated_classify(
     batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
 
 
-def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> IngestReceipt:
-    """The second half of ``events_ingest``: identities, accounts, classification and the
-    store, in one transaction (the middle two done already by ``validated_classify``)."""
+def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime, savepoint: bool, staged: bool) -> int:
+    """One transaction of ``validated_store``; returns how many rows were new."""
     rows = batch.rows
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
@@ -500,11 +499,35 @@ def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: dateti
             accounts_attribute(rows)
             classify_batch(rows, source=source)
         inserted = event_rows_store(
-            rows, source=source, now=now, real_interaction=batch.registry.real_interaction, text=batch.copy_text
+            rows,
+            source=source,
+            now=now,
+            real_interaction=batch.registry.real_interaction,
+            text=batch.copy_text,
+            savepoint=savepoint,
+            staged=staged,
         )
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.
             classification_rules_changed()
+    return inserted
+
+
+def validated_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime) -> IngestReceipt:
+    """The second half of ``events_ingest``: identities, accounts, classification and the
+    store, in one transaction (the middle two done already by ``validated_classify``).
+
+    As the outermost transaction (a web request), the store's COPY goes without a savepoint of
+    its own (two round trips a batch): a batch holding an event stored before then rolls the
+    whole transaction back and is stored again by the staged statement. Doing it again is
+    safe: what the first attempt changed of the rows (their person, their account) it would
+    change the same way, and each write is an upsert."""
+    outermost = not connection.in_atomic_block
+    try:
+        inserted = _batch_store(batch, source=source, now=now, savepoint=not outermost, staged=False)
+    except BatchRestage:
+        inserted = _batch_store(batch, source=source, now=now, savepoint=True, staged=True)
+    rows = batch.rows
     receipt = IngestReceipt(rejected=batch.rejected)
     receipt.accepted = inserted
     receipt.duplicates = len(rows) - inserted

@@ -18,8 +18,13 @@ straight into ``ops_events`` inside a savepoint (COPY's multi-row inserts, no st
 speculative insertion), with its tenants and real users upserted from per-batch aggregates.
 A batch holding any event already stored fails that COPY on ``ops_events_tenant_event``; the
 savepoint is rolled back and the staged statement stores the new rows and skips the rest.
-On a Citus coordinator every batch takes the staged statement: a worker's unique violation
-reaches the coordinator as an internal error of the COPY, not one a caller can tell apart.
+A caller whose whole transaction can be done again (a web request) goes without the
+savepoint and does exactly that instead (``BatchRestage``).
+On a Citus coordinator the same: a worker's unique violation reaches the coordinator as an
+internal error of the COPY, told apart by the shard's index it names, and the savepoint's
+rollback reaches the workers. The batch's ids are not looked up before the COPY: that
+statement goes to every shard, and on the three-node cluster it cost more per batch than the
+failed COPY of a resend does (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import psycopg.errors
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.cluster import citus_present
@@ -94,32 +99,52 @@ SELECT count(*) FROM inserted
     real_users_fold=real_users_fold_sql(source="inserted e", where="TRUE"),
 )
 
+# How a worker's unique violation on ops_events_tenant_event reads on a Citus coordinator: an
+# internal error whose message names the shard's copy of the index (ops_events_tenant_event_<shard id>).
+_CITUS_STORED_RE = re.compile(r'violates unique constraint "ops_events_tenant_event_\d+"')
+
 # After the fast path's COPY: the batch's tenants (customers_tenant_pkey), and the real-user
 # fold (ops_real_users_pkey) from each user's first and last event of a type that counts as a
 # real interaction, which is all the fold reads of the rows. The types are the web worker's
 # cached registry: the statement answers whether they are still the table's (same snapshot),
 # and the caller rolls the batch back to the staged statement when they are not.
-BATCH_UPSERTS_SQL = """
+_BATCH_UPSERTS_SQL = """
 WITH registry AS (
     SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction
 ), current AS (
     SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[] AS ok FROM registry
-), new_tenants AS (
-    INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
-    SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
-    ON CONFLICT (tenant_id) DO NOTHING
-), real_users AS (
+){new_tenants}, real_users AS (
     {real_users_upsert}
 )
 SELECT ok AS registry_current FROM current
-""".format(
-    real_users_upsert=real_users_upsert_sql("""
+"""
+_REAL_USERS_UPSERT_SQL = real_users_upsert_sql("""
     SELECT u.user_id, u.first_at, u.last_at
     FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
          AS u(user_id, first_at, last_at)
     WHERE (SELECT ok FROM current)
-    ORDER BY u.user_id"""),
+    ORDER BY u.user_id""")
+BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
+    new_tenants=""", new_tenants AS (
+    INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
+    SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
+    ON CONFLICT (tenant_id) DO NOTHING
+)""",
+    real_users_upsert=_REAL_USERS_UPSERT_SQL,
 )
+# On Citus the tenants are a statement of their own: inside the statement above, an insert into
+# the distributed customers_tenant is planned through the coordinator (several times slower, and
+# the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
+CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL)
+
+
+def citus_tenants_insert_sql(count: int) -> str:
+    """The batch's ``count`` tenants as multi-row VALUES (customers_tenant_pkey), for Citus."""
+    values = ", ".join(["(%s, '', 'customer', %s, '')"] * count)
+    return (
+        f"INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes) VALUES {values} "
+        "ON CONFLICT (tenant_id) DO NOTHING"
+    )
 
 
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
@@ -181,16 +206,22 @@ def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: fro
     }
 
 
+class BatchRestage(Exception):
+    """The fast path's COPY cannot stand and had no savepoint: the caller's transaction is to be
+    rolled back, and the batch stored again with ``staged=True``."""
+
+
 class _RegistryMoved(Exception):
     """The cached real-interaction types are not the table's: the staged statement folds instead."""
 
 
-def _already_stored(error: IntegrityError) -> bool:
-    """Whether Django's IntegrityError is the unique index refusing an event stored before."""
+def _already_stored(error: DatabaseError) -> bool:
+    """Whether Django's error is the unique index refusing an event stored before: an
+    IntegrityError on plain PostgreSQL, an InternalError naming a shard's index on Citus."""
     cause = error.__cause__
-    return isinstance(cause, psycopg.errors.UniqueViolation) and (cause.diag.constraint_name or "") == (
-        "ops_events_tenant_event"
-    )
+    if isinstance(cause, psycopg.errors.UniqueViolation):
+        return (cause.diag.constraint_name or "") == "ops_events_tenant_event"
+    return isinstance(error, InternalError) and bool(_CITUS_STORED_RE.search(str(cause or error)))
 
 
 def rows_copy_text(rows: list[EventRow], *, source: ApiKey | None, now: datetime) -> str:
@@ -205,6 +236,8 @@ def event_rows_store(
     now: datetime,
     real_interaction: frozenset[str],
     text: str | None = None,
+    savepoint: bool = True,
+    staged: bool = False,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -213,12 +246,17 @@ def event_rows_store(
     is ``rows_copy_text`` of the rows when the caller prepared it.
     Two identical batches racing are safe: the unique index on the conflict target makes
     the second writer wait for the first and then skip its rows (on either path).
+
+    ``savepoint=False`` saves the fast path's savepoint (two round trips) for a caller whose
+    transaction holds nothing it could not do again: when the COPY cannot stand, this raises
+    ``BatchRestage`` instead of falling back, and the caller rolls back and calls again with
+    ``staged=True``.
     """
     if not rows:
         return 0
     if text is None:
         text = rows_copy_text(rows, source=source, now=now)
-    if not citus_present() and _copied(rows, text, now=now, real_interaction=real_interaction):
+    if not staged and _copied(rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = connection.connection
@@ -234,20 +272,34 @@ def event_rows_store(
     return int(inserted)
 
 
-def _copied(rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str]) -> bool:
+def _copied(
+    rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str], savepoint: bool
+) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
-    when an event was already stored or the cached registry is stale."""
+    when an event was already stored or the cached registry is stale (``BatchRestage`` then,
+    without a savepoint to return to)."""
     try:
-        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside the caller's transaction
+        # A savepoint inside the caller's transaction, unless the caller does without.
+        with transaction.atomic(savepoint=savepoint), connection.cursor() as cursor:
             with connection.wrap_database_errors, cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
                 copy.write(text)
-            cursor.execute(BATCH_UPSERTS_SQL, _batch_aggregates(rows, now, real_interaction))
+            aggregates = _batch_aggregates(rows, now, real_interaction)
+            if citus_present():
+                tenants = aggregates["tenants"]
+                if tenants:
+                    cursor.execute(citus_tenants_insert_sql(len(tenants)), [v for t in tenants for v in (t, now)])
+                cursor.execute(CITUS_BATCH_UPSERTS_SQL, aggregates)
+            else:
+                cursor.execute(BATCH_UPSERTS_SQL, aggregates)
             if not cursor.fetchone()[0]:
                 raise _RegistryMoved
         return True
-    except IntegrityError as error:
+    except (IntegrityError, InternalError) as error:
         if not _already_stored(error):
             raise
+        if not savepoint and connection.in_atomic_block:
+            raise BatchRestage from error
     except _RegistryMoved:
-        pass
+        if not savepoint and connection.in_atomic_block:
+            raise BatchRestage from None
     return False

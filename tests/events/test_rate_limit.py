@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -12,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from events.models import Event, IngestRateWindow
-from events.ratelimit import ingest_rate_windows_prune
+from events.models import ApiKey, Event, IngestRateWindow
+from events.ratelimit import ingest_rate_windows_prune, redis_counter_key
 from events.services import api_key_create
 
 URL = "/api/v1/events"
@@ -111,3 +113,81 @@ def test_pruning_removes_only_finished_windows(make_key):
         IngestRateWindow.objects.create(api_key=key, window_start=datetime(2026, 3, 2, 11, 59, tzinfo=UTC), requests=5)
         assert ingest_rate_windows_prune() == 1
     assert IngestRateWindow.objects.get().window_start.hour == 11
+
+
+@pytest.fixture
+def redis_answering_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget a Redis failure an earlier test made this process remember."""
+    monkeypatch.setattr("events.ratelimit._redis_failed_at", float("-inf"))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the socket is: nothing listens there
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime(2026, 3, 2, 12, 0, 45, tzinfo=UTC), tick=False)
+def test_with_redis_configured_the_count_is_kept_there_with_the_same_429(
+    ingest_client, settings, redis_url, redis_answering_again
+):
+    import redis
+
+    settings.INGEST_RATE_LIMIT_REDIS_URL = redis_url
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [ingest_client.post(URL, _login_event(), format="json") for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert statuses[2]["Retry-After"] == "15"
+    assert Event.objects.count() == 2
+    assert not IngestRateWindow.objects.exists()  # nothing written to PostgreSQL for the count
+    key = ApiKey.objects.get()
+    window = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    client = redis.Redis.from_url(redis_url)
+    assert int(client.get(redis_counter_key(key, window))) == 3
+    assert 0 < client.ttl(redis_counter_key(key, window)) <= 120  # Redis drops it; nothing to prune
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime(2026, 3, 2, 12, 0, 45, tzinfo=UTC), tick=False)
+def test_while_redis_does_not_answer_requests_are_counted_in_postgresql(ingest_client, settings, redis_answering_again):
+    settings.INGEST_RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [ingest_client.post(URL, _login_event(), format="json") for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert statuses[2]["Retry-After"] == "15"
+    assert Event.objects.count() == 2
+    assert IngestRateWindow.objects.get().requests == 3
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC), tick=False)
+def test_once_redis_answers_again_the_count_goes_back_to_it(
+    ingest_client, settings, redis_url, redis_answering_again, monkeypatch
+):
+    import redis
+
+    monkeypatch.setattr("events.ratelimit.REDIS_RETRY_SECONDS", 0.0)  # ask Redis again at once
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 10
+    settings.INGEST_RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    settings.INGEST_RATE_LIMIT_REDIS_URL = redis_url
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    key = ApiKey.objects.get()
+    assert IngestRateWindow.objects.get().requests == 1
+    window = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert int(redis.Redis.from_url(redis_url).get(redis_counter_key(key, window))) == 1
+
+
+@pytest.mark.django_db
+def test_a_redis_url_that_is_not_one_stops_the_start(monkeypatch):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "INGEST_RATE_LIMIT_REDIS_URL": "http://127.0.0.1:6379", "DEBUG": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'opsconsole.settings'); django.setup()"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "INGEST_RATE_LIMIT_REDIS_URL must be a redis://" in out.stderr

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from customers.models import Tenant
 from events import store
 from events.classification import real_users_rebuild
-from events.cluster import citus_present
-from events.models import Event, EventType, RealUser
-from events.services import EventRow, ingest_names
+from events.identities import Identity
+from events.models import Event, EventType, RealUser, UserAccount
+from events.services import EventRow, events_ingest, ingest_names
 from events.store import event_rows_store as _event_rows_store
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -110,8 +110,9 @@ def test_a_batch_holding_a_stored_event_takes_the_staged_path_and_stores_only_th
     first = [_row(IDS[0], "acme", "u1", "LOGIN", 30), _row(IDS[1], "acme", "u1", "LOGIN", 20)]
     with CaptureQueriesContext(connection) as queries:
         assert event_rows_store(first, source=None, now=T0) == 2
-    # All new: the straight COPY (on Citus every batch is staged).
-    assert _staged_statements(queries) == (1 if citus_present() else 0)
+    # All new: the straight COPY.
+    assert _staged_statements(queries) == 0
+    # Its COPY meets the stored event (on Citus a worker's internal error), is rolled back and staged.
     second = [_row(IDS[1], "acme", "u1", "LOGIN", 20), _row(IDS[2], "acme", "u1", "LOGIN", 5)]
     with CaptureQueriesContext(connection) as queries:
         assert event_rows_store(second, source=None, now=T0) == 1
@@ -156,3 +157,29 @@ def test_two_senders_racing_with_the_same_batch_store_it_once():
     assert Event.objects.count() == 200
     assert _cache() == [(f"u{k}", T0 - timedelta(minutes=max(range(k, 200, 3))), T0 - timedelta(minutes=k))
                         for k in range(3)]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_in_a_transaction_of_its_own_is_rolled_back_whole_and_stored_again_staged():
+    """A web request's store has no savepoint before its COPY: meeting a stored event, the
+    whole transaction (the batch's identities too) is rolled back and done again, staged."""
+
+    def item(event_id: uuid.UUID, user: str) -> dict[str, str]:
+        return {"event_id": str(event_id), "tenant_id": "acme", "user_id": user, "event_type": "LOGIN",
+                "occurred_at": (T0 - timedelta(minutes=5)).isoformat()}  # fmt: skip
+
+    assert events_ingest(items=[item(IDS[0], "u1")], source=None, now=T0).accepted == 1
+    with CaptureQueriesContext(connection) as queries:
+        receipt = events_ingest(
+            items=[item(IDS[0], "u1"), item(IDS[1], "u2")],
+            source=None,
+            now=T0,
+            identities=[Identity(user_id="u2", tenant_id="acme", item=1)],
+        )
+    assert (receipt.accepted, receipt.duplicates) == (1, 1)
+    assert _staged_statements(queries) == 1
+    assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert sorted(str(e) for e in Event.objects.values_list("event_id", flat=True)) == [str(i) for i in IDS[:2]]
+    assert list(UserAccount.objects.values_list("user_id", "tenant_id")) == [("u2", "acme")]
+    assert _cache() == [("u1", T0 - timedelta(minutes=5), T0 - timedelta(minutes=5)),
+                        ("u2", T0 - timedelta(minutes=5), T0 - timedelta(minutes=5))]  # fmt: skip
