@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import psycopg.errors
@@ -181,7 +181,7 @@ def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None)
     return "".join(lines)
 
 
-def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: frozenset[str]) -> dict[str, object]:
+def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: frozenset[str]) -> dict[str, Any]:
     """The fast path's upsert parameters: the batch's tenants, and each user's first and last
     real event of a type in ``real_interaction`` (timestamps as text: psycopg adapts a list of
     datetimes element by element, measured at several times the cost of the text)."""
