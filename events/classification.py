@@ -31,12 +31,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from events.cluster import prepared_transactions_settle
+from events.event_row import EventRow
 from events.models import (
     ApiKey,
     ClassificationState,
@@ -45,9 +46,6 @@ from events.models import (
     InternalUserRuleKind,
     UserAgentPattern,
 )
-
-if TYPE_CHECKING:
-    from events.services import EventRow
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection
 
-if TYPE_CHECKING:
-    from events.services import EventRow
+from events.event_row import EventRow
 
 NAME_MAX = 255
 EMAIL_MAX = 320

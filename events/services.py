@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.classification import classify_batch
+from events.event_row import EventRow
 from events.identities import (
     Identity,
     accounts_attribute,
@@ -53,25 +54,6 @@ class IngestError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-@dataclass(slots=True)
-class EventRow:
-    """One validated event, ready for the set-based insert."""
-
-    event_id: str  # canonical lower-case UUID text
-    tenant_id: str
-    user_id: str
-    session_id: str
-    event_type: str
-    occurred_at: datetime
-    metadata: dict[str, Any]
-    metadata_json: str  # serialised once during validation; what the insert sends
-    friction_signal: str
-    is_real: bool = True
-    exclusion_reason: str = ""
-    # The type is not registered: stored, never counted (exclusion_reason "unregistered").
-    parked: bool = False
 
 
 @dataclass

@@ -39,10 +39,10 @@ from django.db import DatabaseError, IntegrityError, InternalError, connection, 
 
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.cluster import citus_present
+from events.event_row import EventRow
 
 if TYPE_CHECKING:
     from events.models import ApiKey
-    from events.services import EventRow
 
 # The unique index the ingest insert dedupes on (idempotency: a resent event id stores
 # nothing): ops_events_tenant_event, per account, the key a table distributed by tenant_id keeps.

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from customers.models import Tenant
 from events import store
 from events.classification import real_users_rebuild
+from events.event_row import EventRow
 from events.identities import Identity
 from events.models import Event, EventType, RealUser, UserAccount
-from events.services import EventRow, events_ingest, ingest_names
+from events.services import events_ingest, ingest_names
 from events.store import event_rows_store as _event_rows_store
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
