@@ -254,6 +254,84 @@ def _parse_occurred_at(value: Any, now: datetime, latest: datetime) -> tuple[dat
     return parsed, None
 
 
+def _event_id(raw_id: Any, errors: dict[str, list[str]]) -> str:
+    """The canonical lower-case UUID text of ``event_id`` (a new one when absent); "" after an error."""
+    if raw_id is None:
+        return str(uuid.uuid4())
+    if not isinstance(raw_id, str):
+        errors["event_id"] = ["Must be a UUID string."]
+        return ""
+    if _UUID_RE.fullmatch(raw_id):
+        return raw_id.lower()
+    try:
+        return str(uuid.UUID(raw_id))
+    except ValueError:
+        errors["event_id"] = [f"'{raw_id[:40]}' is not a valid UUID."]
+        return ""
+
+
+def _texts_checked(item: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, str]:
+    """The text fields one by one, each with its own error: the slow path, after ``_texts_common`` refused."""
+    texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
+    for name in texts:
+        value = item.get(name)
+        if value is None:
+            if name == "event_type":
+                errors[name] = ["This field is required."]
+            continue
+        if value.__class__ is not str:
+            errors[name] = [f"Must be a string, not {type(value).__name__}."]
+            continue
+        if len(value) > MAX_LENGTHS[name]:
+            errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
+            continue
+        problem = _text_problem(value)
+        if problem:
+            errors[name] = [f"It {problem}"]
+            continue
+        texts[name] = value if name == "event_type" else value.strip()
+    return texts
+
+
+def _event_type_resolve(
+    event_type: str, errors: dict[str, list[str]], *, registry: IngestNames, park: bool, reload_unknown: bool
+) -> tuple[str, str, bool]:
+    """(the registry's spelling, its friction signal, parked) of a sent name; an error where it is refused."""
+    if not event_type:
+        if "event_type" not in errors:
+            errors["event_type"] = ["An event type name has 1 to 64 printable characters."]
+        return event_type, "", False
+    if event_type != event_type.strip() or not event_type.isprintable():
+        errors["event_type"] = [
+            "An event type name has 1 to 64 printable characters, with no leading or trailing space."
+        ]
+        return event_type, "", False
+    known = registry.resolve(event_type)
+    if known is None and reload_unknown:
+        known = ingest_names(refresh=True).resolve(event_type)
+    if known is not None:
+        return known[0], known[1], False
+    if park:
+        return event_type, "", True
+    errors["event_type"] = [
+        f"Unknown event type '{event_type}'. Add it to the event type registry in admin, or use a registered type."
+    ]
+    return event_type, "", False
+
+
+def _metadata_checked(metadata: Any, errors: dict[str, list[str]], max_bytes: int) -> tuple[dict[str, Any], str]:
+    """The metadata object and its JSON text, serialised once ({} when absent)."""
+    if metadata is None:
+        return {}, "{}"
+    if not isinstance(metadata, dict):
+        errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
+        return {}, "{}"
+    metadata_json, problem = _metadata_json(metadata, max_bytes)
+    if problem:
+        errors["metadata"] = [f"It {problem}"]
+    return metadata, metadata_json
+
+
 def event_row_validate(
     item: Any,
     *,
@@ -282,86 +360,21 @@ def event_row_validate(
         errors["non_field_errors"] = [
             f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
         ]
-
-    raw_id = item.get("event_id")
-    event_id = ""
-    if raw_id is None:
-        event_id = str(uuid.uuid4())
-    elif not isinstance(raw_id, str):
-        errors["event_id"] = ["Must be a UUID string."]
-    elif _UUID_RE.fullmatch(raw_id):
-        event_id = raw_id.lower()
-    else:
-        try:
-            event_id = str(uuid.UUID(raw_id))
-        except ValueError:
-            errors["event_id"] = [f"'{raw_id[:40]}' is not a valid UUID."]
-
+    event_id = _event_id(item.get("event_id"), errors)
     texts = _texts_common(item)
     if texts is None:
-        texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
-        for name in texts:
-            value = item.get(name)
-            if value is None:
-                if name == "event_type":
-                    errors[name] = ["This field is required."]
-                continue
-            if value.__class__ is not str:
-                errors[name] = [f"Must be a string, not {type(value).__name__}."]
-                continue
-            if len(value) > MAX_LENGTHS[name]:
-                errors[name] = [f"Is {len(value)} characters long; the limit is {MAX_LENGTHS[name]}."]
-                continue
-            problem = _text_problem(value)
-            if problem:
-                errors[name] = [f"It {problem}"]
-                continue
-            texts[name] = value if name == "event_type" else value.strip()
-
-    event_type = texts["event_type"]
-    friction_signal = ""
-    parked = False
-    if event_type:
-        if event_type != event_type.strip() or not event_type.isprintable():
-            errors["event_type"] = [
-                "An event type name has 1 to 64 printable characters, with no leading or trailing space."
-            ]
-        else:
-            known = registry.resolve(event_type)
-            if known is None and reload_unknown:
-                known = ingest_names(refresh=True).resolve(event_type)
-            if known is not None:
-                event_type, friction_signal = known
-            elif park:
-                parked = True
-            else:
-                errors["event_type"] = [
-                    f"Unknown event type '{event_type}'. Add it to the event type registry in admin, "
-                    "or use a registered type."
-                ]
-    elif "event_type" not in errors:
-        errors["event_type"] = ["An event type name has 1 to 64 printable characters."]
+        texts = _texts_checked(item, errors)
+    event_type, friction_signal, parked = _event_type_resolve(
+        texts["event_type"], errors, registry=registry, park=park, reload_unknown=reload_unknown
+    )
     if not texts["user_id"] and not texts["tenant_id"] and "user_id" not in errors and "tenant_id" not in errors:
         errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
-
     occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now, latest)
     if problem:
         errors["occurred_at"] = [problem]
-
-    metadata = item.get("metadata")
-    metadata_json = "{}"
-    if metadata is None:
-        metadata = {}
-    elif not isinstance(metadata, dict):
-        errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
-    else:
-        metadata_json, problem = _metadata_json(metadata, metadata_max_bytes)
-        if problem:
-            errors["metadata"] = [f"It {problem}"]
-
-    if errors:
+    metadata, metadata_json = _metadata_checked(item.get("metadata"), errors, metadata_max_bytes)
+    if errors or occurred_at is None:
         return None, errors
-    assert occurred_at is not None
     return (
         EventRow(
             event_id=event_id,
