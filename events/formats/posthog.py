@@ -132,51 +132,22 @@ class PostHogFormat:
         out = Translation()
         members: dict[str, str] = {}  # user -> account already recorded by this request
         for index, message in enumerate(self._messages(payload)):
-            if not isinstance(message, dict):
-                out.rejected.append({"index": index, "event_id": None, "errors": {"event": ["Must be an object."]}})
+            refusal = _refusal(index, message)
+            if refusal is not None:
+                out.rejected.append(refusal)
                 continue
-            event = message.get("event")
+            event = message["event"]
             properties = message.get("properties")
             if properties is None:
                 properties = {}
-            errors: dict[str, list[str]] = {}
-            if not isinstance(event, str) or not event:
-                errors["event"] = ["Required: the event name (a string)."]
-            if not isinstance(properties, dict):
-                errors["properties"] = ["Must be an object."]
-            if errors:
-                given = message.get("uuid")
-                out.rejected.append(
-                    {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
-                )
-                continue
             # The common case costs a few dict lookups: every branch below is for a key most events lack.
             raw_user = message.get("distinct_id")
             if raw_user is None:
                 raw_user = properties.get("distinct_id")
             user_id = raw_user.strip() if raw_user.__class__ is str else (sdk_text(raw_user) or "")
-            tenant_id = ""
-            groups = properties.get("$groups")
-            if groups.__class__ is dict:
-                tenant_id = sdk_text(groups.get(account_type)) or ""
-            if event == "$groupidentify" and properties.get("$group_type") == account_type:
-                group_key = sdk_text(properties.get("$group_key")) or ""
-                if group_key:
-                    tenant_id = group_key
-                    group_set = properties.get("$group_set")
-                    group_set = group_set if isinstance(group_set, dict) else {}
-                    out.identities.append(
-                        Identity(
-                            tenant_id=group_key,
-                            account_name=traits_name(group_set),
-                            account_properties=group_set,
-                            item=len(out.items),
-                        )
-                    )
-            elif user_id and tenant_id and members.get(user_id) != tenant_id:
-                # Once per user and account in a request: the batch's events repeat their user's group.
-                members[user_id] = tenant_id
-                out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
+            tenant_id = _account_identities(
+                out, members, event=event, properties=properties, user_id=user_id, account_type=account_type
+            )
             metadata = properties
             if "token" in properties:
                 # A copy without the key (a C-level copy and one delete: posthog-js sends ~30 properties).
@@ -191,32 +162,7 @@ class PostHogFormat:
             if previous_id and user_id:
                 out.identities.append(Identity(user_id=user_id, previous_id=previous_id, item=len(out.items)))
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
-                traits: dict[str, Any] = {}
-                for source in (
-                    message.get("$set_once"),
-                    properties.get("$set_once"),
-                    message.get("$set"),
-                    properties.get("$set"),
-                ):
-                    if isinstance(source, dict):
-                        traits.update(source)
-                email = traits_email(traits)
-                # Top-level $set travels in the metadata too, so the item's validation covers the traits.
-                top_level = [
-                    k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties
-                ]
-                if top_level or (email and "email" not in properties):
-                    metadata = dict(metadata)
-                    for key in top_level:
-                        metadata[key] = message[key]
-                    if email:
-                        metadata.setdefault("email", email)
-                if user_id and traits:
-                    out.identities.append(
-                        Identity(
-                            user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items)
-                        )
-                    )
+                metadata = _person_traits(out, message, properties=properties, metadata=metadata, user_id=user_id)
             user_agent = properties.get("$raw_user_agent")
             if user_agent.__class__ is str and "user_agent" not in properties:
                 if metadata is properties:
@@ -261,3 +207,80 @@ class PostHogFormat:
 
 
 POSTHOG = PostHogFormat()
+
+
+def _refusal(index: int, message: Any) -> dict[str, Any] | None:
+    """Why a message cannot become an event (its receipt entry), or None when it can."""
+    if not isinstance(message, dict):
+        return {"index": index, "event_id": None, "errors": {"event": ["Must be an object."]}}
+    event = message.get("event")
+    properties = message.get("properties")
+    errors: dict[str, list[str]] = {}
+    if not isinstance(event, str) or not event:
+        errors["event"] = ["Required: the event name (a string)."]
+    if properties is not None and not isinstance(properties, dict):
+        errors["properties"] = ["Must be an object."]
+    if not errors:
+        return None
+    given = message.get("uuid")
+    return {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
+
+
+def _account_identities(
+    out: Translation,
+    members: dict[str, str],
+    *,
+    event: str,
+    properties: dict[str, Any],
+    user_id: str,
+    account_type: str,
+) -> str:
+    """The event's account (``$groups``, or the group a ``$groupidentify`` names), recording the account's
+    traits or the user's membership as identities; "" without one."""
+    tenant_id = ""
+    groups = properties.get("$groups")
+    if groups.__class__ is dict:
+        tenant_id = sdk_text(groups.get(account_type)) or ""
+    if event == "$groupidentify" and properties.get("$group_type") == account_type:
+        group_key = sdk_text(properties.get("$group_key")) or ""
+        if group_key:
+            tenant_id = group_key
+            group_set = properties.get("$group_set")
+            group_set = group_set if isinstance(group_set, dict) else {}
+            out.identities.append(
+                Identity(
+                    tenant_id=group_key,
+                    account_name=traits_name(group_set),
+                    account_properties=group_set,
+                    item=len(out.items),
+                )
+            )
+    elif user_id and tenant_id and members.get(user_id) != tenant_id:
+        # Once per user and account in a request: the batch's events repeat their user's group.
+        members[user_id] = tenant_id
+        out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
+    return tenant_id
+
+
+def _person_traits(
+    out: Translation, message: dict[str, Any], *, properties: dict[str, Any], metadata: dict[str, Any], user_id: str
+) -> dict[str, Any]:
+    """Record ``$set``/``$set_once`` traits as the user's identity; the metadata to store (the traits sent
+    at the top level and the email travel in it, so the item's validation covers them)."""
+    traits: dict[str, Any] = {}
+    for source in (message.get("$set_once"), properties.get("$set_once"), message.get("$set"), properties.get("$set")):
+        if isinstance(source, dict):
+            traits.update(source)
+    email = traits_email(traits)
+    top_level = [k for k in ("$set", "$set_once") if isinstance(message.get(k), dict) and k not in properties]
+    if top_level or (email and "email" not in properties):
+        metadata = dict(metadata)
+        for key in top_level:
+            metadata[key] = message[key]
+        if email:
+            metadata.setdefault("email", email)
+    if user_id and traits:
+        out.identities.append(
+            Identity(user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items))
+        )
+    return metadata
