@@ -46,6 +46,7 @@ from django.db import connection
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from customers.metrics.texts import product_words, product_words_render, talk_track_facts, talk_track_render
 from customers.models import RiskLevel, Tenant, TenantMetrics
 from events.registry import Registry, event_type_registry
@@ -373,10 +374,24 @@ def flagged_before_churn(flag_day: date, churn_day: date) -> bool:
     return churn_day - timedelta(days=LOOKBACK_DAYS) <= flag_day <= churn_day
 
 
-def signal_validation(*, today: date | None = None) -> dict[str, Any]:
-    """Was the risk signal right? Definitions in the module docstring. Three queries."""
-    today = today or timezone.localdate()
-    churns = list(ChurnRecord.objects.select_related("tenant").order_by("date", "id"))
+# Every customer ever flagged: its highest level and the first day at that level. A scan of
+# ops_tenant_risk_day (one row per at-risk customer and day), joined to customers_tenant by primary key.
+FLAGGED_TENANTS_SQL = """
+WITH ranked AS (
+    SELECT d.tenant_id, d.day,
+           array_position(ARRAY['medium','high','critical']::text[], d.risk_level::text) AS r
+    FROM ops_tenant_risk_day d
+    JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
+), top AS (SELECT tenant_id, max(r) AS r FROM ranked GROUP BY tenant_id)
+SELECT top.tenant_id, top.r AS rank, min(ranked.day) AS first_day
+FROM top JOIN ranked ON ranked.tenant_id = top.tenant_id AND ranked.r = top.r
+GROUP BY top.tenant_id, top.r
+"""
+
+
+def _churns_judged(churns: list[ChurnRecord]) -> tuple[list[dict[str, Any]], dict[str | None, list[int]]]:
+    """Each churn with the highest level its customer reached in the lookback before it and how many days
+    before; and those days by level."""
     history: dict[str, list[tuple[date, int]]] = defaultdict(list)
     if churns:
         earliest = min(c.date for c in churns) - timedelta(days=LOOKBACK_DAYS)
@@ -384,7 +399,6 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
             tenant_id__in={c.tenant_id for c in churns}, day__gte=earliest
         ).values_list("tenant_id", "day", "risk_level"):
             history[tenant_id].append((day, LEVEL_RANK[level]))
-
     rank_level = {rank: level for level, rank in LEVEL_RANK.items()}
     per_churn = []
     lead_days: dict[str | None, list[int]] = defaultdict(list)
@@ -405,42 +419,23 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
                 "days_flagged_before": days_before,
             }
         )
-    n = len(churns)
-    churns_by_level = []
-    for level in [*LEVELS, None]:
-        count = sum(1 for c in per_churn if c["highest_level"] == level)
-        churns_by_level.append(
-            {
-                "risk_level": level or "not_flagged",
-                "churns": count,
-                "share": round(count / n, 3) if n else None,
-                "days_before": _days_summary(lead_days.get(level, [])) if level else None,
-            }
-        )
+    return per_churn, lead_days
 
-    # Every tenant ever flagged: its highest level and the first day at that level (one query).
+
+def _flagged_by_level(per_churn: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per level, the customers ever flagged at it and how many of them churned.
+
+    A churned customer sits in the row of the level that warned of its churn (its latest churn's); any
+    other customer in the row of its highest level ever. So the churned column of each level equals the
+    churns table's count at that level."""
+    rank_level = {rank: level for level, rank in LEVEL_RANK.items()}
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH ranked AS (
-                SELECT d.tenant_id, d.day,
-                       array_position(ARRAY['medium','high','critical']::text[], d.risk_level::text) AS r
-                FROM ops_tenant_risk_day d
-                JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
-            ), top AS (SELECT tenant_id, max(r) AS r FROM ranked GROUP BY tenant_id)
-            SELECT top.tenant_id, top.r, min(ranked.day)
-            FROM top JOIN ranked ON ranked.tenant_id = top.tenant_id AND ranked.r = top.r
-            GROUP BY top.tenant_id, top.r
-            """
-        )
-        flagged_rows = cursor.fetchall()
-    # A churned tenant sits in the row of the level that warned of its churn (the first table's
-    # class, its latest churn's); any other tenant in the row of its highest level ever. So the
-    # churned column of each level equals the first table's churns at that level.
+        cursor.execute(FLAGGED_TENANTS_SQL)
+        flagged_rows = rows_as_dicts(cursor)
     warned_level = {c["tenant_id"]: c["highest_level"] for c in per_churn if c["highest_level"] is not None}
-    by_level: dict[str, list[str]] = defaultdict(list)
-    for tenant_id, r, _first in flagged_rows:
-        by_level[warned_level.get(tenant_id, rank_level[r])].append(tenant_id)
+    by_level: dict[str | None, list[str]] = defaultdict(list)
+    for row in flagged_rows:
+        by_level[warned_level.get(row["tenant_id"], rank_level[row["rank"]])].append(row["tenant_id"])
     flagged = []
     for level in LEVELS:
         tenants = by_level.get(level, [])
@@ -453,24 +448,45 @@ def signal_validation(*, today: date | None = None) -> dict[str, Any]:
                 "share_churned": round(churned / len(tenants), 3) if tenants else None,
             }
         )
-    warning = None
-    minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
-    if n < minimum:
-        warning = (
-            "No churn recorded yet: nothing to judge the risk signal against."
-            if n == 0
-            else f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal."
-        ) + (
-            f" Until at least {minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
+    return flagged
+
+
+def _trust_warning(n: int, minimum: int) -> str | None:
+    if n >= minimum:
+        return None
+    return (
+        "No churn recorded yet: nothing to judge the risk signal against."
+        if n == 0
+        else f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal."
+    ) + f" Until at least {minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
+
+
+def signal_validation(*, today: date | None = None) -> dict[str, Any]:
+    """Was the risk signal right? Definitions in the module docstring. Three queries."""
+    today = today or timezone.localdate()
+    churns = list(ChurnRecord.objects.select_related("tenant").order_by("date", "id"))
+    per_churn, lead_days = _churns_judged(churns)
+    n = len(churns)
+    churns_by_level = []
+    for level in [*LEVELS, None]:
+        count = sum(1 for c in per_churn if c["highest_level"] == level)
+        churns_by_level.append(
+            {
+                "risk_level": level or "not_flagged",
+                "churns": count,
+                "share": round(count / n, 3) if n else None,
+                "days_before": _days_summary(lead_days.get(level, [])) if level else None,
+            }
         )
+    minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
     return {
         "as_of": today,
         "lookback_days": LOOKBACK_DAYS,
         "churns_recorded": n,
         "minimum_churns_for_trust": minimum,
-        "warning": warning,
+        "warning": _trust_warning(n, minimum),
         "churns_by_level": churns_by_level,
-        "flagged": flagged,
+        "flagged": _flagged_by_level(per_churn),
         "churns": per_churn,
         "risk_history_starts": TenantRiskDay.objects.aggregate(first=Min("day"))["first"],
     }
