@@ -19,7 +19,9 @@ a hook with the events app (customers/apps.py) that rebuilds those tenants
 
 Retention: day-level rollups keep ROLLUP_RETENTION_DAYS (90) days, so each run's
 metrics pass costs tenants x days, never history; first/last times per type
-(last seen, last core-value event, age) are kept for all history.
+(last seen, last core-value event, age) and the activity per week and month in
+TIME_ZONE (lifecycle and cohort retention, customers/metrics/lifecycle.py) are kept
+for all history.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
+from customers.metrics.lifecycle import PERIOD_TABLE, period_fold_sql
 from customers.metrics.rows import row_as_dict, rows_as_dicts
 from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
 from customers.models import MetricsState
@@ -76,7 +80,8 @@ def fold_statements(
     friction counts per session for the friction types only, tenant/type/day
     counts (and from them the first/last times per type and the day summaries,
     whose friction score reads the session counts folded just before), and
-    user/day counts. Every pass uses the same ``where`` so they fold the same rows: the
+    user/day counts; a fourth counts them per week and month in TIME_ZONE (lifecycle and
+    cohort retention, kept for all history). Every pass uses the same ``where`` so they fold the same rows: the
     snapshot filter, not the statement's own snapshot, decides what is folded.
     With ``mark_dirty`` the tenants of the folded events go into the run's
     ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
@@ -161,6 +166,7 @@ ORDER BY g.bucket, g.tenant_id
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
 """,
         ),
+        ("tenant_period", period_fold_sql(selected, upsert=not into_empty)),
     ]
     if track_xids:
         # The folded xids at or above the next watermark: few (only transactions that
@@ -185,6 +191,8 @@ def fold_run(
     params = {
         **params,
         **SUMMARY_PARAMS,
+        # Weeks and months are the founder's calendar (ops_rollup_tenant_period).
+        "tz": settings.TIME_ZONE,
         "start_at": datetime.combine(start_day, dt_time.min, tzinfo=UTC) if start_day else None,
     }
     with connection.cursor() as cursor:
@@ -204,6 +212,7 @@ ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "ops_rollup_session_friction": ("tenant_id", "day", "session_key", "event_type"),
     "ops_rollup_tenant_user_day": ("tenant_id", "user_id", "day"),
     SUMMARY_TABLE: ("tenant_id", "day"),
+    PERIOD_TABLE: ("tenant_id", "period", "start_day"),
 }
 ROLLUP_TABLES = tuple(ROLLUP_KEYS)
 

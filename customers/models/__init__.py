@@ -1,9 +1,16 @@
 """Customer accounts and the caches, settings and versions the metrics engine keeps about them, one topic per
-module (tenant, rollups, metrics, tunables, prediction, revenue). Django finds an app's models in its ``models``
+module (tenant, rollups, lifecycle, metrics, tunables, prediction, revenue). Django finds an app's models in its ``models``
 module, so this one imports them all; code imports from the topic."""
 
 from __future__ import annotations
 
+from customers.models.lifecycle import (
+    ActivityPeriod,
+    LifecycleStage,
+    LifecycleWeekCount,
+    TenantLifecycleWeek,
+    TenantPeriodCount,
+)
 from customers.models.metrics import (
     RISK_LEVEL_RANK,
     RiskLevel,
@@ -44,8 +51,11 @@ from customers.models.tunables import (
 
 __all__ = [
     "RISK_LEVEL_RANK",
+    "ActivityPeriod",
     "AnswersVersion",
     "ChurnModel",
+    "LifecycleStage",
+    "LifecycleWeekCount",
     "MetricsState",
     "PeerLevelsDay",
     "RevenueSource",
@@ -59,7 +69,9 @@ __all__ = [
     "TenantDaySummary",
     "TenantEventSpan",
     "TenantKind",
+    "TenantLifecycleWeek",
     "TenantMetrics",
+    "TenantPeriodCount",
     "TenantRevenue",
     "TenantRevenueDay",
     "TenantUserDayCount",
