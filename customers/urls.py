@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from customers.apis import CustomerAtRiskApi, CustomerDetailApi, CustomerListApi
 from customers.lifecycle_apis import LifecycleApi, RetentionApi
+from customers.lifecycle_views import retention_page
 from customers.views import at_risk_csv, customer_page, customers_page
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -17,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ops/retention", RetentionApi.as_view(), name="retention"),
     # Console pages.
     path("customers/", customers_page, name="customers-page"),
+    path("retention/", retention_page, name="retention-page"),
     path("customers/at-risk.csv", at_risk_csv, name="customers-at-risk-csv"),
     path("customers/<str:tenant_id>/", customer_page, name="customer-page"),
 ]

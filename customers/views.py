@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
+from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
@@ -139,6 +140,8 @@ def customers_page(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "sort_links": _sort_links(params, sort),
             "page_query": urlencode(params),
+            "lifecycle_chart": lifecycle_chart(),
+            "lifecycle_legend": lifecycle_legend(),
         },
     )
 
