@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
+from customers.extensions import customer_panels, expansion_candidates, tenant_follow_ups, tenant_playbooks
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
@@ -101,6 +101,10 @@ def _sort_links(params: dict[str, Any], current: str) -> dict[str, dict[str, str
     return links
 
 
+# Expansion candidates listed above the customer list (the newest matches first).
+EXPANSION_LISTED = 10
+
+
 @staff_required
 def customers_page(request: HttpRequest) -> HttpResponse:
     form = CustomerListForm(request.GET)
@@ -142,6 +146,7 @@ def customers_page(request: HttpRequest) -> HttpResponse:
             "page_query": urlencode(params),
             "lifecycle_chart": lifecycle_chart(),
             "lifecycle_legend": lifecycle_legend(),
+            "expansion": expansion_candidates(limit=EXPANSION_LISTED),
         },
     )
 

@@ -48,6 +48,7 @@ from playbooks.models import (
     InterventionRecord,
     Outcome,
     Playbook,
+    PlaybookPurpose,
     Snooze,
     TriggerCondition,
 )
@@ -168,6 +169,7 @@ def _playbooks_key(playbooks: list[tuple[Playbook, list[TriggerCondition]]], *, 
             playbook.pk,
             playbook.name,  # quoted in the raise's reason
             playbook.risk_level,
+            playbook.purpose,  # whether a match raises a level
             [
                 [
                     c.pk,
@@ -213,9 +215,11 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     matches = [m for m in matches if m[1] not in gone]
     rows = [{"tenant_id": tid, "playbook_id": p.pk, "measured": measured} for p, tid, measured in matches]
 
-    # Strongest playbook per tenant: the level it raises the tenant to, and why.
+    # Strongest risk playbook per tenant: the level it raises the tenant to, and why. An expansion
+    # playbook's matches are kept (expansion candidates) but raise nothing and are no risk history.
+    risk_matches = [m for m in matches if m[0].purpose == PlaybookPurpose.RISK]
     strongest: dict[str, tuple[Playbook, list[dict[str, Any]]]] = {}
-    for playbook, tid, measured in matches:
+    for playbook, tid, measured in risk_matches:
         held = strongest.get(tid)
         if held is None or LEVEL_RANK[playbook.risk_level] > LEVEL_RANK[held[0].risk_level]:
             strongest[tid] = (playbook, measured)
@@ -230,7 +234,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
         for tid, (playbook, measured) in sorted(strongest.items())
     ]
     matched_ids: dict[str, list[str]] = {}
-    for playbook, tid, _ in matches:  # sorted by playbook id: each list comes out sorted
+    for playbook, tid, _ in risk_matches:  # sorted by playbook id: each list comes out sorted
         matched_ids.setdefault(tid, []).append(playbook.pk)
 
     def scope(column: str) -> str:

@@ -158,6 +158,7 @@ def _reference_data_ensure() -> None:
         importlib.import_module("playbooks.migrations.0008_i15_finish_seeded_prose_in_roles").in_product_words(
             apps, None
         )
+        importlib.import_module("playbooks.expansion").expansion_playbooks_seed(apps, None)
 
 
 @pytest.fixture(autouse=True)
