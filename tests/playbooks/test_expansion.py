@@ -110,3 +110,18 @@ def test_growth_conditions_read_in_words_and_keep_both_windows_in_the_rollups():
     ) == {
         "event_types": "event_count_growth needs at least one event type or role, e.g. invoice_sent or blocked events."
     }
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_fresh_database_holds_the_expansion_playbooks_as_defined():
+    from playbooks.expansion import EXPANSION_PLAYBOOKS
+
+    for spec in EXPANSION_PLAYBOOKS:
+        playbook = Playbook.objects.get(pk=spec["id"])
+        assert (playbook.name, playbook.purpose, playbook.enabled) == (spec["name"], "expansion", True)
+        conditions = [
+            (c.metric, c.event_types, c.operator, c.threshold, c.window_days)
+            for c in playbook.conditions.order_by("order")
+        ]
+        assert conditions == [tuple(c) for c in spec["conditions"]]
+        assert [a.step for a in playbook.actions.order_by("order")] == [a[0] for a in spec["actions"]]
