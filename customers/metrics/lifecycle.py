@@ -122,7 +122,8 @@ LIFECYCLE_ROWS_WHERE = "x.period = 'week' AND x.start_day <= %(this_week)s::date
 # The dirty tenants' stages go before they are written again (primary key, tenant_id first; on
 # Citus the dirty ids are sent to each shard like every other scoped statement).
 LIFECYCLE_DELETE_DIRTY_SQL = "DELETE FROM ops_tenant_lifecycle WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty)"
-LIFECYCLE_TRUNCATE_SQL = f"TRUNCATE {LIFECYCLE_TABLE}, {COUNT_TABLE}"
+# Two statements: one is distributed on Citus, the other stays on the coordinator.
+LIFECYCLE_TRUNCATE_SQL = f"TRUNCATE {LIFECYCLE_TABLE}"
 COUNTS_CLEAR_SQL = "DELETE FROM ops_lifecycle_count"
 # Customer accounts per week and stage over the kept weeks: one pass over ops_tenant_lifecycle
 # (sequential; most of its rows are in the window) joined to customers_tenant by its primary key
@@ -162,6 +163,7 @@ def lifecycle_refresh(state: MetricsState, *, now: datetime, rebuild: bool) -> i
     with connection.cursor() as cursor:
         if everyone:
             cursor.execute(LIFECYCLE_TRUNCATE_SQL)
+            cursor.execute(COUNTS_CLEAR_SQL)
             scope = "all"
         else:
             cursor.execute(DIRTY_ANY_SQL)
