@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from customers.apis import _answer_cached
+from customers.apis import answer_cached
 from customers.metrics.lifecycle import LIFECYCLE_WEEKS_DEFAULT, LIFECYCLE_WEEKS_MAX, STAGES, lifecycle_weeks
 from customers.retention import RETENTION_MONTHS_DEFAULT, RETENTION_MONTHS_MAX, retention_table
 from events.auth import ReadScopeOrStaff
@@ -131,7 +131,7 @@ class LifecycleApi(APIView):
         weeks = validated(LifecycleQuerySerializer, request.query_params)["weeks"]
         # Keyed by the day: the current week (the last row) moves with the date.
         key = f"lifecycle:{weeks}:{timezone.localdate().isoformat()}"
-        return _answer_cached(request, key, lambda: LifecycleAnswerSerializer(lifecycle_answer(weeks=weeks)).data)
+        return answer_cached(request, key, lambda: LifecycleAnswerSerializer(lifecycle_answer(weeks=weeks)).data)
 
 
 class RetentionApi(APIView):
@@ -150,6 +150,6 @@ class RetentionApi(APIView):
     def get(self, request: Request) -> HttpResponse | Response:
         months = validated(RetentionQuerySerializer, request.query_params)["months"]
         key = f"retention:{months}:{timezone.localdate().isoformat()}"
-        return _answer_cached(
+        return answer_cached(
             request, key, lambda: CohortRetentionAnswerSerializer(retention_answer(months=months)).data
         )
