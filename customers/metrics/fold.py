@@ -182,9 +182,17 @@ ORDER BY g.bucket, g.tenant_id
 
 
 def fold_run(
-    where: str, params: dict[str, Any], *, track_xids: bool, into_empty: bool = False, mark_dirty: bool = False
+    where: str,
+    params: dict[str, Any],
+    *,
+    track_xids: bool,
+    into_empty: bool = False,
+    mark_dirty: bool = False,
+    changes: dict[str, Any] | None = None,
 ) -> tuple[int, list[int]]:
-    """Run the fold statements; returns (events folded, folded xids at or above the new watermark)."""
+    """Run the fold statements; returns (events folded, folded xids at or above the new watermark).
+
+    ``changes`` (optional) receives ``first_day``: the earliest local day folded (lifecycle reads it)."""
     folded = 0
     xids: list[int] = []
     start_day = params.get("start_day")
@@ -200,6 +208,8 @@ def fold_run(
             cursor.execute(sql, params)
             if name == "tenant_day":
                 folded = int(row_as_dict(cursor)["folded"])
+            elif name == "tenant_period" and changes is not None:
+                changes["first_day"] = row_as_dict(cursor)["first_day"]
             elif name == "tracked_xids":
                 xids = [int(row["xid"]) for row in rows_as_dicts(cursor)]
     return folded, xids
@@ -252,8 +262,9 @@ def rollups_prune(state: MetricsState, *, start_day: date) -> None:
     state.rollups_start_day = start_day
 
 
-def rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
-    """Fold the events committed since the last run into the rollups; advance the state."""
+def rollups_fold_new(state: MetricsState, *, friction_types: list[str], changes: dict[str, Any] | None = None) -> int:
+    """Fold the events committed since the last run into the rollups; advance the state.
+    ``changes`` receives what lifecycle needs to know of the fold (``fold_run``)."""
     snapshot, xmin = snapshot_take()
     where = (
         "e.ingest_xid >= %(watermark)s::text::xid8"
@@ -274,6 +285,7 @@ def rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
         },
         track_xids=True,
         mark_dirty=True,
+        changes=changes,
     )
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})

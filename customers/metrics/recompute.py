@@ -73,7 +73,7 @@ class RecomputeResult:
     # Accounts' mrr traits read (customers/revenue.py) and those skipped, with why.
     revenue_traits_applied: int = 0
     revenue_traits_skipped: list[str] = field(default_factory=list)
-    # Lifecycle stages (customer, week) the run wrote (customers/metrics/lifecycle.py).
+    # Lifecycle rows the run wrote (customers/metrics/lifecycle.py::lifecycle_refresh).
     lifecycle_stages_written: int = 0
     hook_results: list[Any] = field(default_factory=list)
 
@@ -129,6 +129,7 @@ def metrics_recompute(
             full = True
         start_day = rollups_start_day(now.astimezone(UTC).date())
         dirty_only = True
+        fold_changes: dict[str, Any] = {}
         if full or state.last_full_at is None:
             state.rollups_start_day = start_day
             result.mode = "full"
@@ -137,7 +138,9 @@ def metrics_recompute(
             dirty_only = False
         else:
             rollups_prune(state, start_day=start_day)
-            result.events_folded = rollups_fold_new(state, friction_types=list(state.friction_types))
+            result.events_folded = rollups_fold_new(
+                state, friction_types=list(state.friction_types), changes=fold_changes
+            )
             state.last_incremental_at = now
             if fold_key != state.fold_registry_key:
                 # The registry's weights or signals changed: the day summaries carry them.
@@ -147,7 +150,9 @@ def metrics_recompute(
         # first sent (it now speaks in the texts) rewords every tenant in this same run.
         # The stages follow the weekly activity just folded (or the week that turned); before the
         # deferred return, so a fanned-out run writes them too.
-        result.lifecycle_stages_written = lifecycle_refresh(state, now=now, rebuild=not dirty_only)
+        result.lifecycle_stages_written = lifecycle_refresh(
+            state, now=now, rebuild=not dirty_only, first_day=fold_changes.get("first_day")
+        )
         registry_key = registry_key_current(now=now)
         dirty_only = dirty_only and registry_key == state.registry_key
         state.last_events_folded = result.events_folded

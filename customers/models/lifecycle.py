@@ -53,6 +53,9 @@ class TenantLifecycleWeek(models.Model):
     tenant_id = models.CharField(max_length=128)
     week = models.DateField(help_text="Monday of the week, in TIME_ZONE.")
     stage = models.CharField(max_length=16, choices=LifecycleStage.choices)
+    counted = models.BooleanField(
+        help_text="A customer account when written: the stage is in the weekly counts (what a rewrite takes off)."
+    )
 
     class Meta:
         db_table = "ops_tenant_lifecycle"

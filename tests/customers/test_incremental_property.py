@@ -73,7 +73,7 @@ def _snapshot() -> dict[str, Any]:
             out[table] = cursor.fetchall()
         cursor.execute("SELECT to_jsonb(m) - 'computed_at' FROM ops_tenant_metrics m ORDER BY tenant_id")
         out["ops_tenant_metrics"] = [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"SELECT tenant_id, week, stage FROM {LIFECYCLE_TABLE} ORDER BY tenant_id, week")
+        cursor.execute(f"SELECT tenant_id, week, stage, counted FROM {LIFECYCLE_TABLE} ORDER BY tenant_id, week")
         out[LIFECYCLE_TABLE] = cursor.fetchall()
         cursor.execute(f"SELECT week, stage, accounts FROM {COUNT_TABLE} ORDER BY week, stage")
         out[COUNT_TABLE] = cursor.fetchall()
