@@ -17,6 +17,10 @@ last 60 days, and 10M events over 600 days, 1M's daily rate with ten times the h
    tenant's windows roll over), for context.
 6. Correctness: the rollups and ops_tenant_metrics after the incremental runs
    equal a full rebuild (digests of every table).
+7. Lifecycle and retention's share of each run: the child times every statement that
+   reads or writes their tables (the weekly/monthly activity fold, the stages, the
+   weekly counts), so "with / without" comes from the same run, not from two runs
+   minutes apart on a noisy machine.
 
 Run: ``python bench/recompute.py [--sizes 1000000,10000000,10000000x600] [--new 100000]``.
 """
@@ -60,7 +64,12 @@ DIGEST_QUERIES = {
     "ops_rollup_tenant_user_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, user_id, day)) FROM ops_rollup_tenant_user_day t",
     "ops_rollup_tenant_day_summary": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day)) FROM ops_rollup_tenant_day_summary t",
     "ops_tenant_metrics": "SELECT md5(string_agg((to_jsonb(m) - 'computed_at')::text, '|' ORDER BY tenant_id)) FROM ops_tenant_metrics m",
+    "ops_rollup_tenant_period": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, period, start_day)) FROM ops_rollup_tenant_period t",
+    "ops_tenant_lifecycle": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, week)) FROM ops_tenant_lifecycle t",
+    "ops_lifecycle_count": "SELECT md5(string_agg(t::text, '|' ORDER BY week, stage)) FROM ops_lifecycle_count t",
 }  # fmt: skip
+# The statements of lifecycle and retention: those naming their tables (customers/metrics/lifecycle.py).
+LIFECYCLE_TABLES = ("ops_rollup_tenant_period", "ops_tenant_lifecycle", "ops_lifecycle_count")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,13 @@ class RunFigures:
     events_folded: int
     tenants_written: int
     mode: str
+    # Seconds of the run spent in lifecycle and retention's statements.
+    lifecycle_seconds: float = 0.0
+
+    @property
+    def lifecycle_ratio(self) -> float:
+        """The run / the same run without lifecycle and retention's statements."""
+        return self.seconds / max(self.seconds - self.lifecycle_seconds, 1e-9)
 
 
 @dataclass
@@ -178,12 +194,26 @@ def _child(mode: str, now_text: str, extra: list[str]) -> None:
         print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak, "events_folded": result.events_folded,
                           "tenants_written": result.tenants_written, "mode": f"fanout x{shards}"}))  # fmt: skip
         return
-    else:
+    from django.db import connection
+
+    lifecycle = [0.0]
+
+    def lifecycle_timer(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not any(table in sql for table in LIFECYCLE_TABLES):
+            return execute(sql, params, many, context)
+        begun = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            lifecycle[0] += time.perf_counter() - begun
+
+    with connection.execute_wrapper(lifecycle_timer):
         result = metrics_recompute(full=mode == "full", now=now)
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak_mb, "events_folded": result.events_folded,
-                      "tenants_written": result.tenants_written, "mode": result.mode}))  # fmt: skip
+                      "tenants_written": result.tenants_written, "mode": result.mode,
+                      "lifecycle_seconds": lifecycle[0]}))  # fmt: skip
 
 
 def digests(database_url: str) -> dict[str, str]:
@@ -300,6 +330,7 @@ def run_sizes(
             incremental = RunFigures(
                 seconds=_median([r.seconds for r in runs]), peak_rss_mb=max(r.peak_rss_mb for r in runs),
                 events_folded=median_run.events_folded, tenants_written=median_run.tenants_written, mode="incremental",
+                lifecycle_seconds=_median([r.lifecycle_seconds for r in runs]),
             )  # fmt: skip
             results[history] = RecomputeResult(
                 history=history.events, days=history.days, tenants=tenants, new_events=new_events, scan_floor_seconds=figures["scan_floor"],
@@ -347,6 +378,9 @@ def main() -> None:
               f"({r.incremental_ratio:.2f}x COPY), RSS {r.incremental.peak_rss_mb:.0f} MB")  # fmt: skip
         print(f"  idle run {r.idle.seconds:.2f}s; next-day run {r.next_day.seconds:.2f}s;"
               f" rollup rows of the recomputed tenants {r.recomputed_rollup_rows:,}")  # fmt: skip
+        print(f"  lifecycle and retention: {r.full.lifecycle_seconds:.2f}s of the full run ({r.full.lifecycle_ratio:.3f}x"
+              f" without), {r.incremental.lifecycle_seconds:.3f}s of the incremental ({r.incremental.lifecycle_ratio:.3f}x),"
+              f" {r.next_day.lifecycle_seconds:.3f}s of the next-day run ({r.next_day.lifecycle_ratio:.3f}x)")  # fmt: skip
         print(f"  incremental == full: {r.digests_equal} {r.mismatched}")
     for history in sizes[1:]:
         print(f"growth, {history.label} / {sizes[0].label}: {history_growth(results[sizes[0]], results[history]):.2f}x")

@@ -234,7 +234,12 @@ def main() -> None:
              f"{big.recomputed_rollup_rows / max(small.recomputed_rollup_rows, 1):.2f}x"),
             ("Incremental: a run with nothing new / the first run of a new day (every window rolls)",
              f"{big.idle.seconds:.2f} s / {big.next_day.seconds:.2f} s", f"at {big.history:,} events"),
-            ("Incremental == full rebuild (rollups and ops_tenant_metrics digests)",
+            (f"Lifecycle and retention: their statements' share of the full rebuild / an incremental run / a new"
+             f" day's run ({big.history:,} events, {t}; timed inside each run)",
+             f"{big.full.lifecycle_seconds:.2f} s / {big.incremental.lifecycle_seconds:.3f} s / {big.next_day.lifecycle_seconds:.3f} s",
+             f"{big.full.lifecycle_ratio:.3f}x / {big.incremental.lifecycle_ratio:.3f}x / {big.next_day.lifecycle_ratio:.3f}x"
+             " the run without them (targets ≤ 1.25 full, ≤ 1.15 incremental)"),
+            ("Incremental == full rebuild (rollups, lifecycle and ops_tenant_metrics digests)",
              "yes" if all(r.digests_equal for r in results.values()) else "NO", ""),
             (f"Memory: recompute process peak RSS, full / incremental ({big.history:,} events)",
              f"{big.full.peak_rss_mb:.0f} MB / {big.incremental.peak_rss_mb:.0f} MB", "target ≤ 300 MB"),

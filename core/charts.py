@@ -278,3 +278,79 @@ def bar_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+@dataclass
+class Stack:
+    """One layer of a stacked bar chart; ``below`` draws it under the zero line (e.g. dormant)."""
+
+    label: str
+    color: str
+    below: bool = False
+
+
+def stacked_bar_chart(
+    bars: Sequence[tuple[XValue, Sequence[float]]],
+    *,
+    stacks: Sequence[Stack],
+    title: str,
+    y_label: str = "",
+    width: int = 640,
+    height: int = 220,
+) -> SafeString:
+    """One bar per x (a week), its values stacked in ``stacks`` order: the layers marked
+    ``below`` grow downwards from zero, the others upwards, each with its exact value on hover."""
+    if not bars or not any(v for _, values in bars for v in values):
+        return _empty(title, width)
+    legend_height = 18
+    parts = _open(title, f"{len(bars)} bars of {', '.join(s.label for s in stacks)}", width, height + legend_height)
+    up = max(sum(v for v, s in zip(values, stacks, strict=True) if not s.below) for _, values in bars)
+    down = max(sum(v for v, s in zip(values, stacks, strict=True) if s.below) for _, values in bars)
+    ticks = _nice_ticks(-down if down else 0.0, max(up, 1.0))
+    lo, hi = min(ticks[0], -down), max(ticks[-1], up)
+    top = MARGIN_TOP + legend_height
+    y = _Scale(lo, hi, top, height - MARGIN_TOP - MARGIN_BOTTOM, invert=True)
+    slot = (width - MARGIN_LEFT - MARGIN_RIGHT) / len(bars)
+    step = max(1, len(bars) // 6)
+    for tick in ticks:
+        py = y(tick)
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" y1="{py:.1f}" y2="{py:.1f}"/>'
+            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{_fmt(abs(tick))}</text>'
+        )
+    for index, (x_value, values) in enumerate(bars):
+        px = MARGIN_LEFT + slot * index + slot * 0.15
+        above = below = 0.0
+        for value, stack in zip(values, stacks, strict=True):
+            if value <= 0:
+                continue
+            if stack.below:
+                y0, y1 = y(-below), y(-below - value)
+                below += value
+            else:
+                y0, y1 = y(above + value), y(above)
+                above += value
+            parts.append(
+                f'<rect x="{px:.1f}" y="{min(y0, y1):.1f}" width="{slot * 0.7:.1f}" height="{abs(y1 - y0):.1f}" '
+                f'fill="{stack.color}"><title>{escape(_x_label(x_value))}: {_fmt(value)} {escape(stack.label.lower())}'
+                "</title></rect>"
+            )
+        if index % step == 0:
+            parts.append(
+                f'<text class="tick" x="{px + slot * 0.35:.1f}" y="{height - MARGIN_BOTTOM + 16 + legend_height:.1f}" '
+                f'text-anchor="middle">{escape(_x_label(x_value))}</text>'
+            )
+    if y_label:
+        parts.append(
+            f'<text class="axis-label" transform="translate(12 {y.start + y.length / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{escape(y_label)}</text>'
+        )
+    cursor = float(MARGIN_LEFT)
+    for stack in stacks:
+        parts.append(
+            f'<rect x="{cursor:.1f}" y="3" width="12" height="10" fill="{stack.color}"/>'
+            f'<text class="legend" x="{cursor + 16:.1f}" y="12">{escape(stack.label)}</text>'
+        )
+        cursor += 28 + 6.5 * len(stack.label)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -392,7 +392,7 @@ class CustomerPagination(PageNumberPagination):
     max_page_size = 200
 
 
-def _answer_cached(request: Request, key: str, build: Callable[[], Any]) -> HttpResponse | Response:
+def answer_cached(request: Request, key: str, build: Callable[[], Any]) -> HttpResponse | Response:
     """The answer built once per recompute; JSON clients get its cached bytes, rendered once too.
 
     Rendering the nested risk components and interventions costs more than the
@@ -454,7 +454,7 @@ class CustomerListApi(generics.ListAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse | Response:
         # Keyed by the absolute URL: the page links in the answer name the host.
-        return _answer_cached(
+        return answer_cached(
             request,
             f"customers_list:{request.build_absolute_uri()}",
             lambda: super(CustomerListApi, self).get(request).data,
@@ -481,7 +481,7 @@ class CustomerAtRiskApi(APIView):
             # Validated inside: only a valid query is cached, and a cached answer costs no validation.
             return at_risk_answer(limit=validated(AtRiskQuerySerializer, request.query_params)["limit"])
 
-        return _answer_cached(request, f"customers_at_risk:{request.GET.urlencode()}", build)
+        return answer_cached(request, f"customers_at_risk:{request.GET.urlencode()}", build)
 
 
 class CustomerDetailApi(APIView):

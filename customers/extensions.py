@@ -63,6 +63,21 @@ def tenant_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[str, Any]]
     return out
 
 
+# limit -> [expansion candidate: tenant_id, name, since, playbooks (id, name, why), first_step]
+ExpansionCandidatesProvider = Callable[..., list[dict[str, Any]]]
+_expansion_provider: list[ExpansionCandidatesProvider] = []
+
+
+def expansion_candidates_provider_register(provider: ExpansionCandidatesProvider) -> None:
+    """Set the provider of the expansion candidates (called as ``provider(limit=N)``)."""
+    _expansion_provider[:] = [provider]
+
+
+def expansion_candidates(*, limit: int) -> list[dict[str, Any]]:
+    """Customers whose use grew strongly (matched by an expansion playbook); none without a provider."""
+    return [c for provider in _expansion_provider for c in provider(limit=limit)]
+
+
 def tenant_follow_ups_provider_register(provider: TenantFollowUpsProvider) -> None:
     """Set the provider of each at-risk customer's follow-up (``provider(rows=, matched=, today=)``)."""
     _follow_ups_provider[:] = [provider]

@@ -23,7 +23,8 @@ from django.utils.safestring import SafeString
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
 from customers.contacts import contacts_people, contacts_words, tenant_contacts_get
-from customers.extensions import customer_panels, tenant_follow_ups, tenant_playbooks
+from customers.extensions import customer_panels, expansion_candidates, tenant_follow_ups, tenant_playbooks
+from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.friction import FRICTION_CAP_PER_DAY
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
@@ -102,6 +103,10 @@ def _sort_links(params: dict[str, Any], current: str) -> dict[str, dict[str, str
     return links
 
 
+# Expansion candidates listed above the customer list (the newest matches first).
+EXPANSION_LISTED = 10
+
+
 @staff_required
 def customers_page(request: HttpRequest) -> HttpResponse:
     form = CustomerListForm(request.GET)
@@ -141,6 +146,9 @@ def customers_page(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "sort_links": _sort_links(params, sort),
             "page_query": urlencode(params),
+            "lifecycle_chart": lifecycle_chart(),
+            "lifecycle_legend": lifecycle_legend(),
+            "expansion": expansion_candidates(limit=EXPANSION_LISTED),
         },
     )
 

@@ -33,6 +33,8 @@ DISTRIBUTED = (
     "ops_rollup_session_friction",
     "ops_rollup_tenant_user_day",
     "ops_rollup_tenant_day_summary",
+    "ops_rollup_tenant_period",
+    "ops_tenant_lifecycle",
     "ops_tenant_risk_day",
     "ops_account_traits",
     "ops_playbook_match",

@@ -23,6 +23,7 @@ from core.pages import staff_required
 from customers.apis import at_risk_answer
 from customers.contacts import contacts_people, tenant_contacts_get
 from customers.failures import recompute_failure_get
+from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
@@ -203,6 +204,9 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
             "recompute_failure": recompute_failure_get(),
             "dau_chart": dau_chart,
+            # Drawn once per recompute and day (one query then, none on a cached page).
+            "lifecycle_chart": lifecycle_chart(),
+            "lifecycle_legend": lifecycle_legend(),
             "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
             "alerts": _open_alerts(overview=overview),
             "freshness": freshness,

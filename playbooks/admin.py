@@ -122,12 +122,12 @@ class PlaybookActionInline(admin.StackedInline):
 
 @admin.register(Playbook)
 class PlaybookAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "risk_level", "enabled", "conditions_text", "matched_now"]
-    list_filter = ["risk_level", "enabled"]
+    list_display = ["id", "name", "purpose", "risk_level", "enabled", "conditions_text", "matched_now"]
+    list_filter = ["purpose", "risk_level", "enabled"]
     search_fields = ["id", "name", "notes"]
     list_editable = ["enabled"]
     fieldsets = [
-        (None, {"fields": ["id", "name", "risk_level", "enabled"]}),
+        (None, {"fields": ["id", "name", "purpose", "risk_level", "enabled"]}),
         ("For the founder", {"fields": ["success_metric", "notes"]}),
         ("Who matches right now", {"fields": ["matching_now"]}),
     ]

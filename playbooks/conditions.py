@@ -59,6 +59,9 @@ class Metric:
     days_since: str = ""
     # ...or, for a role's types, in the product's words: "7+ days since the last Deploy shipped".
     days_since_role: str = ""
+    # Windowed growth: the last N days divided by the N days before ("active users in 28 days at
+    # least 1.5x the 28 days before"); NULL (never matches) when the earlier window had none.
+    growth: bool = False
     # Scalar metrics: what the founder reads ("this week's use below 50% of normal"); ``percent``
     # shows a ratio threshold as a percentage, ``unit`` follows the threshold ("of 100").
     reads_as: str = ""
@@ -81,6 +84,28 @@ METRICS: dict[str, Metric] = {
             "Days with at least one real event in the last N days (rollups).",
             windowed=True,
             noun="active days",
+        ),
+        Metric(
+            "event_count_growth",
+            "Real events of the listed types or roles in the last N days divided by those in the N days before "
+            "(rollups); NULL (never matches) when there were none before.",
+            windowed=True,
+            needs_event_types=True,
+            growth=True,
+        ),
+        Metric(
+            "active_users",
+            "Distinct users with a real event in the last N days (rollups).",
+            windowed=True,
+            noun="active users",
+        ),
+        Metric(
+            "active_users_growth",
+            "Distinct users with a real event in the last N days divided by those in the N days before (rollups); "
+            "NULL (never matches) when there were none before.",
+            windowed=True,
+            noun="active users",
+            growth=True,
         ),
         Metric(
             "stickiness_delta",
@@ -145,6 +170,8 @@ METRICS: dict[str, Metric] = {
 }
 SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "="}
 MAX_WINDOW_DAYS = ROLLUP_RETENTION_DAYS
+# A growth metric reads its window and the one before it: both must be in the rollups.
+MAX_GROWTH_WINDOW_DAYS = ROLLUP_RETENTION_DAYS // 2
 # No metric is negative, and none comes near a billion (event counts over the longest window
 # included): a threshold outside this range is a typo such as 1e308 or -5.
 THRESHOLD_MIN = 0.0
@@ -267,6 +294,10 @@ def condition_text(condition: ConditionLike, *, registry: Registry | None = None
     op, t = condition.operator, _num(condition.threshold)
     if metric is None:
         return f"{condition.metric} {op} {t} (unknown metric)"
+    if metric.windowed and metric.growth:
+        noun = _selectors_noun(condition, registry) if metric.needs_event_types else metric.noun
+        days = f"{condition.window_days} day{'s' if condition.window_days != 1 else ''}"
+        return f"{noun} in {days} {_SCALAR_OPERATOR_WORDS[op]} {t}x the {days} before"
     if metric.windowed:
         noun = _selectors_noun(condition, registry) if metric.needs_event_types else metric.noun
         window = f"in {condition.window_days} day{'s' if condition.window_days != 1 else ''}"
@@ -320,18 +351,20 @@ def condition_problems(
     if spec is None:
         return problems
     if spec.windowed:
+        longest = MAX_GROWTH_WINDOW_DAYS if spec.growth else MAX_WINDOW_DAYS
         if window_days is None:
-            problems["window_days"] = f"'{metric}' is measured over a window: give window_days (1-{MAX_WINDOW_DAYS})."
-        elif not 1 <= window_days <= MAX_WINDOW_DAYS:
+            problems["window_days"] = f"'{metric}' is measured over a window: give window_days (1-{longest})."
+        elif not 1 <= window_days <= longest:
             problems["window_days"] = (
-                f"window_days must be between 1 and {MAX_WINDOW_DAYS} (the rollups keep {MAX_WINDOW_DAYS} days)."
+                f"window_days must be between 1 and {longest} (the rollups keep {MAX_WINDOW_DAYS} days"
+                + (", and a growth reads the window before it too)." if spec.growth else ").")
             )
     elif window_days is not None:
         problems["window_days"] = f"'{metric}' has a fixed window; leave window_days empty."
     if spec.needs_event_types:
         if not event_types:
             problems["event_types"] = (
-                "event_count needs at least one event type or role, e.g. invoice_sent or blocked events."
+                f"{metric} needs at least one event type or role, e.g. invoice_sent or blocked events."
             )
         else:
             known = {name.lower() for name in known_event_types}
@@ -342,7 +375,8 @@ def condition_problems(
                     f"or a role written '<role> events' (roles: {', '.join(ROLE_SETS)})."
                 )
     elif event_types:
-        problems["event_types"] = f"Only event_count takes event types; leave it empty for '{metric}'."
+        takes = " and ".join(m.key for m in METRICS.values() if m.needs_event_types)
+        problems["event_types"] = f"Only {takes} take event types; leave it empty for '{metric}'."
     return problems
 
 
@@ -371,10 +405,11 @@ def match_query(
     params: dict[str, Any] = {"d": as_of, "tenant": tenant_id}
     type_cols: list[str] = []
     day_cols: list[str] = []
+    user_cols: list[str] = []
     value_cols: list[str] = []
     selects: list[str] = []
     types_used: set[str] = set()
-    max_type_window = max_day_window = 1
+    max_type_window = max_day_window = max_user_window = 1
     i = 0
     for p_index, (playbook_id, conditions) in enumerate(playbooks):
         if not conditions:
@@ -387,7 +422,26 @@ def match_query(
                 assert condition.window_days is not None
                 params[f"w{i}"] = condition.window_days
                 in_window = f"r.day > %(d)s::date - %(w{i})s::int"
-                if metric.key == "event_count":
+                # A growth's earlier window: the N days before the last N.
+                before = f"r.day <= %(d)s::date - %(w{i})s::int AND r.day > %(d)s::date - 2 * %(w{i})s::int"
+                reach = condition.window_days * (2 if metric.growth else 1)
+                if metric.key == "event_count_growth":
+                    names = condition_event_types(condition, registry=registry)
+                    params[f"t{i}"] = names
+                    types_used.update(names)
+                    max_type_window = max(max_type_window, reach)
+                    of_types = f"r.event_type = ANY(%(t{i})s::text[])"
+                    type_cols.append(f"sum(r.value) FILTER (WHERE {in_window} AND {of_types}) AS c{i}")
+                    type_cols.append(f"sum(r.value) FILTER (WHERE {before} AND {of_types}) AS p{i}")
+                    expr = f"COALESCE(by_type.c{i}, 0)::double precision / NULLIF(by_type.p{i}, 0)"
+                elif metric.key in ("active_users", "active_users_growth"):
+                    max_user_window = max(max_user_window, reach)
+                    user_cols.append(f"count(DISTINCT r.user_id) FILTER (WHERE {in_window}) AS c{i}")
+                    expr = f"COALESCE(by_user.c{i}, 0)"
+                    if metric.growth:
+                        user_cols.append(f"count(DISTINCT r.user_id) FILTER (WHERE {before}) AS p{i}")
+                        expr = f"COALESCE(by_user.c{i}, 0)::double precision / NULLIF(by_user.p{i}, 0)"
+                elif metric.key == "event_count":
                     names = condition_event_types(condition, registry=registry)
                     params[f"t{i}"] = names
                     types_used.update(names)
@@ -432,6 +486,12 @@ def match_query(
         )
         ctes.append(f"by_type AS (SELECT r.tenant_id, {', '.join(type_cols)} FROM {rows} r GROUP BY r.tenant_id)")
         joins.append("LEFT JOIN by_type ON by_type.tenant_id = tm.tenant_id")
+    if user_cols:
+        # Distinct users per tenant over the user/day rollup (its primary key starts with tenant_id).
+        params["max_uw"] = max_user_window
+        rows = tenant_rows_sql("ops_rollup_tenant_user_day", window("max_uw"), scope=scope)
+        ctes.append(f"by_user AS (SELECT r.tenant_id, {', '.join(user_cols)} FROM {rows} r GROUP BY r.tenant_id)")
+        joins.append("LEFT JOIN by_user ON by_user.tenant_id = tm.tenant_id")
     if day_cols:
         params["max_dw"] = max_day_window
         rows = tenant_rows_sql(SUMMARY_TABLE, window("max_dw"), scope=scope)

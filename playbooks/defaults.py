@@ -1,4 +1,5 @@
-"""The playbooks app's defaults, defined once: the five seeded founder playbooks, their trigger
+"""The playbooks app's defaults, defined once: the five seeded founder playbooks (risk), the two
+expansion playbooks (accounts whose use grew strongly), their trigger
 conditions (written in roles, so each matches in any product's vocabulary) and their steps with talk
 tracks (in the product's words: ``{core_action}``, ``{friction_action}``... are filled from the roles'
 labels, customers/metrics/texts.py).
@@ -14,6 +15,13 @@ playbooks/conditions.py; a step is (step, timing, channel, talk_track).
 from __future__ import annotations
 
 from typing import Any
+
+from customers.metrics.thresholds import (
+    EXPANSION_GROWTH_RATIO,
+    EXPANSION_MIN_ACTIVE_USERS,
+    EXPANSION_MIN_CORE_VALUE_EVENTS,
+    EXPANSION_WINDOW_DAYS,
+)
 
 DEFAULT_PLAYBOOKS: list[dict[str, Any]] = [
     {
@@ -244,18 +252,87 @@ DEFAULT_PLAYBOOKS: list[dict[str, Any]] = [
 ]
 
 
-def playbooks_defaults_seed(apps: Any) -> None:
-    """Create each default playbook that does not exist yet (by id), with the models of ``apps``."""
+# The expansion playbooks: two, because a playbook's conditions must all hold and either kind of
+# growth makes a candidate; in roles, with the thresholds of customers/metrics/thresholds.py.
+_DAYS = EXPANSION_WINDOW_DAYS
+_SUCCESS = (
+    "A conversation about their growth within 14 days (a bigger plan, more seats, or a named reason not to), "
+    "recorded as expanded or retained."
+)
+_ACTIONS = [
+    (
+        "Congratulate the champion and ask what changed",
+        "day 0",
+        "email",
+        "Hi {first name}, I noticed a lot more of your team is using us over the last few weeks: great to see. "
+        "What changed? A new team, a new project, a new way of working? I'd love to hear, and to make sure the "
+        "setup still fits how you work now.",
+    ),
+    (
+        "Offer a 20-minute review of the account",
+        "within 1 week",
+        "call",
+        "Growing use usually means new people who were never onboarded and limits that will start to bite. Can we "
+        "take 20 minutes to look at who uses it now, what they need, and whether your plan still fits?",
+    ),
+    (
+        "Propose the plan that fits and record the outcome",
+        "day 14",
+        "internal",
+        "Their use is still growing: propose the plan or seats that fit and record expanded when they take it. "
+        "No interest: record retained, and note what they told you about why.",
+    ),
+]
+
+EXPANSION_PLAYBOOKS: list[dict[str, Any]] = [
+    {
+        "id": "expansion_users",
+        "name": "Expansion: more people using it",
+        "conditions": [
+            ("active_users_growth", "", ">=", EXPANSION_GROWTH_RATIO, _DAYS),
+            ("active_users", "", ">=", EXPANSION_MIN_ACTIVE_USERS, _DAYS),
+        ],
+        "success_metric": _SUCCESS,
+        "notes": (
+            f"Active users over the last {_DAYS} days grew to at least {EXPANSION_GROWTH_RATIO:g}x the "
+            f"{_DAYS} days before. More people means more value and, often, a plan that no longer fits: the best "
+            "moment to talk about growth is while it happens, led by what they need, not by the price list."
+        ),
+        "actions": _ACTIONS,
+    },
+    {
+        "id": "expansion_core_value",
+        "name": "Expansion: core-value use growing",
+        "conditions": [
+            ("event_count_growth", "core_value events", ">=", EXPANSION_GROWTH_RATIO, _DAYS),
+            ("event_count", "core_value events", ">=", EXPANSION_MIN_CORE_VALUE_EVENTS, _DAYS),
+        ],
+        "success_metric": _SUCCESS,
+        "notes": (
+            f"{{core_action}} over the last {_DAYS} days grew to at least {EXPANSION_GROWTH_RATIO:g}x the "
+            f"{_DAYS} days before. They rely on the product more than they did: ask what they use it for now, "
+            "and whether the plan still fits."
+        ),
+        "actions": _ACTIONS,
+    },
+]
+
+
+def _playbooks_create(apps: Any, defaults: list[dict[str, Any]], *, purpose: str) -> None:
+    """Create each of ``defaults`` that does not exist yet (by id), with the models of ``apps``; never
+    overwrites an edit."""
     Playbook = apps.get_model("playbooks", "Playbook")
     TriggerCondition = apps.get_model("playbooks", "TriggerCondition")
     PlaybookAction = apps.get_model("playbooks", "PlaybookAction")
-    for default in DEFAULT_PLAYBOOKS:
+    for default in defaults:
         if Playbook.objects.filter(pk=default["id"]).exists():
             continue
         playbook = Playbook.objects.create(
             id=default["id"],
             name=default["name"],
-            risk_level=default["risk_level"],
+            # Required by the model; an expansion playbook raises no level, so it is ignored there.
+            risk_level=default.get("risk_level", "medium"),
+            purpose=purpose,
             success_metric=default["success_metric"],
             notes=default["notes"],
             enabled=True,
@@ -276,3 +353,18 @@ def playbooks_defaults_seed(apps: Any) -> None:
             PlaybookAction(playbook=playbook, order=order, step=step, timing=timing, channel=channel, talk_track=track)
             for order, (step, timing, channel, track) in enumerate(default["actions"], 1)
         )
+
+
+def expansion_playbooks_seed(apps: Any, schema_editor: Any) -> None:
+    """The migration that added expansion playbooks seeds them from here."""
+    _playbooks_create(apps, EXPANSION_PLAYBOOKS, purpose="expansion")
+
+
+def expansion_playbooks_unseed(apps: Any, schema_editor: Any) -> None:
+    apps.get_model("playbooks", "Playbook").objects.filter(pk__in=[p["id"] for p in EXPANSION_PLAYBOOKS]).delete()
+
+
+def playbooks_defaults_seed(apps: Any) -> None:
+    """Create each default playbook that does not exist yet (by id), with the models of ``apps``."""
+    _playbooks_create(apps, DEFAULT_PLAYBOOKS, purpose="risk")
+    _playbooks_create(apps, EXPANSION_PLAYBOOKS, purpose="expansion")

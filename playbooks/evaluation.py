@@ -39,6 +39,7 @@ from playbooks.conditions import condition_event_types, condition_problems, cond
 from playbooks.models import (
     EvaluationState,
     Playbook,
+    PlaybookPurpose,
     TriggerCondition,
 )
 
@@ -200,6 +201,7 @@ def _playbooks_key(playbooks: list[tuple[Playbook, list[TriggerCondition]]], *, 
             playbook.pk,
             playbook.name,  # quoted in the raise's reason
             playbook.risk_level,
+            playbook.purpose,  # whether a match raises a level
             [
                 [
                     c.pk,
@@ -249,8 +251,11 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
         # The engine raises (never lowers) the levels and undoes a raise that no longer holds (a
         # threshold edited, a playbook disabled or no longer matching); a raise that still holds
         # costs nothing, so a run with no new events recomputes no raised tenant.
-        raised = tenant_levels_raise(raises=_level_raises(matches), dirty_only=scoped)
-        days = _risk_days_record(cursor, as_of=as_of, scoped=scoped, matches=matches)
+        # An expansion playbook's matches are kept (expansion candidates) but raise nothing and are no
+        # risk history.
+        risk_matches = [m for m in matches if m[0].purpose == PlaybookPurpose.RISK]
+        raised = tenant_levels_raise(raises=_level_raises(risk_matches), dirty_only=scoped)
+        days = _risk_days_record(cursor, as_of=as_of, scoped=scoped, matches=risk_matches)
         state.playbooks_key, state.as_of, state.evaluated_at = key, as_of, computed_at
         if scoped:
             state.tenants_evaluated = dirty_tenants_count()
@@ -272,7 +277,7 @@ Match = tuple[Playbook, str, list[dict[str, Any]]]  # (playbook, tenant id, the 
 
 
 def _level_raises(matches: list[Match]) -> list[LevelRaise]:
-    """The strongest matched playbook per tenant: the level it raises the tenant to, and why."""
+    """The strongest matched risk playbook per tenant: the level it raises the tenant to, and why."""
     strongest: dict[str, tuple[Playbook, list[dict[str, Any]]]] = {}
     for playbook, tid, measured in matches:
         held = strongest.get(tid)

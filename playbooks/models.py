@@ -45,11 +45,18 @@ class Operator(models.TextChoices):
     EQ = "==", "=="
 
 
+class PlaybookPurpose(models.TextChoices):
+    RISK = "risk", "Risk: a matched customer is at risk"
+    EXPANSION = "expansion", "Expansion: a matched customer is growing"
+
+
 class Playbook(models.Model):
     """Signal -> action mapping a founder edits in admin ("learn manually before automating").
 
     A tenant matches when every condition holds; a matched tenant is at risk at
-    least at ``risk_level``. Disabled playbooks are never evaluated.
+    least at ``risk_level``, unless the playbook's purpose is expansion: its
+    matches are expansion candidates (the Customers page) and raise no level.
+    Disabled playbooks are never evaluated.
     """
 
     id = models.SlugField(primary_key=True, max_length=64, help_text="Stable id used in the API, e.g. silent_churn.")
@@ -57,7 +64,14 @@ class Playbook(models.Model):
     risk_level = models.CharField(
         max_length=16,
         choices=RiskLevel.choices,
-        help_text="A matched tenant is at risk at least at this level.",
+        help_text="A matched tenant is at risk at least at this level (ignored for an expansion playbook).",
+    )
+    purpose = models.CharField(
+        max_length=16,
+        choices=PlaybookPurpose.choices,
+        default=PlaybookPurpose.RISK,
+        help_text="Risk playbooks put matched customers on the call list; expansion playbooks list them as "
+        "expansion candidates on the Customers page and never raise a risk level.",
     )
     success_metric = models.TextField(help_text="How to tell whether the playbook worked.")
     notes = models.TextField(blank=True, help_text="Context for the founder.")

@@ -63,6 +63,7 @@ from playbooks.models import (
     Playbook,
     PlaybookAction,
     PlaybookMatch,
+    PlaybookPurpose,
     Snooze,
     TenantRiskDay,
 )
@@ -80,10 +81,14 @@ OBSERVATIONAL_NOTE = (
 
 
 # --- Playbooks ---------------------------------------------------------------------------------
-def playbooks_all(*, enabled_only: bool = False) -> list[Playbook]:
+def playbooks_all(*, enabled_only: bool = False, purpose: str | None = None) -> list[Playbook]:
+    """Every playbook (of one ``purpose`` if given). The playbooks API, page and effectiveness list the
+    call list's (risk) playbooks; expansion playbooks show with their candidates on the Customers page."""
     qs = Playbook.objects.prefetch_related("conditions", "actions").order_by("id")
     if enabled_only:
         qs = qs.filter(enabled=True)
+    if purpose is not None:
+        qs = qs.filter(purpose=purpose)
     return list(qs)
 
 
@@ -151,7 +156,7 @@ def playbook_match_freshness() -> tuple[datetime | None, datetime | None]:
 
 
 def playbooks_payload() -> list[dict[str, Any]]:
-    playbooks = playbooks_all()
+    playbooks = playbooks_all(purpose=PlaybookPurpose.RISK)
     matches = _matches_by_playbook([p.pk for p in playbooks])
     registry = event_type_registry()
     return [playbook_payload(p, matched_tenants=matches.get(p.pk, []), registry=registry) for p in playbooks]
@@ -172,8 +177,9 @@ def tenant_matched_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[st
     """tenant_id -> playbooks it matched at the last recompute, strongest level first (two queries,
     and a third for the registry the conditions read in when anything matched)."""
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in tenant_ids}
+    # Risk playbooks only: an expansion match is no reason to call (expansion_candidates lists those).
     matches = (
-        PlaybookMatch.objects.filter(tenant_id__in=tenant_ids)
+        PlaybookMatch.objects.filter(tenant_id__in=tenant_ids, playbook__purpose=PlaybookPurpose.RISK)
         .select_related("playbook")
         .prefetch_related("playbook__conditions")
     )
@@ -194,6 +200,35 @@ def tenant_matched_playbooks(*, tenant_ids: list[str]) -> dict[str, list[dict[st
     for entries in out.values():
         entries.sort(key=lambda e: (-LEVEL_RANK[e["risk_level"]], e["id"]))
     return out
+
+
+def expansion_candidates(*, limit: int) -> list[dict[str, Any]]:
+    """Customers matched by an expansion playbook at the last recompute, newest match first: each with
+    the playbooks it matched (their conditions and the measured values, as the founder reads them) and
+    the first playbook's first step. Three queries whatever the number of customers."""
+    matches = list(
+        PlaybookMatch.objects.filter(playbook__purpose=PlaybookPurpose.EXPANSION, tenant__kind="customer")
+        .select_related("playbook", "tenant")
+        .order_by("-first_matched_at", "tenant_id", "playbook_id")
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for match in matches:
+        entry = out.get(match.tenant_id)
+        if entry is None:
+            if len(out) == limit:
+                continue
+            entry = out[match.tenant_id] = {
+                "tenant_id": match.tenant_id,
+                "name": match.tenant.name,
+                "since": match.first_matched_at,
+                "playbooks": [],
+            }
+        # measured: per condition, its text and the value that satisfied it (playbook_matches_measure).
+        entry["playbooks"].append({"id": match.playbook_id, "name": match.playbook.name, "why": match.measured})
+    first = playbook_first_actions(playbook_ids={p["id"] for e in out.values() for p in e["playbooks"]})
+    for entry in out.values():
+        entry["first_step"] = first.get(entry["playbooks"][0]["id"])
+    return list(out.values())
 
 
 def playbook_first_actions(*, playbook_ids: Iterable[str]) -> dict[str, PlaybookAction]:
@@ -289,7 +324,7 @@ def playbook_effectiveness(*, today: date | None = None) -> list[dict[str, Any]]
     """Per playbook: times applied and retention at 30/60 days against an observational
     comparison group. Definitions in the module docstring."""
     today = today or timezone.localdate()
-    playbooks = playbooks_all()
+    playbooks = playbooks_all(purpose=PlaybookPurpose.RISK)
     churns = _churn_dates()
     latest_intervention = dict(
         InterventionRecord.objects.values("tenant_id").annotate(last=Max("date")).values_list("tenant_id", "last")

@@ -19,7 +19,9 @@ a hook with the events app (customers/apps.py) that rebuilds those tenants
 
 Retention: day-level rollups keep ROLLUP_RETENTION_DAYS (90) days, so each run's
 metrics pass costs tenants x days, never history; first/last times per type
-(last seen, last core-value event, age) are kept for all history.
+(last seen, last core-value event, age) and the activity per week and month in
+TIME_ZONE (lifecycle and cohort retention, customers/metrics/lifecycle.py) are kept
+for all history.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
+from customers.metrics.lifecycle import PERIOD_TABLE, period_fold_sql
 from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
 from customers.models import MetricsState
 from events.cluster import citus_present, prepared_transactions_settle
@@ -76,7 +80,8 @@ def fold_statements(
     friction counts per session for the friction types only, tenant/type/day
     counts (and from them the first/last times per type and the day summaries,
     whose friction score reads the session counts folded just before), and
-    user/day counts. Every pass uses the same ``where`` so they fold the same rows: the
+    user/day counts; a fourth counts them per week and month in TIME_ZONE (lifecycle and
+    cohort retention, kept for all history). Every pass uses the same ``where`` so they fold the same rows: the
     snapshot filter, not the statement's own snapshot, decides what is folded.
     With ``mark_dirty`` the tenants of the folded events go into the run's
     ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
@@ -159,6 +164,7 @@ ORDER BY g.bucket, g.tenant_id
 {upsert("ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET value = ops_rollup_tenant_user_day.value + EXCLUDED.value")}
 """,
         ),
+        ("tenant_period", period_fold_sql(selected, upsert=not into_empty)),
     ]
     if track_xids:
         # The folded xids at or above the next watermark: few (only transactions that
@@ -174,15 +180,25 @@ ORDER BY g.bucket, g.tenant_id
 
 
 def fold_run(
-    where: str, params: dict[str, Any], *, track_xids: bool, into_empty: bool = False, mark_dirty: bool = False
+    where: str,
+    params: dict[str, Any],
+    *,
+    track_xids: bool,
+    into_empty: bool = False,
+    mark_dirty: bool = False,
+    changes: dict[str, Any] | None = None,
 ) -> tuple[int, list[int]]:
-    """Run the fold statements; returns (events folded, folded xids at or above the new watermark)."""
+    """Run the fold statements; returns (events folded, folded xids at or above the new watermark).
+
+    ``changes`` (optional) receives ``first_day``: the earliest local day folded (lifecycle reads it)."""
     folded = 0
     xids: list[int] = []
     start_day = params.get("start_day")
     params = {
         **params,
         **SUMMARY_PARAMS,
+        # Weeks and months are the founder's calendar (ops_rollup_tenant_period).
+        "tz": settings.TIME_ZONE,
         "start_at": datetime.combine(start_day, dt_time.min, tzinfo=UTC) if start_day else None,
     }
     with connection.cursor() as cursor:
@@ -190,6 +206,8 @@ def fold_run(
             cursor.execute(sql, params)
             if name == "tenant_day":
                 folded = int(row_as_dict(cursor)["folded"])
+            elif name == "tenant_period" and changes is not None:
+                changes["first_day"] = row_as_dict(cursor)["first_day"]
             elif name == "tracked_xids":
                 xids = [int(row["xid"]) for row in rows_as_dicts(cursor)]
     return folded, xids
@@ -202,6 +220,7 @@ ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "ops_rollup_session_friction": ("tenant_id", "day", "session_key", "event_type"),
     "ops_rollup_tenant_user_day": ("tenant_id", "user_id", "day"),
     SUMMARY_TABLE: ("tenant_id", "day"),
+    PERIOD_TABLE: ("tenant_id", "period", "start_day"),
 }
 ROLLUP_TABLES = tuple(ROLLUP_KEYS)
 
@@ -241,8 +260,9 @@ def rollups_prune(state: MetricsState, *, start_day: date) -> None:
     state.rollups_start_day = start_day
 
 
-def rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
-    """Fold the events committed since the last run into the rollups; advance the state."""
+def rollups_fold_new(state: MetricsState, *, friction_types: list[str], changes: dict[str, Any] | None = None) -> int:
+    """Fold the events committed since the last run into the rollups; advance the state.
+    ``changes`` receives what lifecycle needs to know of the fold (``fold_run``)."""
     snapshot, xmin = snapshot_take()
     where = (
         "e.ingest_xid >= %(watermark)s::text::xid8"
@@ -263,6 +283,7 @@ def rollups_fold_new(state: MetricsState, *, friction_types: list[str]) -> int:
         },
         track_xids=True,
         mark_dirty=True,
+        changes=changes,
     )
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})

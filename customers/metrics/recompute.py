@@ -45,6 +45,7 @@ from customers.metrics.fold import (
     rollups_start_day,
     state_lock,
 )
+from customers.metrics.lifecycle import lifecycle_refresh
 from customers.metrics.scope import dirty_scope, dirty_tenants_begin
 from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
 from customers.metrics.write import tenant_metrics_write, tenants_mark_stale
@@ -73,6 +74,8 @@ class RecomputeResult:
     # Accounts' mrr traits read (customers/revenue.py) and those skipped, with why.
     revenue_traits_applied: int = 0
     revenue_traits_skipped: list[str] = field(default_factory=list)
+    # Lifecycle rows the run wrote (customers/metrics/lifecycle.py::lifecycle_refresh).
+    lifecycle_stages_written: int = 0
     hook_results: list[Any] = field(default_factory=list)
 
 
@@ -129,6 +132,7 @@ def metrics_recompute(
             full = True
         start_day = rollups_start_day(now.astimezone(UTC).date())
         dirty_only = True
+        fold_changes: dict[str, Any] = {}
         if full or state.last_full_at is None:
             state.rollups_start_day = start_day
             result.mode = "full"
@@ -137,7 +141,9 @@ def metrics_recompute(
             dirty_only = False
         else:
             rollups_prune(state, start_day=start_day)
-            result.events_folded = rollups_fold_new(state, friction_types=list(state.friction_types))
+            result.events_folded = rollups_fold_new(
+                state, friction_types=list(state.friction_types), changes=fold_changes
+            )
             state.last_incremental_at = now
             if fold_key != state.fold_registry_key:
                 # The registry's weights or signals changed: the day summaries carry them.
@@ -145,6 +151,11 @@ def metrics_recompute(
         # A weight, role, label, wording or risk-weight edit changes every tenant's numbers or
         # texts: recompute them all. Read after the fold, so an example type this run's events
         # first sent (it now speaks in the texts) rewords every tenant in this same run.
+        # The stages follow the weekly activity just folded (or the week that turned); before the
+        # deferred return, so a fanned-out run writes them too.
+        result.lifecycle_stages_written = lifecycle_refresh(
+            state, now=now, rebuild=not dirty_only, first_day=fold_changes.get("first_day")
+        )
         registry_key = registry_key_current(now=now)
         dirty_only = dirty_only and registry_key == state.registry_key
         state.last_events_folded = result.events_folded
@@ -184,6 +195,7 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         dirty_tenants_begin()
         if ids:
             result.events_folded = rollups_refold_tenants(state, ids)
+        result.lifecycle_stages_written = lifecycle_refresh(state, now=now, rebuild=False)
         result.watermark_xid = state.watermark_xid
         registry_key = registry_key_current(now=now)
         fold_key = fold_registry_key_current()
@@ -194,5 +206,5 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         state.fold_registry_key = fold_key
         # Moves metrics_version(): the cached API answers and pages are rebuilt on the next read.
         state.last_tenants_rebuilt_at = now
-        state.save(update_fields=["registry_key", "fold_registry_key", "last_tenants_rebuilt_at"])
+        state.save(update_fields=["registry_key", "fold_registry_key", "last_tenants_rebuilt_at", "lifecycle_week"])
     return result

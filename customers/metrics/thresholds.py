@@ -16,3 +16,12 @@ RISK_LEVEL_THRESHOLDS: tuple[tuple[RiskLevel, float], ...] = (
     (RiskLevel.MEDIUM, 20.0),
 )
 RISK_CRITICAL = RISK_LEVEL_THRESHOLDS[0][1]
+
+# Expansion candidates (the seeded expansion playbooks' conditions, playbooks/defaults.py): over the
+# last EXPANSION_WINDOW_DAYS against the same span just before, active users or core-value use grew
+# to at least EXPANSION_GROWTH_RATIO times, from a base large enough for a ratio to mean something
+# (two users becoming three is not an expansion). Seeded once; the founder edits them in admin.
+EXPANSION_WINDOW_DAYS = 28
+EXPANSION_GROWTH_RATIO = 1.5
+EXPANSION_MIN_ACTIVE_USERS = 5
+EXPANSION_MIN_CORE_VALUE_EVENTS = 20

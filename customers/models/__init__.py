@@ -1,5 +1,5 @@
 """Customer accounts and the caches, settings and versions the metrics engine keeps about them, one topic per
-module (tenant, rollups, metrics, tunables, prediction, revenue, contacts). Django finds an app's models in its ``models``
+module (tenant, rollups, lifecycle, metrics, tunables, prediction, revenue, contacts). Django finds an app's models in its ``models``
 module, so this one imports them all; code imports from the topic."""
 
 from __future__ import annotations
@@ -7,6 +7,13 @@ from __future__ import annotations
 from customers.models.contacts import (
     ContactRole,
     TenantContact,
+)
+from customers.models.lifecycle import (
+    ActivityPeriod,
+    LifecycleStage,
+    LifecycleWeekCount,
+    TenantLifecycleWeek,
+    TenantPeriodCount,
 )
 from customers.models.metrics import (
     RISK_LEVEL_RANK,
@@ -48,9 +55,12 @@ from customers.models.tunables import (
 
 __all__ = [
     "RISK_LEVEL_RANK",
+    "ActivityPeriod",
     "AnswersVersion",
     "ChurnModel",
     "ContactRole",
+    "LifecycleStage",
+    "LifecycleWeekCount",
     "MetricsState",
     "PeerLevelsDay",
     "RevenueSource",
@@ -65,7 +75,9 @@ __all__ = [
     "TenantDaySummary",
     "TenantEventSpan",
     "TenantKind",
+    "TenantLifecycleWeek",
     "TenantMetrics",
+    "TenantPeriodCount",
     "TenantRevenue",
     "TenantRevenueDay",
     "TenantUserDayCount",

@@ -171,6 +171,12 @@ class MetricsState(models.Model):
         help_text="The last rebuild of some tenants (after a reclassification or a tenant edit); "
         "moves the version the cached API answers are keyed by.",
     )
+    lifecycle_week = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The week (Monday, TIME_ZONE) the lifecycle stages were last written for; when the week "
+        "turns, every account's stages are rewritten (last week's active accounts become dormant).",
+    )
     registry_key = models.CharField(
         max_length=32,
         blank=True,

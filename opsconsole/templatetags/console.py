@@ -77,3 +77,18 @@ def churn_chance(probability: float | None) -> str:
     if probability is None:
         return ""
     return probability_text(float(probability), horizon=30)
+
+
+@register.filter
+def share_shade(share: float | None) -> str:
+    """A retention cell's background: the larger the share still active, the deeper the blue (the
+    percentage is always written in the cell too). Light enough for dark text at any share."""
+    if share is None:
+        return "transparent"
+    return f"rgba(37, 99, 235, {0.08 + 0.42 * max(0.0, min(1.0, float(share))):.2f})"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """0.4567 -> "46%"; None -> "—"."""
+    return "—" if share is None else f"{float(share) * 100:.0f}%"

@@ -66,6 +66,7 @@ def admin_form_data(playbook: Playbook, *, conditions: list[dict[str, Any]] | No
     data: dict[str, Any] = {
         "name": playbook.name,
         "risk_level": playbook.risk_level,
+        "purpose": playbook.purpose,
         "success_metric": playbook.success_metric,
         "notes": playbook.notes,
         "conditions-TOTAL_FORMS": str(len(rows)),

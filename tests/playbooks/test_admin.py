@@ -78,6 +78,7 @@ def test_a_new_playbook_added_in_admin_is_logged_in_its_history(admin_client):
         "id": "champion_left",
         "name": "Champion left",
         "risk_level": "high",
+        "purpose": "risk",
         "success_metric": "A second user active within 14 days",
         "notes": "",
         "enabled": "on",

@@ -32,7 +32,12 @@ def blocks(tenant_id: str, n: int) -> list[Ev]:
 
 
 def matched(tenant_id: str) -> list[str]:
-    return sorted(PlaybookMatch.objects.filter(tenant_id=tenant_id).values_list("playbook_id", flat=True))
+    # The risk playbooks' matches (the seeded expansion playbooks are tested in test_expansion.py).
+    return sorted(
+        PlaybookMatch.objects.filter(tenant_id=tenant_id, playbook__purpose="risk").values_list(
+            "playbook_id", flat=True
+        )
+    )
 
 
 def level(tenant_id: str) -> str | None:
@@ -53,7 +58,7 @@ def test_it_matches_policy_friction_and_raises_the_tenant_into_the_at_risk_list(
     assert m.secondary_signals[0] == (
         "blocked ran into 4 friction events in the last 7 days, mostly Policy block repeat (friction score 5.00)"
     )
-    match = PlaybookMatch.objects.get(tenant_id="blocked")
+    match = PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="blocked")
     assert match.measured == [{"condition": "3+ POLICY_BLOCK_REPEAT in 7 days", "metric": "event_count", "value": 4}]
     assert match.as_of == date(2026, 3, 15)
 
@@ -102,7 +107,7 @@ def test_abandonment_counts_replay_and_export_aborts_together(metrics_db):
     metrics_recompute()
     assert matched("three") == ["abandonment"]
     assert level("three") == "high"
-    assert PlaybookMatch.objects.get(tenant_id="three").measured[0]["value"] == 3
+    assert PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="three").measured[0]["value"] == 3
     assert matched("two") == []
 
 
@@ -117,7 +122,7 @@ def test_engagement_decay_is_critical_and_a_tenant_without_baseline_never_matche
     assert TenantMetrics.objects.get(tenant_id="decay").risk_signal_strength == 36.9  # engine: medium
     assert matched("decay") == ["engagement_decay"]
     assert level("decay") == "critical"
-    assert PlaybookMatch.objects.get(tenant_id="decay").measured[0]["value"] == 0.1792
+    assert PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="decay").measured[0]["value"] == 0.1792
     assert TenantMetrics.objects.get(tenant_id="api").stickiness_delta is None
     assert matched("api") == []
     assert level("api") == "high"  # the engine's never_investigated 20 + not onboarded 25; no playbook changes it
@@ -145,7 +150,7 @@ def test_legal_only_matches_certificates_without_any_investigation(metrics_db):
     assert matched("legal") == ["legal_only"]
     # The roles read as the types this product sent (a certificate generated, an incident viewed);
     # the example types it never sent are measured (zero) but not named.
-    assert PlaybookMatch.objects.get(tenant_id="legal").measured == [
+    assert PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="legal").measured == [
         {"condition": "1+ CERT_GENERATED in 30 days", "metric": "event_count", "value": 10},
         {
             "condition": "no INCIDENT_VIEWED in 30 days",
@@ -172,12 +177,12 @@ def test_internal_tenants_and_disabled_playbooks_never_match(metrics_db):
 def test_a_match_keeps_its_first_time_and_disappears_when_the_condition_stops_holding(metrics_db):
     metrics_db(steady("t") + blocks("t", 3))
     metrics_recompute()
-    first = PlaybookMatch.objects.get(tenant_id="t").first_matched_at
+    first = PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="t").first_matched_at
     assert first == NOW
     later = NOW.replace(hour=18)
     with time_machine.travel(later, tick=False):
         metrics_recompute()
-    match = PlaybookMatch.objects.get(tenant_id="t")
+    match = PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id="t")
     assert (match.first_matched_at, match.matched_at) == (first, later)
     # Eight days on, the blocks (day as_of-1) are out of the 7-day window.
     with time_machine.travel(NOW.replace(day=23), tick=False):

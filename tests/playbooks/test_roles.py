@@ -24,11 +24,16 @@ CHANGE_URL = "/admin/playbooks/playbook/policy_friction/change/"
 
 
 def matched(tenant_id: str) -> list[str]:
-    return sorted(PlaybookMatch.objects.filter(tenant_id=tenant_id).values_list("playbook_id", flat=True))
+    # The risk playbooks' matches (the seeded expansion playbooks are tested in test_expansion.py).
+    return sorted(
+        PlaybookMatch.objects.filter(tenant_id=tenant_id, playbook__purpose="risk").values_list(
+            "playbook_id", flat=True
+        )
+    )
 
 
 def measured(tenant_id: str, playbook_id: str) -> list[dict[str, object]]:
-    return PlaybookMatch.objects.get(tenant_id=tenant_id, playbook_id=playbook_id).measured
+    return PlaybookMatch.objects.get(playbook__purpose="risk", tenant_id=tenant_id, playbook_id=playbook_id).measured
 
 
 def bookings(tenant_id: str, days: range) -> list[Ev]:

@@ -166,6 +166,8 @@ def test_the_schema_lists_every_api_operation():
         ("/ops/customers", "GET"),
         ("/ops/customers/at-risk", "GET"),
         ("/ops/customers/{tenant_id}", "GET"),
+        ("/ops/lifecycle", "GET"),
+        ("/ops/retention", "GET"),
         ("/ops/infra", "GET"),
         ("/ops/event-types", "GET"),
         ("/ops/event-types/{name}", "GET"),
