@@ -23,7 +23,7 @@ from events.defaults import (
     event_type_defaults,
 )
 from infra.defaults import LIMITS_DEFAULTS
-from playbooks.defaults import DEFAULT_PLAYBOOKS
+from playbooks.defaults import DEFAULT_PLAYBOOKS, EXPANSION_PLAYBOOKS
 from tests.processes import database_conninfo, database_url, manage
 
 pytestmark = [
@@ -93,7 +93,9 @@ def test_the_infrastructure_limits_are_the_defaults(fresh: psycopg.Connection[di
 def test_the_playbooks_are_the_default_playbooks(fresh: psycopg.Connection[dict[str, Any]]) -> None:
     playbooks = {
         r["id"]: r
-        for r in _rows(fresh, "SELECT id, name, risk_level, success_metric, notes, enabled FROM playbooks_playbook")
+        for r in _rows(
+            fresh, "SELECT id, name, risk_level, purpose, success_metric, notes, enabled FROM playbooks_playbook"
+        )
     }
     conditions = _rows(
         fresh,
@@ -109,6 +111,7 @@ def test_the_playbooks_are_the_default_playbooks(fresh: psycopg.Connection[dict[
             "id": pid,
             "name": row["name"],
             "risk_level": row["risk_level"],
+            "purpose": row["purpose"],
             "conditions": [
                 (c["metric"], c["event_types"], c["operator"], c["threshold"], c["window_days"])
                 for c in conditions
@@ -123,4 +126,9 @@ def test_the_playbooks_are_the_default_playbooks(fresh: psycopg.Connection[dict[
         for pid, row in sorted(playbooks.items())
     ]
     assert all(row["enabled"] for row in playbooks.values())
-    assert stored == sorted(DEFAULT_PLAYBOOKS, key=lambda p: p["id"])
+    expected = [{**p, "purpose": "risk"} for p in DEFAULT_PLAYBOOKS] + [
+        # An expansion playbook's level is required by the model and ignored.
+        {**p, "risk_level": "medium", "purpose": "expansion"}
+        for p in EXPANSION_PLAYBOOKS
+    ]
+    assert stored == sorted(({k: p[k] for k in stored[0]} for p in expected), key=lambda p: p["id"])
