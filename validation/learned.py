@@ -60,7 +60,7 @@ from validation.figures import ChurnMarks, Churns, Rows, auc, churn_marks
 REGULARISATION_CANDIDATES = (0.02, 0.2, 1.0)
 # The strength judged on the held-out past before the record holds enough churns (the middle one).
 REGULARISATION_FALLBACK = REGULARISATION_CANDIDATES[1]
-# The learned model orders the list only when its AUC beats the heuristic's on the same held-out past
+# The learned model orders the list only when its AUC beats the heuristic's on the same out-of-sample past
 # observations by more than this.
 BETTER_AUC_MARGIN = 0.02
 # Before the record holds enough churns: the newer share of the training dates the candidates are judged
@@ -149,7 +149,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling: P(churn) = sigmoid(slope * score + intercept), fitted on held-out observations."""
+    """Platt scaling: P(churn) = sigmoid(slope * score + intercept), fitted on out-of-sample observations."""
 
     slope: float
     intercept: float
@@ -193,7 +193,8 @@ class FittedModel:
     std_errors: dict[str, float | None]  # None: the feature never varied in the training set
     scaler: StandardScaler
     model: LogisticRegression
-    calibration: Calibration | None = None  # of the model's log odds, from held-out observations
+    # Of the model's log odds, from out-of-sample observations (the record or the held-out part).
+    calibration: Calibration | None = None
     heuristic_calibration: Calibration | None = None  # of the heuristic's strength
     selection: Selection | None = None
     base_rate: float = 0.0  # the share of training observations that churned within the horizon
@@ -213,7 +214,7 @@ class FittedModel:
         return self.model.decision_function(self.scaler.transform(matrix))
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """The churn probability within the horizon (calibrated when held-out observations allowed it)."""
+        """The churn probability within the horizon (calibrated when out-of-sample observations allowed it)."""
         raw = self.log_odds(matrix)
         return self.calibration.apply(raw) if self.calibration is not None else _sigmoid(raw)
 
