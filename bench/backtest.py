@@ -55,13 +55,16 @@ WHERE m.last_seen_at IS NOT NULL AND (s.tenant_id IS NULL OR s.risk_signal_stren
 """
 
 
-# The backtest's churn model adopted as a founder would (customers.ChurnModel), straight from its report.
+# The backtest's churn model adopted as a founder would (customers.ChurnModel), straight from its report, unless
+# the run adopted it itself (RISK_RANKING=auto, the default, when the model won).
 MODEL_ADOPT_SQL = """
 INSERT INTO customers_churn_model (version, definition, evidence, backtest_run_id, created_by, created_at, is_active,
                                    deactivated_by)
 SELECT 1, r.report -> 'model_definition', '{}'::jsonb, r.id, 'bench', now(), true, ''
 FROM ops_backtest_run r WHERE r.id = %(run)s AND r.report -> 'model_definition' <> 'null'::jsonb
+  AND NOT EXISTS (SELECT 1 FROM customers_churn_model)
 """
+MODEL_ACTIVE_SQL = "SELECT count(*) FROM customers_churn_model WHERE is_active"
 
 
 @dataclass
@@ -157,7 +160,8 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
             os.environ["RISK_RANKING"] = "spec"
             day_spec = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
             with psycopg.connect(url, autocommit=True) as conn:
-                adopted = conn.execute(MODEL_ADOPT_SQL, {"run": data["run"]}).rowcount
+                conn.execute(MODEL_ADOPT_SQL, {"run": data["run"]})
+                adopted = conn.execute(MODEL_ACTIVE_SQL).fetchone()[0]
             os.environ["RISK_RANKING"] = "learned"
             day_model = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=2)) if adopted else None
         finally:

@@ -8,16 +8,23 @@ churn it learned from is dated before D and every figure of it is out of sample.
 refitted every LEARNED_REFIT_DAYS; until MIN_CHURNS_FOR_TRUST churns are in a date's
 training set, that date has no learned score.
 
-At each refit the candidates are judged walk-forward on the past alone: a model fitted on
-the older part of the training dates (label windows closed before the newer part begins)
-scores the newer part, where its AUC is compared with the heuristic's on the same
-observations. The learned model orders the list from that date when it beats the heuristic
-by BETTER_AUC_MARGIN with at least MIN_CHURNS_FOR_TRUST churns behind it; otherwise the
-heuristic does. The chosen score is calibrated on the same held-out part (Platt scaling:
-a logistic fit of the outcome on the score), so "23% within 30 days" means what it says on
-the past; the heuristic is calibrated the same way on every training observation (it is
-fitted to nothing). The ranking score of a date is the chosen score's calibrated
-probability, or the heuristic's strength / 100 before any churn can calibrate it.
+The candidates are the heuristic and the logistic model at a few strengths of regularisation
+(REGULARISATION_CANDIDATES): with a few dozen churns and some eighty correlated features the
+strength that generalises best differs from one customer base to the next (strong where churn
+is a steady low level, weak where a decline or a friction spell gives it away), so it is chosen
+by evidence, never fixed. Every refit fits each strength, and every date is scored by each of
+them (the track record): the model scoring D has a record of out-of-sample scores on the dates
+before D, and once those dates' label windows have closed, the record is the evidence. At each
+refit the strength whose record ranks the churners best on each date's list (the AUC of the
+list places, pooled) is chosen, and the model orders the list from that date when its record
+beats the heuristic's list on the same observations by BETTER_AUC_MARGIN, with at least
+MIN_CHURNS_FOR_TRUST churns behind the model. Until the record holds enough churns, the newer
+part of the training dates is held out instead: a model fitted on the older part (label windows
+closed before the newer part begins) scores it against the heuristic. The chosen score is
+calibrated on the same out-of-sample evidence (Platt scaling: a logistic fit of the outcome on
+the score), so "23% within 30 days" means what it says on the past; the heuristic is calibrated
+the same way on every training observation (it is fitted to nothing). The ranking score of a
+date is the customer's place on the list by the score that ordered it.
 
 A non-linear model (gradient boosting) was not kept: its per-account explanation would be
 an approximation, and the list's reasons must be exactly what ordered it. The logistic
@@ -31,7 +38,7 @@ turned into each feature's own unit; with few churns they are wide, and the word
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,27 +47,31 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
 from validation.engine import risk_components
 from validation.features import feature_words
 from validation.figures import ChurnMarks, Churns, Rows, auc, churn_marks
 
-# The inverse regularisation strength of the fit (scikit-learn's C): with some eighty correlated features and
-# a few dozen churns, strong shrinkage generalises best out of sample (tried on the simulated bases of
-# tests/validation/simulation.py; BENCHMARKS.md has the figures).
-REGULARISATION_C = 0.02
-# The learned model orders the list only when its AUC beats the heuristic's on the same held-out past
+# The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
+# walk-forward record (see the module docstring): from strong shrinkage, which suits a steady low level
+# spread over many weak features, to mild, which lets a few strong signs (a decline, a friction spell) lead.
+REGULARISATION_CANDIDATES = (0.02, 0.2, 1.0)
+# The strength judged on the held-out past before the record holds enough churns (the middle one).
+REGULARISATION_FALLBACK = REGULARISATION_CANDIDATES[1]
+# The learned model orders the list only when its AUC beats the heuristic's on the same out-of-sample past
 # observations by more than this.
 BETTER_AUC_MARGIN = 0.02
-# The newer share of the training dates the candidates are judged (and the score calibrated) on.
+# Before the record holds enough churns: the newer share of the training dates the candidates are judged
+# (and the score calibrated) on.
 SELECTION_HOLDOUT_SHARE = 0.4
 Z_95 = 1.96
 # Days between walk-forward refits: every other weekly date, so the first model that beats the heuristic
 # on the past orders the list within two weeks (refits are cheap: FIT_MAX_ROWS).
 LEARNED_REFIT_DAYS = 14
-# The older part of the training dates must hold this share of MIN_CHURNS_FOR_TRUST churns to fit the
-# model that is judged on the newer part (the whole set still needs them all to be adopted).
+# The evidence (the record, or the older part of the training dates that fits the model judged on the newer
+# part) must hold this share of MIN_CHURNS_FOR_TRUST churns (the whole set still needs them all to be adopted).
 SELECTION_MIN_CHURNS_SHARE = 0.5
 # At most this many observations per fit: every churned one, and the others sampled (seeded) and
 # weighted back up, so a 10,000-customer backtest fits in seconds and its probabilities stay calibrated.
@@ -83,6 +94,9 @@ class ScoreTable:
     # The score that ordered the list on the row's date, per horizon, and whether the model (1) or the heuristic (0) did.
     ranking: dict[int, np.ndarray] = field(default_factory=dict)
     ranked_by_model: dict[int, np.ndarray] = field(default_factory=dict)
+    # Per horizon, each regularisation candidate's out-of-sample log odds (one column per candidate, in
+    # REGULARISATION_CANDIDATES order; NaN before the first fit): the walk-forward record of the candidates.
+    track: dict[int, np.ndarray] = field(default_factory=dict)
 
     def column(self, name: str) -> np.ndarray:
         return self.matrix[:, self.names.index(name)]
@@ -96,6 +110,7 @@ class ScoreTable:
             {h: v[mask] for h, v in self.learned.items()},
             {h: v[mask] for h, v in self.ranking.items()},
             {h: v[mask] for h, v in self.ranked_by_model.items()},
+            {h: v[mask] for h, v in self.track.items()},
         )  # fmt: skip
 
     @classmethod
@@ -103,7 +118,8 @@ class ScoreTable:
         if not parts:
             empty = {h: np.zeros(0) for h in horizons}
             matrix = np.zeros((0, len(names)), dtype=FEATURE_DTYPE)
-            return cls(Rows.of([], []), matrix, names, np.zeros(0), empty, dict(empty), dict(empty))
+            track = {h: np.zeros((0, len(REGULARISATION_CANDIDATES)), dtype=FEATURE_DTYPE) for h in horizons}
+            return cls(Rows.of([], []), matrix, names, np.zeros(0), empty, dict(empty), dict(empty), track)
 
         def joined(attr: str) -> dict[int, np.ndarray]:
             return {h: np.concatenate([getattr(p, attr).get(h, np.full(len(p.rows), np.nan)) for p in parts])
@@ -119,7 +135,12 @@ class ScoreTable:
             joined("learned"),
             joined("ranking"),
             joined("ranked_by_model"),
+            {h: np.concatenate([p.track.get(h, no_record(len(p.rows))) for p in parts]) for h in horizons},
         )
+
+
+def no_record(n: int) -> np.ndarray:
+    return np.full((n, len(REGULARISATION_CANDIDATES)), np.nan, dtype=FEATURE_DTYPE)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -128,7 +149,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling: P(churn) = sigmoid(slope * score + intercept), fitted on held-out observations."""
+    """Platt scaling: P(churn) = sigmoid(slope * score + intercept), fitted on out-of-sample observations."""
 
     slope: float
     intercept: float
@@ -146,14 +167,21 @@ def _calibrate(scores: np.ndarray, y: np.ndarray) -> Calibration | None:
     return Calibration(slope, float(fit.intercept_[0])) if slope > 0 else None
 
 
+# How the candidates were judged: their walk-forward record, or the held-out newer part of the training dates.
+JUDGED_ON_RECORD = "walk_forward"
+JUDGED_ON_HELD_OUT = "held_out"
+
+
 @dataclass
 class Selection:
-    """How the candidates did on the held-out newer part of the training dates."""
+    """How the chosen model and the heuristic did on the evidence (see the module docstring)."""
 
     learned_auc: float | None
     heuristic_auc: float | None
-    churns: int  # distinct churns among the held-out observations
+    churns: int  # distinct churns among the observations judged on
     chosen: str  # RANKED_BY_MODEL or RANKED_BY_HEURISTIC
+    judged_on: str = JUDGED_ON_HELD_OUT
+    regularisation: float = REGULARISATION_FALLBACK  # the chosen strength (scikit-learn's C)
 
 
 @dataclass
@@ -165,10 +193,20 @@ class FittedModel:
     std_errors: dict[str, float | None]  # None: the feature never varied in the training set
     scaler: StandardScaler
     model: LogisticRegression
-    calibration: Calibration | None = None  # of the model's log odds, from held-out observations
+    # Of the model's log odds, from out-of-sample observations (the record or the held-out part).
+    calibration: Calibration | None = None
     heuristic_calibration: Calibration | None = None  # of the heuristic's strength
     selection: Selection | None = None
     base_rate: float = 0.0  # the share of training observations that churned within the horizon
+    # Every candidate fitted on the same observations (REGULARISATION_CANDIDATES order): the record's source.
+    candidates: tuple[LogisticRegression, ...] = ()
+
+    def candidate_log_odds(self, matrix: np.ndarray) -> np.ndarray:
+        """Each candidate's log odds, one column per candidate (the walk-forward record of ``matrix``'s rows)."""
+        if not len(matrix) or not self.candidates:
+            return no_record(len(matrix))
+        x = self.scaler.transform(matrix)
+        return np.column_stack([m.decision_function(x) for m in self.candidates]).astype(FEATURE_DTYPE)
 
     def log_odds(self, matrix: np.ndarray) -> np.ndarray:
         if not len(matrix):
@@ -176,7 +214,7 @@ class FittedModel:
         return self.model.decision_function(self.scaler.transform(matrix))
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """The churn probability within the horizon (calibrated when held-out observations allowed it)."""
+        """The churn probability within the horizon (calibrated when out-of-sample observations allowed it)."""
         raw = self.log_odds(matrix)
         return self.calibration.apply(raw) if self.calibration is not None else _sigmoid(raw)
 
@@ -194,93 +232,12 @@ def _sample(mask: np.ndarray, y_all: np.ndarray, *, seed: int) -> tuple[np.ndarr
     return np.r_[positives, chosen], weights
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> LogisticRegression:
-    return LogisticRegression(C=REGULARISATION_C, max_iter=3000).fit(x, y.astype(int), sample_weight=weights)
+def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=3000).fit(x, y.astype(int), sample_weight=weights)
 
 
 def _distinct_churns(labels: ChurnMarks, mask: np.ndarray) -> int:
     return int(np.unique(labels.churn_event[mask & labels.churned]).size)
-
-
-def _select(
-    table: ScoreTable, labels: ChurnMarks, train: np.ndarray, *, horizon: int, min_churns: int
-) -> tuple[Selection, Calibration | None, Calibration | None]:
-    """Judge the model against the heuristic walk-forward inside the training dates (see the module docstring):
-    the selection, the model's calibration and the heuristic's, both from the held-out part."""
-    days = np.unique(table.rows.day[train])
-    cut = int(days[min(len(days) - 1, int(len(days) * (1 - SELECTION_HOLDOUT_SHARE)))]) if len(days) else 0
-    older = train & (table.rows.day + horizon < cut)
-    newer = train & (table.rows.day >= cut)
-    y = labels.churned
-    heuristic_cal = _calibrate(table.strength[train], y[train])
-    held_out_churns = _distinct_churns(labels, newer)
-    if (
-        _distinct_churns(labels, older) < min_churns * SELECTION_MIN_CHURNS_SHARE
-        or held_out_churns < 1
-        or not (y[newer] == 0).any()
-    ):
-        return (
-            Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC),
-            None,
-            heuristic_cal,
-        )
-    index, weights = _sample(older, y, seed=cut)
-    scaler = StandardScaler().fit(table.matrix[index])
-    inner = _logistic(scaler.transform(table.matrix[index]), y[index], weights)
-    held = inner.decision_function(scaler.transform(table.matrix[newer]))
-    learned_auc = auc(held, y[newer])
-    heuristic_auc = auc(table.strength[newer], y[newer])
-    better = (
-        learned_auc is not None
-        and heuristic_auc is not None
-        and learned_auc - heuristic_auc > BETTER_AUC_MARGIN
-        and _distinct_churns(labels, train) >= min_churns
-    )
-    selection = Selection(learned_auc, heuristic_auc, held_out_churns,
-                          RANKED_BY_MODEL if better else RANKED_BY_HEURISTIC)  # fmt: skip
-    return selection, _calibrate(held, y[newer]), heuristic_cal
-
-
-def _fit(table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
-    # Observations whose H-day label window closed before ``before``: every churn they learn from is dated
-    # before it. Customers already lost on their date are not observations.
-    mask = (table.rows.day + horizon < before.toordinal()) & labels.alive
-    y_all = labels.churned
-    churn_count = _distinct_churns(labels, mask)
-    y = y_all[mask]
-    if churn_count < min_churns or y.all() or not y.any():
-        return None
-    index, weights = _sample(mask, y_all, seed=before.toordinal())
-    raw = table.matrix[index]
-    scaler = StandardScaler().fit(raw)
-    x = scaler.transform(raw)
-    model = _logistic(x, y_all[index], weights)
-    p = model.predict_proba(x)[:, 1]
-    design = np.hstack([np.ones((len(x), 1)), x])
-    # The penalised Fisher information (weighted as the fit was); the intercept is not penalised.
-    penalty = np.eye(design.shape[1]) / REGULARISATION_C
-    penalty[0, 0] = 0.0
-    information = design.T @ (design * (weights * p * (1 - p))[:, None]) + penalty
-    covariance = np.linalg.pinv(information)
-    varied = scaler.scale_ > 0
-    scale = np.where(varied, scaler.scale_, 1.0)
-    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(table.names)}
-    # A feature that never varied carries no information: its coefficient is 0 and has no error.
-    std_errors: dict[str, float | None] = {
-        name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
-        for i, name in enumerate(table.names)
-    }
-    selection, calibration, heuristic_calibration = _select(table, labels, mask, horizon=horizon, min_churns=min_churns)
-    return FittedModel(
-        horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
-        calibration, heuristic_calibration, selection, float(y.mean()),
-    )  # fmt: skip
-
-
-def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
-    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
-    labels = churn_marks(table.rows, churns, horizon=horizon)
-    return _fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
 
 
 def list_place(scores: np.ndarray) -> np.ndarray:
@@ -295,6 +252,132 @@ def list_place(scores: np.ndarray) -> np.ndarray:
     return ranks / (n - 1)
 
 
+def list_places(days: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's ``list_place`` among the rows of its own date."""
+    out = np.empty(len(scores))
+    order = np.argsort(days, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, days[order][1:] != days[order][:-1], True])
+    for start, end in itertools.pairwise(bounds):
+        index = order[start:end]
+        out[index] = list_place(scores[index])
+    return out
+
+
+def _held_out_select(
+    table: ScoreTable, labels: ChurnMarks, train: np.ndarray, *, horizon: int, min_churns: int
+) -> tuple[Selection, Calibration | None]:
+    """Before the record holds enough churns: the model fitted on the older part of the training dates
+    against the heuristic on the newer part (see the module docstring), and its calibration there."""
+    days = np.unique(table.rows.day[train])
+    cut = int(days[min(len(days) - 1, int(len(days) * (1 - SELECTION_HOLDOUT_SHARE)))]) if len(days) else 0
+    older = train & (table.rows.day + horizon < cut)
+    newer = train & (table.rows.day >= cut)
+    y = labels.churned
+    held_out_churns = _distinct_churns(labels, newer)
+    if (
+        _distinct_churns(labels, older) < min_churns * SELECTION_MIN_CHURNS_SHARE
+        or held_out_churns < 1
+        or not (y[newer] == 0).any()
+    ):
+        return Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC), None
+    index, weights = _sample(older, y, seed=cut)
+    scaler = StandardScaler().fit(table.matrix[index])
+    inner = _logistic(scaler.transform(table.matrix[index]), y[index], weights, c=REGULARISATION_FALLBACK)
+    held = inner.decision_function(scaler.transform(table.matrix[newer]))
+    learned_auc = auc(held, y[newer])
+    heuristic_auc = auc(table.strength[newer], y[newer])
+    better = learned_auc is not None and heuristic_auc is not None and learned_auc - heuristic_auc > BETTER_AUC_MARGIN
+    chosen = RANKED_BY_MODEL if better else RANKED_BY_HEURISTIC
+    return Selection(learned_auc, heuristic_auc, held_out_churns, chosen), _calibrate(held, y[newer])
+
+
+def _record_select(
+    table: ScoreTable, labels: ChurnMarks, train: np.ndarray, *, horizon: int, min_churns: int
+) -> tuple[Selection, Calibration | None] | None:
+    """The candidates judged on their walk-forward record over the training observations (each scored by
+    a model fitted before its date): the strength whose list places rank the churners best, against the
+    heuristic's list places on the same observations; None while the record holds too few churns."""
+    record = table.track.get(horizon)
+    if record is None:
+        return None
+    judged = train & ~np.isnan(record[:, 0])
+    churns = _distinct_churns(labels, judged)
+    y = labels.churned[judged]
+    if churns < min_churns * SELECTION_MIN_CHURNS_SHARE or y.all() or not y.any():
+        return None
+    days = table.rows.day[judged]
+    heuristic_auc = auc(list_places(days, table.strength[judged]), y)
+    aucs = [auc(list_places(days, record[judged, k].astype(float)), y) or 0.0 for k in range(record.shape[1])]
+    best = int(np.argmax(aucs))  # the first (strongest shrinkage) on a tie
+    better = heuristic_auc is not None and aucs[best] - heuristic_auc > BETTER_AUC_MARGIN
+    selection = Selection(
+        aucs[best], heuristic_auc, churns, RANKED_BY_MODEL if better else RANKED_BY_HEURISTIC,
+        JUDGED_ON_RECORD, REGULARISATION_CANDIDATES[best],
+    )  # fmt: skip
+    return selection, _calibrate(record[judged, best].astype(float), y)
+
+
+# The fits' linear algebra runs on one thread: BLAS threads wait for each other by spinning, and on a
+# server whose cores PostgreSQL and the workers share, two of them made every fit many times slower.
+FIT_THREADS = 1
+
+
+def labelled_fit(
+    table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int
+) -> FittedModel | None:
+    """The model trained on the observations whose label windows closed before ``before`` (see the module
+    docstring); None with fewer than ``min_churns`` churns among them."""
+    with threadpool_limits(limits=FIT_THREADS):
+        return _labelled_fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
+
+
+def _labelled_fit(
+    table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int
+) -> FittedModel | None:
+    # Observations whose H-day label window closed before ``before``: every churn they learn from is dated
+    # before it. Customers already lost on their date are not observations.
+    mask = (table.rows.day + horizon < before.toordinal()) & labels.alive
+    y_all = labels.churned
+    churn_count = _distinct_churns(labels, mask)
+    y = y_all[mask]
+    if churn_count < min_churns or y.all() or not y.any():
+        return None
+    judged = _record_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
+    selection, calibration = judged or _held_out_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
+    index, weights = _sample(mask, y_all, seed=before.toordinal())
+    raw = table.matrix[index]
+    scaler = StandardScaler().fit(raw)
+    x = scaler.transform(raw)
+    candidates = tuple(_logistic(x, y_all[index], weights, c=c) for c in REGULARISATION_CANDIDATES)
+    model = candidates[REGULARISATION_CANDIDATES.index(selection.regularisation)]
+    p = model.predict_proba(x)[:, 1]
+    design = np.hstack([np.ones((len(x), 1)), x])
+    # The penalised Fisher information (weighted as the fit was); the intercept is not penalised.
+    penalty = np.eye(design.shape[1]) / selection.regularisation
+    penalty[0, 0] = 0.0
+    information = design.T @ (design * (weights * p * (1 - p))[:, None]) + penalty
+    covariance = np.linalg.pinv(information)
+    varied = scaler.scale_ > 0
+    scale = np.where(varied, scaler.scale_, 1.0)
+    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(table.names)}
+    # A feature that never varied carries no information: its coefficient is 0 and has no error.
+    std_errors: dict[str, float | None] = {
+        name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
+        for i, name in enumerate(table.names)
+    }
+    heuristic_calibration = _calibrate(table.strength[mask], y)
+    return FittedModel(
+        horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
+        calibration, heuristic_calibration, selection, float(y.mean()), candidates,
+    )  # fmt: skip
+
+
+def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
+    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
+    labels = churn_marks(table.rows, churns, horizon=horizon)
+    return labelled_fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
+
+
 def ranking_scores(fitted: FittedModel | None, part: ScoreTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(learned probability or NaN, the ranking score, 1 where the model ordered) of one date's rows.
 
@@ -307,75 +390,6 @@ def ranking_scores(fitted: FittedModel | None, part: ScoreTable) -> tuple[np.nda
     if fitted.selection is not None and fitted.selection.chosen == RANKED_BY_MODEL:
         return learned, list_place(learned), np.ones(n)
     return learned, list_place(part.strength), np.zeros(n)
-
-
-@dataclass
-class _Schedule:
-    fitted: FittedModel | None = None
-    fitted_on: int = -(10**9)  # the ordinal of the date it was fitted for
-
-
-class WalkForward:
-    """The walk-forward learned and ranking scores, one as-of date at a time, oldest first.
-
-    ``score(day, part)`` gives the scores of ``day``'s customers from a model trained only on
-    the dates already given (so on churns dated before ``day``; see ``_fit``), then keeps
-    ``part`` to learn from on later dates: the learning cannot see a date it has not reached.
-    The model is refitted every LEARNED_REFIT_DAYS (and on every date until the first fit
-    succeeds); a date in between is scored by the latest model, trained on what was known
-    before ITS date, earlier still: out of sample either way. ``replay`` brings a resumed run's
-    stored dates back in, refitting on the same schedule, so its next date is scored as it
-    would have been had the run never stopped.
-    """
-
-    def __init__(self, churns: Churns, *, horizons: list[int], min_churns: int, names: tuple[str, ...]) -> None:
-        self.churns = churns
-        self.horizons = list(horizons)
-        self.min_churns = min_churns
-        self.names = names
-        self._parts: list[ScoreTable] = []
-        self._table: ScoreTable | None = None
-        self._schedule = {h: _Schedule() for h in self.horizons}
-        # Every churn a fit before a date could learn from is dated before it (a cheap test first).
-        self._churn_days = sorted(d for days in churns.values() for d in days)
-
-    def table(self) -> ScoreTable:
-        """Every date given so far as one table."""
-        if self._table is None:
-            self._table = ScoreTable.concatenate(self._parts, names=self.names, horizons=self.horizons)
-            self._parts = [self._table] if len(self._table.rows) else []
-        return self._table
-
-    def _keep(self, part: ScoreTable) -> None:
-        self._parts.append(part)
-        self._table = None
-
-    def _advance(self, day: date) -> None:
-        known = bisect.bisect_left(self._churn_days, day)
-        for horizon, schedule in self._schedule.items():
-            if schedule.fitted is not None and day.toordinal() - schedule.fitted_on < LEARNED_REFIT_DAYS:
-                continue
-            if known < self.min_churns or not self._parts:
-                continue  # _fit would find too few churns
-            table = self.table()
-            labels = churn_marks(table.rows, self.churns, horizon=horizon)
-            refit = _fit(table, labels, horizon=horizon, before=day, min_churns=self.min_churns)
-            if refit is not None:
-                schedule.fitted, schedule.fitted_on = refit, day.toordinal()
-
-    def score(self, day: date, part: ScoreTable) -> ScoreTable:
-        """``day``'s learned and ranking scores per horizon, set on ``part`` (returned)."""
-        self._advance(day)
-        for h, s in self._schedule.items():
-            part.learned[h], part.ranking[h], part.ranked_by_model[h] = ranking_scores(s.fitted, part)
-        self._keep(part)
-        return part
-
-    def replay(self, stored: ScoreTable) -> None:
-        """A resumed run's stored dates (their scores stand as stored)."""
-        for day in np.unique(stored.rows.day):
-            self._advance(date.fromordinal(int(day)))
-            self._keep(stored.subset(stored.rows.day == day))
 
 
 # Odds ratios are put in words up to this many times; beyond it the words say "more than" (a rare
@@ -421,6 +435,8 @@ def model_payload(fitted: FittedModel) -> dict[str, Any]:
             "heuristic_auc": selection.heuristic_auc,
             "held_out_churns": selection.churns,
             "chosen": selection.chosen,
+            "judged_on": selection.judged_on,
+            "regularisation": selection.regularisation,
         },
         "features": [
             {

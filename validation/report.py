@@ -191,10 +191,13 @@ def _ranking_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_
 
 
 def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
-    """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table)."""
+    """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
+    the training dates before its window included: the model is fitted on every date, the figures are
+    of the window's dates only."""
     churns = recorded_churns()
     observed_through = run.end_day
-    table = table if table is not None else run_score_table(run)
+    learned_on = table if table is not None else run_score_table(run)
+    table = learned_on.subset(learned_on.rows.day >= run.start_day.toordinal())
     rows = table.rows
     horizons = []
     for horizon in run.horizons:
@@ -218,7 +221,7 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
     model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
     fitted = model_fit(
-        table,
+        learned_on,
         churns,
         horizon=model_horizon,
         before=observed_through + timedelta(days=1),

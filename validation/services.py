@@ -10,8 +10,11 @@ private copies of the rollups (validation/engine.py). A session advisory lock of
 its own keeps two backtests from running at once; the live engine never waits on it.
 
 Each date's walk-forward learned scores are computed as the date is scored, from a
-model fitted on the dates before it (validation/learned.py ``WalkForward``), and stored
-with it. When every date is stored, the report (validation/report.py) is computed from
+model fitted on the dates before it (validation/walkforward.py ``WalkForward``), and stored
+with it. The walk-forward also learns from training dates before the run's window
+(``backtest_training_dates``): scored the same way, never stored or reported, they let the
+window's first dates be ordered by a model trained on churns dated before them, as a founder's
+list with that history behind it would have been. A resumed run scores them again. When every date is stored, the report (validation/report.py) is computed from
 the same scores, held as arrays since they were scored, and kept on the run.
 """
 
@@ -30,13 +33,20 @@ from django.utils import timezone
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
 from validation.adoption import ranking_auto_apply
-from validation.engine import backtest_day_assess, backtest_rollups, backtest_rollups_advance, engine_registry_key
+from validation.engine import (
+    DayScore,
+    backtest_day_assess,
+    backtest_rollups,
+    backtest_rollups_advance,
+    engine_registry_key,
+)
 from validation.features import feature_names
 from validation.figures import Rows
-from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable, WalkForward
+from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable
 from validation.models import BacktestRun, BacktestStatus
 from validation.report import backtest_report, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
+from validation.walkforward import WalkForward
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +58,10 @@ BACKTEST_DEFAULT_DAYS = 180
 BACKTEST_DEFAULT_STEP = 7
 BACKTEST_DEFAULT_HORIZONS = [30, 60]
 MAX_HORIZON_DAYS = 365
+# How far before the window the walk-forward also learns (training dates at the run's step): without
+# them the window's first weeks could only be ordered by the heuristic, since a model needs churns
+# whose label windows closed before the date it scores.
+TRAINING_LEAD_DAYS = 84
 
 # One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).
 SCORES_INSERT_SQL = """
@@ -77,6 +91,13 @@ class BacktestBusy(RuntimeError):
 def backtest_dates(*, end_day: date, days: int, step: int) -> list[date]:
     """Every ``step`` days ending on ``end_day``, back to ``days`` days before it, oldest first."""
     return sorted(end_day - timedelta(days=k * step) for k in range(days // step + 1))
+
+
+def backtest_training_dates(run: BacktestRun) -> list[date]:
+    """The dates before the run's window the walk-forward learns from, oldest first (TRAINING_LEAD_DAYS
+    back at the run's step); never stored or reported."""
+    step = run.step_days
+    return sorted(run.start_day - timedelta(days=k * step) for k in range(1, max(TRAINING_LEAD_DAYS // step, 1) + 1))
 
 
 def backtest_params_check(*, days: int, step: int, horizons: list[int]) -> None:
@@ -119,9 +140,9 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
     )
 
 
-def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
-    """Score one date: the engine's assessment of every customer, the learned scores from the dates
-    before it (``walk``), stored in one statement with the date marked done."""
+def _date_score(as_of: date, walk: WalkForward) -> tuple[list[DayScore], ScoreTable]:
+    """One date's engine assessment of every customer, with its walk-forward scores from the dates
+    before it (``walk``, which keeps the date to learn from)."""
     scores = sorted(backtest_day_assess(as_of=as_of), key=lambda s: s.tenant_id)
     names = walk.names
     part = ScoreTable(
@@ -133,7 +154,12 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
         np.asarray([s.risk_signal_strength for s in scores], dtype=float),
         {},
     )
-    walk.score(as_of, part)
+    return scores, walk.score(as_of, part)
+
+
+def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
+    """Score one date (``_date_score``) and store its scores in one statement with the date marked done."""
+    scores, part = _date_score(as_of, walk)
     first = walk.horizons[0]
     rows = []
     for i, s in enumerate(scores):
@@ -162,19 +188,15 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
 
 
 def _walk_forward(run: BacktestRun) -> WalkForward:
-    """The run's learning, with its stored dates replayed (a resumed run); it learns nothing with
-    fewer than MIN_CHURNS_FOR_TRUST churns recorded."""
+    """The run's learning; it learns nothing with fewer than MIN_CHURNS_FOR_TRUST churns recorded."""
     churns = recorded_churns()
     minimum = settings.MIN_CHURNS_FOR_TRUST
-    walk = WalkForward(
+    return WalkForward(
         churns if sum(len(v) for v in churns.values()) >= minimum else {},
         horizons=list(run.horizons),
         min_churns=minimum,
         names=feature_names(),
     )
-    if run.dates_done:
-        walk.replay(run_score_table(run))
-    return walk
 
 
 def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], None] | None = None) -> BacktestRun:
@@ -196,17 +218,27 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             progress(done, len(dates))
         try:
             walk = _walk_forward(run)
-            if remaining:
-                with backtest_rollups(through=remaining[0], last=remaining[-1]):
-                    previous = remaining[0]
-                    for as_of in remaining:
-                        if as_of != previous:
-                            backtest_rollups_advance(after=previous, through=as_of)
-                        _scores_store(run, as_of, walk)
-                        previous = as_of
-                        done += 1
-                        if progress:
-                            progress(done, len(dates))
+            training = backtest_training_dates(run)
+            # The training dates, then the stored dates replayed (a resumed run), then the remaining ones:
+            # the walk-forward sees every date in order, as a run that never stopped would have.
+            scored = [*training, *remaining]
+            with backtest_rollups(through=scored[0], last=scored[-1]):
+                previous = scored[0]
+                for as_of in scored:
+                    if as_of != previous:
+                        backtest_rollups_advance(after=previous, through=as_of)
+                    previous = as_of
+                    if as_of < run.start_day:
+                        _date_score(as_of, walk)
+                        continue
+                    if run.dates_done and as_of == remaining[0]:
+                        walk.replay(run_score_table(run))
+                    _scores_store(run, as_of, walk)
+                    done += 1
+                    if progress:
+                        progress(done, len(dates))
+            if run.dates_done and not remaining:
+                walk.replay(run_score_table(run))
             # The scores as stored, held as arrays since they were scored: the report reads no row again.
             run.report = backtest_report(run, table=walk.table())
             run.learned_at = timezone.now()

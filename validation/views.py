@@ -17,6 +17,7 @@ from customers.models import ChurnModel
 from validation.adoption import ModelAdoptionError, churn_model_adopt_latest, churn_model_back_to_heuristic
 from validation.apis import BACKTEST_NOTE
 from validation.features import feature_words
+from validation.learned import JUDGED_ON_RECORD
 from validation.selectors import backtest_payload
 from validation.services import (
     BACKTEST_DEFAULT_DAYS,
@@ -127,8 +128,13 @@ def _ranking_display(payload: dict[str, Any]) -> dict[str, Any]:
     selection = (payload.get("model") or {}).get("selection") or {}
     choice_words = ""
     if selection.get("learned_auc") is not None and selection.get("heuristic_auc") is not None:
+        where = (
+            "Scored walk-forward over the past, each date by a model fitted before it,"
+            if selection.get("judged_on") == JUDGED_ON_RECORD
+            else "On the newest part of the past, held out from its fit,"
+        )
         choice_words = (
-            f"On the newest part of the past, held out from its fit, the churn model reached AUC "
+            f"{where} the churn model reached AUC "
             f"{selection['learned_auc']:.2f} against the heuristic's {selection['heuristic_auc']:.2f} "
             f"({selection['held_out_churns']} churns): "
             + ("the model is the better guide." if choice == "learned" else "not enough better to trust it yet.")

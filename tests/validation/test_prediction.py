@@ -55,13 +55,17 @@ def test_on_quiet_churn_the_heuristic_sees_and_the_list_ranks_churners_high(quie
     assert low_ci < ranking["auc"] < high_ci
     # The same scores dealt at random within each date flag churners later (or never).
     assert ranking["lead_days"]["median"] >= ranking["lead_days_by_chance"]["median"]
-    # Where the heuristic is near-blind, the model learned out of sample does better on the same dates.
+    # Where the heuristic is near-blind, the list ordered by the model learned out of sample does clearly
+    # better, and the model's probabilities (pooled over dates, each calibrated on its own past) are no worse.
+    assert ranking["auc"] >= horizon["heuristic"]["auc"] + 0.03
     learned = horizon["learned"]
-    assert learned["auc"] > learned["heuristic_on_same_dates"]["auc"] + 0.03
+    assert learned["auc"] >= learned["heuristic_on_same_dates"]["auc"]
+    # The training dates before the window let a model order the list from the window's first weeks on.
+    assert ranking["as_of_dates_ordered_by_model"] >= 0.8 * ranking["as_of_dates_total"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_on_decay_and_friction_spells_the_heuristic_sees_and_the_model_is_no_worse(settings):
+def test_on_decay_and_friction_spells_the_list_ordered_by_the_model_beats_the_heuristic(settings):
     settings.METRICS_POST_RECOMPUTE_HOOKS = []
     run = _backtest(decay_base(300, seed=2, today=TODAY), seed=2)
     horizon = run.report["horizons"][0]
@@ -71,8 +75,13 @@ def test_on_decay_and_friction_spells_the_heuristic_sees_and_the_model_is_no_wor
     assert friction["auc"] >= 0.5
     decay = next(c for c in run.report["components"] if c["signal"] == "engagement_decay")
     assert decay["auc"] > 0.55
-    assert horizon["learned"]["auc"] >= horizon["learned"]["heuristic_on_same_dates"]["auc"] - 0.02
-    assert run.report["ranking"]["auc"] >= horizon["heuristic"]["auc"] - 0.03
+    # The model learned walk-forward sees a decline and a friction spell together better than the heuristic's
+    # fixed points: the list it orders beats the heuristic's, a quarter of the churns being random.
+    ranking = run.report["ranking"]
+    assert ranking["auc"] >= 0.72 and ranking["top_decile_lift"] >= 2.5
+    assert ranking["auc"] >= horizon["heuristic"]["auc"] + 0.03
+    assert ranking["as_of_dates_ordered_by_model"] >= ranking["as_of_dates_total"] // 2
+    assert horizon["learned"]["auc"] >= horizon["learned"]["heuristic_on_same_dates"]["auc"] + 0.03
 
 
 def _probability(definition: dict[str, Any], features: dict[str, float]) -> float:
