@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
@@ -24,14 +25,25 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+HAS_EVENTS_KEY = "opsconsole:has_events"
+
+
+def _has_events() -> bool:
+    """Whether any event has arrived yet. Once one has, the answer is kept by the process:
+    events are only ever added (retention keeps the recent ones), so it never goes back."""
+    if cache.get(HAS_EVENTS_KEY):
+        return True
+    from events.models import Event
+
+    found = Event.objects.only("pk").exists()
+    if found:
+        cache.set(HAS_EVENTS_KEY, True, timeout=None)
+    return found
+
+
 def console_context(request: HttpRequest) -> dict[str, Any]:
     """Context processor: whether any event has arrived yet (drives 'Getting started')
-    and the host the snippets should name. One indexed query per page."""
+    and the host the snippets should name. One indexed query per page until the first event."""
     if not request.path.startswith(("/admin/", "/api/")) and request.user.is_authenticated:
-        from events.models import Event
-
-        return {
-            "has_events": Event.objects.only("pk").exists(),
-            "console_host": request.build_absolute_uri("/").rstrip("/"),
-        }
+        return {"has_events": _has_events(), "console_host": request.build_absolute_uri("/").rstrip("/")}
     return {}

@@ -17,10 +17,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
-from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
+from customers.read_cache import cached_per_recompute, metrics_version
+from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
@@ -62,7 +64,7 @@ def _playbook_labels(entry: dict[str, Any]) -> list[str]:
     return [label for label in labels if label]
 
 
-def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
+def _open_alerts(*, resources: dict[str, Any]) -> list[dict[str, Any]]:
     """What is wrong right now: the north-star alert state, infra resources near their
     limit, and alert deliveries that are failing. Two queries."""
     alerts: list[dict[str, Any]] = []
@@ -77,7 +79,7 @@ def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
                 "since": state.changed_at,
             }
         )
-    for name, projection in overview.resources.items():
+    for name, projection in resources.items():
         if projection.level in (LEVEL_WARNING, LEVEL_CRITICAL):
             alerts.append(
                 {
@@ -126,19 +128,26 @@ def _revenue_at_risk_words(figures: list[Any]) -> str:
     return f"Revenue at risk: {'; '.join(parts)}" if parts else ""
 
 
-@staff_required
-def today_page(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    summary = real_users_summary(now=now)
-    targets = north_star_targets()
-    _, meaning, action, escalation = MESSAGES[summary.status]
+def _call_list() -> dict[str, list[dict[str, Any]]]:
     # The at-risk API's own answer (cached per recompute and founder action), each entry with its
     # follow-up state: the page and the API never differ. Read wider than the list shows, so
     # snoozed customers do not leave it short.
     at_risk = at_risk_answer(limit=TODAY_AT_RISK_READ)
     for entry in at_risk:
         entry["playbooks"] = _playbook_labels(entry)
-    call_list = call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
+    return call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
+
+
+@staff_required
+def today_page(request: HttpRequest) -> HttpResponse:
+    metrics_version(fresh=True)  # an action the founder just saved shows, whichever process saved it
+    now = timezone.now()
+    summary = real_users_summary(now=now)
+    targets = north_star_targets()
+    _, meaning, action, escalation = MESSAGES[summary.status]
+    # Built only when the call list's part of the page is rendered: once per recompute, founder
+    # action and day (templates/today.html, per_recompute).
+    call_list = SimpleLazyObject(_call_list)
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
         f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()
@@ -151,17 +160,21 @@ def today_page(request: HttpRequest) -> HttpResponse:
         f"today:real_users_daily:{as_of.isoformat()}:{DAU_CHART_DAYS}",
         lambda: real_users_daily(as_of=as_of, days=DAU_CHART_DAYS),
     )
-    dau_chart = line_chart(
-        [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
-        title=f"Real users per day, last {DAU_CHART_DAYS} days",
-        y_label="users",
-        hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
-        # About the width of its half of the page at 1366 px, so its text is drawn at the page's
-        # size there, and a phone scrolls it only a little (console.css).
-        width=DAU_CHART_WIDTH,
-        height=200,
+    dau_chart = cached_per_recompute(
+        f"today:dau_chart:{as_of.isoformat()}:{targets.dau_target}",
+        lambda: line_chart(
+            [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
+            title=f"Real users per day, last {DAU_CHART_DAYS} days",
+            y_label="users",
+            hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
+            # About the width of its half of the page at 1366 px, so its text is drawn at the page's
+            # size there, and a phone scrolls it only a little (console.css).
+            width=DAU_CHART_WIDTH,
+            height=200,
+        ),
     )
-    overview = infra_overview(series_days=1, now=now)
+    # The runway moves with the hourly snapshot; read once per recompute (every few minutes).
+    resources = cached_per_recompute("today:infra_resources", lambda: infra_overview(series_days=1, now=now).resources)
     return render(
         request,
         "today.html",
@@ -174,18 +187,19 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "targets": targets,
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
-            "at_risk": call_list["active"],
+            "at_risk": SimpleLazyObject(lambda: call_list["active"]),
             "revenue_at_risk": _revenue_at_risk_words(figures),
-            "parked": call_list["parked"],
+            "parked": SimpleLazyObject(lambda: call_list["parked"]),
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
-            "recompute_failure": recompute_failure_get(),
+            "recompute_failure": cached_per_recompute("recompute_failure", recompute_failure_get),
             "dau_chart": dau_chart,
-            "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
-            "alerts": _open_alerts(overview=overview),
+            "resources": [(RESOURCE_NAMES[name], p) for name, p in resources.items()],
+            # Written by tasks on the recompute's beat (every five minutes, deliveries every minute).
+            "alerts": cached_per_recompute("today:alerts", lambda: _open_alerts(resources=resources)),
             "freshness": freshness,
             # --- Vocabulary (issue 15): a link while the product's events do not fit the registry.
-            "vocabulary_mismatch": vocabulary_mismatch(),
+            "vocabulary_mismatch": cached_per_recompute("today:vocabulary_mismatch", vocabulary_mismatch),
         },
     )
 
