@@ -146,7 +146,7 @@ def today_page(request: HttpRequest) -> HttpResponse:
     targets = north_star_targets()
     _, meaning, action, escalation = MESSAGES[summary.status]
     # Built only when the call list's part of the page is rendered: once per recompute, founder
-    # action and day (templates/today.html, per_recompute).
+    # action and minute (templates/today.html, per_recompute).
     call_list = SimpleLazyObject(_call_list)
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(

@@ -97,9 +97,10 @@ class PerRecomputeNode(template.Node):
 @register.tag
 def per_recompute(parser: template.base.Parser, token: template.base.Token) -> PerRecomputeNode:
     """``{% per_recompute "name" value ... %}…{% end_per_recompute %}``: the part rendered once per
-    recompute, founder action, local day and values given (customers/read_cache.py), its forms'
+    recompute, founder action, minute and values given (customers/read_cache.py), its forms'
     CSRF token put in per request. Everything the part shows must change only with those: a
-    relative time ("3 minutes ago") or a live figure stays outside it."""
+    figure another write changes without moving the version (the north star, an event just
+    received) stays outside it."""
     bits = token.split_contents()
     if len(bits) < 2 or bits[1][0] not in "\"'":
         raise template.TemplateSyntaxError(f"'{bits[0]}' takes the part's name in quotes, then what it varies on.")
