@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
@@ -58,8 +59,9 @@ def metrics_version(*, fresh: bool = False) -> str:
     costs more than the primary-key lookup itself), and at most once per
     METRICS_VERSION_CHECK_SECONDS per process. A recompute runs every few minutes; an answer up
     to that many seconds older than the newest one is the price of one database round trip
-    fewer on every cached request. ``fresh`` reads it now (the pages: the founder's next page
-    after an action may be served by another process, which must not show the page before it).
+    fewer on every cached request. ``fresh`` reads it now (FreshReadsAfterPostMiddleware: the
+    page a founder opens after an action may be served by another process, which must not show
+    the page before it).
     """
     global _version_seen
     checked_at, version = _version_seen
@@ -81,6 +83,16 @@ def metrics_version_forget() -> None:
     _version_seen = (float("-inf"), "")
 
 
+def _cached(key: str, build: Callable[[], Any], *, timeout: float) -> Any:
+    # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
+    cache_key = "opsconsole:" + hashlib.sha256(key.encode()).hexdigest()
+    value = cache.get(cache_key, _MISSING)
+    if value is _MISSING:
+        value = build()
+        cache.set(cache_key, value, timeout=timeout)
+    return value
+
+
 def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     """``build()``'s value, reused until the version moves (or API_CACHE_SECONDS).
 
@@ -88,13 +100,54 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     expensive to make (the rendered JSON of an answer or the HTML of a page's part, not only
     its data). ``key`` names what else the value depends on (a limit, the day).
     """
-    # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
-    cache_key = "opsconsole:" + hashlib.sha256(f"{key}|{metrics_version()}".encode()).hexdigest()
-    value = cache.get(cache_key, _MISSING)
-    if value is _MISSING:
-        value = build()
-        cache.set(cache_key, value, timeout=API_CACHE_SECONDS)
-    return value
+    return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
+
+
+def cached_per_check(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s value, read again whenever this process reads the version: at most once per
+    METRICS_VERSION_CHECK_SECONDS, and afresh on the page the founder opens after posting a form.
+
+    For live figures that other writes move without moving the version (the north star's
+    users, which ingest keeps; a target edited in admin): a page shows them as late as the
+    version itself, never later.
+    """
+    version = metrics_version()
+    return _cached(
+        f"{key}|{version}|{_version_seen[0]}", build, timeout=max(1.0, 2 * settings.METRICS_VERSION_CHECK_SECONDS)
+    )
+
+
+# Set on the answer to a form a logged-in founder posted (an action on a customer, an edit in
+# admin): the page the browser is sent to next reads the version, and what is kept per check,
+# afresh, whichever process serves it (another one may have checked a moment before the write).
+FRESH_READS_COOKIE = "opsconsole_fresh_reads"
+FRESH_READS_SECONDS = 60
+
+
+class FreshReadsAfterPostMiddleware:
+    """Reads the version afresh for a browser that has just posted a form (see FRESH_READS_COOKIE);
+    API clients (no session cookie) are left alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        fresh = FRESH_READS_COOKIE in request.COOKIES
+        if fresh:
+            metrics_version(fresh=True)
+        response = self.get_response(request)
+        if request.method == "POST" and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            response.set_cookie(
+                FRESH_READS_COOKIE,
+                "1",
+                max_age=FRESH_READS_SECONDS,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        elif fresh and request.method == "GET" and response.status_code == 200:
+            response.delete_cookie(FRESH_READS_COOKIE, samesite="Lax")
+        return response
 
 
 # What a kept page part holds where its forms' CSRF token goes: the token belongs to the browser

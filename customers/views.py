@@ -26,7 +26,7 @@ from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import RiskLevel, Tenant, TenantKind, TenantMetrics
-from customers.read_cache import cached_per_recompute, metrics_version, values_lazily
+from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
 from customers.selectors import (
     CustomerFilters,
     customers_list,
@@ -317,12 +317,15 @@ METRICS_PARTS = (
 
 @staff_required
 def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
-    metrics_version(fresh=True)  # an action the founder just saved shows, whichever process saved it
-    tenant = get_object_or_404(Tenant, tenant_id=tenant_id)
+    # Live (edited in admin; events keep arriving), read as often as the version.
+    tenant = cached_per_check(f"customer:tenant:{tenant_id}", lambda: get_object_or_404(Tenant, tenant_id=tenant_id))
     before = request.GET.get("before") or None
     try:
-        timeline = tenant_events_page(
-            tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE if before else TIMELINE_FIRST_PAGE_SIZE
+        timeline = cached_per_check(
+            f"customer:timeline:{tenant_id}:{before}",
+            lambda: tenant_events_page(
+                tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE if before else TIMELINE_FIRST_PAGE_SIZE
+            ),
         )
     except ValueError:
         return render(

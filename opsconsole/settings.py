@@ -69,6 +69,8 @@ MIDDLEWARE = [
     # Counts API requests per hour in memory; adds them to PostgreSQL every few seconds.
     "infra.middleware.ApiRequestCounterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page a founder opens after posting a form reads the cached answers' version afresh.
+    "customers.read_cache.FreshReadsAfterPostMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -21,7 +21,7 @@ from django.utils.functional import SimpleLazyObject
 
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
-from customers.read_cache import cached_per_recompute, metrics_version
+from customers.read_cache import cached_per_check, cached_per_recompute
 from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
@@ -140,10 +140,10 @@ def _call_list() -> dict[str, list[dict[str, Any]]]:
 
 @staff_required
 def today_page(request: HttpRequest) -> HttpResponse:
-    metrics_version(fresh=True)  # an action the founder just saved shows, whichever process saved it
     now = timezone.now()
-    summary = real_users_summary(now=now)
-    targets = north_star_targets()
+    # Live (ingest keeps the users; the targets are edited in admin), read as often as the version.
+    summary = cached_per_check("today:real_users_summary", lambda: real_users_summary(now=now))
+    targets = cached_per_check("today:north_star_targets", north_star_targets)
     _, meaning, action, escalation = MESSAGES[summary.status]
     # Built only when the call list's part of the page is rendered: once per recompute, founder
     # action and minute (templates/today.html, per_recompute).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,6 @@ from customers import read_cache
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.selectors import stickiness_series, tenant_events_page
-from playbooks.services import intervention_create
 from tests.customers.conftest import (
     NOW,
     RANKED_AT_RISK,
@@ -326,10 +326,15 @@ def test_a_call_logged_by_another_web_process_shows_on_the_next_customer_page(me
     settings.METRICS_VERSION_CHECK_SECONDS = 3600
     _population(metrics_db)
     assert "Rang Dana, their CTO" not in staff_client.get("/customers/decay/").content.decode()
-    seen = read_cache._version_seen
-    intervention_create(tenant_id="decay", action="Rang Dana, their CTO", channel="call")
-    read_cache._version_seen = seen  # this process did not save it: it knows only the version before
-    assert "Rang Dana, their CTO" in staff_client.get("/customers/decay/").content.decode()
+    seen = read_cache._version_seen[1]
+    response = staff_client.post(
+        "/playbooks/interventions/new/",
+        {"tenant_id": "decay", "action": "Rang Dana, their CTO", "channel": "call", "next": "/customers/decay/"},
+    )
+    assert response.status_code == 302
+    # Another process served the form: this one checked the version a moment ago, before the call.
+    read_cache._version_seen = (time.monotonic(), seen)
+    assert "<strong>Last step:</strong> Rang Dana, their CTO" in staff_client.get("/customers/decay/").content.decode()
 
 
 def test_an_event_received_after_the_recompute_shows_in_the_timeline_at_once(metrics_db, staff_client):
