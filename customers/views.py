@@ -338,7 +338,9 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         )
     # The metrics, charts and panels change only with a recompute or a founder action: read once per
     # version, and built only when the page's kept part is rendered (templates/customers/detail.html).
-    metrics = cached_per_recompute(f"customer:metrics:{tenant_id}", lambda: tenant_metrics_get(tenant_id=tenant_id))
+    metrics = SimpleLazyObject(
+        lambda: cached_per_recompute(f"customer:metrics:{tenant_id}", lambda: tenant_metrics_get(tenant_id=tenant_id))
+    )
     context: dict[str, Any] = {
         "tenant": tenant,
         "metrics": metrics,
@@ -346,6 +348,6 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "before": before,
         "panels": SimpleLazyObject(lambda: customer_panels(tenant_id=tenant_id)),
     }
-    if metrics is not None:
-        context.update(values_lazily(lambda: _metrics_parts(tenant_id=tenant_id, metrics=metrics), METRICS_PARTS))
+    # Read only where the template has metrics to show.
+    context.update(values_lazily(lambda: _metrics_parts(tenant_id=tenant_id, metrics=metrics), METRICS_PARTS))
     return render(request, "customers/detail.html", context)

@@ -9,7 +9,7 @@ whatever the number of tenants (tests/test_today.py counts them).
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.utils.functional import SimpleLazyObject
 
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
-from customers.read_cache import cached_per_check, cached_per_recompute
+from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
 from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
@@ -138,16 +138,9 @@ def _call_list() -> dict[str, list[dict[str, Any]]]:
     return call_list_build(at_risk=at_risk, today=timezone.localdate(), active_limit=TODAY_AT_RISK)
 
 
-@staff_required
-def today_page(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    # Live (ingest keeps the users; the targets are edited in admin), read as often as the version.
-    summary = cached_per_check("today:real_users_summary", lambda: real_users_summary(now=now))
-    targets = cached_per_check("today:north_star_targets", north_star_targets)
-    _, meaning, action, escalation = MESSAGES[summary.status]
-    # Built only when the call list's part of the page is rendered: once per recompute, founder
-    # action and minute (templates/today.html, per_recompute).
-    call_list = SimpleLazyObject(_call_list)
+def _per_version_parts(*, now: datetime, targets: Any) -> dict[str, Any]:
+    """What Today shows of the last recompute and founder actions, each read once per version
+    (templates/today.html renders them in its kept parts, so a view served from those reads none)."""
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
         f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()
@@ -175,6 +168,30 @@ def today_page(request: HttpRequest) -> HttpResponse:
     )
     # The runway moves with the hourly snapshot; read once per recompute (every few minutes).
     resources = cached_per_recompute("today:infra_resources", lambda: infra_overview(series_days=1, now=now).resources)
+    return {
+        "revenue_at_risk": _revenue_at_risk_words(figures),
+        "recompute_failure": cached_per_recompute("recompute_failure", recompute_failure_get),
+        "dau_chart": dau_chart,
+        "resources": [(RESOURCE_NAMES[name], p) for name, p in resources.items()],
+        # Written by tasks on the recompute's beat (every five minutes, deliveries every minute).
+        "alerts": cached_per_recompute("today:alerts", lambda: _open_alerts(resources=resources)),
+        "freshness": freshness,
+    }
+
+
+TODAY_PARTS = ("revenue_at_risk", "recompute_failure", "dau_chart", "resources", "alerts", "freshness")
+
+
+@staff_required
+def today_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    # Live (ingest keeps the users; the targets are edited in admin), read as often as the version.
+    summary = cached_per_check("today:real_users_summary", lambda: real_users_summary(now=now))
+    targets = cached_per_check("today:north_star_targets", north_star_targets)
+    _, meaning, action, escalation = MESSAGES[summary.status]
+    # Built only when the call list's part of the page is rendered: once per recompute, founder
+    # action and minute (templates/today.html, per_recompute).
+    call_list = SimpleLazyObject(_call_list)
     return render(
         request,
         "today.html",
@@ -188,18 +205,12 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
             "at_risk": SimpleLazyObject(lambda: call_list["active"]),
-            "revenue_at_risk": _revenue_at_risk_words(figures),
             "parked": SimpleLazyObject(lambda: call_list["parked"]),
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
-            "recompute_failure": cached_per_recompute("recompute_failure", recompute_failure_get),
-            "dau_chart": dau_chart,
-            "resources": [(RESOURCE_NAMES[name], p) for name, p in resources.items()],
-            # Written by tasks on the recompute's beat (every five minutes, deliveries every minute).
-            "alerts": cached_per_recompute("today:alerts", lambda: _open_alerts(resources=resources)),
-            "freshness": freshness,
             # --- Vocabulary (issue 15): a link while the product's events do not fit the registry.
             "vocabulary_mismatch": cached_per_recompute("today:vocabulary_mismatch", vocabulary_mismatch),
+            **values_lazily(lambda: _per_version_parts(now=now, targets=targets), TODAY_PARTS),
         },
     )
 
