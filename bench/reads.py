@@ -8,7 +8,9 @@ endpoint in turn:
 - ``GET /healthz`` (no database, no session): the trivial Django view, the floor;
 - ``GET /ops/customers/at-risk?limit=10`` and ``GET /ops/customers?page=2`` with a read key;
 - the Today page ``/`` with a staff session cookie, only when it answers 200
-  (until the Today page exists, ``/`` redirects and is reported as skipped).
+  (until the Today page exists, ``/`` redirects and is reported as skipped);
+- the Customer page of the customer with the most events (``t00000``, the head of the
+  generator's skew, present at every size), with the same cookie.
 
 The 10,000-tenant and the 100-tenant databases are served by two gunicorns at
 once and measured in the same slices (``run_side_by_side``), so the p99 ratio
@@ -41,6 +43,7 @@ ENDPOINTS = [
     ("at_risk", "/ops/customers/at-risk?limit=10", "key"),
     ("customers", "/ops/customers?page=2", "key"),
     ("today", "/", "session"),
+    ("customer", "/customers/t00000/", "session"),
 ]
 
 
@@ -267,7 +270,7 @@ def run_side_by_side(
                 headers = _headers(kind, key, session)
                 status = _status(int(base_url.rsplit(":", 1)[1]), path, headers)
                 if status != 200:
-                    if name == "today":
+                    if kind == "session":
                         break
                     raise SystemExit(f"GET {path} answered {status} at {result.tenants} tenants before the load run")
                 targets.append((f"{base_url}{path}", headers))

@@ -30,11 +30,11 @@ from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRES
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
 from customers.models import ContactRole, RiskLevel, TenantKind, TenantMetrics
+from customers.read_cache import cached_per_recompute
 from customers.selectors import (
     CUSTOMER_ORDERINGS,
     DEFAULT_CUSTOMER_ORDERING,
     CustomerFilters,
-    cached_per_recompute,
     customers_list,
     tenant_daily_series,
     tenant_metrics_get,

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from customers.churn import churned_tenants_settle
 from customers.models import AnswersVersion, Tenant, TenantMetrics
-from customers.selectors import metrics_version_forget
+from customers.read_cache import metrics_version_forget
 
 
 def answers_changed() -> None:

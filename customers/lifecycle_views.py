@@ -14,8 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 from core.charts import Series, Stack, line_chart, stacked_bar_chart
 from core.pages import staff_required
 from customers.metrics.lifecycle import LIFECYCLE_WEEKS_DEFAULT, STAGES, lifecycle_weeks
+from customers.read_cache import cached_per_recompute
 from customers.retention import RETENTION_MONTHS_DEFAULT, RetentionTable, retention_table
-from customers.selectors import cached_per_recompute
 
 LIFECYCLE_CHART_WIDTH = 640
 RETENTION_CHART_WIDTH = 640

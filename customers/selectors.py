@@ -8,16 +8,12 @@ number of tenants.
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
@@ -26,14 +22,13 @@ from core.rows import rows_as_dicts
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
 from customers.models import (
-    AnswersVersion,
-    MetricsState,
     TenantKind,
     TenantMetrics,
     at_risk_order,
     expected_loss_order,
     risk_sort_keys,
 )
+from customers.read_cache import cached_per_recompute
 
 # Days a Customer page charts.
 SERIES_DAYS = 60
@@ -471,67 +466,3 @@ def at_risk_counts_by_level() -> dict[str, int]:
     counts = {level: 0 for level in ("critical", "high", "medium")}
     counts.update({row["risk_level"]: row["n"] for row in rows})
     return counts
-
-
-# --- Read caching for the API ------------------------------------------------------------------
-# The at-risk list and the customer list change only when a recompute writes the cache tables,
-# yet building them costs queries, JSONB decoding and serialisation on every request. Their
-# answers are kept per process, keyed by the engine's last-run stamps (one primary-key read),
-# so a finished recompute is visible at the next request. Writes that do not move those
-# stamps (a tenant rebuilt after a reclassification) show within API_CACHE_SECONDS.
-API_CACHE_SECONDS = 60
-
-
-# The last version read by this process and when (time.monotonic()).
-_version_seen: tuple[float, str] = (float("-inf"), "")
-
-
-def metrics_version() -> str:
-    """Changes whenever a recompute (incremental, full or fanned out) finishes.
-
-    Read on every cached API request, so it is cheap: a plain cursor (compiling
-    the ORM query costs more than the primary-key lookup itself), and at most
-    once per METRICS_VERSION_CHECK_SECONDS per process. A recompute runs every
-    few minutes; an answer up to that many seconds older than the newest one is
-    the price of one database round trip fewer on every cached request.
-    """
-    global _version_seen
-    checked_at, version = _version_seen
-    now = time.monotonic()
-    if now - checked_at < settings.METRICS_VERSION_CHECK_SECONDS:
-        return version
-    with connection.cursor() as cursor:
-        # The founder actions' stamp (customers/churn.py::answers_changed) rides along: an
-        # intervention, a snooze or a churn changes the at-risk answers' follow-up state.
-        cursor.execute(
-            "SELECT last_incremental_at, last_full_at, last_fanout_finished_at, last_tenants_rebuilt_at,"
-            f" (SELECT changed_at FROM {AnswersVersion._meta.db_table} WHERE id = 1)"
-            f" FROM {MetricsState._meta.db_table}"
-            " WHERE id = 1"
-        )
-        row = cursor.fetchone()
-    version = "none" if row is None else "|".join(str(stamp) for stamp in row)
-    _version_seen = (now, version)
-    return version
-
-
-def metrics_version_forget() -> None:
-    """Make this process read the version again at its next cached read: called after a write
-    that moves it, so the page the founder is sent back to shows the write."""
-    global _version_seen
-    _version_seen = (float("-inf"), "")
-
-
-def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
-    """``build()``'s value, reused until the next recompute (or API_CACHE_SECONDS).
-
-    The value is computed at most once per recompute and process; callers cache
-    what is expensive to make (the rendered JSON of an answer, not only its data).
-    """
-    # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
-    cache_key = "opsconsole:" + hashlib.sha256(f"{key}|{metrics_version()}".encode()).hexdigest()
-    value = cache.get(cache_key)
-    if value is None:
-        value = build()
-        cache.set(cache_key, value, timeout=API_CACHE_SECONDS)
-    return value

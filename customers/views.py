@@ -18,6 +18,7 @@ from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString
 
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
@@ -30,6 +31,7 @@ from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import RiskLevel, Tenant, TenantKind, TenantMetrics
+from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
 from customers.selectors import (
     CustomerFilters,
     customers_list,
@@ -293,13 +295,52 @@ def _component_for_page(component: dict[str, Any], vocabulary: Vocabulary) -> di
     }
 
 
+def _metrics_parts(*, tenant_id: str, metrics: TenantMetrics) -> dict[str, Any]:
+    """The charts and explanations of the customer's metrics (the page's kept part renders them)."""
+    vocabulary = vocabulary_current()
+    series = stickiness_series(tenant_id=tenant_id, as_of=metrics.as_of)
+    changes = [(day, vocabulary.label(t)) for day, t in tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)]
+    components = [_component_for_page(component, vocabulary) for component in metrics.risk_components]
+    return {
+        "stickiness_chart": _stickiness_chart(series, changes),
+        "friction_chart": bar_chart(
+            [(p["day"], p["friction_score"]) for p in series],
+            title=f"Daily friction score, 60 days (each day capped at {FRICTION_CAP_PER_DAY:g})",
+            y_label="friction",
+            hlines=[HLine(FRICTION_CAP_PER_DAY, "day cap")],
+            width=CHART_WIDTH,
+            height=200,
+        ),
+        "changes": changes,
+        "components": components,
+        "scored_components": sum(1 for component in components if component.get("points")),
+        "engagement_formula": engagement_formula_text(vocabulary),
+        "core_labels": vocabulary_facts(vocabulary)["core_labels"],
+    }
+
+
+METRICS_PARTS = (
+    "stickiness_chart",
+    "friction_chart",
+    "changes",
+    "components",
+    "scored_components",
+    "engagement_formula",
+    "core_labels",
+)
+
+
 @staff_required
 def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
-    tenant = get_object_or_404(Tenant, tenant_id=tenant_id)
+    # Live (edited in admin; events keep arriving), read as often as the version.
+    tenant = cached_per_check(f"customer:tenant:{tenant_id}", lambda: get_object_or_404(Tenant, tenant_id=tenant_id))
     before = request.GET.get("before") or None
     try:
-        timeline = tenant_events_page(
-            tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE if before else TIMELINE_FIRST_PAGE_SIZE
+        timeline = cached_per_check(
+            f"customer:timeline:{tenant_id}:{before}",
+            lambda: tenant_events_page(
+                tenant_id=tenant_id, before=before, limit=TIMELINE_PAGE_SIZE if before else TIMELINE_FIRST_PAGE_SIZE
+            ),
         )
     except ValueError:
         return render(
@@ -310,36 +351,20 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
             },
             status=400,
         )
-    metrics = tenant_metrics_get(tenant_id=tenant_id)
+    # The metrics, charts and panels change only with a recompute or a founder action: read once per
+    # version, and built only when the page's kept part is rendered (templates/customers/detail.html).
+    metrics: Any = SimpleLazyObject(
+        lambda: cached_per_recompute(f"customer:metrics:{tenant_id}", lambda: tenant_metrics_get(tenant_id=tenant_id))
+    )
     context: dict[str, Any] = {
         "tenant": tenant,
         "metrics": metrics,
         "timeline": timeline,
         "before": before,
-        "panels": customer_panels(tenant_id=tenant_id),
-        "people": contacts_people(tenant_contacts_get(tenant_ids=[tenant_id])[tenant_id]),
+        "panels": SimpleLazyObject(lambda: customer_panels(tenant_id=tenant_id)),
+        # Written by the recompute: read only where the page shows it.
+        "people": SimpleLazyObject(lambda: contacts_people(tenant_contacts_get(tenant_ids=[tenant_id])[tenant_id])),
     }
-    if metrics is not None:
-        vocabulary = vocabulary_current()
-        series = stickiness_series(tenant_id=tenant_id, as_of=metrics.as_of)
-        changes = [
-            (day, vocabulary.label(t)) for day, t in tenant_change_days(tenant_id=tenant_id, as_of=metrics.as_of)
-        ]
-        components = [_component_for_page(component, vocabulary) for component in metrics.risk_components]
-        context.update(
-            stickiness_chart=_stickiness_chart(series, changes),
-            friction_chart=bar_chart(
-                [(p["day"], p["friction_score"]) for p in series],
-                title=f"Daily friction score, 60 days (each day capped at {FRICTION_CAP_PER_DAY:g})",
-                y_label="friction",
-                hlines=[HLine(FRICTION_CAP_PER_DAY, "day cap")],
-                width=CHART_WIDTH,
-                height=200,
-            ),
-            changes=changes,
-            components=components,
-            scored_components=sum(1 for component in components if component.get("points")),
-            engagement_formula=engagement_formula_text(vocabulary),
-            core_labels=vocabulary_facts(vocabulary)["core_labels"],
-        )
+    # Read only where the template has metrics to show.
+    context.update(values_lazily(lambda: _metrics_parts(tenant_id=tenant_id, metrics=metrics), METRICS_PARTS))
     return render(request, "customers/detail.html", context)

@@ -69,9 +69,12 @@ MIDDLEWARE = [
     # Counts API requests per hour in memory; adds them to PostgreSQL every few seconds.
     "infra.middleware.ApiRequestCounterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page a founder opens after posting a form reads the cached answers' version afresh.
+    "customers.read_cache.FreshReadsAfterPostMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the session's user remembered for a moment (opsconsole/sessions.py).
+    "opsconsole.sessions.RememberedUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
@@ -402,6 +405,10 @@ METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
 # round trip fewer per request: measured ~1 ms of a worker's CPU). A revoked key, or a
 # changed scope or rate limit, takes effect within that time. 0 reads the key every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=2.0)
+# The same for console sessions and their users (opsconsole/sessions.py): a logout, a password
+# change or a deactivation in another process takes effect here within that time. 0: every request.
+SESSION_ENGINE = "opsconsole.sessions"
+SESSION_CACHE_SECONDS = env.float("SESSION_CACHE_SECONDS", default=2.0)
 
 # --- Freshness of the cached metrics ---
 # Metrics older than this are shown as stale on the pages and raise a warning (four

@@ -9,7 +9,7 @@ whatever the number of tenants (tests/test_today.py counts them).
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from core.charts import HLine, Series, line_chart
 from core.pages import staff_required
@@ -24,7 +25,8 @@ from customers.apis import at_risk_answer
 from customers.contacts import contacts_people, tenant_contacts_get
 from customers.failures import recompute_failure_get
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
-from customers.selectors import cached_per_recompute, metrics_freshness, real_users_daily, revenue_figures
+from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
+from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertNotification, AlertState, DeliveryState
 from events.selectors import Status, north_star_targets, real_users_summary
@@ -65,7 +67,7 @@ def _playbook_labels(entry: dict[str, Any]) -> list[str]:
     return [label for label in labels if label]
 
 
-def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
+def _open_alerts(*, resources: dict[str, Any]) -> list[dict[str, Any]]:
     """What is wrong right now: the north-star alert state, infra resources near their
     limit, and alert deliveries that are failing. Two queries."""
     alerts: list[dict[str, Any]] = []
@@ -80,7 +82,7 @@ def _open_alerts(*, overview: Any) -> list[dict[str, Any]]:
                 "since": state.changed_at,
             }
         )
-    for name, projection in overview.resources.items():
+    for name, projection in resources.items():
         if projection.level in (LEVEL_WARNING, LEVEL_CRITICAL):
             alerts.append(
                 {
@@ -140,12 +142,7 @@ def revenue_month_words(figures: list[Any]) -> list[str]:
     ]
 
 
-@staff_required
-def today_page(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    summary = real_users_summary(now=now)
-    targets = north_star_targets()
-    _, meaning, action, escalation = MESSAGES[summary.status]
+def _call_list() -> dict[str, list[dict[str, Any]]]:
     # The at-risk API's own answer (cached per recompute and founder action), each entry with its
     # follow-up state: the page and the API never differ. Read wider than the list shows, so
     # snoozed customers do not leave it short.
@@ -161,6 +158,12 @@ def today_page(request: HttpRequest) -> HttpResponse:
         found = tenant_contacts_get(tenant_ids=[row["tenant_id"] for row in missing])
         for row in missing:
             row["people"] = contacts_people(found.get(row["tenant_id"], []))
+    return call_list
+
+
+def _per_version_parts(*, now: datetime, targets: Any) -> dict[str, Any]:
+    """What Today shows of the last recompute and founder actions, each read once per version
+    (templates/today.html renders them in its kept parts, so a view served from those reads none)."""
     # Read once per recompute or founder action (a revenue change moves the same version).
     figures = cached_per_recompute(
         f"today:revenue_figures:{timezone.localdate().isoformat()}", lambda: revenue_figures()
@@ -173,17 +176,59 @@ def today_page(request: HttpRequest) -> HttpResponse:
         f"today:real_users_daily:{as_of.isoformat()}:{DAU_CHART_DAYS}",
         lambda: real_users_daily(as_of=as_of, days=DAU_CHART_DAYS),
     )
-    dau_chart = line_chart(
-        [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
-        title=f"Real users per day, last {DAU_CHART_DAYS} days",
-        y_label="users",
-        hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
-        # About the width of its half of the page at 1366 px, so its text is drawn at the page's
-        # size there, and a phone scrolls it only a little (console.css).
-        width=DAU_CHART_WIDTH,
-        height=200,
+    dau_chart = cached_per_recompute(
+        f"today:dau_chart:{as_of.isoformat()}:{targets.dau_target}",
+        lambda: line_chart(
+            [Series("Users with a real event that day", [(day, float(users)) for day, users in daily])],
+            title=f"Real users per day, last {DAU_CHART_DAYS} days",
+            y_label="users",
+            hlines=[HLine(float(targets.dau_target), f"DAU target {targets.dau_target}")],
+            # About the width of its half of the page at 1366 px, so its text is drawn at the page's
+            # size there, and a phone scrolls it only a little (console.css).
+            width=DAU_CHART_WIDTH,
+            height=200,
+        ),
     )
-    overview = infra_overview(series_days=1, now=now)
+    # The runway moves with the hourly snapshot; read once per recompute (every few minutes).
+    resources = cached_per_recompute("today:infra_resources", lambda: infra_overview(series_days=1, now=now).resources)
+    return {
+        "revenue_at_risk": revenue_at_risk_words(figures),
+        "revenue_month": revenue_month_words(figures),
+        # Drawn once per recompute and day (one query then, none on a cached page).
+        "lifecycle_chart": lifecycle_chart(),
+        "lifecycle_legend": lifecycle_legend(),
+        "recompute_failure": cached_per_recompute("recompute_failure", recompute_failure_get),
+        "dau_chart": dau_chart,
+        "resources": [(RESOURCE_NAMES[name], p) for name, p in resources.items()],
+        # Written by tasks on the recompute's beat (every five minutes, deliveries every minute).
+        "alerts": cached_per_recompute("today:alerts", lambda: _open_alerts(resources=resources)),
+        "freshness": freshness,
+    }
+
+
+TODAY_PARTS = (
+    "revenue_at_risk",
+    "revenue_month",
+    "lifecycle_chart",
+    "lifecycle_legend",
+    "recompute_failure",
+    "dau_chart",
+    "resources",
+    "alerts",
+    "freshness",
+)
+
+
+@staff_required
+def today_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    # Live (ingest keeps the users; the targets are edited in admin), read as often as the version.
+    summary = cached_per_check("today:real_users_summary", lambda: real_users_summary(now=now))
+    targets = cached_per_check("today:north_star_targets", north_star_targets)
+    _, meaning, action, escalation = MESSAGES[summary.status]
+    # Built only when the call list's part of the page is rendered: once per recompute, founder
+    # action and minute (templates/today.html, per_recompute).
+    call_list = SimpleLazyObject(_call_list)
     return render(
         request,
         "today.html",
@@ -196,22 +241,13 @@ def today_page(request: HttpRequest) -> HttpResponse:
             "targets": targets,
             "dau_on_target": summary.dau >= targets.dau_target,
             "mau_on_target": summary.mau >= targets.mau_target,
-            "at_risk": call_list["active"],
-            "revenue_at_risk": revenue_at_risk_words(figures),
-            "revenue_month": revenue_month_words(figures),
-            "parked": call_list["parked"],
+            "at_risk": SimpleLazyObject(lambda: call_list["active"]),
+            "parked": SimpleLazyObject(lambda: call_list["parked"]),
             "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
             "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
-            "recompute_failure": recompute_failure_get(),
-            "dau_chart": dau_chart,
-            # Drawn once per recompute and day (one query then, none on a cached page).
-            "lifecycle_chart": lifecycle_chart(),
-            "lifecycle_legend": lifecycle_legend(),
-            "resources": [(RESOURCE_NAMES[name], p) for name, p in overview.resources.items()],
-            "alerts": _open_alerts(overview=overview),
-            "freshness": freshness,
             # A link while the product's events do not fit the registry.
-            "vocabulary_mismatch": vocabulary_mismatch(),
+            "vocabulary_mismatch": cached_per_recompute("today:vocabulary_mismatch", vocabulary_mismatch),
+            **values_lazily(lambda: _per_version_parts(now=now, targets=targets), TODAY_PARTS),
         },
     )
 

@@ -143,11 +143,11 @@ def _empty_cache() -> None:
     tables directly, so each test starts with an empty one."""
     from django.core.cache import cache
 
-    import customers.selectors
+    import customers.read_cache
     import events.auth
 
     cache.clear()
-    customers.selectors._version_seen = (float("-inf"), "")
+    customers.read_cache._version_seen = (float("-inf"), "")
     events.auth._keys_seen.clear()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from customers import read_cache
 from customers.metrics.recompute import metrics_recompute
 from customers.selectors import real_users_daily
 from events.models import AlertNotification, AlertState, DeliveryState, NorthStarSettings, RealUser
@@ -285,3 +287,45 @@ def test_a_tenant_matched_only_by_a_playbook_gets_the_playbooks_first_step(store
     # The north star's own action line is untouched by the playbook step.
     north_star = body[: body.index('<table class="at-risk">')]
     assert "<strong>Action:</strong>" in north_star and "Reconstruct what happened" not in north_star
+
+
+def _call_list(body: str) -> str:
+    start = body.index('<table class="at-risk">')
+    return body[start : body.index("</table>", start)]
+
+
+def test_a_snooze_saved_by_another_web_process_shows_on_the_next_page(store, staff_client, settings):
+    """The call list is kept until the next recompute or founder action; a snooze saved by another
+    process, while this one trusts its last version check for an hour, still shows at once."""
+    settings.METRICS_VERSION_CHECK_SECONDS = 3600
+    store(_tenants_at_risk(2))
+    metrics_recompute()
+    assert 'data-testid="call-row-t000"' in _call_list(_today(staff_client))
+    seen = read_cache._version_seen[1]
+    response = staff_client.post(
+        "/playbooks/snoozes/new/", {"tenant_id": "t000", "until": "2026-03-20", "reason": "On holiday", "next": "/"}
+    )
+    assert response.status_code == 302
+    # Another process served the form: this one checked the version a moment ago, before the snooze.
+    read_cache._version_seen = (time.monotonic(), seen)
+    body = _today(staff_client)
+    assert 'data-testid="call-row-t000"' not in _call_list(body)
+    assert 'data-testid="parked-t000" data-state="snoozed"' in body
+    assert "Snoozed until Fri 20 Mar: On holiday" in body
+
+
+def test_each_browser_posts_its_own_csrf_token_from_the_kept_call_list(store, staff_user):
+    store(_tenants_at_risk(2))
+    metrics_recompute()
+    tokens = {}
+    browsers = {name: Client(enforce_csrf_checks=True) for name in ("laptop", "phone")}
+    for name, browser in browsers.items():  # the phone is served the call list the laptop's view rendered
+        browser.force_login(staff_user)
+        form = _today(browser).split('data-testid="snooze-form-t001"', 1)[1]
+        tokens[name] = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1]
+    for name, browser in reversed(browsers.items()):
+        response = browser.post(
+            "/playbooks/snoozes/new/",
+            {"csrfmiddlewaretoken": tokens[name], "tenant_id": "t001", "until": "2026-03-20", "reason": name},
+        )
+        assert response.status_code == 302, name

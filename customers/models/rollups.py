@@ -215,7 +215,7 @@ class AnswersVersion(models.Model):
 
     Kept apart from ``MetricsState``: a recompute holds that row locked for its whole run,
     and a founder's form must never wait for a recompute. Read with the run stamps by
-    ``customers.selectors.metrics_version`` (one query).
+    ``customers.read_cache.metrics_version`` (one query).
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from customers.metrics.churn_model import probability_text
+from customers.read_cache import html_per_recompute
 
 register = template.Library()
 
@@ -92,3 +93,32 @@ def share_shade(share: float | None) -> str:
 def percent(share: float | None) -> str:
     """0.4567 -> "46%"; None -> "—"."""
     return "—" if share is None else f"{float(share) * 100:.0f}%"
+
+
+class PerRecomputeNode(template.Node):
+    def __init__(self, nodelist: template.NodeList, name: str, vary: list[template.base.FilterExpression]) -> None:
+        self.nodelist, self.name, self.vary = nodelist, name, vary
+
+    def render(self, context: template.Context) -> str:
+        key = ":".join([self.name, *(str(value.resolve(context)) for value in self.vary)])
+
+        def render_part(token: str) -> str:
+            with context.push(csrf_token=token):
+                return self.nodelist.render(context)
+
+        return html_per_recompute(key, render_part, csrf_token=str(context.get("csrf_token", "")))
+
+
+@register.tag
+def per_recompute(parser: template.base.Parser, token: template.base.Token) -> PerRecomputeNode:
+    """``{% per_recompute "name" value ... %}…{% end_per_recompute %}``: the part rendered once per
+    recompute, founder action, minute and values given (customers/read_cache.py), its forms'
+    CSRF token put in per request. Everything the part shows must change only with those: a
+    figure another write changes without moving the version (the north star, an event just
+    received) stays outside it."""
+    bits = token.split_contents()
+    if len(bits) < 2 or bits[1][0] not in "\"'":
+        raise template.TemplateSyntaxError(f"'{bits[0]}' takes the part's name in quotes, then what it varies on.")
+    nodelist = parser.parse(("end_per_recompute",))
+    parser.delete_first_token()
+    return PerRecomputeNode(nodelist, bits[1][1:-1], [parser.compile_filter(bit) for bit in bits[2:]])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from customers import read_cache
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.selectors import stickiness_series, tenant_events_page
@@ -315,6 +317,33 @@ def test_its_timeline_pages_by_keyset_newest_first_without_gaps_or_repeats(metri
     # friction: minutes 4, 8, 12 and 16 (3 each).
     assert second.count('<tr class="friction">') == 4 * 3
     assert "Newest events" in second
+
+
+def test_a_call_logged_by_another_web_process_shows_on_the_next_customer_page(metrics_db, staff_client, settings):
+    """The page's metrics, charts and follow-up are kept until the next recompute or founder action;
+    a call saved by another process, while this one trusts its last version check for an hour,
+    still shows at once."""
+    settings.METRICS_VERSION_CHECK_SECONDS = 3600
+    _population(metrics_db)
+    assert "Rang Dana, their CTO" not in staff_client.get("/customers/decay/").content.decode()
+    seen = read_cache._version_seen[1]
+    response = staff_client.post(
+        "/playbooks/interventions/new/",
+        {"tenant_id": "decay", "action": "Rang Dana, their CTO", "channel": "call", "next": "/customers/decay/"},
+    )
+    assert response.status_code == 302
+    # Another process served the form: this one checked the version a moment ago, before the call.
+    read_cache._version_seen = (time.monotonic(), seen)
+    assert "<strong>Last step:</strong> Rang Dana, their CTO" in staff_client.get("/customers/decay/").content.decode()
+
+
+def test_an_event_received_after_the_recompute_shows_in_the_timeline_at_once(metrics_db, staff_client):
+    _population(metrics_db)
+    assert "CERT_GENERATED" not in staff_client.get("/customers/decay/").content.decode()
+    metrics_db([Ev("decay", "CERT_GENERATED", NOW - timedelta(minutes=1))])
+    body = staff_client.get("/customers/decay/").content.decode()
+    timeline = body[body.index('<table class="timeline">') :]
+    assert timeline.index("CERT_GENERATED") < timeline.index("INCIDENT_VIEWED")
 
 
 @pytest.mark.parametrize("before", ["yesterday", "2026-03-15T12:00:00~x", "2026-03-15T12:00:00~5"])

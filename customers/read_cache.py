@@ -1,0 +1,182 @@
+"""Reads kept until the next recompute or founder action: the version they are keyed by, and the
+cache the API answers and the console pages share.
+
+What the at-risk and customer answers, Today and the Customer page show changes only when a
+recompute writes the cache tables, or when a founder action (an intervention, an outcome, a
+snooze, a churn, an MRR) is saved; both move ``metrics_version``. So an answer, a page's figures
+or a rendered chart is built once per version and process, and a read of it costs a cache lookup
+instead of its queries and its rendering.
+
+Anything cached here must be a function of the version (plus what its key names, such as the
+day): a page part that also shows data some other write changes, without moving the version,
+stays out of it, or that write calls ``customers.founder_actions.answers_changed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import SafeString, mark_safe
+
+# A kept value also expires after this long: writes that do not move the version (a tenant
+# rebuilt after a reclassification) show within it.
+API_CACHE_SECONDS = 60
+
+# The stamps that move when what the cached reads show changes: each kind of run's (full,
+# incremental, fanned out, tenants rebuilt), the recompute's failure (Today says it is
+# failing) and the founder actions' (customers/founder_actions.py::answers_changed). Both
+# tables hold one row, read by primary key.
+METRICS_VERSION_SQL = """
+SELECT s.last_incremental_at, s.last_full_at, s.last_fanout_finished_at, s.last_tenants_rebuilt_at,
+       s.last_failure_at, s.failing_since,
+       (SELECT a.changed_at FROM ops_answers_version a WHERE a.id = 1) AS answers_changed_at
+FROM ops_metrics_state s
+WHERE s.id = 1
+"""
+
+# What the cache answers for a key it does not hold (a kept None is a value: "no failure").
+_MISSING = object()
+
+# The last version read by this process and when (time.monotonic()).
+_version_seen: tuple[float, str] = (float("-inf"), "")
+
+
+def metrics_version(*, fresh: bool = False) -> str:
+    """Changes whenever a recompute (incremental, full or fanned out) finishes or fails, and
+    whenever a founder action is saved.
+
+    Read on every cached API request, so it is cheap: a plain cursor (compiling the ORM query
+    costs more than the primary-key lookup itself), and at most once per
+    METRICS_VERSION_CHECK_SECONDS per process. A recompute runs every few minutes; an answer up
+    to that many seconds older than the newest one is the price of one database round trip
+    fewer on every cached request. ``fresh`` reads it now (FreshReadsAfterPostMiddleware: the
+    page a founder opens after an action may be served by another process, which must not show
+    the page before it).
+    """
+    global _version_seen
+    checked_at, version = _version_seen
+    now = time.monotonic()
+    if not fresh and now - checked_at < settings.METRICS_VERSION_CHECK_SECONDS:
+        return version
+    with connection.cursor() as cursor:
+        cursor.execute(METRICS_VERSION_SQL)
+        row = cursor.fetchone()
+    version = "none" if row is None else "|".join(str(stamp) for stamp in row)
+    _version_seen = (now, version)
+    return version
+
+
+def metrics_version_forget() -> None:
+    """Make this process read the version again at its next cached read: called after a write
+    that moves it, so the page the founder is sent back to shows the write."""
+    global _version_seen
+    _version_seen = (float("-inf"), "")
+
+
+def _cached(key: str, build: Callable[[], Any], *, timeout: float) -> Any:
+    # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
+    cache_key = "opsconsole:" + hashlib.sha256(key.encode()).hexdigest()
+    value = cache.get(cache_key, _MISSING)
+    if value is _MISSING:
+        value = build()
+        cache.set(cache_key, value, timeout=timeout)
+    return value
+
+
+def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s value, reused until the version moves (or API_CACHE_SECONDS).
+
+    The value is computed at most once per version and process; callers cache what is
+    expensive to make (the rendered JSON of an answer or the HTML of a page's part, not only
+    its data). ``key`` names what else the value depends on (a limit, the day).
+    """
+    return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
+
+
+def cached_per_check(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s value, read again whenever this process reads the version: at most once per
+    METRICS_VERSION_CHECK_SECONDS, and afresh on the page the founder opens after posting a form.
+
+    For live figures that other writes move without moving the version (the north star's
+    users, which ingest keeps; a target edited in admin): a page shows them as late as the
+    version itself, never later.
+    """
+    version = metrics_version()
+    return _cached(
+        f"{key}|{version}|{_version_seen[0]}", build, timeout=max(1.0, 2 * settings.METRICS_VERSION_CHECK_SECONDS)
+    )
+
+
+# Set on the answer to a form a logged-in founder posted (an action on a customer, an edit in
+# admin): the page the browser is sent to next reads the version, and what is kept per check,
+# afresh, whichever process serves it (another one may have checked a moment before the write).
+FRESH_READS_COOKIE = "opsconsole_fresh_reads"
+FRESH_READS_SECONDS = 60
+
+
+class FreshReadsAfterPostMiddleware:
+    """Reads the version afresh for a browser that has just posted a form (see FRESH_READS_COOKIE);
+    API clients (no session cookie) are left alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        fresh = FRESH_READS_COOKIE in request.COOKIES
+        if fresh:
+            metrics_version(fresh=True)
+        response = self.get_response(request)
+        if request.method == "POST" and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            response.set_cookie(
+                FRESH_READS_COOKIE,
+                "1",
+                max_age=FRESH_READS_SECONDS,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        elif fresh and request.method == "GET" and response.status_code == 200:
+            response.delete_cookie(FRESH_READS_COOKIE, samesite="Lax")
+        return response
+
+
+# What a kept page part holds where its forms' CSRF token goes: the token belongs to the browser
+# that asked (its cookie's secret), so it is put in each time the part is served, never kept.
+# Only characters that HTML escaping leaves alone.
+CSRF_PLACEHOLDER = "csrf-placeholder-8c1f4e0b7d2a"
+
+
+def html_per_recompute(key: str, render: Callable[[str], str], *, csrf_token: str) -> SafeString:
+    """A page part's HTML, rendered once per version, process and minute.
+
+    ``render(token)`` renders the part with ``token`` as its forms' CSRF token; the kept HTML
+    gets this request's ``csrf_token`` in its place. Keyed by the local minute too, so what a
+    part says relative to now ("matched 3 hours ago", a step due today) is what a page rendered
+    each time would say: a part costs one rendering a minute at most, not one a view.
+    """
+    minute = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+    html = cached_per_recompute(f"html:{key}:{minute}", lambda: str(render(CSRF_PLACEHOLDER)))
+    return mark_safe(html.replace(CSRF_PLACEHOLDER, csrf_token))
+
+
+def values_lazily(build: Callable[[], dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:
+    """Template context values that ``build()`` computes the first time a template reads any of
+    them: a page part served from the cache reads none, so its figures cost nothing."""
+    values: dict[str, Any] = {}
+
+    def value(name: str) -> Any:
+        if not values:
+            values.update(build())
+        return values[name]
+
+    return {name: SimpleLazyObject(partial(value, name)) for name in names}
