@@ -138,11 +138,7 @@ def _axes(parts: list[str], *, x: _Scale, y: _Scale, y_ticks: list[float], x_tic
             f'<text class="tick" x="{px:.1f}" y="{y.start + y.length + 16:.1f}" text-anchor="{anchor}">'
             f"{escape(_x_label(tick))}</text>"
         )
-    if y_label:
-        parts.append(
-            f'<text class="axis-label" transform="translate(12 {y.start + y.length / 2:.1f}) rotate(-90)" '
-            f'text-anchor="middle">{escape(y_label)}</text>'
-        )
+    _y_label(parts, y_label, y=y)
 
 
 def _legend(parts: list[str], labels: list[tuple[str, str, bool]], x0: float) -> None:
@@ -154,6 +150,24 @@ def _legend(parts: list[str], labels: list[tuple[str, str, bool]], x0: float) ->
             f'<text class="legend" x="{cursor + 20:.1f}" y="12">{escape(label)}</text>'
         )
         cursor += 28 + 6.5 * len(label)
+
+
+def _y_grid(parts: list[str], ticks: list[float], *, y: _Scale, width: int) -> None:
+    """A grid line and its value at each tick (values below zero written as their size: they count down)."""
+    for tick in ticks:
+        py = y(tick)
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" y1="{py:.1f}" y2="{py:.1f}"/>'
+            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{_fmt(abs(tick))}</text>'
+        )
+
+
+def _y_label(parts: list[str], y_label: str, *, y: _Scale) -> None:
+    if y_label:
+        parts.append(
+            f'<text class="axis-label" transform="translate(12 {y.start + y.length / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{escape(y_label)}</text>'
+        )
 
 
 def line_chart(
@@ -246,12 +260,7 @@ def bar_chart(
     slot = (width - MARGIN_LEFT - MARGIN_RIGHT) / len(bars)
     x = _Scale(0, len(bars), MARGIN_LEFT, width - MARGIN_LEFT - MARGIN_RIGHT)
     step = max(1, len(bars) // 5)
-    for tick in y_ticks:
-        py = y(tick)
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" y1="{py:.1f}" y2="{py:.1f}"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>'
-        )
+    _y_grid(parts, y_ticks, y=y, width=width)
     for index, (x_value, value) in enumerate(bars):
         px = x(index)
         top = y(value)
@@ -271,11 +280,7 @@ def bar_chart(
             f'stroke-dasharray="2 3"/><text class="tick" x="{width - MARGIN_RIGHT}" y="{py - 4:.1f}" text-anchor="end">'
             f"{escape(hline.label)}</text>"
         )
-    if y_label:
-        parts.append(
-            f'<text class="axis-label" transform="translate(12 {y.start + y.length / 2:.1f}) rotate(-90)" '
-            f'text-anchor="middle">{escape(y_label)}</text>'
-        )
+    _y_label(parts, y_label, y=y)
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
@@ -312,12 +317,7 @@ def stacked_bar_chart(
     y = _Scale(lo, hi, top, height - MARGIN_TOP - MARGIN_BOTTOM, invert=True)
     slot = (width - MARGIN_LEFT - MARGIN_RIGHT) / len(bars)
     step = max(1, len(bars) // 6)
-    for tick in ticks:
-        py = y(tick)
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" y1="{py:.1f}" y2="{py:.1f}"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{_fmt(abs(tick))}</text>'
-        )
+    _y_grid(parts, ticks, y=y, width=width)
     for index, (x_value, values) in enumerate(bars):
         px = MARGIN_LEFT + slot * index + slot * 0.15
         above = below = 0.0
@@ -340,11 +340,7 @@ def stacked_bar_chart(
                 f'<text class="tick" x="{px + slot * 0.35:.1f}" y="{height - MARGIN_BOTTOM + 16 + legend_height:.1f}" '
                 f'text-anchor="middle">{escape(_x_label(x_value))}</text>'
             )
-    if y_label:
-        parts.append(
-            f'<text class="axis-label" transform="translate(12 {y.start + y.length / 2:.1f}) rotate(-90)" '
-            f'text-anchor="middle">{escape(y_label)}</text>'
-        )
+    _y_label(parts, y_label, y=y)
     cursor = float(MARGIN_LEFT)
     for stack in stacks:
         parts.append(
