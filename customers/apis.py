@@ -23,8 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.openapi import FIELD_ERRORS, error_responses, validated
-from customers.contacts import tenant_contacts_get
 from customers.extensions import tenant_follow_ups, tenant_playbooks
+from customers.metrics.contacts import tenant_contacts_get
 from customers.metrics.friction import FRICTION_CAPS_TEXT
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS

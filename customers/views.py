@@ -23,9 +23,9 @@ from django.utils.safestring import SafeString
 
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
-from customers.contacts import contacts_people, contacts_words, tenant_contacts_get
 from customers.extensions import customer_panels, expansion_candidates, tenant_follow_ups, tenant_playbooks
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
+from customers.metrics.contacts import contacts_people, contacts_words, tenant_contacts_get
 from customers.metrics.friction import FRICTION_CAP_PER_DAY
 from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
@@ -202,7 +202,7 @@ CSV_COLUMNS = [
     "mrr",
     "mrr_currency",
     "expected_loss",
-    # Whom to call: each person once with their roles, email and the day last seen (customers/contacts.py).
+    # Whom to call: each person once with their roles, email and the day last seen (customers/metrics/contacts.py).
     "contacts",
 ]
 

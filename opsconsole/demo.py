@@ -49,7 +49,7 @@ BROWSER_UA = (
 )
 INTERNAL_DOMAIN = "opsconsole.dev"
 # Who the demo's users are, as an identify call says it: a name, an email, and for the first two of
-# each account the traits that make them its admin and its buyer (customers/contacts.py).
+# each account the traits that make them its admin and its buyer (customers/metrics/contacts.py).
 PEOPLE = [
     "Ada Moreau", "Ben Okafor", "Chloe Park", "Diego Santos", "Elif Yilmaz", "Farah Haddad", "Gus Lindqvist",
     "Hana Sato", "Ivan Petrov", "Jade Walker", "Kofi Mensah", "Lena Vogel", "Mateo Rossi", "Nora Byrne",

@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.apis import at_risk_answer
-from customers.contacts import contacts_people
+from customers.metrics.contacts import contacts_people
 from customers.selectors import metrics_freshness, revenue_figures
 from events.alerts import MESSAGES, notifications_create
 from events.models import (

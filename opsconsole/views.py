@@ -22,9 +22,9 @@ from django.utils.functional import SimpleLazyObject
 from core.charts import HLine, Series, line_chart
 from core.pages import staff_required
 from customers.apis import at_risk_answer
-from customers.contacts import contacts_people, tenant_contacts_get
 from customers.failures import recompute_failure_get
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
+from customers.metrics.contacts import contacts_people, tenant_contacts_get
 from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
 from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES

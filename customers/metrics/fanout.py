@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
-from customers.contacts import tenant_contacts_write
+from customers.metrics.contacts import tenant_contacts_write
 from customers.metrics.recompute import (
     LOCK_SQL,
     METRICS_LOCK_KEY,

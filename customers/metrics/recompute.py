@@ -34,7 +34,7 @@ from django.utils.module_loading import import_string
 
 from core.rows import row_as_dict
 from customers.churn import churned_tenants_settle
-from customers.contacts import tenant_contacts_write
+from customers.metrics.contacts import tenant_contacts_write
 from customers.metrics.daily import summary_rebuild
 from customers.metrics.fold import (
     friction_types_current,

@@ -130,7 +130,7 @@ PRODUCT_WORDS: dict[str, tuple[str, float | None, str]] = {
     "side_action": ("side_value", None, "a side feature"),
 }
 
-# The tenant's name and its champion (customers/contacts.py: the real user most active over 30 days)
+# The tenant's name and its champion (customers/metrics/contacts.py: the real user most active over 30 days)
 # with the name and email the identify traits gave. Uses the primary keys of customers_tenant and
 # ops_tenant_contacts (co-located on Citus).
 TALK_TRACK_TENANT_SQL = """

@@ -12,7 +12,7 @@ class ContactRole(models.TextChoices):
 
 
 class TenantContact(models.Model):
-    """One person to call at an account, per role (a cache the recompute rewrites, customers/contacts.py).
+    """One person to call at an account, per role (a cache the recompute rewrites, customers/metrics/contacts.py).
 
     ``name`` and ``email`` are the identify traits (``ops_user_profiles``); empty: the product never
     said. ``last_seen_on`` is the UTC day of the person's newest real event in the account (the

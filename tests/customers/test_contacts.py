@@ -13,7 +13,7 @@ import time_machine
 from django.core.cache import cache
 from django.db import transaction
 
-from customers.contacts import contact_roles_of
+from customers.metrics.contacts import contact_roles_of
 from customers.metrics.recompute import metrics_recompute
 from customers.metrics.texts import talk_track_facts, talk_track_render
 from customers.models import Tenant, TenantContact
