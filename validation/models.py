@@ -68,8 +68,8 @@ class BacktestScore(models.Model):
     features = models.JSONField()
     learned_score = models.FloatField(null=True, blank=True)
     learned_scores = models.JSONField(null=True, blank=True)
-    # Per horizon: the score that ordered the list on as_of (the chosen score's calibrated probability,
-    # or the heuristic's strength / 100 before any churn could calibrate it) and which score it was.
+    # Per horizon: the customer's place on as_of's list as a score (higher is called first), from the score
+    # that ordered that list (the chosen model's or the heuristic's), and which score it was.
     ranking_scores = models.JSONField(null=True, blank=True)
     ranking_models = models.JSONField(null=True, blank=True)
 
