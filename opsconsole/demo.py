@@ -88,6 +88,7 @@ def _activity_scale(tenant: DemoTenant, day_ago: int) -> float:
 
 
 def _day_events(tenant: DemoTenant, day_ago: int, rng: random.Random, now: datetime) -> Iterator[dict[str, Any]]:
+    # Long on purpose: one demo day's story, a branch per kind of account, read top to bottom.
     day_start = (now - timedelta(days=day_ago)).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def at(hour: float) -> datetime:

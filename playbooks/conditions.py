@@ -390,6 +390,8 @@ def match_query(
 ) -> tuple[str, dict[str, Any]]:
     """One statement that returns (playbook_id, tenant_id, [measured value per condition]) for every match.
 
+    (Long on purpose: it assembles one statement whose parts only mean something together.)
+
     All conditions of a playbook must hold; a NULL value fails its condition.
     Only customer tenants (not internal/test/demo) with a metrics row are
     considered. Windowed conditions are FILTERed aggregates over the engine's

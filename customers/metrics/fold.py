@@ -75,6 +75,8 @@ def fold_statements(
 ) -> list[tuple[str, str]]:
     """The statements that add the selected events to the rollups: (name, sql) pairs.
 
+    (Long on purpose: it is the fold's SQL written out statement by statement, each read whole.)
+
     Three aggregate passes, each a plain GROUP BY (faster than one pass
     with GROUPING SETS, whose five hash tables spill):
     friction counts per session for the friction types only, tenant/type/day
