@@ -50,11 +50,15 @@ def test_the_founder_sees_whom_to_call_and_opens_the_customer(page, live_server,
     assert "Action: Continue collecting feedback." in page.locator(".action-line").inner_text()
     assert "Customer metrics computed 0 minutes ago" in page.get_by_test_id("freshness").inner_text()
     call_list = page.locator("table.at-risk")
-    assert call_list.locator("tbody tr").first.locator("a").inner_text() == (top.tenant.name or top.tenant_id)
-    assert page.locator("svg.chart").count() == 1
+    assert call_list.locator("tbody tr").first.locator("a[href^='/customers/']").inner_text() == (
+        top.tenant.name or top.tenant_id
+    )
+    # Two charts: real users per day, and the accounts' lifecycle week by week.
+    assert page.locator("svg.chart").count() == 2
+    assert page.locator("#lifecycle-title").inner_text() == "Accounts' lifecycle, week by week"
     screenshot(page, "today")
 
-    call_list.locator("tbody tr").first.locator("a").click()
+    call_list.locator("tbody tr").first.locator("a[href^='/customers/']").click()
     page.wait_for_url(f"{live_server.url}/customers/{top.tenant_id}/")
     assert page.locator("h1").inner_text().startswith(top.tenant.name or top.tenant_id)
     assert page.locator("h1 .status").first.inner_text() == f"{top.risk_level} risk"
