@@ -26,10 +26,3 @@ def row_as_dict(cursor: Any) -> dict[str, Any]:
     if row is None:
         raise ValueError("the statement returned no row where one was expected")
     return dict(zip(names, row, strict=True))
-
-
-def row_as_dict_or_none(cursor: Any) -> dict[str, Any] | None:
-    """The cursor's next row as {column name: value}, or None when there is none."""
-    names = _names(cursor)
-    row = cursor.fetchone()
-    return None if row is None else dict(zip(names, row, strict=True))

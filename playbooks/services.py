@@ -4,7 +4,6 @@ and taking them back. Matching playbooks after each recompute is playbooks/evalu
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 
 from django.db import connection, transaction
@@ -24,9 +23,6 @@ from playbooks.models import (
     Playbook,
     Snooze,
 )
-
-logger = logging.getLogger(__name__)
-
 
 # The longest texts a founder action keeps: the model's own column width (a longer action was a
 # DataError, a 500, from the page form) and the notes' limit the API states. One definition:

@@ -43,6 +43,8 @@ class Assessing:
     never_used_core_value: bool  # the never_investigated condition
     champion_risk: bool
     cliff: bool
+    # The change closest before the 7-day stickiness began to fall: (its type, its day, the fall's first day).
+    decay_change: tuple[str, date, date] | None
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,17 @@ def _clamp(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
-def _early_rate(signals: TenantSignals) -> float:
-    """Events per 28 days over the account's earliest weeks on record (0 without them)."""
-    return 28.0 * signals.early_events / signals.early_days if signals.early_days else 0.0
+def _own_level(signals: TenantSignals) -> tuple[float, float | None]:
+    """Events per 28 days over the account's earliest weeks on record (0 without them), and the last
+    28 days' events as a share of it (None without them)."""
+    early_rate = 28.0 * signals.early_events / signals.early_days if signals.early_days else 0.0
+    return early_rate, (signals.events_28d / early_rate if early_rate else None)
 
 
 def quiet_facts(signals: TenantSignals) -> dict[str, Any]:
     """What the quiet components' texts say besides the shared facts."""
     pct = signals.peer_level_pct
-    early_rate = _early_rate(signals)
-    own_ratio = signals.events_28d / early_rate if early_rate else None
+    early_rate, own_ratio = _own_level(signals)
     return {
         "active_days_text": count_text(signals.active_days_28d, "day"),
         "events_28d_text": count_text(signals.events_28d, "event"),
@@ -60,8 +61,7 @@ def low_usage_score(component: RiskComponent, a: Assessing) -> Scored:
 
 def below_own_level_score(component: RiskComponent, a: Assessing) -> Scored:
     s, rule = a.signals, component.thresholds
-    early_rate = _early_rate(s)
-    own_ratio = s.events_28d / early_rate if early_rate else None
+    early_rate, own_ratio = _own_level(s)
     if (
         own_ratio is None
         or a.age_days < rule["min_age_days"]

@@ -163,8 +163,9 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
     cliff_rule = USAGE_CLIFF.thresholds
     decay_change = _decay_change(signals, stickiness_delta=stickiness_delta)
     account = signals.name or signals.tenant_id
+    words = vocabulary_facts(vocabulary)
     facts: dict[str, Any] = {
-        **vocabulary_facts(vocabulary),
+        **words,
         "account": account,
         "account_possessive": possessive(account),
         "days": days_since,
@@ -191,7 +192,7 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
         "champion_prior_total": signals.champion_prior_total,
         "last_core_label": vocabulary.label(signals.last_investigation)
         if signals.last_investigation
-        else vocabulary_facts(vocabulary)["core_labels"],
+        else words["core_labels"],
         **quiet_facts(signals),
     }
     return Assessing(
@@ -218,6 +219,7 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
         ),
         cliff=signals.events_prev_7d >= cliff_rule["min_previous"]
         and signals.events_7d < cliff_rule["ratio"] * signals.events_prev_7d,
+        decay_change=decay_change,
     )
 
 
@@ -305,9 +307,7 @@ def tenant_assess(
         cliff=a.cliff,
         plan_usage_pct=plan_usage_pct,
         recent_changes=recent_changes,
-        decay_correlation=_decay_correlation_text(
-            _decay_change(signals, stickiness_delta=a.stickiness_delta), vocabulary=vocabulary
-        ),
+        decay_correlation=_decay_correlation_text(a.decay_change, vocabulary=vocabulary),
         risk_signal_strength=strength,
         risk_level=risk_level,
         primary_risk_reason=primary,
