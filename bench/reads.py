@@ -81,7 +81,7 @@ def _credentials(database_url: str) -> tuple[str, str]:
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'opsconsole.settings'); django.setup()\n"
         "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
-        "from events.services import api_key_create\n"
+        "from core.services import api_key_create\n"
         "User = get_user_model()\n"
         "user, _ = User.objects.get_or_create(username='bench-staff', defaults={'is_staff': True})\n"
         "s = SessionStore(); s[SESSION_KEY] = str(user.pk)\n"

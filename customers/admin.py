@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
 from customers.churn import churn_came_back
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.weights import (
@@ -66,19 +67,6 @@ class TenantAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         tenant_save(tenant=obj, kind_changed="kind" in form.changed_data)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Caches are written only by the metrics engine; admin shows them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(TenantMetrics)

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff
 from core.openapi import FIELD_ERRORS, error_responses, validated
 from customers.extensions import tenant_follow_ups, tenant_playbooks
 from customers.metrics.contacts import tenant_contacts_get
@@ -40,7 +41,6 @@ from customers.selectors import (
     tenant_metrics_get,
     tenants_at_risk,
 )
-from events.auth import ReadScopeOrStaff
 
 
 def _heuristic_note() -> str:

@@ -1,5 +1,6 @@
-"""What the customers app plugs into the north star's channels: Prometheus gauges,
-weekly check-in lines and the stale-metrics alert. Registered in CustomersConfig.ready()."""
+"""What the customers app plugs into the north star's channels: Prometheus gauges (registered in
+CustomersConfig.ready()), plain at-risk lines and the stale-metrics alert. The weekly check-in
+(opsconsole/checkin.py) shows playbooks' at-risk lines, which add each customer's follow-up."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from datetime import datetime
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from core.notifications import condition_alert_update
 from customers.failures import RecomputeFailure, recompute_failure_get
 from customers.selectors import at_risk_counts_by_level, metrics_freshness, tenants_at_risk
-from events.alerts import condition_alert_update
 from events.models import Event
 
 

@@ -18,11 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff
 from core.openapi import FIELD_ERRORS, error_responses, validated
 from customers.apis import answer_cached
 from customers.metrics.lifecycle import LIFECYCLE_WEEKS_DEFAULT, LIFECYCLE_WEEKS_MAX, STAGES, lifecycle_weeks
 from customers.retention import RETENTION_MONTHS_DEFAULT, RETENTION_MONTHS_MAX, retention_table
-from events.auth import ReadScopeOrStaff
 
 STAGES_NOTE = "; ".join(f"`{s.stage.value}`: {s.meaning}" for s in STAGES)
 

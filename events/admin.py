@@ -3,18 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
+from core.admin import ReadOnlyAdmin
 from events.classification import user_agent_pattern_problem
 from events.models import (
-    AlertNotification,
-    ApiKey,
-    DeliveryState,
     Event,
     EventType,
     InternalUserRule,
@@ -24,7 +20,7 @@ from events.models import (
     NorthStarSettings,
     UserAgentPattern,
 )
-from events.registry import CLASSIFICATION_FIELDS
+from events.registry import CLASSIFICATION_FIELDS, ENTRY_FIELDS
 from events.rules import (
     classification_rules_changed,
     internal_user_rule_delete,
@@ -40,18 +36,7 @@ class EventTypeAdmin(admin.ModelAdmin):
     outside 0-100, an unknown signal or role, or a name that exists in another case is a
     form error. The Vocabulary page (/vocabulary/) links here to add a name it has seen."""
 
-    list_display = [
-        "name",
-        "label",
-        "category",
-        "core_value",
-        "friction_signal",
-        "friction_weight",
-        "engagement_weight",
-        "north_star_role",
-        "page_view",
-        "counts_as_real_interaction",
-    ]
+    list_display = [field for field in ENTRY_FIELDS if field != "description"]
     list_filter = [
         "category",
         "core_value",
@@ -77,62 +62,8 @@ class EventTypeAdmin(admin.ModelAdmin):
             classification_rules_changed()
 
 
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "scope", "prefix", "is_automation", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["scope", "is_automation", ("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
-    fields = [
-        "name",
-        "scope",
-        "is_automation",
-        "allowed_origins",
-        "rate_limit_per_minute",
-        "park_unregistered",
-        "prefix",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    ]
-    actions = ["revoke"]
-
-    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if "revoked_at" in form.base_fields:
-            form.base_fields["revoked_at"].help_text = (
-                f"Set to revoke the key; every web process refuses it within {settings.API_KEY_CACHE_SECONDS:g} "
-                "seconds (API_KEY_CACHE_SECONDS)."
-            )
-        return form
-
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        if not change:
-            from events.services import api_key_create
-
-            created, raw_key = api_key_create(name=obj.name, scope=obj.scope, is_automation=obj.is_automation)
-            ApiKey.objects.filter(pk=created.pk).update(
-                allowed_origins=obj.allowed_origins,
-                rate_limit_per_minute=obj.rate_limit_per_minute,
-                park_unregistered=obj.park_unregistered,
-            )
-            messages.warning(request, f"Copy this key now; it is not stored and will not be shown again: {raw_key}")
-            return
-        super().save_model(request, obj, form, change)
-        if "is_automation" in form.changed_data:
-            classification_rules_changed()
-
-    @admin.action(description="Revoke selected keys")
-    def revoke(self, request: HttpRequest, queryset: object) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())  # type: ignore[attr-defined]
-        self.message_user(
-            request,
-            f"Revoked {count} key(s); they stop working within {settings.API_KEY_CACHE_SECONDS:g} seconds.",
-        )
-
-
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     """Read-only: the event table is the authoritative, append-only record."""
 
     list_display = [
@@ -148,15 +79,6 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["tenant_id", "user_id", "session_id", "=event_id"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False  # a count(*) over millions of events on every page is too slow
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 # --- North star ------------------------------------------------------------------------------
@@ -257,30 +179,3 @@ class MorningDigestDayAdmin(admin.ModelAdmin):
 class MilestoneAdmin(admin.ModelAdmin):
     list_display = ["name", "target_date", "users", "max_days", "order"]
     list_editable = ["target_date", "users", "max_days", "order"]
-
-
-@admin.register(AlertNotification)
-class AlertNotificationAdmin(admin.ModelAdmin):
-    """Every alert and check-in sent (or not), with its delivery result."""
-
-    list_display = ["created_at", "kind", "channel", "status_from", "status_to", "state", "attempts", "sent_at"]
-    list_filter = ["kind", "channel", "state"]
-    search_fields = ["subject", "body", "last_error"]
-    readonly_fields = [f.name for f in AlertNotification._meta.fields]
-    actions = ["retry_now"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    @admin.action(description="Retry delivery now (failed or waiting ones)")
-    def retry_now(self, request: HttpRequest, queryset: QuerySet[AlertNotification]) -> None:
-        from events.tasks import alert_notification_deliver_task
-
-        ids = list(queryset.exclude(state=DeliveryState.SENT).values_list("pk", flat=True))
-        queryset.filter(pk__in=ids).update(state=DeliveryState.RETRYING, next_attempt_at=None, attempts=0)
-        for pk in ids:
-            alert_notification_deliver_task.delay(pk)
-        self.message_user(request, f"Queued {len(ids)} notification(s) for delivery.")

@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import IngestScope, ReadScopeOrStaff, request_api_key
 from core.openapi import FIELD_ERRORS, error_responses, validated
-from events.auth import IngestScope, ReadScopeOrStaff, request_api_key
 from events.formats.native import NATIVE, native_items
 from events.gate import Answer, gate_answer, gated_ingest, request_gate
 from events.interactions import InteractionError, interaction_record

@@ -36,16 +36,10 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.models import ApiKey
 from events.cluster import prepared_transactions_settle
 from events.event_row import EventRow
-from events.models import (
-    ApiKey,
-    ClassificationState,
-    ExclusionReason,
-    InternalUserRule,
-    InternalUserRuleKind,
-    UserAgentPattern,
-)
+from events.models import ClassificationState, ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from typing import Any, Protocol
 from django.http import HttpRequest
 from django.utils import timezone
 
-from events.auth import ApiKeyRefused, api_key_verify
+from core.auth import ApiKeyRefused, api_key_verify
+from core.models import ApiKey, ApiKeyScope
 from events.identities import Identity
-from events.models import ApiKey, ApiKeyScope
 from events.ratelimit import ingest_rate_check
 from events.services import IngestError, IngestReceipt, events_ingest
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from events.models import ApiKey, NorthStarRole
+from core.models import ApiKey
+from events.models import NorthStarRole
 from events.services import IngestError, IngestReceipt, events_ingest, ingest_names
 
 # The north star's interaction names, mapped to north-star roles; the registry says which type plays

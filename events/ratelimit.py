@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from events.models import ApiKey, IngestRateWindow
+from core.models import ApiKey
+from events.models import IngestRateWindow
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 Reclassification flips ``is_real`` on stored events in place, which anything
 derived from them (the customer rollups) must rebuild. The events app does not
-know those apps: they register here from their ``AppConfig.ready()``, like the
-Prometheus providers (events/exporter.py) and check-in sections (events/checkin.py)::
+know those apps: they register here from their ``AppConfig.ready()``, as they register
+their Prometheus providers with core's exporter (core/exporter.py)::
 
     # customers/apps.py
     from events.realness import realness_hook_register

@@ -22,8 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff, WriteScopeOrStaff
 from core.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses
-from events.auth import ReadScopeOrStaff, WriteScopeOrStaff
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.registry import (
     EventTypeHasEvents,

@@ -22,9 +22,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import IngestScopeInGate
 from core.openapi import error_responses
 from events.apis import RawJSONParser, answer_response
-from events.auth import IngestScopeInGate
 from events.formats.posthog import POSTHOG
 from events.formats.segment import SEGMENT_BATCH, SEGMENT_CALLS, SegmentFormat
 from events.gate import IngestFormat, gated_ingest, ingest_key_resolve, origin_enforce

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.models import ApiKey, ApiKeyScope
 from events.classification import classify_batch
 from events.event_row import EventRow
 from events.identities import (
@@ -31,12 +32,7 @@ from events.identities import (
     identities_touch_emails,
     memberships_of,
 )
-from events.models import (
-    EVENT_TYPE_NAME_MAX,
-    ApiKey,
-    ApiKeyScope,
-    EventType,
-)
+from events.models import EVENT_TYPE_NAME_MAX, EventType
 from events.rules import classification_rules_changed
 from events.store import BatchRestage, event_rows_store, rows_copy_text
 
@@ -561,21 +557,3 @@ def events_ingest(
         item_index=item_index,
     )
     return validated_store(batch, source=source, now=now)
-
-
-# --- API keys ------------------------------------------------------------------------------
-def api_key_create(*, name: str, scope: str, is_automation: bool = False) -> tuple[ApiKey, str]:
-    """Create a key and return it with its raw value, which is never stored."""
-    if scope not in ApiKeyScope.values:
-        raise ValueError(f"Unknown scope {scope!r}; use one of: {', '.join(ApiKeyScope.values)}.")
-    if not name.strip():
-        raise ValueError("A key needs a name that says who uses it.")
-    raw_key = ApiKey.generate_raw_key()
-    api_key = ApiKey.objects.create(
-        name=name.strip(),
-        scope=scope,
-        prefix=raw_key[: ApiKey.PREFIX_LENGTH],
-        key_hash=ApiKey.hash_raw_key(raw_key),
-        is_automation=is_automation,
-    )
-    return api_key, raw_key

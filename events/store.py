@@ -42,7 +42,7 @@ from events.cluster import citus_present
 from events.event_row import EventRow
 
 if TYPE_CHECKING:
-    from events.models import ApiKey
+    from core.models import ApiKey
 
 # The unique index the ingest insert dedupes on (idempotency: a resent event id stores
 # nothing): ops_events_tenant_event, per account, the key a table distributed by tenant_id keeps.

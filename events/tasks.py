@@ -60,20 +60,13 @@ def north_star_alerts_evaluate_task() -> int:
 
 @shared_task
 def alert_notification_deliver_task(notification_id: int) -> None:
-    from events.alerts import alert_notification_deliver
+    from core.notifications import alert_notification_deliver
 
     alert_notification_deliver(notification_id=notification_id)
 
 
 @shared_task
 def alert_notifications_retry_due_task() -> int:
-    from events.alerts import alert_notifications_retry_due
+    from core.notifications import alert_notifications_retry_due
 
     return alert_notifications_retry_due()
-
-
-@shared_task
-def weekly_checkin_task() -> int:
-    from events.checkin import weekly_checkin_send
-
-    return len(weekly_checkin_send())

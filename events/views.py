@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from core.exporter import metrics_exposition
 from core.pages import staff_required
-from events.exporter import metrics_exposition
 from events.registry import example_event_types_unsent_delete
 from events.vocabulary import VOCABULARY_DAYS, vocabulary, vocabulary_mismatch_reasons
 

@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff
 from core.openapi import FIELD_ERRORS, error_responses
-from events.auth import ReadScopeOrStaff
 from infra.selectors import infra_overview
 
 MAX_SERIES_DAYS = 365

@@ -1,5 +1,5 @@
-"""What the infra app plugs into the north star's channels: days-to-limit gauges,
-check-in lines and the runway alerts. Registered in InfraConfig.ready()."""
+"""What the infra app plugs into the north star's channels: days-to-limit gauges (registered in
+InfraConfig.ready()), the weekly check-in's lines (opsconsole/checkin.py) and the runway alerts."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def infra_checkin_lines(now: datetime) -> list[str]:
 
 def infra_alerts_evaluate(*, now: datetime | None = None) -> dict[str, str]:
     """Warning below 14 days to limit, critical below 3, announced once per change."""
-    from events.alerts import condition_alert_update
+    from core.notifications import condition_alert_update
     from infra.selectors import infra_alert_levels
 
     levels = {}

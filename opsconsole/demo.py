@@ -23,9 +23,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.models import ApiKey, ApiKeyScope
 from customers.models import Tenant, TenantKind
 from events.identities import Identity, identities_apply
-from events.models import ApiKey, ApiKeyScope, Event
+from events.models import Event
 from events.services import IngestReceipt, events_ingest
 
 ARCHETYPES = [

@@ -5,7 +5,7 @@ default) the beat task ``opsconsole.morning_digest`` (every five minutes, opscon
 composes what Today shows first (the north star in words, revenue at risk and this month's moves,
 the top five calls with whom to call, the first step and why, and the overdue steps), each linked
 to the console at ``CONSOLE_BASE_URL``, and queues it through the alerts' retrying delivery
-(``events.alerts.notifications_create``: one ``AlertNotification`` per channel, retried with backoff).
+(``core.notifications.notifications_create``: one ``AlertNotification`` per channel, retried with backoff).
 
 Once per day, whatever the number of workers or restarts: the day's ``MorningDigestDay`` row is
 turned into ``sent`` by one insert or one compare-and-set update, in the transaction that queues the
@@ -29,17 +29,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import NotificationChannel, NotificationKind
+from core.notifications import notifications_create
 from customers.apis import at_risk_answer
 from customers.metrics.contacts import contacts_people
 from customers.selectors import metrics_freshness, revenue_figures
-from events.alerts import MESSAGES, notifications_create
-from events.models import (
-    DigestDayState,
-    MorningDigestDay,
-    MorningDigestSettings,
-    NotificationChannel,
-    NotificationKind,
-)
+from events.alerts import MESSAGES
+from events.models import DigestDayState, MorningDigestDay, MorningDigestSettings
 from events.selectors import north_star_targets, real_users_summary
 from opsconsole.views import (
     STATUS_WORDS,

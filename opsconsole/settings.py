@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     # Login throttling on /login/ and /admin/login/ (settings below; lockouts listed in admin).
     "axes",
+    "core",  # what every app shares: API keys and their authentication
     "events",
     "customers",
     "playbooks",
@@ -242,10 +243,10 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "events.auth.ApiKeyAuthentication",
+        "core.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["events.auth.ReadScopeOrStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.auth.ReadScopeOrStaff"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsconsole.middleware.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

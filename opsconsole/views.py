@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from core.charts import HLine, Series, line_chart
+from core.models import AlertNotification, DeliveryState
 from core.pages import staff_required
 from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
@@ -28,7 +29,7 @@ from customers.metrics.contacts import contacts_people, tenant_contacts_get
 from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
 from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
-from events.models import AlertNotification, AlertState, DeliveryState
+from events.models import AlertState
 from events.selectors import Status, north_star_targets, real_users_summary
 from events.vocabulary import vocabulary_mismatch
 from infra.projection import LEVEL_CRITICAL, LEVEL_WARNING

@@ -24,10 +24,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from core.openapi import FIELD_ERRORS, ErrorDetailSerializer, error_responses, validated
 from customers.apis import MeasuredConditionSerializer
 from customers.models import RiskLevel
-from events.auth import ReadScopeOrStaff, WriteScopeOrStaff, request_api_key
 from playbooks.billing import BillingInputError, BillingNotConfigured, stripe_event_receive
 from playbooks.churns import churn_delete, churn_record
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome

@@ -13,9 +13,7 @@ class PlaybooksConfig(AppConfig):
             tenant_follow_ups_provider_register,
             tenant_playbooks_provider_register,
         )
-        from events.checkin import checkin_section_register
         from playbooks.followup import at_risk_follow_ups
-        from playbooks.integrations import at_risk_follow_up_checkin_lines
         from playbooks.selectors import customer_playbook_panel, expansion_candidates, tenant_matched_playbooks
 
         tenant_playbooks_provider_register(tenant_matched_playbooks)
@@ -28,5 +26,3 @@ class PlaybooksConfig(AppConfig):
             customer_playbook_panel,
             actions_template="playbooks/partials/customer_actions.html",
         )
-        # Replaces the customers app's section of the same key (it is registered first).
-        checkin_section_register("at_risk_customers", "Top at-risk customers", at_risk_follow_up_checkin_lines)

@@ -1,6 +1,5 @@
-"""What the playbooks app plugs into the weekly check-in: the at-risk customers with their
-follow-up state. Registered in PlaybooksConfig.ready(), after the customers app, so it
-replaces that app's plain at-risk section (same key) with one that remembers what was done."""
+"""What the playbooks app gives the weekly check-in (opsconsole/checkin.py): the at-risk
+customers with their follow-up state, so the digest remembers what was done."""
 
 from __future__ import annotations
 

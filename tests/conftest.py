@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from events.models import ApiKey
-from events.services import api_key_create
+from core.models import ApiKey
+from core.services import api_key_create
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # The second CI run sets it (a three-node Citus cluster, .ci/run); the session checks it is true.
@@ -143,12 +143,12 @@ def _empty_cache() -> None:
     tables directly, so each test starts with an empty one."""
     from django.core.cache import cache
 
+    import core.auth
     import customers.read_cache
-    import events.auth
 
     cache.clear()
     customers.read_cache._version_seen = (float("-inf"), "")
-    events.auth._keys_seen.clear()
+    core.auth._keys_seen.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

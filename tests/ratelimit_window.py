@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from events.models import ApiKey
+from core.models import ApiKey
 from events.ratelimit import ingest_rate_check
 
 # A request a key may make in a fresh window: enough for every SDK's delivery after the lift.

@@ -30,9 +30,10 @@ from django.utils import timezone
 from django.views.generic import RedirectView
 from rest_framework.views import APIView
 
-from events.auth import IngestScope, ReadScopeOrStaff, WriteScopeOrStaff
-from events.models import ApiKey, Event
-from events.services import api_key_create
+from core.auth import IngestScope, ReadScopeOrStaff, WriteScopeOrStaff
+from core.models import ApiKey
+from core.services import api_key_create
+from events.models import Event
 
 pytestmark = pytest.mark.django_db
 

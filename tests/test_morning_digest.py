@@ -21,11 +21,12 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
+from core.models import AlertNotification
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.revenue import tenant_founder_revenue_set
 from events.identities import Identity, identities_apply
-from events.models import AlertNotification, MorningDigestDay, MorningDigestSettings, RealUser
+from events.models import MorningDigestDay, MorningDigestSettings, RealUser
 from opsconsole import digest
 from opsconsole.celery import app as celery_app
 from opsconsole.digest import ALREADY_SENT, NOT_YET, OFF, SENT, STALE, morning_digest_send

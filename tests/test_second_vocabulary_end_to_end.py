@@ -32,10 +32,10 @@ import time_machine
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
 from events.alerts import MESSAGES, alert_message
-from events.checkin import weekly_checkin_compose
 from events.models import EventType
 from events.registry import event_type_put
 from events.selectors import real_users_summary
+from opsconsole.checkin import weekly_checkin_compose
 from playbooks.models import Playbook
 from tests.customers.conftest import NOW, Ev, days_ago, events_store
 

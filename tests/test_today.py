@@ -16,10 +16,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from core.models import AlertNotification, DeliveryState
 from customers import read_cache
 from customers.metrics.recompute import metrics_recompute
 from customers.selectors import real_users_daily
-from events.models import AlertNotification, AlertState, DeliveryState, NorthStarSettings, RealUser
+from events.models import AlertState, NorthStarSettings, RealUser
 from opsconsole.views import _playbook_labels
 from tests.customers.conftest import NOW, RANKED_AT_RISK, RANKED_TENANTS, Ev, days_ago, events_store, metrics_rows_store
 

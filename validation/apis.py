@@ -12,8 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import ReadScopeOrStaff
 from core.openapi import FIELD_ERRORS, error_responses, validated
-from events.auth import ReadScopeOrStaff
 from validation.selectors import backtest_payload, backtest_scores
 
 BACKTEST_NOTE = (

@@ -2,7 +2,7 @@
 
 import django.contrib.postgres.fields
 import django.utils.timezone
-import events.models.keys
+import core.models.keys
 from django.db import migrations, models
 
 
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apikey',
             name='allowed_origins',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=255, validators=[events.models.keys.origin_validate]), blank=True, default=list, help_text='Web pages (origins, e.g. https://www.example.com) whose browsers may send events with this ingest key, comma-separated; empty allows any origin (an ingest key shipped in a page is public anyway). Read and read-write keys never answer a cross-origin request.', size=None),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=255, validators=[core.models.keys.origin_validate]), blank=True, default=list, help_text='Web pages (origins, e.g. https://www.example.com) whose browsers may send events with this ingest key, comma-separated; empty allows any origin (an ingest key shipped in a page is public anyway). Read and read-write keys never answer a cross-origin request.', size=None),
         ),
         migrations.AddIndex(
             model_name='event',

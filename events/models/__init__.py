@@ -24,19 +24,12 @@ from events.models.identities import (
     UserProfile,
 )
 from events.models.keys import (
-    ApiKey,
-    ApiKeyScope,
     IngestRateWindow,
 )
 from events.models.northstar import (
-    AlertNotification,
     AlertState,
-    ConditionAlertState,
-    DeliveryState,
     Milestone,
     NorthStarSettings,
-    NotificationChannel,
-    NotificationKind,
 )
 from events.models.realness import (
     ClassificationState,
@@ -66,13 +59,8 @@ __all__ = [
     "WEIGHT_MAX",
     "WEIGHT_MIN",
     "AccountTraits",
-    "AlertNotification",
     "AlertState",
-    "ApiKey",
-    "ApiKeyScope",
     "ClassificationState",
-    "ConditionAlertState",
-    "DeliveryState",
     "DigestDayState",
     "Event",
     "EventCategory",
@@ -88,8 +76,6 @@ __all__ = [
     "MorningDigestSettings",
     "NorthStarRole",
     "NorthStarSettings",
-    "NotificationChannel",
-    "NotificationKind",
     "RealUser",
     "UserAccount",
     "UserAgentPattern",

@@ -8,7 +8,7 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils import timezone
 
-from events.models.keys import ApiKey
+from core.models.keys import ApiKey
 
 
 class ExclusionReason(models.TextChoices):

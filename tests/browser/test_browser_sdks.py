@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import requests
 
-from events.models import ApiKey, Event, EventType, RealUser, UserAlias
-from events.services import api_key_create
+from core.models import ApiKey
+from core.services import api_key_create
+from events.models import Event, EventType, RealUser, UserAlias
 from tests.conftest import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -260,7 +260,7 @@ def test_a_cached_answer_costs_one_query_within_the_version_check_interval(
 def test_a_revoked_key_is_refused_at_once_even_for_a_cached_answer(metrics_db, read_client, make_key, settings):
     from django.utils import timezone
 
-    from events.models import ApiKey
+    from core.models import ApiKey
 
     settings.METRICS_VERSION_CHECK_SECONDS = 3600
     metrics_db([Ev("acme", "POLICY_BLOCK_REPEAT", days_ago(d), session_id=f"s{d}") for d in range(4)])

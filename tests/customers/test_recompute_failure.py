@@ -17,11 +17,11 @@ import time_machine
 from django.core.cache import cache
 from django.db import connection
 
+from core.models import ConditionAlertState
 from customers.failures import recompute_failure_get
 from customers.integrations import customers_metrics, metrics_freshness_alert_evaluate
 from customers.models import MetricsState
 from customers.tasks import metrics_recompute_task
-from events.models import ConditionAlertState
 from tests.customers.conftest import NOW, Ev, days_ago
 
 pytestmark = pytest.mark.django_db(transaction=True)

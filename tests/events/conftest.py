@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from core.models import ApiKey
 from events import classification
-from events.models import ApiKey
 from events.services import events_ingest
 from opsconsole.celery import app as celery_app
 

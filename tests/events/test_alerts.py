@@ -9,14 +9,15 @@ import pytest
 import time_machine
 from django.core import mail
 
-from events.alerts import (
+from core.models import AlertNotification
+from core.notifications import (
     PermanentDeliveryError,
     alert_notification_deliver,
     alert_notifications_retry_due,
-    north_star_alerts_evaluate,
     slack_webhook_post,
 )
-from events.models import AlertNotification, AlertState
+from events.alerts import north_star_alerts_evaluate
+from events.models import AlertState
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-import events.auth
-from events.models import ApiKey
+import core.auth
+from core.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ class _Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     fake = _Clock()
-    monkeypatch.setattr(events.auth.time, "monotonic", fake)
+    monkeypatch.setattr(core.auth.time, "monotonic", fake)
     return fake
 
 
@@ -56,7 +56,7 @@ def test_unknown_keys_are_never_remembered(settings, clock):
     settings.API_KEY_CACHE_SECONDS = 60
     for i in range(50):
         assert _read(f"oc_not_a_key_{i}") == 401
-    assert events.auth._keys_seen == {}
+    assert core.auth._keys_seen == {}
 
 
 def test_a_key_created_after_a_miss_works_at_once(settings, clock):

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from events.models import ApiKey, Event, EventType, RealUser, UserAlias
-from events.services import api_key_create
+from core.models import ApiKey
+from core.services import api_key_create
+from events.models import Event, EventType, RealUser, UserAlias
 
 pytestmark = pytest.mark.django_db
 

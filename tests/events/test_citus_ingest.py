@@ -17,7 +17,7 @@ import pytest
 import requests
 from django.db import connection
 
-from events.services import api_key_create
+from core.services import api_key_create
 from tests.cluster import as_server_user
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -6,8 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.models import ApiKey
 from customers.models import Tenant
-from events.models import ApiKey, Event
+from events.models import Event
 from opsconsole.demo import seed_demo
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from core.services import api_key_create
 from events.emitter import EmitterError, OpsEmitter
 from events.models import Event
-from events.services import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.models import ApiKey
+from core.services import api_key_create
 from events.emitter import DeliveryDeferred, EventLost, EventsLost, OpsEmitter
-from events.models import ApiKey, Event
-from events.services import api_key_create
+from events.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
-from events.models import ApiKey, Event
-from events.services import api_key_create
+from core.models import ApiKey
+from core.services import api_key_create
+from events.models import Event
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from core.models import ApiKey
 from customers.models import Tenant
-from events.models import ApiKey, Event, EventType
+from events.models import Event, EventType
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"

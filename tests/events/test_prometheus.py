@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from events.exporter import metrics_provider_register, metrics_provider_unregister
+from core.exporter import metrics_provider_register, metrics_provider_unregister
 from tests.conftest import skip_or_fail
 
 T0 = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
@@ -108,7 +108,7 @@ def test_another_app_can_add_gauges_and_a_broken_one_does_not_break_the_scrape(c
     def broken() -> Iterable[Metric]:
         raise RuntimeError("cache table missing")
 
-    from events import exporter
+    from core import exporter
 
     installed = dict(exporter._providers)
     metrics_provider_register("customers", at_risk)

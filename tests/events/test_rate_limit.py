@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from events.models import ApiKey, Event, IngestRateWindow
+from core.models import ApiKey
+from core.services import api_key_create
+from events.models import Event, IngestRateWindow
 from events.ratelimit import ingest_rate_windows_prune, redis_counter_key
-from events.services import api_key_create
 
 URL = "/api/v1/events"
 

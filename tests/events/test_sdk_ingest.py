@@ -17,10 +17,10 @@ from posthog import Posthog
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
+from core.services import api_key_create
 from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
 from events.classification import classification_pass, events_reclassify
 from events.models import AccountTraits, ClassificationState, Event, EventType, InternalUserRule, UserAccount
-from events.services import api_key_create
 from tests.processes import database_url, gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,8 +15,8 @@ from posthog import Posthog
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
+from core.services import api_key_create
 from events.models import Event
-from events.services import api_key_create
 from tests.ratelimit_window import OverloadedKey
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from celery import current_app
 
+from core.notifications import DELIVER_TASK
 from core.tasks import task_queue
-from events.alerts import DELIVER_TASK
 from events.rules import RECLASSIFY_TASK
 from events.tasks import alert_notification_deliver_task, events_reclassify_task
 

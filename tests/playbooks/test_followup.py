@@ -17,7 +17,7 @@ from django.core.cache import cache
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
 from customers.selectors import at_risk_counts_by_level
-from events.checkin import weekly_checkin_compose
+from opsconsole.checkin import weekly_checkin_compose
 from playbooks.followup import step_offset_days
 from playbooks.models import ChurnRecord, InterventionRecord, PlaybookMatch, Snooze
 from tests.customers.conftest import Ev, days_ago

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from events.services import api_key_create
+from core.services import api_key_create
 
 APPLICATION = get_wsgi_application()
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", APPLICATION)

@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
 
-from events.services import api_key_create
+from core.services import api_key_create
 from tests.reliability.test_api_schema_fuzz import CHECKS, PARKING_INGEST
 
 pytestmark = pytest.mark.django_db(transaction=True)

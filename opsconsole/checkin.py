@@ -1,17 +1,9 @@
-"""The weekly check-in: a digest of the north star, DAU/MAU against targets,
-milestones, the top at-risk customers and infrastructure days to limit.
+"""The weekly check-in: a digest of the north star, DAU/MAU against targets, milestones, the
+top at-risk customers with their follow-ups and infrastructure days to limit.
 
-The last two belong to other apps. They plug in without editing this file::
-
-    # customers/apps.py, in ready():
-    from customers.integrations import at_risk_checkin_lines
-    from events.checkin import checkin_section_register
-    checkin_section_register("at_risk_customers", "Top at-risk customers", at_risk_checkin_lines)
-
-A section function takes ``now`` and returns the lines to print (plain text, one
-item per line), reading cached tables only. Until a section is registered the
-digest says so honestly ("not available yet"); a section that raises is reported
-as unavailable and logged, and the rest of the digest still goes out.
+It reads several apps, so it is assembled here, at the top, from each app's own lines
+(``SECTIONS``); each section reads cached tables only. A section that raises is reported as
+unavailable and logged, and the rest of the digest still goes out.
 """
 
 from __future__ import annotations
@@ -22,29 +14,21 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from events.alerts import notifications_create
-from events.models import AlertNotification, NotificationKind
+from core.models import AlertNotification, NotificationKind
+from core.notifications import notifications_create
 from events.selectors import north_star_payload
+from infra.integrations import infra_checkin_lines
+from playbooks.integrations import at_risk_follow_up_checkin_lines
 
 logger = logging.getLogger(__name__)
 
 CheckinSection = Callable[[datetime], list[str]]
 
-# Sections the digest always shows, in order, whether or not an app has plugged them in yet.
-EXPECTED_SECTIONS: dict[str, str] = {
-    "at_risk_customers": "Top at-risk customers",
-    "infra_days_to_limit": "Infrastructure days to limit",
-}
-_sections: dict[str, tuple[str, CheckinSection]] = {}
-
-
-def checkin_section_register(key: str, title: str, section: CheckinSection) -> None:
-    """Plug a section into the weekly check-in (replaces one with the same key)."""
-    _sections[key] = (title, section)
-
-
-def checkin_section_unregister(key: str) -> None:
-    _sections.pop(key, None)
+# The sections after the north star's, in order: (key, title, the lines for ``now``).
+SECTIONS: list[tuple[str, str, CheckinSection]] = [
+    ("at_risk_customers", "Top at-risk customers", at_risk_follow_up_checkin_lines),
+    ("infra_days_to_limit", "Infrastructure days to limit", infra_checkin_lines),
+]
 
 
 def _days(value: float | None) -> str:
@@ -81,13 +65,8 @@ def weekly_checkin_compose(*, now: datetime | None = None) -> tuple[str, str]:
             else ("reached" if milestone["reached"] else "not yet")
         )
         lines.append(f"  {milestone['name']} (target {milestone['target_date']}): {reached}")
-    keys = list(EXPECTED_SECTIONS) + [key for key in _sections if key not in EXPECTED_SECTIONS]
-    for key in keys:
-        title, section = _sections.get(key, (EXPECTED_SECTIONS.get(key, key), None))
+    for key, title, section in SECTIONS:
         lines += ["", title]
-        if section is None:
-            lines.append("  not available yet (this part of the console is not installed)")
-            continue
         try:
             section_lines = section(now)
         except Exception:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from events.checkin import weekly_checkin_compose, weekly_checkin_send
+from opsconsole.checkin import weekly_checkin_compose, weekly_checkin_send
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from events.models import ApiKeyScope
-from events.services import api_key_create
+from core.models import ApiKeyScope
+from core.services import api_key_create
 
 
 class Command(BaseCommand):

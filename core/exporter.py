@@ -1,11 +1,11 @@
-"""The Prometheus exporter behind ``GET /metrics``, and the hook other apps use to add gauges.
+"""The Prometheus exporter behind ``GET /metrics``: the registry each app adds its gauges to.
 
 Adding gauges from another app (no edit here)::
 
     # customers/apps.py
     class CustomersConfig(AppConfig):
         def ready(self) -> None:
-            from events.exporter import metrics_provider_register
+            from core.exporter import metrics_provider_register
             from customers.integrations import customers_metrics
             metrics_provider_register("customers", customers_metrics)
 
@@ -32,8 +32,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from events.selectors import Status, north_star_targets, real_users_summary
-
 logger = logging.getLogger(__name__)
 
 MetricsProvider = Callable[[], Iterable[Metric]]
@@ -49,50 +47,6 @@ def metrics_provider_unregister(name: str) -> None:
     _providers.pop(name, None)
 
 
-def north_star_metrics() -> Iterable[Metric]:
-    """The north star's gauges, from one query over the real-user cache."""
-    summary = real_users_summary()
-    targets = north_star_targets()
-    days = GaugeMetricFamily(
-        "opsconsole_days_since_last_real_user_interaction",
-        "Days since the last real user interaction (absent while there are no real users).",
-    )
-    if summary.days_since_last is not None:
-        days.add_metric([], summary.days_since_last)
-    yield days
-    last = GaugeMetricFamily(
-        "opsconsole_last_real_user_interaction_timestamp_seconds",
-        "Unix time of the last real user interaction (absent while there are no real users).",
-    )
-    if summary.last_interaction_at is not None:
-        last.add_metric([], summary.last_interaction_at.timestamp())
-    yield last
-    status = GaugeMetricFamily(
-        "opsconsole_north_star_status",
-        "1 for the current north-star status (no_users_yet, active, warning, critical), 0 for the others.",
-        labels=["status"],
-    )
-    for name in (Status.NO_USERS_YET, Status.ACTIVE, Status.WARNING, Status.CRITICAL):
-        status.add_metric([name], 1.0 if summary.status == name else 0.0)
-    yield status
-    yield GaugeMetricFamily("opsconsole_real_users", "Distinct real users ever.", value=summary.total_users)
-    yield GaugeMetricFamily(
-        "opsconsole_daily_active_real_users", "Distinct real users in the last 24 hours.", value=summary.dau
-    )
-    yield GaugeMetricFamily(
-        "opsconsole_monthly_active_real_users", "Distinct real users in the last 30 days.", value=summary.mau
-    )
-    yield GaugeMetricFamily(
-        "opsconsole_daily_active_real_users_target", "DAU target (editable in admin).", value=targets.dau_target
-    )
-    yield GaugeMetricFamily(
-        "opsconsole_monthly_active_real_users_target", "MAU target (editable in admin).", value=targets.mau_target
-    )
-
-
-metrics_provider_register("north_star", north_star_metrics)
-
-
 class _ProvidersCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily(
@@ -102,7 +56,7 @@ class _ProvidersCollector(Collector):
             try:
                 families = list(provider())
             except Exception:
-                # A broken provider must not take the north star down with it.
+                # A broken provider must not take the others (the north star's among them) down with it.
                 logger.exception("Metrics provider %r failed; its metrics are left out of this scrape", name)
                 up.add_metric([name], 0.0)
                 continue

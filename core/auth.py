@@ -19,7 +19,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from events.models import ApiKey, ApiKeyScope
+from core.models import ApiKey, ApiKeyScope
 
 # How often last_used_at is refreshed: writing it on every request would put a
 # row lock on the key in the ingest hot path.
@@ -193,7 +193,7 @@ class WriteScopeOrStaff(_ScopePermission):
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Describes bearer keys in the OpenAPI schema."""
 
-    target_class = "events.auth.ApiKeyAuthentication"
+    target_class = "core.auth.ApiKeyAuthentication"
     name = "BearerKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

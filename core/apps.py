@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The bottom layer: what every app shares (API keys, notification delivery, the exporter's registry)."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "core"
