@@ -127,6 +127,49 @@ def _linked(text: str, url: str, *, slack: bool) -> str:
     return f"<{url}|{text}>" if slack else f"{text} ({url})"
 
 
+def _customer_linked(entry: dict[str, Any], *, slack: bool) -> str:
+    """The customer's name, linked to its page when the console's address is known."""
+    url = console_url(reverse("customer-page", args=[entry["tenant_id"]]))
+    return _linked(entry.get("name") or entry["tenant_id"], url, slack=slack)
+
+
+def _call_lines(
+    to_call: list[dict[str, Any]], overdue: list[dict[str, Any]], *, slack: bool
+) -> tuple[list[str], list[str]]:
+    """The calls to make and the overdue follow-ups, one line each (Slack's links or plain text)."""
+    calls = []
+    for rank, entry in enumerate(to_call, start=1):
+        money = ""
+        if entry.get("mrr") is not None and entry.get("mrr_currency"):
+            money = f" ({money_words(entry['mrr'], entry['mrr_currency'])}/mo)"
+        calls.append(
+            TEXTS["call"].format(
+                rank=rank,
+                name=_customer_linked(entry, slack=slack),
+                money=money,
+                who=_who(entry),
+                step=_step(entry["follow_up"]),
+                why=(entry.get("primary_risk_reason") or "at risk").rstrip("."),
+            )
+        )
+    late = []
+    for entry in overdue:
+        due = entry["follow_up"].get("due")
+        late.append(
+            TEXTS["overdue"].format(
+                name=_customer_linked(entry, slack=slack),
+                step=_step(entry["follow_up"]),
+                due=f"{due:%a} {due.day} {due:%b}" if isinstance(due, date) else "earlier",
+            )
+        )
+    return calls or [TEXTS["no_calls"]], late or [TEXTS["no_overdue"]]
+
+
+def _slack_section(body: str) -> dict[str, Any]:
+    # Slack refuses a text block over 3,000 characters.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
+
+
 def morning_digest_compose(*, now: datetime) -> MorningDigest:
     """The digest as Today would show it at ``now``: reads the same selectors (cached per recompute)."""
     local_day = timezone.localdate(now)
@@ -152,61 +195,24 @@ def morning_digest_compose(*, now: datetime) -> MorningDigest:
     to_call = [e for e in call_list["active"] if e["follow_up"]["state"] == "to_call"][:DIGEST_CALLS]
     overdue = [e for e in call_list["active"] if e["follow_up"].get("overdue")]
 
-    def lines(*, slack: bool) -> tuple[list[str], list[str]]:
-        calls = []
-        for rank, entry in enumerate(to_call, start=1):
-            name = entry.get("name") or entry["tenant_id"]
-            money = ""
-            if entry.get("mrr") is not None and entry.get("mrr_currency"):
-                money = f" ({money_words(entry['mrr'], entry['mrr_currency'])}/mo)"
-            url = console_url(reverse("customer-page", args=[entry["tenant_id"]]))
-            calls.append(
-                TEXTS["call"].format(
-                    rank=rank,
-                    name=_linked(name, url, slack=slack),
-                    money=money,
-                    who=_who(entry),
-                    step=_step(entry["follow_up"]),
-                    why=(entry.get("primary_risk_reason") or "at risk").rstrip("."),
-                )
-            )
-        late = []
-        for entry in overdue:
-            name = entry.get("name") or entry["tenant_id"]
-            due = entry["follow_up"].get("due")
-            url = console_url(reverse("customer-page", args=[entry["tenant_id"]]))
-            late.append(
-                TEXTS["overdue"].format(
-                    name=_linked(name, url, slack=slack),
-                    step=_step(entry["follow_up"]),
-                    due=f"{due:%a} {due.day} {due:%b}" if isinstance(due, date) else "earlier",
-                )
-            )
-        return calls or [TEXTS["no_calls"]], late or [TEXTS["no_overdue"]]
-
     day_words = f"{local_day:%A} {local_day.day} {local_day:%B}"
     title = TEXTS["title"].format(day=day_words)
     calls_title = TEXTS["calls_title"].format(n=DIGEST_CALLS)
     today_url = console_url(reverse("home"))
     footer = TEXTS["open"].format(url=today_url) if today_url else TEXTS["no_links"]
 
-    calls, late = lines(slack=False)
+    calls, late = _call_lines(to_call, overdue, slack=False)
     text = "\n".join(
         [title, "", north_star, "", *revenue, "", calls_title, *calls, "", TEXTS["overdue_title"], *late, "", footer]
     )
-    slack_calls, slack_late = lines(slack=True)
-
-    def section(body: str) -> dict[str, Any]:
-        # Slack refuses a text block over 3,000 characters.
-        return {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
-
+    slack_calls, slack_late = _call_lines(to_call, overdue, slack=True)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        section(north_star),
-        section("\n".join(revenue)),
+        _slack_section(north_star),
+        _slack_section("\n".join(revenue)),
         {"type": "divider"},
-        section(f"*{calls_title}*\n" + "\n".join(slack_calls)),
-        section(f"*{TEXTS['overdue_title']}*\n" + "\n".join(slack_late)),
+        _slack_section(f"*{calls_title}*\n" + "\n".join(slack_calls)),
+        _slack_section(f"*{TEXTS['overdue_title']}*\n" + "\n".join(slack_late)),
         {
             "type": "context",
             "elements": [

@@ -35,7 +35,8 @@ from customers.metrics.scope import dirty_scope, dirty_tenants_count, dirty_tena
 from customers.metrics.write import LevelRaise, tenant_levels_raise
 from customers.models import RISK_LEVEL_RANK
 from events.registry import Registry, event_type_registry
-from playbooks.conditions import condition_event_types, condition_problems, condition_text, match_query
+from playbooks.condition_sql import match_query
+from playbooks.conditions import condition_event_types, condition_problems, condition_text
 from playbooks.models import (
     EvaluationState,
     Playbook,

@@ -4,51 +4,22 @@ answers call these, so a figure on a page and in the API can never differ.
 Query counts are constant in the number of tenants (prefetches and one
 aggregate per playbook at most).
 
-Effectiveness (``playbook_effectiveness``), per playbook P, with T = today:
-
-* treated tenants: tenants with at least one InterventionRecord for P; their
-  anchor is the date of the FIRST such intervention, their outcome the latest
-  recorded one. ``times_applied`` counts the intervention records.
-* period: first to last anchor of the treated tenants (with none yet: the
-  whole recorded risk history up to T).
-* comparison group: customers flagged for P in the period (P matched, or
-  ``risk_level`` equal to P's level, on some day of ``ops_tenant_risk_day``),
-  anchored at their first such day, with NO intervention of any kind recorded
-  on or after that anchor, and not treated with P.
-* retained at H days (30, 60): only tenants with anchor + H <= T count
-  (``evaluable``); a tenant is retained when no ChurnRecord falls in
-  [anchor, anchor + H] and, for treated tenants, the recorded outcome (if any)
-  is retained or expanded.
-
-Observational, not an experiment: the founder chose whom to help, so the
-groups can differ in ways the numbers do not show.
-
-Signal validation (``signal_validation``): for every recorded churn, the
-highest risk level the tenant had on the churn's day or in the LOOKBACK_DAYS
-days before it and how many days before the churn it first reached that level;
-and, for every tenant ever flagged, its level and whether it churned: a churned
-tenant's level is the one that warned of its churn (as above), any other's its
-highest level ever. One definition (``flagged_before_churn``) behind both tables,
-so a level's churned count in one is its churns in the other.
+Playbook effectiveness is playbooks/effectiveness.py; the signal's validation playbooks/signal_validation.py.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from django.conf import settings
-from django.db import connection
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from core.rows import rows_as_dicts
 from customers.metrics.texts import product_words, product_words_render, talk_track_facts, talk_track_render
-from customers.models import RiskLevel, Tenant, TenantMetrics
+from customers.models import Tenant, TenantMetrics
 from events.registry import Registry, event_type_registry
 from playbooks.conditions import condition_text
 from playbooks.evaluation import LEVEL_RANK, playbook_matches_measure
@@ -65,19 +36,11 @@ from playbooks.models import (
     PlaybookMatch,
     PlaybookPurpose,
     Snooze,
-    TenantRiskDay,
 )
 from playbooks.services import ACTION_MAX_CHARS, SNOOZE_MAX_DAYS
 
-HORIZONS = (30, 60)
-LOOKBACK_DAYS = 90
-LEVELS = [RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM]
 # The snooze form's suggested day: a week, the founder changes it.
 SNOOZE_DEFAULT_DAYS = 7
-OBSERVATIONAL_NOTE = (
-    "Observational, not an experiment: the founder chose whom to help, so treated and comparison tenants may "
-    "differ in ways these numbers do not show. Read it as a hint of what works, never as proof."
-)
 
 
 # --- Playbooks ---------------------------------------------------------------------------------
@@ -276,255 +239,6 @@ def churns_list(*, tenant_id: str | None = None) -> QuerySet[ChurnRecord]:
     if tenant_id:
         qs = qs.filter(tenant_id=tenant_id)
     return qs
-
-
-# --- Effectiveness ---------------------------------------------------------------------------
-def _churn_dates() -> dict[str, list[date]]:
-    out: dict[str, list[date]] = defaultdict(list)
-    for tenant_id, day in ChurnRecord.objects.values_list("tenant_id", "date"):
-        out[tenant_id].append(day)
-    return out
-
-
-def _retention(
-    anchors: dict[str, tuple[date, str | None]], *, churns: dict[str, list[date]], today: date, horizon: int
-) -> dict[str, Any]:
-    evaluable = retained = 0
-    for tenant_id, (anchor, outcome) in anchors.items():
-        end = anchor + timedelta(days=horizon)
-        if end > today:
-            continue  # not followed for long enough yet
-        evaluable += 1
-        churned = any(anchor <= d <= end for d in churns.get(tenant_id, []))
-        if not churned and outcome not in (Outcome.CHURNED, Outcome.NO_RESPONSE):
-            retained += 1
-    return {
-        "evaluable": evaluable,
-        "retained": retained,
-        "share": round(retained / evaluable, 3) if evaluable else None,
-    }
-
-
-def _flagged_first_days(*, playbook: Playbook, start: date, end: date) -> dict[str, date]:
-    """First day in [start, end] each customer was flagged for the playbook (matched it, or at its level)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT d.tenant_id, min(d.day) FROM ops_tenant_risk_day d
-            JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
-            WHERE d.day BETWEEN %s AND %s AND (d.risk_level = %s OR d.playbooks @> jsonb_build_array(%s::text))
-            GROUP BY d.tenant_id
-            """,
-            [start, end, playbook.risk_level, playbook.pk],
-        )
-        return dict(cursor.fetchall())
-
-
-def playbook_effectiveness(*, today: date | None = None) -> list[dict[str, Any]]:
-    """Per playbook: times applied and retention at 30/60 days against an observational
-    comparison group. Definitions in the module docstring."""
-    today = today or timezone.localdate()
-    playbooks = playbooks_all(purpose=PlaybookPurpose.RISK)
-    churns = _churn_dates()
-    latest_intervention = dict(
-        InterventionRecord.objects.values("tenant_id").annotate(last=Max("date")).values_list("tenant_id", "last")
-    )
-    history_start = TenantRiskDay.objects.aggregate(first=Min("day"))["first"]
-    by_playbook: dict[str, list[InterventionRecord]] = defaultdict(list)
-    for record in InterventionRecord.objects.filter(playbook__isnull=False).order_by("date", "id"):
-        by_playbook[record.playbook_id].append(record)
-
-    out = []
-    for playbook in playbooks:
-        records = by_playbook.get(playbook.pk, [])
-        treated: dict[str, tuple[date, str | None]] = {}
-        latest_outcome: dict[str, tuple[date, int, str]] = {}
-        outcomes = dict.fromkeys([*Outcome.values, "not_recorded"], 0)
-        for record in records:
-            if record.tenant_id not in treated:
-                treated[record.tenant_id] = (record.date, None)
-            outcomes[record.outcome or "not_recorded"] += 1
-            if record.outcome:
-                key = (record.outcome_at or record.date, record.pk, record.outcome)
-                if record.tenant_id not in latest_outcome or key > latest_outcome[record.tenant_id]:
-                    latest_outcome[record.tenant_id] = key
-        treated = {
-            t: (anchor, latest_outcome[t][2] if t in latest_outcome else None) for t, (anchor, _) in treated.items()
-        }
-
-        if treated:
-            period_start = min(a for a, _ in treated.values())
-            period_end = max(a for a, _ in treated.values())
-        else:
-            period_start, period_end = history_start, today
-        comparison: dict[str, tuple[date, str | None]] = {}
-        if period_start is not None:
-            for tenant_id, anchor in _flagged_first_days(playbook=playbook, start=period_start, end=period_end).items():
-                if tenant_id in treated:
-                    continue
-                last = latest_intervention.get(tenant_id)
-                if last is not None and last >= anchor:
-                    continue  # helped after being flagged: not an untreated comparison
-                comparison[tenant_id] = (anchor, None)
-
-        out.append(
-            {
-                "playbook_id": playbook.pk,
-                "name": playbook.name,
-                "risk_level": playbook.risk_level,
-                "times_applied": len(records),
-                "outcomes": outcomes,
-                "period_start": period_start,
-                "period_end": period_end,
-                "treated": {
-                    "tenants": len(treated),
-                    **{f"retained_{h}d": _retention(treated, churns=churns, today=today, horizon=h) for h in HORIZONS},
-                },
-                "comparison": {
-                    "tenants": len(comparison),
-                    **{
-                        f"retained_{h}d": _retention(comparison, churns=churns, today=today, horizon=h)
-                        for h in HORIZONS
-                    },
-                },
-                "observational_note": OBSERVATIONAL_NOTE,
-            }
-        )
-    return out
-
-
-# --- Signal validation -----------------------------------------------------------------------
-def _days_summary(values: list[int]) -> dict[str, float | None]:
-    if not values:
-        return {"min": None, "median": None, "max": None}
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
-def flagged_before_churn(flag_day: date, churn_day: date) -> bool:
-    """Whether a day the tenant was flagged counts as a warning of a churn: on the churn's day or
-    in the LOOKBACK_DAYS before it. The one definition both validation tables use: before, one
-    counted the churn day and the other did not, so a churn recorded on the day of its first flag
-    read "not flagged 1 (100%)" beside "critical, churned afterwards 1".
-    """
-    return churn_day - timedelta(days=LOOKBACK_DAYS) <= flag_day <= churn_day
-
-
-# Every customer ever flagged: its highest level and the first day at that level. A scan of
-# ops_tenant_risk_day (one row per at-risk customer and day), joined to customers_tenant by primary key.
-FLAGGED_TENANTS_SQL = """
-WITH ranked AS (
-    SELECT d.tenant_id, d.day,
-           array_position(ARRAY['medium','high','critical']::text[], d.risk_level::text) AS r
-    FROM ops_tenant_risk_day d
-    JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
-), top AS (SELECT tenant_id, max(r) AS r FROM ranked GROUP BY tenant_id)
-SELECT top.tenant_id, top.r AS rank, min(ranked.day) AS first_day
-FROM top JOIN ranked ON ranked.tenant_id = top.tenant_id AND ranked.r = top.r
-GROUP BY top.tenant_id, top.r
-"""
-
-
-def _churns_judged(churns: list[ChurnRecord]) -> tuple[list[dict[str, Any]], dict[str | None, list[int]]]:
-    """Each churn with the highest level its customer reached in the lookback before it and how many days
-    before; and those days by level."""
-    history: dict[str, list[tuple[date, int]]] = defaultdict(list)
-    if churns:
-        earliest = min(c.date for c in churns) - timedelta(days=LOOKBACK_DAYS)
-        for tenant_id, day, level in TenantRiskDay.objects.filter(
-            tenant_id__in={c.tenant_id for c in churns}, day__gte=earliest
-        ).values_list("tenant_id", "day", "risk_level"):
-            history[tenant_id].append((day, LEVEL_RANK[level]))
-    rank_level = {rank: level for level, rank in LEVEL_RANK.items()}
-    per_churn = []
-    lead_days: dict[str | None, list[int]] = defaultdict(list)
-    for churn in churns:
-        window = [(d, r) for d, r in history.get(churn.tenant_id, []) if flagged_before_churn(d, churn.date)]
-        top = max((r for _, r in window), default=0)
-        level = rank_level[top]
-        days_before = (churn.date - min(d for d, r in window if r == top)).days if top else None
-        if days_before is not None:
-            lead_days[level].append(days_before)
-        per_churn.append(
-            {
-                "tenant_id": churn.tenant_id,
-                "name": churn.tenant.name,
-                "date": churn.date,
-                "reason": churn.reason,
-                "highest_level": level,
-                "days_flagged_before": days_before,
-            }
-        )
-    return per_churn, lead_days
-
-
-def _flagged_by_level(per_churn: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per level, the customers ever flagged at it and how many of them churned.
-
-    A churned customer sits in the row of the level that warned of its churn (its latest churn's); any
-    other customer in the row of its highest level ever. So the churned column of each level equals the
-    churns table's count at that level."""
-    rank_level = {rank: level for level, rank in LEVEL_RANK.items()}
-    with connection.cursor() as cursor:
-        cursor.execute(FLAGGED_TENANTS_SQL)
-        flagged_rows = rows_as_dicts(cursor)
-    warned_level = {c["tenant_id"]: c["highest_level"] for c in per_churn if c["highest_level"] is not None}
-    by_level: dict[str | None, list[str]] = defaultdict(list)
-    for row in flagged_rows:
-        by_level[warned_level.get(row["tenant_id"], rank_level[row["rank"]])].append(row["tenant_id"])
-    flagged = []
-    for level in LEVELS:
-        tenants = by_level.get(level, [])
-        churned = sum(1 for t in tenants if t in warned_level)
-        flagged.append(
-            {
-                "risk_level": level,
-                "tenants": len(tenants),
-                "churned": churned,
-                "share_churned": round(churned / len(tenants), 3) if tenants else None,
-            }
-        )
-    return flagged
-
-
-def _trust_warning(n: int, minimum: int) -> str | None:
-    if n >= minimum:
-        return None
-    return (
-        "No churn recorded yet: nothing to judge the risk signal against."
-        if n == 0
-        else f"Only {n} churn{'s' if n != 1 else ''} recorded: too few to judge the risk signal."
-    ) + f" Until at least {minimum} are recorded, treat the risk levels as an attention ranking, not a prediction."
-
-
-def signal_validation(*, today: date | None = None) -> dict[str, Any]:
-    """Was the risk signal right? Definitions in the module docstring. Three queries."""
-    today = today or timezone.localdate()
-    churns = list(ChurnRecord.objects.select_related("tenant").order_by("date", "id"))
-    per_churn, lead_days = _churns_judged(churns)
-    n = len(churns)
-    churns_by_level = []
-    for level in [*LEVELS, None]:
-        count = sum(1 for c in per_churn if c["highest_level"] == level)
-        churns_by_level.append(
-            {
-                "risk_level": level or "not_flagged",
-                "churns": count,
-                "share": round(count / n, 3) if n else None,
-                "days_before": _days_summary(lead_days.get(level, [])) if level else None,
-            }
-        )
-    minimum = settings.MIN_CHURNS_FOR_TRUST  # one setting, shared with the backtest (validation/)
-    return {
-        "as_of": today,
-        "lookback_days": LOOKBACK_DAYS,
-        "churns_recorded": n,
-        "minimum_churns_for_trust": minimum,
-        "warning": _trust_warning(n, minimum),
-        "churns_by_level": churns_by_level,
-        "flagged": _flagged_by_level(per_churn),
-        "churns": per_churn,
-        "risk_history_starts": TenantRiskDay.objects.aggregate(first=Min("day"))["first"],
-    }
 
 
 # --- The Customer page's panel ---------------------------------------------------------------

@@ -276,15 +276,7 @@ def _rows_check(lines: Iterable[str]) -> tuple[list[_Row], list[str], list[str]]
         except RevenueInputError as exc:
             cells.problem("currency", str(exc))
             currency = ""
-        moments = {}
-        for key in MOMENTS:
-            if cells.get(key):
-                try:
-                    moments[key] = _moment_parse(cells.get(key))
-                except ValueError:
-                    cells.problem(key, f"{cells.get(key)!r} is not a date and time (e.g. 2026-03-14 10:23)")
-        if "created" not in moments and cells.get("created") == "":
-            cells.problem("created", "the creation time is empty")
+        moments = _moments(cells)
         tenant = _tenant_of(cells, known, links)
         subscription = _subscription(cells, currency) if currency else None
         revenue = None
@@ -317,6 +309,20 @@ def _rows_check(lines: Iterable[str]) -> tuple[list[_Row], list[str], list[str]]
     if problems:
         raise SubscriptionImportError(problems)
     return rows, notes, ignored
+
+
+def _moments(cells: _Line) -> dict[str, datetime]:
+    """The row's dates and times by column key; each one that does not parse is a problem of its cell."""
+    moments = {}
+    for key in MOMENTS:
+        if cells.get(key):
+            try:
+                moments[key] = _moment_parse(cells.get(key))
+            except ValueError:
+                cells.problem(key, f"{cells.get(key)!r} is not a date and time (e.g. 2026-03-14 10:23)")
+    if "created" not in moments and cells.get("created") == "":
+        cells.problem("created", "the creation time is empty")
+    return moments
 
 
 def _tenant_of(cells: _Line, known: dict[str, Tenant], links: dict[str, Tenant | None]) -> Tenant | None:

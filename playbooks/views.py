@@ -22,23 +22,20 @@ from rest_framework.serializers import CharField, ChoiceField, DateField, Serial
 
 from core.pages import staff_required
 from customers.metrics.texts import talk_track_render
-from playbooks.apis import (
+from playbooks.churns import churn_delete, churn_problems, churn_record
+from playbooks.effectiveness import HORIZONS, OBSERVATIONAL_NOTE, playbook_effectiveness
+from playbooks.selectors import (
+    churns_list,
+    interventions_list,
+    playbook_detail_payload,
+    playbook_match_freshness,
+    playbooks_payload,
+)
+from playbooks.serializers import (
     ChurnInputSerializer,
     InterventionInputSerializer,
     OutcomeInputSerializer,
     SnoozeInputSerializer,
-)
-from playbooks.churns import churn_delete, churn_problems, churn_record
-from playbooks.selectors import (
-    HORIZONS,
-    OBSERVATIONAL_NOTE,
-    churns_list,
-    interventions_list,
-    playbook_detail_payload,
-    playbook_effectiveness,
-    playbook_match_freshness,
-    playbooks_payload,
-    signal_validation,
 )
 from playbooks.services import (
     PlaybookInputError,
@@ -50,6 +47,7 @@ from playbooks.services import (
     snooze_delete,
     snooze_end,
 )
+from playbooks.signal_validation import signal_validation
 
 
 def _effectiveness_display(entry: dict[str, Any]) -> dict[str, Any]:

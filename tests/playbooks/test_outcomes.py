@@ -11,8 +11,9 @@ from datetime import date
 import pytest
 
 from customers.models import Tenant
+from playbooks.effectiveness import playbook_effectiveness
 from playbooks.models import ChurnRecord, InterventionRecord, TenantRiskDay
-from playbooks.selectors import playbook_effectiveness, signal_validation
+from playbooks.signal_validation import signal_validation
 
 pytestmark = pytest.mark.django_db
 TODAY = date(2026, 3, 15)

@@ -1,7 +1,9 @@
 """Ops Console settings: the one place configuration is read from the environment.
 
 Every value comes from an environment variable (or a ``.env`` file next to
-``manage.py``) through django-environ. Secrets have no production default: with
+``manage.py``) through django-environ (``environment.py``). This module holds Django's
+wiring; each part's own settings are a module beside it (ingest, runway, alerts,
+operations, predicting), whose names it imports one by one. Secrets have no production default: with
 ``DEBUG`` off, a missing ``SECRET_KEY`` fails at start with
 ``ImproperlyConfigured``.
 """
@@ -9,21 +11,11 @@ Every value comes from an environment variable (or a ``.env`` file next to
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
-env = environ.Env()
-# OPSCONSOLE_ENV_FILE names another file (tests point it at a temporary one); the
-# first `make run` writes .env with a generated SECRET_KEY (opsconsole/dotenv.py).
-environ.Env.read_env(env.str("OPSCONSOLE_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
-
-DEBUG = env.bool("DEBUG", default=False)
+from opsconsole.settings.environment import BASE_DIR, CELERY_BROKER_URL, DEBUG, REDIS_URL, VAR_DIR, env  # noqa: F401
 
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-not-for-production")
@@ -143,8 +135,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Celery --------------------------------------------------------------------
 # CELERY_BROKER_URL (or REDIS_URL) selects a broker; without one, kombu's
 # filesystem transport under var/celery lets `make run` work with nothing installed.
-REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("in", "processed", "control"):
@@ -170,6 +160,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Per-process cache (API answers kept until the next recompute; see customers/selectors.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "opsconsole"}}
 
+
+# Django's email backend (the alerts' email channel), from EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 
 # --- Auth, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -267,34 +260,18 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"RankingScoreEnum": ["spec", "learned"]},
 }
 
-# Ingestion limits: part of the public contract (documented in the API).
-INGEST_MAX_EVENTS = 1000
-INGEST_MAX_BYTES = 1024 * 1024
-INGEST_MAX_FUTURE_SECONDS = 300
-# Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
-INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
-# Where the per-key counts are kept (events/ratelimit.py): a Redis URL, by default REDIS_URL; empty
-# counts in PostgreSQL. While that Redis does not answer, ingestion counts in PostgreSQL instead.
-INGEST_RATE_LIMIT_REDIS_URL = env.str("INGEST_RATE_LIMIT_REDIS_URL", default=REDIS_URL)
-if INGEST_RATE_LIMIT_REDIS_URL and not INGEST_RATE_LIMIT_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(
-        "INGEST_RATE_LIMIT_REDIS_URL must be a redis://, rediss:// or unix:// URL, or empty to count in PostgreSQL."
-    )
-# /api/v1/events parks an event of an unregistered type (stored, never counted, listed on Vocabulary),
-# as the PostHog and Segment endpoints do: a new product's own names arrive before it describes them.
-# INGEST_REJECT_UNREGISTERED=1 is the strict mode (each such event refused, naming its type), except for
-# keys whose park_unregistered flag is on. INGEST_PARK_UNREGISTERED=1 parks for every key, as it always did.
-INGEST_PARK_UNREGISTERED = env.bool("INGEST_PARK_UNREGISTERED", default=False)
-INGEST_REJECT_UNREGISTERED = env.bool("INGEST_REJECT_UNREGISTERED", default=False)
-if INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED:
-    raise ImproperlyConfigured(
-        "INGEST_PARK_UNREGISTERED and INGEST_REJECT_UNREGISTERED are both on: unset one (parking is the default)."
-    )
-# The PostHog group type ($groups key, $groupidentify's $group_type) that names the customer account.
-INGEST_ACCOUNT_GROUP_TYPE = env.str("INGEST_ACCOUNT_GROUP_TYPE", default="company").strip()
-if not INGEST_ACCOUNT_GROUP_TYPE:
-    raise ImproperlyConfigured("INGEST_ACCOUNT_GROUP_TYPE must name a PostHog group type, e.g. company.")
-
+# Each part's own settings are a module beside this one, imported by name (Django reads this module's
+# names) where their group stood, so the checks still run, and a misconfiguration is named, in that order.
+from opsconsole.settings.ingest import (  # noqa: E402, F401
+    INGEST_ACCOUNT_GROUP_TYPE,
+    INGEST_MAX_BYTES,
+    INGEST_MAX_EVENTS,
+    INGEST_MAX_FUTURE_SECONDS,
+    INGEST_PARK_UNREGISTERED,
+    INGEST_RATE_LIMIT_PER_MINUTE,
+    INGEST_RATE_LIMIT_REDIS_URL,
+    INGEST_REJECT_UNREGISTERED,
+)
 
 LOGGING = {
     "version": 1,
@@ -307,89 +284,18 @@ LOGGING = {
 }
 
 
-# --- Infrastructure runway (infra) ------------------------------------------------
-# Limits that days-to-limit is computed against. Binary units, as PostgreSQL and
-# Redis report them (1 GB = 1024³ bytes, 1 MB = 1024² bytes). A value edited in
-# admin (Infrastructure limits) wins; an empty Redis limit falls back to Redis's
-# own maxmemory. Empty means "no limit known": days-to-limit is then null with a reason.
-INFRA_DB_STORAGE_LIMIT_GB = env.float("INFRA_DB_STORAGE_LIMIT_GB", default=None)
-INFRA_REDIS_MEMORY_LIMIT_MB = env.float("INFRA_REDIS_MEMORY_LIMIT_MB", default=None)
-# The Redis whose memory is measured: the app's Redis, else a redis:// broker.
-INFRA_REDIS_URL = env.str(
-    "INFRA_REDIS_URL",
-    default=REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""),
+from opsconsole.settings.runway import (  # noqa: E402, F401
+    INFRA_API_PATH_PREFIXES,
+    INFRA_CRITICAL_DAYS,
+    INFRA_DB_STORAGE_LIMIT_GB,
+    INFRA_PROJECTION_MIN_POINTS,
+    INFRA_PROJECTION_MIN_SPAN_HOURS,
+    INFRA_PROJECTION_WINDOW_DAYS,
+    INFRA_REDIS_MEMORY_LIMIT_MB,
+    INFRA_REDIS_URL,
+    INFRA_REQUEST_COUNTER_FLUSH_SECONDS,
+    INFRA_WARNING_DAYS,
 )
-# Trailing window of snapshots the growth line is fitted to, and how much data a fit needs.
-INFRA_PROJECTION_WINDOW_DAYS = env.int("INFRA_PROJECTION_WINDOW_DAYS", default=7)
-INFRA_PROJECTION_MIN_POINTS = env.int("INFRA_PROJECTION_MIN_POINTS", default=3)
-INFRA_PROJECTION_MIN_SPAN_HOURS = env.float("INFRA_PROJECTION_MIN_SPAN_HOURS", default=24.0)
-# Days to limit below these raise a warning / a critical alert.
-INFRA_WARNING_DAYS = env.float("INFRA_WARNING_DAYS", default=14.0)
-INFRA_CRITICAL_DAYS = env.float("INFRA_CRITICAL_DAYS", default=3.0)
-# Request paths the API request counter counts, and how often each web worker
-# adds its in-memory count to PostgreSQL (0 = on every request).
-INFRA_API_PATH_PREFIXES = tuple(env.list("INFRA_API_PATH_PREFIXES", default=["/api/v1/", "/ops/"]))
-INFRA_REQUEST_COUNTER_FLUSH_SECONDS = env.float("INFRA_REQUEST_COUNTER_FLUSH_SECONDS", default=10.0)
-for _name in ("INFRA_DB_STORAGE_LIMIT_GB", "INFRA_REDIS_MEMORY_LIMIT_MB"):
-    if globals()[_name] is not None and globals()[_name] <= 0:
-        raise ImproperlyConfigured(f"{_name} must be a positive number (or unset for no limit).")
-if INFRA_PROJECTION_WINDOW_DAYS < 1 or INFRA_PROJECTION_MIN_POINTS < 2:
-    raise ImproperlyConfigured("INFRA_PROJECTION_WINDOW_DAYS must be >= 1 and INFRA_PROJECTION_MIN_POINTS >= 2.")
-if not 0 <= INFRA_CRITICAL_DAYS <= INFRA_WARNING_DAYS:
-    raise ImproperlyConfigured("INFRA_CRITICAL_DAYS must be between 0 and INFRA_WARNING_DAYS.")
-if INFRA_REQUEST_COUNTER_FLUSH_SECONDS < 0:
-    raise ImproperlyConfigured("INFRA_REQUEST_COUNTER_FLUSH_SECONDS must be >= 0.")
-
-
-# --- North star: exporter, alerts and weekly check-in (events app) ---------------------------
-# GET /metrics is open unless this is set; then Prometheus sends it as a bearer token.
-METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
-# /metrics holds user and at-risk counts: with DEBUG off an open one must be asked for by name
-# (a firewall or the proxy closes it); `check --deploy` still warns (opsconsole/checks.py).
-METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
-if not DEBUG and not METRICS_BEARER_TOKEN and not METRICS_PUBLIC:
-    raise ImproperlyConfigured(
-        "GET /metrics would be open to anyone (user counts, at-risk counts): set METRICS_BEARER_TOKEN "
-        "(python -m opsconsole.dotenv --production ENV_FILE generates one) and give it to Prometheus, "
-        "or set METRICS_PUBLIC=1 if something else already closes /metrics."
-    )
-# Slack incoming webhook for north-star alerts and the weekly check-in (empty: no Slack).
-SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
-# Email recipients for the same messages (empty: no email). Sent through Django's email
-# backend, configured by EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587).
-ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ops-console@localhost")
-# Webhooks are only ever posted to these hosts over HTTPS (a webhook URL is a place the
-# console sends data to: an allowlist stops it being pointed at internal services).
-ALERT_WEBHOOK_ALLOWED_HOSTS = env.list("ALERT_WEBHOOK_ALLOWED_HOSTS", default=["hooks.slack.com"])
-# Hosts that may be reached over plain HTTP, e.g. 127.0.0.1 for a local receiver in tests
-# or a relay on a private network. Empty by default: nothing goes out unencrypted.
-ALERT_WEBHOOK_INSECURE_HOSTS = env.list("ALERT_WEBHOOK_INSECURE_HOSTS", default=[])
-ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-# A failed delivery is retried after 1, 2, 4, 8, 16 minutes (capped at an hour), then given up.
-ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
-ALERT_RETRY_BASE_SECONDS = env.int("ALERT_RETRY_BASE_SECONDS", default=60)
-
-
-if SLACK_WEBHOOK_URL:
-    from core.webhooks import webhook_url_problem
-
-    _problem = webhook_url_problem(
-        SLACK_WEBHOOK_URL, allowed=ALERT_WEBHOOK_ALLOWED_HOSTS, insecure=ALERT_WEBHOOK_INSECURE_HOSTS
-    )
-    if _problem:
-        raise ImproperlyConfigured(f"SLACK_WEBHOOK_URL: {_problem}.")
-
-# The console's own address as the founder opens it (e.g. https://ops.example.com): the morning digest
-# links each customer and step to it. Empty: the digest goes out without links and says so.
-CONSOLE_BASE_URL = env.str("CONSOLE_BASE_URL", default="").rstrip("/")
-if CONSOLE_BASE_URL and (
-    urlparse(CONSOLE_BASE_URL).scheme not in ("http", "https") or not urlparse(CONSOLE_BASE_URL).hostname
-):
-    raise ImproperlyConfigured(
-        f"CONSOLE_BASE_URL must be the console's http(s) address, e.g. https://ops.example.com (got {CONSOLE_BASE_URL!r})."
-    )
 
 # --- Customer metrics engine ---
 # Dotted paths of callables run after every recompute, inside its transaction, as
@@ -399,6 +305,20 @@ if CONSOLE_BASE_URL and (
 # list and the playbooks never disagree) and records the daily risk history.
 METRICS_POST_RECOMPUTE_HOOKS: list[str] = env.list(
     "METRICS_POST_RECOMPUTE_HOOKS", default=["playbooks.evaluation.playbooks_evaluate"]
+)
+
+from opsconsole.settings.alerts import (  # noqa: E402, F401
+    ALERT_DELIVERY_MAX_ATTEMPTS,
+    ALERT_EMAILS,
+    ALERT_RETRY_BASE_SECONDS,
+    ALERT_WEBHOOK_ALLOWED_HOSTS,
+    ALERT_WEBHOOK_INSECURE_HOSTS,
+    ALERT_WEBHOOK_TIMEOUT_SECONDS,
+    CONSOLE_BASE_URL,
+    DEFAULT_FROM_EMAIL,
+    METRICS_BEARER_TOKEN,
+    METRICS_PUBLIC,
+    SLACK_WEBHOOK_URL,
 )
 
 # --- API keys ---
@@ -462,78 +382,27 @@ METRICS_CITUS_SETTLE_SECONDS = env.float("METRICS_CITUS_SETTLE_SECONDS", default
 # off to choose the moment for a large database yourself (python manage.py distribute).
 CITUS_DISTRIBUTE_ON_MIGRATE = env.bool("CITUS_DISTRIBUTE_ON_MIGRATE", default=True)
 
-# --- Running it for real ---
-# The supervisor's record of the children it restarted (run_console; read by Today).
-SUPERVISOR_STATE_FILE = env.path("SUPERVISOR_STATE_FILE", default=str(VAR_DIR / "run_console.json"))
-# Beat re-reads the schedule (admin edits) this often, and retries a failed read this often.
-BEAT_SCHEDULE_REREAD_SECONDS = env.float("BEAT_SCHEDULE_REREAD_SECONDS", default=300.0)
-BEAT_SCHEDULE_RETRY_SECONDS = env.float("BEAT_SCHEDULE_RETRY_SECONDS", default=5.0)
-# While the database is down beat sends nothing and retries the read, doubling the wait up to this
-# (opsconsole/beat.py); the first read that succeeds sends the tasks it held, the recompute included.
-BEAT_SCHEDULE_RETRY_MAX_SECONDS = env.float("BEAT_SCHEDULE_RETRY_MAX_SECONDS", default=30.0)
-if BEAT_SCHEDULE_REREAD_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_SECONDS <= 0 or BEAT_SCHEDULE_RETRY_MAX_SECONDS <= 0:
-    raise ImproperlyConfigured(
-        "BEAT_SCHEDULE_REREAD_SECONDS, BEAT_SCHEDULE_RETRY_SECONDS and BEAT_SCHEDULE_RETRY_MAX_SECONDS must be positive."
-    )
-# /readyz calls the console degraded when beat's newest last_run_at is older than this.
-BEAT_HEARTBEAT_STALE_SECONDS = env.int("BEAT_HEARTBEAT_STALE_SECONDS", default=600)
-# /readyz fails (database_writable) while a write refused for a full disk or a read-only database is
-# more recent than this many seconds and nothing was stored since: the load balancer takes the node
-# out, and tries it again after this long without a new refusal. Recorded in this file, shared by the
-# node's processes (opsconsole/middleware.py).
-READYZ_WRITE_FAILURE_SECONDS = env.int("READYZ_WRITE_FAILURE_SECONDS", default=60)
-DATABASE_WRITE_FAILURE_FILE = env.path(
-    "DATABASE_WRITE_FAILURE_FILE", default=str(VAR_DIR / "database_write_failure.json")
+from opsconsole.settings.operations import (  # noqa: E402, F401
+    BACKUP_DIR,
+    BEAT_HEARTBEAT_STALE_SECONDS,
+    BEAT_SCHEDULE_REREAD_SECONDS,
+    BEAT_SCHEDULE_RETRY_MAX_SECONDS,
+    BEAT_SCHEDULE_RETRY_SECONDS,
+    DATABASE_WRITE_FAILURE_FILE,
+    EVENTS_RETENTION_MIN_MONTHS,
+    EVENTS_RETENTION_MONTHS,
+    PG_BIN_DIR,
+    READYZ_MIN_FREE_MB,
+    READYZ_WRITE_FAILURE_SECONDS,
+    SUPERVISOR_STATE_FILE,
 )
-# /readyz's disk check: free space under this on var/ (and the embedded database's disk) is a failure.
-READYZ_MIN_FREE_MB = env.int("READYZ_MIN_FREE_MB", default=200)
-# `manage.py backup` writes here unless --to says otherwise; pg_dump/pg_restore come from
-# PG_BIN_DIR when set, else from where the server's major version has them (opsconsole/backup.py).
-BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
-PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
-# Raw events older than this many months are deleted daily (events/retention.py); 0 keeps
-# everything (the default). Never under EVENTS_RETENTION_MIN_MONTHS: the metrics read 90 days
-# of rollups (customers.metrics.fold.ROLLUP_RETENTION_DAYS) and a rebuild must find those days.
-EVENTS_RETENTION_MIN_MONTHS = 4
-EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=0)
-if EVENTS_RETENTION_MONTHS != 0 and EVENTS_RETENTION_MONTHS < EVENTS_RETENTION_MIN_MONTHS:
-    raise ImproperlyConfigured(
-        f"EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least {EVENTS_RETENTION_MIN_MONTHS} "
-        "(the metrics and their rebuild read the last 90 days)."
-    )
-
-# --- Predicting honestly ---
-# The signing secret of the Stripe webhook endpoint (whsec_...). Unset: the webhook answers 400
-# and Stripe retries for days, so no billing event is lost while it is being configured.
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-# Signatures older than this many seconds are refused (Stripe's own default): a replay of an old
-# capture cannot pass verification.
-STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
-# Recorded churns needed before a learned model is fitted or any figure is called trustworthy
-# (the source documents: "a heuristic until validated with 10-20 real churn events").
-MIN_CHURNS_FOR_TRUST = env.int("MIN_CHURNS_FOR_TRUST", default=10)
-if MIN_CHURNS_FOR_TRUST < 1:
-    raise ImproperlyConfigured("MIN_CHURNS_FOR_TRUST must be 1 or more.")
-# Which score orders every list of customers at risk: "spec" (the heuristic, always), "learned" (the
-# churn model adopted on the Validation page, while one is), "auto" ("learned" once a finished backtest
-# shows the model beating the heuristic out of sample with MIN_CHURNS_FOR_TRUST churns; it adopts it).
-RISK_RANKING_CHOICES = ("spec", "learned", "auto")
-RISK_RANKING = env.str("RISK_RANKING", default="auto")
-if RISK_RANKING not in RISK_RANKING_CHOICES:
-    raise ImproperlyConfigured(f"RISK_RANKING must be one of {', '.join(RISK_RANKING_CHOICES)} (got {RISK_RANKING!r}).")
-# Revenue (customers/revenue.py). The currency of an account's `mrr` trait sent without a `currency` trait.
-REVENUE_DEFAULT_CURRENCY = env.str("REVENUE_DEFAULT_CURRENCY", default="USD").strip().upper()
-if len(REVENUE_DEFAULT_CURRENCY) != 3 or not REVENUE_DEFAULT_CURRENCY.isalpha():
-    raise ImproperlyConfigured(
-        f"REVENUE_DEFAULT_CURRENCY must be an ISO 4217 code such as USD (got {REVENUE_DEFAULT_CURRENCY!r})."
-    )
-# How the call list (Today, the at-risk API and CSV) is ordered: `risk` (level, then score), `expected_loss`
-# (chance of churn x MRR, most at stake first) or `auto`: expected loss once most customers at risk have an MRR.
-CALL_LIST_ORDER_CHOICES = ("auto", "risk", "expected_loss")
-CALL_LIST_ORDER = env.str("CALL_LIST_ORDER", default="auto")
-if CALL_LIST_ORDER not in CALL_LIST_ORDER_CHOICES:
-    raise ImproperlyConfigured(
-        f"CALL_LIST_ORDER must be one of {', '.join(CALL_LIST_ORDER_CHOICES)} (got {CALL_LIST_ORDER!r})."
-    )
-if STRIPE_WEBHOOK_TOLERANCE_SECONDS < 1:
-    raise ImproperlyConfigured("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be 1 or more.")
+from opsconsole.settings.predicting import (  # noqa: E402, F401
+    CALL_LIST_ORDER,
+    CALL_LIST_ORDER_CHOICES,
+    MIN_CHURNS_FOR_TRUST,
+    REVENUE_DEFAULT_CURRENCY,
+    RISK_RANKING,
+    RISK_RANKING_CHOICES,
+    STRIPE_WEBHOOK_SECRET,
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+)
