@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime
 
 from django.db import connection
 
+from core.rows import rows_as_dicts
+
 # The settle statement: the gone tenants' rows become "not at risk". Idempotent (rows already
 # settled are not touched, so a run with nothing new writes nothing). ``unraised`` is cleared
 # so the playbooks hook can never "undo" a raise back onto a churned customer.
@@ -68,8 +70,7 @@ def churned_tenants() -> dict[str, tuple[date, bool]]:
     """tenant_id -> (churned_at, came_back) for every churned tenant. One query."""
     with connection.cursor() as cursor:
         cursor.execute(CHURNED_TENANTS_SQL)
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = rows_as_dicts(cursor)
     return {r["tenant_id"]: (r["churned_at"], bool(r["came_back"])) for r in rows}
 
 

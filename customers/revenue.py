@@ -23,6 +23,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from customers.founder_actions import answers_changed
 from customers.models import RevenueSource, Tenant, TenantMetrics, TenantRevenue, TenantRevenueDay
 
@@ -179,8 +180,7 @@ def revenue_traits_apply(*, default_currency: str = "USD") -> tuple[int, list[st
     applied, skipped = 0, []
     with connection.cursor() as cursor:
         cursor.execute(_TRAITS_CHANGED_SQL)
-        names = [c.name for c in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        rows = rows_as_dicts(cursor)
     for found in rows:
         mrr = json.loads(found["mrr"]) if isinstance(found["mrr"], str) else found["mrr"]
         currency = json.loads(found["currency"]) if isinstance(found["currency"], str) else found["currency"]

@@ -17,6 +17,8 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from core.rows import rows_as_dicts
+
 CITUS_PRESENT_SQL = "SELECT 1 FROM pg_extension WHERE extname = 'citus'"
 
 # Citus names its prepared transactions citus_<initiator group>_<pid>_<transaction>_<connection>.
@@ -25,6 +27,8 @@ PREPARED_ON_NODES_SQL = r"""
 SELECT nodeid, success, result
 FROM run_command_on_all_nodes($$SELECT coalesce(string_agg(gid, ' '), '') FROM pg_prepared_xacts WHERE gid LIKE 'citus\_%'$$)
 """
+# A session that writes several shards and then reads them uses one connection per node (Citus's setting).
+SEQUENTIAL_SQL = "SET citus.multi_shard_modify_mode TO 'sequential'"
 RECOVER_SQL = "SELECT recover_prepared_transactions() AS recovered"
 
 
@@ -63,16 +67,17 @@ def citus_session_configure(sender=None, connection=None, **kwargs) -> None:
         cursor.execute(CITUS_PRESENT_SQL)
         present = cursor.fetchone() is not None
         if present:
-            cursor.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
+            cursor.execute(SEQUENTIAL_SQL)
     setattr(target, "_opsconsole_citus", (id(target.connection), present))  # noqa: B010 (as above)
 
 
 def _prepared_now() -> set[tuple[int, str]]:
     with connection.cursor() as cursor:
         cursor.execute(PREPARED_ON_NODES_SQL)
-        rows = cursor.fetchall()
+        rows = rows_as_dicts(cursor)
     prepared: set[tuple[int, str]] = set()
-    for nodeid, success, result in rows:
+    for row in rows:
+        nodeid, success, result = row["nodeid"], row["success"], row["result"]
         if not success:
             raise ClusterNotSettled(f"Citus node {nodeid} did not answer ({result}); the fold waits for it.")
         prepared.update((nodeid, gid) for gid in result.split())

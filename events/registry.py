@@ -28,6 +28,7 @@ from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from events.defaults import DEFAULT_VOCABULARY
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.rules import classification_rules_changed
@@ -151,7 +152,7 @@ def event_type_names_sent(names: Iterable[str], *, now: datetime | None = None) 
     since = (now or timezone.now()) - timedelta(days=SPEAKING_DAYS)
     with connection.cursor() as cursor:
         cursor.execute(_NAMES_SENT_SQL, {"names": names, "since": since})
-        return {row[0] for row in cursor.fetchall()}
+        return {row["name"] for row in rows_as_dicts(cursor)}
 
 
 def event_types_speaking(types: Iterable[EventType], *, now: datetime | None = None) -> frozenset[str]:
@@ -293,7 +294,7 @@ def event_type_names_with_events(names: Iterable[str]) -> set[str]:
         return set()
     with connection.cursor() as cursor:
         cursor.execute(_NAMES_WITH_EVENTS_SQL, {"names": names})
-        return {row[0] for row in cursor.fetchall()}
+        return {row["name"] for row in rows_as_dicts(cursor)}
 
 
 def event_type_delete(*, name: str, retire: bool = False) -> tuple[EventType, str] | None:

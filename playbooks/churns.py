@@ -76,13 +76,17 @@ def churn_problems(
 CHURN_LOCK_NAMESPACE = 7_104_202_619
 
 
+# A transaction-scoped advisory lock per customer (no table or index is read).
+CHURN_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+
+
 def _tenants_lock(tenant_ids: Iterable[str]) -> None:
     """Serialise the churn writes of these customers for the transaction, in one order (no deadlock
     between two callers). Advisory locks rather than FOR UPDATE: a Citus coordinator cannot lock rows
     of a distributed table across shards, and the lock only has to exclude another churn write."""
     with connection.cursor() as cursor:
         for tenant_id in sorted(set(tenant_ids)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [CHURN_LOCK_NAMESPACE % 2**31, tenant_id])
+            cursor.execute(CHURN_LOCK_SQL, [CHURN_LOCK_NAMESPACE % 2**31, tenant_id])
 
 
 def _churn_state_settle(tenant_ids: Iterable[str]) -> None:

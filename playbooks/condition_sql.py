@@ -100,7 +100,7 @@ def match_query(
             i += 1
         params[f"pb{p_index}"] = playbook_id
         selects.append(
-            f"SELECT %(pb{p_index})s::text, b.tenant_id, jsonb_build_array({', '.join(values)}) "
+            f"SELECT %(pb{p_index})s::text AS playbook_id, b.tenant_id, jsonb_build_array({', '.join(values)}) AS measured "
             f"FROM base b WHERE {' AND '.join(preds)}"
         )
     if not selects:

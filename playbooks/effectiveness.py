@@ -30,6 +30,7 @@ from django.db import connection
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from playbooks.models import ChurnRecord, InterventionRecord, Outcome, Playbook, PlaybookPurpose, TenantRiskDay
 from playbooks.selectors import playbooks_all
 
@@ -66,19 +67,21 @@ def _retention(
     }
 
 
+# Uses index: the primary key of ops_tenant_risk_day, (tenant_id, day), per tenant, and customers_tenant's by
+# tenant_id; the period's rows are one per at-risk customer and day, so the scan stays small.
+FLAGGED_FIRST_DAYS_SQL = """
+SELECT d.tenant_id, min(d.day) AS first_day FROM ops_tenant_risk_day d
+JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
+WHERE d.day BETWEEN %s AND %s AND (d.risk_level = %s OR d.playbooks @> jsonb_build_array(%s::text))
+GROUP BY d.tenant_id
+"""
+
+
 def _flagged_first_days(*, playbook: Playbook, start: date, end: date) -> dict[str, date]:
     """First day in [start, end] each customer was flagged for the playbook (matched it, or at its level)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT d.tenant_id, min(d.day) FROM ops_tenant_risk_day d
-            JOIN customers_tenant t ON t.tenant_id = d.tenant_id AND t.kind = 'customer'
-            WHERE d.day BETWEEN %s AND %s AND (d.risk_level = %s OR d.playbooks @> jsonb_build_array(%s::text))
-            GROUP BY d.tenant_id
-            """,
-            [start, end, playbook.risk_level, playbook.pk],
-        )
-        return dict(cursor.fetchall())
+        cursor.execute(FLAGGED_FIRST_DAYS_SQL, [start, end, playbook.risk_level, playbook.pk])
+        return {row["tenant_id"]: row["first_day"] for row in rows_as_dicts(cursor)}
 
 
 def playbook_effectiveness(*, today: date | None = None) -> list[dict[str, Any]]:

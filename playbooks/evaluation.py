@@ -179,10 +179,11 @@ def playbook_matches_measure(
         return []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        rows = rows_as_dicts(cursor)
     by_id = {p.pk: (p, conds) for p, conds in playbooks}
     out = []
-    for playbook_id, tid, values in rows:
+    for row in rows:
+        playbook_id, tid, values = row["playbook_id"], row["tenant_id"], row["measured"]
         playbook, conditions = by_id[playbook_id]
         values = values if isinstance(values, list) else json.loads(values)
         measured = [

@@ -9,6 +9,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rows import row_as_dict
 from customers.founder_actions import answers_changed
 from customers.models import Tenant
 from playbooks.churns import churn_record
@@ -41,7 +42,7 @@ def tenant_first_day(tenant: Tenant) -> date:
     """The first day of the customer's life: its first event or its first sighting, the earlier."""
     with connection.cursor() as cursor:
         cursor.execute(TENANT_FIRST_EVENT_SQL, {"tenant": tenant.tenant_id})
-        first_event = cursor.fetchone()[0]
+        first_event = row_as_dict(cursor)["first_at"]
     first = min(filter(None, (first_event, tenant.first_seen_at)))
     return timezone.localdate(first)
 
