@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
 from core.models import ApiKey
@@ -80,25 +81,40 @@ def make_key(db: Any) -> Callable[..., tuple[ApiKey, str]]:
     return _make
 
 
-@pytest.fixture
-def ingest_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
-    _, raw = make_key("ingest", "backend")
+def _key_client(make_key: Callable[..., tuple[ApiKey, str]], scope: str, name: str) -> APIClient:
+    """An API client sending a new key of ``scope`` as its bearer token."""
+    _, raw = make_key(scope, name)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
+
+
+@pytest.fixture
+def ingest_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
+    return _key_client(make_key, "ingest", "backend")
 
 
 @pytest.fixture
 def read_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
-    _, raw = make_key("read", "dashboard")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return _key_client(make_key, "read", "dashboard")
+
+
+@pytest.fixture
+def write_client(make_key: Callable[..., tuple[ApiKey, str]]) -> APIClient:
+    return _key_client(make_key, "write", "founder-scripts")
 
 
 @pytest.fixture
 def staff_user(db: Any) -> Any:
     return get_user_model().objects.create_user("founder", "founder@example.com", "pw-founder-1", is_staff=True)
+
+
+def owner_login(client: Any = None) -> Any:
+    """``client`` (a new test client by default) logged in as the founder in admin: a new superuser
+    named owner, the name admin's records show."""
+    client = client if client is not None else Client()
+    client.force_login(get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1"))
+    return client
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from core.notifications import condition_alert_update, open_conditions
 from customers.integrations import metrics_freshness_alert_evaluate
 from customers.models import MetricsState, Tenant, TenantMetrics
 from infra.integrations import infra_alerts_evaluate
-from infra.models import InfraLimitSettings, InfraSnapshot
 from opsconsole.checkin import weekly_checkin_compose
+from tests.infra.growth import database_growth_record
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -36,17 +36,9 @@ def _at_risk(tenant_id: str, level: str, strength: float) -> None:
 
 
 def _growing_database(*, limit_gb: float, start_gb: float, gb_per_day: float) -> None:
-    for day in range(8):
-        InfraSnapshot.objects.create(
-            taken_at=NOW - timedelta(days=7 - day),
-            db_size_bytes=int((start_gb + gb_per_day * day) * GB),
-            events_table_bytes=GB,
-            events_received_24h=1000,
-            api_requests_24h=0,
-        )
-    limits = InfraLimitSettings.objects.get()
-    limits.db_storage_limit_gb = limit_gb
-    limits.save()
+    database_growth_record(
+        now=NOW, start_bytes=start_gb * GB, bytes_per_day=gb_per_day * GB, limit_gb=limit_gb, events_table_bytes=GB
+    )
 
 
 @time_machine.travel(NOW, tick=False)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -18,6 +17,7 @@ from events.classification import classification_pass, events_reclassify
 from events.models import ClassificationState, Event, InternalUserRule, RealUser, UserAgentPattern
 from events.rules import internal_user_rule_save
 from events.selectors import real_users_summary
+from tests.conftest import owner_login
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +38,7 @@ def stored(event_id: str) -> tuple[bool, str]:
 
 @pytest.fixture
 def superuser_client(db: Any) -> APIClient:
-    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    client = APIClient()
-    client.force_login(user)
-    return client
+    return owner_login(APIClient())
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from events.models import EventType
 from events.registry import event_type_put, event_type_registry, example_event_type_names
+from tests.conftest import owner_login
 from tests.customers.conftest import example_types_sent
 
 pytestmark = pytest.mark.django_db
@@ -22,10 +22,7 @@ NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def admin_client(db: Any) -> Client:
-    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    client = Client()
-    client.force_login(user)
-    return client
+    return owner_login()
 
 
 def examples() -> set[str]:

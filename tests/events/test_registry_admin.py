@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from events.models import EventType
+from tests.conftest import owner_login
 
 pytestmark = pytest.mark.django_db
 ADD_URL = "/admin/events/eventtype/add/"
@@ -16,10 +16,7 @@ ADD_URL = "/admin/events/eventtype/add/"
 
 @pytest.fixture
 def admin_client(db: Any) -> Client:
-    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    client = Client()
-    client.force_login(user)
-    return client
+    return owner_login()
 
 
 def _form(**overrides: Any) -> dict[str, Any]:

@@ -6,22 +6,20 @@ from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from infra.models import InfraLimitSettings
 from infra.selectors import infra_overview
 from opsconsole.management.commands.install_schedules import Command as InstallSchedules
+from tests.conftest import owner_login
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(client):
-    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    client.force_login(user)
-    return client
+    return owner_login(client)
 
 
 def test_the_limits_page_edits_the_one_row_and_the_projection_uses_it(admin_client):

@@ -1,31 +1,27 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
 
-from infra.models import InfraLimitSettings, InfraSnapshot
+from tests.infra.growth import database_growth_record
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MB = 1024 * 1024
 
 
+def _growing_database(*, start_mb: float, mb_per_day: float, limit_gb: int) -> None:
+    database_growth_record(
+        now=NOW, start_bytes=start_mb * MB, bytes_per_day=mb_per_day * MB, limit_gb=limit_gb, events_table_bytes=50 * MB
+    )
+
+
 @time_machine.travel(NOW, tick=False)
 def test_the_page_shows_days_to_limit_and_draws_the_projection(staff_client):
     # 100 MB growing 10 MB a day, limit 1 GB: (1024 - 170) / 10 = 85.4 days left on day 7.
-    for day in range(8):
-        InfraSnapshot.objects.create(
-            taken_at=NOW - timedelta(days=7 - day),
-            db_size_bytes=(100 + 10 * day) * MB,
-            events_table_bytes=50 * MB,
-            events_received_24h=1000,
-            api_requests_24h=0,
-        )
-    limits = InfraLimitSettings.objects.get()
-    limits.db_storage_limit_gb = 1
-    limits.save()
+    _growing_database(start_mb=100, mb_per_day=10, limit_gb=1)
     response = staff_client.get("/infra/")
     body = response.content.decode()
     assert response.status_code == 200
@@ -38,17 +34,7 @@ def test_the_page_shows_days_to_limit_and_draws_the_projection(staff_client):
 @time_machine.travel(NOW, tick=False)
 def test_a_runway_beyond_a_year_reads_over_a_year_and_the_chart_fits_the_readings(staff_client):
     # 100 MB growing 0.01 MB a day against a 100 GB limit: about 28,000 years away.
-    for day in range(8):
-        InfraSnapshot.objects.create(
-            taken_at=NOW - timedelta(days=7 - day),
-            db_size_bytes=int((100 + 0.01 * day) * MB),
-            events_table_bytes=50 * MB,
-            events_received_24h=1000,
-            api_requests_24h=0,
-        )
-    limits = InfraLimitSettings.objects.get()
-    limits.db_storage_limit_gb = 100
-    limits.save()
+    _growing_database(start_mb=100, mb_per_day=0.01, limit_gb=100)
     body = staff_client.get("/infra/").content.decode()
     assert '<div class="stat" data-testid="days-db_storage">over a year</div>' in body
     chart = body.split('aria-labelledby="res-db_storage"')[1].split("</section>")[0]
@@ -62,16 +48,6 @@ def test_a_runway_beyond_a_year_reads_over_a_year_and_the_chart_fits_the_reading
 
 @time_machine.travel(NOW, tick=False)
 def test_one_day_left_is_said_in_the_singular(staff_client):
-    for day in range(8):
-        InfraSnapshot.objects.create(
-            taken_at=NOW - timedelta(days=7 - day),
-            db_size_bytes=(960 + 8 * day) * MB,
-            events_table_bytes=50 * MB,
-            events_received_24h=1000,
-            api_requests_24h=0,
-        )
-    limits = InfraLimitSettings.objects.get()
-    limits.db_storage_limit_gb = 1
-    limits.save()
+    _growing_database(start_mb=960, mb_per_day=8, limit_gb=1)
     # (1024 - 1016) / 8 = 1 day left.
     assert '<div class="stat" data-testid="days-db_storage">1 day</div>' in staff_client.get("/infra/").content.decode()

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
 from customers.metrics.recompute import metrics_recompute
 from playbooks.models import Playbook
+from tests.conftest import owner_login
 from tests.customers.conftest import NOW, Ev, days_ago, events_store
 
 
@@ -48,10 +48,7 @@ def at_risk(metrics_db: Any) -> None:
 
 @pytest.fixture
 def admin_client(db: Any) -> Client:
-    user = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    client = Client()
-    client.force_login(user)
-    return client
+    return owner_login()
 
 
 def admin_form_data(playbook: Playbook, *, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:

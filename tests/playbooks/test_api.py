@@ -23,14 +23,6 @@ def _frozen():
 
 
 @pytest.fixture
-def write_client(make_key) -> APIClient:
-    _, raw = make_key("write", "founder-scripts")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-@pytest.fixture
 def acme(db) -> Tenant:
     # A customer since January: the interventions below are dated within its life.
     return Tenant.objects.create(tenant_id="acme", name="Acme", first_seen_at=datetime(2026, 1, 5, tzinfo=UTC))

@@ -9,15 +9,12 @@ last real activity is on the 13th and the 15th, so a churn on the 15th leaves th
 from __future__ import annotations
 
 import ast
-import json
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import stripe
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
@@ -27,18 +24,17 @@ from customers.models import Tenant, TenantMetrics
 from playbooks.billing import stripe_customer_map
 from playbooks.churns import churn_record
 from playbooks.models import ChurnRecord, PlaybookMatch
+from tests.conftest import owner_login
+from tests.playbooks.stripe_events import STRIPE_SECRET, stripe_event, stripe_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STRIPE_SECRET = "whsec_test_secret_for_ops_console"
 TODAY = date(2026, 3, 15)
 
 
 @pytest.fixture
 def admin_client(at_risk: None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1"))
-    return client
+    return owner_login()
 
 
 def _at_risk_ids(client: Any) -> list[str]:
@@ -84,31 +80,13 @@ def test_the_api_takes_the_customer_off_the_list(at_risk, make_key, read_client)
 
 
 def _stripe_deletion(event_id: str, *, customer: str, metadata: dict[str, str] | None = None) -> str:
-    ended = int(datetime(2026, 3, 15, 11, tzinfo=UTC).timestamp())
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "type": "customer.subscription.deleted",
-            "created": ended + 60,
-            "data": {
-                "object": {
-                    "id": "sub_1",
-                    "object": "subscription",
-                    "customer": customer,
-                    "metadata": metadata or {},
-                    "ended_at": ended,
-                    "cancellation_details": {"feedback": "too_expensive", "comment": "x" * 6000},
-                }
-            },
-        }
-    )
-
-
-def _stripe_post(client: Client, payload: str) -> Any:
-    header = stripe.WebhookSignature.generate_signature_header(payload, STRIPE_SECRET)
-    return client.post(
-        "/api/v1/stripe/webhook", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    return stripe_event(
+        event_id,
+        "customer.subscription.deleted",
+        customer=customer,
+        metadata=metadata,
+        ended=datetime(2026, 3, 15, 11, tzinfo=UTC),
+        cancellation_details={"feedback": "too_expensive", "comment": "x" * 6000},
     )
 
 
@@ -116,7 +94,7 @@ def test_a_stripe_cancellation_takes_the_customer_off_the_list(at_risk, client, 
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
     assert "decay" in _at_risk_ids(read_client)
     payload = _stripe_deletion("evt_1", customer="cus_1", metadata={"tenant_id": "decay"})
-    response = _stripe_post(client, payload)
+    response = stripe_post(client, payload)
     assert response.status_code == 200 and response.json()["status"] == "recorded"
     _gone(read_client, "decay")
     # The customer's long comment is kept to the length every churn reason keeps, never a 500.
@@ -127,7 +105,7 @@ def test_a_waiting_stripe_cancellation_takes_the_customer_off_the_list_once_mapp
     at_risk, client, read_client, settings
 ):
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
-    assert _stripe_post(client, _stripe_deletion("evt_2", customer="cus_new")).json()["status"] == "unmapped"
+    assert stripe_post(client, _stripe_deletion("evt_2", customer="cus_new")).json()["status"] == "unmapped"
     assert "policy" in _at_risk_ids(read_client)
     assert stripe_customer_map(stripe_customer_id="cus_new", tenant_id="policy") == 1
     _gone(read_client, "policy")
@@ -136,7 +114,7 @@ def test_a_waiting_stripe_cancellation_takes_the_customer_off_the_list_once_mapp
 def test_a_churn_typed_in_and_then_sent_by_stripe_is_one_churn(at_risk, client, read_client, settings):
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
     churn_record(tenant_id="decay", reason="Told us on the phone")
-    _stripe_post(client, _stripe_deletion("evt_3", customer="cus_1", metadata={"tenant_id": "decay"}))
+    stripe_post(client, _stripe_deletion("evt_3", customer="cus_1", metadata={"tenant_id": "decay"}))
     assert list(ChurnRecord.objects.values_list("tenant_id", "reason")) == [("decay", "Told us on the phone")]
     _gone(read_client, "decay")
 

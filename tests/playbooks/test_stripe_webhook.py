@@ -2,62 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 import stripe
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from customers.models import Tenant
 from playbooks.billing import stripe_customer_map
 from playbooks.models import ChurnRecord, PlanChangeRecord, StripeCustomerLink, StripeEvent
-
-SECRET = "whsec_test_secret_for_ops_console"
-URL = "/api/v1/stripe/webhook"
+from tests.conftest import owner_login
+from tests.playbooks.stripe_events import STRIPE_SECRET, WEBHOOK_URL, stripe_event, stripe_post
 
 
 @pytest.fixture(autouse=True)
 def _secret(settings: Any) -> None:
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
-
-
-def _event(event_id: str, kind: str, *, customer: str, metadata: dict[str, str] | None = None, **obj: Any) -> str:
-    ended = int(datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp())
-    body = {
-        "id": event_id,
-        "object": "event",
-        "type": kind,
-        "created": ended + 60,
-        "data": {
-            "object": {
-                "id": "sub_1",
-                "object": "subscription",
-                "customer": customer,
-                "metadata": metadata or {},
-                "ended_at": ended,
-                **obj,
-            },
-        },
-    }
-    if "previous_attributes" in obj:
-        body["data"]["previous_attributes"] = body["data"]["object"].pop("previous_attributes")
-    return json.dumps(body)
-
-
-def _post(client: Client, payload: str, *, secret: str = SECRET, timestamp: int | None = None) -> Any:
-    header = stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp=timestamp)
-    return client.post(URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
 
 
 @pytest.mark.django_db
 def test_a_signed_subscription_deletion_records_the_churn_of_the_tenant_in_its_metadata(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    response = _post(
-        client, _event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
+    response = stripe_post(
+        client, stripe_event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
     )
     assert response.status_code == 200
     assert response.json()["status"] == "recorded"
@@ -69,9 +38,9 @@ def test_a_signed_subscription_deletion_records_the_churn_of_the_tenant_in_its_m
 @pytest.mark.django_db
 def test_a_replayed_event_records_nothing_twice(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    payload = _event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
-    assert _post(client, payload).json()["duplicate"] is False
-    again = _post(client, payload)
+    payload = stripe_event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
+    assert stripe_post(client, payload).json()["duplicate"] is False
+    again = stripe_post(client, payload)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert ChurnRecord.objects.count() == 1 and StripeEvent.objects.count() == 1
 
@@ -79,16 +48,16 @@ def test_a_replayed_event_records_nothing_twice(client: Client):
 @pytest.mark.django_db
 def test_an_invalid_signature_is_a_400_and_stores_nothing(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    payload = _event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
-    wrong = _post(client, payload, secret="whsec_someone_else")
+    payload = stripe_event("evt_1", "customer.subscription.deleted", customer="cus_1", metadata={"tenant_id": "acme"})
+    wrong = stripe_post(client, payload, secret="whsec_someone_else")
     assert wrong.status_code == 400 and "signature" in wrong.json()["detail"].lower()
-    stale = _post(client, payload, timestamp=int(time.time()) - 3600)
+    stale = stripe_post(client, payload, timestamp=int(time.time()) - 3600)
     assert stale.status_code == 400
-    missing = client.post(URL, data=payload, content_type="application/json")
+    missing = client.post(WEBHOOK_URL, data=payload, content_type="application/json")
     assert missing.status_code == 400
-    tampered_header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
+    tampered_header = stripe.WebhookSignature.generate_signature_header(payload, STRIPE_SECRET)
     tampered = client.post(
-        URL,
+        WEBHOOK_URL,
         data=payload.replace("acme", "acmf"),
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=tampered_header,
@@ -100,7 +69,7 @@ def test_an_invalid_signature_is_a_400_and_stores_nothing(client: Client):
 @pytest.mark.django_db
 def test_an_unknown_customer_is_acknowledged_kept_and_recorded_once_mapped(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    response = _post(client, _event("evt_9", "customer.subscription.deleted", customer="cus_new"))
+    response = stripe_post(client, stripe_event("evt_9", "customer.subscription.deleted", customer="cus_new"))
     assert response.status_code == 200 and response.json()["status"] == "unmapped"
     assert not ChurnRecord.objects.exists()
     link = StripeCustomerLink.objects.get(stripe_customer_id="cus_new")
@@ -109,14 +78,14 @@ def test_an_unknown_customer_is_acknowledged_kept_and_recorded_once_mapped(clien
     assert ChurnRecord.objects.get().tenant_id == "acme"
     assert StripeEvent.objects.get().status == "recorded"
     # Mapped now: the next event of that customer is recorded at once.
-    later = _event(
+    later = stripe_event(
         "evt_10",
         "customer.subscription.updated",
         customer="cus_new",
         plan={"id": "price_pro", "nickname": "Pro"},
         previous_attributes={"plan": {"id": "price_basic"}},
     )
-    assert _post(client, later).json()["status"] == "recorded"
+    assert stripe_post(client, later).json()["status"] == "recorded"
     change = PlanChangeRecord.objects.get()
     assert (change.tenant_id, change.previous_plan, change.plan) == ("acme", "price_basic", "Pro")
 
@@ -124,14 +93,14 @@ def test_an_unknown_customer_is_acknowledged_kept_and_recorded_once_mapped(clien
 @pytest.mark.django_db
 def test_a_subscription_update_without_a_plan_change_is_acknowledged_and_ignored(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    payload = _event(
+    payload = stripe_event(
         "evt_2",
         "customer.subscription.updated",
         customer="cus_1",
         metadata={"tenant_id": "acme"},
         previous_attributes={"cancel_at_period_end": False},
     )
-    assert _post(client, payload).json()["status"] == "ignored"
+    assert stripe_post(client, payload).json()["status"] == "ignored"
     assert not PlanChangeRecord.objects.exists()
 
 
@@ -140,15 +109,15 @@ def test_a_subscription_update_without_a_plan_change_is_acknowledged_and_ignored
     "payload", ["not json", "[]", '{"id": "evt_x"}', '{"id": "evt_x", "type": "a", "created": 1, "data": 3}']
 )
 def test_signed_garbage_is_a_400_never_a_500(client: Client, payload: str):
-    assert _post(client, payload).status_code == 400
+    assert stripe_post(client, payload).status_code == 400
     assert not StripeEvent.objects.exists()
 
 
 @pytest.mark.django_db
 def test_without_a_secret_the_webhook_refuses_with_a_400_so_stripe_retries(client: Client, settings: Any):
     settings.STRIPE_WEBHOOK_SECRET = ""
-    payload = _event("evt_1", "customer.subscription.deleted", customer="cus_1")
-    response = _post(client, payload)
+    payload = stripe_event("evt_1", "customer.subscription.deleted", customer="cus_1")
+    response = stripe_post(client, payload)
     assert response.status_code == 400 and "STRIPE_WEBHOOK_SECRET" in response.json()["detail"]
     assert not StripeEvent.objects.exists()
 
@@ -156,10 +125,8 @@ def test_without_a_secret_the_webhook_refuses_with_a_400_so_stripe_retries(clien
 @pytest.mark.django_db
 def test_admin_lists_the_unmapped_customer_and_mapping_it_there_records_its_churn(client: Client):
     Tenant.objects.create(tenant_id="acme")
-    _post(client, _event("evt_5", "customer.subscription.deleted", customer="cus_lost"))
-    owner = get_user_model().objects.create_superuser("owner", "owner@example.com", "pw-owner-1")
-    admin = Client()
-    admin.force_login(owner)
+    stripe_post(client, stripe_event("evt_5", "customer.subscription.deleted", customer="cus_lost"))
+    admin = owner_login()
     listing = admin.get("/admin/playbooks/stripecustomerlink/").content.decode()
     assert "cus_lost" in listing
     response = admin.post("/admin/playbooks/stripecustomerlink/cus_lost/change/", {"tenant": "acme"})

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
@@ -51,14 +50,6 @@ def _log(client: Any, action: str = "Called the CTO") -> InterventionRecord:
     data = {"tenant_id": "decay", "playbook_id": "engagement_decay", "channel": "call", "action": action}
     assert client.post("/playbooks/interventions/new/", data).status_code == 302
     return InterventionRecord.objects.filter(tenant_id="decay").latest("id")
-
-
-@pytest.fixture
-def write_client(make_key) -> APIClient:
-    _, raw = make_key("write", "founder-scripts")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
 
 
 # --- Churn: a confirmation first, an undo after ---------------------------------------------------
