@@ -6,3 +6,5 @@ class CoreConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "core"
+    # Admin's heading for these tables (a founder looks for keys and alerts, not for "core").
+    verbose_name = "Keys and notifications"

@@ -66,10 +66,10 @@ def _churns_judged(churns: list[ChurnRecord]) -> tuple[list[dict[str, Any]], dic
     history: dict[str, list[tuple[date, int]]] = defaultdict(list)
     if churns:
         earliest = min(c.date for c in churns) - timedelta(days=LOOKBACK_DAYS)
-        for tenant_id, day, level in TenantRiskDay.objects.filter(
+        for tenant_id, day, day_level in TenantRiskDay.objects.filter(
             tenant_id__in={c.tenant_id for c in churns}, day__gte=earliest
         ).values_list("tenant_id", "day", "risk_level"):
-            history[tenant_id].append((day, LEVEL_RANK[level]))
+            history[tenant_id].append((day, LEVEL_RANK[day_level]))
     rank_level = {rank: level for level, rank in LEVEL_RANK.items()}
     per_churn = []
     lead_days: dict[str | None, list[int]] = defaultdict(list)

@@ -43,7 +43,7 @@ OPERATIONS = sorted(
     ((op.path, op.method.upper()) for op in (result.ok() for result in SCHEMA.get_all_operations())),
 )
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "staff_session"]
-# Who may do what (events/auth.py): ingestion is for ingest keys only; reading for read or
+# Who may do what (core/auth.py): ingestion is for ingest keys only; reading for read or
 # read-write keys and staff sessions.
 ALLOWED_WRITERS = {"ingest_key"}
 ALLOWED_READERS = {"read_key", "write_key", "staff_session"}
