@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Tenant, TenantKind
-from events.identities import Identity, identities_apply
+from events.ingestion.identities import Identity, identities_apply
+from events.ingestion.services import IngestReceipt, events_ingest
 from events.models import ApiKey, ApiKeyScope, Event
-from events.services import IngestReceipt, events_ingest
 
 ARCHETYPES = [
     "healthy",

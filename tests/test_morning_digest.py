@@ -24,7 +24,7 @@ from django.core.cache import cache
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.revenue import tenant_founder_revenue_set
-from events.identities import Identity, identities_apply
+from events.ingestion.identities import Identity, identities_apply
 from events.models import AlertNotification, MorningDigestDay, MorningDigestSettings, RealUser
 from opsconsole import digest
 from opsconsole.celery import app as celery_app

@@ -119,5 +119,5 @@ class IngestRateWindow(models.Model):
 
 
 # --- Real or not: the classification rules ---------------------------------------------
-# Editing any of these through admin (events.services) bumps the rules version and
+# Editing any of these through admin (events/rules.py) bumps the rules version and
 # queues a set-based reclassification of history; see events/classification.py.
