@@ -291,7 +291,7 @@ def import_seconds(path: Path) -> dict[str, float]:
     import django
 
     django.setup()
-    from events.importer import events_import
+    from events.ingestion.importer import events_import
 
     started = time.perf_counter()
     outcome = events_import(path=str(path), file_format="native")

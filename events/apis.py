@@ -2,7 +2,7 @@
 the north star, and the names parked for want of a registry entry.
 
 Both ingest views authenticate with DRF (Bearer keys) and hand the request to the one
-gate (events/gate.py) with the native format; the SDK endpoints are events/sdk_apis.py.
+gate (events/ingestion/gate.py) with the native format; the SDK endpoints are events/sdk_apis.py.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from rest_framework.views import APIView
 
 from core.auth import IngestScope, ReadScopeOrStaff, request_api_key
 from core.openapi import FIELD_ERRORS, error_responses, validated
-from events.formats.native import NATIVE, native_items
-from events.gate import Answer, gate_answer, gated_ingest, request_gate
+from events.ingestion.formats.native import NATIVE, native_items
+from events.ingestion.gate import Answer, gate_answer, gated_ingest, request_gate
+from events.ingestion.parking import unregistered_event_types
+from events.ingestion.services import IngestReceipt
+from events.ingestion.validation import IngestError
 from events.interactions import InteractionError, interaction_record
-from events.parking import unregistered_event_types
 from events.schemas import INTERACTION_BODY, NATIVE_BODY
 from events.selectors import north_star_payload
-from events.services import IngestError, IngestReceipt
 
 ReceiptSerializer = inline_serializer(
     name="IngestReceipt",

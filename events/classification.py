@@ -16,11 +16,11 @@ Two paths apply the same rules, in the same order (the first match wins):
    PAGE_VIEW) that is the only event of its session, once the session has been quiet for
    ``SINGLE_PAGE_QUIET_MINUTES``.
 
-``classify_batch`` applies 1-5 in Python at ingestion. Rule 6 needs the whole
+``classify_batch`` (events/ingestion/classify.py) applies 1-5 in Python at ingestion. Rule 6 needs the whole
 session, which ingestion cannot know, so it is applied by the SQL passes below:
 ``events_reclassify`` (all history, after a rule change and from
 ``manage.py reclassify_events``) and ``classification_pass`` (periodic,
-incremental). ``_REASON_SQL`` is the SQL twin of ``_reason``; a test runs both over
+incremental). ``_REASON_SQL`` is the SQL twin of ``events.ingestion.classify._reason``; a test runs both over
 the same events and checks they agree.
 """
 
@@ -28,193 +28,24 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from core.models import ApiKey
 from events.cluster import prepared_transactions_settle
-from events.event_row import EventRow
-from events.models import ClassificationState, ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
+from events.models import ClassificationState
 
 logger = logging.getLogger(__name__)
 
 # A session whose only event is one page view is judged a single-page visit once it
 # has been quiet this long (a second event within it makes the visit real).
 SINGLE_PAGE_QUIET_MINUTES = 30
-# Edits made outside the services (shell, bulk SQL) reach ingestion within this bound;
-# edits through admin/services reach it at once through ``rules_version``.
-RULES_TTL_SECONDS = 60.0
 # Rows per UPDATE when reclassifying all history: bounded transactions, resumable.
 RECLASSIFY_CHUNK_ROWS = 50_000
-# Distinct user agents whose classification each process remembers (per rules version).
-USER_AGENT_MEMO_MAX = 4096
 # pg_advisory_lock key that keeps two reclassifications from running at once.
 RECLASSIFY_LOCK_KEY = 0x0_5EA1_C1A5
-
-
-def _flag(metadata: dict[str, object], name: str) -> bool:
-    value = metadata.get(name)
-    return value is True or (isinstance(value, str) and value.lower() in ("1", "true", "yes"))
-
-
-def email_domain(metadata: dict[str, object]) -> str:
-    """Lower-cased part of ``metadata.email`` after the last ``@``; empty if none."""
-    email = metadata.get("email")
-    if not isinstance(email, str) or "@" not in email:
-        return ""
-    return email.rsplit("@", 1)[1].lower()
-
-
-# --- The rules, cached per process -------------------------------------------------------
-@dataclass
-class Rules:
-    version: int
-    loaded_at: float
-    internal_user_ids: frozenset[str] = frozenset()
-    internal_domains: frozenset[str] = frozenset()
-    user_agent_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
-    # user agent -> the first matching pattern's reason ("" for none), for these rules only.
-    # Senders repeat a handful of user agents; the patterns are searched once per distinct one
-    # (the pattern loop was a large share of a web worker's CPU during bulk ingest).
-    user_agent_reasons: dict[str, str] = field(default_factory=dict)
-
-    def user_agent_reason(self, user_agent: str) -> str:
-        reason = self.user_agent_reasons.get(user_agent)
-        if reason is None:
-            reason = next((r for pattern, r in self.user_agent_patterns if pattern.search(user_agent)), "")
-            if len(self.user_agent_reasons) >= USER_AGENT_MEMO_MAX:
-                self.user_agent_reasons.clear()  # bounded: a sender varying its user agent cannot grow it
-            self.user_agent_reasons[user_agent] = reason
-        return reason
-
-
-_rules: Rules | None = None
-
-# One statement per batch: the rules version (to drop a stale cache), the kinds of
-# the batch's tenants that are not plain customers (usually none), and the email domains
-# identify calls gave the batch's users (primary keys of customers_tenant, ops_user_profiles).
-_BATCH_LOOKUP_SQL = """
-SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
-       COALESCE((SELECT json_object_agg(tenant_id, kind) FROM customers_tenant
-                 WHERE tenant_id = ANY(%(tenants)s) AND kind <> 'customer'), '{}'::json),
-       COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
-                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json)
-"""
-
-
-def classification_rules(*, version: int, refresh: bool = False) -> Rules:
-    """The rules in force, reloaded when ``version`` moved or the TTL passed."""
-    global _rules
-    now = time.monotonic()
-    if refresh or _rules is None or _rules.version != version or now - _rules.loaded_at > RULES_TTL_SECONDS:
-        user_ids: set[str] = set()
-        domains: set[str] = set()
-        for kind, value in InternalUserRule.objects.values_list("kind", "value"):
-            if kind == InternalUserRuleKind.USER_ID:
-                user_ids.add(value)
-            else:
-                domains.add(value.lower())
-        patterns: list[tuple[re.Pattern[str], str]] = []
-        for pattern, reason in (
-            UserAgentPattern.objects.filter(is_active=True).order_by("id").values_list("pattern", "reason")
-        ):
-            try:
-                patterns.append((re.compile(pattern, re.IGNORECASE), reason))
-            except re.error:
-                # Saved through the services this cannot happen (they check); a pattern
-                # written by hand that Python rejects is skipped rather than failing ingestion.
-                logger.error("Skipping user-agent pattern %r: Python cannot compile it", pattern)
-        _rules = Rules(
-            version=version,
-            loaded_at=now,
-            internal_user_ids=frozenset(user_ids),
-            internal_domains=frozenset(domains),
-            user_agent_patterns=patterns,
-        )
-    return _rules
-
-
-def _reason(
-    *,
-    user_id: str,
-    metadata: dict[str, Any],
-    tenant_kind: str | None,
-    automation: bool,
-    rules: Rules,
-    parked: bool = False,
-    profile_domain: str = "",
-) -> str:
-    """Rules 0-5 for one event (the Python twin of ``_REASON_SQL``)."""
-    if parked:
-        return ExclusionReason.UNREGISTERED
-    if automation:
-        return ExclusionReason.AUTOMATION_CLIENT
-    if tenant_kind == "internal":
-        return ExclusionReason.INTERNAL_TENANT
-    if tenant_kind == "test":
-        return ExclusionReason.TEST_TRAFFIC
-    if tenant_kind == "demo":
-        return ExclusionReason.DEMO
-    if (user_id and user_id in rules.internal_user_ids) or (
-        rules.internal_domains
-        and (email_domain(metadata) in rules.internal_domains or profile_domain in rules.internal_domains)
-    ):
-        return ExclusionReason.INTERNAL_USER
-    return _metadata_reason(metadata, rules)
-
-
-def _metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
-    """Rules 4-5: what the event's own metadata says (test or demo flags, the user agent)."""
-    if _flag(metadata, "test"):
-        return ExclusionReason.TEST_TRAFFIC
-    if _flag(metadata, "demo"):
-        return ExclusionReason.DEMO
-    user_agent = metadata.get("user_agent")
-    if isinstance(user_agent, str):
-        return rules.user_agent_reason(user_agent)
-    return ""
-
-
-def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
-    """Set ``is_real`` and ``exclusion_reason`` on each row, in place.
-
-    Costs one query per batch (rules version and tenant kinds) plus, after a rule
-    change, one reload of the rule tables. No query per event.
-    """
-    if not rows:
-        return
-    tenant_ids = sorted({row.tenant_id for row in rows if row.tenant_id})
-    user_ids = sorted({row.user_id for row in rows if row.user_id})
-    with connection.cursor() as cursor:
-        cursor.execute(_BATCH_LOOKUP_SQL, {"tenants": tenant_ids, "users": user_ids})
-        version, tenant_kinds, profile_domains = cursor.fetchone()
-    rules = classification_rules(version=int(version or 0))
-    automation = bool(source is not None and source.is_automation)
-    if not (automation or tenant_kinds or profile_domains or rules.internal_user_ids or rules.internal_domains):
-        # The usual batch: rules 1-3 cannot match, so each row's own metadata decides (or parking).
-        unregistered = ExclusionReason.UNREGISTERED.value
-        for row in rows:
-            reason = unregistered if row.parked else _metadata_reason(row.metadata, rules)
-            row.is_real = not reason
-            row.exclusion_reason = reason
-        return
-    for row in rows:
-        reason = _reason(
-            user_id=row.user_id,
-            metadata=row.metadata,
-            tenant_kind=tenant_kinds.get(row.tenant_id),
-            automation=automation,
-            rules=rules,
-            parked=row.parked,
-            profile_domain=profile_domains.get(row.user_id, "") if profile_domains else "",
-        )
-        row.is_real = not reason
-        row.exclusion_reason = reason
 
 
 # --- Reclassifying history: set-based SQL ------------------------------------------------------

@@ -9,7 +9,7 @@ cross-origin request. The browser learns nothing here that the page could not se
   before any key is known (a preflight carries neither the body nor the Authorization header);
 - every answer to a request with an ``Origin`` echoes it in ``Access-Control-Allow-Origin``,
   the errors too, so the page's SDK can read a 401, a 403 for an origin the key does not allow
-  (events/gate.py decides that, per key), or a 429 and its ``Retry-After``;
+  (events/ingestion/gate.py decides that, per key), or a 429 and its ``Retry-After``;
 - credentials are never allowed: ``Access-Control-Allow-Credentials`` is never sent, so a
   browser never attaches the console's session cookie to a cross-origin call.
 """

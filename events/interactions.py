@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from core.models import ApiKey
+from events.ingestion.services import IngestReceipt, events_ingest
+from events.ingestion.validation import IngestError, ingest_names
 from events.models import NorthStarRole
-from events.services import IngestError, IngestReceipt, events_ingest, ingest_names
 
 # The north star's interaction names, mapped to north-star roles; the registry says which type plays
 # each role (EventType.north_star_role). Any registered type name is accepted too.

@@ -337,7 +337,9 @@ def example_event_types_unsent_delete() -> list[str]:
 
 
 def _ingest_names_reload() -> None:
-    from events.services import ingest_names  # the ingest's cache; events.services imports this app's rules
+    from events.ingestion.validation import (
+        ingest_names,  # the ingest's cache; events.ingestion imports this app's rules
+    )
 
     ingest_names(refresh=True)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.formats.posthog import POSTHOG_MAX_EVENTS
-from events.formats.segment import MESSAGE_TYPES, SEGMENT_MAX_MESSAGES
+from events.ingestion.formats.posthog import POSTHOG_MAX_EVENTS
+from events.ingestion.formats.segment import MESSAGE_TYPES, SEGMENT_MAX_MESSAGES
+from events.ingestion.validation import MAX_LENGTHS
 from events.models import EVENT_TYPE_NAME_MAX
-from events.services import MAX_LENGTHS
 
 _TEXT_ID = {"type": "string", "maxLength": MAX_LENGTHS["user_id"]}
 # Not blank: ids are stripped, and a blank one names nobody.

@@ -1,7 +1,7 @@
 """Drop-in endpoints for the PostHog, Segment and RudderStack SDKs, unchanged.
 
-Each view hands the request to the one gate (events/gate.py) with its format adapter
-(events/formats/): the key travels the SDK's way (a body field, Basic auth, or a Bearer
+Each view hands the request to the one gate (events/ingestion/gate.py) with its format adapter
+(events/ingestion/formats/): the key travels the SDK's way (a body field, Basic auth, or a Bearer
 token), and the answer is what that SDK expects (PostHog ``{"status": 1}``, Segment
 ``{"success": true}``; errors with the fields each SDK reads, and 429 with Retry-After,
 which all three honour). Unregistered names are parked, never rejected.
@@ -25,9 +25,10 @@ from rest_framework.views import APIView
 from core.auth import IngestScopeInGate
 from core.openapi import error_responses
 from events.apis import RawJSONParser, answer_response
-from events.formats.posthog import POSTHOG
-from events.formats.segment import SEGMENT_BATCH, SEGMENT_CALLS, SegmentFormat
-from events.gate import IngestFormat, gated_ingest, ingest_key_resolve, origin_enforce
+from events.ingestion.formats.posthog import POSTHOG
+from events.ingestion.formats.segment import SEGMENT_BATCH, SEGMENT_CALLS, SegmentFormat
+from events.ingestion.gate import IngestFormat, gated_ingest, ingest_key_resolve, origin_enforce
+from events.ingestion.validation import IngestError
 from events.schemas import (
     POSTHOG_BODY,
     POSTHOG_ERROR,
@@ -37,7 +38,6 @@ from events.schemas import (
     SEGMENT_OK,
     segment_message,
 )
-from events.services import IngestError
 
 # The statuses the gate answers with, in each format's error shape.
 _REFUSALS = (400, 401, 403, 411, 413, 415, 429)

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from events.ratelimit import ingest_rate_windows_prune
+from events.ingestion.ratelimit import ingest_rate_windows_prune
 from events.realness import realness_changed
 from events.retention import events_retention_prune
 

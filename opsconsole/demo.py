@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from core.models import ApiKey, ApiKeyScope
 from customers.models import Tenant, TenantKind
-from events.identities import Identity, identities_apply
+from events.ingestion.identities import Identity, identities_apply
+from events.ingestion.services import IngestReceipt, events_ingest
 from events.models import Event
-from events.services import IngestReceipt, events_ingest
 
 ARCHETYPES = [
     "healthy",

@@ -4,7 +4,7 @@
 Measured under gunicorn on a busy machine: each round trip of a page view (the session, the
 user, the connection's health check) costs more than everything else a kept page does, so a
 process remembers the sessions and staff users it has read for SESSION_CACHE_SECONDS, as it
-remembers API keys (events/auth.py::api_key_find). The price is the same kind: a session ended
+remembers API keys (core/auth.py::api_key_find). The price is the same kind: a session ended
 in another process (a logout there, a password change, a user made inactive) still opens pages
 in this one for up to that many seconds. What this process writes (a login, a logout, a message
 kept in the session) replaces or drops its own copy at once. 0 reads them on every request.

@@ -1,7 +1,7 @@
 """A key that is over its ingest rate limit until the test lifts it, for watching what each
 SDK does with the console's 429.
 
-The console's own limiter (events/ratelimit.py) answers, unchanged; only its clock is the
+The console's own limiter (events/ingestion/ratelimit.py) answers, unchanged; only its clock is the
 test's: while the key is over, the clock stands still at a second of a minute whose budget is
 spent, so every request is refused with the same ``Retry-After``; ``lift()`` moves the clock to
 the start of a fresh minute, which then runs in real time, as the next window does. Every
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.models import ApiKey
-from events.ratelimit import ingest_rate_check
+from events.ingestion.ratelimit import ingest_rate_check
 
 # A request a key may make in a fresh window: enough for every SDK's delivery after the lift.
 BUDGET_PER_MINUTE = 5
@@ -70,7 +70,7 @@ class OverloadedKey:
         return timer
 
     def check(self, *, api_key: ApiKey, now: datetime | None = None) -> int | None:
-        """events.gate's rate check, on this clock, recorded."""
+        """events.ingestion.gate's rate check, on this clock, recorded."""
         answer = ingest_rate_check(api_key=api_key, now=self.now())
         self.attempts.append(Attempt(time.monotonic(), answer))
         return answer

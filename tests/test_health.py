@@ -168,7 +168,7 @@ def test_readyz_fails_while_ingest_is_refused_for_a_full_disk_and_recovers_once_
 ):
     from django.db import OperationalError
 
-    from events import services
+    from events.ingestion import services
 
     _, key = make_key("ingest")
     client = Client()

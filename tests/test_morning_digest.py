@@ -25,7 +25,7 @@ from core.models import AlertNotification
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant
 from customers.revenue import tenant_founder_revenue_set
-from events.identities import Identity, identities_apply
+from events.ingestion.identities import Identity, identities_apply
 from events.models import MorningDigestDay, MorningDigestSettings, RealUser
 from opsconsole import digest
 from opsconsole.celery import app as celery_app

@@ -76,7 +76,7 @@ class Event(models.Model):
             ),
             # Single-page visits: "is this page view the only event of its session?"
             models.Index(fields=["session_id"], name="ops_events_session", condition=~models.Q(session_id="")),
-            # An anonymous visitor's history, re-attributed when they identify (events/identities.py):
+            # An anonymous visitor's history, re-attributed when they identify (events/ingestion/identities.py):
             # tenant-less events only, which is what an anonymous visitor sends, so the index stays small.
             models.Index(fields=["user_id"], name="ops_events_tenantless_user", condition=models.Q(tenant_id="")),
             # Parked events (unregistered types): the unregistered-types list and the rename

@@ -12,7 +12,7 @@ INGEST_MAX_BYTES = 1024 * 1024
 INGEST_MAX_FUTURE_SECONDS = 300
 # Ingest requests per key per minute (a batch of up to 1,000 events is one request); 0 turns it off.
 INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=1200)
-# Where the per-key counts are kept (events/ratelimit.py): a Redis URL, by default REDIS_URL; empty
+# Where the per-key counts are kept (events/ingestion/ratelimit.py): a Redis URL, by default REDIS_URL; empty
 # counts in PostgreSQL. While that Redis does not answer, ingestion counts in PostgreSQL instead.
 INGEST_RATE_LIMIT_REDIS_URL = env.str("INGEST_RATE_LIMIT_REDIS_URL", default=REDIS_URL)
 if INGEST_RATE_LIMIT_REDIS_URL and not INGEST_RATE_LIMIT_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):

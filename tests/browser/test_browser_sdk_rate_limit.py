@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import events.gate
+import events.ingestion.gate
 from events.models import Event
 from tests.browser import test_browser_sdks as sdk_pages
 from tests.browser.test_browser_sdks import POSTHOG_BUNDLE, _posthog_page, _segment_page, _wait_for
@@ -31,7 +31,7 @@ def test_posthog_js_drops_a_batch_answered_429_and_never_sends_it_again(
 ):
     api_key, raw = ingest_key
     key = OverloadedKey(api_key, retry_after=3)
-    monkeypatch.setattr("events.gate.ingest_rate_check", key.check)
+    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
     visitor = browser()
     visitor.open(site, "posthog.html", _posthog_page(raw, console_url, compression=True))
     for step in range(3):
@@ -55,7 +55,7 @@ def test_analytics_next_waits_out_retry_after_and_delivers_once_the_limit_lifts(
 ):
     api_key, raw = ingest_key
     key = OverloadedKey(api_key, retry_after=5)
-    monkeypatch.setattr("events.gate.ingest_rate_check", key.check)
+    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
     visitor = browser()
     visitor.open(site, "segment.html", _segment_page(raw, console_url, batching=batching))
     for step in range(3):
@@ -87,14 +87,14 @@ def test_a_busy_posthog_js_session_never_meets_the_default_rate_limit(
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 1200  # the default (the fixture turns it off)
     assert api_key.rate_limit_per_minute is None
     answers: list[int | None] = []
-    check = events.gate.ingest_rate_check
+    check = events.ingestion.gate.ingest_rate_check
 
     def counted(*, api_key: Any, now: Any = None) -> int | None:
         answer = check(api_key=api_key)
         answers.append(answer)
         return answer
 
-    monkeypatch.setattr("events.gate.ingest_rate_check", counted)
+    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", counted)
     options = {"api_host": console_url, "persistence": "localStorage", "person_profiles": "always"}
     page = f"""<!doctype html><html><head><title>shop</title><link rel="icon" href="data:,">
 <script src="/{POSTHOG_BUNDLE}"></script><script>posthog.init({json.dumps(raw)}, {json.dumps(options)});</script>

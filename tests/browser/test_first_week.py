@@ -22,8 +22,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from customers.models import RiskWeights, Tenant
+from events.ingestion.validation import ingest_names
 from events.models import Event, EventType
-from events.services import ingest_names
 from playbooks.models import ChurnRecord
 from tests.browser.conftest import chart_text_sizes, log_in, screenshot
 

@@ -17,7 +17,7 @@ from customers.metrics.contacts import contact_roles_of
 from customers.metrics.recompute import metrics_recompute
 from customers.metrics.texts import talk_track_facts, talk_track_render
 from customers.models import Tenant, TenantContact
-from events.identities import Identity, identities_apply
+from events.ingestion.identities import Identity, identities_apply
 from tests.customers.conftest import NOW, Ev, days_ago
 
 pytestmark = pytest.mark.django_db(transaction=True)

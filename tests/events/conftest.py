@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 
 from core.models import ApiKey
-from events import classification
-from events.services import events_ingest
+from events.ingestion import classify
+from events.ingestion.services import events_ingest
 from opsconsole.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
 def _fresh_rules_cache() -> Iterator[None]:
     # Test transactions roll back, so rules_version repeats between tests: drop the cache.
-    classification._rules = None
+    classify._rules = None
     yield
-    classification._rules = None
+    classify._rules = None
 
 
 @pytest.fixture

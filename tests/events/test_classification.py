@@ -113,8 +113,8 @@ def test_it_classifies_a_batch_with_one_query_however_many_events(ingest):
     Tenant.objects.create(tenant_id="qa", kind="test")
     InternalUserRule.objects.create(kind="user_id", value="founder")
     ingest(event())  # warm the per-process rules cache
-    from events.classification import classify_batch
-    from events.services import event_row_validate, ingest_names
+    from events.ingestion.classify import classify_batch
+    from events.ingestion.validation import event_row_validate, ingest_names
 
     registry = ingest_names()
     rows = [
@@ -277,8 +277,9 @@ def test_the_periodic_pass_rechecks_rows_committed_since_it_last_ran(ingest):
     # A rule that appears without the services (no version bump, no queued task) while the
     # ingesting process still holds the old rules in its cache: the row is stored as real.
     from events import classification
+    from events.ingestion import classify
 
-    classification.classification_rules(version=ClassificationState.objects.get(pk=1).rules_version)
+    classify.classification_rules(version=ClassificationState.objects.get(pk=1).rules_version)
     InternalUserRule.objects.create(kind="user_id", value="late")
     ClassificationState.objects.filter(pk=1).update(applied_fingerprint=classification.rules_fingerprint())
     item = event(user_id="late")

@@ -239,7 +239,7 @@ def test_batches_classified_in_the_preparation_thread_match_those_classified_at_
     and the batch after it; g1's group-less tracks right after its group call need that call's
     membership while it is still being stored."""
     from customers.models import Tenant
-    from events import importer
+    from events.ingestion import importer
     from events.models import InternalUserRule, UserProfile
 
     InternalUserRule.objects.create(kind="user_id", value="founder")
@@ -296,7 +296,7 @@ def test_inside_a_callers_transaction_the_import_sees_its_uncommitted_registry_a
          "event_type": "BRAND_NEW_CALL", "occurred_at": (START + timedelta(minutes=i)).isoformat()}
         for i in range(12)
     ]  # fmt: skip
-    from events.importer import events_import
+    from events.ingestion.importer import events_import
 
     outcome = events_import(path=_write_jsonl(tmp_path / "native.jsonl", rows), file_format="native", batch_rows=2)
     assert (outcome.accepted, outcome.parked) == (12, 0)

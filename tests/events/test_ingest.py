@@ -364,7 +364,7 @@ def test_two_batches_in_one_transaction_store_each_once(ingest_client):
     # The staging table is emptied by the insert that reads it, not only at commit.
     from django.db import transaction
 
-    from events.services import events_ingest
+    from events.ingestion.services import events_ingest
 
     first, second = [_event(), _event()], [_event()]
     with transaction.atomic():

@@ -404,9 +404,9 @@ _json_values = st.recursive(
 
 @given(metadata=st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
 def test_the_metadata_text_is_what_json_dumps_writes(metadata):
-    """The reused C encoder (events/services.py) writes exactly json.dumps's text, which is
+    """The reused C encoder (events/ingestion/validation.py) writes exactly json.dumps's text, which is
     what the size limit measures and what is stored."""
-    from events.services import _metadata_json
+    from events.ingestion.validation import _metadata_json
 
     expected = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     text, problem = _metadata_json(metadata, 10**9)
@@ -417,7 +417,7 @@ def test_the_metadata_text_is_what_json_dumps_writes(metadata):
 
 
 def test_metadata_nested_past_the_recursion_limit_is_refused_not_a_crash():
-    from events.services import _metadata_json
+    from events.ingestion.validation import _metadata_json
 
     deep: dict[str, Any] = {}
     node = deep

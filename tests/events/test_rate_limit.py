@@ -16,8 +16,8 @@ import time_machine
 
 from core.models import ApiKey
 from core.services import api_key_create
+from events.ingestion.ratelimit import ingest_rate_windows_prune, redis_counter_key
 from events.models import Event, IngestRateWindow
-from events.ratelimit import ingest_rate_windows_prune, redis_counter_key
 
 URL = "/api/v1/events"
 
@@ -119,7 +119,7 @@ def test_pruning_removes_only_finished_windows(make_key):
 @pytest.fixture
 def redis_answering_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget a Redis failure an earlier test made this process remember."""
-    monkeypatch.setattr("events.ratelimit._redis_failed_at", float("-inf"))
+    monkeypatch.setattr("events.ingestion.ratelimit._redis_failed_at", float("-inf"))
 
 
 def _closed_port() -> int:
@@ -168,7 +168,7 @@ def test_once_redis_answers_again_the_count_goes_back_to_it(
 ):
     import redis
 
-    monkeypatch.setattr("events.ratelimit.REDIS_RETRY_SECONDS", 0.0)  # ask Redis again at once
+    monkeypatch.setattr("events.ingestion.ratelimit.REDIS_RETRY_SECONDS", 0.0)  # ask Redis again at once
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 10
     settings.INGEST_RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
     assert ingest_client.post(URL, _login_event(), format="json").status_code == 200

@@ -29,7 +29,7 @@ def overloaded_key(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Overl
     def make(*, retry_after: int) -> tuple[OverloadedKey, str]:
         api_key, raw = api_key_create(name="backend", scope="ingest")
         key = OverloadedKey(api_key, retry_after)
-        monkeypatch.setattr("events.gate.ingest_rate_check", key.check)
+        monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
         return key, raw
 
     return make

@@ -1,4 +1,4 @@
-"""The event store's two paths (events/store.py): the straight COPY of a batch that is all new,
+"""The event store's two paths (events/ingestion/store.py): the straight COPY of a batch that is all new,
 and the staged insert it falls back to when any event of the batch is already stored.
 
 The oracle is the set of events itself: the stored rows are the distinct (tenant, event id)
@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Tenant
-from events import store
 from events.classification import real_users_rebuild
-from events.event_row import EventRow
-from events.identities import Identity
+from events.ingestion import store
+from events.ingestion.event_row import EventRow
+from events.ingestion.identities import Identity
+from events.ingestion.services import events_ingest
+from events.ingestion.store import event_rows_store as _event_rows_store
+from events.ingestion.validation import ingest_names
 from events.models import Event, EventType, RealUser, UserAccount
-from events.services import events_ingest, ingest_names
-from events.store import event_rows_store as _event_rows_store
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 IDS = [uuid.UUID(int=i + 1) for i in range(12)]

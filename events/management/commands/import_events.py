@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from events.importer import FORMATS, IMPORT_BATCH_ROWS, events_import
-from events.services import IngestError
+from events.ingestion.importer import FORMATS, IMPORT_BATCH_ROWS, events_import
+from events.ingestion.validation import IngestError
 
 
 class Command(BaseCommand):

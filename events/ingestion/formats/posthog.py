@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from events.formats.common import (
+from events.ingestion.formats.common import (
     offset_timestamp,
     sdk_event_id,
     sdk_text,
@@ -33,9 +33,10 @@ from events.formats.common import (
     traits_email,
     traits_name,
 )
-from events.gate import Answer, FormatLimits, Translation, body_inflate
-from events.identities import Identity
-from events.services import IngestError, IngestReceipt
+from events.ingestion.gate import Answer, FormatLimits, Translation, body_inflate
+from events.ingestion.identities import Identity
+from events.ingestion.services import IngestReceipt
+from events.ingestion.validation import IngestError
 
 # PostHog's capture service refuses bodies over 20 MB and events over 1 MB (uncompressed).
 POSTHOG_MAX_BODY_BYTES = 20 * 1024 * 1024

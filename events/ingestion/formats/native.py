@@ -9,8 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
-from events.gate import Answer, FormatLimits, Translation
-from events.services import METADATA_MAX_BYTES, IngestError, IngestReceipt
+from events.ingestion.gate import Answer, FormatLimits, Translation
+from events.ingestion.services import IngestReceipt
+from events.ingestion.validation import METADATA_MAX_BYTES, IngestError
 
 
 def native_items(payload: Any, *, max_items: int) -> tuple[list[Any], bool]:
@@ -42,7 +43,7 @@ def native_items(payload: Any, *, max_items: int) -> tuple[list[Any], bool]:
 class NativeFormat:
     name = "native"
     content_types = frozenset({"application/json"})
-    parks_unregistered = False  # the settings and the key's flag decide (events.services.parking_wanted)
+    parks_unregistered = False  # the settings and the key's flag decide (events.ingestion.validation.parking_wanted)
 
     @property
     def limits(self) -> FormatLimits:

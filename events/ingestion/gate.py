@@ -12,7 +12,7 @@ The gate owns what is the same for every format, so it is decided once:
 - the key: whichever way the format lets it travel (Bearer, Basic, a body field),
   hashed, scoped, revocable, and counted against the key's per-minute rate limit.
 
-Formats (events/formats/*.py) are adapters: they say where their key travels, their
+Formats (events/ingestion/formats/*.py) are adapters: they say where their key travels, their
 limits, how their messages become events, and how their SDK expects to be answered.
 Every refusal is an ``IngestError`` with a 4xx status and nothing stored.
 """
@@ -33,9 +33,10 @@ from django.utils import timezone
 
 from core.auth import ApiKeyRefused, api_key_verify
 from core.models import ApiKey, ApiKeyScope
-from events.identities import Identity
-from events.ratelimit import ingest_rate_check
-from events.services import IngestError, IngestReceipt, events_ingest
+from events.ingestion.identities import Identity
+from events.ingestion.ratelimit import ingest_rate_check
+from events.ingestion.services import IngestReceipt, events_ingest
+from events.ingestion.validation import IngestError
 
 # Each read from the WSGI input asks for at most this much (a chunked body has no length).
 READ_CHUNK_BYTES = 64 * 1024
@@ -72,7 +73,7 @@ class Answer:
 
 
 class IngestFormat(Protocol):
-    """A format adapter (one file under events/formats/)."""
+    """A format adapter (one file under events/ingestion/formats/)."""
 
     name: str
     limits: FormatLimits

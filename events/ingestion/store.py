@@ -39,7 +39,7 @@ from django.db import DatabaseError, IntegrityError, InternalError, connection, 
 
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.cluster import citus_present
-from events.event_row import EventRow
+from events.ingestion.event_row import EventRow
 
 if TYPE_CHECKING:
     from core.models import ApiKey

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 
-from events.event_row import EventRow
+from events.ingestion.event_row import EventRow
 
 NAME_MAX = 255
 EMAIL_MAX = 320

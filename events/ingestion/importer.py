@@ -28,24 +28,21 @@ from typing import IO, Any
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from events.formats.common import EVENT_ID_NAMESPACE, sdk_event_id
-from events.formats.native import NATIVE
-from events.formats.posthog import POSTHOG
-from events.formats.segment import SEGMENT_BATCH
-from events.gate import Translation, json_parse
-from events.identities import accounts_attribute, identities_touch_emails, memberships_of
-from events.models import ImportRun
-from events.services import (
+from events.ingestion.formats.common import EVENT_ID_NAMESPACE, sdk_event_id
+from events.ingestion.formats.native import NATIVE
+from events.ingestion.formats.posthog import POSTHOG
+from events.ingestion.formats.segment import SEGMENT_BATCH
+from events.ingestion.gate import Translation, json_parse
+from events.ingestion.identities import accounts_attribute, identities_touch_emails, memberships_of
+from events.ingestion.services import ValidatedBatch, events_validate, validated_classify, validated_store
+from events.ingestion.validation import (
     ALLOWED_FIELDS,
     IngestError,
-    ValidatedBatch,
     event_row_validate,
-    events_validate,
     ingest_names,
     occurred_at_latest,
-    validated_classify,
-    validated_store,
 )
+from events.models import ImportRun
 
 FORMATS = ("native", "posthog", "segment", "csv")
 # Rows per batch: one transaction each (the checkpoint moves with it). 5,000 (was 2,000) spreads

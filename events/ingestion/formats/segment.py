@@ -7,7 +7,7 @@ may be gzip (RudderStack's default). Limits as Segment documents them: 500 KB pe
 batch, 32 KB per message (measured on what the console stores of it, its metadata: properties,
 traits and context; the ids beside them have their own limits). Mapping: ``userId`` (else ``anonymousId``) -> user,
 ``messageId`` -> event id (a non-UUID id becomes a stable UUIDv5), identify's ``anonymousId``
-beside its ``userId`` and alias's ``previousId`` -> the same person (events/identities.py), ``context.groupId``
+beside its ``userId`` and alias's ``previousId`` -> the same person (events/ingestion/identities.py), ``context.groupId``
 (or a group call's ``groupId``) -> account, ``traits`` email and name -> the user's traits
 (a group call's traits -> the account's name and properties), ``context.userAgent`` ->
 ``metadata.user_agent``, ``properties`` -> metadata. A track call's type is its ``event``;
@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from events.formats.common import sdk_event_id, sdk_text, sdk_timestamp, traits_email, traits_name
-from events.gate import Answer, FormatLimits, Translation
-from events.identities import Identity
-from events.services import IngestError, IngestReceipt
+from events.ingestion.formats.common import sdk_event_id, sdk_text, sdk_timestamp, traits_email, traits_name
+from events.ingestion.gate import Answer, FormatLimits, Translation
+from events.ingestion.identities import Identity
+from events.ingestion.services import IngestReceipt
+from events.ingestion.validation import IngestError
 
 SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024

@@ -1,5 +1,0 @@
-"""Ingest format adapters behind the one gate (events/gate.py): one file per format.
-
-A new format is one file here with an object that satisfies ``events.gate.IngestFormat``,
-plus its URL in events/urls.py.
-"""
