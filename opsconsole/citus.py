@@ -43,6 +43,8 @@ DISTRIBUTED = (
     "playbooks_churnrecord",
     "ops_snooze",
     "ops_tenant_contacts",
+    # A recompute's dirty set (customers/metrics/scope.py): beside the tables its queries join it to.
+    "ops_metrics_dirty",
 )
 REFERENCE = (
     "events_eventtype",

@@ -229,7 +229,7 @@ def playbooks_evaluate(*, as_of: date, computed_at: datetime, dirty_only: bool =
     time (matches are replaced, the day row keeps the highest level).
 
     Scope: with ``dirty_only`` (the recompute rewrote only the tenants in its
-    ``metrics_dirty`` table) and the same playbooks and day as the last
+    dirty set, customers.metrics.scope) and the same playbooks and day as the last
     evaluation (``EvaluationState``), only those tenants are evaluated; any other
     tenant's inputs are unchanged, so its matches, raise and day row still hold.
     Otherwise every tenant is. Without the scope the evaluation read every

@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection
 
 from core.rows import rows_as_dicts
-from customers.metrics.scope import tenant_rows_sql
+from customers.metrics.scope import dirty_table, tenant_rows_sql
 from customers.models import ContactRole
 
 # Days of activity that make the champion ("most active over 30 days").
@@ -82,10 +82,10 @@ WHERE (r.activity_rank = 1 AND r.events_30d > 0) OR p.traits ?| %(traits)s::text
 ORDER BY r.tenant_id, r.activity_rank
 """
 # The rewritten accounts' rows go, and the new ones come, in the run's transaction (primary key; the
-# ids as an array rather than a semi-join on the run's temp table, which a Citus worker cannot see).
+# ids as an array, read from the run's dirty set: {dirty} is scope.dirty_table()).
 CONTACTS_DELETE_ALL_SQL = "DELETE FROM ops_tenant_contacts"
 CONTACTS_DELETE_SQL = "DELETE FROM ops_tenant_contacts WHERE tenant_id = ANY(%(tenants)s::text[])"
-DIRTY_IDS_SQL = "SELECT tenant_id FROM metrics_dirty"
+DIRTY_IDS_SQL = "SELECT tenant_id FROM {dirty}"
 CONTACTS_INSERT_SQL = """
 INSERT INTO ops_tenant_contacts (tenant_id, role, user_id, name, email, title, last_seen_on, events_30d, as_of,
                                  computed_at)
@@ -153,7 +153,7 @@ def contacts_choose(candidates: list[Candidate]) -> dict[str, Candidate]:
 
 def tenant_contacts_write(*, as_of: date, now: datetime, scope: str) -> int:
     """Rewrite the contacts of the run's tenants (``scope``: "all", or "dirty"/"lateral" for the
-    tenants in ``metrics_dirty``) in the caller's transaction; returns how many rows were written.
+    run's dirty tenants, scope.py) in the caller's transaction; returns how many rows were written.
     Idempotent: the same rollups and traits give the same rows."""
     user_days = tenant_rows_sql("ops_rollup_tenant_user_day", "x.day <= %(d)s::date", scope=scope)
     with connection.cursor() as cursor:
@@ -198,7 +198,7 @@ def tenant_contacts_write(*, as_of: date, now: datetime, scope: str) -> int:
         if scope == "all":
             cursor.execute(CONTACTS_DELETE_ALL_SQL)
         else:
-            cursor.execute(DIRTY_IDS_SQL)
+            cursor.execute(DIRTY_IDS_SQL.format(dirty=dirty_table()))
             cursor.execute(CONTACTS_DELETE_SQL, {"tenants": [r["tenant_id"] for r in rows_as_dicts(cursor)]})
         if rows:
             cursor.execute(CONTACTS_INSERT_SQL, [json.dumps(rows)])

@@ -62,17 +62,11 @@ def summary_select(source: str, *, friction: str) -> str:
     The day's friction score comes from its session counts, which must already be
     folded: ``friction="lateral"`` looks up each (tenant, day) of the result by the
     session rollup's primary key (a fold's few days), ``"join"`` aggregates the whole
-    session rollup once (a rebuild), ``"scoped"`` aggregates the session rows of the
-    result's (tenant, day) pairs only (a fold on Citus, which cannot run a lateral join
-    against the fold's intermediate rows). Weighted sums are numeric, so they are exact.
+    session rollup once (a rebuild). On Citus the lateral look-up runs on each shard when
+    ``source`` reads the shard's own events (fold.cluster_day_statements). Weighted sums are
+    numeric, so they are exact.
     """
-    if friction == "scoped":
-        scope = f" AND (f.tenant_id, f.day) IN (SELECT src.tenant_id, src.day FROM {source} src)"
-        friction_join = f"""LEFT JOIN (
-    SELECT x.tenant_id, x.day, LEAST(sum(x.score), %(day_cap)s::numeric) AS score
-    FROM ({_SESSION_SCORES_SQL.format(where=scope)}) x GROUP BY x.tenant_id, x.day
-) fs ON fs.tenant_id = g.tenant_id AND fs.day = g.day"""
-    elif friction == "lateral":
+    if friction == "lateral":
         # COALESCE: a day without friction has no session rows, and LEAST ignores a NULL sum.
         friction_join = f"""LEFT JOIN LATERAL (
     SELECT LEAST(COALESCE(sum(x.score), 0), %(day_cap)s::numeric) AS score

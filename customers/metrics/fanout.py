@@ -23,7 +23,13 @@ from customers.metrics.recompute import (
     metrics_recompute,
     post_recompute_hooks,
 )
-from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_begin, tenant_shard_sql
+from customers.metrics.scope import (
+    dirty_scope,
+    dirty_tenants_begin,
+    dirty_tenants_end,
+    stale_tenants_add_sql,
+    tenant_shard_sql,
+)
 from customers.metrics.write import COMPUTED_AT_STAMP_SQL, metrics_upsert
 from customers.models import MetricsState
 
@@ -49,12 +55,13 @@ def tenant_metrics_shard_write(*, shard: int, shards: int, now: datetime) -> int
         cursor.execute(SHARED_LOCK_SQL, [METRICS_LOCK_KEY])
         dirty_tenants_begin()
         cursor.execute(
-            STALE_TENANTS_SQL.format(shard=f" AND {tenant_shard_sql('t.tenant_id')}"),
+            stale_tenants_add_sql(shard=f" AND {tenant_shard_sql('t.tenant_id')}"),
             {"d": as_of, "shard": shard, "shards": shards},
         )
         written = metrics_upsert(as_of=as_of, now=now, dirty_only=True)
         # The shard's accounts' people to call, in the same transaction as their rows.
         tenant_contacts_write(as_of=as_of, now=now, scope=dirty_scope())
+        dirty_tenants_end()
         return written
 
 

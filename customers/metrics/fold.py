@@ -36,7 +36,7 @@ from django.db import connection
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
 from customers.metrics.lifecycle import PERIOD_TABLE, period_fold_sql
-from customers.metrics.scope import DIRTY_TENANTS_ADD_SQL
+from customers.metrics.scope import dirty_table, dirty_tenants_add
 from customers.models import MetricsState
 from events.cluster import citus_present, prepared_transactions_settle
 
@@ -59,6 +59,33 @@ FOLD_WORK_MEM = "256MB"
 # events_eventtype is a few dozen rows; read whole.
 FRICTION_TYPES_SQL = "SELECT name FROM events_eventtype WHERE friction_weight > 0 ORDER BY name"
 SNAPSHOT_SQL = "SELECT pg_current_snapshot()::text AS snapshot, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
+
+
+# The UTC day of each event, as a bucket start: date_bin on the timestamptz is ~30% cheaper
+# per row than (occurred_at AT TIME ZONE 'UTC')::date, and the
+# conversion to a date runs once per group instead of once per event. "day >= start_day"
+# is written as "occurred_at >= start_day 00:00 UTC" for the same reason.
+BUCKET_SQL = "date_bin('1 day', e.occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"
+DAY_SQL = "(g.bucket AT TIME ZONE 'UTC')::date"
+# The selected events per tenant, type and UTC day, with their first and last times ({selected}: the fold's predicate).
+DAY_AGGREGATE_SQL = f"""SELECT g.tenant_id, g.event_type, {DAY_SQL} AS day, g.n, g.first_at, g.last_at
+    FROM (SELECT e.tenant_id, e.event_type, {BUCKET_SQL} AS bucket, count(*) AS n,
+                 min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
+          FROM ops_events e WHERE {{selected}}
+          GROUP BY e.tenant_id, e.event_type, {BUCKET_SQL}) g"""
+# How a fold adds to the day counts, the spans and the day summaries (each table's primary key).
+DAY_COUNTS_UPSERT = (
+    "ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value"
+)
+SPANS_UPSERT = (
+    "ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, "
+    "EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)"
+)
+SUMMARY_UPSERT = (
+    "ON CONFLICT (tenant_id, day) DO UPDATE SET "
+    + ", ".join(f"{c} = {SUMMARY_TABLE}.{c} + EXCLUDED.{c}" for c in SUMMARY_ADDITIVE)
+    + ", friction_score = EXCLUDED.friction_score"
+)
 
 
 def real_events_predicate(alias: str = "e") -> str:
@@ -86,7 +113,7 @@ def fold_statements(
     cohort retention, kept for all history). Every pass uses the same ``where`` so they fold the same rows: the
     snapshot filter, not the statement's own snapshot, decides what is folded.
     With ``mark_dirty`` the tenants of the folded events go into the run's
-    ``metrics_dirty`` table (their metrics are recomputed; the others' are not).
+    dirty set (scope.py; their metrics are recomputed, the others' are not).
 
     Rows are inserted in (day, tenant) order: the layout rows arriving day by day
     have, which a rebuild (hash aggregates come out in no order) must reproduce.
@@ -101,19 +128,13 @@ def fold_statements(
 
     selected = f"{real_events_predicate('e')} AND e.tenant_id <> '' AND {where}"
     mark = (
-        ", ins_dirty AS (INSERT INTO metrics_dirty (tenant_id) SELECT DISTINCT tenant_id FROM agg ON CONFLICT DO NOTHING)"
+        f", ins_dirty AS (INSERT INTO {dirty_table()} (tenant_id) SELECT DISTINCT tenant_id FROM agg ON CONFLICT DO NOTHING)"
         if mark_dirty
         else ""
     )
-    # The UTC day of each event, as a bucket start: date_bin on the timestamptz is ~30% cheaper
-    # per row than (occurred_at AT TIME ZONE 'UTC')::date, and the
-    # conversion to a date runs once per group instead of once per event. "day >= start_day"
-    # is written as "occurred_at >= start_day 00:00 UTC" for the same reason.
-    bucket = "date_bin('1 day', e.occurred_at, '2000-01-01T00:00:00Z'::timestamptz)"
-    day = "(g.bucket AT TIME ZONE 'UTC')::date"
+    bucket, day = BUCKET_SQL, DAY_SQL
     recent = "e.occurred_at >= %(start_at)s::timestamptz"
     summary_source = "(SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date)"
-    summary_add = ", ".join(f"{c} = {SUMMARY_TABLE}.{c} + EXCLUDED.{c}" for c in SUMMARY_ADDITIVE)
     statements = [
         (
             "session_friction",
@@ -133,23 +154,19 @@ ORDER BY g.bucket, g.tenant_id
             "tenant_day",
             f"""
 WITH agg AS MATERIALIZED (
-    SELECT g.tenant_id, g.event_type, {day} AS day, g.n, g.first_at, g.last_at
-    FROM (SELECT e.tenant_id, e.event_type, {bucket} AS bucket, count(*) AS n,
-                 min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
-          FROM ops_events e WHERE {selected}
-          GROUP BY e.tenant_id, e.event_type, {bucket}) g
+    {DAY_AGGREGATE_SQL.format(selected=selected)}
 ), ins_day AS (
     INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
     SELECT tenant_id, event_type, day, n FROM agg WHERE day >= %(start_day)s::date ORDER BY day, tenant_id
-    {upsert("ON CONFLICT (tenant_id, event_type, day) DO UPDATE SET value = ops_rollup_tenant_day.value + EXCLUDED.value")}
+    {upsert(DAY_COUNTS_UPSERT)}
 ), ins_span AS (
     INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
     SELECT tenant_id, event_type, min(first_at), max(last_at) FROM agg GROUP BY tenant_id, event_type ORDER BY tenant_id
-    {upsert("ON CONFLICT (tenant_id, event_type) DO UPDATE SET first_at = LEAST(ops_rollup_tenant_span.first_at, EXCLUDED.first_at), last_at = GREATEST(ops_rollup_tenant_span.last_at, EXCLUDED.last_at)")}
+    {upsert(SPANS_UPSERT)}
 ), ins_summary AS (
     INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
-    {summary_select(summary_source, friction="join" if into_empty else ("scoped" if citus_present() else "lateral"))} ORDER BY g.day, g.tenant_id
-    {upsert(f"ON CONFLICT (tenant_id, day) DO UPDATE SET {summary_add}, friction_score = EXCLUDED.friction_score")}
+    {summary_select(summary_source, friction="join" if into_empty else "lateral")} ORDER BY g.day, g.tenant_id
+    {upsert(SUMMARY_UPSERT)}
 ){mark}
 SELECT COALESCE(sum(n), 0) AS folded FROM agg
 """,
@@ -168,6 +185,8 @@ ORDER BY g.bucket, g.tenant_id
         ),
         ("tenant_period", period_fold_sql(selected, upsert=not into_empty)),
     ]
+    if citus_present() and not into_empty:
+        statements[1:2] = cluster_day_statements(selected, mark_dirty=mark_dirty)
     if track_xids:
         # The folded xids at or above the next watermark: few (only transactions that
         # committed while an older one was still running), found through the ingest_xid index.
@@ -178,6 +197,57 @@ ORDER BY g.bucket, g.tenant_id
                 f"WHERE {selected} AND e.ingest_xid >= %(new_watermark)s::text::xid8",
             )
         )
+    return statements
+
+
+def cluster_day_statements(selected: str, *, mark_dirty: bool) -> list[tuple[str, str]]:
+    """On Citus, what the ``tenant_day`` statement does, as statements each shard runs on its own.
+
+    There a data-modifying CTE is planned as subplans: the aggregate comes to the coordinator and
+    each insert sends its rows back to the shards. Written as one INSERT ... SELECT per table from
+    the shard's own events (grouped by tenant, the distribution column), each is pushed down whole
+    and nothing crosses the coordinator; the events (an ingest_xid range) are read once per table.
+    A full rebuild keeps the single statement: it reads every event, and once is cheaper.
+    The last statement answers ``folded``, as ``tenant_day`` does.
+    """
+    agg = f"({DAY_AGGREGATE_SQL.format(selected=selected)})"
+    summary_source = f"(SELECT a.tenant_id, a.event_type, a.day, a.n FROM {agg} a WHERE a.day >= %(start_day)s::date)"
+    statements = [
+        (
+            "tenant_day_counts",
+            f"""
+INSERT INTO ops_rollup_tenant_day (tenant_id, event_type, day, value)
+SELECT a.tenant_id, a.event_type, a.day, a.n FROM {agg} a WHERE a.day >= %(start_day)s::date ORDER BY a.day, a.tenant_id
+{DAY_COUNTS_UPSERT}
+""",
+        ),
+        (
+            "tenant_span",
+            f"""
+INSERT INTO ops_rollup_tenant_span (tenant_id, event_type, first_at, last_at)
+SELECT a.tenant_id, a.event_type, min(a.first_at), max(a.last_at) FROM {agg} a GROUP BY a.tenant_id, a.event_type
+ORDER BY a.tenant_id
+{SPANS_UPSERT}
+""",
+        ),
+        (
+            "day_summary",
+            f"""
+INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
+{summary_select(summary_source, friction="lateral")} ORDER BY g.day, g.tenant_id
+{SUMMARY_UPSERT}
+""",
+        ),
+    ]
+    if mark_dirty:
+        statements.append(
+            (
+                "dirty",
+                f"INSERT INTO {dirty_table()} (tenant_id) SELECT DISTINCT e.tenant_id FROM ops_events e "
+                f"WHERE {selected} ON CONFLICT DO NOTHING",
+            )
+        )
+    statements.append(("tenant_day", f"SELECT count(*) AS folded FROM ops_events e WHERE {selected}"))
     return statements
 
 
@@ -334,8 +404,8 @@ def rollups_fold_all(state: MetricsState, *, friction_types: list[str]) -> int:
 
 def rollups_refold_tenants(state: MetricsState, tenant_ids: list[str]) -> int:
     """Rebuild the rollups of some tenants from exactly the events already folded (state unchanged)."""
+    dirty_tenants_add(tenant_ids)
     with connection.cursor() as cursor:
-        cursor.execute(DIRTY_TENANTS_ADD_SQL, [tenant_ids])
         for table in ROLLUP_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [tenant_ids])
     folded, _ = fold_run(

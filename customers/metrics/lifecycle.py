@@ -22,7 +22,7 @@ like every list of customers.
 
 Incremental: the stages are a function of the weekly activity rows (``ops_rollup_tenant_period``,
 folded with the other rollups over all history) and of the current week. A run rewrites the
-stages of the tenants whose events it folded (the run's ``metrics_dirty`` table), and of every
+stages of the tenants whose events it folded (the run's dirty set, scope.py), and of every
 tenant when the week turns (``MetricsState.lifecycle_week``) or the rollups were rebuilt; the
 per-week counts the chart reads are then recounted from the stages. A test proves incremental
 runs leave exactly what a full rebuild leaves.
@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.rows import row_as_dict, rows_as_dicts
-from customers.metrics.scope import dirty_scope, tenant_rows_sql
+from customers.metrics.scope import dirty_scope, dirty_table, tenant_rows_sql
 from customers.models import LifecycleStage, MetricsState
 
 PERIOD_TABLE = "ops_rollup_tenant_period"
@@ -128,12 +128,12 @@ ORDER BY v.week, w.tenant_id
 """
 LIFECYCLE_ROWS_WHERE = "x.period = 'week' AND x.start_day <= %(this_week)s::date"
 # The dirty tenants' stages from ``from_week`` on go before they are written again (primary key,
-# tenant_id first; on Citus the dirty ids are sent to each shard like every other scoped statement);
+# tenant_id first; on Citus a co-located semi-join on the dirty set, {dirty}: scope.dirty_table());
 # what they counted comes off the weekly counts in the same statement.
 LIFECYCLE_DELETE_DIRTY_SQL = """
 WITH gone AS (
     DELETE FROM ops_tenant_lifecycle
-    WHERE tenant_id IN (SELECT tenant_id FROM metrics_dirty) AND week >= %(from_week)s::date
+    WHERE tenant_id IN (SELECT tenant_id FROM {dirty}) AND week >= %(from_week)s::date
     RETURNING week, stage, counted
 )
 UPDATE ops_lifecycle_count c SET accounts = c.accounts - g.n
@@ -162,7 +162,7 @@ WHERE counted AND week > %(this_week)s::date - 7 * %(weeks)s GROUP BY week, stag
 ON CONFLICT (week, stage) DO UPDATE SET accounts = ops_lifecycle_count.accounts + EXCLUDED.accounts
 """
 COUNTS_EMPTY_DROP_SQL = "DELETE FROM ops_lifecycle_count WHERE accounts = 0"
-DIRTY_ANY_SQL = "SELECT EXISTS (SELECT 1 FROM metrics_dirty) AS any"
+DIRTY_ANY_SQL = "SELECT EXISTS (SELECT 1 FROM {dirty}) AS any"
 # The chart's and the API's rows: the whole of ops_lifecycle_count's window (its primary key).
 COUNTS_READ_SQL = """
 SELECT week, stage, accounts FROM ops_lifecycle_count WHERE week > %(this_week)s::date - 7 * %(weeks)s
@@ -182,7 +182,7 @@ def lifecycle_refresh(state: MetricsState, *, now: datetime, rebuild: bool, firs
 
     ``rebuild``: the rollups were rebuilt (every tenant's activity may differ). Every tenant is
     also rewritten when the week has turned since the last run. Otherwise only the tenants in
-    the run's ``metrics_dirty`` table (those whose events were folded or refolded), and only from
+    the run's dirty set (scope.py: those whose events were folded or refolded), and only from
     the week of ``first_day`` on (the earliest local day the fold touched: a week's stage reads
     that week, the one before and whether any came before, so earlier weeks cannot change; None:
     all their weeks, as after a refold); with none, nothing is written. The counts move by what
@@ -204,10 +204,10 @@ def lifecycle_refresh(state: MetricsState, *, now: datetime, rebuild: bool, firs
             written = cursor.rowcount
             cursor.execute(COUNTS_WRITE_SQL, params)
         else:
-            cursor.execute(DIRTY_ANY_SQL)
+            cursor.execute(DIRTY_ANY_SQL.format(dirty=dirty_table()))
             if not row_as_dict(cursor)["any"]:
                 return 0
-            cursor.execute(LIFECYCLE_DELETE_DIRTY_SQL, params)
+            cursor.execute(LIFECYCLE_DELETE_DIRTY_SQL.format(dirty=dirty_table()), params)
             rows = tenant_rows_sql(PERIOD_TABLE, LIFECYCLE_ROWS_WHERE, scope=dirty_scope())
             write = LIFECYCLE_WRITE_SQL.format(rows=rows, returning="RETURNING week, stage, counted")
             cursor.execute(COUNTS_ADD_SQL.format(write=write), params)

@@ -46,7 +46,7 @@ from customers.metrics.fold import (
     state_lock,
 )
 from customers.metrics.lifecycle import lifecycle_refresh
-from customers.metrics.scope import dirty_scope, dirty_tenants_begin
+from customers.metrics.scope import dirty_scope, dirty_tenants_begin, dirty_tenants_end
 from customers.metrics.vocabulary import fold_registry_key_current, registry_key_current
 from customers.metrics.write import tenant_metrics_write, tenants_mark_stale
 from customers.revenue import revenue_traits_apply
@@ -168,6 +168,7 @@ def metrics_recompute(
             result.tenants_written = tenants_mark_stale(as_of=result.as_of, dirty_only=dirty_only)
         else:
             _metrics_finish(result, now=now, dirty_only=dirty_only)
+        dirty_tenants_end()
     logger.info(
         "metrics recompute (%s): %d events folded, %d tenants written",
         result.mode,
@@ -207,4 +208,5 @@ def tenant_rollups_rebuild(*, tenant_ids: Iterable[str], now: datetime | None = 
         # Moves metrics_version(): the cached API answers and pages are rebuilt on the next read.
         state.last_tenants_rebuilt_at = now
         state.save(update_fields=["registry_key", "fold_registry_key", "last_tenants_rebuilt_at", "lifecycle_week"])
+        dirty_tenants_end()
     return result

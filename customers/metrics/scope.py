@@ -1,7 +1,15 @@
-"""Which tenants a run recomputes: the run's ``metrics_dirty`` temp table and how queries reach it.
+"""Which tenants a run recomputes: the run's dirty set and how queries reach it.
 
 Every query of a run that may be limited to some tenants goes through here, so the
-hooks of other apps (playbooks) never name the engine's temp table themselves.
+hooks of other apps (playbooks) never name the engine's table themselves.
+
+On plain PostgreSQL the dirty set is the ``metrics_dirty`` temp table (session-local, no WAL,
+dropped at commit). On a Citus cluster a coordinator's temp table cannot be joined on the
+workers: every scoped statement would ship its rows to every shard as an intermediate result.
+There the set is ``ops_metrics_dirty``, distributed by tenant and co-located with the events
+and the rollups, so "the rows of the dirty tenants" is a semi-join each shard runs on its own
+and filling it from a fold or the stale rows moves nothing through the coordinator. Its rows
+never outlive the run's transaction (``dirty_tenants_end``).
 """
 
 from __future__ import annotations
@@ -14,27 +22,47 @@ from events.cluster import citus_present
 # Up to this share of the tenants dirty, a run reaches them one by one through primary keys.
 DIRTY_LATERAL_MAX_SHARE = 0.25
 
+DIRTY_TEMP_TABLE = "metrics_dirty"
+DIRTY_CLUSTER_TABLE = "ops_metrics_dirty"  # customers.models.DirtyTenant
+
 # JIT off: the signals and playbook queries cross jit_above_cost only when the rollups are
 # large, and then spend longer compiling expressions than the compiled code saves.
 JIT_OFF_SQL = "SET LOCAL jit = off"
-DIRTY_TABLE_CREATE_SQL = "CREATE TEMP TABLE IF NOT EXISTS metrics_dirty (tenant_id text PRIMARY KEY) ON COMMIT DROP"
-DIRTY_TENANTS_ADD_SQL = "INSERT INTO metrics_dirty (tenant_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
-# Two counts: the dirty table (its primary key) and customers_tenant (its primary key).
-DIRTY_SHARE_SQL = (
-    "SELECT (SELECT count(*) FROM metrics_dirty) AS dirty, (SELECT count(*) FROM customers_tenant) AS tenants"
+DIRTY_TABLE_CREATE_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {DIRTY_TEMP_TABLE} (tenant_id text PRIMARY KEY) ON COMMIT DROP"
 )
-DIRTY_COUNT_SQL = "SELECT count(*) AS n FROM metrics_dirty"
+# The statements below name the set as {dirty}: dirty_table() says which table it is on this database.
+# Each id to the shard of its tenant on Citus (the table's primary key either way).
+DIRTY_TENANTS_ADD_SQL = "INSERT INTO {dirty} (tenant_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
+# Two counts: the dirty table (its primary key) and customers_tenant (its primary key). Plain PostgreSQL only.
+DIRTY_SHARE_SQL = (
+    f"SELECT (SELECT count(*) FROM {DIRTY_TEMP_TABLE}) AS dirty, (SELECT count(*) FROM customers_tenant) AS tenants"
+)
+DIRTY_COUNT_SQL = "SELECT count(*) AS n FROM {dirty}"
+# The run's rows go before its transaction commits (Citus only: the temp table drops itself).
+DIRTY_CLEAR_SQL = f"DELETE FROM {DIRTY_CLUSTER_TABLE}"
 
 # A tenant's row is stale, besides new events, when it is missing, was computed for another
 # day (every window moved), or its tenant's kind or plan limit was edited since.
-# Uses the primary keys of customers_tenant and ops_tenant_metrics (a hash join).
+# Uses the primary keys of customers_tenant and ops_tenant_metrics (a hash join; on Citus a
+# co-located join whose rows each shard inserts into its own part of the dirty set).
 STALE_TENANTS_SQL = """
-INSERT INTO metrics_dirty (tenant_id)
+INSERT INTO {dirty} (tenant_id)
 SELECT t.tenant_id FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
 WHERE (m.tenant_id IS NULL OR m.stale OR m.as_of IS DISTINCT FROM %(d)s::date OR m.inputs_kind IS DISTINCT FROM t.kind
        OR m.inputs_monthly_event_limit IS DISTINCT FROM t.monthly_event_limit){shard}
 ON CONFLICT DO NOTHING
 """
+
+
+def dirty_table() -> str:
+    """The table holding the running recompute's dirty tenants on this database."""
+    return DIRTY_CLUSTER_TABLE if citus_present() else DIRTY_TEMP_TABLE
+
+
+def stale_tenants_add_sql(*, shard: str = "") -> str:
+    """STALE_TENANTS_SQL into this database's dirty set; ``shard``: an extra condition on ``t``."""
+    return STALE_TENANTS_SQL.format(dirty=dirty_table(), shard=shard)
 
 
 def tenant_shard_sql(column: str) -> str:
@@ -43,21 +71,32 @@ def tenant_shard_sql(column: str) -> str:
 
 
 def dirty_tenants_begin() -> None:
-    """The run's set of tenants whose metrics must be recomputed (dropped at commit); JIT off for the run."""
+    """The run's set of tenants whose metrics must be recomputed (empty); JIT off for the run.
+    A run that calls this calls ``dirty_tenants_end`` just before its transaction commits."""
     with connection.cursor() as cursor:
         cursor.execute(JIT_OFF_SQL)
-        cursor.execute(DIRTY_TABLE_CREATE_SQL)
+        if not citus_present():
+            cursor.execute(DIRTY_TABLE_CREATE_SQL)
+
+
+def dirty_tenants_end() -> None:
+    """Empty the run's set before its transaction commits. On Citus its rows would otherwise be
+    committed, and a concurrent run (another shard task of a fan-out) would recompute them too;
+    on plain PostgreSQL the temp table drops itself at commit."""
+    if citus_present():
+        with connection.cursor() as cursor:
+            cursor.execute(DIRTY_CLEAR_SQL)
 
 
 def dirty_tenants_add(tenant_ids: list[str]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(DIRTY_TENANTS_ADD_SQL, [tenant_ids])
+        cursor.execute(DIRTY_TENANTS_ADD_SQL.format(dirty=dirty_table()), [tenant_ids])
 
 
 def dirty_tenants_count() -> int:
     """How many tenants the running recompute rewrote (for a hook called with ``dirty_only``)."""
     with connection.cursor() as cursor:
-        cursor.execute(DIRTY_COUNT_SQL)
+        cursor.execute(DIRTY_COUNT_SQL.format(dirty=dirty_table()))
         return int(row_as_dict(cursor)["n"])
 
 
@@ -65,8 +104,7 @@ def dirty_scope() -> str:
     """How a query should reach the run's dirty tenants (tenant_rows_sql): one by one through the
     primary keys while they are a quarter of the tenants or fewer (an incremental run's busy
     few), by one hash join over whole tables above that (a new day's run, where all are dirty).
-    On Citus always the semi-join: it sends the dirty ids to each shard, where the lateral probe
-    of a coordinator temp table cannot go."""
+    On Citus always the semi-join: with the dirty set co-located, each shard joins its own part."""
     if citus_present():
         return "dirty"
     with connection.cursor() as cursor:
@@ -78,28 +116,29 @@ def dirty_scope() -> str:
 def dirty_tenants_sql(column: str) -> str:
     """``<column> IN (the tenants whose metrics this run rewrote)``: for hooks called with ``dirty_only``.
 
-    A semi-join on the run's temp table (a hash join), not ``= ANY(array)``, which is
-    searched linearly for every row.
+    A semi-join on the run's dirty set (a hash join), not ``= ANY(array)``, which is
+    searched linearly for every row; on Citus a co-located one when ``column`` is the
+    tenant of a distributed table.
     """
-    return f"{column} IN (SELECT tenant_id FROM metrics_dirty)"
+    return f"{column} IN (SELECT tenant_id FROM {dirty_table()})"
 
 
 def tenant_rows_sql(table: str, where: str, *, scope: str) -> str:
     """A subquery of ``table``'s rows (alias ``x`` in ``where``) for the tenants a query covers.
 
-    ``scope``: "all" tenants; "dirty", the run's ``metrics_dirty`` tenants by a hash
+    ``scope``: "all" tenants; "dirty", the run's dirty tenants by a hash
     semi-join (a scan of the whole table, cheapest when many tenants are dirty); or
     "lateral", the same tenants looked up one by one through ``table``'s primary key,
     which starts with tenant_id (cost proportional to those tenants' rows, not to the
     table: an incremental run's few busy tenants no longer pay for everyone's rows).
-    The semi-join is on the temp table, never ``= ANY(array)``, which is searched
-    linearly for every row.
+    The semi-join is on the dirty set, never ``= ANY(array)``, which is searched
+    linearly for every row. "lateral" is plain PostgreSQL's only (``dirty_scope``).
     """
     if scope == "lateral":
         # OFFSET 0 keeps the planner from pulling the subquery up into a hash join over the
         # whole table (which it does, and which is what this scope exists to avoid).
         return (
-            f"(SELECT x.* FROM metrics_dirty m CROSS JOIN LATERAL "
+            f"(SELECT x.* FROM {DIRTY_TEMP_TABLE} m CROSS JOIN LATERAL "
             f"(SELECT * FROM {table} x WHERE x.tenant_id = m.tenant_id AND {where} OFFSET 0) x)"
         )
     if scope == "dirty":

@@ -200,7 +200,7 @@ LEFT JOIN user_counts ON user_counts.tenant_id = t.tenant_id{where_scope_t}
 
 
 def _signals_sql(*, scope: str) -> str:
-    """The signals query for every tenant (``scope="all"``), or for the run's ``metrics_dirty`` ones."""
+    """The signals query for every tenant (``scope="all"``), or for the run's dirty ones (scope.py)."""
 
     window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
     return SIGNALS_SQL.format(

@@ -28,7 +28,7 @@ from customers.metrics.features import feature_types, tenant_features, type_coun
 from customers.metrics.interventions import call_intervention
 from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
-from customers.metrics.scope import STALE_TENANTS_SQL, dirty_scope, dirty_tenants_sql
+from customers.metrics.scope import dirty_scope, dirty_tenants_sql, stale_tenants_add_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.vocabulary import vocabulary_current
 from customers.metrics.weights import risk_weights_current
@@ -144,7 +144,7 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
     """Measure, assess and upsert tenants' rows with one statement; returns how many were recomputed.
 
     Every tenant by default. With ``dirty_only`` only the tenants in the run's
-    ``metrics_dirty`` table (folded events, a rebuild) and the stale ones (see
+    dirty set (scope.py: folded events, a rebuild) and the stale ones (see
     STALE_TENANTS_SQL): any other row was computed from the same rollups, day,
     registry, weights and tenant settings, so recomputing it would write the same
     values. Either way every row's ``computed_at`` becomes ``now``. Call inside the
@@ -152,7 +152,7 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
     """
     if dirty_only:
         with connection.cursor() as cursor:
-            cursor.execute(STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
+            cursor.execute(stale_tenants_add_sql(), {"d": as_of})
     written = metrics_upsert(as_of=as_of, now=now, dirty_only=dirty_only)
     if dirty_only:
         with connection.cursor() as cursor:
@@ -161,7 +161,7 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
 
 
 def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
-    """Measure, assess and upsert the rows of every tenant (or of those in metrics_dirty).
+    """Measure, assess and upsert the rows of every tenant (or of the run's dirty ones).
 
     The registry's vocabulary, the active risk weights, the customers' levels of the day and the
     model in force are read once, here, for the whole run.
@@ -241,9 +241,8 @@ def peer_levels_day(*, as_of: date) -> PeerLevels:
 
 
 # Marking rows to recompute (fan-out phase 1), by ops_tenant_metrics' primary key.
-DIRTY_MARK_STALE_SQL = (
-    f"UPDATE ops_tenant_metrics SET stale = true WHERE {dirty_tenants_sql('tenant_id')} AND NOT stale"
-)
+# {scope}: scope.dirty_tenants_sql, which names the table this database keeps the dirty set in.
+DIRTY_MARK_STALE_SQL = "UPDATE ops_tenant_metrics SET stale = true WHERE {scope} AND NOT stale"
 ALL_MARK_STALE_SQL = "UPDATE ops_tenant_metrics SET stale = true"
 STALE_COUNT_SQL = """
 SELECT count(*) AS n FROM customers_tenant t LEFT JOIN ops_tenant_metrics m ON m.tenant_id = t.tenant_id
@@ -259,8 +258,8 @@ def tenants_mark_stale(*, as_of: date, dirty_only: bool) -> int:
     """
     with connection.cursor() as cursor:
         if dirty_only:
-            cursor.execute(STALE_TENANTS_SQL.format(shard=""), {"d": as_of})
-            cursor.execute(DIRTY_MARK_STALE_SQL)
+            cursor.execute(stale_tenants_add_sql(), {"d": as_of})
+            cursor.execute(DIRTY_MARK_STALE_SQL.format(scope=dirty_tenants_sql("tenant_id")))
         else:
             cursor.execute(ALL_MARK_STALE_SQL)
         cursor.execute(STALE_COUNT_SQL)

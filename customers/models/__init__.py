@@ -35,6 +35,7 @@ from customers.models.revenue import (
 )
 from customers.models.rollups import (
     AnswersVersion,
+    DirtyTenant,
     MetricsState,
     SessionFrictionDayCount,
     TenantDayCount,
@@ -59,6 +60,7 @@ __all__ = [
     "AnswersVersion",
     "ChurnModel",
     "ContactRole",
+    "DirtyTenant",
     "LifecycleStage",
     "LifecycleWeekCount",
     "MetricsState",

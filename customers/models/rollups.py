@@ -209,6 +209,25 @@ class MetricsState(models.Model):
         return f"watermark {self.watermark_xid}"
 
 
+class DirtyTenant(models.Model):
+    """A tenant whose metrics the running recompute rewrites: the run's dirty set on a Citus cluster
+    (customers/metrics/scope.py; on plain PostgreSQL a run uses a temp table and this one stays empty).
+
+    Distributed and co-located with the events, so a query limited to the dirty tenants is a join
+    each shard runs on its own. Rows live only inside a run's transaction: the run deletes its own
+    before it commits, so concurrent runs (the fan-out's shard tasks) never see each other's.
+    """
+
+    tenant_id = models.CharField(primary_key=True, max_length=128)
+
+    class Meta:
+        db_table = "ops_metrics_dirty"
+        verbose_name = "tenant of the running recompute"
+
+    def __str__(self) -> str:
+        return self.tenant_id
+
+
 class AnswersVersion(models.Model):
     """One row (id=1) whose ``changed_at`` moves when a founder action (an intervention, an
     outcome, a snooze, a churn) changes what the cached at-risk answers show.

@@ -135,16 +135,33 @@ BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
 # On Citus the tenants are a statement of their own: inside the statement above, an insert into
 # the distributed customers_tenant is planned through the coordinator (several times slower, and
 # the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
+# The two statements still travel together, in one round trip (``citus_batch_upserts``).
 CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL)
 
 
 def citus_tenants_insert_sql(count: int) -> str:
-    """The batch's ``count`` tenants as multi-row VALUES (customers_tenant_pkey), for Citus."""
-    values = ", ".join(["(%s, '', 'customer', %s, '')"] * count)
+    """The batch's ``count`` tenants, ``%(tenant_<i>)s``, as multi-row VALUES (customers_tenant_pkey), for Citus."""
+    values = ", ".join(f"(%(tenant_{i})s, '', 'customer', %(now)s, '')" for i in range(count))
     return (
         f"INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes) VALUES {values} "
         "ON CONFLICT (tenant_id) DO NOTHING"
     )
+
+
+def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any]) -> bool:
+    """On Citus, the fast path's upserts: the tenants to their shards and the real-user fold, sent as
+    one query (two statements, one round trip to the coordinator); returns whether the cached
+    registry is current, as BATCH_UPSERTS_SQL does."""
+    tenants = aggregates["tenants"]
+    if not tenants:
+        cursor.execute(CITUS_BATCH_UPSERTS_SQL, aggregates)
+        return bool(cursor.fetchone()[0])
+    params = {**aggregates, **{f"tenant_{i}": tenant for i, tenant in enumerate(tenants)}}
+    # Client-side binding (Django's psycopg cursor) sends both statements in one query; the
+    # second's answer is the query's second result.
+    cursor.execute(f"{citus_tenants_insert_sql(len(tenants))};\n{CITUS_BATCH_UPSERTS_SQL}", params)
+    cursor.nextset()
+    return bool(cursor.fetchone()[0])
 
 
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
@@ -285,13 +302,11 @@ def _copied(
                 copy.write(text)
             aggregates = _batch_aggregates(rows, now, real_interaction)
             if citus_present():
-                tenants = aggregates["tenants"]
-                if tenants:
-                    cursor.execute(citus_tenants_insert_sql(len(tenants)), [v for t in tenants for v in (t, now)])
-                cursor.execute(CITUS_BATCH_UPSERTS_SQL, aggregates)
+                current = citus_batch_upserts(cursor, aggregates)
             else:
                 cursor.execute(BATCH_UPSERTS_SQL, aggregates)
-            if not cursor.fetchone()[0]:
+                current = cursor.fetchone()[0]
+            if not current:
                 raise _RegistryMoved
         return True
     except (IntegrityError, InternalError) as error:

@@ -1,0 +1,103 @@
+"""On Citus, a run's dirty tenants are a distributed table beside the rollups: a query limited to them
+is a join each shard runs on its own (no coordinator rows sent to every shard), an incremental fold
+is statements each shard runs on its own, and the set never outlives the run's transaction (a
+fan-out's shard tasks run side by side and must not pick up each other's tenants).
+
+The plans are read with EXPLAIN: what Citus sends through the coordinator shows there as a
+distributed subplan or an intermediate result, and that is what these statements must not need.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+
+from customers.metrics.daily import SUMMARY_PARAMS
+from customers.metrics.fanout import tenant_metrics_shard_write
+from customers.metrics.fold import fold_statements
+from customers.metrics.recompute import metrics_recompute, tenant_rollups_rebuild
+from customers.metrics.scope import dirty_tenants_add, dirty_tenants_begin, dirty_tenants_end, tenant_rows_sql
+from customers.models import TenantMetrics
+from tests.customers.conftest import NOW, Ev, days_ago
+
+pytestmark = [pytest.mark.citus, pytest.mark.django_db(transaction=True)]
+
+THROUGH_THE_COORDINATOR = ("Distributed Subplan", "read_intermediate_result", "pull to coordinator", "repartition")
+FOLD_WHERE = (
+    "e.ingest_xid >= %(watermark)s::text::xid8 AND pg_visible_in_snapshot(e.ingest_xid, %(snapshot)s::pg_snapshot)"
+)
+
+
+def _plan(sql: str, params: dict) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (COSTS OFF) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _dirty_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM ops_metrics_dirty")
+        return cursor.fetchone()[0]
+
+
+def test_a_query_limited_to_the_dirty_tenants_is_joined_on_each_shard(metrics_db):
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(1)), Ev("beta", "INCIDENT_VIEWED", days_ago(2))])
+    metrics_recompute()
+    with transaction.atomic():
+        dirty_tenants_begin()
+        dirty_tenants_add(["acme"])
+        rows = tenant_rows_sql("ops_rollup_tenant_day", "x.day <= %(d)s::date", scope="dirty")
+        sql = f"SELECT r.tenant_id, sum(r.value) AS n FROM {rows} r GROUP BY r.tenant_id"
+        plan = _plan(sql, {"d": NOW.date()})
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"d": NOW.date()})
+            found = cursor.fetchall()
+        dirty_tenants_end()
+    assert "ops_metrics_dirty" in plan
+    assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], plan
+    assert found == [("acme", 1)]
+
+
+def test_an_incremental_fold_runs_on_the_shards_without_the_coordinator(metrics_db):
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(1))])
+    metrics_recompute()
+    params = {
+        "watermark": "0",
+        "snapshot": "1:1:",
+        "friction_types": ["REPLAY_ABORTED"],
+        "start_day": NOW.date() - timedelta(days=89),
+        "start_at": NOW - timedelta(days=89),
+        "tz": "UTC",
+        **SUMMARY_PARAMS,
+    }
+    with transaction.atomic():
+        dirty_tenants_begin()
+        statements = dict(fold_statements(FOLD_WHERE, track_xids=False, mark_dirty=True))
+        plans = {
+            name: _plan(statements[name], params)
+            for name in ("tenant_day_counts", "tenant_span", "day_summary", "dirty")
+        }
+        transaction.set_rollback(True)
+    for name, plan in plans.items():
+        assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], f"{name}:\n{plan}"
+
+
+def test_no_run_leaves_its_dirty_tenants_behind(metrics_db):
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(1)), Ev("beta", "INCIDENT_VIEWED", days_ago(2))])
+    metrics_recompute()
+    assert _dirty_rows() == 0
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(0))])
+    later = NOW + timedelta(minutes=5)
+    with time_machine.travel(later, tick=False):
+        assert metrics_recompute().tenants_written == 1
+    assert _dirty_rows() == 0
+    tenant_rollups_rebuild(tenant_ids=["beta"], now=later)
+    assert _dirty_rows() == 0
+    TenantMetrics.objects.filter(tenant_id="beta").update(stale=True)
+    # A shard task of a fan-out: its tenants are gone from the set when its transaction commits.
+    assert tenant_metrics_shard_write(shard=0, shards=1, now=later) == 1
+    assert _dirty_rows() == 0
+    assert not TenantMetrics.objects.filter(stale=True).exists()
