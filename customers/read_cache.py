@@ -109,6 +109,12 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
 
 
+def kept_per_recompute(key: str) -> Any:
+    """What ``cached_per_recompute(key, ...)`` keeps for the current version, None when nothing is
+    kept yet (read without building it: customers/kept_answers.py)."""
+    return cache.get(_cache_key(f"{key}|{metrics_version()}"))
+
+
 def _per_check(key: str) -> tuple[str, float]:
     """The cache key and timeout of a value kept until this process next reads the version."""
     version = metrics_version()
@@ -194,7 +200,7 @@ def page_per_check(request: HttpRequest, *, key: str, render: Callable[[dict[str
     (django.contrib.messages: each is shown once) is rendered for itself and not kept, and so
     is an answer other than 200.
     """
-    if settings.METRICS_VERSION_CHECK_SECONDS <= 0 or len(get_messages(request)):  # type: ignore[arg-type]
+    if settings.METRICS_VERSION_CHECK_SECONDS <= 0 or len(get_messages(request)):
         # Every view checks the version (nothing to keep), or one has a message to show. len()
         # loads the queued messages and leaves them unshown.
         return render({})
