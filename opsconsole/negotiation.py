@@ -9,6 +9,7 @@ header naming types, ``?format=``, a format suffix) goes through DRF's own negot
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -21,15 +22,15 @@ ANY_MEDIA_TYPE = "*/*"
 
 class ContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: Any = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: Any = None
     ) -> tuple[BaseRenderer, str]:
-        accept = request.META.get("HTTP_ACCEPT", ANY_MEDIA_TYPE)
+        first = next(iter(renderers), None)
         if (
-            accept == ANY_MEDIA_TYPE
-            and renderers
+            first is not None
+            and request.META.get("HTTP_ACCEPT", ANY_MEDIA_TYPE) == ANY_MEDIA_TYPE
             and not format_suffix
             and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
         ):
             # DRF's answer for */*: the first renderer, with its media type (no parameters to carry).
-            return renderers[0], str(renderers[0].media_type)
-        return super().select_renderer(request, renderers, format_suffix)  # type: ignore[no-any-return]
+            return first, str(first.media_type)
+        return super().select_renderer(request, renderers, format_suffix)
