@@ -119,8 +119,13 @@ def _status(port: int, path: str, headers: dict[str, str]) -> int:
     return _get(port, path, headers).status
 
 
+# The first request to a fresh worker loads the project (URLs, DRF, templates) and a page's first
+# view builds what it keeps: tens of seconds on a machine other work keeps busy.
+FIRST_REQUEST_TIMEOUT_SECONDS = 180
+
+
 def _get(port: int, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=FIRST_REQUEST_TIMEOUT_SECONDS)
     conn.request("GET", path, headers=headers)
     response = conn.getresponse()
     response.read()
