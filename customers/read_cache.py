@@ -21,9 +21,11 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
@@ -83,9 +85,13 @@ def metrics_version_forget() -> None:
     _version_seen = (float("-inf"), "")
 
 
-def _cached(key: str, build: Callable[[], Any], *, timeout: float) -> Any:
+def _cache_key(key: str) -> str:
     # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
-    cache_key = "opsconsole:" + hashlib.sha256(key.encode()).hexdigest()
+    return "opsconsole:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _cached(key: str, build: Callable[[], Any], *, timeout: float) -> Any:
+    cache_key = _cache_key(key)
     value = cache.get(cache_key, _MISSING)
     if value is _MISSING:
         value = build()
@@ -103,6 +109,18 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
 
 
+def kept_per_recompute(key: str) -> Any:
+    """What ``cached_per_recompute(key, ...)`` keeps for the current version, None when nothing is
+    kept yet (read without building it: customers/kept_answers.py)."""
+    return cache.get(_cache_key(f"{key}|{metrics_version()}"))
+
+
+def _per_check(key: str) -> tuple[str, float]:
+    """The cache key and timeout of a value kept until this process next reads the version."""
+    version = metrics_version()
+    return f"{key}|{version}|{_version_seen[0]}", max(1.0, 2 * settings.METRICS_VERSION_CHECK_SECONDS)
+
+
 def cached_per_check(key: str, build: Callable[[], Any]) -> Any:
     """``build()``'s value, read again whenever this process reads the version: at most once per
     METRICS_VERSION_CHECK_SECONDS, and afresh on the page the founder opens after posting a form.
@@ -111,10 +129,8 @@ def cached_per_check(key: str, build: Callable[[], Any]) -> Any:
     users, which ingest keeps; a target edited in admin): a page shows them as late as the
     version itself, never later.
     """
-    version = metrics_version()
-    return _cached(
-        f"{key}|{version}|{_version_seen[0]}", build, timeout=max(1.0, 2 * settings.METRICS_VERSION_CHECK_SECONDS)
-    )
+    kept_key, timeout = _per_check(key)
+    return _cached(kept_key, build, timeout=timeout)
 
 
 # Set on the answer to a form a logged-in founder posted (an action on a customer, an edit in
@@ -167,6 +183,41 @@ def html_per_recompute(key: str, render: Callable[[str], str], *, csrf_token: st
     minute = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
     html = cached_per_recompute(f"html:{key}:{minute}", lambda: str(render(CSRF_PLACEHOLDER)))
     return mark_safe(html.replace(CSRF_PLACEHOLDER, csrf_token))
+
+
+def page_per_check(request: HttpRequest, *, key: str, render: Callable[[dict[str, Any]], HttpResponse]) -> HttpResponse:
+    """A console page served from its HTML kept per version check (``cached_per_check``) and
+    minute, for this user and host; ``key`` names the page and what it shows (a path, a query).
+
+    ``render(extra)`` renders the page with ``extra`` added to its context: the kept HTML is
+    rendered with a placeholder as every form's CSRF token, and each view puts this browser's
+    token in its place. A page whose parts are all kept (``{% per_recompute %}``, the figures read
+    per check) still cost its frame, context processors and template machinery on every view,
+    several times what serving it costs; kept whole, a view is a cache lookup. What the page
+    shows apart from its kept parts must change only as often as the version is checked (the
+    north star's users, a process restart noted on Today, the first event's arrival): a page
+    shows them as late as it shows the version, never later. A view with a message to show
+    (django.contrib.messages: each is shown once) is rendered for itself and not kept, and so
+    is an answer other than 200.
+    """
+    if settings.METRICS_VERSION_CHECK_SECONDS <= 0 or len(get_messages(request)):
+        # Every view checks the version (nothing to keep), or one has a message to show. len()
+        # loads the queued messages and leaves them unshown.
+        return render({})
+    token = get_token(request)
+    user = request.user
+    minute = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+    kept_key, timeout = _per_check(f"page:{key}|{user.pk}|{user.get_username()}|{request.get_host()}|{minute}")
+    cache_key = _cache_key(kept_key)
+    html = cache.get(cache_key)
+    if html is None:
+        response = render({"csrf_token": CSRF_PLACEHOLDER})
+        html = response.content.decode(response.charset)
+        if response.status_code != 200:
+            response.content = html.replace(CSRF_PLACEHOLDER, token)
+            return response
+        cache.set(cache_key, html, timeout=timeout)
+    return HttpResponse(html.replace(CSRF_PLACEHOLDER, token))
 
 
 def values_lazily(build: Callable[[], dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:

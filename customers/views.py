@@ -31,7 +31,7 @@ from customers.metrics.risk import component_help, component_title
 from customers.metrics.texts import engagement_formula_text, vocabulary_facts
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import RiskLevel, Tenant, TenantKind, TenantMetrics
-from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
+from customers.read_cache import cached_per_check, cached_per_recompute, page_per_check, values_lazily
 from customers.selectors import (
     CustomerFilters,
     customers_list,
@@ -367,4 +367,9 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
     }
     # Read only where the template has metrics to show.
     context.update(values_lazily(lambda: _metrics_parts(tenant_id=tenant_id, metrics=metrics), METRICS_PARTS))
-    return render(request, "customers/detail.html", context)
+    # Kept whole per version check and minute, as the tenant and the timeline are (read_cache.page_per_check).
+    return page_per_check(
+        request,
+        key=f"customer:{tenant_id}:{before}",
+        render=lambda extra: render(request, "customers/detail.html", {**context, **extra}),
+    )

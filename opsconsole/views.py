@@ -26,7 +26,7 @@ from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.contacts import contacts_people, tenant_contacts_get
-from customers.read_cache import cached_per_check, cached_per_recompute, values_lazily
+from customers.read_cache import cached_per_check, cached_per_recompute, page_per_check, values_lazily
 from customers.selectors import metrics_freshness, real_users_daily, revenue_figures
 from events.alerts import MESSAGES
 from events.models import AlertState
@@ -220,9 +220,7 @@ TODAY_PARTS = (
 )
 
 
-@staff_required
-def today_page(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
+def _today_context(*, now: datetime) -> dict[str, Any]:
     # Live (ingest keeps the users; the targets are edited in admin), read as often as the version.
     summary = cached_per_check("today:real_users_summary", lambda: real_users_summary(now=now))
     targets = cached_per_check("today:north_star_targets", north_star_targets)
@@ -230,26 +228,33 @@ def today_page(request: HttpRequest) -> HttpResponse:
     # Built only when the call list's part of the page is rendered: once per recompute, founder
     # action and minute (templates/today.html, per_recompute).
     call_list = SimpleLazyObject(_call_list)
-    return render(
+    return {
+        "summary": summary,
+        "status_word": STATUS_WORDS[summary.status],
+        "meaning": meaning,
+        "action": action,
+        "escalation": escalation,
+        "targets": targets,
+        "dau_on_target": summary.dau >= targets.dau_target,
+        "mau_on_target": summary.mau >= targets.mau_target,
+        "at_risk": SimpleLazyObject(lambda: call_list["active"]),
+        "parked": SimpleLazyObject(lambda: call_list["parked"]),
+        "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
+        "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
+        # A link while the product's events do not fit the registry.
+        "vocabulary_mismatch": cached_per_recompute("today:vocabulary_mismatch", vocabulary_mismatch),
+        **values_lazily(lambda: _per_version_parts(now=now, targets=targets), TODAY_PARTS),
+    }
+
+
+@staff_required
+def today_page(request: HttpRequest) -> HttpResponse:
+    # Kept whole per version check and minute: every figure on it is read per recompute, founder
+    # action or check (read_cache.page_per_check), so a view renders nothing.
+    return page_per_check(
         request,
-        "today.html",
-        {
-            "summary": summary,
-            "status_word": STATUS_WORDS[summary.status],
-            "meaning": meaning,
-            "action": action,
-            "escalation": escalation,
-            "targets": targets,
-            "dau_on_target": summary.dau >= targets.dau_target,
-            "mau_on_target": summary.mau >= targets.mau_target,
-            "at_risk": SimpleLazyObject(lambda: call_list["active"]),
-            "parked": SimpleLazyObject(lambda: call_list["parked"]),
-            "snooze_default": timezone.localdate() + timedelta(days=SNOOZE_DEFAULT_DAYS),
-            "snooze_max": timezone.localdate() + timedelta(days=SNOOZE_MAX_DAYS),
-            # A link while the product's events do not fit the registry.
-            "vocabulary_mismatch": cached_per_recompute("today:vocabulary_mismatch", vocabulary_mismatch),
-            **values_lazily(lambda: _per_version_parts(now=now, targets=targets), TODAY_PARTS),
-        },
+        key="today",
+        render=lambda extra: render(request, "today.html", {**_today_context(now=timezone.now()), **extra}),
     )
 
 

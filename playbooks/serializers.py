@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from customers.apis import MeasuredConditionSerializer
 from customers.models import RiskLevel
+from customers.serializers import MeasuredConditionSerializer
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.services import (
     ACTION_MAX_CHARS,

@@ -241,6 +241,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.auth.ReadScopeOrStaff"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's, with a request that names no format answered without parsing (opsconsole/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "opsconsole.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "opsconsole.middleware.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -1,0 +1,71 @@
+"""Read API answers served from their kept JSON before DRF's dispatch (customers/kept_answers.py):
+the same answer DRF gives, to the same callers only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import RequestFactory
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from customers.apis import CustomerAtRiskApi, CustomerListApi
+from tests.customers.conftest import RANKED_TENANTS, metrics_rows_store
+
+pytestmark = pytest.mark.django_db
+
+PATHS = {"/ops/customers/at-risk?limit=3": CustomerAtRiskApi, "/ops/customers?page_size=2": CustomerListApi}
+
+
+@pytest.fixture
+def keyed(make_key) -> tuple[Any, APIClient]:
+    metrics_rows_store(RANKED_TENANTS)
+    api_key, raw = make_key("read", "dashboard")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api_key, client
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_kept_answer_is_the_answer_drf_gave(keyed, path):
+    _, client = keyed
+    first = client.get(path)  # built and kept through DRF
+    assert first.status_code == 200 and first.json()
+    request = RequestFactory().get(path, HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"])
+    assert PATHS[path]()._kept_answer(request) == first.content  # what the next GET is served
+    again = client.get(path)
+    assert again.status_code == 200 and again.content == first.content
+    for header in ("Content-Type", "Allow", "Vary"):
+        assert again[header] == first[header], header
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_revoked_key_is_refused_though_the_answer_is_kept(keyed, path):
+    api_key, client = keyed
+    assert client.get(path).status_code == 200
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "This API key has been revoked."}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_ingest_key_is_refused_though_the_answer_is_kept(keyed, make_key, path):
+    _, client = keyed
+    assert client.get(path).status_code == 200
+    _, raw = make_key("ingest", "backend")
+    ingest = APIClient()
+    ingest.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = ingest.get(path)
+    assert response.status_code == 403 and "scope 'ingest'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_staff_session_and_a_browser_get_the_kept_answer_as_before(keyed, staff_client, path):
+    _, client = keyed
+    kept = client.get(path).content
+    assert staff_client.get(path).content == kept
+    browsable = client.get(path, HTTP_ACCEPT="text/html")
+    assert browsable.status_code == 200 and browsable["Content-Type"].startswith("text/html")
