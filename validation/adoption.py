@@ -2,7 +2,7 @@
 
 A finished backtest's report carries the model fitted on every churn it saw (``model_definition``) and
 which score its walk-forward judgement chose (``ranking_choice``: the model only when it beat the
-heuristic out of sample by the margin with MIN_CHURNS_FOR_TRUST churns; validation/learned.py). The
+heuristic out of sample beyond chance with MIN_CHURNS_FOR_TRUST churns; validation/learned.py). The
 founder adopts it on the Validation page (a new customers.ChurnModel version, by whom and when) and
 goes back in one click; with RISK_RANKING=auto every finished backtest applies its own choice.
 """

@@ -326,3 +326,47 @@ def shuffled_within_dates(rows: Rows, scores: np.ndarray, *, seed: int) -> np.nd
         index = np.flatnonzero(rows.day == day)
         out[index] = scores[rng.permutation(index)]
     return out
+
+
+class _WeightedAuc:
+    """The AUC of one score under any weights of its rows, in O(rows) per weighting: the scores are sorted
+    and grouped into ties once, and a weighting only sums weights per tie group (a bootstrap's rounds)."""
+
+    def __init__(self, scores: np.ndarray, truth: np.ndarray) -> None:
+        _, self.group = np.unique(scores, return_inverse=True)
+        self.group = self.group.reshape(-1)
+        self.groups = int(self.group.max()) + 1 if len(self.group) else 0
+        self.truth = truth
+
+    def __call__(self, weights: np.ndarray) -> float | None:
+        pos = np.bincount(self.group, weights=weights * self.truth, minlength=self.groups)
+        neg = np.bincount(self.group, weights=weights * ~self.truth, minlength=self.groups)
+        total = pos.sum() * neg.sum()
+        if total <= 0:
+            return None
+        below = np.cumsum(neg) - neg  # the negatives' weight strictly below each tie group; ties count half
+        return float((pos * (below + neg / 2)).sum() / total)
+
+
+def auc_difference_interval(
+    a: np.ndarray, b: np.ndarray, truth: np.ndarray, customers: np.ndarray, *, rounds: int, low: float, seed: int
+) -> tuple[float, float] | None:
+    """The ``low`` and ``100 - low`` percentiles of AUC(a) - AUC(b) on the same observations, customers
+    resampled with replacement (each with all of its rows, Poisson weights: one customer's dates are not
+    independent). Seeded; None without both churners and non-churners."""
+    if not truth.any() or truth.all():
+        return None
+    _, codes = np.unique(customers, return_inverse=True)
+    codes = codes.reshape(-1)
+    first, second = _WeightedAuc(a, truth), _WeightedAuc(b, truth)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        weights = rng.poisson(1.0, size=int(codes.max()) + 1)[codes].astype(float)
+        x, y = first(weights), second(weights)
+        if x is not None and y is not None:
+            values.append(x - y)
+    if not values:
+        return None
+    lower, upper = np.percentile(values, [low, 100 - low])
+    return float(lower), float(upper)

@@ -31,16 +31,8 @@ from validation.figures import (
     shuffled_within_dates,
 )
 from validation.figures import auc as auc_of
-from validation.learned import (
-    FEATURE_DTYPE,
-    RANKED_BY_HEURISTIC,
-    RANKED_BY_MODEL,
-    ScoreTable,
-    learned_component_weights,
-    model_definition,
-    model_fit,
-    model_payload,
-)
+from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable, model_fit
+from validation.model_words import learned_component_weights, model_definition, model_payload
 from validation.models import BacktestRun, BacktestScore
 
 BLIND_SPOT_DAYS = 30

@@ -106,7 +106,7 @@ def learned_weights_latest() -> dict[str, dict[str, float]] | None:
     """The learned weights per risk component (the engine's terms: each component's maximum points,
     beside the defaults) of the newest finished run, or None while too few churns are recorded.
 
-    For the engine's versioned weights record to adopt; see validation.learned.learned_component_weights.
+    For the engine's versioned weights record to adopt; see validation.model_words.learned_component_weights.
     """
     run = backtest_latest()
     if run is None or not run.report:

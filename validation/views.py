@@ -102,7 +102,7 @@ RANKING_SETTING_WORDS = {
     "spec": "the heuristic always orders the list, whatever the backtest finds.",
     "learned": "the churn model you adopt here orders the list; until you do, the heuristic does.",
     "auto": "each finished backtest decides: the churn model orders the list once it beats the heuristic out of "
-    "sample with enough churns, and the heuristic again if it stops doing so.",
+    "sample beyond chance with enough churns, and the heuristic again if it stops doing so.",
 }
 MODEL_FEATURES_SHOWN = 10
 
@@ -133,11 +133,21 @@ def _ranking_display(payload: dict[str, Any]) -> dict[str, Any]:
             if selection.get("judged_on") == JUDGED_ON_RECORD
             else "On the newest part of the past, held out from its fit,"
         )
+        lead = selection.get("lead_interval")
+        lead_words = (
+            f", a lead of {lead[0]:+.2f} to {lead[1]:+.2f} in the middle third of resamples of your customers"
+            if lead
+            else ""
+        )
         choice_words = (
             f"{where} the churn model reached AUC "
             f"{selection['learned_auc']:.2f} against the heuristic's {selection['heuristic_auc']:.2f} "
-            f"({selection['held_out_churns']} churns): "
-            + ("the model is the better guide." if choice == "learned" else "not enough better to trust it yet.")
+            f"({selection['held_out_churns']} churns{lead_words}): "
+            + (
+                "the model is the better guide."
+                if choice == "learned"
+                else "not surely better (the low end of its lead is not above zero), so the heuristic orders the list."
+            )
         )
     return {
         "in_force": "the heuristic (risk signal)"

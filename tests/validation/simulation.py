@@ -15,6 +15,12 @@ healthiest accounts. Churn mechanisms, mixed per base:
 * ``friction_spell``: from three to five weeks before the churn, several friction
   events a day in their own sessions and a fifth less use.
 * ``random``: a steady hazard unrelated to anything measured (noise every founder has).
+* ``seats``: the account loses its users over six to ten weeks before the churn while its
+  volume of events holds (the last users do the work of the others): a mechanism neither the
+  heuristic nor the model's features were designed around (no decline in events, no friction).
+
+``mixed_base`` holds the first five together; ``seats_base`` adds the last one on accounts of
+very unequal sizes with a two-week holiday dip in everyone's use (a decline that means nothing).
 
 A churned account sends nothing after its churn day. Events are written with COPY.
 """
@@ -37,6 +43,9 @@ FRICTION_TYPES = ("REPLAY_ABORTED", "EXPORT_FAILED", "SESSION_IDLE_TIMEOUT")
 # Friction events per event of use, for every account (friction proportional to activity).
 FRICTION_SHARE = 0.05
 WEEKDAY_FACTOR = (1.0, 1.05, 1.05, 1.0, 0.9, 0.35, 0.25)
+# The holiday of the seats base: days before today it spans, and the share of use that remains.
+HOLIDAY_DAYS_AGO = (110, 96)
+HOLIDAY_FACTOR = 0.4
 
 
 @dataclass
@@ -48,7 +57,8 @@ class SimAccount:
     core_share: float
     mechanism: str  # how it churns ("" when it did not)
     churn_day: date | None = None
-    onset_days: int = 0  # decay / friction spell: days before the churn it begins
+    onset_days: int = 0  # decay / friction spell / seats: days before the churn it begins
+    holiday: tuple[date, date] | None = None  # first and last day of a dip to HOLIDAY_FACTOR of its use
 
 
 def _hazard_churn(rng: np.random.Generator, *, joined: date, end: date, daily: callable) -> date | None:  # type: ignore[valid-type]
@@ -60,31 +70,59 @@ def _hazard_churn(rng: np.random.Generator, *, joined: date, end: date, daily: c
     return None
 
 
+def _account(
+    rng: np.random.Generator, tenant_id: str, *, today: date, ages: tuple[int, int], level: tuple[float, float],
+    users: tuple[int, int], core_beta: int, holiday: tuple[date, date] | None = None,
+) -> SimAccount:  # fmt: skip
+    """An account that joined ``ages`` days ago (uniform), with a log-normal level (median, sigma), its users
+    (the least, plus a Poisson third of its level up to a cap) and its share of use on the core value."""
+    joined = today - timedelta(days=int(rng.integers(*ages)))
+    daily = float(rng.lognormal(math.log(level[0]), level[1]))
+    count = users[0] + int(rng.poisson(min(daily, users[1]) / 3))
+    return SimAccount(tenant_id, joined, daily, count, float(rng.beta(2, core_beta)), "", holiday=holiday)
+
+
+def _never_onboard(rng: np.random.Generator, a: SimAccount) -> None:
+    """A young account that never onboards: no core value, leaves within its first two months."""
+    a.core_share, a.mechanism = 0.0, "never_onboard"
+    a.churn_day = a.joined + timedelta(days=int(rng.integers(20, 60)))
+
+
+def _quiet_churn(
+    rng: np.random.Generator, a: SimAccount, *, today: date, level_ref: float, exponent: float, daily: float,
+    youth: float,
+) -> None:  # fmt: skip
+    """A steady daily hazard, ``daily`` at the level ``level_ref`` and higher below it (the power ``exponent``),
+    ``1 + youth`` times higher in the first weeks; nothing changes in the account's use before the churn."""
+    scale = (a.level / level_ref) ** -exponent
+
+    def hazard(age: int) -> float:
+        return daily * scale * (1 + youth * math.exp(-age / 40))
+
+    a.churn_day = _hazard_churn(rng, joined=a.joined, end=today, daily=hazard)
+    a.mechanism = "quiet" if a.churn_day else ""
+
+
+def _seen_by(a: SimAccount, today: date) -> SimAccount:
+    """The account as seen today: a churn not yet happened is no churn."""
+    if a.churn_day and a.churn_day > today:
+        a.churn_day, a.mechanism = None, ""
+    return a
+
+
 def quiet_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
     """Churners are quietly low: low-use and young accounts carry the hazard; no decline."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        joined = today - timedelta(days=int(rng.integers(20, history_days)))
-        level = float(rng.lognormal(math.log(3.0), 0.9))
-        users = 1 + int(rng.poisson(min(level, 30) / 3))
-        account = SimAccount(f"q{i:04d}", joined, level, users, float(rng.beta(2, 5)), "")
-        if rng.random() < 0.12 and (today - joined).days < 150:
-            # A young account that never onboards: no core value, leaves within its first two months.
-            account.core_share = 0.0
-            account.mechanism = "never_onboard"
-            account.churn_day = joined + timedelta(days=int(rng.integers(20, 60)))
+        account = _account(
+            rng, f"q{i:04d}", today=today, ages=(20, history_days), level=(3.0, 0.9), users=(1, 30), core_beta=5
+        )
+        if rng.random() < 0.12 and (today - account.joined).days < 150:
+            _never_onboard(rng, account)
         else:
-            scale = (level / 3.0) ** -0.9
-
-            def hazard(age: int, scale: float = scale) -> float:
-                return 0.0012 * scale * (1 + 3.0 * math.exp(-age / 40))
-
-            account.churn_day = _hazard_churn(rng, joined=joined, end=today, daily=hazard)
-            account.mechanism = "quiet" if account.churn_day else ""
-        if account.churn_day and account.churn_day > today:
-            account.churn_day, account.mechanism = None, ""
-        out.append(account)
+            _quiet_churn(rng, account, today=today, level_ref=3.0, exponent=0.9, daily=0.0012, youth=3.0)
+        out.append(_seen_by(account, today))
     return out
 
 
@@ -93,13 +131,12 @@ def decay_base(n: int, *, seed: int, today: date, history_days: int = 330) -> li
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        joined = today - timedelta(days=int(rng.integers(60, history_days)))
-        level = float(rng.lognormal(math.log(4.0), 0.8))
-        users = 1 + int(rng.poisson(min(level, 30) / 3))
-        account = SimAccount(f"d{i:04d}", joined, level, users, float(rng.beta(2, 4)), "")
+        account = _account(
+            rng, f"d{i:04d}", today=today, ages=(60, history_days), level=(4.0, 0.8), users=(1, 30), core_beta=4
+        )
         if rng.random() < 0.3:
             account.mechanism = str(rng.choice(["decay", "decay", "friction_spell", "random"]))
-            earliest = max(joined + timedelta(days=50), today - timedelta(days=history_days - 60))
+            earliest = max(account.joined + timedelta(days=50), today - timedelta(days=history_days - 60))
             span = (today - earliest).days
             if span > 0:
                 account.churn_day = earliest + timedelta(days=int(rng.integers(0, span)))
@@ -112,15 +149,76 @@ def decay_base(n: int, *, seed: int, today: date, history_days: int = 330) -> li
     return out
 
 
+def _onset_churn(rng: np.random.Generator, a: SimAccount, *, today: date, history_days: int, onset: range) -> None:
+    """A churn day for ``a`` late enough in the history for its onset to be seen, and the onset."""
+    earliest = max(a.joined + timedelta(days=onset.stop + 7), today - timedelta(days=history_days - 60))
+    span = (today - earliest).days
+    if span <= 0:
+        a.mechanism = ""
+        return
+    a.churn_day = earliest + timedelta(days=int(rng.integers(0, span)))
+    a.onset_days = int(rng.integers(onset.start, onset.stop))
+
+
+def mixed_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
+    """Every mechanism of the module docstring but ``seats`` together: a quiet hazard falling with the level
+    and higher for young accounts, young accounts that never onboard, decay, friction spells, random churn."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        a = _account(
+            rng, f"m{i:04d}", today=today, ages=(20, history_days), level=(4.0, 0.9), users=(1, 30), core_beta=4
+        )
+        draw = rng.random()
+        if draw < 0.08 and (today - a.joined).days < 150:
+            _never_onboard(rng, a)
+        elif draw < 0.30 and (today - a.joined).days > 80:
+            a.mechanism = str(rng.choice(["decay", "friction_spell", "random"], p=[0.45, 0.35, 0.2]))
+            _onset_churn(rng, a, today=today, history_days=history_days, onset=range(21, 50))
+        else:
+            _quiet_churn(rng, a, today=today, level_ref=4.0, exponent=0.8, daily=0.0007, youth=2.0)
+        out.append(_seen_by(a, today))
+    return out
+
+
+def seats_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
+    """Churn by losing users while the volume holds, on heavy-tailed account sizes, with a holiday dip for
+    everyone and a quarter of the churners leaving at random (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    holiday = (today - timedelta(days=HOLIDAY_DAYS_AGO[0]), today - timedelta(days=HOLIDAY_DAYS_AGO[1]))
+    out = []
+    for i in range(n):
+        a = _account(
+            rng,
+            f"s{i:04d}",
+            today=today,
+            ages=(60, history_days),
+            level=(4.0, 1.4),
+            users=(2, 60),
+            core_beta=4,
+            holiday=holiday,
+        )
+        if rng.random() < 0.25 and (today - a.joined).days > 100:
+            a.mechanism = "seats" if a.users >= 3 and rng.random() < 0.75 else "random"
+            _onset_churn(rng, a, today=today, history_days=history_days, onset=range(42, 71))
+        out.append(a)
+    return out
+
+
 def _day_rows(rng: np.random.Generator, a: SimAccount, day: date) -> list[tuple[str, str, str, datetime]]:
     """(event_type, user_id, session_id, occurred_at) of one account's day."""
     level = a.level * WEEKDAY_FACTOR[day.weekday()] * float(rng.lognormal(0, 0.3))
+    if a.holiday is not None and a.holiday[0] <= day <= a.holiday[1]:
+        level *= HOLIDAY_FACTOR
     friction_extra = 0
-    if a.churn_day is not None and a.mechanism in ("decay", "friction_spell"):
+    users = a.users
+    if a.churn_day is not None and a.mechanism in ("decay", "friction_spell", "seats"):
         before = (a.churn_day - day).days
         if before < a.onset_days:
             if a.mechanism == "decay":
                 level *= max(0.05, before / a.onset_days)
+            elif a.mechanism == "seats":
+                users = max(1, round(a.users * before / a.onset_days))
             else:
                 level *= 0.8
                 friction_extra = int(rng.integers(2, 6))
@@ -131,10 +229,10 @@ def _day_rows(rng: np.random.Generator, a: SimAccount, day: date) -> list[tuple[
     for k in range(n):
         core = rng.random() < a.core_share
         kind = CORE_TYPES[k % 2] if core else ENGAGED_TYPES[int(rng.integers(0, 3))]
-        user = f"u{int(rng.integers(0, a.users))}"
+        user = f"u{int(rng.integers(0, users))}"
         rows.append((kind, user, f"{user}-{day.isoformat()}", base + timedelta(minutes=int(rng.integers(0, 600)))))
     for k in range(n_friction + friction_extra):
-        user = f"u{int(rng.integers(0, a.users))}"
+        user = f"u{int(rng.integers(0, users))}"
         session = f"f{k}-{day.isoformat()}" if k >= n_friction else f"{user}-{day.isoformat()}"
         rows.append((FRICTION_TYPES[k % 3], user, session, base + timedelta(minutes=int(rng.integers(0, 600)))))
     return rows

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
-from validation.figures import Scored, auc, lead_days, matching_threshold, quartiles, ranking_figures
-from validation.learned import coefficient_words
+from validation.figures import (
+    Scored,
+    auc,
+    auc_difference_interval,
+    lead_days,
+    matching_threshold,
+    quartiles,
+    ranking_figures,
+)
+from validation.model_words import coefficient_words
 
 D = date(2026, 1, 1)
 
@@ -16,6 +25,20 @@ def test_auc_counts_each_pair_and_ties_as_half():
     # Positives 0.9 and 0.4; negatives 0.4 and 0.1: pairs (0.9>0.4, 0.9>0.1, 0.4=0.4, 0.4>0.1) = 3.5 of 4.
     assert auc([0.9, 0.4, 0.4, 0.1], [True, True, False, False]) == pytest.approx(0.875)
     assert auc([1, 2], [True, True]) is None
+
+
+def test_the_lead_of_one_score_over_another_is_an_interval_over_resampled_customers():
+    truth = np.array([True, True, False, False, False, False])
+    customers = np.array(["a", "a", "b", "c", "c", "d"])
+    perfect = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.4])  # every churner above every other: AUC 1
+    backwards = -perfect  # every churner below: AUC 0
+    low, high = auc_difference_interval(perfect, backwards, truth, customers, rounds=50, low=5, seed=1)
+    # Whichever customers a resample draws (with both kinds), the lead is 1 - 0 = 1.
+    assert low == pytest.approx(1.0) and high == pytest.approx(1.0)
+    # A score against itself leads by nothing in every resample.
+    assert auc_difference_interval(perfect, perfect, truth, customers, rounds=20, low=5, seed=1) == (0.0, 0.0)
+    # Without non-churners there is no AUC, so no interval.
+    assert auc_difference_interval(perfect, backwards, np.ones(6, bool), customers, rounds=5, low=5, seed=1) is None
 
 
 def test_quartiles_use_the_inclusive_method():
