@@ -139,10 +139,10 @@ def _reason(
         and (email_domain(metadata) in rules.internal_domains or profile_domain in rules.internal_domains)
     ):
         return ExclusionReason.INTERNAL_USER
-    return _metadata_reason(metadata, rules)
+    return metadata_reason(metadata, rules)
 
 
-def _metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
+def metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
     """Rules 4-5: what the event's own metadata says (test or demo flags, the user agent)."""
     if _flag(metadata, "test"):
         return ExclusionReason.TEST_TRAFFIC
@@ -154,11 +154,21 @@ def _metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
     return ""
 
 
-def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
+def rules_cached() -> Rules | None:
+    """The rules this process holds (None before the first batch), without asking whether they
+    are current: a row classified with them is confirmed by ``classify_batch``, never trusted."""
+    return _rules
+
+
+def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rules | None = None) -> None:
     """Set ``is_real`` and ``exclusion_reason`` on each row, in place.
 
     Costs one query per batch (rules version and tenant kinds) plus, after a rule
     change, one reload of the rule tables. No query per event.
+
+    ``assumed``: the rules the rows were made with (events/ingestion/validation.py's
+    ``RowMaker`` applies rules 0, 4 and 5, which read the event alone, as it makes each row).
+    When they are the rules in force and rules 1-3 cannot match, the rows stand as made.
     """
     if not rows:
         return
@@ -171,9 +181,11 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None) -> None:
     automation = bool(source is not None and source.is_automation)
     if not (automation or tenant_kinds or profile_domains or rules.internal_user_ids or rules.internal_domains):
         # The usual batch: rules 1-3 cannot match, so each row's own metadata decides (or parking).
+        if rules is assumed:
+            return
         unregistered = ExclusionReason.UNREGISTERED.value
         for row in rows:
-            reason = unregistered if row.parked else _metadata_reason(row.metadata, rules)
+            reason = unregistered if row.parked else metadata_reason(row.metadata, rules)
             row.is_real = not reason
             row.exclusion_reason = reason
         return

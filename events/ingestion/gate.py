@@ -25,18 +25,18 @@ import json
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 from django.http import HttpRequest
 from django.utils import timezone
 
 from core.auth import ApiKeyRefused, api_key_verify
 from core.models import ApiKey, ApiKeyScope
-from events.ingestion.identities import Identity
+from events.ingestion import services
 from events.ingestion.ratelimit import ingest_rate_check
-from events.ingestion.services import IngestReceipt, events_ingest
-from events.ingestion.validation import IngestError
+from events.ingestion.services import IngestReceipt, ValidatedBatch, row_maker
+from events.ingestion.validation import IngestError, RowMaker
 
 # Each read from the WSGI input asks for at most this much (a chunked body has no length).
 READ_CHUNK_BYTES = 64 * 1024
@@ -49,20 +49,6 @@ class FormatLimits:
     max_body_bytes: int  # the inflated body
     max_items: int  # events in one request
     max_item_bytes: int  # one event's metadata (or message), serialised
-
-
-@dataclass
-class Translation:
-    """A format's messages as native event items, plus what they say about identities.
-
-    ``rejected`` are messages refused before they became items (index in the request,
-    reason); ``item_index`` maps each item back to its message's index.
-    """
-
-    items: list[dict[str, Any]] = field(default_factory=list)
-    item_index: list[int] = field(default_factory=list)
-    identities: list[Identity] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,8 +76,10 @@ class IngestFormat(Protocol):
         """The raw key when it travels in the body, else None."""
         ...
 
-    def translate(self, payload: Any, *, now: datetime) -> Translation:
-        """The messages of a parsed body as native items; IngestError for a wrong shape."""
+    def rows(self, payload: Any, maker: RowMaker) -> ValidatedBatch:
+        """The messages of a parsed body made into rows, one pass each (``maker.fields`` or
+        ``maker.item``), with the identities of the valid ones and the reasons for the others;
+        IngestError for a wrong shape."""
         ...
 
     def answer(self, receipt: IngestReceipt) -> Answer:
@@ -206,16 +194,69 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODE = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates).decode
 
 
-def json_parse(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys. IngestError (400) otherwise."""
+def _written_keys(written: bytes) -> int:
+    """How many keys orjson's own (compact) text holds: each '":' whose quote closes a string, not
+    one escaped inside it, i.e. one after an even run of backslashes. The '":' after at least k
+    backslashes are counted for k = 0, 1, 2...; their alternating sum counts the even runs."""
+    keys, sign, pattern = 0, 1, b'":'
+    while found := written.count(pattern):
+        keys += sign * found
+        sign, pattern = -sign, b"\\" + pattern
+    return keys
+
+
+# For ``_orjson_exact``'s count: whitespace deleted, and every digit made a 0.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_JSON_WHITESPACE = b" \t\n\r"
+# An integer of 19 digits or more may be beyond 64 bits, which orjson reads as a float (json keeps the integer).
+_LONG_NUMBER = b"0" * 19
+
+
+def _orjson_exact(body: bytes, value: Any) -> bool:
+    """Whether orjson's reading of ``body`` is provably the strict one: no key given twice in one
+    object (orjson keeps the last, silently) and no integer beyond 64 bits (orjson reads a float).
+
+    The usual body is the text orjson itself writes (JSON.stringify's: posthog-js's, analytics.js's):
+    then writing the value back gives the body byte for byte, which no body with a repeated key or
+    a rounded number can. Otherwise the keys are counted: with whitespace deleted, every key of the
+    body is a '":' of its own (a string's escaped quote before a colon makes one more, never one
+    fewer), so as many '":' as the parsed objects hold keys (counted exactly in orjson's text)
+    proves that none was repeated."""
+    if value.__class__ is not dict and value.__class__ is not list:
+        return value.__class__ is not float  # a lone number: orjson's float may be a rounded integer
+    try:
+        written = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # nested past the 254 levels orjson writes (it reads 1,024)
+        return False
+    if written == body:
+        return True
+    squeezed = body.translate(_DIGITS_AS_ZERO, _JSON_WHITESPACE)
+    return _LONG_NUMBER not in squeezed and squeezed.count(b'":') == _written_keys(written)
+
+
+def json_load(body: bytes) -> tuple[Any, bool]:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys. IngestError (400) otherwise.
+
+    Returns the value and whether orjson read it (then every number is finite: orjson refuses
+    1e400, which the json module reads as infinity). orjson reads a body several times faster
+    than the json module's decoder with the duplicate-key hook; the json module reads what orjson
+    refuses or may have read differently (``_orjson_exact``), and says why a body is refused.
+    """
     if not body.strip():
         raise IngestError('Request body is empty: send one event object or {"events": [...]}.')
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _orjson_exact(body, value):
+            return value, True
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise IngestError(f"Request body is not valid UTF-8 (byte {exc.start}).") from exc
     try:
-        return _DECODE(text)
+        return _DECODE(text), False
     except json.JSONDecodeError as exc:
         raise IngestError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from exc
     except RecursionError as exc:
@@ -226,6 +267,11 @@ def json_parse(body: bytes) -> Any:
         raise IngestError(
             f"Malformed JSON: the key '{str(exc)[:40]}' appears twice in one object; send each key once."
         ) from exc
+
+
+def json_parse(body: bytes) -> Any:
+    """``json_load``'s value."""
+    return json_load(body)[0]
 
 
 # --- The key ---------------------------------------------------------------------------------------
@@ -307,6 +353,7 @@ class GatedBody:
 
     payload: Any
     api_key: ApiKey
+    parsed: bool = False  # read by orjson (json_load): every number finite
 
 
 def request_gate(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | None = None) -> GatedBody:
@@ -329,7 +376,7 @@ def request_gate(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | N
     body = body_inflate(wire, encoding=request.META.get("HTTP_CONTENT_ENCODING", ""), max_bytes=limit)
     if len(body) > limit:
         raise IngestError(f"Request body is over the {limit} byte limit.", status=413)
-    payload = json_parse(fmt.payload_decode(body, content_type=media_type, query=request.GET))
+    payload, parsed = json_load(fmt.payload_decode(body, content_type=media_type, query=request.GET))
     if api_key is None:
         raw_key = fmt.body_key(payload)
         user = getattr(request, "user", None)
@@ -338,7 +385,7 @@ def request_gate(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | N
         api_key = ingest_key_resolve(raw_key)
         origin_enforce(request, api_key)
         rate_limit_enforce(api_key)
-    return GatedBody(payload=payload, api_key=api_key)
+    return GatedBody(payload=payload, api_key=api_key, parsed=parsed)
 
 
 def gate_answer(fmt: IngestFormat, run: Callable[[], IngestReceipt]) -> Answer:
@@ -353,24 +400,20 @@ def gate_answer(fmt: IngestFormat, run: Callable[[], IngestReceipt]) -> Answer:
 
 
 def gated_ingest(request: HttpRequest, fmt: IngestFormat, *, api_key: ApiKey | None = None) -> Answer:
-    """One ingest request end to end: the gate, the format's translation, the one write
-    path (``events_ingest``), and the answer its SDK expects."""
+    """One ingest request end to end: the gate, the format's rows (each message read, checked
+    and classified as far as it alone decides, in one pass), the one write path
+    (``validated_store``), and the answer its SDK expects."""
 
     def run() -> IngestReceipt:
         gated = request_gate(request, fmt, api_key=api_key)
         now = timezone.now()
-        translation = fmt.translate(gated.payload, now=now)
-        receipt = events_ingest(
-            items=translation.items,
-            item_index=translation.item_index or None,
+        maker = row_maker(
             source=gated.api_key,
             now=now,
             park_unregistered=True if fmt.parks_unregistered else None,
-            identities=translation.identities,
             metadata_max_bytes=fmt.limits.max_item_bytes,
+            parsed=gated.parsed,
         )
-        if translation.rejected:
-            receipt.rejected = sorted(receipt.rejected + translation.rejected, key=lambda r: int(r["index"]))
-        return receipt
+        return services.validated_store(fmt.rows(gated.payload, maker), source=gated.api_key, now=now)
 
     return gate_answer(fmt, run)

@@ -32,16 +32,16 @@ from events.ingestion.formats.common import EVENT_ID_NAMESPACE, sdk_event_id
 from events.ingestion.formats.native import NATIVE
 from events.ingestion.formats.posthog import POSTHOG
 from events.ingestion.formats.segment import SEGMENT_BATCH
-from events.ingestion.gate import Translation, json_parse
+from events.ingestion.gate import json_load
 from events.ingestion.identities import accounts_attribute, identities_touch_emails, memberships_of
-from events.ingestion.services import ValidatedBatch, events_validate, validated_classify, validated_store
-from events.ingestion.validation import (
-    ALLOWED_FIELDS,
-    IngestError,
-    event_row_validate,
-    ingest_names,
-    occurred_at_latest,
+from events.ingestion.services import (
+    ValidatedBatch,
+    items_validated,
+    row_maker,
+    validated_classify,
+    validated_store,
 )
+from events.ingestion.validation import ALLOWED_FIELDS, IngestError
 from events.models import ImportRun
 
 FORMATS = ("native", "posthog", "segment", "csv")
@@ -101,22 +101,27 @@ def _jsonl_records(handle: IO[bytes], offset: int) -> Iterator[tuple[int, Any]]:
             yield offset, line
 
 
-def _lines_parse(lines: list[bytes]) -> tuple[list[Any], list[str]]:
+def _lines_parse(lines: list[bytes]) -> tuple[list[Any], list[str], bool]:
     """A batch of JSONL lines parsed with one decoder call (as one JSON array); when that
-    fails, line by line, so each unreadable line is named and the others kept."""
+    fails, line by line, so each unreadable line is named and the others kept. The flag:
+    whether orjson read every record (``json_load``)."""
     try:
-        records = json_parse(b"[" + b",".join(lines) + b"]")
+        records, parsed = json_load(b"[" + b",".join(lines) + b"]")
         if isinstance(records, list) and len(records) == len(lines):
-            return records, []
+            return records, [], parsed
     except IngestError:
         pass
     records, problems = [], []
+    parsed = True
     for line in lines:
         try:
-            records.append(json_parse(line))
+            record, fast = json_load(line)
         except IngestError as exc:
             problems.append(exc.message)
-    return records, problems
+            continue
+        records.append(record)
+        parsed = parsed and fast
+    return records, problems, parsed
 
 
 def csv_columns_map(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
@@ -171,45 +176,41 @@ def _csv_records(
 
 
 # --- Translating and storing ------------------------------------------------------------------
-def _translate(file_format: str, records: list[Any], *, now: datetime) -> Translation:
-    if file_format == "posthog":
-        return POSTHOG.translate(records, now=now)
-    if file_format == "segment":
-        return SEGMENT_BATCH.translate({"batch": records}, now=now)
-    for record in records:
-        if isinstance(record, dict) and record.get("event_id") is None:
-            # No id on the line: its content is its identity (as a CSV row's is), so a second
-            # import of the file dedupes instead of storing every such line again.
-            content = {key: value for key, value in record.items() if key != "event_id"}
-            record["event_id"] = sdk_event_id(None, source="native", message=content)
-    return Translation(items=records, item_index=list(range(len(records))))
-
-
 def _metadata_max(file_format: str) -> int:
     return {"posthog": POSTHOG.limits.max_item_bytes, "segment": SEGMENT_BATCH.limits.max_item_bytes}.get(
         file_format, NATIVE.limits.max_item_bytes
     )
 
 
-def _observe(outcome: ImportOutcome, translation: Translation, *, now: datetime, file_format: str) -> None:
+def _rows(file_format: str, records: list[Any], *, now: datetime, parsed: bool) -> ValidatedBatch:
+    """The records made into rows through their format's adapter, one pass each (see
+    events/ingestion/formats/); an import parks unregistered names."""
+    maker = row_maker(
+        source=None, now=now, park_unregistered=True, metadata_max_bytes=_metadata_max(file_format), parsed=parsed
+    )
+    if file_format == "posthog":
+        return POSTHOG.rows(records, maker)
+    if file_format == "segment":
+        return SEGMENT_BATCH.rows({"batch": records}, maker)
+    for record in records:
+        if isinstance(record, dict) and record.get("event_id") is None:
+            # No id on the line: its content is its identity (as a CSV row's is), so a second
+            # import of the file dedupes instead of storing every such line again.
+            content = {key: value for key, value in record.items() if key != "event_id"}
+            record["event_id"] = sdk_event_id(None, source="native", message=content)
+    return items_validated(maker, records)
+
+
+def _observe(outcome: ImportOutcome, batch: ValidatedBatch) -> None:
     """What --dry-run reports, from the rows validation would store (nothing is written)."""
-    registry = ingest_names()
-    latest = occurred_at_latest(now)
-    memberships = {i.user_id: i.tenant_id for i in translation.identities if i.user_id and i.tenant_id}
-    rows = []
-    for item in translation.items:
-        row, errors = event_row_validate(
-            item, now=now, registry=registry, latest=latest, park=True, metadata_max_bytes=_metadata_max(file_format)
-        )
-        if row is None:
-            outcome.rejected += 1
-            if len(outcome.rejections) < REJECTION_SAMPLES:
-                outcome.rejections.append(json.dumps(errors)[:300])
-            continue
+    memberships = memberships_of(batch.identities)
+    outcome.rejected += len(batch.rejected)
+    for rejection in batch.rejected[: max(0, REJECTION_SAMPLES - len(outcome.rejections))]:
+        outcome.rejections.append(json.dumps(rejection["errors"])[:300])
+    rows = batch.rows
+    for row in rows:
         if not row.tenant_id and row.user_id in memberships:
             row.tenant_id = memberships[row.user_id]
-        rows.append(row)
-    outcome.rejected += len(translation.rejected)
     accounts_attribute(rows)  # a read: the accounts already remembered for these users
     for row in rows:
         outcome.accepted += 1
@@ -320,22 +321,11 @@ def _batched(
 
 @dataclass
 class _Prepared:
-    translation: Translation | None
+    records: list[Any]
+    parsed: bool  # orjson read every record (json_load)
     problems: list[str]  # lines that are not JSON
     now: datetime
     validated: ValidatedBatch | None  # None when not validated ahead (the store validates; a dry run, _observe)
-
-
-def _validate(translation: Translation, *, now: datetime, file_format: str) -> ValidatedBatch:
-    return events_validate(
-        items=translation.items,
-        item_index=translation.item_index or None,
-        source=None,
-        now=now,
-        park_unregistered=True,
-        identities=translation.identities,
-        metadata_max_bytes=_metadata_max(file_format),
-    )
 
 
 @dataclass
@@ -348,7 +338,7 @@ class _InFlight:
 
 
 def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool, previous: _InFlight) -> _Prepared:
-    """Parse (JSONL), translate and (``validate``) validate one batch: no write, so it can run
+    """Parse (JSONL) and (``validate``) translate and validate one batch: no write, so it can run
     beside a store.
 
     Runs in the one preparation thread, batch after batch, so ``previous`` describes the batch
@@ -359,17 +349,17 @@ def _prepare(batch: list[Any], *, file_format: str, jsonl: bool, validate: bool,
     """
     now = timezone.now()
     problems: list[str] = []
+    parsed = False  # a CSV's records are the reader's strings and its metadata column's json.loads
     if jsonl:
-        batch, problems = _lines_parse(batch)
-    translation = _translate(file_format, batch, now=now) if batch else None
+        batch, problems, parsed = _lines_parse(batch)
     validated = None
-    if validate and translation is not None:
-        validated = _validate(translation, now=now, file_format=file_format)
+    if validate and batch:
+        validated = _rows(file_format, batch, now=now, parsed=parsed)
         emails = identities_touch_emails(validated.identities)
         if not emails and not previous.emails:
             validated_classify(validated, source=None, now=now, in_flight=previous.memberships)
         previous.emails, previous.memberships = emails, memberships_of(validated.identities)
-    return _Prepared(translation, problems, now, validated)
+    return _Prepared(batch, parsed, problems, now, validated)
 
 
 def _batch_store(
@@ -381,20 +371,20 @@ def _batch_store(
     dry_run: bool,
 ) -> None:
     prepared = pending.prepared.result()
-    translation, now = prepared.translation, prepared.now
+    records, now = prepared.records, prepared.now
     outcome.rejected += len(prepared.problems)  # lines that are not JSON (each counted as a row)
     outcome.rejections.extend(prepared.problems[: max(0, REJECTION_SAMPLES - len(outcome.rejections))])
     if dry_run:
-        if translation is not None:
-            _observe(outcome, translation, now=now, file_format=file_format)
+        if records:
+            _observe(outcome, _rows(file_format, records, now=now, parsed=prepared.parsed))
         return
     assert run is not None
     with transaction.atomic():
-        if translation is not None:
-            validated = prepared.validated or _validate(translation, now=now, file_format=file_format)
+        if records:
+            validated = prepared.validated or _rows(file_format, records, now=now, parsed=prepared.parsed)
             receipt = validated_store(validated, source=None, now=now)
-            rejected = len(receipt.rejected) + len(translation.rejected)
-            for rejection in (translation.rejected + receipt.rejected)[: REJECTION_SAMPLES - len(outcome.rejections)]:
+            rejected = len(receipt.rejected)
+            for rejection in receipt.rejected[: max(0, REJECTION_SAMPLES - len(outcome.rejections))]:
                 outcome.rejections.append(json.dumps(rejection["errors"])[:300])
             outcome.accepted += receipt.accepted
             outcome.duplicates += receipt.duplicates

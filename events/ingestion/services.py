@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.models import ApiKey, ApiKeyScope
-from events.ingestion.classify import classify_batch
+from events.ingestion.classify import Rules, classify_batch
 from events.ingestion.event_row import EventRow
 from events.ingestion.identities import (
     Identity,
@@ -29,15 +29,7 @@ from events.ingestion.identities import (
     memberships_of,
 )
 from events.ingestion.store import BatchRestage, event_rows_store, rows_copy_text
-from events.ingestion.validation import (
-    METADATA_MAX_BYTES,
-    IngestError,
-    IngestNames,
-    event_row_validate,
-    ingest_names,
-    occurred_at_latest,
-    parking_wanted,
-)
+from events.ingestion.validation import METADATA_MAX_BYTES, IngestError, IngestNames, RowMaker, parking_wanted
 from events.rules import classification_rules_changed
 
 
@@ -61,54 +53,59 @@ class IngestReceipt:
 
 @dataclass
 class ValidatedBatch:
-    """A batch after validation: the rows to store, the items refused (with their reasons),
-    the identities of valid items, and the registry the rows were resolved against."""
+    """A batch after validation: the rows to store, the events refused (with their reasons, in
+    the request's order), the identities of valid events, the registry the rows were resolved
+    against and the classification rules they were made with (``RowMaker.rules``)."""
 
     rows: list[EventRow]
     rejected: list[dict[str, Any]]
     identities: list[Identity]
     registry: IngestNames
+    rules: Rules | None = None
     # Set by ``validated_classify``: the rows are attributed and classified, and this is their COPY text.
     copy_text: str | None = None
 
 
-def events_validate(
+def row_maker(
     *,
-    items: list[Any],
     source: ApiKey | None,
     now: datetime,
     park_unregistered: bool | None = None,
-    identities: list[Identity] | None = None,
     metadata_max_bytes: int = METADATA_MAX_BYTES,
-    item_index: list[int] | None = None,
-) -> ValidatedBatch:
-    """The first half of ``events_ingest``: pure Python but for a registry reload, so an import
-    runs it beside the store of the batch before (see ``events_ingest`` for the arguments)."""
+    parsed: bool = False,
+) -> RowMaker:
+    """The ``RowMaker`` of one batch sent with ``source`` (``park_unregistered`` None means
+    ``parking_wanted(source)``; ``parsed``: the body was read by ``json_load``'s fast reading)."""
     if source is not None and source.scope != ApiKeyScope.INGEST:
         raise IngestError(f"A key with scope '{source.scope}' cannot send events.", status=403)
     park = parking_wanted(source) if park_unregistered is None else park_unregistered
-    registry = ingest_names()
-    # A name the cached registry lacks reloads it once per batch, not once per event: parked
-    # names are the usual case for a product not described yet.
-    if any(
-        isinstance(item, dict) and isinstance(item.get("event_type"), str) and not registry.resolve(item["event_type"])
-        for item in items
-    ):
-        registry = ingest_names(refresh=True)
-    latest = occurred_at_latest(now)
+    return RowMaker(now=now, park=park, metadata_max_bytes=metadata_max_bytes, parsed=parsed)
+
+
+def batch_validated(
+    maker: RowMaker, rows: list[EventRow], rejected: list[dict[str, Any]], identities: list[Identity]
+) -> ValidatedBatch:
+    return ValidatedBatch(
+        rows=rows, rejected=rejected, identities=identities, registry=maker.registry, rules=maker.rules
+    )
+
+
+def items_validated(
+    maker: RowMaker,
+    items: list[Any],
+    *,
+    identities: list[Identity] | None = None,
+    item_index: list[int] | None = None,
+) -> ValidatedBatch:
+    """Native items made into rows (``RowMaker.item``); ``identities`` are kept when the item
+    they name (``Identity.item``) is valid, and ``item_index`` maps each item to its position in
+    the request (for the receipt)."""
     rejected: list[dict[str, Any]] = []
     rows: list[EventRow] = []
     valid: set[int] = set()
+    make = maker.item
     for index, item in enumerate(items):
-        row, errors = event_row_validate(
-            item,
-            now=now,
-            registry=registry,
-            latest=latest,
-            park=park,
-            metadata_max_bytes=metadata_max_bytes,
-            reload_unknown=False,
-        )
+        row, errors = make(item)
         if row is None:
             given = item.get("event_id") if isinstance(item, dict) else None
             rejected.append(
@@ -122,7 +119,25 @@ def events_validate(
             rows.append(row)
             valid.add(index)
     kept = [identity for identity in identities if identity.item in valid] if identities else []
-    return ValidatedBatch(rows=rows, rejected=rejected, identities=kept, registry=registry)
+    return batch_validated(maker, rows, rejected, kept)
+
+
+def events_validate(
+    *,
+    items: list[Any],
+    source: ApiKey | None,
+    now: datetime,
+    park_unregistered: bool | None = None,
+    identities: list[Identity] | None = None,
+    metadata_max_bytes: int = METADATA_MAX_BYTES,
+    item_index: list[int] | None = None,
+) -> ValidatedBatch:
+    """The first half of ``events_ingest``: pure Python but for a registry reload (see
+    ``events_ingest`` for the arguments)."""
+    maker = row_maker(
+        source=source, now=now, park_unregistered=park_unregistered, metadata_max_bytes=metadata_max_bytes
+    )
+    return items_validated(maker, items, identities=identities, item_index=item_index)
 
 
 def validated_classify(
@@ -138,7 +153,7 @@ def validated_classify(
     assert not identities_touch_emails(batch.identities)
     aliases_resolve(batch.rows)  # ahead of the store: a link made meanwhile by live traffic is not waited for
     accounts_attribute(batch.rows, pending={**(in_flight or {}), **memberships_of(batch.identities)})
-    classify_batch(batch.rows, source=source)
+    classify_batch(batch.rows, source=source, assumed=batch.rules)
     batch.copy_text = rows_copy_text(batch.rows, source=source, now=now)
 
 
@@ -150,7 +165,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows)
-            classify_batch(rows, source=source)
+            classify_batch(rows, source=source, assumed=batch.rules)
         inserted = event_rows_store(
             rows,
             source=source,

@@ -1,9 +1,11 @@
-"""What an event must be to be stored: one item checked and turned into an ``EventRow``.
+"""What an event must be to be stored: each one checked and turned into an ``EventRow``.
 
-Every path (the HTTP formats, ``import_events``, the console's own interactions) validates
-through ``event_row_validate``, against the event type registry as ``ingest_names`` caches
-it per process. ``IngestError`` is a refusal of a whole request (its HTTP status with it);
-an item's own problems are its receipt entry. events/ingestion/services.py runs it over a batch.
+A batch's events are made into rows by one ``RowMaker``, against the event type registry as
+``ingest_names`` caches it per process: ``RowMaker.item`` for a native item (the console's own
+format), ``RowMaker.fields`` for a format adapter that has read the fields out of its SDK's
+message itself (events/ingestion/formats/), so each event is read once, checked once and its
+metadata encoded once. ``IngestError`` is a refusal of a whole request (its HTTP status with it);
+an event's own problems are its receipt entry.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 from core.models import ApiKey
+from events.ingestion import classify
 from events.ingestion.event_row import EventRow
 from events.models import EVENT_TYPE_NAME_MAX, EventType
 
@@ -85,11 +89,12 @@ def ingest_names(*, refresh: bool = False) -> IngestNames:
     return _registry
 
 
-# --- Validating one item ---------------------------------------------------------------
+# --- Validating one event ---------------------------------------------------------------
 # The canonical UUID text form; anything else goes through uuid.UUID (braces, urn:, no hyphens).
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# json.dumps writes NUL as \u0000; an odd number of backslashes before "u0000" means a real NUL.
+# JSON writes NUL as \u0000; an odd number of backslashes before "u0000" means a real NUL.
 _NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_ESCAPE_BYTES_RE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _text_problem(value: str) -> str | None:
@@ -107,39 +112,6 @@ def _text_problem(value: str) -> str | None:
 _TENANT_MAX, _USER_MAX, _SESSION_MAX, _TYPE_MAX = (
     MAX_LENGTHS[k] for k in ("tenant_id", "user_id", "session_id", "event_type")
 )
-
-
-def _texts_common(item: dict[str, Any]) -> dict[str, str] | None:
-    """The four text fields of the common event (strings or absent, within their limits,
-    ASCII without NUL: one check over the four), or None when any needs the field-by-field
-    checks and their messages. A missing event_type always takes the long way (its error)."""
-    tenant_id = item.get("tenant_id")
-    tenant_id = "" if tenant_id is None else tenant_id
-    user_id = item.get("user_id")
-    user_id = "" if user_id is None else user_id
-    session_id = item.get("session_id")
-    session_id = "" if session_id is None else session_id
-    event_type = item.get("event_type")
-    if not (
-        event_type.__class__ is str
-        and tenant_id.__class__ is str
-        and user_id.__class__ is str
-        and session_id.__class__ is str
-        and len(tenant_id) <= _TENANT_MAX
-        and len(user_id) <= _USER_MAX
-        and len(session_id) <= _SESSION_MAX
-        and len(event_type) <= _TYPE_MAX
-    ):
-        return None
-    joined = tenant_id + user_id + session_id + event_type
-    if not joined.isascii() or "\x00" in joined:
-        return None
-    return {
-        "tenant_id": tenant_id.strip(),
-        "user_id": user_id.strip(),
-        "session_id": session_id.strip(),
-        "event_type": event_type,
-    }
 
 
 def _not_json(value: Any) -> Any:
@@ -162,12 +134,30 @@ def _metadata_encode(metadata: dict[str, Any]) -> str:
     return "".join(_C_ENCODER(metadata, 0))
 
 
-def _metadata_json(metadata: dict[str, Any], max_bytes: int = METADATA_MAX_BYTES) -> tuple[str, str | None]:
+def _metadata_json(
+    metadata: dict[str, Any], max_bytes: int = METADATA_MAX_BYTES, *, parsed: bool = False
+) -> tuple[str, str | None]:
     """Serialise metadata once; returns ``(json_text, problem)``.
 
     The serialised text is both what the size limit measures and what the
     insert sends, so each event's metadata is encoded exactly once.
+
+    ``parsed``: the metadata is what ``json_load`` read from a body (orjson's reading: only
+    JSON's own values, every number finite), so orjson writes it, several times faster than
+    the json module; what orjson cannot write (an integer beyond 64 bits, a lone surrogate,
+    nesting past 254 levels) goes the json module's way, which says why it is refused.
     """
+    if parsed:
+        try:
+            data = orjson.dumps(metadata)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            if b"\\u0000" in data and _NUL_ESCAPE_BYTES_RE.search(data):
+                return "", "contains a NUL character, which PostgreSQL cannot store."
+            if len(data) > max_bytes:  # bytes: the UTF-8 size itself
+                return "", f"is over the {max_bytes // 1024} KiB limit per event."
+            return data.decode(), None
     try:
         text = _metadata_encode(metadata)
     except RecursionError:
@@ -234,11 +224,11 @@ def _event_id(raw_id: Any, errors: dict[str, list[str]]) -> str:
         return ""
 
 
-def _texts_checked(item: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, str]:
-    """The text fields one by one, each with its own error: the slow path, after ``_texts_common`` refused."""
+def _texts_checked(values: tuple[Any, Any, Any, Any], errors: dict[str, list[str]]) -> tuple[str, str, str, str]:
+    """(tenant_id, user_id, session_id, event_type) one by one, each with its own error: the
+    slow path, for the event whose texts the common check refused."""
     texts = {"tenant_id": "", "user_id": "", "session_id": "", "event_type": ""}
-    for name in texts:
-        value = item.get(name)
+    for name, value in zip(texts, values, strict=True):
         if value is None:
             if name == "event_type":
                 errors[name] = ["This field is required."]
@@ -254,106 +244,195 @@ def _texts_checked(item: dict[str, Any], errors: dict[str, list[str]]) -> dict[s
             errors[name] = [f"It {problem}"]
             continue
         texts[name] = value if name == "event_type" else value.strip()
-    return texts
+    return texts["tenant_id"], texts["user_id"], texts["session_id"], texts["event_type"]
 
 
-def _event_type_resolve(
-    event_type: str, errors: dict[str, list[str]], *, registry: IngestNames, park: bool, reload_unknown: bool
-) -> tuple[str, str, bool]:
-    """(the registry's spelling, its friction signal, parked) of a sent name; an error where it is refused."""
-    if not event_type:
-        if "event_type" not in errors:
-            errors["event_type"] = ["An event type name has 1 to 64 printable characters."]
-        return event_type, "", False
-    if event_type != event_type.strip() or not event_type.isprintable():
-        errors["event_type"] = [
-            "An event type name has 1 to 64 printable characters, with no leading or trailing space."
-        ]
-        return event_type, "", False
-    known = registry.resolve(event_type)
-    if known is None and reload_unknown:
-        known = ingest_names(refresh=True).resolve(event_type)
-    if known is not None:
-        return known[0], known[1], False
-    if park:
-        return event_type, "", True
-    errors["event_type"] = [
-        f"Unknown event type '{event_type}'. Add it to the event type registry in admin, or use a registered type."
-    ]
-    return event_type, "", False
+_UNREGISTERED = "unregistered"
 
 
-def _metadata_checked(metadata: Any, errors: dict[str, list[str]], max_bytes: int) -> tuple[dict[str, Any], str]:
-    """The metadata object and its JSON text, serialised once ({} when absent)."""
-    if metadata is None:
-        return {}, "{}"
-    if not isinstance(metadata, dict):
-        errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
-        return {}, "{}"
-    metadata_json, problem = _metadata_json(metadata, max_bytes)
-    if problem:
-        errors["metadata"] = [f"It {problem}"]
-    return metadata, metadata_json
+class RowMaker:
+    """Makes one batch's events into rows: each event read once, checked once, its metadata
+    encoded once, and its realness decided as far as the event alone decides it.
+
+    What a batch shares is decided once: now and the latest accepted ``occurred_at``, whether
+    unregistered names park, the metadata limit, the registry (reloaded at most once a batch,
+    at the first name it lacks, so a type added in admin is accepted at once) and each sent
+    name's resolution. Rules 0, 4 and 5 of events/classification.py (parked; the test and demo
+    flags; the user agent) read the event alone, so each row gets them here from the process's
+    cached rules; ``classify_batch`` keeps them when the batch's look-up finds those rules
+    current and nothing else applies, and decides again otherwise.
+    """
+
+    def __init__(
+        self,
+        *,
+        now: datetime,
+        park: bool,
+        metadata_max_bytes: int = METADATA_MAX_BYTES,
+        parsed: bool = False,
+        registry: IngestNames | None = None,
+    ) -> None:
+        self.now = now
+        self.latest = occurred_at_latest(now)
+        self.park = park
+        self.max_bytes = metadata_max_bytes
+        self.parsed = parsed
+        self.registry = registry or ingest_names()
+        self._reloaded = False
+        # sent name -> (the registry's spelling, its friction signal, parked), or the error's text
+        self._names: dict[str, tuple[str, str, bool] | str] = {}
+        # The rules rows are classified with here (None: no cached rules yet; classify_batch decides).
+        self.rules = classify.rules_cached()
+
+    # -- the parts --
+    def _resolve(self, event_type: str, errors: dict[str, list[str]]) -> tuple[str, str, bool]:
+        """(the registry's spelling, its friction signal, parked) of a sent name; an error where refused."""
+        known = self._names.get(event_type)
+        if known is None:
+            known = self._names[event_type] = self._resolve_new(event_type)
+        if isinstance(known, str):
+            errors["event_type"] = [known]
+            return event_type, "", False
+        return known
+
+    def _resolve_new(self, event_type: str) -> tuple[str, str, bool] | str:
+        if not event_type:
+            return "An event type name has 1 to 64 printable characters."
+        if event_type != event_type.strip() or not event_type.isprintable():
+            return "An event type name has 1 to 64 printable characters, with no leading or trailing space."
+        known = self.registry.resolve(event_type)
+        if known is None and not self._reloaded:
+            # Once a batch, not once an event: parked names are the usual case for a product not described yet.
+            self._reloaded = True
+            self.registry = ingest_names(refresh=True)
+            self._names.clear()
+            known = self.registry.resolve(event_type)
+        if known is not None:
+            return known[0], known[1], False
+        if self.park:
+            return event_type, "", True
+        return (
+            f"Unknown event type '{event_type}'. Add it to the event type registry in admin, or use a registered type."
+        )
+
+    def _metadata(self, metadata: Any, errors: dict[str, list[str]]) -> tuple[dict[str, Any], str]:
+        """The metadata object and its JSON text, serialised once ({} when absent)."""
+        if metadata is None:
+            return {}, "{}"
+        if metadata.__class__ is not dict and not isinstance(metadata, dict):
+            errors["metadata"] = [f"Must be a JSON object, not {type(metadata).__name__}."]
+            return {}, "{}"
+        metadata_json, problem = _metadata_json(metadata, self.max_bytes, parsed=self.parsed)
+        if problem:
+            errors["metadata"] = [f"It {problem}"]
+        return metadata, metadata_json
+
+    # -- an event --
+    def fields(
+        self,
+        *,
+        event_id: str,
+        event_type: Any,
+        user_id: Any,
+        tenant_id: Any,
+        session_id: Any,
+        occurred_at: Any,
+        metadata: Any,
+        errors: dict[str, list[str]] | None = None,
+    ) -> tuple[EventRow | None, dict[str, list[str]]]:
+        """An event given field by field (``event_id`` already canonical, or "" after an error in
+        ``errors``). Returns ``(row, {})`` or ``(None, errors)``; None/absent texts are ""."""
+        if errors is None:
+            errors = {}
+        tenant_id = "" if tenant_id is None else tenant_id
+        user_id = "" if user_id is None else user_id
+        session_id = "" if session_id is None else session_id
+        # The common event: four strings within their limits, ASCII without NUL (one check over
+        # the four); anything else takes the field-by-field checks and their messages.
+        if (
+            event_type.__class__ is str
+            and tenant_id.__class__ is str
+            and user_id.__class__ is str
+            and session_id.__class__ is str
+            and len(tenant_id) <= _TENANT_MAX
+            and len(user_id) <= _USER_MAX
+            and len(session_id) <= _SESSION_MAX
+            and len(event_type) <= _TYPE_MAX
+            and (joined := tenant_id + user_id + session_id + event_type).isascii()
+            and "\x00" not in joined
+        ):
+            tenant_id, user_id, session_id = tenant_id.strip(), user_id.strip(), session_id.strip()
+        else:
+            tenant_id, user_id, session_id, event_type = _texts_checked(
+                (tenant_id, user_id, session_id, event_type), errors
+            )
+        if event_type or "event_type" not in errors:
+            event_type, friction_signal, parked = self._resolve(event_type, errors)
+        else:
+            friction_signal, parked = "", False
+        if not user_id and not tenant_id and "user_id" not in errors and "tenant_id" not in errors:
+            errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
+        occurred, problem = _parse_occurred_at(occurred_at, self.now, self.latest)
+        if problem:
+            errors["occurred_at"] = [problem]
+        metadata, metadata_json = self._metadata(metadata, errors)
+        if errors or occurred is None:
+            return None, errors
+        row = EventRow(
+            event_id=event_id,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            session_id=session_id,
+            event_type=event_type,
+            occurred_at=occurred,
+            metadata=metadata,
+            metadata_json=metadata_json,
+            friction_signal=friction_signal,
+            parked=parked,
+        )
+        rules = self.rules
+        if rules is not None:
+            reason = _UNREGISTERED if parked else classify.metadata_reason(metadata, rules)
+            row.is_real = not reason
+            row.exclusion_reason = reason
+        return row, errors
+
+    def item(self, item: Any) -> tuple[EventRow | None, dict[str, list[str]]]:
+        """A native item (``POST /api/v1/events``'s event object): every field checked, an
+        unknown field refused. Returns ``(row, {})`` or ``(None, errors)``."""
+        if item.__class__ is not dict and not isinstance(item, dict):
+            return None, {"non_field_errors": ["Each event must be a JSON object."]}
+        errors: dict[str, list[str]] = {}
+        if not ALLOWED_FIELDS.issuperset(item):
+            unknown = sorted(str(k)[:40] for k in set(item) - ALLOWED_FIELDS)
+            errors["non_field_errors"] = [
+                f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
+            ]
+        get = item.get
+        return self.fields(
+            event_id=_event_id(get("event_id"), errors),
+            event_type=get("event_type"),
+            user_id=get("user_id"),
+            tenant_id=get("tenant_id"),
+            session_id=get("session_id"),
+            occurred_at=get("occurred_at"),
+            metadata=get("metadata"),
+            errors=errors,
+        )
 
 
 def event_row_validate(
     item: Any,
     *,
     now: datetime,
-    registry: IngestNames,
-    latest: datetime | None = None,
+    registry: IngestNames | None = None,
     park: bool = False,
     metadata_max_bytes: int = METADATA_MAX_BYTES,
-    reload_unknown: bool = True,
 ) -> tuple[EventRow | None, dict[str, list[str]]]:
-    """Validate one incoming item. Returns ``(row, {})`` or ``(None, errors)``.
-
-    This runs once per event on the ingest hot path: it avoids work for the
-    common, valid case (no per-field dicts, one metadata serialisation).
-    ``latest`` is the latest acceptable ``occurred_at`` (computed once per batch).
-    An unregistered ``event_type`` is parked with ``park``, rejected without; a name the
-    cached registry lacks reloads it first unless ``reload_unknown`` is off (the caller did).
-    """
-    if latest is None:
-        latest = occurred_at_latest(now)
-    if not isinstance(item, dict):
-        return None, {"non_field_errors": ["Each event must be a JSON object."]}
-    errors: dict[str, list[str]] = {}
-    if not ALLOWED_FIELDS.issuperset(item):
-        unknown = sorted(str(k)[:40] for k in set(item) - ALLOWED_FIELDS)
-        errors["non_field_errors"] = [
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ALLOWED_FIELDS))}."
-        ]
-    event_id = _event_id(item.get("event_id"), errors)
-    texts = _texts_common(item)
-    if texts is None:
-        texts = _texts_checked(item, errors)
-    event_type, friction_signal, parked = _event_type_resolve(
-        texts["event_type"], errors, registry=registry, park=park, reload_unknown=reload_unknown
-    )
-    if not texts["user_id"] and not texts["tenant_id"] and "user_id" not in errors and "tenant_id" not in errors:
-        errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
-    occurred_at, problem = _parse_occurred_at(item.get("occurred_at"), now, latest)
-    if problem:
-        errors["occurred_at"] = [problem]
-    metadata, metadata_json = _metadata_checked(item.get("metadata"), errors, metadata_max_bytes)
-    if errors or occurred_at is None:
-        return None, errors
-    return (
-        EventRow(
-            event_id=event_id,
-            tenant_id=texts["tenant_id"],
-            user_id=texts["user_id"],
-            session_id=texts["session_id"],
-            event_type=event_type,
-            occurred_at=occurred_at,
-            metadata=metadata,
-            metadata_json=metadata_json,
-            friction_signal=friction_signal,
-            parked=parked,
-        ),
-        {},
-    )
+    """Validate one native item on its own (a batch makes its rows with one ``RowMaker``).
+    Returns ``(row, {})`` or ``(None, errors)``."""
+    maker = RowMaker(now=now, park=park, metadata_max_bytes=metadata_max_bytes, registry=registry)
+    return maker.item(item)
 
 
 def parking_wanted(source: ApiKey | None) -> bool:

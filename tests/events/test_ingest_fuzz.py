@@ -426,3 +426,86 @@ def test_metadata_nested_past_the_recursion_limit_is_refused_not_a_crash():
         node = node["a"]
     assert _metadata_json(deep) == ("", "is nested too deeply.")
     assert _metadata_json({"x": float("nan")})[1] == "contains NaN or Infinity, which JSON does not allow."
+
+
+# --- orjson's reading and writing, against the json module's -------------------------------------
+_KEYS = st.sampled_from(["a", "b", "", 'a"', "x\\", '\\"', "é", 'k:"', "\u2028", "\\u0022"])
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from([*'ab":\\ \t\n0123456789é\u2028', "\ud800"]), max_size=12)
+)
+# An object is a list of (key, value) pairs, so it can give a key twice.
+_DOCUMENTS = st.recursive(
+    _SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4).map(lambda items: ("array", items))
+        | st.lists(st.tuples(_KEYS, children), max_size=4).map(lambda pairs: ("object", pairs))
+    ),
+    max_leaves=20,
+)
+_SEPARATORS = st.sampled_from([(",", ":"), (", ", ": "), (",", " :"), (" ,\n", "\t:\r ")])
+
+
+def _json_text(value: Any, separators: tuple[str, str], ascii_only: bool) -> str:
+    if isinstance(value, tuple) and value[0] == "object":
+        return "{" + separators[0].join(
+            json.dumps(k, ensure_ascii=ascii_only) + separators[1] + _json_text(v, separators, ascii_only)
+            for k, v in value[1]
+        ) + "}"  # fmt: skip
+    if isinstance(value, tuple):
+        return "[" + separators[0].join(_json_text(v, separators, ascii_only) for v in value[1]) + "]"
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(document=_DOCUMENTS, separators=_SEPARATORS, ascii_only=st.booleans())
+def test_the_gate_reads_every_body_as_the_strict_json_reader_does(document, separators, ascii_only):
+    """orjson reads a body when its reading is provably the strict one (events/ingestion/gate.py,
+    ``_orjson_exact``): a key given twice is refused, an integer beyond 64 bits stays exact, and
+    anything orjson refuses is read (or refused, with the reason) by the json module."""
+    from events.ingestion.gate import _DECODE, json_load
+    from events.ingestion.validation import IngestError
+
+    body = _json_text(document, separators, ascii_only).encode("utf-8", "surrogatepass")
+    try:
+        expected: Any = _DECODE(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        expected = IngestError
+    try:
+        value, _ = json_load(body)
+    except IngestError:
+        value = IngestError
+    assert json.dumps(value if value is IngestError else [value], default=str) == json.dumps(
+        expected if expected is IngestError else [expected], default=str
+    ), body
+
+
+def test_the_gate_refuses_a_key_given_twice_however_the_body_is_written():
+    from events.ingestion.gate import json_load
+    from events.ingestion.validation import IngestError
+
+    for body in (b'{"a":1,"a":2}', b'{"a": 1, "a" :2}', b'{"a":"\\u0022:","a":1}', b'[{"b":{"c":1,"c":2}}]',
+                 b'{"a\\\\":1,"a\\\\":2}', b'{"x":[' + b"[" * 300 + b"]" * 300 + b'],"x":1}'):  # fmt: skip
+        with pytest.raises(IngestError, match="appears twice"):
+            json_load(body)
+    assert json_load(b'{"a":123456789012345678901234}')[0] == {"a": 123456789012345678901234}
+    assert json_load(b'{"a":"\\u0022:"}') == ({"a": '":'}, True)
+
+
+@given(metadata=st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_metadata_read_by_orjson_is_written_by_orjson_to_the_same_json(metadata):
+    """A body's metadata (read by orjson) is written by orjson: the same JSON value as the json
+    module's text, measured in UTF-8 bytes; what orjson cannot write goes the json module's way."""
+    from events.ingestion.validation import _metadata_json
+
+    text, problem = _metadata_json(metadata, 10**9, parsed=True)
+    reference, reference_problem = _metadata_json(metadata, 10**9)
+    assert (problem is None) == (reference_problem is None), (problem, reference_problem)
+    if problem is None:
+        assert json.loads(text) == json.loads(reference)
+        limit = len(text.encode())
+        assert _metadata_json(metadata, limit, parsed=True)[1] is None
+        assert _metadata_json(metadata, limit - 1, parsed=True)[1] is not None

@@ -25,7 +25,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -94,6 +94,10 @@ def _caller(kind: str) -> tuple[dict[str, str], dict[str, str]]:
     return {"X-CSRFToken": csrf}, {"sessionid": session.session_key, "csrftoken": csrf}
 
 
+# The operations whose path has no parameter: a parameterised path a case fills in to one of these is that operation.
+LITERAL_PATHS = frozenset(path for path, _ in OPERATIONS if "{" not in path)
+
+
 def _rejection_explains_itself(status: int, body: Any) -> str | None:
     """A 4xx must say why: a non-empty ``detail``, or field errors naming the field."""
     if not 400 <= status < 500:
@@ -127,6 +131,9 @@ def test_every_operation_answers_every_caller_within_its_schema(path, method, ca
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def exchange(case: schemathesis.Case) -> None:
+        # A generated parameter that spells another operation's own path ("effectiveness" for
+        # /ops/playbooks/{playbook_id}) reaches that operation, whose answer is not this one's.
+        assume("{" not in path or case.formatted_path not in LITERAL_PATHS)
         response = case.call(headers=headers, cookies=cookies)
         statuses.append(response.status_code)
         case.validate_response(response, checks=CHECKS, headers=headers)

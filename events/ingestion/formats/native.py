@@ -4,14 +4,13 @@ and the body of ``POST /metrics/interaction``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
-from events.ingestion.gate import Answer, FormatLimits, Translation
-from events.ingestion.services import IngestReceipt
-from events.ingestion.validation import METADATA_MAX_BYTES, IngestError
+from events.ingestion.gate import Answer, FormatLimits
+from events.ingestion.services import IngestReceipt, ValidatedBatch, items_validated
+from events.ingestion.validation import METADATA_MAX_BYTES, IngestError, RowMaker
 
 
 def native_items(payload: Any, *, max_items: int) -> tuple[list[Any], bool]:
@@ -60,9 +59,9 @@ class NativeFormat:
     def body_key(self, payload: Any) -> str | None:
         return None  # Bearer only: a key in a body would end up in request logs
 
-    def translate(self, payload: Any, *, now: datetime) -> Translation:
+    def rows(self, payload: Any, maker: RowMaker) -> ValidatedBatch:
         items, _ = native_items(payload, max_items=self.limits.max_items)
-        return Translation(items=items)
+        return items_validated(maker, items)
 
     def answer(self, receipt: IngestReceipt) -> Answer:
         body = receipt.as_dict()

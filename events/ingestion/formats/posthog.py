@@ -19,12 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
 
+from events.ingestion.event_row import EventRow
 from events.ingestion.formats.common import (
     offset_timestamp,
     sdk_event_id,
@@ -33,10 +33,10 @@ from events.ingestion.formats.common import (
     traits_email,
     traits_name,
 )
-from events.ingestion.gate import Answer, FormatLimits, Translation, body_inflate
+from events.ingestion.gate import Answer, FormatLimits, body_inflate
 from events.ingestion.identities import Identity
-from events.ingestion.services import IngestReceipt
-from events.ingestion.validation import IngestError
+from events.ingestion.services import IngestReceipt, ValidatedBatch, batch_validated
+from events.ingestion.validation import IngestError, RowMaker
 
 # PostHog's capture service refuses bodies over 20 MB and events over 1 MB (uncompressed).
 POSTHOG_MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -128,27 +128,37 @@ class PostHogFormat:
             )
         return messages
 
-    def translate(self, payload: Any, *, now: datetime) -> Translation:
+    def rows(self, payload: Any, maker: RowMaker) -> ValidatedBatch:
+        """Each message read once into its row (``maker.fields``), its identities kept when its
+        event is valid. The common message costs a few dict lookups: every branch below is for a
+        key most messages lack, and the properties pass to the metadata as they are."""
         account_type = settings.INGEST_ACCOUNT_GROUP_TYPE
-        out = Translation()
+        now = maker.now
+        make = maker.fields
+        rows: list[EventRow] = []
+        rejected: list[dict[str, Any]] = []
+        identities: list[Identity] = []
         members: dict[str, str] = {}  # user -> account already recorded by this request
         for index, message in enumerate(self._messages(payload)):
-            refusal = _refusal(index, message)
-            if refusal is not None:
-                out.rejected.append(refusal)
+            if message.__class__ is not dict:
+                rejected.append(_refusal(index, message))  # type: ignore[arg-type]
                 continue
-            event = message["event"]
+            event: Any = message.get("event")
             properties = message.get("properties")
+            if event.__class__ is not str or not event or (properties is not None and properties.__class__ is not dict):
+                refusal = _refusal(index, message)
+                if refusal is not None:
+                    rejected.append(refusal)
+                    continue
             if properties is None:
                 properties = {}
-            # The common case costs a few dict lookups: every branch below is for a key most events lack.
+            found: list[Identity] = []  # what this message says about people and accounts
             raw_user = message.get("distinct_id")
             if raw_user is None:
                 raw_user = properties.get("distinct_id")
             user_id = raw_user.strip() if raw_user.__class__ is str else (sdk_text(raw_user) or "")
-            tenant_id = _account_identities(
-                out, members, event=event, properties=properties, user_id=user_id, account_type=account_type
-            )
+            tenant_id, member = _account(found, members, event=event, properties=properties, user_id=user_id,
+                                         account_type=account_type)  # fmt: skip
             metadata = properties
             if "token" in properties:
                 # A copy without the key (a C-level copy and one delete: posthog-js sends ~30 properties).
@@ -161,29 +171,34 @@ class PostHogFormat:
             elif event == "$create_alias":
                 previous_id = sdk_text(properties.get("alias")) or ""
             if previous_id and user_id:
-                out.identities.append(Identity(user_id=user_id, previous_id=previous_id, item=len(out.items)))
+                found.append(Identity(user_id=user_id, previous_id=previous_id))
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
-                metadata = _person_traits(out, message, properties=properties, metadata=metadata, user_id=user_id)
+                metadata = _person_traits(found, message, properties=properties, metadata=metadata, user_id=user_id)
             user_agent = properties.get("$raw_user_agent")
             if user_agent.__class__ is str and "user_agent" not in properties:
                 if metadata is properties:
-                    metadata = dict(properties)
+                    metadata = properties.copy()
                 metadata["user_agent"] = user_agent
-            occurred_at = sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset"))
             session = properties.get("$session_id")
-            out.items.append(
-                {
-                    "event_id": sdk_event_id(message.get("uuid"), source="posthog", message=message),
-                    "event_type": event,
-                    "user_id": user_id,
-                    "tenant_id": tenant_id,
-                    "session_id": session if session.__class__ is str else (sdk_text(session) or ""),
-                    "occurred_at": occurred_at,
-                    "metadata": metadata,
-                }
+            event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
+            row, errors = make(
+                event_id=event_id,
+                event_type=event,
+                user_id=user_id,
+                tenant_id=tenant_id,
+                session_id=session if session.__class__ is str else (sdk_text(session) or ""),
+                occurred_at=sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset")),
+                metadata=metadata,
             )
-            out.item_index.append(index)
-        return out
+            if row is None:
+                rejected.append({"index": index, "event_id": event_id, "errors": errors})
+                continue
+            rows.append(row)
+            if found:
+                identities += found
+            if member:
+                members[user_id] = tenant_id
+        return batch_validated(maker, rows, rejected, identities)
 
     def answer(self, receipt: IngestReceipt) -> Answer:
         body = {"status": 1, **receipt.as_dict()}
@@ -227,46 +242,45 @@ def _refusal(index: int, message: Any) -> dict[str, Any] | None:
     return {"index": index, "event_id": given if isinstance(given, str) else None, "errors": errors}
 
 
-def _account_identities(
-    out: Translation,
+def _account(
+    found: list[Identity],
     members: dict[str, str],
     *,
     event: str,
     properties: dict[str, Any],
     user_id: str,
     account_type: str,
-) -> str:
-    """The event's account (``$groups``, or the group a ``$groupidentify`` names), recording the account's
-    traits or the user's membership as identities; "" without one."""
-    tenant_id = ""
+) -> tuple[str, bool]:
+    """The event's account (``$groups``, or the group a ``$groupidentify`` names), "" without one,
+    and whether it makes the user a member: the account's traits or the user's membership are
+    recorded in ``found``, a membership once per user and account in a request (the batch's
+    events repeat their user's group)."""
     groups = properties.get("$groups")
-    if groups.__class__ is dict:
-        tenant_id = sdk_text(groups.get(account_type)) or ""
+    tenant_id = (sdk_text(groups.get(account_type)) or "") if groups.__class__ is dict else ""
     if event == "$groupidentify" and properties.get("$group_type") == account_type:
         group_key = sdk_text(properties.get("$group_key")) or ""
         if group_key:
-            tenant_id = group_key
             group_set = properties.get("$group_set")
             group_set = group_set if isinstance(group_set, dict) else {}
-            out.identities.append(
-                Identity(
-                    tenant_id=group_key,
-                    account_name=traits_name(group_set),
-                    account_properties=group_set,
-                    item=len(out.items),
-                )
+            found.append(
+                Identity(tenant_id=group_key, account_name=traits_name(group_set), account_properties=group_set)
             )
+            return group_key, False
     elif user_id and tenant_id and members.get(user_id) != tenant_id:
-        # Once per user and account in a request: the batch's events repeat their user's group.
-        members[user_id] = tenant_id
-        out.identities.append(Identity(user_id=user_id, tenant_id=tenant_id, item=len(out.items)))
-    return tenant_id
+        found.append(Identity(user_id=user_id, tenant_id=tenant_id))
+        return tenant_id, True
+    return tenant_id, False
 
 
 def _person_traits(
-    out: Translation, message: dict[str, Any], *, properties: dict[str, Any], metadata: dict[str, Any], user_id: str
+    found: list[Identity],
+    message: dict[str, Any],
+    *,
+    properties: dict[str, Any],
+    metadata: dict[str, Any],
+    user_id: str,
 ) -> dict[str, Any]:
-    """Record ``$set``/``$set_once`` traits as the user's identity; the metadata to store (the traits sent
+    """Record ``$set``/``$set_once`` traits as the user's identity in ``found``; the metadata to store (the traits sent
     at the top level and the email travel in it, so the item's validation covers them)."""
     traits: dict[str, Any] = {}
     for source in (message.get("$set_once"), properties.get("$set_once"), message.get("$set"), properties.get("$set")):
@@ -281,7 +295,5 @@ def _person_traits(
         if email:
             metadata.setdefault("email", email)
     if user_id and traits:
-        out.identities.append(
-            Identity(user_id=user_id, email=email, name=traits_name(traits), traits=traits, item=len(out.items))
-        )
+        found.append(Identity(user_id=user_id, email=email, name=traits_name(traits), traits=traits))
     return metadata

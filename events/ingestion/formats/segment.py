@@ -18,14 +18,14 @@ the other calls are stored as ``$identify``, ``$group``, ``$page``, ``$screen``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from events.ingestion.event_row import EventRow
 from events.ingestion.formats.common import sdk_event_id, sdk_text, sdk_timestamp, traits_email, traits_name
-from events.ingestion.gate import Answer, FormatLimits, Translation
+from events.ingestion.gate import Answer, FormatLimits
 from events.ingestion.identities import Identity
-from events.ingestion.services import IngestReceipt
-from events.ingestion.validation import IngestError
+from events.ingestion.services import IngestReceipt, ValidatedBatch, batch_validated
+from events.ingestion.validation import IngestError, RowMaker
 
 SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
@@ -81,8 +81,12 @@ class SegmentFormat:
             )
         return messages
 
-    def translate(self, payload: Any, *, now: datetime) -> Translation:
-        out = Translation()
+    def rows(self, payload: Any, maker: RowMaker) -> ValidatedBatch:
+        """Each message read once into its row (``maker.fields``), its identities kept when its
+        event is valid."""
+        rows: list[EventRow] = []
+        rejected: list[dict[str, Any]] = []
+        identities: list[Identity] = []
         members: dict[str, str] = {}  # user -> account already recorded by this request
         # Context sent once for a whole batch applies to each of its messages (RudderStack may).
         batch_context = payload.get("context") if isinstance(payload, dict) and self.call is None else None
@@ -90,17 +94,20 @@ class SegmentFormat:
             problem = self._problem(message)
             if problem:
                 given = message.get("messageId") if isinstance(message, dict) else None
-                out.rejected.append(
+                rejected.append(
                     {"index": index, "event_id": given if isinstance(given, str) else None, "errors": problem}
                 )
                 continue
-            item, identities = self._message(message, batch_context=batch_context, members=members)
-            for identity in identities:
-                identity.item = len(out.items)
-            out.items.append(item)
-            out.item_index.append(index)
-            out.identities.extend(identities)
-        return out
+            fields, found, member = self._message(message, batch_context=batch_context, members=members)
+            row, errors = maker.fields(**fields)
+            if row is None:
+                rejected.append({"index": index, "event_id": fields["event_id"], "errors": errors})
+                continue
+            rows.append(row)
+            identities += found
+            if member:
+                members[fields["user_id"]] = member
+        return batch_validated(maker, rows, rejected, identities)
 
     def _problem(self, message: Any) -> dict[str, list[str]] | None:
         if not isinstance(message, dict):
@@ -121,7 +128,9 @@ class SegmentFormat:
 
     def _message(
         self, message: dict[str, Any], *, batch_context: Any, members: dict[str, str]
-    ) -> tuple[dict[str, Any], list[Identity]]:
+    ) -> tuple[dict[str, Any], list[Identity], str]:
+        """The message's event fields (``RowMaker.fields``' arguments), its identities, and the
+        account it makes its user a member of ("" for none)."""
         call = self.call or message["type"]
         context = message.get("context") or {}
         if isinstance(batch_context, dict) and batch_context:
@@ -132,6 +141,7 @@ class SegmentFormat:
         user_id = sdk_text(message.get("userId")) or sdk_text(message.get("anonymousId")) or ""
         tenant_id = sdk_text(context.get("groupId")) or ""
         identities: list[Identity] = []
+        member = ""
         person_traits = {**context_traits, **traits} if call == "identify" else context_traits
         if call == "group":
             tenant_id = sdk_text(message.get("groupId")) or ""
@@ -142,7 +152,7 @@ class SegmentFormat:
             )
         elif user_id and tenant_id and members.get(user_id) != tenant_id:
             # Once per user and account in a request: the batch's messages repeat their user's group.
-            members[user_id] = tenant_id
+            member = tenant_id
             identities.append(Identity(user_id=user_id, tenant_id=tenant_id))
         # The anonymous id a visitor had before logging in is the same person as the user id:
         # analytics.js sends both on identify, and alias names the previous id outright.
@@ -174,7 +184,7 @@ class SegmentFormat:
         if call == "alias" and sdk_text(message.get("previousId")):
             metadata.setdefault("previous_id", sdk_text(message.get("previousId")))
         timestamp = message.get("timestamp") or message.get("originalTimestamp")
-        item = {
+        fields = {
             "event_id": sdk_event_id(message.get("messageId"), source="segment", message=message),
             "event_type": message["event"] if call == "track" else CALL_EVENT_TYPES[call],
             "user_id": user_id,
@@ -183,7 +193,7 @@ class SegmentFormat:
             "occurred_at": sdk_timestamp(timestamp),
             "metadata": metadata,
         }
-        return item, identities
+        return fields, identities, member
 
     def answer(self, receipt: IngestReceipt) -> Answer:
         if receipt.rejected and not receipt.accepted and not receipt.duplicates:
