@@ -43,14 +43,19 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
 from validation.figures import ChurnMarks, Churns, Rows, auc, auc_difference_interval, churn_marks
+
+# scikit-learn takes seconds to import and only a fit needs it: imported where a model is fitted, so a
+# web worker's first page (the Validation views import this module) does not wait for it.
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
 # The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
 # walk-forward record (see the module docstring): from very strong shrinkage, which suits a steady low level
@@ -166,6 +171,8 @@ class Calibration:
 def _calibrate(scores: np.ndarray, y: np.ndarray) -> Calibration | None:
     if len(scores) < 2 or y.all() or not y.any():
         return None
+    from sklearn.linear_model import LogisticRegression
+
     fit = LogisticRegression(C=1e4, max_iter=1000).fit(scores.reshape(-1, 1), y.astype(int))
     slope = float(fit.coef_[0][0])
     # A calibration that reverses the order would be no calibration at all: keep the score's own order.
@@ -240,6 +247,8 @@ def _sample(mask: np.ndarray, y_all: np.ndarray, *, seed: int) -> tuple[np.ndarr
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, c: float) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=c, max_iter=3000).fit(x, y.astype(int), sample_weight=weights)
 
 
@@ -288,6 +297,8 @@ def _held_out_select(
     ):
         return Selection(None, auc(table.strength[newer], y[newer]), held_out_churns, RANKED_BY_HEURISTIC), None
     index, weights = _sample(older, y, seed=cut)
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(table.matrix[index])
     inner = _logistic(scaler.transform(table.matrix[index]), y[index], weights, c=REGULARISATION_FALLBACK)
     held = inner.decision_function(scaler.transform(table.matrix[newer]))
@@ -371,6 +382,8 @@ def _labelled_fit(
     selection, calibration = judged or _held_out_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
     index, weights = _sample(mask, y_all, seed=before.toordinal())
     raw = table.matrix[index]
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(raw)
     x = scaler.transform(raw)
     candidates = tuple(_logistic(x, y_all[index], weights, c=c) for c in REGULARISATION_CANDIDATES)
