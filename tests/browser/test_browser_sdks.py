@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,57 @@ def _posthog_page(key: str, console: str, *, compression: bool, bot_filter: bool
 </head><body>shop</body></html>"""
 
 
+# Watches the page's navigator.sendBeacon without replacing what it does: each call goes to the
+# browser's own sendBeacon, and its URL and answer are noted in the site's localStorage (which
+# outlives the page, so a later page of the site reads them).
+BEACON_WATCH = """(() => {
+  const send = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = (url, data) => {
+    const queued = send(url, data);
+    const seen = JSON.parse(localStorage.getItem("beacons") || "[]");
+    localStorage.setItem("beacons", JSON.stringify([...seen, {url: String(url), queued}]));
+    return queued;
+  };
+})();"""
+
+
+@dataclass
+class Arrival:
+    """How a request reached the console: its path and the Fetch Metadata the browser set."""
+
+    path: str
+    mode: str  # Sec-Fetch-Mode
+    destination: str  # Sec-Fetch-Dest
+    content_type: str
+
+
+@pytest.fixture
+def arrivals(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], bool]], list[Arrival]]:
+    """The SDK requests (the live server runs in this process) after which ``stored()`` first holds."""
+    from events import sdk_apis
+
+    watched: list[tuple[Callable[[], bool], list[Arrival]]] = []
+    gated = sdk_apis.gated_ingest
+
+    def noting(request: Any, fmt: Any, **kwargs: Any) -> Any:
+        before = [stored() for stored, _ in watched]
+        answer = gated(request, fmt, **kwargs)
+        for (stored, seen), held in zip(watched, before, strict=True):
+            if not held and stored():
+                meta = request.META
+                seen.append(Arrival(request.path, meta.get("HTTP_SEC_FETCH_MODE", ""),
+                                    meta.get("HTTP_SEC_FETCH_DEST", ""), meta.get("CONTENT_TYPE", "")))  # fmt: skip
+        return answer
+
+    monkeypatch.setattr(sdk_apis, "gated_ingest", noting)
+
+    def watch(stored: Callable[[], bool]) -> list[Arrival]:
+        watched.append((stored, []))
+        return watched[-1][1]
+
+    return watch
+
+
 def _segment_page(key: str, console: str, *, batching: bool) -> str:
     segment_io: dict[str, Any] = {}
     if batching:
@@ -186,10 +238,12 @@ def _resend(browser: Browser, console: str) -> int:
 
 @pytest.mark.parametrize("compression", [True, False], ids=["gzip", "uncompressed"])
 def test_posthog_js_from_a_web_page_stores_each_call_once_for_one_person(
-    browser, site, console_url, ingest_key, compression
+    browser, site, console_url, ingest_key, arrivals, compression
 ):
     api_key, raw = ingest_key
     visitor = browser()
+    visitor.context.add_init_script(BEACON_WATCH)
+    left = arrivals(lambda: Event.objects.filter(metadata__step="leaving").exists())
     visitor.open(site, "posthog.html", _posthog_page(raw, console_url, compression=compression))
     anonymous = visitor.page.evaluate("posthog.get_distinct_id()")
     visitor.page.evaluate("posthog.capture('Order Completed', {step: 'anonymous'})")
@@ -241,11 +295,22 @@ def test_posthog_js_from_a_web_page_stores_each_call_once_for_one_person(
     assert (pageview.user_id, pageview.tenant_id) == ("user-42", "acme")
 
     # The visitor leaves right after a capture, before posthog-js's batch timer: its unload
-    # handler sends the queue as the page goes away (sendBeacon), and it arrives.
+    # handler sends the queue as the page goes away, by navigator.sendBeacon, and it arrives.
     visitor.page.evaluate("posthog.capture('Order Completed', {step: 'leaving'})")
     visitor.page.goto("about:blank")
     _wait_for("the unload beacon", lambda: Event.objects.filter(metadata__step="leaving").exists(), visitor)
     leaving = Event.objects.get(metadata__step="leaving")
+    # By beacon, as the browser and the console saw it (Playwright does not report a request a
+    # page makes as it unloads). The page called the browser's sendBeacon for the console's /e/
+    # (noted in the site's localStorage, read back from another page of the site), and the one
+    # request that stored the event came with the Fetch Metadata the Fetch standard gives a beacon
+    # of a CORS-safelisted body (posthog-js's: a form, or gzip as text/plain): mode no-cors,
+    # destination empty. posthog-js's fetch and XMLHttpRequest calls are mode cors.
+    visitor.open(site, "after.html", '<!doctype html><title>after</title><link rel="icon" href="data:,">')
+    beacons = visitor.page.evaluate("JSON.parse(localStorage.getItem('beacons') || '[]')")
+    assert [b["queued"] for b in beacons if b["url"].startswith(f"{console_url}/e/")] == [True], beacons
+    assert [(a.path, a.mode, a.destination) for a in left] == [("/e/", "no-cors", "empty")], left
+    assert left[0].content_type in ("application/x-www-form-urlencoded", "text/plain"), left
 
     assert (leaving.user_id, leaving.tenant_id, leaving.is_real) == ("user-42", "acme", True)
 
