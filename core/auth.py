@@ -1,7 +1,7 @@
 """Bearer-key authentication and the scope permissions every API view uses.
 
 Keys travel in the ``Authorization`` header (Bearer; the SDK endpoints also take
-Basic auth or the SDK's body field, events/gate.py), never in a query string, so
+Basic auth or the SDK's body field, events/ingestion/gate.py), never in a query string, so
 they stay out of access logs; only their SHA-256 is stored.
 """
 
@@ -169,7 +169,7 @@ class IngestScope(_ScopePermission):
 
 class IngestScopeInGate(IngestScope):
     """Sending events through the SDK endpoints: ingest keys only, checked by the gate
-    (events/gate.py) because the SDKs' keys may travel in the body, which DRF's
+    (events/ingestion/gate.py) because the SDKs' keys may travel in the body, which DRF's
     authentication runs before. Declared so every API view names its scope."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
