@@ -47,8 +47,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 	  else echo "npm not found: the browser SDK tests will skip (apt-get install npm)"; fi
 
 ## make test: the whole suite. REQUIRE_SERVICES=1 turns skips for missing services into failures.
+## PYTEST_WORKERS=1 runs it in one process; the default spreads test files over two (pytest-xdist), each
+## worker with its own test database (<name>_gw0, <name>_gw1), a file kept whole on one worker so its
+## servers and module fixtures start once.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile,)
+XDIST_SUFFIXES := $(if $(XDIST),$(foreach i,$(shell seq 0 $$(($(PYTEST_WORKERS) - 1))),_gw$(i)),)
 test: install node_modules/.package-lock.json
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## make test-default-install: the tests that hand the database to a child process (the launcher, backup and
 ## restore, import, gunicorn), again on the embedded PostgreSQL under var/ as a fresh clone runs them (no DATABASE_URL).
@@ -59,9 +65,9 @@ test-default-install: install
 ## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).
 CITUS_PORT ?= 5440
 test-citus: install node_modules/.package-lock.json
-	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start test_citus
+	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start $(if $(XDIST),$(addprefix test_citus,$(XDIST_SUFFIXES)),test_citus)
 	DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
-	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(PYTEST_ARGS)
+	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(XDIST) $(PYTEST_ARGS)
 
 ## make lint: what CI checks before the tests: ruff (lint and format), the layers (.importlinter) and
 ## mypy against mypy-baseline.txt (new errors fail; `$(PY) -m tools.typecheck --update` records fixes).

@@ -19,6 +19,12 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 ON_CITUS = os.environ.get("OPSCONSOLE_TEST_CITUS") == "1"
 
 
+_DESELECTED_WHERE = {
+    True: "on Citus (one server's plans or storage)",
+    False: "on plain PostgreSQL (they need Citus)",
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect what cannot run on this kind of server, and say so: nothing leaves the run unseen."""
     kept, dropped = [], []
@@ -29,13 +35,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     config.hook.pytest_deselected(items=[item for item, _ in dropped])
     items[:] = [item for item, _ in kept]
+    listing = [
+        f"{item.nodeid}: {(marker.args[0] if marker.args else marker.kwargs.get('why', '')) if ON_CITUS else 'needs Citus'}"
+        for item, marker in dropped
+    ]
+    if hasattr(config, "workeroutput"):
+        # A pytest-xdist worker: its terminal is not shown, so the controller prints the list once.
+        config.workeroutput["deselected_listing"] = listing
+    else:
+        _deselected_write(config, listing)
+
+
+def _deselected_write(config: pytest.Config, listing: list[str]) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        where = "on Citus (one server's plans or storage)" if ON_CITUS else "on plain PostgreSQL (they need Citus)"
-        reporter.write_line(f"{len(dropped)} test(s) deselected {where}:")
-        for item, marker in dropped:
-            why = (marker.args[0] if marker.args else marker.kwargs.get("why", "")) if ON_CITUS else "needs Citus"
-            reporter.write_line(f"  {item.nodeid}: {why}")
+    if reporter is not None and listing:
+        reporter.write_line(f"{len(listing)} test(s) deselected {_DESELECTED_WHERE[ON_CITUS]}:")
+        for line in listing:
+            reporter.write_line(f"  {line}")
+
+
+_worker_listings: list[list[str]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Each xdist worker collected the whole suite; every one reports the same deselection."""
+    _worker_listings.append(getattr(node, "workeroutput", {}).get("deselected_listing", []))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _worker_listings:
+        _deselected_write(config, _worker_listings[0])
 
 
 @pytest.fixture(scope="session", autouse=True)
