@@ -149,8 +149,15 @@ class CustomerListApi(KeptAnswerApi, generics.ListAPIView):
         )
 
     def kept_answer_key(self, request: Any) -> str:
-        # Keyed by the absolute URL: the page links in the answer name the host.
-        return f"customers_list:{request.build_absolute_uri()}"
+        # Keyed by what the answer's page links are made of (DRF builds them from the absolute URL):
+        # the scheme, the host as the request gives it, the path and the raw query. Read from META:
+        # building the absolute URL (the host checked again, the path escaped) cost a kept answer
+        # more than finding its bytes; CommonMiddleware has checked the host already.
+        meta = request.META
+        host = f"{meta.get('HTTP_X_FORWARDED_HOST', '')}|{meta.get('HTTP_HOST', '')}|{meta.get('SERVER_NAME', '')}"
+        return f"customers_list:{request.scheme}://{host}:{meta.get('SERVER_PORT', '')}{request.path}?" + meta.get(
+            "QUERY_STRING", ""
+        )
 
 
 class CustomerAtRiskApi(KeptAnswerApi):
@@ -176,7 +183,9 @@ class CustomerAtRiskApi(KeptAnswerApi):
         return answer_cached(request, self.kept_answer_key(request), build)
 
     def kept_answer_key(self, request: Any) -> str:
-        return f"customers_at_risk:{request.GET.urlencode()}"
+        # The raw query: parsing it cost a kept answer more than finding its bytes, and an answer
+        # kept twice under two spellings of one query is still the one answer.
+        return f"customers_at_risk:{request.META.get('QUERY_STRING', '')}"
 
 
 class CustomerDetailApi(APIView):

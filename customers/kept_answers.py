@@ -5,7 +5,7 @@ Serving those bytes through DRF still cost its dispatch: wrapping the request, m
 authenticators, parsers, renderers and permissions, negotiating and finishing the response,
 several times what finding the bytes costs. A GET that DRF would answer with those bytes (a key
 in a Bearer header that the view's own authenticator accepts and its own permissions allow, no
-format asked for) gets them here, finished by DRF's own ``finalize_response``; anything else
+format asked for) gets them here, with the headers DRF's ``finalize_response`` adds; anything else
 (a session, an ``Accept`` header or ``?format=``, a refused key, an answer not kept yet for this
 version, a database error) goes through DRF's dispatch unchanged, which answers it as before.
 """
@@ -30,6 +30,24 @@ ANY_MEDIA_TYPE = "*/*"
 JSON_SUFFIX = ":json"
 
 
+# The view class -> the headers DRF's finalize_response adds to its answers (Allow, and Vary: Accept,
+# the format depending on it): a function of the class, so worked out once.
+_kept_headers: dict[type, dict[str, str]] = {}
+
+
+def format_asked(request: HttpRequest) -> bool:
+    """Whether the query names a format (DRF's ``?format=``): read from the raw query string, since
+    parsing it into ``request.GET`` cost a kept answer more than finding its bytes. A query holding
+    the parameter's name anywhere, or any escape, is parsed, so an encoded name is still seen."""
+    override = api_settings.URL_FORMAT_OVERRIDE
+    if not override:
+        return False
+    query = request.META.get("QUERY_STRING", "")
+    if override not in query and "%" not in query:
+        return False
+    return override in request.GET
+
+
 class KeptAnswerApi(APIView):
     """An APIView whose GET answer is kept by ``answer_cached(request, self.kept_answer_key(request), ...)``."""
 
@@ -43,22 +61,23 @@ class KeptAnswerApi(APIView):
             body = None  # DRF's dispatch meets it again and answers it (a 401, a 503 naming the failure)
         if body is None:
             return super().dispatch(request, *args, **kwargs)
-        # As DRF finishes an answer: Allow, and Vary: Accept (the format depends on it).
-        self.headers = self.default_response_headers
-        return self.finalize_response(request, HttpResponse(body, content_type="application/json"))  # type: ignore[arg-type]
+        headers = _kept_headers.get(type(self))
+        if headers is None:
+            headers = _kept_headers[type(self)] = self.default_response_headers
+        # What DRF's finalize_response makes of the same HttpResponse (a fresh one has no Vary to merge).
+        return HttpResponse(body, content_type="application/json", headers=headers)
 
     def _kept_answer(self, request: HttpRequest) -> bytes | None:
         if (
             request.method != "GET"
             or request.META.get("HTTP_ACCEPT", ANY_MEDIA_TYPE) != ANY_MEDIA_TYPE
-            or api_settings.URL_FORMAT_OVERRIDE in request.GET
+            or format_asked(request)
         ):
             return None
-        authenticators = self.get_authenticators()
-        if not authenticators or not isinstance(authenticators[0], ApiKeyAuthentication):
+        if not self.authentication_classes or not issubclass(self.authentication_classes[0], ApiKeyAuthentication):
             return None
         # The view's first authenticator, as DRF would call it (it reads only the Authorization header).
-        found = authenticators[0].authenticate(request)  # type: ignore[arg-type]
+        found = self.authentication_classes[0]().authenticate(request)
         if found is None:
             return None
         user, api_key = found

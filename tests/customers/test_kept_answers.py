@@ -69,3 +69,40 @@ def test_a_staff_session_and_a_browser_get_the_kept_answer_as_before(keyed, staf
     assert staff_client.get(path).content == kept
     browsable = client.get(path, HTTP_ACCEPT="text/html")
     assert browsable.status_code == 200 and browsable["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("query", ["format=api", "%66ormat=api"])
+def test_a_format_named_in_the_query_however_spelled_is_drfs_to_answer(keyed, query):
+    _, client = keyed
+    assert client.get("/ops/customers/at-risk").status_code == 200  # the JSON answer kept
+    browsable = client.get(f"/ops/customers/at-risk?{query}")
+    assert browsable.status_code == 200 and browsable["Content-Type"].startswith("text/html")
+
+
+def test_the_list_is_kept_per_host_since_its_page_links_name_it(keyed, settings):
+    _, client = keyed
+    settings.ALLOWED_HOSTS = ["console.example.com", "ops.example.org"]
+    here = client.get("/ops/customers?page_size=2", HTTP_HOST="console.example.com")
+    there = client.get("/ops/customers?page_size=2", HTTP_HOST="ops.example.org")
+    again = client.get("/ops/customers?page_size=2", HTTP_HOST="console.example.com")
+    assert here.json()["next"].startswith("http://console.example.com/ops/customers?")
+    assert there.json()["next"].startswith("http://ops.example.org/ops/customers?")
+    assert again.content == here.content
+
+
+def test_an_answer_the_cache_drops_is_built_again_at_the_next_version_read(keyed, settings):
+    from django.core.cache import cache
+
+    from customers.models import TenantMetrics
+
+    _, client = keyed
+    settings.METRICS_VERSION_CHECK_SECONDS = 3600
+    first = client.get("/ops/customers/at-risk").json()
+    assert client.get("/ops/customers/at-risk").json() == first  # served kept
+    # A write that does not move the version shows once the kept answer expires from the cache
+    # (API_CACHE_SECONDS, here cleared) and this process reads the version again.
+    TenantMetrics.objects.filter(tenant_id="initech").update(risk_level=None, risk_signal_strength=1)
+    cache.clear()
+    settings.METRICS_VERSION_CHECK_SECONDS = 0
+    assert "initech" not in [row["tenant_id"] for row in client.get("/ops/customers/at-risk").json()]
+    assert "initech" in [row["tenant_id"] for row in first]
