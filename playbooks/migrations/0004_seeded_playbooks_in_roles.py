@@ -21,7 +21,7 @@ import importlib
 
 from django.db import migrations
 
-SEEDED = {p["id"]: p["conditions"] for p in importlib.import_module("playbooks.migrations.0002_seed_playbooks").PLAYBOOKS}
+SEEDED = {p["id"]: p["conditions"] for p in importlib.import_module("playbooks.migrations.0001_playbooks_seeded").PLAYBOOKS}
 
 IN_ROLES = {
     "policy_friction": [("event_count", "blocked events", ">=", 3, 7)],
