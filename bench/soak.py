@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -321,6 +322,47 @@ def run(
         )  # fmt: skip
 
 
+def _port_wait(port: int) -> None:
+    """Until the server accepts connections (20 s at the most; the sender reports a refused one)."""
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def _maximum_measured(
+    url: str, key: str, *, senders: int, batch: int, seconds: float, database_url: str, log: Callable[[str], None]
+) -> float:
+    """The accepted events/s of senders sending as fast as they can; the table is emptied after."""
+    import psycopg
+
+    probe = Sender(url, key, senders=senders, batch=batch, seed=2)
+    elapsed = probe.run(seconds=seconds, rate=None)
+    measured = probe.totals.accepted / elapsed
+    log(f"measured maximum {measured:,.0f} events/s over {elapsed:.0f} s; soaking at {measured / 2:,.0f} events/s")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ops_events")  # the soak's counts start from zero
+    return measured
+
+
+def _stored_after(database_url: str) -> tuple[int, int, int, int, bool]:
+    """After the soak: rows stored, distinct event ids, real tenant events, events in the rollups, and
+    whether the incremental rollups equal a full rebuild's."""
+    import psycopg
+
+    _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM ops_events").fetchone()
+        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
+        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
+        incremental = _rollup_snapshot(conn)
+        _manage(["recompute_metrics", "--full"], database_url)
+        equal = incremental == _rollup_snapshot(conn)
+    return rows, distinct, real, int(rollup), equal
+
+
 def _soak(
     *,
     server: subprocess.Popen[bytes],
@@ -337,26 +379,16 @@ def _soak(
     through_proxy: bool,
     log: object,
 ) -> SoakResult:
-    import psycopg
-
     loop = RecomputeLoop(database_url, recompute_pause)
     scrapes: list[str] = []
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _port_wait(port)
         measured = None
         if rate is None:
-            probe = Sender(url, key, senders=senders, batch=batch, seed=2)
-            elapsed = probe.run(seconds=measure_seconds, rate=None)
-            measured = probe.totals.accepted / elapsed
+            measured = _maximum_measured(
+                url, key, senders=senders, batch=batch, seconds=measure_seconds, database_url=database_url, log=log
+            )
             rate = measured / 2
-            log(f"measured maximum {measured:,.0f} events/s over {elapsed:.0f} s; soaking at {rate:,.0f} events/s")
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute("TRUNCATE ops_events")  # the soak's counts start from zero
         rss_start = _workers_rss(server)
         peak = [sum(rss_start.values())]
         loop.start()
@@ -392,14 +424,7 @@ def _soak(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
-    _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM ops_events").fetchone()
-        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
-        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
-        incremental = _rollup_snapshot(conn)
-        _manage(["recompute_metrics", "--full"], database_url)
-        equal = incremental == _rollup_snapshot(conn)
+    rows, distinct, real, rollup, equal = _stored_after(database_url)
     return SoakResult(
         duration_seconds=elapsed,
         measured_max_rate=measured,
@@ -409,7 +434,7 @@ def _soak(
         rows=rows,
         distinct_event_ids=distinct,
         real_tenant_events=real,
-        rollup_events=int(rollup),
+        rollup_events=rollup,
         cache_equals_full_rebuild=equal,
         recomputes=loop.runs,
         recompute_skips=loop.skips,
