@@ -184,17 +184,18 @@ def _ranking_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_
 
 def _horizon_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_through: date) -> dict[str, Any]:
     """One horizon's figures: the heuristic's, the learned model's, the ranking's and the lift by decile."""
-    rows = table.rows
-    window = {"horizon": horizon, "observed_through": observed_through}
+    rows, strength = table.rows, table.strength
     return {
         "days": horizon,
         "heuristic": {
-            **figures_of(rows, table.strength, churns, threshold=AT_RISK_THRESHOLD, **window),
-            "auc_interval": auc_interval(rows, table.strength, churns, **window),
+            **figures_of(
+                rows, strength, churns, threshold=AT_RISK_THRESHOLD, horizon=horizon, observed_through=observed_through
+            ),
+            "auc_interval": auc_interval(rows, strength, churns, horizon=horizon, observed_through=observed_through),
         },
-        "learned": _learned_block(table, churns, **window),
-        "ranking": _ranking_block(table, churns, **window),
-        "lift_by_decile": lift_by_decile(rows, table.strength, churns, **window),
+        "learned": _learned_block(table, churns, horizon=horizon, observed_through=observed_through),
+        "ranking": _ranking_block(table, churns, horizon=horizon, observed_through=observed_through),
+        "lift_by_decile": lift_by_decile(rows, strength, churns, horizon=horizon, observed_through=observed_through),
     }
 
 
