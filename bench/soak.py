@@ -28,7 +28,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,7 +41,16 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, production_env, with_database
+from bench.common import (
+    BASE_DIR,
+    EVENT_MIX,
+    base_database_url,
+    free_port,
+    now_utc,
+    port_wait,
+    production_env,
+    with_database,
+)
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
 SOAK_DB = "opsconsole_soak"
@@ -322,16 +330,6 @@ def run(
         )  # fmt: skip
 
 
-def _port_wait(port: int) -> None:
-    """Until the server accepts connections (20 s at the most; the sender reports a refused one)."""
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-
-
 def _maximum_measured(
     url: str, key: str, *, senders: int, batch: int, seconds: float, database_url: str, log: Callable[[str], None]
 ) -> float:
@@ -382,7 +380,7 @@ def _soak(
     loop = RecomputeLoop(database_url, recompute_pause)
     scrapes: list[str] = []
     try:
-        _port_wait(port)
+        port_wait(port, seconds=20)
         measured = None
         if rate is None:
             measured = _maximum_measured(
