@@ -266,6 +266,22 @@ PLAYBOOKS = [
 ]
 
 
+def conditions_create(TriggerCondition, conditions, **playbook):
+    """A playbook's trigger conditions from (metric, event_types, operator, threshold, window_days), in
+    order; ``playbook`` names it (``playbook=`` or ``playbook_id=``). Later migrations that rewrite the
+    seeded conditions create theirs with it too."""
+    for order, (metric, event_types, operator, threshold, window_days) in enumerate(conditions, 1):
+        TriggerCondition.objects.create(
+            **playbook,
+            metric=metric,
+            event_types=event_types,
+            operator=operator,
+            threshold=threshold,
+            window_days=window_days,
+            order=order,
+        )
+
+
 def seed(apps, schema_editor):
     Playbook = apps.get_model("playbooks", "Playbook")
     TriggerCondition = apps.get_model("playbooks", "TriggerCondition")
@@ -281,16 +297,7 @@ def seed(apps, schema_editor):
             notes=spec["notes"],
             enabled=True,
         )
-        for order, (metric, event_types, operator, threshold, window_days) in enumerate(spec["conditions"], 1):
-            TriggerCondition.objects.create(
-                playbook=playbook,
-                metric=metric,
-                event_types=event_types,
-                operator=operator,
-                threshold=threshold,
-                window_days=window_days,
-                order=order,
-            )
+        conditions_create(TriggerCondition, spec["conditions"], playbook=playbook)
         for order, (step, timing, channel, talk_track) in enumerate(spec["actions"], 1):
             PlaybookAction.objects.create(
                 playbook=playbook, order=order, step=step, timing=timing, channel=channel, talk_track=talk_track
