@@ -361,6 +361,32 @@ def _stored_after(database_url: str) -> tuple[int, int, int, int, bool]:
     return rows, distinct, real, int(rollup), equal
 
 
+def _rss_peak_sampled(server: subprocess.Popen[bytes], done: threading.Event, *, start_mb: float) -> list[float]:
+    """The workers' summed RSS, sampled every second until ``done``: its peak so far is the list's one item."""
+    peak = [start_mb]
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            peak[0] = max(peak[0], sum(_workers_rss(server).values()))
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak
+
+
+def _slow_clients_started(url: str, done: threading.Event, scrapes: list[str]) -> threading.Thread:
+    """Rounds of slow bodies to the proxy until ``done``, /metrics scraped through it all along (each
+    scrape's outcome appended to ``scrapes``)."""
+    proxy_port = int(url.rsplit(":", 1)[1])
+
+    def slow_clients() -> None:
+        while not done.is_set():
+            scrapes.extend(scrapes_while_slow_clients_trickle(url + "/metrics", proxy_port))
+
+    trickler = threading.Thread(target=slow_clients, daemon=True)
+    trickler.start()
+    return trickler
+
+
 def _soak(
     *,
     server: subprocess.Popen[bytes],
@@ -388,29 +414,14 @@ def _soak(
             )
             rate = measured / 2
         rss_start = _workers_rss(server)
-        peak = [sum(rss_start.values())]
         loop.start()
         sender = Sender(url, key, senders=senders, batch=batch, seed=3)
         done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(1.0):
-                peak[0] = max(peak[0], sum(_workers_rss(server).values()))
-
-        def slow_clients() -> None:
-            # Rounds of slow bodies to the proxy, /metrics scraped through it all along.
-            proxy_port = int(url.rsplit(":", 1)[1])
-            while not done.is_set():
-                scrapes.extend(scrapes_while_slow_clients_trickle(url + "/metrics", proxy_port))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        trickler = threading.Thread(target=slow_clients, daemon=True)
-        if through_proxy:
-            trickler.start()
+        peak = _rss_peak_sampled(server, done, start_mb=sum(rss_start.values()))
+        trickler = _slow_clients_started(url, done, scrapes) if through_proxy else None
         elapsed = sender.run(seconds=duration, rate=rate)
         done.set()
-        if through_proxy:
+        if trickler is not None:
             trickler.join(timeout=60)
         rss_end = _workers_rss(server)
         loop.stop.set()
