@@ -364,6 +364,19 @@ class PeakRss:
         self._stop.set()
 
 
+def port_wait(port: int, *, seconds: float) -> None:
+    """Until a local server accepts connections, ``seconds`` at the most (a refused request then says why)."""
+    import socket
+    import time
+
+    for _ in range(int(seconds * 10)):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def production_server(
     database_url: str, *, workers: int | None = 2, deployed: bool = False, **env: str
@@ -373,8 +386,6 @@ def production_server(
     runs it (sync workers, ``workers`` None for its own count, access log written to /dev/null);
     otherwise gthread with 4 threads a worker (the reads, which hold connections open)."""
     import signal
-    import socket
-    import time
 
     port = free_port()
     production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", **env}
@@ -390,12 +401,7 @@ def production_server(
                    "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]  # fmt: skip
     server = subprocess.Popen(command, cwd=BASE_DIR, env=production)
     try:
-        for _ in range(150):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        port_wait(port, seconds=15)
         yield f"http://127.0.0.1:{port}", server
     finally:
         server.send_signal(signal.SIGTERM)

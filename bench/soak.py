@@ -28,12 +28,12 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +41,16 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, EVENT_MIX, base_database_url, free_port, now_utc, production_env, with_database
+from bench.common import (
+    BASE_DIR,
+    EVENT_MIX,
+    base_database_url,
+    free_port,
+    now_utc,
+    port_wait,
+    production_env,
+    with_database,
+)
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
 SOAK_DB = "opsconsole_soak"
@@ -321,6 +330,63 @@ def run(
         )  # fmt: skip
 
 
+def _maximum_measured(
+    url: str, key: str, *, senders: int, batch: int, seconds: float, database_url: str, log: Callable[[str], None]
+) -> float:
+    """The accepted events/s of senders sending as fast as they can; the table is emptied after."""
+    import psycopg
+
+    probe = Sender(url, key, senders=senders, batch=batch, seed=2)
+    elapsed = probe.run(seconds=seconds, rate=None)
+    measured = probe.totals.accepted / elapsed
+    log(f"measured maximum {measured:,.0f} events/s over {elapsed:.0f} s; soaking at {measured / 2:,.0f} events/s")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ops_events")  # the soak's counts start from zero
+    return measured
+
+
+def _stored_after(database_url: str) -> tuple[int, int, int, int, bool]:
+    """After the soak: rows stored, distinct event ids, real tenant events, events in the rollups, and
+    whether the incremental rollups equal a full rebuild's."""
+    import psycopg
+
+    _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM ops_events").fetchone()
+        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
+        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
+        incremental = _rollup_snapshot(conn)
+        _manage(["recompute_metrics", "--full"], database_url)
+        equal = incremental == _rollup_snapshot(conn)
+    return rows, distinct, real, int(rollup), equal
+
+
+def _rss_peak_sampled(server: subprocess.Popen[bytes], done: threading.Event, *, start_mb: float) -> list[float]:
+    """The workers' summed RSS, sampled every second until ``done``: its peak so far is the list's one item."""
+    peak = [start_mb]
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            peak[0] = max(peak[0], sum(_workers_rss(server).values()))
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak
+
+
+def _slow_clients_started(url: str, done: threading.Event, scrapes: list[str]) -> threading.Thread:
+    """Rounds of slow bodies to the proxy until ``done``, /metrics scraped through it all along (each
+    scrape's outcome appended to ``scrapes``)."""
+    proxy_port = int(url.rsplit(":", 1)[1])
+
+    def slow_clients() -> None:
+        while not done.is_set():
+            scrapes.extend(scrapes_while_slow_clients_trickle(url + "/metrics", proxy_port))
+
+    trickler = threading.Thread(target=slow_clients, daemon=True)
+    trickler.start()
+    return trickler
+
+
 def _soak(
     *,
     server: subprocess.Popen[bytes],
@@ -337,50 +403,25 @@ def _soak(
     through_proxy: bool,
     log: object,
 ) -> SoakResult:
-    import psycopg
-
     loop = RecomputeLoop(database_url, recompute_pause)
     scrapes: list[str] = []
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        port_wait(port, seconds=20)
         measured = None
         if rate is None:
-            probe = Sender(url, key, senders=senders, batch=batch, seed=2)
-            elapsed = probe.run(seconds=measure_seconds, rate=None)
-            measured = probe.totals.accepted / elapsed
+            measured = _maximum_measured(
+                url, key, senders=senders, batch=batch, seconds=measure_seconds, database_url=database_url, log=log
+            )
             rate = measured / 2
-            log(f"measured maximum {measured:,.0f} events/s over {elapsed:.0f} s; soaking at {rate:,.0f} events/s")
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute("TRUNCATE ops_events")  # the soak's counts start from zero
         rss_start = _workers_rss(server)
-        peak = [sum(rss_start.values())]
         loop.start()
         sender = Sender(url, key, senders=senders, batch=batch, seed=3)
         done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(1.0):
-                peak[0] = max(peak[0], sum(_workers_rss(server).values()))
-
-        def slow_clients() -> None:
-            # Rounds of slow bodies to the proxy, /metrics scraped through it all along.
-            proxy_port = int(url.rsplit(":", 1)[1])
-            while not done.is_set():
-                scrapes.extend(scrapes_while_slow_clients_trickle(url + "/metrics", proxy_port))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        trickler = threading.Thread(target=slow_clients, daemon=True)
-        if through_proxy:
-            trickler.start()
+        peak = _rss_peak_sampled(server, done, start_mb=sum(rss_start.values()))
+        trickler = _slow_clients_started(url, done, scrapes) if through_proxy else None
         elapsed = sender.run(seconds=duration, rate=rate)
         done.set()
-        if through_proxy:
+        if trickler is not None:
             trickler.join(timeout=60)
         rss_end = _workers_rss(server)
         loop.stop.set()
@@ -392,14 +433,7 @@ def _soak(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
-    _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM ops_events").fetchone()
-        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
-        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
-        incremental = _rollup_snapshot(conn)
-        _manage(["recompute_metrics", "--full"], database_url)
-        equal = incremental == _rollup_snapshot(conn)
+    rows, distinct, real, rollup, equal = _stored_after(database_url)
     return SoakResult(
         duration_seconds=elapsed,
         measured_max_rate=measured,
@@ -409,7 +443,7 @@ def _soak(
         rows=rows,
         distinct_event_ids=distinct,
         real_tenant_events=real,
-        rollup_events=int(rollup),
+        rollup_events=rollup,
         cache_equals_full_rebuild=equal,
         recomputes=loop.runs,
         recompute_skips=loop.skips,

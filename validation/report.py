@@ -182,43 +182,26 @@ def _ranking_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_
     }
 
 
-def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
-    """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
-    the training dates before its window included: the model is fitted on every date, the figures are
-    of the window's dates only."""
-    churns = recorded_churns()
-    observed_through = run.end_day
-    learned_on = table if table is not None else run_score_table(run)
-    table = learned_on.subset(learned_on.rows.day >= run.start_day.toordinal())
+def _horizon_block(table: ScoreTable, churns: Churns, *, horizon: int, observed_through: date) -> dict[str, Any]:
+    """One horizon's figures: the heuristic's, the learned model's, the ranking's and the lift by decile."""
+    rows, strength = table.rows, table.strength
+    return {
+        "days": horizon,
+        "heuristic": {
+            **figures_of(
+                rows, strength, churns, threshold=AT_RISK_THRESHOLD, horizon=horizon, observed_through=observed_through
+            ),
+            "auc_interval": auc_interval(rows, strength, churns, horizon=horizon, observed_through=observed_through),
+        },
+        "learned": _learned_block(table, churns, horizon=horizon, observed_through=observed_through),
+        "ranking": _ranking_block(table, churns, horizon=horizon, observed_through=observed_through),
+        "lift_by_decile": lift_by_decile(rows, strength, churns, horizon=horizon, observed_through=observed_through),
+    }
+
+
+def _blind_spots(run: BacktestRun, table: ScoreTable, churns: Churns) -> list[dict[str, Any]]:
+    """The churns the heuristic never raised at the longest horizon, with their last days' scores and features."""
     rows = table.rows
-    horizons = []
-    for horizon in run.horizons:
-        window = {"horizon": horizon, "observed_through": observed_through}
-        horizons.append(
-            {
-                "days": horizon,
-                "heuristic": {
-                    **figures_of(rows, table.strength, churns, threshold=AT_RISK_THRESHOLD, **window),
-                    "auc_interval": auc_interval(rows, table.strength, churns, **window),
-                },
-                "learned": _learned_block(table, churns, **window),
-                "ranking": _ranking_block(table, churns, **window),
-                "lift_by_decile": lift_by_decile(rows, table.strength, churns, **window),
-            }
-        )
-    first = run.horizons[0]
-    components = _component_aucs(
-        table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
-    )
-    # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
-    model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
-    fitted = model_fit(
-        learned_on,
-        churns,
-        horizon=model_horizon,
-        before=observed_through + timedelta(days=1),
-        min_churns=settings.MIN_CHURNS_FOR_TRUST,
-    )
     largest = max(run.horizons)
     _, blind = lead_times(rows, table.strength, churns, horizon=largest, threshold=AT_RISK_THRESHOLD)
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -228,7 +211,7 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         .values("as_of", "tenant_id", "risk_signal_strength", "features")
     ):
         by_tenant[r["tenant_id"]].append(r)
-    blind_spots = [
+    return [
         {
             "tenant_id": tenant_id,
             "churned_on": churn_day.isoformat(),
@@ -247,6 +230,44 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         }
         for tenant_id, churn_day in blind
     ]
+
+
+def _few_churns_warning(churns_used: int, minimum: int) -> str | None:
+    """What the report says when the window holds fewer churns than it takes to trust the figures."""
+    if churns_used >= minimum:
+        return None
+    return (
+        "No churn in the backtest window: nothing to judge the risk signal against or learn weights from."
+        if churns_used == 0
+        else f"Only {churns_used} churn{'s' if churns_used != 1 else ''} in the backtest window: too few "
+        "to judge the risk signal or learn weights."
+    ) + f" Until at least {minimum} are recorded, read the risk levels as an attention ranking, not a prediction."
+
+
+def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
+    """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
+    the training dates before its window included: the model is fitted on every date, the figures are
+    of the window's dates only."""
+    churns = recorded_churns()
+    observed_through = run.end_day
+    learned_on = table if table is not None else run_score_table(run)
+    table = learned_on.subset(learned_on.rows.day >= run.start_day.toordinal())
+    rows = table.rows
+    horizons = [_horizon_block(table, churns, horizon=h, observed_through=observed_through) for h in run.horizons]
+    first = run.horizons[0]
+    components = _component_aucs(
+        table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
+    )
+    # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
+    model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
+    fitted = model_fit(
+        learned_on,
+        churns,
+        horizon=model_horizon,
+        before=observed_through + timedelta(days=1),
+        min_churns=settings.MIN_CHURNS_FOR_TRUST,
+    )
+    blind_spots = _blind_spots(run, table, churns)
     churns_used = sum(1 for days in churns.values() for d in days if run.start_day < d <= run.end_day)
     minimum = settings.MIN_CHURNS_FOR_TRUST
     return {
@@ -254,18 +275,7 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         "as_of_dates": [date.fromordinal(int(d)).isoformat() for d in np.unique(rows.day)],
         "churns_used": churns_used,
         "minimum_churns_for_trust": minimum,
-        "warning": None
-        if churns_used >= minimum
-        else (
-            (
-                "No churn in the backtest window: nothing to judge the risk signal against or learn weights from."
-                if churns_used == 0
-                else f"Only {churns_used} churn{'s' if churns_used != 1 else ''} in the backtest window: too few "
-                "to judge the risk signal or learn weights."
-            )
-            + f" Until at least {minimum} are recorded, read the risk levels as an "
-            "attention ranking, not a prediction."
-        ),
+        "warning": _few_churns_warning(churns_used, minimum),
         "weights_in_force": weights_in_force(),
         "at_risk_threshold": AT_RISK_THRESHOLD,
         "horizons": horizons,

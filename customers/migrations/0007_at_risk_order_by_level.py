@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0006_unraised_metrics'),
+        ('customers', '0001_metrics_engine'),
     ]
 
     operations = [

@@ -52,7 +52,7 @@ def roles_unseed(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0007_condition_alerts"),
+        ("events", "0001_registry_north_star_and_alerts"),
     ]
 
     operations = [

@@ -32,7 +32,7 @@ def _module(name):
 
 def fresh_install_state():
     """name -> the fields a fresh install gives the type."""
-    seed = _module("0002_seed_event_types_and_ingest_xid")
+    seed = _module("0001_registry_north_star_and_alerts")
     roles = _module("0008_event_type_roles")
     integration = _module("0010_registry_validation")
     labels = _module("0012_change_labels_in_words")

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
 
     dependencies = [
-        ('infra', '0002_events_received_at_brin_and_limits_row'),
+        ('infra', '0001_growth_and_limits'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('playbooks', '0002_seed_playbooks'),
+        ('playbooks', '0001_playbooks_seeded'),
     ]
 
     operations = [

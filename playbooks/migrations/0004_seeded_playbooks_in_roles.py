@@ -21,7 +21,8 @@ import importlib
 
 from django.db import migrations
 
-SEEDED = {p["id"]: p["conditions"] for p in importlib.import_module("playbooks.migrations.0002_seed_playbooks").PLAYBOOKS}
+FIRST_RELEASE = importlib.import_module("playbooks.migrations.0001_playbooks_seeded")
+SEEDED = {p["id"]: p["conditions"] for p in FIRST_RELEASE.PLAYBOOKS}
 
 IN_ROLES = {
     "policy_friction": [("event_count", "blocked events", ">=", 3, 7)],
@@ -46,16 +47,7 @@ def _replace(apps, table, frm):
         if _conditions(TriggerCondition, playbook_id) != [tuple(c) for c in frm[playbook_id]]:
             continue  # edited by the founder (or absent): theirs to keep
         TriggerCondition.objects.filter(playbook_id=playbook_id).delete()
-        for order, (metric, event_types, operator, threshold, window_days) in enumerate(target, 1):
-            TriggerCondition.objects.create(
-                playbook_id=playbook_id,
-                metric=metric,
-                event_types=event_types,
-                operator=operator,
-                threshold=threshold,
-                window_days=window_days,
-                order=order,
-            )
+        FIRST_RELEASE.conditions_create(TriggerCondition, target, playbook_id=playbook_id)
 
 
 def in_roles(apps, schema_editor):

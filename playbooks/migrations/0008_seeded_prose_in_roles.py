@@ -16,7 +16,7 @@ import importlib
 
 from django.db import migrations
 
-SEEDED = {p["id"]: p for p in importlib.import_module("playbooks.migrations.0002_seed_playbooks").PLAYBOOKS}
+SEEDED = {p["id"]: p for p in importlib.import_module("playbooks.migrations.0001_playbooks_seeded").PLAYBOOKS}
 
 # playbook id -> the fields to rewrite; "actions" by step order: (step, talk_track).
 IN_PRODUCT_WORDS = {

@@ -10,7 +10,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     # ops_events exists from events.0001; nothing later matters to this step.
-    dependencies = [("events", "0001_initial")]
+    dependencies = [("events", "0001_registry_north_star_and_alerts")]
 
     operations = [
         migrations.RunSQL(

@@ -1,14 +1,20 @@
-"""Seed the spec's five founder playbooks with real content.
+"""The playbooks app as the first release left it: playbooks, their trigger conditions and actions,
+interventions and outcomes, and the five founder playbooks seeded with real content.
 
-Founders edit them afterwards in admin; this migration only creates a playbook
-that does not exist yet (``seed`` is also called by tests/conftest.py after a
-transactional flush), so it never overwrites an edit.
+This replaces the first release's two migrations: a database that applied them records this one as
+applied and goes on from the next; a fresh database applies this one. The seeded playbooks are
+frozen as they were first written (later migrations rewrite the ones a founder has not edited, and
+read ``PLAYBOOKS`` from here to know them); the playbooks a fresh install ends with are
+``playbooks/defaults.py``.
 
-Conditions use the catalogue in playbooks/conditions.py:
+Founders edit them afterwards in admin; the seed only creates a playbook that does not exist yet, so
+it never overwrites an edit. Conditions use the catalogue in playbooks/conditions.py:
 (metric, event_types, operator, threshold, window_days).
 """
 
-from django.db import migrations
+import django.db.models.deletion
+import django.utils.timezone
+from django.db import migrations, models
 
 PLAYBOOKS = [
     {
@@ -260,6 +266,22 @@ PLAYBOOKS = [
 ]
 
 
+def conditions_create(TriggerCondition, conditions, **playbook):
+    """A playbook's trigger conditions from (metric, event_types, operator, threshold, window_days), in
+    order; ``playbook`` names it (``playbook=`` or ``playbook_id=``). Later migrations that rewrite the
+    seeded conditions create theirs with it too."""
+    for order, (metric, event_types, operator, threshold, window_days) in enumerate(conditions, 1):
+        TriggerCondition.objects.create(
+            **playbook,
+            metric=metric,
+            event_types=event_types,
+            operator=operator,
+            threshold=threshold,
+            window_days=window_days,
+            order=order,
+        )
+
+
 def seed(apps, schema_editor):
     Playbook = apps.get_model("playbooks", "Playbook")
     TriggerCondition = apps.get_model("playbooks", "TriggerCondition")
@@ -275,16 +297,7 @@ def seed(apps, schema_editor):
             notes=spec["notes"],
             enabled=True,
         )
-        for order, (metric, event_types, operator, threshold, window_days) in enumerate(spec["conditions"], 1):
-            TriggerCondition.objects.create(
-                playbook=playbook,
-                metric=metric,
-                event_types=event_types,
-                operator=operator,
-                threshold=threshold,
-                window_days=window_days,
-                order=order,
-            )
+        conditions_create(TriggerCondition, spec["conditions"], playbook=playbook)
         for order, (step, timing, channel, talk_track) in enumerate(spec["actions"], 1):
             PlaybookAction.objects.create(
                 playbook=playbook, order=order, step=step, timing=timing, channel=channel, talk_track=talk_track
@@ -296,6 +309,132 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("playbooks", "0001_playbooks_interventions_churns")]
 
-    operations = [migrations.RunPython(seed, unseed)]
+    replaces = [('playbooks', '0001_playbooks_interventions_churns'), ('playbooks', '0002_seed_playbooks')]
+
+    initial = True
+
+    dependencies = [
+        ('customers', '0001_metrics_engine'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='Playbook',
+            fields=[
+                ('id', models.SlugField(help_text='Stable id used in the API, e.g. silent_churn.', max_length=64, primary_key=True, serialize=False)),
+                ('name', models.CharField(max_length=120)),
+                ('risk_level', models.CharField(choices=[('critical', 'Critical'), ('high', 'High'), ('medium', 'Medium')], help_text='A matched tenant is at risk at least at this level.', max_length=16)),
+                ('success_metric', models.TextField(help_text='How to tell whether the playbook worked.')),
+                ('notes', models.TextField(blank=True, help_text='Context for the founder.')),
+                ('enabled', models.BooleanField(default=True, help_text='Disabled playbooks are not evaluated.')),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+            ],
+            options={
+                'ordering': ['id'],
+            },
+        ),
+        migrations.CreateModel(
+            name='ChurnRecord',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('date', models.DateField(help_text='Day the customer was lost (cancelled, did not renew, went silent for good).')),
+                ('reason', models.TextField(blank=True)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('created_by', models.CharField(blank=True, max_length=150)),
+                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='churns', to='customers.tenant')),
+            ],
+            options={
+                'ordering': ['-date', '-id'],
+            },
+        ),
+        migrations.CreateModel(
+            name='PlaybookAction',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('order', models.PositiveSmallIntegerField(default=0, help_text='Steps run in this order (1, 2, 3 ...).')),
+                ('step', models.CharField(help_text="What to do, e.g. 'Send a personal check-in email'.", max_length=200)),
+                ('timing', models.CharField(help_text="When, e.g. 'day 0', 'within 48h', 'day 7'.", max_length=60)),
+                ('channel', models.CharField(choices=[('call', 'Phone call'), ('video_call', 'Video call'), ('email', 'Email'), ('in_app', 'In-app message'), ('slack', 'Shared Slack channel'), ('internal', 'Internal (no customer contact)'), ('other', 'Other')], max_length=16)),
+                ('talk_track', models.TextField(help_text='What to actually say or write.')),
+                ('playbook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='actions', to='playbooks.playbook')),
+            ],
+            options={
+                'ordering': ['playbook_id', 'order', 'id'],
+            },
+        ),
+        migrations.CreateModel(
+            name='TriggerCondition',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('metric', models.CharField(max_length=40)),
+                ('event_types', models.CharField(blank=True, help_text='For event_count only: comma-separated event types, e.g. REPLAY_ABORTED.', max_length=300)),
+                ('operator', models.CharField(choices=[('<', '<'), ('<=', '<='), ('>', '>'), ('>=', '>='), ('==', '==')], max_length=2)),
+                ('threshold', models.FloatField()),
+                ('window_days', models.PositiveSmallIntegerField(blank=True, help_text='Days the metric is measured over (windowed metrics only), ending today.', null=True)),
+                ('order', models.PositiveSmallIntegerField(default=0)),
+                ('playbook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conditions', to='playbooks.playbook')),
+            ],
+            options={
+                'ordering': ['playbook_id', 'order', 'id'],
+            },
+        ),
+        migrations.CreateModel(
+            name='InterventionRecord',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('action', models.CharField(help_text="What was done, e.g. 'Called the CTO'.", max_length=300)),
+                ('channel', models.CharField(choices=[('call', 'Phone call'), ('video_call', 'Video call'), ('email', 'Email'), ('in_app', 'In-app message'), ('slack', 'Shared Slack channel'), ('internal', 'Internal (no customer contact)'), ('other', 'Other')], max_length=16)),
+                ('date', models.DateField(default=django.utils.timezone.localdate, help_text='Day the intervention was taken.')),
+                ('note', models.TextField(blank=True)),
+                ('outcome', models.CharField(blank=True, choices=[('retained', 'Retained'), ('expanded', 'Expanded'), ('churned', 'Churned'), ('no_response', 'No response')], max_length=16, null=True)),
+                ('outcome_at', models.DateField(blank=True, help_text='Day the outcome was observed.', null=True)),
+                ('outcome_note', models.TextField(blank=True)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('created_by', models.CharField(blank=True, help_text='Staff user or API key that recorded it.', max_length=150)),
+                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interventions_taken', to='customers.tenant')),
+                ('playbook', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='interventions', to='playbooks.playbook')),
+            ],
+            options={
+                'ordering': ['-date', '-id'],
+                'indexes': [models.Index(fields=['tenant', 'date'], name='ops_intervention_tenant_day')],
+            },
+        ),
+        migrations.CreateModel(
+            name='PlaybookMatch',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('matched_at', models.DateTimeField()),
+                ('first_matched_at', models.DateTimeField()),
+                ('as_of', models.DateField()),
+                ('measured', models.JSONField(default=list)),
+                ('playbook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='matches', to='playbooks.playbook')),
+                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='playbook_matches', to='customers.tenant')),
+            ],
+            options={
+                'verbose_name_plural': 'playbook matches (cache)',
+                'db_table': 'ops_playbook_match',
+                'ordering': ['playbook_id', 'tenant_id'],
+                'constraints': [models.UniqueConstraint(fields=('tenant', 'playbook'), name='ops_playbook_match_unique')],
+            },
+        ),
+        migrations.CreateModel(
+            name='TenantRiskDay',
+            fields=[
+                ('pk', models.CompositePrimaryKey('tenant_id', 'day', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('day', models.DateField()),
+                ('risk_level', models.CharField(choices=[('critical', 'Critical'), ('high', 'High'), ('medium', 'Medium')], max_length=16)),
+                ('risk_signal_strength', models.FloatField(default=0.0)),
+                ('playbooks', models.JSONField(default=list, help_text='Ids of the playbooks matched that day.')),
+                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='risk_days', to='customers.tenant')),
+            ],
+            options={
+                'db_table': 'ops_tenant_risk_day',
+                'indexes': [models.Index(fields=['day'], name='ops_risk_day_day')],
+            },
+        ),
+        migrations.RunPython(
+            code=seed,
+            reverse_code=unseed,
+        ),
+    ]
