@@ -78,7 +78,7 @@ def test_an_incremental_fold_runs_on_the_shards_without_the_coordinator(metrics_
         statements = dict(fold_statements(FOLD_WHERE, track_xids=False, mark_dirty=True))
         plans = {
             name: _plan(statements[name], params)
-            for name in ("tenant_day_counts", "tenant_span", "day_summary", "dirty")
+            for name in ("tenant_day_counts", "tenant_span", "day_summary", "dirty", "tenant_period_rows")
         }
         transaction.set_rollback(True)
     for name, plan in plans.items():
