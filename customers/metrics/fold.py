@@ -36,7 +36,7 @@ from django.db import connection
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
 from customers.metrics.lifecycle import PERIOD_TABLE, cluster_period_statements, period_fold_sql
-from customers.metrics.scope import dirty_table, dirty_tenants_add
+from customers.metrics.scope import dirty_table, dirty_tenants_add, dirty_tenants_analyze
 from customers.models import MetricsState
 from events.cluster import citus_present, prepared_transactions_settle
 
@@ -359,6 +359,7 @@ def rollups_fold_new(state: MetricsState, *, friction_types: list[str], changes:
         mark_dirty=True,
         changes=changes,
     )
+    dirty_tenants_analyze()  # the lifecycle's statements read the set next
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})
     state.watermark_xid = xmin
