@@ -35,8 +35,8 @@ from django.db import connection
 
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
-from customers.metrics.lifecycle import PERIOD_TABLE, period_fold_sql
-from customers.metrics.scope import dirty_table, dirty_tenants_add
+from customers.metrics.lifecycle import PERIOD_TABLE, cluster_period_statements, period_fold_sql
+from customers.metrics.scope import dirty_table, dirty_tenants_add, dirty_tenants_analyze
 from customers.models import MetricsState
 from events.cluster import citus_present, prepared_transactions_settle
 
@@ -186,6 +186,7 @@ ORDER BY g.bucket, g.tenant_id
         ("tenant_period", period_fold_sql(selected, upsert=not into_empty)),
     ]
     if citus_present() and not into_empty:
+        statements[3:4] = cluster_period_statements(selected)
         statements[1:2] = cluster_day_statements(selected, mark_dirty=mark_dirty)
     if track_xids:
         # The folded xids at or above the next watermark: few (only transactions that
@@ -208,7 +209,7 @@ def cluster_day_statements(selected: str, *, mark_dirty: bool) -> list[tuple[str
     the shard's own events (grouped by tenant, the distribution column), each is pushed down whole
     and nothing crosses the coordinator; the events (an ingest_xid range) are read once per table.
     A full rebuild keeps the single statement: it reads every event, and once is cheaper.
-    The last statement answers ``folded``, as ``tenant_day`` does.
+    ``folded`` is answered with the period rows' ``first_day`` (lifecycle.cluster_period_statements).
     """
     agg = f"({DAY_AGGREGATE_SQL.format(selected=selected)})"
     summary_source = f"(SELECT a.tenant_id, a.event_type, a.day, a.n FROM {agg} a WHERE a.day >= %(start_day)s::date)"
@@ -247,7 +248,6 @@ INSERT INTO {SUMMARY_TABLE} ({SUMMARY_COLUMNS})
                 f"WHERE {selected} ON CONFLICT DO NOTHING",
             )
         )
-    statements.append(("tenant_day", f"SELECT count(*) AS folded FROM ops_events e WHERE {selected}"))
     return statements
 
 
@@ -276,10 +276,12 @@ def fold_run(
     with connection.cursor() as cursor:
         for name, sql in fold_statements(where, track_xids=track_xids, into_empty=into_empty, mark_dirty=mark_dirty):
             cursor.execute(sql, params)
-            if name == "tenant_day":
-                folded = int(row_as_dict(cursor)["folded"])
-            elif name == "tenant_period" and changes is not None:
-                changes["first_day"] = row_as_dict(cursor)["first_day"]
+            if name in ("tenant_day", "tenant_period"):
+                # On Citus the period statement answers both (fold_statements).
+                answer = row_as_dict(cursor)
+                folded = int(answer.get("folded", folded))
+                if "first_day" in answer and changes is not None:
+                    changes["first_day"] = answer["first_day"]
             elif name == "tracked_xids":
                 xids = [int(row["xid"]) for row in rows_as_dicts(cursor)]
     return folded, xids
@@ -357,6 +359,7 @@ def rollups_fold_new(state: MetricsState, *, friction_types: list[str], changes:
         mark_dirty=True,
         changes=changes,
     )
+    dirty_tenants_analyze()  # the lifecycle's statements read the set next
     still_tracked = {int(x) for x in state.folded_xids if int(x) >= xmin}
     state.folded_xids = sorted(still_tracked | {int(x) for x in new_xids})
     state.watermark_xid = xmin

@@ -102,6 +102,39 @@ SELECT min(day) AS first_day FROM d
 """
 
 
+def cluster_period_statements(selected: str) -> list[tuple[str, str]]:
+    """On Citus, what ``period_fold_sql`` does, as statements each shard runs on its own.
+
+    There its data-modifying CTEs are planned as subplans whose rows pass through the coordinator;
+    one INSERT ... SELECT grouped by tenant (the distribution column) writes the weeks and the
+    months together from the shard's own events (``date_trunc`` of a timestamp: Citus pushes down
+    only immutable functions in VALUES, and a local day has no zone left to apply). The last
+    statement, named ``tenant_period`` as the single statement is, answers ``first_day`` and, in
+    the same pass over the events, ``folded`` (which plain PostgreSQL's ``tenant_day`` answers).
+    Upserts through the primary key.
+    """
+    return [
+        (
+            "tenant_period_rows",
+            f"""
+INSERT INTO {PERIOD_TABLE} (tenant_id, period, start_day, value)
+SELECT d.tenant_id, p.period, p.start_day, sum(d.n)
+FROM (SELECT e.tenant_id, (e.occurred_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS n
+      FROM ops_events e WHERE {selected} GROUP BY 1, 2) d
+CROSS JOIN LATERAL (VALUES ('week', date_trunc('week', d.day::timestamp)::date),
+                           ('month', date_trunc('month', d.day::timestamp)::date)) AS p(period, start_day)
+GROUP BY d.tenant_id, p.period, p.start_day ORDER BY p.start_day, d.tenant_id
+ON CONFLICT (tenant_id, period, start_day) DO UPDATE SET value = {PERIOD_TABLE}.value + EXCLUDED.value
+""",
+        ),
+        (
+            "tenant_period",
+            "SELECT count(*) AS folded, min((e.occurred_at AT TIME ZONE %(tz)s)::date) AS first_day "
+            f"FROM ops_events e WHERE {selected}",
+        ),
+    ]
+
+
 # The stages of the tenants a run covers from the week ``from_week`` on, from all their active weeks
 # (lag/lead per tenant over the rows of ops_rollup_tenant_period's primary key, tenant_id first). An
 # active week is new, returning or resurrecting; the week after an active week without activity is

@@ -41,6 +41,8 @@ DIRTY_SHARE_SQL = (
 DIRTY_COUNT_SQL = "SELECT count(*) AS n FROM {dirty}"
 # The run's rows go before its transaction commits (Citus only: the temp table drops itself).
 DIRTY_CLEAR_SQL = f"DELETE FROM {DIRTY_CLUSTER_TABLE}"
+# Citus only: the shards' statistics of the set as the run filled it (its own rows count as live).
+DIRTY_ANALYZE_SQL = f"ANALYZE {DIRTY_CLUSTER_TABLE}"
 
 # A tenant's row is stale, besides new events, when it is missing, was computed for another
 # day (every window moved), or its tenant's kind or plan limit was edited since.
@@ -86,6 +88,17 @@ def dirty_tenants_end() -> None:
     if citus_present():
         with connection.cursor() as cursor:
             cursor.execute(DIRTY_CLEAR_SQL)
+
+
+def dirty_tenants_analyze() -> None:
+    """On Citus, once a run has filled its set: measure it, so each shard plans its joins on the set
+    with its real size. Autovacuum analyzes the shards between runs, and one that runs while a run
+    holds rows leaves "pages, no rows": every later run was planned for one dirty tenant per shard,
+    with nested loops that rescanned a rollup per tenant. Its lock, held until commit, holds up only
+    a VACUUM, an ANALYZE or DDL of the set. Nothing to do on plain PostgreSQL (a fresh temp table)."""
+    if citus_present():
+        with connection.cursor() as cursor:
+            cursor.execute(DIRTY_ANALYZE_SQL)
 
 
 def dirty_tenants_add(tenant_ids: list[str]) -> None:

@@ -28,7 +28,7 @@ from customers.metrics.features import feature_types, tenant_features, type_coun
 from customers.metrics.interventions import call_intervention
 from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
-from customers.metrics.scope import dirty_scope, dirty_tenants_sql, stale_tenants_add_sql
+from customers.metrics.scope import dirty_scope, dirty_tenants_analyze, dirty_tenants_sql, stale_tenants_add_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.vocabulary import vocabulary_current
 from customers.metrics.weights import risk_weights_current
@@ -153,6 +153,7 @@ def tenant_metrics_write(*, as_of: date, now: datetime, dirty_only: bool = False
     if dirty_only:
         with connection.cursor() as cursor:
             cursor.execute(stale_tenants_add_sql(), {"d": as_of})
+        dirty_tenants_analyze()  # the set is complete: what signals and the hooks plan with
     written = metrics_upsert(as_of=as_of, now=now, dirty_only=dirty_only)
     if dirty_only:
         with connection.cursor() as cursor:
