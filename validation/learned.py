@@ -9,13 +9,18 @@ refitted every LEARNED_REFIT_DAYS; until MIN_CHURNS_FOR_TRUST churns are in a da
 training set, that date has no learned score.
 
 The candidates are the heuristic and the logistic model at a few strengths of regularisation
-(REGULARISATION_CANDIDATES): with a few dozen churns and some eighty correlated features the
-strength that generalises best differs from one customer base to the next (strong where churn
-is a steady low level, weak where a decline or a friction spell gives it away), so it is chosen
-by evidence, never fixed. Every refit fits each strength, and every date is scored by each of
-them (the track record): the model scoring D has a record of out-of-sample scores on the dates
+(REGULARISATION_STRENGTHS), each alone and blended with the heuristic (HEURISTIC_SHARES): with a few
+dozen churns and some eighty correlated features the strength that generalises best differs from one
+customer base to the next (strong where churn is a steady low level, weak where a decline or a friction
+spell gives it away), and a fit on few churns is noisy where the heuristic's fixed points are not, so a
+share of the score can stay the heuristic's. A blend is the model's log odds and the heuristic's strength,
+each over its spread on the fitted observations, weighted together; the strength is the sum of the
+components' points, which are features of the model, so a blend is itself a linear model of the features
+(one coefficient each) and its per-account contributions add up to its score exactly. Nothing is fixed:
+every refit fits each strength (its blends cost no fit), and every date is scored by each candidate (the
+track record): the model scoring D has a record of out-of-sample scores on the dates
 before D, and once those dates' label windows have closed, the record is the evidence. At each
-refit the strength whose record ranks the churners best on each date's list (the AUC of the
+refit the candidate whose record ranks the churners best on each date's list (the AUC of the
 list places, pooled) is chosen, and the model orders the list from that date when its record
 beats the heuristic's list on the same observations by more than BETTER_AUC_MARGIN at the lower end
 of an interval, not at its point estimate (a bootstrap of the customers: a lead of a few hundredths on
@@ -34,11 +39,14 @@ in standard units) add up to its score exactly.
 
 Uncertainty: the standard errors are those of the penalised maximum likelihood (the inverse
 of the penalised Fisher information at the fit, X'WX + I/C, on the standardised features),
-turned into each feature's own unit; with few churns they are wide, and the words say so.
+turned into each feature's own unit; with few churns they are wide, and the words say so. A blend's
+heuristic share is fixed, not estimated: its uncertainty is the fitted part's. Coefficients are given in
+log odds of churn through the calibration's slope (a blend's score has no odds of its own).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -51,6 +59,8 @@ from threadpoolctl import threadpool_limits
 from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
 from validation.figures import ChurnMarks, Churns, Rows, auc, auc_difference_interval, churn_marks
 
+# A risk component's points as a feature of the model (validation/features.py): the heuristic's strength is their sum.
+POINTS_SUFFIX = "_points"
 # scikit-learn takes seconds to import and only a fit needs it: imported where a model is fitted, so a
 # web worker's first page (the Validation views import this module) does not wait for it.
 if TYPE_CHECKING:
@@ -59,11 +69,17 @@ if TYPE_CHECKING:
 
 # The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
 # walk-forward record (see the module docstring): from very strong shrinkage, which suits a steady low level
-# spread over many weak features with few churns, to mild, which lets a few strong signs (a decline, a friction
+# spread over many weak features with few churns, to weak, which lets a few strong signs (a decline, a friction
 # spell) lead.
-REGULARISATION_CANDIDATES = (0.005, 0.02, 0.2, 1.0)
-# The strength judged on the held-out past before the record holds enough churns (the middle one).
-REGULARISATION_FALLBACK = REGULARISATION_CANDIDATES[2]
+REGULARISATION_STRENGTHS = (0.005, 0.02, 0.2, 1.0, 5.0)
+# The heuristic's share of a candidate's score (see the module docstring): 0 is the fitted model alone; above
+# it, the model's standardised log odds and the heuristic's standardised strength (the sum of its components'
+# points, which are features of the model) weighted together: still a linear model of the features.
+HEURISTIC_SHARES = (0.0, 0.25, 0.5)
+# Every candidate, (strength, heuristic share), in the order of the walk-forward record's columns.
+CANDIDATES = tuple(itertools.product(REGULARISATION_STRENGTHS, HEURISTIC_SHARES))
+# The strength judged on the held-out past before the record holds enough churns (the middle one), alone.
+REGULARISATION_FALLBACK = REGULARISATION_STRENGTHS[2]
 # The learned model orders the list only when its AUC beats the heuristic's on the same out-of-sample past
 # observations by more than this at the lower end of the bootstrap interval of the lead: the percentile
 # SELECTION_INTERVAL_LOW of SELECTION_BOOTSTRAP_ROUNDS resamples of the customers (seeded: a run is reproducible),
@@ -104,8 +120,8 @@ class ScoreTable:
     # The score that ordered the list on the row's date, per horizon, and whether the model (1) or the heuristic (0) did.
     ranking: dict[int, np.ndarray] = field(default_factory=dict)
     ranked_by_model: dict[int, np.ndarray] = field(default_factory=dict)
-    # Per horizon, each regularisation candidate's out-of-sample log odds (one column per candidate, in
-    # REGULARISATION_CANDIDATES order; NaN before the first fit): the walk-forward record of the candidates.
+    # Per horizon, each candidate's out-of-sample score (one column per candidate, in CANDIDATES order; NaN
+    # before the first fit): the walk-forward record of the candidates.
     track: dict[int, np.ndarray] = field(default_factory=dict)
 
     def column(self, name: str) -> np.ndarray:
@@ -128,7 +144,7 @@ class ScoreTable:
         if not parts:
             empty = {h: np.zeros(0) for h in horizons}
             matrix = np.zeros((0, len(names)), dtype=FEATURE_DTYPE)
-            track = {h: np.zeros((0, len(REGULARISATION_CANDIDATES)), dtype=FEATURE_DTYPE) for h in horizons}
+            track = {h: np.zeros((0, len(CANDIDATES)), dtype=FEATURE_DTYPE) for h in horizons}
             return cls(Rows.of([], []), matrix, names, np.zeros(0), empty, dict(empty), dict(empty), track)
 
         def joined(attr: str) -> dict[int, np.ndarray]:
@@ -150,7 +166,7 @@ class ScoreTable:
 
 
 def no_record(n: int) -> np.ndarray:
-    return np.full((n, len(REGULARISATION_CANDIDATES)), np.nan, dtype=FEATURE_DTYPE)
+    return np.full((n, len(CANDIDATES)), np.nan, dtype=FEATURE_DTYPE)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -194,6 +210,7 @@ class Selection:
     chosen: str  # RANKED_BY_MODEL or RANKED_BY_HEURISTIC
     judged_on: str = JUDGED_ON_HELD_OUT
     regularisation: float = REGULARISATION_FALLBACK  # the chosen strength (scikit-learn's C)
+    heuristic_share: float = 0.0  # the heuristic's share of the chosen score (HEURISTIC_SHARES)
     # The model's AUC lead over the heuristic on the evidence, low and high ends (SELECTION_INTERVAL_LOW).
     lead_interval: tuple[float, float] | None = None
 
@@ -212,11 +229,11 @@ class FittedModel:
     heuristic_calibration: Calibration | None = None  # of the heuristic's strength
     selection: Selection | None = None
     base_rate: float = 0.0  # the share of training observations that churned within the horizon
-    # Every candidate fitted on the same observations (REGULARISATION_CANDIDATES order): the record's source.
+    # Every candidate on the same observations (CANDIDATES order): the record's source.
     candidates: tuple[LogisticRegression, ...] = ()
 
     def candidate_log_odds(self, matrix: np.ndarray) -> np.ndarray:
-        """Each candidate's log odds, one column per candidate (the walk-forward record of ``matrix``'s rows)."""
+        """Each candidate's score, one column per candidate (the walk-forward record of ``matrix``'s rows)."""
         if not len(matrix) or not self.candidates:
             return no_record(len(matrix))
         x = self.scaler.transform(matrix)
@@ -250,6 +267,42 @@ def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, c: float) ->
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, max_iter=3000).fit(x, y.astype(int), sample_weight=weights)
+
+
+def _model_part(model: LogisticRegression, x: np.ndarray, *, share: float) -> float:
+    """What the blend at ``share`` multiplies the model's log odds by (1: the model alone; see ``_heuristic_blend``)."""
+    spread = float(np.std(model.decision_function(x)))
+    return (1 - share) / spread if share > 0 and spread > 0 else 1.0
+
+
+def _heuristic_blend(
+    model: LogisticRegression, x: np.ndarray, scaler: StandardScaler, names: tuple[str, ...], *, share: float
+) -> LogisticRegression:
+    """The linear model whose score is (1 - share) x the model's log odds and share x the heuristic's strength,
+    each over its spread on the fitted observations ``x`` (standardised): the strength is the sum of the
+    components' points, each a feature, so the blend is one coefficient per feature and every account's
+    contributions still add up to its score exactly. ``model`` itself at share 0 or when the heuristic never varied."""
+    points = np.asarray([n.endswith(POINTS_SUFFIX) for n in names])
+    # The strength in standard units of the features: points = mean + scale x standardised value.
+    strength_coef = np.where(points, scaler.scale_, 0.0)
+    strength_spread = float(np.std(x @ strength_coef))
+    a = _model_part(model, x, share=share)
+    if a == 1.0 or strength_spread <= 0:
+        return model
+    blend = copy.copy(model)
+    b = share / strength_spread
+    blend.coef_ = (a * model.coef_ + b * strength_coef[None, :]).astype(model.coef_.dtype)
+    blend.intercept_ = a * model.intercept_ + b * float(np.sum(np.where(points, scaler.mean_, 0.0)))
+    return blend
+
+
+def _candidates_fit(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, scaler: StandardScaler, names: tuple[str, ...]
+) -> tuple[tuple[LogisticRegression, ...], dict[float, LogisticRegression]]:
+    """Every candidate (CANDIDATES order) and the fitted model of each strength: one fit per strength, its
+    blends with the heuristic computed from it."""
+    fits = {c: _logistic(x, y, weights, c=c) for c in REGULARISATION_STRENGTHS}
+    return tuple(_heuristic_blend(fits[c], x, scaler, names, share=w) for c, w in CANDIDATES), fits
 
 
 def _distinct_churns(labels: ChurnMarks, mask: np.ndarray) -> int:
@@ -348,7 +401,7 @@ def _record_select(
     lead = _lead_interval(places[best], heuristic_places, y, table, judged) if heuristic_auc is not None else None
     selection = Selection(
         aucs[best], heuristic_auc, churns, RANKED_BY_MODEL if _beyond_chance(lead) else RANKED_BY_HEURISTIC,
-        JUDGED_ON_RECORD, REGULARISATION_CANDIDATES[best], lead,
+        JUDGED_ON_RECORD, regularisation=CANDIDATES[best][0], heuristic_share=CANDIDATES[best][1], lead_interval=lead,
     )  # fmt: skip
     return selection, _calibrate(record[judged, best].astype(float), y)
 
@@ -386,9 +439,12 @@ def _labelled_fit(
 
     scaler = StandardScaler().fit(raw)
     x = scaler.transform(raw)
-    candidates = tuple(_logistic(x, y_all[index], weights, c=c) for c in REGULARISATION_CANDIDATES)
-    model = candidates[REGULARISATION_CANDIDATES.index(selection.regularisation)]
-    p = model.predict_proba(x)[:, 1]
+    candidates, fits = _candidates_fit(x, y_all[index], weights, scaler, table.names)
+    model = candidates[CANDIDATES.index((selection.regularisation, selection.heuristic_share))]
+    # The uncertainty is the fitted part's (the heuristic's share is fixed, not estimated), in the blend's units.
+    fitted = fits[selection.regularisation]
+    part = _model_part(fitted, x, share=selection.heuristic_share) if model is not fitted else 1.0
+    p = fitted.predict_proba(x)[:, 1]
     design = np.hstack([np.ones((len(x), 1)), x])
     # The penalised Fisher information (weighted as the fit was); the intercept is not penalised.
     penalty = np.eye(design.shape[1]) / selection.regularisation
@@ -397,10 +453,12 @@ def _labelled_fit(
     covariance = np.linalg.pinv(information)
     varied = scaler.scale_ > 0
     scale = np.where(varied, scaler.scale_, 1.0)
-    coefficients = {name: float(model.coef_[0][i] / scale[i]) for i, name in enumerate(table.names)}
+    # In log odds of churn: the score's units times the calibration's slope (the score of a blend has no odds of its own).
+    slope = calibration.slope if calibration is not None else 1.0
+    coefficients = {name: float(model.coef_[0][i] * slope / scale[i]) for i, name in enumerate(table.names)}
     # A feature that never varied carries no information: its coefficient is 0 and has no error.
     std_errors: dict[str, float | None] = {
-        name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) / scale[i]) if varied[i] else None
+        name: float(math.sqrt(max(covariance[i + 1, i + 1], 0.0)) * part * slope / scale[i]) if varied[i] else None
         for i, name in enumerate(table.names)
     }
     heuristic_calibration = _calibrate(table.strength[mask], y)

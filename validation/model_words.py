@@ -56,6 +56,7 @@ def model_payload(fitted: FittedModel) -> dict[str, Any]:
             "chosen": selection.chosen,
             "judged_on": selection.judged_on,
             "regularisation": selection.regularisation,
+            "heuristic_share": selection.heuristic_share,
             "lead_interval": None if selection.lead_interval is None else list(selection.lead_interval),
         },
         "features": [

@@ -139,8 +139,10 @@ def _ranking_display(payload: dict[str, Any]) -> dict[str, Any]:
             if lead
             else ""
         )
+        share = selection.get("heuristic_share") or 0.0
+        blend_words = f" (its score weighs in the heuristic's at {share:.0%})" if share else ""
         choice_words = (
-            f"{where} the churn model reached AUC "
+            f"{where} the churn model{blend_words} reached AUC "
             f"{selection['learned_auc']:.2f} against the heuristic's {selection['heuristic_auc']:.2f} "
             f"({selection['held_out_churns']} churns{lead_words}): "
             + (

@@ -1,0 +1,51 @@
+"""The learned model's candidates (validation/learned.py): a blend with the heuristic is one linear model of the
+features, so the list's reasons stay exact, and it weighs the model and the heuristic as it says."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from validation.learned import CANDIDATES, HEURISTIC_SHARES, REGULARISATION_STRENGTHS, _heuristic_blend
+
+NAMES = ("log_events_28d", "trend_7d_vs_28d", "low_usage_points", "friction_points")
+
+
+def _fitted() -> tuple[np.ndarray, np.ndarray, StandardScaler, LogisticRegression]:
+    rng = np.random.default_rng(3)
+    raw = np.column_stack([rng.normal(2, 1, 400), rng.normal(0, 0.3, 400), rng.choice([0.0, 10.0, 25.0], 400),
+                           rng.choice([0.0, 5.0], 400)])  # fmt: skip
+    churned = rng.random(400) < 1 / (1 + np.exp(2 + raw[:, 0] - 3 * raw[:, 1]))
+    scaler = StandardScaler().fit(raw)
+    return raw, churned, scaler, LogisticRegression(C=1.0).fit(scaler.transform(raw), churned)
+
+
+def test_every_strength_is_a_candidate_alone_and_blended_with_the_heuristic():
+    assert len(CANDIDATES) == len(REGULARISATION_STRENGTHS) * len(HEURISTIC_SHARES)
+    assert all((c, 0.0) in CANDIDATES for c in REGULARISATION_STRENGTHS)
+
+
+def test_a_blend_weighs_the_models_log_odds_and_the_heuristics_strength_each_over_its_spread():
+    raw, _, scaler, model = _fitted()
+    x = scaler.transform(raw)
+    blend = _heuristic_blend(model, x, scaler, NAMES, share=0.25)
+    strength = raw[:, 2] + raw[:, 3]  # the heuristic: the sum of its components' points
+    log_odds = model.decision_function(x)
+    expected = 0.75 * log_odds / log_odds.std() + 0.25 * strength / strength.std()
+    assert np.allclose(blend.decision_function(x), expected)
+    # One coefficient per feature: each account's contributions add up to its score exactly.
+    contributions = blend.coef_[0] * x
+    assert np.allclose(contributions.sum(axis=1) + blend.intercept_[0], expected)
+    # The fitted model is left as it was.
+    assert np.allclose(model.decision_function(x), log_odds)
+
+
+def test_a_share_of_nothing_or_a_heuristic_that_never_varied_leaves_the_model_alone():
+    raw, _, scaler, model = _fitted()
+    x = scaler.transform(raw)
+    assert _heuristic_blend(model, x, scaler, NAMES, share=0.0) is model
+    flat = raw.copy()
+    flat[:, 2:] = 5.0
+    flat_scaler = StandardScaler().fit(flat)
+    assert _heuristic_blend(model, flat_scaler.transform(flat), flat_scaler, NAMES, share=0.5) is model
