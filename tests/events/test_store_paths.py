@@ -185,3 +185,16 @@ def test_a_resend_in_a_transaction_of_its_own_is_rolled_back_whole_and_stored_ag
     assert list(UserAccount.objects.values_list("user_id", "tenant_id")) == [("u2", "acme")]
     assert _cache() == [("u1", T0 - timedelta(minutes=5), T0 - timedelta(minutes=5)),
                         ("u2", T0 - timedelta(minutes=5), T0 - timedelta(minutes=5))]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_key_that_sent_events_cannot_be_deleted():
+    from django.db.models import ProtectedError
+
+    from core.services import api_key_create
+
+    key, _raw = api_key_create(name="sender", scope="ingest")
+    events_ingest(items=[{"event_type": "x", "user_id": "u1", "occurred_at": T0.isoformat()}], source=key, now=T0)
+    with pytest.raises(ProtectedError):
+        key.delete()
+    assert Event.objects.get().source_id == key.pk
