@@ -106,8 +106,8 @@ def churn_scores(
             if part <= 0 or len(drivers) >= DRIVERS_SHOWN:
                 break
             name = d["features"][k]
-            value = float(matrix[i, column[name]]) if name in column else 0.0
-            words = feature_sentence(name, s, value)
+            own = float(matrix[i, column[name]]) if name in column else 0.0
+            words = feature_sentence(name, s, own)
             if words:
                 drivers.append({"feature": name, "words": words, "contribution": round(part, 4)})
         out.append(ChurnScore(round(probability, 6), drivers))
