@@ -19,9 +19,9 @@ fold statements write into them and its own signals query reads them, unchanged.
   so the spans are those of D and the day rows of D exist, and prunes day rows to
   D's retention window as the engine does. Rows of days after D never exist when
   D is measured: nothing after D is read.
-* ``backtest_day_assess(as_of=D)`` is the engine's ``tenant_signals_measure`` and
-  ``tenant_assess`` for every customer seen by D, plus the users in 7 and 30 days
-  (which the engine does not measure) from the same private rollups.
+* ``backtest_day_assess(as_of=D)`` is the engine's ``tenant_signals_measure``,
+  ``tenant_points`` (``tenant_assess``'s numbers) and ``features_matrix`` for every customer seen by D, from the same
+  private rollups.
 
 Nothing here writes a live table or takes the metrics lock: the copies live in
 this database session only and are dropped when the context manager exits (or
@@ -40,10 +40,11 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
+import numpy as np
 import psycopg
 from django.db import DatabaseError, connection, transaction
 
-from customers.metrics.features import feature_types, tenant_features, type_counts_measure
+from customers.metrics.features import component_points, feature_types, features_matrix, type_counts_measure
 from customers.metrics.fold import (
     DAY_ROLLUP_TABLES,
     FOLD_WORK_MEM,
@@ -53,7 +54,7 @@ from customers.metrics.fold import (
     rollups_start_day,
 )
 from customers.metrics.peers import peer_levels_measure
-from customers.metrics.risk import tenant_assess
+from customers.metrics.risk import tenant_assess, tenant_points
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
 from customers.metrics.thresholds import RISK_LEVEL_THRESHOLDS
 from customers.metrics.vocabulary import registry_key_current, vocabulary_current
@@ -103,13 +104,26 @@ WINDOW_EVENTS_TABLE = "ops_events"
 
 
 @dataclass
-class DayScore:
-    """One customer measured and assessed on one as-of date, as plain values."""
+class DayScores:
+    """The customers measured and assessed on one as-of date, in the engine's order: per customer its
+    heuristic strength and component points, and its features as one row of ``matrix`` (a column per name)."""
 
-    tenant_id: str
-    risk_signal_strength: float
-    components: dict[str, float]
-    features: dict[str, float]
+    tenant_ids: list[str]
+    risk_signal_strength: np.ndarray
+    components: list[dict[str, float]]
+    names: tuple[str, ...]
+    matrix: np.ndarray
+
+    def features_of(self, names: tuple[str, ...]) -> np.ndarray:
+        """The matrix with its columns in ``names``' order (0 for a name it lacks)."""
+        if names == self.names:
+            return self.matrix
+        column = {name: j for j, name in enumerate(self.names)}
+        out = np.zeros((len(self.tenant_ids), len(names)))
+        for k, name in enumerate(names):
+            if name in column:
+                out[:, k] = self.matrix[:, column[name]]
+        return out
 
 
 def engine_registry_key() -> str:
@@ -210,7 +224,7 @@ def backtest_rollups_advance(*, after: date, through: date) -> int:
     return folded
 
 
-def backtest_day_assess(*, as_of: date) -> list[DayScore]:
+def backtest_day_assess(*, as_of: date) -> DayScores:
     """Every customer seen by ``as_of``, measured and assessed by the engine as of that day."""
     with transaction.atomic(), connection.cursor() as cursor:
         # As the engine's run does: JIT compiles for longer than these statements run.
@@ -223,26 +237,22 @@ def backtest_day_assess(*, as_of: date) -> list[DayScore]:
             as_of=as_of, scope="all", vocabulary=vocabulary, peers=peer_levels_measure(as_of=as_of)
         )
     types = feature_types(vocabulary)
-    type_counts = type_counts_measure(as_of=as_of, scope="all")
-    out = []
-    for signals in measured:
-        # A tenant with no span had no event by as_of (it appeared later): it did not exist yet.
-        if signals.kind != TenantKind.CUSTOMER or signals.first_seen_at is None:
-            continue
-        assessment = tenant_assess(signals, as_of=as_of, vocabulary=vocabulary, weights=weights)
-        components = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
-        out.append(
-            DayScore(
-                tenant_id=signals.tenant_id,
-                risk_signal_strength=float(assessment.risk_signal_strength),
-                components=components,
-                features=tenant_features(
-                    signals,
-                    as_of=as_of,
-                    types=types,
-                    type_counts=type_counts.get(signals.tenant_id, {}),
-                    points=components,
-                ),
-            )
-        )
-    return out
+    # A tenant with no span had no event by as_of (it appeared later): it did not exist yet.
+    customers = [s for s in measured if s.kind == TenantKind.CUSTOMER and s.first_seen_at is not None]
+    # The heuristic's numbers only: its texts and interventions are the live pages', not the backtest's.
+    assessed = [tenant_points(s, as_of=as_of, vocabulary=vocabulary, weights=weights) for s in customers]
+    components = [points for _, points in assessed]
+    names, matrix = features_matrix(
+        customers,
+        as_of=as_of,
+        types=types,
+        type_counts=type_counts_measure(as_of=as_of, scope="all", types=types),
+        points=component_points(components),
+    )
+    return DayScores(
+        [s.tenant_id for s in customers],
+        np.asarray([strength for strength, _ in assessed], dtype=float),
+        components,
+        names,
+        matrix,
+    )

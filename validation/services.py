@@ -20,12 +20,13 @@ the same scores, held as arrays since they were scored, and kept on the run.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -34,7 +35,7 @@ from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
 from validation.adoption import ranking_auto_apply
 from validation.engine import (
-    DayScore,
+    DayScores,
     backtest_day_assess,
     backtest_rollups,
     backtest_rollups_advance,
@@ -140,51 +141,62 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
     )
 
 
-def _date_score(as_of: date, walk: WalkForward) -> tuple[list[DayScore], ScoreTable]:
+def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
     """One date's engine assessment of every customer, with its walk-forward scores from the dates
-    before it (``walk``, which keeps the date to learn from)."""
-    scores = sorted(backtest_day_assess(as_of=as_of), key=lambda s: s.tenant_id)
+    before it (``walk``, which keeps the date to learn from); the customers in tenant order (``order``)."""
+    day = backtest_day_assess(as_of=as_of)
+    order = sorted(range(len(day.tenant_ids)), key=day.tenant_ids.__getitem__)
     names = walk.names
     part = ScoreTable(
-        Rows.of(np.full(len(scores), as_of.toordinal(), dtype=np.int64), [s.tenant_id for s in scores]),
-        np.asarray([[s.features.get(name, 0.0) for name in names] for s in scores], dtype=FEATURE_DTYPE).reshape(
-            -1, len(names)
-        ),
+        Rows.of(np.full(len(order), as_of.toordinal(), dtype=np.int64), [day.tenant_ids[i] for i in order]),
+        day.features_of(names)[order].astype(FEATURE_DTYPE).reshape(-1, len(names)),
         names,
-        np.asarray([s.risk_signal_strength for s in scores], dtype=float),
+        day.risk_signal_strength[order],
         {},
     )
-    return scores, walk.score(as_of, part)
+    return day, order, walk.score(as_of, part)
 
 
 def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
     """Score one date (``_date_score``) and store its scores in one statement with the date marked done."""
-    scores, part = _date_score(as_of, walk)
+    day, order, part = _date_score(as_of, walk)
+    if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
+        raise ValueError(f"a feature or score of {as_of} is not a finite number")  # JSON has no NaN
     first = walk.horizons[0]
+    features = day.matrix.tolist()
     rows = []
-    for i, s in enumerate(scores):
+    for i, k in enumerate(order):
         # A horizon without a model yet is left out (its score is null); NaN never reaches JSON.
         values = {str(h): float(v[i]) for h, v in part.learned.items() if not np.isnan(v[i])}
         rows.append(
             {
-                "tenant_id": s.tenant_id,
-                "risk_signal_strength": s.risk_signal_strength,
-                "components": s.components,
-                "features": s.features,
+                "tenant_id": day.tenant_ids[k],
+                "risk_signal_strength": float(day.risk_signal_strength[k]),
+                "components": day.components[k],
+                "features": dict(zip(day.names, features[k], strict=True)),
                 "learned_scores": values or None,
                 "learned_score": values.get(str(first)),
-                "ranking_scores": {str(h): float(v[i]) for h, v in part.ranking.items()},
+                "ranking_scores": {str(h): _finite(v[i]) for h, v in part.ranking.items()},
                 "ranking_models": {
                     str(h): RANKED_BY_MODEL if v[i] else RANKED_BY_HEURISTIC for h, v in part.ranked_by_model.items()
                 },
             }
         )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": json.dumps(rows, allow_nan=False)})
+        # orjson: the same numbers as the json module's text (both write the shortest text that reads back
+        # as the same float), in a tenth of its time for a date's some 80 features per customer.
+        cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": orjson.dumps(rows).decode()})
         run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["dates_done", "heartbeat_at"])
     return len(rows)
+
+
+def _finite(value: float) -> float:
+    """``value`` as a float, refused when it is not a finite number (orjson would write it as null)."""
+    if not math.isfinite(value):
+        raise ValueError(f"a ranking score is not a finite number: {value}")
+    return float(value)
 
 
 def _walk_forward(run: BacktestRun) -> WalkForward:

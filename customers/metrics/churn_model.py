@@ -1,7 +1,7 @@
 """Scoring with the adopted churn model, and which score orders the lists.
 
 ``ranking_in_force`` reads the setting (RISK_RANKING) and the adopted model (customers.ChurnModel)
-once per run. With a model in force, ``churn_score`` turns an account's features
+once per run. With a model in force, ``churn_scores`` turns the accounts' features
 (customers/metrics/features.py, computed from the live rollups as the backtest computed them)
 into its calibrated chance of churn within the model's horizon and the features that raised
 it most: each feature's contribution is its coefficient times the account's distance from the
@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from customers.metrics.features import feature_sentence
@@ -73,28 +74,44 @@ class ChurnScore:
     drivers: list[dict[str, Any]]  # [{"feature", "words", "contribution"}], the strongest raise first
 
 
-def churn_score(model: ModelInForce, *, features: dict[str, float], signals: TenantSignals) -> ChurnScore:
-    """The account's calibrated chance of churn and its top drivers (see the module docstring)."""
+def churn_scores(
+    model: ModelInForce, *, names: tuple[str, ...], matrix: np.ndarray, signals: list[TenantSignals]
+) -> list[ChurnScore]:
+    """Each account's calibrated chance of churn and its top drivers (see the module docstring); ``matrix``: one
+    row of features per account of ``signals`` (features.py ``features_matrix``), one column per name.
+
+    Vectorised over the accounts, feature by feature in the definition's order, so each account's log odds are
+    the same sums in the same order as one account's alone; a feature the definition names and ``names`` lacks
+    is 0."""
     d = model.definition
-    contributions = []
-    log_odds = float(d["intercept"])
-    for name, mean, scale, coef in zip(d["features"], d["mean"], d["scale"], d["coef"], strict=True):
-        value = float(features.get(name, 0.0))
-        part = coef * (value - mean) / scale
-        log_odds += part
-        contributions.append((part, name, value))
+    column = {name: j for j, name in enumerate(names)}
+    n = len(signals)
+    parts = np.empty((n, len(d["features"])))
+    log_odds = np.full(n, float(d["intercept"]))
+    for k, (name, mean, scale, coef) in enumerate(zip(d["features"], d["mean"], d["scale"], d["coef"], strict=True)):
+        value = matrix[:, column[name]] if name in column else np.zeros(n)
+        parts[:, k] = coef * (value - mean) / scale
+        log_odds += parts[:, k]
     calibration = d.get("calibration")
     if calibration:
         log_odds = calibration["slope"] * log_odds + calibration["intercept"]
-    probability = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, log_odds))))
-    drivers = []
-    for part, name, value in sorted(contributions, key=lambda c: -c[0]):
-        if part <= 0 or len(drivers) >= DRIVERS_SHOWN:
-            break
-        words = feature_sentence(name, signals, value)
-        if words:
-            drivers.append({"feature": name, "words": words, "contribution": round(part, 4)})
-    return ChurnScore(round(probability, 6), drivers)
+    # The strongest raise first, ties in the definition's order (a stable sort of the negated parts).
+    order = np.argsort(-parts, axis=1, kind="stable")
+    out = []
+    for i, s in enumerate(signals):
+        probability = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, float(log_odds[i])))))
+        drivers = []
+        for k in order[i].tolist():
+            part = float(parts[i, k])
+            if part <= 0 or len(drivers) >= DRIVERS_SHOWN:
+                break
+            name = d["features"][k]
+            own = float(matrix[i, column[name]]) if name in column else 0.0
+            words = feature_sentence(name, s, own)
+            if words:
+                drivers.append({"feature": name, "words": words, "contribution": round(part, 4)})
+        out.append(ChurnScore(round(probability, 6), drivers))
+    return out
 
 
 def probability_text(probability: float, *, horizon: int) -> str:

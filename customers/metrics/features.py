@@ -3,9 +3,11 @@
 Each feature has a founder-facing label, the unit a coefficient is put in words for, and a
 sentence about one account ("used the product on 2 days in the last 4 weeks"). The backtest
 computes them on each as-of date from its private rollups and the live engine from the live
-ones, with the same function (``tenant_features``) over the same measured signals: there is
-no second implementation. Counts are log-scaled (log(1 + n)): use is heavy-tailed, and a model
-on raw counts is led by the few busiest accounts.
+ones, with the same function (``features_matrix``) over the same measured signals: there is
+no second implementation. It computes a day's accounts column by column (one array per feature,
+not a dict per account), so measuring them costs little beside the signals query. Counts are
+log-scaled (log(1 + n)): use is heavy-tailed, and a model on raw counts is led by the few
+busiest accounts.
 
 Per event type: the 28- and 90-day counts of every registered type (``type_28d:<name>``),
 from one query over the day rollups (``TYPE_COUNTS_SQL``).
@@ -16,12 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date
-from typing import Any
+from datetime import UTC, date, datetime
 
+import numpy as np
 from django.db import connection
 
-from core.rows import rows_as_dicts
+from core.rows import row_as_dict
 from customers.metrics.scope import tenant_rows_sql
 from customers.metrics.signals import SIGNAL_WINDOW_DAYS, TenantSignals
 from customers.metrics.texts import count_text, pct_text
@@ -36,15 +38,6 @@ class Feature:
     unit_words: str  # "each extra <unit_words>"
     # The account's value in a sentence, from its signals and value ("" when nothing useful to say).
     describe: Callable[[TenantSignals, float], str] = lambda s, v: ""
-
-
-def _log(n: float) -> float:
-    return math.log1p(max(n, 0.0))
-
-
-def _ratio_log(a: float, b: float) -> float:
-    """log((1 + a) / (1 + b)): 0 when steady, negative when a fell below b."""
-    return math.log1p(max(a, 0.0)) - math.log1p(max(b, 0.0))
 
 
 def _level_words(s: TenantSignals, v: float) -> str:
@@ -109,12 +102,20 @@ FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 TYPE_FEATURE_WINDOWS = (28, 90)
 
 # Every registered type's counts over 28 and 90 days per tenant: the day rollups by their primary
-# key's tenant prefix (tenant_rows_sql), one group per tenant and type.
+# key's tenant prefix (tenant_rows_sql), one group per tenant and type, returned as parallel arrays in
+# one row (a 10,000-customer day is some 200,000 groups: no Python object per group). sum(bigint) is
+# numeric in PostgreSQL; the counts fit a bigint.
 TYPE_COUNTS_SQL = """
-SELECT r.tenant_id, r.event_type,
-       sum(r.value) FILTER (WHERE r.day > %(d)s::date - 28) AS n_28d, sum(r.value) AS n_90d
-FROM {day_rows} r
-GROUP BY r.tenant_id, r.event_type
+WITH counts AS (
+    SELECT r.tenant_id, r.event_type,
+           sum(r.value) FILTER (WHERE r.day > %(d)s::date - 28) AS n_28d, sum(r.value) AS n_90d
+    FROM {day_rows} r
+    GROUP BY r.tenant_id, r.event_type
+)
+SELECT COALESCE(array_agg(c.tenant_id), '{{}}') AS tenant_ids, COALESCE(array_agg(t.i), '{{}}') AS type_index,
+       COALESCE(array_agg(COALESCE(c.n_28d, 0)::bigint), '{{}}') AS n_28d,
+       COALESCE(array_agg(c.n_90d::bigint), '{{}}') AS n_90d
+FROM counts c JOIN unnest(%(types)s::text[]) WITH ORDINALITY AS t(name, i) ON t.name = c.event_type
 """
 
 
@@ -150,67 +151,147 @@ def feature_unit(name: str) -> tuple[float, str]:
     return 1.0, f"e-fold of {feature_label(name).removesuffix(' (log)')}"
 
 
-def type_counts_measure(*, as_of: date, scope: str) -> dict[str, dict[str, tuple[int, int]]]:
-    """tenant -> event type -> (28-day count, 90-day count)."""
-    window = f"x.day > %(d)s::date - {SIGNAL_WINDOW_DAYS} AND x.day <= %(d)s::date"
+@dataclass(frozen=True)
+class TypeCounts:
+    """Per tenant (``row``: tenant_id -> row), each type's 28- and 90-day counts (``counts[row, type, window]``,
+    types in the order they were measured for, windows in TYPE_FEATURE_WINDOWS order)."""
+
+    row: dict[str, int]
+    counts: np.ndarray
+
+    @classmethod
+    def empty(cls, types: tuple[str, ...]) -> TypeCounts:
+        return cls({}, np.zeros((0, len(types), len(TYPE_FEATURE_WINDOWS)), dtype=np.int64))
+
+
+def type_counts_measure(*, as_of: date, scope: str, types: tuple[str, ...]) -> TypeCounts:
+    """Every tenant's 28- and 90-day count of each of ``types`` (the registry's: feature_types)."""
+    window = (
+        f"x.event_type = ANY(%(types)s::text[]) AND x.day > %(d)s::date - {SIGNAL_WINDOW_DAYS} AND x.day <= %(d)s::date"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             TYPE_COUNTS_SQL.format(day_rows=tenant_rows_sql("ops_rollup_tenant_day", window, scope=scope)),
-            {"d": as_of},
+            {"d": as_of, "types": list(types)},
         )
-        rows = rows_as_dicts(cursor)
-    out: dict[str, dict[str, tuple[int, int]]] = {}
-    for r in rows:
-        out.setdefault(r["tenant_id"], {})[r["event_type"]] = (int(r["n_28d"] or 0), int(r["n_90d"] or 0))
-    return out
+        found = row_as_dict(cursor)
+    row: dict[str, int] = {}
+    rows = np.fromiter((row.setdefault(t, len(row)) for t in found["tenant_ids"]), dtype=np.int64)
+    counts = np.zeros((len(row), len(types), len(TYPE_FEATURE_WINDOWS)), dtype=np.int64)
+    index = np.asarray(found["type_index"], dtype=np.int64) - 1  # WITH ORDINALITY counts from 1
+    counts[rows, index, 0] = np.asarray(found["n_28d"], dtype=np.int64)
+    counts[rows, index, 1] = np.asarray(found["n_90d"], dtype=np.int64)
+    return TypeCounts(row, counts)
 
 
-def tenant_features(
-    signals: TenantSignals,
+def _log_exact(x: np.ndarray) -> np.ndarray:
+    """log(1 + max(x, 0)) of each value, by math.log1p (numpy's own log1p differs from it in the last bit of some
+    values, and a feature must not depend on which of the two computed it); once per distinct value."""
+    distinct, inverse = np.unique(np.maximum(x, 0.0), return_inverse=True)
+    return np.fromiter((math.log1p(v) for v in distinct.tolist()), dtype=float, count=len(distinct))[
+        inverse.reshape(-1)
+    ]
+
+
+def _ratio_log_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log((1 + a) / (1 + b)): 0 when steady, negative when a fell below b."""
+    return _log_exact(a) - _log_exact(b)
+
+
+def _day_ordinals(moments: list[datetime | None], default: np.ndarray) -> np.ndarray:
+    """Each moment's UTC day as an ordinal; ``default`` where there is none."""
+    days = np.fromiter(
+        (m.astimezone(UTC).date().toordinal() if m is not None else -1 for m in moments),
+        dtype=np.int64,
+        count=len(moments),
+    )
+    return np.where(days < 0, default, days)
+
+
+def _share(num: np.ndarray, den: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
+    """scale * num / den where den > 0, else 0 (as Python computes it: the product first)."""
+    safe = np.where(den > 0, den, 1)
+    return np.where(den > 0, (scale * num) / safe if scale != 1.0 else num / safe, 0.0)
+
+
+def features_matrix(
+    measured: list[TenantSignals],
     *,
     as_of: date,
     types: tuple[str, ...],
-    type_counts: dict[str, tuple[int, int]],
-    points: dict[str, float],
-) -> dict[str, float]:
-    """Every feature of one account on ``as_of`` (see the module docstring); ``points``: the heuristic's
-    component points (kept as features too: the model can lean on the decline it sees)."""
-    first = signals.first_seen_at.astimezone(UTC).date() if signals.first_seen_at else as_of
-    age = max((as_of - first).days, 0)
-    last = signals.last_seen_at.astimezone(UTC).date() if signals.last_seen_at else first
-    core = signals.last_investigation_at.astimezone(UTC).date() if signals.last_investigation_at else None
-    since_core = (as_of - core).days if core is not None else age + 1
-    values: dict[str, float] = {
-        "log_events_7d": _log(signals.events_7d),
-        "log_events_28d": _log(signals.events_28d),
-        "log_events_90d": _log(signals.events_90d),
-        "log_core_7d": _log(signals.core_events_7d),
-        "log_core_28d": _log(signals.core_events_28d),
-        "log_core_90d": _log(signals.core_events_90d),
-        "active_days_28d": float(signals.active_days_28d),
-        "active_days_90d": float(signals.active_days_90d),
-        "log_events_per_active_day": _log(signals.events_28d / signals.active_days_28d)
-        if signals.active_days_28d
-        else 0.0,
-        "log_events_per_user": _log(signals.events_28d / signals.users_28d) if signals.users_28d else 0.0,
-        "trend_7d_vs_28d": _ratio_log(signals.events_7d, signals.events_28d / 4),
-        "trend_28d_vs_prev": _ratio_log(signals.events_28d, signals.events_prev_28d),
-        # Without enough customers to compare with, the middle: "no different from the others".
-        "peer_level": signals.peer_level_pct if signals.peer_level_pct is not None else 0.5,
-        "log_tenure_days": _log(age),
-        "log_users_28d": _log(signals.users_28d),
-        "users_trend": _ratio_log(signals.users_7d, signals.users_28d),
-        "log_days_since_last_event": _log((as_of - last).days),
-        "log_days_since_core_value": _log(since_core),
-        "friction_per_100": 100.0 * signals.friction_events_28d / signals.events_28d if signals.events_28d else 0.0,
-        "core_share": signals.core_events_28d / signals.events_28d if signals.events_28d else 0.0,
+    type_counts: TypeCounts,
+    points: dict[str, np.ndarray],
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Every feature of each account on ``as_of`` (see the module docstring), computed column by column:
+    (the feature names, then ``<component>_points`` of ``points``; one float64 row per account of ``measured``).
+    ``points``: the heuristic's component points per account (kept as features too: the model can lean on the
+    decline it sees). ``type_counts`` must have been measured for ``types``."""
+    n = len(measured)
+
+    def col(name: str) -> np.ndarray:
+        return np.fromiter((getattr(s, name) for s in measured), dtype=float, count=n)
+
+    today = as_of.toordinal()
+    first = _day_ordinals([s.first_seen_at for s in measured], np.full(n, today))
+    age = np.maximum(today - first, 0)
+    last = _day_ordinals([s.last_seen_at for s in measured], first)
+    core = _day_ordinals([s.last_investigation_at for s in measured], np.full(n, -1))
+    since_core = np.where(core >= 0, today - core, age + 1)
+    events_7d, events_28d, active_28d, users_28d = (
+        col("events_7d"),
+        col("events_28d"),
+        col("active_days_28d"),
+        col("users_28d"),
+    )
+    peer = np.fromiter(
+        (s.peer_level_pct if s.peer_level_pct is not None else 0.5 for s in measured), dtype=float, count=n
+    )  # without enough customers to compare with, the middle: "no different from the others"
+    columns: dict[str, np.ndarray] = {
+        "log_events_7d": _log_exact(events_7d),
+        "log_events_28d": _log_exact(events_28d),
+        "log_events_90d": _log_exact(col("events_90d")),
+        "log_core_7d": _log_exact(col("core_events_7d")),
+        "log_core_28d": _log_exact(col("core_events_28d")),
+        "log_core_90d": _log_exact(col("core_events_90d")),
+        "active_days_28d": active_28d,
+        "active_days_90d": col("active_days_90d"),
+        "log_events_per_active_day": np.where(active_28d > 0, _log_exact(_share(events_28d, active_28d)), 0.0),
+        "log_events_per_user": np.where(users_28d > 0, _log_exact(_share(events_28d, users_28d)), 0.0),
+        "trend_7d_vs_28d": _ratio_log_exact(events_7d, events_28d / 4),
+        "trend_28d_vs_prev": _ratio_log_exact(events_28d, col("events_prev_28d")),
+        "peer_level": peer,
+        "log_tenure_days": _log_exact(age.astype(float)),
+        "log_users_28d": _log_exact(users_28d),
+        "users_trend": _ratio_log_exact(col("users_7d"), users_28d),
+        "log_days_since_last_event": _log_exact((today - last).astype(float)),
+        "log_days_since_core_value": _log_exact(since_core.astype(float)),
+        "friction_per_100": _share(col("friction_events_28d"), events_28d, scale=100.0),
+        "core_share": _share(col("core_events_28d"), events_28d),
     }
-    for event_type in types:
-        counts = type_counts.get(event_type, (0, 0))
-        for days, n in zip(TYPE_FEATURE_WINDOWS, counts, strict=True):
-            values[type_feature_name(event_type, days)] = _log(n)
-    values.update({f"{name}_points": float(p) for name, p in points.items()})
-    return values
+    rows = np.fromiter((type_counts.row.get(s.tenant_id, -1) for s in measured), dtype=np.int64, count=n)
+    counts = np.zeros((n, len(types), len(TYPE_FEATURE_WINDOWS)))
+    known = rows >= 0
+    counts[known] = type_counts.counts[rows[known]]
+    names = feature_names(types)
+    matrix = np.empty((n, len(names) + len(points)))
+    for j, f in enumerate(FEATURES):
+        matrix[:, j] = columns[f.name]
+    base = len(FEATURES)
+    for k in range(len(types)):
+        for w in range(len(TYPE_FEATURE_WINDOWS)):
+            matrix[:, base + k * len(TYPE_FEATURE_WINDOWS) + w] = _log_exact(counts[:, k, w])
+    for j, values in enumerate(points.values()):
+        matrix[:, len(names) + j] = values
+    return (*names, *(f"{name}_points" for name in points)), matrix
+
+
+def component_points(points: list[dict[str, float]]) -> dict[str, np.ndarray]:
+    """Each risk component's points per account (``points``: each account's {component: points}, in one order)."""
+    if not points:
+        return {}
+    names = list(points[0])
+    table = np.asarray([[float(row[name]) for name in names] for row in points], dtype=float)
+    return {name: table[:, j] for j, name in enumerate(names)}
 
 
 def feature_sentence(name: str, signals: TenantSignals, value: float) -> str:
@@ -222,7 +303,3 @@ def feature_sentence(name: str, signals: TenantSignals, value: float) -> str:
     prefix, _, event_type = name.partition(":")
     days = prefix.removeprefix("type_").removesuffix("d")
     return f"{count_text(round(math.expm1(value)), event_type + ' event')} in the last {days} days"
-
-
-def features_payload(values: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items()}

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from customers.metrics.component import Assessing, RiskComponent
+from customers.metrics.component import Assessing, RiskComponent, Scored
 from customers.metrics.decline import (
     CHAMPION_SILENT,
     ENGAGEMENT_DECAY,
@@ -223,12 +223,21 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
     )
 
 
+def _component_score(component: RiskComponent, a: Assessing, *, weights: dict[str, float]) -> tuple[float, Scored]:
+    """A component's points scaled to the active weight (rounded as shown), and what it scored."""
+    assert component.score is not None, component.name
+    scored = component.score(component, a)
+    return round(_scaled(scored.points, name=component.name, weights=weights), 1), scored
+
+
+def _strength(points: list[float], *, is_customer: bool) -> float:
+    return round(min(100.0, sum(points)), 1) if is_customer else 0.0
+
+
 def component_assess(component: RiskComponent, a: Assessing, *, weights: dict[str, float]) -> dict[str, Any]:
     """One component's entry in ``risk_components``: its points scaled to the active weight, the value it
     read, how the points came about, and the founder-facing sentence when it scored."""
-    assert component.score is not None, component.name
-    points, value, explanation = component.score(component, a)
-    scored = round(_scaled(points, name=component.name, weights=weights), 1)
+    scored, (points, value, explanation) = _component_score(component, a, weights=weights)
     return {
         "signal": component.name,
         "title": text_render(component.title, a.facts),
@@ -258,7 +267,7 @@ def tenant_assess(
     components = [component_assess(component, a, weights=weights) for component in RISK_COMPONENTS]
 
     is_customer = signals.kind == TenantKind.CUSTOMER
-    strength = round(min(100.0, sum(c["points"] for c in components)), 1) if is_customer else 0.0
+    strength = _strength([c["points"] for c in components], is_customer=is_customer)
     risk_level = risk_level_for(strength)
     plan_usage_pct = (
         round(100.0 * signals.events_30d / signals.monthly_event_limit, 1) if signals.monthly_event_limit else None
@@ -315,6 +324,23 @@ def tenant_assess(
         risk_components=components,
         interventions=interventions,
     )
+
+
+def tenant_points(
+    signals: TenantSignals,
+    *,
+    as_of: date,
+    vocabulary: Vocabulary | None = None,
+    weights: dict[str, float] | None = None,
+) -> tuple[float, dict[str, float]]:
+    """``tenant_assess``'s risk_signal_strength and each component's points, without its texts and interventions:
+    the same scoring (``_component_score``, ``_strength``) for a reader that needs only the numbers (the backtest
+    scores every customer on every date)."""
+    vocabulary = vocabulary or SPEC_VOCABULARY
+    weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    a = tenant_assessing(signals, as_of=as_of, vocabulary=vocabulary)
+    points = {c.name: _component_score(c, a, weights=weights)[0] for c in RISK_COMPONENTS}
+    return _strength(list(points.values()), is_customer=signals.kind == TenantKind.CUSTOMER), points
 
 
 def _decay_change(signals: TenantSignals, *, stickiness_delta: float | None) -> tuple[str, date, date] | None:

@@ -19,12 +19,12 @@ from customers.metrics.churn_model import (
     RANKED_BY_HEURISTIC,
     ChurnScore,
     ModelInForce,
-    churn_score,
+    churn_scores,
     learned_level,
     probability_text,
     ranking_in_force,
 )
-from customers.metrics.features import feature_types, tenant_features, type_counts_measure
+from customers.metrics.features import component_points, feature_types, features_matrix, type_counts_measure
 from customers.metrics.interventions import call_intervention
 from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
@@ -173,19 +173,22 @@ def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
     peers = peer_levels_day(as_of=as_of)
     model = ranking_in_force()
     measured = tenant_signals_measure(as_of=as_of, scope=scope, vocabulary=vocabulary, peers=peers)
-    types = feature_types(vocabulary)
-    type_counts = type_counts_measure(as_of=as_of, scope=scope) if model is not None else {}
-    rows = []
-    for s in measured:
-        assessment = tenant_assess(s, as_of=as_of, vocabulary=vocabulary, weights=weights)
-        row = metrics_row(s, assessment, as_of=as_of, now=now)
-        if model is not None and s.kind == TenantKind.CUSTOMER:
-            points = {c["signal"]: float(c["points"]) for c in assessment.risk_components}
-            features = tenant_features(
-                s, as_of=as_of, types=types, type_counts=type_counts.get(s.tenant_id, {}), points=points
-            )
-            row.update(learned_row(model, churn_score(model, features=features, signals=s), assessment))
-        rows.append(row)
+    assessed = [(s, tenant_assess(s, as_of=as_of, vocabulary=vocabulary, weights=weights)) for s in measured]
+    rows = [metrics_row(s, assessment, as_of=as_of, now=now) for s, assessment in assessed]
+    if model is not None:
+        # Every customer scored at once: the features column by column, the model's sums vectorised.
+        customers = [(i, s, a) for i, (s, a) in enumerate(assessed) if s.kind == TenantKind.CUSTOMER]
+        types = feature_types(vocabulary)
+        names, matrix = features_matrix(
+            [s for _, s, _ in customers],
+            as_of=as_of,
+            types=types,
+            type_counts=type_counts_measure(as_of=as_of, scope=scope, types=types),
+            points=component_points([{c["signal"]: c["points"] for c in a.risk_components} for _, _, a in customers]),
+        )
+        scores = churn_scores(model, names=names, matrix=matrix, signals=[s for _, s, _ in customers])
+        for (i, _, assessment), score in zip(customers, scores, strict=True):
+            rows[i].update(learned_row(model, score, assessment))
     if not rows:
         return 0
     with connection.cursor() as cursor:
