@@ -26,12 +26,6 @@ class FounderInterventionSerializer(serializers.Serializer):
     )
 
 
-class MeasuredConditionSerializer(serializers.Serializer):
-    condition = serializers.CharField()
-    metric = serializers.CharField()
-    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
-
-
 class ContactSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ContactRole.choices)
     name = serializers.CharField(allow_null=True)

@@ -17,10 +17,10 @@ from customers.serializers import (
     ContactSerializer,
     DailyPointSerializer,
     FounderInterventionSerializer,
-    MeasuredConditionSerializer,
     MetricsBaseSerializer,
     RiskComponentSerializer,
 )
+from playbooks.serializers import MeasuredConditionSerializer
 
 
 class MatchedPlaybookSerializer(serializers.Serializer):
