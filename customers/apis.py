@@ -1,8 +1,11 @@
-"""The customers API: ``GET /ops/customers``, ``/ops/customers/at-risk`` and ``/ops/customers/{tenant_id}``.
+"""The customers API: ``GET /ops/customers``, and what every customers answer shares (the
+heuristic's description, kept answers).
 
 Read keys (or read-write keys, or a staff session). Every answer comes from the
 cache (``ops_tenant_metrics``) and the rollups through customers/selectors.py,
-which the console pages use too.
+which the console pages use too. ``/ops/customers/at-risk`` and ``/ops/customers/{tenant_id}``
+carry the playbooks each customer matched and its follow-up, so they are answered one layer
+up, in playbooks/customer_apis.py (the call list assembled in playbooks/call_list.py).
 """
 
 from __future__ import annotations
@@ -12,40 +15,23 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.auth import ReadScopeOrStaff
 from core.openapi import FIELD_ERRORS, error_responses, validated
-from customers.extensions import tenant_follow_ups, tenant_playbooks
 from customers.kept_answers import JSON_SUFFIX, KeptAnswerApi
-from customers.metrics.contacts import tenant_contacts_get
 from customers.metrics.interventions import BLOCKED_THRESHOLD, EMAIL_DELTA_THRESHOLD, SYSTEM_ISSUE_THRESHOLD
 from customers.metrics.risk import RISK_COMPONENTS
 from customers.metrics.thresholds import CORE_VALUE_GAP_DAYS, PRICING_USAGE_PCT, RISK_LEVEL_THRESHOLDS
 from customers.models import TenantMetrics
 from customers.read_cache import cached_per_recompute
-from customers.selectors import (
-    CustomerFilters,
-    customers_list,
-    tenant_daily_series,
-    tenant_metrics_get,
-    tenants_at_risk,
-)
-from customers.serializers import (
-    AtRiskQuerySerializer,
-    CustomerAtRiskSerializer,
-    CustomerDetailSerializer,
-    CustomerQuerySerializer,
-    CustomerRowSerializer,
-)
+from customers.selectors import CustomerFilters, customers_list
+from customers.serializers import CustomerQuerySerializer, CustomerRowSerializer
 
 
 def _heuristic_note() -> str:
@@ -96,25 +82,6 @@ def answer_cached(request: Request, key: str, build: Callable[[], Any]) -> HttpR
     return HttpResponse(body, content_type="application/json")
 
 
-def at_risk_answer(*, limit: int) -> list[dict[str, Any]]:
-    """The at-risk customers as ``GET /ops/customers/at-risk`` answers them, with their matched
-    playbooks; built once per recompute (the Today page shows the same list)."""
-
-    today = timezone.localdate()
-
-    def build() -> list[dict[str, Any]]:
-        rows = tenants_at_risk(limit=limit)
-        matched = tenant_playbooks(tenant_ids=[r.tenant_id for r in rows])
-        follow_ups = tenant_follow_ups(rows=rows, matched=matched, today=today)
-        contacts = tenant_contacts_get(tenant_ids=[r.tenant_id for r in rows])
-        return CustomerAtRiskSerializer(
-            rows, many=True, context={"matched_playbooks": matched, "follow_ups": follow_ups, "contacts": contacts}
-        ).data
-
-    # Keyed by the day too: a next step comes due, and a snooze runs out, with the date.
-    return cached_per_recompute(f"at_risk_answer:{limit}:{today.isoformat()}", build)
-
-
 # --- Views ------------------------------------------------------------------------------------
 class CustomerListApi(KeptAnswerApi, generics.ListAPIView):
     permission_classes = [ReadScopeOrStaff]
@@ -158,51 +125,3 @@ class CustomerListApi(KeptAnswerApi, generics.ListAPIView):
         return f"customers_list:{request.scheme}://{host}:{meta.get('SERVER_PORT', '')}{request.path}?" + meta.get(
             "QUERY_STRING", ""
         )
-
-
-class CustomerAtRiskApi(KeptAnswerApi):
-    permission_classes = [ReadScopeOrStaff]
-
-    @extend_schema(
-        operation_id="customers_at_risk",
-        summary="Who should I call today? Customers at risk with suggested interventions",
-        description=HEURISTIC_NOTE
-        + " Ordered as CALL_LIST_ORDER says: by risk, that is `risk_level` (critical, then high, then medium: a"
-        " matched playbook can raise a tenant above its strength's band), then the score in force, strongest first,"
-        " then `tenant_id`; or by `expected_loss`, largest first (unknown MRR last), then by risk. `auto` (the"
-        " default) orders by expected loss once most customers at risk have an MRR."
-        " Internal, test and demo tenants are never listed.",
-        parameters=[AtRiskQuerySerializer],
-        responses={200: CustomerAtRiskSerializer(many=True), 400: FIELD_ERRORS, **error_responses(401, 403, 503)},
-    )
-    def get(self, request: Request) -> HttpResponse | Response:
-        def build() -> Any:
-            # Validated inside: only a valid query is cached, and a cached answer costs no validation.
-            return at_risk_answer(limit=validated(AtRiskQuerySerializer, request.query_params)["limit"])
-
-        return answer_cached(request, self.kept_answer_key(request), build)
-
-    def kept_answer_key(self, request: Any) -> str:
-        # The raw query: parsing it cost a kept answer more than finding its bytes, and an answer
-        # kept twice under two spellings of one query is still the one answer.
-        return f"customers_at_risk:{request.META.get('QUERY_STRING', '')}"
-
-
-class CustomerDetailApi(APIView):
-    permission_classes = [ReadScopeOrStaff]
-
-    @extend_schema(
-        operation_id="customers_detail",
-        summary="One customer: every risk component and a 60-day daily series of stickiness and friction",
-        description=HEURISTIC_NOTE,
-        responses={200: CustomerDetailSerializer, **error_responses(401, 403, 404, 503)},
-    )
-    def get(self, request: Request, tenant_id: str) -> Response:
-        metrics = tenant_metrics_get(tenant_id=tenant_id)
-        if metrics is None:
-            raise NotFound(
-                f"No metrics for tenant '{tenant_id[:128]}': it does not exist or has not been computed yet "
-                "(metrics are recomputed every few minutes)."
-            )
-        daily = tenant_daily_series(tenant_id=tenant_id, as_of=metrics.as_of)
-        return Response(CustomerDetailSerializer(metrics, context={"daily": daily}).data)

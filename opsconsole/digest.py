@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from core.models import NotificationChannel, NotificationKind
 from core.notifications import notifications_create
-from customers.apis import at_risk_answer
 from customers.metrics.contacts import contacts_people
 from customers.selectors import metrics_freshness, revenue_figures
 from events.alerts import MESSAGES
@@ -44,7 +43,7 @@ from opsconsole.views import (
     revenue_at_risk_words,
     revenue_month_words,
 )
-from playbooks.followup import call_list_build
+from playbooks.call_list import at_risk_answer, call_list_build
 
 logger = logging.getLogger(__name__)
 

@@ -18,17 +18,18 @@ admin.site.index_title = "Playbooks, rules, event types, keys and schedules"
 admin.site.site_url = "/"
 
 
-# Django tries the patterns in order, each include's one by one: the console's reads come before
-# the many SDK ingest routes (an ingest request is a batch, a read is one answer to serve cheaply).
-# No two apps' patterns overlap, so the order changes no answer.
+# Django tries the patterns in order, each include's one by one: the console's reads (the customers'
+# answers, in customers and playbooks) come before the many SDK ingest routes (an ingest request is
+# a batch, a read is one answer to serve cheaply). No two apps' patterns overlap, so the order
+# changes no answer.
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("favicon.ico", favicon, name="favicon"),
     path("", today_page, name="home"),
     path("", include("customers.urls")),
-    path("", include("events.urls")),
     path("", include("playbooks.urls")),
+    path("", include("events.urls")),
     path("", include("infra.urls")),
     path("", include("validation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),

@@ -22,7 +22,6 @@ from django.utils.functional import SimpleLazyObject
 from core.charts import HLine, Series, line_chart
 from core.models import AlertNotification, DeliveryState
 from core.pages import staff_required
-from customers.apis import at_risk_answer
 from customers.failures import recompute_failure_get
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.contacts import contacts_people, tenant_contacts_get
@@ -34,7 +33,7 @@ from events.selectors import Status, north_star_targets, real_users_summary
 from events.vocabulary import vocabulary_mismatch
 from infra.projection import LEVEL_CRITICAL, LEVEL_WARNING
 from infra.selectors import infra_overview
-from playbooks.followup import call_list_build
+from playbooks.call_list import at_risk_answer, call_list_build
 from playbooks.selectors import SNOOZE_DEFAULT_DAYS
 from playbooks.services import SNOOZE_MAX_DAYS
 

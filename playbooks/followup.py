@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from customers.churn import churned_tenants
-from customers.models import Tenant, TenantKind, TenantMetrics
+from customers.models import TenantKind, TenantMetrics
 from playbooks.models import Channel, InterventionRecord, Outcome, PlaybookAction, Snooze
 
 TO_CALL = "to_call"
@@ -296,72 +296,6 @@ def follow_up_open_tenant_ids(*, today: date, limit: int = 50) -> list[str]:
         )
     )
     return sorted(rows)[:limit]
-
-
-# Where each state sits on the call list: overdue steps first, then whom to call, then steps
-# not due yet, then the parked ones.
-_LIST_GROUP = {IN_PROGRESS: 2, TO_CALL: 1, SNOOZED: 3, WON_BACK: 4, CHURNED: 5}
-
-
-def call_list_sort_key(follow_up: dict[str, Any], risk_position: int) -> tuple[int, str, int]:
-    """Where a row of the call list goes (``follow_up`` as in the at-risk API): overdue next steps
-    first (the longest overdue first), then whom to call, then steps not due yet, then the parked
-    ones; within a group the at-risk order holds."""
-    state, due = follow_up["state"], follow_up["due"]
-    due_key = str(due) if state == IN_PROGRESS and due else ""  # a date or its ISO text: both sort
-    if state == IN_PROGRESS and follow_up["overdue"]:
-        return (0, due_key, risk_position)
-    return (_LIST_GROUP[state], due_key, risk_position)
-
-
-def _as_date(value: date | str | None) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _follow_up_dates(follow_up: dict[str, Any]) -> dict[str, Any]:
-    """A ``follow_up`` with its days as dates (the cached API answer holds them as ISO text)."""
-    out = {**follow_up, **{k: _as_date(follow_up[k]) for k in ("due", "snoozed_until", "churned_on")}}
-    if follow_up["last_action"]:
-        out["last_action"] = {**follow_up["last_action"], "date": _as_date(follow_up["last_action"]["date"])}
-    return out
-
-
-def call_list_build(
-    *, at_risk: list[dict[str, Any]], today: date, active_limit: int
-) -> dict[str, list[dict[str, Any]]]:
-    """Today's call list from the at-risk answer (with its ``follow_up``) plus the customers with
-    an open follow-up or a recent win who are no longer at risk. Returns ``active`` (overdue, to
-    call, in progress; at most ``active_limit`` to call, every open follow-up) and ``parked``
-    (snoozed, won back). Two queries."""
-    listed = {entry["tenant_id"] for entry in at_risk}
-    extra_ids = [t for t in follow_up_open_tenant_ids(today=today) if t not in listed]
-    extra = follow_ups_get(tenant_ids=extra_ids, today=today)
-    # Name and level (an open follow-up can be at risk below the rows read): one query.
-    known = {
-        tenant_id: (name, level)
-        for tenant_id, name, level in Tenant.objects.filter(tenant_id__in=extra_ids).values_list(
-            "tenant_id", "name", "metrics__risk_level"
-        )
-    }
-    rows = list(at_risk) + [
-        {
-            "tenant_id": tenant_id,
-            "name": known.get(tenant_id, ("", None))[0],
-            "risk_level": known.get(tenant_id, ("", None))[1],
-            "follow_up": follow_up.as_dict(),
-        }
-        for tenant_id, follow_up in extra.items()
-        if follow_up.state in (IN_PROGRESS, WON_BACK)
-    ]
-    rows = [{**row, "follow_up": _follow_up_dates(row["follow_up"])} for row in rows]
-    ordered = sorted(enumerate(rows), key=lambda pair: call_list_sort_key(pair[1]["follow_up"], pair[0]))
-    # Open follow-ups are the founder's own work in progress: always listed. Only the customers
-    # nobody has called yet are capped, so a busy list never hides a started cycle.
-    to_call = [row for _, row in ordered if row["follow_up"]["state"] == TO_CALL][:active_limit]
-    kept = {row["tenant_id"] for row in to_call}
-    active = [row for _, row in ordered if row["follow_up"]["state"] == IN_PROGRESS or row["tenant_id"] in kept]
-    parked = [row for _, row in ordered if row["follow_up"]["state"] in (SNOOZED, WON_BACK)]
-    return {"active": active, "parked": parked}
 
 
 # The engine's intervention that speaks to each primary risk component (customers/services.py

@@ -8,8 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from customers.selectors import tenants_at_risk
-from playbooks.followup import at_risk_follow_ups
-from playbooks.selectors import tenant_matched_playbooks
+from playbooks.call_list import call_list_follow_ups
 
 CHECKIN_AT_RISK = 5
 
@@ -19,8 +18,7 @@ def at_risk_follow_up_checkin_lines(now: datetime) -> list[str]:
     rows = tenants_at_risk(limit=CHECKIN_AT_RISK)
     if not rows:
         return ["No customer is at risk right now."]
-    matched = tenant_matched_playbooks(tenant_ids=[r.tenant_id for r in rows])
-    follow_ups = at_risk_follow_ups(rows=rows, matched=matched, today=timezone.localdate(now))
+    follow_ups = call_list_follow_ups(rows=rows, today=timezone.localdate(now))
     lines = []
     for row in rows:
         follow_up = follow_ups[row.tenant_id]

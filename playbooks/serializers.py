@@ -7,12 +7,18 @@ from typing import Any
 from rest_framework import serializers
 
 from customers.models import RiskLevel
-from customers.serializers import MeasuredConditionSerializer
 from playbooks.models import NOTE_MAX_CHARS, Channel, ChurnRecord, InterventionRecord, Outcome
 from playbooks.services import (
     ACTION_MAX_CHARS,
     SNOOZE_REASON_MAX_CHARS,
 )
+
+
+# A playbook condition a tenant satisfied and the value it measured (the matches, the at-risk answers).
+class MeasuredConditionSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    metric = serializers.CharField()
+    value = serializers.FloatField(help_text="The measured value that satisfied the condition.")
 
 
 class PlaybookActionSerializer(serializers.Serializer):

@@ -1,4 +1,8 @@
-"""URLs of the playbooks app (API and pages). Included from opsconsole/urls.py."""
+"""URLs of the playbooks app (API and pages). Included from opsconsole/urls.py.
+
+First the customers' answers and pages that show the playbooks each customer matched and its
+follow-up (playbooks/customer_apis.py, playbooks/customer_views.py): their paths and names are the
+customers' public ones, kept exactly."""
 
 from __future__ import annotations
 
@@ -17,8 +21,17 @@ from playbooks.apis import (
     SignalValidationApi,
     StripeWebhookApi,
 )
+from playbooks.customer_apis import CustomerAtRiskApi, CustomerDetailApi
+from playbooks.customer_views import at_risk_csv, customer_page, customers_page
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    # Before the detail route: "at-risk" is not a tenant id.
+    path("ops/customers/at-risk", CustomerAtRiskApi.as_view(), name="customers-at-risk"),
+    path("ops/customers/<str:tenant_id>", CustomerDetailApi.as_view(), name="customers-detail"),
+    path("customers/", customers_page, name="customers-page"),
+    # Before the Customer page's route: "at-risk.csv" is not a tenant id.
+    path("customers/at-risk.csv", at_risk_csv, name="customers-at-risk-csv"),
+    path("customers/<str:tenant_id>/", customer_page, name="customer-page"),
     path("ops/playbooks", PlaybookListApi.as_view(), name="playbooks-list"),
     # Before the detail route: "effectiveness" is not a playbook id.
     path("ops/playbooks/effectiveness", PlaybookEffectivenessApi.as_view(), name="playbooks-effectiveness"),

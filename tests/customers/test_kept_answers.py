@@ -10,7 +10,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from customers.apis import CustomerAtRiskApi, CustomerListApi
+from customers.apis import CustomerListApi
+from playbooks.customer_apis import CustomerAtRiskApi
 from tests.customers.conftest import RANKED_TENANTS, metrics_rows_store
 
 pytestmark = pytest.mark.django_db

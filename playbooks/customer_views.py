@@ -1,8 +1,12 @@
-"""Console pages of the customers app: the Customers list, one Customer, and the at-risk CSV.
+"""The customers' console pages: the Customers list, one Customer, and the at-risk CSV.
 
 They read through customers/selectors.py, the same functions the API calls, so a
 number on a page and in ``/ops/customers...`` can never differ. Bad query
-parameters get a 400 page that says which one and why.
+parameters get a 400 page that says which one and why. They show each customer's
+follow-up, the expansion candidates and the Customer page's playbooks panel, so they
+live in the playbooks app, one layer above the customers they read (the follow-ups
+from playbooks/call_list.py, as the at-risk API gives them). URLs and templates are
+the customers' (``customers-page``, ``customer-page``, ``templates/customers/``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from django.utils.safestring import SafeString
 
 from core.charts import HLine, Marker, Series, bar_chart, line_chart
 from core.pages import staff_required
-from customers.extensions import customer_panels, expansion_candidates, tenant_follow_ups, tenant_playbooks
 from customers.lifecycle_views import lifecycle_chart, lifecycle_legend
 from customers.metrics.contacts import contacts_people, contacts_words, tenant_contacts_get
 from customers.metrics.friction import FRICTION_CAP_PER_DAY
@@ -41,6 +44,8 @@ from customers.selectors import (
     tenant_metrics_get,
     tenants_at_risk,
 )
+from playbooks.call_list import call_list_follow_ups
+from playbooks.selectors import customer_playbook_panel, expansion_candidates
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 50
@@ -130,10 +135,10 @@ def customers_page(request: HttpRequest) -> HttpResponse:
         page = paginator.page(data["page"] or 1)
     except EmptyPage as exc:
         raise Http404(f"There is no page {data['page']}: the list has {paginator.num_pages}.") from exc
-    rows = list(page.object_list)
+    rows: list[Any] = list(page.object_list)
     # Each row's follow-up state (churned, snoozed, in progress ...), as the at-risk API says it:
     # a churned customer reads "churned", never "not at risk". A constant number of queries.
-    follow_ups = _follow_ups(rows)
+    follow_ups = call_list_follow_ups(rows=rows, today=timezone.localdate())
     for row in rows:
         row.follow_up = follow_ups.get(row.tenant_id)
     page.object_list = rows
@@ -153,12 +158,6 @@ def customers_page(request: HttpRequest) -> HttpResponse:
             "expansion": expansion_candidates(limit=EXPANSION_LISTED),
         },
     )
-
-
-def _follow_ups(rows: list[TenantMetrics]) -> dict[str, Any]:
-    """tenant id -> its follow-up object (the at-risk API's ``follow_up``; None without the playbooks app)."""
-    matched = tenant_playbooks(tenant_ids=[row.tenant_id for row in rows])
-    return tenant_follow_ups(rows=rows, matched=matched, today=timezone.localdate())
 
 
 def _csv_safe(value: Any) -> Any:
@@ -259,7 +258,7 @@ def at_risk_csv(request: HttpRequest) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(CSV_COLUMNS)
     rows = tenants_at_risk(limit=CSV_MAX_ROWS)
-    follow_ups = _follow_ups(rows)
+    follow_ups = call_list_follow_ups(rows=rows, today=timezone.localdate())
     contacts = tenant_contacts_get(tenant_ids=[row.tenant_id for row in rows])
     for metrics in rows:
         values = _csv_row(metrics, follow_ups.get(metrics.tenant_id), contacts.get(metrics.tenant_id, []))
@@ -330,6 +329,19 @@ METRICS_PARTS = (
 )
 
 
+def _customer_panels(tenant_id: str) -> list[dict[str, Any]]:
+    """The playbooks' sections of the Customer page (templates/customers/detail.html's ``panels``): the
+    follow-up and the founder's forms go on the first screen (``actions_template``), the longer record
+    further down (``template``); both get the same ``panel``, computed once."""
+    return [
+        {
+            "template": "playbooks/partials/customer_panel.html",
+            "actions_template": "playbooks/partials/customer_actions.html",
+            "panel": customer_playbook_panel(tenant_id),
+        }
+    ]
+
+
 @staff_required
 def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
     # Live (edited in admin; events keep arriving), read as often as the version.
@@ -361,7 +373,7 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
         "metrics": metrics,
         "timeline": timeline,
         "before": before,
-        "panels": SimpleLazyObject(lambda: customer_panels(tenant_id=tenant_id)),
+        "panels": SimpleLazyObject(lambda: _customer_panels(tenant_id)),
         # Written by the recompute: read only where the page shows it.
         "people": SimpleLazyObject(lambda: contacts_people(tenant_contacts_get(tenant_ids=[tenant_id])[tenant_id])),
     }
