@@ -329,7 +329,7 @@ METRICS_PARTS = (
 )
 
 
-def _customer_panels(tenant_id: str) -> list[dict[str, Any]]:
+def _customer_panels(panel: Any) -> list[dict[str, Any]]:
     """The playbooks' sections of the Customer page (templates/customers/detail.html's ``panels``): the
     follow-up and the founder's forms go on the first screen (``actions_template``), the longer record
     further down (``template``); both get the same ``panel``, computed once."""
@@ -337,7 +337,7 @@ def _customer_panels(tenant_id: str) -> list[dict[str, Any]]:
         {
             "template": "playbooks/partials/customer_panel.html",
             "actions_template": "playbooks/partials/customer_actions.html",
-            "panel": customer_playbook_panel(tenant_id),
+            "panel": panel,
         }
     ]
 
@@ -368,12 +368,15 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
     metrics: Any = SimpleLazyObject(
         lambda: cached_per_recompute(f"customer:metrics:{tenant_id}", lambda: tenant_metrics_get(tenant_id=tenant_id))
     )
+    panel: Any = SimpleLazyObject(lambda: customer_playbook_panel(tenant_id))
     context: dict[str, Any] = {
         "tenant": tenant,
         "metrics": metrics,
         "timeline": timeline,
         "before": before,
-        "panels": SimpleLazyObject(lambda: _customer_panels(tenant_id)),
+        "panels": SimpleLazyObject(lambda: _customer_panels(panel)),
+        # The header reads its follow-up: a customer who came back after a churn is not called churned.
+        "playbook_panel": panel,
         # Written by the recompute: read only where the page shows it.
         "people": SimpleLazyObject(lambda: contacts_people(tenant_contacts_get(tenant_ids=[tenant_id])[tenant_id])),
     }

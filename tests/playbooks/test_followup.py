@@ -156,6 +156,9 @@ def test_a_churned_customer_leaves_every_list_and_comes_back_only_with_real_acti
         follow_up = _follow_ups(staff_client)["decay"]
         assert follow_up["state"] == "to_call" and follow_up["came_back"] is True
         assert "came back" in staff_client.get("/").content.decode()
+        # Its page no longer calls it churned: the header reads the same follow-up.
+        header = staff_client.get("/customers/decay/").content.decode().split("</h1>")[0]
+        assert "churned 15 Mar 2026" not in header
 
 
 def test_a_churned_outcome_records_the_churn(at_risk, staff_client):
