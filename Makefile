@@ -61,13 +61,16 @@ test: install node_modules/.package-lock.json
 test-default-install: install
 	env -u DATABASE_URL $(PY) -m pytest -m default_install $(PYTEST_ARGS)
 
-## make test-citus: the suite again on a local three-node Citus cluster (deploy/citus/cluster.sh builds
+## make test-citus: the suite again on a local three-node Citus cluster (tests marked exclusive restart a node
+## the others share: they run alone, after the parallel run) (deploy/citus/cluster.sh builds
 ## Citus from ../shared/citus when it is missing). CITUS_PORT picks the coordinator's port (default 5440).
 CITUS_PORT ?= 5440
 test-citus: install node_modules/.package-lock.json
-	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start $(if $(XDIST),$(addprefix test_citus,$(XDIST_SUFFIXES)),test_citus)
+	CITUS_PORT=$(CITUS_PORT) deploy/citus/cluster.sh start test_citus $(addprefix test_citus,$(XDIST_SUFFIXES))
 	DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
-	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(XDIST) $(PYTEST_ARGS)
+	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db $(XDIST) $(if $(XDIST),-m "not exclusive",) $(PYTEST_ARGS)
+	$(if $(XDIST),DATABASE_URL=postgres://postgres@127.0.0.1:$(CITUS_PORT)/postgres TEST_DATABASE_NAME=test_citus \
+	  OPSCONSOLE_TEST_CITUS=1 $(PY) -m pytest --reuse-db -m exclusive $(PYTEST_ARGS),)
 
 ## make lint: what CI checks before the tests: ruff (lint and format), the layers (.importlinter) and
 ## mypy against mypy-baseline.txt (new errors fail; `$(PY) -m tools.typecheck --update` records fixes).

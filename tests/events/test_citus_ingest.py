@@ -20,7 +20,8 @@ from django.db import connection
 from core.services import api_key_create
 from tests.cluster import as_server_user
 
-pytestmark = [pytest.mark.citus, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# exclusive: it restarts a worker node of the cluster every other test uses.
+pytestmark = [pytest.mark.citus, pytest.mark.slow, pytest.mark.exclusive, pytest.mark.django_db(transaction=True)]
 
 BATCHES = 60
 PER_BATCH = 50
