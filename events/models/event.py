@@ -117,22 +117,3 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.rows_done} rows"
-
-
-class BrowserContext(models.Model):
-    """What a browser SDK repeats on every event of a page load (device, browser, screen, library,
-    referrer), stored once per distinct value and named by the ``$browser_context`` of each event's
-    metadata (events/ingestion/contexts.py). Part of the authoritative record: an event's
-    properties are its metadata with its context's merged in (``EVENT_PROPERTIES_SQL``); never
-    updated, never deleted with the events that name it (a context is a few hundred bytes)."""
-
-    # A hash of the properties' canonical JSON: the same context always gets the same id.
-    context_id = models.CharField(primary_key=True, max_length=32)
-    properties = models.JSONField()
-    first_seen_at = models.DateTimeField()
-
-    class Meta:
-        db_table = "ops_browser_contexts"
-
-    def __str__(self) -> str:
-        return self.context_id
