@@ -49,7 +49,7 @@ from bench.common import (
     now_utc,
     port_wait,
     production_env,
-    with_database,
+    scratch_database,
 )
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
@@ -240,17 +240,6 @@ def _manage(args: list[str], database_url: str) -> str:
     ).stdout
 
 
-def _scratch_database(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SOAK_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SOAK_DB}")
-    soak_url = with_database(url, SOAK_DB)
-    _manage(["migrate", "--noinput", "-v", "0"], soak_url)
-    return soak_url
-
-
 class RecomputeLoop(threading.Thread):
     """``manage.py recompute_metrics`` back to back, ``pause`` seconds apart: the beat task's work."""
 
@@ -308,7 +297,7 @@ def run(
     log: object = print,
 ) -> SoakResult:
 
-    database_url = _scratch_database(base_database_url())
+    database_url = scratch_database(base_database_url(), SOAK_DB)
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
     port = free_port()
     production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", "INGEST_RATE_LIMIT_PER_MINUTE": "0"}
