@@ -36,8 +36,8 @@ from bench.common import (
     events_tables_empty,
     manage,
     production_server,
+    scratch_database,
     tenants_ensure,
-    with_database,
 )
 from bench.recompute import digests, recompute_child
 
@@ -101,18 +101,6 @@ def _citus_database(name: str) -> str:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     _cluster("start", name)
     url = f"postgres://postgres@127.0.0.1:{CITUS_PORT}/{name}"
-    manage(["migrate", "--noinput", "-v", "0"], url)
-    return url
-
-
-def _plain_database(name: str) -> str:
-    import psycopg
-
-    base = base_database_url()
-    with psycopg.connect(with_database(base, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = with_database(base, name)
     manage(["migrate", "--noinput", "-v", "0"], url)
     return url
 
@@ -197,7 +185,7 @@ def _run(*, events: int, new_events: int, tenants: int, ingest_events: int) -> C
         ingest_events, 13, OUT_DIR / "citus-ingest", rounds=ROUNDS, kinds=("csv", "native")
     )
     plain_name, citus_name = f"{BENCH_DB}_plain", f"{BENCH_DB}_citus"
-    plain_url = _plain_database(plain_name)
+    plain_url = scratch_database(base_database_url(), plain_name)
     citus_url = _citus_database(citus_name)
     try:
         plain = _measure(plain_url, ingest_inputs=ingest_inputs, history=history, new=new)

@@ -343,7 +343,7 @@ def soak_section(run: Run) -> None:
     if run.quick:
         return
     rows, failures = run.rows, run.failures
-    result = soak.run(duration=run.soak_seconds)
+    result = soak.run(soak.SoakPlan(duration=run.soak_seconds))
     failures.extend(f"soak: {problem}" for problem in result.problems())
     rows.append(
         (

@@ -15,7 +15,7 @@
    rebuild; the web workers' RSS at the start and end of the soak (growth).
 
 Run: ``python bench/soak.py [--duration 600] [--rate N]``; exits non-zero when a
-check fails. ``bench/run.py`` can call ``soak.run(duration=...)``.
+check fails. ``bench/run.py`` can call ``soak.run(SoakPlan(duration=...))``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -49,7 +49,7 @@ from bench.common import (
     now_utc,
     port_wait,
     production_env,
-    with_database,
+    scratch_database,
 )
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
@@ -67,6 +67,20 @@ class SendTotals:
     retries: int = 0
     gave_up: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    """What a soak runs; the command line's defaults are these."""
+
+    duration: float = 600.0  # seconds of soak
+    rate: float | None = None  # events/s; None: half the measured maximum
+    measure_seconds: float = 20.0  # of unpaced sending, to measure that maximum
+    senders: int = 4
+    workers: int = 2  # gunicorn workers
+    batch: int = 200  # events per request
+    recompute_pause: float = 5.0  # seconds between recomputes
+    through_proxy: bool = True  # the shipped stack (nginx in front, slow clients beside); False: gunicorn alone
 
 
 @dataclass
@@ -240,17 +254,6 @@ def _manage(args: list[str], database_url: str) -> str:
     ).stdout
 
 
-def _scratch_database(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SOAK_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SOAK_DB}")
-    soak_url = with_database(url, SOAK_DB)
-    _manage(["migrate", "--noinput", "-v", "0"], soak_url)
-    return soak_url
-
-
 class RecomputeLoop(threading.Thread):
     """``manage.py recompute_metrics`` back to back, ``pause`` seconds apart: the beat task's work."""
 
@@ -295,44 +298,31 @@ def _rollup_snapshot(conn: object) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
-def run(
-    *,
-    duration: float = 600.0,
-    rate: float | None = None,
-    measure_seconds: float = 20.0,
-    senders: int = 4,
-    workers: int = 2,
-    batch: int = 200,
-    recompute_pause: float = 5.0,
-    through_proxy: bool = True,
-    log: object = print,
-) -> SoakResult:
+def run(plan: SoakPlan = SoakPlan(), *, log: object = print) -> SoakResult:
 
-    database_url = _scratch_database(base_database_url())
+    database_url = scratch_database(base_database_url(), SOAK_DB)
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
     port = free_port()
     production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", "INGEST_RATE_LIMIT_PER_MINUTE": "0"}
-    if through_proxy:
+    if plan.through_proxy:
         # The shipped configuration; its sync workers sit behind nginx, which absorbs slow clients.
         production |= {
-            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_WORKERS": str(plan.workers),
             "GUNICORN_ACCESS_LOG": "/dev/null",
             "GUNICORN_LOG_LEVEL": "warning",
         }
         argv = [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
                 "-b", f"127.0.0.1:{port}"]  # fmt: skip
     else:
-        argv = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+        argv = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(plan.workers),
                 "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]  # fmt: skip
     server = subprocess.Popen(argv, cwd=BASE_DIR, env=production)
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(nginx_proxy(port)) if through_proxy else f"http://127.0.0.1:{port}"
-        log(f"soak target: {url} ({'nginx -> gunicorn, slow clients beside' if through_proxy else 'gunicorn alone'})")
-        return _soak(
-            server=server, port=port, url=url, key=key, database_url=database_url, duration=duration, rate=rate,
-            measure_seconds=measure_seconds, senders=senders, batch=batch, recompute_pause=recompute_pause,
-            through_proxy=through_proxy, log=log,
-        )  # fmt: skip
+        url = stack.enter_context(nginx_proxy(port)) if plan.through_proxy else f"http://127.0.0.1:{port}"
+        log(
+            f"soak target: {url} ({'nginx -> gunicorn, slow clients beside' if plan.through_proxy else 'gunicorn alone'})"
+        )
+        return _soak(plan, server=server, port=port, url=url, key=key, database_url=database_url, log=log)
 
 
 # The measuring probe's event ids: a probe request a loaded server still held when the probe ended
@@ -402,29 +392,17 @@ def _slow_clients_started(url: str, done: threading.Event, scrapes: list[str]) -
 
 
 def _soak(
-    *,
-    server: subprocess.Popen[bytes],
-    port: int,
-    url: str,
-    key: str,
-    database_url: str,
-    duration: float,
-    rate: float | None,
-    measure_seconds: float,
-    senders: int,
-    batch: int,
-    recompute_pause: float,
-    through_proxy: bool,
-    log: object,
+    plan: SoakPlan, *, server: subprocess.Popen[bytes], port: int, url: str, key: str, database_url: str, log: object
 ) -> SoakResult:
-    loop = RecomputeLoop(database_url, recompute_pause)
+    senders, batch, rate = plan.senders, plan.batch, plan.rate
+    loop = RecomputeLoop(database_url, plan.recompute_pause)
     scrapes: list[str] = []
     try:
         port_wait(port, seconds=20)
         measured = None
         if rate is None:
             measured = _maximum_measured(
-                url, key, senders=senders, batch=batch, seconds=measure_seconds, database_url=database_url, log=log
+                url, key, senders=senders, batch=batch, seconds=plan.measure_seconds, database_url=database_url, log=log
             )
             rate = measured / 2
         rss_start = _workers_rss(server)
@@ -432,8 +410,8 @@ def _soak(
         sender = Sender(url, key, senders=senders, batch=batch, seed=3)
         done = threading.Event()
         peak = _rss_peak_sampled(server, done, start_mb=sum(rss_start.values()))
-        trickler = _slow_clients_started(url, done, scrapes) if through_proxy else None
-        elapsed = sender.run(seconds=duration, rate=rate)
+        trickler = _slow_clients_started(url, done, scrapes) if plan.through_proxy else None
+        elapsed = sender.run(seconds=plan.duration, rate=rate)
         done.set()
         if trickler is not None:
             trickler.join(timeout=60)
@@ -466,7 +444,7 @@ def _soak(
         rss_end_mb=sum(rss_end.values()),
         rss_peak_mb=peak[0],
         worker_pids_changed=set(rss_start) != set(rss_end),
-        through_proxy=through_proxy,
+        through_proxy=plan.through_proxy,
         slow_client_scrapes=scrapes.count("200"),
         slow_client_scrape_failures=[outcome for outcome in scrapes if outcome != "200"],
     )
@@ -474,28 +452,26 @@ def _soak(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=600.0, help="soak seconds (default 600)")
-    parser.add_argument("--rate", type=float, default=None, help="events/s (default: half the measured maximum)")
-    parser.add_argument("--measure-seconds", type=float, default=20.0)
-    parser.add_argument("--senders", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--batch", type=int, default=200, help="events per request")
-    parser.add_argument("--recompute-pause", type=float, default=5.0, help="seconds between recomputes")
+    default = SoakPlan()
+    parser.add_argument("--duration", type=float, default=default.duration, help="soak seconds (default 600)")
+    parser.add_argument(
+        "--rate", type=float, default=default.rate, help="events/s (default: half the measured maximum)"
+    )
+    parser.add_argument("--measure-seconds", type=float, default=default.measure_seconds)
+    parser.add_argument("--senders", type=int, default=default.senders)
+    parser.add_argument("--workers", type=int, default=default.workers, help="gunicorn workers")
+    parser.add_argument("--batch", type=int, default=default.batch, help="events per request")
+    parser.add_argument(
+        "--recompute-pause", type=float, default=default.recompute_pause, help="seconds between recomputes"
+    )
     parser.add_argument("--max-rss-growth-pct", type=float, default=25.0)
     parser.add_argument(
         "--direct", action="store_true", help="gunicorn alone (gthread), no proxy and no slow clients (the old soak)"
     )
     args = parser.parse_args()
-    result = run(
-        duration=args.duration,
-        rate=args.rate,
-        measure_seconds=args.measure_seconds,
-        senders=args.senders,
-        workers=args.workers,
-        batch=args.batch,
-        recompute_pause=args.recompute_pause,
-        through_proxy=not args.direct,
-    )
+    # Every option named like a field of the plan is that field; --direct is the one said the other way round.
+    given = {f.name: getattr(args, f.name) for f in fields(SoakPlan) if f.name != "through_proxy"}
+    result = run(SoakPlan(**given, through_proxy=not args.direct))
     summary = asdict(result) | {"rss_growth_pct": round(result.rss_growth_pct, 1)}
     print(json.dumps(summary, indent=2, default=str))
     problems = result.problems(max_rss_growth_pct=args.max_rss_growth_pct)

@@ -31,6 +31,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SingletonAdmin(admin.ModelAdmin):
+    """Settings kept in one row: added while there is none, never deleted (the code reads that row)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not self.model._default_manager.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "scope", "prefix", "is_automation", "created_at", "last_used_at", "revoked_at"]

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, SingletonAdmin
 from events.classification import user_agent_pattern_problem
 from events.models import (
     Event,
@@ -140,27 +140,15 @@ class UserAgentPatternAdmin(_RuleAdmin):
 
 
 @admin.register(NorthStarSettings)
-class NorthStarSettingsAdmin(admin.ModelAdmin):
+class NorthStarSettingsAdmin(SingletonAdmin):
     list_display = ["__str__", "dau_target", "mau_target"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not NorthStarSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(MorningDigestSettings)
-class MorningDigestSettingsAdmin(admin.ModelAdmin):
+class MorningDigestSettingsAdmin(SingletonAdmin):
     """The morning digest: on or off, from which hour, to which channels (one row)."""
 
     list_display = ["__str__", "enabled", "send_hour", "slack", "email"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not MorningDigestSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(MorningDigestDay)

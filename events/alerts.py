@@ -70,6 +70,25 @@ def alert_message(*, status: str, summary: RealUsersSummary, reminder: bool = Fa
     return subject, body
 
 
+def _announce(summary: RealUsersSummary, *, status_from: str, now: datetime, reminder: bool) -> list[AlertNotification]:
+    """One notification per channel saying the summary's status: a change from ``status_from``, or
+    the daily reminder while it stays critical. The dedupe key makes a second evaluation a no-op."""
+    status = summary.status
+    subject, body = alert_message(status=status, summary=summary, reminder=reminder)
+    return notifications_create(
+        kind=NotificationKind.REMINDER if reminder else NotificationKind.TRANSITION,
+        dedupe_key=(
+            f"reminder@{now.isoformat()}"
+            if reminder
+            else f"transition:{status_from or 'none'}->{status}@{now.isoformat()}"
+        ),
+        subject=subject,
+        body=body,
+        status_from=status_from,
+        status_to=status,
+    )
+
+
 def north_star_alerts_evaluate(*, now: datetime | None = None) -> list[AlertNotification]:
     """Announce a status change once, and remind daily while critical. Idempotent.
 
@@ -87,30 +106,14 @@ def north_star_alerts_evaluate(*, now: datetime | None = None) -> list[AlertNoti
         if status != previous:
             baseline_only = previous == "" and status in (Status.NO_USERS_YET, Status.ACTIVE)
             if not baseline_only:
-                subject, body = alert_message(status=status, summary=summary)
-                created = notifications_create(
-                    kind=NotificationKind.TRANSITION,
-                    dedupe_key=f"transition:{previous or 'none'}->{status}@{now.isoformat()}",
-                    subject=subject,
-                    body=body,
-                    status_from=previous,
-                    status_to=status,
-                )
+                created = _announce(summary, status_from=previous, now=now, reminder=False)
             state.status = status
             state.changed_at = now
             state.last_reminder_at = None
         elif status == Status.CRITICAL:
             since = state.last_reminder_at or state.changed_at or now
             if now - since >= REMINDER_INTERVAL:
-                subject, body = alert_message(status=status, summary=summary, reminder=True)
-                created = notifications_create(
-                    kind=NotificationKind.REMINDER,
-                    dedupe_key=f"reminder@{now.isoformat()}",
-                    subject=subject,
-                    body=body,
-                    status_from=status,
-                    status_to=status,
-                )
+                created = _announce(summary, status_from=status, now=now, reminder=True)
                 state.last_reminder_at = now
         state.evaluated_at = now
         state.save()

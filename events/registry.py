@@ -33,20 +33,9 @@ from events.defaults import DEFAULT_VOCABULARY
 from events.models import EventCategory, EventType, FrictionSignal, NorthStarRole
 from events.rules import classification_rules_changed
 
-# Every field of an entry the API and admin expose, in the order they are shown.
-ENTRY_FIELDS = (
-    "name",
-    "label",
-    "category",
-    "description",
-    "core_value",
-    "friction_signal",
-    "friction_weight",
-    "engagement_weight",
-    "north_star_role",
-    "page_view",
-    "counts_as_real_interaction",
-)
+# Every field of an entry the API and admin expose, in the order they are shown: the type's editable
+# fields as the model declares them (the name first; never its bookkeeping, created_at and is_example).
+ENTRY_FIELDS = tuple(field.name for field in EventType._meta.concrete_fields if field.editable)
 # Fields whose edit changes what is real or who counts: history is reclassified on commit.
 CLASSIFICATION_FIELDS = frozenset({"counts_as_real_interaction", "page_view"})
 

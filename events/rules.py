@@ -28,6 +28,22 @@ def classification_rules_changed() -> None:
     transaction.on_commit(lambda: task_queue(RECLASSIFY_TASK))
 
 
+def _rule_store(rule: InternalUserRule | UserAgentPattern) -> None:
+    """Validate and save a rule together with the version bump, so no process classifies by half an edit."""
+    with transaction.atomic():
+        rule.full_clean()
+        rule.save()
+        classification_rules_changed()
+
+
+def _rules_delete(
+    model: type[InternalUserRule] | type[UserAgentPattern], rules: Iterable[InternalUserRule | UserAgentPattern]
+) -> None:
+    with transaction.atomic():
+        model.objects.filter(pk__in=[r.pk for r in rules]).delete()
+        classification_rules_changed()
+
+
 def internal_user_rule_save(*, rule: InternalUserRule) -> InternalUserRule:
     """Normalise (domains lower-case, no leading @), validate and save an internal user rule."""
     value = rule.value.strip()
@@ -38,17 +54,12 @@ def internal_user_rule_save(*, rule: InternalUserRule) -> InternalUserRule:
     elif not value:
         raise ValidationError({"value": "Give the user id exactly as the product sends it."})
     rule.value = value
-    with transaction.atomic():
-        rule.full_clean()
-        rule.save()
-        classification_rules_changed()
+    _rule_store(rule)
     return rule
 
 
 def internal_user_rule_delete(*, rules: Iterable[InternalUserRule]) -> None:
-    with transaction.atomic():
-        InternalUserRule.objects.filter(pk__in=[r.pk for r in rules]).delete()
-        classification_rules_changed()
+    _rules_delete(InternalUserRule, rules)
 
 
 def user_agent_pattern_save(*, pattern: UserAgentPattern) -> UserAgentPattern:
@@ -58,14 +69,9 @@ def user_agent_pattern_save(*, pattern: UserAgentPattern) -> UserAgentPattern:
     problem = user_agent_pattern_problem(pattern.pattern)
     if problem:
         raise ValidationError({"pattern": problem})
-    with transaction.atomic():
-        pattern.full_clean()
-        pattern.save()
-        classification_rules_changed()
+    _rule_store(pattern)
     return pattern
 
 
 def user_agent_pattern_delete(*, patterns: Iterable[UserAgentPattern]) -> None:
-    with transaction.atomic():
-        UserAgentPattern.objects.filter(pk__in=[p.pk for p in patterns]).delete()
-        classification_rules_changed()
+    _rules_delete(UserAgentPattern, patterns)

@@ -195,33 +195,18 @@ _RECEIPT_FIELDS = {
         "description": "Of the valid events, those of unregistered types (kept, not counted).",
     },
 }
-POSTHOG_OK: dict[str, Any] = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {"status": {"type": "integer", "enum": [1]}, **_RECEIPT_FIELDS},
-}
-POSTHOG_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "code", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "code": {"type": "string"},
-        "detail": {"type": "string"},
-        **_RECEIPT_FIELDS,
-    },
-}
-SEGMENT_OK: dict[str, Any] = {
-    "type": "object",
-    "required": ["success"],
-    "properties": {"success": {"type": "boolean"}, **_RECEIPT_FIELDS},
-}
-SEGMENT_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["code", "message", "detail"],
-    "properties": {
-        "code": {"type": "string"},
-        "message": {"type": "string"},
-        "detail": {"type": "string"},
-        **_RECEIPT_FIELDS,
-    },
-}
+
+
+def _sdk_answer(**own: dict[str, Any]) -> dict[str, Any]:
+    """An SDK endpoint's answer: the fields that SDK expects (each one required), then the receipt's counts."""
+    return {"type": "object", "required": list(own), "properties": {**own, **_RECEIPT_FIELDS}}
+
+
+def _text() -> dict[str, Any]:
+    return {"type": "string"}
+
+
+POSTHOG_OK = _sdk_answer(status={"type": "integer", "enum": [1]})
+POSTHOG_ERROR = _sdk_answer(type=_text(), code=_text(), detail=_text())
+SEGMENT_OK = _sdk_answer(success={"type": "boolean"})
+SEGMENT_ERROR = _sdk_answer(code=_text(), message=_text(), detail=_text())

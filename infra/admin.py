@@ -8,22 +8,17 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
+from core.admin import SingletonAdmin
 from infra.models import ApiRequestCount, InfraLimitSettings, InfraSnapshot
 from infra.projection import GB, MB
 
 
 @admin.register(InfraLimitSettings)
-class InfraLimitSettingsAdmin(admin.ModelAdmin):
+class InfraLimitSettingsAdmin(SingletonAdmin):
     """A singleton: the list view goes straight to the one row."""
 
     fields = ("db_storage_limit_gb", "redis_memory_limit_mb", "updated_at")
     readonly_fields = ("updated_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not InfraLimitSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         row, _ = InfraLimitSettings.objects.get_or_create(pk=InfraLimitSettings.SINGLETON_PK)

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin import ReadOnlyAdmin
 from events.registry import event_type_registry
 from playbooks.billing import stripe_customer_map
 from playbooks.churns import churn_delete, churn_problems, churn_record, churn_update, churns_delete
@@ -252,21 +253,12 @@ class SnoozeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlaybookMatch)
-class PlaybookMatchAdmin(admin.ModelAdmin):
+class PlaybookMatchAdmin(ReadOnlyAdmin):
     """Written by the recompute hook; shown, never edited."""
 
     list_display = ["playbook", "tenant", "first_matched_at", "matched_at"]
     list_filter = ["playbook"]
     search_fields = ["tenant__tenant_id", "tenant__name"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(StripeCustomerLink)

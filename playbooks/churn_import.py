@@ -18,19 +18,12 @@ from datetime import UTC, date, datetime
 
 from django.utils import timezone
 
+from core.csv_command import CsvRefused
 from customers.models import Tenant
 from playbooks.churns import ChurnArrival, churns_record
 
 REQUIRED_COLUMNS = ("tenant_id", "churned_at")
 IMPORT_RECORDER = "import_churns"
-
-
-class ChurnImportError(ValueError):
-    """The file was refused; ``problems`` lists each one ("line 4: unknown tenant 'x'")."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -57,7 +50,7 @@ def churns_import(lines: Iterable[str]) -> ChurnImportResult:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise ChurnImportError([f"line 1: the header must name the columns {', '.join(missing)} (got {header})"])
+        raise CsvRefused([f"line 1: the header must name the columns {', '.join(missing)} (got {header})"])
     reader.fieldnames = header
     today = timezone.localdate()
     problems: list[str] = []
@@ -67,9 +60,9 @@ def churns_import(lines: Iterable[str]) -> ChurnImportResult:
         for row in reader:
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise ChurnImportError([f"line {reader.line_num}: not valid CSV ({exc})"]) from exc
+        raise CsvRefused([f"line {reader.line_num}: not valid CSV ({exc})"]) from exc
     if not rows:
-        raise ChurnImportError(["the file has no rows after the header"])
+        raise CsvRefused(["the file has no rows after the header"])
     known = set(
         Tenant.objects.filter(tenant_id__in={(r.get("tenant_id") or "").strip() for _, r in rows}).values_list(
             "tenant_id", flat=True
@@ -97,7 +90,7 @@ def churns_import(lines: Iterable[str]) -> ChurnImportResult:
             continue
         wanted.setdefault((tenant_id, day), (row.get("reason") or "").strip())
     if problems:
-        raise ChurnImportError(problems)
+        raise CsvRefused(problems)
     result = ChurnImportResult(ignored_columns=[c for c in header if c not in (*REQUIRED_COLUMNS, "reason")])
     # The one churn service: the customers leave every at-risk list in the same transaction.
     result.created, result.already_recorded = churns_record(

@@ -164,14 +164,12 @@ def _action_dict(record: InterventionRecord) -> dict[str, Any]:
     }
 
 
+# What the follow-up carries of a playbook's step, as the step names it.
+STEP_FIELDS = ("step", "timing", "channel", "playbook_id", "talk_track")
+
+
 def _step_dict(action: PlaybookAction) -> dict[str, Any]:
-    return {
-        "step": action.step,
-        "timing": action.timing,
-        "channel": action.channel,
-        "playbook_id": action.playbook_id,
-        "talk_track": action.talk_track,
-    }
+    return {name: getattr(action, name) for name in STEP_FIELDS}
 
 
 def _in_progress(

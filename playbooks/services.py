@@ -5,6 +5,7 @@ and taking them back. Matching playbooks after each recompute is playbooks/evalu
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,6 +25,9 @@ from playbooks.models import (
     Playbook,
     Snooze,
 )
+
+# The founder actions an undo deletes outright (a churn is taken back through playbooks/churns.py).
+Undone = TypeVar("Undone", InterventionRecord, Snooze)
 
 # The longest texts a founder action keeps: the model's own column width (a longer action was a
 # DataError, a 500, from the page form) and the notes' limit the API states. One definition:
@@ -185,20 +189,26 @@ def snooze_end(*, tenant_id: str) -> int:
 
 # --- Undo: each founder action can be taken back from the Customer page (and the API where it
 # has the create). Each moves the answers version, so the cached lists show it at the next read.
+def _taken_back(model: type[Undone], pk: int, *, what: str) -> Undone:
+    """Delete one founder action as if it was never made; returns it as it was. Raises
+    PlaybookInputError naming ``what`` when there is no such row (or a racing undo took it)."""
+    # No row lock (a Citus coordinator cannot take one across shards): the delete's own count says
+    # whether this call took it back, so two racing undos cannot both succeed.
+    with transaction.atomic():
+        row = model._default_manager.filter(pk=pk).first()
+        deleted, _ = model._default_manager.filter(pk=pk).delete() if row else (0, {})
+        if row is None or not deleted:
+            raise PlaybookInputError({"id": f"No {what} {pk}."})
+        answers_changed()
+    return row
+
+
 # A churn is taken back through the one churn service (playbooks/churns.py::churn_delete).
 def intervention_delete(*, intervention_id: int) -> InterventionRecord:
     """Take back a logged step (an intervention) as if it was never logged; returns it as it was.
     A churn its "churned" outcome recorded is a churn of its own and stays (undo it there).
     Raises PlaybookInputError when there is no such intervention."""
-    # No row lock (a Citus coordinator cannot take one across shards): the delete's own count says
-    # whether this call took it back, so two racing undos cannot both succeed.
-    with transaction.atomic():
-        intervention = InterventionRecord.objects.filter(pk=intervention_id).first()
-        deleted, _ = InterventionRecord.objects.filter(pk=intervention_id).delete() if intervention else (0, {})
-        if not deleted:
-            raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
-        answers_changed()
-    return intervention
+    return _taken_back(InterventionRecord, intervention_id, what="intervention")
 
 
 def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
@@ -209,7 +219,7 @@ def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
         intervention = InterventionRecord.objects.filter(pk=intervention_id).first()
         if intervention is None:
             raise PlaybookInputError({"id": f"No intervention {intervention_id}."})
-        # Compare-and-set instead of a row lock (see intervention_delete): only a row with an outcome clears.
+        # Compare-and-set instead of a row lock (see _taken_back): only a row with an outcome clears.
         cleared = InterventionRecord.objects.filter(pk=intervention_id, outcome__isnull=False).update(
             outcome=None, outcome_at=None, outcome_note=""
         )
@@ -223,10 +233,4 @@ def intervention_outcome_clear(*, intervention_id: int) -> InterventionRecord:
 def snooze_delete(*, snooze_id: int) -> Snooze:
     """Take back a snooze as if it was never made (an earlier snooze still running holds again);
     returns it as it was. Raises PlaybookInputError when there is no such snooze."""
-    with transaction.atomic():
-        snooze = Snooze.objects.filter(pk=snooze_id).first()
-        deleted, _ = Snooze.objects.filter(pk=snooze_id).delete() if snooze else (0, {})
-        if not deleted:
-            raise PlaybookInputError({"id": f"No snooze {snooze_id}."})
-        answers_changed()
-    return snooze
+    return _taken_back(Snooze, snooze_id, what="snooze")

@@ -37,6 +37,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.csv_command import CsvRefused
 from customers.models import Tenant
 from customers.revenue import (
     MONTHS_PER_INTERVAL,
@@ -81,14 +82,6 @@ REQUIRED = ("id", "amount", "currency", "interval", "status", "created")
 # The moments a row describes, newest wins: the subscription is as the export says from then on.
 MOMENTS = ("ended_at", "canceled_at", "period_start", "start", "created")
 ROWS_MAX = 100_000
-
-
-class SubscriptionImportError(ValueError):
-    """The file was refused; ``problems`` lists each one ("line 4, column Amount: ...")."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -228,7 +221,7 @@ def _header(reader: csv.DictReader) -> tuple[dict[str, str], list[str]]:
     if "customer" not in names and "tenant_id" not in names:
         missing.append("customer id (or tenant_id (metadata))")
     if missing:
-        raise SubscriptionImportError([f"line 1: the header must name the columns {', '.join(missing)} (got {header})"])
+        raise CsvRefused([f"line 1: the header must name the columns {', '.join(missing)} (got {header})"])
     used = set(names.values())
     return names, [h for h in header if h not in used]
 
@@ -240,11 +233,11 @@ def _rows_check(lines: Iterable[str]) -> tuple[list[_Row], list[str], list[str]]
     try:
         raw = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
-        raise SubscriptionImportError([f"line {reader.line_num}: not valid CSV ({exc})"]) from exc
+        raise CsvRefused([f"line {reader.line_num}: not valid CSV ({exc})"]) from exc
     if not raw:
-        raise SubscriptionImportError(["the file has no rows after the header"])
+        raise CsvRefused(["the file has no rows after the header"])
     if len(raw) > ROWS_MAX:
-        raise SubscriptionImportError([f"the file has {len(raw)} rows; split it into files of {ROWS_MAX:,} or fewer"])
+        raise CsvRefused([f"the file has {len(raw)} rows; split it into files of {ROWS_MAX:,} or fewer"])
     tenant_ids = {(r.get(names["tenant_id"]) or "").strip() for _, r in raw} if "tenant_id" in names else set()
     known = {t.tenant_id: t for t in Tenant.objects.filter(tenant_id__in=tenant_ids - {""})}
     customers = {(r.get(names["customer"]) or "").strip() for _, r in raw} if "customer" in names else set()
@@ -307,7 +300,7 @@ def _rows_check(lines: Iterable[str]) -> tuple[list[_Row], list[str], list[str]]
             )
         )
     if problems:
-        raise SubscriptionImportError(problems)
+        raise CsvRefused(problems)
     return rows, notes, ignored
 
 

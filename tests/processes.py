@@ -110,6 +110,18 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         process.wait()
 
 
+@contextmanager
+def listening(process: subprocess.Popen[bytes], port: int) -> Iterator[str]:
+    """Yield the base URL once a server process answers on ``port``; stop it on the way out, even if
+    it never answered."""
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def database_url(name: str | None = None) -> str:
     """The test server as a ``DATABASE_URL`` a child process can use: the test database, or ``name``.
 
@@ -184,12 +196,8 @@ def gunicorn(**env: str) -> Iterator[str]:
         cwd=BASE_DIR,
         env=production,
     )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with listening(process, port) as url:
+        yield url
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import BASE_DIR, database_url, free_port, project_env, wait_for_port
+from tests.processes import BASE_DIR, database_url, free_port, listening, project_env
 
 DEPLOY = BASE_DIR / "deploy"
 
@@ -59,11 +59,9 @@ def shipped_gunicorn(*, workers: int = 2, log_path: Path | None = None, **env: s
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(argv, cwd=BASE_DIR, env=environment, stdout=log, stderr=log)
     try:
-        wait_for_port(port)
-        yield port
+        with listening(process, port):
+            yield port
     finally:
-        process.terminate()
-        process.wait(timeout=30)
         if log_path:
             log.close()  # type: ignore[union-attr]
 
@@ -84,11 +82,9 @@ def nginx_proxy(upstream_port: int) -> Iterator[str]:
         raise RuntimeError(f"nginx refused the shipped configuration: {check.stderr.decode()}")
     process = subprocess.Popen([binary, "-c", str(conf), "-e", str(run_dir / "error.log")], stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
+        with listening(process, port) as url:
+            yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -30,6 +31,21 @@ from validation.services import (
     spec_weights_restore,
 )
 from validation.tasks import backtest_risk_task
+
+T = TypeVar("T")
+
+
+def _one_click(
+    request: HttpRequest, act: Callable[[], T], *, refused: type[Exception], said: Callable[[T], str]
+) -> HttpResponse:
+    """A founder's one-click action on the page: what it did, or why it was refused, said on the page."""
+    try:
+        done = act()
+    except refused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, said(done))
+    return redirect("validation-page")
 
 
 def _percent(value: float | None) -> str:
@@ -177,15 +193,12 @@ def _model_features(payload: dict[str, Any]) -> list[dict[str, Any]]:
 @staff_required
 def churn_model_adopt_page(request: HttpRequest) -> HttpResponse:
     """Order the lists by the newest backtest's churn model (a new version, by this user), or say why not."""
-    try:
-        model = churn_model_adopt_latest(created_by=request.user.get_username())
-    except ModelAdoptionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"Churn model version {model.version} adopted: the next recompute orders the list by it."
-        )
-    return redirect("validation-page")
+    return _one_click(
+        request,
+        lambda: churn_model_adopt_latest(created_by=request.user.get_username()),
+        refused=ModelAdoptionError,
+        said=lambda model: f"Churn model version {model.version} adopted: the next recompute orders the list by it.",
+    )
 
 
 @require_POST
@@ -219,13 +232,12 @@ def learned_weights_adopt_page(request: HttpRequest) -> HttpResponse:
 @staff_required
 def spec_weights_restore_page(request: HttpRequest) -> HttpResponse:
     """Go back to the default weights in one click."""
-    try:
-        version = spec_weights_restore()
-    except WeightsAdoptionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Back to the default weights (version {version}) from the next recompute.")
-    return redirect("validation-page")
+    return _one_click(
+        request,
+        spec_weights_restore,
+        refused=WeightsAdoptionError,
+        said=lambda version: f"Back to the default weights (version {version}) from the next recompute.",
+    )
 
 
 @require_POST

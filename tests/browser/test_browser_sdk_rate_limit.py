@@ -22,6 +22,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 site, browser, console_url, ingest_key = sdk_pages.site, sdk_pages.browser, sdk_pages.console_url, sdk_pages.ingest_key
 
 
+def _over_its_limit(ingest_key: tuple[Any, str], monkeypatch: Any, *, retry_after: int) -> tuple[str, OverloadedKey]:
+    """The page's ingest key, refused with ``retry_after`` until the test lifts it: its raw value, and
+    the key that records every attempt."""
+    api_key, raw = ingest_key
+    key = OverloadedKey(api_key, retry_after=retry_after)
+    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
+    return raw, key
+
+
 def _stored(**filters: Any) -> int:
     return Event.objects.filter(**filters).count()
 
@@ -29,9 +38,7 @@ def _stored(**filters: Any) -> int:
 def test_posthog_js_drops_a_batch_answered_429_and_never_sends_it_again(
     browser, site, console_url, ingest_key, monkeypatch
 ):
-    api_key, raw = ingest_key
-    key = OverloadedKey(api_key, retry_after=3)
-    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
+    raw, key = _over_its_limit(ingest_key, monkeypatch, retry_after=3)
     visitor = browser()
     visitor.open(site, "posthog.html", _posthog_page(raw, console_url, compression=True))
     for step in range(3):
@@ -53,9 +60,7 @@ def test_posthog_js_drops_a_batch_answered_429_and_never_sends_it_again(
 def test_analytics_next_waits_out_retry_after_and_delivers_once_the_limit_lifts(
     browser, site, console_url, ingest_key, monkeypatch, batching
 ):
-    api_key, raw = ingest_key
-    key = OverloadedKey(api_key, retry_after=5)
-    monkeypatch.setattr("events.ingestion.gate.ingest_rate_check", key.check)
+    raw, key = _over_its_limit(ingest_key, monkeypatch, retry_after=5)
     visitor = browser()
     visitor.open(site, "segment.html", _segment_page(raw, console_url, batching=batching))
     for step in range(3):

@@ -48,6 +48,13 @@ def customer(transactional_db: Any) -> str:
     return tenant_id
 
 
+def _customer_page_open(page: Any, base: str, customer: str, *, size: dict[str, int]) -> None:
+    """The founder logs in on a screen of ``size`` and lands on the customer's page."""
+    page.set_viewport_size(size)
+    log_in(page, base, next_path=f"/customers/{customer}/")
+    page.wait_for_url(f"{base}/customers/{customer}/")
+
+
 def _box(page: Any, selector: str) -> dict[str, float]:
     box = page.locator(selector).first.bounding_box()
     assert box is not None, f"{selector} is not shown"
@@ -57,9 +64,7 @@ def _box(page: Any, selector: str) -> dict[str, float]:
 def test_the_customer_page_answers_and_offers_every_form_in_two_laptop_screens(
     page: Any, live_server: Any, founder: Any, customer: str
 ) -> None:
-    page.set_viewport_size(LAPTOP)
-    log_in(page, live_server.url, next_path=f"/customers/{customer}/")
-    page.wait_for_url(f"{live_server.url}/customers/{customer}/")
+    _customer_page_open(page, live_server.url, customer, size=LAPTOP)
     screenshot(page, "customer-laptop")
     two_screens = 2 * LAPTOP["height"]
     # The answer: the chance of churn or the primary reason, and the follow-up with its next step.
@@ -87,9 +92,7 @@ def test_the_customer_page_answers_and_offers_every_form_in_two_laptop_screens(
 def test_on_a_phone_every_form_stays_on_screen_and_chart_text_is_readable(
     page: Any, live_server: Any, founder: Any, customer: str
 ) -> None:
-    page.set_viewport_size(PHONE)
-    log_in(page, live_server.url, next_path=f"/customers/{customer}/")
-    page.wait_for_url(f"{live_server.url}/customers/{customer}/")
+    _customer_page_open(page, live_server.url, customer, size=PHONE)
     page.locator("details.snooze summary").click()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the Customer page is {width}px wide on a 390px phone"

@@ -73,6 +73,21 @@ def metrics_rows_store(rows: list[tuple[str, str | None, float]]) -> None:
         )
 
 
+def caches_snapshot() -> dict[str, Any]:
+    """Every rollup row and every tenant's metrics row (without its ``computed_at``), in key order:
+    two ways of computing the caches agree when their snapshots are equal."""
+    from customers.metrics.fold import ROLLUP_KEYS
+
+    out: dict[str, Any] = {}
+    with connection.cursor() as cursor:
+        for table, key in ROLLUP_KEYS.items():
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+            out[table] = cursor.fetchall()
+        cursor.execute("SELECT to_jsonb(m) - 'computed_at' FROM ops_tenant_metrics m ORDER BY tenant_id")
+        out["ops_tenant_metrics"] = [row[0] for row in cursor.fetchall()]
+    return out
+
+
 def events_store(events: list[Ev], *, cursor: Any = None) -> None:
     """Insert events directly (one transaction unless a cursor is given), creating their tenants."""
     own = cursor is None

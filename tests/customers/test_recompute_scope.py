@@ -21,7 +21,7 @@ from customers.metrics.fold import ROLLUP_KEYS
 from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
 from events.models import EventType
-from tests.customers.conftest import NOW, Ev, days_ago
+from tests.customers.conftest import NOW, Ev, caches_snapshot, days_ago
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,17 +30,6 @@ HOOK_CALLS: list[tuple[Any, Any]] = []
 
 def record_hook(*, as_of: Any, computed_at: Any, dirty_only: bool) -> None:
     HOOK_CALLS.append((as_of, computed_at))
-
-
-def _snapshot() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    with connection.cursor() as cursor:
-        for table, key in ROLLUP_KEYS.items():
-            cursor.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
-            out[table] = cursor.fetchall()
-        cursor.execute("SELECT to_jsonb(m) - 'computed_at' FROM ops_tenant_metrics m ORDER BY tenant_id")
-        out["ops_tenant_metrics"] = [row[0] for row in cursor.fetchall()]
-    return out
 
 
 def _reset() -> None:
@@ -148,7 +137,7 @@ def test_it_gives_the_same_result_fanned_out_over_three_shards_as_one_worker(met
     metrics_recompute()
     metrics_db(_today())
     metrics_recompute()
-    one_worker = _snapshot()
+    one_worker = caches_snapshot()
     assert len(one_worker["ops_tenant_metrics"]) == 13
 
     _reset()
@@ -159,7 +148,7 @@ def test_it_gives_the_same_result_fanned_out_over_three_shards_as_one_worker(met
     later = NOW + timedelta(minutes=5)
     with time_machine.travel(later, tick=False):
         assert _fanout(3) == [False, False, True]
-    assert _snapshot() == one_worker
+    assert caches_snapshot() == one_worker
     assert HOOK_CALLS == [(NOW.date(), NOW), (NOW.date(), later)]
     assert {m.computed_at for m in TenantMetrics.objects.all()} == {later}
     assert not TenantMetrics.objects.filter(stale=True).exists()
@@ -170,7 +159,7 @@ def test_it_repairs_a_lost_shard_on_the_next_run(metrics_db):
     metrics_recompute()
     metrics_db(_today())
     metrics_recompute()
-    one_worker = _snapshot()
+    one_worker = caches_snapshot()
 
     _reset()
     metrics_db(_history())
@@ -180,7 +169,7 @@ def test_it_repairs_a_lost_shard_on_the_next_run(metrics_db):
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
         # Only the lost shard has stale rows now; whichever call finds none left runs the hooks, once.
         assert _fanout(3).count(True) == 1
-    assert _snapshot() == one_worker
+    assert caches_snapshot() == one_worker
 
 
 def test_it_names_the_same_last_investigation_whatever_the_order_of_a_tie(metrics_db):

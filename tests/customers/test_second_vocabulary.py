@@ -30,8 +30,8 @@ SPEC_WORDS = re.compile(r"incident|replay|export|certificate|cert_|investigat|po
 # JSON keys whose values are identifiers of the API contract, not text a founder reads.
 IDENTIFIER_KEYS = {"signal", "intervention_type", "priority", "tenant_id", "kind", "risk_level", "top_friction_type"}
 
+CI_FIELDS = ("name", "label", "category", "core_value", "friction_signal", "friction_weight", "engagement_weight")
 CI_TYPES = [
-    # name, label, category, core_value, friction_signal, friction_weight, engagement_weight
     ("build_started", "", "intent", False, "intent", 0.0, 0.1),
     ("build_passed", "", "value", False, "", 0.0, 0.3),
     ("deploy_shipped", "", "value", True, "", 0.0, 1.0),
@@ -44,16 +44,8 @@ CI_TYPES = [
 
 def _ci_registry() -> None:
     EventType.objects.all().delete()
-    for name, label, category, core, signal, fweight, eweight in CI_TYPES:
-        EventType.objects.create(
-            name=name,
-            label=label,
-            category=category,
-            core_value=core,
-            friction_signal=signal,
-            friction_weight=fweight,
-            engagement_weight=eweight,
-        )
+    for row in CI_TYPES:
+        EventType.objects.create(**dict(zip(CI_FIELDS, row, strict=True)))
 
 
 def _daily(tenant: str, event_type: str, days: range, per_day: int) -> list[Ev]:

@@ -97,3 +97,21 @@ def admin_form_data(playbook: Playbook, *, conditions: list[dict[str, Any]] | No
             data[f"actions-{i}-{key}"] = str(getattr(action, key))
         data[f"actions-{i}-playbook"] = playbook.pk
     return data
+
+
+def matched(tenant_id: str) -> list[str]:
+    """The risk playbooks a tenant matches (the seeded expansion playbooks are tested in test_expansion.py)."""
+    from playbooks.models import PlaybookMatch
+
+    return sorted(
+        PlaybookMatch.objects.filter(tenant_id=tenant_id, playbook__purpose="risk").values_list(
+            "playbook_id", flat=True
+        )
+    )
+
+
+def side_output_only(tenant_id: str, *, side_output: str, core_value: str) -> list[Ev]:
+    """``tenant_id`` sends only ``side_output`` (every other day for 20 days); "mixed" sends the same and
+    one ``core_value`` event today."""
+    side = [Ev(tenant, side_output, days_ago(d)) for tenant in (tenant_id, "mixed") for d in range(0, 20, 2)]
+    return [*side, Ev("mixed", core_value, days_ago(0))]

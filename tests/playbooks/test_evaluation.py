@@ -17,7 +17,7 @@ from customers.metrics.recompute import metrics_recompute
 from customers.models import Tenant, TenantMetrics
 from playbooks.models import EvaluationState, Playbook, PlaybookMatch, TenantRiskDay, TriggerCondition
 from tests.customers.conftest import NOW, Ev, days_ago
-from tests.playbooks.conftest import admin_form_data
+from tests.playbooks.conftest import admin_form_data, matched, side_output_only
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,15 +29,6 @@ def steady(tenant_id: str) -> list[Ev]:
 def blocks(tenant_id: str, n: int) -> list[Ev]:
     # One session on one day: friction 2.0 x n capped at 5 -> 15 points, below the engine's medium (20).
     return [Ev(tenant_id, "POLICY_BLOCK_REPEAT", days_ago(1), session_id="s9") for _ in range(n)]
-
-
-def matched(tenant_id: str) -> list[str]:
-    # The risk playbooks' matches (the seeded expansion playbooks are tested in test_expansion.py).
-    return sorted(
-        PlaybookMatch.objects.filter(tenant_id=tenant_id, playbook__purpose="risk").values_list(
-            "playbook_id", flat=True
-        )
-    )
 
 
 def level(tenant_id: str) -> str | None:
@@ -142,10 +133,7 @@ def test_silent_churn_needs_seven_days_without_investigation_while_active(
 
 
 def test_legal_only_matches_certificates_without_any_investigation(metrics_db):
-    certs = [Ev("legal", "CERT_GENERATED", days_ago(d)) for d in range(0, 20, 2)]
-    mixed = [Ev("mixed", "CERT_GENERATED", days_ago(d)) for d in range(0, 20, 2)]
-    mixed += [Ev("mixed", "INCIDENT_VIEWED", days_ago(0))]
-    metrics_db(certs + mixed)
+    metrics_db(side_output_only("legal", side_output="CERT_GENERATED", core_value="INCIDENT_VIEWED"))
     metrics_recompute()
     assert matched("legal") == ["legal_only"]
     # The roles read as the types this product sent (a certificate generated, an incident viewed);

@@ -205,6 +205,19 @@ def test_an_intervention_dated_outside_the_customers_life_is_refused_in_words(st
     assert not InterventionRecord.objects.exists()
 
 
+def _shown_again(client: Client, url: str, typed: dict[str, str]) -> tuple[str, str]:
+    """Post a form from acme's Customer page that is refused: the page answered (400), and the form
+    shown again on it, which posts to ``url`` again and still goes back to the Customer page."""
+    response = client.post(url, typed)
+    assert response.status_code == 400
+    body = response.content.decode()
+    form = body.split('data-testid="form-again"')[1].split("</form>")[0]
+    assert f'action="{url}"' in body
+    assert 'type="hidden" name="tenant_id" value="acme"' in form
+    assert 'type="hidden" name="next" value="/customers/acme/"' in form
+    return body, form
+
+
 def test_a_refused_churn_shows_its_form_again_with_what_was_typed(staff_client, acme):
     typed = {
         "tenant_id": "acme",
@@ -212,16 +225,10 @@ def test_a_refused_churn_shows_its_form_again_with_what_was_typed(staff_client, 
         "date": "2099-01-01",
         "reason": "Moved to a competitor after the price rise",
     }
-    response = staff_client.post("/playbooks/churns/new/", typed)
-    assert response.status_code == 400
-    body = response.content.decode()
+    body, form = _shown_again(staff_client, "/playbooks/churns/new/", typed)
     assert "A churn cannot be dated in the future." in body
-    form = body.split('data-testid="form-again"')[1].split("</form>")[0]
-    assert 'action="/playbooks/churns/new/"' in body
     assert 'type="date" name="date" value="2099-01-01"' in form
     assert ">Moved to a competitor after the price rise</textarea>" in form
-    assert 'type="hidden" name="tenant_id" value="acme"' in form
-    assert 'type="hidden" name="next" value="/customers/acme/"' in form
     assert not ChurnRecord.objects.exists()
     # Corrected and sent again from that page: the confirmation step, with the reason kept.
     again = staff_client.post("/playbooks/churns/new/", {**typed, "date": "2026-03-10"})
@@ -239,16 +246,11 @@ def test_a_form_refused_shows_again_with_what_was_typed(staff_client, acme):
         "date": "1999-03-10",
         "note": "Long talk; they will relax it",
     }
-    response = staff_client.post("/playbooks/interventions/new/", typed)
-    assert response.status_code == 400
-    form = response.content.decode().split('data-testid="form-again"')[1].split("</form>")[0]
-    assert 'action="/playbooks/interventions/new/"' in response.content.decode()
+    _, form = _shown_again(staff_client, "/playbooks/interventions/new/", typed)
     assert 'name="action" value="Called the CTO about the policy"' in form
     assert '<option value="email" selected>' in form
     assert 'type="date" name="date" value="1999-03-10"' in form
     assert ">Long talk; they will relax it</textarea>" in form
-    assert 'type="hidden" name="tenant_id" value="acme"' in form
-    assert 'type="hidden" name="next" value="/customers/acme/"' in form
     # Corrected and sent again from that page: saved, and back on the customer page.
     again = staff_client.post("/playbooks/interventions/new/", {**typed, "date": "2026-03-14"})
     assert again.status_code == 302 and again["Location"] == "/customers/acme/"

@@ -17,19 +17,10 @@ from events.registry import event_type_put, event_type_registry
 from playbooks.conditions import condition_text
 from playbooks.models import Playbook, PlaybookMatch, TriggerCondition
 from tests.customers.conftest import Ev, days_ago, example_types_sent
-from tests.playbooks.conftest import admin_form_data
+from tests.playbooks.conftest import admin_form_data, matched, side_output_only
 from tests.scheduling_vocabulary import scheduling_vocabulary_install
 
 CHANGE_URL = "/admin/playbooks/playbook/policy_friction/change/"
-
-
-def matched(tenant_id: str) -> list[str]:
-    # The risk playbooks' matches (the seeded expansion playbooks are tested in test_expansion.py).
-    return sorted(
-        PlaybookMatch.objects.filter(tenant_id=tenant_id, playbook__purpose="risk").values_list(
-            "playbook_id", flat=True
-        )
-    )
 
 
 def measured(tenant_id: str, playbook_id: str) -> list[dict[str, object]]:
@@ -174,10 +165,7 @@ def test_abandonment_counts_abandoned_bookings_not_idle_searches(slotwise):
 
 @pytest.mark.django_db(transaction=True)
 def test_side_output_only_matches_reports_without_any_booking(slotwise):
-    reports = [Ev("reports", "availability_report_exported", days_ago(d)) for d in range(0, 20, 2)]
-    mixed = [Ev("mixed", "availability_report_exported", days_ago(d)) for d in range(0, 20, 2)]
-    mixed += [Ev("mixed", "Booking Created", days_ago(0))]
-    slotwise(reports + mixed)
+    slotwise(side_output_only("reports", side_output="availability_report_exported", core_value="Booking Created"))
     metrics_recompute()
     assert matched("reports") == ["legal_only"]
     assert measured("reports", "legal_only") == [

@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,30 @@ def _ready(log: Path) -> bool:
     return log.exists() and " ready." in log.read_text(errors="replace")
 
 
+@contextmanager
+def _recompute_held_at_its_write(
+    db: psycopg.Connection[Any], dsn: str, log: Path, env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], psycopg.Connection[Any], int]]:
+    """A worker's recompute held in the middle: it has folded the new events into the rollups and
+    moved the watermark (in its transaction) and now waits to write ops_tenant_metrics, which the
+    blocking connection has locked. Yields the worker, that connection and the waiting backend's pid."""
+    blocker = psycopg.connect(dsn)
+    blocker.execute("LOCK TABLE ops_tenant_metrics IN EXCLUSIVE MODE")
+    with celery_worker(log_path=log, **env) as worker:
+        wait_until(lambda: _ready(log), timeout=60, what=f"the worker logging to {log.name}")
+        _task_send("customers.metrics_recompute", **env)
+
+        def stuck_backend() -> int | None:
+            row = db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = 'ops' AND wait_event_type = 'Lock' "
+                "AND query LIKE '%%INSERT INTO ops_tenant_metrics%%'"
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        wait_until(lambda: stuck_backend() is not None, timeout=60, what="the recompute to reach its write")
+        yield worker, blocker, stuck_backend()
+
+
 def test_a_worker_killed_mid_recompute_is_redelivered_and_ends_equal_to_a_full_rebuild(tmp_path):
     with private_postgres() as pg, private_redis() as (redis_url, _):
         env = _worker_env(pg.url, redis_url)
@@ -121,24 +147,8 @@ def test_a_worker_killed_mid_recompute_is_redelivered_and_ends_equal_to_a_full_r
             _events_load(db, first=20_000, count=20_000)  # what the killed run is folding
             before, watermark_before = _cache(db), _watermark(db)
 
-            # Hold the run in the middle: it has folded the new events into the rollups and
-            # moved the watermark (in its transaction) and now waits to write ops_tenant_metrics.
-            blocker = psycopg.connect(dsn)
-            blocker.execute("LOCK TABLE ops_tenant_metrics IN EXCLUSIVE MODE")
-            first_log = tmp_path / "worker-1.log"
-            with celery_worker(log_path=first_log, **env) as worker:
-                wait_until(lambda: _ready(first_log), timeout=60, what="the first worker")
-                _task_send("customers.metrics_recompute", **env)
-
-                def stuck_backend() -> int | None:
-                    row = db.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = 'ops' AND wait_event_type = 'Lock' "
-                        "AND query LIKE '%%INSERT INTO ops_tenant_metrics%%'"
-                    ).fetchone()
-                    return None if row is None else int(row[0])
-
-                wait_until(lambda: stuck_backend() is not None, timeout=60, what="the recompute to reach its write")
-                orphan = stuck_backend()
+            held = _recompute_held_at_its_write(db, dsn, tmp_path / "worker-1.log", env)
+            with held as (worker, blocker, orphan):
                 # Mid-run, from another connection (what every page and API call reads): the
                 # previous run's numbers, not half of this one.
                 assert _cache(db) == before
@@ -193,23 +203,8 @@ def test_a_pool_process_killed_mid_recompute_requeues_the_task_at_once(tmp_path)
             manage(["recompute_metrics"], **env)
             _events_load(db, first=10_000, count=10_000)
             watermark_before = _watermark(db)
-            blocker = psycopg.connect(dsn)
-            blocker.execute("LOCK TABLE ops_tenant_metrics IN EXCLUSIVE MODE")
             log = tmp_path / "worker.log"
-            with celery_worker(log_path=log, **env) as worker:
-                wait_until(lambda: _ready(log), timeout=60, what="the worker")
-                _task_send("customers.metrics_recompute", **env)
-                wait_until(
-                    lambda: (
-                        db.execute(
-                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                            "AND query LIKE '%%INSERT INTO ops_tenant_metrics%%'"
-                        ).fetchone()[0]
-                        == 1
-                    ),
-                    timeout=60,
-                    what="the recompute to reach its write",
-                )
+            with _recompute_held_at_its_write(db, dsn, log, env) as (worker, blocker, _):
                 (pool_process,) = psutil.Process(worker.pid).children()
                 pool_process.send_signal(signal.SIGKILL)
                 wait_until(

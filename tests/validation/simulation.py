@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -82,6 +83,27 @@ def _account(
     return SimAccount(tenant_id, joined, daily, count, float(rng.beta(2, core_beta)), "", holiday=holiday)
 
 
+def _drawn(
+    n: int, *, seed: int, prefix: str, today: date, ages: tuple[int, int], level: tuple[float, float], core_beta: int,
+    users: tuple[int, int] = (1, 30), holiday: tuple[date, date] | None = None,
+) -> Iterator[tuple[np.random.Generator, SimAccount]]:  # fmt: skip
+    """``n`` accounts drawn one after another from one generator seeded with ``seed``, each handed out with
+    that generator so its fate is drawn before the next account (the same seed gives the same population)."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        account = _account(
+            rng,
+            f"{prefix}{i:04d}",
+            today=today,
+            ages=ages,
+            level=level,
+            users=users,
+            core_beta=core_beta,
+            holiday=holiday,
+        )
+        yield rng, account
+
+
 def _never_onboard(rng: np.random.Generator, a: SimAccount) -> None:
     """A young account that never onboards: no core value, leaves within its first two months."""
     a.core_share, a.mechanism = 0.0, "never_onboard"
@@ -112,12 +134,10 @@ def _seen_by(a: SimAccount, today: date) -> SimAccount:
 
 def quiet_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
     """Churners are quietly low: low-use and young accounts carry the hazard; no decline."""
-    rng = np.random.default_rng(seed)
     out = []
-    for i in range(n):
-        account = _account(
-            rng, f"q{i:04d}", today=today, ages=(20, history_days), level=(3.0, 0.9), users=(1, 30), core_beta=5
-        )
+    for rng, account in _drawn(
+        n, seed=seed, prefix="q", today=today, ages=(20, history_days), level=(3.0, 0.9), core_beta=5
+    ):
         if rng.random() < 0.12 and (today - account.joined).days < 150:
             _never_onboard(rng, account)
         else:
@@ -128,12 +148,10 @@ def quiet_base(n: int, *, seed: int, today: date, history_days: int = 330) -> li
 
 def decay_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
     """Churners decay, hit a friction spell, or leave at random; levels vary widely."""
-    rng = np.random.default_rng(seed)
     out = []
-    for i in range(n):
-        account = _account(
-            rng, f"d{i:04d}", today=today, ages=(60, history_days), level=(4.0, 0.8), users=(1, 30), core_beta=4
-        )
+    for rng, account in _drawn(
+        n, seed=seed, prefix="d", today=today, ages=(60, history_days), level=(4.0, 0.8), core_beta=4
+    ):
         if rng.random() < 0.3:
             account.mechanism = str(rng.choice(["decay", "decay", "friction_spell", "random"]))
             earliest = max(account.joined + timedelta(days=50), today - timedelta(days=history_days - 60))
@@ -163,12 +181,8 @@ def _onset_churn(rng: np.random.Generator, a: SimAccount, *, today: date, histor
 def mixed_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
     """Every mechanism of the module docstring but ``seats`` together: a quiet hazard falling with the level
     and higher for young accounts, young accounts that never onboard, decay, friction spells, random churn."""
-    rng = np.random.default_rng(seed)
     out = []
-    for i in range(n):
-        a = _account(
-            rng, f"m{i:04d}", today=today, ages=(20, history_days), level=(4.0, 0.9), users=(1, 30), core_beta=4
-        )
+    for rng, a in _drawn(n, seed=seed, prefix="m", today=today, ages=(20, history_days), level=(4.0, 0.9), core_beta=4):
         draw = rng.random()
         if draw < 0.08 and (today - a.joined).days < 150:
             _never_onboard(rng, a)
@@ -184,20 +198,19 @@ def mixed_base(n: int, *, seed: int, today: date, history_days: int = 330) -> li
 def seats_base(n: int, *, seed: int, today: date, history_days: int = 330) -> list[SimAccount]:
     """Churn by losing users while the volume holds, on heavy-tailed account sizes, with a holiday dip for
     everyone and a quarter of the churners leaving at random (see the module docstring)."""
-    rng = np.random.default_rng(seed)
     holiday = (today - timedelta(days=HOLIDAY_DAYS_AGO[0]), today - timedelta(days=HOLIDAY_DAYS_AGO[1]))
     out = []
-    for i in range(n):
-        a = _account(
-            rng,
-            f"s{i:04d}",
-            today=today,
-            ages=(60, history_days),
-            level=(4.0, 1.4),
-            users=(2, 60),
-            core_beta=4,
-            holiday=holiday,
-        )
+    for rng, a in _drawn(
+        n,
+        seed=seed,
+        prefix="s",
+        today=today,
+        ages=(60, history_days),
+        level=(4.0, 1.4),
+        core_beta=4,
+        users=(2, 60),
+        holiday=holiday,
+    ):
         if rng.random() < 0.25 and (today - a.joined).days > 100:
             a.mechanism = "seats" if a.users >= 3 and rng.random() < 0.75 else "random"
             _onset_churn(rng, a, today=today, history_days=history_days, onset=range(42, 71))

@@ -151,12 +151,18 @@ def test_the_reported_figures_equal_a_direct_computation_from_the_stored_scores(
     assert blind == {"low_steady"}
 
 
+def _learned_at_30_days(settings: Any, *, churners: dict[str, int]) -> tuple[BacktestRun, dict[str, Any]]:
+    """A 30-day backtest of ``churners`` among ten healthy accounts, trusted from four churns: the run
+    and what its learned model reports."""
+    settings.MIN_CHURNS_FOR_TRUST = 4
+    sim_store(sim_base(churners, healthy=10))
+    run = _backtest(horizons=[30])
+    return run, run.report["horizons"][0]["learned"]
+
+
 @pytest.mark.django_db
 def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now, settings):
-    settings.MIN_CHURNS_FOR_TRUST = 4
-    sim_store(sim_base({"low_steady": 12}, healthy=10))
-    run = _backtest(horizons=[30])
-    learned = run.report["horizons"][0]["learned"]
+    run, learned = _learned_at_30_days(settings, churners={"low_steady": 12})
     assert learned is not None and learned["verdict"] == "better"
     # Every low account looks the same to the heuristic (its low-use points are equal among them): nearly blind.
     assert learned["heuristic_on_same_dates"]["auc"] < 0.6
@@ -171,10 +177,7 @@ def test_the_learned_model_beats_the_heuristic_where_the_heuristic_is_blind(now,
 
 @pytest.mark.django_db
 def test_the_learned_model_is_reported_as_no_better_where_the_heuristic_already_sees(now, settings):
-    settings.MIN_CHURNS_FOR_TRUST = 4
-    sim_store(sim_base({"friction": 12}, healthy=10))
-    run = _backtest(horizons=[30])
-    learned = run.report["horizons"][0]["learned"]
+    run, learned = _learned_at_30_days(settings, churners={"friction": 12})
     assert learned["heuristic_on_same_dates"]["auc"] > 0.9
     assert learned["verdict"] == "no better"
     friction = next(c for c in run.report["components"] if c["signal"] == "friction")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.csv_command import CsvImportCommand
-from playbooks.churn_import import ChurnImportError, churns_import
+from playbooks.churn_import import churns_import
 
 
 class Command(CsvImportCommand):
@@ -13,7 +13,7 @@ class Command(CsvImportCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = self.csv_import(options["file"], churns_import, ChurnImportError)
+        result = self.csv_import(options["file"], churns_import)
         self.stdout.write(f"Imported {result.created} churn(s); {result.already_recorded} already recorded.")
         if result.ignored_columns:
             self.stdout.write(f"Ignored columns: {', '.join(result.ignored_columns)}.")

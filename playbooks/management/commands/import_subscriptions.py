@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.csv_command import CsvImportCommand
-from playbooks.subscription_import import SubscriptionImportError, subscriptions_import
+from playbooks.subscription_import import subscriptions_import
 
 
 class Command(CsvImportCommand):
@@ -14,7 +14,7 @@ class Command(CsvImportCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = self.csv_import(options["file"], subscriptions_import, SubscriptionImportError)
+        result = self.csv_import(options["file"], subscriptions_import)
         self.stdout.write(
             f"Recorded {result.recorded} subscription(s) for {len(result.tenants)} customer(s); "
             f"{result.already_recorded} already recorded."
