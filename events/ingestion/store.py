@@ -166,7 +166,6 @@ def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any]) -> bool:
 
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
 # are counted instead: they separate the columns).
-_COPY_SPECIAL_RE = re.compile(r"[\\\n\r]")
 _HEAD_TABS = 8
 NULL_TEXT = "\\N"  # COPY text's NULL
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -181,21 +180,31 @@ def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None)
 
     Validation refused NUL and invalid Unicode; the metadata is the JSON text validation
     produced (JSON escapes its own control characters, so only its backslashes need doubling).
+    The other columns are checked for COPY's special characters once for the whole batch: a
+    batch with none (the usual one) escapes nothing.
     """
     tail = f"\t{received_at}\t{NULL_TEXT if source_id is None else source_id}\n"
+    heads = [
+        f"{r.event_id}\t{r.tenant_id}\t{r.user_id}\t{r.session_id}\t{r.event_type}\t{r.occurred_at.isoformat()}"
+        f"\t{r.friction_signal}\t{'t' if r.is_real else 'f'}\t{r.exclusion_reason}"
+        for r in rows
+    ]
+    joined = "".join(heads)
+    if joined.count("\t") != _HEAD_TABS * len(heads) or "\\" in joined or "\n" in joined or "\r" in joined:
+        heads = [_head_escaped(r) for r in rows]  # rare: ids with a backslash or a control character
     lines = []
-    for r in rows:
-        fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
-                  r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)  # fmt: skip
-        head = "\t".join(fields)
-        # Rare: ids with a backslash or a control character.
-        if head.count("\t") != _HEAD_TABS or _COPY_SPECIAL_RE.search(head):
-            head = "\t".join(v.translate(_COPY_ESCAPES) for v in fields)
+    for head, r in zip(heads, rows, strict=True):
         metadata = r.metadata_json
         if "\\" in metadata:
             metadata = metadata.replace("\\", "\\\\")
         lines.append(f"{head}\t{metadata}{tail}")
     return "".join(lines)
+
+
+def _head_escaped(r: EventRow) -> str:
+    fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
+              r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)  # fmt: skip
+    return "\t".join(v.translate(_COPY_ESCAPES) for v in fields)
 
 
 def _batch_aggregates(rows: list[EventRow], now: datetime, real_interaction: frozenset[str]) -> dict[str, Any]:
