@@ -144,10 +144,11 @@ def _reason(
 
 def metadata_reason(metadata: dict[str, Any], rules: Rules) -> str:
     """Rules 4-5: what the event's own metadata says (test or demo flags, the user agent)."""
-    if _flag(metadata, "test"):
-        return ExclusionReason.TEST_TRAFFIC
-    if _flag(metadata, "demo"):
-        return ExclusionReason.DEMO
+    if "test" in metadata or "demo" in metadata:  # most events carry neither flag
+        if _flag(metadata, "test"):
+            return ExclusionReason.TEST_TRAFFIC
+        if _flag(metadata, "demo"):
+            return ExclusionReason.DEMO
     user_agent = metadata.get("user_agent")
     if isinstance(user_agent, str):
         return rules.user_agent_reason(user_agent)

@@ -153,7 +153,9 @@ def _metadata_json(
         except orjson.JSONEncodeError:
             pass
         else:
-            if b"\\u0000" in data and _NUL_ESCAPE_BYTES_RE.search(data):
+            # A backslash first (one memchr): most metadata has none, and a search for the
+            # six-byte escape cost as much as writing the metadata.
+            if b"\\" in data and b"\\u0000" in data and _NUL_ESCAPE_BYTES_RE.search(data):
                 return "", "contains a NUL character, which PostgreSQL cannot store."
             if len(data) > max_bytes:  # bytes: the UTF-8 size itself
                 return "", f"is over the {max_bytes // 1024} KiB limit per event."
@@ -164,7 +166,7 @@ def _metadata_json(
         return "", "is nested too deeply."
     except ValueError:
         return "", "contains NaN or Infinity, which JSON does not allow."
-    if "\\u0000" in text and _NUL_ESCAPE_RE.search(text):
+    if "\\" in text and "\\u0000" in text and _NUL_ESCAPE_RE.search(text):
         return "", "contains a NUL character, which PostgreSQL cannot store."
     if text.isascii():  # O(1) in CPython: the common case needs no encoding to be measured
         size = len(text)
@@ -206,6 +208,18 @@ def _parse_occurred_at(value: Any, now: datetime, latest: datetime) -> tuple[dat
             f"Is more than {settings.INGEST_MAX_FUTURE_SECONDS // 60} minutes in the future; check the sender's clock."
         )
     return parsed, None
+
+
+def _occurred_in_utc(value: Any) -> datetime | None:
+    """The usual ``occurred_at``, an ISO 8601 text in UTC, read at the cost of one C call; None for
+    anything else (absent, another offset, not a time), which ``_parse_occurred_at`` reads or refuses."""
+    if value.__class__ is not str:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is UTC else None
 
 
 def _event_id(raw_id: Any, errors: dict[str, list[str]]) -> str:
@@ -366,19 +380,32 @@ class RowMaker:
             tenant_id, user_id, session_id, event_type = _texts_checked(
                 (tenant_id, user_id, session_id, event_type), errors
             )
-        if event_type or "event_type" not in errors:
+        known = self._names.get(event_type) if event_type else None
+        if known.__class__ is tuple:  # a name this batch resolved already (the usual case)
+            event_type, friction_signal, parked = known  # type: ignore[misc]
+        elif event_type or "event_type" not in errors:
             event_type, friction_signal, parked = self._resolve(event_type, errors)
         else:
             friction_signal, parked = "", False
         if not user_id and not tenant_id and "user_id" not in errors and "tenant_id" not in errors:
             errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
-        occurred, problem = _parse_occurred_at(occurred_at, self.now, self.latest)
-        if problem:
-            errors["occurred_at"] = [problem]
-        metadata, metadata_json = self._metadata(metadata, errors)
+        occurred = _occurred_in_utc(occurred_at)
+        if occurred is None or not EARLIEST_OCCURRED_AT <= occurred <= self.latest:
+            occurred, problem = _parse_occurred_at(occurred_at, self.now, self.latest)
+            if problem:
+                errors["occurred_at"] = [problem]
+        if metadata.__class__ is dict:
+            metadata_json, problem = _metadata_json(metadata, self.max_bytes, parsed=self.parsed)
+            if problem:
+                errors["metadata"] = [f"It {problem}"]
+        else:
+            metadata, metadata_json = self._metadata(metadata, errors)
         if errors or occurred is None:
             return None, errors
-        row = EventRow(
+        rules = self.rules
+        # No cached rules yet: classify_batch decides (a row is real until then).
+        reason = "" if rules is None else _UNREGISTERED if parked else classify.metadata_reason(metadata, rules)
+        return EventRow(
             event_id=event_id,
             tenant_id=tenant_id,
             user_id=user_id,
@@ -388,14 +415,10 @@ class RowMaker:
             metadata=metadata,
             metadata_json=metadata_json,
             friction_signal=friction_signal,
+            is_real=not reason,
+            exclusion_reason=reason,
             parked=parked,
-        )
-        rules = self.rules
-        if rules is not None:
-            reason = _UNREGISTERED if parked else classify.metadata_reason(metadata, rules)
-            row.is_real = not reason
-            row.exclusion_reason = reason
-        return row, errors
+        ), errors
 
     def item(self, item: Any) -> tuple[EventRow | None, dict[str, list[str]]]:
         """A native item (``POST /api/v1/events``'s event object): every field checked, an
