@@ -157,8 +157,11 @@ class PostHogFormat:
             if raw_user is None:
                 raw_user = properties.get("distinct_id")
             user_id = raw_user.strip() if raw_user.__class__ is str else (sdk_text(raw_user) or "")
-            tenant_id, member = _account(found, members, event=event, properties=properties, user_id=user_id,
-                                         account_type=account_type)  # fmt: skip
+            groups = properties.get("$groups")
+            tenant_id, member = "", False
+            if event == "$groupidentify" or groups.__class__ is dict:
+                tenant_id, member = _account(found, members, event=event, groups=groups, properties=properties,
+                                             user_id=user_id, account_type=account_type)  # fmt: skip
             metadata = properties
             if "token" in properties:
                 # A copy without the key (a C-level copy and one delete: posthog-js sends ~30 properties).
@@ -247,6 +250,7 @@ def _account(
     members: dict[str, str],
     *,
     event: str,
+    groups: Any,
     properties: dict[str, Any],
     user_id: str,
     account_type: str,
@@ -255,7 +259,6 @@ def _account(
     and whether it makes the user a member: the account's traits or the user's membership are
     recorded in ``found``, a membership once per user and account in a request (the batch's
     events repeat their user's group)."""
-    groups = properties.get("$groups")
     tenant_id = (sdk_text(groups.get(account_type)) or "") if groups.__class__ is dict else ""
     if event == "$groupidentify" and properties.get("$group_type") == account_type:
         group_key = sdk_text(properties.get("$group_key")) or ""
