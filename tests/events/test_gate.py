@@ -175,6 +175,25 @@ def test_segment_refuses_a_batch_over_500_kb_and_a_call_over_32_kb():
     assert not Event.objects.exists()
 
 
+@pytest.mark.parametrize("call_type", [["track"], {"track": 1}, 7, None])
+def test_segment_rejects_a_message_whose_type_is_not_a_string(call_type):
+    _, raw = _key()
+    good = {"type": "track", "userId": "u1", "event": "LOGIN", "messageId": "good"}
+    odd = {**good, "messageId": "odd", "type": call_type}
+    body = json.dumps({"batch": [good, odd]}).encode()
+    response = _post(Client(), "/v1/batch", body, {"HTTP_AUTHORIZATION": f"Bearer {raw}"})
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert response.json()["rejected"] == [
+        {
+            "index": 1,
+            "event_id": "odd",
+            "errors": {"type": ["Must be one of alias, group, identify, page, screen, track."]},
+        }
+    ]
+    assert Event.objects.count() == 1
+
+
 def test_segment_rejects_only_the_message_over_32_kb_in_a_batch():
     _, raw = _key()
     small = {"type": "track", "userId": "u1", "event": "LOGIN", "messageId": "small"}

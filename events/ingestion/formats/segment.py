@@ -18,6 +18,7 @@ the other calls are stored as ``$identify``, ``$group``, ``$page``, ``$screen``,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from events.ingestion.event_row import EventRow
@@ -39,6 +40,27 @@ CALL_EVENT_TYPES = {
     "alias": "$alias",
 }
 MESSAGE_TYPES = frozenset({"track", *CALL_EVENT_TYPES})
+
+
+def _id_text(value: Any) -> str | None:
+    """``sdk_text`` with the usual string read in place."""
+    return value.strip() if value.__class__ is str else sdk_text(value)
+
+
+@dataclass(slots=True)
+class _Read:
+    """One message as ``SegmentFormat._message`` reads it: its event's fields (``RowMaker.fields``'
+    arguments), its identities, and the account it makes its user a member of ("" for none)."""
+
+    event_id: str
+    event_type: Any
+    user_id: str
+    tenant_id: str
+    session_id: str
+    occurred_at: Any
+    metadata: dict[str, Any]
+    identities: list[Identity]
+    member: str
 
 
 class SegmentFormat:
@@ -90,6 +112,8 @@ class SegmentFormat:
         members: dict[str, str] = {}  # user -> account already recorded by this request
         # Context sent once for a whole batch applies to each of its messages (RudderStack may).
         batch_context = payload.get("context") if isinstance(payload, dict) and self.call is None else None
+        if not isinstance(batch_context, dict) or not batch_context:
+            batch_context = None
         for index, message in enumerate(self._messages(payload)):
             problem = self._problem(message)
             if problem:
@@ -98,53 +122,68 @@ class SegmentFormat:
                     {"index": index, "event_id": given if isinstance(given, str) else None, "errors": problem}
                 )
                 continue
-            fields, found, member = self._message(message, batch_context=batch_context, members=members)
-            row, errors = maker.fields(**fields)
+            read = self._message(message, batch_context=batch_context, members=members)
+            row, errors = maker.fields(
+                event_id=read.event_id,
+                event_type=read.event_type,
+                user_id=read.user_id,
+                tenant_id=read.tenant_id,
+                session_id=read.session_id,
+                occurred_at=read.occurred_at,
+                metadata=read.metadata,
+            )
             if row is None:
-                rejected.append({"index": index, "event_id": fields["event_id"], "errors": errors})
+                rejected.append({"index": index, "event_id": read.event_id, "errors": errors})
                 continue
             rows.append(row)
-            identities += found
-            if member:
-                members[fields["user_id"]] = member
+            if read.identities:
+                identities += read.identities
+            if read.member:
+                members[read.user_id] = read.member
         return batch_validated(maker, rows, rejected, identities)
 
     def _problem(self, message: Any) -> dict[str, list[str]] | None:
-        if not isinstance(message, dict):
+        if message.__class__ is not dict and not isinstance(message, dict):
             return {"non_field_errors": ["Each message must be a JSON object."]}
-        call = self.call or message.get("type")
-        if call not in MESSAGE_TYPES:
+        get = message.get
+        call = self.call or get("type")
+        if call.__class__ is not str or call not in MESSAGE_TYPES:
             return {"type": [f"Must be one of {', '.join(sorted(MESSAGE_TYPES))}."]}
-        if call == "track" and (not isinstance(message.get("event"), str) or not message["event"]):
+        if call == "track" and (not isinstance(get("event"), str) or not message["event"]):
             return {"event": ["Required on a track call: the event name."]}
-        if call == "group" and not sdk_text(message.get("groupId")):
+        if call == "group" and not sdk_text(get("groupId")):
             return {"groupId": ["Required on a group call."]}
-        if not sdk_text(message.get("userId")) and not sdk_text(message.get("anonymousId")):
+        if not _id_text(get("userId")) and not _id_text(get("anonymousId")):
             return {"userId": ["Give userId or anonymousId."]}
         for name in ("properties", "traits", "context"):
-            if message.get(name) is not None and not isinstance(message[name], dict):
+            value = get(name)
+            if value is not None and value.__class__ is not dict and not isinstance(value, dict):
                 return {name: ["Must be an object."]}
         return None
 
     def _message(
-        self, message: dict[str, Any], *, batch_context: Any, members: dict[str, str]
-    ) -> tuple[dict[str, Any], list[Identity], str]:
+        self, message: dict[str, Any], *, batch_context: dict[str, Any] | None, members: dict[str, str]
+    ) -> _Read:
         """The message's event fields (``RowMaker.fields``' arguments), its identities, and the
         account it makes its user a member of ("" for none)."""
+        get = message.get
         call = self.call or message["type"]
-        context = message.get("context") or {}
-        if isinstance(batch_context, dict) and batch_context:
+        context = get("context") or {}
+        if batch_context is not None:
             context = {**batch_context, **context}
-        properties = message.get("properties") or {}
-        traits = message.get("traits") or {}
-        context_traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
-        user_id = sdk_text(message.get("userId")) or sdk_text(message.get("anonymousId")) or ""
-        tenant_id = sdk_text(context.get("groupId")) or ""
+        properties = get("properties") or {}
+        traits = get("traits") or {}
+        context_traits = context.get("traits")
+        if not isinstance(context_traits, dict):
+            context_traits = {}
+        given_user = _id_text(get("userId"))
+        user_id = given_user or _id_text(get("anonymousId")) or ""
+        tenant_id = _id_text(context.get("groupId")) or ""
         identities: list[Identity] = []
         member = ""
         person_traits = {**context_traits, **traits} if call == "identify" else context_traits
         if call == "group":
-            tenant_id = sdk_text(message.get("groupId")) or ""
+            tenant_id = sdk_text(get("groupId")) or ""
             identities.append(
                 Identity(
                     user_id=user_id, tenant_id=tenant_id, account_name=traits_name(traits), account_properties=traits
@@ -157,13 +196,13 @@ class SegmentFormat:
         # The anonymous id a visitor had before logging in is the same person as the user id:
         # analytics.js sends both on identify, and alias names the previous id outright.
         previous_id = ""
-        if call == "identify" and sdk_text(message.get("userId")):
-            previous_id = sdk_text(message.get("anonymousId")) or ""
+        if call == "identify" and given_user:
+            previous_id = sdk_text(get("anonymousId")) or ""
         elif call == "alias":
-            previous_id = sdk_text(message.get("previousId")) or ""
+            previous_id = sdk_text(get("previousId")) or ""
         if previous_id and user_id and previous_id != user_id:
             identities.append(Identity(user_id=user_id, previous_id=previous_id))
-        email = traits_email(person_traits)
+        email = traits_email(person_traits) if person_traits else None
         if user_id and person_traits:
             identities.append(
                 Identity(user_id=user_id, email=email, name=traits_name(person_traits), traits=person_traits)
@@ -171,29 +210,30 @@ class SegmentFormat:
         metadata: dict[str, Any] = dict(properties)
         # Traits and context always travel in the metadata (so its validation covers what the
         # identities take from them); "$traits"/"$context" when a property has the plain name.
-        for name, value in (("traits", traits), ("context", context)):
-            if value:
-                metadata[name if name not in properties else f"${name}"] = value
+        if traits:
+            metadata["traits" if "traits" not in properties else "$traits"] = traits
+        if context:
+            metadata["context" if "context" not in properties else "$context"] = context
         user_agent = context.get("userAgent")
-        if isinstance(user_agent, str):
-            metadata.setdefault("user_agent", user_agent)
+        if user_agent.__class__ is str and "user_agent" not in metadata:
+            metadata["user_agent"] = user_agent
         if email:
             metadata.setdefault("email", email)
-        if call in ("page", "screen") and isinstance(message.get("name"), str):
+        if call in ("page", "screen") and isinstance(get("name"), str):
             metadata.setdefault("name", message["name"])
-        if call == "alias" and sdk_text(message.get("previousId")):
-            metadata.setdefault("previous_id", sdk_text(message.get("previousId")))
-        timestamp = message.get("timestamp") or message.get("originalTimestamp")
-        fields = {
-            "event_id": sdk_event_id(message.get("messageId"), source="segment", message=message),
-            "event_type": message["event"] if call == "track" else CALL_EVENT_TYPES[call],
-            "user_id": user_id,
-            "tenant_id": tenant_id,
-            "session_id": sdk_text(context.get("sessionId")) or "",
-            "occurred_at": sdk_timestamp(timestamp),
-            "metadata": metadata,
-        }
-        return fields, identities, member
+        if call == "alias" and sdk_text(get("previousId")):
+            metadata.setdefault("previous_id", sdk_text(get("previousId")))
+        return _Read(
+            event_id=sdk_event_id(get("messageId"), source="segment", message=message),
+            event_type=message["event"] if call == "track" else CALL_EVENT_TYPES[call],
+            user_id=user_id,
+            tenant_id=tenant_id,
+            session_id=_id_text(context.get("sessionId")) or "",
+            occurred_at=sdk_timestamp(get("timestamp") or get("originalTimestamp")),
+            metadata=metadata,
+            identities=identities,
+            member=member,
+        )
 
     def answer(self, receipt: IngestReceipt) -> Answer:
         if receipt.rejected and not receipt.accepted and not receipt.duplicates:
