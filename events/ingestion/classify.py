@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 
 from core.models import ApiKey
+from events.cluster import citus_present
 from events.ingestion.event_row import EventRow
 from events.models import ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
 
@@ -68,6 +69,11 @@ class Rules:
 
 
 _rules: Rules | None = None
+# Tenants this process has seen of another kind than customer (internal, test, demo): a batch
+# naming one is classified after the look-up (the store's confirmation would refuse it, and the
+# batch be stored a second time). Bounded: a sender cycling tenants cannot grow it.
+_other_kind_tenants: set[str] = set()
+OTHER_KIND_TENANTS_MAX = 4096
 
 # One statement per batch: the rules version (to drop a stale cache), the kinds of
 # the batch's tenants that are not plain customers (usually none), and the email domains
@@ -161,6 +167,31 @@ def rules_cached() -> Rules | None:
     return _rules
 
 
+def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, assumed: Rules | None) -> int | None:
+    """The rules version a batch's rows stand classified with (``RowMaker`` made them with the
+    process's cached rules), for the store's fast path to confirm in its own statement instead of
+    ``classify_batch``'s look-up: that version still in force and no tenant of the batch of
+    another kind than customer (events/ingestion/store.py, ``BATCH_UPSERTS_CHECKED_SQL``). Then
+    rules 1-3 cannot match and the rows stand as made, as ``classify_batch`` would leave them.
+
+    None when the look-up is needed: the rows were not made with the cached rules, those are
+    older than ``RULES_TTL_SECONDS``, a rule reads the users (internal user ids or domains), the
+    key is an automation key, the batch names a tenant seen of another kind, or the database is
+    a Citus cluster. A store that refuses the confirmation rolls the batch back; it is then
+    classified by ``classify_batch`` and stored again.
+    """
+    rules = _rules
+    if assumed is None or assumed is not rules or rules.internal_user_ids or rules.internal_domains:
+        return None
+    if time.monotonic() - rules.loaded_at > RULES_TTL_SECONDS or (source is not None and source.is_automation):
+        return None
+    if _other_kind_tenants and any(row.tenant_id in _other_kind_tenants for row in rows):
+        return None
+    if citus_present():
+        return None
+    return rules.version
+
+
 def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rules | None = None) -> None:
     """Set ``is_real`` and ``exclusion_reason`` on each row, in place.
 
@@ -179,6 +210,10 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rule
         cursor.execute(_BATCH_LOOKUP_SQL, {"tenants": tenant_ids, "users": user_ids})
         version, tenant_kinds, profile_domains = cursor.fetchone()
     rules = classification_rules(version=int(version or 0))
+    if tenant_kinds:
+        if len(_other_kind_tenants) + len(tenant_kinds) > OTHER_KIND_TENANTS_MAX:
+            _other_kind_tenants.clear()
+        _other_kind_tenants.update(tenant_kinds)
     automation = bool(source is not None and source.is_automation)
     if not (automation or tenant_kinds or profile_domains or rules.internal_user_ids or rules.internal_domains):
         # The usual batch: rules 1-3 cannot match, so each row's own metadata decides (or parking).

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.models import ApiKey, ApiKeyScope
-from events.ingestion.classify import Rules, classify_batch
+from events.ingestion.classify import Rules, classification_unconfirmed, classify_batch
 from events.ingestion.event_row import EventRow
 from events.ingestion.identities import (
     Identity,
@@ -162,10 +162,16 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
     rows = batch.rows
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
+        unconfirmed = None
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows)
-            classify_batch(rows, source=source, assumed=batch.rules)
+            # A web request's first attempt: the store's statement confirms the rows as made, and
+            # when it cannot the batch is rolled back and stored again after the look-up.
+            if not savepoint and not staged:
+                unconfirmed = classification_unconfirmed(rows, source=source, assumed=batch.rules)
+            if unconfirmed is None:
+                classify_batch(rows, source=source, assumed=batch.rules)
         inserted = event_rows_store(
             rows,
             source=source,
@@ -174,6 +180,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             text=batch.copy_text,
             savepoint=savepoint,
             staged=staged,
+            classification=unconfirmed,
         )
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.

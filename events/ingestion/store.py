@@ -112,7 +112,7 @@ _BATCH_UPSERTS_SQL = """
 WITH registry AS (
     SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction
 ), current AS (
-    SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[] AS ok FROM registry
+    SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]{classification} AS ok FROM registry
 ){new_tenants}, real_users AS (
     {real_users_upsert}
 )
@@ -124,19 +124,33 @@ _REAL_USERS_UPSERT_SQL = real_users_upsert_sql("""
          AS u(user_id, first_at, last_at)
     WHERE (SELECT ok FROM current)
     ORDER BY u.user_id""")
-BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
-    new_tenants=""", new_tenants AS (
+_NEW_TENANTS_SQL = """, new_tenants AS (
     INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
     SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
     ON CONFLICT (tenant_id) DO NOTHING
-)""",
+)"""
+BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
+    classification="", new_tenants=_NEW_TENANTS_SQL, real_users_upsert=_REAL_USERS_UPSERT_SQL
+)
+# The same, confirming the rows' classification as made (events/ingestion/classify.py,
+# ``classification_unconfirmed``) in place of the look-up before the COPY: the rules version still
+# in force (events_classificationstate_pkey) and no tenant of the batch of another kind than
+# customer (customers_tenant_pkey; the tenants this statement adds are customers).
+BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS_SQL.format(
+    classification="""
+        AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s
+        AND NOT EXISTS (SELECT 1 FROM customers_tenant
+                        WHERE tenant_id = ANY(%(tenants)s::text[]) AND kind <> 'customer')""",
+    new_tenants=_NEW_TENANTS_SQL,
     real_users_upsert=_REAL_USERS_UPSERT_SQL,
 )
 # On Citus the tenants are a statement of their own: inside the statement above, an insert into
 # the distributed customers_tenant is planned through the coordinator (several times slower, and
 # the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
 # The two statements still travel together, in one round trip (``citus_batch_upserts``).
-CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL)
+CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
+    classification="", new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL
+)
 
 
 def citus_tenants_insert_sql(count: int) -> str:
@@ -264,6 +278,7 @@ def event_rows_store(
     text: str | None = None,
     savepoint: bool = True,
     staged: bool = False,
+    classification: int | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -277,12 +292,19 @@ def event_rows_store(
     transaction holds nothing it could not do again: when the COPY cannot stand, this raises
     ``BatchRestage`` instead of falling back, and the caller rolls back and calls again with
     ``staged=True``.
+
+    ``classification``: the rules version the rows stand classified with, unconfirmed
+    (``classify.classification_unconfirmed``); the fast path's statement confirms it, and when it
+    cannot this raises ``BatchRestage`` (only without a savepoint, on plain PostgreSQL).
     """
     if not rows:
         return 0
     if text is None:
         text = rows_copy_text(rows, source=source, now=now)
-    if not staged and _copied(rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint):
+    assert classification is None or not (savepoint or staged), "an unconfirmed classification needs the restage"
+    if not staged and _copied(
+        rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint, classification=classification
+    ):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = connection.connection
@@ -299,7 +321,13 @@ def event_rows_store(
 
 
 def _copied(
-    rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str], savepoint: bool
+    rows: list[EventRow],
+    text: str,
+    *,
+    now: datetime,
+    real_interaction: frozenset[str],
+    savepoint: bool,
+    classification: int | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
     when an event was already stored or the cached registry is stale (``BatchRestage`` then,
@@ -312,8 +340,11 @@ def _copied(
             aggregates = _batch_aggregates(rows, now, real_interaction)
             if citus_present():
                 current = citus_batch_upserts(cursor, aggregates)
-            else:
+            elif classification is None:
                 cursor.execute(BATCH_UPSERTS_SQL, aggregates)
+                current = cursor.fetchone()[0]
+            else:
+                cursor.execute(BATCH_UPSERTS_CHECKED_SQL, {**aggregates, "rules_version": classification})
                 current = cursor.fetchone()[0]
             if not current:
                 raise _RegistryMoved
