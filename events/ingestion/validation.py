@@ -382,7 +382,7 @@ class RowMaker:
             )
         known = self._names.get(event_type) if event_type else None
         if known.__class__ is tuple:  # a name this batch resolved already (the usual case)
-            event_type, friction_signal, parked = known  # type: ignore[misc]
+            event_type, friction_signal, parked = known
         elif event_type or "event_type" not in errors:
             event_type, friction_signal, parked = self._resolve(event_type, errors)
         else:
