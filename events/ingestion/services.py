@@ -162,10 +162,11 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
     rows = batch.rows
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
+        tenants_stored = None
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows)
-            classify_batch(rows, source=source, assumed=batch.rules)
+            tenants_stored = classify_batch(rows, source=source, assumed=batch.rules)
         inserted = event_rows_store(
             rows,
             source=source,
@@ -174,6 +175,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             text=batch.copy_text,
             savepoint=savepoint,
             staged=staged,
+            tenants_stored=tenants_stored,
         )
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.

@@ -255,6 +255,7 @@ def event_rows_store(
     text: str | None = None,
     savepoint: bool = True,
     staged: bool = False,
+    tenants_stored: frozenset[str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -268,12 +269,17 @@ def event_rows_store(
     transaction holds nothing it could not do again: when the COPY cannot stand, this raises
     ``BatchRestage`` instead of falling back, and the caller rolls back and calls again with
     ``staged=True``.
+
+    ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
+    Citus, ``classify_batch``); the fast path inserts only the others, usually none.
     """
     if not rows:
         return 0
     if text is None:
         text = rows_copy_text(rows, source=source, now=now)
-    if not staged and _copied(rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint):
+    if not staged and _copied(
+        rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint, tenants_stored=tenants_stored
+    ):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = connection.connection
@@ -290,7 +296,13 @@ def event_rows_store(
 
 
 def _copied(
-    rows: list[EventRow], text: str, *, now: datetime, real_interaction: frozenset[str], savepoint: bool
+    rows: list[EventRow],
+    text: str,
+    *,
+    now: datetime,
+    real_interaction: frozenset[str],
+    savepoint: bool,
+    tenants_stored: frozenset[str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
     when an event was already stored or the cached registry is stale (``BatchRestage`` then,
@@ -301,6 +313,10 @@ def _copied(
             with connection.wrap_database_errors, cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
                 copy.write(text)
             aggregates = _batch_aggregates(rows, now, real_interaction)
+            if tenants_stored is not None:
+                # Read moments ago in this transaction; a tenant an admin deletes in between is not
+                # re-created by this batch, as it is not when the delete commits just after its insert.
+                aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
             if citus_present():
                 current = citus_batch_upserts(cursor, aggregates)
             else:
