@@ -84,7 +84,7 @@ SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
 # On Citus the batch's tenants are a statement of their own, sent with the rest in one query:
 # inside the statement above, the distributed customers_tenant is planned as a subplan whose rows
 # pass through an intermediate result; alone, `tenant_id = ANY(...)` (the distribution column,
-# customers_tenant_pkey) prunes to the shards of the batch's tenants and each answers directly. It
+# customers_tenant_pkey) goes only to the shards holding the batch's tenants, each answering directly. It
 # reads every tenant of the batch, not only the other kinds, so the store knows which are new.
 _CLUSTER_LOOKUP_SQL = """
 SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
