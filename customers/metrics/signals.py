@@ -21,6 +21,7 @@ from customers.metrics.peers import PeerLevels
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import TenantKind
+from events.cluster import citus_present
 
 # The friction and change types of the registry (a few dozen rows; read whole).
 SIGNAL_TYPES_SQL = """
@@ -82,13 +83,27 @@ class TenantSignals:
 # The longest window the signals read: the rollups' whole retention (fold.py keeps 90 days).
 SIGNAL_WINDOW_DAYS = 90
 
+# The account's champion: the user with more than half of the events before the last 7 days.
+CHAMPION_SQL = """SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
+    FROM users u JOIN (SELECT tenant_id, sum(prior) AS total FROM users GROUP BY tenant_id) t USING (tenant_id)
+    WHERE u.prior * 2 > t.total
+    ORDER BY u.tenant_id, u.prior DESC, u.user_id"""
+# The same on Citus, the total a window over the tenant's users: there the CTEs read more than once
+# (daily, users) are inlined (NOT MATERIALIZED) so the whole query runs on each shard, and the join of
+# users to its own aggregate kept Citus from pushing it down. Materialized, each was a distributed
+# subplan whose rows (every dirty tenant's days, every user) went through the coordinator to every shard.
+CLUSTER_CHAMPION_SQL = """SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, u.total
+    FROM (SELECT tenant_id, user_id, prior, recent, sum(prior) OVER (PARTITION BY tenant_id) AS total FROM users) u
+    WHERE u.prior * 2 > u.total
+    ORDER BY u.tenant_id, u.prior DESC, u.user_id"""
+
 # Every rollup is reached through its primary key, which starts with tenant_id (tenant_rows_sql):
 # the day summaries and the day counts by (tenant_id, ..., day), the spans by (tenant_id, event_type),
 # the user days by (tenant_id, user_id, day); customers_tenant by its primary key.
 SIGNALS_SQL = """
 WITH et AS (
     SELECT name, friction_weight AS fw FROM events_eventtype
-), daily AS (
+), daily AS {inline}(
     -- At most one row per tenant and day: the day summaries (weights and caps applied at fold time).
     SELECT * FROM {daily} s
 ), agg AS (
@@ -151,7 +166,7 @@ WITH et AS (
     -- The latest day on which the 7-day stickiness was at its 30-day high.
     SELECT DISTINCT ON (tenant_id) tenant_id, day AS peak_day FROM eng_roll
     WHERE day > %(d)s::date - 30 ORDER BY tenant_id, rolling DESC, day DESC
-), users AS (
+), users AS {inline}(
     SELECT tenant_id, user_id,
            COALESCE(sum(value) FILTER (WHERE day <= %(d)s::date - 7), 0) AS prior,
            COALESCE(sum(value) FILTER (WHERE day > %(d)s::date - 7), 0) AS recent,
@@ -161,10 +176,7 @@ WITH et AS (
     SELECT tenant_id, count(*) FILTER (WHERE recent > 0) AS users_7d, count(*) FILTER (WHERE last_28d > 0) AS users_28d
     FROM users GROUP BY tenant_id
 ), champion AS (
-    SELECT DISTINCT ON (u.tenant_id) u.tenant_id, u.user_id, u.prior, u.recent, t.total
-    FROM users u JOIN (SELECT tenant_id, sum(prior) AS total FROM users GROUP BY tenant_id) t USING (tenant_id)
-    WHERE u.prior * 2 > t.total
-    ORDER BY u.tenant_id, u.prior DESC, u.user_id
+    {champion}
 )
 SELECT t.tenant_id, t.name, t.kind, t.monthly_event_limit,
        COALESCE(agg.events_7d, 0) AS events_7d, COALESCE(agg.events_prev_7d, 0) AS events_prev_7d,
@@ -203,7 +215,10 @@ def _signals_sql(*, scope: str) -> str:
     """The signals query for every tenant (``scope="all"``), or for the run's dirty ones (scope.py)."""
 
     window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
+    cluster = citus_present()
     return SIGNALS_SQL.format(
+        inline="NOT MATERIALIZED " if cluster else "",
+        champion=CLUSTER_CHAMPION_SQL if cluster else CHAMPION_SQL,
         daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=SIGNAL_WINDOW_DAYS), scope=scope),
         core_days=tenant_rows_sql(
             "ops_rollup_tenant_day",

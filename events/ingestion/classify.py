@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 
 from core.models import ApiKey
+from core.rows import rows_as_dicts
 from events.cluster import citus_present
 from events.ingestion.event_row import EventRow
 from events.models import ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
@@ -84,6 +85,17 @@ SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
                  WHERE tenant_id = ANY(%(tenants)s) AND kind <> 'customer'), '{}'::json),
        COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
                  WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json)
+"""
+# On Citus the batch's tenants are a statement of their own, sent with the rest in one query:
+# inside the statement above, the distributed customers_tenant is planned as a subplan whose rows
+# pass through an intermediate result; alone, `tenant_id = ANY(...)` (the distribution column,
+# customers_tenant_pkey) goes only to the shards holding the batch's tenants, each answering directly. It
+# reads every tenant of the batch, not only the other kinds, so the store knows which are new.
+_CLUSTER_LOOKUP_SQL = """
+SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
+       COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
+                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json);
+SELECT tenant_id, kind FROM customers_tenant WHERE tenant_id = ANY(%(tenants)s)
 """
 
 
@@ -192,7 +204,27 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
     return rules.version
 
 
-def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rules | None = None) -> None:
+def _batch_lookup(tenant_ids: list[str], user_ids: list[str]) -> tuple[Any, dict[str, str], Any, frozenset[str] | None]:
+    """The rules version, the kinds of the batch's tenants that are not plain customers, the email
+    domains of its users and, on Citus, which of its tenants customers_tenant holds (None elsewhere)."""
+    params = {"tenants": tenant_ids, "users": user_ids}
+    with connection.cursor() as cursor:
+        if not citus_present():
+            cursor.execute(_BATCH_LOOKUP_SQL, params)
+            version, tenant_kinds, profile_domains = cursor.fetchone()
+            return version, tenant_kinds, profile_domains, None
+        # Client-side binding sends both statements in one query; the tenants are its second result.
+        cursor.execute(_CLUSTER_LOOKUP_SQL, params)
+        version, profile_domains = cursor.fetchone()
+        cursor.nextset()
+        kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
+    others = {tenant: kind for tenant, kind in kinds.items() if kind != "customer"}
+    return version, others, profile_domains, frozenset(kinds)
+
+
+def classify_batch(
+    rows: list[EventRow], *, source: ApiKey | None, assumed: Rules | None = None
+) -> frozenset[str] | None:
     """Set ``is_real`` and ``exclusion_reason`` on each row, in place.
 
     Costs one query per batch (rules version and tenant kinds) plus, after a rule
@@ -201,14 +233,15 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rule
     ``assumed``: the rules the rows were made with (events/ingestion/validation.py's
     ``RowMaker`` applies rules 0, 4 and 5, which read the event alone, as it makes each row).
     When they are the rules in force and rules 1-3 cannot match, the rows stand as made.
+
+    Returns, on Citus, the batch's tenants customers_tenant already holds (read in the caller's
+    transaction: the store inserts only the others); None on plain PostgreSQL.
     """
     if not rows:
-        return
+        return None
     tenant_ids = sorted({row.tenant_id for row in rows if row.tenant_id})
     user_ids = sorted({row.user_id for row in rows if row.user_id})
-    with connection.cursor() as cursor:
-        cursor.execute(_BATCH_LOOKUP_SQL, {"tenants": tenant_ids, "users": user_ids})
-        version, tenant_kinds, profile_domains = cursor.fetchone()
+    version, tenant_kinds, profile_domains, stored_tenants = _batch_lookup(tenant_ids, user_ids)
     rules = classification_rules(version=int(version or 0))
     if tenant_kinds:
         if len(_other_kind_tenants) + len(tenant_kinds) > OTHER_KIND_TENANTS_MAX:
@@ -218,13 +251,13 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rule
     if not (automation or tenant_kinds or profile_domains or rules.internal_user_ids or rules.internal_domains):
         # The usual batch: rules 1-3 cannot match, so each row's own metadata decides (or parking).
         if rules is assumed:
-            return
+            return stored_tenants
         unregistered = ExclusionReason.UNREGISTERED.value
         for row in rows:
             reason = unregistered if row.parked else metadata_reason(row.metadata, rules)
             row.is_real = not reason
             row.exclusion_reason = reason
-        return
+        return stored_tenants
     for row in rows:
         reason = _reason(
             user_id=row.user_id,
@@ -237,3 +270,4 @@ def classify_batch(rows: list[EventRow], *, source: ApiKey | None, assumed: Rule
         )
         row.is_real = not reason
         row.exclusion_reason = reason
+    return stored_tenants

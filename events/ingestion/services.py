@@ -163,6 +163,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
     with transaction.atomic():
         internal_changed = identities_apply(batch.identities, now=now) if batch.identities else False
         unconfirmed = None
+        tenants_stored = None
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows)
@@ -171,7 +172,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             if not savepoint and not staged:
                 unconfirmed = classification_unconfirmed(rows, source=source, assumed=batch.rules)
             if unconfirmed is None:
-                classify_batch(rows, source=source, assumed=batch.rules)
+                tenants_stored = classify_batch(rows, source=source, assumed=batch.rules)
         inserted = event_rows_store(
             rows,
             source=source,
@@ -181,6 +182,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             savepoint=savepoint,
             staged=staged,
             classification=unconfirmed,
+            tenants_stored=tenants_stored,
         )
         if internal_changed:
             # An identify call moved a user into (or out of) an internal domain: their history too.

@@ -279,6 +279,7 @@ def event_rows_store(
     savepoint: bool = True,
     staged: bool = False,
     classification: int | None = None,
+    tenants_stored: frozenset[str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -296,6 +297,8 @@ def event_rows_store(
     ``classification``: the rules version the rows stand classified with, unconfirmed
     (``classify.classification_unconfirmed``); the fast path's statement confirms it, and when it
     cannot this raises ``BatchRestage`` (only without a savepoint, on plain PostgreSQL).
+    ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
+    Citus, ``classify_batch``); the fast path inserts only the others, usually none.
     """
     if not rows:
         return 0
@@ -303,7 +306,13 @@ def event_rows_store(
         text = rows_copy_text(rows, source=source, now=now)
     assert classification is None or not (savepoint or staged), "an unconfirmed classification needs the restage"
     if not staged and _copied(
-        rows, text, now=now, real_interaction=real_interaction, savepoint=savepoint, classification=classification
+        rows,
+        text,
+        now=now,
+        real_interaction=real_interaction,
+        savepoint=savepoint,
+        classification=classification,
+        tenants_stored=tenants_stored,
     ):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -328,6 +337,7 @@ def _copied(
     real_interaction: frozenset[str],
     savepoint: bool,
     classification: int | None,
+    tenants_stored: frozenset[str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
     when an event was already stored or the cached registry is stale (``BatchRestage`` then,
@@ -338,6 +348,10 @@ def _copied(
             with connection.wrap_database_errors, cursor.cursor.copy(EVENTS_COPY_SQL) as copy:
                 copy.write(text)
             aggregates = _batch_aggregates(rows, now, real_interaction)
+            if tenants_stored is not None:
+                # Read moments ago in this transaction; a tenant an admin deletes in between is not
+                # re-created by this batch, as it is not when the delete commits just after its insert.
+                aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
             if citus_present():
                 current = citus_batch_upserts(cursor, aggregates)
             elif classification is None:

@@ -28,6 +28,7 @@ from customers.metrics.scope import (
     dirty_tenants_end,
     tenant_rows_sql,
 )
+from customers.metrics.signals import SIGNAL_TYPES_SQL, _signals_sql, tenant_signals_measure
 from customers.models import TenantMetrics
 from tests.customers.conftest import NOW, Ev, days_ago
 
@@ -91,6 +92,41 @@ def test_an_incremental_fold_runs_on_the_shards_without_the_coordinator(metrics_
         transaction.set_rollback(True)
     for name, plan in plans.items():
         assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], f"{name}:\n{plan}"
+
+
+def test_the_signals_of_the_dirty_tenants_are_measured_on_each_shard(metrics_db):
+    # acme: u1 sent 3 of the 4 events before the last 7 days (its champion), u2 1, and u2 the recent one.
+    metrics_db(
+        [Ev("acme", "INCIDENT_VIEWED", days_ago(d)) for d in (20, 15, 10)]
+        + [
+            Ev("acme", "INCIDENT_VIEWED", days_ago(12), user_id="u2"),
+            Ev("acme", "INCIDENT_VIEWED", days_ago(1), user_id="u2"),
+        ]
+        + [Ev("beta", "INCIDENT_VIEWED", days_ago(2))]
+    )
+    metrics_recompute()
+    with transaction.atomic():
+        dirty_tenants_begin()
+        dirty_tenants_add(["acme"])
+        dirty_tenants_analyze()
+        measured = tenant_signals_measure(as_of=NOW.date(), scope="dirty")
+        with connection.cursor() as cursor:
+            cursor.execute(SIGNAL_TYPES_SQL)
+            types = cursor.fetchone()
+        params = {
+            "d": NOW.date(),
+            "core_value_types": ["INCIDENT_VIEWED"],
+            "friction_types": types[0],
+            "change_types": types[1],
+        }
+        plan = _plan(_signals_sql(scope="dirty"), params)
+        dirty_tenants_end()
+    # Every CTE, the days and the users read twice included, is inlined and joined on each shard.
+    assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], plan
+    [acme] = measured
+    assert (acme.tenant_id, acme.events_30d, acme.users_7d, acme.users_28d) == ("acme", 5, 1, 2)
+    assert (acme.champion_user_id, acme.champion_prior_events, acme.champion_prior_total) == ("u1", 3, 4)
+    assert acme.champion_recent_events == 0
 
 
 def test_no_run_leaves_its_dirty_tenants_behind(metrics_db):

@@ -268,3 +268,32 @@ def test_a_rule_changed_since_the_rows_were_made_is_applied_by_the_stored_again_
     assert list(Event.objects.filter(tenant_id=tenant).values_list("is_real", "exclusion_reason").distinct()) == [
         (False, "bot")
     ]
+
+
+@pytest.mark.django_db
+def test_a_batch_registers_its_new_tenants_and_leaves_the_stored_ones_as_they_are():
+    """The batch's tenants are read with its classification: a stored one keeps its row (and its kind
+    classifies the batch), a new one is registered; a batch naming only stored tenants writes none."""
+    Tenant.objects.create(tenant_id="acme", name="Acme Inc", kind="test", first_seen_at=T0 - timedelta(days=30))
+
+    def item(event_id: uuid.UUID, tenant: str) -> dict[str, str]:
+        return {"event_id": str(event_id), "tenant_id": tenant, "user_id": "u1", "event_type": "LOGIN",
+                "occurred_at": (T0 - timedelta(minutes=5)).isoformat()}  # fmt: skip
+
+    assert events_ingest(items=[item(IDS[0], "acme"), item(IDS[1], "globex")], source=None, now=T0).accepted == 2
+    assert sorted(Tenant.objects.values_list("tenant_id", "name", "kind", "first_seen_at")) == [
+        ("acme", "Acme Inc", "test", T0 - timedelta(days=30)),
+        ("globex", "", "customer", T0),
+    ]
+    assert sorted(Event.objects.values_list("tenant_id", "is_real", "exclusion_reason")) == [
+        ("acme", False, "test_traffic"),
+        ("globex", True, ""),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert events_ingest(items=[item(IDS[2], "acme"), item(IDS[3], "globex")], source=None, now=T0).accepted == 2
+    inserts = [q["sql"] for q in queries.captured_queries if "INSERT INTO customers_tenant" in q["sql"]]
+    on_citus = connection.vendor == "postgresql" and store.citus_present()
+    # On Citus the tenants' insert is a distributed statement of its own, left out when every tenant is
+    # stored; on plain PostgreSQL it is a part of the batch's one upsert statement.
+    assert (len(inserts) == 0) if on_citus else (len(inserts) == 1)
+    assert Tenant.objects.count() == 2
