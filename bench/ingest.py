@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     BASE_DIR,
+    COPY_COLUMNS,
     OUT_DIR,
     PeakRss,
     base_database_url,
@@ -67,6 +68,9 @@ ENDPOINTS = {"native": "/api/v1/events", "posthog": "/batch/", "segment": "/v1/b
 TARGETS = {"native": 0.75, "posthog": 0.65, "segment": 0.65, "posthog_js": 0.5, "posthog_js_gzip": 0.5, "import": 0.5}
 # Both posthog-js rows send the same file, gzipped or not just before the timed requests.
 BODIES = {"posthog_js_gzip": "posthog_js"}
+# The paths also measured against COPY of the very rows they stored (dumped after the first, COPYed
+# back in the same round): the same events, with the properties a page sends kept as sent.
+STORED_COPY = ("posthog_js", "posthog_js_gzip")
 # posthog-js puts the project key in every event; the sender writes the bench key in its place.
 POSTHOG_JS_TOKEN = "@@token@@"
 
@@ -82,6 +86,9 @@ class PathResult:
     duplicate_rows: int = 0
     round_rates: list[float] = field(default_factory=list)
     round_ratios: list[float] = field(default_factory=list)
+    # Per round, the ratio to COPY of the rows this path stored (set for the browser paths, whose
+    # rows carry the page's properties: several times the bytes of the CSV's rows).
+    stored_copy_ratios: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -92,8 +99,12 @@ class PathResult:
         """The median of the rounds' ratios (each taken side by side with its own COPY)."""
         return statistics.median(self.round_ratios)
 
-    def ratios_text(self) -> str:
-        return ", ".join(f"{r:.2f}" for r in self.round_ratios)
+    def ratios_text(self, ratios: list[float] | None = None) -> str:
+        return ", ".join(f"{r:.2f}" for r in (self.round_ratios if ratios is None else ratios))
+
+    @property
+    def stored_copy_ratio(self) -> float | None:
+        return statistics.median(self.stored_copy_ratios) if self.stored_copy_ratios else None
 
 
 @dataclass
@@ -359,6 +370,7 @@ def run(
     copy_rates: list[float] = []
     totals: dict[str, dict[str, int]] = {}
     paths = {name: PathResult() for name in (*ENDPOINTS, "import")}
+    stored_csv = OUT_DIR / "ingest" / "stored-rows.csv"
     with (
         production_server(database_url, workers=workers, deployed=True, INGEST_RATE_LIMIT_PER_MINUTE="1000000") as (
             url,
@@ -386,11 +398,17 @@ def run(
                     endpoint_totals[name] += sent[name]
                 _path_round(paths[endpoint], events=round_events, seconds=sent["seconds"], accepted=sent["accepted"],
                             copy_rate=copy_rate, url=database_url)  # fmt: skip
+                if endpoint == STORED_COPY[0]:
+                    stored_rows_dump(database_url, stored_csv)
             events_tables_empty(database_url)
             imported = _import_round(env, round_inputs["import"])
             totals.setdefault("import", {"rejected": 0})["rejected"] += imported["rejected"]
             _path_round(paths["import"], events=round_events, seconds=imported["seconds"],
                         accepted=int(imported["accepted"]), copy_rate=copy_rate, url=database_url)  # fmt: skip
+            events_tables_empty(database_url)
+            stored_copy_rate = round_events / events_copy(database_url, stored_csv)
+            for endpoint in STORED_COPY:
+                paths[endpoint].stored_copy_ratios.append(paths[endpoint].round_rates[-1] / stored_copy_rate)
     large = None
     if import_events:
         large = _large_import(database_url, env, events=import_events, seed=seed + 1, rounds=import_rounds)
@@ -426,6 +444,16 @@ def _large_import(database_url: str, env: dict[str, str], *, events: int, seed: 
     return _LargeImport(LargeImportResult(events, copy_rates, path), rejected)
 
 
+def stored_rows_dump(database_url: str, csv_path: Path) -> None:
+    """The rows ops_events holds, as the CSV ``events_copy`` reads (its columns, CSV as COPY writes it)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn, conn.cursor() as cursor, open(csv_path, "wb") as out:
+        with cursor.copy(f"COPY (SELECT {COPY_COLUMNS} FROM ops_events) TO STDOUT WITH (FORMAT csv)") as copy:
+            for chunk in copy:
+                out.write(chunk)
+
+
 def _csv_rows(path: Path) -> int:
     with open(path, "rb") as handle:
         return sum(1 for _ in handle)
@@ -457,6 +485,7 @@ def main() -> None:
         print(
             f"{name}: {path.rate:,.0f} events/s, {path.ratio:.2f} of COPY (rounds: {path.ratios_text()}); "
             f"rows {path.rows} = accepted {path.accepted}; duplicate rows {path.duplicate_rows}"
+            + (f"; {path.stored_copy_ratio:.2f} of COPY of the rows it stored" if path.stored_copy_ratio else "")
         )
     if result.large_import:
         large = result.large_import

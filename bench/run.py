@@ -156,7 +156,11 @@ def ingest_section(run: Run) -> None:
 
     def ratio_text(path: ingest.PathResult) -> str:
         name = next(n for n, p in result.paths.items() if p is path)
-        return f"{path.ratio:.2f} of COPY (target ≥ {ingest.TARGETS[name]:.2f}; {rounds}: {path.ratios_text()})"
+        text = f"{path.ratio:.2f} of COPY (target ≥ {ingest.TARGETS[name]:.2f}; {rounds}: {path.ratios_text()})"
+        if path.stored_copy_ratio is not None:
+            text += (f"; {path.stored_copy_ratio:.2f} of COPY of the rows it stored, the page's properties"
+                     f" included ({path.ratios_text(path.stored_copy_ratios)})")  # fmt: skip
+        return text
 
     native, posthog, segment, imported = (result.paths[n] for n in ("native", "posthog", "segment", "import"))
     posthog_js, posthog_js_gzip = result.paths["posthog_js"], result.paths["posthog_js_gzip"]
