@@ -278,7 +278,8 @@ def test_the_recompute_catches_up_on_events_ingested_while_redis_was_down(tmp_pa
             celery_worker(log_path=log, **env) as worker,
         ):
             wait_until(lambda: _ready(log), timeout=60, what="the worker")
-            emitter = OpsEmitter(url, raw_key, batch_size=50, max_retries=0)
+            # A fresh web worker loads the project on its first request: seconds on a loaded machine.
+            emitter = OpsEmitter(url, raw_key, batch_size=50, max_retries=0, timeout=60)
             for index in range(100):
                 emitter.export_completed(tenant_id=f"t{index % 5}", user_id=f"u{index}")
             emitter.flush()
@@ -291,7 +292,10 @@ def test_the_recompute_catches_up_on_events_ingested_while_redis_was_down(tmp_pa
 
             redis_process.send_signal(signal.SIGKILL)
             redis_process.wait()
-            for index in range(250):  # Redis is down: ingestion must not notice (max_retries=0 raises on non-2xx)
+            # Redis is down: ingestion must not notice (max_retries=0 raises on a non-2xx, and the
+            # default timeout on a request that waits for Redis).
+            emitter = OpsEmitter(url, raw_key, batch_size=50, max_retries=0)
+            for index in range(250):
                 emitter.export_completed(tenant_id=f"t{index % 5}", user_id=f"v{index}")
             emitter.flush()
             assert set(emitter.attempts) == {"200"}
