@@ -252,10 +252,12 @@ def _window_of(table: ScoreTable, run: BacktestRun) -> ScoreTable:
     if len(day) > 1 and (np.diff(day) < 0).any():
         return table.subset(day >= first)
     tail = slice(int(np.searchsorted(day, first)), len(day))
+    learned, ranking, ranked_by_model, track = (
+        {h: v[tail] for h, v in by.items()} for by in (table.learned, table.ranking, table.ranked_by_model, table.track)
+    )
     return ScoreTable(
         Rows(day[tail], table.rows.tenant[tail], table.rows.tenant_ids), table.matrix[tail], table.names,
-        table.strength[tail], *({h: v[tail] for h, v in by.items()} for by in (table.learned, table.ranking,
-        table.ranked_by_model, table.track)),
+        table.strength[tail], learned, ranking, ranked_by_model, track,
     )  # fmt: skip
 
 

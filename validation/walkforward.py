@@ -66,9 +66,8 @@ class _GrowingTable:
             out[: self.size] = a[: self.size]
             return out
 
-        self.day, self.tenant, self.matrix, self.strength = map(
-            grown, (self.day, self.tenant, self.matrix, self.strength)
-        )
+        self.day, self.tenant = grown(self.day), grown(self.tenant)
+        self.matrix, self.strength = grown(self.matrix), grown(self.strength)
         self.scores = {a: {h: grown(v) for h, v in by.items()} for a, by in self.scores.items()}
         self.track = {h: grown(v) for h, v in self.track.items()}
 
@@ -101,10 +100,10 @@ class _GrowingTable:
     def table(self) -> ScoreTable:
         """The rows kept so far (views: valid while kept, whatever is appended after)."""
         n = self.size
+        learned, ranking, ranked_by_model = ({h: v[:n] for h, v in self.scores[attr].items()} for attr in _SCORES)
         return ScoreTable(
             Rows(self.day[:n], self.tenant[:n], self.tenant_ids), self.matrix[:n], self.names, self.strength[:n],
-            *({h: v[:n] for h, v in self.scores[attr].items()} for attr in _SCORES),
-            {h: v[:n] for h, v in self.track.items()},
+            learned, ranking, ranked_by_model, {h: v[:n] for h, v in self.track.items()},
         )  # fmt: skip
 
 
