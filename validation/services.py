@@ -148,6 +148,7 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
 def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
     """One date's engine assessment of every customer, with its walk-forward scores from the dates
     before it (``walk``, which keeps the date to learn from); the customers in tenant order (``order``)."""
+    walk.advance(as_of)  # the refit first: its memory is free again before the day's rows are built
     day = backtest_day_assess(as_of=as_of)
     order = sorted(range(len(day.tenant_ids)), key=day.tenant_ids.__getitem__)
     names = walk.names

@@ -135,6 +135,7 @@ class WalkForward:
         self.min_churns = min_churns
         self.names = names
         self._kept = _GrowingTable(names=names, horizons=self.horizons, dates=dates)
+        self._advanced: date | None = None  # the day ``advance`` last refitted for
         self._schedule = {h: _Schedule() for h in self.horizons}
         # Every churn a fit before a date could learn from is dated before it (a cheap test first).
         self._churn_days = sorted(d for days in churns.values() for d in days)
@@ -145,6 +146,13 @@ class WalkForward:
 
     def _keep(self, part: ScoreTable) -> None:
         self._kept.append(part)
+
+    def advance(self, day: date) -> None:
+        """Refit what ``day``'s schedule asks for, ahead of ``score(day, ...)`` (which then refits nothing): a
+        caller can have the models fitted before it builds the day's rows, so a refit's working memory and the
+        day's engine objects are never held at once."""
+        self._advance(day)
+        self._advanced = day
 
     def _advance(self, day: date) -> None:
         known = bisect.bisect_left(self._churn_days, day)
@@ -165,7 +173,8 @@ class WalkForward:
 
     def score(self, day: date, part: ScoreTable) -> ScoreTable:
         """``day``'s learned and ranking scores per horizon, set on ``part`` (returned)."""
-        self._advance(day)
+        if self._advanced != day:
+            self._advance(day)
         for h, s in self._schedule.items():
             part.learned[h], part.ranking[h], part.ranked_by_model[h] = ranking_scores(s.fitted, part)
         self._record(part)
