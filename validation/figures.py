@@ -290,6 +290,14 @@ BOOTSTRAP_ROUNDS_LARGE = 60
 BOOTSTRAP_LARGE_ROWS = 100_000
 
 
+def _customers_rows(order: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``order[starts[k] : starts[k] + counts[k]]`` for every k, one after the other (a resample's rows, each
+    picked customer's in a block), without a Python loop over the customers."""
+    ends = np.cumsum(counts)
+    within = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)
+    return order[np.repeat(starts, counts) + within]
+
+
 def auc_interval(
     rows: Rows, scores: np.ndarray, churns: Churns, *, horizon: int, observed_through: date, seed: int = 7
 ) -> list[float] | None:
@@ -308,7 +316,7 @@ def auc_interval(
     values = []
     for _ in range(rounds):
         picked = rng.integers(0, len(codes), size=len(codes))
-        index = np.concatenate([order[starts[i] : starts[i] + counts[i]] for i in picked])
+        index = _customers_rows(order, starts[picked], counts[picked])
         value = _auc(score[index], truth[index])
         if value is not None:
             values.append(value)

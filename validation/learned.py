@@ -438,7 +438,10 @@ def _labelled_fit(
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(raw)
-    x = scaler.transform(raw)
+    # The sampled rows are this fit's own copy: standardised in place (the same arithmetic as a copy's), so a
+    # refit holds one matrix of them, not two; the scaler still copies whatever it scores later.
+    x = scaler.transform(raw, copy=False)
+    del raw
     candidates, fits = _candidates_fit(x, y_all[index], weights, scaler, table.names)
     model = candidates[CANDIDATES.index((selection.regularisation, selection.heuristic_share))]
     # The uncertainty is the fitted part's (the heuristic's share is fixed, not estimated), in the blend's units.
@@ -446,6 +449,7 @@ def _labelled_fit(
     part = _model_part(fitted, x, share=selection.heuristic_share) if model is not fitted else 1.0
     p = fitted.predict_proba(x)[:, 1]
     design = np.hstack([np.ones((len(x), 1)), x])
+    del x  # the design holds the same numbers; freed before the weighted copy below is made
     # The penalised Fisher information (weighted as the fit was); the intercept is not penalised.
     penalty = np.eye(design.shape[1]) / selection.regularisation
     penalty[0, 0] = 0.0

@@ -244,6 +244,23 @@ def _few_churns_warning(churns_used: int, minimum: int) -> str | None:
     ) + f" Until at least {minimum} are recorded, read the risk levels as an attention ranking, not a prediction."
 
 
+def _window_of(table: ScoreTable, run: BacktestRun) -> ScoreTable:
+    """The rows of the run's window (from its first date on). The rows are in date order, the training dates
+    first, so the window is their tail: views of it, not a second copy of the run's feature matrix."""
+    day = table.rows.day
+    first = run.start_day.toordinal()
+    if len(day) > 1 and (np.diff(day) < 0).any():
+        return table.subset(day >= first)
+    tail = slice(int(np.searchsorted(day, first)), len(day))
+    learned, ranking, ranked_by_model, track = (
+        {h: v[tail] for h, v in by.items()} for by in (table.learned, table.ranking, table.ranked_by_model, table.track)
+    )
+    return ScoreTable(
+        Rows(day[tail], table.rows.tenant[tail], table.rows.tenant_ids), table.matrix[tail], table.names,
+        table.strength[tail], learned, ranking, ranked_by_model, track,
+    )  # fmt: skip
+
+
 def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
     """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
     the training dates before its window included: the model is fitted on every date, the figures are
@@ -251,7 +268,7 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     churns = recorded_churns()
     observed_through = run.end_day
     learned_on = table if table is not None else run_score_table(run)
-    table = learned_on.subset(learned_on.rows.day >= run.start_day.toordinal())
+    table = _window_of(learned_on, run)
     rows = table.rows
     horizons = [_horizon_block(table, churns, horizon=h, observed_through=observed_through) for h in run.horizons]
     first = run.horizons[0]

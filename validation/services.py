@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
@@ -64,7 +65,7 @@ MAX_HORIZON_DAYS = 365
 # whose label windows closed before the date it scores.
 TRAINING_LEAD_DAYS = 84
 
-# One date's scores in one statement (the run's scores are keyed by run, as_of, tenant_id).
+# A date's scores, SCORES_INSERT_ROWS customers per statement (the run's scores are keyed by run, as_of, tenant_id).
 SCORES_INSERT_SQL = """
 INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features,
                                 learned_scores, learned_score, ranking_scores, ranking_models)
@@ -79,6 +80,9 @@ SET risk_signal_strength = EXCLUDED.risk_signal_strength, components = EXCLUDED.
     features = EXCLUDED.features, learned_scores = EXCLUDED.learned_scores, learned_score = EXCLUDED.learned_score,
     ranking_scores = EXCLUDED.ranking_scores, ranking_models = EXCLUDED.ranking_models
 """
+# Customers per statement of SCORES_INSERT_SQL: a date's rows as JSON are some 80 features per customer, and at
+# 10,000 customers one statement's objects and text took as much memory as the run's whole table of scores.
+SCORES_INSERT_ROWS = 1000
 
 
 class BacktestInputError(ValueError):
@@ -144,6 +148,7 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
 def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
     """One date's engine assessment of every customer, with its walk-forward scores from the dates
     before it (``walk``, which keeps the date to learn from); the customers in tenant order (``order``)."""
+    walk.advance(as_of)  # the refit first: its memory is free again before the day's rows are built
     day = backtest_day_assess(as_of=as_of)
     order = sorted(range(len(day.tenant_ids)), key=day.tenant_ids.__getitem__)
     names = walk.names
@@ -157,15 +162,13 @@ def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], S
     return day, order, walk.score(as_of, part)
 
 
-def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
-    """Score one date (``_date_score``) and store its scores in one statement with the date marked done."""
-    day, order, part = _date_score(as_of, walk)
-    if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
-        raise ValueError(f"a feature or score of {as_of} is not a finite number")  # JSON has no NaN
-    first = walk.horizons[0]
-    features = day.matrix.tolist()
+def _score_rows(
+    day: DayScores, order: list[int], part: ScoreTable, *, chunk: slice, first: int
+) -> list[dict[str, Any]]:
+    """The stored rows of the customers ``order[chunk]`` (in tenant order)."""
     rows = []
-    for i, k in enumerate(order):
+    for i in range(len(order))[chunk]:
+        k = order[i]
         # A horizon without a model yet is left out (its score is null); NaN never reaches JSON.
         values = {str(h): float(v[i]) for h, v in part.learned.items() if not np.isnan(v[i])}
         rows.append(
@@ -173,7 +176,7 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
                 "tenant_id": day.tenant_ids[k],
                 "risk_signal_strength": float(day.risk_signal_strength[k]),
                 "components": day.components[k],
-                "features": dict(zip(day.names, features[k], strict=True)),
+                "features": dict(zip(day.names, day.matrix[k].tolist(), strict=True)),
                 "learned_scores": values or None,
                 "learned_score": values.get(str(first)),
                 "ranking_scores": {str(h): _finite(v[i]) for h, v in part.ranking.items()},
@@ -182,14 +185,25 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
                 },
             }
         )
+    return rows
+
+
+def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
+    """Score one date (``_date_score``) and store its scores with the date marked done, in one transaction."""
+    day, order, part = _date_score(as_of, walk)
+    if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
+        raise ValueError(f"a feature or score of {as_of} is not a finite number")  # JSON has no NaN
     with transaction.atomic(), connection.cursor() as cursor:
-        # orjson: the same numbers as the json module's text (both write the shortest text that reads back
-        # as the same float), in a tenth of its time for a date's some 80 features per customer.
-        cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": orjson.dumps(rows).decode()})
+        for start in range(0, len(order), SCORES_INSERT_ROWS):
+            chunk = slice(start, start + SCORES_INSERT_ROWS)
+            rows = _score_rows(day, order, part, chunk=chunk, first=walk.horizons[0])
+            # orjson: the same numbers as the json module's text (both write the shortest text that reads back
+            # as the same float), in a tenth of its time for a date's some 80 features per customer.
+            cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": orjson.dumps(rows).decode()})
         run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["dates_done", "heartbeat_at"])
-    return len(rows)
+    return len(order)
 
 
 def _finite(value: float) -> float:
@@ -199,8 +213,9 @@ def _finite(value: float) -> float:
     return float(value)
 
 
-def _walk_forward(run: BacktestRun) -> WalkForward:
-    """The run's learning; it learns nothing with fewer than MIN_CHURNS_FOR_TRUST churns recorded."""
+def _walk_forward(run: BacktestRun, *, dates: int) -> WalkForward:
+    """The run's learning over ``dates`` dates; it learns nothing with fewer than MIN_CHURNS_FOR_TRUST churns
+    recorded."""
     churns = recorded_churns()
     minimum = settings.MIN_CHURNS_FOR_TRUST
     return WalkForward(
@@ -208,6 +223,7 @@ def _walk_forward(run: BacktestRun) -> WalkForward:
         horizons=list(run.horizons),
         min_churns=minimum,
         names=feature_names(),
+        dates=dates,
     )
 
 
@@ -229,8 +245,8 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
         if progress:
             progress(done, len(dates))
         try:
-            walk = _walk_forward(run)
             training = backtest_training_dates(run)
+            walk = _walk_forward(run, dates=len(training) + len(dates))
             # The training dates, then the stored dates replayed (a resumed run), then the remaining ones:
             # the walk-forward sees every date in order, as a run that never stopped would have.
             scored = [*training, *remaining]

@@ -65,9 +65,24 @@ def possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
+# The last vocabulary's words and the vocabulary itself: a recompute or a backtest date fills every tenant's
+# facts from one Vocabulary (frozen, read once per run), so its words are derived once, not once per tenant.
+# Matched by identity, so a vocabulary read again (a new run) derives them again.
+_WORDS_OF_LAST: list[tuple[Vocabulary, dict[str, str]]] = []
+
+
 def vocabulary_facts(vocabulary: Vocabulary) -> dict[str, str]:
     """The vocabulary's words every template may use (independent of the tenant). Only the types
     that speak for the product are named; a role with none reads as its plain word."""
+    last = _WORDS_OF_LAST[-1] if _WORDS_OF_LAST else None
+    if last is not None and last[0] is vocabulary:
+        return dict(last[1])
+    words = _vocabulary_words(vocabulary)
+    _WORDS_OF_LAST[:] = [(vocabulary, words)]
+    return dict(words)
+
+
+def _vocabulary_words(vocabulary: Vocabulary) -> dict[str, str]:
     core_labels = join_or(vocabulary.speaking_labels(vocabulary.core_value)) or "the core value"
     blocked_labels = join_or(vocabulary.speaking_labels(vocabulary.blocked)) or "blocks"
     failure_labels = join_or(vocabulary.speaking_labels(vocabulary.system_issue)) or "failures"
