@@ -448,12 +448,8 @@ def _labelled_fit(
     fitted = fits[selection.regularisation]
     part = _model_part(fitted, x, share=selection.heuristic_share) if model is not fitted else 1.0
     p = fitted.predict_proba(x)[:, 1]
-    design = np.hstack([np.ones((len(x), 1)), x])
-    del x  # the design holds the same numbers; freed before the weighted copy below is made
-    # The penalised Fisher information (weighted as the fit was); the intercept is not penalised.
-    penalty = np.eye(design.shape[1]) / selection.regularisation
-    penalty[0, 0] = 0.0
-    information = design.T @ (design * (weights * p * (1 - p))[:, None]) + penalty
+    information = _information(x, weights * p * (1 - p), regularisation=selection.regularisation)
+    del x
     covariance = np.linalg.pinv(information)
     varied = scaler.scale_ > 0
     scale = np.where(varied, scaler.scale_, 1.0)
@@ -470,6 +466,27 @@ def _labelled_fit(
         horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
         calibration, heuristic_calibration, selection, float(y.mean()), candidates,
     )  # fmt: skip
+
+
+# Rows of the standardised features a block of the information's sum reads at once: its float64 temporaries
+# stay a few megabytes, where the whole design matrix and its weighted copy were two copies of the fit's rows.
+INFORMATION_BLOCK_ROWS = 8192
+
+
+def _information(x: np.ndarray, w: np.ndarray, *, regularisation: float) -> np.ndarray:
+    """The penalised Fisher information X'WX + I/C of the design [1, x] (weighted as the fit was; the
+    intercept is not penalised), summed over blocks of rows."""
+    k = x.shape[1]
+    information = np.zeros((k + 1, k + 1))
+    information[0, 0] = w.sum()
+    for start in range(0, len(x), INFORMATION_BLOCK_ROWS):
+        block = x[start : start + INFORMATION_BLOCK_ROWS].astype(np.float64)
+        weighted = block * w[start : start + INFORMATION_BLOCK_ROWS, None]
+        information[0, 1:] += weighted.sum(axis=0)
+        information[1:, 1:] += block.T @ weighted
+    information[1:, 0] = information[0, 1:]
+    information[1:, 1:] += np.eye(k) / regularisation
+    return information
 
 
 def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:

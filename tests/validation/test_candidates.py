@@ -49,3 +49,19 @@ def test_a_share_of_nothing_or_a_heuristic_that_never_varied_leaves_the_model_al
     flat[:, 2:] = 5.0
     flat_scaler = StandardScaler().fit(flat)
     assert _heuristic_blend(model, flat_scaler.transform(flat), flat_scaler, NAMES, share=0.5) is model
+
+
+def test_the_information_summed_by_blocks_is_the_whole_design_matrix_s():
+    """The standard errors' information, summed over blocks of rows (so a refit never holds the design
+    matrix and its weighted copy), equals X'WX + I/C of the whole design [1, x] to rounding."""
+    from validation.learned import INFORMATION_BLOCK_ROWS, _information
+
+    rng = np.random.default_rng(7)
+    for rows, columns in ((2 * INFORMATION_BLOCK_ROWS + 3, 6), (INFORMATION_BLOCK_ROWS, 2), (5, 4)):
+        x = rng.standard_normal((rows, columns)).astype(np.float32)
+        w = rng.random(rows)
+        design = np.hstack([np.ones((rows, 1)), x])
+        penalty = np.eye(columns + 1) / 0.2
+        penalty[0, 0] = 0.0
+        whole = design.T @ (design * w[:, None]) + penalty
+        assert np.allclose(_information(x, w, regularisation=0.2), whole, rtol=1e-10, atol=1e-9)
