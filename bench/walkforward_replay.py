@@ -32,6 +32,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
+import validation.candidates as candidates  # noqa: E402
 import validation.learned as learned  # noqa: E402
 from validation.figures import Rows  # noqa: E402
 from validation.learned import FEATURE_DTYPE, ScoreTable  # noqa: E402
@@ -56,12 +57,12 @@ class Replayed:
 
 
 class _FitCounter:
-    """Counts the logistic fits of the candidates (``validation.learned._logistic``) and the refits."""
+    """Counts the logistic fits (``validation.candidates.logistic_fit``, wherever it is called from) and the refits."""
 
     def __init__(self) -> None:
         self.fits = 0
         self.refits = 0
-        self._logistic = learned._logistic
+        self._logistic = candidates.logistic_fit
         self._labelled_fit = learned._labelled_fit
 
     def install(self) -> None:
@@ -74,7 +75,8 @@ class _FitCounter:
             self.refits += fitted is not None
             return fitted
 
-        learned._logistic = logistic  # type: ignore[assignment]
+        candidates.logistic_fit = logistic  # type: ignore[assignment]
+        learned.logistic_fit = logistic  # type: ignore[assignment]
         learned._labelled_fit = labelled_fit  # type: ignore[assignment]
 
 

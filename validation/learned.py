@@ -46,7 +46,6 @@ log odds of churn through the calibration's slope (a blend's score has no odds o
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -57,29 +56,22 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
+from validation.candidates import (
+    CANDIDATES,
+    REGULARISATION_FALLBACK,
+    candidates_fit,
+    information_matrix,
+    logistic_fit,
+    model_part,
+)
 from validation.figures import ChurnMarks, Churns, Rows, auc, auc_difference_interval, churn_marks
 
-# A risk component's points as a feature of the model (validation/features.py): the heuristic's strength is their sum.
-POINTS_SUFFIX = "_points"
 # scikit-learn takes seconds to import and only a fit needs it: imported where a model is fitted, so a
 # web worker's first page (the Validation views import this module) does not wait for it.
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-# The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
-# walk-forward record (see the module docstring): from very strong shrinkage, which suits a steady low level
-# spread over many weak features with few churns, to weak, which lets a few strong signs (a decline, a friction
-# spell) lead.
-REGULARISATION_STRENGTHS = (0.005, 0.02, 0.2, 1.0, 5.0)
-# The heuristic's share of a candidate's score (see the module docstring): 0 is the fitted model alone; above
-# it, the model's standardised log odds and the heuristic's standardised strength (the sum of its components'
-# points, which are features of the model) weighted together: still a linear model of the features.
-HEURISTIC_SHARES = (0.0, 0.25, 0.5)
-# Every candidate, (strength, heuristic share), in the order of the walk-forward record's columns.
-CANDIDATES = tuple(itertools.product(REGULARISATION_STRENGTHS, HEURISTIC_SHARES))
-# The strength judged on the held-out past before the record holds enough churns (the middle one), alone.
-REGULARISATION_FALLBACK = REGULARISATION_STRENGTHS[2]
 # The learned model orders the list only when its AUC beats the heuristic's on the same out-of-sample past
 # observations by more than this at the lower end of the bootstrap interval of the lead: the percentile
 # SELECTION_INTERVAL_LOW of SELECTION_BOOTSTRAP_ROUNDS resamples of the customers (seeded: a run is reproducible),
@@ -263,48 +255,6 @@ def _sample(mask: np.ndarray, y_all: np.ndarray, *, seed: int) -> tuple[np.ndarr
     return np.r_[positives, chosen], weights
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, c: float) -> LogisticRegression:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, max_iter=3000).fit(x, y.astype(int), sample_weight=weights)
-
-
-def _model_part(model: LogisticRegression, x: np.ndarray, *, share: float) -> float:
-    """What the blend at ``share`` multiplies the model's log odds by (1: the model alone; see ``_heuristic_blend``)."""
-    spread = float(np.std(model.decision_function(x)))
-    return (1 - share) / spread if share > 0 and spread > 0 else 1.0
-
-
-def _heuristic_blend(
-    model: LogisticRegression, x: np.ndarray, scaler: StandardScaler, names: tuple[str, ...], *, share: float
-) -> LogisticRegression:
-    """The linear model whose score is (1 - share) x the model's log odds and share x the heuristic's strength,
-    each over its spread on the fitted observations ``x`` (standardised): the strength is the sum of the
-    components' points, each a feature, so the blend is one coefficient per feature and every account's
-    contributions still add up to its score exactly. ``model`` itself at share 0 or when the heuristic never varied."""
-    points = np.asarray([n.endswith(POINTS_SUFFIX) for n in names])
-    # The strength in standard units of the features: points = mean + scale x standardised value.
-    strength_coef = np.where(points, scaler.scale_, 0.0)
-    strength_spread = float(np.std(x @ strength_coef))
-    a = _model_part(model, x, share=share)
-    if a == 1.0 or strength_spread <= 0:
-        return model
-    blend = copy.copy(model)
-    b = share / strength_spread
-    blend.coef_ = (a * model.coef_ + b * strength_coef[None, :]).astype(model.coef_.dtype)
-    blend.intercept_ = a * model.intercept_ + b * float(np.sum(np.where(points, scaler.mean_, 0.0)))
-    return blend
-
-
-def _candidates_fit(
-    x: np.ndarray, y: np.ndarray, weights: np.ndarray, scaler: StandardScaler, names: tuple[str, ...]
-) -> tuple[tuple[LogisticRegression, ...], dict[float, LogisticRegression]]:
-    """Every candidate (CANDIDATES order) and the fitted model of each strength: one fit per strength, its
-    blends with the heuristic computed from it."""
-    fits = {c: _logistic(x, y, weights, c=c) for c in REGULARISATION_STRENGTHS}
-    return tuple(_heuristic_blend(fits[c], x, scaler, names, share=w) for c, w in CANDIDATES), fits
-
-
 def _distinct_churns(labels: ChurnMarks, mask: np.ndarray) -> int:
     return int(np.unique(labels.churn_event[mask & labels.churned]).size)
 
@@ -353,7 +303,7 @@ def _held_out_select(
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(table.matrix[index])
-    inner = _logistic(scaler.transform(table.matrix[index]), y[index], weights, c=REGULARISATION_FALLBACK)
+    inner = logistic_fit(scaler.transform(table.matrix[index]), y[index], weights, c=REGULARISATION_FALLBACK)
     held = inner.decision_function(scaler.transform(table.matrix[newer]))
     learned_auc = auc(held, y[newer])
     heuristic_auc = auc(table.strength[newer], y[newer])
@@ -442,13 +392,17 @@ def _labelled_fit(
     # refit holds one matrix of them, not two; the scaler still copies whatever it scores later.
     x = scaler.transform(raw, copy=False)
     del raw
-    candidates, fits = _candidates_fit(x, y_all[index], weights, scaler, table.names)
+    candidates, fits, spreads = candidates_fit(x, y_all[index], weights, scaler, table.names)
     model = candidates[CANDIDATES.index((selection.regularisation, selection.heuristic_share))]
     # The uncertainty is the fitted part's (the heuristic's share is fixed, not estimated), in the blend's units.
     fitted = fits[selection.regularisation]
-    part = _model_part(fitted, x, share=selection.heuristic_share) if model is not fitted else 1.0
+    part = (
+        model_part(fitted, x, share=selection.heuristic_share, spread=spreads[selection.regularisation])
+        if model is not fitted
+        else 1.0
+    )
     p = fitted.predict_proba(x)[:, 1]
-    information = _information(x, weights * p * (1 - p), regularisation=selection.regularisation)
+    information = information_matrix(x, weights * p * (1 - p), regularisation=selection.regularisation)
     del x
     covariance = np.linalg.pinv(information)
     varied = scaler.scale_ > 0
@@ -466,27 +420,6 @@ def _labelled_fit(
         horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
         calibration, heuristic_calibration, selection, float(y.mean()), candidates,
     )  # fmt: skip
-
-
-# Rows of the standardised features a block of the information's sum reads at once: its float64 temporaries
-# stay a few megabytes, where the whole design matrix and its weighted copy were two copies of the fit's rows.
-INFORMATION_BLOCK_ROWS = 8192
-
-
-def _information(x: np.ndarray, w: np.ndarray, *, regularisation: float) -> np.ndarray:
-    """The penalised Fisher information X'WX + I/C of the design [1, x] (weighted as the fit was; the
-    intercept is not penalised), summed over blocks of rows."""
-    k = x.shape[1]
-    information = np.zeros((k + 1, k + 1))
-    information[0, 0] = w.sum()
-    for start in range(0, len(x), INFORMATION_BLOCK_ROWS):
-        block = x[start : start + INFORMATION_BLOCK_ROWS].astype(np.float64)
-        weighted = block * w[start : start + INFORMATION_BLOCK_ROWS, None]
-        information[0, 1:] += weighted.sum(axis=0)
-        information[1:, 1:] += block.T @ weighted
-    information[1:, 0] = information[0, 1:]
-    information[1:, 1:] += np.eye(k) / regularisation
-    return information
 
 
 def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from validation.learned import CANDIDATES, HEURISTIC_SHARES, REGULARISATION_STRENGTHS, _heuristic_blend
+from validation.candidates import CANDIDATES, HEURISTIC_SHARES, REGULARISATION_STRENGTHS, heuristic_blend
 
 NAMES = ("log_events_28d", "trend_7d_vs_28d", "low_usage_points", "friction_points")
 
@@ -29,7 +29,7 @@ def test_every_strength_is_a_candidate_alone_and_blended_with_the_heuristic():
 def test_a_blend_weighs_the_models_log_odds_and_the_heuristics_strength_each_over_its_spread():
     raw, _, scaler, model = _fitted()
     x = scaler.transform(raw)
-    blend = _heuristic_blend(model, x, scaler, NAMES, share=0.25)
+    blend = heuristic_blend(model, x, scaler, NAMES, share=0.25)
     strength = raw[:, 2] + raw[:, 3]  # the heuristic: the sum of its components' points
     log_odds = model.decision_function(x)
     expected = 0.75 * log_odds / log_odds.std() + 0.25 * strength / strength.std()
@@ -44,17 +44,17 @@ def test_a_blend_weighs_the_models_log_odds_and_the_heuristics_strength_each_ove
 def test_a_share_of_nothing_or_a_heuristic_that_never_varied_leaves_the_model_alone():
     raw, _, scaler, model = _fitted()
     x = scaler.transform(raw)
-    assert _heuristic_blend(model, x, scaler, NAMES, share=0.0) is model
+    assert heuristic_blend(model, x, scaler, NAMES, share=0.0) is model
     flat = raw.copy()
     flat[:, 2:] = 5.0
     flat_scaler = StandardScaler().fit(flat)
-    assert _heuristic_blend(model, flat_scaler.transform(flat), flat_scaler, NAMES, share=0.5) is model
+    assert heuristic_blend(model, flat_scaler.transform(flat), flat_scaler, NAMES, share=0.5) is model
 
 
 def test_the_information_summed_by_blocks_is_the_whole_design_matrix_s():
     """The standard errors' information, summed over blocks of rows (so a refit never holds the design
     matrix and its weighted copy), equals X'WX + I/C of the whole design [1, x] to rounding."""
-    from validation.learned import INFORMATION_BLOCK_ROWS, _information
+    from validation.candidates import INFORMATION_BLOCK_ROWS, information_matrix
 
     rng = np.random.default_rng(7)
     for rows, columns in ((2 * INFORMATION_BLOCK_ROWS + 3, 6), (INFORMATION_BLOCK_ROWS, 2), (5, 4)):
@@ -64,4 +64,4 @@ def test_the_information_summed_by_blocks_is_the_whole_design_matrix_s():
         penalty = np.eye(columns + 1) / 0.2
         penalty[0, 0] = 0.0
         whole = design.T @ (design * w[:, None]) + penalty
-        assert np.allclose(_information(x, w, regularisation=0.2), whole, rtol=1e-10, atol=1e-9)
+        assert np.allclose(information_matrix(x, w, regularisation=0.2), whole, rtol=1e-10, atol=1e-9)

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from validation.candidates import CANDIDATES
 from validation.figures import Rows
-from validation.learned import CANDIDATES, FEATURE_DTYPE, ScoreTable
+from validation.learned import FEATURE_DTYPE, ScoreTable
 from validation.walkforward import WalkForward, _GrowingTable
 
 NAMES = ("events_7d", "tenure_days", "friction_points")
