@@ -121,22 +121,45 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
 
 
+# The last kept bytes this process found of each answer, with the version they were kept for, and
+# when a thread last went to build an answer again (by its key with the version): when the cache
+# drops an answer (API_CACHE_SECONDS), one thread builds it again while the others are served its
+# bytes of the same version, for KEPT_REBUILD_SECONDS at most. Bounded like _kept_seen.
+_kept_last: dict[str, tuple[str, bytes]] = {}
+_kept_rebuilding: dict[str, float] = {}
+KEPT_REBUILD_SECONDS = 10.0
+
+
 def kept_per_recompute(key: str) -> Any:
     """What ``cached_per_recompute(key, ...)`` keeps for the current version, None when nothing is
     kept yet (read without building it: customers/kept_answers.py).
 
     Bytes found are remembered until this process next reads the version (``_kept_seen``): a value
     the cache drops (expired after API_CACHE_SECONDS, culled, cleared) may be served until then.
+    Once the cache has dropped it, the first caller gets None (and builds the answer); those asking
+    while it builds get the bytes last found for the same version, never those of another version.
     """
-    versioned = f"{key}|{metrics_version()}"
+    version = metrics_version()
+    versioned = f"{key}|{version}"
     value = _kept_seen.get(versioned)
     if value is not None:
         return value
     value = cache.get(_cache_key(versioned))
     if isinstance(value, bytes):
-        if len(_kept_seen) >= _KEPT_SEEN_MAX:
+        if len(_kept_seen) >= _KEPT_SEEN_MAX or len(_kept_last) >= _KEPT_SEEN_MAX:
             _kept_seen.clear()
+            _kept_last.clear()
+            _kept_rebuilding.clear()
         _kept_seen[versioned] = value
+        _kept_last[key] = (version, value)
+        _kept_rebuilding.pop(versioned, None)
+        return value
+    last = _kept_last.get(key)
+    if last is not None and last[0] == version:
+        now = time.monotonic()
+        if now - _kept_rebuilding.get(versioned, float("-inf")) < KEPT_REBUILD_SECONDS:
+            return last[1]  # another thread is building it
+        _kept_rebuilding[versioned] = now
     return value
 
 
