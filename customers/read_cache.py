@@ -238,6 +238,8 @@ def html_per_recompute(key: str, render: Callable[[str], str], *, csrf_token: st
 # Bounded: a handful of pages and founders.
 _pages_last: dict[str, tuple[float, str]] = {}
 _PAGES_LAST_MAX = 100
+# The check each page being rendered is rendered for.
+_pages_rendering: dict[str, float] = {}
 # A page is rendered by one thread at a time per process (gunicorn's threads share the GIL: four
 # renders at once take four times as long each); pages share these locks by their name's hash.
 _PAGE_RENDER_LOCKS = tuple(threading.Lock() for _ in range(16))
@@ -259,8 +261,8 @@ def page_per_check(request: HttpRequest, *, key: str, render: Callable[[dict[str
     is an answer other than 200.
 
     One thread of the process renders a page at a time: the others asking for it meanwhile are
-    served the HTML it had at the previous check (when that check is at most one interval old),
-    or wait for the new one. A browser that has just posted a form (FRESH_READS_COOKIE) always
+    served the HTML it had at the check before the one being rendered (when there is one), or wait
+    for the new one. A browser that has just posted a form (FRESH_READS_COOKIE) always
     waits: the page it is sent to shows what it posted.
     """
     if settings.METRICS_VERSION_CHECK_SECONDS <= 0 or len(get_messages(request)):
@@ -294,10 +296,17 @@ def _page_render(
     checked_at = _version_seen[0]
     lock = _PAGE_RENDER_LOCKS[hash(page) % len(_PAGE_RENDER_LOCKS)]
     if not lock.acquire(blocking=False):
-        last = _pages_last.get(page)
-        if stale and last is not None and checked_at - last[0] <= settings.METRICS_VERSION_CHECK_SECONDS * 2:
+        last, rendering = _pages_last.get(page), _pages_rendering.get(page)
+        # The page as it was at the check before the one being rendered: at most one check late.
+        if (
+            stale
+            and last is not None
+            and rendering is not None
+            and rendering - last[0] <= settings.METRICS_VERSION_CHECK_SECONDS * 2
+        ):
             return last[1]
         lock.acquire()
+    _pages_rendering[page] = checked_at
     try:
         # Rendered by the thread this one waited for.
         html = cache.get(cache_key)
@@ -313,6 +322,7 @@ def _page_render(
         _pages_last[page] = (checked_at, html)
         return html
     finally:
+        _pages_rendering.pop(page, None)
         lock.release()
 
 
