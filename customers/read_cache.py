@@ -15,6 +15,7 @@ stays out of it, or that write calls ``customers.founder_actions.answers_changed
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -25,10 +26,11 @@ from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
+
+from core.csrf import csrf_token_masked
 
 # A kept value also expires after this long: writes that do not move the version (a tenant
 # rebuilt after a reclassification) show within it.
@@ -119,22 +121,45 @@ def cached_per_recompute(key: str, build: Callable[[], Any]) -> Any:
     return _cached(f"{key}|{metrics_version()}", build, timeout=API_CACHE_SECONDS)
 
 
+# The last kept bytes this process found of each answer, with the version they were kept for, and
+# when a thread last went to build an answer again (by its key with the version): when the cache
+# drops an answer (API_CACHE_SECONDS), one thread builds it again while the others are served its
+# bytes of the same version, for KEPT_REBUILD_SECONDS at most. Bounded like _kept_seen.
+_kept_last: dict[str, tuple[str, bytes]] = {}
+_kept_rebuilding: dict[str, float] = {}
+KEPT_REBUILD_SECONDS = 10.0
+
+
 def kept_per_recompute(key: str) -> Any:
     """What ``cached_per_recompute(key, ...)`` keeps for the current version, None when nothing is
     kept yet (read without building it: customers/kept_answers.py).
 
     Bytes found are remembered until this process next reads the version (``_kept_seen``): a value
     the cache drops (expired after API_CACHE_SECONDS, culled, cleared) may be served until then.
+    Once the cache has dropped it, the first caller gets None (and builds the answer); those asking
+    while it builds get the bytes last found for the same version, never those of another version.
     """
-    versioned = f"{key}|{metrics_version()}"
+    version = metrics_version()
+    versioned = f"{key}|{version}"
     value = _kept_seen.get(versioned)
     if value is not None:
         return value
     value = cache.get(_cache_key(versioned))
     if isinstance(value, bytes):
-        if len(_kept_seen) >= _KEPT_SEEN_MAX:
+        if len(_kept_seen) >= _KEPT_SEEN_MAX or len(_kept_last) >= _KEPT_SEEN_MAX:
             _kept_seen.clear()
+            _kept_last.clear()
+            _kept_rebuilding.clear()
         _kept_seen[versioned] = value
+        _kept_last[key] = (version, value)
+        _kept_rebuilding.pop(versioned, None)
+        return value
+    last = _kept_last.get(key)
+    if last is not None and last[0] == version:
+        now = time.monotonic()
+        if now - _kept_rebuilding.get(versioned, float("-inf")) < KEPT_REBUILD_SECONDS:
+            return last[1]  # another thread is building it
+        _kept_rebuilding[versioned] = now
     return value
 
 
@@ -208,6 +233,18 @@ def html_per_recompute(key: str, render: Callable[[str], str], *, csrf_token: st
     return mark_safe(html.replace(CSRF_PLACEHOLDER, csrf_token))
 
 
+# The last HTML this process kept of each page (what page_per_check's key names but the check and
+# minute) and the version check it was kept at: served while a thread renders the page afresh.
+# Bounded: a handful of pages and founders.
+_pages_last: dict[str, tuple[float, str]] = {}
+_PAGES_LAST_MAX = 100
+# The check each page being rendered is rendered for.
+_pages_rendering: dict[str, float] = {}
+# A page is rendered by one thread at a time per process (gunicorn's threads share the GIL: four
+# renders at once take four times as long each); pages share these locks by their name's hash.
+_PAGE_RENDER_LOCKS = tuple(threading.Lock() for _ in range(16))
+
+
 def page_per_check(request: HttpRequest, *, key: str, render: Callable[[dict[str, Any]], HttpResponse]) -> HttpResponse:
     """A console page served from its HTML kept per version check (``cached_per_check``) and
     minute, for this user and host; ``key`` names the page and what it shows (a path, a query).
@@ -222,25 +259,71 @@ def page_per_check(request: HttpRequest, *, key: str, render: Callable[[dict[str
     shows them as late as it shows the version, never later. A view with a message to show
     (django.contrib.messages: each is shown once) is rendered for itself and not kept, and so
     is an answer other than 200.
+
+    One thread of the process renders a page at a time: the others asking for it meanwhile are
+    served the HTML it had at the check before the one being rendered (when there is one), or wait
+    for the new one. A browser that has just posted a form (FRESH_READS_COOKIE) always
+    waits: the page it is sent to shows what it posted.
     """
     if settings.METRICS_VERSION_CHECK_SECONDS <= 0 or len(get_messages(request)):
         # Every view checks the version (nothing to keep), or one has a message to show. len()
         # loads the queued messages and leaves them unshown.
         return render({})
-    token = get_token(request)
+    token = csrf_token_masked(request)
     user = request.user
+    page = f"page:{key}|{user.pk}|{user.get_username()}|{request.get_host()}"
     minute = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
-    kept_key, timeout = _per_check(f"page:{key}|{user.pk}|{user.get_username()}|{request.get_host()}|{minute}")
+    kept_key, timeout = _per_check(f"{page}|{minute}")
     cache_key = _cache_key(kept_key)
     html = cache.get(cache_key)
     if html is None:
-        response = render({"csrf_token": CSRF_PLACEHOLDER})
-        html = response.content.decode(response.charset)
-        if response.status_code != 200:
-            response.content = html.replace(CSRF_PLACEHOLDER, token)
-            return response
-        cache.set(cache_key, html, timeout=timeout)
+        kept = _page_render(
+            page, cache_key=cache_key, timeout=timeout, render=render, stale=FRESH_READS_COOKIE not in request.COOKIES
+        )
+        if isinstance(kept, HttpResponse):
+            kept.content = kept.content.decode(kept.charset).replace(CSRF_PLACEHOLDER, token)
+            return kept
+        html = kept
     return HttpResponse(html.replace(CSRF_PLACEHOLDER, token))
+
+
+def _page_render(
+    page: str, *, cache_key: str, timeout: float, render: Callable[[dict[str, Any]], HttpResponse], stale: bool
+) -> str | HttpResponse:
+    """The page's HTML for ``cache_key``, rendered by one thread at a time; ``stale``: the page's
+    previous HTML may be served while another thread renders it. An answer other than 200 is
+    returned as it is, not kept."""
+    checked_at = _version_seen[0]
+    lock = _PAGE_RENDER_LOCKS[hash(page) % len(_PAGE_RENDER_LOCKS)]
+    if not lock.acquire(blocking=False):
+        last, rendering = _pages_last.get(page), _pages_rendering.get(page)
+        # The page as it was at the check before the one being rendered: at most one check late.
+        if (
+            stale
+            and last is not None
+            and rendering is not None
+            and rendering - last[0] <= settings.METRICS_VERSION_CHECK_SECONDS * 2
+        ):
+            return last[1]
+        lock.acquire()
+    _pages_rendering[page] = checked_at
+    try:
+        # Rendered by the thread this one waited for.
+        html = cache.get(cache_key)
+        if html is not None:
+            return str(html)
+        response = render({"csrf_token": CSRF_PLACEHOLDER})
+        if response.status_code != 200:
+            return response
+        html = response.content.decode(response.charset)
+        cache.set(cache_key, html, timeout=timeout)
+        if len(_pages_last) >= _PAGES_LAST_MAX:
+            _pages_last.clear()
+        _pages_last[page] = (checked_at, html)
+        return html
+    finally:
+        _pages_rendering.pop(page, None)
+        lock.release()
 
 
 def values_lazily(build: Callable[[], dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:

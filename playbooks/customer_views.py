@@ -344,9 +344,22 @@ def _customer_panels(panel: Any) -> list[dict[str, Any]]:
 
 @staff_required
 def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    before = request.GET.get("before") or None
+    # Kept whole per version check and minute, as the tenant and the timeline are (read_cache.page_per_check).
+    return page_per_check(
+        request,
+        key=f"customer:{tenant_id}:{before}",
+        render=lambda extra: _customer_page_render(request, tenant_id=tenant_id, before=before, extra=extra),
+    )
+
+
+def _customer_page_render(
+    request: HttpRequest, *, tenant_id: str, before: str | None, extra: dict[str, Any]
+) -> HttpResponse:
+    """The Customer page rendered afresh (a 404 for an unknown customer, a 400 for a bad ``before``):
+    read only when the page's kept HTML is not there, so a view served from it reads nothing."""
     # Live (edited in admin; events keep arriving), read as often as the version.
     tenant = cached_per_check(f"customer:tenant:{tenant_id}", lambda: get_object_or_404(Tenant, tenant_id=tenant_id))
-    before = request.GET.get("before") or None
     try:
         timeline = cached_per_check(
             f"customer:timeline:{tenant_id}:{before}",
@@ -382,9 +395,4 @@ def customer_page(request: HttpRequest, tenant_id: str) -> HttpResponse:
     }
     # Read only where the template has metrics to show.
     context.update(values_lazily(lambda: _metrics_parts(tenant_id=tenant_id, metrics=metrics), METRICS_PARTS))
-    # Kept whole per version check and minute, as the tenant and the timeline are (read_cache.page_per_check).
-    return page_per_check(
-        request,
-        key=f"customer:{tenant_id}:{before}",
-        render=lambda extra: render(request, "customers/detail.html", {**context, **extra}),
-    )
+    return render(request, "customers/detail.html", {**context, **extra})

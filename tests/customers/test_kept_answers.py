@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from customers import read_cache
 from customers.apis import CustomerListApi
+from customers.founder_actions import answers_changed
+from customers.models import MetricsState
 from playbooks.customer_apis import CustomerAtRiskApi
 from tests.customers.conftest import RANKED_TENANTS, metrics_rows_store
 
@@ -107,3 +111,29 @@ def test_an_answer_the_cache_drops_is_built_again_at_the_next_version_read(keyed
     settings.METRICS_VERSION_CHECK_SECONDS = 0
     assert "initech" not in [row["tenant_id"] for row in client.get("/ops/customers/at-risk").json()]
     assert "initech" in [row["tenant_id"] for row in first]
+
+
+def _dropped(key: str) -> None:
+    """The cache drops the answer kept for the current version (its API_CACHE_SECONDS ran out)."""
+    cache.delete(read_cache._cache_key(f"{key}|{read_cache.metrics_version()}"))
+    read_cache.metrics_version_forget()  # and the process has checked the version since
+
+
+def test_while_one_caller_builds_a_dropped_answer_again_the_others_get_its_bytes_of_the_same_version():
+    read_cache.cached_per_recompute("answer:json", lambda: b"first")
+    assert read_cache.kept_per_recompute("answer:json") == b"first"
+    _dropped("answer:json")
+    assert read_cache.kept_per_recompute("answer:json") is None  # this caller builds it
+    assert read_cache.kept_per_recompute("answer:json") == b"first"  # the others meanwhile
+    read_cache.cached_per_recompute("answer:json", lambda: b"second")
+    assert read_cache.kept_per_recompute("answer:json") == b"second"
+
+
+def test_a_dropped_answer_of_an_older_version_is_never_served():
+    MetricsState.objects.get_or_create(id=1)  # the row the version is read from, as a first recompute leaves it
+    read_cache.metrics_version_forget()
+    read_cache.cached_per_recompute("answer:json", lambda: b"first")
+    assert read_cache.kept_per_recompute("answer:json") == b"first"
+    answers_changed()
+    assert read_cache.kept_per_recompute("answer:json") is None
+    assert read_cache.kept_per_recompute("answer:json") is None
