@@ -124,7 +124,9 @@ def test_two_threads_missing_the_same_page_render_it_once():
     assert "csrf-placeholder" not in answers["second"]
 
 
-def test_while_a_page_renders_the_other_threads_serve_it_as_it_was_at_the_previous_check():
+def _rendering_again() -> tuple[Any, _SlowPage, dict[str, str], threading.Thread]:
+    """A page rendered at one check, and a thread rendering it again (held) after the next check:
+    (the founder, the page, the answers by name, that thread)."""
     user = get_user_model().objects.create_user("founder", is_staff=True)
     _check_again()
     page, answers = _SlowPage(), {}
@@ -134,6 +136,11 @@ def test_while_a_page_renders_the_other_threads_serve_it_as_it_was_at_the_previo
     page.release.clear()
     first = _in_thread(_view, page, user, answers, "first")
     assert page.started.wait(30)
+    return user, page, answers, first
+
+
+def test_while_a_page_renders_the_other_threads_serve_it_as_it_was_at_the_previous_check():
+    user, page, answers, first = _rendering_again()
     second = _in_thread(_view, page, user, answers, "second")
     second.join(30)
     assert not second.is_alive() and "render 1" in answers["second"]  # served without waiting
@@ -145,15 +152,7 @@ def test_while_a_page_renders_the_other_threads_serve_it_as_it_was_at_the_previo
 
 
 def test_a_browser_that_has_just_posted_waits_for_the_page_being_rendered():
-    user = get_user_model().objects.create_user("founder", is_staff=True)
-    _check_again()
-    page, answers = _SlowPage(), {}
-    page.release.set()
-    _view(page, user, answers, "before")
-    _check_again()
-    page.release.clear()
-    first = _in_thread(_view, page, user, answers, "first")
-    assert page.started.wait(30)
+    user, page, answers, first = _rendering_again()
     posted = _in_thread(_view, page, user, answers, "posted", cookies={FRESH_READS_COOKIE: "1"})
     posted.join(0.5)
     page.release.set()
