@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.rows import rows_as_dicts
 from events.cluster import prepared_transactions_settle
 from events.models import ClassificationState
 
@@ -358,8 +359,8 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
             + " RETURNING target.is_real, target.tenant_id",
             params,
         )
-        changed_rows = cursor.fetchall()
-        flipped = [row[0] for row in changed_rows]
+        changed_rows = rows_as_dicts(cursor)
+        flipped = [row["is_real"] for row in changed_rows]
         if any(not is_real for is_real in flipped):
             real_users_rebuild()
         else:
@@ -369,7 +370,7 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
         ClassificationState.objects.filter(pk=1).update(
             xid_watermark=max(xmin, state.xid_watermark), single_page_cutoff=max(quiet_before, cutoff)
         )
-    return PassResult(changed=len(flipped), tenant_ids={row[1] for row in changed_rows if row[1]})
+    return PassResult(changed=len(flipped), tenant_ids={row["tenant_id"] for row in changed_rows if row["tenant_id"]})
 
 
 def user_agent_pattern_problem(pattern: str) -> str | None:

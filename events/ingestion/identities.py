@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.rows import rows_as_dicts
 from events.ingestion.event_row import EventRow
 
 NAME_MAX = 255
@@ -187,7 +188,7 @@ def aliases_record(identities: list[Identity], *, now: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_ALIASES_LOCK_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": sorted(pairs)})
         cursor.execute(_ALIAS_TARGETS_SQL, {"ids": sorted(set(pairs) | set(pairs.values()))})
-        known = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+        known = {row["id"]: (row["aliased_to"], row["identified"]) for row in rows_as_dicts(cursor)}
         links: dict[str, str] = {}
         for previous_id, user_id in sorted(pairs.items()):
             person = known[user_id][0] or links.get(user_id) or user_id
@@ -270,7 +271,7 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
     with connection.cursor() as cursor:
         if profiles:
             cursor.execute(_PROFILES_BEFORE_SQL, {"users": list(profiles)})
-            before = {row[0]: row[1] for row in cursor.fetchall()}
+            before = {row["user_id"]: row["email_domain"] for row in rows_as_dicts(cursor)}
             moved = {
                 domain
                 for user_id, row in profiles.items()
