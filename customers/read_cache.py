@@ -97,6 +97,15 @@ def metrics_version_forget() -> None:
     _version_seen = (float("-inf"), "")
 
 
+def process_reads_forget() -> None:
+    """Forget every read this process keeps beside the cache (the version, the kept bytes, the last
+    answers and pages served while another thread builds them): a test that writes the cache tables
+    directly, without moving the version, starts from nothing."""
+    metrics_version_forget()
+    for kept in (_kept_last, _kept_rebuilding, _pages_last, _pages_rendering):
+        kept.clear()
+
+
 def _cache_key(key: str) -> str:
     # Hashed: URLs and timestamps hold characters (spaces, '?') a portable cache key may not.
     return "opsconsole:" + hashlib.sha256(key.encode()).hexdigest()

@@ -193,7 +193,7 @@ def _empty_cache() -> None:
     import customers.read_cache
 
     cache.clear()
-    customers.read_cache._version_seen = (float("-inf"), "")
+    customers.read_cache.process_reads_forget()
     core.auth._keys_seen.clear()
 
 
