@@ -308,7 +308,10 @@ def test_posthog_js_from_a_web_page_stores_each_call_once_for_one_person(
     # destination empty. posthog-js's fetch and XMLHttpRequest calls are mode cors.
     visitor.open(site, "after.html", '<!doctype html><title>after</title><link rel="icon" href="data:,">')
     beacons = visitor.page.evaluate("JSON.parse(localStorage.getItem('beacons') || '[]')")
-    assert [b["queued"] for b in beacons if b["url"].startswith(f"{console_url}/e/")] == [True], beacons
+    # posthog-js may hand the browser more than one beacon as the page goes (its queue and the page-leave
+    # event, when they fall in different batches): each was queued, and one of them stored the event.
+    queued = [b["queued"] for b in beacons if b["url"].startswith(f"{console_url}/e/")]
+    assert queued and all(queued), beacons
     assert [(a.path, a.mode, a.destination) for a in left] == [("/e/", "no-cors", "empty")], left
     assert left[0].content_type in ("application/x-www-form-urlencoded", "text/plain"), left
 
