@@ -134,6 +134,7 @@ def _rendering_again() -> tuple[Any, _SlowPage, dict[str, str], threading.Thread
     _view(page, user, answers, "before")
     _check_again()
     page.release.clear()
+    page.started.clear()  # set by the render before: the next wait must see the new one begin
     first = _in_thread(_view, page, user, answers, "first")
     assert page.started.wait(30)
     return user, page, answers, first
