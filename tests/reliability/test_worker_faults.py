@@ -178,6 +178,12 @@ def test_a_worker_killed_mid_recompute_is_redelivered_and_ends_equal_to_a_full_r
                     timeout=90,
                     what="the redelivered recompute to commit",
                 )
+                # The task commits, then returns and is acknowledged: the worker stops only after that.
+                wait_until(
+                    lambda: "succeeded" in second_log.read_text(errors="replace"),
+                    timeout=60,
+                    what="the redelivered task to finish",
+                )
             log = second_log.read_text(errors="replace")
             assert "customers.metrics_recompute" in log and "succeeded" in log, log[-3000:]
             assert "metrics recompute (incremental): 20000 events folded" in log, log[-3000:]
