@@ -34,8 +34,8 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.flavour import flavour
 from core.rows import rows_as_dicts
-from events.cluster import prepared_transactions_settle
 from events.models import ClassificationState
 
 logger = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
             cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             (xmin,) = cursor.fetchone()
         # On Citus a batch below xmin may still be committing on a worker: wait until it is visible.
-        prepared_transactions_settle()
+        flavour().prepared_transactions_settle()
         quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
         with transaction.atomic():
             parked_events_adopt()
@@ -325,7 +325,7 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
         (xmin,) = cursor.fetchone()
-        prepared_transactions_settle()  # as in the full pass: nothing below xmin still committing on a worker
+        flavour().prepared_transactions_settle()  # as in the full pass: nothing below xmin still committing on a worker
         params = {
             "lo": state.xid_watermark,
             "hi": xmin,

@@ -21,8 +21,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from core.flavour import flavour
 from core.rows import row_as_dict, rows_as_dicts
-from events.cluster import citus_present
 from events.models import EventType
 from events.registry import Registry, event_type_registry, example_event_type_names
 
@@ -197,7 +197,7 @@ def _name_last_seen_sql(rows: str) -> str:
 
 
 def _names_last_seen(cursor: Any, rows: str = _REAL) -> list[tuple[str, datetime | None]]:
-    if not citus_present():
+    if flavour().probes_in_one_statement:
         cursor.execute(_names_last_seen_sql(rows))
         return [(row["name"], row["last_seen"]) for row in rows_as_dicts(cursor)]
     found: list[tuple[str, datetime | None]] = []

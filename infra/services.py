@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.flavour import flavour
 from core.rows import row_as_dict
-from events.cluster import citus_present
 from events.models import Event
 from infra.models import ApiRequestCount, InfraSnapshot
 
@@ -133,7 +133,7 @@ SELECT (SELECT sum(result::bigint) FROM run_command_on_all_nodes(
 
 def database_sizes_read() -> DatabaseSizes:
     """Sizes straight from PostgreSQL's catalog functions (no table scan), summed over the nodes on Citus."""
-    if citus_present():
+    if not flavour().rows_on_one_server:
         # Citus refuses its size functions in a transaction that has written to several shards (a
         # caller's own, say); sizes are storage, not transactional, so a short connection of their own.
         with psycopg.connect(**connection.get_connection_params(), autocommit=True) as own:

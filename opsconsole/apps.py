@@ -10,13 +10,13 @@ class OpsConsoleConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from events.cluster import citus_session_configure
+        from core.flavour import flavour_session_configure
         from opsconsole import checks  # noqa: F401  (registers the project's deploy checks)
 
         # post_migrate is sent once per app that has models (this one has none), after every
         # migration of the run: one such app is the one signal per migrate.
         post_migrate.connect(_distribute_after_migrate, sender=apps.get_app_config("events"))
-        connection_created.connect(citus_session_configure, dispatch_uid="opsconsole.citus_session")
+        connection_created.connect(flavour_session_configure, dispatch_uid="opsconsole.flavour_session")
 
 
 def _distribute_after_migrate(sender, using="default", **kwargs) -> None:

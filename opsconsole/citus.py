@@ -6,7 +6,7 @@ groups or joins by tenant runs there. The registries a distributed statement joi
 vocabulary, the playbooks) are reference tables, copied to every node. Everything else (keys,
 settings, singletons, Django's own tables) stays on the coordinator.
 
-On plain PostgreSQL nothing here runs: ``citus_present`` is false and the schema is Django's.
+On plain PostgreSQL nothing here runs (``core.flavour``: one server holds every row) and the schema is Django's.
 ``distribute`` is idempotent: a table already distributed is left alone, so ``migrate`` (which
 calls it after every run when Citus is installed) and ``manage.py distribute`` can run any time.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from core.flavour import flavour
 from core.rows import rows_as_dicts
-from events.cluster import citus_present
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def foreign_key_kept(fk: ForeignKey) -> bool:
 
 def distribute(*, stdout=None) -> list[str]:
     """Place every table as the plan says; returns what it did, one line per change (empty: nothing to do)."""
-    if not citus_present():
+    if flavour().rows_on_one_server:
         return []
     placed = _placement()
     todo_reference = [t for t in REFERENCE if t not in placed]

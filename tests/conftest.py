@@ -71,10 +71,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.fixture(scope="session", autouse=True)
 def _server_kind_checked(django_db_setup: Any, django_db_blocker: Any) -> None:
     """OPSCONSOLE_TEST_CITUS must say what the database is, or the deselection above would lie."""
-    from events.cluster import citus_present
+    from core.flavour import CITUS, flavour
 
     with django_db_blocker.unblock():
-        actual = citus_present()
+        actual = flavour() is CITUS
     if actual != ON_CITUS:
         pytest.exit(
             f"OPSCONSOLE_TEST_CITUS={int(ON_CITUS)} but the test database {'is' if actual else 'is not'} Citus.", 2

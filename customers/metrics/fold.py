@@ -33,12 +33,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from core.flavour import flavour
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.daily import SUMMARY_ADDITIVE, SUMMARY_COLUMNS, SUMMARY_PARAMS, SUMMARY_TABLE, summary_select
 from customers.metrics.lifecycle import PERIOD_TABLE, cluster_period_statements, period_fold_sql
 from customers.metrics.scope import dirty_table, dirty_tenants_add, dirty_tenants_analyze
 from customers.models import MetricsState
-from events.cluster import citus_present, prepared_transactions_settle
 
 # Day-level rollups keep this many days (the 60-day series plus its 6-day rolling lead-in,
 # with margin); older rows are pruned once a day and never folded again. This bounds the
@@ -185,7 +185,8 @@ ORDER BY g.bucket, g.tenant_id
         ),
         ("tenant_period", period_fold_sql(selected, upsert=not into_empty)),
     ]
-    if citus_present() and not into_empty:
+    if flavour().subplans_through_coordinator and not into_empty:
+        # The statements a distributed plan needs: each pushed down whole (cluster_day_statements).
         statements[3:4] = cluster_period_statements(selected)
         statements[1:2] = cluster_day_statements(selected, mark_dirty=mark_dirty)
     if track_xids:
@@ -311,7 +312,7 @@ def snapshot_take() -> tuple[str, int]:
         cursor.execute(SNAPSHOT_SQL)
         row = row_as_dict(cursor)
     # On Citus, a transaction this snapshot calls finished may still be committing on a worker.
-    prepared_transactions_settle()
+    flavour().prepared_transactions_settle()
     return row["snapshot"], int(row["xmin"])
 
 

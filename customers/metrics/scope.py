@@ -14,10 +14,12 @@ never outlive the run's transaction (``dirty_tenants_end``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connection
 
+from core.flavour import flavour
 from core.rows import row_as_dict
-from events.cluster import citus_present
 
 # Up to this share of the tenants dirty, a run reaches them one by one through primary keys.
 DIRTY_LATERAL_MAX_SHARE = 0.25
@@ -44,6 +46,26 @@ DIRTY_CLEAR_SQL = f"DELETE FROM {DIRTY_CLUSTER_TABLE}"
 # Citus only: the shards' statistics of the set as the run filled it (its own rows count as live).
 DIRTY_ANALYZE_SQL = f"ANALYZE {DIRTY_CLUSTER_TABLE}"
 
+
+@dataclass(frozen=True)
+class DirtySet:
+    """Where a run keeps its dirty tenants, and the statements it runs on the set at each step."""
+
+    table: str
+    begin: tuple[str, ...]  # as the run starts (after JIT_OFF_SQL)
+    filled: tuple[str, ...]  # once the run has filled the set (dirty_tenants_analyze)
+    end: tuple[str, ...]  # just before the run's transaction commits
+    lateral: bool  # whether a query may reach the set one tenant at a time (dirty_scope)
+
+
+# On one server: a temp table, session-local, without WAL, dropped at commit, fresh each run.
+TEMP_DIRTY_SET = DirtySet(table=DIRTY_TEMP_TABLE, begin=(DIRTY_TABLE_CREATE_SQL,), filled=(), end=(), lateral=True)
+# On Citus the workers cannot join the coordinator's temp table: a co-located table whose rows the
+# run deletes before it commits and whose shards it analyzes once filled (dirty_tenants_analyze).
+SHARED_DIRTY_SET = DirtySet(
+    table=DIRTY_CLUSTER_TABLE, begin=(), filled=(DIRTY_ANALYZE_SQL,), end=(DIRTY_CLEAR_SQL,), lateral=False
+)
+
 # A tenant's row is stale, besides new events, when it is missing, was computed for another
 # day (every window moved), or its tenant's kind or plan limit was edited since.
 # Uses the primary keys of customers_tenant and ops_tenant_metrics (a hash join; on Citus a
@@ -57,9 +79,14 @@ ON CONFLICT DO NOTHING
 """
 
 
+def dirty_set() -> DirtySet:
+    """This database's dirty set: a temp table where one server holds every row."""
+    return TEMP_DIRTY_SET if flavour().rows_on_one_server else SHARED_DIRTY_SET
+
+
 def dirty_table() -> str:
     """The table holding the running recompute's dirty tenants on this database."""
-    return DIRTY_CLUSTER_TABLE if citus_present() else DIRTY_TEMP_TABLE
+    return dirty_set().table
 
 
 def stale_tenants_add_sql(*, shard: str = "") -> str:
@@ -77,17 +104,17 @@ def dirty_tenants_begin() -> None:
     A run that calls this calls ``dirty_tenants_end`` just before its transaction commits."""
     with connection.cursor() as cursor:
         cursor.execute(JIT_OFF_SQL)
-        if not citus_present():
-            cursor.execute(DIRTY_TABLE_CREATE_SQL)
+        for statement in dirty_set().begin:
+            cursor.execute(statement)
 
 
 def dirty_tenants_end() -> None:
     """Empty the run's set before its transaction commits. On Citus its rows would otherwise be
     committed, and a concurrent run (another shard task of a fan-out) would recompute them too;
     on plain PostgreSQL the temp table drops itself at commit."""
-    if citus_present():
-        with connection.cursor() as cursor:
-            cursor.execute(DIRTY_CLEAR_SQL)
+    with connection.cursor() as cursor:
+        for statement in dirty_set().end:
+            cursor.execute(statement)
 
 
 def dirty_tenants_analyze() -> None:
@@ -96,9 +123,9 @@ def dirty_tenants_analyze() -> None:
     holds rows leaves "pages, no rows": every later run was planned for one dirty tenant per shard,
     with nested loops that rescanned a rollup per tenant. Its lock, held until commit, holds up only
     a VACUUM, an ANALYZE or DDL of the set. Nothing to do on plain PostgreSQL (a fresh temp table)."""
-    if citus_present():
-        with connection.cursor() as cursor:
-            cursor.execute(DIRTY_ANALYZE_SQL)
+    with connection.cursor() as cursor:
+        for statement in dirty_set().filled:
+            cursor.execute(statement)
 
 
 def dirty_tenants_add(tenant_ids: list[str]) -> None:
@@ -118,7 +145,7 @@ def dirty_scope() -> str:
     primary keys while they are a quarter of the tenants or fewer (an incremental run's busy
     few), by one hash join over whole tables above that (a new day's run, where all are dirty).
     On Citus always the semi-join: with the dirty set co-located, each shard joins its own part."""
-    if citus_present():
+    if not dirty_set().lateral:
         return "dirty"
     with connection.cursor() as cursor:
         cursor.execute(DIRTY_SHARE_SQL)

@@ -15,13 +15,13 @@ from datetime import date, datetime
 
 from django.db import connection
 
+from core.flavour import flavour
 from core.rows import rows_as_dicts
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.peers import PeerLevels
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
 from customers.metrics.vocabulary import Vocabulary, vocabulary_current
 from customers.models import TenantKind
-from events.cluster import citus_present
 
 # The friction and change types of the registry (a few dozen rows; read whole).
 SIGNAL_TYPES_SQL = """
@@ -215,10 +215,11 @@ def _signals_sql(*, scope: str) -> str:
     """The signals query for every tenant (``scope="all"``), or for the run's dirty ones (scope.py)."""
 
     window = "x.day > %(d)s::date - {days} AND x.day <= %(d)s::date"
-    cluster = citus_present()
+    server = flavour()
     return SIGNALS_SQL.format(
-        inline="NOT MATERIALIZED " if cluster else "",
-        champion=CLUSTER_CHAMPION_SQL if cluster else CHAMPION_SQL,
+        inline=server.cte_inline_hint,
+        # A join of the users to their own aggregate is a subplan through the coordinator.
+        champion=CLUSTER_CHAMPION_SQL if server.subplans_through_coordinator else CHAMPION_SQL,
         daily=tenant_rows_sql(SUMMARY_TABLE, window.format(days=SIGNAL_WINDOW_DAYS), scope=scope),
         core_days=tenant_rows_sql(
             "ops_rollup_tenant_day",

@@ -18,9 +18,9 @@ from typing import Any
 
 from django.db import connection
 
+from core.flavour import flavour
 from core.models import ApiKey
 from core.rows import rows_as_dicts
-from events.cluster import citus_present
 from events.ingestion.event_row import EventRow
 from events.models import ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
 
@@ -199,8 +199,8 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
         return None
     if _other_kind_tenants and any(row.tenant_id in _other_kind_tenants for row in rows):
         return None
-    if citus_present():
-        return None
+    if flavour().subplans_through_coordinator:
+        return None  # the store confirms in the statement that inserts the tenants, which Citus splits
     return rules.version
 
 
@@ -209,7 +209,7 @@ def _batch_lookup(tenant_ids: list[str], user_ids: list[str]) -> tuple[Any, dict
     domains of its users and, on Citus, which of its tenants customers_tenant holds (None elsewhere)."""
     params = {"tenants": tenant_ids, "users": user_ids}
     with connection.cursor() as cursor:
-        if not citus_present():
+        if not flavour().subplans_through_coordinator:
             cursor.execute(_BATCH_LOOKUP_SQL, params)
             version, tenant_kinds, profile_domains = cursor.fetchone()
             return version, tenant_kinds, profile_domains, None

@@ -16,7 +16,8 @@ from typing import Any
 
 from django.db import connection
 
-from events.cluster import citus_present
+from core.flavour import flavour
+from core.rows import row_as_dict, rows_as_dicts
 
 # Uses ops_events_parked (partial on exclusion_reason = 'unregistered', (event_type, occurred_at)):
 # the aggregate reads only parked rows, and each example is one backward probe of the same index.
@@ -69,14 +70,12 @@ def unregistered_event_types(*, limit: int = 100) -> list[UnregisteredName]:
     """Parked names, most events first. Spellings that differ only in case are one name
     (the registry matches case-insensitively); the most used spelling names it."""
     with connection.cursor() as cursor:
-        on_citus = citus_present()
-        cursor.execute(_UNREGISTERED_SQL if on_citus else _UNREGISTERED_WITH_EXAMPLES_SQL)
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        for row in rows if on_citus else []:
+        one_statement = flavour().probes_in_one_statement
+        cursor.execute(_UNREGISTERED_WITH_EXAMPLES_SQL if one_statement else _UNREGISTERED_SQL)
+        rows = rows_as_dicts(cursor)
+        for row in [] if one_statement else rows:
             cursor.execute(_EXAMPLE_SQL, {"name": row["event_type"]})
-            example_columns = [c.name for c in cursor.description]
-            row.update(dict(zip(example_columns, cursor.fetchone(), strict=True)))
+            row.update(row_as_dict(cursor))
     merged: dict[str, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (-r["events"], r["event_type"])):
         example = {

@@ -37,8 +37,8 @@ from weakref import WeakKeyDictionary
 import psycopg.errors
 from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 
+from core.flavour import flavour
 from events.classification import real_users_fold_sql, real_users_upsert_sql
-from events.cluster import citus_present
 from events.ingestion.event_row import EventRow
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def _copied(
                 # Read moments ago in this transaction; a tenant an admin deletes in between is not
                 # re-created by this batch, as it is not when the delete commits just after its insert.
                 aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
-            if citus_present():
+            if flavour().subplans_through_coordinator:
                 current = citus_batch_upserts(cursor, aggregates)
             elif classification is None:
                 cursor.execute(BATCH_UPSERTS_SQL, aggregates)

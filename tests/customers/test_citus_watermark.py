@@ -106,7 +106,7 @@ def test_without_the_wait_the_row_would_be_lost_for_good(metrics_db, monkeypatch
     # it could not see, and no later incremental run ever folds it; only a full rebuild does.
     from customers.models import MetricsState
 
-    monkeypatch.setattr("customers.metrics.fold.prepared_transactions_settle", lambda: 0)
+    monkeypatch.setattr("core.flavour.CitusFlavour.prepared_transactions_settle", lambda self: 0)
     committer, row_xid = _one_prepared_row(metrics_db, "acme", 2)
     metrics_recompute()
     committer.join()
@@ -127,8 +127,8 @@ def test_an_in_doubt_transaction_fails_the_run_and_moves_nothing(metrics_db, set
     xid = _coordinator_xid_committed()
     worker = _prepare_on_worker("acme", xid, GID.format(n=3))
     try:
+        from core.flavour import ClusterNotSettled
         from customers.models import MetricsState
-        from events.cluster import ClusterNotSettled
 
         before = MetricsState.objects.get(id=1).watermark_xid
         with pytest.raises(ClusterNotSettled, match="still prepared"):

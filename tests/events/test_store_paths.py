@@ -18,9 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.flavour import CITUS, PLAIN, flavour
 from customers.models import Tenant
 from events.classification import real_users_rebuild
-from events.cluster import citus_present
 from events.ingestion import store
 from events.ingestion.event_row import EventRow
 from events.ingestion.identities import Identity
@@ -224,7 +224,7 @@ def test_a_web_requests_batch_is_classified_by_its_stores_own_statement_without_
     with CaptureQueriesContext(connection) as queries:
         receipt = events_ingest(items=_items(tenant, 3), source=None, now=T0)
     assert receipt.accepted == 3
-    if not citus_present():  # on Citus every batch is looked up first (classify.classification_unconfirmed)
+    if flavour() is PLAIN:  # on Citus every batch is looked up first (classify.classification_unconfirmed)
         assert (_lookups(queries), _confirmations(queries), _staged_statements(queries)) == (0, 1, 0)
     assert list(Event.objects.filter(tenant_id=tenant).values_list("is_real", "exclusion_reason").distinct()) == [
         (True, "")
@@ -240,7 +240,7 @@ def test_a_batch_of_an_internal_tenant_is_refused_the_confirmation_and_stored_ag
         receipt = events_ingest(items=_items(tenant, 3), source=None, now=T0)
     assert (receipt.accepted, receipt.duplicates) == (3, 0)
     # Confirmed against the tenant's kind, refused, rolled back, looked up and stored staged.
-    if not citus_present():
+    if flavour() is PLAIN:
         assert (_confirmations(queries), _lookups(queries), _staged_statements(queries)) == (1, 1, 1)
     assert list(Event.objects.filter(tenant_id=tenant).values_list("is_real", "exclusion_reason").distinct()) == [
         (False, "internal_tenant")
@@ -248,7 +248,7 @@ def test_a_batch_of_an_internal_tenant_is_refused_the_confirmation_and_stored_ag
     # The process remembers the tenant's kind: its next batch is looked up first, stored once.
     with CaptureQueriesContext(connection) as queries:
         assert events_ingest(items=_items(tenant, 2), source=None, now=T0 + timedelta(seconds=1)).accepted == 2
-    if not citus_present():
+    if flavour() is PLAIN:
         assert (_confirmations(queries), _lookups(queries), _staged_statements(queries)) == (0, 1, 0)
     assert Event.objects.filter(tenant_id=tenant, is_real=False).count() == 5
 
@@ -268,7 +268,7 @@ def test_a_rule_changed_since_the_rows_were_made_is_applied_by_the_stored_again_
     with CaptureQueriesContext(connection) as queries:
         receipt = events_ingest(items=_items(tenant, 2, user_agent="ScrapeBot/2.0"), source=None, now=T0)
     assert receipt.accepted == 2
-    if not citus_present():
+    if flavour() is PLAIN:
         assert (_confirmations(queries), _lookups(queries), _staged_statements(queries)) == (1, 1, 1)
     assert list(Event.objects.filter(tenant_id=tenant).values_list("is_real", "exclusion_reason").distinct()) == [
         (False, "bot")
@@ -297,7 +297,7 @@ def test_a_batch_registers_its_new_tenants_and_leaves_the_stored_ones_as_they_ar
     with CaptureQueriesContext(connection) as queries:
         assert events_ingest(items=[item(IDS[2], "acme"), item(IDS[3], "globex")], source=None, now=T0).accepted == 2
     inserts = [q["sql"] for q in queries.captured_queries if "INSERT INTO customers_tenant" in q["sql"]]
-    on_citus = connection.vendor == "postgresql" and store.citus_present()
+    on_citus = flavour() is CITUS
     # On Citus the tenants' insert is a distributed statement of its own, left out when every tenant is
     # stored; on plain PostgreSQL it is a part of the batch's one upsert statement.
     assert (len(inserts) == 0) if on_citus else (len(inserts) == 1)

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
 
-from events.cluster import citus_present
+from core.flavour import CITUS, flavour
 from events.models import Event
 from infra.models import ApiRequestCount, InfraSnapshot
 from infra.services import SNAPSHOT_LOCK_KEY, infra_snapshot_take
@@ -46,7 +46,7 @@ def _database_size_now() -> int:
     # What PostgreSQL itself says, summed over the nodes on Citus (the coordinator alone holds only shells).
     sql = (
         "SELECT sum(result::bigint) FROM run_command_on_all_nodes($$SELECT pg_database_size(current_database())$$)"
-        if citus_present()
+        if flavour() is CITUS
         else "SELECT pg_database_size(current_database())"
     )
     with connection.cursor() as cursor:

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsconsole.citus import citus_present, distribute
+from core.flavour import flavour
+from opsconsole.citus import distribute
 
 
 class Command(BaseCommand):
@@ -12,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        if not citus_present():
+        if flavour().rows_on_one_server:
             raise CommandError(
                 "This database has no citus extension: run CREATE EXTENSION citus on the coordinator and every "
                 "worker, and add the workers (citus_add_node), first. On plain PostgreSQL nothing needs distributing."
