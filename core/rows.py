@@ -26,3 +26,20 @@ def row_as_dict(cursor: Any) -> dict[str, Any]:
     if row is None:
         raise ValueError("the statement returned no row where one was expected")
     return dict(zip(names, row, strict=True))
+
+
+def value_of(cursor: Any, column: str) -> Any:
+    """The one value a statement answers: its next row's ``column``, which the statement names (``AS column``)."""
+    row = row_as_dict(cursor)
+    if column not in row:
+        raise ValueError(f"the statement names no column {column!r} (its columns: {', '.join(row)})")
+    return row[column]
+
+
+def values_of(cursor: Any, column: str) -> list[Any]:
+    """``column`` of each of the cursor's remaining rows, which the statement names."""
+    names = _names(cursor)
+    if column not in names:
+        raise ValueError(f"the statement names no column {column!r} (its columns: {', '.join(names)})")
+    at = names.index(column)
+    return [row[at] for row in cursor.fetchall()]

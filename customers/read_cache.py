@@ -31,6 +31,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
 
 from core.csrf import csrf_token_masked
+from core.rows import rows_as_dicts
 
 # A kept value also expires after this long: writes that do not move the version (a tenant
 # rebuilt after a reclassification) show within it.
@@ -82,8 +83,9 @@ def metrics_version(*, fresh: bool = False) -> str:
         return version
     with connection.cursor() as cursor:
         cursor.execute(METRICS_VERSION_SQL)
-        row = cursor.fetchone()
-    version = "none" if row is None else "|".join(str(stamp) for stamp in row)
+        rows = rows_as_dicts(cursor)
+    # Every stamp, in the statement's order: any one moving is a new version.
+    version = "none" if not rows else "|".join(str(stamp) for stamp in rows[0].values())
     _kept_seen.clear()
     _version_seen = (now, version)
     return version

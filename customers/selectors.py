@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from core.rows import rows_as_dicts
+from core.rows import rows_as_dicts, value_of
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.risk import STICKINESS_30D_WEEKLY_DIVISOR
 from customers.models import (
@@ -301,7 +301,7 @@ def tenant_change_days(*, tenant_id: str, as_of: date, days: int = SERIES_DAYS) 
             """,
             {"t": tenant_id, "d": as_of, "n": days},
         )
-        return [(day, event_type) for day, event_type in cursor.fetchall()]
+        return [(row["day"], row["event_type"]) for row in rows_as_dicts(cursor)]
 
 
 def real_users_daily(*, as_of: date, days: int = 30) -> list[tuple[date, int]]:
@@ -315,14 +315,14 @@ def real_users_daily(*, as_of: date, days: int = 30) -> list[tuple[date, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT d.day::date, count(DISTINCT r.user_id)
+            SELECT d.day::date AS day, count(DISTINCT r.user_id) AS users
             FROM generate_series(%(d)s::date - %(n)s + 1, %(d)s::date, interval '1 day') AS d(day)
             LEFT JOIN ops_rollup_tenant_user_day r ON r.day = d.day::date
             GROUP BY d.day ORDER BY d.day
             """,
             {"d": as_of, "n": days},
         )
-        return [(day, int(users)) for day, users in cursor.fetchall()]
+        return [(row["day"], int(row["users"])) for row in rows_as_dicts(cursor)]
 
 
 @dataclass(frozen=True)
@@ -366,9 +366,10 @@ def _metrics_computed_at() -> datetime | None:
             """
             SELECT GREATEST((SELECT max(computed_at) FROM ops_tenant_metrics),
                             (SELECT GREATEST(last_incremental_at, last_full_at) FROM ops_metrics_state LIMIT 1))
+                   AS computed_at
             """
         )
-        return cursor.fetchone()[0]
+        return value_of(cursor, "computed_at")
 
 
 def metrics_freshness(*, now: datetime | None = None, per_recompute: bool = False) -> MetricsFreshness:
@@ -442,7 +443,7 @@ def tenant_events_page(*, tenant_id: str, before: str | None = None, limit: int 
         cursor.execute(
             f"""
             SELECT e.id, e.occurred_at, e.event_type, e.user_id, e.session_id, e.is_real, e.exclusion_reason,
-                   e.friction_signal, COALESCE(et.friction_weight, 0)
+                   e.friction_signal, COALESCE(et.friction_weight, 0) AS friction_weight
             FROM ops_events e LEFT JOIN events_eventtype et ON et.name = e.event_type
             WHERE e.tenant_id = %(t)s {keyset}
             ORDER BY e.occurred_at DESC, e.id DESC
@@ -450,7 +451,7 @@ def tenant_events_page(*, tenant_id: str, before: str | None = None, limit: int 
             """,
             params,
         )
-        rows = [TimelineEvent(*row) for row in cursor.fetchall()]
+        rows = [TimelineEvent(**row) for row in rows_as_dicts(cursor)]
     more = len(rows) > limit
     rows = rows[:limit]
     return TimelinePage(events=rows, next_cursor=rows[-1].cursor if more else None)

@@ -35,7 +35,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from core.flavour import flavour
-from core.rows import rows_as_dicts
+from core.rows import row_as_dict, rows_as_dicts, value_of, values_of
 from events.models import ClassificationState
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,17 @@ SINGLE_PAGE_QUIET_MINUTES = 30
 RECLASSIFY_CHUNK_ROWS = 50_000
 # pg_advisory_lock key that keeps two reclassifications from running at once.
 RECLASSIFY_LOCK_KEY = 0x0_5EA1_C1A5
+
+# The lock, the snapshot's horizon and the session settings read no table.
+LOCK_SQL = "SELECT pg_try_advisory_lock(%s) AS locked"
+LOCK_IN_TRANSACTION_SQL = "SELECT pg_try_advisory_xact_lock(%s) AS locked"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(%s) AS unlocked"
+# Transactions below it have all finished: the next pass re-checks the rows committed from here.
+SNAPSHOT_XMIN_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin"
+# JIT compiles the reclassification's wide CASE for every chunk (over a second each) and gains nothing.
+JIT_OFF_SQL = "SET LOCAL jit = off"
+# The ids the full pass walks in chunks: both ends of the primary key (two index probes).
+EVENT_IDS_SQL = "SELECT coalesce(min(id), 0) AS low, coalesce(max(id), -1) AS high FROM ops_events"
 
 
 # --- Reclassifying history: set-based SQL ------------------------------------------------------
@@ -185,14 +196,14 @@ SELECT md5(concat_ws('|',
   (SELECT string_agg(p.user_id, ',' ORDER BY p.user_id) FROM ops_user_profiles p
      WHERE p.email_domain <> '' AND p.email_domain IN (
        SELECT lower(value) FROM events_internaluserrule WHERE kind = 'email_domain')),
-  %s::text))
+  %s::text)) AS fingerprint
 """
 
 
 def rules_fingerprint() -> str:
     with connection.cursor() as cursor:
         cursor.execute(_FINGERPRINT_SQL, [str(SINGLE_PAGE_QUIET_MINUTES)])
-        return str(cursor.fetchone()[0])
+        return str(value_of(cursor, "fingerprint"))
 
 
 # Registering a name takes its parked events' spelling from the registry (names match
@@ -240,8 +251,8 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
     now = now or timezone.now()
     result = ReclassifyResult()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RECLASSIFY_LOCK_KEY])
-        if not cursor.fetchone()[0]:
+        cursor.execute(LOCK_SQL, [RECLASSIFY_LOCK_KEY])
+        if not value_of(cursor, "locked"):
             result.skipped_locked = True
             return result
     try:
@@ -249,26 +260,25 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
         with connection.cursor() as cursor:
             # Rows below this were committed before the pass started, so it covers them; the
             # periodic pass re-checks from here instead of from the beginning of time.
-            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            (xmin,) = cursor.fetchone()
+            cursor.execute(SNAPSHOT_XMIN_SQL)
+            xmin = value_of(cursor, "xmin")
         # On Citus a batch below xmin may still be committing on a worker: wait until it is visible.
         flavour().prepared_transactions_settle()
         quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
         with transaction.atomic():
             parked_events_adopt()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM ops_events")
-            low, high = cursor.fetchone()
-        start = low
+            cursor.execute(EVENT_IDS_SQL)
+            ids = row_as_dict(cursor)
+        start, high = ids["low"], ids["high"]
         while start <= high:
             with transaction.atomic(), connection.cursor() as cursor:
-                # JIT compiles this wide CASE for every chunk (over a second each) and gains nothing.
-                cursor.execute("SET LOCAL jit = off")
+                cursor.execute(JIT_OFF_SQL)
                 cursor.execute(
                     _update_sql("{a}.id >= %(start)s AND {a}.id < %(stop)s") + " RETURNING target.tenant_id",
                     {"start": start, "stop": start + chunk_rows, "quiet_before": quiet_before},
                 )
-                changed_tenants = [row[0] for row in cursor.fetchall()]
+                changed_tenants = values_of(cursor, "tenant_id")
                 result.changed += len(changed_tenants)
                 result.tenant_ids.update(t for t in changed_tenants if t)
             result.chunks += 1
@@ -287,7 +297,7 @@ def events_reclassify(*, now: datetime | None = None, chunk_rows: int = RECLASSI
             )
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [RECLASSIFY_LOCK_KEY])
+            cursor.execute(UNLOCK_SQL, [RECLASSIFY_LOCK_KEY])
     logger.info("Reclassified history: %s rows changed in %s chunks", result.changed, result.chunks)
     return result
 
@@ -319,12 +329,12 @@ def classification_pass(*, now: datetime | None = None) -> PassResult:
     quiet_before = now - timedelta(minutes=SINGLE_PAGE_QUIET_MINUTES)
     cutoff = state.single_page_cutoff or (quiet_before - timedelta(days=1))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RECLASSIFY_LOCK_KEY])
-        if not cursor.fetchone()[0]:
+        cursor.execute(LOCK_IN_TRANSACTION_SQL, [RECLASSIFY_LOCK_KEY])
+        if not value_of(cursor, "locked"):
             return PassResult()
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        (xmin,) = cursor.fetchone()
+        cursor.execute(JIT_OFF_SQL)
+        cursor.execute(SNAPSHOT_XMIN_SQL)
+        xmin = value_of(cursor, "xmin")
         flavour().prepared_transactions_settle()  # as in the full pass: nothing below xmin still committing on a worker
         params = {
             "lo": state.xid_watermark,

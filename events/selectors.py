@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from core.rows import row_as_dict, values_of
 from events.models import Milestone, NorthStarRole, NorthStarSettings
 
 METRIC_NAME = "days_since_last_real_user_interaction"
@@ -55,6 +56,15 @@ _TYPE_SPAN_SQL = """
 SELECT min(occurred_at) AS first_at, max(occurred_at) AS last_at FROM ops_events
 WHERE event_type = %(name)s AND is_real AND NOT (user_id = '')
 """
+# The real-user cache summed up (a scan of ops_real_users: one row per real user).
+_REAL_USERS_SUMMARY_SQL = """
+SELECT max(last_interaction_at) AS last_at, count(*) AS total,
+       count(*) FILTER (WHERE last_interaction_at > %(day)s) AS dau,
+       count(*) FILTER (WHERE last_interaction_at > %(month)s) AS mau
+FROM ops_real_users
+"""
+# The first arrivals, oldest first (ops_real_users_first: a forward scan that stops at the limit).
+_FIRST_ARRIVALS_SQL = "SELECT first_interaction_at FROM ops_real_users ORDER BY first_interaction_at LIMIT %s"
 
 
 def north_star_status(days: float | None) -> str:
@@ -99,17 +109,11 @@ def real_users_summary(*, now: datetime | None = None) -> RealUsersSummary:
     30 days) of distinct real users."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT max(last_interaction_at), count(*),
-                   count(*) FILTER (WHERE last_interaction_at > %(day)s),
-                   count(*) FILTER (WHERE last_interaction_at > %(month)s)
-            FROM ops_real_users
-            """,
-            {"day": now - DAU_WINDOW, "month": now - MAU_WINDOW},
-        )
-        last_at, total, dau, mau = cursor.fetchone()
-    return RealUsersSummary(now=now, last_interaction_at=last_at, total_users=total, dau=dau, mau=mau)
+        cursor.execute(_REAL_USERS_SUMMARY_SQL, {"day": now - DAU_WINDOW, "month": now - MAU_WINDOW})
+        row = row_as_dict(cursor)
+    return RealUsersSummary(
+        now=now, last_interaction_at=row["last_at"], total_users=row["total"], dau=row["dau"], mau=row["mau"]
+    )
 
 
 def north_star_targets() -> NorthStarSettings:
@@ -128,11 +132,12 @@ def current_state(*, now: datetime | None = None) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         for role in CURRENT_STATE_ROLES:
             cursor.execute(_ROLE_TYPES_SQL, {"role": str(role)})
-            names = [name for (name,) in cursor.fetchall()]
+            names = values_of(cursor, "name")
             firsts, lasts = [], []
             for name in names:
                 cursor.execute(_TYPE_SPAN_SQL, {"name": name})
-                first, last = cursor.fetchone()
+                span = row_as_dict(cursor)
+                first, last = span["first_at"], span["last_at"]
                 firsts += [first] if first else []
                 lasts += [last] if last else []
             first_at, last_at = min(firsts, default=None), max(lasts, default=None)
@@ -159,10 +164,8 @@ def milestones_progress(*, summary: RealUsersSummary) -> list[dict[str, Any]]:
     arrivals: list[datetime] = []
     if needed:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT first_interaction_at FROM ops_real_users ORDER BY first_interaction_at LIMIT %s", [needed]
-            )
-            arrivals = [row[0] for row in cursor.fetchall()]
+            cursor.execute(_FIRST_ARRIVALS_SQL, [needed])
+            arrivals = values_of(cursor, "first_interaction_at")
     days = summary.days_since_last
     result = []
     for milestone in milestones:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from core.rows import row_as_dict, rows_as_dicts
 from infra.models import ApiRequestCount, InfraLimitSettings, InfraSnapshot
 from infra.projection import (
     DB_STORAGE,
@@ -53,15 +54,15 @@ def api_growth_get(*, now: datetime | None = None) -> ApiGrowth:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT min(hour),
-                   coalesce(sum(count) FILTER (WHERE hour >= %(last)s AND hour < %(end)s), 0),
-                   coalesce(sum(count) FILTER (WHERE hour >= %(prior)s AND hour < %(last)s), 0)
+            SELECT min(hour) AS counted_since,
+                   coalesce(sum(count) FILTER (WHERE hour >= %(last)s AND hour < %(end)s), 0) AS last_7d,
+                   coalesce(sum(count) FILTER (WHERE hour >= %(prior)s AND hour < %(last)s), 0) AS prior_7d
             FROM {ApiRequestCount._meta.db_table}
             """,
             {"last": last_start, "end": end, "prior": prior_start},
         )
-        counted_since, last_7d, prior_7d = cursor.fetchone()
-    last_7d, prior_7d = int(last_7d), int(prior_7d)
+        counts = row_as_dict(cursor)
+    counted_since, last_7d, prior_7d = counts["counted_since"], int(counts["last_7d"]), int(counts["prior_7d"])
     if counted_since is None:
         return ApiGrowth(0, None, None, None, "No API requests have been counted yet.")
     if counted_since > prior_start:
@@ -110,7 +111,7 @@ def daily_series(*, days: int, now: datetime | None = None) -> list[DailyReading
             """,
             [settings.TIME_ZONE, since],
         )
-        return [DailyReading(*row) for row in cursor.fetchall()]
+        return [DailyReading(**row) for row in rows_as_dicts(cursor)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from core.rows import row_as_dict
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
 from validation.engine import AT_RISK_THRESHOLD, risk_components, weights_in_force
@@ -79,8 +80,7 @@ def run_score_table(run: BacktestRun) -> ScoreTable:
     with connection.cursor() as cursor:
         for as_of in sorted(date.fromisoformat(d) for d in run.dates_done):
             cursor.execute(sql, {**params, "as_of": as_of})
-            columns = [c.name for c in cursor.description]
-            row = dict(zip(columns, cursor.fetchone(), strict=True))
+            row = row_as_dict(cursor)
             if row["tenant_ids"] is None:
                 continue  # a date with no customer yet
             tenant_ids = np.asarray(row["tenant_ids"], dtype=str)

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rows import value_of
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
 from validation.adoption import ranking_auto_apply
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 # Session advisory lock of the backtest (unique in this database; not the metrics lock).
 BACKTEST_LOCK_KEY = 7_104_202_618
+# The lock reads no table.
+LOCK_SQL = "SELECT pg_try_advisory_lock(%s) AS locked"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(%s) AS unlocked"
 MAX_DAYS = 3660
 # What `backtest_risk` and the Validation page's button run when nothing else is asked for.
 BACKTEST_DEFAULT_DAYS = 180
@@ -230,8 +234,8 @@ def _walk_forward(run: BacktestRun, *, dates: int) -> WalkForward:
 def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], None] | None = None) -> BacktestRun:
     """Score the run's remaining dates, then learn and report (see the module docstring)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [BACKTEST_LOCK_KEY])
-        if not cursor.fetchone()[0]:
+        cursor.execute(LOCK_SQL, [BACKTEST_LOCK_KEY])
+        if not value_of(cursor, "locked"):
             raise BacktestBusy("another backtest is running; it resumes this one's dates when it is done")
     try:
         claimed = BacktestRun.objects.filter(pk=run.pk).exclude(status=BacktestStatus.DONE)
@@ -284,7 +288,7 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
         return run
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKTEST_LOCK_KEY])
+            cursor.execute(UNLOCK_SQL, [BACKTEST_LOCK_KEY])
 
 
 class WeightsAdoptionError(Exception):

@@ -226,10 +226,11 @@ PEER_LEVELS_READ_SQL = "SELECT levels FROM ops_peer_levels WHERE as_of = %(d)s" 
 
 def _stored_peer_levels(cursor: Any, as_of: date) -> PeerLevels | None:
     cursor.execute(PEER_LEVELS_READ_SQL, {"d": as_of})
-    row = cursor.fetchone()
-    if row is None:
+    rows = rows_as_dicts(cursor)
+    if not rows:
         return None
-    return PeerLevels.from_json(row[0] if isinstance(row[0], dict) else json.loads(row[0]))
+    levels = rows[0]["levels"]
+    return PeerLevels.from_json(levels if isinstance(levels, dict) else json.loads(levels))
 
 
 def peer_levels_day(*, as_of: date) -> PeerLevels:

@@ -20,7 +20,7 @@ from django.db import connection
 
 from core.flavour import flavour
 from core.models import ApiKey
-from core.rows import rows_as_dicts
+from core.rows import row_as_dict, rows_as_dicts
 from events.ingestion.event_row import EventRow
 from events.models import ExclusionReason, InternalUserRule, InternalUserRuleKind, UserAgentPattern
 
@@ -80,11 +80,11 @@ OTHER_KIND_TENANTS_MAX = 4096
 # the batch's tenants that are not plain customers (usually none), and the email domains
 # identify calls gave the batch's users (primary keys of customers_tenant, ops_user_profiles).
 _BATCH_LOOKUP_SQL = """
-SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
+SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1) AS rules_version,
        COALESCE((SELECT json_object_agg(tenant_id, kind) FROM customers_tenant
-                 WHERE tenant_id = ANY(%(tenants)s) AND kind <> 'customer'), '{}'::json),
+                 WHERE tenant_id = ANY(%(tenants)s) AND kind <> 'customer'), '{}'::json) AS tenant_kinds,
        COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
-                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json)
+                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json) AS profile_domains
 """
 # On Citus the batch's tenants are a statement of their own, sent with the rest in one query:
 # inside the statement above, the distributed customers_tenant is planned as a subplan whose rows
@@ -92,9 +92,9 @@ SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
 # customers_tenant_pkey) goes only to the shards holding the batch's tenants, each answering directly. It
 # reads every tenant of the batch, not only the other kinds, so the store knows which are new.
 _CLUSTER_LOOKUP_SQL = """
-SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1),
+SELECT (SELECT rules_version FROM events_classificationstate WHERE id = 1) AS rules_version,
        COALESCE((SELECT json_object_agg(user_id, email_domain) FROM ops_user_profiles
-                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json);
+                 WHERE user_id = ANY(%(users)s) AND email_domain <> ''), '{}'::json) AS profile_domains;
 SELECT tenant_id, kind FROM customers_tenant WHERE tenant_id = ANY(%(tenants)s)
 """
 
@@ -211,11 +211,12 @@ def _batch_lookup(tenant_ids: list[str], user_ids: list[str]) -> tuple[Any, dict
     with connection.cursor() as cursor:
         if not flavour().subplans_through_coordinator:
             cursor.execute(_BATCH_LOOKUP_SQL, params)
-            version, tenant_kinds, profile_domains = cursor.fetchone()
-            return version, tenant_kinds, profile_domains, None
+            found = row_as_dict(cursor)
+            return found["rules_version"], found["tenant_kinds"], found["profile_domains"], None
         # Client-side binding sends both statements in one query; the tenants are its second result.
         cursor.execute(_CLUSTER_LOOKUP_SQL, params)
-        version, profile_domains = cursor.fetchone()
+        found = row_as_dict(cursor)
+        version, profile_domains = found["rules_version"], found["profile_domains"]
         cursor.nextset()
         kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
     others = {tenant: kind for tenant, kind in kinds.items() if kind != "customer"}

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 
-from core.rows import rows_as_dicts
+from core.rows import rows_as_dicts, value_of, values_of
 from events.ingestion.event_row import EventRow
 
 NAME_MAX = 255
@@ -70,7 +70,7 @@ ON CONFLICT (user_id) DO UPDATE SET
 # Uses the unique index on events_internaluserrule (kind, value): is any of these domains internal?
 _INTERNAL_DOMAINS_SQL = """
 SELECT EXISTS (SELECT 1 FROM events_internaluserrule
-               WHERE kind = 'email_domain' AND lower(value) = ANY(%(domains)s))
+               WHERE kind = 'email_domain' AND lower(value) = ANY(%(domains)s)) AS internal
 """
 # Uses the primary key of ops_user_accounts. The latest group call wins. Memberships already
 # recorded are filtered out first (a plain probe): ON CONFLICT would lock, and so write, each
@@ -154,7 +154,7 @@ _ALIASES_LOCK_SHARED_SQL = (
 _ALIASES_OF_USERS_SQL = "SELECT alias_id, user_id FROM ops_user_aliases WHERE alias_id = ANY(%(users)s)"
 # Uses the unique index ops_events_tenant_event: which of these ids are stored without an account.
 _STORED_TENANTLESS_SQL = (
-    "SELECT event_id::text FROM ops_events WHERE tenant_id = '' AND event_id = ANY(%(ids)s::uuid[])"
+    "SELECT event_id::text AS event_id FROM ops_events WHERE tenant_id = '' AND event_id = ANY(%(ids)s::uuid[])"
 )
 # Uses the primary key of ops_user_accounts.
 _ACCOUNTS_OF_USERS_SQL = "SELECT user_id, tenant_id FROM ops_user_accounts WHERE user_id = ANY(%(users)s)"
@@ -204,7 +204,8 @@ def aliases_record(identities: list[Identity], *, now: datetime) -> int:
         moved = cursor.rowcount
         cursor.execute(_REAL_USERS_OF_ALIASES_DELETE_SQL, {"aliases": aliases})
         spans: dict[str, list[Any]] = {}
-        for alias_id, first_at, last_at in cursor.fetchall():
+        for gone in rows_as_dicts(cursor):
+            alias_id, first_at, last_at = gone["user_id"], gone["first_interaction_at"], gone["last_interaction_at"]
             span = spans.setdefault(links[alias_id], [links[alias_id], first_at, last_at])
             span[1], span[2] = min(span[1], first_at), max(span[2], last_at)
         if spans:
@@ -231,7 +232,7 @@ def aliases_resolve(rows: list[EventRow]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_ALIASES_LOCK_SHARED_SQL, {"cls": ALIAS_LOCK_CLASS, "ids": users})
         cursor.execute(_ALIASES_OF_USERS_SQL, {"users": users})
-        person_of = dict(cursor.fetchall())
+        person_of = {row["alias_id"]: row["user_id"] for row in rows_as_dicts(cursor)}
     changed = 0
     for row in rows:
         if not row.tenant_id and row.user_id in person_of:
@@ -283,14 +284,14 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
             cursor.execute(_PROFILES_UPSERT_SQL, {"profiles": _ENCODE(rows), "now": now})
             if moved:
                 cursor.execute(_INTERNAL_DOMAINS_SQL, {"domains": sorted(moved)})
-                internal_changed = bool(cursor.fetchone()[0])
+                internal_changed = bool(value_of(cursor, "internal"))
         if memberships:
             cursor.execute(_MEMBERSHIPS_UPSERT_SQL, {"memberships": _ENCODE(sorted(memberships.items())), "now": now})
         if accounts:
             ordered = sorted(accounts.values(), key=lambda a: a[0])
             tenants, names = [a[0] for a in ordered], [a[1] or "" for a in ordered]
             cursor.execute(_ACCOUNTS_PREVIOUS_SQL, {"tenants": tenants})
-            previous = dict(cursor.fetchall())
+            previous = {row["tenant_id"]: row["name"] for row in rows_as_dicts(cursor)}
             cursor.execute(_ACCOUNTS_UPSERT_SQL, {"accounts": _ENCODE(ordered), "now": now})
             cursor.execute(_ACCOUNT_TENANTS_INSERT_SQL, {"tenants": tenants, "names": names, "now": now})
             cursor.execute(
@@ -313,7 +314,7 @@ def accounts_attribute(rows: list[EventRow], *, pending: dict[str, str] | None =
     if users:
         with connection.cursor() as cursor:
             cursor.execute(_ACCOUNTS_OF_USERS_SQL, {"users": users})
-            account_of = dict(cursor.fetchall())
+            account_of = {row["user_id"]: row["tenant_id"] for row in rows_as_dicts(cursor)}
     account_of.update(pending)
     if not account_of:
         return 0
@@ -324,7 +325,7 @@ def accounts_attribute(rows: list[EventRow], *, pending: dict[str, str] | None =
     if candidates:
         with connection.cursor() as cursor:
             cursor.execute(_STORED_TENANTLESS_SQL, {"ids": candidates})
-            stored_tenantless = {row[0] for row in cursor.fetchall()}
+            stored_tenantless = set(values_of(cursor, "event_id"))
     attributed = 0
     for row in rows:
         if not row.tenant_id and row.user_id in account_of and str(row.event_id) not in stored_tenantless:

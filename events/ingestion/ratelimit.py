@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.models import ApiKey
+from core.rows import value_of
 from events.models import IngestRateWindow
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _count_in_redis(client: redis.Redis, api_key: ApiKey, window_start: datetime
 def _count_in_postgres(api_key: ApiKey, window_start: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_RATE_SQL, [api_key.pk, window_start])
-        (requests,) = cursor.fetchone()
+        requests = value_of(cursor, "requests")
     return int(requests)
 
 

@@ -38,6 +38,7 @@ import psycopg.errors
 from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 
 from core.flavour import flavour
+from core.rows import value_of
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.ingestion.event_row import EventRow
 
@@ -91,7 +92,7 @@ WITH batch AS (
     -- statement from the rows actually stored.
     {real_users_fold}
 )
-SELECT count(*) FROM inserted
+SELECT count(*) AS inserted FROM inserted
 """.format(
     stage=STAGE_TABLE,
     columns=_COPY_COLUMNS,
@@ -169,13 +170,13 @@ def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any]) -> bool:
     tenants = aggregates["tenants"]
     if not tenants:
         cursor.execute(CITUS_BATCH_UPSERTS_SQL, aggregates)
-        return bool(cursor.fetchone()[0])
+        return bool(value_of(cursor, "registry_current"))
     params = {**aggregates, **{f"tenant_{i}": tenant for i, tenant in enumerate(tenants)}}
     # Client-side binding (Django's psycopg cursor) sends both statements in one query; the
     # second's answer is the query's second result.
     cursor.execute(f"{citus_tenants_insert_sql(len(tenants))};\n{CITUS_BATCH_UPSERTS_SQL}", params)
     cursor.nextset()
-    return bool(cursor.fetchone()[0])
+    return bool(value_of(cursor, "registry_current"))
 
 
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
@@ -325,7 +326,7 @@ def event_rows_store(
         with connection.wrap_database_errors, cursor.cursor.copy(STAGE_COPY_SQL) as copy:
             copy.write(text)
         cursor.execute(EVENTS_INSERT_SQL, {"now": now})
-        (inserted,) = cursor.fetchone()
+        inserted = value_of(cursor, "inserted")
     return int(inserted)
 
 
@@ -356,10 +357,10 @@ def _copied(
                 current = citus_batch_upserts(cursor, aggregates)
             elif classification is None:
                 cursor.execute(BATCH_UPSERTS_SQL, aggregates)
-                current = cursor.fetchone()[0]
+                current = value_of(cursor, "registry_current")
             else:
                 cursor.execute(BATCH_UPSERTS_CHECKED_SQL, {**aggregates, "rules_version": classification})
-                current = cursor.fetchone()[0]
+                current = value_of(cursor, "registry_current")
             if not current:
                 raise _RegistryMoved
         return True
