@@ -64,7 +64,7 @@ BATCH = 500
 # posthog-js posts its batch to /e/ as a JSON array, gzip as text/plain with ?compression=gzip-js.
 ENDPOINTS = {"native": "/api/v1/events", "posthog": "/batch/", "segment": "/v1/batch",
              "posthog_js": "/e/?ip=0&ver=1.449.2", "posthog_js_gzip": "/e/?compression=gzip-js&ip=0&ver=1.449.2"}  # fmt: skip
-# Each path's target as a fraction of COPY of the same events in the same rounds (issues 29 and 31).
+# Each path's target as a fraction of COPY of the same events in the same rounds (BENCHMARKS.md, ingest).
 TARGETS = {"native": 0.75, "posthog": 0.65, "segment": 0.65, "posthog_js": 0.5, "posthog_js_gzip": 0.5, "import": 0.5}
 # Both posthog-js rows send the same file, gzipped or not just before the timed requests.
 BODIES = {"posthog_js_gzip": "posthog_js"}
@@ -353,8 +353,8 @@ def run(
 ) -> IngestResult:  # fmt: skip
     """COPY and every path in alternating rounds, each round into the emptied table.
 
-    The machine is shared and its speed moves by 1.5x from minute to minute
-    (measured: COPY of the same 200,000 events at 24,800 and at 41,000 events/s);
+    The machine is shared and its speed moves from minute to minute (BENCHMARKS.md
+    gives COPY of the same events at rates far apart);
     alternating exposes both to the same conditions, and each path's ratio is the
     median of its rounds' ratios to the COPY of the same rows in the same round.
     Rows = accepted and no duplicates are checked after every round.

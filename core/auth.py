@@ -61,8 +61,8 @@ def api_key_find(*, key_hash: str) -> ApiKey | None:
     """The key with this SHA-256, revoked or not, as the database had it at most
     API_KEY_CACHE_SECONDS ago (0: read on every call).
 
-    Measured under gunicorn: one database round trip costs a web worker ~1 ms of
-    CPU, more than everything else a cached read answer does, so each process
+    Measured under gunicorn (BENCHMARKS.md, Reads): one database round trip costs a web worker
+    more CPU than everything else a cached read answer does, so each process
     keeps the keys it has seen for a few seconds. The price: a revoked key (or a
     new scope or rate limit) takes effect in every process within that many
     seconds instead of at once. Unknown keys are never remembered (a scan of

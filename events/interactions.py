@@ -1,5 +1,5 @@
 """The north star's recording endpoint, ``POST /metrics/interaction``: one interaction by its
-spec name, stored through ``events_ingest`` like any event."""
+name in the north-star document (docs/source/), stored through ``events_ingest`` like any event."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 import django.utils.timezone
 from django.db import migrations, models
 
-# The spec's maximum points per risk component (customers/metrics/risk.py::RISK_COMPONENTS): version 1.
+# The default risk weights, the friction document's maximum points per risk component (customers/metrics/risk.py::RISK_COMPONENTS): version 1.
 SPEC_WEIGHTS = {
     "silent_churn": 50.0,
     "engagement_decay": 45.0,
@@ -12,7 +12,7 @@ SPEC_WEIGHTS = {
     "champion_silent": 20.0,
     "usage_cliff": 15.0,
 }
-# The spec's words for its own types: they apply only while exactly these types hold the role.
+# The default vocabulary's words for its own types: they apply only while exactly these types hold the role.
 SPEC_WORDING = [
     ("core_value", "INCIDENT_VIEWED,REPLAY_COMPLETED", "investigated"),
     ("blocked", "POLICY_BLOCK_REPEAT", "Review and adjust policy config"),

@@ -5,7 +5,7 @@ import django.db.models.functions.text
 import events.models
 from django.db import migrations, models
 
-# The spec's taxonomy in roles: the seeded default vocabulary, which reproduces the
+# The source documents' taxonomy in roles: the seeded default vocabulary, which reproduces the
 # engine's results from before roles existed (where it read these type names in code).
 CORE_VALUE = ("INCIDENT_VIEWED", "REPLAY_COMPLETED")
 BLOCKED = ("POLICY_BLOCK_REPEAT",)

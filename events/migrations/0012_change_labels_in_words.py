@@ -1,5 +1,5 @@
 """The default vocabulary's change events read as words in founder sentences ("it fell after the
-policy change on 3 Nov"), not identifiers ("policy_change"): issue 17's plain language. Only labels
+policy change on 3 Nov"), not identifiers ("policy_change"), as every founder-facing text reads. Only labels
 still as 0009 seeded them change, so a founder's own label is kept."""
 
 from django.db import migrations

@@ -1,5 +1,5 @@
 """Mark the example vocabulary: each type seeded on a fresh install that is still exactly as
-seeded. An example type names the spec's product, not the founder's, so founder-facing texts
+seeded. An example type names the source documents' product, not the founder's, so founder-facing texts
 name it only once the product sends it (events.registry.event_types_speaking). A seeded type the
 founder has edited since is theirs and stays unmarked; saving a type clears the mark.
 

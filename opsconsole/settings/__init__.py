@@ -325,7 +325,7 @@ from opsconsole.settings.alerts import (  # noqa: E402, F401
 
 # --- API keys ---
 # Each web process remembers the keys it has seen for this many seconds (one database
-# round trip fewer per request: measured ~1 ms of a worker's CPU). A revoked key, or a
+# round trip fewer per request, more of a worker's CPU than the rest of a cached answer). A revoked key, or a
 # changed scope or rate limit, takes effect within that time. 0 reads the key every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=2.0)
 # The same for console sessions and their users (opsconsole/sessions.py): a logout, a password

@@ -1,6 +1,6 @@
 """The seeded playbooks' conditions in roles, so each matches its archetype in any product.
 
-0002 named the spec's types (POLICY_BLOCK_REPEAT, REPLAY_ABORTED, CERT_GENERATED...), so
+0002 named the source documents' types (POLICY_BLOCK_REPEAT, REPLAY_ABORTED, CERT_GENERATED...), so
 four of the five could never match in a product with its own vocabulary. In roles they
 read the registry (events.registry.ROLE_SETS) at every evaluation; on the default
 vocabulary each role stands for exactly the types 0002 named, in the same order, so the

@@ -1,6 +1,6 @@
 """The seeded playbooks' prose in the product's words, so it reads naturally in any product.
 
-0002 wrote names, success metrics, notes and talk tracks about the spec's types (incidents,
+0002 wrote names, success metrics, notes and talk tracks about the source documents' types (incidents,
 replays, exports, certificates, policies); 0004 moved only the conditions into roles. Here
 the prose names types through placeholders over the registry's roles, filled wherever a
 playbook is shown (customers.metrics.texts.PRODUCT_WORDS): {core_action} (core_value),
