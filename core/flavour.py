@@ -19,6 +19,7 @@ once those prepared are gone, every row the snapshot calls visible can be read o
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -43,22 +44,24 @@ class ClusterNotSettled(RuntimeError):
     """Distributed transactions stay in doubt, or a node is unreachable: folding now could skip rows."""
 
 
+@dataclass(frozen=True)
 class Flavour:
-    """Plain PostgreSQL: one server holds every row and plans every statement where its rows are."""
+    """A database's differences as facts (plain PostgreSQL's ``PLAIN``), and its own duties as methods."""
 
-    name = "postgresql"
+    name: str
     # One server holds every row: pg_dump of it is a whole backup, its catalog knows every table's
     # size, and a session's temp table can be joined to any table where that table's rows are.
-    rows_on_one_server = True
+    rows_on_one_server: bool
     # A distributed table read inside a larger statement (a CTE, a data-modifying CTE, a subquery
     # beside others) is a subplan whose rows pass through the coordinator; alone, a statement on the
     # distribution column goes straight to the shards holding it. Never so on one server.
-    subplans_through_coordinator = False
-    # The CTE hint for a CTE that several parts of a statement read: PostgreSQL materializes it once.
-    cte_inline_hint = ""
+    subplans_through_coordinator: bool
+    # The CTE hint for a CTE that several parts of a statement read: none lets PostgreSQL materialize
+    # it once; Citus inlines it (NOT MATERIALIZED), so each shard computes it from its own rows.
+    cte_inline_hint: str
     # One statement may probe a table once per row it produces (a recursive CTE's loose index scan,
     # a LATERAL top-1 per name); Citus plans neither over a distributed table: one statement a probe.
-    probes_in_one_statement = True
+    probes_in_one_statement: bool
 
     def session_configure(self, cursor: Any) -> None:
         """What each new connection runs first: nothing on one server."""
@@ -71,14 +74,7 @@ class Flavour:
 
 
 class CitusFlavour(Flavour):
-    """A Citus coordinator: the per-account tables' rows live in the workers' shards."""
-
-    name = "citus"
-    rows_on_one_server = False
-    subplans_through_coordinator = True
-    # Inlined (NOT MATERIALIZED), so each shard computes it from its own rows.
-    cte_inline_hint = "NOT MATERIALIZED "
-    probes_in_one_statement = False
+    """A Citus coordinator (``CITUS``): the per-account tables' rows live in the workers' shards."""
 
     def session_configure(self, cursor: Any) -> None:
         """Run multi-shard writes over one connection per node. A transaction that writes several
@@ -116,8 +112,14 @@ class CitusFlavour(Flavour):
         return seen
 
 
-PLAIN = Flavour()
-CITUS = CitusFlavour()
+PLAIN = Flavour(
+    name="postgresql", rows_on_one_server=True, subplans_through_coordinator=False, cte_inline_hint="",
+    probes_in_one_statement=True,
+)  # fmt: skip
+CITUS = CitusFlavour(
+    name="citus", rows_on_one_server=False, subplans_through_coordinator=True,
+    cte_inline_hint="NOT MATERIALIZED ", probes_in_one_statement=False,
+)  # fmt: skip
 
 # Where each connection keeps its flavour, with the id of the database session it was probed on.
 _KEPT_ON = "_opsconsole_flavour"
