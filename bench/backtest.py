@@ -40,6 +40,7 @@ from bench.common import (
     tenants_ensure,
 )
 from bench.recompute import RunFigures, recompute_child
+from core.rows import value_of
 
 CHURN_SHARE_SQL = """
 INSERT INTO playbooks_churnrecord (tenant_id, date, reason, created_at, created_by)
@@ -48,7 +49,7 @@ FROM customers_tenant t WHERE abs(hashtext(t.tenant_id || 'churn')) %% 100 < %(p
 """
 # Customers whose live score differs from the backtest's on the day of the rebuild.
 MISMATCH_SQL = """
-SELECT count(*) FROM ops_tenant_metrics m
+SELECT count(*) AS n FROM ops_tenant_metrics m
 JOIN customers_tenant t ON t.tenant_id = m.tenant_id AND t.kind = 'customer'
 LEFT JOIN ops_backtest_score s ON s.run_id = %(run)s AND s.as_of = %(day)s AND s.tenant_id = m.tenant_id
 WHERE m.last_seen_at IS NOT NULL AND (s.tenant_id IS NULL OR s.risk_signal_strength <> m.risk_signal_strength)
@@ -64,7 +65,7 @@ SELECT 1, r.report -> 'model_definition', '{}'::jsonb, r.id, 'bench', now(), tru
 FROM ops_backtest_run r WHERE r.id = %(run)s AND r.report -> 'model_definition' <> 'null'::jsonb
   AND NOT EXISTS (SELECT 1 FROM customers_churn_model)
 """
-MODEL_ACTIVE_SQL = "SELECT count(*) FROM customers_churn_model WHERE is_active"
+MODEL_ACTIVE_SQL = "SELECT count(*) AS n FROM customers_churn_model WHERE is_active"
 
 
 @dataclass
@@ -142,7 +143,7 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
         full = recompute_child(url, mode="full", now=ANCHOR)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(CHURN_SHARE_SQL, {"end": ANCHOR.date() - timedelta(days=1), "days": days, "percent": 2})
-            churns = conn.execute("SELECT count(*) FROM playbooks_churnrecord").fetchone()[0]
+            churns = value_of(conn.execute("SELECT count(*) AS n FROM playbooks_churnrecord"), "n")
         env = production_env(url)
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(days), str(step)], cwd=BASE_DIR, env=env, capture_output=True,
@@ -152,7 +153,7 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
             raise RuntimeError(f"backtest child failed:\n{out.stderr[-3000:]}")
         data = json.loads(out.stdout.strip().splitlines()[-1])
         with psycopg.connect(url) as conn:
-            mismatched = conn.execute(MISMATCH_SQL, {"run": data["run"], "day": ANCHOR.date()}).fetchone()[0]
+            mismatched = value_of(conn.execute(MISMATCH_SQL, {"run": data["run"], "day": ANCHOR.date()}), "n")
         # Scoring every customer with the adopted model: a new day's incremental run (every row is stale)
         # under the heuristic, then the next day's with the model adopted.
         previous = os.environ.get("RISK_RANKING")
@@ -161,7 +162,7 @@ def run(*, events: int, tenants: int, history_days: int, days: int = 180, step: 
             day_spec = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=1))
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(MODEL_ADOPT_SQL, {"run": data["run"]})
-                adopted = conn.execute(MODEL_ACTIVE_SQL).fetchone()[0]
+                adopted = value_of(conn.execute(MODEL_ACTIVE_SQL), "n")
             os.environ["RISK_RANKING"] = "learned"
             day_model = recompute_child(url, mode="incremental", now=ANCHOR + timedelta(days=2)) if adopted else None
         finally:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from core.rows import row_as_dict, rows_as_dicts, value_of, values_of
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = BASE_DIR / "bench" / "out"
 # Scratch databases are named after this (override to run beside another checkout's bench).
@@ -107,10 +109,13 @@ def history_database(url: str, *, count: int, tenants: int, seed: int = 1, days:
     key = f"{_schema_key()}:{count}:{tenants}:{seed}{span}"
     admin_url = with_database(url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-    if row and row[0] == key:
+        notes = values_of(
+            conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') AS note FROM pg_database WHERE datname = %s", [name]
+            ),
+            "note",
+        )
+    if notes and notes[0] == key:
         return name
     csv_path = events_csv(count=count, tenants=tenants, seed=seed, days=days, now=ANCHOR)
     db_url = scratch_database(url, name)
@@ -183,8 +188,10 @@ def events_stored(database_url: str) -> tuple[int, int]:
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*), count(*) - count(DISTINCT event_id) FROM ops_events").fetchone()
-    return int(row[0]), int(row[1])
+        row = row_as_dict(
+            conn.execute("SELECT count(*) AS n, count(*) - count(DISTINCT event_id) AS duplicates FROM ops_events")
+        )
+    return int(row["n"]), int(row["duplicates"])
 
 
 def tenants_ensure(database_url: str, tenants: int = 0) -> None:
@@ -211,25 +218,29 @@ def events_bulk_load(database_url: str, csv_path: Path) -> None:
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        constraints = conn.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE conrelid = 'ops_events'::regclass AND contype IN ('u', 'p')"
-        ).fetchall()
-        indexes = conn.execute(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'ops_events'"
-            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
-        ).fetchall()
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
-        for name, _ in constraints:
-            conn.execute(f'ALTER TABLE ops_events DROP CONSTRAINT "{name}"')
+        constraints = rows_as_dicts(
+            conn.execute(
+                "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
+                " WHERE conrelid = 'ops_events'::regclass AND contype IN ('u', 'p')"
+            )
+        )
+        indexes = rows_as_dicts(
+            conn.execute(
+                "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i WHERE i.tablename = 'ops_events'"
+                " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+            )
+        )
+        for index in indexes:
+            conn.execute(f'DROP INDEX "{index["name"]}"')
+        for constraint in constraints:
+            conn.execute(f'ALTER TABLE ops_events DROP CONSTRAINT "{constraint["name"]}"')
     events_copy(database_url, csv_path)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
-        for name, definition in constraints:
-            conn.execute(f'ALTER TABLE ops_events ADD CONSTRAINT "{name}" {definition}')
-        for _, definition in indexes:
-            conn.execute(definition)
+        for constraint in constraints:
+            conn.execute(f'ALTER TABLE ops_events ADD CONSTRAINT "{constraint["name"]}" {constraint["definition"]}')
+        for index in indexes:
+            conn.execute(index["definition"])
         conn.execute("VACUUM ANALYZE ops_events")
     tenants_ensure(database_url)
 
@@ -297,7 +308,7 @@ def machine_description() -> str:
         mem_kb = int(meminfo.readline().split()[1])
     try:
         with psycopg.connect(base_database_url()) as conn:
-            server = conn.execute("SHOW server_version").fetchone()[0]
+            server = value_of(conn.execute("SHOW server_version"), "server_version")
     except psycopg.Error:
         server = "unknown"
     import django

@@ -55,18 +55,19 @@ from bench.common import (
     scratch_database,
     tenants_ensure,
 )
+from core.rows import value_of
 
 # The tables a recompute writes, with the order that makes their digest deterministic.
 DIGEST_QUERIES = {
-    "ops_rollup_tenant_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, event_type, day)) FROM ops_rollup_tenant_day t",
-    "ops_rollup_tenant_span": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, event_type)) FROM ops_rollup_tenant_span t",
-    "ops_rollup_session_friction": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day, session_key, event_type)) FROM ops_rollup_session_friction t",
-    "ops_rollup_tenant_user_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, user_id, day)) FROM ops_rollup_tenant_user_day t",
-    "ops_rollup_tenant_day_summary": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day)) FROM ops_rollup_tenant_day_summary t",
-    "ops_tenant_metrics": "SELECT md5(string_agg((to_jsonb(m) - 'computed_at')::text, '|' ORDER BY tenant_id)) FROM ops_tenant_metrics m",
-    "ops_rollup_tenant_period": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, period, start_day)) FROM ops_rollup_tenant_period t",
-    "ops_tenant_lifecycle": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, week)) FROM ops_tenant_lifecycle t",
-    "ops_lifecycle_count": "SELECT md5(string_agg(t::text, '|' ORDER BY week, stage)) FROM ops_lifecycle_count t",
+    "ops_rollup_tenant_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, event_type, day)) AS digest FROM ops_rollup_tenant_day t",
+    "ops_rollup_tenant_span": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, event_type)) AS digest FROM ops_rollup_tenant_span t",
+    "ops_rollup_session_friction": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day, session_key, event_type)) AS digest FROM ops_rollup_session_friction t",
+    "ops_rollup_tenant_user_day": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, user_id, day)) AS digest FROM ops_rollup_tenant_user_day t",
+    "ops_rollup_tenant_day_summary": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, day)) AS digest FROM ops_rollup_tenant_day_summary t",
+    "ops_tenant_metrics": "SELECT md5(string_agg((to_jsonb(m) - 'computed_at')::text, '|' ORDER BY tenant_id)) AS digest FROM ops_tenant_metrics m",
+    "ops_rollup_tenant_period": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, period, start_day)) AS digest FROM ops_rollup_tenant_period t",
+    "ops_tenant_lifecycle": "SELECT md5(string_agg(t::text, '|' ORDER BY tenant_id, week)) AS digest FROM ops_tenant_lifecycle t",
+    "ops_lifecycle_count": "SELECT md5(string_agg(t::text, '|' ORDER BY week, stage)) AS digest FROM ops_lifecycle_count t",
 }  # fmt: skip
 # The statements of lifecycle and retention: those naming their tables (customers/metrics/lifecycle.py).
 LIFECYCLE_TABLES = ("ops_rollup_tenant_period", "ops_tenant_lifecycle", "ops_lifecycle_count")
@@ -220,7 +221,7 @@ def digests(database_url: str) -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        return {table: conn.execute(sql).fetchone()[0] for table, sql in DIGEST_QUERIES.items()}
+        return {table: value_of(conn.execute(sql), "digest") for table, sql in DIGEST_QUERIES.items()}
 
 
 def _timed(database_url: str, sql: str, *, repeat: int = 2) -> float:
@@ -258,7 +259,7 @@ GRAIN_SQLS = (
 )
 # Rollup rows (60-day window) of the tenants the incremental run recomputed: the newest COPY is one transaction.
 RECOMPUTED_ROWS_SQL = (
-    "SELECT count(*) FROM ops_rollup_tenant_day r WHERE r.day > %s::date - 60 AND r.tenant_id IN"
+    "SELECT count(*) AS n FROM ops_rollup_tenant_day r WHERE r.day > %s::date - 60 AND r.tenant_id IN"
     " (SELECT DISTINCT tenant_id FROM ops_events WHERE ingest_xid = (SELECT max(ingest_xid) FROM ops_events))"
 )
 
@@ -315,7 +316,7 @@ def run_sizes(
                 figures["incrementals"].append(recompute_child(url, mode="incremental", now=moment))
                 if k == 0:
                     with psycopg.connect(url) as conn:
-                        figures["recomputed_rows"] = conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]).fetchone()[0]
+                        figures["recomputed_rows"] = value_of(conn.execute(RECOMPUTED_ROWS_SQL, [ANCHOR.date()]), "n")
         results: dict[History, RecomputeResult] = {}
         for history in histories:
             url, figures = urls[history], prepared[history]

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import backtest, citus, ingest, reads, recompute, soak
 from bench.common import BASE_DIR, BENCH_DB, base_database_url, database_drop, machine_description, scratch_database
 from bench.common import history_database as history_db
+from core.rows import value_of
 
 SECTIONS = ("ingest", "recompute", "reads", "backtest", "citus", "soak")
 # The labels each section's rows start with: a partial run (--only, --skip) replaces only these
@@ -117,7 +118,7 @@ def _tenants_counted(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM ops_tenant_metrics").fetchone()[0]
+        return value_of(conn.execute("SELECT count(*) AS n FROM ops_tenant_metrics"), "n")
 
 
 @dataclass

@@ -51,6 +51,7 @@ from bench.common import (
     production_env,
     scratch_database,
 )
+from core.rows import row_as_dict, value_of
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
 SOAK_DB = "opsconsole_soak"
@@ -353,12 +354,16 @@ def _stored_after(database_url: str) -> tuple[int, int, int, int, bool]:
 
     _manage(["recompute_metrics"], database_url)  # fold what the last loop run had not seen
     with psycopg.connect(database_url, autocommit=True) as conn:
-        rows, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM ops_events WHERE event_id::text NOT LIKE %s",
-            [PROBE_ID_PREFIX + "%"],
-        ).fetchone()
-        real = conn.execute("SELECT count(*) FROM ops_events WHERE is_real AND tenant_id <> ''").fetchone()[0]
-        rollup = conn.execute("SELECT coalesce(sum(value), 0) FROM ops_rollup_tenant_day").fetchone()[0]
+        counted = row_as_dict(
+            conn.execute(
+                "SELECT count(*) AS n, count(DISTINCT event_id) AS distinct_ids FROM ops_events"
+                " WHERE event_id::text NOT LIKE %s",
+                [PROBE_ID_PREFIX + "%"],
+            )
+        )
+        rows, distinct = counted["n"], counted["distinct_ids"]
+        real = value_of(conn.execute("SELECT count(*) AS n FROM ops_events WHERE is_real AND tenant_id <> ''"), "n")
+        rollup = value_of(conn.execute("SELECT coalesce(sum(value), 0) AS n FROM ops_rollup_tenant_day"), "n")
         incremental = _rollup_snapshot(conn)
         _manage(["recompute_metrics", "--full"], database_url)
         equal = incremental == _rollup_snapshot(conn)
