@@ -6,7 +6,7 @@ the prose names types through placeholders over the registry's roles, filled whe
 playbook is shown (customers.metrics.texts.PRODUCT_WORDS): {core_action} (core_value),
 {blocked_action} (blocked), {failure_action} (system_issue), {friction_action} (friction
 weighing 2+) and {side_action} (side_value). On the default vocabulary they read as the
-spec's own types ("Incident viewed or Replay completed").
+source documents' own types ("Incident viewed or Replay completed").
 
 Only text exactly as 0002 seeded it is rewritten, field by field and step by step: whatever
 the founder edited stays theirs. engagement_decay named no type: only its one raw brace changes.
