@@ -1,10 +1,11 @@
 """Soak: ingestion at half the measured maximum for ten minutes with the recompute running.
 
-1. A scratch database (``opsconsole_soak``), gunicorn with production settings: by default
-   the shipped production stack, gunicorn with deploy/gunicorn.conf.py behind nginx with
-   deploy/nginx/opsconsole-proxy.conf, and slow clients trickling request bodies to the
-   proxy the whole time while /metrics is scraped through it (``--direct``: gunicorn alone,
-   gthread workers, no slow clients, as the project first deployed).
+1. A scratch database of its own (``opsconsole_soak_<pid>``, dropped at the end), gunicorn with
+   production settings: by default the shipped production stack, gunicorn with
+   deploy/gunicorn.conf.py behind nginx with deploy/nginx/opsconsole-proxy.conf, and slow
+   clients trickling request bodies to the proxy the whole time while /metrics is scraped
+   through it (``--direct``: gunicorn alone, gthread workers, no slow clients, as the project
+   first deployed).
 2. Measure the maximum: unpaced senders for ``--measure-seconds``; the soak rate
    is half of it (or ``--rate`` events/s).
 3. Soak for ``--duration`` seconds (default 600) at that rate while a loop runs
@@ -45,6 +46,7 @@ from bench.common import (
     BASE_DIR,
     EVENT_MIX,
     base_database_url,
+    database_drop,
     free_port,
     now_utc,
     port_wait,
@@ -54,7 +56,8 @@ from bench.common import (
 from core.rows import row_as_dict, value_of
 from tests.proxy import nginx_proxy, scrapes_while_slow_clients_trickle
 
-SOAK_DB = "opsconsole_soak"
+# Per process, so two soaks (or a soak beside the bench) never drop each other's database.
+SOAK_DB_PREFIX = "opsconsole_soak"
 TENANTS = 200
 
 
@@ -300,8 +303,14 @@ def _rollup_snapshot(conn: object) -> list[tuple[object, ...]]:
 
 
 def run(plan: SoakPlan = SoakPlan(), *, log: object = print) -> SoakResult:
+    name = f"{SOAK_DB_PREFIX}_{os.getpid()}"
+    try:
+        return _soak_in(plan, scratch_database(base_database_url(), name), log=log)
+    finally:
+        database_drop(base_database_url(), name)
 
-    database_url = scratch_database(base_database_url(), SOAK_DB)
+
+def _soak_in(plan: SoakPlan, database_url: str, *, log: object) -> SoakResult:
     key = _manage(["create_api_key", "soak", "--scope", "ingest"], database_url).strip().splitlines()[-1]
     port = free_port()
     production = {**production_env(database_url), "SECURE_SSL_REDIRECT": "0", "INGEST_RATE_LIMIT_PER_MINUTE": "0"}

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import json
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +34,7 @@ from django.utils import timezone
 from core.auth import ApiKeyRefused, api_key_verify
 from core.models import ApiKey, ApiKeyScope
 from events.ingestion import services
+from events.ingestion.collector import collector_paused
 from events.ingestion.ratelimit import ingest_rate_check
 from events.ingestion.services import IngestReceipt, ValidatedBatch, row_maker
 from events.ingestion.validation import IngestError, RowMaker
@@ -399,26 +398,6 @@ def gate_answer(fmt: IngestFormat, run: Callable[[], IngestReceipt]) -> Answer:
         return Answer(refused.status, refused.body, {**refused.headers, "Retry-After": str(exc.retry_after)})
     except IngestError as exc:
         return fmt.refusal(exc)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while a batch is read and stored.
-
-    A parsed batch is tens of thousands of dicts and lists that hold no cycle and all die at once,
-    by reference counting, when the request ends. Collecting meanwhile finds nothing to free: it
-    walks them again and again and promotes those it sees to the oldest generation, whose
-    growth then sets off full collections, each walking every object of the loaded project.
-    Whatever cyclic garbage the request leaves is collected after it, as before. Under threaded
-    workers the request that disabled the collector enables it again; one that found it
-    disabled leaves it so."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _gated_store(request: HttpRequest, fmt: IngestFormat, api_key: ApiKey | None) -> IngestReceipt:

@@ -28,6 +28,7 @@ from typing import IO, Any
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from events.ingestion.collector import collector_paused
 from events.ingestion.formats.common import EVENT_ID_NAMESPACE, sdk_event_id
 from events.ingestion.formats.native import NATIVE
 from events.ingestion.formats.posthog import POSTHOG
@@ -272,7 +273,7 @@ def events_import(
         prepare = partial(_prepare, file_format=file_format, jsonl=jsonl, validate=ahead, previous=_InFlight())
         # One batch is parsed, translated and validated (Python, in a thread) while the one before
         # it is classified and stored: the preparation runs while this thread waits for PostgreSQL.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
+        with collector_paused(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
             pending: _Pending | None = None
             for end, batch in _batched(records, batch_rows, outcome):
                 prepared = pool.submit(prepare, batch)

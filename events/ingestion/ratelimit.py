@@ -31,10 +31,15 @@ logger = logging.getLogger(__name__)
 
 # Uses the unique constraint (api_key_id, window_start) of events_ingestratewindow.
 _RATE_SQL = """
-INSERT INTO events_ingestratewindow (api_key_id, window_start, requests) VALUES (%s, %s, 1)
+INSERT INTO events_ingestratewindow (api_key_id, window_start, requests) VALUES (%(key)s, %(window)s, 1)
 ON CONFLICT (api_key_id, window_start) DO UPDATE SET requests = events_ingestratewindow.requests + 1
-RETURNING requests
+RETURNING requests AS requests
 """
+# The counter as a transaction of its own that does not wait for its WAL to reach the disk: a
+# count lost in a crash only lets a few more requests through that minute, and the flush was
+# the larger part of the count's time. Both statements travel as one query, hence one implicit
+# transaction, so SET LOCAL ends with it.
+_RATE_ALONE_SQL = "SET LOCAL synchronous_commit TO OFF;\n" + _RATE_SQL
 
 # A counter outlives its minute by this much, then Redis drops it (nothing to prune).
 REDIS_COUNTER_TTL_SECONDS = 120
@@ -91,8 +96,12 @@ def _count_in_redis(client: redis.Redis, api_key: ApiKey, window_start: datetime
 
 
 def _count_in_postgres(api_key: ApiKey, window_start: datetime) -> int:
+    # Inside a caller's transaction the count commits with it, durably, as the caller's rows do.
+    alone = connection.get_autocommit() and not connection.in_atomic_block
     with connection.cursor() as cursor:
-        cursor.execute(_RATE_SQL, [api_key.pk, window_start])
+        cursor.execute(_RATE_ALONE_SQL if alone else _RATE_SQL, {"key": api_key.pk, "window": window_start})
+        if alone:
+            cursor.nextset()
         requests = value_of(cursor, "requests")
     return int(requests)
 

@@ -304,3 +304,24 @@ def test_inside_a_callers_transaction_the_import_sees_its_uncommitted_registry_a
         ("outsider", True, ""),
         ("insider", False, "internal_user"),
     }
+
+
+def test_an_import_stores_its_batches_with_the_cyclic_collector_held_off_and_restores_it(tmp_path, monkeypatch):
+    import gc
+
+    import events.ingestion.importer as importer
+
+    seen: list[bool] = []
+    store = importer._batch_store
+
+    def watched(*args: Any, **kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        store(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_batch_store", watched)
+    path = _write_jsonl(tmp_path / "posthog.jsonl", _posthog_lines())
+    assert gc.isenabled()
+    _run(path, "--format", "posthog", "--batch-rows", "10")
+    assert seen and not any(seen)  # every batch stored while the collector was off
+    assert gc.isenabled()  # and it runs again afterwards
+    assert Event.objects.count() == 30

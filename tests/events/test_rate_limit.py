@@ -192,3 +192,32 @@ def test_a_redis_url_that_is_not_one_stops_the_start(monkeypatch):
     )  # fmt: skip
     assert out.returncode != 0
     assert "INGEST_RATE_LIMIT_REDIS_URL must be a redis://" in out.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_postgresql_count_on_its_own_skips_the_disk_flush_and_leaves_the_session_as_it_was(make_key):
+    from django.db import connection, transaction
+
+    from events.ingestion.ratelimit import _count_in_postgres
+
+    key, _ = make_key("ingest")
+    window = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert _count_in_postgres(key, window) == 1
+        with transaction.atomic():
+            assert _count_in_postgres(key, window) == 2
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone() == ("on",)  # a caller's transaction keeps its durable commit
+    assert "synchronous_commit TO OFF" in sent[0]
+    assert "synchronous_commit" not in sent[1]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)  # SET LOCAL ended with the count's own transaction
+    assert IngestRateWindow.objects.get(api_key=key, window_start=window).requests == 2
