@@ -99,6 +99,22 @@ def candidates_fit(
     return candidates, fits, spreads
 
 
+def candidate_scores(candidates: tuple[LogisticRegression, ...], x: np.ndarray) -> np.ndarray:
+    """Each candidate's log odds of the rows ``x`` (standardised features), one column per candidate: every
+    candidate is linear, so one product of the rows with all their coefficients, in the rows' own precision
+    (no float64 copy of them)."""
+    coef = np.column_stack([m.coef_[0] for m in candidates]).astype(x.dtype)
+    intercept = np.asarray([float(m.intercept_[0]) for m in candidates])
+    return (x @ coef).astype(np.float64) + intercept
+
+
+def score_spreads(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted mean and spread of each column of ``scores`` (a spread of 0 counts as 1: nothing to scale)."""
+    centres = np.average(scores, axis=0, weights=weights)
+    spreads = np.sqrt(np.average((scores - centres) ** 2, axis=0, weights=weights))
+    return centres, np.where(spreads > 0, spreads, 1.0)
+
+
 # Rows of the standardised features a block of the information's sum reads at once: its float64 temporaries
 # stay a few megabytes, where the whole design matrix and its weighted copy were two copies of the fit's rows.
 INFORMATION_BLOCK_ROWS = 8192
