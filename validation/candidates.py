@@ -20,8 +20,9 @@ POINTS_SUFFIX = "_points"
 # The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
 # walk-forward record (see the module docstring): from very strong shrinkage, which suits a steady low level
 # spread over many weak features with few churns, to weak, which lets a few strong signs (a decline, a friction
-# spell) lead.
-REGULARISATION_STRENGTHS = (0.005, 0.02, 0.2, 1.0, 5.0)
+# spell) lead. Where churn is a steady low level the strongest shrinkage ranks the top of the list best (the top
+# decile is who is called first), so the range starts far down and skips a strength between the weak ones.
+REGULARISATION_STRENGTHS = (0.001, 0.005, 0.02, 0.2, 5.0)
 # The heuristic's share of a candidate's score (see the module docstring): 0 is the fitted model alone; above
 # it, the model's standardised log odds and the heuristic's standardised strength (the sum of its components'
 # points, which are features of the model) weighted together: still a linear model of the features.
