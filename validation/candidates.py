@@ -20,8 +20,9 @@ POINTS_SUFFIX = "_points"
 # The inverse regularisation strengths (scikit-learn's C) fitted at every refit and chosen among by their
 # walk-forward record (see the module docstring): from very strong shrinkage, which suits a steady low level
 # spread over many weak features with few churns, to weak, which lets a few strong signs (a decline, a friction
-# spell) lead.
-REGULARISATION_STRENGTHS = (0.005, 0.02, 0.2, 1.0, 5.0)
+# spell) lead. Where churn is a steady low level the strongest shrinkage ranks the top of the list best (the top
+# decile is who is called first), so the range starts far down and skips a strength between the weak ones.
+REGULARISATION_STRENGTHS = (0.001, 0.005, 0.02, 0.2, 5.0)
 # The heuristic's share of a candidate's score (see the module docstring): 0 is the fitted model alone; above
 # it, the model's standardised log odds and the heuristic's standardised strength (the sum of its components'
 # points, which are features of the model) weighted together: still a linear model of the features.
@@ -97,6 +98,22 @@ def candidates_fit(
         for c, w in CANDIDATES
     )
     return candidates, fits, spreads
+
+
+def candidate_scores(candidates: tuple[LogisticRegression, ...], x: np.ndarray) -> np.ndarray:
+    """Each candidate's log odds of the rows ``x`` (standardised features), one column per candidate: every
+    candidate is linear, so one product of the rows with all their coefficients, in the rows' own precision
+    (no float64 copy of them)."""
+    coef = np.column_stack([m.coef_[0] for m in candidates]).astype(x.dtype)
+    intercept = np.asarray([float(m.intercept_[0]) for m in candidates])
+    return (x @ coef).astype(np.float64) + intercept
+
+
+def score_spreads(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted mean and spread of each column of ``scores`` (a spread of 0 counts as 1: nothing to scale)."""
+    centres = np.average(scores, axis=0, weights=weights)
+    spreads = np.sqrt(np.average((scores - centres) ** 2, axis=0, weights=weights))
+    return centres, np.where(spreads > 0, spreads, 1.0)
 
 
 # Rows of the standardised features a block of the information's sum reads at once: its float64 temporaries

@@ -28,9 +28,15 @@ a few dozen churns is often chance), with at least MIN_CHURNS_FOR_TRUST churns b
 part of the training dates is held out instead: a model fitted on the older part (label windows
 closed before the newer part begins) scores it against the heuristic. The chosen score is
 calibrated on the same out-of-sample evidence (Platt scaling: a logistic fit of the outcome on
-the score), so "23% within 30 days" means what it says on the past; the heuristic is calibrated
+the score), so "23% within 30 days" means what it says on the past. The record spans many fits, and
+a fit on more churns spreads its log odds wider, so each fit records its candidates' scores in
+standard units of their spread on its own observations, and the new fit's log odds are read through
+the calibration in its own standard units (calibrated on raw log odds, the newest fit's wider
+spread would read as more certainty than the record showed); the heuristic is calibrated
 the same way on every training observation (it is fitted to nothing). The ranking score of a
-date is the customer's place on the list by the score that ordered it.
+date is the customer's place on the list by the score that ordered it, not that score's calibrated
+probability: a calibration moves from one refit to the next, and pooled over dates those moves
+ranked churners worse than the places do (BENCHMARKS.md).
 
 A non-linear model (gradient boosting) was not kept: its per-account explanation would be
 an approximation, and the list's reasons must be exactly what ordered it. The logistic
@@ -59,10 +65,12 @@ from customers.metrics.churn_model import RANKED_BY_HEURISTIC, RANKED_BY_MODEL
 from validation.candidates import (
     CANDIDATES,
     REGULARISATION_FALLBACK,
+    candidate_scores,
     candidates_fit,
     information_matrix,
     logistic_fit,
     model_part,
+    score_spreads,
 )
 from validation.figures import ChurnMarks, Churns, Rows, auc, auc_difference_interval, churn_marks
 
@@ -175,6 +183,10 @@ class Calibration:
     def apply(self, scores: np.ndarray) -> np.ndarray:
         return _sigmoid(self.slope * scores + self.intercept)
 
+    def of_log_odds(self, centre: float, spread: float) -> Calibration:
+        """This calibration of standardised scores, (log odds - centre) / spread, as one of the log odds."""
+        return Calibration(self.slope / spread, self.intercept - self.slope * centre / spread)
+
 
 def _calibrate(scores: np.ndarray, y: np.ndarray) -> Calibration | None:
     if len(scores) < 2 or y.all() or not y.any():
@@ -221,15 +233,20 @@ class FittedModel:
     heuristic_calibration: Calibration | None = None  # of the heuristic's strength
     selection: Selection | None = None
     base_rate: float = 0.0  # the share of training observations that churned within the horizon
-    # Every candidate on the same observations (CANDIDATES order): the record's source.
+    # Every candidate on the same observations (CANDIDATES order): the record's source, with the mean and spread
+    # of each one's log odds on those observations (its record is in those standard units).
     candidates: tuple[LogisticRegression, ...] = ()
+    candidate_centres: np.ndarray = field(default_factory=lambda: np.zeros(len(CANDIDATES)))
+    candidate_spreads: np.ndarray = field(default_factory=lambda: np.ones(len(CANDIDATES)))
 
     def candidate_log_odds(self, matrix: np.ndarray) -> np.ndarray:
-        """Each candidate's score, one column per candidate (the walk-forward record of ``matrix``'s rows)."""
+        """Each candidate's score in standard units of its spread on the fit's own observations, one column per
+        candidate (the walk-forward record of ``matrix``'s rows): a record holds the scores of many fits, and a
+        fit on more churns spreads its log odds wider, so only standardised scores calibrate together."""
         if not len(matrix) or not self.candidates:
             return no_record(len(matrix))
-        x = self.scaler.transform(matrix)
-        return np.column_stack([m.decision_function(x) for m in self.candidates]).astype(FEATURE_DTYPE)
+        raw = candidate_scores(self.candidates, self.scaler.transform(matrix))
+        return ((raw - self.candidate_centres) / self.candidate_spreads).astype(FEATURE_DTYPE)
 
     def log_odds(self, matrix: np.ndarray) -> np.ndarray:
         if not len(matrix):
@@ -303,8 +320,12 @@ def _held_out_select(
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(table.matrix[index])
-    inner = logistic_fit(scaler.transform(table.matrix[index]), y[index], weights, c=REGULARISATION_FALLBACK)
-    held = inner.decision_function(scaler.transform(table.matrix[newer]))
+    x_older = scaler.transform(table.matrix[index])
+    inner = logistic_fit(x_older, y[index], weights, c=REGULARISATION_FALLBACK)
+    # In standard units of the inner fit's spread on its own rows, as the record is (``candidate_log_odds``).
+    (centre,), (spread,) = score_spreads(candidate_scores((inner,), x_older), weights)
+    del x_older
+    held = (inner.decision_function(scaler.transform(table.matrix[newer])) - centre) / spread
     learned_auc = auc(held, y[newer])
     heuristic_auc = auc(table.strength[newer], y[newer])
     lead = _lead_interval(held, table.strength[newer], y[newer], table, newer) if learned_auc is not None else None
@@ -393,7 +414,12 @@ def _labelled_fit(
     x = scaler.transform(raw, copy=False)
     del raw
     candidates, fits, spreads = candidates_fit(x, y_all[index], weights, scaler, table.names)
-    model = candidates[CANDIDATES.index((selection.regularisation, selection.heuristic_share))]
+    chosen = CANDIDATES.index((selection.regularisation, selection.heuristic_share))
+    model = candidates[chosen]
+    centres, candidate_spreads = score_spreads(candidate_scores(candidates, x), weights)
+    # The evidence calibrated standardised scores (the record's units): the chosen model's log odds are read through it.
+    if calibration is not None:
+        calibration = calibration.of_log_odds(float(centres[chosen]), float(candidate_spreads[chosen]))
     # The uncertainty is the fitted part's (the heuristic's share is fixed, not estimated), in the blend's units.
     fitted = fits[selection.regularisation]
     part = (
@@ -418,7 +444,7 @@ def _labelled_fit(
     heuristic_calibration = _calibrate(table.strength[mask], y)
     return FittedModel(
         horizon, churn_count, int(mask.sum()), coefficients, std_errors, scaler, model,
-        calibration, heuristic_calibration, selection, float(y.mean()), candidates,
+        calibration, heuristic_calibration, selection, float(y.mean()), candidates, centres, candidate_spreads,
     )  # fmt: skip
 
 
