@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.memory import heap_release
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
 from validation.adoption import ranking_auto_apply
@@ -242,12 +243,16 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                     if as_of != previous:
                         backtest_rollups_advance(after=previous, through=as_of)
                     previous = as_of
+                    # A date's rows and a refit's working copies are freed by now: their pages go back to the
+                    # system instead of staying in the process beside the growing table (core/memory.py).
                     if as_of < run.start_day:
                         _date_score(as_of, walk)
+                        heap_release()
                         continue
                     if run.dates_done and as_of == remaining[0]:
                         walk.replay(run_score_table(run))
                     _scores_store(run, as_of, walk)
+                    heap_release()
                     done += 1
                     if progress:
                         progress(done, len(dates))
