@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from core.memory import heap_release
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
 from validation.engine import AT_RISK_THRESHOLD, risk_components, weights_in_force
@@ -277,6 +278,9 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     )
     # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
     model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
+    # The figures' bootstrap arrays are freed by now; the fit's working copies come on top of the whole table,
+    # the run's largest moment, so the heap's free pages go back first (core/memory.py).
+    heap_release()
     fitted = model_fit(
         learned_on,
         churns,
