@@ -47,7 +47,7 @@ from validation.features import feature_names
 from validation.figures import Rows
 from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable
 from validation.models import BacktestRun, BacktestStatus
-from validation.report import backtest_report, recorded_churns, run_score_table
+from validation.report import backtest_report, model_horizon, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
 from validation.walkforward import WalkForward
 
@@ -258,7 +258,9 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                         progress(done, len(dates))
             if run.dates_done and not remaining:
                 walk.replay(run_score_table(run))
-            # The scores as stored, held as arrays since they were scored: the report reads no row again.
+            # The scores as stored, held as arrays since they were scored: the report reads no row again, and of the
+            # candidates' records only its final fit's horizon's.
+            walk.records_keep(model_horizon(run))
             run.report = backtest_report(run, table=walk.table())
             run.learned_at = timezone.now()
             del walk
