@@ -290,12 +290,28 @@ BOOTSTRAP_ROUNDS_LARGE = 60
 BOOTSTRAP_LARGE_ROWS = 100_000
 
 
-def _customers_rows(order: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``order[starts[k] : starts[k] + counts[k]]`` for every k, one after the other (a resample's rows, each
-    picked customer's in a block), without a Python loop over the customers."""
-    ends = np.cumsum(counts)
-    within = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)
-    return order[np.repeat(starts, counts) + within]
+class _ResampledAuc:
+    """``_auc`` of resamples of one score's rows, a resample given as how many times each row was drawn, in
+    O(rows) each: the scores are sorted into tie groups once, and a resample only counts its draws per group.
+    A group's rank is the same half-integer ``_auc`` gives it among the drawn rows, and sums of half-integers
+    of this size are exact in floating point, so each value is bit for bit ``_auc`` of the drawn rows."""
+
+    def __init__(self, scores: np.ndarray, truth: np.ndarray) -> None:
+        _, group = np.unique(scores, return_inverse=True)
+        self.group = group.reshape(-1)
+        self.groups = int(self.group.max()) + 1 if len(self.group) else 0
+        self.truth = truth
+
+    def __call__(self, draws: np.ndarray) -> float | None:
+        counts = np.bincount(self.group, weights=draws, minlength=self.groups)
+        drawn_positives = np.bincount(self.group, weights=draws * self.truth, minlength=self.groups)
+        positives = drawn_positives.sum()
+        negatives = counts.sum() - positives
+        if not positives or not negatives:
+            return None
+        ends = np.cumsum(counts)
+        ranks = (ends - counts + 1 + ends) / 2  # the average 1-based rank of each tie group among the drawn rows
+        return float(((drawn_positives * ranks).sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def auc_interval(
@@ -309,15 +325,16 @@ def auc_interval(
     tenant, score, truth = rows.tenant[evaluable], scores[evaluable], marks[evaluable] == 1
     if not truth.any() or truth.all():
         return None
-    order = np.argsort(tenant, kind="stable")
-    codes, starts, counts = np.unique(tenant[order], return_index=True, return_counts=True)
+    codes, customer = np.unique(tenant, return_inverse=True)
+    customer = customer.reshape(-1)
+    resampled = _ResampledAuc(score, truth)
     rounds = BOOTSTRAP_ROUNDS if len(score) <= BOOTSTRAP_LARGE_ROWS else BOOTSTRAP_ROUNDS_LARGE
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(rounds):
         picked = rng.integers(0, len(codes), size=len(codes))
-        index = _customers_rows(order, starts[picked], counts[picked])
-        value = _auc(score[index], truth[index])
+        # Each row drawn as often as its customer was picked.
+        value = resampled(np.bincount(picked, minlength=len(codes))[customer].astype(float))
         if value is not None:
             values.append(value)
     if not values:

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from core.memory import heap_release
 from core.rows import row_as_dict
 from customers.models import TenantKind
 from playbooks.models import ChurnRecord
@@ -261,6 +262,11 @@ def _window_of(table: ScoreTable, run: BacktestRun) -> ScoreTable:
     )  # fmt: skip
 
 
+def model_horizon(run: BacktestRun) -> int:
+    """The horizon of the model the lists can adopt: the 30-day one (churn_probability_30d) when the run has it."""
+    return ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else run.horizons[0]
+
+
 def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
     """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
     the training dates before its window included: the model is fitted on every date, the figures are
@@ -275,12 +281,13 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     components = _component_aucs(
         table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
     )
-    # The model the lists can adopt: the 30-day horizon's (churn_probability_30d) when the run has it.
-    model_horizon = ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else first
+    # The figures' bootstrap arrays are freed by now; the fit's working copies come on top of the whole table,
+    # the run's largest moment, so the heap's free pages go back first (core/memory.py).
+    heap_release()
     fitted = model_fit(
         learned_on,
         churns,
-        horizon=model_horizon,
+        horizon=model_horizon(run),
         before=observed_through + timedelta(days=1),
         min_churns=settings.MIN_CHURNS_FOR_TRUST,
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.memory import heap_release
 from core.rows import value_of
 from customers.metrics.weights import risk_weights_activate, risk_weights_create
 from customers.models import RiskWeights, RiskWeightsSource
@@ -47,7 +48,7 @@ from validation.features import feature_names
 from validation.figures import Rows
 from validation.learned import FEATURE_DTYPE, RANKED_BY_HEURISTIC, RANKED_BY_MODEL, ScoreTable
 from validation.models import BacktestRun, BacktestStatus
-from validation.report import backtest_report, recorded_churns, run_score_table
+from validation.report import backtest_report, model_horizon, recorded_churns, run_score_table
 from validation.selectors import learned_weights_latest
 from validation.walkforward import WalkForward
 
@@ -69,24 +70,15 @@ MAX_HORIZON_DAYS = 365
 # whose label windows closed before the date it scores.
 TRAINING_LEAD_DAYS = 84
 
-# A date's scores, SCORES_INSERT_ROWS customers per statement (the run's scores are keyed by run, as_of, tenant_id).
-SCORES_INSERT_SQL = """
-INSERT INTO ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features,
-                                learned_scores, learned_score, ranking_scores, ranking_models)
-SELECT %(run)s, %(as_of)s::date, x.tenant_id, x.risk_signal_strength, x.components, x.features,
-       x.learned_scores, x.learned_score, x.ranking_scores, x.ranking_models
-FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(tenant_id text, risk_signal_strength double precision,
-                                               components jsonb, features jsonb, learned_scores jsonb,
-                                               learned_score double precision, ranking_scores jsonb,
-                                               ranking_models jsonb)
-ON CONFLICT (run_id, as_of, tenant_id) DO UPDATE
-SET risk_signal_strength = EXCLUDED.risk_signal_strength, components = EXCLUDED.components,
-    features = EXCLUDED.features, learned_scores = EXCLUDED.learned_scores, learned_score = EXCLUDED.learned_score,
-    ranking_scores = EXCLUDED.ranking_scores, ranking_models = EXCLUDED.ranking_models
+# A date's scores, copied in after its rows are cleared: a date is stored whole in the transaction that marks
+# it done, so it has none unless it is stored again, which then replaces them (the delete is a range of the
+# primary key, run_id, as_of, tenant_id). COPY parses each row's JSON once, where one JSON array per statement
+# was parsed whole and then taken apart row by row; and the rows are streamed, never held as one text.
+SCORES_CLEAR_SQL = "DELETE FROM ops_backtest_score WHERE run_id = %(run)s AND as_of = %(as_of)s"
+SCORES_COPY_SQL = """
+COPY ops_backtest_score (run_id, as_of, tenant_id, risk_signal_strength, components, features, learned_scores,
+                         learned_score, ranking_scores, ranking_models) FROM STDIN
 """
-# Customers per statement of SCORES_INSERT_SQL: a date's rows as JSON are some 80 features per customer, and at
-# 10,000 customers one statement's objects and text took as much memory as the run's whole table of scores.
-SCORES_INSERT_ROWS = 1000
 
 
 class BacktestInputError(ValueError):
@@ -166,30 +158,27 @@ def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], S
     return day, order, walk.score(as_of, part)
 
 
-def _score_rows(
-    day: DayScores, order: list[int], part: ScoreTable, *, chunk: slice, first: int
-) -> list[dict[str, Any]]:
-    """The stored rows of the customers ``order[chunk]`` (in tenant order)."""
-    rows = []
-    for i in range(len(order))[chunk]:
-        k = order[i]
+def _json(value: Any) -> str:
+    # orjson: the same numbers as the json module's text (both write the shortest text that reads back as the
+    # same float), in a tenth of its time for a date's some 80 features per customer.
+    return orjson.dumps(value).decode()
+
+
+def _score_values(day: DayScores, order: list[int], part: ScoreTable, *, first: int) -> Iterator[tuple[Any, ...]]:
+    """The stored columns after (run_id, as_of) of every customer, in tenant order (SCORES_COPY_SQL's)."""
+    for i, k in enumerate(order):
         # A horizon without a model yet is left out (its score is null); NaN never reaches JSON.
         values = {str(h): float(v[i]) for h, v in part.learned.items() if not np.isnan(v[i])}
-        rows.append(
-            {
-                "tenant_id": day.tenant_ids[k],
-                "risk_signal_strength": float(day.risk_signal_strength[k]),
-                "components": day.components[k],
-                "features": dict(zip(day.names, day.matrix[k].tolist(), strict=True)),
-                "learned_scores": values or None,
-                "learned_score": values.get(str(first)),
-                "ranking_scores": {str(h): _finite(v[i]) for h, v in part.ranking.items()},
-                "ranking_models": {
-                    str(h): RANKED_BY_MODEL if v[i] else RANKED_BY_HEURISTIC for h, v in part.ranked_by_model.items()
-                },
-            }
+        yield (
+            day.tenant_ids[k],
+            float(day.risk_signal_strength[k]),
+            _json(day.components[k]),
+            _json(dict(zip(day.names, day.matrix[k].tolist(), strict=True))),
+            _json(values) if values else None,
+            values.get(str(first)),
+            _json({str(h): _finite(v[i]) for h, v in part.ranking.items()}),
+            _json({str(h): RANKED_BY_MODEL if v[i] else RANKED_BY_HEURISTIC for h, v in part.ranked_by_model.items()}),
         )
-    return rows
 
 
 def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
@@ -198,12 +187,10 @@ def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
     if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
         raise ValueError(f"a feature or score of {as_of} is not a finite number")  # JSON has no NaN
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(order), SCORES_INSERT_ROWS):
-            chunk = slice(start, start + SCORES_INSERT_ROWS)
-            rows = _score_rows(day, order, part, chunk=chunk, first=walk.horizons[0])
-            # orjson: the same numbers as the json module's text (both write the shortest text that reads back
-            # as the same float), in a tenth of its time for a date's some 80 features per customer.
-            cursor.execute(SCORES_INSERT_SQL, {"run": run.pk, "as_of": as_of, "rows": orjson.dumps(rows).decode()})
+        cursor.execute(SCORES_CLEAR_SQL, {"run": run.pk, "as_of": as_of})
+        with connection.wrap_database_errors, cursor.cursor.copy(SCORES_COPY_SQL) as copy:
+            for values in _score_values(day, order, part, first=walk.horizons[0]):
+                copy.write_row((run.pk, as_of, *values))
         run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["dates_done", "heartbeat_at"])
@@ -260,18 +247,24 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                     if as_of != previous:
                         backtest_rollups_advance(after=previous, through=as_of)
                     previous = as_of
+                    # A date's rows and a refit's working copies are freed by now: their pages go back to the
+                    # system instead of staying in the process beside the growing table (core/memory.py).
                     if as_of < run.start_day:
                         _date_score(as_of, walk)
+                        heap_release()
                         continue
                     if run.dates_done and as_of == remaining[0]:
                         walk.replay(run_score_table(run))
                     _scores_store(run, as_of, walk)
+                    heap_release()
                     done += 1
                     if progress:
                         progress(done, len(dates))
             if run.dates_done and not remaining:
                 walk.replay(run_score_table(run))
-            # The scores as stored, held as arrays since they were scored: the report reads no row again.
+            # The scores as stored, held as arrays since they were scored: the report reads no row again, and of the
+            # candidates' records only its final fit's horizon's.
+            walk.records_keep(model_horizon(run))
             run.report = backtest_report(run, table=walk.table())
             run.learned_at = timezone.now()
             del walk

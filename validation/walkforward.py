@@ -147,6 +147,12 @@ class WalkForward:
     def _keep(self, part: ScoreTable) -> None:
         self._kept.append(part)
 
+    def records_keep(self, horizon: int) -> None:
+        """Let go of every horizon's record of the candidates but ``horizon``'s, once every date is given: after
+        the walk only the report's final fit reads a record, its own horizon's, and it runs with the whole table
+        held (the run's largest moment)."""
+        self._kept.track = {h: v for h, v in self._kept.track.items() if h == horizon}
+
     def advance(self, day: date) -> None:
         """Refit what ``day``'s schedule asks for, ahead of ``score(day, ...)`` (which then refits nothing): a
         caller can have the models fitted before it builds the day's rows, so a refit's working memory and the

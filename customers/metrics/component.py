@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 class Scored(NamedTuple):
     points: float  # at the component's default maximum; tenant_assess scales them to the active weight
     value: Any  # the measured value the page and the API show beside the points
-    explanation: str  # how the points came about, or why the component did not fire
+    # How the points came about, or why the component did not fire: written only when called, since the
+    # backtest reads the points of every customer on every date and never shows the words.
+    explanation: Callable[[], str]
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class Assessing:
     signals: TenantSignals
     as_of: date
     vocabulary: Vocabulary
-    facts: dict[str, Any]  # what every text template is filled from (account, counts, labels...)
+    # What every text template is filled from (account, counts, labels...), derived when a text first asks
+    # (``facts``): a reader of the points alone never pays for the words.
+    facts_derive: Callable[[], dict[str, Any]]
     stickiness_7d: float
     stickiness_30d: float
     stickiness_delta: float | None  # None without a 30-day baseline
@@ -45,6 +50,10 @@ class Assessing:
     cliff: bool
     # The change closest before the 7-day stickiness began to fall: (its type, its day, the fall's first day).
     decay_change: tuple[str, date, date] | None
+
+    @cached_property
+    def facts(self) -> dict[str, Any]:
+        return self.facts_derive()
 
 
 @dataclass(frozen=True)

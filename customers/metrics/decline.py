@@ -16,7 +16,7 @@ def silent_churn_score(component: RiskComponent, a: Assessing) -> Scored:
         return Scored(
             0.0,
             days,
-            text_render(
+            lambda: text_render(
                 "not triggered: needs activity in the last 7 days and the last {core_labels} more than {gap} days ago",
                 a.facts,
             ),
@@ -25,7 +25,7 @@ def silent_churn_score(component: RiskComponent, a: Assessing) -> Scored:
     return Scored(
         points,
         days,
-        text_render(
+        lambda: text_render(
             "active ({events_7d} events in 7 days) but no {core_labels} for {days} days: "
             "{base:g} + min({base:g}, {per_day:g} x ({days} - {gap}))",
             {**a.facts, **rule},
@@ -36,19 +36,23 @@ def silent_churn_score(component: RiskComponent, a: Assessing) -> Scored:
 def engagement_decay_score(component: RiskComponent, a: Assessing) -> Scored:
     delta = a.stickiness_delta
     if delta is None:
-        return Scored(0.0, delta, "not triggered: no 30-day baseline (stickiness_30d is 0)")
+        return Scored(0.0, delta, lambda: "not triggered: no 30-day baseline (stickiness_30d is 0)")
     if delta >= 1:
-        return Scored(0.0, delta, f"not triggered: stickiness_delta {fmt(delta)} >= 1 (steady or accelerating)")
+        return Scored(0.0, delta, lambda: f"not triggered: stickiness_delta {fmt(delta)} >= 1 (steady or accelerating)")
     if a.silent and a.stickiness_7d == 0:
         # The same fact as silent churn (nothing at all this week): counted once, there.
         return Scored(
-            0.0, delta, f"stickiness_delta {fmt(delta)}: engagement stopped entirely, counted once as silent_churn"
+            0.0,
+            delta,
+            lambda: f"stickiness_delta {fmt(delta)}: engagement stopped entirely, counted once as silent_churn",
         )
     return Scored(
         component.max_points * (1 - delta),
         delta,
-        f"stickiness_delta {fmt(delta)} ({fmt(a.stickiness_7d)} this week vs {fmt(a.stickiness_30d)} weekly over "
-        f"30 days): {component.max_points:g} x (1 - {fmt(delta)})",
+        lambda: (
+            f"stickiness_delta {fmt(delta)} ({fmt(a.stickiness_7d)} this week vs {fmt(a.stickiness_30d)} weekly over "
+            f"30 days): {component.max_points:g} x (1 - {fmt(delta)})"
+        ),
     )
 
 
@@ -57,16 +61,16 @@ def never_investigated_score(component: RiskComponent, a: Assessing) -> Scored:
         return Scored(
             component.max_points,
             a.signals.events_30d,
-            text_render(
+            lambda: text_render(
                 "{events_30d} events in 30 days, first seen {age_days} days ago, never a {core_names}", a.facts
             ),
         )
     if not a.vocabulary.core_value:
-        return Scored(0.0, None, "not triggered: no event type is marked as the product's core value")
+        return Scored(0.0, None, lambda: "not triggered: no event type is marked as the product's core value")
     return Scored(
         0.0,
         None,
-        text_render(
+        lambda: text_render(
             "not triggered: used {core_labels} at least once, inactive, or first seen {gap} days ago or less", a.facts
         ),
     )
@@ -75,12 +79,16 @@ def never_investigated_score(component: RiskComponent, a: Assessing) -> Scored:
 def champion_silent_score(component: RiskComponent, a: Assessing) -> Scored:
     s = a.signals
     if not a.champion_risk:
-        return Scored(0.0, None, "not triggered: no single user made more than half of the events and then went silent")
+        return Scored(
+            0.0, None, lambda: "not triggered: no single user made more than half of the events and then went silent"
+        )
     return Scored(
         component.max_points,
         s.champion_user_id,
-        f"user {s.champion_user_id} made {s.champion_prior_events} of {s.champion_prior_total} "
-        "user events in the 30 days before the last 7, and none in the last 7",
+        lambda: (
+            f"user {s.champion_user_id} made {s.champion_prior_events} of {s.champion_prior_total} "
+            "user events in the 30 days before the last 7, and none in the last 7"
+        ),
     )
 
 
@@ -90,13 +98,15 @@ def usage_cliff_score(component: RiskComponent, a: Assessing) -> Scored:
         return Scored(
             component.max_points,
             s.events_7d,
-            f"{s.events_7d} events this week < half of {s.events_prev_7d} last week",
+            lambda: f"{s.events_7d} events this week < half of {s.events_prev_7d} last week",
         )
     return Scored(
         0.0,
         s.events_7d,
-        f"not triggered: {s.events_7d} events this week vs {s.events_prev_7d} last week "
-        f"(needs < half, with at least {component.thresholds['min_previous']:g} last week)",
+        lambda: (
+            f"not triggered: {s.events_7d} events this week vs {s.events_prev_7d} last week "
+            f"(needs < half, with at least {component.thresholds['min_previous']:g} last week)"
+        ),
     )
 
 

@@ -42,9 +42,11 @@ def friction_score(component: RiskComponent, a: Assessing) -> Scored:
     return Scored(
         min(component.max_points, per_unit * s.friction_weighted_score) * rate_factor,
         round(s.friction_weighted_score, 4),
-        f"friction_weighted_score {fmt(s.friction_weighted_score)} over 7 days "
-        f"({s.friction_events_7d} friction events, top {s.top_friction_type or '-'}): "
-        f"min({component.max_points:g}, {per_unit:g} x {fmt(s.friction_weighted_score)}){rate_text}",
+        lambda: (
+            f"friction_weighted_score {fmt(s.friction_weighted_score)} over 7 days "
+            f"({s.friction_events_7d} friction events, top {s.top_friction_type or '-'}): "
+            f"min({component.max_points:g}, {per_unit:g} x {fmt(s.friction_weighted_score)}){rate_text}"
+        ),
     )
 
 

@@ -45,17 +45,21 @@ def low_usage_score(component: RiskComponent, a: Assessing) -> Scored:
     pct = a.signals.peer_level_pct
     median = component.thresholds["median_pct"] / 100
     if pct is None:
-        return Scored(0.0, None, "not triggered: too few customers to compare with")
+        return Scored(0.0, None, lambda: "not triggered: too few customers to compare with")
     if a.age_days < component.thresholds["min_age_days"]:
-        return Scored(0.0, pct, f"not triggered: younger than {component.thresholds['min_age_days']:g} days")
+        return Scored(0.0, pct, lambda: f"not triggered: younger than {component.thresholds['min_age_days']:g} days")
     points = component.max_points * _clamp((median - pct) / median)
     if points <= 0:
-        return Scored(points, pct, f"not triggered: level {pct:.2f} among the customers, at or above the middle")
+        return Scored(
+            points, pct, lambda: f"not triggered: level {pct:.2f} among the customers, at or above the middle"
+        )
     return Scored(
         points,
         pct,
-        f"level {pct:.2f} among the customers (active days and events over 28 days, mid-rank): "
-        f"{component.max_points:g} x ({median:g} - {pct:.2f}) / {median:g}",
+        lambda: (
+            f"level {pct:.2f} among the customers (active days and events over 28 days, mid-rank): "
+            f"{component.max_points:g} x ({median:g} - {pct:.2f}) / {median:g}"
+        ),
     )
 
 
@@ -68,21 +72,23 @@ def below_own_level_score(component: RiskComponent, a: Assessing) -> Scored:
         or s.early_days < rule["min_early_days"]
         or s.early_events < rule["min_early_events"]
     ):
-        return Scored(0.0, None, "not triggered: too little early history to compare with")
+        return Scored(0.0, None, lambda: "not triggered: too little early history to compare with")
     cut = rule["ratio_pct"] / 100
     points = component.max_points * _clamp((cut - own_ratio) / cut)
     if points <= 0:
         return Scored(
             points,
             round(own_ratio, 4),
-            f"not triggered: ratio {own_ratio:.2f} to its earliest weeks, at or above {cut:g}",
+            lambda: f"not triggered: ratio {own_ratio:.2f} to its earliest weeks, at or above {cut:g}",
         )
     return Scored(
         points,
         round(own_ratio, 4),
-        f"{s.events_28d} events in 28 days vs {early_rate:.1f} per 28 days in the earliest "
-        f"{s.early_days} days on record (ratio {own_ratio:.2f}): "
-        f"{component.max_points:g} x ({cut:g} - {own_ratio:.2f}) / {cut:g}",
+        lambda: (
+            f"{s.events_28d} events in 28 days vs {early_rate:.1f} per 28 days in the earliest "
+            f"{s.early_days} days on record (ratio {own_ratio:.2f}): "
+            f"{component.max_points:g} x ({cut:g} - {own_ratio:.2f}) / {cut:g}"
+        ),
     )
 
 
@@ -92,9 +98,9 @@ def not_onboarded_score(component: RiskComponent, a: Assessing) -> Scored:
     never = bool(a.vocabulary.core_value) and a.signals.last_investigation_at is None and a.signals.events_90d > 0
     if young and never:
         return Scored(
-            component.max_points, a.age_days, text_render("{age_days} days old, never a {core_names}", a.facts)
+            component.max_points, a.age_days, lambda: text_render("{age_days} days old, never a {core_names}", a.facts)
         )
-    return Scored(0.0, None, "not triggered: older, newer, or has used the core value")
+    return Scored(0.0, None, lambda: "not triggered: older, newer, or has used the core value")
 
 
 QUIET_COMPONENTS: tuple[RiskComponent, ...] = (

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from functools import partial
 from typing import Any
 
 from customers.metrics.component import Assessing, RiskComponent, Scored
@@ -149,7 +150,7 @@ def _scale_note(name: str, weights: dict[str, float]) -> str:
 
 def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabulary) -> Assessing:
     """What every component reads of one tenant, derived once: stickiness, ages, the conditions some
-    components share, and the facts every text is filled from."""
+    components share, and (when a text first asks) the facts every text is filled from."""
     stickiness_7d = round(signals.engagement_7d, 4)
     stickiness_30d = round(signals.engagement_30d / STICKINESS_30D_WEEKLY_DIVISOR, 4)
     stickiness_delta = round(stickiness_7d / stickiness_30d, 4) if stickiness_30d > 0 else None
@@ -162,9 +163,56 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
     champion = CHAMPION_SILENT.thresholds
     cliff_rule = USAGE_CLIFF.thresholds
     decay_change = _decay_change(signals, stickiness_delta=stickiness_delta)
+    return Assessing(
+        signals=signals,
+        as_of=as_of,
+        vocabulary=vocabulary,
+        facts_derive=partial(
+            _facts,
+            signals,
+            vocabulary=vocabulary,
+            days_since=days_since,
+            age_days=age_days,
+            stickiness=(stickiness_7d, stickiness_30d, stickiness_delta),
+            decay_change=decay_change,
+        ),
+        stickiness_7d=stickiness_7d,
+        stickiness_30d=stickiness_30d,
+        stickiness_delta=stickiness_delta,
+        days_since_core_value=days_since,
+        age_days=age_days,
+        silent=signals.events_7d > 0 and days_since is not None and days_since > CORE_VALUE_GAP_DAYS,
+        # Without a core value in the registry there is nothing to have never used.
+        never_used_core_value=bool(vocabulary.core_value)
+        and signals.events_30d > 0
+        and signals.last_investigation_at is None
+        and age_days > CORE_VALUE_GAP_DAYS,
+        champion_risk=bool(
+            signals.champion_user_id
+            and signals.champion_prior_total >= champion["min_events"]
+            and signals.champion_prior_events * 2 > signals.champion_prior_total
+            and signals.champion_recent_events == 0
+        ),
+        cliff=signals.events_prev_7d >= cliff_rule["min_previous"]
+        and signals.events_7d < cliff_rule["ratio"] * signals.events_prev_7d,
+        decay_change=decay_change,
+    )
+
+
+def _facts(
+    signals: TenantSignals,
+    *,
+    vocabulary: Vocabulary,
+    days_since: int | None,
+    age_days: int,
+    stickiness: tuple[float, float, float | None],
+    decay_change: tuple[str, date, date] | None,
+) -> dict[str, Any]:
+    """What every text of one tenant is filled from: the vocabulary's words, the tenant's counts and names."""
+    stickiness_7d, stickiness_30d, stickiness_delta = stickiness
     account = signals.name or signals.tenant_id
     words = vocabulary_facts(vocabulary)
-    facts: dict[str, Any] = {
+    return {
         **words,
         "account": account,
         "account_possessive": possessive(account),
@@ -195,32 +243,6 @@ def tenant_assessing(signals: TenantSignals, *, as_of: date, vocabulary: Vocabul
         else words["core_labels"],
         **quiet_facts(signals),
     }
-    return Assessing(
-        signals=signals,
-        as_of=as_of,
-        vocabulary=vocabulary,
-        facts=facts,
-        stickiness_7d=stickiness_7d,
-        stickiness_30d=stickiness_30d,
-        stickiness_delta=stickiness_delta,
-        days_since_core_value=days_since,
-        age_days=age_days,
-        silent=signals.events_7d > 0 and days_since is not None and days_since > CORE_VALUE_GAP_DAYS,
-        # Without a core value in the registry there is nothing to have never used.
-        never_used_core_value=bool(vocabulary.core_value)
-        and signals.events_30d > 0
-        and signals.last_investigation_at is None
-        and age_days > CORE_VALUE_GAP_DAYS,
-        champion_risk=bool(
-            signals.champion_user_id
-            and signals.champion_prior_total >= champion["min_events"]
-            and signals.champion_prior_events * 2 > signals.champion_prior_total
-            and signals.champion_recent_events == 0
-        ),
-        cliff=signals.events_prev_7d >= cliff_rule["min_previous"]
-        and signals.events_7d < cliff_rule["ratio"] * signals.events_prev_7d,
-        decay_change=decay_change,
-    )
 
 
 def _component_score(component: RiskComponent, a: Assessing, *, weights: dict[str, float]) -> tuple[float, Scored]:
@@ -237,14 +259,14 @@ def _strength(points: list[float], *, is_customer: bool) -> float:
 def component_assess(component: RiskComponent, a: Assessing, *, weights: dict[str, float]) -> dict[str, Any]:
     """One component's entry in ``risk_components``: its points scaled to the active weight, the value it
     read, how the points came about, and the founder-facing sentence when it scored."""
-    scored, (points, value, explanation) = _component_score(component, a, weights=weights)
+    scored, (points, value, explain) = _component_score(component, a, weights=weights)
     return {
         "signal": component.name,
         "title": text_render(component.title, a.facts),
         "points": scored,
         "max_points": weights[component.name],
         "value": value,
-        "explanation": explanation + (_scale_note(component.name, weights) if points > 0 else ""),
+        "explanation": explain() + (_scale_note(component.name, weights) if points > 0 else ""),
         "reason": text_render(component.reason, a.facts) if scored > 0 else "",
     }
 

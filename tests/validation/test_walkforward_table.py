@@ -85,3 +85,20 @@ def test_the_walk_forward_scores_and_keeps_each_date_as_given():
     # The customer with the highest heuristic strength tops its date's list.
     last = table.rows.day == table.rows.day.max()
     assert table.ranking[30][last].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_after_the_walk_only_the_final_fit_s_horizon_keeps_its_record():
+    walk = WalkForward({}, horizons=HORIZONS, min_churns=2, names=NAMES, dates=len(SEEN))
+    parts = []
+    for k, tenants in enumerate(SEEN):
+        part = _part(k, tenants)
+        part.learned, part.ranking, part.ranked_by_model, part.track = {}, {}, {}, {}
+        parts.append(walk.score(FIRST + timedelta(days=7 * k), part))
+    before = walk.table()
+    walk.records_keep(30)
+    table = walk.table()
+    assert list(table.track) == [30]
+    assert np.array_equal(table.track[30], before.track[30], equal_nan=True)
+    # Everything else the report reads is kept as it was.
+    assert np.array_equal(table.matrix, before.matrix)
+    assert all(np.array_equal(table.ranking[h], before.ranking[h]) for h in HORIZONS)
