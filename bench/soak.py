@@ -1,11 +1,9 @@
 """Soak: ingestion at half the measured maximum for ten minutes with the recompute running.
 
-1. A scratch database of its own (``opsconsole_soak_<pid>``, dropped at the end), gunicorn with
-   production settings: by default the shipped production stack, gunicorn with
-   deploy/gunicorn.conf.py behind nginx with deploy/nginx/opsconsole-proxy.conf, and slow
-   clients trickling request bodies to the proxy the whole time while /metrics is scraped
-   through it (``--direct``: gunicorn alone, gthread workers, no slow clients, as the project
-   first deployed).
+1. A scratch database of its own (dropped at the end), gunicorn with production settings: by
+   default the shipped stack, deploy/gunicorn.conf.py behind nginx with deploy/nginx/opsconsole-proxy.conf,
+   slow clients trickling request bodies to the proxy while /metrics is scraped through it
+   (``--direct``: gunicorn alone, gthread workers, no slow clients, as the project first deployed).
 2. Measure the maximum: unpaced senders for ``--measure-seconds``; the soak rate
    is half of it (or ``--rate`` events/s).
 3. Soak for ``--duration`` seconds (default 600) at that rate while a loop runs
