@@ -312,8 +312,10 @@ def test_posthog_js_from_a_web_page_stores_each_call_once_for_one_person(
     # event, when they fall in different batches): each was queued, and one of them stored the event.
     queued = [b["queued"] for b in beacons if b["url"].startswith(f"{console_url}/e/")]
     assert queued and all(queued), beacons
-    assert [(a.path, a.mode, a.destination) for a in left] == [("/e/", "no-cors", "empty")], left
-    assert left[0].content_type in ("application/x-www-form-urlencoded", "text/plain"), left
+    # Two beacons in flight at once can both be the request "after which" the event is stored (each
+    # looked before the other stored it): every one of them must be a beacon.
+    assert left and all((a.path, a.mode, a.destination) == ("/e/", "no-cors", "empty") for a in left), left
+    assert all(a.content_type in ("application/x-www-form-urlencoded", "text/plain") for a in left), left
 
     assert (leaving.user_id, leaving.tenant_id, leaving.is_real) == ("user-42", "acme", True)
 
