@@ -70,16 +70,22 @@ def test_the_kept_dates_are_every_date_s_rows_in_order_even_when_it_outgrows_its
         _assert_same(table, expected)
 
 
-def test_the_walk_forward_scores_and_keeps_each_date_as_given():
-    # No churn recorded: nothing is fitted, every date is ordered by the heuristic and kept to learn from.
+def _walked() -> tuple[WalkForward, list[ScoreTable]]:
+    """A walk over SEEN's dates with no churn recorded, and the dates as it scored them."""
     walk = WalkForward({}, horizons=HORIZONS, min_churns=2, names=NAMES, dates=len(SEEN))
     parts = []
     for k, tenants in enumerate(SEEN):
         part = _part(k, tenants)
         part.learned, part.ranking, part.ranked_by_model, part.track = {}, {}, {}, {}
-        scored = walk.score(FIRST + timedelta(days=7 * k), part)
+        parts.append(walk.score(FIRST + timedelta(days=7 * k), part))
+    return walk, parts
+
+
+def test_the_walk_forward_scores_and_keeps_each_date_as_given():
+    # No churn recorded: nothing is fitted, every date is ordered by the heuristic and kept to learn from.
+    walk, parts = _walked()
+    for scored in parts:
         assert all(np.isnan(scored.learned[h]).all() and not scored.ranked_by_model[h].any() for h in HORIZONS)
-        parts.append(scored)
     table = walk.table()
     _assert_same(table, ScoreTable.concatenate(parts, names=NAMES, horizons=HORIZONS))
     # The customer with the highest heuristic strength tops its date's list.
@@ -88,12 +94,7 @@ def test_the_walk_forward_scores_and_keeps_each_date_as_given():
 
 
 def test_after_the_walk_only_the_final_fit_s_horizon_keeps_its_record():
-    walk = WalkForward({}, horizons=HORIZONS, min_churns=2, names=NAMES, dates=len(SEEN))
-    parts = []
-    for k, tenants in enumerate(SEEN):
-        part = _part(k, tenants)
-        part.learned, part.ranking, part.ranked_by_model, part.track = {}, {}, {}, {}
-        parts.append(walk.score(FIRST + timedelta(days=7 * k), part))
+    walk, _ = _walked()
     before = walk.table()
     walk.records_keep(30)
     table = walk.table()
