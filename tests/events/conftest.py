@@ -101,7 +101,7 @@ from tests.customers.conftest import frozen_now, metrics_db  # noqa: E402, F401
 def _emitters_closed() -> Iterator[None]:
     """Each test's emitters stop their sending threads when it ends (a dead test host is not
     retried for the rest of the run, nor flushed at the run's exit)."""
-    from events import emitter
+    from events.emitter import client as emitter
 
     yield
     for open_emitter in list(emitter._open_emitters):

@@ -1,45 +1,4 @@
-"""A dependency-free client for sending events to Ops Console.
-
-Standard library only, so a product backend can copy this one file into its
-own code base. Events are batched (up to 500 per request and never more than
-the server's 1 MiB body limit), each gets an ``event_id`` when it is created,
-and a batch is retried with exponential backoff on 429, 5xx and connection
-errors: because the ids are fixed before the first attempt, a retry never
-stores anything twice.
-
-    emitter = OpsEmitter("https://ops.example.com", api_key="oc_...")
-    emitter.replay_started(tenant_id="acme", user_id="u_42", session_id="s_9")
-    emitter.export_aborted(tenant_id="acme", user_id="u_42", reason="too slow")
-    emitter.flush(timeout=5)
-
-Sending happens on the emitter's own background thread (a daemon, started by the
-first ``emit()``): ``emit()`` only puts the event in the bounded queue and returns,
-whatever the server does, so a product emitting from its request handlers never
-waits on Ops Console, not even while it is down or answering ``Retry-After: 60``.
-The thread sends a batch as soon as one is full or ``flush_interval`` seconds after
-the oldest queued event, and backs off between failed rounds (honouring the
-server's ``Retry-After``). When the process exits, the queue is flushed for at most
-``exit_flush_timeout`` seconds; what is still queued then is logged as lost.
-
-What each outcome means to the caller:
-
-- ``emit()`` returning an id: the event is queued (or already delivered). If the
-  server is unreachable it stays queued and the thread retries it; ``emit()``
-  never raises for that ("queued, will retry").
-- ``EventLost`` from ``emit()``: THIS event was not queued and never will be
-  sent: the buffer (``max_buffer`` events, counting those being sent) is full,
-  or the event alone is over the body limit. Counted in ``dropped``.
-- ``flush(timeout=...)`` raising ``DeliveryDeferred``: what was queued could not
-  be delivered within the timeout, or a round of sending failed (server down, key
-  refused); the events are still queued, nothing is lost.
-- ``flush()`` raising ``EventsLost``: the server refused some events for good
-  (a 400 with a reason, or 413 for one event on its own) since the last flush;
-  they are in ``lost`` with the reason, and every other event went on.
-
-A batch the server refuses as too large (413) is split in halves until it fits,
-so one large batch never blocks the queue. The emitter is thread-safe and
-fork-safe (a child process starts its own sending thread with an empty queue).
-"""
+"""The emitter itself: a bounded queue, one sending thread, batches retried without duplicates."""
 
 from __future__ import annotations
 
@@ -54,12 +13,12 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-__all__ = ["DeliveryDeferred", "EmitterError", "EventLost", "EventsLost", "LostEvent", "OpsEmitter"]
+from .errors import DeliveryDeferred, EmitterError, EventLost, EventsLost, LostEvent
+from .vocabulary import DefaultVocabulary
 
 logger = logging.getLogger("opsconsole.emitter")
 
@@ -73,46 +32,7 @@ _ENVELOPE_BYTES = len(b'{"events": []}')
 RETRY_AFTER_MAX_SECONDS = 60.0
 
 
-class EmitterError(Exception):
-    """A batch could not be delivered (after retries) or was refused outright."""
-
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-class DeliveryDeferred(EmitterError):
-    """Nothing was lost: the events are still queued and the sending thread goes on trying."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, body: Any = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status=status, body=body)
-        # The server's Retry-After on the last attempt (seconds): the thread waits at least this long.
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class LostEvent:
-    event_id: str | None
-    reason: str
-    status: int | None = None
-
-
-class EventsLost(EmitterError):
-    """The server refused these events for good; every other event was sent or is still queued."""
-
-    def __init__(self, message: str, *, lost: list[LostEvent], status: int | None = None) -> None:
-        super().__init__(message, status=status)
-        self.lost = lost
-
-
-class EventLost(EventsLost):
-    """emit(): this one event was not queued (buffer full, or too large to ever send)."""
-
-
-class OpsEmitter:
+class OpsEmitter(DefaultVocabulary):
     def __init__(
         self,
         base_url: str,
@@ -497,86 +417,6 @@ class OpsEmitter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    # --- The default vocabulary's events --------------------------------------------------------------
-    def signup(self, *, user_id: str, email: str | None = None, **kw: Any) -> str:
-        return self.emit("SIGNUP", user_id=user_id, **({"email": email} if email else {}), **kw)
-
-    def login(self, *, user_id: str, **kw: Any) -> str:
-        return self.emit("LOGIN", user_id=user_id, **kw)
-
-    def core_action(self, *, user_id: str, action: str, **kw: Any) -> str:
-        """The product's core action (a coach call or an agent run in the source documents)."""
-        return self.emit("CORE_ACTION", user_id=user_id, action=action, **kw)
-
-    def decision(self, *, user_id: str, **kw: Any) -> str:
-        return self.emit("DECISION", user_id=user_id, **kw)
-
-    def feedback(self, *, user_id: str, **kw: Any) -> str:
-        return self.emit("FEEDBACK", user_id=user_id, **kw)
-
-    def incident_viewed(self, **kw: Any) -> str:
-        return self.emit("INCIDENT_VIEWED", **kw)
-
-    def incident_viewed_no_action(self, **kw: Any) -> str:
-        return self.emit("INCIDENT_VIEWED_NO_ACTION", **kw)
-
-    def replay_started(self, **kw: Any) -> str:
-        return self.emit("REPLAY_STARTED", **kw)
-
-    def replay_completed(self, **kw: Any) -> str:
-        return self.emit("REPLAY_COMPLETED", **kw)
-
-    def replay_aborted(self, **kw: Any) -> str:
-        return self.emit("REPLAY_ABORTED", **kw)
-
-    def replay_failed(self, **kw: Any) -> str:
-        return self.emit("REPLAY_FAILED", **kw)
-
-    def export_started(self, **kw: Any) -> str:
-        return self.emit("EXPORT_STARTED", **kw)
-
-    def export_completed(self, **kw: Any) -> str:
-        return self.emit("EXPORT_COMPLETED", **kw)
-
-    def export_aborted(self, **kw: Any) -> str:
-        return self.emit("EXPORT_ABORTED", **kw)
-
-    def export_failed(self, **kw: Any) -> str:
-        return self.emit("EXPORT_FAILED", **kw)
-
-    def policy_block_repeat(self, **kw: Any) -> str:
-        return self.emit("POLICY_BLOCK_REPEAT", **kw)
-
-    def session_started(self, **kw: Any) -> str:
-        return self.emit("SESSION_STARTED", **kw)
-
-    def session_ended(self, **kw: Any) -> str:
-        return self.emit("SESSION_ENDED", **kw)
-
-    def session_idle_timeout(self, **kw: Any) -> str:
-        return self.emit("SESSION_IDLE_TIMEOUT", **kw)
-
-    def cert_generated(self, **kw: Any) -> str:
-        return self.emit("CERT_GENERATED", **kw)
-
-    def cert_downloaded(self, **kw: Any) -> str:
-        return self.emit("CERT_DOWNLOADED", **kw)
-
-    def api_call(self, **kw: Any) -> str:
-        return self.emit("API_CALL", **kw)
-
-    def policy_changed(self, **kw: Any) -> str:
-        return self.emit("POLICY_CHANGED", **kw)
-
-    def model_switched(self, **kw: Any) -> str:
-        return self.emit("MODEL_SWITCHED", **kw)
-
-    def rate_limit_changed(self, **kw: Any) -> str:
-        return self.emit("RATE_LIMIT_CHANGED", **kw)
-
-    def plan_changed(self, **kw: Any) -> str:
-        return self.emit("PLAN_CHANGED", **kw)
 
 
 class _Undelivered(Exception):
