@@ -85,7 +85,8 @@ def test_the_customer_page_answers_and_offers_every_form_in_two_laptop_screens(
     screenshot(page, "customer-laptop-opened")
 
     page.get_by_role("link", name="Older events →").click()
-    assert "before=" in page.url
+    # The URL changes when the navigation commits, before the new page has loaded.
+    page.wait_for_url("**/?before=**")
     assert page.locator("table.timeline tbody tr").count() == 50
 
 

@@ -72,7 +72,8 @@ def test_the_founder_sees_whom_to_call_and_opens_the_customer(page, live_server,
     screenshot(page, "customer")
 
     page.get_by_role("link", name="Older events →").click()
-    assert "before=" in page.url
+    # The URL changes when the navigation commits, before the new page has loaded.
+    page.wait_for_url("**/?before=**")
     assert page.locator("table.timeline tbody tr").count() == 50
 
     page.goto(f"{live_server.url}/customers/")
