@@ -12,6 +12,8 @@ project key (``properties.token``) is a credential and is never stored. Mapping:
 -> the user's traits (email and name), ``$groups[INGEST_ACCOUNT_GROUP_TYPE]`` -> account,
 ``$groupidentify`` of that group type -> the account's name and properties, ``$identify``'s
 ``$anon_distinct_id`` (and ``$create_alias``'s ``alias``) -> the same person as ``distinct_id``.
+A property whose value the row holds in a column, and posthog-js's transport bookkeeping, are not
+stored in the metadata (``_stored_elsewhere``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ FORM = "application/x-www-form-urlencoded"
 GZIP_MAGIC = b"\x1f\x8b"
 # posthog-js puts the project key in every event's properties: it is a credential, never stored.
 KEY_PROPERTIES = ("token",)
+# posthog-js's transport bookkeeping, which says nothing about the event: a random de-duplication
+# token (the event's uuid is its id here) and its client-side rate limiter's remaining budget.
+TRANSPORT_PROPERTIES = ("$insert_id", "$lib_rate_limit_remaining_tokens")
+# Properties the row keeps in a column when they hold its value (distinct_id the user, $session_id
+# the session, $groups of the account group type alone the account, $raw_user_agent the metadata's
+# user_agent): stored once, not twice (docs/ARCHITECTURE.md, "What an SDK event stores").
+COLUMN_PROPERTIES = ("distinct_id", "$session_id", "$groups", "$raw_user_agent")
+_NOT_STORED = frozenset(KEY_PROPERTIES + TRANSPORT_PROPERTIES + COLUMN_PROPERTIES)
 
 
 def _form_payload(body: bytes, query: Mapping[str, str]) -> bytes:
@@ -162,12 +172,21 @@ class PostHogFormat:
             if event == "$groupidentify" or groups.__class__ is dict:
                 tenant_id, member = _account(found, members, event=event, groups=groups, properties=properties,
                                              user_id=user_id, account_type=account_type)  # fmt: skip
+            session = properties.get("$session_id")
+            session_id = session.strip() if session.__class__ is str else (sdk_text(session) or "")
+            user_agent = properties.get("$raw_user_agent")
+            if user_agent.__class__ is not str or "user_agent" in properties:
+                user_agent = None
             metadata = properties
-            if "token" in properties:
-                # A copy without the key (a C-level copy and one delete: posthog-js sends ~30 properties).
+            # The dict's view against the small set: a look-up per name, not one per property.
+            present = properties.keys() & _NOT_STORED
+            if present:
+                # A C-level copy and a few deletes (posthog-js sends ~30 properties).
                 metadata = properties.copy()
-                for key in KEY_PROPERTIES:
-                    metadata.pop(key, None)
+                for key in present:
+                    if _stored_elsewhere(key, properties[key], user_id=user_id, tenant_id=tenant_id,
+                                         session_id=session_id, user_agent=user_agent, account_type=account_type):  # fmt: skip
+                        del metadata[key]
             previous_id = ""
             if event == "$identify":
                 previous_id = sdk_text(properties.get("$anon_distinct_id")) or ""
@@ -177,19 +196,17 @@ class PostHogFormat:
                 found.append(Identity(user_id=user_id, previous_id=previous_id))
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
                 metadata = _person_traits(found, message, properties=properties, metadata=metadata, user_id=user_id)
-            user_agent = properties.get("$raw_user_agent")
-            if user_agent.__class__ is str and "user_agent" not in properties:
+            if user_agent is not None:
                 if metadata is properties:
                     metadata = properties.copy()
                 metadata["user_agent"] = user_agent
-            session = properties.get("$session_id")
             event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
             row, errors = make(
                 event_id=event_id,
                 event_type=event,
                 user_id=user_id,
                 tenant_id=tenant_id,
-                session_id=session if session.__class__ is str else (sdk_text(session) or ""),
+                session_id=session_id,
                 occurred_at=sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset")),
                 metadata=metadata,
             )
@@ -226,6 +243,22 @@ class PostHogFormat:
 
 
 POSTHOG = PostHogFormat()
+
+
+def _stored_elsewhere(
+    key: str, value: Any, *, user_id: str, tenant_id: str, session_id: str, user_agent: str | None, account_type: str
+) -> bool:
+    """Whether the property ``key`` of ``_NOT_STORED`` goes unstored: the key and the transport's
+    bookkeeping always, a column's property only when the row holds its very value."""
+    if key == "distinct_id":
+        return value == user_id
+    if key == "$session_id":
+        return value == session_id
+    if key == "$groups":
+        return value.__class__ is dict and len(value) == 1 and value.get(account_type) == tenant_id != ""
+    if key == "$raw_user_agent":
+        return user_agent is not None  # moved to user_agent, the name classification reads
+    return True
 
 
 def _refusal(index: int, message: Any) -> dict[str, Any] | None:
