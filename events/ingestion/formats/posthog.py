@@ -13,7 +13,7 @@ project key (``properties.token``) is a credential and is never stored. Mapping:
 ``$groupidentify`` of that group type -> the account's name and properties, ``$identify``'s
 ``$anon_distinct_id`` (and ``$create_alias``'s ``alias``) -> the same person as ``distinct_id``.
 A property whose value the row holds in a column, and posthog-js's transport bookkeeping, are not
-stored in the metadata (``_stored_elsewhere``).
+stored in the metadata (``_ALWAYS_UNSTORED`` and the properties beside it).
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ KEY_PROPERTIES = ("token",)
 # posthog-js's transport bookkeeping, which says nothing about the event: a random de-duplication
 # token (the event's uuid is its id here) and its client-side rate limiter's remaining budget.
 TRANSPORT_PROPERTIES = ("$insert_id", "$lib_rate_limit_remaining_tokens")
-# Properties the row keeps in a column when they hold its value (distinct_id the user, $session_id
-# the session, $groups of the account group type alone the account, $raw_user_agent the metadata's
-# user_agent): stored once, not twice (docs/ARCHITECTURE.md, "What an SDK event stores").
-COLUMN_PROPERTIES = ("distinct_id", "$session_id", "$groups", "$raw_user_agent")
-_NOT_STORED = frozenset(KEY_PROPERTIES + TRANSPORT_PROPERTIES + COLUMN_PROPERTIES)
+# Never stored; besides them, a property whose value the row holds in a column (distinct_id the
+# user, $session_id the session, $groups of the account group type alone the account,
+# $raw_user_agent the metadata's user_agent) is stored once, there (docs/ARCHITECTURE.md, "What an
+# SDK event stores"; ``PostHogFormat.rows``).
+_ALWAYS_UNSTORED = KEY_PROPERTIES + TRANSPORT_PROPERTIES
 
 
 def _form_payload(body: bytes, query: Mapping[str, str]) -> bytes:
@@ -177,16 +177,21 @@ class PostHogFormat:
             user_agent = properties.get("$raw_user_agent")
             if user_agent.__class__ is not str or "user_agent" in properties:
                 user_agent = None
-            metadata = properties
-            # The dict's view against the small set: a look-up per name, not one per property.
-            present = properties.keys() & _NOT_STORED
-            if present:
-                # A C-level copy and a few deletes (posthog-js sends ~30 properties).
-                metadata = properties.copy()
-                for key in present:
-                    if _stored_elsewhere(key, properties[key], user_id=user_id, tenant_id=tenant_id,
-                                         session_id=session_id, user_agent=user_agent, account_type=account_type):  # fmt: skip
+            # A C-level copy (posthog-js sends ~30 properties) less what is not stored: the key and
+            # the transport's bookkeeping always, a column's property when the row holds its very value.
+            metadata = properties.copy() if properties else properties
+            if metadata:
+                for key in _ALWAYS_UNSTORED:
+                    if key in metadata:
                         del metadata[key]
+                if session is not None and session == session_id:
+                    del metadata["$session_id"]
+                if user_agent is not None:
+                    del metadata["$raw_user_agent"]  # moved to user_agent below
+                if groups.__class__ is dict and len(groups) == 1 and groups.get(account_type) == tenant_id != "":
+                    del metadata["$groups"]
+                if user_id and metadata.get("distinct_id") == user_id:
+                    del metadata["distinct_id"]
             previous_id = ""
             if event == "$identify":
                 previous_id = sdk_text(properties.get("$anon_distinct_id")) or ""
@@ -197,8 +202,6 @@ class PostHogFormat:
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
                 metadata = _person_traits(found, message, properties=properties, metadata=metadata, user_id=user_id)
             if user_agent is not None:
-                if metadata is properties:
-                    metadata = properties.copy()
                 metadata["user_agent"] = user_agent
             event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
             row, errors = make(
@@ -243,22 +246,6 @@ class PostHogFormat:
 
 
 POSTHOG = PostHogFormat()
-
-
-def _stored_elsewhere(
-    key: str, value: Any, *, user_id: str, tenant_id: str, session_id: str, user_agent: str | None, account_type: str
-) -> bool:
-    """Whether the property ``key`` of ``_NOT_STORED`` goes unstored: the key and the transport's
-    bookkeeping always, a column's property only when the row holds its very value."""
-    if key == "distinct_id":
-        return value == user_id
-    if key == "$session_id":
-        return value == session_id
-    if key == "$groups":
-        return value.__class__ is dict and len(value) == 1 and value.get(account_type) == tenant_id != ""
-    if key == "$raw_user_agent":
-        return user_agent is not None  # moved to user_agent, the name classification reads
-    return True
 
 
 def _refusal(index: int, message: Any) -> dict[str, Any] | None:
