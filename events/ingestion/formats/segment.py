@@ -228,16 +228,17 @@ class SegmentFormat:
             metadata.setdefault("name", message["name"])
         if call == "alias" and sdk_text(get("previousId")):
             metadata.setdefault("previous_id", sdk_text(get("previousId")))
+        # Positional, in _Read's field order (keywords cost a message more than the fields' reading).
         return _Read(
-            event_id=sdk_event_id(get("messageId"), source="segment", message=message),
-            event_type=message["event"] if call == "track" else CALL_EVENT_TYPES[call],
-            user_id=user_id,
-            tenant_id=tenant_id,
-            session_id=session_id,
-            occurred_at=sdk_timestamp(get("timestamp") or get("originalTimestamp")),
-            metadata=metadata,
-            identities=identities,
-            member=member,
+            sdk_event_id(get("messageId"), source="segment", message=message),
+            message["event"] if call == "track" else CALL_EVENT_TYPES[call],
+            user_id,
+            tenant_id,
+            session_id,
+            sdk_timestamp(get("timestamp") or get("originalTimestamp")),
+            metadata,
+            identities,
+            member,
         )
 
     def answer(self, receipt: IngestReceipt) -> Answer:
