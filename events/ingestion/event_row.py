@@ -25,3 +25,6 @@ class EventRow:
     exclusion_reason: str = ""
     # The type is not registered: stored, never counted (exclusion_reason "unregistered").
     parked: bool = False
+    # ``occurred_at`` as the COPY sends it: the sender's own text when PostgreSQL reads it as the
+    # same instant (``validation.UTC_TEXT_RE``), else "" and the store writes it out.
+    occurred_text: str = ""

@@ -200,7 +200,7 @@ def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None)
     """
     tail = f"\t{received_at}\t{NULL_TEXT if source_id is None else source_id}\n"
     heads = [
-        f"{r.event_id}\t{r.tenant_id}\t{r.user_id}\t{r.session_id}\t{r.event_type}\t{r.occurred_at.isoformat()}"
+        f"{r.event_id}\t{r.tenant_id}\t{r.user_id}\t{r.session_id}\t{r.event_type}\t{r.occurred_text or r.occurred_at.isoformat()}"
         f"\t{r.friction_signal}\t{'t' if r.is_real else 'f'}\t{r.exclusion_reason}"
         for r in rows
     ]
@@ -217,7 +217,7 @@ def _copy_text(rows: list[EventRow], *, received_at: str, source_id: int | None)
 
 
 def _head_escaped(r: EventRow) -> str:
-    fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_at.isoformat(),
+    fields = (r.event_id, r.tenant_id, r.user_id, r.session_id, r.event_type, r.occurred_text or r.occurred_at.isoformat(),
               r.friction_signal, "t" if r.is_real else "f", r.exclusion_reason)  # fmt: skip
     return "\t".join(v.translate(_COPY_ESCAPES) for v in fields)
 

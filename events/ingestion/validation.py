@@ -92,6 +92,10 @@ def ingest_names(*, refresh: bool = False) -> IngestNames:
 # --- Validating one event ---------------------------------------------------------------
 # The canonical UUID text form; anything else goes through uuid.UUID (braces, urn:, no hyphens).
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# An ISO 8601 UTC time PostgreSQL reads as the very instant ``datetime.fromisoformat`` does, so the
+# store sends the sender's text (writing a datetime out again cost more than reading it): Python
+# truncates a seventh fractional digit where PostgreSQL rounds, hence at most six.
+UTC_TEXT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)")
 # JSON writes NUL as \u0000; an odd number of backslashes before "u0000" means a real NUL.
 _NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _NUL_ESCAPE_BYTES_RE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -220,6 +224,9 @@ def _occurred_in_utc(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is UTC else None
+
+
+_utc_text = UTC_TEXT_RE.fullmatch
 
 
 def _event_id(raw_id: Any, errors: dict[str, list[str]]) -> str:
@@ -390,10 +397,13 @@ class RowMaker:
         if not user_id and not tenant_id and "user_id" not in errors and "tenant_id" not in errors:
             errors["user_id"] = ["Give user_id or tenant_id (or both): an event must belong to a user or an account."]
         occurred = _occurred_in_utc(occurred_at)
+        occurred_text = ""
         if occurred is None or not EARLIEST_OCCURRED_AT <= occurred <= self.latest:
             occurred, problem = _parse_occurred_at(occurred_at, self.now, self.latest)
             if problem:
                 errors["occurred_at"] = [problem]
+        elif _utc_text(occurred_at):
+            occurred_text = occurred_at
         if metadata.__class__ is dict:
             metadata_json, problem = _metadata_json(metadata, self.max_bytes, parsed=self.parsed)
             if problem:
@@ -405,20 +415,11 @@ class RowMaker:
         rules = self.rules
         # No cached rules yet: classify_batch decides (a row is real until then).
         reason = "" if rules is None else _UNREGISTERED if parked else classify.metadata_reason(metadata, rules)
+        # Positional, in EventRow's field order: keywords cost more than the rest of the row's making.
         return EventRow(
-            event_id=event_id,
-            tenant_id=tenant_id,
-            user_id=user_id,
-            session_id=session_id,
-            event_type=event_type,
-            occurred_at=occurred,
-            metadata=metadata,
-            metadata_json=metadata_json,
-            friction_signal=friction_signal,
-            is_real=not reason,
-            exclusion_reason=reason,
-            parked=parked,
-        ), errors
+            event_id, tenant_id, user_id, session_id, event_type, occurred, metadata, metadata_json,
+            friction_signal, not reason, reason, parked, occurred_text,
+        ), errors  # fmt: skip
 
     def item(self, item: Any) -> tuple[EventRow | None, dict[str, list[str]]]:
         """A native item (``POST /api/v1/events``'s event object): every field checked, an

@@ -98,6 +98,33 @@ def test_the_project_key_is_never_stored(raw_key):
     assert Event.objects.get().metadata == {"a": 1}
 
 
+def test_a_property_the_row_holds_in_a_column_and_the_transport_bookkeeping_are_stored_once(raw_key):
+    ua = "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"
+    kept_elsewhere = {"distinct_id": "u1", "$session_id": "s-1", "$groups": {"company": "acme"}, "$raw_user_agent": ua,
+                      "$insert_id": "k3j5h6g7f8d9s0a1", "$lib_rate_limit_remaining_tokens": 99}  # fmt: skip
+    page = {"$current_url": "https://www.shop.example/cart", "$lib": "web", "$time": 1764892800.123}
+    event = {"event": "x", "uuid": "0b6e4a3c-3f7e-4c1e-9b8a-2f4f7d9c1a11", "properties": {**kept_elsewhere, **page}}
+    assert _posthog(Client(), raw_key, [event]).status_code == 200
+    stored = Event.objects.get()
+    assert (stored.user_id, stored.session_id, stored.tenant_id) == ("u1", "s-1", "acme")
+    assert stored.metadata == {**page, "user_agent": ua}
+
+
+def test_a_property_that_differs_from_its_column_is_stored_as_sent(raw_key):
+    differing = {
+        "distinct_id": "anonymous-7",  # the message's own distinct_id is the user
+        "$session_id": 42,  # a number: the column holds its text
+        "$groups": {"company": "acme", "project": "p1"},  # another group type besides the account
+        "$raw_user_agent": "Mozilla/5.0 (Raw)",  # user_agent is sent too
+        "user_agent": "Mozilla/5.0 (Own)",
+    }
+    event = {"event": "x", "distinct_id": "u1", "properties": differing}
+    assert _posthog(Client(), raw_key, [event]).status_code == 200
+    stored = Event.objects.get()
+    assert (stored.user_id, stored.session_id, stored.tenant_id) == ("u1", "42", "acme")
+    assert stored.metadata == differing
+
+
 def test_posthog_js_reads_no_flags_and_a_minimal_remote_config():
     for path in ("/flags/?v=2&config=true", "/decide/?v=3"):
         answer = Client().post(path, b"\x1f\x8b anything", content_type="text/plain", HTTP_ORIGIN=PAGE)

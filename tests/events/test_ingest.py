@@ -75,6 +75,24 @@ def test_it_generates_an_event_id_and_defaults_occurred_at_to_now(ingest_client)
     assert stored.occurred_at == NOW
 
 
+def test_every_utc_spelling_of_occurred_at_is_stored_as_the_instant_it_names(ingest_client):
+    sent = {
+        "2026-03-02T10:00:00Z": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        "2026-03-02T10:00:00.5+00:00": datetime(2026, 3, 2, 10, 0, 0, 500000, tzinfo=UTC),
+        "2026-03-02T10:00:00.123456Z": datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=UTC),
+        # A seventh digit: the stored instant is the one validation read (truncated), not PostgreSQL's rounding.
+        "2026-03-02T10:00:00.9999999Z": datetime(2026, 3, 2, 10, 0, 0, 999999, tzinfo=UTC),
+        "2026-03-02 10:00:00+00:00": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        "2026-03-02T11:30:00+01:30": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        "2026-03-02T10:00:00-00:00": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+    }
+    events = [_event(occurred_at=text) for text in sent]
+    with time_machine.travel(NOW, tick=False):
+        assert ingest_client.post(URL, {"events": events}, format="json").json()["accepted"] == len(sent)
+    stored = dict(Event.objects.values_list("event_id", "occurred_at"))
+    assert [stored[uuid.UUID(e["event_id"])] for e in events] == list(sent.values())
+
+
 def test_resending_a_batch_stores_nothing_twice(ingest_client):
     batch = {"events": [_event(), _event(), _event()]}
     first = ingest_client.post(URL, batch, format="json").json()

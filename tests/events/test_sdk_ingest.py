@@ -3,6 +3,7 @@ pointed at the live test server with an ingest key; and chunked bodies through g
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -76,6 +77,24 @@ def test_posthog_python_sends_events_groups_and_traits(posthog_client, use_gzip)
         assert cursor.fetchone()[0] == "Acme Inc"
         cursor.execute("SELECT email, name FROM ops_user_profiles WHERE user_id = 'u1'")
         assert cursor.fetchone() == ("ann@customer.com", "Ann")
+
+
+def test_segment_context_keeps_what_the_row_does_not_hold_elsewhere(raw_key):
+    context = {"groupId": "acme", "sessionId": "s-1", "userAgent": "Mozilla/5.0 (X11)", "library": {"name": "py"}}
+    batch = [
+        {"type": "track", "event": "LOGIN", "userId": "u1", "messageId": "t-1", "context": context},
+        # A group call's account is its groupId: the context's other one is kept as sent.
+        {"type": "group", "groupId": "globex", "userId": "u1", "messageId": "g-1", "context": context},
+    ]
+    auth = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
+    response = Client().post("/v1/batch", {"batch": batch}, content_type="application/json", HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200
+    login = Event.objects.get(event_type="LOGIN")
+    assert (login.tenant_id, login.session_id) == ("acme", "s-1")
+    assert login.metadata == {"context": {"library": {"name": "py"}}, "user_agent": "Mozilla/5.0 (X11)"}
+    group = Event.objects.get(event_type="$group")
+    assert group.tenant_id == "globex"
+    assert group.metadata["context"] == {"groupId": "acme", "library": {"name": "py"}}
 
 
 def test_segment_sends_track_identify_group_and_its_resend_stores_nothing_twice(live_server, raw_key):

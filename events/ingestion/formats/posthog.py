@@ -12,6 +12,8 @@ project key (``properties.token``) is a credential and is never stored. Mapping:
 -> the user's traits (email and name), ``$groups[INGEST_ACCOUNT_GROUP_TYPE]`` -> account,
 ``$groupidentify`` of that group type -> the account's name and properties, ``$identify``'s
 ``$anon_distinct_id`` (and ``$create_alias``'s ``alias``) -> the same person as ``distinct_id``.
+A property whose value the row holds in a column, and posthog-js's transport bookkeeping, are not
+stored in the metadata (``_ALWAYS_UNSTORED`` and the properties beside it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ FORM = "application/x-www-form-urlencoded"
 GZIP_MAGIC = b"\x1f\x8b"
 # posthog-js puts the project key in every event's properties: it is a credential, never stored.
 KEY_PROPERTIES = ("token",)
+# posthog-js's transport bookkeeping, which says nothing about the event: a random de-duplication
+# token (the event's uuid is its id here) and its client-side rate limiter's remaining budget.
+TRANSPORT_PROPERTIES = ("$insert_id", "$lib_rate_limit_remaining_tokens")
+# Never stored; besides them, a property whose value the row holds in a column (distinct_id the
+# user, $session_id the session, $groups of the account group type alone the account,
+# $raw_user_agent the metadata's user_agent) is stored once, there (docs/ARCHITECTURE.md, "What an
+# SDK event stores"; ``PostHogFormat.rows``).
+_ALWAYS_UNSTORED = KEY_PROPERTIES + TRANSPORT_PROPERTIES
 
 
 def _form_payload(body: bytes, query: Mapping[str, str]) -> bytes:
@@ -162,12 +172,26 @@ class PostHogFormat:
             if event == "$groupidentify" or groups.__class__ is dict:
                 tenant_id, member = _account(found, members, event=event, groups=groups, properties=properties,
                                              user_id=user_id, account_type=account_type)  # fmt: skip
-            metadata = properties
-            if "token" in properties:
-                # A copy without the key (a C-level copy and one delete: posthog-js sends ~30 properties).
-                metadata = properties.copy()
-                for key in KEY_PROPERTIES:
-                    metadata.pop(key, None)
+            session = properties.get("$session_id")
+            session_id = session.strip() if session.__class__ is str else (sdk_text(session) or "")
+            user_agent = properties.get("$raw_user_agent")
+            if user_agent.__class__ is not str or "user_agent" in properties:
+                user_agent = None
+            # A C-level copy (posthog-js sends ~30 properties) less what is not stored: the key and
+            # the transport's bookkeeping always, a column's property when the row holds its very value.
+            metadata = properties.copy() if properties else properties
+            if metadata:
+                for key in _ALWAYS_UNSTORED:
+                    if key in metadata:
+                        del metadata[key]
+                if session is not None and session == session_id:
+                    del metadata["$session_id"]
+                if user_agent is not None:
+                    del metadata["$raw_user_agent"]  # moved to user_agent below
+                if groups.__class__ is dict and len(groups) == 1 and groups.get(account_type) == tenant_id != "":
+                    del metadata["$groups"]
+                if user_id and metadata.get("distinct_id") == user_id:
+                    del metadata["distinct_id"]
             previous_id = ""
             if event == "$identify":
                 previous_id = sdk_text(properties.get("$anon_distinct_id")) or ""
@@ -177,19 +201,15 @@ class PostHogFormat:
                 found.append(Identity(user_id=user_id, previous_id=previous_id))
             if "$set" in message or "$set_once" in message or "$set" in properties or "$set_once" in properties:
                 metadata = _person_traits(found, message, properties=properties, metadata=metadata, user_id=user_id)
-            user_agent = properties.get("$raw_user_agent")
-            if user_agent.__class__ is str and "user_agent" not in properties:
-                if metadata is properties:
-                    metadata = properties.copy()
+            if user_agent is not None:
                 metadata["user_agent"] = user_agent
-            session = properties.get("$session_id")
             event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
             row, errors = make(
                 event_id=event_id,
                 event_type=event,
                 user_id=user_id,
                 tenant_id=tenant_id,
-                session_id=session if session.__class__ is str else (sdk_text(session) or ""),
+                session_id=session_id,
                 occurred_at=sdk_timestamp(message.get("timestamp")) or offset_timestamp(now, message.get("offset")),
                 metadata=metadata,
             )

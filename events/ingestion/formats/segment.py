@@ -10,7 +10,8 @@ traits and context; the ids beside them have their own limits). Mapping: ``userI
 beside its ``userId`` and alias's ``previousId`` -> the same person (events/ingestion/identities.py), ``context.groupId``
 (or a group call's ``groupId``) -> account, ``traits`` email and name -> the user's traits
 (a group call's traits -> the account's name and properties), ``context.userAgent`` ->
-``metadata.user_agent``, ``properties`` -> metadata. A track call's type is its ``event``;
+``metadata.user_agent``, ``properties`` -> metadata (the context beside them, without what the row
+holds in its columns). A track call's type is its ``event``;
 the other calls are stored as ``$identify``, ``$group``, ``$page``, ``$screen``, ``$alias``
 (parked until registered, like any name).
 """
@@ -212,10 +213,14 @@ class SegmentFormat:
         # identities take from them); "$traits"/"$context" when a property has the plain name.
         if traits:
             metadata["traits" if "traits" not in properties else "$traits"] = traits
+        session_id = _id_text(context.get("sessionId")) or ""
+        user_agent = context.get("userAgent")
+        moved = user_agent.__class__ is str and "user_agent" not in metadata
+        if "groupId" in context or "sessionId" in context or moved:
+            context = _context_stored(context, tenant_id=tenant_id, session_id=session_id, user_agent_moved=moved)
         if context:
             metadata["context" if "context" not in properties else "$context"] = context
-        user_agent = context.get("userAgent")
-        if user_agent.__class__ is str and "user_agent" not in metadata:
+        if moved:
             metadata["user_agent"] = user_agent
         if email:
             metadata.setdefault("email", email)
@@ -223,16 +228,17 @@ class SegmentFormat:
             metadata.setdefault("name", message["name"])
         if call == "alias" and sdk_text(get("previousId")):
             metadata.setdefault("previous_id", sdk_text(get("previousId")))
+        # Positional, in _Read's field order (keywords cost a message more than the fields' reading).
         return _Read(
-            event_id=sdk_event_id(get("messageId"), source="segment", message=message),
-            event_type=message["event"] if call == "track" else CALL_EVENT_TYPES[call],
-            user_id=user_id,
-            tenant_id=tenant_id,
-            session_id=_id_text(context.get("sessionId")) or "",
-            occurred_at=sdk_timestamp(get("timestamp") or get("originalTimestamp")),
-            metadata=metadata,
-            identities=identities,
-            member=member,
+            sdk_event_id(get("messageId"), source="segment", message=message),
+            message["event"] if call == "track" else CALL_EVENT_TYPES[call],
+            user_id,
+            tenant_id,
+            session_id,
+            sdk_timestamp(get("timestamp") or get("originalTimestamp")),
+            metadata,
+            identities,
+            member,
         )
 
     def answer(self, receipt: IngestReceipt) -> Answer:
@@ -248,6 +254,22 @@ class SegmentFormat:
             error.status,
             {"code": code.get(error.status, "invalid_request"), "message": error.message, "detail": error.message},
         )
+
+
+def _context_stored(
+    context: dict[str, Any], *, tenant_id: str, session_id: str, user_agent_moved: bool
+) -> dict[str, Any]:
+    """The context as stored: without what the row holds elsewhere, ``groupId`` and ``sessionId`` when
+    the account and session columns hold their very values, ``userAgent`` when it moved to the
+    metadata's ``user_agent`` (docs/ARCHITECTURE.md, "What an SDK event stores")."""
+    stored = context.copy()
+    if tenant_id and stored.get("groupId") == tenant_id:
+        del stored["groupId"]
+    if session_id and stored.get("sessionId") == session_id:
+        del stored["sessionId"]
+    if user_agent_moved:
+        del stored["userAgent"]
+    return stored
 
 
 SEGMENT_BATCH = SegmentFormat(None)
