@@ -265,9 +265,12 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             # The scores as stored, held as arrays since they were scored: the report reads no row again, and of the
             # candidates' records only its final fit's horizon's.
             walk.records_keep(model_horizon(run))
-            run.report = backtest_report(run, table=walk.table())
-            run.learned_at = timezone.now()
+            # The walk's table outlives the walk, held only by the report, the last reader of its features.
+            table = walk.table()
             del walk
+            run.report = backtest_report(run, table=table, last_reader=True)
+            del table
+            run.learned_at = timezone.now()
         except Exception as exc:
             # Recorded for admin and the API; the stored dates stay, so a rerun resumes after them.
             BacktestRun.objects.filter(pk=run.pk).update(status=BacktestStatus.FAILED, error=str(exc)[:2000])
