@@ -127,6 +127,11 @@ class ScoreTable:
     def column(self, name: str) -> np.ndarray:
         return self.matrix[:, self.names.index(name)]
 
+    def matrix_release(self) -> None:
+        """Let go of the feature matrix for a table read for the last time: in its place every feature reads NaN
+        (one value broadcast to the matrix's shape, read-only), so no reader after it can mistake it for features."""
+        self.matrix = np.broadcast_to(FEATURE_DTYPE(np.nan), self.matrix.shape)
+
     def tenant_id_of_rows(self) -> np.ndarray:
         return self.rows.tenant_ids[self.rows.tenant]
 
@@ -383,16 +388,25 @@ FIT_THREADS = 1
 
 
 def labelled_fit(
-    table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int
+    table: ScoreTable,
+    labels: ChurnMarks,
+    *,
+    horizon: int,
+    before: date,
+    min_churns: int,
+    last_reader: bool = False,
 ) -> FittedModel | None:
     """The model trained on the observations whose label windows closed before ``before`` (see the module
-    docstring); None with fewer than ``min_churns`` churns among them."""
+    docstring); None with fewer than ``min_churns`` churns among them. ``last_reader``: nothing reads the table's
+    features after this fit, which lets them go (``ScoreTable.matrix_release``) once its sampled rows are copied."""
     with threadpool_limits(limits=FIT_THREADS):
-        return _labelled_fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
+        return _labelled_fit(
+            table, labels, horizon=horizon, before=before, min_churns=min_churns, last_reader=last_reader
+        )
 
 
 def _labelled_fit(
-    table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int
+    table: ScoreTable, labels: ChurnMarks, *, horizon: int, before: date, min_churns: int, last_reader: bool = False
 ) -> FittedModel | None:
     # Observations whose H-day label window closed before ``before``: every churn they learn from is dated
     # before it. Customers already lost on their date are not observations.
@@ -406,6 +420,9 @@ def _labelled_fit(
     selection, calibration = judged or _held_out_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
     index, weights = _sample(mask, y_all, seed=before.toordinal())
     raw = table.matrix[index]
+    if last_reader:
+        # The scaler's float64 working copies come next: the table's features are gone before them.
+        table.matrix_release()
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(raw)
@@ -448,10 +465,13 @@ def _labelled_fit(
     )  # fmt: skip
 
 
-def model_fit(table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int) -> FittedModel | None:
-    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns."""
+def model_fit(
+    table: ScoreTable, churns: Churns, *, horizon: int, before: date, min_churns: int, last_reader: bool = False
+) -> FittedModel | None:
+    """The model trained on what was known before ``before``; None with fewer than ``min_churns`` churns.
+    ``last_reader``: see ``labelled_fit``."""
     labels = churn_marks(table.rows, churns, horizon=horizon)
-    return labelled_fit(table, labels, horizon=horizon, before=before, min_churns=min_churns)
+    return labelled_fit(table, labels, horizon=horizon, before=before, min_churns=min_churns, last_reader=last_reader)
 
 
 def ranking_scores(fitted: FittedModel | None, part: ScoreTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -267,12 +267,15 @@ def model_horizon(run: BacktestRun) -> int:
     return ADOPTED_HORIZON_DAYS if ADOPTED_HORIZON_DAYS in run.horizons else run.horizons[0]
 
 
-def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dict[str, Any]:
+def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None, last_reader: bool = False) -> dict[str, Any]:
     """The report of a run; ``table`` is its scores when the caller already holds them (run_score_table),
     the training dates before its window included: the model is fitted on every date, the figures are
-    of the window's dates only."""
+    of the window's dates only. ``last_reader``: the caller reads ``table``'s features no more, so the final
+    fit lets them go once it has copied its sample (``ScoreTable.matrix_release``)."""
     churns = recorded_churns()
     observed_through = run.end_day
+    # A table read here has no other reader.
+    last_reader = last_reader or table is None
     learned_on = table if table is not None else run_score_table(run)
     table = _window_of(learned_on, run)
     rows = table.rows
@@ -281,6 +284,10 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
     components = _component_aucs(
         table, evaluable_labels(rows, churns, horizon=first, observed_through=observed_through)
     )
+    as_of_dates = [date.fromordinal(int(d)).isoformat() for d in np.unique(rows.day)]
+    blind_spots = _blind_spots(run, table, churns)
+    # The window's views of the features go before the final fit, which may then let the features go.
+    del table, rows
     # The figures' bootstrap arrays are freed by now; the fit's working copies come on top of the whole table,
     # the run's largest moment, so the heap's free pages go back first (core/memory.py).
     heap_release()
@@ -290,13 +297,13 @@ def backtest_report(run: BacktestRun, *, table: ScoreTable | None = None) -> dic
         horizon=model_horizon(run),
         before=observed_through + timedelta(days=1),
         min_churns=settings.MIN_CHURNS_FOR_TRUST,
+        last_reader=last_reader,
     )
-    blind_spots = _blind_spots(run, table, churns)
     churns_used = sum(1 for days in churns.values() for d in days if run.start_day < d <= run.end_day)
     minimum = settings.MIN_CHURNS_FOR_TRUST
     return {
         "run_id": run.pk,
-        "as_of_dates": [date.fromordinal(int(d)).isoformat() for d in np.unique(rows.day)],
+        "as_of_dates": as_of_dates,
         "churns_used": churns_used,
         "minimum_churns_for_trust": minimum,
         "warning": _few_churns_warning(churns_used, minimum),

@@ -20,9 +20,11 @@ the same scores, held as arrays since they were scored, and kept on the run.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -181,20 +183,74 @@ def _score_values(day: DayScores, order: list[int], part: ScoreTable, *, first: 
         )
 
 
-def _scores_store(run: BacktestRun, as_of: date, walk: WalkForward) -> int:
-    """Score one date (``_date_score``) and store its scores with the date marked done, in one transaction."""
+def _scores_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
+    """Score one date (``_date_score``), refusing a score JSON cannot hold."""
     day, order, part = _date_score(as_of, walk)
     if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
         raise ValueError(f"a feature or score of {as_of} is not a finite number")  # JSON has no NaN
+    return day, order, part
+
+
+def _scores_store(run: BacktestRun, as_of: date, scored: tuple[DayScores, list[int], ScoreTable], *, first: int) -> int:
+    """Store one date's scores with the date marked done, in one transaction (of this thread's connection)."""
+    day, order, part = scored
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(SCORES_CLEAR_SQL, {"run": run.pk, "as_of": as_of})
         with connection.wrap_database_errors, cursor.cursor.copy(SCORES_COPY_SQL) as copy:
-            for values in _score_values(day, order, part, first=walk.horizons[0]):
+            for values in _score_values(day, order, part, first=first):
                 copy.write_row((run.pk, as_of, *values))
         run.dates_done = sorted({*run.dates_done, as_of.isoformat()})
         run.heartbeat_at = timezone.now()
         run.save(update_fields=["dates_done", "heartbeat_at"])
     return len(order)
+
+
+class _ScoresWriter:
+    """Stores each scored date (``_scores_store``) on a connection of its own, in one thread, while the backtest's
+    connection folds the next date's events: PostgreSQL parses the stored rows' JSON beside the fold instead of
+    after it. One date at a time, in order: ``wait`` for the date before, then ``submit``. Inside a transaction (a
+    test's) another connection could not see the run's rows, so there each date is stored at once, in the caller's."""
+
+    def __init__(self, run: BacktestRun, *, first: int) -> None:
+        self.run = run
+        self.first = first
+        self._pool: ThreadPoolExecutor | None = (
+            None if connection.in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="backtest-store")
+        )
+        self._pending: Future[int] | None = None
+
+    def submit(self, as_of: date, scored: tuple[DayScores, list[int], ScoreTable]) -> None:
+        if self._pending is not None:
+            raise RuntimeError("a date's scores were submitted before the previous date's were stored")
+        if self._pool is not None:
+            self._pending = self._pool.submit(_scores_store, self.run, as_of, scored, first=self.first)
+            return
+        self._pending = Future()
+        self._pending.set_result(_scores_store(self.run, as_of, scored, first=self.first))
+
+    def wait(self) -> bool:
+        """Wait until the date submitted last is stored (its error is raised here); whether one was submitted."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return False
+        pending.result()
+        return True
+
+    def close(self) -> None:
+        """Wait for the thread's last store whatever became of it, then close the thread's connection and stop it."""
+        if self._pool is None:
+            return
+        try:
+            if self._pending is not None:
+                concurrent.futures.wait([self._pending])
+        finally:
+            self._pending = None
+            self._pool.submit(_thread_connection_close).result()
+            self._pool.shutdown()
+
+
+def _thread_connection_close() -> None:
+    connection.close()  # the calling thread's own connection (Django keeps one per thread)
 
 
 def _finite(value: float) -> float:
@@ -241,33 +297,47 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             # The training dates, then the stored dates replayed (a resumed run), then the remaining ones:
             # the walk-forward sees every date in order, as a run that never stopped would have.
             scored = [*training, *remaining]
-            with backtest_rollups(through=scored[0], last=scored[-1]):
-                previous = scored[0]
-                for as_of in scored:
-                    if as_of != previous:
-                        backtest_rollups_advance(after=previous, through=as_of)
-                    previous = as_of
-                    # A date's rows and a refit's working copies are freed by now: their pages go back to the
-                    # system instead of staying in the process beside the growing table (core/memory.py).
-                    if as_of < run.start_day:
-                        _date_score(as_of, walk)
+            writer = _ScoresWriter(run, first=walk.horizons[0])
+            try:
+                with backtest_rollups(through=scored[0], last=scored[-1]):
+                    previous = scored[0]
+                    for as_of in scored:
+                        if as_of != previous:
+                            backtest_rollups_advance(after=previous, through=as_of)
+                        previous = as_of
+                        # The date before is stored (beside the fold above) before the refit: its rows and the
+                        # refit's working copies are never held at once.
+                        if writer.wait():
+                            done += 1
+                            if progress:
+                                progress(done, len(dates))
+                        # A date's rows and a refit's working copies are freed by now: their pages go back to the
+                        # system instead of staying in the process beside the growing table (core/memory.py).
                         heap_release()
-                        continue
-                    if run.dates_done and as_of == remaining[0]:
-                        walk.replay(run_score_table(run))
-                    _scores_store(run, as_of, walk)
-                    heap_release()
-                    done += 1
-                    if progress:
-                        progress(done, len(dates))
+                        if as_of < run.start_day:
+                            _date_score(as_of, walk)
+                            continue
+                        if run.dates_done and as_of == remaining[0]:
+                            walk.replay(run_score_table(run))
+                        writer.submit(as_of, _scores_score(as_of, walk))
+                    if writer.wait():
+                        done += 1
+                        if progress:
+                            progress(done, len(dates))
+            finally:
+                writer.close()
+            heap_release()
             if run.dates_done and not remaining:
                 walk.replay(run_score_table(run))
             # The scores as stored, held as arrays since they were scored: the report reads no row again, and of the
             # candidates' records only its final fit's horizon's.
             walk.records_keep(model_horizon(run))
-            run.report = backtest_report(run, table=walk.table())
-            run.learned_at = timezone.now()
+            # The walk's table outlives the walk, held only by the report, the last reader of its features.
+            table = walk.table()
             del walk
+            run.report = backtest_report(run, table=table, last_reader=True)
+            del table
+            run.learned_at = timezone.now()
         except Exception as exc:
             # Recorded for admin and the API; the stored dates stay, so a rerun resumes after them.
             BacktestRun.objects.filter(pk=run.pk).update(status=BacktestStatus.FAILED, error=str(exc)[:2000])

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from django.db import connection
 
 from core.flavour import flavour
-from core.rows import rows_as_dicts
+from core.rows import rows_as_dicts, timestamps_load_natively
 from customers.metrics.daily import SUMMARY_TABLE
 from customers.metrics.peers import PeerLevels
 from customers.metrics.scope import dirty_tenants_sql, tenant_rows_sql
@@ -256,6 +256,7 @@ def tenant_signals_measure(
     with connection.cursor() as cursor:
         cursor.execute(SIGNAL_TYPES_SQL)
         types = rows_as_dicts(cursor)[0]
+        timestamps_load_natively(cursor)  # three per tenant
         cursor.execute(
             _signals_sql(scope=scope),
             {

@@ -3,10 +3,14 @@ does not name it is refused with the names it has, never read by position."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from django.db import connection
+from psycopg import adapters
+from psycopg.pq import Format
 
-from core.rows import value_of, values_of
+from core.rows import timestamps_load_natively, value_of, values_of
 
 pytestmark = pytest.mark.django_db
 
@@ -38,3 +42,29 @@ def test_it_reads_one_column_of_every_row_in_order():
         cursor.execute("SELECT 1 AS n")
         with pytest.raises(ValueError, match="no column 'tens'"):
             values_of(cursor, "tens")
+
+
+def test_timestamps_loaded_natively_are_the_datetimes_django_loads():
+    statement = (
+        "SELECT '2026-03-29 01:30:00.123456+00'::timestamptz AS a, '2026-10-25 02:59:59.5+02'::timestamptz AS b,"
+        " '1969-12-31 23:59:59+00'::timestamptz AS c, NULL::timestamptz AS d"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+        by_django = cursor.fetchone()
+    with connection.cursor() as cursor:
+        timestamps_load_natively(cursor)
+        oid = adapters.types["timestamptz"].oid
+        # psycopg's own loader on this cursor; the connection's other cursors keep Django's.
+        assert cursor.cursor.adapters.get_loader(oid, Format.TEXT) is adapters.get_loader(oid, Format.TEXT)
+        assert connection.connection.adapters.get_loader(oid, Format.TEXT) is not adapters.get_loader(oid, Format.TEXT)
+        cursor.execute(statement)
+        native = cursor.fetchone()
+    assert native == by_django
+    assert [None if v is None else (v.isoformat(), v.tzinfo) for v in native] == [
+        ("2026-03-29T01:30:00.123456+00:00", UTC),
+        ("2026-10-25T00:59:59.500000+00:00", UTC),
+        ("1969-12-31T23:59:59+00:00", UTC),
+        None,
+    ]
+    assert all(v is None or v.tzinfo is UTC for v in native)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from customers.metrics.recompute import metrics_recompute
 from customers.models import TenantMetrics
 from playbooks.models import ChurnRecord
 from tests.customers.conftest import NOW, events_store
 from tests.validation.conftest import TODAY, sim_base, sim_events, sim_store
+from validation import services
 from validation.engine import risk_components
 from validation.models import BacktestRun, BacktestScore, BacktestStatus
 from validation.selectors import learned_weights_latest
@@ -72,6 +74,60 @@ def test_a_date_is_scored_exactly_as_the_live_engine_scored_it_that_day(settings
         run = _backtest(days=63)
     scored = {t: (r["risk_signal_strength"], r["components"]) for (d, t), r in _scores(run).items() if d == day}
     assert scored == live
+
+
+def _stores_by_thread(monkeypatch: Any) -> list[str]:
+    """The name of the thread each date's scores are stored from, as they are stored."""
+    threads: list[str] = []
+    store = services._scores_store
+
+    def recorded(*args: Any, **kwargs: Any) -> int:
+        threads.append(threading.current_thread().name)
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_scores_store", recorded)
+    return threads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_stores_its_dates_from_a_thread_of_its_own_exactly_as_in_its_own_connection(now, settings, monkeypatch):
+    settings.MIN_CHURNS_FOR_TRUST = 3
+    sim_store(sim_base(MIXED, healthy=4))
+    threads = _stores_by_thread(monkeypatch)
+    threaded = _backtest(days=56)
+    assert len(threads) == 9 and all(name.startswith("backtest-store") for name in threads)
+    threads.clear()
+    # Inside a transaction no other connection sees the run: each date is stored in the run's own connection.
+    with transaction.atomic():
+        inline = _backtest(days=56)
+    assert threads == [threading.current_thread().name] * 9
+    stored = _scores(threaded)
+    assert any(v["learned_scores"] for v in stored.values())  # the learned scores are compared too
+    assert stored == _scores(inline)
+    assert {**threaded.report, "run_id": 0} == {**inline.report, "run_id": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_date_that_fails_to_be_stored_from_the_thread_fails_the_run_with_the_dates_before_it_kept(now, monkeypatch):
+    sim_store(sim_base(MIXED, healthy=3))
+    run = backtest_run_prepare(days=56, step=7, horizons=[30])
+    store = services._scores_store
+
+    def third_fails(run: BacktestRun, as_of: Any, *args: Any, **kwargs: Any) -> int:
+        if len(run.dates_done) == 2:
+            raise RuntimeError("connection lost")
+        return store(run, as_of, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_scores_store", third_fails)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        backtest_run_execute(run)
+    run.refresh_from_db()
+    assert (run.status, len(run.dates_done), run.error) == (BacktestStatus.FAILED, 2, "connection lost")
+    assert BacktestScore.objects.filter(run=run).values("as_of").distinct().count() == 2
+    # The store's thread closed its connection: only this test's own is open on the database.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        assert cursor.fetchone()[0] == 1
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ import numpy as np
 
 from validation.candidates import CANDIDATES
 from validation.figures import Rows
-from validation.learned import FEATURE_DTYPE, Calibration, ScoreTable
+from validation.learned import FEATURE_DTYPE, Calibration, ScoreTable, model_fit
 from validation.walkforward import WalkForward
 
 NAMES = ("log_events_28d", "trend_7d_vs_28d", "noise", "decline_points")
@@ -68,3 +68,23 @@ def test_a_calibration_of_standard_units_reads_the_log_odds_alike():
     assert np.allclose(
         calibration.of_log_odds(centre, spread).apply(log_odds), calibration.apply((log_odds - centre) / spread)
     )
+
+
+def test_the_final_fit_as_the_tables_last_reader_fits_the_same_model_and_lets_the_features_go():
+    walk, churned_on = _walk()
+    after = FIRST + timedelta(days=7 * DATES)
+    kept = model_fit(walk.table(), churned_on, horizon=HORIZON, before=after, min_churns=10)
+    table = walk.table()
+    released = model_fit(table, churned_on, horizon=HORIZON, before=after, min_churns=10, last_reader=True)
+    assert kept is not None and released is not None
+    assert (released.coefficients, released.std_errors) == (kept.coefficients, kept.std_errors)
+    assert (released.calibration, released.selection, released.base_rate) == (
+        kept.calibration,
+        kept.selection,
+        kept.base_rate,
+    )
+    assert np.array_equal(released.candidate_spreads, kept.candidate_spreads)
+    # The table it read holds no features any more (one NaN stands for all of them); the walk's own are intact.
+    assert table.matrix.shape == walk.table().matrix.shape and np.isnan(table.matrix).all()
+    assert table.matrix.strides == (0, 0)
+    assert np.isfinite(walk.table().matrix).all()

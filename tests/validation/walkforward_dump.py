@@ -85,9 +85,10 @@ def _backtest_with_table(base: str, seed: int) -> tuple[dict[str, Any], ScoreTab
     captured: dict[str, ScoreTable] = {}
     report_of = services.backtest_report
 
-    def capture(run: Any, *, table: ScoreTable | None = None) -> dict[str, Any]:
+    def capture(run: Any, *, table: ScoreTable | None = None, last_reader: bool = False) -> dict[str, Any]:
         assert table is not None
         captured["table"] = table
+        # The dump reads the table's features after the report: they must stay.
         return report_of(run, table=table)
 
     services.backtest_report = capture  # type: ignore[assignment]
