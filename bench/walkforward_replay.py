@@ -8,12 +8,14 @@ code a replay gives the stored run's list AUC to the last digit. Prints each tab
 lift beside the heuristic's, each base's mean (sd) over its seeds, and the number of model fits per refit.
 
 Run: ``python bench/walkforward_replay.py [--dir /tmp/walkforward] [decay-* quiet-1 ...]``; compare two trees
-by running each tree's copy of this script on the same tables.
+by running each tree's copy of this script on the same tables. ``--without name,type_90d:*`` replays without
+those features (names or globs): what a feature adds, measured on tables stored with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import statistics
@@ -80,9 +82,11 @@ class _FitCounter:
         learned._labelled_fit = labelled_fit  # type: ignore[assignment]
 
 
-def replay(path: Path, counter: _FitCounter) -> Replayed:
+def replay(path: Path, counter: _FitCounter, *, without: tuple[str, ...] = ()) -> Replayed:
     data = np.load(path)
-    names = tuple(str(n) for n in data["names"])
+    stored = [str(n) for n in data["names"]]
+    keep = np.asarray([not any(fnmatch.fnmatchcase(n, p) for p in without) for n in stored])
+    names = tuple(n for n, k in zip(stored, keep, strict=True) if k)
     churns = {t: [date.fromordinal(d) for d in days] for t, days in json.loads(str(data["churns"])).items()}
     start, end = (date.fromordinal(int(d)) for d in data["window"])
     walk = WalkForward(churns, horizons=[HORIZON], min_churns=MIN_CHURNS, names=names)
@@ -91,7 +95,7 @@ def replay(path: Path, counter: _FitCounter) -> Replayed:
         mask = data["day"] == day
         part = ScoreTable(
             Rows.of(data["day"][mask], data["tenant"][mask]),
-            data["matrix"][mask].astype(FEATURE_DTYPE),
+            data["matrix"][mask][:, keep].astype(FEATURE_DTYPE),
             names,
             data["strength"][mask],
             {},
@@ -134,6 +138,7 @@ def _summary(results: list[Replayed]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/walkforward")
+    parser.add_argument("--without", default="", help="features left out (comma-separated names or globs)")
     parser.add_argument("tables", nargs="*", default=["*"], help="table names or globs (base-seed)")
     args = parser.parse_args()
     counter = _FitCounter()
@@ -141,7 +146,7 @@ def main() -> None:
     paths = sorted({p for pattern in args.tables for p in Path(args.dir).glob(f"{pattern}.npz")})
     results = []
     for path in paths:
-        r = replay(path, counter)
+        r = replay(path, counter, without=tuple(p for p in args.without.split(",") if p))
         results.append(r)
         print(
             f"{r.name:12s} list {r.auc:.3f} lift {r.lift:.2f} heuristic {r.heuristic:.3f} "

@@ -9,6 +9,10 @@ not a dict per account), so measuring them costs little beside the signals query
 log-scaled (log(1 + n)): use is heavy-tailed, and a model on raw counts is led by the few
 busiest accounts.
 
+A decline is also set against the account's own earlier level (``events_14d_vs_own_level``: its last 14 days
+against its days from 90 to 28 days back), which a decline does not drag down the way it drags the 28-day average
+that ``trend_7d_vs_28d`` compares with.
+
 Per event type: the 28- and 90-day counts of every registered type (``type_28d:<name>``),
 from one query over the day rollups (``TYPE_COUNTS_SQL``).
 """
@@ -97,9 +101,16 @@ FEATURES: tuple[Feature, ...] = (
             lambda s, v: f"{v:.0f} friction events per 100 events over 4 weeks"),
     Feature("core_share", "core value's share of events over 28 days", 0.1, "tenth more of use on the core value",
             lambda s, v: f"{pct_text(v)} of its use on the core value"),
+    Feature("events_14d_vs_own_level", "events in the last 14 days against the account's own level in the 2 months "
+            "before (log ratio)", 0.5, "half e-fold of the last 2 weeks against its own earlier level",
+            lambda s, v: f"about {pct_text(math.exp(v))} of its own earlier use in the last 2 weeks"),
 )  # fmt: skip
 FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 TYPE_FEATURE_WINDOWS = (28, 90)
+# The account's own level: its days between 90 and 28 days back (the rollups' retention, before the last 4 weeks);
+# an account with fewer of them than a week has no level of its own yet, and its ratio reads as steady (0).
+OWN_LEVEL_DAYS = (90, 28)
+OWN_LEVEL_MIN_DAYS = 7
 
 # Every registered type's counts over 28 and 90 days per tenant: the day rollups by their primary
 # key's tenant prefix (tenant_rows_sql), one group per tenant and type, returned as parallel arrays in
@@ -214,6 +225,14 @@ def _share(num: np.ndarray, den: np.ndarray, *, scale: float = 1.0) -> np.ndarra
     return np.where(den > 0, (scale * num) / safe if scale != 1.0 else num / safe, 0.0)
 
 
+def _own_level_ratio(recent: np.ndarray, days: int, level: np.ndarray, level_days: np.ndarray) -> np.ndarray:
+    """log((1 + recent) / (1 + the account's own use over as many days at its earlier rate)); 0 (steady) with
+    fewer than OWN_LEVEL_MIN_DAYS days of its own level."""
+    known = level_days >= OWN_LEVEL_MIN_DAYS
+    expected = np.where(known, days * level / np.where(known, level_days, 1), recent)
+    return np.where(known, _ratio_log_exact(recent, expected), 0.0)
+
+
 def features_matrix(
     measured: list[TenantSignals],
     *,
@@ -243,6 +262,10 @@ def features_matrix(
         col("active_days_28d"),
         col("users_28d"),
     )
+    # Days of the account's life in the window of its own level.
+    level_days = np.maximum(
+        0, (today - OWN_LEVEL_DAYS[1]) - np.maximum(first, today - OWN_LEVEL_DAYS[0] + 1) + 1
+    ).astype(float)
     peer = np.fromiter(
         (s.peer_level_pct if s.peer_level_pct is not None else 0.5 for s in measured), dtype=float, count=n
     )  # without enough customers to compare with, the middle: "no different from the others"
@@ -267,6 +290,7 @@ def features_matrix(
         "log_days_since_core_value": _log_exact(since_core.astype(float)),
         "friction_per_100": _share(col("friction_events_28d"), events_28d, scale=100.0),
         "core_share": _share(col("core_events_28d"), events_28d),
+        "events_14d_vs_own_level": _own_level_ratio(col("events_14d"), 14, col("events_90d") - events_28d, level_days),
     }
     rows = np.fromiter((type_counts.row.get(s.tenant_id, -1) for s in measured), dtype=np.int64, count=n)
     counts = np.zeros((n, len(types), len(TYPE_FEATURE_WINDOWS)))

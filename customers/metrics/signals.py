@@ -75,6 +75,8 @@ class TenantSignals:
     core_events_90d: int = 0
     users_7d: int = 0
     users_28d: int = 0
+    # Events in the last 14 days: the recent use features.py sets against the account's own earlier level.
+    events_14d: int = 0
     # Where the account's 28-day level stands among the customers' (0 = the lowest, 1 = the highest);
     # None with too few customers to compare with (set by peers.py, not by the query).
     peer_level_pct: float | None = None
@@ -123,7 +125,8 @@ WITH et AS (
            sum(events) AS events_90d,
            count(*) FILTER (WHERE day > %(d)s::date - 28 AND events > 0) AS active_days_28d,
            count(*) FILTER (WHERE events > 0) AS active_days_90d,
-           sum(friction_events) FILTER (WHERE day > %(d)s::date - 28) AS friction_events_28d
+           sum(friction_events) FILTER (WHERE day > %(d)s::date - 28) AS friction_events_28d,
+           sum(events) FILTER (WHERE day > %(d)s::date - 14) AS events_14d
     FROM daily GROUP BY tenant_id
 ), early AS (
     -- The first 28 days of the account the rollups hold: its first weeks while it is young. A window over
@@ -197,7 +200,8 @@ SELECT t.tenant_id, t.name, t.kind, t.monthly_event_limit,
        COALESCE(early.early_events, 0) AS early_events, COALESCE(early.early_days, 0) AS early_days,
        COALESCE(core.core_7d, 0) AS core_events_7d, COALESCE(core.core_28d, 0) AS core_events_28d,
        COALESCE(core.core_90d, 0) AS core_events_90d,
-       COALESCE(user_counts.users_7d, 0) AS users_7d, COALESCE(user_counts.users_28d, 0) AS users_28d
+       COALESCE(user_counts.users_7d, 0) AS users_7d, COALESCE(user_counts.users_28d, 0) AS users_28d,
+       COALESCE(agg.events_14d, 0) AS events_14d
 FROM customers_tenant t
 LEFT JOIN agg ON agg.tenant_id = t.tenant_id
 LEFT JOIN top_friction ON top_friction.tenant_id = t.tenant_id
@@ -277,6 +281,7 @@ def tenant_signals_measure(
 INT_LEVEL_FIELDS = (
     "events_28d", "events_prev_28d", "events_90d", "active_days_28d", "active_days_90d", "friction_events_28d",
     "early_events", "early_days", "core_events_7d", "core_events_28d", "core_events_90d", "users_7d", "users_28d",
+    "events_14d",
 )  # fmt: skip
 
 

@@ -8,7 +8,8 @@ Not collected by the suite (its name does not start with ``test_``); run it by n
 
 Each ``base:seed`` becomes ``<dir>/<base>-<seed>.npz``: every scored date's features and heuristic strength,
 the training dates before the window included (what the walk-forward learns from), the recorded churns, the
-window and the report's own figures (a replay with unchanged code gives the same list AUC). ``variant`` is a
+window and the report's own figures (a replay with unchanged code gives the same list AUC). ``base:seed:accounts``
+stores a base of that many accounts (``<base>-<seed>x<accounts>.npz``; ACCOUNTS otherwise): more churns behind each fit. ``variant`` is a
 decay/friction base with parameters no test uses, so a change is not tuned to the tests' bases.
 """
 
@@ -80,7 +81,7 @@ BASES = {
 }
 
 
-def _backtest_with_table(base: str, seed: int) -> tuple[dict[str, Any], ScoreTable]:
+def _backtest_with_table(base: str, seed: int, accounts: int) -> tuple[dict[str, Any], ScoreTable]:
     """One seeded base stored and backtested: its report and the walk-forward table the report was made from."""
     captured: dict[str, ScoreTable] = {}
     report_of = services.backtest_report
@@ -94,7 +95,7 @@ def _backtest_with_table(base: str, seed: int) -> tuple[dict[str, Any], ScoreTab
     services.backtest_report = capture  # type: ignore[assignment]
     try:
         with time_machine.travel(NOW, tick=False):
-            sim_store(BASES[base](ACCOUNTS, seed=seed, today=TODAY), seed=seed, today=TODAY)
+            sim_store(BASES[base](accounts, seed=seed, today=TODAY), seed=seed, today=TODAY)
             run = backtest_run_execute(backtest_run_prepare(days=182, step=7, horizons=[30]))
     finally:
         services.backtest_report = report_of
@@ -106,11 +107,12 @@ def test_bases_dumped(settings: Any) -> None:
     out = Path(os.environ.get("WALKFORWARD_DUMP_DIR", "/tmp/walkforward"))
     out.mkdir(parents=True, exist_ok=True)
     for spec in os.environ.get("WALKFORWARD_DUMP", "decay:1").split(","):
-        base, seed = spec.split(":")
-        path = out / f"{base}-{seed}.npz"
+        base, seed, *size = spec.split(":")
+        accounts = int(size[0]) if size else ACCOUNTS
+        path = out / (f"{base}-{seed}x{accounts}.npz" if size else f"{base}-{seed}.npz")
         if path.exists():
             continue
-        run, table = _backtest_with_table(base, int(seed))
+        run, table = _backtest_with_table(base, int(seed), accounts)
         churns = {t: [d.toordinal() for d in days] for t, days in recorded_churns().items()}
         ranking = run["report"]["ranking"]
         np.savez_compressed(
