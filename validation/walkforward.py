@@ -16,6 +16,7 @@ from datetime import date
 
 import numpy as np
 
+from core.memory import heap_release
 from validation.figures import Churns, Rows, churn_marks
 from validation.learned import (
     FEATURE_DTYPE,
@@ -172,6 +173,9 @@ class WalkForward:
             refit = labelled_fit(table, labels, horizon=horizon, before=day, min_churns=self.min_churns)
             if refit is not None:
                 schedule.fitted, schedule.fitted_on = refit, day.toordinal()
+            del table, labels
+            # One horizon's working copies go back to the system before the next horizon's are made.
+            heap_release()
 
     def _record(self, part: ScoreTable) -> None:
         for h, s in self._schedule.items():
