@@ -298,6 +298,14 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             # the walk-forward sees every date in order, as a run that never stopped would have.
             scored = [*training, *remaining]
             writer = _ScoresWriter(run, first=walk.horizons[0])
+
+            def stored_counted() -> None:
+                nonlocal done
+                if writer.wait():
+                    done += 1
+                    if progress:
+                        progress(done, len(dates))
+
             try:
                 with backtest_rollups(through=scored[0], last=scored[-1]):
                     previous = scored[0]
@@ -307,12 +315,9 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                         previous = as_of
                         # The date before is stored (beside the fold above) before the refit: its rows and the
                         # refit's working copies are never held at once.
-                        if writer.wait():
-                            done += 1
-                            if progress:
-                                progress(done, len(dates))
-                        # A date's rows and a refit's working copies are freed by now: their pages go back to the
-                        # system instead of staying in the process beside the growing table (core/memory.py).
+                        stored_counted()
+                        # The stored date's rows are freed by now (a refit gives back its own, walkforward.py): their
+                        # pages go back to the system instead of staying beside the growing table (core/memory.py).
                         heap_release()
                         if as_of < run.start_day:
                             _date_score(as_of, walk)
@@ -320,10 +325,7 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                         if run.dates_done and as_of == remaining[0]:
                             walk.replay(run_score_table(run))
                         writer.submit(as_of, _scores_score(as_of, walk))
-                    if writer.wait():
-                        done += 1
-                        if progress:
-                            progress(done, len(dates))
+                    stored_counted()
             finally:
                 writer.close()
             heap_release()
