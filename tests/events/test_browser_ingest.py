@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -45,6 +46,22 @@ def test_a_preflight_is_answered_for_any_ingest_endpoint_without_credentials():
         assert "POST" in answer["Access-Control-Allow-Methods"]
         assert "Authorization" in answer["Access-Control-Allow-Headers"]
         assert "Access-Control-Allow-Credentials" not in answer
+
+
+def test_a_path_is_resolved_for_cors_once_and_its_answer_kept_until_the_url_configuration_changes(settings):
+    from events import cors
+
+    cors._CORS_PATHS.clear()
+    with mock.patch.object(cors, "resolve", wraps=cors.resolve) as resolving:
+        for _ in range(3):
+            assert (
+                Client().options("/e/", HTTP_ORIGIN=PAGE, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST").status_code == 204
+            )
+            assert "Access-Control-Allow-Origin" not in Client().get("/ops/customers", HTTP_ORIGIN=PAGE)
+        assert resolving.call_count == 2
+        settings.ROOT_URLCONF = "opsconsole.urls"  # any change of it forgets the answers
+        Client().options("/e/", HTTP_ORIGIN=PAGE, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+        assert resolving.call_count == 3
 
 
 def test_the_read_api_never_answers_a_cross_origin_request(raw_key):
