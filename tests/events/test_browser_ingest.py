@@ -115,6 +115,16 @@ def test_the_project_key_is_never_stored(raw_key):
     assert Event.objects.get().metadata == {"a": 1}
 
 
+def test_events_without_a_uuid_are_told_apart_by_what_they_sent_even_where_it_is_not_stored(raw_key):
+    sent = [{"event": "x", "distinct_id": "u", "timestamp": "2026-02-08T14:32:15Z",
+             "properties": {"$insert_id": insert_id, "a": 1}} for insert_id in ("k3j5h6g7f8d9s0a1", "p0o9i8u7y6t5r4e3")]  # fmt: skip
+    answer = _posthog(Client(), raw_key, sent)
+    assert (answer.json()["accepted"], answer.json()["duplicates"]) == (2, 0)
+    again = _posthog(Client(), raw_key, sent)
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 2)
+    assert [e.metadata for e in Event.objects.all()] == [{"a": 1}, {"a": 1}]
+
+
 def test_a_property_the_row_holds_in_a_column_and_the_transport_bookkeeping_are_stored_once(raw_key):
     ua = "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"
     kept_elsewhere = {"distinct_id": "u1", "$session_id": "s-1", "$groups": {"company": "acme"}, "$raw_user_agent": ua,
