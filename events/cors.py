@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
@@ -32,13 +34,28 @@ PREFLIGHT_MAX_AGE_SECONDS = 7200
 EXPOSED_HEADERS = "Retry-After"
 
 
+# (URL configuration, path) -> whether its view takes part. Remembered per process: resolving a
+# path tries the console's patterns first (opsconsole/urls.py), and the handler resolves it again for
+# the view. Bounded: paths are the client's to choose.
+_CORS_PATHS: dict[tuple[str, str], bool] = {}
+CORS_PATHS_MAX = 4096
+
+
 def _is_cors_ingest(request: HttpRequest) -> bool:
-    try:
-        match = resolve(request.path_info)
-    except Resolver404:
-        return False
-    view_class = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
-    return bool(getattr(view_class, "cors_ingest", False))
+    key = (getattr(request, "urlconf", None) or settings.ROOT_URLCONF, request.path_info)
+    known = _CORS_PATHS.get(key)
+    if known is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            known = False
+        else:
+            view_class = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+            known = bool(getattr(view_class, "cors_ingest", False))
+        if len(_CORS_PATHS) >= CORS_PATHS_MAX:
+            _CORS_PATHS.clear()
+        _CORS_PATHS[key] = known
+    return known
 
 
 def _allow_origin(response: HttpResponse, origin: str) -> HttpResponse:
@@ -72,3 +89,11 @@ class IngestCorsMiddleware:
             response["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE_SECONDS)
             return _allow_origin(response, origin)
         return _allow_origin(self.get_response(request), origin)
+
+
+def _url_configuration_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "ROOT_URLCONF":
+        _CORS_PATHS.clear()  # as Django clears its own URL caches
+
+
+setting_changed.connect(_url_configuration_changed)

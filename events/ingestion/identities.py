@@ -75,7 +75,8 @@ SELECT EXISTS (SELECT 1 FROM events_internaluserrule
 # Uses the primary key of ops_user_accounts. The latest group call wins. Memberships already
 # recorded are filtered out first (a plain probe): ON CONFLICT would lock, and so write, each
 # of their rows even when nothing changes, and most events of an SDK repeat their user's group.
-_MEMBERSHIPS_UPSERT_SQL = """
+# Its parameters are ``memberships_params``'s; the store's statement carries it too (events/ingestion/store.py).
+MEMBERSHIPS_UPSERT_SQL = """
 INSERT INTO ops_user_accounts (user_id, tenant_id, updated_at)
 SELECT m->>0, m->>1, %(now)s FROM jsonb_array_elements(%(memberships)s::jsonb) AS m
 WHERE NOT EXISTS (SELECT 1 FROM ops_user_accounts a WHERE a.user_id = m->>0 AND a.tenant_id = m->>1)
@@ -165,6 +166,11 @@ def memberships_of(identities: list[Identity]) -> dict[str, str]:
     return {i.user_id: i.tenant_id for i in identities if i.user_id and i.tenant_id}
 
 
+def memberships_params(memberships: dict[str, str]) -> dict[str, str]:
+    """``MEMBERSHIPS_UPSERT_SQL``'s memberships (besides ``now``), in one lock order: no deadlock between batches."""
+    return {"memberships": _ENCODE(sorted(memberships.items()))}
+
+
 def identities_touch_emails(identities: list[Identity]) -> bool:
     """Whether applying these may move a user into or out of an internal domain (an email),
     which changes how that user's events are classified, or make one id another's alias,
@@ -241,15 +247,18 @@ def aliases_resolve(rows: list[EventRow]) -> int:
     return changed
 
 
-def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
+def identities_apply(identities: list[Identity], *, now: datetime, memberships_stored_later: bool = False) -> bool:
     """Record profiles, memberships and account traits; returns whether a user's email
     moved into or out of an internal domain (their history must be reclassified).
 
     Several identities for one user or account in a batch merge in order (the last
     value of each field wins), so each row is written once per statement.
+
+    ``memberships_stored_later``: the caller records the memberships (``memberships_of``) itself,
+    later in the same transaction (the store's statement carries them).
     """
     profiles: dict[str, list[Any]] = {}
-    memberships = memberships_of(identities)
+    memberships = {} if memberships_stored_later else memberships_of(identities)
     accounts: dict[str, list[Any]] = {}
     for identity in identities:
         if identity.user_id and (identity.email or identity.name or identity.traits):
@@ -286,7 +295,7 @@ def identities_apply(identities: list[Identity], *, now: datetime) -> bool:
                 cursor.execute(_INTERNAL_DOMAINS_SQL, {"domains": sorted(moved)})
                 internal_changed = bool(value_of(cursor, "internal"))
         if memberships:
-            cursor.execute(_MEMBERSHIPS_UPSERT_SQL, {"memberships": _ENCODE(sorted(memberships.items())), "now": now})
+            cursor.execute(MEMBERSHIPS_UPSERT_SQL, {**memberships_params(memberships), "now": now})
         if accounts:
             ordered = sorted(accounts.values(), key=lambda a: a[0])
             tenants, names = [a[0] for a in ordered], [a[1] or "" for a in ordered]

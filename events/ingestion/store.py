@@ -41,6 +41,7 @@ from core.flavour import flavour
 from core.rows import value_of
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.ingestion.event_row import EventRow
+from events.ingestion.identities import MEMBERSHIPS_UPSERT_SQL, memberships_params
 
 if TYPE_CHECKING:
     from core.models import ApiKey
@@ -114,7 +115,7 @@ WITH registry AS (
     SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction
 ), current AS (
     SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]{classification} AS ok FROM registry
-){new_tenants}, real_users AS (
+){new_tenants}{memberships}, real_users AS (
     {real_users_upsert}
 )
 SELECT ok AS registry_current FROM current
@@ -130,27 +131,42 @@ _NEW_TENANTS_SQL = """, new_tenants AS (
     SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
     ON CONFLICT (tenant_id) DO NOTHING
 )"""
-BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
-    classification="", new_tenants=_NEW_TENANTS_SQL, real_users_upsert=_REAL_USERS_UPSERT_SQL
-)
-# The same, confirming the rows' classification as made (events/ingestion/classify.py,
+# The store's confirmation of the rows' classification as made (events/ingestion/classify.py,
 # ``classification_unconfirmed``) in place of the look-up before the COPY: the rules version still
 # in force (events_classificationstate_pkey) and no tenant of the batch of another kind than
 # customer (customers_tenant_pkey; the tenants this statement adds are customers).
-BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS_SQL.format(
-    classification="""
+_CLASSIFICATION_CONFIRMED_SQL = """
         AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s
         AND NOT EXISTS (SELECT 1 FROM customers_tenant
-                        WHERE tenant_id = ANY(%(tenants)s::text[]) AND kind <> 'customer')""",
-    new_tenants=_NEW_TENANTS_SQL,
-    real_users_upsert=_REAL_USERS_UPSERT_SQL,
-)
+                        WHERE tenant_id = ANY(%(tenants)s::text[]) AND kind <> 'customer')"""
+# The batch's memberships (identities.MEMBERSHIPS_UPSERT_SQL, ops_user_accounts_pkey), when the caller leaves
+# them to the store: in its statement, one round trip fewer than a statement of their own before the COPY.
+_MEMBERSHIPS_CTE = f""", memberships AS ({MEMBERSHIPS_UPSERT_SQL})"""
+
+
+def _batch_upserts_sql(*, confirmed: bool, memberships: bool) -> str:
+    return _BATCH_UPSERTS_SQL.format(
+        classification=_CLASSIFICATION_CONFIRMED_SQL if confirmed else "",
+        new_tenants=_NEW_TENANTS_SQL,
+        memberships=_MEMBERSHIPS_CTE if memberships else "",
+        real_users_upsert=_REAL_USERS_UPSERT_SQL,
+    )
+
+
+# (classification confirmed, memberships carried) -> the fast path's statement.
+_BATCH_UPSERTS = {
+    (confirmed, memberships): _batch_upserts_sql(confirmed=confirmed, memberships=memberships)
+    for confirmed in (False, True)
+    for memberships in (False, True)
+}
+BATCH_UPSERTS_SQL = _BATCH_UPSERTS[False, False]
+BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS[True, False]
 # On Citus the tenants are a statement of their own: inside the statement above, an insert into
 # the distributed customers_tenant is planned through the coordinator (several times slower, and
 # the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
 # The two statements still travel together, in one round trip (``citus_batch_upserts``).
 CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
-    classification="", new_tenants="", real_users_upsert=_REAL_USERS_UPSERT_SQL
+    classification="", new_tenants="", memberships="", real_users_upsert=_REAL_USERS_UPSERT_SQL
 )
 
 
@@ -281,6 +297,7 @@ def event_rows_store(
     staged: bool = False,
     classification: int | None = None,
     tenants_stored: frozenset[str] | None = None,
+    memberships: dict[str, str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
 
@@ -300,6 +317,8 @@ def event_rows_store(
     cannot this raises ``BatchRestage`` (only without a savepoint, on plain PostgreSQL).
     ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
     Citus, ``classify_batch``); the fast path inserts only the others, usually none.
+    ``memberships``: user -> account, to record with the rows (``identities_apply`` left them to the
+    store): in the fast path's statement, else in a statement of their own before the staged one.
     """
     if not rows:
         return 0
@@ -314,9 +333,12 @@ def event_rows_store(
         savepoint=savepoint,
         classification=classification,
         tenants_stored=tenants_stored,
+        memberships=memberships,
     ):
         return len(rows)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if memberships:
+            cursor.execute(MEMBERSHIPS_UPSERT_SQL, {**memberships_params(memberships), "now": now})
         raw = connection.connection
         if raw not in _staged:
             cursor.execute(STAGE_CREATE_SQL)
@@ -339,6 +361,7 @@ def _copied(
     savepoint: bool,
     classification: int | None,
     tenants_stored: frozenset[str] | None,
+    memberships: dict[str, str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
     when an event was already stored or the cached registry is stale (``BatchRestage`` then,
@@ -354,12 +377,14 @@ def _copied(
                 # re-created by this batch, as it is not when the delete commits just after its insert.
                 aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
             if flavour().subplans_through_coordinator:
+                assert not memberships, "on Citus the memberships are a statement of their own (identities_apply)"
                 current = citus_batch_upserts(cursor, aggregates)
-            elif classification is None:
-                cursor.execute(BATCH_UPSERTS_SQL, aggregates)
-                current = value_of(cursor, "registry_current")
             else:
-                cursor.execute(BATCH_UPSERTS_CHECKED_SQL, {**aggregates, "rules_version": classification})
+                if classification is not None:
+                    aggregates["rules_version"] = classification
+                if memberships:
+                    aggregates.update(memberships_params(memberships))
+                cursor.execute(_BATCH_UPSERTS[classification is not None, bool(memberships)], aggregates)
                 current = value_of(cursor, "registry_current")
             if not current:
                 raise _RegistryMoved

@@ -105,7 +105,7 @@ def _database_from_url(url: str) -> dict[str, object]:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}.")
     query = parse_qs(parsed.query)
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "core.postgresql",  # Django's, with a health check without a round trip
         "NAME": (parsed.path or "/").lstrip("/") or "postgres",
         "USER": parsed.username or "",
         "PASSWORD": parsed.password or "",

@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -45,6 +46,22 @@ def test_a_preflight_is_answered_for_any_ingest_endpoint_without_credentials():
         assert "POST" in answer["Access-Control-Allow-Methods"]
         assert "Authorization" in answer["Access-Control-Allow-Headers"]
         assert "Access-Control-Allow-Credentials" not in answer
+
+
+def test_a_path_is_resolved_for_cors_once_and_its_answer_kept_until_the_url_configuration_changes(settings):
+    from events import cors
+
+    cors._CORS_PATHS.clear()
+    with mock.patch.object(cors, "resolve", wraps=cors.resolve) as resolving:
+        for _ in range(3):
+            assert (
+                Client().options("/e/", HTTP_ORIGIN=PAGE, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST").status_code == 204
+            )
+            assert "Access-Control-Allow-Origin" not in Client().get("/ops/customers", HTTP_ORIGIN=PAGE)
+        assert resolving.call_count == 2
+        settings.ROOT_URLCONF = "opsconsole.urls"  # any change of it forgets the answers
+        Client().options("/e/", HTTP_ORIGIN=PAGE, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+        assert resolving.call_count == 3
 
 
 def test_the_read_api_never_answers_a_cross_origin_request(raw_key):
@@ -96,6 +113,16 @@ def test_posthog_js_gzip_is_recognised_by_its_bytes_and_a_false_claim_is_a_400(r
 def test_the_project_key_is_never_stored(raw_key):
     assert _posthog(Client(), raw_key, [{"event": "x", "distinct_id": "u", "properties": {"a": 1}}]).status_code == 200
     assert Event.objects.get().metadata == {"a": 1}
+
+
+def test_events_without_a_uuid_are_told_apart_by_what_they_sent_even_where_it_is_not_stored(raw_key):
+    sent = [{"event": "x", "distinct_id": "u", "timestamp": "2026-02-08T14:32:15Z",
+             "properties": {"$insert_id": insert_id, "a": 1}} for insert_id in ("k3j5h6g7f8d9s0a1", "p0o9i8u7y6t5r4e3")]  # fmt: skip
+    answer = _posthog(Client(), raw_key, sent)
+    assert (answer.json()["accepted"], answer.json()["duplicates"]) == (2, 0)
+    again = _posthog(Client(), raw_key, sent)
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 2)
+    assert [e.metadata for e in Event.objects.all()] == [{"a": 1}, {"a": 1}]
 
 
 def test_a_property_the_row_holds_in_a_column_and_the_transport_bookkeeping_are_stored_once(raw_key):

@@ -302,3 +302,46 @@ def test_a_batch_registers_its_new_tenants_and_leaves_the_stored_ones_as_they_ar
     # stored; on plain PostgreSQL it is a part of the batch's one upsert statement.
     assert (len(inserts) == 0) if on_citus else (len(inserts) == 1)
     assert Tenant.objects.count() == 2
+
+
+def _memberships_written(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "INSERT INTO ops_user_accounts" in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_memberships_are_written_by_the_statement_that_stores_its_rows():
+    """No statement of their own before the COPY: the store's upsert records them, and the batch's
+    group-less event of that user is attributed to the account as if they were stored already."""
+    tenant = f"acme-{uuid.uuid4().hex[:8]}"
+    items = _items(tenant, 2)
+    items.append({"event_id": str(uuid.uuid4()), "user_id": f"{tenant}-u0", "event_type": "LOGIN",
+                  "occurred_at": T0.isoformat()})  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        receipt = events_ingest(
+            items=items, source=None, now=T0, identities=[Identity(user_id=f"{tenant}-u0", tenant_id=tenant, item=0)]
+        )
+    assert receipt.accepted == 3
+    written = _memberships_written(queries)
+    if flavour() is PLAIN:  # on Citus the memberships keep their statement (identities_apply)
+        assert len(written) == 1 and "INSERT INTO ops_real_users" in written[0], written
+    assert list(UserAccount.objects.filter(tenant_id=tenant).values_list("user_id", flat=True)) == [f"{tenant}-u0"]
+    assert Event.objects.filter(tenant_id=tenant).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_batch_staged_inside_a_callers_transaction_still_records_its_memberships():
+    def item(event_id: uuid.UUID, user: str) -> dict[str, str]:
+        return {"event_id": str(event_id), "tenant_id": "acme", "user_id": user, "event_type": "LOGIN",
+                "occurred_at": (T0 - timedelta(minutes=5)).isoformat()}  # fmt: skip
+
+    assert events_ingest(items=[item(IDS[0], "u1")], source=None, now=T0).accepted == 1
+    with CaptureQueriesContext(connection) as queries:
+        receipt = events_ingest(
+            items=[item(IDS[0], "u1"), item(IDS[1], "u2")],
+            source=None,
+            now=T0,
+            identities=[Identity(user_id="u2", tenant_id="acme", item=1)],
+        )
+    assert (receipt.accepted, receipt.duplicates) == (1, 1)
+    assert _staged_statements(queries) == 1
+    assert list(UserAccount.objects.values_list("user_id", "tenant_id")) == [("u2", "acme")]

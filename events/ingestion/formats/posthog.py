@@ -177,9 +177,12 @@ class PostHogFormat:
             user_agent = properties.get("$raw_user_agent")
             if user_agent.__class__ is not str or "user_agent" in properties:
                 user_agent = None
-            # A C-level copy (posthog-js sends ~30 properties) less what is not stored: the key and
-            # the transport's bookkeeping always, a column's property when the row holds its very value.
-            metadata = properties.copy() if properties else properties
+            # Read before the properties are pared down: an id made from the message's content is the content as sent.
+            event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
+            # The properties themselves, pared down in place (the parsed body is this request's alone, and
+            # nothing reads what is removed after this): less what is not stored, the key and the
+            # transport's bookkeeping always, a column's property when the row holds its very value.
+            metadata = properties
             if metadata:
                 for key in _ALWAYS_UNSTORED:
                     if key in metadata:
@@ -203,7 +206,6 @@ class PostHogFormat:
                 metadata = _person_traits(found, message, properties=properties, metadata=metadata, user_id=user_id)
             if user_agent is not None:
                 metadata["user_agent"] = user_agent
-            event_id = sdk_event_id(message.get("uuid"), source="posthog", message=message)
             row, errors = make(
                 event_id=event_id,
                 event_type=event,

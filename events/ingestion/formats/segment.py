@@ -116,14 +116,11 @@ class SegmentFormat:
         if not isinstance(batch_context, dict) or not batch_context:
             batch_context = None
         for index, message in enumerate(self._messages(payload)):
-            problem = self._problem(message)
-            if problem:
-                given = message.get("messageId") if isinstance(message, dict) else None
-                rejected.append(
-                    {"index": index, "event_id": given if isinstance(given, str) else None, "errors": problem}
-                )
-                continue
             read = self._message(message, batch_context=batch_context, members=members)
+            if isinstance(read, dict):  # why it cannot be an event
+                given = message.get("messageId") if isinstance(message, dict) else None
+                rejected.append({"index": index, "event_id": given if isinstance(given, str) else None, "errors": read})
+                continue
             row, errors = maker.fields(
                 event_id=read.event_id,
                 event_type=read.event_type,
@@ -143,7 +140,12 @@ class SegmentFormat:
                 members[read.user_id] = read.member
         return batch_validated(maker, rows, rejected, identities)
 
-    def _problem(self, message: Any) -> dict[str, list[str]] | None:
+    def _message(
+        self, message: Any, *, batch_context: dict[str, Any] | None, members: dict[str, str]
+    ) -> _Read | dict[str, list[str]]:
+        """The message's event fields (``RowMaker.fields``' arguments), its identities and the
+        account it makes its user a member of ("" for none); or, for a message that cannot be an
+        event, why (its receipt's errors). Each field is read once, and checked as it is read."""
         if message.__class__ is not dict and not isinstance(message, dict):
             return {"non_field_errors": ["Each message must be a JSON object."]}
         get = message.get
@@ -154,31 +156,22 @@ class SegmentFormat:
             return {"event": ["Required on a track call: the event name."]}
         if call == "group" and not sdk_text(get("groupId")):
             return {"groupId": ["Required on a group call."]}
-        if not _id_text(get("userId")) and not _id_text(get("anonymousId")):
+        given_user = _id_text(get("userId"))
+        user_id = given_user or _id_text(get("anonymousId")) or ""
+        if not user_id:
             return {"userId": ["Give userId or anonymousId."]}
-        for name in ("properties", "traits", "context"):
-            value = get(name)
+        context, properties, traits = get("context"), get("properties"), get("traits")
+        for name, value in (("properties", properties), ("traits", traits), ("context", context)):
             if value is not None and value.__class__ is not dict and not isinstance(value, dict):
                 return {name: ["Must be an object."]}
-        return None
-
-    def _message(
-        self, message: dict[str, Any], *, batch_context: dict[str, Any] | None, members: dict[str, str]
-    ) -> _Read:
-        """The message's event fields (``RowMaker.fields``' arguments), its identities, and the
-        account it makes its user a member of ("" for none)."""
-        get = message.get
-        call = self.call or message["type"]
-        context = get("context") or {}
+        context = context or {}
         if batch_context is not None:
             context = {**batch_context, **context}
-        properties = get("properties") or {}
-        traits = get("traits") or {}
+        properties = properties or {}
+        traits = traits or {}
         context_traits = context.get("traits")
         if not isinstance(context_traits, dict):
             context_traits = {}
-        given_user = _id_text(get("userId"))
-        user_id = given_user or _id_text(get("anonymousId")) or ""
         tenant_id = _id_text(context.get("groupId")) or ""
         identities: list[Identity] = []
         member = ""
