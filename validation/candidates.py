@@ -84,15 +84,31 @@ def heuristic_blend(
     return blend
 
 
+# Rows of the fit's float32 features widened to float64 at once for a product with float64 coefficients.
+PRODUCT_BLOCK_ROWS = 8192
+
+
+def rows_product(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``x @ coef`` (one float64 value per row), block by block: the product of float32 rows with float64
+    coefficients widens its rows to float64 first, and a whole fit's would be a float64 copy of all of them;
+    each row's value is the one the whole product gives (the same widened row times the same coefficients)."""
+    out = np.empty(len(x), dtype=np.result_type(x.dtype, coef.dtype))
+    # The rows after the last whole block join it: a product of a few rows alone can take another path in BLAS
+    # (one row is a dot product) and differ from the whole product's in the last bits.
+    starts = list(range(0, max(len(x) - PRODUCT_BLOCK_ROWS, 0) + 1, PRODUCT_BLOCK_ROWS))
+    for start, end in zip(starts, [*starts[1:], len(x)], strict=True):
+        out[start:end] = x[start:end] @ coef
+    return out
+
+
 def candidates_fit(
     x: np.ndarray, y: np.ndarray, weights: np.ndarray, scaler: StandardScaler, names: tuple[str, ...]
 ) -> tuple[tuple[LogisticRegression, ...], dict[float, LogisticRegression], dict[float, float]]:
     """Every candidate (CANDIDATES order), the fitted model of each strength and the spread of its log odds on
-    ``x``: one fit per strength, its blends with the heuristic computed from it. Each spread is measured once
-    (scoring the rows converts them to float64: a copy of the fit's rows each time)."""
+    ``x``: one fit per strength, its blends with the heuristic computed from it. Each spread is measured once."""
     fits = {c: logistic_fit(x, y, weights, c=c) for c in REGULARISATION_STRENGTHS}
     spreads = {c: float(np.std(model.decision_function(x))) for c, model in fits.items()}
-    strength_spread = float(np.std(x @ strength_terms(scaler, names)[1]))
+    strength_spread = float(np.std(rows_product(x, strength_terms(scaler, names)[1])))
     candidates = tuple(
         heuristic_blend(fits[c], x, scaler, names, share=w, spreads=(spreads[c], strength_spread))
         for c, w in CANDIDATES

@@ -73,6 +73,7 @@ from validation.candidates import (
     score_spreads,
 )
 from validation.figures import ChurnMarks, Churns, Rows, auc, auc_difference_interval, churn_marks
+from validation.scaling import standardised
 
 # scikit-learn takes seconds to import and only a fit needs it: imported where a model is fitted, so a
 # web worker's first page (the Validation views import this module) does not wait for it.
@@ -419,17 +420,14 @@ def _labelled_fit(
     judged = _record_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
     selection, calibration = judged or _held_out_select(table, labels, mask, horizon=horizon, min_churns=min_churns)
     index, weights = _sample(mask, y_all, seed=before.toordinal())
-    raw = table.matrix[index]
     if last_reader:
-        # The scaler's float64 working copies come next: the table's features are gone before them.
+        # The sampled rows are this fit's own copy, standardised where they are: the table's features are gone first.
+        x = table.matrix[index]
         table.matrix_release()
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(raw)
-    # The sampled rows are this fit's own copy: standardised in place (the same arithmetic as a copy's), so a
-    # refit holds one matrix of them, not two; the scaler still copies whatever it scores later.
-    x = scaler.transform(raw, copy=False)
-    del raw
+        scaler, x = standardised(x, in_place=True)
+    else:
+        # Standardised from the table block by block: the sampled rows are copied once, standardised.
+        scaler, x = standardised(table.matrix, index)
     candidates, fits, spreads = candidates_fit(x, y_all[index], weights, scaler, table.names)
     chosen = CANDIDATES.index((selection.regularisation, selection.heuristic_share))
     model = candidates[chosen]

@@ -21,6 +21,7 @@ the same scores, held as arrays since they were scored, and kept on the run.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -143,10 +144,14 @@ def backtest_run_prepare(*, days: int, step: int, horizons: list[int], end_day: 
     )
 
 
-def _date_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
+# A scored date: the engine's assessment, the customers' tenant order and the walk-forward scores (``_date_score``).
+Scored = tuple[DayScores, list[int], ScoreTable]
+
+
+def _date_score(as_of: date, walk: WalkForward) -> Scored:
     """One date's engine assessment of every customer, with its walk-forward scores from the dates
-    before it (``walk``, which keeps the date to learn from); the customers in tenant order (``order``)."""
-    walk.advance(as_of)  # the refit first: its memory is free again before the day's rows are built
+    before it (``walk``, which keeps the date to learn from, advanced to ``as_of`` by the caller: the refit's
+    memory is free again before the day's rows are built); the customers in tenant order (``order``)."""
     day = backtest_day_assess(as_of=as_of)
     order = sorted(range(len(day.tenant_ids)), key=day.tenant_ids.__getitem__)
     names = walk.names
@@ -183,7 +188,7 @@ def _score_values(day: DayScores, order: list[int], part: ScoreTable, *, first: 
         )
 
 
-def _scores_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int], ScoreTable]:
+def _scores_score(as_of: date, walk: WalkForward) -> Scored:
     """Score one date (``_date_score``), refusing a score JSON cannot hold."""
     day, order, part = _date_score(as_of, walk)
     if not (np.isfinite(day.matrix).all() and np.isfinite(day.risk_signal_strength).all()):
@@ -191,7 +196,7 @@ def _scores_score(as_of: date, walk: WalkForward) -> tuple[DayScores, list[int],
     return day, order, part
 
 
-def _scores_store(run: BacktestRun, as_of: date, scored: tuple[DayScores, list[int], ScoreTable], *, first: int) -> int:
+def _scores_store(run: BacktestRun, as_of: date, scored: Scored, *, first: int) -> int:
     """Store one date's scores with the date marked done, in one transaction (of this thread's connection)."""
     day, order, part = scored
     with transaction.atomic(), connection.cursor() as cursor:
@@ -205,11 +210,30 @@ def _scores_store(run: BacktestRun, as_of: date, scored: tuple[DayScores, list[i
     return len(order)
 
 
+def _store_then_refit(
+    run: BacktestRun, stored: list[tuple[date, Scored]], refit: Callable[[], None] | None, *, first: int
+) -> bool:
+    """Store the date held in ``stored`` (taken out of it, so nothing holds its rows after), if any, then run
+    ``refit``; whether a date was stored."""
+    done = bool(stored)
+    if stored:
+        as_of, scored = stored.pop()
+        _scores_store(run, as_of, scored, first=first)
+        del scored
+    if refit is not None:
+        # The stored date's rows are freed: their pages go back to the system before the refit's working copies
+        # are made, so the two are never held at once (core/memory.py).
+        heap_release()
+        refit()
+    return done
+
+
 class _ScoresWriter:
-    """Stores each scored date (``_scores_store``) on a connection of its own, in one thread, while the backtest's
-    connection folds the next date's events: PostgreSQL parses the stored rows' JSON beside the fold instead of
-    after it. One date at a time, in order: ``wait`` for the date before, then ``submit``. Inside a transaction (a
-    test's) another connection could not see the run's rows, so there each date is stored at once, in the caller's."""
+    """Stores each scored date (``_scores_store``) on a connection of its own, then refits the walk for the next
+    date, in one thread, while the backtest's connection folds the next date's events: PostgreSQL parses the
+    stored rows' JSON and folds while Python fits, instead of each waiting for the other. One job at a time, in
+    order: ``wait`` for the one before, then ``submit``. Inside a transaction (a test's) another connection could
+    not see the run's rows, so there each job runs at once, in the caller's thread and connection."""
 
     def __init__(self, run: BacktestRun, *, first: int) -> None:
         self.run = run
@@ -217,27 +241,29 @@ class _ScoresWriter:
         self._pool: ThreadPoolExecutor | None = (
             None if connection.in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="backtest-store")
         )
-        self._pending: Future[int] | None = None
+        self._pending: Future[bool] | None = None
 
-    def submit(self, as_of: date, scored: tuple[DayScores, list[int], ScoreTable]) -> None:
+    def submit(self, stored: tuple[date, Scored] | None, *, refit: Callable[[], None] | None = None) -> None:
+        """Store ``stored`` (a date and its scores; the caller keeps no reference to them), then run ``refit``."""
         if self._pending is not None:
-            raise RuntimeError("a date's scores were submitted before the previous date's were stored")
+            raise RuntimeError("a job was submitted before the previous one was done")
+        # Handed over in a list the job empties: the date's rows are freed once stored, before the refit.
+        held = [stored] if stored is not None else []
         if self._pool is not None:
-            self._pending = self._pool.submit(_scores_store, self.run, as_of, scored, first=self.first)
+            self._pending = self._pool.submit(_store_then_refit, self.run, held, refit, first=self.first)
             return
         self._pending = Future()
-        self._pending.set_result(_scores_store(self.run, as_of, scored, first=self.first))
+        self._pending.set_result(_store_then_refit(self.run, held, refit, first=self.first))
 
     def wait(self) -> bool:
-        """Wait until the date submitted last is stored (its error is raised here); whether one was submitted."""
+        """Wait until the job submitted last is done (its error is raised here); whether it stored a date."""
         pending, self._pending = self._pending, None
         if pending is None:
             return False
-        pending.result()
-        return True
+        return pending.result()
 
     def close(self) -> None:
-        """Wait for the thread's last store whatever became of it, then close the thread's connection and stop it."""
+        """Wait for the thread's last job whatever became of it, then close the thread's connection and stop it."""
         if self._pool is None:
             return
         try:
@@ -309,22 +335,27 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
             try:
                 with backtest_rollups(through=scored[0], last=scored[-1]):
                     previous = scored[0]
+                    pending: tuple[date, Scored] | None = None
                     for as_of in scored:
+                        if run.dates_done and as_of == remaining[0]:
+                            walk.replay(run_score_table(run))
+                        # The date before is stored and the walk refitted for this one (from the dates before it
+                        # only) in the writer's thread, while this connection folds this date's events.
+                        writer.submit(pending, refit=functools.partial(walk.advance, as_of))
+                        pending = None
                         if as_of != previous:
                             backtest_rollups_advance(after=previous, through=as_of)
                         previous = as_of
-                        # The date before is stored (beside the fold above) before the refit: its rows and the
-                        # refit's working copies are never held at once.
                         stored_counted()
-                        # The stored date's rows are freed by now (a refit gives back its own, walkforward.py): their
-                        # pages go back to the system instead of staying beside the growing table (core/memory.py).
+                        # The refit's working copies are freed by now (walkforward.py): their pages go back to the
+                        # system instead of staying beside the growing table (core/memory.py).
                         heap_release()
                         if as_of < run.start_day:
                             _date_score(as_of, walk)
                             continue
-                        if run.dates_done and as_of == remaining[0]:
-                            walk.replay(run_score_table(run))
-                        writer.submit(as_of, _scores_score(as_of, walk))
+                        pending = (as_of, _scores_score(as_of, walk))
+                    writer.submit(pending)
+                    del pending
                     stored_counted()
             finally:
                 writer.close()

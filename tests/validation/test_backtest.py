@@ -25,6 +25,7 @@ from validation.models import BacktestRun, BacktestScore, BacktestStatus
 from validation.selectors import learned_weights_latest
 from validation.services import backtest_run_execute, backtest_run_prepare
 from validation.tasks import backtest_risk_task
+from validation.walkforward import WalkForward
 
 MIXED = {"low_steady": 6, "decay": 6, "friction": 6}
 
@@ -89,18 +90,36 @@ def _stores_by_thread(monkeypatch: Any) -> list[str]:
     return threads
 
 
+def _refits_by_thread(monkeypatch: Any) -> list[str]:
+    """The name of the thread the walk is advanced (refitted) for each date from, as it is."""
+    threads: list[str] = []
+    advance = WalkForward.advance
+
+    def recorded(walk: WalkForward, day: Any) -> None:
+        threads.append(threading.current_thread().name)
+        advance(walk, day)
+
+    monkeypatch.setattr(WalkForward, "advance", recorded)
+    return threads
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_run_stores_its_dates_from_a_thread_of_its_own_exactly_as_in_its_own_connection(now, settings, monkeypatch):
+def test_a_run_stores_and_refits_from_a_thread_of_its_own_exactly_as_in_its_own_connection(now, settings, monkeypatch):
     settings.MIN_CHURNS_FOR_TRUST = 3
     sim_store(sim_base(MIXED, healthy=4))
     threads = _stores_by_thread(monkeypatch)
+    refits = _refits_by_thread(monkeypatch)
     threaded = _backtest(days=56)
     assert len(threads) == 9 and all(name.startswith("backtest-store") for name in threads)
+    # Every date, the 12 training dates before the window included, is refitted for beside the fold.
+    assert len(refits) == 21 and all(name.startswith("backtest-store") for name in refits)
     threads.clear()
+    refits.clear()
     # Inside a transaction no other connection sees the run: each date is stored in the run's own connection.
     with transaction.atomic():
         inline = _backtest(days=56)
     assert threads == [threading.current_thread().name] * 9
+    assert refits == [threading.current_thread().name] * 21
     stored = _scores(threaded)
     assert any(v["learned_scores"] for v in stored.values())  # the learned scores are compared too
     assert stored == _scores(inline)
@@ -125,13 +144,44 @@ def test_a_date_that_fails_to_be_stored_from_the_thread_fails_the_run_with_the_d
     assert (run.status, len(run.dates_done), run.error) == (BacktestStatus.FAILED, 2, "connection lost")
     assert BacktestScore.objects.filter(run=run).values("as_of").distinct().count() == 2
     # The store's thread closed its connection: only this test's own is open on the database.
+    assert _client_connections() == 1
+
+
+def _client_connections() -> int:
+    """The client connections open on the test database (Citus's maintenance daemon and its connections between
+    nodes are not clients)."""
     with connection.cursor() as cursor:
-        # Citus's own (its maintenance daemon, its connections between nodes) are not clients.
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND backend_type = 'client backend' AND application_name NOT LIKE 'citus\\_internal%'"
         )
-        assert cursor.fetchone()[0] == 1
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refit_that_fails_in_the_thread_fails_the_run_with_the_dates_before_it_kept(now, settings, monkeypatch):
+    settings.MIN_CHURNS_FOR_TRUST = 3
+    sim_store(sim_base(MIXED, healthy=3))
+    run = backtest_run_prepare(days=56, step=7, horizons=[30])
+    advance = WalkForward.advance
+    third = run.start_day + timedelta(days=14)
+
+    def third_fails(walk: WalkForward, day: Any) -> None:
+        if day == third:
+            raise RuntimeError("fit diverged")
+        advance(walk, day)
+
+    monkeypatch.setattr(WalkForward, "advance", third_fails)
+    with pytest.raises(RuntimeError, match="fit diverged"):
+        backtest_run_execute(run)
+    run.refresh_from_db()
+    # The third date's refit runs after the second date is stored, in the same job.
+    assert (run.status, run.dates_done, run.error) == (
+        BacktestStatus.FAILED, [run.start_day.isoformat(), (run.start_day + timedelta(days=7)).isoformat()],
+        "fit diverged",
+    )  # fmt: skip
+    assert BacktestScore.objects.filter(run=run).values("as_of").distinct().count() == 2
+    assert _client_connections() == 1
 
 
 @pytest.mark.django_db
