@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from validation.scaling import BLOCK_ROWS
+
 # scikit-learn takes seconds to import and only a fit needs it: imported where a model is fitted.
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
@@ -84,10 +86,6 @@ def heuristic_blend(
     return blend
 
 
-# Rows of the fit's float32 features widened to float64 at once for a product with float64 coefficients.
-PRODUCT_BLOCK_ROWS = 8192
-
-
 def rows_product(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``x @ coef`` (one float64 value per row), block by block: the product of float32 rows with float64
     coefficients widens its rows to float64 first, and a whole fit's would be a float64 copy of all of them;
@@ -95,7 +93,7 @@ def rows_product(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), dtype=np.result_type(x.dtype, coef.dtype))
     # The rows after the last whole block join it: a product of a few rows alone can take another path in BLAS
     # (one row is a dot product) and differ from the whole product's in the last bits.
-    starts = list(range(0, max(len(x) - PRODUCT_BLOCK_ROWS, 0) + 1, PRODUCT_BLOCK_ROWS))
+    starts = list(range(0, max(len(x) - BLOCK_ROWS, 0) + 1, BLOCK_ROWS))
     for start, end in zip(starts, [*starts[1:], len(x)], strict=True):
         out[start:end] = x[start:end] @ coef
     return out
@@ -132,20 +130,16 @@ def score_spreads(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, 
     return centres, np.where(spreads > 0, spreads, 1.0)
 
 
-# Rows of the standardised features a block of the information's sum reads at once: its float64 temporaries
-# stay a few megabytes, where the whole design matrix and its weighted copy were two copies of the fit's rows.
-INFORMATION_BLOCK_ROWS = 8192
-
-
 def information_matrix(x: np.ndarray, w: np.ndarray, *, regularisation: float) -> np.ndarray:
     """The penalised Fisher information X'WX + I/C of the design [1, x] (weighted as the fit was; the
-    intercept is not penalised), summed over blocks of rows."""
+    intercept is not penalised), summed over blocks of rows: the whole design matrix and its weighted copy would be
+    two float64 copies of the fit's rows."""
     k = x.shape[1]
     information = np.zeros((k + 1, k + 1))
     information[0, 0] = w.sum()
-    for start in range(0, len(x), INFORMATION_BLOCK_ROWS):
-        block = x[start : start + INFORMATION_BLOCK_ROWS].astype(np.float64)
-        weighted = block * w[start : start + INFORMATION_BLOCK_ROWS, None]
+    for start in range(0, len(x), BLOCK_ROWS):
+        block = x[start : start + BLOCK_ROWS].astype(np.float64)
+        weighted = block * w[start : start + BLOCK_ROWS, None]
         information[0, 1:] += weighted.sum(axis=0)
         information[1:, 1:] += block.T @ weighted
     information[1:, 0] = information[0, 1:]

@@ -19,13 +19,14 @@ import numpy as np
 if TYPE_CHECKING:
     from sklearn.preprocessing import StandardScaler
 
-# Rows read at once: a block's float64 working copy stays a few megabytes.
-SCALING_BLOCK_ROWS = 8192
+# Rows of a fit's float32 features widened to float64 at once (here, and by validation/candidates.py's products and
+# sums): a block's working copy stays a few megabytes, where the whole sample's would be a copy of all of it.
+BLOCK_ROWS = 8192
 
 
 def _blocks(matrix: np.ndarray, index: np.ndarray | None) -> list[slice]:
     rows = len(matrix) if index is None else len(index)
-    return [slice(start, min(start + SCALING_BLOCK_ROWS, rows)) for start in range(0, rows, SCALING_BLOCK_ROWS)]
+    return [slice(start, min(start + BLOCK_ROWS, rows)) for start in range(0, rows, BLOCK_ROWS)]
 
 
 def _column_sums(
@@ -34,7 +35,7 @@ def _column_sums(
     """The float64 sum of each column of the rows (less ``centre``, squared when asked), added row after row:
     each block's sum starts from the sum so far (its first row), as one sum over every row would."""
     total = np.zeros(matrix.shape[1])
-    work = np.empty((SCALING_BLOCK_ROWS + 1, matrix.shape[1]))
+    work = np.empty((BLOCK_ROWS + 1, matrix.shape[1]))
     for block in blocks:
         rows = matrix[block] if index is None else matrix[index[block]]
         n = len(rows)

@@ -346,10 +346,9 @@ def backtest_run_execute(run: BacktestRun, *, progress: Callable[[int, int], Non
                         if as_of != previous:
                             backtest_rollups_advance(after=previous, through=as_of)
                         previous = as_of
+                        # The job gave the stored date's and the refit's freed pages back to the system as it went
+                        # (``_store_then_refit``, walkforward.py).
                         stored_counted()
-                        # The refit's working copies are freed by now (walkforward.py): their pages go back to the
-                        # system instead of staying beside the growing table (core/memory.py).
-                        heap_release()
                         if as_of < run.start_day:
                             _date_score(as_of, walk)
                             continue

@@ -24,7 +24,7 @@ from events.classification import real_users_rebuild
 from events.ingestion import store
 from events.ingestion.event_row import EventRow
 from events.ingestion.identities import Identity
-from events.ingestion.services import events_ingest
+from events.ingestion.services import IngestReceipt, events_ingest
 from events.ingestion.store import event_rows_store as _event_rows_store
 from events.ingestion.validation import ingest_names
 from events.models import Event, EventType, RealUser, UserAccount
@@ -162,10 +162,8 @@ def test_two_senders_racing_with_the_same_batch_store_it_once():
                         for k in range(3)]  # fmt: skip
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_resend_in_a_transaction_of_its_own_is_rolled_back_whole_and_stored_again_staged():
-    """A web request's store has no savepoint before its COPY: meeting a stored event, the
-    whole transaction (the batch's identities too) is rolled back and done again, staged."""
+def _resend_with_a_new_member() -> tuple[IngestReceipt, CaptureQueriesContext]:
+    """u1's LOGIN stored, then sent again with u2's and u2's group call: the batch's resend meets a stored event."""
 
     def item(event_id: uuid.UUID, user: str) -> dict[str, str]:
         return {"event_id": str(event_id), "tenant_id": "acme", "user_id": user, "event_type": "LOGIN",
@@ -179,6 +177,14 @@ def test_a_resend_in_a_transaction_of_its_own_is_rolled_back_whole_and_stored_ag
             now=T0,
             identities=[Identity(user_id="u2", tenant_id="acme", item=1)],
         )
+    return receipt, queries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_in_a_transaction_of_its_own_is_rolled_back_whole_and_stored_again_staged():
+    """A web request's store has no savepoint before its COPY: meeting a stored event, the
+    whole transaction (the batch's identities too) is rolled back and done again, staged."""
+    receipt, queries = _resend_with_a_new_member()
     assert (receipt.accepted, receipt.duplicates) == (1, 1)
     assert _staged_statements(queries) == 1
     assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
@@ -330,18 +336,7 @@ def test_a_batchs_memberships_are_written_by_the_statement_that_stores_its_rows(
 
 @pytest.mark.django_db
 def test_a_batch_staged_inside_a_callers_transaction_still_records_its_memberships():
-    def item(event_id: uuid.UUID, user: str) -> dict[str, str]:
-        return {"event_id": str(event_id), "tenant_id": "acme", "user_id": user, "event_type": "LOGIN",
-                "occurred_at": (T0 - timedelta(minutes=5)).isoformat()}  # fmt: skip
-
-    assert events_ingest(items=[item(IDS[0], "u1")], source=None, now=T0).accepted == 1
-    with CaptureQueriesContext(connection) as queries:
-        receipt = events_ingest(
-            items=[item(IDS[0], "u1"), item(IDS[1], "u2")],
-            source=None,
-            now=T0,
-            identities=[Identity(user_id="u2", tenant_id="acme", item=1)],
-        )
+    receipt, queries = _resend_with_a_new_member()
     assert (receipt.accepted, receipt.duplicates) == (1, 1)
     assert _staged_statements(queries) == 1
     assert list(UserAccount.objects.values_list("user_id", "tenant_id")) == [("u2", "acme")]

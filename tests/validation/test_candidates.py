@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from validation.candidates import CANDIDATES, HEURISTIC_SHARES, REGULARISATION_STRENGTHS, heuristic_blend
+from validation.scaling import BLOCK_ROWS
 
 NAMES = ("log_events_28d", "trend_7d_vs_28d", "low_usage_points", "friction_points")
 
@@ -54,10 +55,10 @@ def test_a_share_of_nothing_or_a_heuristic_that_never_varied_leaves_the_model_al
 def test_the_information_summed_by_blocks_is_the_whole_design_matrix_s():
     """The standard errors' information, summed over blocks of rows (so a refit never holds the design
     matrix and its weighted copy), equals X'WX + I/C of the whole design [1, x] to rounding."""
-    from validation.candidates import INFORMATION_BLOCK_ROWS, information_matrix
+    from validation.candidates import information_matrix
 
     rng = np.random.default_rng(7)
-    for rows, columns in ((2 * INFORMATION_BLOCK_ROWS + 3, 6), (INFORMATION_BLOCK_ROWS, 2), (5, 4)):
+    for rows, columns in ((2 * BLOCK_ROWS + 3, 6), (BLOCK_ROWS, 2), (5, 4)):
         x = rng.standard_normal((rows, columns)).astype(np.float32)
         w = rng.random(rows)
         design = np.hstack([np.ones((rows, 1)), x])
@@ -70,10 +71,10 @@ def test_the_information_summed_by_blocks_is_the_whole_design_matrix_s():
 def test_the_strength_s_product_by_blocks_is_the_whole_product_bit_for_bit():
     """The heuristic's strength of a fit's rows, made block by block (no float64 copy of every row), is the whole
     product's to the last bit, a short last block included: its spread sets every blend's coefficients."""
-    from validation.candidates import PRODUCT_BLOCK_ROWS, rows_product
+    from validation.candidates import rows_product
 
     rng = np.random.default_rng(11)
     coef = rng.standard_normal(40)
-    for rows in (0, 1, 5, PRODUCT_BLOCK_ROWS, PRODUCT_BLOCK_ROWS + 1, 3 * PRODUCT_BLOCK_ROWS + 7):
+    for rows in (0, 1, 5, BLOCK_ROWS, BLOCK_ROWS + 1, 3 * BLOCK_ROWS + 7):
         x = (rng.standard_normal((rows, 40)) * 30).astype(np.float32)
         assert np.array_equal(rows_product(x, coef), x @ coef)

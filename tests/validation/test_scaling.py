@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from validation.scaling import SCALING_BLOCK_ROWS, standardised
+from validation.scaling import BLOCK_ROWS, standardised
 
 
 def _features(rows: int, seed: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def _features(rows: int, seed: int) -> np.ndarray:
     return matrix
 
 
-@pytest.mark.parametrize("rows", [2, SCALING_BLOCK_ROWS, 2 * SCALING_BLOCK_ROWS + 17])
+@pytest.mark.parametrize("rows", [2, BLOCK_ROWS, 2 * BLOCK_ROWS + 17])
 def test_the_rows_taken_from_a_table_are_standardised_exactly_as_scikit_learn_does(rows):
     table = _features(3 * rows, seed=rows)
     index = np.random.default_rng(1).choice(len(table), rows, replace=False)
