@@ -9,7 +9,11 @@ lift beside the heuristic's, each base's mean (sd) over its seeds, and the numbe
 
 Run: ``python bench/walkforward_replay.py [--dir /tmp/walkforward] [decay-* quiet-1 ...]``; compare two trees
 by running each tree's copy of this script on the same tables. ``--without name,type_90d:*`` replays without
-those features (names or globs): what a feature adds, measured on tables stored with it.
+those features (names or globs): what a feature adds, measured on tables stored with it. ``--reference`` adds
+the plain reference the issue measured the first list against (a logistic regression with scikit-learn's defaults
+on the standardised log per-type counts, tenure and trends), walked forward on the same table: on each date
+refitted on the rows whose 30-day outcome was known by then (a churn from its day), the heuristic ordering the dates before
+``MIN_CHURNS`` such churns.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
 import django
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 django.setup()
 
@@ -44,6 +50,8 @@ from validation.walkforward import WalkForward  # noqa: E402
 HORIZON = 30
 # The backtest's own default (settings.MIN_CHURNS_FOR_TRUST).
 MIN_CHURNS = 10
+REFERENCE_FEATURES = ("type_*", "log_tenure_days", "trend_7d_vs_28d", "trend_28d_vs_prev", "log_events_7d",
+                      "log_events_28d", "log_events_90d")  # fmt: skip
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Replayed:
     stored_auc: float
     fits: int
     refits: int
+    reference: float | None = None
+    reference_lift: float | None = None
 
 
 class _FitCounter:
@@ -82,7 +92,7 @@ class _FitCounter:
         learned._labelled_fit = labelled_fit  # type: ignore[assignment]
 
 
-def replay(path: Path, counter: _FitCounter, *, without: tuple[str, ...] = ()) -> Replayed:
+def replay(path: Path, counter: _FitCounter, *, without: tuple[str, ...] = (), reference: bool = False) -> Replayed:
     data = np.load(path)
     stored = [str(n) for n in data["names"]]
     keep = np.asarray([not any(fnmatch.fnmatchcase(n, p) for p in without) for n in stored])
@@ -105,10 +115,52 @@ def replay(path: Path, counter: _FitCounter, *, without: tuple[str, ...] = ()) -
     window = table.subset(table.rows.day >= start.toordinal())
     block = _ranking_block(window, churns, horizon=HORIZON, observed_through=end)
     heuristic = _ranking_block(_heuristic_ordered(window), churns, horizon=HORIZON, observed_through=end)
-    return Replayed(
+    replayed = Replayed(
         path.stem, block["auc"], block["top_decile_lift"], heuristic["auc"], block["as_of_dates_ordered_by_model"],
         float(data["stored"][0]), counter.fits - fits, counter.refits - refits,
     )  # fmt: skip
+    if reference:
+        figures = _ranking_block(
+            _reference_ordered(window, data, churns), churns, horizon=HORIZON, observed_through=end
+        )
+        replayed.reference, replayed.reference_lift = figures["auc"], figures["top_decile_lift"]
+    return replayed
+
+
+def _reference_scores(data: Any, churns: dict[str, list[date]]) -> np.ndarray:
+    """The plain reference's log odds for every row of the table, each date's from a fit on the rows whose outcome
+    was known by then (a churn from its day, no churn once the horizon passed); NaN on a date with fewer than
+    ``MIN_CHURNS`` known churns."""
+    names = [str(n) for n in data["names"]]
+    columns = [j for j, n in enumerate(names) if any(fnmatch.fnmatchcase(n, p) for p in REFERENCE_FEATURES)]
+    day, x = data["day"], data["matrix"][:, columns].astype(np.float64)
+    churn_days = {t: [d.toordinal() for d in days] for t, days in churns.items()}
+    # Each row's churn within the horizon (its day), or never: a churn is known from its own day on.
+    churned_on = np.asarray([min((c for c in churn_days.get(str(t), ()) if d < c <= d + HORIZON), default=np.inf)
+                             for d, t in zip(day, data["tenant"], strict=True)])  # fmt: skip
+    y = np.isfinite(churned_on)
+    out = np.full(len(day), np.nan)
+    for today in np.unique(day):
+        known = (day + HORIZON <= today) | (churned_on <= today)
+        if y[known].sum() < MIN_CHURNS or y[known].all():
+            continue
+        scaler = StandardScaler().fit(x[known])
+        model = LogisticRegression(max_iter=5000).fit(scaler.transform(x[known]), y[known])
+        now = day == today
+        out[now] = model.decision_function(scaler.transform(x[now]))
+    return out
+
+
+def _reference_ordered(table: ScoreTable, data: Any, churns: dict[str, list[date]]) -> ScoreTable:
+    """The same dates ordered by the plain reference where it could be fitted, else by the heuristic."""
+    scores = _reference_scores(data, churns)
+    index = {(int(d), str(t)): i for i, (d, t) in enumerate(zip(data["day"], data["tenant"], strict=True))}
+    rows = np.asarray([index[int(d), str(t)] for d, t in zip(table.rows.day, table.tenant_id_of_rows(), strict=True)])
+    fitted = ~np.isnan(scores[rows])
+    ordered = table.subset(np.ones(len(table.rows), dtype=bool))
+    ordered.ranking = {HORIZON: learned.list_places(table.rows.day, np.where(fitted, scores[rows], table.strength))}
+    ordered.ranked_by_model = {HORIZON: fitted.astype(np.float64)}
+    return ordered
 
 
 def _heuristic_ordered(table: ScoreTable) -> ScoreTable:
@@ -126,10 +178,12 @@ def _summary(results: list[Replayed]) -> None:
     for base, runs in by_base.items():
         aucs = [r.auc for r in runs]
         sd = statistics.stdev(aucs) if len(aucs) > 1 else 0.0
+        references = [r.reference for r in runs if r.reference is not None]
         print(
             f"== {base:8s} n={len(runs)} list {statistics.fmean(aucs):.3f} ({sd:.3f}) "
             f"lift {statistics.fmean(r.lift for r in runs):.2f} (min {min(r.lift for r in runs):.2f}) "
             f"heuristic {statistics.fmean(r.heuristic for r in runs):.3f}"
+            + (f" reference {statistics.fmean(references):.3f}" if references else "")
         )
     refits = sum(r.refits for r in results)
     print(f"fits per refit {sum(r.fits for r in results) / max(refits, 1):.2f} ({refits} refits)")
@@ -139,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/walkforward")
     parser.add_argument("--without", default="", help="features left out (comma-separated names or globs)")
+    parser.add_argument("--reference", action="store_true", help="the plain reference beside the list")
     parser.add_argument("tables", nargs="*", default=["*"], help="table names or globs (base-seed)")
     args = parser.parse_args()
     counter = _FitCounter()
@@ -146,11 +201,12 @@ def main() -> None:
     paths = sorted({p for pattern in args.tables for p in Path(args.dir).glob(f"{pattern}.npz")})
     results = []
     for path in paths:
-        r = replay(path, counter, without=tuple(p for p in args.without.split(",") if p))
+        r = replay(path, counter, without=tuple(p for p in args.without.split(",") if p), reference=args.reference)
         results.append(r)
         print(
             f"{r.name:12s} list {r.auc:.3f} lift {r.lift:.2f} heuristic {r.heuristic:.3f} "
             f"model dates {r.model_dates:2d} stored {r.stored_auc:.3f}"
+            + (f" reference {r.reference:.3f} lift {r.reference_lift:.2f}" if r.reference is not None else "")
         )
     _summary(results)
 
