@@ -1,5 +1,5 @@
 """The components that see quiet churn: a low level of use, a fall from the account's own first
-weeks, and a young account that never reached the core value.
+weeks, a young account that never reached the core value, and an account in its first weeks.
 
 The source documents' components see decline and friction; an account whose use was always
 thin never declines, so they cannot see it. These compare the account with the founder's
@@ -103,6 +103,28 @@ def not_onboarded_score(component: RiskComponent, a: Assessing) -> Scored:
     return Scored(0.0, None, lambda: "not triggered: older, newer, or has used the core value")
 
 
+def early_days_score(component: RiskComponent, a: Assessing) -> Scored:
+    rule = component.thresholds
+    youngest, oldest = rule["min_age_days"], rule["max_age_days"]
+    first, start = a.signals.first_seen_at, a.signals.record_start
+    if first is None or start is None or (first.date() - start).days < rule["record_days"]:
+        # On the day a founder installs the console every account looks new: only one that arrived
+        # after the record's first weeks is known to be young.
+        return Scored(0.0, None, lambda: "not triggered: on record since the console's first weeks, age unknown")
+    if not youngest <= a.age_days < oldest:
+        return Scored(
+            0.0, None, lambda: f"not triggered: younger than {youngest:g} days or {oldest:g} days old or older"
+        )
+    share = (oldest - a.age_days) / (oldest - youngest)
+    return Scored(
+        component.max_points * share,
+        a.age_days,
+        lambda: (
+            f"{a.age_days} days old: {component.max_points:g} x ({oldest:g} - {a.age_days}) / ({oldest:g} - {youngest:g})"
+        ),
+    )
+
+
 QUIET_COMPONENTS: tuple[RiskComponent, ...] = (
     RiskComponent(
         "low_usage",
@@ -134,5 +156,18 @@ QUIET_COMPONENTS: tuple[RiskComponent, ...] = (
         "{account} started {age_days} days ago and has never {core_done}",
         {"max_age_days": 60, "min_age_days": 7},
         not_onboarded_score,
+    ),
+    # Customers leave most often in their first weeks whatever their use (an excess hazard that fades with
+    # age): a few points order a new account above an older one at the same use, never enough to flag it alone.
+    RiskComponent(
+        "early_days",
+        10,
+        "In its first weeks",
+        "A customer in its first {max_age_days:g} days, when customers leave most often: {max_points:g} points at "
+        "{min_age_days:g} days, fewer each day after, none from {max_age_days:g} days. An account already on record "
+        "in the console's first {record_days:g} days is left out: it may be older than its first event says.",
+        "{account} started {age_days} days ago: customers leave most often in their first weeks",
+        {"min_age_days": 7, "max_age_days": 90, "record_days": 14},
+        early_days_score,
     ),
 )

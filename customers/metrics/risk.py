@@ -27,6 +27,8 @@ usage_cliff         15    events_7d < 0.5 * events_prev_7d, events_prev_7d >= 10
 low_usage           30    graded below the middle of the customers' 28-day levels (quiet.py)
 below_own_level     20    graded below 60% of the account's earliest 4 weeks on record
 not_onboarded       25    7 < age <= 60 days and never a core-value event
+early_days          10    10 * (90 - age) / 83 for 7 <= age < 90 days, first seen 14 days or
+                          more after the console's earliest event (else its age is unknown)
 ==================  ====  ==============================================================
 
 Friction's points are scaled by its rate: in full from 20 friction events per 100 events.

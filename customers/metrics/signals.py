@@ -80,6 +80,9 @@ class TenantSignals:
     # Where the account's 28-day level stands among the customers' (0 = the lowest, 1 = the highest);
     # None with too few customers to compare with (set by peers.py, not by the query).
     peer_level_pct: float | None = None
+    # The console's earliest event of any account (peers.py): an account first seen in the record's first weeks
+    # may be older than its first event says.
+    record_start: date | None = None
 
 
 # The longest window the signals read: the rollups' whole retention (fold.py keeps 90 days).
@@ -275,6 +278,7 @@ def tenant_signals_measure(
     if peers is not None:
         for signals in measured:
             signals.peer_level_pct = peers.level(active_days=signals.active_days_28d, events=signals.events_28d)
+            signals.record_start = peers.record_start
     return measured
 
 

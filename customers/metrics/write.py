@@ -8,7 +8,7 @@ holds), so no other app writes ops_tenant_metrics.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -235,12 +235,17 @@ def _stored_peer_levels(cursor: Any, as_of: date) -> PeerLevels | None:
 
 def peer_levels_day(*, as_of: date) -> PeerLevels:
     """The customers' levels of ``as_of``: measured by the day's first run and read by every later one, a full
-    rebuild included, so an incremental run and a rebuild on the same day compare with the same customers."""
+    rebuild included, so an incremental run and a rebuild on the same day compare with the same customers.
+    While too few customers exist the levels are measured again each run, but the record's start stays the
+    first measured one: a run that recomputes some tenants must date the others' records as they were dated
+    (an import of older history moves it the next day, when every tenant is recomputed)."""
     with connection.cursor() as cursor:
         stored = _stored_peer_levels(cursor, as_of)
         if stored is not None and stored.size >= PEERS_MIN:
             return stored
         measured = peer_levels_measure(as_of=as_of)
+        if stored is not None and stored.record_start is not None:
+            measured = replace(measured, record_start=stored.record_start)
         cursor.execute(PEER_LEVELS_STORE_SQL, {"d": as_of, "levels": json.dumps(measured.as_json())})
         return _stored_peer_levels(cursor, as_of) or measured
 

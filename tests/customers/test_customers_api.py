@@ -182,6 +182,7 @@ def test_it_shows_one_customer_with_components_and_sixty_days(metrics_db, staff_
         "low_usage",
         "below_own_level",
         "not_onboarded",
+        "early_days",
     ]
     assert sum(c["points"] for c in body["risk_components"]) == body["risk_signal_strength"]
     daily = body["daily"]

@@ -44,7 +44,8 @@ def at(day: date) -> datetime:
 def _every_text_case(vocabulary: Vocabulary) -> list[TenantAssessment]:
     """Tenants that between them score every component and trigger every intervention rule."""
     core = vocabulary.core_value[0]
-    base = TenantSignals(tenant_id="acme", name="Acme", first_seen_at=at(date(2026, 1, 1)))
+    # Established accounts (104 days old), and one in its first weeks for early_days.
+    base = TenantSignals(tenant_id="acme", name="Acme", first_seen_at=at(date(2025, 12, 1)))
     cases = [
         # decay below half (call, email), a cliff, friction with blocks and failures, a silent champion,
         # the plan nearly used up, a recent change.
@@ -82,6 +83,16 @@ def _every_text_case(vocabulary: Vocabulary) -> list[TenantAssessment]:
         ),
         # never used the core value (feature_help, never).
         replace(base, events_7d=10, events_30d=40),
+        # 30 days old, using the core value: in its first weeks.
+        replace(
+            base,
+            first_seen_at=at(date(2026, 2, 13)),
+            record_start=date(2025, 6, 1),
+            events_7d=30,
+            events_30d=120,
+            last_investigation=core,
+            last_investigation_at=at(date(2026, 3, 14)),
+        ),
     ]
     return [tenant_assess(c, as_of=AS_OF, vocabulary=vocabulary) for c in cases]
 
@@ -106,6 +117,7 @@ def test_no_reason_or_intervention_text_names_a_raw_field(vocabulary: Vocabulary
         "friction",
         "champion_silent",
         "usage_cliff",
+        "early_days",
     }
     triggered = {i["intervention_type"] for a in assessments for i in a.interventions}
     assert triggered == {"call", "email", "feature_help", "technical", "pricing"}
@@ -146,7 +158,7 @@ def test_the_decay_reason_names_no_change_when_none_preceded_the_fall() -> None:
         TenantSignals(
             tenant_id="acme",
             name="Acme",
-            first_seen_at=at(date(2026, 1, 1)),
+            first_seen_at=at(date(2025, 12, 1)),
             events_7d=4,
             engagement_7d=0.4,
             engagement_30d=44.0,
@@ -161,7 +173,7 @@ def test_the_decay_reason_names_no_change_when_none_preceded_the_fall() -> None:
 
 
 def test_the_other_reasons_read_as_sentences_in_the_products_words() -> None:
-    decayed, silent, never = _every_text_case(CI_VOCABULARY)
+    decayed, silent, never, young = _every_text_case(CI_VOCABULARY)
     by_signal = {c["signal"]: c["reason"] for c in decayed.risk_components}
     assert by_signal["friction"] == (
         "Acme ran into 7 friction events in the last 7 days, mostly Build quota reached (friction score 6.00)"
@@ -182,11 +194,14 @@ def test_the_other_reasons_read_as_sentences_in_the_products_words() -> None:
         "Nobody at Acme has used Deploy shipped for 20 days, though other activity keeps arriving (30 events this week)"
     )
     assert never.primary_risk_reason == "Acme uses the product (40 events in 30 days) but has never used Deploy shipped"
+    # 30 days old: 10 x (90 - 30) / (90 - 7) = 7.2 points, and the only reason.
+    assert young.risk_signal_strength == 7.2
+    assert young.primary_risk_reason == "Acme started 30 days ago: customers leave most often in their first weeks"
 
 
 def test_a_count_of_one_reads_in_the_singular() -> None:
     signals = TenantSignals(
-        tenant_id="acme", name="Acme", first_seen_at=at(date(2026, 1, 1)), events_7d=1, events_prev_7d=11
+        tenant_id="acme", name="Acme", first_seen_at=at(date(2025, 12, 1)), events_7d=1, events_prev_7d=11
     )
     cliff = next(
         c

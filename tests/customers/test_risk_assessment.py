@@ -22,7 +22,8 @@ def at(day: date, hour: int = 12) -> datetime:
 
 
 def signals(**kwargs: object) -> TenantSignals:
-    base = TenantSignals(tenant_id="acme", first_seen_at=at(date(2026, 1, 1)))
+    # An established account (104 days old): past its first weeks, so early_days adds nothing unless a test says so.
+    base = TenantSignals(tenant_id="acme", first_seen_at=at(date(2025, 12, 1)))
     return replace(base, **kwargs)
 
 
@@ -224,6 +225,51 @@ def test_it_flags_an_active_tenant_that_never_investigated_once_it_is_a_week_old
     assert legal_only.risk_level == "medium"
     assert legal_only.primary_risk_reason == ("acme uses the product (40 events in 30 days) but has never investigated")
     assert types(legal_only) == ["feature_help"]
+
+
+@pytest.mark.parametrize(
+    ("first_seen", "expected"),
+    [
+        (date(2026, 3, 9), 0.0),  # 6 days old: too new to say anything
+        (date(2026, 3, 8), 10.0),  # 7 days: in full
+        (date(2026, 2, 13), 7.2),  # 30 days: 10 x (90 - 30) / (90 - 7) = 7.23
+        (date(2025, 12, 16), 0.1),  # 89 days: 10 x 1 / 83 = 0.12
+        (date(2025, 12, 15), 0.0),  # 90 days: past its first weeks
+    ],
+)
+def test_an_account_in_its_first_weeks_ranks_higher_the_younger_it_is_but_is_never_flagged_for_it(first_seen, expected):
+    active = signals(
+        events_30d=120,
+        events_7d=30,
+        first_seen_at=at(first_seen),
+        last_investigation="INCIDENT_VIEWED",
+        last_investigation_at=at(date(2026, 3, 14)),
+        record_start=date(2025, 6, 1),  # the console has watched since June: these accounts arrived since
+    )
+    result = tenant_assess(active, as_of=AS_OF)
+    assert points(result, "early_days") == pytest.approx(expected, abs=0.05)
+    assert result.risk_signal_strength == pytest.approx(expected, abs=0.05)
+    assert result.risk_level is None
+
+
+def test_an_account_on_record_since_the_consoles_first_weeks_has_no_known_age():
+    # The console's first event on 20 Feb: an account first seen 13 days later may have been a customer for
+    # years; one first seen 14 days later arrived while the console watched.
+    def on(first_seen: date) -> object:
+        return signals(
+            events_30d=120,
+            events_7d=30,
+            first_seen_at=at(first_seen),
+            last_investigation="INCIDENT_VIEWED",
+            last_investigation_at=at(date(2026, 3, 14)),
+            record_start=date(2026, 2, 20),
+        )
+
+    assert points(tenant_assess(on(date(2026, 3, 5)), as_of=AS_OF), "early_days") == 0
+    # 14 days after the start, 9 days old: 10 x 81 / 83 = 9.8
+    assert points(tenant_assess(on(date(2026, 3, 6)), as_of=AS_OF), "early_days") == pytest.approx(9.8, abs=0.05)
+    unmeasured = replace(on(date(2026, 3, 6)), record_start=None)  # type: ignore[type-var]
+    assert points(tenant_assess(unmeasured, as_of=AS_OF), "early_days") == 0
 
 
 def test_it_never_puts_internal_test_or_demo_tenants_at_risk():

@@ -27,6 +27,7 @@ DEFAULTS = {
     "low_usage": 30.0,
     "below_own_level": 20.0,
     "not_onboarded": 25.0,
+    "early_days": 10.0,
 }
 
 
