@@ -45,6 +45,8 @@ DISTRIBUTED = (
     "ops_tenant_contacts",
     # A recompute's dirty set (customers/metrics/scope.py): beside the tables its queries join it to.
     "ops_metrics_dirty",
+    # A recompute's metrics rows on their way to the shards (customers/metrics/staged.py).
+    "ops_metrics_staged",
 )
 REFERENCE = (
     "events_eventtype",

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.flavour import flavour
 from core.rows import row_as_dict, rows_as_dicts
 from customers.metrics.churn_model import (
     RANKED_BY_HEURISTIC,
@@ -30,6 +31,7 @@ from customers.metrics.peers import PEERS_MIN, PeerLevels, peer_levels_measure
 from customers.metrics.risk import TenantAssessment, tenant_assess
 from customers.metrics.scope import dirty_scope, dirty_tenants_analyze, dirty_tenants_sql, stale_tenants_add_sql
 from customers.metrics.signals import TenantSignals, tenant_signals_measure
+from customers.metrics.staged import metrics_rows_upsert_staged
 from customers.metrics.vocabulary import vocabulary_current
 from customers.metrics.weights import risk_weights_current
 from customers.models import RISK_LEVEL_RANK, RiskLevel, TenantKind
@@ -191,6 +193,10 @@ def metrics_upsert(*, as_of: date, now: datetime, dirty_only: bool) -> int:
             rows[i].update(learned_row(model, score, assessment))
     if not rows:
         return 0
+    if flavour().subplans_through_coordinator:
+        # The jsonb parameter would be parsed on the coordinator and again on the shards (staged.py).
+        metrics_rows_upsert_staged(rows, METRICS_COLUMNS)
+        return len(rows)
     with connection.cursor() as cursor:
         cursor.execute(METRICS_UPSERT_SQL, [json.dumps(rows, allow_nan=False)])
     return len(rows)

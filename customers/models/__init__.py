@@ -18,6 +18,7 @@ from customers.models.lifecycle import (
 from customers.models.metrics import (
     RISK_LEVEL_RANK,
     RiskLevel,
+    StagedMetricsRow,
     TenantMetrics,
     at_risk_order,
     expected_loss_order,
@@ -71,6 +72,7 @@ __all__ = [
     "RiskWeightsSource",
     "RoleWording",
     "SessionFrictionDayCount",
+    "StagedMetricsRow",
     "Tenant",
     "TenantContact",
     "TenantDayCount",

@@ -173,3 +173,61 @@ class TenantMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"metrics {self.tenant_id} ({self.computed_at:%Y-%m-%d %H:%M})"
+
+
+class StagedMetricsRow(models.Model):
+    """A row of ``ops_tenant_metrics`` on its way to a Citus cluster's shards (customers/metrics/staged.py;
+    on plain PostgreSQL the write reads its rows from one jsonb parameter and this table stays empty).
+
+    Distributed and co-located with ``ops_tenant_metrics``: the run COPYs its rows here, each goes straight
+    to its tenant's shard, and one statement each shard runs on its own upserts them. The JSON columns
+    travel as text and become jsonb on the shard, so the coordinator never parses them. Rows live only
+    inside a run's transaction: the run deletes its own before it commits. Columns: write.METRICS_COLUMNS
+    (a test holds them equal), and the MRR in force.
+    """
+
+    tenant_id = models.CharField(primary_key=True, max_length=128)
+    computed_at = models.DateTimeField(null=True)
+    as_of = models.DateField(null=True)
+    events_7d = models.BigIntegerField(null=True)
+    events_prev_7d = models.BigIntegerField(null=True)
+    events_30d = models.BigIntegerField(null=True)
+    stickiness_7d = models.FloatField(null=True)
+    stickiness_30d = models.FloatField(null=True)
+    stickiness_delta = models.FloatField(null=True)
+    has_baseline = models.BooleanField(null=True)
+    friction_weighted_score = models.FloatField(null=True)
+    friction_events_7d = models.BigIntegerField(null=True)
+    top_friction_type = models.TextField(null=True)  # noqa: DJ001
+    last_seen_at = models.DateTimeField(null=True)
+    last_investigation = models.TextField(null=True)  # noqa: DJ001
+    last_investigation_at = models.DateTimeField(null=True)
+    days_since_investigation = models.IntegerField(null=True)
+    champion_user_id = models.TextField(null=True)  # noqa: DJ001
+    champion_risk = models.BooleanField(null=True)
+    cliff = models.BooleanField(null=True)
+    plan_usage_pct = models.FloatField(null=True)
+    recent_changes = models.TextField(null=True)  # noqa: DJ001
+    decay_correlation = models.TextField(null=True)  # noqa: DJ001
+    risk_signal_strength = models.FloatField(null=True)
+    risk_level = models.TextField(null=True)  # noqa: DJ001
+    ranking_score = models.FloatField(null=True)
+    ranking_model = models.TextField(null=True)  # noqa: DJ001
+    churn_probability_30d = models.FloatField(null=True)
+    churn_drivers = models.TextField(null=True)  # noqa: DJ001
+    primary_risk_reason = models.TextField(null=True)  # noqa: DJ001
+    secondary_signals = models.TextField(null=True)  # noqa: DJ001
+    risk_components = models.TextField(null=True)  # noqa: DJ001
+    interventions = models.TextField(null=True)  # noqa: DJ001
+    inputs_kind = models.TextField(null=True)  # noqa: DJ001
+    inputs_monthly_event_limit = models.BigIntegerField(null=True)
+    stale = models.BooleanField(null=True)
+    unraised = models.TextField(null=True)  # noqa: DJ001
+    mrr = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+
+    class Meta:
+        db_table = "ops_metrics_staged"
+        verbose_name = "metrics row of the running recompute"
+
+    def __str__(self) -> str:
+        return self.tenant_id

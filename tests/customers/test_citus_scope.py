@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -29,7 +30,7 @@ from customers.metrics.scope import (
     tenant_rows_sql,
 )
 from customers.metrics.signals import SIGNAL_TYPES_SQL, _signals_sql, tenant_signals_measure
-from customers.models import TenantMetrics
+from customers.models import TenantMetrics, TenantRevenue
 from tests.customers.conftest import NOW, Ev, days_ago
 
 pytestmark = [pytest.mark.citus, pytest.mark.django_db(transaction=True)]
@@ -182,3 +183,31 @@ def test_a_run_plans_with_the_dirty_sets_real_size_after_an_autovacuum_saw_it_ha
         dirty_tenants_end()
     # 80 tenants over the 4 shards of the test cluster: ~20 a shard, never the one of a stale "empty".
     assert planned >= 5
+
+
+def test_a_runs_metrics_rows_are_upserted_on_each_shard_with_the_mrr_in_force(metrics_db):
+    metrics_db([Ev("acme", "INCIDENT_VIEWED", days_ago(1)), Ev("beta", "INCIDENT_VIEWED", days_ago(2))])
+    TenantRevenue.objects.create(tenant_id="acme", mrr=Decimal("250.00"), currency="USD")
+    written: list[tuple[str, object]] = []
+
+    def remember(execute, sql, params, many, context):
+        if sql.lstrip().startswith("INSERT INTO ops_tenant_metrics"):
+            written.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(remember):
+        assert metrics_recompute().tenants_written == 2
+    [(sql, params)] = written
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (COSTS OFF) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SELECT count(*) FROM ops_metrics_staged")
+        staged_left = cursor.fetchone()[0]
+    # The rows reach the shards without the coordinator parsing them or sending them on.
+    assert "pull to coordinator" not in plan and "INSERT/SELECT method" not in plan, plan
+    assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], plan
+    assert staged_left == 0
+    acme, beta = TenantMetrics.objects.order_by("tenant_id")
+    assert (acme.mrr, beta.mrr) == (Decimal("250.00"), None)
+    assert acme.expected_loss == pytest.approx(acme.ranking_score * 250.0 / 100.0)
+    assert beta.expected_loss is None
