@@ -255,7 +255,7 @@ def test_an_account_in_its_first_weeks_ranks_higher_the_younger_it_is_but_is_nev
 def test_an_account_on_record_since_the_consoles_first_weeks_has_no_known_age():
     # The console's first event on 20 Feb: an account first seen 13 days later may have been a customer for
     # years; one first seen 14 days later arrived while the console watched.
-    def on(first_seen: date) -> object:
+    def on(first_seen: date) -> TenantSignals:
         return signals(
             events_30d=120,
             events_7d=30,
@@ -268,7 +268,7 @@ def test_an_account_on_record_since_the_consoles_first_weeks_has_no_known_age():
     assert points(tenant_assess(on(date(2026, 3, 5)), as_of=AS_OF), "early_days") == 0
     # 14 days after the start, 9 days old: 10 x 81 / 83 = 9.8
     assert points(tenant_assess(on(date(2026, 3, 6)), as_of=AS_OF), "early_days") == pytest.approx(9.8, abs=0.05)
-    unmeasured = replace(on(date(2026, 3, 6)), record_start=None)  # type: ignore[type-var]
+    unmeasured = replace(on(date(2026, 3, 6)), record_start=None)
     assert points(tenant_assess(unmeasured, as_of=AS_OF), "early_days") == 0
 
 
