@@ -48,8 +48,22 @@ SEGMENT_SHORT_PATHS = {
     "b": "batch",
 }
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("api/v1/events", EventIngestApi.as_view(), name="events-ingest"),
+# The ingest endpoints first: every request walks the patterns in order (and the project's
+# includes before this one), and ingest is most of a console's requests, many of them one event.
+urlpatterns: list[URLPattern | URLResolver] = [path("api/v1/events", EventIngestApi.as_view(), name="events-ingest")]
+for _path in POSTHOG_PATHS:
+    urlpatterns += [
+        path(f"{_path}/", PostHogCaptureApi.as_view(), name=f"posthog-{_path.replace('/', '-')}"),
+        path(_path, PostHogCaptureAliasApi.as_view()),
+    ]
+for _call, _view in SEGMENT_VIEWS.items():
+    urlpatterns += [
+        path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
+        path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
+    ]
+for _short, _call in SEGMENT_SHORT_PATHS.items():
+    urlpatterns.append(path(f"v1/{_short}", SEGMENT_ALIAS_VIEWS[_call].as_view(), name=f"segment-short-{_short}"))
+urlpatterns += [
     path("metrics/interaction", InteractionRecordApi.as_view(), name="metrics-interaction"),
     path(
         "metrics/days-since-last-interaction",
@@ -72,15 +86,3 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("array/<str:key>/config.js", PostHogRemoteConfigView.as_view(script=True), name="posthog-config-js"),
     path("v1/projects/<str:write_key>/settings", SegmentSettingsView.as_view(), name="segment-settings"),
 ]
-for _path in POSTHOG_PATHS:
-    urlpatterns += [
-        path(f"{_path}/", PostHogCaptureApi.as_view(), name=f"posthog-{_path.replace('/', '-')}"),
-        path(_path, PostHogCaptureAliasApi.as_view()),
-    ]
-for _call, _view in SEGMENT_VIEWS.items():
-    urlpatterns += [
-        path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
-        path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
-    ]
-for _short, _call in SEGMENT_SHORT_PATHS.items():
-    urlpatterns.append(path(f"v1/{_short}", SEGMENT_ALIAS_VIEWS[_call].as_view(), name=f"segment-short-{_short}"))

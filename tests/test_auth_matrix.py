@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,15 +23,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django.views.generic import RedirectView
-from rest_framework.views import APIView
 
 from core.auth import IngestScope, ReadScopeOrStaff, WriteScopeOrStaff
 from core.models import ApiKey
 from core.services import api_key_create
 from events.models import Event
+from tests.url_routes import Route, url_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -57,49 +54,7 @@ PUBLIC = {
     "segment-settings": "analytics.js's settings: the write key in the path must be a live ingest key; no data",
 }
 CALLERS = ["anonymous", "ingest_key", "read_key", "write_key", "revoked_key", "user", "staff"]
-SAMPLE_ARGUMENTS = {
-    "str": "acme",
-    "slug": "acme",
-    "int": "1",
-    "path": "acme",
-    "any_name": "acme",  # an event type name (events/urls.py)
-    "uuid": str(uuid.uuid4()),
-}
-
-
-@dataclass(frozen=True)
-class Route:
-    path: str
-    name: str
-    callback: Any
-
-    @property
-    def api_view(self) -> type[APIView] | None:
-        cls = getattr(self.callback, "cls", None)
-        return cls if isinstance(cls, type) and issubclass(cls, APIView) else None
-
-
-def _routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[Route]:
-    """Every URL pattern, depth first, with converters filled with sample values."""
-    for entry in get_resolver().url_patterns if patterns is None else patterns:
-        route = str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            if route == "admin/":
-                # Django's own admin: its index stands for all of it (admin_view guards each page).
-                yield Route("/admin/", "admin:index", None)
-                continue
-            yield from _routes(entry.url_patterns, prefix + route)
-        elif isinstance(entry, URLPattern):
-            path = prefix + route
-            for converter, value in SAMPLE_ARGUMENTS.items():
-                while f"<{converter}:" in path:
-                    start = path.index(f"<{converter}:")
-                    path = path[:start] + value + path[path.index(">", start) + 1 :]
-            assert "<" not in path, f"add a sample value for the converter in {path}"
-            yield Route("/" + path, entry.name or path, entry.callback)
-
-
-ROUTES = list(_routes())
+ROUTES = list(url_routes())
 
 
 def _methods(route: Route) -> list[str]:
