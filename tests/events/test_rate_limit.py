@@ -151,6 +151,28 @@ def test_with_redis_configured_the_count_is_kept_there_with_the_same_429(
 
 @pytest.mark.django_db
 @time_machine.travel(datetime(2026, 3, 2, 12, 0, 45, tzinfo=UTC), tick=False)
+def test_a_redis_that_forgot_the_counting_script_still_counts(
+    ingest_client, settings, redis_url, redis_answering_again
+):
+    """The count is a script sent by its digest; a Redis restarted (or flushed) since has none, and
+    the script is sent again rather than the count moving to PostgreSQL."""
+    import redis
+
+    settings.INGEST_RATE_LIMIT_REDIS_URL = redis_url
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 2
+    client = redis.Redis.from_url(redis_url)
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    client.script_flush()
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 200
+    client.script_flush()
+    assert ingest_client.post(URL, _login_event(), format="json").status_code == 429
+    assert not IngestRateWindow.objects.exists()
+    window = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert int(client.get(redis_counter_key(ApiKey.objects.get(), window))) == 3
+
+
+@pytest.mark.django_db
+@time_machine.travel(datetime(2026, 3, 2, 12, 0, 45, tzinfo=UTC), tick=False)
 def test_while_redis_does_not_answer_requests_are_counted_in_postgresql(ingest_client, settings, redis_answering_again):
     settings.INGEST_RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 2
