@@ -183,14 +183,15 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
     """The rules version a batch's rows stand classified with (``RowMaker`` made them with the
     process's cached rules), for the store's fast path to confirm in its own statement instead of
     ``classify_batch``'s look-up: that version still in force and no tenant of the batch of
-    another kind than customer (events/ingestion/store.py, ``BATCH_UPSERTS_CHECKED_SQL``). Then
-    rules 1-3 cannot match and the rows stand as made, as ``classify_batch`` would leave them.
+    another kind than customer (events/ingestion/store.py, ``BATCH_UPSERTS_CHECKED_SQL``; on Citus
+    the statements ``citus_batch_upserts`` sends after the COPY). Then rules 1-3 cannot match and
+    the rows stand as made, as ``classify_batch`` would leave them.
 
     None when the look-up is needed: the rows were not made with the cached rules, those are
     older than ``RULES_TTL_SECONDS``, a rule reads the users (internal user ids or domains), the
-    key is an automation key, the batch names a tenant seen of another kind, or the database is
-    a Citus cluster. A store that refuses the confirmation rolls the batch back; it is then
-    classified by ``classify_batch`` and stored again.
+    key is an automation key, or the batch names a tenant seen of another kind. A store that
+    refuses the confirmation rolls the batch back; it is then classified by ``classify_batch``
+    and stored again.
     """
     rules = _rules
     if assumed is None or assumed is not rules or rules.internal_user_ids or rules.internal_domains:
@@ -199,8 +200,6 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
         return None
     if _other_kind_tenants and any(row.tenant_id in _other_kind_tenants for row in rows):
         return None
-    if flavour().subplans_through_coordinator:
-        return None  # the store confirms in the statement that inserts the tenants, which Citus splits
     return rules.version
 
 
