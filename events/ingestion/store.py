@@ -45,6 +45,7 @@ from events.ingestion.identities import MEMBERSHIPS_UPSERT_SQL, memberships_para
 
 if TYPE_CHECKING:
     from core.models import ApiKey
+    from events.ingestion.classify import Rules
 
 # The unique index the ingest insert dedupes on (idempotency: a resent event id stores
 # nothing): ops_events_tenant_event, per account, the key a table distributed by tenant_id keeps.
@@ -199,34 +200,41 @@ def citus_tenants_insert_sql(count: int) -> str:
 
 
 def citus_batch_upserts(
-    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_read: bool
+    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_known: Rules | None
 ) -> bool:
     """On Citus, the fast path's statements after its COPY, sent as one query (client-side binding;
     each statement's answer is one result of the query); returns whether the rows stand, as
     BATCH_UPSERTS_SQL's ``registry_current``: the cached registry current and, with ``classification``,
     that rules version in force and no tenant of the batch of another kind than customer.
 
-    ``tenants_read``: the batch's tenants were read already (``classify_batch``), ``aggregates["tenants"]``
-    are the new ones, inserted in the same query. Otherwise (a web request's batch) they are read in it,
-    and the few customers_tenant does not hold yet are inserted by a statement after it.
+    ``tenants_known``: for a web request's batch, the rules the rows were made with, whose
+    ``customer_tenants`` this process read as customers under them. The batch's other tenants are read in
+    the query (their kinds confirmed), the few customers_tenant does not hold are inserted by a statement
+    after it, and both are remembered once the transaction commits. Without it the batch's tenants were read
+    already (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the same query.
     """
     tenants = aggregates["tenants"]
     check = CITUS_BATCH_CHECK_SQL.format(
         classification=_CITUS_RULES_CONFIRMED_SQL if classification is not None else ""
     )
+    statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
     params = {**aggregates, "rules_version": classification}
-    if not tenants_read:
-        cursor.execute(f"{CITUS_TENANTS_READ_SQL};\n{check};\n{CITUS_REAL_USERS_UPSERT_SQL}", params)
+    if tenants_known is not None:
+        unread = [tenant for tenant in tenants if tenant not in tenants_known.customer_tenants]
+        if not unread:
+            cursor.execute(";\n".join(statements), params)
+            return bool(value_of(cursor, "registry_current"))
+        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": unread})
         kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
         cursor.nextset()
         current = bool(value_of(cursor, "registry_current"))
-        if any(kind != "customer" for kind in kinds.values()):
+        if not current or any(kind != "customer" for kind in kinds.values()):
             return False
-        new = [tenant for tenant in tenants if tenant not in kinds]
-        if current and new:
+        new = [tenant for tenant in unread if tenant not in kinds]
+        if new:
             cursor.execute(citus_tenants_insert_sql(len(new)), {"now": aggregates["now"], **_tenant_params(new)})
-        return current
-    statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
+        transaction.on_commit(lambda: tenants_known.customers_remember(unread))
+        return True
     if tenants:
         statements.insert(0, citus_tenants_insert_sql(len(tenants)))
         params.update(_tenant_params(tenants))
@@ -343,6 +351,7 @@ def event_rows_store(
     staged: bool = False,
     classification: int | None = None,
     tenants_stored: frozenset[str] | None = None,
+    tenants_known: Rules | None = None,
     memberships: dict[str, str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
@@ -362,8 +371,10 @@ def event_rows_store(
     (``classify.classification_unconfirmed``); the fast path's statement confirms it, and when it
     cannot this raises ``BatchRestage`` (only without a savepoint).
     ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
-    Citus, ``classify_batch``); the fast path inserts only the others, usually none. On Citus
-    without it the fast path reads them itself, in the query that confirms the classification.
+    Citus, ``classify_batch``); the fast path inserts only the others, usually none.
+    ``tenants_known``: on Citus, with ``classification``, the rules the rows were made with: the fast
+    path reads the batch's tenants they do not hold as customers in the query that confirms the
+    classification (``citus_batch_upserts``).
     ``memberships``: user -> account, to record with the rows (``identities_apply`` left them to the
     store): in the fast path's statement, else in a statement of their own before the staged one.
     """
@@ -380,6 +391,7 @@ def event_rows_store(
         savepoint=savepoint,
         classification=classification,
         tenants_stored=tenants_stored,
+        tenants_known=tenants_known,
         memberships=memberships,
     ):
         return len(rows)
@@ -408,6 +420,7 @@ def _copied(
     savepoint: bool,
     classification: int | None,
     tenants_stored: frozenset[str] | None,
+    tenants_known: Rules | None,
     memberships: dict[str, str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
@@ -426,7 +439,7 @@ def _copied(
             if flavour().subplans_through_coordinator:
                 assert not memberships, "on Citus the memberships are a statement of their own (identities_apply)"
                 current = citus_batch_upserts(
-                    cursor, aggregates, classification=classification, tenants_read=tenants_stored is not None
+                    cursor, aggregates, classification=classification, tenants_known=tenants_known
                 )
             else:
                 if classification is not None:
