@@ -63,7 +63,8 @@ class Rules:
     # Tenants this process read as customers, or registered, under these rules (on Citus, where reading a
     # batch's tenants is a statement to their shards): a web request's batch naming only these reads none
     # (store.citus_batch_upserts). A kind changed through the services bumps the version and drops them with
-    # the rules; one changed by hand reaches ingestion within RULES_TTL_SECONDS, as a rule edited by hand does.
+    # the rules; one changed by hand reaches ingestion within RULES_TTL_SECONDS, as a rule edited by hand does,
+    # and a tenant deleted meanwhile is registered again by its first batch after that reload.
     customer_tenants: set[str] = field(default_factory=set)
 
     def customers_remember(self, tenants: list[str]) -> None:
