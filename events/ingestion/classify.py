@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 RULES_TTL_SECONDS = 60.0
 # Distinct user agents whose classification each process remembers (per rules version).
 USER_AGENT_MEMO_MAX = 4096
+# Tenants known to be customers each process remembers (per rules version, on Citus).
+CUSTOMER_TENANTS_MAX = 100_000
 
 
 def _flag(metadata: dict[str, object], name: str) -> bool:
@@ -58,6 +60,18 @@ class Rules:
     # Senders repeat a handful of user agents; the patterns are searched once per distinct one
     # (the pattern loop was a large share of a web worker's CPU during bulk ingest).
     user_agent_reasons: dict[str, str] = field(default_factory=dict)
+    # Tenants this process read as customers, or registered, under these rules (on Citus, where reading a
+    # batch's tenants is a statement to their shards): a web request's batch naming only these reads none
+    # (store.citus_batch_upserts). A kind changed through the services bumps the version and drops them with
+    # the rules; one changed by hand reaches ingestion within RULES_TTL_SECONDS, as a rule edited by hand does,
+    # and a tenant deleted meanwhile is registered again by its first batch after that reload.
+    customer_tenants: set[str] = field(default_factory=set)
+
+    def customers_remember(self, tenants: list[str]) -> None:
+        """Add tenants read as customers, or registered, by a committed batch (bounded, as the memo below)."""
+        if len(self.customer_tenants) + len(tenants) > CUSTOMER_TENANTS_MAX:
+            self.customer_tenants.clear()
+        self.customer_tenants.update(tenants)
 
     def user_agent_reason(self, user_agent: str) -> str:
         reason = self.user_agent_reasons.get(user_agent)
@@ -183,14 +197,15 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
     """The rules version a batch's rows stand classified with (``RowMaker`` made them with the
     process's cached rules), for the store's fast path to confirm in its own statement instead of
     ``classify_batch``'s look-up: that version still in force and no tenant of the batch of
-    another kind than customer (events/ingestion/store.py, ``BATCH_UPSERTS_CHECKED_SQL``). Then
-    rules 1-3 cannot match and the rows stand as made, as ``classify_batch`` would leave them.
+    another kind than customer (events/ingestion/store.py, ``BATCH_UPSERTS_CHECKED_SQL``; on Citus
+    the statements ``citus_batch_upserts`` sends after the COPY). Then rules 1-3 cannot match and
+    the rows stand as made, as ``classify_batch`` would leave them.
 
     None when the look-up is needed: the rows were not made with the cached rules, those are
     older than ``RULES_TTL_SECONDS``, a rule reads the users (internal user ids or domains), the
-    key is an automation key, the batch names a tenant seen of another kind, or the database is
-    a Citus cluster. A store that refuses the confirmation rolls the batch back; it is then
-    classified by ``classify_batch`` and stored again.
+    key is an automation key, or the batch names a tenant seen of another kind. A store that
+    refuses the confirmation rolls the batch back; it is then classified by ``classify_batch``
+    and stored again.
     """
     rules = _rules
     if assumed is None or assumed is not rules or rules.internal_user_ids or rules.internal_domains:
@@ -199,8 +214,6 @@ def classification_unconfirmed(rows: list[EventRow], *, source: ApiKey | None, a
         return None
     if _other_kind_tenants and any(row.tenant_id in _other_kind_tenants for row in rows):
         return None
-    if flavour().subplans_through_coordinator:
-        return None  # the store confirms in the statement that inserts the tenants, which Citus splits
     return rules.version
 
 
@@ -244,6 +257,9 @@ def classify_batch(
     user_ids = sorted({row.user_id for row in rows if row.user_id})
     version, tenant_kinds, profile_domains, stored_tenants = _batch_lookup(tenant_ids, user_ids)
     rules = classification_rules(version=int(version or 0))
+    if stored_tenants:
+        # Committed rows, read just now: a later web request's batch naming only these reads no tenant.
+        rules.customers_remember([tenant for tenant in stored_tenants if tenant not in tenant_kinds])
     if tenant_kinds:
         if len(_other_kind_tenants) + len(tenant_kinds) > OTHER_KIND_TENANTS_MAX:
             _other_kind_tenants.clear()

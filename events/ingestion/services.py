@@ -172,6 +172,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
         )
         unconfirmed = None
         tenants_stored = None
+        tenants_known = None
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows, pending=memberships)
@@ -181,6 +182,8 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
                 unconfirmed = classification_unconfirmed(rows, source=source, assumed=batch.rules)
             if unconfirmed is None:
                 tenants_stored = classify_batch(rows, source=source, assumed=batch.rules)
+            elif flavour().subplans_through_coordinator:
+                tenants_known = batch.rules  # the customers this process read under them need no reading
         inserted = event_rows_store(
             rows,
             source=source,
@@ -191,6 +194,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             staged=staged,
             classification=unconfirmed,
             tenants_stored=tenants_stored,
+            tenants_known=tenants_known,
             memberships=memberships,
         )
         if internal_changed:

@@ -38,13 +38,14 @@ import psycopg.errors
 from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 
 from core.flavour import flavour
-from core.rows import value_of
+from core.rows import rows_as_dicts, value_of
 from events.classification import real_users_fold_sql, real_users_upsert_sql
 from events.ingestion.event_row import EventRow
 from events.ingestion.identities import MEMBERSHIPS_UPSERT_SQL, memberships_params
 
 if TYPE_CHECKING:
     from core.models import ApiKey
+    from events.ingestion.classify import Rules
 
 # The unique index the ingest insert dedupes on (idempotency: a resent event id stores
 # nothing): ops_events_tenant_event, per account, the key a table distributed by tenant_id keeps.
@@ -161,17 +162,36 @@ _BATCH_UPSERTS = {
 }
 BATCH_UPSERTS_SQL = _BATCH_UPSERTS[False, False]
 BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS[True, False]
-# On Citus the tenants are a statement of their own: inside the statement above, an insert into
-# the distributed customers_tenant is planned through the coordinator (several times slower, and
-# the larger part of a batch's statements), while multi-row VALUES go straight to each tenant's shard.
-# The two statements still travel together, in one round trip (``citus_batch_upserts``).
-CITUS_BATCH_UPSERTS_SQL = _BATCH_UPSERTS_SQL.format(
-    classification="", new_tenants="", memberships="", real_users_upsert=_REAL_USERS_UPSERT_SQL
-)
+# On Citus the fast path's statement is split in three, sent as one query (one round trip), each
+# planned where it runs: inside one statement, the distributed customers_tenant is planned through the
+# coordinator, and the reference table events_eventtype makes Citus plan the real-user upsert too (its
+# ``current`` CTE a subplan whose result is written out and read back for every batch), while
+# ops_real_users is the coordinator's own table, which PostgreSQL alone plans. ``citus_batch_upserts``.
+# The registry check (and, for a web request's batch, the rules version its rows were made with):
+# events_eventtype is a reference table with a copy on the coordinator, events_classificationstate_pkey.
+CITUS_BATCH_CHECK_SQL = """
+SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]{classification} AS registry_current
+FROM (SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction) AS registry
+"""
+_CITUS_RULES_CONFIRMED_SQL = """
+  AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s"""
+# The real-user fold alone (ops_real_users_pkey): no distributed or reference table, so PostgreSQL plans it.
+# It runs whatever the check answers: a batch the check refuses is rolled back whole.
+CITUS_REAL_USERS_UPSERT_SQL = real_users_upsert_sql("""
+    SELECT u.user_id, u.first_at, u.last_at
+    FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
+         AS u(user_id, first_at, last_at)
+    ORDER BY u.user_id""")
+# A web request's batch whose tenants no look-up read: which of them customers_tenant holds, and their
+# kinds (the confirmation that none is internal, test or demo, as BATCH_UPSERTS_CHECKED_SQL's). Alone,
+# `tenant_id = ANY(...)` on the distribution column (customers_tenant_pkey) goes only to the shards
+# holding the batch's tenants.
+CITUS_TENANTS_READ_SQL = "SELECT tenant_id, kind FROM customers_tenant WHERE tenant_id = ANY(%(tenants)s)"
 
 
 def citus_tenants_insert_sql(count: int) -> str:
-    """The batch's ``count`` tenants, ``%(tenant_<i>)s``, as multi-row VALUES (customers_tenant_pkey), for Citus."""
+    """The batch's ``count`` tenants, ``%(tenant_<i>)s``, as multi-row VALUES (customers_tenant_pkey), for Citus:
+    straight to each tenant's shard (inside a larger statement Citus would plan it through the coordinator)."""
     values = ", ".join(f"(%(tenant_{i})s, '', 'customer', %(now)s, '')" for i in range(count))
     return (
         f"INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes) VALUES {values} "
@@ -179,20 +199,54 @@ def citus_tenants_insert_sql(count: int) -> str:
     )
 
 
-def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any]) -> bool:
-    """On Citus, the fast path's upserts: the tenants to their shards and the real-user fold, sent as
-    one query (two statements, one round trip to the coordinator); returns whether the cached
-    registry is current, as BATCH_UPSERTS_SQL does."""
+def citus_batch_upserts(
+    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_known: Rules | None
+) -> bool:
+    """On Citus, the fast path's statements after its COPY, sent as one query (client-side binding;
+    each statement's answer is one result of the query); returns whether the rows stand, as
+    BATCH_UPSERTS_SQL's ``registry_current``: the cached registry current and, with ``classification``,
+    that rules version in force and no tenant of the batch of another kind than customer.
+
+    ``tenants_known``: for a web request's batch, the rules the rows were made with, whose
+    ``customer_tenants`` this process read as customers under them. The batch's other tenants are read in
+    the query (their kinds confirmed), the few customers_tenant does not hold are inserted by a statement
+    after it, and both are remembered once the transaction commits. Without it the batch's tenants were read
+    already (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the same query.
+    """
     tenants = aggregates["tenants"]
-    if not tenants:
-        cursor.execute(CITUS_BATCH_UPSERTS_SQL, aggregates)
-        return bool(value_of(cursor, "registry_current"))
-    params = {**aggregates, **{f"tenant_{i}": tenant for i, tenant in enumerate(tenants)}}
-    # Client-side binding (Django's psycopg cursor) sends both statements in one query; the
-    # second's answer is the query's second result.
-    cursor.execute(f"{citus_tenants_insert_sql(len(tenants))};\n{CITUS_BATCH_UPSERTS_SQL}", params)
-    cursor.nextset()
+    check = CITUS_BATCH_CHECK_SQL.format(
+        classification=_CITUS_RULES_CONFIRMED_SQL if classification is not None else ""
+    )
+    statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
+    params = {**aggregates, "rules_version": classification}
+    if tenants_known is not None:
+        unread = [tenant for tenant in tenants if tenant not in tenants_known.customer_tenants]
+        if not unread:
+            cursor.execute(";\n".join(statements), params)
+            return bool(value_of(cursor, "registry_current"))
+        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": unread})
+        kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
+        cursor.nextset()
+        current = bool(value_of(cursor, "registry_current"))
+        if not current or any(kind != "customer" for kind in kinds.values()):
+            return False
+        new = [tenant for tenant in unread if tenant not in kinds]
+        if new:
+            cursor.execute(citus_tenants_insert_sql(len(new)), {"now": aggregates["now"], **_tenant_params(new)})
+        transaction.on_commit(lambda: tenants_known.customers_remember(unread))
+        return True
+    if tenants:
+        statements.insert(0, citus_tenants_insert_sql(len(tenants)))
+        params.update(_tenant_params(tenants))
+        cursor.execute(";\n".join(statements), params)
+        cursor.nextset()
+    else:
+        cursor.execute(";\n".join(statements), params)
     return bool(value_of(cursor, "registry_current"))
+
+
+def _tenant_params(tenants: list[str]) -> dict[str, str]:
+    return {f"tenant_{i}": tenant for i, tenant in enumerate(tenants)}
 
 
 # COPY's text format gives a meaning to backslash, tab, newline and carriage return (tabs
@@ -297,6 +351,7 @@ def event_rows_store(
     staged: bool = False,
     classification: int | None = None,
     tenants_stored: frozenset[str] | None = None,
+    tenants_known: Rules | None = None,
     memberships: dict[str, str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
@@ -314,9 +369,12 @@ def event_rows_store(
 
     ``classification``: the rules version the rows stand classified with, unconfirmed
     (``classify.classification_unconfirmed``); the fast path's statement confirms it, and when it
-    cannot this raises ``BatchRestage`` (only without a savepoint, on plain PostgreSQL).
+    cannot this raises ``BatchRestage`` (only without a savepoint).
     ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
     Citus, ``classify_batch``); the fast path inserts only the others, usually none.
+    ``tenants_known``: on Citus, with ``classification``, the rules the rows were made with: the fast
+    path reads the batch's tenants they do not hold as customers in the query that confirms the
+    classification (``citus_batch_upserts``).
     ``memberships``: user -> account, to record with the rows (``identities_apply`` left them to the
     store): in the fast path's statement, else in a statement of their own before the staged one.
     """
@@ -333,6 +391,7 @@ def event_rows_store(
         savepoint=savepoint,
         classification=classification,
         tenants_stored=tenants_stored,
+        tenants_known=tenants_known,
         memberships=memberships,
     ):
         return len(rows)
@@ -361,6 +420,7 @@ def _copied(
     savepoint: bool,
     classification: int | None,
     tenants_stored: frozenset[str] | None,
+    tenants_known: Rules | None,
     memberships: dict[str, str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
@@ -378,7 +438,9 @@ def _copied(
                 aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
             if flavour().subplans_through_coordinator:
                 assert not memberships, "on Citus the memberships are a statement of their own (identities_apply)"
-                current = citus_batch_upserts(cursor, aggregates)
+                current = citus_batch_upserts(
+                    cursor, aggregates, classification=classification, tenants_known=tenants_known
+                )
             else:
                 if classification is not None:
                     aggregates["rules_version"] = classification

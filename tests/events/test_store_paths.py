@@ -213,8 +213,17 @@ def _lookups(queries: CaptureQueriesContext) -> int:
 
 
 def _confirmations(queries: CaptureQueriesContext) -> int:
-    """The fast path's statement confirming the rows' classification as made."""
+    """The fast path's statement confirming the rows' classification as made (on Citus, its query after the COPY)."""
+    if flavour() is CITUS:
+        return sum(
+            1 for q in queries.captured_queries if "registry_current" in q["sql"] and "rules_version" in q["sql"]
+        )
     return sum(1 for q in queries.captured_queries if "kind <> 'customer')" in q["sql"] and "registry" in q["sql"])
+
+
+def _tenants_read(queries: CaptureQueriesContext) -> list[str]:
+    """On Citus, the statements reading the batch's tenants (before the COPY in the look-up, or after it)."""
+    return [q["sql"] for q in queries.captured_queries if "SELECT tenant_id, kind FROM customers_tenant" in q["sql"]]
 
 
 def _items(tenant: str, count: int, **metadata: str) -> list[dict[str, object]]:
@@ -230,11 +239,38 @@ def test_a_web_requests_batch_is_classified_by_its_stores_own_statement_without_
     with CaptureQueriesContext(connection) as queries:
         receipt = events_ingest(items=_items(tenant, 3), source=None, now=T0)
     assert receipt.accepted == 3
-    if flavour() is PLAIN:  # on Citus every batch is looked up first (classify.classification_unconfirmed)
-        assert (_lookups(queries), _confirmations(queries), _staged_statements(queries)) == (0, 1, 0)
+    assert (_lookups(queries), _confirmations(queries), _staged_statements(queries)) == (0, 1, 0)
     assert list(Event.objects.filter(tenant_id=tenant).values_list("is_real", "exclusion_reason").distinct()) == [
         (True, "")
     ]
+    assert list(Tenant.objects.filter(tenant_id=tenant).values_list("kind", flat=True)) == ["customer"]
+    if flavour() is CITUS:
+        # The new tenant was read after the COPY, in the confirming query, and registered.
+        (read,) = _tenants_read(queries)
+        assert read.index("customers_tenant") < read.index("registry_current")
+        # The process now knows it as a customer: its next batch reads no tenant.
+        with CaptureQueriesContext(connection) as queries:
+            assert events_ingest(items=_items(tenant, 2), source=None, now=T0 + timedelta(seconds=1)).accepted == 2
+        assert (_tenants_read(queries), _confirmations(queries), _staged_statements(queries)) == ([], 1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tenant_made_internal_through_the_services_is_confirmed_again_on_its_next_batch():
+    """On Citus a web request's batch reads only the tenants its process has not seen as customers under the
+    rules in force; a kind changed through the services moves the rules' version, so the next batch is
+    refused the confirmation and classified after the look-up, on either database."""
+    from customers.services import tenant_save
+
+    tenant = f"acme-{uuid.uuid4().hex[:8]}"
+    events_ingest(items=_items(f"warm-{uuid.uuid4().hex[:8]}", 1), source=None, now=T0)  # the process's rules cached
+    assert events_ingest(items=_items(tenant, 2), source=None, now=T0).accepted == 2
+    row = Tenant.objects.get(tenant_id=tenant)
+    row.kind = "internal"
+    tenant_save(tenant=row, kind_changed=True)
+    receipt = events_ingest(items=_items(tenant, 2), source=None, now=T0 + timedelta(seconds=1))
+    assert (receipt.accepted, receipt.duplicates) == (2, 0)
+    latest = Event.objects.filter(tenant_id=tenant, received_at=T0 + timedelta(seconds=1))
+    assert list(latest.values_list("is_real", "exclusion_reason").distinct()) == [(False, "internal_tenant")]
 
 
 @pytest.mark.django_db(transaction=True)
