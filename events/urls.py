@@ -48,22 +48,26 @@ SEGMENT_SHORT_PATHS = {
     "b": "batch",
 }
 
-# The ingest endpoints first: every request walks the patterns in order (and the project's
-# includes before this one), and ingest is most of a console's requests, many of them one event.
-urlpatterns: list[URLPattern | URLResolver] = [path("api/v1/events", EventIngestApi.as_view(), name="events-ingest")]
+# The ingest endpoints, included by opsconsole/urls.py on their own, right after the console's reads:
+# Django walks the patterns in order, and ingest is most of a console's requests, many of one event.
+ingest_urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/v1/events", EventIngestApi.as_view(), name="events-ingest")
+]
 for _path in POSTHOG_PATHS:
-    urlpatterns += [
+    ingest_urlpatterns += [
         path(f"{_path}/", PostHogCaptureApi.as_view(), name=f"posthog-{_path.replace('/', '-')}"),
         path(_path, PostHogCaptureAliasApi.as_view()),
     ]
 for _call, _view in SEGMENT_VIEWS.items():
-    urlpatterns += [
+    ingest_urlpatterns += [
         path(f"v1/{_call}", _view.as_view(), name=f"segment-{_call}"),
         path(f"v1/{_call}/", SEGMENT_ALIAS_VIEWS[_call].as_view()),
     ]
 for _short, _call in SEGMENT_SHORT_PATHS.items():
-    urlpatterns.append(path(f"v1/{_short}", SEGMENT_ALIAS_VIEWS[_call].as_view(), name=f"segment-short-{_short}"))
-urlpatterns += [
+    ingest_urlpatterns.append(
+        path(f"v1/{_short}", SEGMENT_ALIAS_VIEWS[_call].as_view(), name=f"segment-short-{_short}")
+    )
+urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics/interaction", InteractionRecordApi.as_view(), name="metrics-interaction"),
     path(
         "metrics/days-since-last-interaction",
