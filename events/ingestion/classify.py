@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 RULES_TTL_SECONDS = 60.0
 # Distinct user agents whose classification each process remembers (per rules version).
 USER_AGENT_MEMO_MAX = 4096
-# Tenants known to be customers each process remembers (per rules version, on Citus).
-CUSTOMER_TENANTS_MAX = 100_000
 
 
 def _flag(metadata: dict[str, object], name: str) -> bool:
@@ -60,18 +58,6 @@ class Rules:
     # Senders repeat a handful of user agents; the patterns are searched once per distinct one
     # (the pattern loop was a large share of a web worker's CPU during bulk ingest).
     user_agent_reasons: dict[str, str] = field(default_factory=dict)
-    # Tenants this process read as customers, or registered, under these rules (on Citus, where reading a
-    # batch's tenants is a statement to their shards): a web request's batch naming only these reads none
-    # (store.citus_batch_upserts). A kind changed through the services bumps the version and drops them with
-    # the rules; one changed by hand reaches ingestion within RULES_TTL_SECONDS, as a rule edited by hand does,
-    # and a tenant deleted meanwhile is registered again by its first batch after that reload.
-    customer_tenants: set[str] = field(default_factory=set)
-
-    def customers_remember(self, tenants: list[str]) -> None:
-        """Add tenants read as customers, or registered, by a committed batch (bounded, as the memo below)."""
-        if len(self.customer_tenants) + len(tenants) > CUSTOMER_TENANTS_MAX:
-            self.customer_tenants.clear()
-        self.customer_tenants.update(tenants)
 
     def user_agent_reason(self, user_agent: str) -> str:
         reason = self.user_agent_reasons.get(user_agent)
@@ -257,9 +243,6 @@ def classify_batch(
     user_ids = sorted({row.user_id for row in rows if row.user_id})
     version, tenant_kinds, profile_domains, stored_tenants = _batch_lookup(tenant_ids, user_ids)
     rules = classification_rules(version=int(version or 0))
-    if stored_tenants:
-        # Committed rows, read just now: a later web request's batch naming only these reads no tenant.
-        rules.customers_remember([tenant for tenant in stored_tenants if tenant not in tenant_kinds])
     if tenant_kinds:
         if len(_other_kind_tenants) + len(tenant_kinds) > OTHER_KIND_TENANTS_MAX:
             _other_kind_tenants.clear()

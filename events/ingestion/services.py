@@ -172,7 +172,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
         )
         unconfirmed = None
         tenants_stored = None
-        tenants_known = None
+        tenants_read = False
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows, pending=memberships)
@@ -183,7 +183,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             if unconfirmed is None:
                 tenants_stored = classify_batch(rows, source=source, assumed=batch.rules)
             elif flavour().subplans_through_coordinator:
-                tenants_known = batch.rules  # the customers this process read under them need no reading
+                tenants_read = True  # in the query that confirms the rows, after the COPY
         inserted = event_rows_store(
             rows,
             source=source,
@@ -194,7 +194,7 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             staged=staged,
             classification=unconfirmed,
             tenants_stored=tenants_stored,
-            tenants_known=tenants_known,
+            tenants_read=tenants_read,
             memberships=memberships,
         )
         if internal_changed:

@@ -45,7 +45,6 @@ from events.ingestion.identities import MEMBERSHIPS_UPSERT_SQL, memberships_para
 
 if TYPE_CHECKING:
     from core.models import ApiKey
-    from events.ingestion.classify import Rules
 
 # The unique index the ingest insert dedupes on (idempotency: a resent event id stores
 # nothing): ops_events_tenant_event, per account, the key a table distributed by tenant_id keeps.
@@ -200,18 +199,18 @@ def citus_tenants_insert_sql(count: int) -> str:
 
 
 def citus_batch_upserts(
-    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_known: Rules | None
+    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_read: bool = False
 ) -> bool:
     """On Citus, the fast path's statements after its COPY, sent as one query (client-side binding;
     each statement's answer is one result of the query); returns whether the rows stand, as
     BATCH_UPSERTS_SQL's ``registry_current``: the cached registry current and, with ``classification``,
     that rules version in force and no tenant of the batch of another kind than customer.
 
-    ``tenants_known``: for a web request's batch, the rules the rows were made with, whose
-    ``customer_tenants`` this process read as customers under them. The batch's other tenants are read in
-    the query (their kinds confirmed), the few customers_tenant does not hold are inserted by a statement
-    after it, and both are remembered once the transaction commits. Without it the batch's tenants were read
-    already (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the same query.
+    ``tenants_read``: a web request's batch, whose tenants no look-up read: they are read in the query
+    (their kinds confirmed) and the few customers_tenant does not hold are inserted by a statement after it.
+    Each batch reads them: a process that remembered them would miss a tenant deleted since (in admin, or
+    by a restore), which the batch must register again. Without it the batch's tenants were read already
+    (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the same query.
     """
     tenants = aggregates["tenants"]
     check = CITUS_BATCH_CHECK_SQL.format(
@@ -219,21 +218,16 @@ def citus_batch_upserts(
     )
     statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
     params = {**aggregates, "rules_version": classification}
-    if tenants_known is not None:
-        unread = [tenant for tenant in tenants if tenant not in tenants_known.customer_tenants]
-        if not unread:
-            cursor.execute(";\n".join(statements), params)
-            return bool(value_of(cursor, "registry_current"))
-        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": unread})
+    if tenants_read and tenants:
+        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": tenants})
         kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
         cursor.nextset()
         current = bool(value_of(cursor, "registry_current"))
         if not current or any(kind != "customer" for kind in kinds.values()):
             return False
-        new = [tenant for tenant in unread if tenant not in kinds]
+        new = [tenant for tenant in tenants if tenant not in kinds]
         if new:
             cursor.execute(citus_tenants_insert_sql(len(new)), {"now": aggregates["now"], **_tenant_params(new)})
-        transaction.on_commit(lambda: tenants_known.customers_remember(unread))
         return True
     if tenants:
         statements.insert(0, citus_tenants_insert_sql(len(tenants)))
@@ -351,7 +345,7 @@ def event_rows_store(
     staged: bool = False,
     classification: int | None = None,
     tenants_stored: frozenset[str] | None = None,
-    tenants_known: Rules | None = None,
+    tenants_read: bool = False,
     memberships: dict[str, str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
@@ -372,9 +366,8 @@ def event_rows_store(
     cannot this raises ``BatchRestage`` (only without a savepoint).
     ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
     Citus, ``classify_batch``); the fast path inserts only the others, usually none.
-    ``tenants_known``: on Citus, with ``classification``, the rules the rows were made with: the fast
-    path reads the batch's tenants they do not hold as customers in the query that confirms the
-    classification (``citus_batch_upserts``).
+    ``tenants_read``: on Citus, with ``classification``: the fast path reads the batch's tenants in the
+    query that confirms the classification (``citus_batch_upserts``).
     ``memberships``: user -> account, to record with the rows (``identities_apply`` left them to the
     store): in the fast path's statement, else in a statement of their own before the staged one.
     """
@@ -391,7 +384,7 @@ def event_rows_store(
         savepoint=savepoint,
         classification=classification,
         tenants_stored=tenants_stored,
-        tenants_known=tenants_known,
+        tenants_read=tenants_read,
         memberships=memberships,
     ):
         return len(rows)
@@ -420,7 +413,7 @@ def _copied(
     savepoint: bool,
     classification: int | None,
     tenants_stored: frozenset[str] | None,
-    tenants_known: Rules | None,
+    tenants_read: bool,
     memberships: dict[str, str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
@@ -439,7 +432,7 @@ def _copied(
             if flavour().subplans_through_coordinator:
                 assert not memberships, "on Citus the memberships are a statement of their own (identities_apply)"
                 current = citus_batch_upserts(
-                    cursor, aggregates, classification=classification, tenants_known=tenants_known
+                    cursor, aggregates, classification=classification, tenants_read=tenants_read
                 )
             else:
                 if classification is not None:

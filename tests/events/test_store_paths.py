@@ -248,17 +248,20 @@ def test_a_web_requests_batch_is_classified_by_its_stores_own_statement_without_
         # The new tenant was read after the COPY, in the confirming query, and registered.
         (read,) = _tenants_read(queries)
         assert read.index("customers_tenant") < read.index("registry_current")
-        # The process now knows it as a customer: its next batch reads no tenant.
-        with CaptureQueriesContext(connection) as queries:
-            assert events_ingest(items=_items(tenant, 2), source=None, now=T0 + timedelta(seconds=1)).accepted == 2
-        assert (_tenants_read(queries), _confirmations(queries), _staged_statements(queries)) == ([], 1, 0)
+
+    # A tenant deleted since (in admin, by a restore) is registered again by its next batch, on either database:
+    # no process takes a tenant it once read for one that still exists.
+    Tenant.objects.filter(tenant_id=tenant).delete()
+    with CaptureQueriesContext(connection) as queries:
+        assert events_ingest(items=_items(tenant, 2), source=None, now=T0 + timedelta(seconds=1)).accepted == 2
+    assert (_lookups(queries), _confirmations(queries), _staged_statements(queries)) == (0, 1, 0)
+    assert list(Tenant.objects.filter(tenant_id=tenant).values_list("kind", flat=True)) == ["customer"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_tenant_made_internal_through_the_services_is_confirmed_again_on_its_next_batch():
-    """On Citus a web request's batch reads only the tenants its process has not seen as customers under the
-    rules in force; a kind changed through the services moves the rules' version, so the next batch is
-    refused the confirmation and classified after the look-up, on either database."""
+    """A kind changed through the services moves the rules' version, so the tenant's next batch is refused the
+    confirmation and classified after the look-up, on either database."""
     from customers.services import tenant_save
 
     tenant = f"acme-{uuid.uuid4().hex[:8]}"
