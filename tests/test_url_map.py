@@ -1,4 +1,4 @@
-"""The URL map's order: every route reaches its own view, and ingest is matched first.
+"""The URL map's order: every route reaches its own view, and ingest is matched right after Today and the reads.
 
 Django tries the patterns in order and takes the first that matches, so an order change can
 hand a path to an earlier pattern; the routes are read from the resolver (tests/url_routes.py).

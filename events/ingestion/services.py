@@ -172,7 +172,6 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
         )
         unconfirmed = None
         tenants_stored = None
-        tenants_read = False
         if batch.copy_text is None:
             aliases_resolve(rows)
             accounts_attribute(rows, pending=memberships)
@@ -182,8 +181,6 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
                 unconfirmed = classification_unconfirmed(rows, source=source, assumed=batch.rules)
             if unconfirmed is None:
                 tenants_stored = classify_batch(rows, source=source, assumed=batch.rules)
-            elif flavour().subplans_through_coordinator:
-                tenants_read = True  # in the query that confirms the rows, after the COPY
         inserted = event_rows_store(
             rows,
             source=source,
@@ -194,7 +191,6 @@ def _batch_store(batch: ValidatedBatch, *, source: ApiKey | None, now: datetime,
             staged=staged,
             classification=unconfirmed,
             tenants_stored=tenants_stored,
-            tenants_read=tenants_read,
             memberships=memberships,
         )
         if internal_changed:

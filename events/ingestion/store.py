@@ -105,6 +105,23 @@ SELECT count(*) AS inserted FROM inserted
 # internal error whose message names the shard's copy of the index (ops_events_tenant_event_<shard id>).
 _CITUS_STORED_RE = re.compile(r'violates unique constraint "ops_events_tenant_event_\d+"')
 
+# The real-interaction types of the registry (a few rows of events_eventtype), and whether they are
+# still the web worker's cached ones (same snapshot as the statement's other parts).
+_REGISTRY_NAMES_SQL = (
+    "SELECT coalesce(array_agg(name::text), '{}') AS names FROM events_eventtype WHERE counts_as_real_interaction"
+)
+_REGISTRY_CURRENT_SQL = "names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]"
+# The rules version the rows were made with still in force (events_classificationstate_pkey).
+_RULES_CONFIRMED_SQL = """
+        AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s"""
+# Each user's first and last event of the batch of a real-interaction type, in user order (the row locks'
+# order: no deadlock between concurrent batches); ``{where}`` may hold the fold back.
+_BATCH_USERS_SQL = """
+    SELECT u.user_id, u.first_at, u.last_at
+    FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
+         AS u(user_id, first_at, last_at){where}
+    ORDER BY u.user_id"""
+
 # After the fast path's COPY: the batch's tenants (customers_tenant_pkey), and the real-user
 # fold (ops_real_users_pkey) from each user's first and last event of a type that counts as a
 # real interaction, which is all the fold reads of the rows. The types are the web worker's
@@ -112,20 +129,15 @@ _CITUS_STORED_RE = re.compile(r'violates unique constraint "ops_events_tenant_ev
 # and the caller rolls the batch back to the staged statement when they are not.
 _BATCH_UPSERTS_SQL = """
 WITH registry AS (
-    SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction
+    {registry_names}
 ), current AS (
-    SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]{classification} AS ok FROM registry
+    SELECT {registry_current}{classification} AS ok FROM registry
 ){new_tenants}{memberships}, real_users AS (
     {real_users_upsert}
 )
 SELECT ok AS registry_current FROM current
 """
-_REAL_USERS_UPSERT_SQL = real_users_upsert_sql("""
-    SELECT u.user_id, u.first_at, u.last_at
-    FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
-         AS u(user_id, first_at, last_at)
-    WHERE (SELECT ok FROM current)
-    ORDER BY u.user_id""")
+_REAL_USERS_UPSERT_SQL = real_users_upsert_sql(_BATCH_USERS_SQL.format(where="\n    WHERE (SELECT ok FROM current)"))
 _NEW_TENANTS_SQL = """, new_tenants AS (
     INSERT INTO customers_tenant (tenant_id, name, kind, first_seen_at, notes)
     SELECT tenant_id, '', 'customer', %(now)s, '' FROM unnest(%(tenants)s::text[]) AS t(tenant_id)
@@ -133,12 +145,14 @@ _NEW_TENANTS_SQL = """, new_tenants AS (
 )"""
 # The store's confirmation of the rows' classification as made (events/ingestion/classify.py,
 # ``classification_unconfirmed``) in place of the look-up before the COPY: the rules version still
-# in force (events_classificationstate_pkey) and no tenant of the batch of another kind than
-# customer (customers_tenant_pkey; the tenants this statement adds are customers).
-_CLASSIFICATION_CONFIRMED_SQL = """
-        AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s
+# in force and no tenant of the batch of another kind than customer (customers_tenant_pkey; the
+# tenants this statement adds are customers).
+_CLASSIFICATION_CONFIRMED_SQL = (
+    _RULES_CONFIRMED_SQL
+    + """
         AND NOT EXISTS (SELECT 1 FROM customers_tenant
                         WHERE tenant_id = ANY(%(tenants)s::text[]) AND kind <> 'customer')"""
+)
 # The batch's memberships (identities.MEMBERSHIPS_UPSERT_SQL, ops_user_accounts_pkey), when the caller leaves
 # them to the store: in its statement, one round trip fewer than a statement of their own before the COPY.
 _MEMBERSHIPS_CTE = f""", memberships AS ({MEMBERSHIPS_UPSERT_SQL})"""
@@ -146,6 +160,8 @@ _MEMBERSHIPS_CTE = f""", memberships AS ({MEMBERSHIPS_UPSERT_SQL})"""
 
 def _batch_upserts_sql(*, confirmed: bool, memberships: bool) -> str:
     return _BATCH_UPSERTS_SQL.format(
+        registry_names=_REGISTRY_NAMES_SQL,
+        registry_current=_REGISTRY_CURRENT_SQL,
         classification=_CLASSIFICATION_CONFIRMED_SQL if confirmed else "",
         new_tenants=_NEW_TENANTS_SQL,
         memberships=_MEMBERSHIPS_CTE if memberships else "",
@@ -161,6 +177,8 @@ _BATCH_UPSERTS = {
 }
 BATCH_UPSERTS_SQL = _BATCH_UPSERTS[False, False]
 BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS[True, False]
+
+
 # On Citus the fast path's statement is split in three, sent as one query (one round trip), each
 # planned where it runs: inside one statement, the distributed customers_tenant is planned through the
 # coordinator, and the reference table events_eventtype makes Citus plan the real-user upsert too (its
@@ -168,19 +186,15 @@ BATCH_UPSERTS_CHECKED_SQL = _BATCH_UPSERTS[True, False]
 # ops_real_users is the coordinator's own table, which PostgreSQL alone plans. ``citus_batch_upserts``.
 # The registry check (and, for a web request's batch, the rules version its rows were made with):
 # events_eventtype is a reference table with a copy on the coordinator, events_classificationstate_pkey.
-CITUS_BATCH_CHECK_SQL = """
-SELECT names @> %(real_types)s::text[] AND names <@ %(real_types)s::text[]{classification} AS registry_current
-FROM (SELECT coalesce(array_agg(name::text), '{{}}') AS names FROM events_eventtype WHERE counts_as_real_interaction) AS registry
-"""
-_CITUS_RULES_CONFIRMED_SQL = """
-  AND COALESCE((SELECT rules_version FROM events_classificationstate WHERE id = 1), 0) = %(rules_version)s"""
+def _citus_batch_check_sql(classification: str) -> str:
+    return f"SELECT {_REGISTRY_CURRENT_SQL}{classification} AS registry_current\nFROM ({_REGISTRY_NAMES_SQL}) AS registry\n"
+
+
+CITUS_BATCH_CHECK_SQL = _citus_batch_check_sql("")
+CITUS_BATCH_CHECKED_SQL = _citus_batch_check_sql(_RULES_CONFIRMED_SQL)
 # The real-user fold alone (ops_real_users_pkey): no distributed or reference table, so PostgreSQL plans it.
 # It runs whatever the check answers: a batch the check refuses is rolled back whole.
-CITUS_REAL_USERS_UPSERT_SQL = real_users_upsert_sql("""
-    SELECT u.user_id, u.first_at, u.last_at
-    FROM unnest(%(users)s::text[], %(firsts)s::text[]::timestamptz[], %(lasts)s::text[]::timestamptz[])
-         AS u(user_id, first_at, last_at)
-    ORDER BY u.user_id""")
+CITUS_REAL_USERS_UPSERT_SQL = real_users_upsert_sql(_BATCH_USERS_SQL.format(where=""))
 # A web request's batch whose tenants no look-up read: which of them customers_tenant holds, and their
 # kinds (the confirmation that none is internal, test or demo, as BATCH_UPSERTS_CHECKED_SQL's). Alone,
 # `tenant_id = ANY(...)` on the distribution column (customers_tenant_pkey) goes only to the shards
@@ -198,27 +212,24 @@ def citus_tenants_insert_sql(count: int) -> str:
     )
 
 
-def citus_batch_upserts(
-    cursor: Any, aggregates: dict[str, Any], *, classification: int | None, tenants_read: bool = False
-) -> bool:
+def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any], *, classification: int | None) -> bool:
     """On Citus, the fast path's statements after its COPY, sent as one query (client-side binding;
     each statement's answer is one result of the query); returns whether the rows stand, as
     BATCH_UPSERTS_SQL's ``registry_current``: the cached registry current and, with ``classification``,
     that rules version in force and no tenant of the batch of another kind than customer.
 
-    ``tenants_read``: a web request's batch, whose tenants no look-up read: they are read in the query
-    (their kinds confirmed) and the few customers_tenant does not hold are inserted by a statement after it.
-    Each batch reads them: a process that remembered them would miss a tenant deleted since (in admin, or
-    by a restore), which the batch must register again. Without it the batch's tenants were read already
-    (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the same query.
+    With ``classification`` (a web request's batch, whose tenants no look-up read) the batch's tenants are
+    read in the query (their kinds confirmed) and the few customers_tenant does not hold are inserted by a
+    statement after it. Each batch reads them: a process that remembered them would miss a tenant deleted
+    since (in admin, or by a restore), which the batch must register again. Without it the batch's tenants
+    were read already (``classify_batch``) and ``aggregates["tenants"]`` are the new ones, inserted in the
+    same query.
     """
     tenants = aggregates["tenants"]
-    check = CITUS_BATCH_CHECK_SQL.format(
-        classification=_CITUS_RULES_CONFIRMED_SQL if classification is not None else ""
-    )
+    check = CITUS_BATCH_CHECK_SQL if classification is None else CITUS_BATCH_CHECKED_SQL
     statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
     params = {**aggregates, "rules_version": classification}
-    if tenants_read and tenants:
+    if classification is not None and tenants:
         cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": tenants})
         kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
         cursor.nextset()
@@ -232,10 +243,9 @@ def citus_batch_upserts(
     if tenants:
         statements.insert(0, citus_tenants_insert_sql(len(tenants)))
         params.update(_tenant_params(tenants))
-        cursor.execute(";\n".join(statements), params)
-        cursor.nextset()
-    else:
-        cursor.execute(";\n".join(statements), params)
+    cursor.execute(";\n".join(statements), params)
+    if tenants:
+        cursor.nextset()  # the insert's answer comes first
     return bool(value_of(cursor, "registry_current"))
 
 
@@ -345,7 +355,6 @@ def event_rows_store(
     staged: bool = False,
     classification: int | None = None,
     tenants_stored: frozenset[str] | None = None,
-    tenants_read: bool = False,
     memberships: dict[str, str] | None = None,
 ) -> int:
     """Insert rows; returns how many were new (the rest were duplicates).
@@ -362,12 +371,10 @@ def event_rows_store(
     ``staged=True``.
 
     ``classification``: the rules version the rows stand classified with, unconfirmed
-    (``classify.classification_unconfirmed``); the fast path's statement confirms it, and when it
-    cannot this raises ``BatchRestage`` (only without a savepoint).
+    (``classify.classification_unconfirmed``); the fast path's statement confirms it (on Citus reading
+    the batch's tenants too), and when it cannot this raises ``BatchRestage`` (only without a savepoint).
     ``tenants_stored``: the batch's tenants this transaction already read in customers_tenant (on
     Citus, ``classify_batch``); the fast path inserts only the others, usually none.
-    ``tenants_read``: on Citus, with ``classification``: the fast path reads the batch's tenants in the
-    query that confirms the classification (``citus_batch_upserts``).
     ``memberships``: user -> account, to record with the rows (``identities_apply`` left them to the
     store): in the fast path's statement, else in a statement of their own before the staged one.
     """
@@ -384,7 +391,6 @@ def event_rows_store(
         savepoint=savepoint,
         classification=classification,
         tenants_stored=tenants_stored,
-        tenants_read=tenants_read,
         memberships=memberships,
     ):
         return len(rows)
@@ -413,7 +419,6 @@ def _copied(
     savepoint: bool,
     classification: int | None,
     tenants_stored: frozenset[str] | None,
-    tenants_read: bool,
     memberships: dict[str, str] | None,
 ) -> bool:
     """The fast path: True when the whole batch was new and is stored; False (nothing changed)
@@ -431,9 +436,7 @@ def _copied(
                 aggregates["tenants"] = [t for t in aggregates["tenants"] if t not in tenants_stored]
             if flavour().subplans_through_coordinator:
                 assert not memberships, "on Citus the memberships are a statement of their own (identities_apply)"
-                current = citus_batch_upserts(
-                    cursor, aggregates, classification=classification, tenants_read=tenants_read
-                )
+                current = citus_batch_upserts(cursor, aggregates, classification=classification)
             else:
                 if classification is not None:
                     aggregates["rules_version"] = classification

@@ -13,8 +13,7 @@ import pytest
 from django.db import connection, transaction
 
 from events.ingestion.store import (
-    _CITUS_RULES_CONFIRMED_SQL,
-    CITUS_BATCH_CHECK_SQL,
+    CITUS_BATCH_CHECKED_SQL,
     CITUS_REAL_USERS_UPSERT_SQL,
     CITUS_TENANTS_READ_SQL,
 )
@@ -46,7 +45,7 @@ def test_the_real_user_fold_after_the_copy_is_planned_by_postgresql_alone():
 
 
 def test_the_registry_and_rules_check_is_one_task_on_the_coordinator():
-    plan = _plan(CITUS_BATCH_CHECK_SQL.format(classification=_CITUS_RULES_CONFIRMED_SQL), PARAMS)
+    plan = _plan(CITUS_BATCH_CHECKED_SQL, PARAMS)
     assert "Task Count: 1" in plan, plan
     assert "events_classificationstate_pkey" in plan, plan
     assert not [words for words in THROUGH_THE_COORDINATOR if words in plan], plan
