@@ -37,6 +37,8 @@ FROM run_command_on_all_nodes($$SELECT coalesce(string_agg(gid, ' '), '') FROM p
 """
 # A session that writes several shards and then reads them uses one connection per node (Citus's setting).
 SEQUENTIAL_SQL = "SET citus.multi_shard_modify_mode TO 'sequential'"
+# What a transaction sets for itself (SET LOCAL) is also set on the workers it touches.
+SET_LOCAL_ON_WORKERS_SQL = "SET citus.propagate_set_commands TO 'local'"
 RECOVER_SQL = "SELECT recover_prepared_transactions() AS recovered"
 
 
@@ -80,8 +82,13 @@ class CitusFlavour(Flavour):
         """Run multi-shard writes over one connection per node. A transaction that writes several
         shards of a table and then reads or writes them again (a recompute, a playbook pass, a
         reference-table edit after a distributed read) otherwise fails when Citus opened parallel
-        connections for the first statement."""
+        connections for the first statement.
+
+        And a transaction's own settings (``SET LOCAL``: the fold's work_mem, jit off) reach the workers,
+        where the shards' parts of its statements are planned and run; Citus keeps them on the
+        coordinator unless told."""
         cursor.execute(SEQUENTIAL_SQL)
+        cursor.execute(SET_LOCAL_ON_WORKERS_SQL)
 
     def prepared_transactions_settle(self) -> int:
         """Wait until every distributed transaction prepared now has committed or aborted.

@@ -43,3 +43,26 @@ def test_on_one_server_nothing_is_waited_for_and_the_statements_keep_one_server_
     assert flavour().prepared_transactions_settle() == 0
     assert flavour().rows_on_one_server and flavour().probes_in_one_statement
     assert not flavour().subplans_through_coordinator and flavour().cte_inline_hint == ""
+
+
+# Events of 40 accounts: on Citus, rows in every shard of ops_events.
+EVENTS_OF_ACCOUNTS_SQL = """
+INSERT INTO ops_events (event_id, tenant_id, user_id, session_id, event_type, occurred_at, received_at, metadata,
+                        friction_signal, is_real, exclusion_reason)
+SELECT gen_random_uuid(), 't' || g, 'u' || g, '', 'INCIDENT_VIEWED', now(), now(), '{}', '', true, ''
+FROM generate_series(1, 40) g
+"""
+
+
+def test_what_a_transaction_sets_for_itself_holds_wherever_its_statements_run():
+    # The fold's work_mem and jit = off are SET LOCAL; on Citus a shard's part of a statement is
+    # planned and run on its worker, which kept the server's defaults before the session said otherwise.
+    with connection.cursor() as cursor:
+        cursor.execute(EVENTS_OF_ACCOUNTS_SQL)
+        cursor.execute("SET LOCAL work_mem = '77MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            "SELECT DISTINCT current_setting('work_mem') AS work_mem, current_setting('jit') AS jit FROM ops_events"
+        )
+        settings_seen = cursor.fetchall()
+    assert settings_seen == [("77MB", "off")]
