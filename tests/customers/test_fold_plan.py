@@ -96,4 +96,5 @@ def test_an_incremental_fold_reads_the_new_events_through_the_ingest_xid_index_w
         assert not re.search(r"Seq Scan on ops_events", plan), f"{name}:\n{plan}"
         # The window's start filters the new events; as an access path (an index or bitmap condition) it
         # walks every event since that day, however few the statistics say there are.
-        assert not re.search(r"(Index|Recheck) Cond: .*occurred_at", plan), f"{name}:\n{plan}"
+        # (Another table's index may be probed with an event's day: that condition reads e.occurred_at.)
+        assert not re.search(r"(Index|Recheck) Cond: .*\(occurred_at >=", plan), f"{name}:\n{plan}"
