@@ -230,7 +230,7 @@ def citus_batch_upserts(cursor: Any, aggregates: dict[str, Any], *, classificati
     statements = [check, CITUS_REAL_USERS_UPSERT_SQL]
     params = {**aggregates, "rules_version": classification}
     if classification is not None and tenants:
-        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), {**params, "tenants": tenants})
+        cursor.execute(";\n".join([CITUS_TENANTS_READ_SQL, *statements]), params)  # params["tenants"]: the batch's
         kinds = {row["tenant_id"]: row["kind"] for row in rows_as_dicts(cursor)}
         cursor.nextset()
         current = bool(value_of(cursor, "registry_current"))
